@@ -1,0 +1,1 @@
+//! Benchmarks for flatroot, and the fixture and corpus generators that they and the tests use.

@@ -1,0 +1,3 @@
+//! The `flatroot` command line.
+
+fn main() {}

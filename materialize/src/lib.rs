@@ -1,0 +1,12 @@
+//! Everything that turns an apko blueprint into a flatroot tree, and a tree into an image.
+//!
+//! The pipeline reads off the module list: [`blueprint`] parses the apko YAML,
+//! [`repository`] loads signed indexes, [`resolve`] chooses exact packages, [`apk`] reads and
+//! verifies package files, [`unpack`] merges their data into a [`flatroot_vfs::Tree`],
+//! [`rootfs`] adds the generated files apk-tools would write, and [`oci`] serializes the
+//! tree into a layer and an image. [`build`] drives the whole of it.
+
+pub mod apk;
+pub mod blueprint;
+pub mod oci;
+pub mod resolve;

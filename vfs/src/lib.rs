@@ -1,0 +1,19 @@
+//! The in-memory filesystem tree at the centre of flatroot.
+//!
+//! A [`Tree`] holds every directory, file, symlink, device node and FIFO of an image, with
+//! deterministic metadata. File content is a [`Content`]: a range of a shared, immutable
+//! buffer (a decompressed package or a memory-mapped cache file), never a per-file copy.
+//!
+//! ```
+//! use flatroot_vfs::{Content, Metadata, Tree};
+//!
+//! let mut tree = Tree::new(Metadata::directory(0o755));
+//! tree.insert_file(b"etc/motd", Metadata::file(0o644), Content::from_vec(b"hi\n".to_vec()))
+//!     .unwrap();
+//! let frozen = tree.freeze();
+//! assert_eq!(frozen.walk().count(), 3); // "", "etc", "etc/motd"
+//! ```
+//!
+//! Main types: [`Tree`] (mutable, while a build merges packages into it), [`FrozenTree`]
+//! (immutable, `Send + Sync`, with stable inode numbers), [`Node`], [`Metadata`],
+//! [`Content`]. The [`tar`] module writes a tree as a sorted layer and reads a layer back.
