@@ -10,3 +10,4 @@ pub mod apk;
 pub mod blueprint;
 pub mod oci;
 pub mod resolve;
+pub mod rootfs;
