@@ -8,3 +8,4 @@
 
 pub mod compress;
 pub mod digest;
+pub mod image;
