@@ -9,3 +9,4 @@
 pub mod compress;
 pub mod digest;
 pub mod image;
+pub mod layout;
