@@ -1,0 +1,721 @@
+//! The layer encoder: compresses a layer tar in parallel, deterministically, and computes the
+//! layer's digests in the same pass.
+//!
+//! [`LayerEncoder`] takes the uncompressed tar as a stream of bytes with the tar entry
+//! boundaries marked ([`LayerEncoder::entry`], or [`std::io::Write`] plus
+//! [`LayerEncoder::boundary`]). It cuts the stream into segments by a rule of byte counts and
+//! entry boundaries alone (see [`SEGMENT_TARGET`]), compresses the segments independently on
+//! `jobs` threads and writes them out in order, so the output bytes do not depend on the
+//! thread count. [`LayerEncoder::finish`] returns the [`LayerDigests`] that the image config
+//! (`rootfs.diff_ids`) and the manifest's layer descriptor need.
+//!
+//! ```
+//! use flatroot_materialize::oci::compress::{Compression, LayerEncoder};
+//!
+//! let mut encoder = LayerEncoder::new(Vec::new(), Compression::default(), 2)?;
+//! encoder.entry(&[0u8; 1024])?;
+//! let (blob, digests) = encoder.finish()?;
+//! assert_eq!(digests.size, blob.len() as u64);
+//! assert_eq!(digests.uncompressed_size, 1024);
+//! # Ok::<(), flatroot_materialize::oci::compress::CompressError>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::mpsc;
+
+use oci_spec::image::{Digest, MediaType};
+use sha2::{Digest as _, Sha256};
+
+use super::digest::{DigestError, sha256_digest};
+
+/// The size at which a group of small entries is closed into a segment: 1 MiB.
+///
+/// The rule, which depends only on the bytes and the entry boundaries: small entries are
+/// appended to the open segment, and at an entry boundary the segment is closed once it holds
+/// at least `SEGMENT_TARGET` bytes. An entry that grows past [`SEGMENT_CHUNK`] bytes is a large
+/// entry: the small entries before it are closed into a segment of their own, the large entry
+/// is cut into segments of exactly `SEGMENT_CHUNK` bytes from its start, and its tail closes
+/// its last segment at its end boundary. Bytes written with no boundary at all form one large
+/// entry. A segment therefore never exceeds `SEGMENT_TARGET + SEGMENT_CHUNK` bytes.
+pub const SEGMENT_TARGET: usize = 1 << 20;
+
+/// The fixed size at which a large entry is split into segments: 1 MiB.
+pub const SEGMENT_CHUNK: usize = 1 << 20;
+
+/// How much of the previous segment primes a gzip segment's deflate dictionary: 32 KiB, the
+/// deflate window (RFC 1951 section 3.2.5), as pigz does.
+const DICTIONARY_SIZE: usize = 32 * 1024;
+
+/// The gzip member header (RFC 1952 section 2.3): magic, CM = 8 (deflate), no flags, MTIME 0
+/// (so the bytes do not depend on the clock), XFL 0 and OS 255 ("unknown", so they do not
+/// depend on the host either).
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// How a layer is compressed, and at which level.
+///
+/// The default is gzip at level 6, the level `gzip` and pigz use by default and the one most
+/// registries and runtimes expect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// One gzip member (RFC 1952) holding one deflate stream; media type
+    /// `application/vnd.oci.image.layer.v1.tar+gzip`.
+    Gzip {
+        /// The deflate level, 0 (stored) to 9 (best); values above 9 are treated as 9.
+        level: u32,
+    },
+    /// Concatenated zstd frames (RFC 8878), one per segment, each with a content checksum;
+    /// media type `application/vnd.oci.image.layer.v1.tar+zstd`.
+    Zstd {
+        /// The zstd level, 1 to 22 (negative levels are the fast modes); default 3.
+        level: i32,
+    },
+    /// No compression: the blob is the tar itself; media type
+    /// `application/vnd.oci.image.layer.v1.tar`.
+    None,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self::gzip()
+    }
+}
+
+impl Compression {
+    /// Gzip at the default level, 6.
+    pub fn gzip() -> Self {
+        Self::Gzip { level: 6 }
+    }
+
+    /// Zstd at the default level, 3.
+    pub fn zstd() -> Self {
+        Self::Zstd { level: 3 }
+    }
+
+    /// The OCI media type of a layer compressed this way (OCI image spec, layer.md).
+    pub fn media_type(&self) -> MediaType {
+        match self {
+            Self::Gzip { .. } => MediaType::ImageLayerGzip,
+            Self::Zstd { .. } => MediaType::ImageLayerZstd,
+            Self::None => MediaType::ImageLayer,
+        }
+    }
+}
+
+/// What the image needs to know about a finished layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerDigests {
+    /// The SHA-256 of the uncompressed tar: the layer's DiffID, listed in the image config's
+    /// `rootfs.diff_ids` (OCI image spec, config.md).
+    pub diff_id: Digest,
+    /// The SHA-256 of the compressed blob: the digest of the manifest's layer descriptor and
+    /// the blob's name under `blobs/sha256/`.
+    pub digest: Digest,
+    /// The size of the compressed blob in bytes, the layer descriptor's `size`.
+    pub size: u64,
+    /// The size of the uncompressed tar in bytes.
+    pub uncompressed_size: u64,
+    /// The layer descriptor's media type, which follows from the [`Compression`].
+    pub media_type: MediaType,
+}
+
+/// Why encoding a layer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    /// Writing the compressed blob to the output failed.
+    #[error("cannot write the compressed layer")]
+    Write(#[source] io::Error),
+    /// The deflate engine refused a segment.
+    #[error("cannot deflate layer segment {segment}")]
+    Deflate {
+        /// The index of the segment, counted from 0.
+        segment: u64,
+        /// What the engine reported.
+        #[source]
+        source: flate2::CompressError,
+    },
+    /// The zstd engine refused a segment.
+    #[error("cannot zstd-compress layer segment {segment}")]
+    Zstd {
+        /// The index of the segment, counted from 0.
+        segment: u64,
+        /// What the engine reported.
+        #[source]
+        source: io::Error,
+    },
+    /// The compression thread pool could not be started.
+    #[error("cannot start {jobs} compression threads")]
+    Pool {
+        /// The number of threads asked for.
+        jobs: usize,
+        /// What rayon reported.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// A compression thread ended without returning its segment.
+    #[error("compression thread for layer segment {segment} ended without a result")]
+    WorkerLost {
+        /// The index of the segment, counted from 0.
+        segment: u64,
+    },
+    /// The encoder failed earlier and cannot continue.
+    #[error("the layer encoder failed earlier and cannot continue")]
+    Poisoned,
+    /// A digest could not be expressed as an OCI digest.
+    #[error("cannot express the layer digest")]
+    Digest(#[source] DigestError),
+}
+
+/// A compressed segment as a worker hands it back.
+struct Compressed {
+    bytes: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+type SegmentResult = Result<Compressed, CompressError>;
+
+/// A segment on its way through the pool, or already compressed on the calling thread.
+enum InFlight {
+    Pending { segment: u64, result: mpsc::Receiver<SegmentResult> },
+    Done(SegmentResult),
+}
+
+/// Compresses a layer tar into `W` and computes its digests in the same pass.
+///
+/// The output is identical for every `jobs` value. Memory stays bounded: at most `2 * jobs`
+/// segments (each at most 2 MiB) are in flight at once, the whole layer never is.
+///
+/// After any error the encoder is poisoned: later calls return [`CompressError::Poisoned`].
+pub struct LayerEncoder<W: Write> {
+    out: W,
+    compression: Compression,
+    pool: Option<rayon::ThreadPool>,
+    max_in_flight: usize,
+    in_flight: VecDeque<InFlight>,
+    /// The open segment.
+    open: Vec<u8>,
+    /// Where the current entry began inside `open`.
+    entry_start: usize,
+    /// Whether the current entry has grown past `SEGMENT_CHUNK` bytes.
+    in_large_entry: bool,
+    /// The last `DICTIONARY_SIZE` bytes of the previous segment, for gzip priming.
+    previous_tail: Vec<u8>,
+    segments: u64,
+    uncompressed_hash: Sha256,
+    uncompressed_size: u64,
+    compressed_hash: Sha256,
+    compressed_size: u64,
+    crc: crc32fast::Hasher,
+    poisoned: bool,
+}
+
+impl<W: Write> LayerEncoder<W> {
+    /// Starts a layer written to `out`, compressed as `compression` on `jobs` threads.
+    ///
+    /// `jobs` of 0 or 1 compresses on the calling thread; more starts a rayon pool of that
+    /// many threads. For gzip the member header is written at once.
+    ///
+    /// # Errors
+    /// [`CompressError::Pool`] when the threads cannot be started, [`CompressError::Write`]
+    /// when the header cannot be written.
+    pub fn new(out: W, compression: Compression, jobs: usize) -> Result<Self, CompressError> {
+        let jobs = jobs.max(1);
+        let pool = if jobs > 1 && compression != Compression::None {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(jobs)
+                .thread_name(|i| format!("flatroot-compress-{i}"))
+                .build()
+                .map_err(|source| CompressError::Pool { jobs, source })?;
+            Some(pool)
+        } else {
+            None
+        };
+
+        let mut encoder = Self {
+            out,
+            compression,
+            pool,
+            max_in_flight: jobs.saturating_mul(2),
+            in_flight: VecDeque::new(),
+            open: Vec::new(),
+            entry_start: 0,
+            in_large_entry: false,
+            previous_tail: Vec::new(),
+            segments: 0,
+            uncompressed_hash: Sha256::new(),
+            uncompressed_size: 0,
+            compressed_hash: Sha256::new(),
+            compressed_size: 0,
+            crc: crc32fast::Hasher::new(),
+            poisoned: false,
+        };
+
+        if let Compression::Gzip { .. } = compression {
+            encoder.emit(&GZIP_HEADER)?;
+        }
+        Ok(encoder)
+    }
+
+    /// Adds one whole tar entry (header, content and padding) and marks its end.
+    ///
+    /// # Errors
+    /// As [`LayerEncoder::boundary`]; also when writing out finished segments fails.
+    pub fn entry(&mut self, bytes: &[u8]) -> Result<(), CompressError> {
+        self.append(bytes)?;
+        self.boundary()
+    }
+
+    /// Marks a tar entry boundary after the bytes written so far.
+    ///
+    /// Boundaries decide where segments may be cut (see [`SEGMENT_TARGET`]); they never change
+    /// the decompressed bytes. Marking none is valid and cuts at fixed 1 MiB intervals.
+    ///
+    /// # Errors
+    /// When compressing or writing a finished segment fails, or the encoder is poisoned.
+    pub fn boundary(&mut self) -> Result<(), CompressError> {
+        self.check()?;
+        if self.in_large_entry || self.open.len() >= SEGMENT_TARGET {
+            // A large entry's tail ends its own segment; a full group is closed here.
+            self.cut(self.open.len())?;
+        }
+        self.in_large_entry = false;
+        self.entry_start = self.open.len();
+        Ok(())
+    }
+
+    /// Ends the layer: compresses what is open, writes the trailer and returns the output
+    /// writer with the layer's digests.
+    ///
+    /// # Errors
+    /// When compressing or writing fails, or the encoder is poisoned.
+    pub fn finish(mut self) -> Result<(W, LayerDigests), CompressError> {
+        self.check()?;
+        match self.compression {
+            Compression::Gzip { .. } => {
+                // The last deflate segment carries BFINAL, even when it is empty.
+                let last = std::mem::take(&mut self.open);
+                self.dispatch(last, true)?;
+            }
+            Compression::Zstd { .. } => {
+                // An empty layer still needs one frame to be a valid zstd stream.
+                if !self.open.is_empty() || self.segments == 0 {
+                    let last = std::mem::take(&mut self.open);
+                    self.dispatch(last, true)?;
+                }
+            }
+            Compression::None => {}
+        }
+        self.drain(0)?;
+
+        if let Compression::Gzip { .. } = self.compression {
+            // RFC 1952 trailer: CRC32 of the uncompressed data, then its size modulo 2^32.
+            let crc = self.crc.clone().finalize();
+            let isize = (self.uncompressed_size & 0xffff_ffff) as u32;
+            let mut trailer = [0u8; 8];
+            trailer[..4].copy_from_slice(&crc.to_le_bytes());
+            trailer[4..].copy_from_slice(&isize.to_le_bytes());
+            self.emit(&trailer)?;
+        }
+        self.out.flush().map_err(CompressError::Write)?;
+
+        let diff_id = sha256_digest(self.uncompressed_hash.finalize().into())
+            .map_err(CompressError::Digest)?;
+        let digest =
+            sha256_digest(self.compressed_hash.finalize().into()).map_err(CompressError::Digest)?;
+        let digests = LayerDigests {
+            diff_id,
+            digest,
+            size: self.compressed_size,
+            uncompressed_size: self.uncompressed_size,
+            media_type: self.compression.media_type(),
+        };
+        Ok((self.out, digests))
+    }
+
+    fn check(&self) -> Result<(), CompressError> {
+        if self.poisoned { Err(CompressError::Poisoned) } else { Ok(()) }
+    }
+
+    /// Feeds uncompressed bytes through the segment rule.
+    fn append(&mut self, mut bytes: &[u8]) -> Result<(), CompressError> {
+        self.check()?;
+        self.uncompressed_hash.update(bytes);
+        self.uncompressed_size = self.uncompressed_size.saturating_add(bytes.len() as u64);
+
+        if self.compression == Compression::None {
+            return self.emit(bytes);
+        }
+
+        while !bytes.is_empty() {
+            if !self.in_large_entry {
+                let entry_len = self.open.len() - self.entry_start;
+                let room = SEGMENT_CHUNK - entry_len;
+                if bytes.len() <= room {
+                    self.open.extend_from_slice(bytes);
+                    return Ok(());
+                }
+
+                // The entry grows past one chunk: it becomes a large entry, and the small
+                // entries before it form a segment of their own.
+                self.in_large_entry = true;
+                if self.entry_start > 0 {
+                    let entry_part = self.open.split_off(self.entry_start);
+                    let group = std::mem::replace(&mut self.open, entry_part);
+                    self.entry_start = 0;
+                    self.dispatch(group, false)?;
+                }
+            }
+
+            let room = SEGMENT_CHUNK - self.open.len();
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.open.extend_from_slice(now);
+            bytes = rest;
+            if self.open.len() == SEGMENT_CHUNK {
+                self.cut(SEGMENT_CHUNK)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the first `len` bytes of the open segment (all of it, in practice).
+    fn cut(&mut self, len: usize) -> Result<(), CompressError> {
+        if len == 0 {
+            return Ok(());
+        }
+        let rest = self.open.split_off(len);
+        let segment = std::mem::replace(&mut self.open, rest);
+        self.entry_start = 0;
+        self.dispatch(segment, false)
+    }
+
+    /// Sends one segment to be compressed, then writes out what has finished.
+    fn dispatch(&mut self, data: Vec<u8>, last: bool) -> Result<(), CompressError> {
+        let segment = self.segments;
+        self.segments += 1;
+
+        let dictionary = match self.compression {
+            Compression::Gzip { .. } => std::mem::replace(&mut self.previous_tail, tail(&data)),
+            _ => Vec::new(),
+        };
+        let compression = self.compression;
+        let job = move || compress_segment(compression, segment, &dictionary, &data, last);
+
+        match &self.pool {
+            Some(pool) => {
+                let (send, result) = mpsc::sync_channel(1);
+                pool.spawn(move || {
+                    // The receiver is gone only when the encoder was dropped; nothing to do.
+                    let _ = send.send(job());
+                });
+                self.in_flight.push_back(InFlight::Pending { segment, result });
+            }
+            None => self.in_flight.push_back(InFlight::Done(job())),
+        }
+        self.drain(self.max_in_flight)
+    }
+
+    /// Writes out finished segments in order until at most `keep` remain in flight, waiting
+    /// for the oldest when there are more.
+    fn drain(&mut self, keep: usize) -> Result<(), CompressError> {
+        while let Some(front) = self.in_flight.pop_front() {
+            let result = match front {
+                InFlight::Done(result) => result,
+                InFlight::Pending { segment, result } => {
+                    if self.in_flight.len() < keep {
+                        // Within the bound: take it only if it is already done.
+                        match result.try_recv() {
+                            Ok(done) => done,
+                            Err(mpsc::TryRecvError::Empty) => {
+                                self.in_flight.push_front(InFlight::Pending { segment, result });
+                                return Ok(());
+                            }
+                            Err(mpsc::TryRecvError::Disconnected) => {
+                                Err(CompressError::WorkerLost { segment })
+                            }
+                        }
+                    } else {
+                        result.recv().unwrap_or(Err(CompressError::WorkerLost { segment }))
+                    }
+                }
+            };
+
+            let compressed = match result {
+                Ok(compressed) => compressed,
+                Err(error) => {
+                    self.poisoned = true;
+                    return Err(error);
+                }
+            };
+            self.crc.combine(&compressed.crc);
+            self.emit(&compressed.bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes compressed bytes to the output and hashes them.
+    fn emit(&mut self, bytes: &[u8]) -> Result<(), CompressError> {
+        if let Err(error) = self.out.write_all(bytes) {
+            self.poisoned = true;
+            return Err(CompressError::Write(error));
+        }
+        self.compressed_hash.update(bytes);
+        self.compressed_size = self.compressed_size.saturating_add(bytes.len() as u64);
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for LayerEncoder<W> {
+    /// Appends uncompressed layer bytes; call [`LayerEncoder::boundary`] at each entry end.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.append(buf).map_err(io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    /// Flushes the output writer. It never cuts a segment: that would make the bytes depend
+    /// on when the caller flushes.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The last `DICTIONARY_SIZE` bytes of a segment.
+fn tail(data: &[u8]) -> Vec<u8> {
+    data[data.len().saturating_sub(DICTIONARY_SIZE)..].to_vec()
+}
+
+/// Compresses one segment by itself; the result depends only on its arguments.
+fn compress_segment(
+    compression: Compression,
+    segment: u64,
+    dictionary: &[u8],
+    data: &[u8],
+    last: bool,
+) -> SegmentResult {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(data);
+
+    let bytes = match compression {
+        Compression::Gzip { level } => deflate_segment(level.min(9), dictionary, data, last)
+            .map_err(|source| CompressError::Deflate { segment, source })?,
+        Compression::Zstd { level } => {
+            zstd_segment(level, data).map_err(|source| CompressError::Zstd { segment, source })?
+        }
+        Compression::None => data.to_vec(),
+    };
+    Ok(Compressed { bytes, crc })
+}
+
+/// Deflates a segment as one piece of a single raw deflate stream, as pigz does.
+///
+/// The dictionary is the previous segment's last 32 KiB, which the decompressor holds in its
+/// window at this point of the stream, so back-references into it are valid. A segment that
+/// is not the last ends with a sync flush (an empty stored block), so it ends on a byte
+/// boundary and the next segment's blocks can follow it directly; the last ends the stream.
+fn deflate_segment(
+    level: u32,
+    dictionary: &[u8],
+    data: &[u8],
+    last: bool,
+) -> Result<Vec<u8>, flate2::CompressError> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::new(level), false);
+    if !dictionary.is_empty() {
+        deflate.set_dictionary(dictionary)?;
+    }
+
+    let flush = if last { flate2::FlushCompress::Finish } else { flate2::FlushCompress::Sync };
+    // Room for incompressible data (stored blocks cost 5 bytes per 16 KiB) plus the flush.
+    let mut out = Vec::with_capacity(data.len() + data.len() / 1024 + 1024);
+    loop {
+        let consumed = usize::try_from(deflate.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or_default();
+        if out.len() == out.capacity() {
+            out.reserve(64 * 1024);
+        }
+        let status = deflate.compress_vec(input, &mut out, flush)?;
+
+        let all_in = usize::try_from(deflate.total_in()).is_ok_and(|n| n >= data.len());
+        let room_left = out.len() < out.capacity();
+        match status {
+            flate2::Status::StreamEnd => break,
+            // zlib's contract: the flush is complete once input is consumed and output space
+            // remains; otherwise call again with the same flush and more space.
+            _ if !last && all_in && room_left => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Compresses a segment as one independent zstd frame with a content checksum.
+fn zstd_segment(level: i32, data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut compressor = zstd::bulk::Compressor::new(level)?;
+    compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+    compressor.compress(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// A mix of text and pseudo-random binary, like a real layer.
+    fn sample(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            if (state >> 60) < 10 {
+                out.extend_from_slice(b"usr/share/doc/readme: the quick brown fox jumps\n");
+            } else {
+                out.extend_from_slice(&state.to_le_bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn encode(compression: Compression, jobs: usize, entries: &[&[u8]]) -> (Vec<u8>, LayerDigests) {
+        let mut encoder = LayerEncoder::new(Vec::new(), compression, jobs).unwrap();
+        for entry in entries {
+            encoder.entry(entry).unwrap();
+        }
+        encoder.finish().unwrap()
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn hex_sha256(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn gzip_round_trips_and_digests_match_the_bytes() {
+        let big = sample(3 * SEGMENT_CHUNK + 1234, 1);
+        let small = sample(4000, 2);
+        let entries: Vec<&[u8]> = vec![&small, &big, &small, &small];
+        let (blob, digests) = encode(Compression::gzip(), 3, &entries);
+
+        let input = entries.concat();
+        assert_eq!(gunzip(&blob), input);
+        assert_eq!(digests.diff_id.digest(), hex_sha256(&input));
+        assert_eq!(digests.digest.digest(), hex_sha256(&blob));
+        assert_eq!(digests.size, blob.len() as u64);
+        assert_eq!(digests.uncompressed_size, input.len() as u64);
+        assert_eq!(digests.media_type, MediaType::ImageLayerGzip);
+    }
+
+    #[test]
+    fn gzip_is_one_member_with_a_fixed_header() {
+        let data = sample(2 * SEGMENT_CHUNK + 7, 3);
+        let (blob, _) = encode(Compression::gzip(), 2, &[&data]);
+
+        assert_eq!(blob[..10], GZIP_HEADER);
+        // A single-member decoder stops at the first member's end: it must see everything.
+        let mut single = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut single).unwrap();
+        assert_eq!(single, data);
+    }
+
+    #[test]
+    fn output_is_identical_for_every_job_count() {
+        let entries: Vec<Vec<u8>> =
+            (0..40u64).map(|i| sample(((i * 97_531) % 700_000) as usize, i)).collect();
+        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        for compression in [Compression::gzip(), Compression::zstd(), Compression::None] {
+            let (one, one_digests) = encode(compression, 1, &refs);
+            for jobs in [2, 8] {
+                let (many, many_digests) = encode(compression, jobs, &refs);
+                assert!(one == many, "{compression:?} differs at jobs={jobs}");
+                assert_eq!(one_digests, many_digests);
+            }
+        }
+    }
+
+    #[test]
+    fn write_with_boundaries_equals_entry_calls() {
+        let a = sample(300_000, 4);
+        let b = sample(1_500_000, 5);
+        let (by_entry, _) = encode(Compression::gzip(), 2, &[&a, &b, &a]);
+
+        let mut encoder = LayerEncoder::new(Vec::new(), Compression::gzip(), 2).unwrap();
+        for entry in [&a, &b, &a] {
+            for piece in entry.chunks(4099) {
+                encoder.write_all(piece).unwrap();
+            }
+            encoder.boundary().unwrap();
+        }
+        let (by_write, _) = encoder.finish().unwrap();
+        assert!(by_entry == by_write);
+    }
+
+    #[test]
+    fn boundaries_decide_segments_not_content() {
+        let data = sample(2_500_000, 6);
+        let (one_entry, _) = encode(Compression::zstd(), 1, &[&data]);
+        let (split, _) = encode(Compression::zstd(), 1, &[&data[..10], &data[10..]]);
+
+        // Same decompressed bytes, but a different cut: a small first entry is its own group.
+        assert_ne!(one_entry, split);
+        assert_eq!(zstd::decode_all(&one_entry[..]).unwrap(), data);
+        assert_eq!(zstd::decode_all(&split[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn empty_layers_are_valid_streams() {
+        let (gz, digests) = encode(Compression::gzip(), 2, &[]);
+        assert_eq!(gunzip(&gz), b"");
+        assert_eq!(digests.uncompressed_size, 0);
+
+        let (zst, _) = encode(Compression::zstd(), 2, &[]);
+        assert!(!zst.is_empty());
+        assert_eq!(zstd::decode_all(&zst[..]).unwrap(), b"");
+
+        let (plain, digests) = encode(Compression::None, 2, &[]);
+        assert!(plain.is_empty());
+        assert_eq!(digests.diff_id, digests.digest);
+    }
+
+    #[test]
+    fn none_passes_bytes_through() {
+        let data = sample(100_000, 7);
+        let (blob, digests) = encode(Compression::None, 4, &[&data]);
+        assert_eq!(blob, data);
+        assert_eq!(digests.diff_id, digests.digest);
+        assert_eq!(digests.media_type, MediaType::ImageLayer);
+    }
+
+    #[test]
+    fn zstd_media_type_and_round_trip() {
+        let data = sample(3_000_000, 8);
+        let (blob, digests) = encode(Compression::Zstd { level: 1 }, 2, &[&data]);
+        assert_eq!(zstd::decode_all(&blob[..]).unwrap(), data);
+        assert_eq!(digests.media_type, MediaType::ImageLayerZstd);
+    }
+
+    #[test]
+    fn a_failing_writer_poisons_the_encoder() {
+        struct FailAfter(usize);
+        impl Write for FailAfter {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 < buf.len() {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let data = sample(6 * SEGMENT_CHUNK, 9);
+        let mut encoder = LayerEncoder::new(FailAfter(100_000), Compression::gzip(), 1).unwrap();
+        let first = encoder.entry(&data);
+        assert!(matches!(first, Err(CompressError::Write(_))), "{first:?}");
+        assert!(matches!(encoder.boundary(), Err(CompressError::Poisoned)));
+    }
+}

@@ -1,0 +1,392 @@
+//! An OCI image layout directory (OCI image spec, image-layout.md), written atomically.
+//!
+//! [`LayoutWriter::create`] makes a temporary sibling of the output directory, blobs are
+//! streamed into it ([`LayoutWriter::blob_writer`]) or added whole ([`LayoutWriter::add_blob`]),
+//! and [`LayoutWriter::finish`] writes `oci-layout` and `index.json` and renames the whole
+//! directory into place. Until then the output path is untouched; a writer dropped before
+//! `finish` removes its temporary directory.
+//!
+//! ```no_run
+//! use flatroot_materialize::oci::layout::LayoutWriter;
+//! use std::path::Path;
+//!
+//! let layout = LayoutWriter::create(Path::new("out/image"))?;
+//! let blob = layout.add_blob(b"{}")?;
+//! # let index = Vec::new();
+//! layout.finish(&index)?;
+//! # Ok::<(), flatroot_materialize::oci::layout::LayoutError>(())
+//! ```
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use oci_spec::image::Digest;
+use sha2::{Digest as _, Sha256};
+
+use super::digest::{DigestError, sha256_digest};
+
+/// The content of the `oci-layout` file: the layout version this writer follows.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Numbers temporary names apart within this process; the pid sets processes apart.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How many temporary names to try before giving up on a crowded directory.
+const TEMP_ATTEMPTS: u32 = 1000;
+
+/// A blob as stored: its digest and size, the fields a descriptor needs besides the media
+/// type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// The sha256 digest of the blob's bytes, also its file name under `blobs/sha256/`.
+    pub digest: Digest,
+    /// The blob's size in bytes.
+    pub size: u64,
+}
+
+/// Why an image layout could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// The output path names no directory entry that could be replaced (`/`, `..`).
+    #[error("output path {path} has no file name")]
+    NoFileName {
+        /// The output path as given.
+        path: PathBuf,
+    },
+    /// The output path holds something other than an empty directory or an image layout,
+    /// which flatroot will not replace.
+    #[error("refusing to replace {path}: it is {found}, not an oci image layout")]
+    NotALayout {
+        /// The output path.
+        path: PathBuf,
+        /// What is there instead, such as "a non-empty directory without oci-layout".
+        found: &'static str,
+    },
+    /// A file system operation failed.
+    #[error("cannot {action} {path}")]
+    Io {
+        /// What was being done: "create", "write", "rename", ...
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: io::Error,
+    },
+    /// A digest could not be expressed as an OCI digest.
+    #[error("cannot express the digest of a blob written to {path}")]
+    Digest {
+        /// The temporary file of the blob.
+        path: PathBuf,
+        /// The refused digest.
+        #[source]
+        source: DigestError,
+    },
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LayoutError {
+    let path = path.to_owned();
+    move |source| LayoutError::Io { action, path, source }
+}
+
+/// An OCI image layout under construction in a temporary sibling of its output directory.
+#[derive(Debug)]
+pub struct LayoutWriter {
+    out: PathBuf,
+    temp: PathBuf,
+    blobs: PathBuf,
+    finished: bool,
+}
+
+impl LayoutWriter {
+    /// Starts a layout that [`LayoutWriter::finish`] will put at `out`.
+    ///
+    /// `out` may be missing, an empty directory, or an existing image layout (a directory
+    /// with an `oci-layout` file), which `finish` replaces. The temporary directory is
+    /// `.<name>.tmp-<pid>-<n>` beside `out`, with `blobs/sha256/` inside.
+    ///
+    /// # Errors
+    /// [`LayoutError::NotALayout`] when `out` is a file, a symlink or a non-empty directory
+    /// without `oci-layout`; [`LayoutError::Io`] when it cannot be inspected or the temporary
+    /// directory cannot be made.
+    pub fn create(out: &Path) -> Result<Self, LayoutError> {
+        check_replaceable(out)?;
+        let temp = temp_sibling(out, "tmp", |path| fs::create_dir(path))?;
+
+        let blobs = temp.join("blobs").join("sha256");
+        let writer = Self { out: out.to_owned(), temp, blobs, finished: false };
+        fs::create_dir_all(&writer.blobs).map_err(io_error("create", &writer.blobs))?;
+        tracing::debug!(out = %writer.out.display(), temp = %writer.temp.display(), "layout started");
+        Ok(writer)
+    }
+
+    /// A writer that streams one blob into `blobs/sha256/`, hashing it as it goes;
+    /// [`BlobWriter::finish`] names it by its digest.
+    ///
+    /// # Errors
+    /// [`LayoutError::Io`] when the temporary blob file cannot be created.
+    pub fn blob_writer(&self) -> Result<BlobWriter<'_>, LayoutError> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = self.blobs.join(format!(".blob-{n}"));
+        let file = File::create_new(&path).map_err(io_error("create", &path))?;
+        Ok(BlobWriter { layout: self, file: Some(file), path, hasher: Sha256::new(), size: 0 })
+    }
+
+    /// Stores a blob held in memory (a config, a manifest).
+    ///
+    /// # Errors
+    /// As [`LayoutWriter::blob_writer`] and [`BlobWriter::finish`].
+    pub fn add_blob(&self, bytes: &[u8]) -> Result<StoredBlob, LayoutError> {
+        let mut writer = self.blob_writer()?;
+        if let Err(source) = writer.write_all(bytes) {
+            return Err(LayoutError::Io { action: "write", path: writer.path.clone(), source });
+        }
+        writer.finish()
+    }
+
+    /// The temporary directory the layout is being written in.
+    pub fn temp_dir(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Writes `oci-layout` and `index.json` (the given bytes, normally from
+    /// [`super::image::index_blob`]) and moves the layout to its output path.
+    ///
+    /// An existing layout at the output path is renamed aside, the new one renamed in, and
+    /// the old one deleted, so the output path always holds a whole layout. If the new one
+    /// cannot be renamed in, the old one is put back.
+    ///
+    /// # Errors
+    /// [`LayoutError::NotALayout`] when something else appeared at the output path since
+    /// [`LayoutWriter::create`]; [`LayoutError::Io`] when a write or rename fails, in which
+    /// case the temporary directory is removed.
+    pub fn finish(mut self, index_json: &[u8]) -> Result<(), LayoutError> {
+        let layout_file = self.temp.join("oci-layout");
+        fs::write(&layout_file, OCI_LAYOUT).map_err(io_error("write", &layout_file))?;
+        let index_file = self.temp.join("index.json");
+        fs::write(&index_file, index_json).map_err(io_error("write", &index_file))?;
+
+        match check_replaceable(&self.out)? {
+            Existing::Nothing | Existing::EmptyDir => {
+                // rename(2) replaces an empty directory in one step.
+                fs::rename(&self.temp, &self.out).map_err(io_error("rename", &self.temp))?;
+            }
+            Existing::Layout => self.replace_layout()?,
+        }
+        self.finished = true;
+        tracing::debug!(out = %self.out.display(), "layout written");
+        Ok(())
+    }
+
+    /// Swaps the finished temporary layout for the existing one at the output path.
+    fn replace_layout(&self) -> Result<(), LayoutError> {
+        let old = temp_sibling(&self.out, "old", |path| fs::rename(&self.out, path))?;
+        if let Err(source) = fs::rename(&self.temp, &self.out) {
+            // Put the previous layout back so the output path still holds a whole one.
+            if let Err(error) = fs::rename(&old, &self.out) {
+                tracing::warn!(old = %old.display(), %error, "cannot restore previous layout");
+            }
+            return Err(LayoutError::Io { action: "rename", path: self.temp.clone(), source });
+        }
+        if let Err(error) = fs::remove_dir_all(&old) {
+            // The new layout is in place; a leftover old copy is untidy but not wrong.
+            tracing::warn!(old = %old.display(), %error, "cannot remove previous layout");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LayoutWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Err(error) = fs::remove_dir_all(&self.temp) {
+                tracing::debug!(temp = %self.temp.display(), %error, "cannot remove temp layout");
+            }
+        }
+    }
+}
+
+/// One blob being streamed into a layout. Dropping it before [`BlobWriter::finish`] removes
+/// its temporary file.
+#[derive(Debug)]
+pub struct BlobWriter<'a> {
+    layout: &'a LayoutWriter,
+    file: Option<File>,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl BlobWriter<'_> {
+    /// Names the blob by its digest (`blobs/sha256/<hex>`) and returns digest and size. A
+    /// blob already stored under that digest is kept and the new copy discarded.
+    ///
+    /// # Errors
+    /// [`LayoutError::Io`] when the file cannot be flushed or renamed.
+    pub fn finish(mut self) -> Result<StoredBlob, LayoutError> {
+        if let Some(file) = self.file.take() {
+            drop(file);
+        }
+        let hash: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        let digest = sha256_digest(hash)
+            .map_err(|source| LayoutError::Digest { path: self.path.clone(), source })?;
+
+        let target = self.layout.blobs.join(digest.digest());
+        fs::rename(&self.path, &target).map_err(io_error("rename", &self.path))?;
+        Ok(StoredBlob { digest, size: self.size })
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("blob writer already finished"));
+        };
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size = self.size.saturating_add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            if let Err(error) = fs::remove_file(&self.path) {
+                tracing::debug!(path = %self.path.display(), %error, "cannot remove temp blob");
+            }
+        }
+    }
+}
+
+/// What an output path holds that a layout may replace.
+enum Existing {
+    Nothing,
+    EmptyDir,
+    Layout,
+}
+
+/// Whether `out` is absent, an empty directory or an image layout; anything else is refused.
+fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
+    let refuse = |found| LayoutError::NotALayout { path: out.to_owned(), found };
+    let meta = match fs::symlink_metadata(out) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Existing::Nothing),
+        Err(source) => return Err(LayoutError::Io { action: "inspect", path: out.into(), source }),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("a symbolic link"));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("a file"));
+    }
+
+    let marker = out.join("oci-layout");
+    match fs::symlink_metadata(&marker) {
+        Ok(meta) if meta.is_file() => return Ok(Existing::Layout),
+        Ok(_) => return Err(refuse("a directory whose oci-layout is not a regular file")),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(LayoutError::Io { action: "inspect", path: marker, source }),
+    }
+
+    let mut entries = fs::read_dir(out).map_err(io_error("read", out))?;
+    match entries.next() {
+        None => Ok(Existing::EmptyDir),
+        Some(_) => Err(refuse("a non-empty directory without oci-layout")),
+    }
+}
+
+/// Makes a fresh sibling `.<name>.<kind>-<pid>-<n>` of `out` with `make`, trying the next `n`
+/// while the name is taken. Shared with the docker-archive writer.
+pub(crate) fn temp_sibling(
+    out: &Path,
+    kind: &str,
+    make: impl Fn(&Path) -> io::Result<()>,
+) -> Result<PathBuf, LayoutError> {
+    let name = out.file_name().ok_or_else(|| LayoutError::NoFileName { path: out.to_owned() })?;
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+
+    let pid = std::process::id();
+    let mut last_error = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut temp_name = OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{kind}-{pid}-{n}"));
+        let path = parent.join(temp_name);
+        match make(&path) {
+            Ok(()) => return Ok(path),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => last_error = Some(error),
+            Err(source) => return Err(LayoutError::Io { action: "create", path, source }),
+        }
+    }
+    let source = last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
+    Err(LayoutError::Io { action: "create", path: parent.join(name), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn siblings(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn blobs_are_named_by_digest_and_layout_is_renamed_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image");
+        let layout = LayoutWriter::create(&out).unwrap();
+        let blob = layout.add_blob(b"hello").unwrap();
+        assert_eq!(blob.size, 5);
+        assert!(!out.exists(), "output appears only at finish");
+        layout.finish(b"{}").unwrap();
+
+        let stored = out.join("blobs/sha256").join(blob.digest.digest());
+        assert_eq!(fs::read(stored).unwrap(), b"hello");
+        assert_eq!(fs::read(out.join("oci-layout")).unwrap(), OCI_LAYOUT);
+        assert_eq!(fs::read(out.join("index.json")).unwrap(), b"{}");
+        assert_eq!(siblings(dir.path()), ["image"]);
+    }
+
+    #[test]
+    fn refuses_a_directory_that_is_not_a_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("precious"), b"x").unwrap();
+        let error = LayoutWriter::create(dir.path()).unwrap_err();
+        assert!(matches!(error, LayoutError::NotALayout { .. }), "{error}");
+        assert!(error.to_string().contains(&dir.path().display().to_string()));
+        assert!(error.to_string().contains("non-empty directory"));
+
+        let file = dir.path().join("precious");
+        let error = LayoutWriter::create(&file).unwrap_err();
+        assert!(matches!(error, LayoutError::NotALayout { found: "a file", .. }), "{error}");
+    }
+
+    #[test]
+    fn dropping_an_unfinished_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image");
+        let layout = LayoutWriter::create(&out).unwrap();
+        let mut blob = layout.blob_writer().unwrap();
+        blob.write_all(b"partial").unwrap();
+        drop(blob);
+        drop(layout);
+        assert!(siblings(dir.path()).is_empty());
+    }
+}
