@@ -11,3 +11,4 @@ pub mod blueprint;
 pub mod oci;
 pub mod resolve;
 pub mod rootfs;
+pub mod unpack;
