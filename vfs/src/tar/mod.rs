@@ -8,8 +8,10 @@
 //! <https://pubs.opengroup.org/onlinepubs/9699919799/utilities/pax.html>.
 
 mod header;
+mod read;
 mod write;
 
+pub use read::{ReadError, read_layer};
 pub use write::{LayerOptions, TarSink, WriteSink, write_layer};
 
 /// The size of a tar block.
