@@ -25,10 +25,10 @@ pub fn corpus_dir() -> PathBuf {
 pub fn debian_repo(preset: &str) -> Result<PathBuf> {
     let tools = testenv::shared_tools().context("../shared/tools is missing")?;
     let out = corpus_dir().join(format!("debian-{preset}"));
-    prepare(&out, |tmp| {
+    prepare(&out, |dir| {
         let status = Command::new(tools.join("make-apk-repo"))
             .args(["--preset", preset, "--out"])
-            .arg(tmp)
+            .arg(dir)
             .status()
             .context("running make-apk-repo")?;
         if !status.success() {
@@ -50,12 +50,12 @@ pub fn alpine_repo(branch: &str, arch: &str, release: &str) -> Result<PathBuf> {
         .join(arch)
         .join(format!("alpine-minirootfs-{release}-{arch}.tar.gz"));
     let out = corpus_dir().join(format!("alpine-{release}-{arch}"));
-    prepare(&out, |tmp| {
+    prepare(&out, |dir| {
         let status = Command::new(tools.join("rootfs-to-apk-repo"))
             .arg("--rootfs")
             .arg(&rootfs)
             .arg("--out")
-            .arg(tmp)
+            .arg(dir)
             .status()
             .context("running rootfs-to-apk-repo")?;
         if !status.success() {
@@ -66,22 +66,23 @@ pub fn alpine_repo(branch: &str, arch: &str, release: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Runs `make` into a temporary sibling of `out` and renames it into place, once, under a
-/// lock; a finished `out` is reused.
+/// Runs `make` into `out` once, under a lock. The tools write absolute paths of `out` into
+/// the blueprints they make, so they write in place; a `.done` marker written last tells a
+/// finished corpus from one a killed run left behind, which is removed and made again.
 fn prepare(out: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = out.parent().context("corpus path has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let lock_path = out.with_extension("lock");
     let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
-    if out.is_dir() {
+    let done = out.with_extension("done");
+    if done.is_file() && out.is_dir() {
         return Ok(());
     }
-    let tmp = out.with_extension("tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+    if out.exists() {
+        fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
-    make(&tmp)?;
-    fs::rename(&tmp, out).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    make(out)?;
+    File::create(&done).with_context(|| format!("creating {}", done.display()))?;
     Ok(())
 }

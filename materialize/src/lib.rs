@@ -9,6 +9,7 @@
 pub mod apk;
 pub mod blueprint;
 pub mod oci;
+pub mod progress;
 pub mod resolve;
 pub mod rootfs;
 pub mod unpack;
