@@ -398,13 +398,12 @@ impl<'a> RawEntries<'a> {
                 return Ok(None);
             }
             let offset = self.pos;
-            let header = self.data.get(offset..offset + BLOCK).ok_or_else(|| {
-                DataTarError::Truncated {
+            let header =
+                self.data.get(offset..offset + BLOCK).ok_or_else(|| DataTarError::Truncated {
                     offset: self.data.len(),
                     what: "a header".into(),
                     needed: offset + BLOCK - self.data.len(),
-                }
-            })?;
+                })?;
             if header.iter().all(|&b| b == 0) {
                 if let Some(offset) = ext_offset {
                     return Err(DataTarError::DanglingExtension { offset });
@@ -426,7 +425,12 @@ impl<'a> RawEntries<'a> {
                 self.limits.max_file_size
             };
             if size > limit {
-                return Err(DataTarError::TooLarge { path: name_for_errors(), offset, size, limit });
+                return Err(DataTarError::TooLarge {
+                    path: name_for_errors(),
+                    offset,
+                    size,
+                    limit,
+                });
             }
             // Sizes fit in usize once under the limit on 64-bit hosts; still checked.
             let len = usize::try_from(size).map_err(|_| DataTarError::TooLarge {
@@ -435,13 +439,14 @@ impl<'a> RawEntries<'a> {
                 size,
                 limit,
             })?;
-            let end = start.checked_add(len).filter(|&end| end <= self.data.len()).ok_or_else(
-                || DataTarError::Truncated {
-                    offset: self.data.len(),
-                    what: format!("the content of {:?}", name_for_errors()),
-                    needed: start.saturating_add(len) - self.data.len(),
-                },
-            )?;
+            let end =
+                start.checked_add(len).filter(|&end| end <= self.data.len()).ok_or_else(|| {
+                    DataTarError::Truncated {
+                        offset: self.data.len(),
+                        what: format!("the content of {:?}", name_for_errors()),
+                        needed: start.saturating_add(len) - self.data.len(),
+                    }
+                })?;
             let padded = len.div_ceil(BLOCK) * BLOCK;
             // Cut segments drop the end-of-archive blocks but keep each entry's padding.
             self.pos = start.saturating_add(padded).min(self.data.len());
@@ -656,7 +661,8 @@ fn number(field: &[u8], offset: usize, name: &'static str) -> Result<u64, DataTa
         }
         let mut value: u64 = u64::from(field[0] & 0x7f);
         for &b in &field[1..] {
-            value = value.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).ok_or_else(bad)?;
+            value =
+                value.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).ok_or_else(bad)?;
         }
         return Ok(value);
     }
@@ -698,9 +704,10 @@ fn parse_pax(
 ) -> Result<(), DataTarError> {
     let bad = |reason: String| DataTarError::BadPax { offset, reason };
     while !body.is_empty() {
-        let space = body.iter().position(|&b| b == b' ').ok_or_else(|| {
-            bad("record without a length".into())
-        })?;
+        let space = body
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or_else(|| bad("record without a length".into()))?;
         let len: usize = std::str::from_utf8(&body[..space])
             .ok()
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -740,8 +747,11 @@ fn apply_pax(
             .ok_or_else(|| DataTarError::BadNumber { offset, field, found: lossy(value) })
     };
     let small = |field: &'static str| -> Result<u32, DataTarError> {
-        u32::try_from(decimal(field)?)
-            .map_err(|_| DataTarError::BadNumber { offset, field, found: lossy(value) })
+        u32::try_from(decimal(field)?).map_err(|_| DataTarError::BadNumber {
+            offset,
+            field,
+            found: lossy(value),
+        })
     };
     match key {
         b"path" => ext.path = Some(value.to_vec()),

@@ -151,7 +151,9 @@ fn pax_times_keep_fractions_and_signs() {
 #[test]
 fn rejects_parent_components_and_absolute_names() {
     let err = read(&entry(b"usr/../../etc/passwd", b'0', b"", 0o644, b"")).unwrap_err();
-    assert!(matches!(err, DataTarError::DotDot { ref path, offset: 0 } if path == "usr/../../etc/passwd"));
+    assert!(
+        matches!(err, DataTarError::DotDot { ref path, offset: 0 } if path == "usr/../../etc/passwd")
+    );
     let err = read(&entry(b"//etc/passwd", b'0', b"", 0o644, b"")).unwrap_err();
     assert!(matches!(err, DataTarError::Absolute { .. }), "{err:?}");
     let err = read(&entry(b"x", b'1', b"", 0o644, b"../y")).unwrap_err();
@@ -204,7 +206,8 @@ fn rejects_bad_numbers_checksums_and_magic() {
 #[test]
 fn rejects_malformed_pax_records() {
     for body in [&b"5 a=b\n"[..], b"x a=b\n", b"6 ab\n\n", b"7 a=bc", b"99 a=b\n"] {
-        let tar = [entry(b"p", b'x', body, 0o644, b""), entry(b"f", b'0', b"", 0o644, b"")].concat();
+        let tar =
+            [entry(b"p", b'x', body, 0o644, b""), entry(b"f", b'0', b"", 0o644, b"")].concat();
         let err = read(&tar).unwrap_err();
         assert!(matches!(err, DataTarError::BadPax { offset: 0, .. }), "{body:?}: {err:?}");
     }

@@ -80,7 +80,9 @@ pub enum GzipError {
         actual: u32,
     },
     /// The trailer's ISIZE does not match the decompressed length modulo 2^32.
-    #[error("gzip member starting at byte {start}: {actual} bytes decompressed, trailer says {expected}")]
+    #[error(
+        "gzip member starting at byte {start}: {actual} bytes decompressed, trailer says {expected}"
+    )]
     SizeMismatch {
         /// Offset of the member's first byte.
         start: usize,
@@ -239,9 +241,8 @@ fn inflate(
         }
     }
 
-    let trailer = bytes
-        .get(pos..pos + 8)
-        .ok_or(GzipError::Truncated { start, offset: bytes.len() })?;
+    let trailer =
+        bytes.get(pos..pos + 8).ok_or(GzipError::Truncated { start, offset: bytes.len() })?;
     let expected_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
     let expected_size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
     let actual_crc = crc.finalize();
