@@ -10,3 +10,5 @@ pub mod apk;
 pub mod blueprint;
 pub mod oci;
 pub mod resolve;
+pub mod rootfs;
+pub mod unpack;

@@ -8,6 +8,7 @@
 //! use flatroot_vfs::{Content, Metadata, Tree};
 //!
 //! let mut tree = Tree::new(Metadata::directory(0o755));
+//! tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
 //! tree.insert_file(b"etc/motd", Metadata::file(0o644), Content::from_vec(b"hi\n".to_vec()))
 //!     .unwrap();
 //! let frozen = tree.freeze();
@@ -17,3 +18,16 @@
 //! Main types: [`Tree`] (mutable, while a build merges packages into it), [`FrozenTree`]
 //! (immutable, `Send + Sync`, with stable inode numbers), [`Node`], [`Metadata`],
 //! [`Content`]. The [`tar`] module writes a tree as a sorted layer and reads a layer back.
+
+mod content;
+mod frozen;
+mod name;
+mod node;
+pub mod tar;
+mod tree;
+
+pub use content::{Content, RangeError, SharedBuffer};
+pub use frozen::{Entry, FrozenTree};
+pub use name::{Lossy, Name, NameError, components};
+pub use node::{Metadata, Node, NodeId, NodeKind, Timestamp, Xattrs};
+pub use tree::{Follow, MAX_SYMLINK_HOPS, Tree, TreeError};

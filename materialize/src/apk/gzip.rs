@@ -1,1 +1,442 @@
-//! Placeholder: written in the apk-formats branch.
+//! Gzip members, as APK v2 files concatenate them.
+//!
+//! An `.apk` and an `APKINDEX.tar.gz` are several gzip members (RFC 1952) written end to end,
+//! and the signature covers the *compressed* bytes of one member. So the reader must know
+//! where each member starts and ends, which a plain multi-member decoder hides. This module
+//! parses each member's header, inflates its raw deflate body with flate2, and checks the
+//! trailer (CRC-32 and ISIZE), giving the exact byte range of every member.
+//!
+//! Every failure is an error naming the byte offset where it was found: a truncated member,
+//! bytes after the last member that are not another member, a header with reserved flags, a
+//! CRC or size mismatch, or output past the caller's limit (a gzip bomb).
+//!
+//! See: <https://www.rfc-editor.org/rfc/rfc1952>
+
+use std::ops::Range;
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+/// Output limit of [`members`] for one member: 4 GiB, as ISIZE counts modulo 2^32 and no
+/// member of a real package or index comes near it.
+pub const DEFAULT_MEMBER_LIMIT: u64 = 4 << 30;
+
+/// Inflate output is produced in steps of at most this many bytes.
+const STEP: usize = 256 << 10;
+
+// Header flag bits, RFC 1952 section 2.3.1.
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+const RESERVED: u8 = 0xe0;
+
+/// What is wrong with a gzip stream; every offset counts bytes from the start of the input.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GzipError {
+    /// The input holds no bytes at all.
+    #[error("empty input: expected a gzip member")]
+    Empty,
+    /// The input ends inside a member (header, deflate body or trailer).
+    #[error("truncated gzip member starting at byte {start}: input ends at byte {offset}")]
+    Truncated {
+        /// Offset of the member's first byte.
+        start: usize,
+        /// Offset where more bytes were needed (the input length).
+        offset: usize,
+    },
+    /// Bytes after a member that do not start another member.
+    #[error("trailing garbage at byte {offset}: expected a gzip member or the end of input")]
+    TrailingGarbage {
+        /// Offset of the first byte that is not a gzip magic number.
+        offset: usize,
+    },
+    /// A member whose header is not a gzip header RFC 1952 allows.
+    #[error("bad gzip header at byte {offset}: {reason}")]
+    BadHeader {
+        /// Offset of the member's first byte.
+        offset: usize,
+        /// What is wrong: magic, method, reserved flags or header CRC.
+        reason: &'static str,
+    },
+    /// The deflate body does not decode.
+    #[error("corrupt deflate data in gzip member starting at byte {start}")]
+    Corrupt {
+        /// Offset of the member's first byte.
+        start: usize,
+        /// What zlib reported.
+        #[source]
+        source: flate2::DecompressError,
+    },
+    /// The trailer's CRC-32 does not match the decompressed bytes.
+    #[error(
+        "gzip member starting at byte {start}: crc32 is {actual:08x}, trailer says {expected:08x}"
+    )]
+    CrcMismatch {
+        /// Offset of the member's first byte.
+        start: usize,
+        /// The CRC-32 the trailer records.
+        expected: u32,
+        /// The CRC-32 of the decompressed bytes.
+        actual: u32,
+    },
+    /// The trailer's ISIZE does not match the decompressed length modulo 2^32.
+    #[error(
+        "gzip member starting at byte {start}: {actual} bytes decompressed, trailer says {expected}"
+    )]
+    SizeMismatch {
+        /// Offset of the member's first byte.
+        start: usize,
+        /// ISIZE from the trailer.
+        expected: u32,
+        /// Decompressed length modulo 2^32.
+        actual: u32,
+    },
+    /// Decompression would exceed the caller's output limit.
+    #[error("gzip member starting at byte {start} inflates past the limit of {limit} bytes")]
+    OutputLimit {
+        /// Offset of the member's first byte.
+        start: usize,
+        /// The limit, in bytes of output.
+        limit: u64,
+    },
+}
+
+/// Splits `bytes` into its gzip members, returning the byte range of each in order.
+///
+/// Each member is inflated (into a small reused buffer, nothing is kept) to find where its
+/// deflate body ends, and its CRC-32 and ISIZE are checked. A member may inflate to at most
+/// [`DEFAULT_MEMBER_LIMIT`] bytes.
+///
+/// # Errors
+/// [`GzipError::Empty`] for empty input, [`GzipError::TrailingGarbage`] when bytes after a
+/// member are not another member, and any error of [`inflate_member`].
+pub fn members(bytes: &[u8]) -> Result<Vec<Range<usize>>, GzipError> {
+    if bytes.is_empty() {
+        return Err(GzipError::Empty);
+    }
+
+    let mut ranges = Vec::new();
+    let mut scratch = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = inflate(bytes, start, &mut scratch, Sink::Discard, DEFAULT_MEMBER_LIMIT)?;
+        ranges.push(start..end);
+        start = end;
+    }
+    Ok(ranges)
+}
+
+/// Inflates the one member starting at `start`, appending its output to `out`, and returns
+/// the offset just past the member's trailer.
+///
+/// `limit` bounds `out.len()` after the call: a member that would grow `out` past it is a
+/// [`GzipError::OutputLimit`] error (reserve capacity beforehand to avoid reallocations; the
+/// output is written straight into `out`'s spare capacity).
+///
+/// # Errors
+/// [`GzipError::TrailingGarbage`] when `start` holds no gzip magic, [`GzipError::BadHeader`],
+/// [`GzipError::Truncated`], [`GzipError::Corrupt`], [`GzipError::CrcMismatch`],
+/// [`GzipError::SizeMismatch`] and [`GzipError::OutputLimit`].
+pub fn inflate_member(
+    bytes: &[u8],
+    start: usize,
+    out: &mut Vec<u8>,
+    limit: u64,
+) -> Result<usize, GzipError> {
+    inflate(bytes, start, out, Sink::Keep, limit)
+}
+
+/// Inflates every member from `start` to the end of `bytes` into one new buffer of at most
+/// `limit` bytes, with `capacity` reserved up front (clamped to `limit`).
+///
+/// Returns the buffer and the range of each member read.
+///
+/// # Errors
+/// As [`inflate_member`], for each member in turn; empty input after `start` is
+/// [`GzipError::Empty`].
+pub fn decompress_all(
+    bytes: &[u8],
+    start: usize,
+    capacity: usize,
+    limit: u64,
+) -> Result<(Vec<u8>, Vec<Range<usize>>), GzipError> {
+    if start >= bytes.len() {
+        return Err(GzipError::Empty);
+    }
+
+    let mut out = Vec::with_capacity(clamp_capacity(capacity, limit));
+    let mut ranges = Vec::new();
+    let mut offset = start;
+    while offset < bytes.len() {
+        let end = inflate_member(bytes, offset, &mut out, limit)?;
+        ranges.push(offset..end);
+        offset = end;
+    }
+    Ok((out, ranges))
+}
+
+/// `capacity` clamped to `limit`, for reserving output buffers from untrusted size hints.
+pub(crate) fn clamp_capacity(capacity: usize, limit: u64) -> usize {
+    capacity.min(usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
+/// Whether inflated bytes stay in the output buffer or only feed the CRC.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    Keep,
+    Discard,
+}
+
+fn inflate(
+    bytes: &[u8],
+    start: usize,
+    out: &mut Vec<u8>,
+    sink: Sink,
+    limit: u64,
+) -> Result<usize, GzipError> {
+    let body = parse_header(bytes, start)?;
+
+    // In discard mode the limit applies to this member alone.
+    if sink == Sink::Discard {
+        out.clear();
+    }
+    let base = out.len() as u64;
+    let mut produced: u64 = 0;
+    let mut crc = crc32fast::Hasher::new();
+    let mut inflater = Decompress::new(false);
+    let mut pos = body;
+    loop {
+        // One byte past the limit tells "exactly at the limit" from "beyond it".
+        let room = (limit.saturating_add(1)).saturating_sub(base + produced);
+        let want = STEP.min(usize::try_from(room).unwrap_or(usize::MAX));
+        if out.capacity() - out.len() < want {
+            out.reserve(want);
+        }
+        let before_out = out.len();
+        let before_in = inflater.total_in();
+        let status = inflater
+            .decompress_vec(&bytes[pos..], out, FlushDecompress::None)
+            .map_err(|source| GzipError::Corrupt { start, source })?;
+        let consumed = (inflater.total_in() - before_in) as usize;
+        pos += consumed;
+        let fresh = out.len() - before_out;
+        crc.update(&out[before_out..]);
+        produced += fresh as u64;
+        if base + produced > limit {
+            return Err(GzipError::OutputLimit { start, limit });
+        }
+        if sink == Sink::Discard {
+            out.clear();
+        }
+        match status {
+            Status::StreamEnd => break,
+            Status::Ok | Status::BufError => {
+                if pos >= bytes.len() && fresh == 0 {
+                    return Err(GzipError::Truncated { start, offset: bytes.len() });
+                }
+                if consumed == 0 && fresh == 0 && want > 0 {
+                    return Err(GzipError::Truncated { start, offset: bytes.len() });
+                }
+            }
+        }
+    }
+
+    let trailer =
+        bytes.get(pos..pos + 8).ok_or(GzipError::Truncated { start, offset: bytes.len() })?;
+    let expected_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let expected_size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    let actual_crc = crc.finalize();
+    if actual_crc != expected_crc {
+        return Err(GzipError::CrcMismatch { start, expected: expected_crc, actual: actual_crc });
+    }
+    // ISIZE is the input size modulo 2^32 (RFC 1952 section 2.3.1).
+    let actual_size = produced as u32;
+    if actual_size != expected_size {
+        return Err(GzipError::SizeMismatch {
+            start,
+            expected: expected_size,
+            actual: actual_size,
+        });
+    }
+    Ok(pos + 8)
+}
+
+/// Parses the member header at `start` and returns the offset of its deflate body.
+fn parse_header(bytes: &[u8], start: usize) -> Result<usize, GzipError> {
+    let truncated = GzipError::Truncated { start, offset: bytes.len() };
+    let bad = |reason| GzipError::BadHeader { offset: start, reason };
+
+    match bytes.get(start..start + 2) {
+        Some([0x1f, 0x8b]) => {}
+        Some(_) => return Err(GzipError::TrailingGarbage { offset: start }),
+        // A lone first magic byte is the start of a member cut short.
+        None if bytes.get(start) == Some(&0x1f) => return Err(truncated),
+        None => return Err(GzipError::TrailingGarbage { offset: start }),
+    }
+    let fixed = bytes.get(start..start + 10).ok_or(truncated.clone())?;
+    if fixed[2] != 8 {
+        return Err(bad("compression method is not deflate"));
+    }
+    let flags = fixed[3];
+    if flags & RESERVED != 0 {
+        // RFC 1952: a compliant decompressor must reject reserved flag bits.
+        return Err(bad("reserved flag bits are set"));
+    }
+
+    let mut pos = start + 10;
+    if flags & FEXTRA != 0 {
+        let len = bytes.get(pos..pos + 2).ok_or(truncated.clone())?;
+        let xlen = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        pos += 2;
+        if bytes.len() - pos < xlen {
+            return Err(truncated);
+        }
+        pos += xlen;
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let rest = bytes.get(pos..).unwrap_or_default();
+            let nul = rest.iter().position(|&b| b == 0).ok_or(truncated.clone())?;
+            pos += nul + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        let stored = bytes.get(pos..pos + 2).ok_or(truncated.clone())?;
+        let stored = u16::from_le_bytes([stored[0], stored[1]]);
+        // The header CRC is the low 16 bits of the CRC-32 of the header bytes before it.
+        let actual = crc32fast::hash(&bytes[start..pos]) as u16;
+        if stored != actual {
+            return Err(bad("header crc does not match"));
+        }
+        pos += 2;
+    }
+    Ok(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn splits_concatenated_members_at_their_exact_boundaries() {
+        let a = gz(b"first member");
+        let b = gz(&vec![7u8; 100_000]);
+        let joined = [a.clone(), b.clone()].concat();
+        let ranges = members(&joined).unwrap();
+        assert_eq!(ranges, vec![0..a.len(), a.len()..a.len() + b.len()]);
+    }
+
+    #[test]
+    fn decompresses_all_members_into_one_buffer() {
+        let joined = [gz(b"abc"), gz(b"def")].concat();
+        let (out, ranges) = decompress_all(&joined, 0, 1, 100).unwrap();
+        assert_eq!(out, b"abcdef");
+        assert_eq!(ranges.len(), 2);
+    }
+
+    #[test]
+    fn reads_optional_header_fields() {
+        let mut builder = flate2::GzBuilder::new()
+            .filename("name.txt")
+            .comment("a comment")
+            .extra(vec![1, 2, 3, 4])
+            .write(Vec::new(), flate2::Compression::fast());
+        builder.write_all(b"payload").unwrap();
+        let mut member = builder.finish().unwrap();
+        let mut out = Vec::new();
+        let end = inflate_member(&member, 0, &mut out, 100).unwrap();
+        assert_eq!(end, member.len());
+        assert_eq!(out, b"payload");
+
+        member[3] |= 0x20;
+        let err = inflate_member(&member, 0, &mut Vec::new(), 100).unwrap_err();
+        assert!(matches!(err, GzipError::BadHeader { offset: 0, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn checks_the_header_crc() {
+        // Hand-made header with FHCRC: magic, deflate, flags, mtime, xfl, os, crc16.
+        let body = gz(b"x");
+        let mut header = vec![0x1f, 0x8b, 8, FHCRC, 0, 0, 0, 0, 0, 3];
+        let crc = crc32fast::hash(&header) as u16;
+        header.extend_from_slice(&crc.to_le_bytes());
+        let member = [header.clone(), body[10..].to_vec()].concat();
+        assert_eq!(members(&member).unwrap(), vec![0..member.len()]);
+
+        let mut broken = member.clone();
+        broken[10] ^= 1;
+        let err = members(&broken).unwrap_err();
+        assert!(
+            matches!(err, GzipError::BadHeader { offset: 0, reason: "header crc does not match" }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn reports_truncation_at_every_cut() {
+        let member = gz(&(0..5000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>());
+        for cut in 1..member.len() {
+            let err = members(&member[..cut]).unwrap_err();
+            assert!(
+                matches!(err, GzipError::Truncated { start: 0, offset } if offset == cut),
+                "cut at {cut}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_trailing_garbage_with_its_offset() {
+        let member = gz(b"hello");
+        let joined = [member.clone(), b"junk".to_vec()].concat();
+        let err = members(&joined).unwrap_err();
+        assert!(matches!(err, GzipError::TrailingGarbage { offset } if offset == member.len()));
+        let one_byte = [member.clone(), vec![0x1f]].concat();
+        let err = members(&one_byte).unwrap_err();
+        assert!(
+            matches!(err, GzipError::Truncated { start, offset }
+                if start == member.len() && offset == member.len() + 1),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn detects_crc_and_size_mismatches() {
+        let mut member = gz(b"hello");
+        let n = member.len();
+        member[n - 8] ^= 0xff;
+        assert!(matches!(members(&member), Err(GzipError::CrcMismatch { start: 0, .. })));
+        let mut member = gz(b"hello");
+        member[n - 1] ^= 0x01;
+        let err = members(&member).unwrap_err();
+        assert!(
+            matches!(err, GzipError::SizeMismatch { start: 0, expected: 0x0100_0005, actual: 5 }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn stops_a_gzip_bomb_at_the_limit() {
+        let bomb = gz(&vec![0u8; 10 << 20]);
+        let err = inflate_member(&bomb, 0, &mut Vec::new(), 1 << 20).unwrap_err();
+        assert!(matches!(err, GzipError::OutputLimit { start: 0, limit: 1_048_576 }), "{err:?}");
+        // Exactly at the limit is fine.
+        let exact = gz(&[1u8; 4096]);
+        let mut out = Vec::new();
+        assert!(inflate_member(&exact, 0, &mut out, 4096).is_ok());
+        assert_eq!(out.len(), 4096);
+    }
+
+    #[test]
+    fn rejects_empty_input_and_non_gzip_data() {
+        assert!(matches!(members(b""), Err(GzipError::Empty)));
+        assert!(matches!(members(b"PK\x03\x04"), Err(GzipError::TrailingGarbage { offset: 0 })));
+    }
+}

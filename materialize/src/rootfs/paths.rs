@@ -1,0 +1,207 @@
+//! The blueprint's `paths` mutations, applied to the tree in order after the packages and
+//! generated files, as apko applies them to its root filesystem.
+
+use flatroot_vfs::{Content, Follow, Metadata, Node, NodeId, NodeKind, Timestamp, Tree, TreeError};
+
+/// What one `paths` entry does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MutationKind {
+    /// `directory`: create it and any missing parents.
+    Directory,
+    /// `empty-file`: create an empty regular file (replacing a file that is there).
+    EmptyFile,
+    /// `hardlink`: a new name for the file at `source`.
+    Hardlink,
+    /// `symlink`: a symlink to `source`.
+    Symlink,
+    /// `permissions`: change mode and owner of what is there.
+    Permissions,
+}
+
+/// One `paths` entry of a blueprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMutation {
+    /// The path in the image (leading `/` allowed).
+    pub path: String,
+    /// What to do.
+    pub kind: MutationKind,
+    /// Owner to set.
+    pub uid: u32,
+    /// Group to set.
+    pub gid: u32,
+    /// Permission bits; `None` keeps 0755 for directories and 0644 for files.
+    pub permissions: Option<u32>,
+    /// The hardlink's existing file or the symlink's target.
+    pub source: String,
+    /// Whether `directory` and `permissions` also apply to everything below the path.
+    pub recursive: bool,
+}
+
+/// A mutation that cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// The tree refused the change.
+    #[error("paths entry {path:?} ({kind:?})")]
+    Tree {
+        /// The entry's path.
+        path: String,
+        /// The entry's kind.
+        kind: MutationKind,
+        /// What the tree said.
+        #[source]
+        source: TreeError,
+    },
+    /// A hardlink source that is not a regular file.
+    #[error("paths entry {path:?}: hardlink source {source_path:?} is not a regular file")]
+    HardlinkSource {
+        /// The entry's path.
+        path: String,
+        /// The source named.
+        source_path: String,
+    },
+}
+
+/// Applies `mutations` in order; new entries get `mtime`.
+pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<(), PathsError> {
+    for m in mutations {
+        apply_one(tree, m, Timestamp::from_secs(mtime)).map_err(|source| match source {
+            Failure::Tree(source) => {
+                PathsError::Tree { path: m.path.clone(), kind: m.kind, source }
+            }
+            Failure::NotAFile => {
+                PathsError::HardlinkSource { path: m.path.clone(), source_path: m.source.clone() }
+            }
+        })?;
+    }
+    Ok(())
+}
+
+enum Failure {
+    Tree(TreeError),
+    NotAFile,
+}
+
+impl From<TreeError> for Failure {
+    fn from(e: TreeError) -> Failure {
+        Failure::Tree(e)
+    }
+}
+
+fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), Failure> {
+    let path = m.path.trim_start_matches('/').as_bytes();
+    let meta = |default: u32| {
+        let mut meta = Metadata::new(m.permissions.unwrap_or(default));
+        meta.uid = m.uid;
+        meta.gid = m.gid;
+        meta.mtime = mtime;
+        meta
+    };
+
+    match m.kind {
+        MutationKind::Directory => {
+            let id = tree.insert_dir_all(path, meta(0o755))?;
+            set_owner_mode(tree, id, m, 0o755, m.recursive);
+        }
+        MutationKind::EmptyFile => {
+            let (dir, name) = tree.parent_of(path)?;
+            let node = tree.add(Node { kind: NodeKind::File(Content::empty()), meta: meta(0o644) });
+            tree.link(dir, name, node, path)?;
+        }
+        MutationKind::Hardlink => {
+            let source = tree.lookup(m.source.trim_start_matches('/').as_bytes(), Follow::Final)?;
+            if !matches!(tree.node(source).kind, NodeKind::File(_)) {
+                return Err(Failure::NotAFile);
+            }
+            let (dir, name) = tree.parent_of(path)?;
+            if tree.child(dir, name.as_bytes()).is_some() {
+                return Err(TreeError::Exists { path: flatroot_vfs::Lossy(path.to_vec()) }.into());
+            }
+            tree.link(dir, name, source, path)?;
+        }
+        MutationKind::Symlink => {
+            let (dir, name) = tree.parent_of(path)?;
+            let mut link_meta = meta(0o777);
+            link_meta.mode = 0o777;
+            let node = tree
+                .add(Node { kind: NodeKind::Symlink(m.source.as_bytes().into()), meta: link_meta });
+            tree.link(dir, name, node, path)?;
+        }
+        MutationKind::Permissions => {
+            let id = tree.lookup(path, Follow::Final)?;
+            set_owner_mode(tree, id, m, 0o644, m.recursive);
+        }
+    }
+    Ok(())
+}
+
+fn set_owner_mode(tree: &mut Tree, id: NodeId, m: &PathMutation, default: u32, recursive: bool) {
+    let mut pending = vec![id];
+    while let Some(current) = pending.pop() {
+        let node = tree.node_mut(current);
+        if !matches!(node.kind, NodeKind::Symlink(_)) {
+            node.meta.mode = m.permissions.unwrap_or(default) & 0o7777;
+        }
+        node.meta.uid = m.uid;
+        node.meta.gid = m.gid;
+        if recursive {
+            if let NodeKind::Directory(children) = &node.kind {
+                pending.extend(children.values().copied());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mutation(path: &str, kind: MutationKind) -> PathMutation {
+        PathMutation {
+            path: path.into(),
+            kind,
+            uid: 0,
+            gid: 0,
+            permissions: None,
+            source: String::new(),
+            recursive: false,
+        }
+    }
+
+    #[test]
+    fn mutations_apply_in_order() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut dir = mutation("/app/data", MutationKind::Directory);
+        dir.uid = 1000;
+        dir.permissions = Some(0o750);
+        let file = mutation("/app/data/log", MutationKind::EmptyFile);
+        let mut link = mutation("/app/current", MutationKind::Symlink);
+        link.source = "data".into();
+        let mut hard = mutation("/app/data/log2", MutationKind::Hardlink);
+        hard.source = "/app/data/log".into();
+        let mut perms = mutation("/app", MutationKind::Permissions);
+        perms.permissions = Some(0o700);
+        perms.gid = 7;
+        perms.recursive = true;
+        apply(&mut tree, &[dir, file, link, hard, perms], 42).unwrap();
+
+        let log = tree.lookup(b"app/current/log", Follow::Final).unwrap();
+        assert_eq!(tree.lookup(b"app/data/log2", Follow::Final).unwrap(), log);
+        assert_eq!(tree.node(log).meta.mode, 0o700);
+        assert_eq!(tree.node(log).meta.gid, 7);
+        let data = tree.lookup(b"app/data", Follow::Final).unwrap();
+        // The recursive permissions entry comes last and owns everything below /app.
+        assert_eq!((tree.node(data).meta.uid, tree.node(data).meta.mode), (0, 0o700));
+        let link = tree.lookup(b"app/current", Follow::NotFinal).unwrap();
+        assert_eq!(tree.node(link).meta.mode, 0o777, "symlink modes do not change");
+        assert_eq!(tree.node(log).meta.mtime, Timestamp::from_secs(42));
+    }
+
+    #[test]
+    fn a_hardlink_to_a_directory_is_refused() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut hard = mutation("/x", MutationKind::Hardlink);
+        hard.source = "/".into();
+        let err = apply(&mut tree, &[hard], 0).unwrap_err();
+        assert!(matches!(err, PathsError::HardlinkSource { .. }), "{err}");
+    }
+}

@@ -1,0 +1,119 @@
+//! Names of directory entries and the splitting of byte paths into them.
+
+use std::fmt;
+
+/// One component of a path: a non-empty byte string without `/` or NUL that is neither `.`
+/// nor `..`. Names need not be UTF-8; they order by their bytes.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(Box<[u8]>);
+
+/// Why a byte string is not a valid [`Name`] or a path is not a valid relative path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The name or path is empty.
+    #[error("empty name")]
+    Empty,
+    /// The name contains `/`.
+    #[error("name {0:?} contains '/'")]
+    Slash(Lossy),
+    /// The name or path contains a NUL byte.
+    #[error("name {0:?} contains a NUL byte")]
+    Nul(Lossy),
+    /// The name is `.` or `..`, or a path has a `..` component.
+    #[error("path {0:?} has a '.' or '..' component")]
+    Dots(Lossy),
+}
+
+/// A byte string shown lossily in messages, so that non-UTF-8 names stay readable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Lossy(pub Vec<u8>);
+
+impl fmt::Debug for Lossy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
+impl Name {
+    /// Checks `bytes` and makes a name of them.
+    pub fn new(bytes: &[u8]) -> Result<Name, NameError> {
+        if bytes.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if bytes.contains(&b'/') {
+            return Err(NameError::Slash(Lossy(bytes.to_vec())));
+        }
+        if bytes.contains(&0) {
+            return Err(NameError::Nul(Lossy(bytes.to_vec())));
+        }
+        if bytes == b"." || bytes == b".." {
+            return Err(NameError::Dots(Lossy(bytes.to_vec())));
+        }
+        Ok(Name(bytes.into()))
+    }
+
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", Lossy(self.0.to_vec()))
+    }
+}
+
+/// Splits a relative path into names.
+///
+/// Leading `/` and `./` are dropped, repeated slashes collapse and a trailing slash is
+/// ignored, so `./usr//bin/` gives `usr`, `bin`. A `.` component in the middle is skipped;
+/// a `..` component is an error, because a package must not climb out of where it is put.
+/// The empty path (or `/`, `.`) names the root and gives no components.
+pub fn components(path: &[u8]) -> Result<Vec<Name>, NameError> {
+    if path.contains(&0) {
+        return Err(NameError::Nul(Lossy(path.to_vec())));
+    }
+    let mut out = Vec::new();
+    for part in path.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => continue,
+            b".." => return Err(NameError::Dots(Lossy(path.to_vec()))),
+            name => out.push(Name(name.into())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_reject_slash_nul_and_dots() {
+        assert!(Name::new(b"caf\xe9").is_ok());
+        assert_eq!(Name::new(b""), Err(NameError::Empty));
+        assert!(matches!(Name::new(b"a/b"), Err(NameError::Slash(_))));
+        assert!(matches!(Name::new(b"a\0"), Err(NameError::Nul(_))));
+        assert!(matches!(Name::new(b".."), Err(NameError::Dots(_))));
+        assert!(matches!(Name::new(b"."), Err(NameError::Dots(_))));
+    }
+
+    #[test]
+    fn components_normalise_and_refuse_parent_steps() {
+        let names = components(b"./usr//bin/./x/").unwrap();
+        let bytes: Vec<&[u8]> = names.iter().map(Name::as_bytes).collect();
+        assert_eq!(bytes, vec![&b"usr"[..], b"bin", b"x"]);
+        assert!(components(b"/").unwrap().is_empty());
+        assert!(matches!(components(b"a/../../x"), Err(NameError::Dots(_))));
+    }
+
+    #[test]
+    fn names_order_by_bytes() {
+        let mut names =
+            [Name::new(b"b").unwrap(), Name::new(b"B").unwrap(), Name::new(b"\xff").unwrap()];
+        names.sort();
+        assert_eq!(names[0].as_bytes(), b"B");
+        assert_eq!(names[2].as_bytes(), b"\xff");
+    }
+}
