@@ -478,6 +478,18 @@ impl<W: Write> Write for LayerEncoder<W> {
     }
 }
 
+/// The layer serializer ([`flatroot_vfs::tar::write_layer`]) feeds the encoder directly:
+/// its entry ends are the encoder's boundaries.
+impl<W: Write> flatroot_vfs::tar::TarSink for LayerEncoder<W> {
+    fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.append(bytes).map_err(io::Error::other)
+    }
+
+    fn end_entry(&mut self) -> io::Result<()> {
+        self.boundary().map_err(io::Error::other)
+    }
+}
+
 /// The last `DICTIONARY_SIZE` bytes of a segment.
 fn tail(data: &[u8]) -> Vec<u8> {
     data[data.len().saturating_sub(DICTIONARY_SIZE)..].to_vec()

@@ -113,8 +113,12 @@ impl LayoutWriter {
     /// without `oci-layout`; [`LayoutError::Io`] when it cannot be inspected or the temporary
     /// directory cannot be made.
     pub fn create(out: &Path) -> Result<Self, LayoutError> {
+        if out.file_name().is_none() {
+            return Err(LayoutError::NoFileName { path: out.to_owned() });
+        }
         check_replaceable(out)?;
-        let temp = temp_sibling(out, "tmp", |path| fs::create_dir(path))?;
+        let temp = temp_sibling(out, "tmp", |path| fs::create_dir(path))
+            .map_err(|(path, source)| LayoutError::Io { action: "create", path, source })?;
 
         let blobs = temp.join("blobs").join("sha256");
         let writer = Self { out: out.to_owned(), temp, blobs, finished: false };
@@ -183,7 +187,8 @@ impl LayoutWriter {
 
     /// Swaps the finished temporary layout for the existing one at the output path.
     fn replace_layout(&self) -> Result<(), LayoutError> {
-        let old = temp_sibling(&self.out, "old", |path| fs::rename(&self.out, path))?;
+        let old = temp_sibling(&self.out, "old", |path| fs::rename(&self.out, path))
+            .map_err(|(path, source)| LayoutError::Io { action: "rename", path, source })?;
         if let Err(source) = fs::rename(&self.temp, &self.out) {
             // Put the previous layout back so the output path still holds a whole one.
             if let Err(error) = fs::rename(&old, &self.out) {
@@ -305,19 +310,24 @@ fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
 
 /// Makes a fresh sibling `.<name>.<kind>-<pid>-<n>` of `out` with `make`, trying the next `n`
 /// while the name is taken. Shared with the docker-archive writer.
+///
+/// On failure it returns the path it was making and the cause; a path without a file name
+/// fails with [`io::ErrorKind::InvalidInput`].
 pub(crate) fn temp_sibling(
     out: &Path,
     kind: &str,
     make: impl Fn(&Path) -> io::Result<()>,
-) -> Result<PathBuf, LayoutError> {
-    let name = out.file_name().ok_or_else(|| LayoutError::NoFileName { path: out.to_owned() })?;
+) -> Result<PathBuf, (PathBuf, io::Error)> {
+    let Some(name) = out.file_name() else {
+        return Err((out.to_owned(), io::Error::from(io::ErrorKind::InvalidInput)));
+    };
     let parent = match out.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
 
     let pid = std::process::id();
-    let mut last_error = None;
+    let mut last = None;
     for _ in 0..TEMP_ATTEMPTS {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut temp_name = OsString::from(".");
@@ -326,12 +336,13 @@ pub(crate) fn temp_sibling(
         let path = parent.join(temp_name);
         match make(&path) {
             Ok(()) => return Ok(path),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => last_error = Some(error),
-            Err(source) => return Err(LayoutError::Io { action: "create", path, source }),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                last = Some((path, error));
+            }
+            Err(error) => return Err((path, error)),
         }
     }
-    let source = last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
-    Err(LayoutError::Io { action: "create", path: parent.join(name), source })
+    Err(last.unwrap_or_else(|| (out.to_owned(), io::Error::from(io::ErrorKind::AlreadyExists))))
 }
 
 #[cfg(test)]

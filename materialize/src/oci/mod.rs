@@ -8,5 +8,6 @@
 
 pub mod compress;
 pub mod digest;
+pub mod docker_archive;
 pub mod image;
 pub mod layout;
