@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use flatroot_materialize::apk::datatar::EntryKind;
 use flatroot_materialize::apk::gzip;
+use flatroot_materialize::apk::gzip::GzipError::Truncated;
 use flatroot_materialize::apk::index::Checksum;
 use flatroot_materialize::apk::package::{Expect, Package, PackageError, read_package};
+use flatroot_materialize::apk::signature::SignatureError::BadSignature;
 use flatroot_materialize::apk::signature::{Keyring, SignatureError, Trust};
 use flatroot_materialize::apk::signed_index::{IndexError, SignedIndex, read_index};
 
@@ -156,7 +158,7 @@ fn multi_signature_index_verifies_with_any_one_key() {
     wrong.insert_pem(&names[0], &pem(1)).unwrap();
     let err = read_index(&bytes, Path::new(&rel), &wrong, STRICT).unwrap_err();
     assert!(
-        matches!(&err, IndexError::Signature { source: SignatureError::BadSignature { names: n }, .. }
+        matches!(&err, IndexError::Signature { source: BadSignature { names: n }, .. }
             if n == &[names[0].clone()]),
         "{err:?}"
     );
@@ -342,7 +344,7 @@ fn trimmed_aws_c_s3_fails_its_signature_then_its_datahash() {
     let keyring = keys(&root, &[WOLFI_KEY]);
     let err = package(&root, rel, &keyring, STRICT).unwrap_err();
     assert!(
-        matches!(&err, PackageError::Signature { source: SignatureError::BadSignature { names }, .. }
+        matches!(&err, PackageError::Signature { source: BadSignature { names }, .. }
             if names == &["wolfi-signing.rsa.pub"]),
         "{err:?}"
     );
@@ -390,7 +392,7 @@ fn same_key_name_with_the_wrong_key_is_a_bad_signature() {
     };
     let err = package(&root, rel, &keys(&root, &[MELANGE_KEY]), STRICT).unwrap_err();
     assert!(
-        matches!(&err, PackageError::Signature { source: SignatureError::BadSignature { names }, .. }
+        matches!(&err, PackageError::Signature { source: BadSignature { names }, .. }
             if names == &["melange.rsa.pub"]),
         "{err:?}"
     );
@@ -418,7 +420,7 @@ fn truncated_packages_fail_at_every_cut() {
         let at_boundary = members.iter().any(|m| m.end == cut);
         if !at_boundary {
             assert!(
-                matches!(&err, PackageError::Gzip { source: gzip::GzipError::Truncated { offset, .. }, .. }
+                matches!(&err, PackageError::Gzip { source: Truncated { offset, .. }, .. }
                     if *offset == cut),
                 "cut at {cut}: {err:?}"
             );

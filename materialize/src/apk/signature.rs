@@ -268,7 +268,7 @@ pub fn verify(
     let mut failed = Vec::new();
     for entry in entries {
         let Some(key) = keyring.get(&entry.key_name) else {
-            tracing::debug!(key = %entry.key_name, "skipping signature by a key not in the keyring");
+            tracing::debug!(key = %entry.key_name, "skipping signature by an unknown key");
             continue;
         };
         let result = match entry.algorithm {

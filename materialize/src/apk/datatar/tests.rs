@@ -1,5 +1,6 @@
 //! Unit tests of `apk::datatar`, over tars built byte by byte.
 
+use super::ustar::{BLOCK, pax_time};
 use super::*;
 
 /// A POSIX ustar header block with a valid checksum.
@@ -151,9 +152,8 @@ fn pax_times_keep_fractions_and_signs() {
 #[test]
 fn rejects_parent_components_and_absolute_names() {
     let err = read(&entry(b"usr/../../etc/passwd", b'0', b"", 0o644, b"")).unwrap_err();
-    assert!(
-        matches!(err, DataTarError::DotDot { ref path, offset: 0 } if path == "usr/../../etc/passwd")
-    );
+    assert!(matches!(err, DataTarError::DotDot { ref path, offset: 0 }
+            if path == "usr/../../etc/passwd"));
     let err = read(&entry(b"//etc/passwd", b'0', b"", 0o644, b"")).unwrap_err();
     assert!(matches!(err, DataTarError::Absolute { .. }), "{err:?}");
     let err = read(&entry(b"x", b'1', b"", 0o644, b"../y")).unwrap_err();
