@@ -345,4 +345,4 @@ fn normalise(name: &[u8], offset: usize) -> Result<Vec<u8>, DataTarError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
