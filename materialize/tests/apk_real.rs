@@ -544,3 +544,30 @@ fn every_v2_package_in_the_corpus_reads_when_untrusted() {
     }
     assert!(read_ok >= 20, "only {read_ok} packages read");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any single corrupted byte, anywhere in a real package, gives an error or (for bytes
+    /// that do not matter, such as gzip header fields) a package; never a panic.
+    #[test]
+    fn corrupting_any_byte_of_a_real_package_never_panics(at in 0usize..1702, byte in 0u8..=255) {
+        let rel = "melange/pkg/sign/testdata/test.apk";
+        let Some(root) = corpus("corrupting_any_byte_of_a_real_package_never_panics", &[rel, WOLFI_KEY])
+        else {
+            return Ok(());
+        };
+        let mut bytes = read(&root, rel);
+        let at = at % bytes.len();
+        let flipped = bytes[at] != byte;
+        bytes[at] = byte;
+        let keyring = keys(&root, &[WOLFI_KEY]);
+        let result = read_package(&bytes, &Expect::named("test.apk"), &keyring, STRICT);
+        // Outside the gzip headers' MTIME/XFL/OS bytes, every change must be caught.
+        let members = gzip::members(&read(&root, rel)).unwrap();
+        let ignorable = members.iter().any(|m| (m.start + 4..m.start + 10).contains(&at));
+        if flipped && !ignorable {
+            proptest::prop_assert!(result.is_err(), "byte {at} changed unnoticed");
+        }
+    }
+}
