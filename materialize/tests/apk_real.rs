@@ -553,8 +553,8 @@ proptest::proptest! {
     #[test]
     fn corrupting_any_byte_of_a_real_package_never_panics(at in 0usize..1702, byte in 0u8..=255) {
         let rel = "melange/pkg/sign/testdata/test.apk";
-        let Some(root) = corpus("corrupting_any_byte_of_a_real_package_never_panics", &[rel, WOLFI_KEY])
-        else {
+        let test = "corrupting_any_byte_of_a_real_package_never_panics";
+        let Some(root) = corpus(test, &[rel, WOLFI_KEY]) else {
             return Ok(());
         };
         let mut bytes = read(&root, rel);
