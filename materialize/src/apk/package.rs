@@ -413,3 +413,6 @@ fn verify_files(data: &[u8], entries: &[DataEntry], name: &str) -> Result<(), Pa
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -268,7 +268,7 @@ pub fn verify(
     let mut failed = Vec::new();
     for entry in entries {
         let Some(key) = keyring.get(&entry.key_name) else {
-            tracing::debug!(key = %entry.key_name, "skipping signature by a key not in the keyring");
+            tracing::debug!(key = %entry.key_name, "skipping signature by an unknown key");
             continue;
         };
         let result = match entry.algorithm {
@@ -300,13 +300,14 @@ pub fn verify(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rsa::RsaPrivateKey;
     use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 
     use super::*;
 
-    fn key(seed: u64) -> RsaPrivateKey {
+    /// A deterministic 1024-bit test key (small, so tests stay fast).
+    pub(crate) fn key(seed: u64) -> RsaPrivateKey {
         use rand_core_shim::SeededRng;
         RsaPrivateKey::new(&mut SeededRng(seed), 1024).unwrap()
     }
@@ -335,7 +336,12 @@ mod tests {
         impl rsa::rand_core::CryptoRng for SeededRng {}
     }
 
-    fn sign(key: &RsaPrivateKey, algorithm: Algorithm, name: &str, data: &[u8]) -> SignatureEntry {
+    pub(crate) fn sign(
+        key: &RsaPrivateKey,
+        algorithm: Algorithm,
+        name: &str,
+        data: &[u8],
+    ) -> SignatureEntry {
         let signature = match algorithm {
             Algorithm::RsaSha1 => {
                 key.sign(Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(data)).unwrap()
@@ -347,7 +353,7 @@ mod tests {
         SignatureEntry { algorithm, key_name: name.into(), signature }
     }
 
-    fn keyring(entries: &[(&str, &RsaPrivateKey)]) -> Keyring {
+    pub(crate) fn keyring(entries: &[(&str, &RsaPrivateKey)]) -> Keyring {
         let mut keyring = Keyring::new();
         for (name, key) in entries {
             let pem = key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();

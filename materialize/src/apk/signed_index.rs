@@ -174,3 +174,69 @@ fn index_members<'a>(tar: &'a [u8], origin: &Path) -> Result<(&'a str, &'a str),
     let text = text.ok_or_else(|| IndexError::NoApkindex { origin: origin.to_path_buf() })?;
     Ok((description, text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apk::datatar::tests::entry;
+    use crate::apk::package::tests::{gz, signature_member};
+    use crate::apk::signature::Algorithm;
+    use crate::apk::signature::tests::{key, keyring, sign};
+
+    const TEXT: &[u8] =
+        b"C:Q1m6wB0UFePGN8Drz82pC8y2uAiu8=\nP:a\nV:1.0-r0\nA:x86_64\n\nP:b\nV:2-r0\n\n";
+
+    fn index_member(text: &[u8]) -> Vec<u8> {
+        let tar = [
+            entry(b"DESCRIPTION", b'0', b"v1.0", 0o644, b""),
+            entry(b"APKINDEX", b'0', text, 0o644, b""),
+        ];
+        gz(&tar.concat())
+    }
+
+    #[test]
+    fn reads_a_signed_index() {
+        let signer = key(3);
+        let ring = keyring(&[("repo.rsa.pub", &signer)]);
+        let member = index_member(TEXT);
+        let sig = sign(&signer, Algorithm::RsaSha1, "repo.rsa.pub", &member);
+        let bytes = [signature_member(&[sig]), member].concat();
+        let idx = read_index(&bytes, Path::new("repo/APKINDEX.tar.gz"), &ring, Trust::default());
+        let idx = idx.unwrap();
+        assert_eq!(idx.signed_by.as_deref(), Some("repo.rsa.pub"));
+        assert_eq!(idx.description, "v1.0");
+        let names: Vec<&str> = idx.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn rejects_members_outside_the_signature() {
+        let signer = key(3);
+        let ring = keyring(&[("repo.rsa.pub", &signer)]);
+        let member = index_member(TEXT);
+        let sig = sign(&signer, Algorithm::RsaSha1, "repo.rsa.pub", &member);
+        let head = [signature_member(&[sig]), member].concat();
+        let bytes = [head.clone(), index_member(b"P:evil\nV:1\n")].concat();
+        let err = read_index(&bytes, Path::new("x"), &ring, Trust::default()).unwrap_err();
+        assert!(matches!(err, IndexError::ExtraMembers { offset, .. } if offset == head.len()));
+    }
+
+    #[test]
+    fn names_the_origin_and_line_of_bad_text() {
+        let bytes = index_member(b"P:a\nV:1\nnot a field\n");
+        let loose = Trust { allow_untrusted: true };
+        let err = read_index(&bytes, Path::new("repo/x.tar.gz"), &Keyring::new(), loose);
+        let err = err.unwrap_err();
+        assert_eq!(err.to_string(), "index repo/x.tar.gz: bad APKINDEX text");
+        let IndexError::Text { source, .. } = err else { panic!() };
+        assert!(matches!(source, IndexTextError::Malformed { line: 3, .. }), "{source:?}");
+    }
+
+    #[test]
+    fn an_index_tar_without_apkindex_is_an_error() {
+        let bytes = gz(&entry(b"DESCRIPTION", b'0', b"", 0o644, b""));
+        let loose = Trust { allow_untrusted: true };
+        let err = read_index(&bytes, Path::new("x"), &Keyring::new(), loose).unwrap_err();
+        assert!(matches!(err, IndexError::NoApkindex { .. }), "{err:?}");
+    }
+}
