@@ -70,3 +70,39 @@ fn blueprints_name_the_fixture_directory_they_are_given() {
     let bad = &files.files[Path::new("bad/datahash/blueprint.yaml")];
     assert!(String::from_utf8_lossy(bad).contains("    - elsewhere/fx/bad/datahash\n"));
 }
+
+fn yaml(path: &str) -> Result<serde_yaml::Value, serde_yaml::Error> {
+    serde_yaml::from_slice(&std::fs::read(committed_dir().join(path)).unwrap())
+}
+
+#[test]
+fn blueprints_are_yaml_except_the_malformed_one() {
+    let main = yaml("blueprint.yaml").unwrap();
+    let contents = &main["contents"];
+    assert_eq!(contents["repositories"][0].as_str(), Some("testdata/repo"));
+    assert_eq!(contents["keyring"][0].as_str(), Some("testdata/keys/flatroot-test.rsa.pub"));
+    let packages: Vec<&str> =
+        contents["packages"].as_sequence().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(packages, ["flatroot-baselayout", "hello", "busybox"]);
+    assert_eq!(main["paths"][0]["permissions"].as_u64(), Some(0o750));
+    assert_eq!(main["archs"].as_sequence().unwrap().len(), 2);
+
+    for entry in std::fs::read_dir(committed_dir().join("blueprints")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let parsed = yaml(&format!("blueprints/{name}"));
+        assert_eq!(parsed.is_err(), name == "malformed.yaml", "{name}: {parsed:?}");
+    }
+
+    // The repository and keyring each blueprint names exist, except where the
+    // blueprint's point is that they do not.
+    let root = committed_dir().join("..");
+    for entry in std::fs::read_dir(committed_dir().join("blueprints")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Ok(bp) = yaml(&format!("blueprints/{name}")) else { continue };
+        let repo = bp["contents"]["repositories"][0].as_str().unwrap();
+        let key = bp["contents"]["keyring"][0].as_str().unwrap();
+        let want_repo = name != "missing-repository.yaml";
+        assert_eq!(root.join(repo).join("x86_64/APKINDEX.tar.gz").exists(), want_repo, "{name}");
+        assert!(root.join(key).exists(), "{name}: {key}");
+    }
+}
