@@ -294,7 +294,10 @@ fn make_apk_repo_verify_rejects_each_bad_case() {
         return;
     }
     let expected = |case: BadCase| match case {
-        BadCase::IndexSignature => "APKINDEX.tar.gz: signature does not verify",
+        BadCase::IndexSignature | BadCase::IndexWrongMember | BadCase::IndexTwoSignatures => {
+            "APKINDEX.tar.gz: signature does not verify"
+        }
+        BadCase::IndexUnsigned => "APKINDEX.tar.gz: expected 2 gzip members",
         BadCase::ControlChecksum => "index C:",
         BadCase::Truncated => "unreadable",
         BadCase::DataHash => "datahash does not match the data member",
@@ -390,4 +393,33 @@ fn apkrepo_py_writes_the_same_header_bytes() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     // Per arch: hello-ping (xattr), precise (nanoseconds), and the three device entries.
     assert!(stdout.contains("skipped 10\n"), "{stdout}");
+}
+
+#[test]
+fn openssl_confirms_what_each_bad_index_signature_is() {
+    let test = "openssl_confirms_what_each_bad_index_signature_is";
+    if !have(test, "openssl", &["version"]) {
+        return;
+    }
+    let public = testdata_dir().join("keys/flatroot-test.rsa.pub");
+    let index = |case: BadCase| {
+        let path = testdata_dir().join("bad").join(case.dir_name()).join("x86_64/APKINDEX.tar.gz");
+        gzip::split(&std::fs::read(path).unwrap()).unwrap()
+    };
+
+    let unsigned = index(BadCase::IndexUnsigned);
+    assert_eq!(unsigned.len(), 1);
+    assert!(unsigned[0].data.starts_with(b"DESCRIPTION\0"));
+
+    let wrong = index(BadCase::IndexWrongMember);
+    let sig = &signature_entries(&wrong[0].data)[0].1;
+    assert!(!openssl_verifies("sha1", &public, sig, &wrong[1].compressed));
+    assert!(openssl_verifies("sha1", &public, sig, &wrong[1].data));
+
+    let two = index(BadCase::IndexTwoSignatures);
+    let sigs = signature_entries(&two[0].data);
+    assert_eq!(sigs.len(), 2);
+    assert!(sigs.iter().all(|(name, _)| name == ".SIGN.RSA.flatroot-test.rsa.pub"));
+    assert!(!openssl_verifies("sha1", &public, &sigs[0].1, &two[1].compressed));
+    assert!(openssl_verifies("sha1", &public, &sigs[1].1, &two[1].compressed));
 }
