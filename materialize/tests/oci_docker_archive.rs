@@ -1,5 +1,8 @@
 //! docker-archive files as skopeo reads them, single- and multi-platform.
 
+// Helpers in a test crate are outside `#[test]`, where clippy.toml already allows unwrap.
+#![allow(clippy::unwrap_used)]
+
 mod oci_support;
 
 use std::fs;

@@ -1,5 +1,8 @@
 //! OCI image layouts as skopeo and umoci read them, written atomically.
 
+// Helpers in a test crate are outside `#[test]`, where clippy.toml already allows unwrap.
+#![allow(clippy::unwrap_used)]
+
 mod oci_support;
 
 use std::fs;
