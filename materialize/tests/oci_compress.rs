@@ -1,6 +1,9 @@
 //! The layer encoder against the real decompressors: gzip, pigz, zstd and flate2's
 //! `MultiGzDecoder` must all give back the input, and the bytes must not depend on `jobs`.
 
+// Helpers in a test crate are outside `#[test]`, where clippy.toml already allows unwrap.
+#![allow(clippy::unwrap_used)]
+
 mod oci_support;
 
 use std::io::Read;

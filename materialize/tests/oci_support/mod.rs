@@ -1,6 +1,8 @@
 //! Helpers shared by the `oci_*` integration tests: finding tools and data, a tiny layer,
 //! and writing a whole image the way the build will.
-#![allow(dead_code, clippy::print_stderr)]
+// `allow`, not `expect`: each test binary uses a different part of this module, and test
+// helpers may unwrap and print (SKIP lines) as the tests themselves do.
+#![allow(dead_code, clippy::print_stderr, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
