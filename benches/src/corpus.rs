@@ -73,7 +73,8 @@ fn prepare(out: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = out.parent().context("corpus path has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let lock_path = out.with_extension("lock");
-    let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    let lock =
+        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
     let done = out.with_extension("done");
     if done.is_file() && out.is_dir() {

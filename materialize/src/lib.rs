@@ -8,8 +8,10 @@
 
 pub mod apk;
 pub mod blueprint;
+pub mod build;
 pub mod oci;
 pub mod progress;
+pub mod repository;
 pub mod resolve;
 pub mod rootfs;
 pub mod unpack;
