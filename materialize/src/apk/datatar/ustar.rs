@@ -91,13 +91,14 @@ impl<'a> RawEntries<'a> {
                 return Ok(None);
             }
             let header = Header::parse(header, offset)?;
-            let size = ext.size.unwrap_or(header.size);
+            let is_extension = matches!(header.typeflag, b'x' | b'g' | b'L' | b'K');
+            // A pax `size` describes the next file, never another extension header.
+            let size = if is_extension { header.size } else { ext.size.unwrap_or(header.size) };
             let name_for_errors = || {
                 let name = ext.path.clone().or_else(|| ext.long_name.clone());
                 String::from_utf8_lossy(&name.unwrap_or_else(|| header.name.clone())).into_owned()
             };
             let start = offset + BLOCK;
-            let is_extension = matches!(header.typeflag, b'x' | b'g' | b'L' | b'K');
             let limit = if is_extension {
                 self.limits.max_extension_size
             } else {
