@@ -127,16 +127,16 @@ impl<'a> RawEntries<'a> {
                         needed: start.saturating_add(len) - self.data.len(),
                     }
                 })?;
-            let padded = len.div_ceil(BLOCK) * BLOCK;
             // Cut segments drop the end-of-archive blocks but keep each entry's padding.
-            self.pos = start.saturating_add(padded).min(self.data.len());
-            if start + padded > self.data.len() {
+            let padded_end = start.saturating_add(len.div_ceil(BLOCK).saturating_mul(BLOCK));
+            if padded_end > self.data.len() {
                 return Err(DataTarError::Truncated {
                     offset: self.data.len(),
                     what: format!("the padding of {:?}", name_for_errors()),
-                    needed: start + padded - self.data.len(),
+                    needed: padded_end - self.data.len(),
                 });
             }
+            self.pos = padded_end;
             let body = &self.data[start..end];
 
             match header.typeflag {
