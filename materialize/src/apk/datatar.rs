@@ -93,6 +93,7 @@ pub enum EntryKind {
         target: Vec<u8>,
     },
     /// Typeflag `1`: another entry of the same tar, normalised like [`DataEntry::path`].
+    /// Whether that entry exists (earlier, as a regular file) is for the unpacker to check.
     Hardlink {
         /// Normalised path of the entry linked to.
         target: Vec<u8>,

@@ -13,6 +13,21 @@
 //! The data is decompressed once, straight into one buffer sized from `.PKGINFO` `size`,
 //! while the compressed members are hashed; file contents stay in that buffer and
 //! [`DataEntry`] ranges point into it.
+//!
+//! ```no_run
+//! use flatroot_materialize::apk::package::{read_package, Expect};
+//! use flatroot_materialize::apk::signature::{Keyring, Trust};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keyring = Keyring::load_files(&["/etc/apk/keys/wolfi-signing.rsa.pub".into()])?;
+//! let bytes = std::fs::read("hello-wolfi-2.12-r1.apk")?;
+//! let package = read_package(&bytes, &Expect::named("hello-wolfi"), &keyring, Trust::default())?;
+//! for entry in &package.entries {
+//!     println!("{}", String::from_utf8_lossy(&entry.path));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use sha1::{Digest as _, Sha1};
 use sha2::Sha256;

@@ -182,6 +182,12 @@ pub enum SignatureError {
         /// The entry's name.
         name: String,
     },
+    /// The segment holds only `.SIGN.*` entries of kinds this reader cannot verify.
+    #[error("signed only with unsupported signature kinds: {}", .names.join(", "))]
+    Unsupported {
+        /// The entry names.
+        names: Vec<String>,
+    },
     /// No signature at all.
     #[error("no signature")]
     Unsigned,
@@ -213,11 +219,13 @@ pub fn is_signature_segment(segment: &[u8]) -> bool {
 ///
 /// # Errors
 /// [`SignatureError::Segment`] for a malformed tar, [`SignatureError::UnknownEntry`] for an
-/// entry that is not a supported signature (apk v2 has no other kind), and
+/// entry that is not `.SIGN.*` (or has no key name), [`SignatureError::Unsupported`] when every
+/// entry is of an unsupported kind (those are otherwise skipped), and
 /// [`SignatureError::Unsigned`] for a segment without entries.
 pub fn read_signature_segment(segment: &[u8]) -> Result<Vec<SignatureEntry>, SignatureError> {
     let limits = Limits::default();
     let mut entries = Vec::new();
+    let mut unsupported = Vec::new();
     for raw in datatar::RawEntries::new(segment, &limits) {
         let raw = raw.map_err(|source| SignatureError::Segment { source })?;
         let name = String::from_utf8_lossy(&raw.name).into_owned();
@@ -225,6 +233,12 @@ pub fn read_signature_segment(segment: &[u8]) -> Result<Vec<SignatureEntry>, Sig
             (Algorithm::RsaSha256, key)
         } else if let Some(key) = name.strip_prefix(".SIGN.RSA.") {
             (Algorithm::RsaSha1, key)
+        } else if name.starts_with(".SIGN.") {
+            // Another signature scheme (e.g. `.SIGN.RSA512.`): like a signature by an unknown
+            // key, it cannot vouch for the data, but need not reject it either.
+            tracing::debug!(entry = %name, "skipping signature of an unsupported kind");
+            unsupported.push(name);
+            continue;
         } else {
             return Err(SignatureError::UnknownEntry { name });
         };
@@ -236,6 +250,9 @@ pub fn read_signature_segment(segment: &[u8]) -> Result<Vec<SignatureEntry>, Sig
             key_name: key_name.to_string(),
             signature: segment[raw.content.clone()].to_vec(),
         });
+    }
+    if entries.is_empty() && !unsupported.is_empty() {
+        return Err(SignatureError::Unsupported { names: unsupported });
     }
     if entries.is_empty() {
         return Err(SignatureError::Unsigned);
@@ -414,6 +431,37 @@ pub(crate) mod tests {
         assert!(matches!(strict.check(&ring, &[], b"x"), Err(SignatureError::Unsigned)));
         let loose = Trust { allow_untrusted: true };
         assert_eq!(loose.check(&ring, &[], b"x").unwrap(), None);
+    }
+
+    #[test]
+    fn reads_segments_and_skips_unsupported_signature_kinds() {
+        use crate::apk::datatar::tests::entry;
+        let segment = [
+            entry(b".SIGN.RSA512.k.rsa.pub", b'0', b"sig0", 0o644, b""),
+            entry(b".SIGN.RSA256.k.rsa.pub", b'0', b"sig1", 0o644, b""),
+            entry(b".SIGN.RSA.j.rsa.pub", b'0', b"sig2", 0o644, b""),
+        ]
+        .concat();
+        assert!(is_signature_segment(&segment));
+        let entries = read_signature_segment(&segment).unwrap();
+        let read: Vec<_> =
+            entries.iter().map(|e| (e.algorithm, e.key_name.as_str(), &e.signature[..])).collect();
+        assert_eq!(
+            read,
+            [
+                (Algorithm::RsaSha256, "k.rsa.pub", &b"sig1"[..]),
+                (Algorithm::RsaSha1, "j.rsa.pub", &b"sig2"[..])
+            ]
+        );
+        let only_unsupported = entry(b".SIGN.DSA.k", b'0', b"x", 0o644, b"");
+        let err = read_signature_segment(&only_unsupported).unwrap_err();
+        assert!(
+            matches!(err, SignatureError::Unsupported { ref names } if names == &[".SIGN.DSA.k"])
+        );
+        let other = [segment, entry(b".PKGINFO", b'0', b"x", 0o644, b"")].concat();
+        let err = read_signature_segment(&other).unwrap_err();
+        assert!(matches!(err, SignatureError::UnknownEntry { ref name } if name == ".PKGINFO"));
+        assert!(!is_signature_segment(&entry(b".PKGINFO", b'0', b"x", 0o644, b"")));
     }
 
     #[test]

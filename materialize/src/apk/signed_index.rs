@@ -5,6 +5,21 @@
 //! of the second member. An unsigned index is the second member alone, and is accepted only
 //! when [`Trust::allow_untrusted`] is set. The `APKINDEX` text is parsed by
 //! [`crate::apk::index::parse_text`].
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use flatroot_materialize::apk::signature::{Keyring, Trust};
+//! use flatroot_materialize::apk::signed_index::read_index;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keyring = Keyring::load_files(&["keys/melange.rsa.pub".into()])?;
+//! let path = Path::new("packages/x86_64/APKINDEX.tar.gz");
+//! let index = read_index(&std::fs::read(path)?, path, &keyring, Trust::default())?;
+//! assert_eq!(index.signed_by.as_deref(), Some("melange.rsa.pub"));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -113,7 +128,9 @@ pub fn read_index(
     let gzip_err = |source| IndexError::Gzip { origin: origin.to_path_buf(), source };
     let sig_err = |source| IndexError::Signature { origin: origin.to_path_buf(), source };
 
-    let mut first = Vec::new();
+    // APKINDEX text compresses about 4:1; the hint saves reallocations, the limit bounds it.
+    let hint = gzip::clamp_capacity(bytes.len().saturating_mul(4), MAX_INDEX_SIZE);
+    let mut first = Vec::with_capacity(hint);
     let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_INDEX_SIZE).map_err(gzip_err)?;
     let (tar, index_end, signed_by) = if signature::is_signature_segment(&first) {
         if first.len() as u64 > MAX_SIGNATURE_SIZE {

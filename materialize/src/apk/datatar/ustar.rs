@@ -91,13 +91,14 @@ impl<'a> RawEntries<'a> {
                 return Ok(None);
             }
             let header = Header::parse(header, offset)?;
-            let size = ext.size.unwrap_or(header.size);
+            let is_extension = matches!(header.typeflag, b'x' | b'g' | b'L' | b'K');
+            // A pax `size` describes the next file, never another extension header.
+            let size = if is_extension { header.size } else { ext.size.unwrap_or(header.size) };
             let name_for_errors = || {
                 let name = ext.path.clone().or_else(|| ext.long_name.clone());
                 String::from_utf8_lossy(&name.unwrap_or_else(|| header.name.clone())).into_owned()
             };
             let start = offset + BLOCK;
-            let is_extension = matches!(header.typeflag, b'x' | b'g' | b'L' | b'K');
             let limit = if is_extension {
                 self.limits.max_extension_size
             } else {
@@ -126,16 +127,16 @@ impl<'a> RawEntries<'a> {
                         needed: start.saturating_add(len) - self.data.len(),
                     }
                 })?;
-            let padded = len.div_ceil(BLOCK) * BLOCK;
             // Cut segments drop the end-of-archive blocks but keep each entry's padding.
-            self.pos = start.saturating_add(padded).min(self.data.len());
-            if start + padded > self.data.len() {
+            let padded_end = start.saturating_add(len.div_ceil(BLOCK).saturating_mul(BLOCK));
+            if padded_end > self.data.len() {
                 return Err(DataTarError::Truncated {
                     offset: self.data.len(),
                     what: format!("the padding of {:?}", name_for_errors()),
-                    needed: start + padded - self.data.len(),
+                    needed: padded_end - self.data.len(),
                 });
             }
+            self.pos = padded_end;
             let body = &self.data[start..end];
 
             match header.typeflag {
