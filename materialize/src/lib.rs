@@ -10,6 +10,7 @@ pub mod apk;
 pub mod blueprint;
 pub mod build;
 pub mod oci;
+pub mod plan;
 pub mod progress;
 pub mod repository;
 pub mod resolve;
