@@ -106,3 +106,22 @@ fn blueprints_are_yaml_except_the_malformed_one() {
         assert!(root.join(key).exists(), "{name}: {key}");
     }
 }
+
+#[test]
+fn make_fixtures_binary_writes_the_same_tree_and_no_part_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_make-fixtures"))
+        .arg(tmp.path())
+        .args(["--refer-as", "testdata"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("wrote "));
+
+    let written = read_tree(tmp.path());
+    assert!(written.keys().all(|p| p.extension().is_none_or(|e| e != "part")));
+    assert!(written == read_tree(&committed_dir()), "make-fixtures output differs from testdata/");
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_make-fixtures")).output().unwrap();
+    assert!(!bad.status.success(), "no directory given must fail");
+}
