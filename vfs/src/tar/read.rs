@@ -55,9 +55,16 @@ pub enum ReadError {
 
 /// Builds a tree from the layer tar in `buffer`; the root gets `root` metadata.
 pub fn read_layer(buffer: SharedBuffer, root: Metadata) -> Result<Tree, ReadError> {
+    let mut tree = Tree::new(root);
+    read_layer_into(&mut tree, buffer)?;
+    Ok(tree)
+}
+
+/// Applies the layer tar in `buffer` over `tree`: later entries replace earlier ones of the
+/// same name. Whiteout files (`.wh.*`) are kept as they are; flatroot writes none.
+pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadError> {
     let bytes: &[u8] = (*buffer).as_ref();
     let mut archive = tar::Archive::new(bytes);
-    let mut tree = Tree::new(root);
     let malformed = |offset: u64| move |source| ReadError::Malformed { offset, source };
 
     let entries = archive.entries().map_err(malformed(0))?;
@@ -149,7 +156,7 @@ pub fn read_layer(buffer: SharedBuffer, root: Metadata) -> Result<Tree, ReadErro
         tree.unlink(dir, name.as_bytes());
         tree.link(dir, name, id, &path).map_err(entry_error)?;
     }
-    Ok(tree)
+    Ok(())
 }
 
 fn parent_path(path: &[u8]) -> Vec<u8> {
