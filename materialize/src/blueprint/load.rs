@@ -74,7 +74,7 @@ pub enum BlueprintError {
         key: String,
         /// The parser's report, which lists the keys allowed there.
         #[source]
-        source: SyntaxError,
+        source: Box<SyntaxError>,
     },
     /// Not YAML, or a value of the wrong type or form (an unknown architecture, a bad mode, a
     /// malformed repository entry, nesting or alias limits exceeded, …).
@@ -88,7 +88,7 @@ pub enum BlueprintError {
         column: Option<usize>,
         /// The parser's report.
         #[source]
-        source: SyntaxError,
+        source: Box<SyntaxError>,
     },
     /// An `include` names a file that cannot be found.
     #[error("{}: include `{include}` not found at {}", file.display(), tried.display())]
@@ -224,14 +224,13 @@ impl Loader<'_> {
         let identity = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
         self.stack.push((identity, file.clone()));
         let tried = normalize(&self.cwd.join(&include));
-        let tried_identity = std::fs::canonicalize(&tried).map_err(|source| {
-            BlueprintError::IncludeNotFound {
+        let tried_identity =
+            std::fs::canonicalize(&tried).map_err(|source| BlueprintError::IncludeNotFound {
                 file: file.clone(),
                 include: include.clone(),
                 tried: tried.clone(),
                 source,
-            }
-        })?;
+            })?;
         if let Some(start) = self.stack.iter().position(|(id, _)| *id == tried_identity) {
             let mut files: Vec<PathBuf> =
                 self.stack.iter().skip(start).map(|(_, shown)| shown.clone()).collect();
@@ -251,6 +250,7 @@ impl Loader<'_> {
 fn syntax(file: &Path, source: SyntaxError) -> BlueprintError {
     let file = file.to_path_buf();
     let (line, column) = (source.line(), source.column());
+    let source = Box::new(source);
     match source.unknown_key() {
         Some(key) => {
             let key = key.to_owned();
@@ -262,7 +262,8 @@ fn syntax(file: &Path, source: SyntaxError) -> BlueprintError {
 
 fn read_limited(path: &Path) -> Result<String, BlueprintError> {
     let read_error = |source| BlueprintError::Read { path: path.to_path_buf(), source };
-    let too_large = || BlueprintError::TooLarge { path: path.to_path_buf(), limit: MAX_BLUEPRINT_BYTES };
+    let too_large =
+        || BlueprintError::TooLarge { path: path.to_path_buf(), limit: MAX_BLUEPRINT_BYTES };
 
     let file = std::fs::File::open(path).map_err(read_error)?;
     let length = file.metadata().map_err(read_error)?.len();

@@ -363,9 +363,9 @@ pub enum PathKind {
 
 /// Permission bits: the twelve low bits of a file mode (at most `0o7777`).
 ///
-/// apko reads `permissions` as a YAML integer, so `0o755`, `0755` (octal, YAML 1.1 style) and
-/// decimal `493` are all the same mode. flatroot accepts those three forms; because the YAML
-/// parser hands `0755` over as text, a quoted `"0755"` or `"0o755"` is accepted too.
+/// apko reads `permissions` as a YAML integer, so `0o755`, `0755` (octal, YAML 1.1 style),
+/// decimal `493` and hex `0x1ed` are all the same mode. flatroot accepts those forms; because
+/// the YAML parser hands `0755` over as text, a quoted `"0755"` or `"0o755"` is accepted too.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mode(u32);
 
