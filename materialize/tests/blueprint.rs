@@ -658,3 +658,35 @@ format: erofs+zstd
     let keys: Vec<&str> = loaded.warnings.iter().map(|w| w.key.as_str()).collect();
     assert_eq!(keys, ["os-release", "options", "format"]);
 }
+
+#[test]
+fn keys_left_empty_read_as_empty_values() {
+    let text = "contents:\n  packages:\n    - a\n  keyring:\npaths:\n#  - path: /x\naccounts:\n";
+
+    let bp = load_text(text).unwrap().blueprint;
+
+    assert_eq!(bp.contents.packages, ["a"]);
+    assert!(bp.contents.keyring.is_empty());
+    assert!(bp.paths.is_empty());
+    assert_eq!(bp.accounts, Default::default());
+}
+
+#[test]
+fn include_chain_longer_than_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let depth = blueprint::MAX_INCLUDE_DEPTH + 1;
+    for index in 0..depth {
+        write(dir.path(), &format!("{index}.yaml"), &format!("include: {}.yaml\n", index + 1));
+    }
+    write(dir.path(), &format!("{depth}.yaml"), "contents: {packages: [end]}\n");
+
+    let error = blueprint::load(Path::new("0.yaml"), dir.path()).unwrap_err();
+
+    let BlueprintError::IncludeTooDeep { limit, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*limit, blueprint::MAX_INCLUDE_DEPTH);
+
+    // One file fewer is within the limit and merges the whole chain.
+    let loaded = blueprint::load(Path::new("1.yaml"), dir.path()).unwrap();
+    assert_eq!(loaded.blueprint.contents.packages, ["end"]);
+    assert_eq!(loaded.files.len(), depth);
+}

@@ -22,10 +22,10 @@ use super::arch::Arch;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Blueprint {
     /// `contents`: where packages come from and which to install.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub contents: Contents,
     /// `entrypoint`: the image's OCI `Entrypoint`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub entrypoint: Entrypoint,
     /// `cmd`: the image's OCI `Cmd`, one shell-style string as apko writes it.
     #[serde(default)]
@@ -38,31 +38,31 @@ pub struct Blueprint {
     pub work_dir: Option<String>,
     /// `accounts`: users and groups written to `/etc/passwd` and `/etc/group`, and the user
     /// the image runs as.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub accounts: Accounts,
     /// `archs`: the architectures to build, in the order written, without duplicates.
     ///
     /// Empty means the host's default, which flatroot fixes to [`Arch::X86_64`] so that the
     /// result does not depend on the machine that builds it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub archs: Vec<Arch>,
     /// `environment`: variables of the OCI `Env`, sorted by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub environment: BTreeMap<String, String>,
     /// `paths`: changes applied to the tree after the packages are installed, in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub paths: Vec<PathMutation>,
     /// `vcs-url`: the source repository of the blueprint. Not acted on.
     #[serde(default)]
     pub vcs_url: Option<String>,
     /// `annotations`: OCI annotations of the image manifest and index, sorted by key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub annotations: BTreeMap<String, String>,
     /// `include`: another blueprint merged under this one (see [`super::load`]), as written.
     #[serde(default)]
     pub include: Option<String>,
     /// `volumes`: the OCI `Volumes` of the image config.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub volumes: Vec<String>,
     /// `layering`: how apko splits the image into layers. Not acted on: flatroot writes one
     /// layer.
@@ -98,7 +98,7 @@ impl Blueprint {
 pub struct Contents {
     /// `repositories`: used to resolve packages at build time and written to the image's
     /// `/etc/apk/repositories`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub repositories: Vec<Repository>,
     /// `build_repositories`: used at build time only. Not acted on.
     #[serde(default)]
@@ -107,7 +107,7 @@ pub struct Contents {
     #[serde(default)]
     pub runtime_repositories: Option<Vec<Repository>>,
     /// `keyring`: public keys (URLs or local files) that index signatures must verify against.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub keyring: Vec<KeyringEntry>,
     /// `runtime_keyring`: keys installed into `/etc/apk/keys` for runtime use only. Not acted
     /// on.
@@ -115,7 +115,7 @@ pub struct Contents {
     pub runtime_keyring: Option<Vec<InlineFile>>,
     /// `packages`: the world, one apk dependency each (`name`, `name=1.2-r0`, `name@tag`,
     /// `so:libc.musl-x86_64.so.1`), as written; the resolver parses them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub packages: Vec<String>,
     /// `baseimage`: an OCI layout to build on top of (experimental in apko). Not acted on.
     #[serde(default)]
@@ -262,10 +262,10 @@ pub struct Accounts {
     #[serde(default)]
     pub run_as: Option<String>,
     /// `users`: entries added to `/etc/passwd`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub users: Vec<User>,
     /// `groups`: entries added to `/etc/group`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub groups: Vec<Group>,
 }
 
@@ -313,7 +313,7 @@ pub struct Group {
     #[serde(default)]
     pub gid: u32,
     /// `members`: user names listed in the group's member field.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub members: Vec<String>,
 }
 
@@ -466,10 +466,10 @@ pub struct Layering {
 #[serde(deny_unknown_fields)]
 pub struct Certificates {
     /// `additional`: PEM certificates given inline.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub additional: Vec<InlineFile>,
     /// `providers`: virtual package names whose certificate files form the CA bundle.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub providers: Vec<String>,
 }
 
@@ -502,16 +502,16 @@ pub struct OsRelease {
 #[serde(deny_unknown_fields)]
 pub struct BuildOption {
     /// `contents`: packages to add and remove.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub contents: ContentsOption,
     /// `accounts`: a different `run-as`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub accounts: AccountsOption,
     /// `environment`: variables to add or replace.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub environment: BTreeMap<String, String>,
     /// `entrypoint`: a replacement entrypoint.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub entrypoint: Entrypoint,
 }
 
@@ -520,7 +520,7 @@ pub struct BuildOption {
 #[serde(deny_unknown_fields)]
 pub struct ContentsOption {
     /// `packages`: the change to the package list.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub packages: ListOption,
 }
 
@@ -529,10 +529,10 @@ pub struct ContentsOption {
 #[serde(deny_unknown_fields)]
 pub struct ListOption {
     /// `add`: entries to append.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub add: Vec<String>,
     /// `remove`: entries to drop.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub remove: Vec<String>,
 }
 
@@ -543,6 +543,16 @@ pub struct AccountsOption {
     /// `run-as`: the replacement user.
     #[serde(default)]
     pub run_as: Option<String>,
+}
+
+/// Reads a YAML `null` (a key with nothing after it, or whose entries are all commented out)
+/// as the empty value, as apko's YAML decoder leaves such a field at its zero value.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[cfg(test)]
