@@ -408,9 +408,8 @@ fn self_include_is_a_cycle() {
 
     let error = blueprint::load(&me, dir.path()).unwrap_err();
 
-    assert!(
-        matches!(&error, BlueprintError::IncludeCycle { files } if files == &[me.clone(), me.clone()])
-    );
+    let BlueprintError::IncludeCycle { files } = &error else { panic!("{error:?}") };
+    assert_eq!(files, &[me.clone(), me]);
 }
 
 #[test]
