@@ -689,3 +689,33 @@ fn include_chain_longer_than_the_limit_is_refused() {
     assert_eq!(loaded.blueprint.contents.packages, ["end"]);
     assert_eq!(loaded.files.len(), depth);
 }
+
+#[test]
+fn aliases_in_moderation_are_expanded() {
+    let text = "work-dir: &dir /srv\nvolumes: [*dir, *dir]\ncontents:\n  packages: &pkgs [a, b]\n\
+                accounts:\n  groups: [{groupname: g, gid: 7, members: *pkgs}]\n";
+
+    let bp = load_text(text).unwrap().blueprint;
+
+    assert_eq!(bp.volumes, ["/srv", "/srv"]);
+    assert_eq!(bp.accounts.groups[0].members, ["a", "b"]);
+}
+
+#[test]
+fn alias_expansion_through_nested_collections_is_refused() {
+    // Each of the options aliases one list of aliases: n * n strings if expanded.
+    let n = 20_000;
+    let mut text =
+        format!("work-dir: &s lol\nvolumes: &l [{}]\noptions:\n", vec!["*s"; n].join(", "));
+    for index in 0..n {
+        text.push_str(&format!("  o{index}: {{contents: {{packages: {{add: *l}}}}}}\n"));
+    }
+
+    let started = Instant::now();
+    let error = load_text(&text).unwrap_err();
+
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    let BlueprintError::Syntax { line, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*line, Some(2));
+    assert!(chain(&error).contains("aliases"), "{}", chain(&error));
+}

@@ -43,4 +43,4 @@ pub use types::{
     Accounts, Blueprint, Contents, Entrypoint, Group, KeyringEntry, PathKind, PathMutation,
     Repository, User,
 };
-pub use yaml::{MAX_FLOW_DEPTH, SyntaxError};
+pub use yaml::{MAX_ALIASES, MAX_FLOW_DEPTH, SyntaxError};
