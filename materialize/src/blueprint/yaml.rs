@@ -7,14 +7,14 @@
 //! 1-based line and column.
 //!
 //! Hostile input. serde_yaml bounds nesting during deserialization (128 levels) and the number
-//! of alias expansions (100 per event of the document), so "billion laughs" and deep block
-//! nesting fail quickly. It does not bound the cost of *parsing* deeply nested flow
+//! of alias expansions (100 per event of the document), so the classic "billion laughs" and
+//! deep block nesting fail quickly. It does not bound the cost of *parsing* deeply nested flow
 //! collections: libyaml rescans its simple-key stack, one entry per open `[`/`{`, for every
 //! token, so `[[[[…` costs time quadratic in the depth (50 000 levels took seconds in a test).
 //! And its alias bound is relative: up to 100 expansions per event. Through two nested aliased
 //! collections (the schema has no deeper ones) a 150 KiB document grew to 200 MiB before it
-//! was stopped, and the cost scales with the document. [`from_str`] therefore scans the text first and bounds both flow depth and
-//! the number of aliases, see [`prescan`].
+//! was stopped, and the cost scales with the document. [`from_str`] therefore scans the text
+//! first and bounds both flow depth and the number of aliases, see [`prescan`].
 
 use std::fmt;
 
