@@ -74,7 +74,7 @@ pub enum BlueprintError {
         key: String,
         /// The parser's report, which lists the keys allowed there.
         #[source]
-        source: SyntaxError,
+        source: Box<SyntaxError>,
     },
     /// Not YAML, or a value of the wrong type or form (an unknown architecture, a bad mode, a
     /// malformed repository entry, nesting or alias limits exceeded, …).
@@ -88,7 +88,7 @@ pub enum BlueprintError {
         column: Option<usize>,
         /// The parser's report.
         #[source]
-        source: SyntaxError,
+        source: Box<SyntaxError>,
     },
     /// An `include` names a file that cannot be found.
     #[error("{}: include `{include}` not found at {}", file.display(), tried.display())]
@@ -250,6 +250,7 @@ impl Loader<'_> {
 fn syntax(file: &Path, source: SyntaxError) -> BlueprintError {
     let file = file.to_path_buf();
     let (line, column) = (source.line(), source.column());
+    let source = Box::new(source);
     match source.unknown_key() {
         Some(key) => {
             let key = key.to_owned();

@@ -24,17 +24,23 @@
 //! ```
 
 mod arch;
+mod extras;
 mod load;
+mod mode;
 mod types;
 mod yaml;
 
 pub use arch::{Arch, Platform};
+pub use extras::{
+    AccountsOption, BaseImage, BuildOption, Certificates, ContentsOption, InlineFile, Layering,
+    ListOption, OsRelease,
+};
 pub use load::{
     BlueprintError, Loaded, MAX_BLUEPRINT_BYTES, MAX_INCLUDE_DEPTH, Warning, load, parse_str,
 };
+pub use mode::Mode;
 pub use types::{
-    Accounts, AccountsOption, BaseImage, Blueprint, BuildOption, Certificates, Contents,
-    ContentsOption, Entrypoint, Group, InlineFile, KeyringEntry, Layering, ListOption, Mode,
-    OsRelease, PathKind, PathMutation, Repository, User,
+    Accounts, Blueprint, Contents, Entrypoint, Group, KeyringEntry, PathKind, PathMutation,
+    Repository, User,
 };
-pub use yaml::{MAX_FLOW_DEPTH, SyntaxError};
+pub use yaml::{MAX_ALIASES, MAX_FLOW_DEPTH, SyntaxError};

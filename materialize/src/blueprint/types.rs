@@ -10,9 +10,11 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer};
 
 use super::arch::Arch;
+use super::extras::{BaseImage, BuildOption, Certificates, InlineFile, Layering, OsRelease};
+use super::mode::Mode;
 
 /// A whole blueprint: apko's `ImageConfiguration`.
 ///
@@ -22,10 +24,10 @@ use super::arch::Arch;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Blueprint {
     /// `contents`: where packages come from and which to install.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub contents: Contents,
     /// `entrypoint`: the image's OCI `Entrypoint`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub entrypoint: Entrypoint,
     /// `cmd`: the image's OCI `Cmd`, one shell-style string as apko writes it.
     #[serde(default)]
@@ -38,31 +40,31 @@ pub struct Blueprint {
     pub work_dir: Option<String>,
     /// `accounts`: users and groups written to `/etc/passwd` and `/etc/group`, and the user
     /// the image runs as.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub accounts: Accounts,
     /// `archs`: the architectures to build, in the order written, without duplicates.
     ///
     /// Empty means the host's default, which flatroot fixes to [`Arch::X86_64`] so that the
     /// result does not depend on the machine that builds it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub archs: Vec<Arch>,
     /// `environment`: variables of the OCI `Env`, sorted by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub environment: BTreeMap<String, String>,
     /// `paths`: changes applied to the tree after the packages are installed, in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub paths: Vec<PathMutation>,
     /// `vcs-url`: the source repository of the blueprint. Not acted on.
     #[serde(default)]
     pub vcs_url: Option<String>,
     /// `annotations`: OCI annotations of the image manifest and index, sorted by key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub annotations: BTreeMap<String, String>,
     /// `include`: another blueprint merged under this one (see [`super::load`]), as written.
     #[serde(default)]
     pub include: Option<String>,
     /// `volumes`: the OCI `Volumes` of the image config.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub volumes: Vec<String>,
     /// `layering`: how apko splits the image into layers. Not acted on: flatroot writes one
     /// layer.
@@ -98,7 +100,7 @@ impl Blueprint {
 pub struct Contents {
     /// `repositories`: used to resolve packages at build time and written to the image's
     /// `/etc/apk/repositories`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub repositories: Vec<Repository>,
     /// `build_repositories`: used at build time only. Not acted on.
     #[serde(default)]
@@ -107,7 +109,7 @@ pub struct Contents {
     #[serde(default)]
     pub runtime_repositories: Option<Vec<Repository>>,
     /// `keyring`: public keys (URLs or local files) that index signatures must verify against.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub keyring: Vec<KeyringEntry>,
     /// `runtime_keyring`: keys installed into `/etc/apk/keys` for runtime use only. Not acted
     /// on.
@@ -115,7 +117,7 @@ pub struct Contents {
     pub runtime_keyring: Option<Vec<InlineFile>>,
     /// `packages`: the world, one apk dependency each (`name`, `name=1.2-r0`, `name@tag`,
     /// `so:libc.musl-x86_64.so.1`), as written; the resolver parses them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub packages: Vec<String>,
     /// `baseimage`: an OCI layout to build on top of (experimental in apko). Not acted on.
     #[serde(default)]
@@ -202,31 +204,6 @@ impl<'de> Deserialize<'de> for KeyringEntry {
     }
 }
 
-/// A file given inline: `{name, content}` (apko's `RuntimeKeyringEntry` and
-/// `AdditionalCertificateEntry`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InlineFile {
-    /// `name`: the file name the content is installed under.
-    #[serde(default)]
-    pub name: String,
-    /// `content`: the PEM text.
-    #[serde(default)]
-    pub content: String,
-}
-
-/// `contents.baseimage`: apko's `BaseImageDescriptor`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BaseImage {
-    /// `image`: path of the base image's OCI layout.
-    #[serde(default)]
-    pub image: Option<String>,
-    /// `apkindex`: directory of `<arch>/APKINDEX` files listing the base image's packages.
-    #[serde(default)]
-    pub apkindex: Option<String>,
-}
-
 /// `entrypoint`: apko's `ImageEntrypoint`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -262,10 +239,10 @@ pub struct Accounts {
     #[serde(default)]
     pub run_as: Option<String>,
     /// `users`: entries added to `/etc/passwd`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub users: Vec<User>,
     /// `groups`: entries added to `/etc/group`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub groups: Vec<Group>,
 }
 
@@ -313,7 +290,7 @@ pub struct Group {
     #[serde(default)]
     pub gid: u32,
     /// `members`: user names listed in the group's member field.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub members: Vec<String>,
 }
 
@@ -361,188 +338,14 @@ pub enum PathKind {
     Permissions,
 }
 
-/// Permission bits: the twelve low bits of a file mode (at most `0o7777`).
-///
-/// apko reads `permissions` as a YAML integer, so `0o755`, `0755` (octal, YAML 1.1 style) and
-/// decimal `493` are all the same mode. flatroot accepts those three forms; because the YAML
-/// parser hands `0755` over as text, a quoted `"0755"` or `"0o755"` is accepted too.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Mode(u32);
-
-impl Mode {
-    /// The largest mode: all permission bits, setuid, setgid and sticky.
-    pub const MAX: u32 = 0o7777;
-
-    /// Makes a mode; `None` when `bits` exceeds [`Mode::MAX`].
-    pub fn new(bits: u32) -> Option<Mode> {
-        (bits <= Mode::MAX).then_some(Mode(bits))
-    }
-
-    /// The mode bits.
-    pub fn bits(self) -> u32 {
-        self.0
-    }
-
-    /// Parses `0o755` or `0755` (octal) or `493` (decimal).
-    pub fn parse(text: &str) -> Option<Mode> {
-        let text = text.trim();
-        let (digits, radix) = if let Some(octal) = text.strip_prefix("0o") {
-            (octal, 8)
-        } else if let Some(octal) = text.strip_prefix('0').filter(|rest| !rest.is_empty()) {
-            (octal, 8)
-        } else {
-            (text, 10)
-        };
-
-        // `from_str_radix` would also take a sign; a mode is digits only.
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        Mode::new(u32::from_str_radix(digits, radix).ok()?)
-    }
-}
-
-impl fmt::Debug for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#o}", self.0)
-    }
-}
-
-impl fmt::Display for Mode {
-    /// Writes the mode as four octal digits, e.g. `0755`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04o}", self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Mode, D::Error> {
-        deserializer.deserialize_any(ModeVisitor)
-    }
-}
-
-struct ModeVisitor;
-
-impl Visitor<'_> for ModeVisitor {
-    type Value = Mode;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a file mode such as 0o755, 0755 or 493, at most 0o7777")
-    }
-
-    fn visit_u64<E: de::Error>(self, bits: u64) -> Result<Mode, E> {
-        u32::try_from(bits)
-            .ok()
-            .and_then(Mode::new)
-            .ok_or_else(|| E::custom(format!("permissions {bits:#o} exceed 0o7777")))
-    }
-
-    fn visit_i64<E: de::Error>(self, bits: i64) -> Result<Mode, E> {
-        match u64::try_from(bits) {
-            Ok(bits) => self.visit_u64(bits),
-            Err(_) => Err(E::custom(format!("negative permissions {bits}"))),
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Mode, E> {
-        Mode::parse(text).ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))
-    }
-}
-
-/// `layering`: apko's `Layering`. Not acted on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layering {
-    /// `strategy`: apko knows `origin`.
-    #[serde(default)]
-    pub strategy: Option<String>,
-    /// `budget`: the number of layers apko may add.
-    #[serde(default)]
-    pub budget: Option<i64>,
-}
-
-/// `certificates`: apko's `ImageCertificates`. Not acted on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Certificates {
-    /// `additional`: PEM certificates given inline.
-    #[serde(default)]
-    pub additional: Vec<InlineFile>,
-    /// `providers`: virtual package names whose certificate files form the CA bundle.
-    #[serde(default)]
-    pub providers: Vec<String>,
-}
-
-/// `os-release`: the fields of a generated `/etc/os-release` (older apko). Not acted on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct OsRelease {
-    /// `name`: `NAME=`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// `id`: `ID=`.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// `version-id`: `VERSION_ID=`.
-    #[serde(default)]
-    pub version_id: Option<String>,
-    /// `pretty-name`: `PRETTY_NAME=`.
-    #[serde(default)]
-    pub pretty_name: Option<String>,
-    /// `home-url`: `HOME_URL=`.
-    #[serde(default)]
-    pub home_url: Option<String>,
-    /// `bug-report-url`: `BUG_REPORT_URL=`.
-    #[serde(default)]
-    pub bug_report_url: Option<String>,
-}
-
-/// One entry of `options`: apko's (deprecated) `BuildOption`, a patch applied on request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BuildOption {
-    /// `contents`: packages to add and remove.
-    #[serde(default)]
-    pub contents: ContentsOption,
-    /// `accounts`: a different `run-as`.
-    #[serde(default)]
-    pub accounts: AccountsOption,
-    /// `environment`: variables to add or replace.
-    #[serde(default)]
-    pub environment: BTreeMap<String, String>,
-    /// `entrypoint`: a replacement entrypoint.
-    #[serde(default)]
-    pub entrypoint: Entrypoint,
-}
-
-/// `options.<name>.contents`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContentsOption {
-    /// `packages`: the change to the package list.
-    #[serde(default)]
-    pub packages: ListOption,
-}
-
-/// `options.<name>.contents.packages`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListOption {
-    /// `add`: entries to append.
-    #[serde(default)]
-    pub add: Vec<String>,
-    /// `remove`: entries to drop.
-    #[serde(default)]
-    pub remove: Vec<String>,
-}
-
-/// `options.<name>.accounts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct AccountsOption {
-    /// `run-as`: the replacement user.
-    #[serde(default)]
-    pub run_as: Option<String>,
+/// Reads a YAML `null` (a key with nothing after it, or whose entries are all commented out)
+/// as the empty value, as apko's YAML decoder leaves such a field at its zero value.
+pub(super) fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -569,26 +372,6 @@ mod tests {
         assert!(Repository::parse("@testing").is_err());
         assert!(Repository::parse("@ /srv/repo").is_err());
         assert!(Repository::parse("   ").is_err());
-    }
-
-    #[test]
-    fn mode_parses_octal_and_decimal_forms() {
-        assert_eq!(Mode::parse("0o755").map(Mode::bits), Some(0o755));
-        assert_eq!(Mode::parse("0755").map(Mode::bits), Some(0o755));
-        assert_eq!(Mode::parse("493").map(Mode::bits), Some(0o755));
-        assert_eq!(Mode::parse("0").map(Mode::bits), Some(0));
-        assert_eq!(Mode::parse("0o4755").map(Mode::bits), Some(0o4755));
-    }
-
-    #[test]
-    fn mode_rejects_non_octal_digits_and_large_values() {
-        assert_eq!(Mode::parse("0o789"), None);
-        assert_eq!(Mode::parse("0789"), None);
-        assert_eq!(Mode::parse("0o17777"), None);
-        assert_eq!(Mode::parse("rwxr-xr-x"), None);
-        assert_eq!(Mode::parse(""), None);
-        assert_eq!(Mode::parse("0o+7"), None);
-        assert_eq!(Mode::parse("+493"), None);
     }
 
     #[test]

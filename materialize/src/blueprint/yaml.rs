@@ -7,11 +7,14 @@
 //! 1-based line and column.
 //!
 //! Hostile input. serde_yaml bounds nesting during deserialization (128 levels) and the number
-//! of alias expansions (100 per event of the document), so "billion laughs" and deep block
-//! nesting fail quickly. It does not bound the cost of *parsing* deeply nested flow
+//! of alias expansions (100 per event of the document), so the classic "billion laughs" and
+//! deep block nesting fail quickly. It does not bound the cost of *parsing* deeply nested flow
 //! collections: libyaml rescans its simple-key stack, one entry per open `[`/`{`, for every
 //! token, so `[[[[…` costs time quadratic in the depth (50 000 levels took seconds in a test).
-//! [`from_str`] therefore checks flow depth itself before parsing, see [`check_flow_depth`].
+//! And its alias bound is relative: up to 100 expansions per event. Through two nested aliased
+//! collections (the schema has no deeper ones) a 150 KiB document grew to 200 MiB before it
+//! was stopped, and the cost scales with the document. [`from_str`] therefore scans the text
+//! first and bounds both flow depth and the number of aliases, see [`prescan`].
 
 use std::fmt;
 
@@ -20,6 +23,10 @@ use serde::de::DeserializeOwned;
 /// The deepest flow nesting (`[`/`{`) accepted before parsing. Blueprints need at most a few
 /// levels; serde_yaml would refuse more than 128 levels of any nesting anyway.
 pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// The most aliases (`*name`) a document may use. With at most two levels of aliased
+/// collections in the schema this bounds expansion to about 250 000 values, a few MiB.
+pub const MAX_ALIASES: usize = 1000;
 
 /// A document that is not valid YAML or does not fit the blueprint schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +70,12 @@ impl std::error::Error for SyntaxError {}
 
 /// Deserializes one YAML document into `T`.
 ///
-/// Errors: a [`SyntaxError`] when the flow nesting exceeds [`MAX_FLOW_DEPTH`], the text is not
+/// Errors: a [`SyntaxError`] when the flow nesting exceeds [`MAX_FLOW_DEPTH`] or the aliases
+/// exceed [`MAX_ALIASES`], the text is not
 /// YAML, holds more than one document, exceeds serde_yaml's nesting or alias limits, or does
 /// not match `T` (unknown keys included, when `T` denies them).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
-    check_flow_depth(text, MAX_FLOW_DEPTH)?;
+    prescan(text, MAX_FLOW_DEPTH, MAX_ALIASES)?;
     serde_yaml::from_str(text).map_err(convert)
 }
 
@@ -102,16 +110,18 @@ fn unknown_key(message: &str) -> Option<String> {
     if prefix.is_empty() { Some(key.to_owned()) } else { Some(format!("{prefix}.{key}")) }
 }
 
-/// Fails when flow collections (`[…]`, `{…}`) nest deeper than `limit`.
+/// Fails when flow collections (`[…]`, `{…}`) nest deeper than `max_depth`, or when the text
+/// uses more than `max_aliases` aliases.
 ///
 /// This is a lexical scan, not a parser: it follows YAML's rules for what can start a flow
-/// collection — a `[` or `{` at the start of a token, outside quoted scalars, comments, block
-/// scalars (`|`, `>`) and block plain scalars — and counts nesting inside. It errs on the side
-/// of counting: a bracket it cannot place is treated as structure, so a false alarm needs
-/// dozens of unbalanced brackets in the text, which no real blueprint has.
-pub fn check_flow_depth(text: &str, limit: usize) -> Result<(), SyntaxError> {
+/// collection or an alias — a `[`, `{` or `*` at the start of a token, outside quoted
+/// scalars, comments, block scalars (`|`, `>`) and block plain scalars — and counts nesting
+/// inside flow collections. It errs on the side of counting: a bracket it cannot place is
+/// treated as structure, so a false alarm needs dozens of unbalanced brackets in the text,
+/// which no real blueprint has.
+pub fn prescan(text: &str, max_depth: usize, max_aliases: usize) -> Result<(), SyntaxError> {
     let mut scan = Scan::new(text.as_bytes());
-    scan.run(limit)
+    scan.run(max_depth, max_aliases)
 }
 
 struct Scan<'a> {
@@ -170,17 +180,25 @@ impl<'a> Scan<'a> {
         matches!(byte, None | Some(b' ' | b'\t' | b'\r' | b'\n'))
     }
 
-    fn too_deep(&self, limit: usize) -> SyntaxError {
+    fn error_here(&self, message: String) -> SyntaxError {
         let column = self.at - self.line_start + 1;
-        SyntaxError {
-            message: format!("flow collections nest deeper than {limit} levels"),
-            line: Some(self.line),
-            column: Some(column),
-            unknown_key: None,
-        }
+        SyntaxError { message, line: Some(self.line), column: Some(column), unknown_key: None }
     }
 
-    fn run(&mut self, limit: usize) -> Result<(), SyntaxError> {
+    fn too_deep(&self, limit: usize) -> SyntaxError {
+        self.error_here(format!("flow collections nest deeper than {limit} levels"))
+    }
+
+    fn count_alias(&self, aliases: &mut usize, limit: usize) -> Result<(), SyntaxError> {
+        *aliases += 1;
+        if *aliases > limit {
+            return Err(self.error_here(format!("more than {limit} aliases")));
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, limit: usize, max_aliases: usize) -> Result<(), SyntaxError> {
+        let mut aliases = 0usize;
         let mut depth = 0usize;
         let mut token_start = true;
         let mut block_plain = false;
@@ -235,6 +253,10 @@ impl<'a> Scan<'a> {
                         previous_blank = false;
                         continue;
                     }
+                    b'*' if token_start => {
+                        self.count_alias(&mut aliases, max_aliases)?;
+                        token_start = false;
+                    }
                     _ => token_start = false,
                 }
                 previous_blank = Self::is_blank(Some(byte));
@@ -277,6 +299,9 @@ impl<'a> Scan<'a> {
                 }
                 b'-' | b'?' if Self::is_blank(self.peek(1)) => {}
                 b'&' | b'!' | b'*' => {
+                    if byte == b'*' {
+                        self.count_alias(&mut aliases, max_aliases)?;
+                    }
                     while !Self::is_blank(self.peek(0)) {
                         self.bump();
                     }
@@ -299,12 +324,12 @@ mod tests {
     #[test]
     fn ordinary_flow_collections_pass() {
         let text = "a: [x, {b: [1, 2]}, 'y]', \"z}\"]\nc: echo [not flow\n";
-        assert_eq!(check_flow_depth(text, 3), Ok(()));
+        assert_eq!(prescan(text, 3, 10), Ok(()));
     }
 
     #[test]
     fn depth_beyond_the_limit_fails_at_the_bracket() {
-        let error = check_flow_depth("a:\n  b: [[[[x]]]]\n", 3).unwrap_err();
+        let error = prescan("a:\n  b: [[[[x]]]]\n", 3, 10).unwrap_err();
         assert_eq!((error.line(), error.column()), (Some(2), Some(9)));
     }
 
@@ -320,19 +345,27 @@ cert: |
   'unclosed quote
 after: [ok]
 ";
-        assert_eq!(check_flow_depth(text, 1), Ok(()));
+        assert_eq!(prescan(text, 1, 10), Ok(()));
     }
 
     #[test]
     fn quotes_inside_flow_do_not_hide_nesting() {
         let text = format!("a: {}", "[ \"]\" ".repeat(10));
-        assert!(check_flow_depth(&text, 5).is_err());
+        assert!(prescan(&text, 5, 10).is_err());
     }
 
     #[test]
     fn block_scalar_ends_at_a_less_indented_line() {
         let text = "a: |\n  'x\nb: [[[x]]]\n";
-        assert!(check_flow_depth(text, 2).is_err());
+        assert!(prescan(text, 2, 10).is_err());
+    }
+
+    #[test]
+    fn aliases_are_counted_in_block_and_flow_context() {
+        let text = "a: &x 1\nb: *x\nc: [*x, *x]\nd: '*x'\ne: 2*x\n";
+        assert_eq!(prescan(text, 5, 3), Ok(()));
+        let error = prescan(text, 5, 2).unwrap_err();
+        assert_eq!((error.line(), error.column()), (Some(3), Some(9)));
     }
 
     #[test]

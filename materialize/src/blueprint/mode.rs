@@ -1,0 +1,119 @@
+//! File modes as a blueprint's `permissions` writes them.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// Permission bits: the twelve low bits of a file mode (at most `0o7777`).
+///
+/// apko reads `permissions` as a YAML integer, so `0o755`, `0755` (octal, YAML 1.1 style),
+/// decimal `493` and hex `0x1ed` are all the same mode. flatroot accepts those forms; because
+/// the YAML parser hands `0755` over as text, a quoted `"0755"` or `"0o755"` is accepted too.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mode(u32);
+
+impl Mode {
+    /// The largest mode: all permission bits, setuid, setgid and sticky.
+    pub const MAX: u32 = 0o7777;
+
+    /// Makes a mode; `None` when `bits` exceeds [`Mode::MAX`].
+    pub fn new(bits: u32) -> Option<Mode> {
+        (bits <= Mode::MAX).then_some(Mode(bits))
+    }
+
+    /// The mode bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Parses `0o755` or `0755` (octal) or `493` (decimal).
+    pub fn parse(text: &str) -> Option<Mode> {
+        let text = text.trim();
+        let (digits, radix) = if let Some(octal) = text.strip_prefix("0o") {
+            (octal, 8)
+        } else if let Some(octal) = text.strip_prefix('0').filter(|rest| !rest.is_empty()) {
+            (octal, 8)
+        } else {
+            (text, 10)
+        };
+
+        // `from_str_radix` would also take a sign; a mode is digits only.
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Mode::new(u32::from_str_radix(digits, radix).ok()?)
+    }
+}
+
+impl fmt::Debug for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#o}", self.0)
+    }
+}
+
+impl fmt::Display for Mode {
+    /// Writes the mode as four octal digits, e.g. `0755`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Mode, D::Error> {
+        deserializer.deserialize_any(ModeVisitor)
+    }
+}
+
+struct ModeVisitor;
+
+impl Visitor<'_> for ModeVisitor {
+    type Value = Mode;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a file mode such as 0o755, 0755 or 493, at most 0o7777")
+    }
+
+    fn visit_u64<E: de::Error>(self, bits: u64) -> Result<Mode, E> {
+        u32::try_from(bits)
+            .ok()
+            .and_then(Mode::new)
+            .ok_or_else(|| E::custom(format!("permissions {bits:#o} exceed 0o7777")))
+    }
+
+    fn visit_i64<E: de::Error>(self, bits: i64) -> Result<Mode, E> {
+        match u64::try_from(bits) {
+            Ok(bits) => self.visit_u64(bits),
+            Err(_) => Err(E::custom(format!("negative permissions {bits}"))),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Mode, E> {
+        Mode::parse(text).ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_parses_octal_and_decimal_forms() {
+        assert_eq!(Mode::parse("0o755").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("0755").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("493").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("0").map(Mode::bits), Some(0));
+        assert_eq!(Mode::parse("0o4755").map(Mode::bits), Some(0o4755));
+    }
+
+    #[test]
+    fn mode_rejects_non_octal_digits_and_large_values() {
+        assert_eq!(Mode::parse("0o789"), None);
+        assert_eq!(Mode::parse("0789"), None);
+        assert_eq!(Mode::parse("0o17777"), None);
+        assert_eq!(Mode::parse("rwxr-xr-x"), None);
+        assert_eq!(Mode::parse(""), None);
+        assert_eq!(Mode::parse("0o+7"), None);
+        assert_eq!(Mode::parse("+493"), None);
+    }
+}
