@@ -131,7 +131,7 @@ impl FrozenTree {
 
     /// Resolves a path, following symlinks inside the tree (see [`crate::Tree::lookup`]).
     pub fn lookup(&self, path: &[u8], follow: Follow) -> Result<NodeId, TreeError> {
-        resolve(&self.nodes, path, follow)
+        resolve(&self.nodes, path, follow, false)
     }
 
     /// The sum of the sizes of all distinct regular files.

@@ -57,6 +57,12 @@ pub enum TreeError {
         /// The path linked.
         path: Lossy,
     },
+    /// Placing an entry would go through a symlink that climbs above the root.
+    #[error("{path:?}: a symlink on the way climbs above the root")]
+    Escape {
+        /// The path placed.
+        path: Lossy,
+    },
     /// The path is not a valid relative path.
     #[error(transparent)]
     Name(#[from] NameError),
@@ -164,17 +170,22 @@ impl Tree {
     /// Errors: a missing component, a non-directory in the middle, more than
     /// [`MAX_SYMLINK_HOPS`] symlinks.
     pub fn lookup(&self, path: &[u8], follow: Follow) -> Result<NodeId, TreeError> {
-        resolve(&self.nodes, path, follow)
+        resolve(&self.nodes, path, follow, false)
     }
 
     /// Resolves the directory that holds the last component of `path` (following symlinks
     /// on the way, as apk does when it extracts `usr/lib64/x` with `usr/lib64 -> lib`) and
     /// returns it with that last name.
+    ///
+    /// Unlike [`Tree::lookup`], a symlink on the way whose target climbs above the root
+    /// (`evil -> ../../..`) is an error: what a package installs must never be placed
+    /// through a link that points outside, even though the tree would keep it inside.
     pub fn parent_of(&self, path: &[u8]) -> Result<(NodeId, Name), TreeError> {
         let mut names = components(path)?;
         let last = names.pop().ok_or(TreeError::Root)?;
         let parent_path = join(&names);
-        let dir = self.lookup(&parent_path, Follow::Final).map_err(|e| relabel(e, path))?;
+        let dir = resolve(&self.nodes, &parent_path, Follow::Final, true)
+            .map_err(|e| relabel(e, path))?;
         if !self.node(dir).is_dir() {
             return Err(TreeError::NotADirectory { path: Lossy(path.to_vec()) });
         }
@@ -203,7 +214,8 @@ impl Tree {
     }
 
     /// Creates a directory at `path`, and any missing parents with the same metadata.
-    /// An existing directory (or symlink to one) is left as it is.
+    /// An existing directory (or symlink to one) is left as it is; an existing entry that is
+    /// not one, a dangling symlink included, is an error, never replaced.
     pub fn insert_dir_all(&mut self, path: &[u8], meta: Metadata) -> Result<NodeId, TreeError> {
         let mut current = self.root();
         let mut walked = Vec::new();
@@ -212,17 +224,22 @@ impl Tree {
                 walked.push(b'/');
             }
             walked.extend_from_slice(name.as_bytes());
-            current = match self.lookup(&walked, Follow::Final) {
-                Ok(id) if self.node(id).is_dir() => id,
-                Ok(_) => return Err(TreeError::NotADirectory { path: Lossy(walked) }),
-                Err(TreeError::NotFound { .. }) => {
+            current = match self.child(current, name.as_bytes()) {
+                Some(_) => {
+                    let id = resolve(&self.nodes, &walked, Follow::Final, true)
+                        .map_err(|e| relabel(e, &walked))?;
+                    if !self.node(id).is_dir() {
+                        return Err(TreeError::NotADirectory { path: Lossy(walked) });
+                    }
+                    id
+                }
+                None => {
                     let node =
                         Node { kind: NodeKind::Directory(BTreeMap::new()), meta: meta.clone() };
                     let id = self.add(node);
                     self.link(current, name, id, &walked)?;
                     id
                 }
-                Err(other) => return Err(other),
             };
         }
         Ok(current)
@@ -266,12 +283,20 @@ fn relabel(error: TreeError, path: &[u8]) -> TreeError {
         TreeError::NotFound { .. } => TreeError::NotFound { path },
         TreeError::NotADirectory { .. } => TreeError::NotADirectory { path },
         TreeError::Loop { .. } => TreeError::Loop { path },
+        TreeError::Escape { .. } => TreeError::Escape { path },
         other => other,
     }
 }
 
-/// Path resolution shared by [`Tree`] and [`FrozenTree`]: node 0 is the root.
-pub(crate) fn resolve(nodes: &[Node], path: &[u8], follow: Follow) -> Result<NodeId, TreeError> {
+/// Path resolution shared by [`Tree`] and [`FrozenTree`]: node 0 is the root. With
+/// `strict`, a `..` that a symlink target takes above the root is an error instead of
+/// staying at the root.
+pub(crate) fn resolve(
+    nodes: &[Node],
+    path: &[u8],
+    follow: Follow,
+    strict: bool,
+) -> Result<NodeId, TreeError> {
     let err_path = || Lossy(path.to_vec());
     let mut pending: VecDeque<Vec<u8>> = path.split(|b| *b == b'/').map(<[u8]>::to_vec).collect();
     let mut stack = vec![NodeId(0)];
@@ -283,6 +308,8 @@ pub(crate) fn resolve(nodes: &[Node], path: &[u8], follow: Follow) -> Result<Nod
             b".." => {
                 if stack.len() > 1 {
                     stack.pop();
+                } else if strict {
+                    return Err(TreeError::Escape { path: err_path() });
                 }
                 continue;
             }
@@ -353,6 +380,29 @@ mod tests {
             tree.lookup(b"escape", Follow::Final).unwrap_err(),
             TreeError::NotFound { path: Lossy(b"escape".to_vec()) }
         );
+    }
+
+    #[test]
+    fn nothing_is_placed_through_a_symlink_that_climbs_out() {
+        let mut tree = sample();
+        let err = tree.insert_file(b"escape/passwd", Metadata::file(0o644), Content::empty());
+        assert!(matches!(err, Err(TreeError::Escape { .. })), "{err:?}");
+        tree.insert_symlink(b"up", Metadata::new(0o777), b"usr/../..").unwrap();
+        assert!(matches!(tree.parent_of(b"up/x"), Err(TreeError::Escape { .. })));
+        // An absolute target is inside the tree and is followed.
+        assert!(tree.parent_of(b"abs/libc.so").is_ok());
+    }
+
+    #[test]
+    fn directories_are_never_made_over_a_dangling_symlink() {
+        let mut tree = sample();
+        tree.insert_symlink(b"dangling", Metadata::new(0o777), b"nowhere").unwrap();
+        let err = tree.insert_dir_all(b"dangling/x", Metadata::directory(0o755)).unwrap_err();
+        assert!(matches!(err, TreeError::NotFound { .. }), "{err:?}");
+        let link = tree.lookup(b"dangling", Follow::NotFinal).unwrap();
+        assert!(matches!(tree.node(link).kind, NodeKind::Symlink(_)));
+        tree.insert_dir_all(b"lib/sub", Metadata::directory(0o700)).unwrap();
+        assert!(tree.lookup(b"usr/lib/sub", Follow::Final).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! `--cut`, used for the signature and control segments).
 //!
 //! Every malformed input is an error naming the entry or byte offset; nothing panics:
-//! `..` components, names that stay absolute once `./` and one `/` are stripped, NUL in
+//! `..` components, absolute names (after leading `./` is stripped), NUL in
 //! names, sizes past the data, non-octal or overflowing numbers, malformed pax records,
 //! non-zero bytes after the end-of-archive marker, and anything past [`Limits`].
 
@@ -168,7 +168,7 @@ pub enum DataTarError {
         /// Header offset.
         offset: usize,
     },
-    /// A name that is still absolute after stripping `./` and one `/`.
+    /// An absolute name (a leading `/` once leading `./` is stripped).
     #[error("entry {path:?} at byte {offset}: absolute path")]
     Absolute {
         /// The name as written.
@@ -314,15 +314,14 @@ fn to_data_entry(raw: RawEntry) -> Result<DataEntry, DataTarError> {
     })
 }
 
-/// Normalises a tar name: strips leading `./` and one `/`, drops empty and `.` components,
-/// and rejects `..` and names that stay absolute.
+/// Normalises a tar name: strips leading `./`, drops empty and `.` components, and rejects
+/// `..` and absolute names. A package names paths relative to the root it is installed in;
+/// an absolute name is refused rather than quietly rerooted, so that no entry can mean a
+/// place outside the tree to any reader.
 fn normalise(name: &[u8], offset: usize) -> Result<Vec<u8>, DataTarError> {
     let shown = || String::from_utf8_lossy(name).into_owned();
     let mut rest = name;
     while let Some(r) = rest.strip_prefix(b"./") {
-        rest = r;
-    }
-    if let Some(r) = rest.strip_prefix(b"/") {
         rest = r;
     }
     if rest.starts_with(b"/") {

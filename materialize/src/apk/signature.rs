@@ -261,15 +261,17 @@ pub fn read_signature_segment(segment: &[u8]) -> Result<Vec<SignatureEntry>, Sig
 }
 
 /// Verifies `signed` (the compressed bytes of the member after the signature segment)
-/// against `entries`, returning the name of the first known key whose signature verifies.
+/// against `entries`, returning the name of the key that verified it.
 ///
-/// Entries naming keys outside the keyring are skipped, as apk-tools skips them. A known
-/// key's signature that fails is logged at debug level and the next entry is tried.
+/// As apk-tools does (`apk_sign_ctx_process_file`), the first entry that names a key in
+/// the keyring decides: entries naming unknown keys are skipped, and a bad signature by a
+/// known key is an error even if a later entry would verify. A bad signature by a trusted
+/// key name is evidence of tampering, not something to route around.
 ///
 /// # Errors
-/// [`SignatureError::Unsigned`] without entries, [`SignatureError::BadSignature`] when a
-/// known key's signature failed and none verified, [`SignatureError::UnknownKeys`] when no
-/// entry names a known key.
+/// [`SignatureError::Unsigned`] without entries, [`SignatureError::BadSignature`] when the
+/// first known key's signature fails, [`SignatureError::UnknownKeys`] when no entry names a
+/// known key.
 pub fn verify(
     keyring: &Keyring,
     entries: &[SignatureEntry],
@@ -306,6 +308,7 @@ pub fn verify(
             Err(error) => {
                 tracing::debug!(key = %entry.key_name, %error, "signature by a known key fails");
                 failed.push(entry.key_name.clone());
+                break;
             }
         }
     }
@@ -406,7 +409,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_failing_known_key_is_a_bad_signature_unless_another_verifies() {
+    fn the_first_signature_by_a_known_key_decides() {
         let (a, b) = (key(1), key(2));
         let ring = keyring(&[("a.rsa.pub", &a), ("b.rsa.pub", &b)]);
         // Same name, wrong key: the signature was made by b but names a.
@@ -416,7 +419,13 @@ pub(crate) mod tests {
             matches!(err, SignatureError::BadSignature { ref names } if names == &["a.rsa.pub"])
         );
         let good = sign(&b, Algorithm::RsaSha1, "b.rsa.pub", b"data");
-        assert_eq!(verify(&ring, &[wrong, good], b"data").unwrap(), "b.rsa.pub");
+        let unknown = sign(&b, Algorithm::RsaSha1, "stranger.rsa.pub", b"data");
+        assert_eq!(verify(&ring, &[unknown, good.clone()], b"data").unwrap(), "b.rsa.pub");
+        assert!(matches!(
+            verify(&ring, &[wrong.clone(), good.clone()], b"data"),
+            Err(SignatureError::BadSignature { ref names }) if names == &["a.rsa.pub"]
+        ));
+        assert_eq!(verify(&ring, &[good, wrong], b"data").unwrap(), "b.rsa.pub");
         let tampered = sign(&a, Algorithm::RsaSha1, "a.rsa.pub", b"data");
         assert!(matches!(
             verify(&ring, &[tampered], b"datA"),

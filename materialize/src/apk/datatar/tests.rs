@@ -158,8 +158,10 @@ fn rejects_parent_components_and_absolute_names() {
     assert!(matches!(err, DataTarError::Absolute { .. }), "{err:?}");
     let err = read(&entry(b"x", b'1', b"", 0o644, b"../y")).unwrap_err();
     assert!(matches!(err, DataTarError::DotDot { .. }), "{err:?}");
-    // One leading slash is stripped, as tar does when extracting.
-    let entries = read(&entry(b"/etc/motd", b'0', b"", 0o644, b"")).unwrap();
+    // Even one leading slash is refused: packages name paths relative to their root.
+    let err = read(&entry(b"/etc/motd", b'0', b"", 0o644, b"")).unwrap_err();
+    assert!(matches!(err, DataTarError::Absolute { ref path, .. } if path == "/etc/motd"));
+    let entries = read(&entry(b"./etc/motd", b'0', b"", 0o644, b"")).unwrap();
     assert_eq!(entries[0].path, b"etc/motd");
 }
 
