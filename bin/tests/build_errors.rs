@@ -1,0 +1,179 @@
+//! Bad input to `flatroot build`: each case gets one clear error naming what is wrong and
+//! where, a non-zero exit, and nothing left behind at or beside the output path.
+
+mod support;
+
+use std::path::Path;
+
+use flatroot_benches::fixture::apk::{Entry, PackageBuilder};
+use flatroot_benches::fixture::index::IndexBuilder;
+use flatroot_benches::fixture::keys::{Signature, SigningKey};
+use support::*;
+
+/// Builds `blueprint` into a fresh directory and returns stderr, after checking the exit
+/// status and that the directory is still empty (no output, no temporary sibling).
+fn fails(blueprint: &Path, extra: &[&str]) -> String {
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let output = run(flatroot().arg("build").arg(blueprint).arg(&out).args(extra));
+    assert_eq!(output.status.code(), Some(2), "{}: {}", blueprint.display(), stderr(&output));
+    let left: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{}: left behind {left:?}", blueprint.display());
+    assert!(stdout(&output).is_empty(), "no digest on failure");
+    let text = stderr(&output);
+    assert!(text.starts_with("error: "), "{text}");
+    text
+}
+
+fn expect(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "expected {part:?} in:\n{text}");
+    }
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    root().join(name)
+}
+
+#[test]
+fn malformed_yaml_names_the_file_line_and_column() {
+    let text = fails(&fixture("testdata/blueprints/malformed.yaml"), &[]);
+    expect(&text, &["testdata/blueprints/malformed.yaml:4:6", "invalid blueprint"]);
+}
+
+#[test]
+fn an_unknown_key_names_the_key_and_its_place() {
+    let text = fails(&fixture("testdata/blueprints/unknown-field.yaml"), &[]);
+    expect(&text, &["unknown-field.yaml:11:1", "unknown key `frobnicate`"]);
+}
+
+#[test]
+fn a_missing_repository_names_the_path_tried() {
+    let text = fails(&fixture("testdata/blueprints/missing-repository.yaml"), &[]);
+    expect(&text, &["testdata/no-such-repo/x86_64/APKINDEX.tar.gz", "No such file or directory"]);
+}
+
+#[test]
+fn index_signatures_that_fail_are_errors() {
+    for case in ["index-signature", "index-wrong-member", "index-two-signatures"] {
+        let text = fails(&fixture(&format!("testdata/bad/{case}/blueprint.yaml")), &[]);
+        expect(
+            &text,
+            &[
+                &format!("testdata/bad/{case}/x86_64/APKINDEX.tar.gz"),
+                "bad signature by key flatroot-test.rsa.pub",
+            ],
+        );
+    }
+    let text = fails(&fixture("testdata/bad/index-unsigned/blueprint.yaml"), &[]);
+    expect(&text, &["index-unsigned/x86_64/APKINDEX.tar.gz", "no signature"]);
+}
+
+#[test]
+fn a_package_that_is_not_what_the_index_says_is_an_error() {
+    let text = fails(&fixture("testdata/bad/control-checksum/blueprint.yaml"), &[]);
+    expect(
+        &text,
+        &["victim-1.0-r0.apk", "package victim-1.0-r0", "control checksum is", "the index says"],
+    );
+}
+
+#[test]
+fn a_truncated_package_is_an_error() {
+    let text = fails(&fixture("testdata/bad/truncated-package/blueprint.yaml"), &[]);
+    expect(&text, &["truncated-package/x86_64/victim-1.0-r0.apk", "truncated gzip member"]);
+}
+
+#[test]
+fn a_data_hash_mismatch_is_an_error() {
+    let text = fails(&fixture("testdata/bad/datahash/blueprint.yaml"), &[]);
+    expect(&text, &["package victim-1.0-r0: data hash is", ".PKGINFO says"]);
+}
+
+#[test]
+fn a_file_checksum_mismatch_names_the_file() {
+    let text = fails(&fixture("testdata/bad/file-checksum/blueprint.yaml"), &[]);
+    expect(&text, &["package victim-1.0-r0: file etc/victim.conf: sha1 is", "the header says"]);
+}
+
+#[test]
+fn paths_escaping_the_root_are_refused() {
+    let text = fails(&fixture("testdata/bad/path-dotdot/blueprint.yaml"), &[]);
+    expect(&text, &["victim-1.0-r0", "entry \"../escape\"", "'..' component"]);
+    let text = fails(&fixture("testdata/bad/path-absolute/blueprint.yaml"), &[]);
+    expect(&text, &["victim-1.0-r0", "entry \"/etc/escape\"", "absolute path"]);
+}
+
+#[test]
+fn an_entry_through_a_symlink_that_climbs_out_is_refused() {
+    let dir = tempdir();
+    let key = SigningKey::test_key().unwrap();
+    let pkg = PackageBuilder::new("climber", "1.0-r0", "x86_64")
+        .entry(Entry::symlink("up", "../../.."))
+        .entry(Entry::dir("up/etc"))
+        .entry(Entry::file("up/etc/owned", "x"))
+        .sign_with(&key)
+        .build()
+        .unwrap();
+    let arch_dir = dir.path().join("repo/x86_64");
+    std::fs::create_dir_all(&arch_dir).unwrap();
+    std::fs::write(arch_dir.join(pkg.file_name()), &pkg.bytes).unwrap();
+    let index = IndexBuilder::new("climb").package(&pkg).signature(Signature::sha1(&key));
+    std::fs::write(arch_dir.join("APKINDEX.tar.gz"), index.build().unwrap()).unwrap();
+    let blueprint = dir.path().join("climb.yaml");
+    let yaml = format!(
+        "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [climber]\narchs: [x86_64]\n",
+        dir.path().join("repo").display(),
+        root().join("testdata/keys/flatroot-test.rsa.pub").display()
+    );
+    std::fs::write(&blueprint, yaml).unwrap();
+
+    let text = fails(&blueprint, &[]);
+    expect(&text, &["package climber", "up/etc", "climbs above the root"]);
+}
+
+#[test]
+fn a_file_conflict_names_both_packages_and_the_path() {
+    let text = fails(&fixture("testdata/blueprints/conflict.yaml"), &[]);
+    expect(&text, &["file conflict at \"etc/conflict\"", "conflict-b", "conflict-a"]);
+}
+
+#[test]
+fn a_package_nothing_provides_names_who_needs_it() {
+    let text = fails(&fixture("testdata/blueprints/nothing-provides.yaml"), &[]);
+    expect(&text, &["libdoesnotexist", "required by: broken-dep-1.0-r0", "world[broken-dep]"]);
+}
+
+#[test]
+fn a_non_empty_directory_that_is_not_an_image_is_never_overwritten() {
+    let dir = tempdir();
+    let out = dir.path().join("precious");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+    let output = run(flatroot().args(["build", "testdata/blueprint.yaml"]).arg(&out));
+    assert_eq!(output.status.code(), Some(2));
+    expect(&stderr(&output), &["precious"]);
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "keep me");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary sibling left");
+
+    // An existing image layout is replaced.
+    let image = dir.path().join("image");
+    let first = build("testdata/blueprint.yaml", &image, &["--arch", "x86_64"]);
+    let second = build("testdata/blueprint.yaml", &image, &[]);
+    assert_ne!(first, second);
+    assert_eq!(images(&image).len(), 2);
+}
+
+#[test]
+fn untrusted_input_needs_the_flag_and_is_recorded() {
+    let blueprint = fixture("testdata/bad/index-unsigned/blueprint.yaml");
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let output = run(flatroot().arg("build").arg(&blueprint).arg(&out).arg("--allow-untrusted"));
+    success(&output);
+    expect(&stderr(&output), &["warning:", "not verified", "--allow-untrusted"]);
+    let view = &images(&out)[0];
+    assert_eq!(view.config["config"]["Labels"]["dev.flatroot.unverified-input"], "true");
+}
