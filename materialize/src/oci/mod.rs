@@ -43,3 +43,4 @@ pub mod digest;
 pub mod docker_archive;
 pub mod image;
 pub mod layout;
+mod segment;
