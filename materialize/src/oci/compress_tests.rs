@@ -220,3 +220,15 @@ fn a_large_entry_forms_segments_of_its_own() {
     assert!(after_two.ends_with(&alone));
     assert!(after_two.len() > alone.len());
 }
+
+#[test]
+fn every_gzip_level_round_trips_across_segments() {
+    let data = sample(2 * SEGMENT_CHUNK + 333, 16);
+    let entries: [&[u8]; 3] = [&data[..1000], &data[1000..SEGMENT_CHUNK], &data[SEGMENT_CHUNK..]];
+    for level in [0, 1, 9, 12] {
+        let (one, _) = encode(Compression::Gzip { level }, 1, &entries);
+        let (two, _) = encode(Compression::Gzip { level }, 2, &entries);
+        assert!(one == two, "level {level} differs across jobs");
+        assert!(gunzip(&one) == data, "level {level} does not round-trip");
+    }
+}
