@@ -19,6 +19,9 @@ fn sample(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+const GZ: usize = GZIP_SEGMENT_SIZE;
+const ZS: usize = ZSTD_SEGMENT_SIZE;
+
 fn encode(compression: Compression, jobs: usize, entries: &[&[u8]]) -> (Vec<u8>, LayerDigests) {
     let mut encoder = LayerEncoder::new(Vec::new(), compression, jobs).unwrap();
     for entry in entries {
@@ -39,7 +42,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 #[test]
 fn gzip_round_trips_and_digests_match_the_bytes() {
-    let big = sample(3 * SEGMENT_CHUNK + 1234, 1);
+    let big = sample(3 * GZ + 1234, 1);
     let small = sample(4000, 2);
     let entries: Vec<&[u8]> = vec![&small, &big, &small, &small];
     let (blob, digests) = encode(Compression::gzip(), 3, &entries);
@@ -55,7 +58,7 @@ fn gzip_round_trips_and_digests_match_the_bytes() {
 
 #[test]
 fn gzip_is_one_member_with_a_fixed_header() {
-    let data = sample(2 * SEGMENT_CHUNK + 7, 3);
+    let data = sample(2 * GZ + 7, 3);
     let (blob, _) = encode(Compression::gzip(), 2, &[&data]);
 
     assert_eq!(blob[..10], GZIP_HEADER);
@@ -67,8 +70,12 @@ fn gzip_is_one_member_with_a_fixed_header() {
 
 #[test]
 fn output_is_identical_for_every_job_count() {
-    let entries: Vec<Vec<u8>> =
+    // Small entries of many sizes, and two large ones that span several segments of either
+    // codec.
+    let mut entries: Vec<Vec<u8>> =
         (0..40u64).map(|i| sample(((i * 97_531) % 700_000) as usize, i)).collect();
+    entries[5] = sample(ZS + GZ / 2, 50);
+    entries[20] = sample(2 * ZS + 3 * GZ + 17, 51);
     let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
     for compression in [Compression::gzip(), Compression::zstd(), Compression::None] {
         let (one, one_digests) = encode(compression, 1, &refs);
@@ -99,7 +106,7 @@ fn write_with_boundaries_equals_entry_calls() {
 
 #[test]
 fn boundaries_decide_segments_not_content() {
-    let data = sample(2_500_000, 6);
+    let data = sample(2 * ZS + 100, 6);
     let (one_entry, _) = encode(Compression::zstd(), 1, &[&data]);
     let (split, _) = encode(Compression::zstd(), 1, &[&data[..10], &data[10..]]);
 
@@ -157,7 +164,7 @@ fn a_failing_writer_poisons_the_encoder() {
         }
     }
 
-    let data = sample(6 * SEGMENT_CHUNK, 9);
+    let data = sample(6 * GZ, 9);
     let mut encoder = LayerEncoder::new(FailAfter(100_000), Compression::gzip(), 1).unwrap();
     let first = encoder.entry(&data);
     assert!(matches!(first, Err(CompressError::Write(_))), "{first:?}");
@@ -197,13 +204,13 @@ fn output_streams_out_before_finish() {
     let jobs = 2;
     let mut encoder =
         LayerEncoder::new(Counter(written.clone()), Compression::Zstd { level: 1 }, jobs).unwrap();
-    let entry = noise(SEGMENT_TARGET, 11);
+    let entry = noise(ZS, 11);
     for _ in 0..24 {
         encoder.entry(&entry).unwrap();
     }
     // At most 2 * jobs segments may still be in flight; everything before them is out.
-    let in_flight_bound = (2 * jobs + 1) * SEGMENT_TARGET;
-    assert!(written.get() >= 24 * SEGMENT_TARGET - in_flight_bound, "only {} out", written.get());
+    let in_flight_bound = (2 * jobs + 1) * ZS;
+    assert!(written.get() >= 24 * ZS - in_flight_bound, "only {} out", written.get());
     encoder.finish().unwrap();
 }
 
@@ -211,7 +218,7 @@ fn output_streams_out_before_finish() {
 fn a_large_entry_forms_segments_of_its_own() {
     // Zstd frames are independent, so a large entry's frames must come out the same
     // whatever small entries went before it.
-    let big = sample(2 * SEGMENT_CHUNK + SEGMENT_CHUNK / 2, 12);
+    let big = sample(2 * ZS + ZS / 2, 12);
     let (alone, _) = encode(Compression::zstd(), 1, &[&big]);
     let (after_one, _) = encode(Compression::zstd(), 1, &[&sample(700, 13), &big]);
     let (after_two, _) =
@@ -223,8 +230,8 @@ fn a_large_entry_forms_segments_of_its_own() {
 
 #[test]
 fn every_gzip_level_round_trips_across_segments() {
-    let data = sample(2 * SEGMENT_CHUNK + 333, 16);
-    let entries: [&[u8]; 3] = [&data[..1000], &data[1000..SEGMENT_CHUNK], &data[SEGMENT_CHUNK..]];
+    let data = sample(2 * GZ + 333, 16);
+    let entries: [&[u8]; 3] = [&data[..1000], &data[1000..GZ], &data[GZ..]];
     for level in [0, 1, 9, 12] {
         let (one, _) = encode(Compression::Gzip { level }, 1, &entries);
         let (two, _) = encode(Compression::Gzip { level }, 2, &entries);
