@@ -8,7 +8,12 @@
 
 pub mod apk;
 pub mod blueprint;
+pub mod build;
+pub mod image;
 pub mod oci;
+pub mod plan;
+pub mod progress;
+pub mod repository;
 pub mod resolve;
 pub mod rootfs;
 pub mod unpack;

@@ -33,9 +33,12 @@ const RESERVED: u8 = 0xe0;
 /// What is wrong with a gzip stream; every offset counts bytes from the start of the input.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GzipError {
-    /// The input holds no bytes at all.
-    #[error("empty input: expected a gzip member")]
-    Empty,
+    /// The input ends where a member should start (for example, empty input).
+    #[error("expected a gzip member at byte {offset}, found the end of input")]
+    Missing {
+        /// Offset where the member should start (the input length).
+        offset: usize,
+    },
     /// The input ends inside a member (header, deflate body or trailer).
     #[error("truncated gzip member starting at byte {start}: input ends at byte {offset}")]
     Truncated {
@@ -108,11 +111,11 @@ pub enum GzipError {
 /// [`DEFAULT_MEMBER_LIMIT`] bytes.
 ///
 /// # Errors
-/// [`GzipError::Empty`] for empty input, [`GzipError::TrailingGarbage`] when bytes after a
+/// [`GzipError::Missing`] for empty input, [`GzipError::TrailingGarbage`] when bytes after a
 /// member are not another member, and any error of [`inflate_member`].
 pub fn members(bytes: &[u8]) -> Result<Vec<Range<usize>>, GzipError> {
     if bytes.is_empty() {
-        return Err(GzipError::Empty);
+        return Err(GzipError::Missing { offset: 0 });
     }
 
     let mut ranges = Vec::new();
@@ -134,7 +137,8 @@ pub fn members(bytes: &[u8]) -> Result<Vec<Range<usize>>, GzipError> {
 /// output is written straight into `out`'s spare capacity).
 ///
 /// # Errors
-/// [`GzipError::TrailingGarbage`] when `start` holds no gzip magic, [`GzipError::BadHeader`],
+/// [`GzipError::Missing`] when `start` is at or past the end, [`GzipError::TrailingGarbage`]
+/// when it holds no gzip magic, [`GzipError::BadHeader`],
 /// [`GzipError::Truncated`], [`GzipError::Corrupt`], [`GzipError::CrcMismatch`],
 /// [`GzipError::SizeMismatch`] and [`GzipError::OutputLimit`].
 pub fn inflate_member(
@@ -152,8 +156,8 @@ pub fn inflate_member(
 /// Returns the buffer and the range of each member read.
 ///
 /// # Errors
-/// As [`inflate_member`], for each member in turn; empty input after `start` is
-/// [`GzipError::Empty`].
+/// As [`inflate_member`], for each member in turn; no input after `start` is
+/// [`GzipError::Missing`].
 pub fn decompress_all(
     bytes: &[u8],
     start: usize,
@@ -161,7 +165,7 @@ pub fn decompress_all(
     limit: u64,
 ) -> Result<(Vec<u8>, Vec<Range<usize>>), GzipError> {
     if start >= bytes.len() {
-        return Err(GzipError::Empty);
+        return Err(GzipError::Missing { offset: start });
     }
 
     let mut out = Vec::with_capacity(clamp_capacity(capacity, limit));
@@ -269,6 +273,7 @@ fn parse_header(bytes: &[u8], start: usize) -> Result<usize, GzipError> {
     match bytes.get(start..start + 2) {
         Some([0x1f, 0x8b]) => {}
         Some(_) => return Err(GzipError::TrailingGarbage { offset: start }),
+        None if start >= bytes.len() => return Err(GzipError::Missing { offset: start }),
         // A lone first magic byte is the start of a member cut short.
         None if bytes.get(start) == Some(&0x1f) => return Err(truncated),
         None => return Err(GzipError::TrailingGarbage { offset: start }),
@@ -434,9 +439,28 @@ mod tests {
         assert_eq!(out.len(), 4096);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(0u8..=255, 0..2000)) {
+            let _ = members(&data);
+            let _ = decompress_all(&data, 0, 10, 1 << 16);
+        }
+
+        #[test]
+        fn corrupted_members_never_panic(at in 0usize..64, byte in 0u8..=255) {
+            let mut member = gz(b"some bytes to compress, some bytes to compress");
+            let at = at % member.len();
+            member[at] = byte;
+            let _ = members(&member);
+        }
+    }
+
     #[test]
     fn rejects_empty_input_and_non_gzip_data() {
-        assert!(matches!(members(b""), Err(GzipError::Empty)));
+        assert!(matches!(members(b""), Err(GzipError::Missing { offset: 0 })));
+        let member = gz(b"x");
+        let err = inflate_member(&member, member.len(), &mut Vec::new(), 10).unwrap_err();
+        assert!(matches!(err, GzipError::Missing { offset } if offset == member.len()));
         assert!(matches!(members(b"PK\x03\x04"), Err(GzipError::TrailingGarbage { offset: 0 })));
     }
 }

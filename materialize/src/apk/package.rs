@@ -1,1 +1,433 @@
-//! Placeholder: written in the apk-formats branch.
+//! Reading and verifying one APK v2 package file.
+//!
+//! An `.apk` is concatenated gzip members: an optional signature segment, the control
+//! segment (a tar with `.PKGINFO` and install scripts), then the data segment (one or more
+//! members forming one tar). [`read_package`] checks, in this order:
+//!
+//! 1. the control checksum (SHA-1 of the compressed control member, the index's `C:`)
+//!    against [`Expect::checksum`];
+//! 2. the signature over the compressed control member, against the keyring;
+//! 3. the `.PKGINFO` `datahash` (SHA-256 of the compressed data members);
+//! 4. each regular file's `APK-TOOLS.checksum.SHA1` against its content.
+//!
+//! The data is decompressed once, straight into one buffer sized from `.PKGINFO` `size`,
+//! while the compressed members are hashed; file contents stay in that buffer and
+//! [`DataEntry`] ranges point into it.
+//!
+//! ```no_run
+//! use flatroot_materialize::apk::package::{read_package, Expect};
+//! use flatroot_materialize::apk::signature::{Keyring, Trust};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keyring = Keyring::load_files(&["/etc/apk/keys/wolfi-signing.rsa.pub".into()])?;
+//! let bytes = std::fs::read("hello-wolfi-2.12-r1.apk")?;
+//! let package = read_package(&bytes, &Expect::named("hello-wolfi"), &keyring, Trust::default())?;
+//! for entry in &package.entries {
+//!     println!("{}", String::from_utf8_lossy(&entry.path));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use sha1::{Digest as _, Sha1};
+use sha2::Sha256;
+
+use crate::apk::datatar::{self, DataEntry, DataTarError, EntryKind, Limits};
+use crate::apk::gzip::{self, GzipError};
+use crate::apk::index::Checksum;
+use crate::apk::pkginfo::{PkgInfo, PkgInfoError};
+use crate::apk::signature::{self, Keyring, SignatureError, Trust};
+
+/// Largest decompressed signature or control segment accepted: 16 MiB.
+const MAX_CONTROL_SIZE: u64 = 16 << 20;
+
+/// Control scripts apk-tools knows (the control entry name without its leading `.`).
+const SCRIPT_NAMES: [&str; 7] = [
+    "pre-install",
+    "post-install",
+    "pre-upgrade",
+    "post-upgrade",
+    "pre-deinstall",
+    "post-deinstall",
+    "trigger",
+];
+
+/// What the caller knows about the package before reading it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// A name for errors: the file name, or `name-version` from the index.
+    pub name: String,
+    /// The index's `C:` for this package. When given, the control checksum must equal it,
+    /// and a matching checksum from a verified index establishes the package's identity
+    /// even without a package signature by a known key, as apk-tools does for packages
+    /// from a repository.
+    pub checksum: Option<Checksum>,
+    /// Bounds for the data segment; [`Limits::default`] by default.
+    pub limits: Limits,
+}
+
+impl Expect {
+    /// Expectations with only a name: no index checksum, default limits.
+    pub fn named(name: impl Into<String>) -> Expect {
+        Expect { name: name.into(), ..Expect::default() }
+    }
+}
+
+/// A control script, from the control segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The script's name without the leading dot: `post-install`, `trigger`, ...
+    pub name: String,
+    /// Permission bits from the control tar.
+    pub mode: u32,
+    /// Modification time from the control tar, seconds since the epoch.
+    pub mtime: i64,
+    /// The script's bytes.
+    pub data: Vec<u8>,
+}
+
+/// A package, verified and decompressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// The parsed `.PKGINFO`.
+    pub pkginfo: PkgInfo,
+    /// SHA-1 of the compressed control member, the value an index writes as `C:`.
+    pub control_checksum: Checksum,
+    /// The key whose signature verified; `None` when the package was accepted without one:
+    /// by its index checksum, or because untrusted data is allowed.
+    pub signed_by: Option<String>,
+    /// Control scripts, in control tar order.
+    pub scripts: Vec<Script>,
+    /// The decompressed data tar; [`EntryKind::File`] ranges index into it.
+    pub data: Vec<u8>,
+    /// The data tar's entries, in archive order.
+    pub entries: Vec<DataEntry>,
+}
+
+/// What is wrong with a package; `package` is [`Expect::name`].
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// The gzip layer of one segment is broken.
+    #[error("package {package}: bad gzip stream in the {segment} segment")]
+    Gzip {
+        /// The package.
+        package: String,
+        /// `signature`, `control` or `data`.
+        segment: &'static str,
+        /// The gzip error, with the byte offset.
+        #[source]
+        source: GzipError,
+    },
+    /// The tar of one segment is malformed.
+    #[error("package {package}: malformed tar in the {segment} segment")]
+    Tar {
+        /// The package.
+        package: String,
+        /// `control` or `data`.
+        segment: &'static str,
+        /// The tar error, naming the entry.
+        #[source]
+        source: DataTarError,
+    },
+    /// The signature segment is malformed or verification failed.
+    #[error("package {package}: signature check failed")]
+    Signature {
+        /// The package.
+        package: String,
+        /// What failed.
+        #[source]
+        source: SignatureError,
+    },
+    /// The control checksum differs from the index's `C:`.
+    #[error("package {package}: control checksum is {actual}, the index says {expected}")]
+    ChecksumMismatch {
+        /// The package.
+        package: String,
+        /// The index's `C:`.
+        expected: Checksum,
+        /// The checksum of the control member, in the same algorithm.
+        actual: Checksum,
+    },
+    /// The index's `C:` uses an algorithm a control checksum cannot be compared in (MD5).
+    #[error("package {package}: index checksum {checksum} is not SHA-1 or SHA-256")]
+    UnsupportedChecksum {
+        /// The package.
+        package: String,
+        /// The index's value.
+        checksum: Checksum,
+    },
+    /// There is no control segment after the signature.
+    #[error("package {package}: no control segment")]
+    NoControl {
+        /// The package.
+        package: String,
+    },
+    /// The control segment has no `.PKGINFO`.
+    #[error("package {package}: control segment has no .PKGINFO")]
+    NoPkginfo {
+        /// The package.
+        package: String,
+    },
+    /// `.PKGINFO` is not UTF-8.
+    #[error("package {package}: .PKGINFO is not UTF-8")]
+    PkgInfoNotUtf8 {
+        /// The package.
+        package: String,
+    },
+    /// `.PKGINFO` is malformed.
+    #[error("package {package}: bad .PKGINFO")]
+    PkgInfo {
+        /// The package.
+        package: String,
+        /// What is wrong, with the line.
+        #[source]
+        source: PkgInfoError,
+    },
+    /// `.PKGINFO` has no `datahash`, so nothing covers the data (unless untrusted data is
+    /// allowed).
+    #[error("package {package}: .PKGINFO has no datahash")]
+    MissingDatahash {
+        /// The package.
+        package: String,
+    },
+    /// The data segment's SHA-256 differs from `datahash`.
+    #[error("package {package}: data hash is {actual}, .PKGINFO says {expected}")]
+    DatahashMismatch {
+        /// The package.
+        package: String,
+        /// `datahash`, hex.
+        expected: String,
+        /// SHA-256 of the compressed data members, hex.
+        actual: String,
+    },
+    /// A regular file's content differs from its `APK-TOOLS.checksum.SHA1`.
+    #[error("package {package}: file {path}: sha1 is {actual}, the header says {expected}")]
+    FileChecksum {
+        /// The package.
+        package: String,
+        /// The file's path, lossily decoded.
+        path: String,
+        /// The pax checksum, hex.
+        expected: String,
+        /// SHA-1 of the content, hex.
+        actual: String,
+    },
+}
+
+/// Reads, verifies and decompresses the package in `bytes`.
+///
+/// Signature policy: a signature by a known key that verifies sets
+/// [`Package::signed_by`]. A signature by a known key that fails is an error unless
+/// untrusted data is allowed. A package that is unsigned, or signed only by unknown keys,
+/// is accepted when [`Expect::checksum`] matched (its identity comes from the index, as in
+/// apk-tools' repository installs) or when untrusted data is allowed; otherwise it is an
+/// error.
+///
+/// # Errors
+/// [`PackageError`], naming [`Expect::name`], for the first check that fails.
+pub fn read_package(
+    bytes: &[u8],
+    expect: &Expect,
+    keyring: &Keyring,
+    trust: Trust,
+) -> Result<Package, PackageError> {
+    let package = || expect.name.clone();
+    let gzip_err =
+        |segment| move |source| PackageError::Gzip { package: package(), segment, source };
+
+    // Segment 1 or 2: a signature segment is recognised by its first entry's name.
+    let mut first = Vec::new();
+    let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_CONTROL_SIZE)
+        .map_err(gzip_err("signature or control"))?;
+    let (signatures, control, control_range) = if signature::is_signature_segment(&first) {
+        let signatures = signature::read_signature_segment(&first)
+            .map_err(|source| PackageError::Signature { package: package(), source })?;
+        if first_end == bytes.len() {
+            return Err(PackageError::NoControl { package: package() });
+        }
+        let mut control = Vec::new();
+        let end = gzip::inflate_member(bytes, first_end, &mut control, MAX_CONTROL_SIZE)
+            .map_err(gzip_err("control"))?;
+        (signatures, control, first_end..end)
+    } else {
+        (Vec::new(), first, 0..first_end)
+    };
+    let control_bytes = &bytes[control_range.clone()];
+
+    let control_checksum = Checksum::Sha1(Sha1::digest(control_bytes).into());
+    let identity = check_identity(expect, control_bytes, &control_checksum)?;
+    let signed_by = check_signature(expect, keyring, trust, &signatures, control_bytes, identity)?;
+
+    let (pkginfo, scripts) = read_control(&control, &expect.name)?;
+
+    let data_start = control_range.end;
+    let data = read_data(bytes, data_start, &pkginfo, expect, trust)?;
+    let entries = datatar::read_entries(&data, &expect.limits)
+        .map_err(|source| PackageError::Tar { package: package(), segment: "data", source })?;
+    verify_files(&data, &entries, &expect.name)?;
+
+    tracing::debug!(
+        package = %expect.name,
+        entries = entries.len(),
+        bytes = data.len(),
+        signed_by = signed_by.as_deref().unwrap_or("(none)"),
+        "read package"
+    );
+    Ok(Package { pkginfo, control_checksum, signed_by, scripts, data, entries })
+}
+
+/// Compares the control member with the index's `C:`; `true` when it was given and matched.
+fn check_identity(
+    expect: &Expect,
+    control_bytes: &[u8],
+    sha1: &Checksum,
+) -> Result<bool, PackageError> {
+    let Some(expected) = &expect.checksum else {
+        return Ok(false);
+    };
+    let actual = match expected {
+        Checksum::Sha1(_) => sha1.clone(),
+        Checksum::Sha256(_) => Checksum::Sha256(Sha256::digest(control_bytes).into()),
+        Checksum::Md5(_) => {
+            return Err(PackageError::UnsupportedChecksum {
+                package: expect.name.clone(),
+                checksum: expected.clone(),
+            });
+        }
+    };
+    if &actual != expected {
+        return Err(PackageError::ChecksumMismatch {
+            package: expect.name.clone(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(true)
+}
+
+fn check_signature(
+    expect: &Expect,
+    keyring: &Keyring,
+    trust: Trust,
+    signatures: &[signature::SignatureEntry],
+    control_bytes: &[u8],
+    identity: bool,
+) -> Result<Option<String>, PackageError> {
+    match signature::verify(keyring, signatures, control_bytes) {
+        Ok(name) => Ok(Some(name)),
+        Err(error @ (SignatureError::Unsigned | SignatureError::UnknownKeys { .. }))
+            if identity =>
+        {
+            tracing::debug!(package = %expect.name, %error, "identity verified by index checksum");
+            Ok(None)
+        }
+        Err(error) if trust.allow_untrusted => {
+            tracing::debug!(package = %expect.name, %error, "accepting unverified package");
+            Ok(None)
+        }
+        Err(source) => Err(PackageError::Signature { package: expect.name.clone(), source }),
+    }
+}
+
+/// Parses the control tar: `.PKGINFO` and the known scripts; other entries are ignored.
+fn read_control(control: &[u8], name: &str) -> Result<(PkgInfo, Vec<Script>), PackageError> {
+    let mut pkginfo = None;
+    let mut scripts = Vec::new();
+    for raw in datatar::RawEntries::new(control, &Limits::default()) {
+        let raw = raw.map_err(|source| PackageError::Tar {
+            package: name.to_string(),
+            segment: "control",
+            source,
+        })?;
+        let content = &control[raw.content.clone()];
+        if raw.name == b".PKGINFO" {
+            let text = std::str::from_utf8(content)
+                .map_err(|_| PackageError::PkgInfoNotUtf8 { package: name.to_string() })?;
+            let parsed = PkgInfo::parse(text)
+                .map_err(|source| PackageError::PkgInfo { package: name.to_string(), source })?;
+            pkginfo = Some(parsed);
+        } else if let Some(script) = raw.name.strip_prefix(b".").and_then(script_name) {
+            scripts.push(Script {
+                name: script.to_string(),
+                mode: raw.mode,
+                mtime: raw.mtime,
+                data: content.to_vec(),
+            });
+        } else {
+            tracing::trace!(package = name, entry = %raw.display_name(), "ignored control entry");
+        }
+    }
+    let pkginfo = pkginfo.ok_or_else(|| PackageError::NoPkginfo { package: name.to_string() })?;
+    Ok((pkginfo, scripts))
+}
+
+fn script_name(name: &[u8]) -> Option<&'static str> {
+    SCRIPT_NAMES.iter().copied().find(|s| s.as_bytes() == name)
+}
+
+/// Decompresses the data members into one buffer while hashing them, and checks datahash.
+fn read_data(
+    bytes: &[u8],
+    start: usize,
+    pkginfo: &PkgInfo,
+    expect: &Expect,
+    trust: Trust,
+) -> Result<Vec<u8>, PackageError> {
+    let package = || expect.name.clone();
+    let limit = expect.limits.max_data_size;
+
+    // `size` is the installed size; the tar adds headers and padding. Deflate expands at most
+    // about 1032:1, which bounds the hint for packages whose `size` lies.
+    let compressed = bytes.len() - start;
+    let hint = pkginfo.size.unwrap_or(0).saturating_add(64 << 10);
+    let hint = usize::try_from(hint).unwrap_or(usize::MAX).min(compressed.saturating_mul(1032));
+    let mut data = Vec::with_capacity(gzip::clamp_capacity(hint, limit));
+
+    let mut hasher = Sha256::new();
+    let mut offset = start;
+    while offset < bytes.len() {
+        let end = gzip::inflate_member(bytes, offset, &mut data, limit)
+            .map_err(|source| PackageError::Gzip { package: package(), segment: "data", source })?;
+        hasher.update(&bytes[offset..end]);
+        offset = end;
+    }
+    let actual: [u8; 32] = hasher.finalize().into();
+
+    match pkginfo.datahash {
+        Some(expected) if expected == actual => Ok(data),
+        Some(expected) => Err(PackageError::DatahashMismatch {
+            package: package(),
+            expected: hex::encode(expected),
+            actual: hex::encode(actual),
+        }),
+        None if trust.allow_untrusted => {
+            tracing::debug!(package = %expect.name, "accepting data without a datahash");
+            Ok(data)
+        }
+        None => Err(PackageError::MissingDatahash { package: package() }),
+    }
+}
+
+/// Checks each regular file's content against its pax SHA-1, as apk-tools does when it
+/// extracts. Symlink and hardlink checksums are recorded by apk-tools but not checked, so
+/// they are not checked here either (the datahash covers them).
+fn verify_files(data: &[u8], entries: &[DataEntry], name: &str) -> Result<(), PackageError> {
+    for entry in entries {
+        let (EntryKind::File { content }, Some(expected)) = (&entry.kind, &entry.checksum) else {
+            continue;
+        };
+        let actual: [u8; 20] = Sha1::digest(&data[content.clone()]).into();
+        if &actual != expected {
+            return Err(PackageError::FileChecksum {
+                package: name.to_string(),
+                path: String::from_utf8_lossy(&entry.path).into_owned(),
+                expected: hex::encode(expected),
+                actual: hex::encode(actual),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

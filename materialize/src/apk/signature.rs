@@ -1,1 +1,472 @@
-//! Placeholder: written in the apk-formats branch.
+//! APK v2 signatures: the keyring, the signature segment and the verification rule.
+//!
+//! A signed `.apk` or `APKINDEX.tar.gz` starts with a gzip member holding a tar of
+//! `.SIGN.RSA.<key name>` (RSA PKCS#1 v1.5 over SHA-1) or `.SIGN.RSA256.<key name>` (over
+//! SHA-256) entries. Each signs the exact compressed bytes of the next gzip member. The key
+//! name is the file name of a public key in the keyring (`/etc/apk/keys` for apk-tools), so a
+//! [`Keyring`] maps file names to keys.
+//!
+//! [`verify`] follows apk-tools: the data is trusted when one signature made with a known key
+//! verifies; signatures naming unknown keys are skipped. A signature naming a known key that
+//! does not verify is logged at debug level, and if no other signature verifies, the error
+//! is [`SignatureError::BadSignature`] (not "unknown key"), so tampering is reported as such.
+//! [`Trust`] decides what happens when verification fails.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rsa::pkcs1::DecodeRsaPublicKey as _;
+use rsa::pkcs8::DecodePublicKey as _;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use sha1::{Digest as _, Sha1};
+use sha2::Sha256;
+
+use crate::apk::datatar::{self, DataTarError, Limits};
+
+/// Public keys trusted for APK signatures, by file name.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: BTreeMap<String, RsaPublicKey>,
+}
+
+impl Keyring {
+    /// An empty keyring: nothing verifies against it.
+    pub fn new() -> Self {
+        Keyring::default()
+    }
+
+    /// Loads PEM public keys from files, each under its file name (the name signatures use,
+    /// e.g. `alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub`).
+    ///
+    /// # Errors
+    /// [`SignatureError::ReadKey`] if a file cannot be read or has no UTF-8 file name,
+    /// [`SignatureError::BadKey`] if it holds no RSA public key in PEM.
+    pub fn load_files(paths: &[PathBuf]) -> Result<Keyring, SignatureError> {
+        let mut keyring = Keyring::new();
+        for path in paths {
+            let name = key_name(path)?;
+            let pem = fs_err::read_to_string(path)
+                .map_err(|source| SignatureError::ReadKey { path: path.clone(), source })?;
+            keyring.insert_pem(&name, &pem)?;
+        }
+        Ok(keyring)
+    }
+
+    /// Adds (or replaces) the key `name` from PEM text: SubjectPublicKeyInfo
+    /// (`-----BEGIN PUBLIC KEY-----`, what abuild and melange write) or PKCS#1
+    /// (`-----BEGIN RSA PUBLIC KEY-----`).
+    ///
+    /// # Errors
+    /// [`SignatureError::BadKey`] when the text is neither.
+    pub fn insert_pem(&mut self, name: &str, pem: &str) -> Result<(), SignatureError> {
+        let key = match RsaPublicKey::from_public_key_pem(pem) {
+            Ok(key) => key,
+            Err(spki) => RsaPublicKey::from_pkcs1_pem(pem)
+                .map_err(|_| SignatureError::BadKey { name: name.to_string(), source: spki })?,
+        };
+        self.keys.insert(name.to_string(), key);
+        Ok(())
+    }
+
+    /// The key names, in byte order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// The key stored under `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&RsaPublicKey> {
+        self.keys.get(name)
+    }
+
+    /// Whether the keyring holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn key_name(path: &Path) -> Result<String, SignatureError> {
+    path.file_name().and_then(|n| n.to_str()).map(str::to_string).ok_or_else(|| {
+        SignatureError::ReadKey {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "key path has no UTF-8 file name",
+            ),
+        }
+    })
+}
+
+/// The digest a signature entry signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// `.SIGN.RSA.`: RSA PKCS#1 v1.5 over SHA-1.
+    RsaSha1,
+    /// `.SIGN.RSA256.`: RSA PKCS#1 v1.5 over SHA-256.
+    RsaSha256,
+}
+
+/// One `.SIGN.*` entry of a signature segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureEntry {
+    /// Which digest is signed, from the entry name's prefix.
+    pub algorithm: Algorithm,
+    /// The key's file name, the rest of the entry name.
+    pub key_name: String,
+    /// The raw signature (as long as the key's modulus).
+    pub signature: Vec<u8>,
+}
+
+/// Whether data that fails verification may still be used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// Accept unsigned data, data signed only by unknown keys, and data whose signatures do
+    /// not verify (apk's `--allow-untrusted`). Default `false`. Accepted data is reported as
+    /// unverified (`None` from [`Trust::check`]) so the caller can record it.
+    pub allow_untrusted: bool,
+}
+
+impl Trust {
+    /// Verifies as [`verify`] does, then applies the trust policy: `Some(key name)` when a
+    /// signature verified, `None` when verification failed but untrusted data is allowed.
+    ///
+    /// # Errors
+    /// The error of [`verify`], when untrusted data is not allowed.
+    pub fn check(
+        &self,
+        keyring: &Keyring,
+        entries: &[SignatureEntry],
+        signed: &[u8],
+    ) -> Result<Option<String>, SignatureError> {
+        match verify(keyring, entries, signed) {
+            Ok(name) => Ok(Some(name)),
+            Err(error) if self.allow_untrusted => {
+                tracing::debug!(%error, "accepting unverified data: untrusted data is allowed");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// What is wrong with a key or a signature.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    /// A key file could not be read.
+    #[error("cannot read key {path}")]
+    ReadKey {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file holds no RSA public key in PEM.
+    #[error("key {name} is not a PEM RSA public key")]
+    BadKey {
+        /// The key's name.
+        name: String,
+        /// The SubjectPublicKeyInfo decoding error.
+        #[source]
+        source: rsa::pkcs8::spki::Error,
+    },
+    /// The signature segment is not a well-formed tar.
+    #[error("malformed signature segment")]
+    Segment {
+        /// The tar error.
+        #[source]
+        source: DataTarError,
+    },
+    /// An entry of the signature segment is not `.SIGN.RSA.*` or `.SIGN.RSA256.*`.
+    #[error("signature segment entry {name:?} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>")]
+    UnknownEntry {
+        /// The entry's name.
+        name: String,
+    },
+    /// The segment holds only `.SIGN.*` entries of kinds this reader cannot verify.
+    #[error("signed only with unsupported signature kinds: {}", .names.join(", "))]
+    Unsupported {
+        /// The entry names.
+        names: Vec<String>,
+    },
+    /// No signature at all.
+    #[error("no signature")]
+    Unsigned,
+    /// Signatures exist, but none names a key of the keyring.
+    #[error("signed only by unknown keys: {}", .names.join(", "))]
+    UnknownKeys {
+        /// The key names the signatures give.
+        names: Vec<String>,
+    },
+    /// Every signature by a known key failed to verify.
+    #[error("bad signature by key {}", .names.join(", "))]
+    BadSignature {
+        /// The known keys whose signatures failed.
+        names: Vec<String>,
+    },
+}
+
+/// Whether the tar `segment` (a decompressed first gzip member) is a signature segment:
+/// its first entry is named `.SIGN.*`.
+pub fn is_signature_segment(segment: &[u8]) -> bool {
+    let limits = Limits::default();
+    match datatar::RawEntries::new(segment, &limits).next() {
+        Some(Ok(entry)) => entry.name.starts_with(b".SIGN."),
+        _ => false,
+    }
+}
+
+/// Reads the `.SIGN.*` entries of a decompressed signature segment, in order.
+///
+/// # Errors
+/// [`SignatureError::Segment`] for a malformed tar, [`SignatureError::UnknownEntry`] for an
+/// entry that is not `.SIGN.*` (or has no key name), [`SignatureError::Unsupported`] when every
+/// entry is of an unsupported kind (those are otherwise skipped), and
+/// [`SignatureError::Unsigned`] for a segment without entries.
+pub fn read_signature_segment(segment: &[u8]) -> Result<Vec<SignatureEntry>, SignatureError> {
+    let limits = Limits::default();
+    let mut entries = Vec::new();
+    let mut unsupported = Vec::new();
+    for raw in datatar::RawEntries::new(segment, &limits) {
+        let raw = raw.map_err(|source| SignatureError::Segment { source })?;
+        let name = String::from_utf8_lossy(&raw.name).into_owned();
+        let (algorithm, key_name) = if let Some(key) = name.strip_prefix(".SIGN.RSA256.") {
+            (Algorithm::RsaSha256, key)
+        } else if let Some(key) = name.strip_prefix(".SIGN.RSA.") {
+            (Algorithm::RsaSha1, key)
+        } else if name.starts_with(".SIGN.") {
+            // Another signature scheme (e.g. `.SIGN.RSA512.`): like a signature by an unknown
+            // key, it cannot vouch for the data, but need not reject it either.
+            tracing::debug!(entry = %name, "skipping signature of an unsupported kind");
+            unsupported.push(name);
+            continue;
+        } else {
+            return Err(SignatureError::UnknownEntry { name });
+        };
+        if key_name.is_empty() || !matches!(raw.typeflag, b'0' | b'\0') {
+            return Err(SignatureError::UnknownEntry { name });
+        }
+        entries.push(SignatureEntry {
+            algorithm,
+            key_name: key_name.to_string(),
+            signature: segment[raw.content.clone()].to_vec(),
+        });
+    }
+    if entries.is_empty() && !unsupported.is_empty() {
+        return Err(SignatureError::Unsupported { names: unsupported });
+    }
+    if entries.is_empty() {
+        return Err(SignatureError::Unsigned);
+    }
+    Ok(entries)
+}
+
+/// Verifies `signed` (the compressed bytes of the member after the signature segment)
+/// against `entries`, returning the name of the first known key whose signature verifies.
+///
+/// Entries naming keys outside the keyring are skipped, as apk-tools skips them. A known
+/// key's signature that fails is logged at debug level and the next entry is tried.
+///
+/// # Errors
+/// [`SignatureError::Unsigned`] without entries, [`SignatureError::BadSignature`] when a
+/// known key's signature failed and none verified, [`SignatureError::UnknownKeys`] when no
+/// entry names a known key.
+pub fn verify(
+    keyring: &Keyring,
+    entries: &[SignatureEntry],
+    signed: &[u8],
+) -> Result<String, SignatureError> {
+    if entries.is_empty() {
+        return Err(SignatureError::Unsigned);
+    }
+
+    // Digests are computed once, and only for the algorithms that a known key needs.
+    let mut sha1: Option<[u8; 20]> = None;
+    let mut sha256: Option<[u8; 32]> = None;
+    let mut failed = Vec::new();
+    for entry in entries {
+        let Some(key) = keyring.get(&entry.key_name) else {
+            tracing::debug!(key = %entry.key_name, "skipping signature by an unknown key");
+            continue;
+        };
+        let result = match entry.algorithm {
+            Algorithm::RsaSha1 => {
+                let digest = sha1.get_or_insert_with(|| Sha1::digest(signed).into());
+                key.verify(Pkcs1v15Sign::new::<Sha1>(), digest, &entry.signature)
+            }
+            Algorithm::RsaSha256 => {
+                let digest = sha256.get_or_insert_with(|| Sha256::digest(signed).into());
+                key.verify(Pkcs1v15Sign::new::<Sha256>(), digest, &entry.signature)
+            }
+        };
+        match result {
+            Ok(()) => {
+                tracing::debug!(key = %entry.key_name, "signature verified");
+                return Ok(entry.key_name.clone());
+            }
+            Err(error) => {
+                tracing::debug!(key = %entry.key_name, %error, "signature by a known key fails");
+                failed.push(entry.key_name.clone());
+            }
+        }
+    }
+
+    if !failed.is_empty() {
+        return Err(SignatureError::BadSignature { names: failed });
+    }
+    Err(SignatureError::UnknownKeys { names: entries.iter().map(|e| e.key_name.clone()).collect() })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
+
+    use super::*;
+
+    /// A deterministic 1024-bit test key (small, so tests stay fast).
+    pub(crate) fn key(seed: u64) -> RsaPrivateKey {
+        use rand_core_shim::SeededRng;
+        RsaPrivateKey::new(&mut SeededRng(seed), 1024).unwrap()
+    }
+
+    /// A tiny deterministic RNG for test keys (not for real keys).
+    mod rand_core_shim {
+        pub struct SeededRng(pub u64);
+        impl rsa::rand_core::RngCore for SeededRng {
+            fn next_u32(&mut self) -> u32 {
+                self.next_u64() as u32
+            }
+            fn next_u64(&mut self) -> u64 {
+                self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                self.0 >> 11
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                for b in dest {
+                    *b = self.next_u64() as u8;
+                }
+            }
+            fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+                self.fill_bytes(dest);
+                Ok(())
+            }
+        }
+        impl rsa::rand_core::CryptoRng for SeededRng {}
+    }
+
+    pub(crate) fn sign(
+        key: &RsaPrivateKey,
+        algorithm: Algorithm,
+        name: &str,
+        data: &[u8],
+    ) -> SignatureEntry {
+        let signature = match algorithm {
+            Algorithm::RsaSha1 => {
+                key.sign(Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(data)).unwrap()
+            }
+            Algorithm::RsaSha256 => {
+                key.sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(data)).unwrap()
+            }
+        };
+        SignatureEntry { algorithm, key_name: name.into(), signature }
+    }
+
+    pub(crate) fn keyring(entries: &[(&str, &RsaPrivateKey)]) -> Keyring {
+        let mut keyring = Keyring::new();
+        for (name, key) in entries {
+            let pem = key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+            keyring.insert_pem(name, &pem).unwrap();
+        }
+        keyring
+    }
+
+    #[test]
+    fn verifies_sha1_and_sha256_signatures_by_known_keys() {
+        let (a, b) = (key(1), key(2));
+        let ring = keyring(&[("a.rsa.pub", &a), ("b.rsa.pub", &b)]);
+        assert_eq!(ring.names().collect::<Vec<_>>(), ["a.rsa.pub", "b.rsa.pub"]);
+        let sig = sign(&a, Algorithm::RsaSha1, "a.rsa.pub", b"data");
+        assert_eq!(verify(&ring, &[sig], b"data").unwrap(), "a.rsa.pub");
+        let sig = sign(&b, Algorithm::RsaSha256, "b.rsa.pub", b"data");
+        assert_eq!(verify(&ring, &[sig], b"data").unwrap(), "b.rsa.pub");
+    }
+
+    #[test]
+    fn skips_unknown_keys_and_accepts_one_good_signature() {
+        let (a, b) = (key(1), key(2));
+        let ring = keyring(&[("a.rsa.pub", &a)]);
+        let entries = [
+            sign(&b, Algorithm::RsaSha256, "other.rsa.pub", b"data"),
+            sign(&a, Algorithm::RsaSha256, "a.rsa.pub", b"data"),
+        ];
+        assert_eq!(verify(&ring, &entries, b"data").unwrap(), "a.rsa.pub");
+        let err = verify(&ring, &entries[..1], b"data").unwrap_err();
+        assert!(
+            matches!(err, SignatureError::UnknownKeys { ref names } if names == &["other.rsa.pub"])
+        );
+    }
+
+    #[test]
+    fn a_failing_known_key_is_a_bad_signature_unless_another_verifies() {
+        let (a, b) = (key(1), key(2));
+        let ring = keyring(&[("a.rsa.pub", &a), ("b.rsa.pub", &b)]);
+        // Same name, wrong key: the signature was made by b but names a.
+        let wrong = sign(&b, Algorithm::RsaSha1, "a.rsa.pub", b"data");
+        let err = verify(&ring, std::slice::from_ref(&wrong), b"data").unwrap_err();
+        assert!(
+            matches!(err, SignatureError::BadSignature { ref names } if names == &["a.rsa.pub"])
+        );
+        let good = sign(&b, Algorithm::RsaSha1, "b.rsa.pub", b"data");
+        assert_eq!(verify(&ring, &[wrong, good], b"data").unwrap(), "b.rsa.pub");
+        let tampered = sign(&a, Algorithm::RsaSha1, "a.rsa.pub", b"data");
+        assert!(matches!(
+            verify(&ring, &[tampered], b"datA"),
+            Err(SignatureError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn trust_accepts_failures_only_when_untrusted_is_allowed() {
+        let ring = Keyring::new();
+        let strict = Trust::default();
+        assert!(matches!(strict.check(&ring, &[], b"x"), Err(SignatureError::Unsigned)));
+        let loose = Trust { allow_untrusted: true };
+        assert_eq!(loose.check(&ring, &[], b"x").unwrap(), None);
+    }
+
+    #[test]
+    fn reads_segments_and_skips_unsupported_signature_kinds() {
+        use crate::apk::datatar::tests::entry;
+        let segment = [
+            entry(b".SIGN.RSA512.k.rsa.pub", b'0', b"sig0", 0o644, b""),
+            entry(b".SIGN.RSA256.k.rsa.pub", b'0', b"sig1", 0o644, b""),
+            entry(b".SIGN.RSA.j.rsa.pub", b'0', b"sig2", 0o644, b""),
+        ]
+        .concat();
+        assert!(is_signature_segment(&segment));
+        let entries = read_signature_segment(&segment).unwrap();
+        let read: Vec<_> =
+            entries.iter().map(|e| (e.algorithm, e.key_name.as_str(), &e.signature[..])).collect();
+        assert_eq!(
+            read,
+            [
+                (Algorithm::RsaSha256, "k.rsa.pub", &b"sig1"[..]),
+                (Algorithm::RsaSha1, "j.rsa.pub", &b"sig2"[..])
+            ]
+        );
+        let only_unsupported = entry(b".SIGN.DSA.k", b'0', b"x", 0o644, b"");
+        let err = read_signature_segment(&only_unsupported).unwrap_err();
+        assert!(
+            matches!(err, SignatureError::Unsupported { ref names } if names == &[".SIGN.DSA.k"])
+        );
+        let other = [segment, entry(b".PKGINFO", b'0', b"x", 0o644, b"")].concat();
+        let err = read_signature_segment(&other).unwrap_err();
+        assert!(matches!(err, SignatureError::UnknownEntry { ref name } if name == ".PKGINFO"));
+        assert!(!is_signature_segment(&entry(b".PKGINFO", b'0', b"x", 0o644, b"")));
+    }
+
+    #[test]
+    fn rejects_keys_that_are_not_pem() {
+        let err = Keyring::new().insert_pem("k", "not a key").unwrap_err();
+        assert!(matches!(err, SignatureError::BadKey { ref name, .. } if name == "k"));
+    }
+}

@@ -4,5 +4,6 @@
 
 pub mod accounts;
 pub mod busybox;
+pub mod generate;
 pub mod installed;
 pub mod paths;

@@ -8,8 +8,10 @@
 //! <https://pubs.opengroup.org/onlinepubs/9699919799/utilities/pax.html>.
 
 mod header;
+mod read;
 mod write;
 
+pub use read::{ReadError, read_layer, read_layer_into};
 pub use write::{LayerOptions, TarSink, WriteSink, write_layer};
 
 /// The size of a tar block.

@@ -1,8 +1,9 @@
 //! Unit tests of `apk::datatar`, over tars built byte by byte.
 
+use super::ustar::{BLOCK, pax_time};
 use super::*;
 
-/// A POSIX ustar header block with a valid checksum.
+/// A POSIX ustar header block (uid 0, gid 10, a fixed mtime) with a valid checksum.
 fn header(name: &[u8], typeflag: u8, size: u64, mode: u32, link: &[u8]) -> Vec<u8> {
     let mut h = vec![0u8; BLOCK];
     h[..name.len()].copy_from_slice(name);
@@ -30,13 +31,13 @@ fn pad(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
-fn entry(name: &[u8], typeflag: u8, content: &[u8], mode: u32, link: &[u8]) -> Vec<u8> {
+pub(crate) fn entry(name: &[u8], typeflag: u8, content: &[u8], mode: u32, link: &[u8]) -> Vec<u8> {
     let mut v = header(name, typeflag, content.len() as u64, mode, link);
     v.extend(pad(content.to_vec()));
     v
 }
 
-fn pax(records: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn pax(records: &[(&str, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
     for (key, value) in records {
         let inner = key.len() + value.len() + 3;
@@ -51,7 +52,7 @@ fn pax(records: &[(&str, &[u8])]) -> Vec<u8> {
     entry(b"PaxHeaders/x", b'x', &body, 0o644, b"")
 }
 
-fn end() -> Vec<u8> {
+pub(crate) fn end() -> Vec<u8> {
     vec![0u8; 2 * BLOCK]
 }
 
@@ -151,9 +152,8 @@ fn pax_times_keep_fractions_and_signs() {
 #[test]
 fn rejects_parent_components_and_absolute_names() {
     let err = read(&entry(b"usr/../../etc/passwd", b'0', b"", 0o644, b"")).unwrap_err();
-    assert!(
-        matches!(err, DataTarError::DotDot { ref path, offset: 0 } if path == "usr/../../etc/passwd")
-    );
+    assert!(matches!(err, DataTarError::DotDot { ref path, offset: 0 }
+            if path == "usr/../../etc/passwd"));
     let err = read(&entry(b"//etc/passwd", b'0', b"", 0o644, b"")).unwrap_err();
     assert!(matches!(err, DataTarError::Absolute { .. }), "{err:?}");
     let err = read(&entry(b"x", b'1', b"", 0o644, b"../y")).unwrap_err();

@@ -1,0 +1,86 @@
+//! Command-line syntax. Flags are parsed here and validated where they are used.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build, inspect and compare OCI images made declaratively from APK packages.
+#[derive(Debug, Parser)]
+#[command(name = "flatroot", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// More diagnostics on stderr (-v info, -vv debug, -vvv trace); FLATROOT_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from an apko blueprint into an OCI layout or a docker-archive.
+    Build(BuildArgs),
+}
+
+/// Options of `flatroot build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The apko blueprint (YAML).
+    pub blueprint: PathBuf,
+    /// Where the image goes: an OCI image layout directory, or a docker-archive if the
+    /// name ends in `.tar`.
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub build: BuildOptions,
+    /// Print a JSON summary (digests, sizes, packages per architecture) instead of the
+    /// index digest.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options shared by every command that builds a blueprint.
+#[derive(Debug, Args)]
+pub struct BuildOptions {
+    /// Build only this architecture (repeatable); default: the blueprint's `archs`.
+    #[arg(long = "arch", value_name = "ARCH")]
+    pub archs: Vec<String>,
+    /// Image name and tag, `NAME[:TAG]`; a docker-archive of several architectures tags
+    /// each `NAME:TAG-ARCH`.
+    #[arg(long, value_name = "NAME[:TAG]", default_value = "flatroot:latest")]
+    pub tag: String,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
+    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
+    #[arg(long, value_name = "N")]
+    pub compression_level: Option<u32>,
+    /// Clamp every mtime to this time and use it as the creation time (seconds since the
+    /// epoch).
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    pub source_date_epoch: Option<i64>,
+    /// Worker threads (default: the number of CPUs).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// An extra repository, after the blueprint's (repeatable; `@tag PATH` pins it).
+    #[arg(long = "repository", value_name = "R")]
+    pub repositories: Vec<String>,
+    /// An extra public key file (repeatable).
+    #[arg(long = "keyring", value_name = "K")]
+    pub keyrings: Vec<PathBuf>,
+    /// Accept unsigned or unverifiable indexes and packages; the image records that it
+    /// was built from unverified input.
+    #[arg(long)]
+    pub allow_untrusted: bool,
+}
+
+/// Layer compression choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// gzip (`tar+gzip`), what every consumer reads.
+    Gzip,
+    /// zstd (`tar+zstd`).
+    Zstd,
+    /// No compression (`tar`).
+    None,
+}

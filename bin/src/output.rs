@@ -1,0 +1,77 @@
+//! The three channels: data on stdout, user messages and progress on stderr, diagnostics
+//! through `tracing` (enabled with `-v` or `FLATROOT_LOG`).
+
+use std::io::{IsTerminal as _, Write as _};
+
+use flatroot_materialize::progress::{Progress, Stage};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Sets up `tracing` on stderr: warnings by default, more with `-v`, or `FLATROOT_LOG`.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLATROOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Prints an error and its causes, one per line: `error: …` then `caused by: …`.
+pub fn print_error(error: &anyhow::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {error}");
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(stderr, "caused by: {cause}");
+    }
+}
+
+/// Prints a warning for the user.
+pub fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+}
+
+/// Writes a line of data to stdout.
+pub fn data(line: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Progress drawn with a spinner when stderr is a terminal, and nothing otherwise.
+pub struct Spinner {
+    bar: Option<ProgressBar>,
+}
+
+impl Spinner {
+    /// A spinner on a terminal, a silent reporter elsewhere.
+    pub fn new() -> Spinner {
+        if !std::io::stderr().is_terminal() {
+            return Spinner { bar: None };
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner { bar: Some(bar) }
+    }
+
+    /// Removes the spinner from the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Spinner {
+    fn stage(&self, image: &str, stage: Stage) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{image}: {stage}"));
+        }
+    }
+}

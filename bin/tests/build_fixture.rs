@@ -1,0 +1,259 @@
+//! `flatroot build` on the project's own fixture repository: the image's shape, its
+//! contents entry by entry, what real consumers read back, and determinism.
+
+mod support;
+
+use std::process::Command;
+
+use flatroot_benches::testenv;
+use flatroot_vfs::{Follow, NodeKind};
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+#[test]
+fn the_default_image_prints_its_index_digest_and_is_a_layout() {
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    let digest = build(BLUEPRINT, &out, &[]);
+
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "flatroot:latest"
+    );
+    let layout = std::fs::read_to_string(out.join("oci-layout")).unwrap();
+    assert!(layout.contains("\"imageLayoutVersion\":\"1.0.0\""), "{layout}");
+    let nested = std::fs::read(out.join("blobs/sha256").join(&digest[7..])).unwrap();
+    let nested: serde_json::Value = serde_json::from_slice(&nested).unwrap();
+    let archs: Vec<&str> = nested["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    assert_eq!(nested["annotations"]["org.opencontainers.image.title"], "flatroot hello");
+}
+
+#[test]
+fn the_tree_holds_what_the_packages_and_blueprint_say() {
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    build(BLUEPRINT, &out, &["--arch", "x86_64"]);
+    let views = images(&out);
+    assert_eq!(views.len(), 1);
+    let view = &views[0];
+    let tree = &view.tree;
+    let node = |path: &str| tree.node(tree.lookup(path.as_bytes(), Follow::NotFinal).unwrap());
+
+    // The highest version of hello, its library through so: provides, and busybox.
+    let installed = file_text(tree, "lib/apk/db/installed");
+    assert!(installed.contains("P:hello\nV:2.1-r1\n"), "{installed}");
+    assert!(installed.contains("P:libhello\n"));
+    assert!(!installed.contains("P:hello\nV:1.0-r0"), "only one version of a name");
+    // Setuid, a hardlink pair, a capability xattr, sub-second time, a symlinked lib64.
+    assert_eq!(node("usr/bin/hello-suid").meta.mode, 0o4755);
+    let hello = tree.lookup(b"usr/bin/hello", Follow::NotFinal).unwrap();
+    assert_eq!(tree.lookup(b"usr/bin/hello-again", Follow::NotFinal).unwrap(), hello);
+    assert_eq!(tree.nlink(hello), 2);
+    assert!(node("usr/bin/hello-ping").meta.xattrs.contains_key(&b"security.capability"[..]));
+    assert!(matches!(node("usr/lib64").kind, NodeKind::Symlink(_)));
+    // The blueprint's accounts, paths and generated apk files.
+    assert!(file_text(tree, "etc/passwd").contains("greeter:x:10000:10000::/home/greeter:/bin/sh"));
+    assert!(file_text(tree, "etc/group").contains("greeter:x:10000:"));
+    let home = node("home/greeter");
+    assert_eq!((home.meta.mode, home.meta.uid, home.meta.gid), (0o750, 10000, 10000));
+    assert_eq!(node("var/lib/hello/state").meta.mode, 0o640);
+    assert_eq!(file_text(tree, "etc/apk/world"), "flatroot-baselayout\nhello\nbusybox\n");
+    assert_eq!(file_text(tree, "etc/apk/arch"), "x86_64\n");
+    assert_eq!(file_text(tree, "etc/apk/repositories"), "testdata/repo\n");
+    assert!(tree.lookup(b"etc/apk/keys/flatroot-test.rsa.pub", Follow::NotFinal).is_ok());
+    // Busybox applet links from etc/busybox-paths.d, pointing at /bin/busybox.
+    assert_eq!(node("usr/bin/env").kind, NodeKind::Symlink(b"/bin/busybox".as_slice().into()));
+
+    let config = &view.config["config"];
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/usr/bin/hello"]));
+    assert_eq!(config["Cmd"], serde_json::json!(["--verbose"]));
+    assert_eq!(config["User"], "greeter");
+    assert_eq!(config["WorkingDir"], "/home/greeter");
+    assert!(config["Env"].as_array().unwrap().contains(&"HELLO_GREETING=howdy".into()));
+}
+
+fn file_text(tree: &flatroot_vfs::FrozenTree, path: &str) -> String {
+    let id = tree.lookup(path.as_bytes(), Follow::Final).unwrap_or_else(|e| panic!("{path}: {e}"));
+    match &tree.node(id).kind {
+        NodeKind::File(content) => String::from_utf8_lossy(content.bytes()).into_owned(),
+        other => panic!("{path} is {other:?}"),
+    }
+}
+
+#[test]
+fn umoci_unpacks_exactly_the_tree() {
+    let name = "umoci_unpacks_exactly_the_tree";
+    let Some(umoci) = testenv::command_for(name, "umoci", "umoci") else { return };
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    build(BLUEPRINT, &out, &["--arch", "x86_64"]);
+    let bundle = dir.path().join("bundle");
+    let status = Command::new(umoci)
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:flatroot:latest", out.display()))
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(status.success(), "umoci unpack failed");
+
+    let expected = list_tree(&images(&out)[0].tree);
+    let actual = list_dir(&bundle.join("rootfs"));
+    // umoci restores every mtime but the root's, which it leaves at unpack time.
+    let mut diffs = differences(&expected, &actual, &[]);
+    diffs.retain(|d| !d.starts_with("/: field 7"));
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
+
+#[test]
+fn skopeo_reads_the_layout_and_the_docker_archive() {
+    let name = "skopeo_reads_the_layout_and_the_docker_archive";
+    let Some(skopeo) = testenv::command_for(name, "skopeo", "skopeo") else { return };
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let archive = dir.path().join("image.tar");
+    let digest = build(BLUEPRINT, &layout, &[]);
+    let archive_digest = build(BLUEPRINT, &archive, &[]);
+    assert_eq!(digest, archive_digest, "both forms print the digest of the same index");
+
+    for (reference, arch) in [
+        (format!("oci:{}:flatroot:latest", layout.display()), "amd64"),
+        (format!("docker-archive:{}:flatroot:latest-aarch64", archive.display()), "arm64"),
+    ] {
+        let output = Command::new(&skopeo)
+            .args(["inspect", "--override-arch", arch, &reference])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{reference}: {}", stderr(&output));
+        let inspect: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(inspect["Architecture"], arch, "{reference}");
+        assert_eq!(inspect["Labels"]["org.opencontainers.image.title"], "flatroot hello");
+    }
+
+    // What skopeo copies out of the archive is the same image, layer for layer.
+    let copied = dir.path().join("copied");
+    let status = Command::new(&skopeo)
+        .args(["copy", "-q", "--override-arch", "amd64"])
+        .arg(format!("docker-archive:{}:flatroot:latest-x86_64", archive.display()))
+        .arg(format!("oci:{}:copy", copied.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let original = list_tree(&images(&layout)[0].tree);
+    let again = list_tree(&images(&copied)[0].tree);
+    assert_eq!(differences(&original, &again, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn digests_do_not_depend_on_directory_threads_time_zone_locale_or_umask() {
+    let dir = tempdir();
+    let reference = build(BLUEPRINT, &dir.path().join("a"), &["--jobs", "1"]);
+
+    let other = tempdir();
+    let variants: [(&str, &[(&str, &str)], &[&str]); 4] = [
+        ("jobs", &[], &["--jobs", "4"]),
+        ("tz", &[("TZ", "Pacific/Kiritimati")], &["--jobs", "2"]),
+        ("lang", &[("LANG", "tr_TR.UTF-8"), ("LC_ALL", "tr_TR.UTF-8")], &[]),
+        ("cwd", &[], &[]),
+    ];
+    for (label, env, args) in variants {
+        let out = other.path().join(label);
+        let mut command = flatroot();
+        command.arg("build").arg(support::root().join(BLUEPRINT)).arg(&out).args(args);
+        command.envs(env.iter().copied());
+        if label == "cwd" {
+            // Relative paths in the blueprint resolve against the working directory, so run
+            // from the repository root through another spelling of it.
+            command.current_dir(support::root().join("bin/.."));
+        }
+        assert_eq!(success(&run(&mut command)), reference, "{label}");
+    }
+
+    // A different umask must not change the modes written.
+    let out = other.path().join("umask");
+    let script = format!(
+        "umask 077 && exec {} build {} {}",
+        env!("CARGO_BIN_EXE_flatroot"),
+        BLUEPRINT,
+        out.display()
+    );
+    let output = run(Command::new("sh").arg("-c").arg(script).current_dir(support::root()));
+    assert_eq!(success(&output), reference, "umask");
+}
+
+#[test]
+fn source_date_epoch_clamps_times_and_sets_the_creation_time() {
+    let dir = tempdir();
+    let plain = build(BLUEPRINT, &dir.path().join("plain"), &["--arch", "x86_64"]);
+    let out = dir.path().join("sde");
+    let output = run(flatroot()
+        .args(["build", BLUEPRINT])
+        .arg(&out)
+        .args(["--arch", "x86_64"])
+        .env("SOURCE_DATE_EPOCH", "1000000000"));
+    let clamped = success(&output);
+    assert_ne!(plain, clamped);
+
+    let view = &images(&out)[0];
+    assert_eq!(view.config["created"], "2001-09-09T01:46:40Z");
+    let newest = view.tree.walk().map(|e| view.tree.node(e.node).meta.mtime.secs).max().unwrap();
+    assert_eq!(newest, 1_000_000_000);
+    let flag = build(
+        BLUEPRINT,
+        &dir.path().join("flag"),
+        &["--arch", "x86_64", "--source-date-epoch", "1000000000"],
+    );
+    assert_eq!(flag, clamped, "the flag and the variable mean the same");
+}
+
+#[test]
+fn json_summary_lists_digests_sizes_and_packages() {
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    let output = run(flatroot().args(["build", BLUEPRINT]).arg(&out).arg("--json"));
+    let summary: serde_json::Value = serde_json::from_str(&success(&output)).unwrap();
+    let images = summary["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["arch"], "x86_64");
+    let packages: Vec<(String, String)> = images[0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into()))
+        .collect();
+    assert!(packages.contains(&("hello".into(), "2.1-r1".into())), "{packages:?}");
+    let names: Vec<&str> = packages.iter().map(|p| p.0.as_str()).collect();
+    let position = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(position("libhello") < position("hello"), "dependencies install first: {names:?}");
+    assert!(images[0]["layer"]["size"].as_u64().unwrap() > 0);
+    assert!(summary["index"]["digest"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn zstd_and_uncompressed_layers_hold_the_same_tree() {
+    let dir = tempdir();
+    let gzip = dir.path().join("gzip");
+    build(BLUEPRINT, &gzip, &["--arch", "x86_64"]);
+    let reference = list_tree(&images(&gzip)[0].tree);
+    for kind in ["zstd", "none"] {
+        let out = dir.path().join(kind);
+        build(BLUEPRINT, &out, &["--arch", "x86_64", "--compression", kind]);
+        let view = &images(&out)[0];
+        assert_eq!(
+            differences(&reference, &list_tree(&view.tree), &[]),
+            Vec::<String>::new(),
+            "{kind}"
+        );
+    }
+}

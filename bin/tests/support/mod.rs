@@ -1,0 +1,191 @@
+//! Helpers shared by the command-line integration tests: running `flatroot`, reading its
+//! images back, and listing trees and unpacked directories in one comparable form.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flatroot_materialize::image::{self, ImageView};
+use flatroot_vfs::{FrozenTree, NodeKind};
+use sha2::{Digest as _, Sha256};
+
+/// The repository root (tests run with the crate directory as working directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A `flatroot` command with a clean, fixed environment, run from the repository root.
+pub fn flatroot() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flatroot"));
+    command.current_dir(root()).env_remove("SOURCE_DATE_EPOCH").env_remove("FLATROOT_LOG");
+    command
+}
+
+/// Runs a command and returns its output, with stderr shown on failure to start.
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("flatroot starts")
+}
+
+/// The text of stdout.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The text of stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts success and returns the trimmed stdout.
+pub fn success(output: &Output) -> String {
+    assert!(output.status.success(), "flatroot failed: {}\n{}", output.status, stderr(output));
+    stdout(output).trim().to_string()
+}
+
+/// Builds `blueprint` (relative to the repository root) into `out` with extra arguments,
+/// returning the printed digest.
+pub fn build(blueprint: &str, out: &Path, extra: &[&str]) -> String {
+    let output = run(flatroot().arg("build").arg(blueprint).arg(out).args(extra));
+    success(&output)
+}
+
+/// Every image in a layout, docker-archive or layer.
+pub fn images(path: &Path) -> Vec<ImageView> {
+    image::open(path).unwrap_or_else(|e| panic!("cannot read {}: {e:#?}", path.display()))
+}
+
+/// One line per entry: path, type, mode, uid, gid, size, link target, content sha256,
+/// mtime seconds. Hardlinks appear as files with their content, as an unpacked tree shows
+/// them.
+pub type Listing = BTreeMap<String, Vec<String>>;
+
+/// Lists a frozen tree.
+pub fn list_tree(tree: &FrozenTree) -> Listing {
+    let mut out = Listing::new();
+    for entry in tree.walk() {
+        let node = tree.node(entry.node);
+        let path = format!("/{}", String::from_utf8_lossy(&entry.path));
+        let (kind, size, link, sha) = match &node.kind {
+            NodeKind::Directory(_) => ("dir", String::new(), String::new(), String::new()),
+            NodeKind::File(content) => (
+                "file",
+                content.len().to_string(),
+                String::new(),
+                hex::encode(Sha256::digest(content.bytes())),
+            ),
+            NodeKind::Symlink(target) => (
+                "symlink",
+                String::new(),
+                String::from_utf8_lossy(target).into_owned(),
+                String::new(),
+            ),
+            NodeKind::CharDevice { major, minor } => {
+                ("char", String::new(), format!("{major},{minor}"), String::new())
+            }
+            NodeKind::BlockDevice { major, minor } => {
+                ("block", String::new(), format!("{major},{minor}"), String::new())
+            }
+            NodeKind::Fifo => ("fifo", String::new(), String::new(), String::new()),
+        };
+        let fields = vec![
+            kind.to_string(),
+            format!("{:04o}", node.meta.mode),
+            node.meta.uid.to_string(),
+            node.meta.gid.to_string(),
+            size,
+            link,
+            sha,
+            node.meta.mtime.secs.to_string(),
+        ];
+        out.insert(path, fields);
+    }
+    out
+}
+
+/// Lists an unpacked directory the same way (with `lstat`, never following symlinks).
+pub fn list_dir(dir: &Path) -> Listing {
+    let mut out = Listing::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let rel = path.strip_prefix(dir).unwrap();
+        let name = format!("/{}", rel.to_string_lossy());
+        let name = if name == "/" { name } else { name.trim_end_matches('/').to_string() };
+        let ft = meta.file_type();
+        use std::os::unix::fs::FileTypeExt as _;
+        let (kind, size, link, sha) = if ft.is_dir() {
+            let mut children: Vec<PathBuf> =
+                std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()).collect();
+            children.sort();
+            pending.extend(children);
+            ("dir", String::new(), String::new(), String::new())
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&path).unwrap();
+            ("symlink", String::new(), target.to_string_lossy().into_owned(), String::new())
+        } else if ft.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            ("file", bytes.len().to_string(), String::new(), hex::encode(Sha256::digest(&bytes)))
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let rdev = meta.rdev();
+            let (major, minor) = (libc_major(rdev), libc_minor(rdev));
+            let kind = if ft.is_char_device() { "char" } else { "block" };
+            (kind, String::new(), format!("{major},{minor}"), String::new())
+        } else {
+            ("fifo", String::new(), String::new(), String::new())
+        };
+        let fields = vec![
+            kind.to_string(),
+            format!("{:04o}", meta.permissions().mode() & 0o7777),
+            meta.uid().to_string(),
+            meta.gid().to_string(),
+            size,
+            link,
+            sha,
+            meta.mtime().to_string(),
+        ];
+        out.insert(name, fields);
+    }
+    out
+}
+
+fn libc_major(rdev: u64) -> u64 {
+    ((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0x0fff)
+}
+
+fn libc_minor(rdev: u64) -> u64 {
+    ((rdev >> 12) & 0xffff_ff00) | (rdev & 0x00ff)
+}
+
+/// The differences between two listings, one line each, for assertion messages.
+pub fn differences(expected: &Listing, actual: &Listing, ignore: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, want) in expected {
+        match actual.get(path) {
+            None => out.push(format!("missing {path}")),
+            Some(have) => {
+                for (i, (w, h)) in want.iter().zip(have).enumerate() {
+                    if w != h && !ignore.contains(&i) {
+                        out.push(format!("{path}: field {i}: expected {w:?}, found {h:?}"));
+                    }
+                }
+            }
+        }
+    }
+    for path in actual.keys() {
+        if !expected.contains_key(path) {
+            out.push(format!("unexpected {path}"));
+        }
+    }
+    out
+}
+
+/// Field index of the mtime in a listing line.
+pub const MTIME: usize = 7;
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}

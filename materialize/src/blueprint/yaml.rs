@@ -1,0 +1,345 @@
+//! The one place that talks to the YAML parser.
+//!
+//! serde_yaml 0.9 is deprecated upstream; everything that names it lives here so that it can
+//! be swapped for another parser without touching the rest of the blueprint code. What this
+//! module promises the rest: [`from_str`] deserializes one document strictly, and every
+//! failure is a [`SyntaxError`] carrying the message and, where the parser knows it, the
+//! 1-based line and column.
+//!
+//! Hostile input. serde_yaml bounds nesting during deserialization (128 levels) and the number
+//! of alias expansions (100 per event of the document), so "billion laughs" and deep block
+//! nesting fail quickly. It does not bound the cost of *parsing* deeply nested flow
+//! collections: libyaml rescans its simple-key stack, one entry per open `[`/`{`, for every
+//! token, so `[[[[…` costs time quadratic in the depth (50 000 levels took seconds in a test).
+//! [`from_str`] therefore checks flow depth itself before parsing, see [`check_flow_depth`].
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+/// The deepest flow nesting (`[`/`{`) accepted before parsing. Blueprints need at most a few
+/// levels; serde_yaml would refuse more than 128 levels of any nesting anyway.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// A document that is not valid YAML or does not fit the blueprint schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    message: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    unknown_key: Option<String>,
+}
+
+impl SyntaxError {
+    /// The parser's explanation, without the location (e.g. ``contents: unknown field
+    /// `foo`, expected one of …``).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The 1-based line of the problem, when the parser reports one.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The 1-based column of the problem, when the parser reports one.
+    pub fn column(&self) -> Option<usize> {
+        self.column
+    }
+
+    /// For an unknown key, its dotted path, e.g. `contents.foo` or `paths[0].mode`.
+    pub fn unknown_key(&self) -> Option<&str> {
+        self.unknown_key.as_deref()
+    }
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+/// Deserializes one YAML document into `T`.
+///
+/// Errors: a [`SyntaxError`] when the flow nesting exceeds [`MAX_FLOW_DEPTH`], the text is not
+/// YAML, holds more than one document, exceeds serde_yaml's nesting or alias limits, or does
+/// not match `T` (unknown keys included, when `T` denies them).
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
+    check_flow_depth(text, MAX_FLOW_DEPTH)?;
+    serde_yaml::from_str(text).map_err(convert)
+}
+
+fn convert(error: serde_yaml::Error) -> SyntaxError {
+    let location = error.location();
+    let mut message = error.to_string();
+
+    // serde_yaml appends " at line L column C" to its message; the location is kept apart.
+    if let Some(location) = &location {
+        let suffix = format!(" at line {} column {}", location.line(), location.column());
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_owned();
+        }
+    }
+
+    let unknown_key = unknown_key(&message);
+    SyntaxError {
+        message,
+        line: location.as_ref().map(serde_yaml::Location::line),
+        column: location.as_ref().map(serde_yaml::Location::column),
+        unknown_key,
+    }
+}
+
+/// Recovers the key path from serde's "``[path: ]unknown field `key`, expected …``".
+fn unknown_key(message: &str) -> Option<String> {
+    const MARKER: &str = "unknown field `";
+    let at = message.find(MARKER)?;
+    let rest = message.get(at + MARKER.len()..)?;
+    let key = rest.split('`').next()?;
+    let prefix = message.get(..at)?.trim_end().trim_end_matches(':');
+    if prefix.is_empty() { Some(key.to_owned()) } else { Some(format!("{prefix}.{key}")) }
+}
+
+/// Fails when flow collections (`[…]`, `{…}`) nest deeper than `limit`.
+///
+/// This is a lexical scan, not a parser: it follows YAML's rules for what can start a flow
+/// collection — a `[` or `{` at the start of a token, outside quoted scalars, comments, block
+/// scalars (`|`, `>`) and block plain scalars — and counts nesting inside. It errs on the side
+/// of counting: a bracket it cannot place is treated as structure, so a false alarm needs
+/// dozens of unbalanced brackets in the text, which no real blueprint has.
+pub fn check_flow_depth(text: &str, limit: usize) -> Result<(), SyntaxError> {
+    let mut scan = Scan::new(text.as_bytes());
+    scan.run(limit)
+}
+
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn new(bytes: &'a [u8]) -> Scan<'a> {
+        Scan { bytes, at: 0, line: 1, line_start: 0 }
+    }
+
+    fn peek(&self, offset: usize) -> Option<u8> {
+        self.bytes.get(self.at.checked_add(offset)?).copied()
+    }
+
+    fn bump(&mut self) {
+        if self.peek(0) == Some(b'\n') {
+            self.line += 1;
+            self.line_start = self.at + 1;
+        }
+        self.at += 1;
+    }
+
+    fn skip_to_line_end(&mut self) {
+        while let Some(byte) = self.peek(0) {
+            if byte == b'\n' {
+                return;
+            }
+            self.bump();
+        }
+    }
+
+    /// Skips a quoted scalar whose opening quote is at the cursor; it may span lines.
+    fn skip_quoted(&mut self, quote: u8) {
+        self.bump();
+        while let Some(byte) = self.peek(0) {
+            if quote == b'"' && byte == b'\\' {
+                self.bump();
+            } else if byte == quote {
+                // `''` inside single quotes is an escaped quote.
+                if quote == b'\'' && self.peek(1) == Some(b'\'') {
+                    self.bump();
+                } else {
+                    self.bump();
+                    return;
+                }
+            }
+            self.bump();
+        }
+    }
+
+    fn is_blank(byte: Option<u8>) -> bool {
+        matches!(byte, None | Some(b' ' | b'\t' | b'\r' | b'\n'))
+    }
+
+    fn too_deep(&self, limit: usize) -> SyntaxError {
+        let column = self.at - self.line_start + 1;
+        SyntaxError {
+            message: format!("flow collections nest deeper than {limit} levels"),
+            line: Some(self.line),
+            column: Some(column),
+            unknown_key: None,
+        }
+    }
+
+    fn run(&mut self, limit: usize) -> Result<(), SyntaxError> {
+        let mut depth = 0usize;
+        let mut token_start = true;
+        let mut block_plain = false;
+        let mut block_scalar_indent: Option<usize> = None;
+        let mut line_indent = 0usize;
+        let mut previous_blank = true;
+
+        while let Some(byte) = self.peek(0) {
+            if self.at == self.line_start {
+                let line = self.bytes.get(self.at..).unwrap_or_default();
+                line_indent = line.iter().take_while(|b| **b == b' ').count();
+                let first = line.get(line_indent);
+                let blank_line = first.is_none_or(|b| matches!(b, b'\n' | b'\r'));
+
+                // Lines of a block scalar are text, whatever they contain.
+                if let Some(parent) = block_scalar_indent {
+                    if blank_line || line_indent > parent {
+                        self.skip_to_line_end();
+                        self.bump();
+                        continue;
+                    }
+                    block_scalar_indent = None;
+                }
+                if depth == 0 {
+                    token_start = true;
+                    block_plain = false;
+                }
+                previous_blank = true;
+            }
+
+            if depth > 0 {
+                match byte {
+                    b'[' | b'{' => {
+                        depth += 1;
+                        if depth > limit {
+                            return Err(self.too_deep(limit));
+                        }
+                        token_start = true;
+                    }
+                    b']' | b'}' => {
+                        depth -= 1;
+                        token_start = depth > 0;
+                    }
+                    b',' | b':' | b' ' | b'\t' | b'\r' | b'\n' => token_start = true,
+                    b'#' if previous_blank => {
+                        self.skip_to_line_end();
+                        continue;
+                    }
+                    b'\'' | b'"' if token_start => {
+                        self.skip_quoted(byte);
+                        token_start = false;
+                        previous_blank = false;
+                        continue;
+                    }
+                    _ => token_start = false,
+                }
+                previous_blank = Self::is_blank(Some(byte));
+                self.bump();
+                continue;
+            }
+
+            match byte {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    if !block_plain {
+                        token_start = true;
+                    }
+                }
+                b'#' if previous_blank => {
+                    self.skip_to_line_end();
+                    continue;
+                }
+                b':' if Self::is_blank(self.peek(1)) => {
+                    block_plain = false;
+                    token_start = true;
+                }
+                _ if block_plain || !token_start => {}
+                b'[' | b'{' => {
+                    depth = 1;
+                    if depth > limit {
+                        return Err(self.too_deep(limit));
+                    }
+                    token_start = true;
+                }
+                b'\'' | b'"' => {
+                    self.skip_quoted(byte);
+                    token_start = false;
+                    previous_blank = false;
+                    continue;
+                }
+                b'|' | b'>' => {
+                    block_scalar_indent = Some(line_indent);
+                    self.skip_to_line_end();
+                    continue;
+                }
+                b'-' | b'?' if Self::is_blank(self.peek(1)) => {}
+                b'&' | b'!' | b'*' => {
+                    while !Self::is_blank(self.peek(0)) {
+                        self.bump();
+                    }
+                    previous_blank = false;
+                    continue;
+                }
+                _ => block_plain = true,
+            }
+            previous_blank = Self::is_blank(Some(byte));
+            self.bump();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_flow_collections_pass() {
+        let text = "a: [x, {b: [1, 2]}, 'y]', \"z}\"]\nc: echo [not flow\n";
+        assert_eq!(check_flow_depth(text, 3), Ok(()));
+    }
+
+    #[test]
+    fn depth_beyond_the_limit_fails_at_the_bracket() {
+        let error = check_flow_depth("a:\n  b: [[[[x]]]]\n", 3).unwrap_err();
+        assert_eq!((error.line(), error.column()), (Some(2), Some(9)));
+    }
+
+    #[test]
+    fn brackets_in_text_are_not_counted() {
+        let text = "\
+cmd: run [[[[[[
+# [[[[[[[
+msg: '[[[[['
+more: \"[[[[[[\"
+cert: |
+  [[[[[[[[
+  'unclosed quote
+after: [ok]
+";
+        assert_eq!(check_flow_depth(text, 1), Ok(()));
+    }
+
+    #[test]
+    fn quotes_inside_flow_do_not_hide_nesting() {
+        let text = format!("a: {}", "[ \"]\" ".repeat(10));
+        assert!(check_flow_depth(&text, 5).is_err());
+    }
+
+    #[test]
+    fn block_scalar_ends_at_a_less_indented_line() {
+        let text = "a: |\n  'x\nb: [[[x]]]\n";
+        assert!(check_flow_depth(text, 2).is_err());
+    }
+
+    #[test]
+    fn unknown_key_path_is_recovered_from_the_message() {
+        let path = unknown_key("contents: unknown field `foo`, expected one of `a`, `b`");
+        assert_eq!(path.as_deref(), Some("contents.foo"));
+        assert_eq!(unknown_key("unknown field `bar`, expected `a`").as_deref(), Some("bar"));
+        assert_eq!(unknown_key("invalid type: sequence"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! One architecture's tree: resolve, read and verify packages in parallel, merge them in
+//! install order, write the generated files and apply `paths`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use flatroot_vfs::{FrozenTree, Metadata, Timestamp, Tree};
+use rayon::prelude::*;
+
+use super::{BuildError, Options, Plan};
+use crate::apk::dependency::Dependency;
+use crate::apk::package::{Expect, Package, read_package};
+use crate::apk::signature::Keyring;
+use crate::progress::{Progress, Stage};
+use crate::repository::{self, LoadedRepository};
+use crate::resolve::{self, Request};
+use crate::rootfs::generate::{self, Inputs};
+use crate::rootfs::installed::Script;
+use crate::rootfs::paths;
+use crate::unpack::{self, UnpackedPackage};
+
+/// One architecture's finished tree and what went into it.
+pub struct ArchTree {
+    /// The apk architecture.
+    pub arch: String,
+    /// The tree, ready for the layer writer, a mount or a diff.
+    pub tree: FrozenTree,
+    /// `(name, version)` of every installed package, in install order.
+    pub packages: Vec<(String, String)>,
+    /// The build time stamped on generated files and used as the image's creation time.
+    pub build_time: i64,
+    /// Whether an unverified index or package was accepted.
+    pub unverified: bool,
+}
+
+/// Builds the tree of `plan` for `arch` on `pool`.
+pub fn build_tree(
+    plan: &Plan,
+    options: &Options,
+    arch: &str,
+    keyring: &Keyring,
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+) -> Result<ArchTree, BuildError> {
+    progress.stage(arch, Stage::Indexes);
+    let repos =
+        repository::load(&plan.repositories, arch, keyring, options.trust).map_err(|source| {
+            BuildError::Repository { arch: arch.to_string(), source: Box::new(source) }
+        })?;
+
+    progress.stage(arch, Stage::Resolve);
+    let world = plan
+        .world
+        .iter()
+        .map(|entry| {
+            Dependency::parse(entry).map_err(|source| BuildError::World {
+                blueprint: plan.source.clone(),
+                entry: entry.clone(),
+                source: Box::new(source),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = Request {
+        world,
+        repositories: repos
+            .iter()
+            .map(|r| resolve::Repository {
+                tag: r.spec.tag.clone(),
+                name: r.spec.location.clone(),
+                entries: r.entries.clone(),
+            })
+            .collect(),
+        arch: Some(arch.to_string()),
+    };
+    let resolution = resolve::resolve(&request).map_err(|source| BuildError::Resolve {
+        arch: arch.to_string(),
+        blueprint: plan.source.clone(),
+        source: Box::new(source),
+    })?;
+    let chosen: Vec<(&LoadedRepository, usize)> =
+        resolution.packages.iter().map(|c| (&repos[c.repository], c.entry)).collect();
+
+    progress.stage(arch, Stage::Unpack { packages: chosen.len() });
+    let unpacked: Vec<(UnpackedPackage, bool)> = pool.install(|| {
+        chosen
+            .par_iter()
+            .map(|(repo, entry)| read_one(repo, *entry, keyring, options))
+            .collect::<Result<Vec<_>, BuildError>>()
+    })?;
+    let unverified = repos.iter().any(|r| r.signed_by.is_none()) || unpacked.iter().any(|u| u.1);
+    let unpacked: Vec<UnpackedPackage> = unpacked.into_iter().map(|u| u.0).collect();
+
+    // Time enters only through SOURCE_DATE_EPOCH; otherwise the newest package build date.
+    let build_time = options
+        .source_date_epoch
+        .unwrap_or_else(|| unpacked.iter().filter_map(|p| p.record.build_time).max().unwrap_or(0));
+    let mut root = Metadata::directory(0o755);
+    root.mtime = Timestamp::from_secs(build_time);
+    let mut tree = Tree::new(root);
+    let installed = unpack::merge(&mut tree, &unpacked)
+        .map_err(|source| BuildError::Merge { arch: arch.to_string(), source: Box::new(source) })?;
+
+    progress.stage(arch, Stage::Rootfs);
+    let keys = read_keys(&plan.keyring)?;
+    let repository_lines: Vec<String> = plan.repositories.iter().map(|r| r.world_line()).collect();
+    let inputs = Inputs {
+        arch,
+        world: &plan.world,
+        repositories: &repository_lines,
+        keys: &keys,
+        installed: &installed,
+        users: &plan.users,
+        groups: &plan.groups,
+        build_time,
+    };
+    let report = generate::write(&mut tree, &inputs).map_err(|source| BuildError::Generate {
+        arch: arch.to_string(),
+        source: Box::new(source),
+    })?;
+    tracing::debug!(arch, links = report.busybox_links, source = ?report.busybox_source, "generated files");
+    paths::apply(&mut tree, &plan.paths, build_time).map_err(|source| BuildError::Paths {
+        blueprint: plan.source.clone(),
+        source: Box::new(source),
+    })?;
+
+    let packages =
+        unpacked.iter().map(|p| (p.record.name.clone(), p.record.version.clone())).collect();
+    Ok(ArchTree { arch: arch.to_string(), tree: tree.freeze(), packages, build_time, unverified })
+}
+
+/// Reads, verifies and inflates one chosen package; the flag says it was not verified.
+fn read_one(
+    repo: &LoadedRepository,
+    entry: usize,
+    keyring: &Keyring,
+    options: &Options,
+) -> Result<(UnpackedPackage, bool), BuildError> {
+    let record = &repo.entries[entry];
+    let path = repo.package_path(record);
+    let bytes = std::fs::read(&path)
+        .map_err(|source| BuildError::ReadPackage { path: path.clone(), source })?;
+    let expect = Expect {
+        name: format!("{}-{}", record.name, record.version),
+        checksum: record.checksum.clone(),
+        ..Expect::default()
+    };
+    let package = read_package(&bytes, &expect, keyring, options.trust)
+        .map_err(|source| BuildError::Package { path: path.clone(), source: Box::new(source) })?;
+    // A package is verified by its own signature or by its checksum in a signed index.
+    let unverified =
+        package.signed_by.is_none() && (repo.signed_by.is_none() || record.checksum.is_none());
+    Ok((unpacked(record.clone(), package), unverified))
+}
+
+fn unpacked(mut record: crate::apk::index::IndexEntry, package: Package) -> UnpackedPackage {
+    record.checksum = Some(package.control_checksum.clone());
+    let scripts = package
+        .scripts
+        .into_iter()
+        .map(|s| Script { name: s.name, mtime: s.mtime, data: s.data })
+        .collect();
+    UnpackedPackage {
+        record,
+        buffer: Arc::new(package.data),
+        entries: package.entries,
+        scripts,
+        triggers: package.pkginfo.triggers,
+    }
+}
+
+fn read_keys(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
+    let mut keys = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = key_name(path);
+        let bytes = std::fs::read(path)
+            .map_err(|source| BuildError::ReadKey { path: path.clone(), source })?;
+        keys.push((name, bytes));
+    }
+    Ok(keys)
+}
+
+fn key_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}

@@ -1,0 +1,152 @@
+//! What can stop a build.
+
+use std::path::PathBuf;
+
+use crate::apk::dependency::DependencyError;
+use crate::apk::package::PackageError;
+use crate::apk::signature::SignatureError;
+use crate::oci::compress::CompressError;
+use crate::oci::docker_archive::DockerArchiveError;
+use crate::oci::image::ImageError;
+use crate::oci::layout::LayoutError;
+use crate::repository::RepositoryError;
+use crate::resolve::ResolveError;
+use crate::rootfs::generate::GenerateError;
+use crate::rootfs::paths::PathsError;
+use crate::unpack::MergeError;
+
+/// Why a build failed. Each variant names the file, package or architecture concerned; the
+/// underlying error is the `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The blueprint names no architecture to build.
+    #[error("{blueprint}: no architecture to build")]
+    NoArch {
+        /// The blueprint.
+        blueprint: PathBuf,
+    },
+    /// A keyring file is missing or not a public key.
+    #[error("cannot load the keyring")]
+    Keyring(#[source] Box<SignatureError>),
+    /// A repository could not be read or verified.
+    #[error("{arch}: cannot load repositories")]
+    Repository {
+        /// The architecture.
+        arch: String,
+        /// What went wrong.
+        #[source]
+        source: Box<RepositoryError>,
+    },
+    /// A world entry is not valid dependency syntax.
+    #[error("{blueprint}: package {entry:?} in contents.packages")]
+    World {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The entry.
+        entry: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<DependencyError>,
+    },
+    /// No set of packages satisfies the world.
+    #[error("{arch}: cannot resolve the packages of {blueprint}")]
+    Resolve {
+        /// The architecture.
+        arch: String,
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The solver's explanation.
+        #[source]
+        source: Box<ResolveError>,
+    },
+    /// A keyring file could not be read.
+    #[error("cannot read key file {path}")]
+    ReadKey {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A package file could not be read.
+    #[error("cannot read package file {path}")]
+    ReadPackage {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A package failed verification or is malformed.
+    #[error("package file {path}")]
+    Package {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<PackageError>,
+    },
+    /// Worker threads could not be started.
+    #[error("cannot start {jobs} worker threads")]
+    Threads {
+        /// How many were asked for.
+        jobs: usize,
+        /// What rayon said.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// Two packages collide, or a package does not fit the tree.
+    #[error("{arch}: cannot merge the packages")]
+    Merge {
+        /// The architecture.
+        arch: String,
+        /// The collision.
+        #[source]
+        source: Box<MergeError>,
+    },
+    /// A generated file could not be written.
+    #[error("{arch}: cannot write generated files")]
+    Generate {
+        /// The architecture.
+        arch: String,
+        /// What went wrong.
+        #[source]
+        source: Box<GenerateError>,
+    },
+    /// A `paths` mutation failed.
+    #[error("{blueprint}: paths")]
+    Paths {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<PathsError>,
+    },
+    /// The layer could not be written.
+    #[error("{arch}: cannot write the layer")]
+    Layer {
+        /// The architecture.
+        arch: String,
+        /// What went wrong.
+        #[source]
+        source: Box<CompressError>,
+    },
+    /// Writing the layer's bytes failed (a full disk, a closed file).
+    #[error("{arch}: cannot write the layer")]
+    LayerWrite {
+        /// The architecture.
+        arch: String,
+        /// What the writer said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Config, manifest or index could not be made.
+    #[error("cannot make the image metadata")]
+    Image(#[source] Box<ImageError>),
+    /// The OCI layout could not be written.
+    #[error("cannot write the image layout")]
+    Layout(#[source] Box<LayoutError>),
+    /// The docker-archive could not be written.
+    #[error("cannot write the docker-archive")]
+    DockerArchive(#[source] Box<DockerArchiveError>),
+}

@@ -1,0 +1,132 @@
+//! The whole build: a [`Plan`] (what the blueprint asks for) and [`Options`] in, an OCI
+//! image layout or a docker-archive out.
+//!
+//! Each architecture is built in turn: its indexes are read and verified, the world is
+//! resolved, the chosen packages are read, verified and inflated in parallel, merged into
+//! one tree in install order, completed with the generated files and `paths`, and
+//! serialized into a layer that is compressed and hashed in one pass. Output goes to a
+//! temporary sibling that is renamed into place only when everything succeeded.
+
+mod arch;
+mod error;
+mod output;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use arch::{ArchTree, build_tree};
+pub use error::BuildError;
+pub use output::{Output, build};
+
+use crate::apk::signature::Trust;
+use crate::oci::compress::Compression;
+use crate::repository::RepositorySpec;
+use crate::rootfs::accounts::{Group, User};
+use crate::rootfs::paths::PathMutation;
+
+/// What to build: the blueprint, read and resolved against the working directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The blueprint file, for messages.
+    pub source: PathBuf,
+    /// The world: dependency strings in blueprint order.
+    pub world: Vec<String>,
+    /// Repositories in priority order.
+    pub repositories: Vec<RepositorySpec>,
+    /// Public key files; each is matched to signatures by its file name.
+    pub keyring: Vec<PathBuf>,
+    /// apk architectures to build, in order.
+    pub archs: Vec<String>,
+    /// The image's run configuration.
+    pub config: RunConfig,
+    /// Annotations for the image index and labels of each config.
+    pub annotations: BTreeMap<String, String>,
+    /// Users to add to the account files.
+    pub users: Vec<User>,
+    /// Groups to add to the account files.
+    pub groups: Vec<Group>,
+    /// The `paths` mutations, in order.
+    pub paths: Vec<PathMutation>,
+}
+
+/// The `config` part of an image: how a container runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    /// `Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`.
+    pub cmd: Vec<String>,
+    /// `Env`.
+    pub env: BTreeMap<String, String>,
+    /// `User`.
+    pub user: Option<String>,
+    /// `WorkingDir`.
+    pub work_dir: Option<String>,
+    /// `StopSignal`.
+    pub stop_signal: Option<String>,
+    /// `Volumes`.
+    pub volumes: Vec<String>,
+}
+
+/// How to build, beyond what the blueprint says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Layer compression.
+    pub compression: Compression,
+    /// `SOURCE_DATE_EPOCH`: clamps mtimes and sets the creation time.
+    pub source_date_epoch: Option<i64>,
+    /// Worker threads for inflate and compression (at least 1).
+    pub jobs: usize,
+    /// Whether unverified indexes and packages are accepted.
+    pub trust: Trust,
+    /// `NAME[:TAG]` of the image (default `flatroot:latest`).
+    pub tag: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            compression: Compression::default(),
+            source_date_epoch: None,
+            jobs: std::thread::available_parallelism().map_or(1, usize::from),
+            trust: Trust::default(),
+            tag: "flatroot:latest".to_string(),
+        }
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The digest of the image index (`sha256:…`).
+    pub index_digest: String,
+    /// The size of the image index in bytes.
+    pub index_size: u64,
+    /// One entry per architecture, in build order.
+    pub images: Vec<ImageOutcome>,
+    /// Whether anything unverified was accepted (`--allow-untrusted`).
+    pub unverified: bool,
+}
+
+/// One architecture's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOutcome {
+    /// apk architecture.
+    pub arch: String,
+    /// Manifest digest.
+    pub manifest_digest: String,
+    /// Config digest.
+    pub config_digest: String,
+    /// Compressed layer digest.
+    pub layer_digest: String,
+    /// Uncompressed layer digest (the diffID).
+    pub diff_id: String,
+    /// Compressed layer size.
+    pub layer_size: u64,
+    /// Uncompressed layer size.
+    pub uncompressed_size: u64,
+    /// Installed packages, `(name, version)` in install order.
+    pub packages: Vec<(String, String)>,
+    /// Entries in the tree, the root included.
+    pub entries: usize,
+}

@@ -1,0 +1,284 @@
+//! Writing the image: one layer, config and manifest per architecture, the image index over
+//! them, and the OCI layout's `index.json` that points at that index.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+
+use flatroot_vfs::tar::{LayerOptions, write_layer};
+use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType};
+
+use super::arch::build_tree;
+use super::{BuildError, ImageOutcome, Options, Outcome, Plan};
+use crate::apk::signature::Keyring;
+use crate::oci::compress::{LayerDigests, LayerEncoder};
+use crate::oci::docker_archive::{self, DockerArchiveWriter};
+use crate::oci::image::{self, ImageBlobs, ImageSpec};
+use crate::oci::layout::LayoutWriter;
+use crate::progress::{Progress, Stage};
+
+/// Where the image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An OCI image layout directory.
+    Layout(PathBuf),
+    /// A `docker save` archive (`docker load`, `skopeo copy docker-archive:…`).
+    DockerArchive(PathBuf),
+}
+
+/// The annotation that names a tag in an OCI layout's `index.json`.
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Builds every architecture of `plan` and writes the image to `output`.
+///
+/// Nothing appears at the output path unless the whole build succeeds.
+pub fn build(
+    plan: &Plan,
+    options: &Options,
+    output: &Output,
+    progress: &dyn Progress,
+) -> Result<Outcome, BuildError> {
+    if plan.archs.is_empty() {
+        return Err(BuildError::NoArch { blueprint: plan.source.clone() });
+    }
+    let keyring =
+        Keyring::load_files(&plan.keyring).map_err(|e| BuildError::Keyring(Box::new(e)))?;
+    let jobs = options.jobs.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("flatroot-unpack-{i}"))
+        .build()
+        .map_err(|source| BuildError::Threads { jobs, source })?;
+
+    let mut sink = Sink::create(output)?;
+    let (name, tag) = split_tag(&options.tag);
+    let arch_names: Vec<&str> = plan.archs.iter().map(String::as_str).collect();
+    let repo_tags = docker_archive::repo_tags(Some(&options.tag), &arch_names);
+
+    let mut entries = Vec::with_capacity(plan.archs.len());
+    let mut images = Vec::with_capacity(plan.archs.len());
+    let mut unverified = false;
+    for (i, arch) in plan.archs.iter().enumerate() {
+        let built = build_tree(plan, options, arch, &keyring, &pool, progress)?;
+        unverified |= built.unverified;
+
+        progress.stage(arch, Stage::Layer);
+        let layer = sink.write_layer(&built.tree, options, arch)?;
+
+        progress.stage(arch, Stage::Image);
+        let spec = image_spec(plan, arch, built.build_time, unverified)?;
+        let blobs = image::image_blobs(&spec, &layer, &BTreeMap::new())
+            .map_err(|e| BuildError::Image(Box::new(e)))?;
+        sink.add_image(&repo_tags[i], &blobs, &layer)?;
+        entries.push(blobs.index_entry(None));
+        images.push(ImageOutcome {
+            arch: arch.clone(),
+            manifest_digest: blobs.manifest.1.digest().to_string(),
+            config_digest: blobs.config.1.digest().to_string(),
+            layer_digest: layer.digest.to_string(),
+            diff_id: layer.diff_id.to_string(),
+            layer_size: layer.size,
+            uncompressed_size: layer.uncompressed_size,
+            packages: built.packages,
+            entries: built.tree.entries().len(),
+        });
+    }
+
+    let mut annotations = plan.annotations.clone();
+    if unverified {
+        annotations.insert(UNVERIFIED.to_string(), "true".to_string());
+    }
+    let (index_bytes, index_descriptor) =
+        image::index_blob(&entries, &annotations).map_err(|e| BuildError::Image(Box::new(e)))?;
+    sink.add_blob(&index_bytes)?;
+    let top = layout_index(&index_descriptor, &format!("{name}:{tag}"))?;
+    sink.finish(&top)?;
+
+    Ok(Outcome {
+        index_digest: index_descriptor.digest().to_string(),
+        index_size: index_descriptor.size(),
+        images,
+        unverified,
+    })
+}
+
+/// Annotation recorded on images built with `--allow-untrusted` from unverified input.
+pub const UNVERIFIED: &str = "dev.flatroot.unverified-input";
+
+fn image_spec(
+    plan: &Plan,
+    arch: &str,
+    created: i64,
+    unverified: bool,
+) -> Result<ImageSpec, BuildError> {
+    let mut spec = ImageSpec::for_apk_arch(arch).map_err(|e| BuildError::Image(Box::new(e)))?;
+    spec.entrypoint = plan.config.entrypoint.clone();
+    spec.cmd = plan.config.cmd.clone();
+    spec.env = plan.config.env.clone();
+    spec.user = plan.config.user.clone();
+    spec.work_dir = plan.config.work_dir.clone();
+    spec.stop_signal = plan.config.stop_signal.clone();
+    spec.volumes = plan.config.volumes.iter().cloned().collect();
+    spec.labels = plan.annotations.clone();
+    if unverified {
+        spec.labels.insert(UNVERIFIED.to_string(), "true".to_string());
+    }
+    spec.created = Some(created);
+    spec.history_comment = Some(format!("built by flatroot from {}", file_name(&plan.source)));
+    Ok(spec)
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// `NAME[:TAG]` split at the last colon that is not part of a registry port.
+fn split_tag(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// The OCI layout's `index.json`: one descriptor, the image index, named by the reference.
+fn layout_index(
+    index: &oci_spec::image::Descriptor,
+    reference: &str,
+) -> Result<Vec<u8>, BuildError> {
+    let build = |source| {
+        BuildError::Image(Box::new(image::ImageError::Build { what: "layout index", source }))
+    };
+    let annotations: HashMap<String, String> =
+        [(REF_NAME.to_string(), reference.to_string())].into();
+    let descriptor = DescriptorBuilder::default()
+        .media_type(MediaType::ImageIndex)
+        .digest(index.digest().clone())
+        .size(index.size())
+        .annotations(annotations)
+        .build()
+        .map_err(build)?;
+    let top = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![descriptor])
+        .build()
+        .map_err(build)?;
+    image::canonical_json("layout index", &top).map_err(|e| BuildError::Image(Box::new(e)))
+}
+
+/// Either writer, behind one interface for the build.
+enum Sink {
+    Layout(LayoutWriter),
+    Archive(DockerArchiveWriter),
+}
+
+impl Sink {
+    fn create(output: &Output) -> Result<Sink, BuildError> {
+        Ok(match output {
+            Output::Layout(path) => Sink::Layout(
+                LayoutWriter::create(path).map_err(|e| BuildError::Layout(Box::new(e)))?,
+            ),
+            Output::DockerArchive(path) => Sink::Archive(
+                DockerArchiveWriter::create(path)
+                    .map_err(|e| BuildError::DockerArchive(Box::new(e)))?,
+            ),
+        })
+    }
+
+    /// Serializes the tree into a layer blob: tar bytes go to the compressor and both
+    /// digests in one pass, and the compressed bytes straight into the blob file.
+    fn write_layer(
+        &mut self,
+        tree: &flatroot_vfs::FrozenTree,
+        options: &Options,
+        arch: &str,
+    ) -> Result<LayerDigests, BuildError> {
+        let layer_options = LayerOptions { mtime_clamp: options.source_date_epoch };
+        match self {
+            Sink::Layout(writer) => {
+                let blob = writer.blob_writer().map_err(|e| BuildError::Layout(Box::new(e)))?;
+                let digests = encode(blob, tree, &layer_options, options, arch)?;
+                digests.0.finish().map_err(|e| BuildError::Layout(Box::new(e)))?;
+                Ok(digests.1)
+            }
+            Sink::Archive(writer) => {
+                let blob =
+                    writer.blob_writer().map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
+                let digests = encode(blob, tree, &layer_options, options, arch)?;
+                digests.0.finish().map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
+                Ok(digests.1)
+            }
+        }
+    }
+
+    fn add_image(
+        &mut self,
+        repo_tag: &str,
+        blobs: &ImageBlobs,
+        layer: &LayerDigests,
+    ) -> Result<(), BuildError> {
+        match self {
+            Sink::Layout(writer) => {
+                writer.add_blob(&blobs.config.0).map_err(|e| BuildError::Layout(Box::new(e)))?;
+                writer.add_blob(&blobs.manifest.0).map_err(|e| BuildError::Layout(Box::new(e)))?;
+            }
+            Sink::Archive(writer) => {
+                writer
+                    .add_image(repo_tag, blobs, layer)
+                    .map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_blob(&mut self, bytes: &[u8]) -> Result<(), BuildError> {
+        match self {
+            Sink::Layout(writer) => {
+                writer.add_blob(bytes).map(drop).map_err(|e| BuildError::Layout(Box::new(e)))
+            }
+            Sink::Archive(writer) => {
+                writer.add_blob(bytes).map(drop).map_err(|e| BuildError::DockerArchive(Box::new(e)))
+            }
+        }
+    }
+
+    fn finish(self, index_json: &[u8]) -> Result<(), BuildError> {
+        match self {
+            Sink::Layout(writer) => {
+                writer.finish(index_json).map_err(|e| BuildError::Layout(Box::new(e)))
+            }
+            Sink::Archive(writer) => {
+                writer.finish(index_json).map_err(|e| BuildError::DockerArchive(Box::new(e)))
+            }
+        }
+    }
+}
+
+fn encode<W: Write>(
+    blob: W,
+    tree: &flatroot_vfs::FrozenTree,
+    layer_options: &LayerOptions,
+    options: &Options,
+    arch: &str,
+) -> Result<(W, LayerDigests), BuildError> {
+    let layer_error =
+        |source| BuildError::Layer { arch: arch.to_string(), source: Box::new(source) };
+    let mut encoder =
+        LayerEncoder::new(blob, options.compression, options.jobs).map_err(layer_error)?;
+    write_layer(tree, layer_options, &mut encoder)
+        .map_err(|source| BuildError::LayerWrite { arch: arch.to_string(), source })?;
+    encoder.finish().map_err(layer_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_at_the_last_colon_outside_a_registry_port() {
+        assert_eq!(split_tag("flatroot:latest"), ("flatroot", "latest"));
+        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", "latest"));
+        assert_eq!(split_tag("localhost:5000/app:v1"), ("localhost:5000/app", "v1"));
+        assert_eq!(split_tag("app"), ("app", "latest"));
+    }
+}

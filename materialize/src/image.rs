@@ -1,0 +1,323 @@
+//! Reading images back into trees: an OCI image layout directory, a docker-archive, or a
+//! bare layer tar (`.tar`, `.tar.gz`, `.tar.zst`), as `mount`, `diff` and the tests need.
+//!
+//! Every blob read is checked against its digest before it is used. A layer is decompressed
+//! once into memory and the tree's files point into that buffer.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flatroot_vfs::tar::{ReadError, read_layer_into};
+use flatroot_vfs::{FrozenTree, Metadata, Tree};
+use sha2::{Digest as _, Sha256};
+
+/// One platform's image as read back.
+pub struct ImageView {
+    /// OCI architecture (`amd64`, `arm64`, …), or empty for a bare layer.
+    pub arch: String,
+    /// CPU variant, if any.
+    pub variant: Option<String>,
+    /// The manifest digest, or the layer digest for a bare layer.
+    pub digest: String,
+    /// The image config as JSON (`null` for a bare layer).
+    pub config: serde_json::Value,
+    /// The root filesystem (all layers applied in order).
+    pub tree: FrozenTree,
+}
+
+/// Why an image could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageReadError {
+    /// A file could not be read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON document is malformed or lacks a field the image spec requires.
+    #[error("{path}: {what}")]
+    Format {
+        /// The file or blob.
+        path: PathBuf,
+        /// What was expected.
+        what: String,
+    },
+    /// A blob's bytes do not hash to its digest.
+    #[error("blob {digest} in {path} does not match its digest (found sha256:{found})")]
+    Digest {
+        /// The image.
+        path: PathBuf,
+        /// The digest named.
+        digest: String,
+        /// The digest of the bytes.
+        found: String,
+    },
+    /// A layer could not be decompressed.
+    #[error("{path}: layer {digest} cannot be decompressed")]
+    Decompress {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// What the decoder said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A layer tar is malformed.
+    #[error("{path}: layer {digest}")]
+    Layer {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// What is wrong with it.
+        #[source]
+        source: ReadError,
+    },
+}
+
+/// Reads every image at `path`: an OCI layout directory, a docker-archive (`.tar` with a
+/// `manifest.json`), or a bare layer.
+pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
+    if path.is_dir() {
+        return open_layout(&DirStore(path.to_path_buf()), path);
+    }
+    let bytes = read(path)?;
+    let tar = decompress(&bytes, path, "layer")?;
+    if let Some(store) = ArchiveStore::new(&tar) {
+        if store.get("index.json").is_some() {
+            return open_layout(&store, path);
+        }
+        return open_docker_manifest(&store, path);
+    }
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    let tree = tree_of(tar, path, &digest)?;
+    Ok(vec![ImageView {
+        arch: String::new(),
+        variant: None,
+        digest,
+        config: serde_json::Value::Null,
+        tree,
+    }])
+}
+
+/// Blob access shared by a layout directory and an archive.
+trait Store {
+    fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError>;
+}
+
+struct DirStore(PathBuf);
+
+impl Store for DirStore {
+    fn file(&self, name: &str, _image: &Path) -> Result<Vec<u8>, ImageReadError> {
+        read(&self.0.join(name))
+    }
+}
+
+/// The members of a (small-enough-to-hold) tar archive, by name.
+struct ArchiveStore {
+    members: Vec<(String, Vec<u8>)>,
+}
+
+impl ArchiveStore {
+    fn new(tar_bytes: &[u8]) -> Option<ArchiveStore> {
+        let mut archive = tar::Archive::new(tar_bytes);
+        let mut members = Vec::new();
+        for entry in archive.entries().ok()? {
+            let mut entry = entry.ok()?;
+            let name = entry.path().ok()?.to_string_lossy().trim_start_matches("./").to_string();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).ok()?;
+            members.push((name, data));
+        }
+        members
+            .iter()
+            .any(|(n, _)| n == "manifest.json" || n == "index.json")
+            .then_some(ArchiveStore { members })
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.members.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_slice())
+    }
+}
+
+impl Store for ArchiveStore {
+    fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError> {
+        self.get(name).map(<[u8]>::to_vec).ok_or_else(|| ImageReadError::Format {
+            path: image.to_path_buf(),
+            what: format!("the archive has no member {name}"),
+        })
+    }
+}
+
+fn open_layout(store: &dyn Store, path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
+    let index: serde_json::Value = json(&store.file("index.json", path)?, path, "index.json")?;
+    let mut views = Vec::new();
+    // A stack holding descriptors in reverse, so that images come out in index order.
+    let mut pending: Vec<serde_json::Value> = manifests(&index, path)?;
+    pending.reverse();
+    while let Some(descriptor) = pending.pop() {
+        let digest = string_field(&descriptor, "digest", path)?;
+        let media_type = descriptor.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
+        let blob = blob(store, path, &digest)?;
+        let document: serde_json::Value = json(&blob, path, &digest)?;
+        if media_type.contains("index") || document.get("manifests").is_some() {
+            let mut nested = manifests(&document, path)?;
+            nested.reverse();
+            pending.extend(nested);
+            continue;
+        }
+        views.push(read_manifest(store, path, &digest, &document)?);
+    }
+    Ok(views)
+}
+
+/// A docker-archive without an OCI `index.json`: `manifest.json` names config and layer
+/// members by path.
+fn open_docker_manifest(
+    store: &ArchiveStore,
+    path: &Path,
+) -> Result<Vec<ImageView>, ImageReadError> {
+    let list: serde_json::Value = json(&store.file("manifest.json", path)?, path, "manifest.json")?;
+    let items = list.as_array().cloned().unwrap_or_default();
+    let mut views = Vec::with_capacity(items.len());
+    for item in items {
+        let config_path = string_field(&item, "Config", path)?;
+        let config_bytes = store.file(&config_path, path)?;
+        let config: serde_json::Value = json(&config_bytes, path, &config_path)?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        for layer in item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default() {
+            let layer_path = layer.as_str().unwrap_or_default().to_string();
+            let tar = decompress(&store.file(&layer_path, path)?, path, &layer_path)?;
+            apply(&mut tree, tar, path, &layer_path)?;
+        }
+        let tree = tree.freeze();
+        let arch =
+            config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
+        let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
+        views.push(ImageView { arch, variant, digest, config, tree });
+    }
+    Ok(views)
+}
+
+fn read_manifest(
+    store: &dyn Store,
+    path: &Path,
+    digest: &str,
+    manifest: &serde_json::Value,
+) -> Result<ImageView, ImageReadError> {
+    let config_digest =
+        string_field(manifest.get("config").unwrap_or(&serde_json::Value::Null), "digest", path)?;
+    let config: serde_json::Value =
+        json(&blob(store, path, &config_digest)?, path, &config_digest)?;
+    let layers = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+    // Single-layer images are what flatroot writes; for others, later layers are read over
+    // earlier ones without whiteout processing.
+    let mut tree = Tree::new(Metadata::directory(0o755));
+    for layer in &layers {
+        let layer_digest = string_field(layer, "digest", path)?;
+        let tar = decompress(&blob(store, path, &layer_digest)?, path, &layer_digest)?;
+        apply(&mut tree, tar, path, &layer_digest)?;
+    }
+    let tree = tree.freeze();
+    let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
+    let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
+    Ok(ImageView { arch, variant, digest: digest.to_string(), config, tree })
+}
+
+fn tree_of(tar: Vec<u8>, path: &Path, digest: &str) -> Result<FrozenTree, ImageReadError> {
+    let mut tree = Tree::new(Metadata::directory(0o755));
+    apply(&mut tree, tar, path, digest)?;
+    Ok(tree.freeze())
+}
+
+fn apply(tree: &mut Tree, tar: Vec<u8>, path: &Path, digest: &str) -> Result<(), ImageReadError> {
+    read_layer_into(tree, Arc::new(tar)).map_err(|source| ImageReadError::Layer {
+        path: path.to_path_buf(),
+        digest: digest.to_string(),
+        source,
+    })
+}
+
+fn manifests(
+    index: &serde_json::Value,
+    path: &Path,
+) -> Result<Vec<serde_json::Value>, ImageReadError> {
+    index.get("manifests").and_then(|m| m.as_array()).cloned().ok_or_else(|| {
+        ImageReadError::Format {
+            path: path.to_path_buf(),
+            what: "an image index without a manifests list".to_string(),
+        }
+    })
+}
+
+fn string_field(
+    value: &serde_json::Value,
+    field: &str,
+    path: &Path,
+) -> Result<String, ImageReadError> {
+    value.get(field).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| {
+        ImageReadError::Format {
+            path: path.to_path_buf(),
+            what: format!("a descriptor without a {field}"),
+        }
+    })
+}
+
+fn blob(store: &dyn Store, path: &Path, digest: &str) -> Result<Vec<u8>, ImageReadError> {
+    let hex_digest = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let Some(hex_digest) = hex_digest else {
+        return Err(ImageReadError::Format {
+            path: path.to_path_buf(),
+            what: format!("unsupported digest {digest:?}"),
+        });
+    };
+    let bytes = store.file(&format!("blobs/sha256/{hex_digest}"), path)?;
+    let found = hex::encode(Sha256::digest(&bytes));
+    if found != hex_digest {
+        return Err(ImageReadError::Digest {
+            path: path.to_path_buf(),
+            digest: digest.to_string(),
+            found,
+        });
+    }
+    Ok(bytes)
+}
+
+fn json(bytes: &[u8], path: &Path, what: &str) -> Result<serde_json::Value, ImageReadError> {
+    serde_json::from_slice(bytes).map_err(|e| ImageReadError::Format {
+        path: path.to_path_buf(),
+        what: format!("{what} is not valid JSON: {e}"),
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ImageReadError> {
+    std::fs::read(path).map_err(|source| ImageReadError::Io { path: path.to_path_buf(), source })
+}
+
+/// Decompresses gzip or zstd by their magic bytes; anything else is returned as it is.
+fn decompress(bytes: &[u8], path: &Path, digest: &str) -> Result<Vec<u8>, ImageReadError> {
+    let error = |source| ImageReadError::Decompress {
+        path: path.to_path_buf(),
+        digest: digest.to_string(),
+        source,
+    };
+    let mut out = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).map_err(error)?;
+    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::stream::read::Decoder::new(bytes)
+            .and_then(|mut d| d.read_to_end(&mut out))
+            .map_err(error)?;
+    } else {
+        out = bytes.to_vec();
+    }
+    Ok(out)
+}

@@ -1,0 +1,191 @@
+//! From a blueprint to a build [`Plan`]: what apko would make of each field.
+//!
+//! - `entrypoint.shell-fragment` becomes `["/bin/sh", "-c", fragment]`; otherwise
+//!   `entrypoint.command` and `cmd` are split as a POSIX shell splits words.
+//! - `environment` gains apko's defaults for `PATH` and `SSL_CERT_FILE` where it does not
+//!   set them, so an apko blueprint gives the same config.
+//! - `accounts.run-as` becomes the config's `User`; `annotations` go on the index and are
+//!   the labels of each config.
+//! - A user without a `gid` gets its uid as gid, `/bin/sh` as shell and `/home/<name>` as
+//!   home, as apko does.
+
+use std::path::{Path, PathBuf};
+
+use crate::blueprint::{self, Blueprint, BlueprintError, PathKind};
+use crate::build::{Plan, RunConfig};
+use crate::repository::RepositorySpec;
+use crate::rootfs::accounts::{Group, User};
+use crate::rootfs::paths::{MutationKind, PathMutation};
+
+/// What the command line adds to or changes in a blueprint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Build only these architectures (apk or OCI spelling); empty keeps the blueprint's.
+    pub archs: Vec<String>,
+    /// Repositories added after the blueprint's.
+    pub repositories: Vec<String>,
+    /// Key files added to the blueprint's keyring.
+    pub keyring: Vec<PathBuf>,
+}
+
+/// Why a blueprint cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The blueprint could not be read or parsed.
+    #[error(transparent)]
+    Blueprint(#[from] Box<BlueprintError>),
+    /// An `--arch` that names no architecture.
+    #[error("--arch {arch:?}: unknown architecture")]
+    Arch {
+        /// The value given.
+        arch: String,
+    },
+    /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
+    #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
+    Words {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin";
+const DEFAULT_SSL_CERT_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Reads the blueprint at `path` (relative paths inside it resolve against `cwd`, as apko
+/// resolves them) and returns the plan and the warnings for keys not acted on.
+pub fn load(
+    path: &Path,
+    cwd: &Path,
+    overrides: &Overrides,
+) -> Result<(Plan, Vec<String>), PlanError> {
+    let loaded = blueprint::load(path, cwd).map_err(Box::new)?;
+    let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+    let plan = from_blueprint(&loaded.blueprint, path, cwd, overrides)?;
+    Ok((plan, warnings))
+}
+
+/// The plan of an already parsed blueprint.
+pub fn from_blueprint(
+    bp: &Blueprint,
+    source: &Path,
+    cwd: &Path,
+    overrides: &Overrides,
+) -> Result<Plan, PlanError> {
+    let mut repositories: Vec<RepositorySpec> = bp
+        .contents
+        .repositories
+        .iter()
+        .map(|r| RepositorySpec {
+            tag: r.tag.clone(),
+            location: r.location.clone(),
+            path: r.local_path.clone().unwrap_or_else(|| cwd.join(&r.location)),
+        })
+        .collect();
+    repositories.extend(overrides.repositories.iter().map(|r| RepositorySpec::parse(r, cwd)));
+
+    let mut keyring: Vec<PathBuf> = bp
+        .contents
+        .keyring
+        .iter()
+        .map(|k| k.local_path.clone().unwrap_or_else(|| cwd.join(&k.location)))
+        .collect();
+    keyring.extend(overrides.keyring.iter().map(|k| cwd.join(k)));
+
+    let archs = if overrides.archs.is_empty() {
+        let archs: Vec<String> = bp.archs.iter().map(|a| a.apk_name().to_string()).collect();
+        if archs.is_empty() { vec!["x86_64".to_string()] } else { archs }
+    } else {
+        overrides
+            .archs
+            .iter()
+            .map(|a| {
+                blueprint::Arch::from_name(a)
+                    .map(|arch| arch.apk_name().to_string())
+                    .ok_or_else(|| PlanError::Arch { arch: a.clone() })
+            })
+            .collect::<Result<_, _>>()?
+    };
+
+    Ok(Plan {
+        source: source.to_path_buf(),
+        world: bp.contents.packages.clone(),
+        repositories,
+        keyring,
+        archs,
+        config: run_config(bp, source)?,
+        annotations: bp.annotations.clone(),
+        users: bp.accounts.users.iter().map(user).collect(),
+        groups: bp
+            .accounts
+            .groups
+            .iter()
+            .map(|g| Group { name: g.groupname.clone(), gid: g.gid, members: g.members.clone() })
+            .collect(),
+        paths: bp.paths.iter().map(mutation).collect(),
+    })
+}
+
+fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
+    let words = |field: &'static str, value: &str| {
+        shlex::split(value).ok_or_else(|| PlanError::Words {
+            blueprint: source.to_path_buf(),
+            field,
+            value: value.to_string(),
+        })
+    };
+    let entrypoint = match (&bp.entrypoint.shell_fragment, &bp.entrypoint.command) {
+        (Some(fragment), _) if !fragment.is_empty() => {
+            vec!["/bin/sh".to_string(), "-c".to_string(), fragment.clone()]
+        }
+        (_, Some(command)) if !command.is_empty() => words("entrypoint.command", command)?,
+        _ => Vec::new(),
+    };
+    let cmd = match &bp.cmd {
+        Some(cmd) if !cmd.is_empty() => words("cmd", cmd)?,
+        _ => Vec::new(),
+    };
+    let mut env = bp.environment.clone();
+    env.entry("PATH".to_string()).or_insert_with(|| DEFAULT_PATH.to_string());
+    env.entry("SSL_CERT_FILE".to_string()).or_insert_with(|| DEFAULT_SSL_CERT_FILE.to_string());
+    Ok(RunConfig {
+        entrypoint,
+        cmd,
+        env,
+        user: bp.accounts.run_as.clone().filter(|u| !u.is_empty()),
+        work_dir: bp.work_dir.clone().filter(|w| !w.is_empty()),
+        stop_signal: bp.stop_signal.clone().filter(|s| !s.is_empty()),
+        volumes: bp.volumes.clone(),
+    })
+}
+
+fn user(u: &blueprint::User) -> User {
+    User {
+        name: u.username.clone(),
+        uid: u.uid,
+        gid: u.gid.unwrap_or(u.uid),
+        shell: u.shell.clone().unwrap_or_else(|| "/bin/sh".to_string()),
+        home: u.homedir.clone().unwrap_or_else(|| format!("/home/{}", u.username)),
+    }
+}
+
+fn mutation(m: &blueprint::PathMutation) -> PathMutation {
+    PathMutation {
+        path: m.path.clone(),
+        kind: match m.kind {
+            PathKind::Directory => MutationKind::Directory,
+            PathKind::EmptyFile => MutationKind::EmptyFile,
+            PathKind::Hardlink => MutationKind::Hardlink,
+            PathKind::Symlink => MutationKind::Symlink,
+            PathKind::Permissions => MutationKind::Permissions,
+        },
+        uid: m.uid.unwrap_or(0),
+        gid: m.gid.unwrap_or(0),
+        permissions: m.permissions.map(|p| p.bits()),
+        source: m.source.clone().unwrap_or_default(),
+        recursive: m.recursive,
+    }
+}

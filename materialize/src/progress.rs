@@ -1,0 +1,50 @@
+//! How the library reports progress without printing: the caller implements [`Progress`]
+//! (the command line draws it on a terminal; tests ignore it).
+
+use std::fmt;
+
+/// A step of building one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading and verifying repository indexes.
+    Indexes,
+    /// Choosing packages.
+    Resolve,
+    /// Reading, verifying and decompressing package files.
+    Unpack {
+        /// How many packages.
+        packages: usize,
+    },
+    /// Writing generated files and applying `paths`.
+    Rootfs,
+    /// Serializing, compressing and hashing the layer.
+    Layer,
+    /// Writing config, manifest and index.
+    Image,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Indexes => f.write_str("reading indexes"),
+            Stage::Resolve => f.write_str("resolving"),
+            Stage::Unpack { packages } => write!(f, "unpacking {packages} packages"),
+            Stage::Rootfs => f.write_str("generating files"),
+            Stage::Layer => f.write_str("writing the layer"),
+            Stage::Image => f.write_str("writing the image"),
+        }
+    }
+}
+
+/// Receives progress reports; called from worker threads, so it must be `Sync`.
+pub trait Progress: Sync {
+    /// `image` (an arch, or a blueprint in a batch) entered `stage`.
+    fn stage(&self, image: &str, stage: Stage);
+}
+
+/// A [`Progress`] that reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn stage(&self, _image: &str, _stage: Stage) {}
+}

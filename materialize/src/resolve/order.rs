@@ -1,0 +1,95 @@
+//! Install order: dependencies before dependents.
+//!
+//! A depth-first walk from every chosen package in name order, visiting what each one
+//! depends on (its `D:` list, then its `i:` condition) before it. A dependency cycle is
+//! cut where the walk meets a package already on its path, so the order is a function of
+//! the chosen set alone. On the apk-tools solver tests this gives apk's own order.
+
+use std::collections::BTreeMap;
+
+use crate::resolve::pool::Pool;
+use crate::resolve::solver::Picked;
+use crate::resolve::{Chosen, Resolution};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    New,
+    Open,
+    Done,
+}
+
+/// Orders `picked` for installation.
+pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
+    let by_pkg: BTreeMap<usize, usize> =
+        picked.iter().enumerate().map(|(i, p)| (p.pkg, i)).collect();
+    let edges: Vec<Vec<usize>> = picked.iter().map(|p| successors(pool, &by_pkg, p)).collect();
+
+    let mut roots: Vec<usize> = (0..picked.len()).collect();
+    roots.sort_by(|&a, &b| pool.pkgs[picked[a].pkg].name.cmp(&pool.pkgs[picked[b].pkg].name));
+
+    let mut marks = vec![Mark::New; picked.len()];
+    let mut out = Vec::with_capacity(picked.len());
+    for root in roots {
+        visit(root, &edges, &mut marks, &mut out);
+    }
+
+    let packages = out
+        .into_iter()
+        .map(|i| {
+            let p = &picked[i];
+            let (repository, entry) =
+                pool.copy_for(p.pkg, p.pins.preferred.as_deref(), &p.pins.allowed);
+            let pkg = &pool.pkgs[p.pkg];
+            Chosen {
+                repository,
+                entry,
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                reason: p.reason.clone(),
+            }
+        })
+        .collect();
+    Resolution { packages }
+}
+
+/// The picked packages that meet `p`'s dependencies and install_if condition, in order.
+fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked) -> Vec<usize> {
+    let pkg = &pool.pkgs[p.pkg];
+    let deps = pkg.depends.iter().chain(&pkg.install_if).filter(|d| !d.conflict);
+    let mut out = Vec::new();
+    for dep in deps {
+        let Some(providers) = pool.providers.get(&dep.name) else { continue };
+        let hit = providers.iter().find_map(|&pr| {
+            let at = *by_pkg.get(&pr.pkg)?;
+            let meets = match pool.offered(pr) {
+                Some(v) => dep.matches(v),
+                None => dep.op.is_none(),
+            };
+            (meets && pr.pkg != p.pkg).then_some(at)
+        });
+        out.extend(hit);
+    }
+    out
+}
+
+/// Post-order walk without recursion, so deep dependency chains cannot overflow the stack.
+fn visit(root: usize, edges: &[Vec<usize>], marks: &mut [Mark], out: &mut Vec<usize>) {
+    if marks[root] != Mark::New {
+        return;
+    }
+    let mut stack = vec![(root, 0usize)];
+    marks[root] = Mark::Open;
+    while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+        if let Some(&child) = edges[node].get(*next) {
+            *next += 1;
+            if marks[child] == Mark::New {
+                marks[child] = Mark::Open;
+                stack.push((child, 0));
+            }
+            continue;
+        }
+        marks[node] = Mark::Done;
+        out.push(node);
+        stack.pop();
+    }
+}

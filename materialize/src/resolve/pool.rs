@@ -1,0 +1,214 @@
+//! The package pool: every index entry of every repository, parsed once, with the map from
+//! each name to the packages that provide it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::apk::dependency::{Dependency, Provide};
+use crate::resolve::Request;
+
+/// One installable package (entries that are byte-identical across repositories, or share
+/// a name, version and `C:` checksum, are one package held by several repositories).
+#[derive(Debug)]
+pub(crate) struct Pkg {
+    /// Position in [`Pool::pkgs`].
+    pub id: usize,
+    pub name: String,
+    pub version: String,
+    /// `(repository, entry)` of every copy, in repository order.
+    pub copies: Vec<(usize, usize)>,
+    pub depends: Vec<Dependency>,
+    pub provides: Vec<Provide>,
+    pub install_if: Vec<Dependency>,
+    pub priority: u32,
+    /// Why it can never be installed (a malformed `D:` token, another architecture).
+    pub unusable: Option<String>,
+}
+
+impl Pkg {
+    /// `name-version`, as apk names a package in messages.
+    pub fn label(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    /// Every version this package offers for `name`: `Some(v)` for its own name and
+    /// versioned provides, `None` for an unversioned provide.
+    pub fn offers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Option<&'a str>> + 'a {
+        let own = (self.name == name).then_some(Some(self.version.as_str()));
+        let provided =
+            self.provides.iter().filter(move |p| p.name == name).map(|p| p.version.as_deref());
+        own.into_iter().chain(provided)
+    }
+
+    /// The names it holds with a version (its own and versioned provides).
+    pub fn versioned_names(&self) -> impl Iterator<Item = &str> {
+        let provided = self.provides.iter().filter(|p| p.version.is_some());
+        std::iter::once(self.name.as_str()).chain(provided.map(|p| p.name.as_str()))
+    }
+}
+
+/// A provider of a name: the package, and which of its provides offers the name (`None`:
+/// the package's own name).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Provider {
+    pub pkg: usize,
+    pub provide: Option<usize>,
+}
+
+/// All packages of a request.
+pub(crate) struct Pool<'a> {
+    pub request: &'a Request,
+    pub pkgs: Vec<Pkg>,
+    pub providers: BTreeMap<String, Vec<Provider>>,
+    /// Packages with an `i:` list, by name then id.
+    pub install_if: Vec<usize>,
+}
+
+impl<'a> Pool<'a> {
+    /// Builds the pool; `exclude` lists `(name, version)` pairs that must not be chosen.
+    pub fn new(request: &'a Request, exclude: &BTreeSet<(String, String)>) -> Pool<'a> {
+        let mut pkgs: Vec<Pkg> = Vec::new();
+        let mut by_key: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+
+        for (r, repo) in request.repositories.iter().enumerate() {
+            for (e, entry) in repo.entries.iter().enumerate() {
+                let key = (entry.name.as_str(), entry.version.as_str());
+                let same = by_key.get(&key).and_then(|ids| {
+                    ids.iter().copied().find(|&id| {
+                        let (r0, e0) = pkgs[id].copies[0];
+                        let other = &request.repositories[r0].entries[e0];
+                        other == entry
+                            || (other.checksum.is_some() && other.checksum == entry.checksum)
+                    })
+                });
+                if let Some(id) = same {
+                    pkgs[id].copies.push((r, e));
+                    continue;
+                }
+                let id = pkgs.len();
+                by_key.entry(key).or_default().push(id);
+                pkgs.push(make_pkg(request, id, r, e, exclude));
+            }
+        }
+
+        let mut providers: BTreeMap<String, Vec<Provider>> = BTreeMap::new();
+        for pkg in &pkgs {
+            providers
+                .entry(pkg.name.clone())
+                .or_default()
+                .push(Provider { pkg: pkg.id, provide: None });
+            for (i, p) in pkg.provides.iter().enumerate() {
+                providers
+                    .entry(p.name.clone())
+                    .or_default()
+                    .push(Provider { pkg: pkg.id, provide: Some(i) });
+            }
+        }
+
+        let mut install_if: Vec<usize> =
+            pkgs.iter().filter(|p| !p.install_if.is_empty()).map(|p| p.id).collect();
+        install_if.sort_by(|&a, &b| pkgs[a].name.cmp(&pkgs[b].name).then(a.cmp(&b)));
+
+        Pool { request, pkgs, providers, install_if }
+    }
+
+    /// The version a provider offers; `None` for an unversioned provide.
+    pub fn offered(&self, p: Provider) -> Option<&str> {
+        let pkg = &self.pkgs[p.pkg];
+        match p.provide {
+            None => Some(pkg.version.as_str()),
+            Some(i) => pkg.provides.get(i).and_then(|pr| pr.version.as_deref()),
+        }
+    }
+
+    /// Whether `pkg` may be taken under `allowed` tags: it sits in an untagged repository,
+    /// or in one whose tag is allowed (apk's repository pinning).
+    pub fn eligible(&self, pkg: usize, allowed: &BTreeSet<String>) -> bool {
+        self.pkgs[pkg].copies.iter().any(|&(r, _)| match &self.request.repositories[r].tag {
+            None => true,
+            Some(tag) => allowed.contains(tag),
+        })
+    }
+
+    /// Whether `pkg` sits in a repository with exactly the `preferred` tag (`None`: an
+    /// untagged repository).
+    pub fn preferred(&self, pkg: usize, preferred: Option<&str>) -> bool {
+        let repos = &self.request.repositories;
+        self.pkgs[pkg].copies.iter().any(|&(r, _)| repos[r].tag.as_deref() == preferred)
+    }
+
+    /// The copy to take: the first in a preferred repository, else the first allowed one,
+    /// else the first.
+    pub fn copy_for(
+        &self,
+        pkg: usize,
+        preferred: Option<&str>,
+        allowed: &BTreeSet<String>,
+    ) -> (usize, usize) {
+        let repos = &self.request.repositories;
+        let copies = &self.pkgs[pkg].copies;
+        let pick = |ok: &dyn Fn(Option<&String>) -> bool| {
+            copies.iter().copied().find(|&(r, _)| ok(repos[r].tag.as_ref()))
+        };
+        pick(&|t| t.map(String::as_str) == preferred)
+            .or_else(|| pick(&|t| t.is_none_or(|t| allowed.contains(t))))
+            .unwrap_or(copies[0])
+    }
+
+    /// Tags of the repositories holding `pkg` (for "masked in" messages).
+    pub fn tags(&self, pkg: usize) -> Vec<String> {
+        let mut tags: Vec<String> = self.pkgs[pkg]
+            .copies
+            .iter()
+            .filter_map(|&(r, _)| self.request.repositories[r].tag.clone())
+            .collect();
+        tags.dedup();
+        tags
+    }
+
+    /// The lowest repository index holding `pkg`.
+    pub fn first_repo(&self, pkg: usize) -> usize {
+        self.pkgs[pkg].copies[0].0
+    }
+}
+
+fn make_pkg(
+    request: &Request,
+    id: usize,
+    r: usize,
+    e: usize,
+    exclude: &BTreeSet<(String, String)>,
+) -> Pkg {
+    let entry = &request.repositories[r].entries[e];
+    let mut unusable = None;
+
+    // apk marks a package with an unreadable D: uninstallable rather than failing the
+    // index (`apk_pkgtmpl_add_info`); an unreadable i: only disables the install_if rule.
+    let depends = Dependency::parse_all(&entry.depends).unwrap_or_else(|err| {
+        unusable = Some(err.to_string());
+        Vec::new()
+    });
+    let install_if = Dependency::parse_all(&entry.install_if).unwrap_or_default();
+    let provides = entry.provides.iter().filter_map(|t| Provide::parse(t).ok()).collect();
+
+    if let Some(arch) = &request.arch {
+        let a = entry.arch.as_str();
+        if !a.is_empty() && a != "noarch" && a != arch {
+            unusable = Some(format!("arch {a} is not {arch}"));
+        }
+    }
+    if exclude.contains(&(entry.name.clone(), entry.version.clone())) {
+        unusable = Some("missing on another architecture".to_string());
+    }
+
+    Pkg {
+        id,
+        name: entry.name.clone(),
+        version: entry.version.clone(),
+        copies: vec![(r, e)],
+        depends,
+        provides,
+        install_if,
+        priority: entry.provider_priority.unwrap_or(0),
+        unusable,
+    }
+}

@@ -1,0 +1,254 @@
+//! Writes the generated files into the tree: the apk configuration (`etc/apk/world`,
+//! `repositories`, `arch`, `keys/*`), the installed database, the account files and the
+//! busybox applet links. Every generated entry is owned by root and stamped with the
+//! build time, so it is a function of the inputs alone.
+
+use flatroot_vfs::{Content, Follow, Metadata, Node, NodeKind, Timestamp, Tree, TreeError};
+
+use super::accounts::{self, Group, User};
+use super::busybox;
+use super::installed::{self, InstalledPackage};
+
+/// The inputs of the generated files.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The apk architecture, for `etc/apk/arch`.
+    pub arch: &'a str,
+    /// The world, one dependency per line in `etc/apk/world`, in the order given.
+    pub world: &'a [String],
+    /// The lines of `etc/apk/repositories`.
+    pub repositories: &'a [String],
+    /// Keyring files, by file name, for `etc/apk/keys/`.
+    pub keys: &'a [(String, Vec<u8>)],
+    /// What the installed database records.
+    pub installed: &'a [InstalledPackage],
+    /// Users to add to the account files (none: the files stay as packages shipped them).
+    pub users: &'a [User],
+    /// Groups to add to the account files.
+    pub groups: &'a [Group],
+    /// The mtime of every generated entry.
+    pub build_time: i64,
+}
+
+/// What generation did that a user may want to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Busybox applet links made.
+    pub busybox_links: usize,
+    /// Where the applet list came from, when busybox is in the image.
+    pub busybox_source: Option<&'static str>,
+}
+
+/// A generated file that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The tree refused the path (a package put a file where a directory must be).
+    #[error("cannot write generated {path}")]
+    Tree {
+        /// The generated path.
+        path: String,
+        /// What the tree said.
+        #[source]
+        source: TreeError,
+    },
+    /// Writing `scripts.tar` failed.
+    #[error("cannot write lib/apk/db/scripts.tar")]
+    Scripts(#[source] std::io::Error),
+}
+
+/// Writes every generated file; see the module documentation.
+pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateError> {
+    let time = inputs.build_time;
+    let world: String = inputs.world.iter().map(|w| format!("{w}\n")).collect();
+    let repositories: String = inputs.repositories.iter().map(|r| format!("{r}\n")).collect();
+
+    put(tree, "etc/apk/world", world.into_bytes(), 0o644, time, true)?;
+    put(tree, "etc/apk/repositories", repositories.into_bytes(), 0o644, time, true)?;
+    put(tree, "etc/apk/arch", format!("{}\n", inputs.arch).into_bytes(), 0o644, time, true)?;
+    for (name, bytes) in inputs.keys {
+        // A key a package ships (alpine-keys, wolfi-keys) stays as the package has it.
+        put(tree, &format!("etc/apk/keys/{name}"), bytes.clone(), 0o644, time, false)?;
+    }
+
+    put(tree, "lib/apk/db/installed", installed::installed(inputs.installed), 0o644, time, true)?;
+    let scripts = installed::scripts_tar(inputs.installed).map_err(GenerateError::Scripts)?;
+    put(tree, "lib/apk/db/scripts.tar", scripts, 0o644, time, true)?;
+    put(tree, "lib/apk/db/triggers", installed::triggers(inputs.installed), 0o644, time, true)?;
+
+    if !inputs.users.is_empty() || !inputs.groups.is_empty() {
+        write_accounts(tree, inputs)?;
+    }
+    Ok(busybox_links(tree, time))
+}
+
+fn write_accounts(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateError> {
+    let read = |tree: &Tree, path: &str| -> Vec<u8> {
+        match tree.lookup(path.as_bytes(), Follow::Final).map(|id| &tree.node(id).kind) {
+            Ok(NodeKind::File(content)) => content.bytes().to_vec(),
+            _ => Vec::new(),
+        }
+    };
+    let files = accounts::merge(
+        &read(tree, "etc/passwd"),
+        &read(tree, "etc/group"),
+        &read(tree, "etc/shadow"),
+        inputs.users,
+        inputs.groups,
+    );
+    let time = inputs.build_time;
+    replace_content(tree, "etc/passwd", files.passwd, 0o644, time)?;
+    replace_content(tree, "etc/group", files.group, 0o644, time)?;
+    replace_content(tree, "etc/shadow", files.shadow, 0o640, time)
+}
+
+/// Replaces the content of a file the packages shipped, keeping its mode and owner, or
+/// creates it with `mode`.
+fn replace_content(
+    tree: &mut Tree,
+    path: &str,
+    bytes: Vec<u8>,
+    mode: u32,
+    time: i64,
+) -> Result<(), GenerateError> {
+    if let Ok(id) = tree.lookup(path.as_bytes(), Follow::Final) {
+        let node = tree.node_mut(id);
+        if let NodeKind::File(content) = &mut node.kind {
+            *content = Content::from_vec(bytes);
+            node.meta.mtime = Timestamp::from_secs(time);
+            return Ok(());
+        }
+    }
+    put(tree, path, bytes, mode, time, true)
+}
+
+/// Creates (or with `replace`, replaces) a root-owned file, and its missing parents.
+fn put(
+    tree: &mut Tree,
+    path: &str,
+    bytes: Vec<u8>,
+    mode: u32,
+    time: i64,
+    replace: bool,
+) -> Result<(), GenerateError> {
+    let error = |source| GenerateError::Tree { path: path.to_string(), source };
+    let mut dir_meta = Metadata::directory(0o755);
+    dir_meta.mtime = Timestamp::from_secs(time);
+    if let Some((parent, _)) = path.rsplit_once('/') {
+        tree.insert_dir_all(parent.as_bytes(), dir_meta).map_err(error)?;
+    }
+    let (dir, name) = tree.parent_of(path.as_bytes()).map_err(error)?;
+    if tree.child(dir, name.as_bytes()).is_some() && !replace {
+        return Ok(());
+    }
+    let mut meta = Metadata::file(mode);
+    meta.mtime = Timestamp::from_secs(time);
+    let node = tree.add(Node { kind: NodeKind::File(Content::from_vec(bytes)), meta });
+    tree.link(dir, name, node, path.as_bytes()).map_err(error)?;
+    Ok(())
+}
+
+/// Links every busybox applet that has no entry yet to `/bin/busybox`, as busybox's
+/// `--install -s` does from the package's install hook (skipping applets whose
+/// directory does not exist).
+fn busybox_links(tree: &mut Tree, time: i64) -> Report {
+    let binary = match tree.lookup(b"bin/busybox", Follow::Final).map(|id| &tree.node(id).kind) {
+        Ok(NodeKind::File(content)) => content.clone(),
+        _ => return Report::default(),
+    };
+    let listed = match tree.lookup(b"etc/busybox-paths.d/busybox", Follow::Final) {
+        Ok(id) => match &tree.node(id).kind {
+            NodeKind::File(content) => Some(busybox::paths_from_list(content.bytes())),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    let (paths, source) = match listed {
+        Some(paths) => (paths, "etc/busybox-paths.d/busybox"),
+        None => match busybox::paths_from_binary(binary.bytes()) {
+            Some(paths) => (paths, "the applet table of bin/busybox"),
+            None => {
+                tracing::warn!(
+                    "bin/busybox has no applet table flatroot can read: no applet links"
+                );
+                return Report { busybox_links: 0, busybox_source: None };
+            }
+        },
+    };
+
+    let mut made = 0;
+    for path in paths {
+        if tree.lookup(&path, Follow::NotFinal).is_ok() {
+            continue;
+        }
+        let Ok((dir, name)) = tree.parent_of(&path) else { continue };
+        let mut meta = Metadata::new(0o777);
+        meta.mtime = Timestamp::from_secs(time);
+        let node =
+            tree.add(Node { kind: NodeKind::Symlink(b"/bin/busybox".as_slice().into()), meta });
+        if tree.link(dir, name, node, &path).is_ok() {
+            made += 1;
+        }
+    }
+    tracing::debug!(links = made, source, "busybox applet links");
+    Report { busybox_links: made, busybox_source: Some(source) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busybox_links_fill_only_missing_paths_in_existing_directories() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"bin", Metadata::directory(0o755)).unwrap();
+        tree.insert_dir_all(b"etc/busybox-paths.d", Metadata::directory(0o755)).unwrap();
+        tree.insert_file(b"bin/busybox", Metadata::file(0o755), Content::from_vec(b"bb".to_vec()))
+            .unwrap();
+        tree.insert_file(b"bin/ls", Metadata::file(0o755), Content::empty()).unwrap();
+        let list = b"bin/ls\nbin/cat\nopt/x/y\n".to_vec();
+        tree.insert_file(
+            b"etc/busybox-paths.d/busybox",
+            Metadata::file(0o644),
+            Content::from_vec(list),
+        )
+        .unwrap();
+        let report = busybox_links(&mut tree, 7);
+        assert_eq!(report.busybox_links, 1);
+        let cat = tree.lookup(b"bin/cat", Follow::NotFinal).unwrap();
+        assert_eq!(tree.node(cat).kind, NodeKind::Symlink(b"/bin/busybox".as_slice().into()));
+        let ls = tree.lookup(b"bin/ls", Follow::NotFinal).unwrap();
+        assert!(matches!(tree.node(ls).kind, NodeKind::File(_)), "a real file stays");
+    }
+
+    #[test]
+    fn generated_files_keep_package_keys_and_write_the_world() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"etc/apk/keys", Metadata::directory(0o755)).unwrap();
+        tree.insert_file(
+            b"etc/apk/keys/k.pub",
+            Metadata::file(0o644),
+            Content::from_vec(b"pkg".to_vec()),
+        )
+        .unwrap();
+        let inputs = Inputs {
+            arch: "x86_64",
+            world: &["busybox".into(), "hello>=2".into()],
+            repositories: &["/repo".into()],
+            keys: &[("k.pub".into(), b"blueprint".to_vec())],
+            installed: &[],
+            users: &[],
+            groups: &[],
+            build_time: 9,
+        };
+        write(&mut tree, &inputs).unwrap();
+        let content =
+            |tree: &Tree, p: &[u8]| match &tree.node(tree.lookup(p, Follow::Final).unwrap()).kind {
+                NodeKind::File(c) => c.bytes().to_vec(),
+                _ => panic!("not a file"),
+            };
+        assert_eq!(content(&tree, b"etc/apk/world"), b"busybox\nhello>=2\n");
+        assert_eq!(content(&tree, b"etc/apk/arch"), b"x86_64\n");
+        assert_eq!(content(&tree, b"etc/apk/keys/k.pub"), b"pkg");
+        assert_eq!(content(&tree, b"lib/apk/db/installed"), b"");
+    }
+}

@@ -1,0 +1,280 @@
+//! Reads a layer tar (already decompressed, in memory or memory-mapped) back into a tree.
+//!
+//! Contents are not copied: every file is a range of the layer buffer. Entries may come in
+//! any order; a missing parent directory is created with mode 0755, as container runtimes
+//! do when they unpack a layer. PAX records for `path`, `linkpath`, `size`, `uid`, `gid`,
+//! `mtime` and `SCHILY.xattr.*` are honoured, and so are GNU long names.
+
+use std::collections::BTreeMap;
+
+use crate::content::{Content, SharedBuffer};
+use crate::name::{Lossy, components};
+use crate::node::{Metadata, Node, NodeKind, Timestamp};
+use crate::tree::{Follow, Tree, TreeError};
+
+/// Why a layer could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The tar structure is broken (bad header checksum, truncated data, bad PAX record).
+    #[error("layer tar is malformed near byte {offset}")]
+    Malformed {
+        /// Byte offset of the header concerned, as far as it is known.
+        offset: u64,
+        /// What the tar reader said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An entry that the tree cannot hold there.
+    #[error("layer entry {path:?} cannot be placed in the tree")]
+    Entry {
+        /// The entry's name.
+        path: Lossy,
+        /// What the tree said.
+        #[source]
+        source: TreeError,
+    },
+    /// A hardlink to a name that is not a regular file earlier in the layer.
+    #[error(
+        "layer entry {path:?} is a hardlink to {target:?}, which is not an earlier regular file"
+    )]
+    BadHardlink {
+        /// The link's name.
+        path: Lossy,
+        /// The name it links to.
+        target: Lossy,
+    },
+    /// An entry type flatroot does not represent (sparse files, tape volumes).
+    #[error("layer entry {path:?} has unsupported type {typeflag:?}")]
+    Unsupported {
+        /// The entry's name.
+        path: Lossy,
+        /// The typeflag byte.
+        typeflag: char,
+    },
+}
+
+/// Builds a tree from the layer tar in `buffer`; the root gets `root` metadata.
+pub fn read_layer(buffer: SharedBuffer, root: Metadata) -> Result<Tree, ReadError> {
+    let mut tree = Tree::new(root);
+    read_layer_into(&mut tree, buffer)?;
+    Ok(tree)
+}
+
+/// Applies the layer tar in `buffer` over `tree`: later entries replace earlier ones of the
+/// same name. Whiteout files (`.wh.*`) are kept as they are; flatroot writes none.
+pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadError> {
+    let bytes: &[u8] = (*buffer).as_ref();
+    let mut archive = tar::Archive::new(bytes);
+    let malformed = |offset: u64| move |source| ReadError::Malformed { offset, source };
+
+    let entries = archive.entries().map_err(malformed(0))?;
+    let mut last_offset = 0;
+    for item in entries {
+        let mut item = item.map_err(malformed(last_offset))?;
+        last_offset = item.raw_header_position();
+        let path = item.path_bytes().into_owned();
+        let entry_error = |source| ReadError::Entry { path: Lossy(path.clone()), source };
+
+        let mut pax: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        if let Some(extensions) = item.pax_extensions().map_err(malformed(last_offset))? {
+            for ext in extensions {
+                let ext = ext.map_err(malformed(last_offset))?;
+                pax.insert(ext.key_bytes().to_vec(), ext.value_bytes().to_vec());
+            }
+        }
+        let header = item.header();
+        let meta = metadata(header, &pax).map_err(malformed(last_offset))?;
+        let typeflag = header.entry_type().as_byte();
+        let link = item.link_name_bytes().map(|l| l.into_owned());
+
+        let names = components(&path).map_err(|e| entry_error(e.into()))?;
+        if names.is_empty() {
+            // The root entry (`./`) carries the root's own metadata.
+            tree.node_mut(tree.root()).meta = meta;
+            continue;
+        }
+        let parent = parent_path(&path);
+        tree.insert_dir_all(&parent, Metadata::directory(0o755)).map_err(entry_error)?;
+
+        let kind = match typeflag {
+            b'5' => {
+                match tree.lookup(&path, Follow::NotFinal) {
+                    Ok(id) if tree.node(id).is_dir() => tree.node_mut(id).meta = meta,
+                    _ => {
+                        let (dir, name) = tree.parent_of(&path).map_err(entry_error)?;
+                        let node = Node { kind: NodeKind::Directory(BTreeMap::new()), meta };
+                        let id = tree.add(node);
+                        tree.unlink(dir, name.as_bytes());
+                        tree.link(dir, name, id, &path).map_err(entry_error)?;
+                    }
+                }
+                continue;
+            }
+            b'1' => {
+                let target = link.unwrap_or_default();
+                let bad = || ReadError::BadHardlink {
+                    path: Lossy(path.clone()),
+                    target: Lossy(target.clone()),
+                };
+                let id = tree.lookup(&target, Follow::NotFinal).map_err(|_| bad())?;
+                if !matches!(tree.node(id).kind, NodeKind::File(_)) {
+                    return Err(bad());
+                }
+                let (dir, name) = tree.parent_of(&path).map_err(entry_error)?;
+                tree.link(dir, name, id, &path).map_err(entry_error)?;
+                continue;
+            }
+            b'0' | b'\0' | b'7' => {
+                let start = usize::try_from(item.raw_file_position()).unwrap_or(usize::MAX);
+                let len = usize::try_from(item.size()).unwrap_or(usize::MAX);
+                let content = Content::shared(buffer.clone(), start, len).map_err(|e| {
+                    ReadError::Malformed { offset: last_offset, source: std::io::Error::other(e) }
+                })?;
+                NodeKind::File(content)
+            }
+            b'2' => NodeKind::Symlink(link.unwrap_or_default().into()),
+            b'3' | b'4' => {
+                let major = header.device_major().ok().flatten().unwrap_or(0);
+                let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                if typeflag == b'3' {
+                    NodeKind::CharDevice { major, minor }
+                } else {
+                    NodeKind::BlockDevice { major, minor }
+                }
+            }
+            b'6' => NodeKind::Fifo,
+            other => {
+                return Err(ReadError::Unsupported {
+                    path: Lossy(path),
+                    typeflag: char::from(other),
+                });
+            }
+        };
+        let (dir, name) = tree.parent_of(&path).map_err(entry_error)?;
+        let id = tree.add(Node { kind, meta });
+        // A later entry of the same name replaces an earlier one, as when a layer is unpacked.
+        tree.unlink(dir, name.as_bytes());
+        tree.link(dir, name, id, &path).map_err(entry_error)?;
+    }
+    Ok(())
+}
+
+fn parent_path(path: &[u8]) -> Vec<u8> {
+    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+    match trimmed.iter().rposition(|b| *b == b'/') {
+        Some(i) => trimmed[..i].to_vec(),
+        None => Vec::new(),
+    }
+}
+
+fn metadata(header: &tar::Header, pax: &BTreeMap<Vec<u8>, Vec<u8>>) -> std::io::Result<Metadata> {
+    let number = |key: &[u8]| -> Option<&[u8]> { pax.get(key).map(Vec::as_slice) };
+    let parse_u32 = |bytes: &[u8]| -> std::io::Result<u32> {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("a PAX id that is not a 32-bit number"))
+    };
+    let uid = match number(b"uid") {
+        Some(v) => parse_u32(v)?,
+        None => u32::try_from(header.uid()?).map_err(std::io::Error::other)?,
+    };
+    let gid = match number(b"gid") {
+        Some(v) => parse_u32(v)?,
+        None => u32::try_from(header.gid()?).map_err(std::io::Error::other)?,
+    };
+    let mtime = match number(b"mtime") {
+        Some(v) => parse_time(v).ok_or_else(|| std::io::Error::other("a malformed PAX mtime"))?,
+        None => {
+            Timestamp::from_secs(i64::try_from(header.mtime()?).map_err(std::io::Error::other)?)
+        }
+    };
+    let mut xattrs = crate::node::Xattrs::new();
+    for (key, value) in pax {
+        if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+            xattrs.insert(name.into(), value.as_slice().into());
+        }
+    }
+    Ok(Metadata { mode: header.mode()? & 0o7777, uid, gid, mtime, xattrs })
+}
+
+/// Parses a PAX time: an optionally negative integer, optionally a fraction of up to nine
+/// significant digits (more are truncated).
+pub(crate) fn parse_time(bytes: &[u8]) -> Option<Timestamp> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (whole, fraction) = match text.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (text, ""),
+    };
+    let secs: i64 = whole.parse().ok()?;
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
+    let nanos: u32 = digits.parse().ok()?;
+    Some(Timestamp { secs, nanos })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::tar::{LayerOptions, WriteSink, write_layer};
+    use crate::{Name, Tree};
+
+    #[test]
+    fn a_written_layer_reads_back_as_the_same_tree() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"usr/bin", Metadata::directory(0o755)).unwrap();
+        let mut meta = Metadata::file(0o4755);
+        meta.uid = 5_000_000;
+        meta.mtime = Timestamp { secs: 1_600_000_000, nanos: 250 };
+        meta.xattrs.insert(b"user.k".as_slice().into(), b"v\0\xff".as_slice().into());
+        let f =
+            tree.insert_file(b"usr/bin/x", meta, Content::from_vec(b"payload".to_vec())).unwrap();
+        let bin = tree.lookup(b"usr/bin", Follow::Final).unwrap();
+        tree.link(bin, Name::new(b"y").unwrap(), f, b"usr/bin/y").unwrap();
+        tree.insert_symlink(b"usr/bin/\xe9", Metadata::new(0o777), b"x").unwrap();
+        let long = [b"usr/".to_vec(), vec![b'q'; 200]].concat();
+        tree.insert_file(&long, Metadata::file(0o600), Content::from_vec(vec![1; 1000])).unwrap();
+        let original = tree.freeze();
+
+        let mut sink = WriteSink(Vec::new());
+        write_layer(&original, &LayerOptions::default(), &mut sink).unwrap();
+        let bytes: SharedBuffer = Arc::new(sink.0);
+        let again = read_layer(bytes, Metadata::directory(0o755)).unwrap().freeze();
+
+        let view = |t: &crate::FrozenTree| -> Vec<(Vec<u8>, Node, u64, u32)> {
+            t.walk()
+                .map(|e| {
+                    (e.path.to_vec(), t.node(e.node).clone(), t.inode(e.node), t.nlink(e.node))
+                })
+                .collect()
+        };
+        assert_eq!(view(&original), view(&again));
+    }
+
+    #[test]
+    fn a_hardlink_to_a_missing_name_is_an_error() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder.append_link(&mut header, "a", "missing").unwrap();
+        let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
+        let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
+        assert!(matches!(err, ReadError::BadHardlink { .. }), "{err}");
+    }
+
+    #[test]
+    fn pax_times_parse_fractions() {
+        assert_eq!(parse_time(b"5.12"), Some(Timestamp { secs: 5, nanos: 120_000_000 }));
+        assert_eq!(parse_time(b"-3"), Some(Timestamp { secs: -3, nanos: 0 }));
+        assert_eq!(parse_time(b"1.x"), None);
+    }
+}
