@@ -11,7 +11,8 @@
 //! use std::path::Path;
 //!
 //! let layout = LayoutWriter::create(Path::new("out/image"))?;
-//! let blob = layout.add_blob(b"{}")?;
+//! let config = layout.add_blob(br#"{"architecture":"amd64"}"#)?;
+//! println!("config stored as {}", config.digest);
 //! # let index = Vec::new();
 //! layout.finish(&index)?;
 //! # Ok::<(), flatroot_materialize::oci::layout::LayoutError>(())
