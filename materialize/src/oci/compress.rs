@@ -264,6 +264,19 @@ impl<W: Write> LayerEncoder<W> {
         Ok(encoder)
     }
 
+    /// An encoder with a tiny segment size, so tests can cross many cuts with little data.
+    #[cfg(test)]
+    fn with_segment_size(
+        out: W,
+        compression: Compression,
+        jobs: usize,
+        segment_size: usize,
+    ) -> Result<Self, CompressError> {
+        let mut encoder = Self::new(out, compression, jobs)?;
+        encoder.segment_size = segment_size;
+        Ok(encoder)
+    }
+
     /// Adds one whole tar entry (header, content and padding) and marks its end.
     ///
     /// # Errors
