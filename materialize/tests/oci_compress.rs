@@ -14,7 +14,7 @@ use flatroot_vfs::{Content, Metadata, Tree};
 use oci_support::{encode_into, have_tool, realworld_file, run, tar_entries};
 use sha2::{Digest, Sha256};
 
-/// About 6 MB of layer-like data: a tar of text files, binary blobs and one large file.
+/// About 11 MB of layer-like data: a tar of text files, binary blobs and one large file.
 fn generated_tar() -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -43,7 +43,7 @@ fn generated_tar() -> Vec<u8> {
         builder.append(&header, &data[..]).unwrap();
     }
     let big: Vec<u8> =
-        (0..3_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 & 0x3f).collect();
+        (0..9_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 & 0x3f).collect();
     let mut header = tar::Header::new_ustar();
     header.set_path("usr/lib/libbig.so").unwrap();
     header.set_size(big.len() as u64);
@@ -152,7 +152,7 @@ fn zstd_tool_decompresses_the_layer() {
 
 #[test]
 fn several_segments_per_layer_are_used() {
-    // The generated tar is ~6 MB, so several segments must be in play; a single-segment
+    // The generated tar is ~11 MB, so several segments must be in play; a single-segment
     // output would not test concatenation at all. Zstd frames are counted by their magic.
     let tar = generated_tar();
     let (blob, _) = encode_into(Vec::new(), &tar, Compression::zstd(), 2);

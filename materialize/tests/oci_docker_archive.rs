@@ -11,6 +11,7 @@ use std::path::Path;
 
 use flatroot_materialize::oci::compress::{Compression, LayerDigests};
 use flatroot_materialize::oci::docker_archive::{DockerArchiveWriter, repo_tags};
+use flatroot_materialize::oci::image::ImageSpec;
 use oci_support::{Written, blobs_for, encode_into, have_tool, names_in, run_ok, tiny_layer};
 
 /// Writes an archive with one image per arch, tagged by apko's convention from `name_tag`.
@@ -37,7 +38,11 @@ fn write_archive(out: &Path, arches: &[&str], name_tag: Option<&str>) -> (Writte
         layers.push(layer);
     }
 
-    let tags = repo_tags(name_tag, arches);
+    // Tags take the OCI spelling of the arch, as apko's do.
+    let oci_arches: Vec<String> =
+        arches.iter().map(|a| ImageSpec::for_apk_arch(a).unwrap().arch).collect();
+    let oci_arches: Vec<&str> = oci_arches.iter().map(String::as_str).collect();
+    let tags = repo_tags(name_tag, &oci_arches);
     let tag_only: Vec<Option<&str>> =
         tags.iter().map(|t| t.rsplit_once(':').map(|(_, tag)| tag)).collect();
     let written = blobs_for(arches, &layers, &tag_only);
@@ -93,7 +98,7 @@ fn multi_image_archive_is_addressed_by_tag() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("multi.tar");
     let (written, tags) = write_archive(&out, &["x86_64", "aarch64"], Some("example/app:1.2"));
-    assert_eq!(tags, ["example/app:1.2-x86_64", "example/app:1.2-aarch64"]);
+    assert_eq!(tags, ["example/app:1.2-amd64", "example/app:1.2-arm64"]);
     if !have_tool(test, "skopeo") {
         return;
     }

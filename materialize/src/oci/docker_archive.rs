@@ -106,9 +106,13 @@ pub enum DockerArchiveError {
     },
 }
 
-/// The tag of each image in a multi-platform archive, apko's convention: `NAME:TAG` when
-/// there is one platform, `NAME:TAG-ARCH` for each when there are several. `repo_tag`
-/// defaults to [`DEFAULT_REPO_TAG`]; a name without a tag gets `latest`.
+/// The tag of each image in a multi-platform archive: `NAME:TAG` when there is one
+/// platform, `NAME:TAG-ARCH` for each when there are several. `repo_tag` defaults to
+/// [`DEFAULT_REPO_TAG`]; a name without a tag gets `latest`.
+///
+/// `ARCH` is written as given. apko's tags use the OCI spelling (`app:1.0-amd64`, see
+/// chainguard-dev/apko#1123), so pass [`super::image::ImageSpec::arch`] rather than the APK
+/// name (`x86_64`) to match them.
 pub fn repo_tags(repo_tag: Option<&str>, arches: &[&str]) -> Vec<String> {
     let repo_tag = repo_tag.unwrap_or(DEFAULT_REPO_TAG);
     let repo_tag = match split_repo_tag(repo_tag) {

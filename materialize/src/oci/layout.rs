@@ -11,7 +11,8 @@
 //! use std::path::Path;
 //!
 //! let layout = LayoutWriter::create(Path::new("out/image"))?;
-//! let blob = layout.add_blob(b"{}")?;
+//! let config = layout.add_blob(br#"{"architecture":"amd64"}"#)?;
+//! println!("config stored as {}", config.digest);
 //! # let index = Vec::new();
 //! layout.finish(&index)?;
 //! # Ok::<(), flatroot_materialize::oci::layout::LayoutError>(())
@@ -27,6 +28,7 @@ use oci_spec::image::Digest;
 use sha2::{Digest as _, Sha256};
 
 use super::digest::{DigestError, sha256_digest};
+use super::image::ImageBlobs;
 
 /// The content of the `oci-layout` file: the layout version this writer follows.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -149,6 +151,17 @@ impl LayoutWriter {
             return Err(LayoutError::Io { action: "write", path: writer.path.clone(), source });
         }
         writer.finish()
+    }
+
+    /// Stores one platform's config and manifest blobs (its layer is streamed separately,
+    /// with [`LayoutWriter::blob_writer`]).
+    ///
+    /// # Errors
+    /// As [`LayoutWriter::add_blob`].
+    pub fn add_image(&self, image: &ImageBlobs) -> Result<(), LayoutError> {
+        self.add_blob(&image.config.0)?;
+        self.add_blob(&image.manifest.0)?;
+        Ok(())
     }
 
     /// The temporary directory the layout is being written in.

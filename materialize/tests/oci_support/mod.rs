@@ -181,8 +181,7 @@ pub fn write_layout(out: &Path, tar: &[u8], compression: Compression, tag: &str)
 
     let written = blobs_for(&["x86_64"], &[layer], &[Some(tag)]);
     for image in &written.images {
-        layout.add_blob(&image.config.0).unwrap();
-        layout.add_blob(&image.manifest.0).unwrap();
+        layout.add_image(image).unwrap();
     }
     layout.finish(&written.index.0).unwrap();
     written
