@@ -154,6 +154,14 @@ fn read_one(
 
 fn unpacked(mut record: crate::apk::index::IndexEntry, package: Package) -> UnpackedPackage {
     record.checksum = Some(package.control_checksum.clone());
+    // The control segment is the package's own word (and verified); some indexes, such as
+    // melange's, leave `r:` and `o:` out, but file ownership rules need them.
+    if record.replaces.is_empty() {
+        record.replaces = package.pkginfo.replaces.clone();
+    }
+    if record.origin.is_empty() {
+        record.origin = package.pkginfo.origin.clone();
+    }
     let scripts = package
         .scripts
         .into_iter()

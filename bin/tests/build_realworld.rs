@@ -1,0 +1,187 @@
+//! `flatroot build` on real repositories: apko's own signed test repository, real Debian
+//! packages converted by `make-apk-repo`, and the real Alpine packages that
+//! `rootfs-to-apk-repo` recovers from official minirootfs tarballs, compared entry by
+//! entry with the official trees and run in a chroot.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use flatroot_benches::{corpus, testenv};
+use flatroot_vfs::{Follow, NodeKind};
+use support::*;
+
+#[test]
+fn apkos_own_test_blueprint_builds_unchanged_for_both_archs() {
+    let name = "apkos_own_test_blueprint_builds_unchanged_for_both_archs";
+    let Some(realworld) = testenv::realworld_for(name) else { return };
+    let cli = realworld.join("apko/internal/cli");
+    let dir = tempdir();
+    let out = dir.path().join("image");
+
+    // apko resolves ./testdata/... against the working directory: run from internal/cli.
+    let output = run(flatroot()
+        .current_dir(&cli)
+        .args(["build", "testdata/apko.yaml"])
+        .arg(&out)
+        .arg("--json"));
+    let summary: serde_json::Value = serde_json::from_str(&success(&output)).unwrap();
+
+    // The chosen packages are exactly those apko's own lock file records for each arch.
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cli.join("testdata/apko.lock.json")).unwrap()).unwrap();
+    let mut locked: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for p in lock["contents"]["packages"].as_array().unwrap() {
+        let arch = p["architecture"].as_str().unwrap().to_string();
+        let entry = (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string());
+        locked.entry(arch).or_default().push(entry);
+    }
+    for image in summary["images"].as_array().unwrap() {
+        let arch = image["arch"].as_str().unwrap();
+        let mut built: Vec<(String, String)> = image["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into()))
+            .collect();
+        built.sort();
+        let mut want = locked[arch].clone();
+        want.sort();
+        assert_eq!(built, want, "{arch}");
+    }
+    let views = images(&out);
+    let archs: Vec<&str> = views.iter().map(|v| v.arch.as_str()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    assert_eq!(views[0].config["config"]["Entrypoint"], serde_json::json!(["/bin/sh", "-l"]));
+}
+
+#[test]
+fn real_debian_packages_build_and_umoci_unpacks_the_same_tree() {
+    let name = "real_debian_packages_build_and_umoci_unpacks_the_same_tree";
+    if testenv::shared_tools().is_none() {
+        return testenv::missing(name, "../shared/tools");
+    }
+    let Some(umoci) = testenv::command_for(name, "umoci", "umoci") else { return };
+    let repo = corpus::debian_repo("small").expect("make-apk-repo --preset small");
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    build(&repo.join("blueprints/base.yaml").to_string_lossy(), &out, &[]);
+
+    let bundle = dir.path().join("bundle");
+    let status = Command::new(umoci)
+        .args(["unpack", "--image"])
+        .arg(format!("{}:flatroot:latest", out.display()))
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let view = &images(&out)[0];
+    let expected = list_tree(&view.tree);
+    let mut diffs = differences(&expected, &list_dir(&bundle.join("rootfs")), &[]);
+    diffs.retain(|d| !d.starts_with("/: field 7"));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert!(expected.len() > 500, "a real tree: {} entries", expected.len());
+    let busybox = view.tree.lookup(b"bin/busybox", Follow::Final).unwrap();
+    assert!(matches!(view.tree.node(busybox).kind, NodeKind::File(_)));
+}
+
+/// The official rootfs's entries that packages own, plus the busybox applet links, must be
+/// in the image with the same type, mode, owner, size, link target and content.
+fn alpine_fidelity(test: &str, branch: &str, arch: &str, release: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    if testenv::shared_tools().is_none() || testenv::realworld().is_none() {
+        testenv::missing(test, "../shared/tools and ../shared/realworld");
+        return None;
+    }
+    let repo = corpus::alpine_repo(branch, arch, release).expect("rootfs-to-apk-repo");
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    build(&repo.join("blueprints/minirootfs.yaml").to_string_lossy(), &out, &[]);
+    let view = &images(&out)[0];
+    let built = list_tree(&view.tree);
+
+    let unowned = read_tsv(&repo.join("expected/unowned.tsv"));
+    let mut checked = 0;
+    let mut links = 0;
+    let mut problems = Vec::new();
+    for (path, fields) in read_tsv(&repo.join("expected/rootfs.tsv")) {
+        let is_applet = unowned.get(&path).is_some_and(|u| u.last().is_some_and(|n| n.contains("busybox applet")));
+        if unowned.contains_key(&path) && !is_applet {
+            continue;
+        }
+        links += usize::from(is_applet);
+        checked += 1;
+        // rootfs.tsv: type mode uid gid mtime size link sha256 xattrs
+        let want = [&fields[0], &fields[1], &fields[2], &fields[3], &fields[5], &fields[6], &fields[7]];
+        let Some(have) = built.get(&path) else {
+            problems.push(format!("missing {path}"));
+            continue;
+        };
+        let dash = |s: &String| if s.is_empty() { "-".to_string() } else { s.clone() };
+        // Listing: type mode uid gid size link sha256 mtime
+        let have = [dash(&have[0]), dash(&have[1]), dash(&have[2]), dash(&have[3]), dash(&have[4]), dash(&have[5]), dash(&have[6])];
+        for (i, (w, h)) in want.iter().zip(&have).enumerate() {
+            if *w != h {
+                problems.push(format!("{path}: column {i}: official {w:?}, built {h:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{release} {arch}: {} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(checked > 400 && links > 300, "{checked} entries and {links} applet links checked");
+    Some((dir, out))
+}
+
+fn read_tsv(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let mut fields = l.split('\t').map(str::to_string);
+            let path = fields.next().unwrap();
+            (path, fields.collect())
+        })
+        .collect()
+}
+
+fn runs_in_a_chroot(test: &str, image: &Path, dir: &Path) {
+    let Some(umoci) = testenv::command_for(test, "umoci", "umoci") else { return };
+    let bundle = dir.join("bundle");
+    let status = Command::new(umoci)
+        .args(["unpack", "--image"])
+        .arg(format!("{}:flatroot:latest", image.display()))
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = Command::new("chroot")
+        .arg(bundle.join("rootfs"))
+        .args(["/bin/sh", "-c", "echo ok && ls /usr/bin/wc >/dev/null"])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "chroot: {}", stderr(&output));
+    assert_eq!(stdout(&output), "ok\n");
+}
+
+#[test]
+fn alpine_3_16_matches_the_official_rootfs_and_runs() {
+    let name = "alpine_3_16_matches_the_official_rootfs_and_runs";
+    if let Some((dir, out)) = alpine_fidelity(name, "v3.16", "x86_64", "3.16.9") {
+        runs_in_a_chroot(name, &out, dir.path());
+    }
+}
+
+#[test]
+fn alpine_3_20_matches_the_official_rootfs_and_runs() {
+    let name = "alpine_3_20_matches_the_official_rootfs_and_runs";
+    if let Some((dir, out)) = alpine_fidelity(name, "v3.20", "x86_64", "3.20.3") {
+        runs_in_a_chroot(name, &out, dir.path());
+    }
+}
+
+#[test]
+fn alpine_3_20_aarch64_matches_the_official_rootfs() {
+    alpine_fidelity("alpine_3_20_aarch64_matches_the_official_rootfs", "v3.20", "aarch64", "3.20.3");
+}
