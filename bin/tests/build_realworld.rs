@@ -31,11 +31,13 @@ fn apkos_own_test_blueprint_builds_unchanged_for_both_archs() {
 
     // The chosen packages are exactly those apko's own lock file records for each arch.
     let lock: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(cli.join("testdata/apko.lock.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(cli.join("testdata/apko.lock.json")).unwrap())
+            .unwrap();
     let mut locked: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for p in lock["contents"]["packages"].as_array().unwrap() {
         let arch = p["architecture"].as_str().unwrap().to_string();
-        let entry = (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string());
+        let entry =
+            (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string());
         locked.entry(arch).or_default().push(entry);
     }
     for image in summary["images"].as_array().unwrap() {
@@ -89,7 +91,12 @@ fn real_debian_packages_build_and_umoci_unpacks_the_same_tree() {
 
 /// The official rootfs's entries that packages own, plus the busybox applet links, must be
 /// in the image with the same type, mode, owner, size, link target and content.
-fn alpine_fidelity(test: &str, branch: &str, arch: &str, release: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+fn alpine_fidelity(
+    test: &str,
+    branch: &str,
+    arch: &str,
+    release: &str,
+) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     if testenv::shared_tools().is_none() || testenv::realworld().is_none() {
         testenv::missing(test, "../shared/tools and ../shared/realworld");
         return None;
@@ -106,28 +113,44 @@ fn alpine_fidelity(test: &str, branch: &str, arch: &str, release: &str) -> Optio
     let mut links = 0;
     let mut problems = Vec::new();
     for (path, fields) in read_tsv(&repo.join("expected/rootfs.tsv")) {
-        let is_applet = unowned.get(&path).is_some_and(|u| u.last().is_some_and(|n| n.contains("busybox applet")));
+        let is_applet = unowned
+            .get(&path)
+            .is_some_and(|u| u.last().is_some_and(|n| n.contains("busybox applet")));
         if unowned.contains_key(&path) && !is_applet {
             continue;
         }
         links += usize::from(is_applet);
         checked += 1;
         // rootfs.tsv: type mode uid gid mtime size link sha256 xattrs
-        let want = [&fields[0], &fields[1], &fields[2], &fields[3], &fields[5], &fields[6], &fields[7]];
+        let want =
+            [&fields[0], &fields[1], &fields[2], &fields[3], &fields[5], &fields[6], &fields[7]];
         let Some(have) = built.get(&path) else {
             problems.push(format!("missing {path}"));
             continue;
         };
         let dash = |s: &String| if s.is_empty() { "-".to_string() } else { s.clone() };
         // Listing: type mode uid gid size link sha256 mtime
-        let have = [dash(&have[0]), dash(&have[1]), dash(&have[2]), dash(&have[3]), dash(&have[4]), dash(&have[5]), dash(&have[6])];
+        let have = [
+            dash(&have[0]),
+            dash(&have[1]),
+            dash(&have[2]),
+            dash(&have[3]),
+            dash(&have[4]),
+            dash(&have[5]),
+            dash(&have[6]),
+        ];
         for (i, (w, h)) in want.iter().zip(&have).enumerate() {
             if *w != h {
                 problems.push(format!("{path}: column {i}: official {w:?}, built {h:?}"));
             }
         }
     }
-    assert!(problems.is_empty(), "{release} {arch}: {} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{release} {arch}: {} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     assert!(checked > 400 && links > 300, "{checked} entries and {links} applet links checked");
     Some((dir, out))
 }
@@ -183,5 +206,10 @@ fn alpine_3_20_matches_the_official_rootfs_and_runs() {
 
 #[test]
 fn alpine_3_20_aarch64_matches_the_official_rootfs() {
-    alpine_fidelity("alpine_3_20_aarch64_matches_the_official_rootfs", "v3.20", "aarch64", "3.20.3");
+    alpine_fidelity(
+        "alpine_3_20_aarch64_matches_the_official_rootfs",
+        "v3.20",
+        "aarch64",
+        "3.20.3",
+    );
 }

@@ -94,33 +94,55 @@ fn write_header(out: &mut Vec<u8>, r: &IndexEntry) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// apk keeps one record per directory a package owns, with that directory's files under
+/// it: directories come in the order the package first names them (as an entry or as the
+/// parent of a file), each followed by all of its files in package order.
 fn write_entries(out: &mut Vec<u8>, entries: &[DbEntry]) {
-    let mut current_dir: Option<&[u8]> = None;
+    struct Dir<'a> {
+        path: &'a [u8],
+        acl: Option<&'a DbEntry>,
+        files: Vec<&'a DbEntry>,
+    }
+    fn slot<'a>(
+        dirs: &mut Vec<Dir<'a>>,
+        slots: &mut std::collections::HashMap<&'a [u8], usize>,
+        path: &'a [u8],
+    ) -> usize {
+        *slots.entry(path).or_insert_with(|| {
+            dirs.push(Dir { path, acl: None, files: Vec::new() });
+            dirs.len() - 1
+        })
+    }
+    let mut dirs: Vec<Dir<'_>> = Vec::new();
+    let mut slots = std::collections::HashMap::new();
     for entry in entries {
         if entry.is_dir {
-            push_line(out, b"F:", &entry.path);
-            if (entry.uid, entry.gid, entry.mode) != (0, 0, 0o755) {
-                push_acl(out, b"M:", entry);
+            let i = slot(&mut dirs, &mut slots, entry.path.as_slice());
+            dirs[i].acl = Some(entry);
+        } else {
+            let parent = match entry.path.iter().rposition(|b| *b == b'/') {
+                Some(i) => &entry.path[..i],
+                None => &entry.path[..0],
+            };
+            let i = slot(&mut dirs, &mut slots, parent);
+            dirs[i].files.push(entry);
+        }
+    }
+
+    for dir in &dirs {
+        push_line(out, b"F:", dir.path);
+        if let Some(acl) = dir.acl.filter(|a| (a.uid, a.gid, a.mode) != (0, 0, 0o755)) {
+            push_acl(out, b"M:", acl);
+        }
+        for file in &dir.files {
+            let base = file.path.rsplit(|b| *b == b'/').next().unwrap_or(&file.path);
+            push_line(out, b"R:", base);
+            if (file.uid, file.gid, file.mode) != (0, 0, 0o644) {
+                push_acl(out, b"a:", file);
             }
-            current_dir = Some(&entry.path);
-            continue;
-        }
-        let (dir, base) = match entry.path.iter().rposition(|b| *b == b'/') {
-            Some(i) => (&entry.path[..i], &entry.path[i + 1..]),
-            None => (&entry.path[..0], &entry.path[..]),
-        };
-        // apk lists every file under its directory's F: line, even when the package did
-        // not ship the directory itself as an entry.
-        if current_dir != Some(dir) {
-            push_line(out, b"F:", dir);
-            current_dir = Some(dir);
-        }
-        push_line(out, b"R:", base);
-        if (entry.uid, entry.gid, entry.mode) != (0, 0, 0o644) {
-            push_acl(out, b"a:", entry);
-        }
-        if let Some(sum) = entry.checksum {
-            push_line(out, b"Z:", Checksum::Sha1(sum).to_string().as_bytes());
+            if let Some(sum) = file.checksum {
+                push_line(out, b"Z:", Checksum::Sha1(sum).to_string().as_bytes());
+            }
         }
     }
 }
@@ -214,6 +236,20 @@ mod tests {
              I:8192\nk:100\nD:busybox=1.36.1-r29\nF:bin\nR:sh\na:0:0:777\n\
              Z:Q1paWlpaWlpaWlpaWlpaWlpaWlpaU=\nF:tmp\nM:0:0:1777\n\n"
         );
+    }
+
+    #[test]
+    fn each_directory_is_listed_once_with_all_its_files() {
+        let mut out = Vec::new();
+        let entries = [
+            entry("etc", true, 0o755),
+            entry("etc/modprobe.d", true, 0o755),
+            entry("etc/modprobe.d/a.conf", false, 0o644),
+            entry("etc/motd", false, 0o644),
+        ];
+        write_entries(&mut out, &entries);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "F:etc\nR:motd\nF:etc/modprobe.d\nR:a.conf\n");
     }
 
     #[test]
