@@ -46,7 +46,7 @@ pub struct BuildOptions {
     #[arg(long = "arch", value_name = "ARCH")]
     pub archs: Vec<String>,
     /// Image name and tag, `NAME[:TAG]`; a docker-archive of several architectures tags
-    /// each `NAME:TAG-ARCH`.
+    /// each `NAME:TAG-ARCH` (OCI spelling: `amd64`, `arm64`).
     #[arg(long, value_name = "NAME[:TAG]", default_value = "flatroot:latest")]
     pub tag: String,
     /// Layer compression.

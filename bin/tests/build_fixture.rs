@@ -129,7 +129,7 @@ fn skopeo_reads_the_layout_and_the_docker_archive() {
 
     for (reference, arch) in [
         (format!("oci:{}:flatroot:latest", layout.display()), "amd64"),
-        (format!("docker-archive:{}:flatroot:latest-aarch64", archive.display()), "arm64"),
+        (format!("docker-archive:{}:flatroot:latest-arm64", archive.display()), "arm64"),
     ] {
         let output = Command::new(&skopeo)
             .args(["inspect", "--override-arch", arch, &reference])
@@ -145,7 +145,7 @@ fn skopeo_reads_the_layout_and_the_docker_archive() {
     let copied = dir.path().join("copied");
     let status = Command::new(&skopeo)
         .args(["copy", "-q", "--override-arch", "amd64"])
-        .arg(format!("docker-archive:{}:flatroot:latest-x86_64", archive.display()))
+        .arg(format!("docker-archive:{}:flatroot:latest-amd64", archive.display()))
         .arg(format!("oci:{}:copy", copied.display()))
         .status()
         .unwrap();

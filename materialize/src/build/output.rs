@@ -52,7 +52,14 @@ pub fn build(
 
     let mut sink = Sink::create(output)?;
     let (name, tag) = split_tag(&options.tag);
-    let arch_names: Vec<&str> = plan.archs.iter().map(String::as_str).collect();
+    // apko tags the images of a multi-arch archive with the OCI spelling (`tag-amd64`).
+    let oci_archs = plan
+        .archs
+        .iter()
+        .map(|a| ImageSpec::for_apk_arch(a).map(|s| s.arch))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| BuildError::Image(Box::new(e)))?;
+    let arch_names: Vec<&str> = oci_archs.iter().map(String::as_str).collect();
     let repo_tags = docker_archive::repo_tags(Some(&options.tag), &arch_names);
 
     let mut entries = Vec::with_capacity(plan.archs.len());
