@@ -1,6 +1,10 @@
 //! The committed `testdata/` is exactly what the fixture builder makes: regenerating it into
 //! a temporary directory gives the same files, byte for byte, and no others.
-#![expect(clippy::unwrap_used, reason = "tests unwrap")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,11 @@
 //!
 //! A missing tool makes a test print `SKIP <test>: <what is missing>` and pass, unless
 //! `FLATROOT_REQUIRE_SYSTEM=1`, in which case it fails.
-#![expect(clippy::unwrap_used, reason = "tests unwrap")]
-#![expect(clippy::print_stderr, reason = "tests report skips on stderr")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

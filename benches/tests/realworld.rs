@@ -3,8 +3,11 @@
 //! The corpus is found through `FLATROOT_REALWORLD`, else `<manifest>/../../shared/realworld`.
 //! When it (or `tar`) is missing the test prints `SKIP <test>: <what>` and passes, unless
 //! `FLATROOT_REQUIRE_SYSTEM=1`.
-#![expect(clippy::unwrap_used, reason = "tests unwrap")]
-#![expect(clippy::print_stderr, reason = "tests report skips on stderr")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,11 @@
 //! Whatever entries the package builder is given, an independent tar reader (the `tar`
 //! crate) reads back the same names, link targets, types, modes, owners, times, xattrs
 //! and content, and finds the checksum records where apk-tools expects them.
-#![expect(clippy::unwrap_used, reason = "tests unwrap")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 use std::io::Read as _;
 

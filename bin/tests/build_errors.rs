@@ -1,5 +1,10 @@
 //! Bad input to `flatroot build`: each case gets one clear error naming what is wrong and
 //! where, a non-zero exit, and nothing left behind at or beside the output path.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 mod support;
 

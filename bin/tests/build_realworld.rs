@@ -2,6 +2,11 @@
 //! packages converted by `make-apk-repo`, and the real Alpine packages that
 //! `rootfs-to-apk-repo` recovers from official minirootfs tarballs, compared entry by
 //! entry with the official trees and run in a chroot.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 mod support;
 

@@ -3,8 +3,11 @@
 //! The corpus is found through `FLATROOT_REALWORLD`, else `<manifest>/../../shared/realworld`.
 //! When it is missing a test prints `SKIP <test>: <what>` and passes, unless
 //! `FLATROOT_REQUIRE_SYSTEM=1`, when it panics.
-
-#![expect(clippy::unwrap_used, reason = "test helpers fail the test on unexpected errors")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,10 @@
 //! Integration tests of the apko blueprint parser: real apko blueprints, strictness,
 //! includes, architectures, modes and hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 use std::collections::BTreeMap;
 use std::error::Error as _;

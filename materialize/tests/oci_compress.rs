@@ -1,8 +1,12 @@
 //! The layer encoder against the real decompressors: gzip, pigz, zstd and flate2's
 //! `MultiGzDecoder` must all give back the input, and the bytes must not depend on `jobs`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 // Helpers in a test crate are outside `#[test]`, where clippy.toml already allows unwrap.
-#![allow(clippy::unwrap_used)]
 
 mod oci_support;
 

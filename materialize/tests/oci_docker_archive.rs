@@ -1,7 +1,11 @@
 //! docker-archive files as skopeo reads them, single- and multi-platform.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 // Helpers in a test crate are outside `#[test]`, where clippy.toml already allows unwrap.
-#![allow(clippy::unwrap_used)]
 
 mod oci_support;
 

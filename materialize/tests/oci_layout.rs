@@ -1,7 +1,11 @@
 //! OCI image layouts as skopeo and umoci read them, written atomically.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
 
 // Helpers in a test crate are outside `#[test]`, where clippy.toml already allows unwrap.
-#![allow(clippy::unwrap_used)]
 
 mod oci_support;
 

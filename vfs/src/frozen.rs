@@ -67,11 +67,11 @@ impl FrozenTree {
 
         // A directory's link count is 2 plus its subdirectories, as on a POSIX filesystem.
         for (index, node) in nodes.iter().enumerate() {
-            if let NodeKind::Directory(children) = &node.kind {
-                if first_entry[index] != UNREACHED {
-                    let subdirs = children.values().filter(|c| nodes[c.index()].is_dir()).count();
-                    nlinks[index] = 2 + subdirs as u32;
-                }
+            if let NodeKind::Directory(children) = &node.kind
+                && first_entry[index] != UNREACHED
+            {
+                let subdirs = children.values().filter(|c| nodes[c.index()].is_dir()).count();
+                nlinks[index] = 2 + subdirs as u32;
             }
         }
 

@@ -145,10 +145,11 @@ impl Tree {
             return Err(TreeError::NotADirectory { path: Lossy(path.to_vec()) });
         };
         let previous = entries.insert(name, node);
-        if let Some(old) = previous {
-            if old != node && self.nodes[old.index()].is_dir() {
-                self.linked_dirs[old.index()] = false;
-            }
+        if let Some(old) = previous
+            && old != node
+            && self.nodes[old.index()].is_dir()
+        {
+            self.linked_dirs[old.index()] = false;
         }
         Ok(previous)
     }
@@ -323,20 +324,20 @@ pub(crate) fn resolve(
             return Err(TreeError::NotFound { path: err_path() });
         };
         let is_last = pending.iter().all(|p| p.is_empty() || p == b".");
-        if let NodeKind::Symlink(target) = &nodes[child.index()].kind {
-            if !is_last || follow == Follow::Final {
-                hops += 1;
-                if hops > MAX_SYMLINK_HOPS {
-                    return Err(TreeError::Loop { path: err_path() });
-                }
-                if target.first() == Some(&b'/') {
-                    stack.truncate(1);
-                }
-                for piece in target.split(|b| *b == b'/').rev() {
-                    pending.push_front(piece.to_vec());
-                }
-                continue;
+        if let NodeKind::Symlink(target) = &nodes[child.index()].kind
+            && (!is_last || follow == Follow::Final)
+        {
+            hops += 1;
+            if hops > MAX_SYMLINK_HOPS {
+                return Err(TreeError::Loop { path: err_path() });
             }
+            if target.first() == Some(&b'/') {
+                stack.truncate(1);
+            }
+            for piece in target.split(|b| *b == b'/').rev() {
+                pending.push_front(piece.to_vec());
+            }
+            continue;
         }
         stack.push(child);
     }

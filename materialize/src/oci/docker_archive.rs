@@ -377,10 +377,10 @@ impl DockerArchiveWriter {
 
 impl Drop for DockerArchiveWriter {
     fn drop(&mut self) {
-        if !self.finished {
-            if let Err(error) = fs::remove_file(&self.temp) {
-                tracing::debug!(temp = %self.temp.display(), %error, "cannot remove temp archive");
-            }
+        if !self.finished
+            && let Err(error) = fs::remove_file(&self.temp)
+        {
+            tracing::debug!(temp = %self.temp.display(), %error, "cannot remove temp archive");
         }
     }
 }
@@ -463,11 +463,11 @@ impl Write for ArchiveBlobWriter<'_> {
 
 impl Drop for ArchiveBlobWriter<'_> {
     fn drop(&mut self) {
-        if self.header_at != u64::MAX {
-            if let Err(error) = self.archive.truncate(self.header_at) {
-                tracing::debug!(%error, "cannot cut off an unfinished blob");
-                self.archive.damaged = true;
-            }
+        if self.header_at != u64::MAX
+            && let Err(error) = self.archive.truncate(self.header_at)
+        {
+            tracing::debug!(%error, "cannot cut off an unfinished blob");
+            self.archive.damaged = true;
         }
     }
 }

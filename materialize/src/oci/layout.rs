@@ -219,10 +219,10 @@ impl LayoutWriter {
 
 impl Drop for LayoutWriter {
     fn drop(&mut self) {
-        if !self.finished {
-            if let Err(error) = fs::remove_dir_all(&self.temp) {
-                tracing::debug!(temp = %self.temp.display(), %error, "cannot remove temp layout");
-            }
+        if !self.finished
+            && let Err(error) = fs::remove_dir_all(&self.temp)
+        {
+            tracing::debug!(temp = %self.temp.display(), %error, "cannot remove temp layout");
         }
     }
 }
@@ -276,10 +276,10 @@ impl Write for BlobWriter<'_> {
 
 impl Drop for BlobWriter<'_> {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            if let Err(error) = fs::remove_file(&self.path) {
-                tracing::debug!(path = %self.path.display(), %error, "cannot remove temp blob");
-            }
+        if self.file.take().is_some()
+            && let Err(error) = fs::remove_file(&self.path)
+        {
+            tracing::debug!(path = %self.path.display(), %error, "cannot remove temp blob");
         }
     }
 }

@@ -143,10 +143,8 @@ fn set_owner_mode(tree: &mut Tree, id: NodeId, m: &PathMutation, default: u32, r
         }
         node.meta.uid = m.uid;
         node.meta.gid = m.gid;
-        if recursive {
-            if let NodeKind::Directory(children) = &node.kind {
-                pending.extend(children.values().copied());
-            }
+        if recursive && let NodeKind::Directory(children) = &node.kind {
+            pending.extend(children.values().copied());
         }
     }
 }

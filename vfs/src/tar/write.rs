@@ -105,10 +105,10 @@ fn write_entry(
     if !header.set_mtime(mtime.secs) || mtime.nanos != 0 {
         pax.insert(b"mtime".to_vec(), pax_time(mtime));
     }
-    if let Some(target) = link_target(tree, entry, node) {
-        if !header.set_link(target) {
-            pax.insert(b"linkpath".to_vec(), target.to_vec());
-        }
+    if let Some(target) = link_target(tree, entry, node)
+        && !header.set_link(target)
+    {
+        pax.insert(b"linkpath".to_vec(), target.to_vec());
     }
     if let NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } =
         node.kind
