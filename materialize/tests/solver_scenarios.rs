@@ -7,6 +7,13 @@
 //! resolution fails where apk prints `ERROR`. The 2.14 scenarios (`@ARGS` block, one
 //! argument per line, `--test-repo [tag:]file`, `--test-world`) are read the same way.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "tests panic on failure and print SKIP notes and counts; `allow`, not `expect`, \
+              as clippy.toml may already allow it"
+)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

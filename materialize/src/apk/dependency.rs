@@ -289,6 +289,10 @@ impl fmt::Display for Provide {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
 mod tests {
     use super::*;
 

@@ -327,6 +327,10 @@ fn compare_tokens(a: &[u8], b: &[u8], fuzzy: bool) -> Ordering {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
 mod tests {
     use super::*;
 

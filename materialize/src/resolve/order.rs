@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::resolve::pool::Pool;
 use crate::resolve::solver::Picked;
-use crate::resolve::{Chosen, Resolution};
+use crate::resolve::{Chosen, Reason, Resolution};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mark {
@@ -27,10 +27,18 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
     let mut roots: Vec<usize> = (0..picked.len()).collect();
     roots.sort_by(|&a, &b| pool.pkgs[picked[a].pkg].name.cmp(&pool.pkgs[picked[b].pkg].name));
 
-    let mut marks = vec![Mark::New; picked.len()];
+    // An install_if package goes in as soon as everything it needs is in, as apk orders
+    // it (ssl_client right after libssl in the Alpine minirootfs).
+    let triggered: Vec<usize> = roots
+        .iter()
+        .copied()
+        .filter(|&i| matches!(picked[i].reason, Reason::InstallIf { .. }))
+        .collect();
+    let mut walk =
+        Walk { edges: &edges, triggered: &triggered, marks: vec![Mark::New; picked.len()] };
     let mut out = Vec::with_capacity(picked.len());
     for root in roots {
-        visit(root, &edges, &mut marks, &mut out);
+        walk.visit(root, &mut out);
     }
 
     let packages = out
@@ -72,24 +80,43 @@ fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked) -> V
     out
 }
 
-/// Post-order walk without recursion, so deep dependency chains cannot overflow the stack.
-fn visit(root: usize, edges: &[Vec<usize>], marks: &mut [Mark], out: &mut Vec<usize>) {
-    if marks[root] != Mark::New {
-        return;
-    }
-    let mut stack = vec![(root, 0usize)];
-    marks[root] = Mark::Open;
-    while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-        if let Some(&child) = edges[node].get(*next) {
-            *next += 1;
-            if marks[child] == Mark::New {
-                marks[child] = Mark::Open;
-                stack.push((child, 0));
-            }
-            continue;
+struct Walk<'a> {
+    edges: &'a [Vec<usize>],
+    triggered: &'a [usize],
+    marks: Vec<Mark>,
+}
+
+impl Walk<'_> {
+    /// Post-order walk without recursion, so deep dependency chains cannot overflow the
+    /// stack.
+    fn visit(&mut self, root: usize, out: &mut Vec<usize>) {
+        if self.marks[root] != Mark::New {
+            return;
         }
-        marks[node] = Mark::Done;
-        out.push(node);
-        stack.pop();
+        let mut stack = vec![(root, 0usize)];
+        self.marks[root] = Mark::Open;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&child) = self.edges[node].get(*next) {
+                *next += 1;
+                if self.marks[child] == Mark::New {
+                    self.marks[child] = Mark::Open;
+                    stack.push((child, 0));
+                }
+                continue;
+            }
+            self.marks[node] = Mark::Done;
+            out.push(node);
+            stack.pop();
+
+            let ready = self.triggered.iter().copied().filter(|&t| {
+                self.marks[t] == Mark::New
+                    && self.edges[t].iter().all(|&e| self.marks[e] == Mark::Done)
+            });
+            let ready: Vec<usize> = ready.collect();
+            for t in ready.into_iter().rev() {
+                self.marks[t] = Mark::Open;
+                stack.push((t, 0));
+            }
+        }
     }
 }
