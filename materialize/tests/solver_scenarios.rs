@@ -3,8 +3,9 @@
 //! Format (realworld MANIFEST.md, "How to read the apk-tools solver tests"): `@ARGS`,
 //! `@REPO [@tag] file`, `@INSTALLED`, `@WORLD`, `@CACHE`, then `@EXPECT` and apk's output.
 //! A scenario runs when it is `add` with no installed or cached state; it passes when the
-//! chosen `(name, version)` set equals the `(i/n) Installing name (version)` lines, or when
-//! resolution fails where apk prints `ERROR`. The 2.14 scenarios (`@ARGS` block, one
+//! chosen `(name, version)` list equals the `(i/n) Installing name (version)` lines, set and
+//! install order both, or when resolution fails where apk prints `ERROR` (for world syntax
+//! errors, with apk's message). The 2.14 scenarios (`@ARGS` block, one
 //! argument per line, `--test-repo [tag:]file`, `--test-world`) are read the same way.
 
 #![allow(
@@ -205,7 +206,7 @@ fn run(s: &Scenario, dir: &Path) -> Outcome {
     }
 
     let expect_error = s.expect.iter().any(|l| l.starts_with("ERROR"));
-    let expected: BTreeSet<(String, String)> = s
+    let expected_order: Vec<(String, String)> = s
         .expect
         .iter()
         .filter_map(|l| {
@@ -215,6 +216,7 @@ fn run(s: &Scenario, dir: &Path) -> Outcome {
             Some((name.to_string(), version.trim_end_matches(')').to_string()))
         })
         .collect();
+    let expected: BTreeSet<(String, String)> = expected_order.iter().cloned().collect();
 
     let add_args =
         s.args.iter().skip_while(|a| *a != "add").skip(1).filter(|a| !a.starts_with('-'));
@@ -239,9 +241,12 @@ fn run(s: &Scenario, dir: &Path) -> Outcome {
         }
         (Err(e), false) => Outcome::Fail(format!("expected {expected:?}, error: {e}")),
         (Ok(r), false) => {
-            let got: BTreeSet<(String, String)> =
+            let order: Vec<(String, String)> =
                 r.packages.iter().map(|c| (c.name.clone(), c.version.clone())).collect();
-            if got == expected {
+            let got: BTreeSet<(String, String)> = order.iter().cloned().collect();
+            if got == expected && order != expected_order {
+                Outcome::Fail(format!("order: expected {expected_order:?}, got {order:?}"))
+            } else if got == expected {
                 Outcome::Pass
             } else {
                 Outcome::Fail(format!("expected {expected:?}, got {got:?}"))

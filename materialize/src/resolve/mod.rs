@@ -119,8 +119,10 @@ pub struct Chosen {
 
 /// The solver's answer: one package per name, dependencies before dependents.
 ///
-/// Where dependencies form a cycle, the cycle is entered at the member whose name sorts
-/// first, so the order is the same on every run.
+/// The order is a depth-first walk from the world entries, then the other chosen packages,
+/// each in name order, as apk walks its sorted world; where
+/// dependencies form a cycle, the edge that leads back into the walk's own path is the one
+/// ignored. It is a function of the chosen set alone, the same on every run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
     /// Chosen packages in install order.
@@ -193,3 +195,10 @@ impl fmt::Display for Reason {
 pub fn resolve(request: &Request) -> Result<Resolution, ResolveError> {
     solver::solve(request, &Default::default())
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
+mod tests;
