@@ -170,6 +170,11 @@ proptest! {
     }
 
     #[test]
+    fn lenient_compare_agrees_on_valid_versions(a in arb_version(), b in arb_version()) {
+        prop_assert_eq!(version::compare(&a, &b), Some(version::compare_lenient(&a, &b)));
+    }
+
+    #[test]
     fn order_is_reflexive(v in arb_version()) {
         prop_assert_eq!(version::compare(&v, &v), Some(Ordering::Equal));
     }
