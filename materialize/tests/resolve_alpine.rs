@@ -258,3 +258,20 @@ fn real_index_tokens_all_parse() {
         invalid_versions.iter().filter(|v| !known.iter().any(|k| v.ends_with(k))).collect();
     assert!(unknown.is_empty(), "{unknown:?}");
 }
+
+#[test]
+fn alpine_3_16_bin_sh_comes_from_its_only_provider() {
+    let test = "alpine_3_16_bin_sh_comes_from_its_only_provider";
+    let Some((_, entries, _)) = setup(test) else { return };
+    let world = vec![Dependency::parse("ca-certificates").unwrap()];
+
+    let resolution = resolve(&request(world, entries)).unwrap();
+
+    let busybox = resolution.get("busybox").unwrap();
+    assert!(
+        matches!(&busybox.reason, Reason::Dependency { dependency, .. }
+        if dependency.name == "/bin/sh"),
+        "{:?}",
+        busybox.reason
+    );
+}

@@ -46,6 +46,12 @@ const KNOWN_DIFFERENT: &[(&str, &str)] = &[
     ("installif2", "adds libiif, as installif1"),
     ("installif3", "adds libiif, as installif1"),
     (
+        "provides14",
+        "apk refuses hplip-sane, a virtual name with a single unversioned provider without \
+         priority; this resolver takes the only provider, so that Alpine 3.16 packages that \
+         need /bin/sh (provided only by busybox) resolve without busybox in the world",
+    ),
+    (
         "provides12",
         "apk 2.14 rejects a package that provides its own name (self-provide); apk master \
          has no such test and this resolver allows it",

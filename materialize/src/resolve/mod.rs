@@ -13,8 +13,9 @@
 //!   versioned providers (the real package included) exclude each other, unversioned ones
 //!   may be installed side by side and satisfy only dependencies without a version;
 //! - among candidates: a package the world names explicitly first, then the highest
-//!   version, then `k:` provider priority, then repository order; an unversioned name whose
-//!   providers have no priority must be chosen explicitly (or be pulled in otherwise);
+//!   version, then `k:` provider priority, then repository order; an unversioned name with
+//!   several providers, none with a priority, must be chosen explicitly (or be pulled in
+//!   otherwise); a single such provider is taken (apk refuses it, apko does not);
 //! - a tagged repository (`@testing`) is used only for dependencies that carry its tag;
 //! - `!name` conflicts, and `install_if` (`i:`): a package is added once everything its
 //!   `i:` list names is installed and nothing it excludes is;

@@ -483,13 +483,20 @@ impl<'p, 'r> Solver<'p, 'r> {
             .then_with(|| a.pkg.cmp(&b.pkg))
     }
 
-    /// An unversioned name whose providers carry no priority and none of which the world
-    /// names: apk asks the user to choose (apk-tools tests provides9, provides14).
+    /// An unversioned name with several providing packages, none with a priority and none
+    /// named by the world: the user must choose (apk-tools tests provides9, provides16).
+    ///
+    /// A single such provider is taken. apk refuses that too (provides14), but Alpine 3.16
+    /// packages depend on `/bin/sh`, which only busybox provides, without a priority; an
+    /// apko blueprint that does not list busybox must still resolve.
     fn ambiguous(&self, candidates: &[Candidate<'_>]) -> bool {
-        candidates.iter().all(|c| {
+        let unranked = candidates.iter().all(|c| {
             let p = &self.pool.pkgs[c.pkg];
             c.offered.is_none() && p.priority == 0 && !self.requested.contains(p.name.as_str())
-        })
+        });
+        let names: BTreeSet<&str> =
+            candidates.iter().map(|c| self.pool.pkgs[c.pkg].name.as_str()).collect();
+        unranked && names.len() > 1
     }
 
     fn virtual_problem(&self, state: &State, pending: &Pending) -> Problem {

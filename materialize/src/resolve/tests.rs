@@ -113,6 +113,15 @@ fn unversioned_virtual_without_priority_must_be_chosen() {
 }
 
 #[test]
+fn a_single_unversioned_provider_is_taken() {
+    let r = repo("P:busybox\nV:1.35.0-r17\np:/bin/sh\n\nP:ca\nV:1\nD:/bin/sh\n");
+
+    let res = resolve(&request(&["ca"], vec![r])).unwrap();
+
+    assert_eq!(chosen(&res), ["busybox-1.35.0-r17", "ca-1"]);
+}
+
+#[test]
 fn two_versioned_providers_of_one_name_conflict() {
     let r = repo("P:a\nV:1\np:svc=1\n\nP:b\nV:1\np:svc=2\n");
 
