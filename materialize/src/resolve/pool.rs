@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apk::dependency::{Dependency, Provide};
+use crate::apk::index::IndexEntry;
 use crate::resolve::Request;
 
 /// One installable package (entries that are byte-identical across repositories, or share
@@ -163,6 +164,12 @@ impl<'a> Pool<'a> {
             .collect();
         tags.dedup();
         tags
+    }
+
+    /// The index entry of `pkg`'s first copy.
+    pub fn entry(&self, pkg: usize) -> &IndexEntry {
+        let (r, e) = self.pkgs[pkg].copies[0];
+        &self.request.repositories[r].entries[e]
     }
 
     /// The lowest repository index holding `pkg`.

@@ -480,7 +480,7 @@ impl<'p, 'r> Solver<'p, 'r> {
             .then_with(|| self.pool.first_repo(a.pkg).cmp(&self.pool.first_repo(b.pkg)))
             .then_with(|| pa.name.cmp(&pb.name))
             .then_with(|| version::compare_lenient(&pb.version, &pa.version))
-            .then_with(|| a.pkg.cmp(&b.pkg))
+            .then_with(|| same_version_order(self.pool, a.pkg, b.pkg))
     }
 
     /// An unversioned name with several providing packages, none with a priority and none
@@ -578,6 +578,19 @@ impl<'p, 'r> Solver<'p, 'r> {
         }
         Some(pins)
     }
+}
+
+/// Orders two packages of one name and version (rebuilds in one repository): by `C:`
+/// checksum, then by content, so that the choice never depends on file position.
+fn same_version_order(pool: &Pool<'_>, a: usize, b: usize) -> Ordering {
+    let (ea, eb) = (pool.entry(a), pool.entry(b));
+    ea.checksum
+        .cmp(&eb.checksum)
+        .then_with(|| ea.depends.cmp(&eb.depends))
+        .then_with(|| ea.provides.cmp(&eb.provides))
+        .then_with(|| ea.install_if.cmp(&eb.install_if))
+        .then_with(|| ea.build_time.cmp(&eb.build_time))
+        .then_with(|| a.cmp(&b))
 }
 
 /// Orders offered versions: any version above none, then apk's version order.

@@ -228,3 +228,132 @@ fn error_message_reads_like_apk() {
          world[a]"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    /// A random index over names p0..p5, versions 1..3, with dependencies, conflicts and
+    /// provides among them.
+    fn arb_index() -> impl Strategy<Value = String> {
+        let dep = (0..6usize, 0..4u8, 1..4u8, any::<bool>()).prop_map(|(n, op, v, neg)| {
+            let op = ["", ">=", "<", "="][usize::from(op)];
+            let ver = if op.is_empty() { String::new() } else { v.to_string() };
+            format!("{}p{n}{op}{ver}", if neg { "!" } else { "" })
+        });
+        let pkg =
+            (0..6usize, 1..4u8, prop::collection::vec(dep, 0..3), prop::option::of(0..6usize));
+        prop::collection::vec(pkg, 1..12).prop_map(|pkgs| {
+            let mut text = String::new();
+            for (n, v, deps, provide) in pkgs {
+                text.push_str(&format!("P:p{n}\nV:{v}\n"));
+                if !deps.is_empty() {
+                    text.push_str(&format!("D:{}\n", deps.join(" ")));
+                }
+                if let Some(p) = provide.filter(|&p| p != n) {
+                    text.push_str(&format!("p:v{p}={v}\n"));
+                }
+                text.push('\n');
+            }
+            text
+        })
+    }
+
+    /// Checks a resolution against the rules: one package per name, every dependency met,
+    /// no conflict broken, one versioned provider per name.
+    fn verify(req: &Request, res: &Resolution) -> Result<(), String> {
+        let entries: Vec<&crate::apk::index::IndexEntry> =
+            res.packages.iter().map(|c| &req.repositories[c.repository].entries[c.entry]).collect();
+        verify_set(&req.world, &entries)
+    }
+
+    fn verify_set(
+        world: &[Dependency],
+        entries: &[&crate::apk::index::IndexEntry],
+    ) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        let mut offers: Vec<(String, Option<String>, String)> = Vec::new();
+        for e in entries {
+            if !names.insert(e.name.clone()) {
+                return Err(format!("{} twice", e.name));
+            }
+            offers.push((e.name.clone(), Some(e.version.clone()), e.name.clone()));
+            for p in &e.provides {
+                let p = crate::apk::dependency::Provide::parse(p).unwrap();
+                offers.push((p.name, p.version, e.name.clone()));
+            }
+        }
+        let mut versioned = BTreeSet::new();
+        for (name, version, _) in &offers {
+            if version.is_some() && !versioned.insert(name.clone()) {
+                return Err(format!("{name} held twice with a version"));
+            }
+        }
+        let world = world.iter().map(|d| (d.clone(), "world".to_string()));
+        let deps = entries.iter().flat_map(|e| {
+            Dependency::parse_all(&e.depends).unwrap().into_iter().map(|d| (d, e.name.clone()))
+        });
+        for (dep, owner) in world.chain(deps) {
+            let meets = |(name, version, _): &(String, Option<String>, String)| {
+                name == &dep.name
+                    && match version {
+                        Some(v) => !dep.conflict && dep.matches(v),
+                        None => !dep.conflict && dep.op.is_none(),
+                    }
+            };
+            let breaks = |(name, version, holder): &(String, Option<String>, String)| {
+                name == &dep.name
+                    && holder != &owner
+                    && match version {
+                        Some(v) => !dep.matches(v),
+                        None => dep.op.is_none(),
+                    }
+            };
+            if dep.conflict && offers.iter().any(breaks) {
+                return Err(format!("{owner}[{dep}] broken"));
+            }
+            if !dep.conflict && !offers.iter().any(meets) {
+                return Err(format!("{owner}[{dep}] unmet"));
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn every_resolution_meets_every_rule(index in arb_index(), want in 0..6usize) {
+            let req = request(&[&format!("p{want}")], vec![repo(&index)]);
+            if let Ok(res) = resolve(&req) {
+                prop_assert_eq!(verify(&req, &res), Ok(()), "{}", index);
+            }
+        }
+
+        #[test]
+        fn finds_a_solution_whenever_one_exists(index in arb_index(), want in 0..6usize) {
+            let req = request(&[&format!("p{want}")], vec![repo(&index)]);
+            let all: Vec<&crate::apk::index::IndexEntry> = req.repositories[0].entries.iter().collect();
+            let exists = (0u32..1 << all.len()).any(|mask| {
+                let subset: Vec<_> =
+                    all.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, e)| *e).collect();
+                verify_set(&req.world, &subset).is_ok()
+            });
+            prop_assert_eq!(resolve(&req).is_ok(), exists, "{}", index);
+        }
+
+        #[test]
+        fn result_does_not_depend_on_entry_order(index in arb_index(), want in 0..6usize) {
+            let forward = request(&[&format!("p{want}")], vec![repo(&index)]);
+            let mut backward = forward.clone();
+            backward.repositories[0].entries.reverse();
+            let a = resolve(&forward).map(|r| chosen(&r)).map_err(|e| e.to_string());
+            let b = resolve(&backward).map(|r| chosen(&r)).map_err(|e| e.to_string());
+            prop_assert_eq!(a.is_ok(), b.is_ok(), "{}", index);
+            if a.is_ok() {
+                prop_assert_eq!(a, b, "{}", index);
+            }
+        }
+    }
+}
