@@ -260,6 +260,12 @@ mod properties {
         })
     }
 
+    /// One to three world entries over the same names.
+    fn arb_world() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::btree_set(0..6usize, 1..4)
+            .prop_map(|names| names.into_iter().map(|n| format!("p{n}")).collect())
+    }
+
     /// Checks a resolution against the rules: one package per name, every dependency met,
     /// no conflict broken, one versioned provider per name.
     fn verify(req: &Request, res: &Resolution) -> Result<(), String> {
@@ -324,16 +330,18 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
         #[test]
-        fn every_resolution_meets_every_rule(index in arb_index(), want in 0..6usize) {
-            let req = request(&[&format!("p{want}")], vec![repo(&index)]);
+        fn every_resolution_meets_every_rule(index in arb_index(), want in arb_world()) {
+            let want: Vec<&str> = want.iter().map(String::as_str).collect();
+            let req = request(&want, vec![repo(&index)]);
             if let Ok(res) = resolve(&req) {
                 prop_assert_eq!(verify(&req, &res), Ok(()), "{}", index);
             }
         }
 
         #[test]
-        fn finds_a_solution_whenever_one_exists(index in arb_index(), want in 0..6usize) {
-            let req = request(&[&format!("p{want}")], vec![repo(&index)]);
+        fn finds_a_solution_whenever_one_exists(index in arb_index(), want in arb_world()) {
+            let want: Vec<&str> = want.iter().map(String::as_str).collect();
+            let req = request(&want, vec![repo(&index)]);
             let all: Vec<&crate::apk::index::IndexEntry> = req.repositories[0].entries.iter().collect();
             let exists = (0u32..1 << all.len()).any(|mask| {
                 let subset: Vec<_> =
@@ -356,4 +364,56 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_missing_package_is_reported_without_trying_every_unrelated_choice() {
+    // 3^15 combinations of unrelated versions before "missing"; backjumping skips them.
+    let mut text = String::new();
+    let mut world: Vec<String> = Vec::new();
+    for i in 0..15 {
+        for v in 1..4 {
+            text.push_str(&format!("P:x{i}\nV:{v}\nD:y{i}\n\nP:y{i}\nV:{v}\n\n"));
+        }
+        world.push(format!("x{i}"));
+    }
+    text.push_str("P:last\nV:1\nD:missing\n\n");
+    world.push("last".into());
+    let world: Vec<&str> = world.iter().map(String::as_str).collect();
+
+    let err = resolve(&request(&world, vec![repo(&text)])).unwrap_err();
+
+    assert!(err.to_string().contains("missing (no such package)"), "{err}");
+}
+
+#[test]
+fn backjumping_still_retries_the_choice_a_conflict_depends_on() {
+    // The newest a pulls in c-2, which conflicts with d; an unrelated choice (u) sits
+    // between them and must not hide a's older version.
+    let r = repo(
+        "P:a\nV:2\nD:c=2\n\nP:a\nV:1\nD:c=1\n\nP:u\nV:2\n\nP:u\nV:1\n\n\
+         P:c\nV:2\n\nP:c\nV:1\n\nP:d\nV:1\nD:!c>1\n",
+    );
+
+    let res = resolve(&request(&["a", "u", "d"], vec![r])).unwrap();
+
+    let mut got = chosen(&res);
+    got.sort();
+    assert_eq!(got, ["a-1", "c-1", "d-1", "u-2"]);
+}
+
+#[test]
+fn backjumping_retries_the_choice_that_excluded_a_candidate() {
+    // d needs c<2, but a-2 already took c-2: the dead end depends on a's choice, not on
+    // the unrelated u chosen in between.
+    let r = repo(
+        "P:a\nV:2\nD:c>=2\n\nP:a\nV:1\nD:c<2\n\nP:u\nV:2\n\nP:u\nV:1\n\n\
+         P:c\nV:2\n\nP:c\nV:1\n\nP:d\nV:1\nD:c<2\n",
+    );
+
+    let res = resolve(&request(&["a", "u", "d"], vec![r])).unwrap();
+
+    let mut got = chosen(&res);
+    got.sort();
+    assert_eq!(got, ["a-1", "c-1", "d-1", "u-2"]);
 }
