@@ -16,14 +16,23 @@
 //!   version, then `k:` provider priority, then repository order; an unversioned name with
 //!   several providers, none with a priority, must be chosen explicitly (or be pulled in
 //!   otherwise); a single such provider is taken (apk refuses it, apko does not);
-//! - a tagged repository (`@testing`) is used only for dependencies that carry its tag;
+//! - a tagged repository (`@testing`) is used only for dependencies that carry its tag, and
+//!   for the dependencies of packages taken from it, which still prefer untagged
+//!   repositories;
 //! - `!name` conflicts, and `install_if` (`i:`): a package is added once everything its
-//!   `i:` list names is installed and nothing it excludes is;
-//! - choices are undone when a later dependency cannot be met (chronological
-//!   backtracking), so an early preference never forces an avoidable conflict.
+//!   `i:` list names is installed and nothing it excludes is; one that conflicts with an
+//!   earlier choice is required outright in a second search, so the earlier choice can
+//!   give way (apk-tools test installif10);
+//! - choices are undone when a later dependency cannot be met, jumping back to the choices
+//!   the dead end depends on, so an early preference never forces an avoidable conflict
+//!   and a missing package is reported at once.
+//!
+//! Where this differs from apk on the apk-tools solver tests, `tests/solver_scenarios.rs`
+//! lists the scenario and why.
 //!
 //! The result does not depend on the order of entries within a repository: candidates are
-//! ranked by version, priority, repository position and name, never by file position.
+//! ranked by version, priority, repository position, name and content, never by file
+//! position.
 //!
 //! ```
 //! use flatroot_materialize::apk::{dependency::Dependency, index::parse_text};
