@@ -25,13 +25,13 @@ use flatroot_materialize::resolve::{Repository, Request, resolve};
 /// Scenarios not run, with the reason. Everything else that is not an `add` on an empty
 /// root is skipped by rule (see `skip_reason`).
 const NOT_RUN: &[(&str, &str)] = &[
-    ("basic10", "--force-broken-world: apk installs what it can and ignores the rest"),
-    ("basic11", "--force-broken-world: apk installs what it can and ignores the rest"),
+    ("basic10", "--force-broken-world (2.14: --force): apk installs what it can, drops the rest"),
+    ("basic11", "--force-broken-world (2.14: --force): apk installs what it can, drops the rest"),
     ("basic8", "-t: creates a virtual package from the command line"),
     ("basic9", "-t: creates a virtual package from the command line"),
     ("error7", "-t: virtual package specifier parsing"),
     ("pinning14", "-t: virtual package with a tagged dependency"),
-    ("basic16", "@CACHE: packages come from the cache, no repository"),
+    ("basic16", "packages only in the cache (@CACHE; 2.14: a `!` repository) with --no-network"),
 ];
 
 /// Scenarios that run but where this resolver is known to choose differently from apk,

@@ -114,8 +114,9 @@ pub enum Reason {
 /// One chosen package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
-    /// Index into [`Request::repositories`] of the repository it is taken from (the first
-    /// eligible one holding it).
+    /// Index into [`Request::repositories`] of the repository it is taken from: the first
+    /// one holding it with the preferred pinning (the world entry's tag, else untagged),
+    /// else the first one its pinning allows.
     pub repository: usize,
     /// Index into that repository's `entries`.
     pub entry: usize,
