@@ -6,6 +6,13 @@
 //! compare strings that are not valid versions (`1.0 < 1.0bc`); apk compares those token by
 //! token up to where the grammar stops, so they run through `compare_lenient`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "tests panic on failure and print SKIP notes and counts; `allow`, not `expect`, \
+              as clippy.toml may already allow it"
+)]
+
 use std::cmp::Ordering;
 use std::path::PathBuf;
 
@@ -160,6 +167,11 @@ proptest! {
     #[test]
     fn generated_versions_are_valid(v in arb_version()) {
         prop_assert!(version::is_valid(&v), "{v}");
+    }
+
+    #[test]
+    fn lenient_compare_agrees_on_valid_versions(a in arb_version(), b in arb_version()) {
+        prop_assert_eq!(version::compare(&a, &b), Some(version::compare_lenient(&a, &b)));
     }
 
     #[test]

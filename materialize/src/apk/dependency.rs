@@ -154,6 +154,25 @@ impl Dependency {
     /// not spell (`foo==`, `foo=<1`), a missing version after an operator, or a version that
     /// is not valid ([`version::is_valid`]).
     pub fn parse(token: &str) -> Result<Dependency, DependencyError> {
+        Dependency::parse_with(token, true)
+    }
+
+    /// Parses a dependency token from an index (`D:`, `i:`), accepting versions that
+    /// apk-tools master no longer calls valid.
+    ///
+    /// apk 2.x read `1.0p2` (a digit after the letter) as a version and Alpine 3.16 and
+    /// 3.17 indexes still depend on such versions (`opensmtpd=6.8.0p2-r4`); they compare
+    /// token by token. Everything else is as strict as [`Dependency::parse`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Dependency::parse`], except for the version's grammar: an empty version or one
+    /// holding whitespace is still an error.
+    pub fn parse_index(token: &str) -> Result<Dependency, DependencyError> {
+        Dependency::parse_with(token, false)
+    }
+
+    fn parse_with(token: &str, strict: bool) -> Result<Dependency, DependencyError> {
         let invalid = || DependencyError::InvalidDependency { token: token.to_string() };
         let (conflict, rest) = match token.strip_prefix('!') {
             Some(rest) => (true, rest),
@@ -177,7 +196,8 @@ impl Dependency {
             let op_len = constraint.find(|c| !"<>=~".contains(c)).unwrap_or(constraint.len());
             let (op, version) = constraint.split_at(op_len);
             let op = Op::parse(op).ok_or_else(invalid)?;
-            if !version::is_valid(version) {
+            let readable = !version.is_empty() && version.chars().all(is_name_char);
+            if !readable || (strict && !version::is_valid(version)) {
                 return Err(invalid());
             }
             (Some(op), Some(version.to_string()))
@@ -192,13 +212,14 @@ impl Dependency {
         })
     }
 
-    /// Parses a list of tokens, such as an index entry's `depends`.
+    /// Parses a list of index tokens, such as an index entry's `depends`, with
+    /// [`Dependency::parse_index`].
     ///
     /// # Errors
     ///
-    /// The first token that [`Dependency::parse`] rejects.
+    /// The first token that [`Dependency::parse_index`] rejects.
     pub fn parse_all<S: AsRef<str>>(tokens: &[S]) -> Result<Vec<Dependency>, DependencyError> {
-        tokens.iter().map(|t| Dependency::parse(t.as_ref())).collect()
+        tokens.iter().map(|t| Dependency::parse_index(t.as_ref())).collect()
     }
 
     /// A dependency on any version of `name`.
@@ -289,6 +310,10 @@ impl fmt::Display for Provide {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
 mod tests {
     use super::*;
 
@@ -347,6 +372,16 @@ mod tests {
         assert!(dep.matches("1.2.9-r1"));
         assert!(!dep.matches("1.3"));
         assert!(Dependency::parse("a>~2.5").unwrap().matches("2.10"));
+    }
+
+    #[test]
+    fn index_tokens_may_carry_versions_apk_2_accepted() {
+        assert!(Dependency::parse("opensmtpd=6.8.0p2-r4").is_err());
+        let dep = Dependency::parse_index("opensmtpd=6.8.0p2-r4").unwrap();
+        assert!(dep.matches("6.8.0p2-r4"));
+        assert!(!dep.matches("6.8.0p3-r0"));
+        assert!(Dependency::parse_index("foo==1").is_err());
+        assert!(Dependency::parse_index("foo=").is_err());
     }
 
     #[test]

@@ -115,8 +115,10 @@ pub fn compare(a: &str, b: &str) -> Option<Ordering> {
 ///
 /// Tokens are compared while both strings follow the grammar; where one stops (its end, or
 /// input the grammar rejects), the kind of the next token decides. apk applies this to
-/// whatever an index holds, so `1.0 < 1.0bc` although `1.0bc` is invalid. For two valid
-/// versions it agrees with [`compare`].
+/// whatever an index holds, so `1.0 < 1.0bc` although `1.0bc` is invalid. A number right
+/// after the letter is read as a further component, as apk 2.x read it: Alpine 3.16 and
+/// 3.17 still ship `0.99f7-r0` and `6.8.0p2-r4`, which apk-tools master calls invalid. For
+/// two valid versions it agrees with [`compare`].
 pub fn compare_lenient(a: &str, b: &str) -> Ordering {
     compare_tokens(a.as_bytes(), b.as_bytes(), false)
 }
@@ -179,14 +181,17 @@ struct Tokenizer<'a> {
     rest: &'a [u8],
     pos: usize,
     current: Token<'a>,
+    /// Also read a number right after the letter (`0.99f7`), as apk 2.x did.
+    legacy: bool,
 }
 
 impl<'a> Tokenizer<'a> {
-    fn new(text: &'a [u8]) -> Tokenizer<'a> {
+    fn new(text: &'a [u8], legacy: bool) -> Tokenizer<'a> {
         let mut t = Tokenizer {
             rest: text,
             pos: 0,
             current: Token { kind: Kind::InitialDigit, value: &[], suffix: 0 },
+            legacy,
         };
         t.digits(Kind::InitialDigit);
         t
@@ -232,6 +237,7 @@ impl<'a> Tokenizer<'a> {
                 self.digits(Kind::Digit);
             }
             b'0'..=b'9' if prev == Kind::Suffix => self.digits(Kind::SuffixNo),
+            b'0'..=b'9' if prev == Kind::Letter && self.legacy => self.digits(Kind::Digit),
             b'_' if prev <= Kind::SuffixNo => {
                 self.advance(1);
                 let n = self.span(|c| c.is_ascii_lowercase());
@@ -262,7 +268,7 @@ impl<'a> Tokenizer<'a> {
 
 /// `Ok` when the whole string follows the grammar, else the byte offset where it stops.
 fn validate(text: &[u8]) -> Result<(), usize> {
-    let mut t = Tokenizer::new(text);
+    let mut t = Tokenizer::new(text, false);
     loop {
         match t.current.kind {
             Kind::End => return Ok(()),
@@ -298,8 +304,10 @@ fn token_cmp(a: &Token<'_>, b: &Token<'_>) -> Ordering {
 
 /// apk-tools' version comparison; with `fuzzy`, `b` running out first means equal.
 fn compare_tokens(a: &[u8], b: &[u8], fuzzy: bool) -> Ordering {
-    let mut ta = Tokenizer::new(a);
-    let mut tb = Tokenizer::new(b);
+    // The legacy reading only changes strings that are invalid without it, so valid
+    // versions compare exactly as apk-tools master compares them.
+    let mut ta = Tokenizer::new(a, true);
+    let mut tb = Tokenizer::new(b, true);
 
     while ta.current.kind == tb.current.kind && ta.current.kind < Kind::End {
         let r = token_cmp(&ta.current, &tb.current);
@@ -327,6 +335,10 @@ fn compare_tokens(a: &[u8], b: &[u8], fuzzy: bool) -> Ordering {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
 mod tests {
     use super::*;
 
@@ -361,6 +373,14 @@ mod tests {
         assert!(!is_valid("1.0-r"));
         assert!(!is_valid("1.0-r2.1"));
         assert_eq!(compare("1.0", "1.0bc"), None);
+    }
+
+    #[test]
+    fn lenient_compare_reads_apk_2_letter_numbers() {
+        assert!(!is_valid("0.99f7-r1"));
+        assert_eq!(compare_lenient("0.99f7-r1", "0.99f7-r0"), Ordering::Greater);
+        assert_eq!(compare_lenient("6.8.0p2-r4", "6.8.0p3-r0"), Ordering::Less);
+        assert_eq!(compare_lenient("1.0", "1.0bc"), Ordering::Less);
     }
 
     #[test]

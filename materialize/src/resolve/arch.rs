@@ -93,3 +93,51 @@ fn held(request: &Request) -> BTreeSet<(&str, &str)> {
         .map(|e| (e.name.as_str(), e.version.as_str()))
         .collect()
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
+mod tests {
+    use super::*;
+    use crate::apk::index::parse_text;
+
+    fn repo(text: &str) -> Vec<Repository> {
+        vec![Repository { tag: None, name: "r".into(), entries: parse_text(text).unwrap() }]
+    }
+
+    fn world(tokens: &[&str]) -> Vec<Dependency> {
+        tokens.iter().map(|t| Dependency::parse(t).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_version_one_arch_lacks_is_chosen_for_none() {
+        let mut per_arch = BTreeMap::new();
+        per_arch.insert("x86_64".into(), repo("P:a\nV:2\nD:b\n\nP:a\nV:1\nD:b\n\nP:b\nV:1\n"));
+        per_arch.insert("aarch64".into(), repo("P:a\nV:1\nD:b\n\nP:b\nV:1\n"));
+
+        let out = resolve_archs(&world(&["a"]), &per_arch).unwrap();
+
+        for arch in ["x86_64", "aarch64"] {
+            assert_eq!(out[arch].get("a").unwrap().version, "1", "{arch}");
+            assert_eq!(out[arch].get("b").unwrap().version, "1", "{arch}");
+        }
+    }
+
+    #[test]
+    fn the_error_names_the_arch_that_lacks_what_another_chose() {
+        let mut per_arch = BTreeMap::new();
+        per_arch.insert("x86_64".into(), repo("P:a\nV:2\n"));
+        per_arch.insert("aarch64".into(), repo("P:a\nV:1\n"));
+
+        let err = resolve_archs(&world(&["a"]), &per_arch).unwrap_err();
+
+        let ResolveError::ArchMissing { arch, name, version, chosen_for, .. } = &err else {
+            panic!("unexpected {err}");
+        };
+        assert_eq!((arch.as_str(), name.as_str()), ("x86_64", "a"));
+        assert_eq!((version.as_str(), chosen_for.as_str()), ("1", "aarch64"));
+        assert_eq!(err.to_string(), "architecture x86_64 has no a-1, chosen for aarch64");
+    }
+}

@@ -34,8 +34,6 @@ pub enum Why {
         /// What is wrong with it.
         detail: String,
     },
-    /// Taking it led to a dependency further on that could not be met.
-    Failed,
 }
 
 /// One rejected candidate.
@@ -143,7 +141,6 @@ impl fmt::Display for Why {
             Why::Conflicts { with, name } => write!(f, "conflicts: {with} also holds {name}"),
             Why::Breaks { by, dependency } => write!(f, "breaks: {by}[{dependency}]"),
             Why::Unusable { detail } => write!(f, "not installable: {detail}"),
-            Why::Failed => f.write_str("its dependencies cannot be met"),
         }
     }
 }

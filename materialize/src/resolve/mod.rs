@@ -13,16 +13,26 @@
 //!   versioned providers (the real package included) exclude each other, unversioned ones
 //!   may be installed side by side and satisfy only dependencies without a version;
 //! - among candidates: a package the world names explicitly first, then the highest
-//!   version, then `k:` provider priority, then repository order; an unversioned name whose
-//!   providers have no priority must be chosen explicitly (or be pulled in otherwise);
-//! - a tagged repository (`@testing`) is used only for dependencies that carry its tag;
+//!   version, then `k:` provider priority, then repository order; an unversioned name with
+//!   several providers, none with a priority, must be chosen explicitly (or be pulled in
+//!   otherwise); a single such provider is taken (apk refuses it, apko does not);
+//! - a tagged repository (`@testing`) is used only for dependencies that carry its tag, and
+//!   for the dependencies of packages taken from it, which still prefer untagged
+//!   repositories;
 //! - `!name` conflicts, and `install_if` (`i:`): a package is added once everything its
-//!   `i:` list names is installed and nothing it excludes is;
-//! - choices are undone when a later dependency cannot be met (chronological
-//!   backtracking), so an early preference never forces an avoidable conflict.
+//!   `i:` list names is installed and nothing it excludes is; one that conflicts with an
+//!   earlier choice is required outright in a second search, so the earlier choice can
+//!   give way (apk-tools test installif10);
+//! - choices are undone when a later dependency cannot be met, jumping back to the choices
+//!   the dead end depends on, so an early preference never forces an avoidable conflict
+//!   and a missing package is reported at once.
+//!
+//! Where this differs from apk on the apk-tools solver tests, `tests/solver_scenarios.rs`
+//! lists the scenario and why.
 //!
 //! The result does not depend on the order of entries within a repository: candidates are
-//! ranked by version, priority, repository position and name, never by file position.
+//! ranked by version, priority, repository position, name and content, never by file
+//! position.
 //!
 //! ```
 //! use flatroot_materialize::apk::{dependency::Dependency, index::parse_text};
@@ -104,8 +114,9 @@ pub enum Reason {
 /// One chosen package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
-    /// Index into [`Request::repositories`] of the repository it is taken from (the first
-    /// eligible one holding it).
+    /// Index into [`Request::repositories`] of the repository it is taken from: the first
+    /// one holding it with the preferred pinning (the world entry's tag, else untagged),
+    /// else the first one its pinning allows.
     pub repository: usize,
     /// Index into that repository's `entries`.
     pub entry: usize,
@@ -119,8 +130,10 @@ pub struct Chosen {
 
 /// The solver's answer: one package per name, dependencies before dependents.
 ///
-/// Where dependencies form a cycle, the cycle is entered at the member whose name sorts
-/// first, so the order is the same on every run.
+/// The order is a depth-first walk from the world entries, then the other chosen packages,
+/// each in name order, as apk walks its sorted world; where
+/// dependencies form a cycle, the edge that leads back into the walk's own path is the one
+/// ignored. It is a function of the chosen set alone, the same on every run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
     /// Chosen packages in install order.
@@ -193,3 +206,10 @@ impl fmt::Display for Reason {
 pub fn resolve(request: &Request) -> Result<Resolution, ResolveError> {
     solver::solve(request, &Default::default())
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests panic on failure; `allow`, not `expect`, as clippy.toml may already allow it"
+)]
+mod tests;

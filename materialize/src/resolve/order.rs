@@ -1,15 +1,20 @@
 //! Install order: dependencies before dependents.
 //!
-//! A depth-first walk from every chosen package in name order, visiting what each one
-//! depends on (its `D:` list, then its `i:` condition) before it. A dependency cycle is
-//! cut where the walk meets a package already on its path, so the order is a function of
-//! the chosen set alone. On the apk-tools solver tests this gives apk's own order.
+//! A depth-first walk from the world entries in name order (apk keeps its world sorted),
+//! then from every other chosen package in name order, visiting what each one depends on
+//! (its `D:` list, conflicts included, then its `i:` condition) before it; a package installed
+//! through install_if goes in as soon as what it needs is in. A dependency cycle is cut
+//! where the walk meets a package already on its path, so the order is a function of the
+//! chosen set alone. On the apk-tools solver tests and the Alpine 3.16 minirootfs this
+//! gives apk's own order.
 
 use std::collections::BTreeMap;
 
+use crate::apk::dependency::Dependency;
+
 use crate::resolve::pool::Pool;
 use crate::resolve::solver::Picked;
-use crate::resolve::{Chosen, Resolution};
+use crate::resolve::{Chosen, Reason, Resolution};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mark {
@@ -24,13 +29,27 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
         picked.iter().enumerate().map(|(i, p)| (p.pkg, i)).collect();
     let edges: Vec<Vec<usize>> = picked.iter().map(|p| successors(pool, &by_pkg, p)).collect();
 
-    let mut roots: Vec<usize> = (0..picked.len()).collect();
-    roots.sort_by(|&a, &b| pool.pkgs[picked[a].pkg].name.cmp(&pool.pkgs[picked[b].pkg].name));
+    // apk keeps its world sorted and walks it in that order, then whatever else is chosen.
+    let mut world: Vec<&Dependency> = pool.request.world.iter().filter(|d| !d.conflict).collect();
+    world.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.to_string().cmp(&b.to_string())));
+    let mut by_name: Vec<usize> = (0..picked.len()).collect();
+    by_name.sort_by(|&a, &b| pool.pkgs[picked[a].pkg].name.cmp(&pool.pkgs[picked[b].pkg].name));
+    let mut roots: Vec<usize> =
+        world.iter().filter_map(|d| provider_of(pool, &by_pkg, d)).collect();
+    roots.extend(by_name);
 
-    let mut marks = vec![Mark::New; picked.len()];
+    // An install_if package goes in as soon as everything it needs is in, as apk orders
+    // it (ssl_client right after libssl in the Alpine minirootfs).
+    let triggered: Vec<usize> = roots
+        .iter()
+        .copied()
+        .filter(|&i| matches!(picked[i].reason, Reason::InstallIf { .. }))
+        .collect();
+    let mut walk =
+        Walk { edges: &edges, triggered: &triggered, marks: vec![Mark::New; picked.len()] };
     let mut out = Vec::with_capacity(picked.len());
     for root in roots {
-        visit(root, &edges, &mut marks, &mut out);
+        walk.visit(root, &mut out);
     }
 
     let packages = out
@@ -52,44 +71,76 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
     Resolution { packages }
 }
 
-/// The picked packages that meet `p`'s dependencies and install_if condition, in order.
-fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked) -> Vec<usize> {
-    let pkg = &pool.pkgs[p.pkg];
-    let deps = pkg.depends.iter().chain(&pkg.install_if).filter(|d| !d.conflict);
-    let mut out = Vec::new();
-    for dep in deps {
-        let Some(providers) = pool.providers.get(&dep.name) else { continue };
-        let hit = providers.iter().find_map(|&pr| {
-            let at = *by_pkg.get(&pr.pkg)?;
-            let meets = match pool.offered(pr) {
+/// The picked package (its position in `picked`) that meets a positive `dep`, or, for a
+/// conflict, that holds the name at all.
+fn provider_of(
+    pool: &Pool<'_>,
+    by_pkg: &BTreeMap<usize, usize>,
+    dep: &Dependency,
+) -> Option<usize> {
+    let providers = pool.providers.get(&dep.name)?;
+    providers.iter().find_map(|&pr| {
+        let at = *by_pkg.get(&pr.pkg)?;
+        let meets = dep.conflict
+            || match pool.offered(pr) {
                 Some(v) => dep.matches(v),
                 None => dep.op.is_none(),
             };
-            (meets && pr.pkg != p.pkg).then_some(at)
-        });
-        out.extend(hit);
-    }
-    out
+        meets.then_some(at)
+    })
 }
 
-/// Post-order walk without recursion, so deep dependency chains cannot overflow the stack.
-fn visit(root: usize, edges: &[Vec<usize>], marks: &mut [Mark], out: &mut Vec<usize>) {
-    if marks[root] != Mark::New {
-        return;
-    }
-    let mut stack = vec![(root, 0usize)];
-    marks[root] = Mark::Open;
-    while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-        if let Some(&child) = edges[node].get(*next) {
-            *next += 1;
-            if marks[child] == Mark::New {
-                marks[child] = Mark::Open;
-                stack.push((child, 0));
-            }
-            continue;
+/// The picked packages `p` must follow: those meeting its dependencies and install_if
+/// condition, and those its conflicts name (apk installs a package after the ones it
+/// conflicts with, apk-tools test conflict1).
+fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked) -> Vec<usize> {
+    let pkg = &pool.pkgs[p.pkg];
+    let own = by_pkg.get(&p.pkg).copied();
+    pkg.depends
+        .iter()
+        .chain(&pkg.install_if)
+        .filter_map(|dep| provider_of(pool, by_pkg, dep))
+        .filter(|&at| Some(at) != own)
+        .collect()
+}
+
+struct Walk<'a> {
+    edges: &'a [Vec<usize>],
+    triggered: &'a [usize],
+    marks: Vec<Mark>,
+}
+
+impl Walk<'_> {
+    /// Post-order walk without recursion, so deep dependency chains cannot overflow the
+    /// stack.
+    fn visit(&mut self, root: usize, out: &mut Vec<usize>) {
+        if self.marks[root] != Mark::New {
+            return;
         }
-        marks[node] = Mark::Done;
-        out.push(node);
-        stack.pop();
+        let mut stack = vec![(root, 0usize)];
+        self.marks[root] = Mark::Open;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&child) = self.edges[node].get(*next) {
+                *next += 1;
+                if self.marks[child] == Mark::New {
+                    self.marks[child] = Mark::Open;
+                    stack.push((child, 0));
+                }
+                continue;
+            }
+            self.marks[node] = Mark::Done;
+            out.push(node);
+            stack.pop();
+
+            let ready = self.triggered.iter().copied().filter(|&t| {
+                self.marks[t] == Mark::New
+                    && self.edges[t].iter().all(|&e| self.marks[e] == Mark::Done)
+            });
+            let ready: Vec<usize> = ready.collect();
+            for t in ready.into_iter().rev() {
+                self.marks[t] = Mark::Open;
+                stack.push((t, 0));
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apk::dependency::{Dependency, Provide};
+use crate::apk::index::IndexEntry;
+use crate::apk::version;
 use crate::resolve::Request;
 
 /// One installable package (entries that are byte-identical across repositories, or share
@@ -59,7 +61,7 @@ pub(crate) struct Pool<'a> {
     pub request: &'a Request,
     pub pkgs: Vec<Pkg>,
     pub providers: BTreeMap<String, Vec<Provider>>,
-    /// Packages with an `i:` list, by name then id.
+    /// Packages with an `i:` list: by name, newest version first.
     pub install_if: Vec<usize>,
 }
 
@@ -106,7 +108,21 @@ impl<'a> Pool<'a> {
 
         let mut install_if: Vec<usize> =
             pkgs.iter().filter(|p| !p.install_if.is_empty()).map(|p| p.id).collect();
-        install_if.sort_by(|&a, &b| pkgs[a].name.cmp(&pkgs[b].name).then(a.cmp(&b)));
+        let entry = |id: usize| {
+            let (r, e) = pkgs[id].copies[0];
+            &request.repositories[r].entries[e]
+        };
+        // By name, newest first; same-version rebuilds by content, never by file position.
+        install_if.sort_by(|&a, &b| {
+            let (ea, eb) = (entry(a), entry(b));
+            ea.name
+                .cmp(&eb.name)
+                .then_with(|| version::compare_lenient(&eb.version, &ea.version))
+                .then_with(|| ea.checksum.cmp(&eb.checksum))
+                .then_with(|| ea.depends.cmp(&eb.depends))
+                .then_with(|| ea.install_if.cmp(&eb.install_if))
+                .then(a.cmp(&b))
+        });
 
         Pool { request, pkgs, providers, install_if }
     }
@@ -163,6 +179,12 @@ impl<'a> Pool<'a> {
             .collect();
         tags.dedup();
         tags
+    }
+
+    /// The index entry of `pkg`'s first copy.
+    pub fn entry(&self, pkg: usize) -> &IndexEntry {
+        let (r, e) = self.pkgs[pkg].copies[0];
+        &self.request.repositories[r].entries[e]
     }
 
     /// The lowest repository index holding `pkg`.

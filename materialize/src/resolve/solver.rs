@@ -1,15 +1,19 @@
 //! The search: requirements are met one at a time, in the order they appear (the world
 //! first, then each chosen package's dependencies), and a choice is undone when something
-//! after it cannot be met.
+//! after it cannot be met. A dead end carries the choices it depends on, so undoing skips
+//! back over choices that play no part in it (conflict-directed backjumping).
+
+mod install_if;
+mod rank;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::apk::dependency::Dependency;
-use crate::apk::version;
 use crate::resolve::error::{Problem, Rejection, ResolveError, Why};
 use crate::resolve::pool::Pool;
 use crate::resolve::{Reason, Request, Resolution, order};
+use rank::cmp_offer;
 
 /// Steps after which the search gives up; real worlds take a few thousand.
 const STEP_LIMIT: usize = 500_000;
@@ -39,6 +43,11 @@ pub(crate) struct Picked {
     pub pkg: usize,
     pub reason: Reason,
     pub pins: Pins,
+    /// Chosen among alternatives that remain to be tried.
+    decision: bool,
+    /// The packages that made it the only choice: the one whose dependency it meets and
+    /// those that excluded the other candidates.
+    because: Vec<usize>,
 }
 
 /// A partial solution. Cloned at every choice point, so that undoing a choice is dropping
@@ -57,10 +66,20 @@ struct State {
     deferred: Vec<Pending>,
     /// install_if packages that could not be added.
     declined: BTreeSet<usize>,
+    /// Set once install_if has added or declined a package: from then on a dead end is not
+    /// traced to particular choices.
+    blame_unknown: bool,
 }
 
+/// The decisions a dead end depends on; `None` when it cannot be told.
+///
+/// With it the search jumps back over choices a failure does not depend on
+/// (conflict-directed backjumping), instead of retrying every combination of unrelated
+/// choices before reporting a missing package.
+type Blame = Option<BTreeSet<usize>>;
+
 enum Stop {
-    Fail,
+    Fail(Blame),
     Limit,
 }
 
@@ -111,13 +130,13 @@ pub(crate) fn solve(
                 }
             }
             Err(Stop::Limit) => return Err(ResolveError::SearchLimit { steps: solver.steps }),
-            _ if !forced.is_empty() => {
+            Ok(_) | Err(Stop::Fail(_)) if !forced.is_empty() => {
                 // Requiring it failed: leave it out and rebuild the previous solution.
                 if let Some((pkg, _)) = forced.pop() {
                     given_up.insert(pkg);
                 }
             }
-            _ => {
+            Ok(_) | Err(Stop::Fail(_)) => {
                 let problem = solver.failure.unwrap_or_else(|| Problem::Rejected {
                     dependency: Dependency::any("world"),
                     required_by: Vec::new(),
@@ -167,24 +186,24 @@ impl<'p, 'r> Solver<'p, 'r> {
                 if self.satisfied(&state, &pending.dep) {
                     continue;
                 }
-                let mut candidates = self.candidates(&state, &pending)?;
+                let (mut candidates, because) = self.candidates(&state, &pending)?;
                 if self.ambiguous(&candidates) {
                     state.deferred.push(pending);
                     continue;
                 }
                 if candidates.len() == 1 {
                     let only = candidates.remove(0);
-                    self.pick(&mut state, only.pkg, &pending);
+                    self.pick(&mut state, only.pkg, &pending, false, because);
                     continue;
                 }
-                return self.branch(state, &pending, &candidates);
+                return self.branch(state, &pending, &candidates, because);
             }
 
             if !state.deferred.is_empty() {
                 for pending in std::mem::take(&mut state.deferred) {
                     if !self.satisfied(&state, &pending.dep) {
                         let problem = self.virtual_problem(&state, &pending);
-                        return Err(self.fail(problem));
+                        return Err(self.fail(problem, None));
                     }
                 }
                 continue;
@@ -195,6 +214,7 @@ impl<'p, 'r> Solver<'p, 'r> {
                 return Ok(state);
             };
             let saved = self.failure.clone();
+            state.blame_unknown = true;
             let mut with = state.clone();
             let condition = self.pool.pkgs[pkg].install_if.clone();
             let pending = Pending {
@@ -204,11 +224,11 @@ impl<'p, 'r> Solver<'p, 'r> {
                 pins,
             };
             if self.check(&with, pkg).is_ok() {
-                self.pick(&mut with, pkg, &pending);
+                self.pick(&mut with, pkg, &pending, true, Vec::new());
                 match self.search(with) {
                     Ok(done) => return Ok(done),
                     Err(Stop::Limit) => return Err(Stop::Limit),
-                    Err(Stop::Fail) => {}
+                    Err(Stop::Fail(_)) => {}
                 }
             }
             // install_if is a suggestion: without it the rest may still hold.
@@ -217,32 +237,75 @@ impl<'p, 'r> Solver<'p, 'r> {
         }
     }
 
+    /// Tries each candidate in turn. A dead end that does not depend on the candidate
+    /// tried is returned at once: the others would meet it too.
     fn branch(
         &mut self,
         state: State,
         pending: &Pending,
         candidates: &[Candidate<'_>],
+        because: Vec<usize>,
     ) -> Result<State, Stop> {
+        let mut blame = Some(BTreeSet::new());
         for c in candidates {
             let mut next = state.clone();
-            self.pick(&mut next, c.pkg, pending);
+            self.pick(&mut next, c.pkg, pending, true, because.clone());
             match self.search(next) {
                 Ok(done) => return Ok(done),
                 Err(Stop::Limit) => return Err(Stop::Limit),
-                Err(Stop::Fail) => {
+                Err(Stop::Fail(Some(set))) if !set.contains(&c.pkg) => {
+                    return Err(Stop::Fail(Some(set)));
+                }
+                Err(Stop::Fail(found)) => {
                     tracing::trace!(package = %self.pool.pkgs[c.pkg].label(), "backtrack");
+                    blame = blame.zip(found).map(|(mut all, mut set)| {
+                        set.remove(&c.pkg);
+                        all.extend(set);
+                        all
+                    });
                 }
             }
         }
-        Err(Stop::Fail)
+        let own = self.blame(&state, because.into_iter().chain(pending.owner));
+        Err(Stop::Fail(blame.zip(own).map(|(mut all, own)| {
+            all.extend(own);
+            all
+        })))
     }
 
-    fn fail(&mut self, problem: Problem) -> Stop {
+    fn fail(&mut self, problem: Problem, blame: Blame) -> Stop {
         if self.failure.is_none() {
             tracing::debug!(%problem, "dead end");
             self.failure = Some(problem);
         }
-        Stop::Fail
+        Stop::Fail(blame)
+    }
+
+    /// The decisions behind `packages`: each package chosen without alternatives is
+    /// replaced by what made it the only choice.
+    fn blame(&self, state: &State, packages: impl IntoIterator<Item = usize>) -> Blame {
+        if state.blame_unknown {
+            return None;
+        }
+        let mut out = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut work: Vec<usize> = packages.into_iter().collect();
+        while let Some(pkg) = work.pop() {
+            if !seen.insert(pkg) {
+                continue;
+            }
+            let &at = state.by_name.get(&self.pool.pkgs[pkg].name)?;
+            let picked = &state.picked[at];
+            if picked.pkg != pkg || matches!(picked.reason, Reason::InstallIf { .. }) {
+                return None;
+            }
+            if picked.decision {
+                out.insert(pkg);
+            } else {
+                work.extend(picked.because.iter().copied());
+            }
+        }
+        Some(out)
     }
 
     /// Who needed `reason`'s package, nearest first, back to the world.
@@ -318,23 +381,24 @@ impl<'p, 'r> Solver<'p, 'r> {
                 required_by: self.chain(state, &pending.reason),
                 installed: self.pool.pkgs[pkg].label(),
             };
-            return Err(self.fail(problem));
+            let blame = self.blame(state, pending.owner.into_iter().chain([pkg]));
+            return Err(self.fail(problem, blame));
         }
         state.conflicts.push(pending);
         Ok(())
     }
 
-    /// Whether `pkg` can join `state`.
-    fn check(&self, state: &State, pkg: usize) -> Result<(), Why> {
+    /// Whether `pkg` can join `state`; if not, why, and which chosen package is in the way.
+    fn check(&self, state: &State, pkg: usize) -> Result<(), (Why, Option<usize>)> {
         let p = &self.pool.pkgs[pkg];
         if let Some(detail) = &p.unusable {
-            return Err(Why::Unusable { detail: detail.clone() });
+            return Err((Why::Unusable { detail: detail.clone() }, None));
         }
         if let Some(&at) = state.by_name.get(&p.name) {
             let other = state.picked[at].pkg;
             if other != pkg {
                 let with = self.pool.pkgs[other].label();
-                return Err(Why::Conflicts { with, name: p.name.clone() });
+                return Err((Why::Conflicts { with, name: p.name.clone() }, Some(other)));
             }
             return Ok(());
         }
@@ -346,10 +410,10 @@ impl<'p, 'r> Solver<'p, 'r> {
             let taken = state.versioned.get(name).filter(|&&other| other != pkg);
             if let Some(&other) = taken {
                 let with = self.pool.pkgs[other].label();
-                return Err(Why::Conflicts { with, name: name.to_string() });
+                return Err((Why::Conflicts { with, name: name.to_string() }, Some(other)));
             }
             if !seen.insert(name) {
-                return Err(Why::Conflicts { with: p.label(), name: name.to_string() });
+                return Err((Why::Conflicts { with: p.label(), name: name.to_string() }, None));
             }
         }
 
@@ -362,27 +426,37 @@ impl<'p, 'r> Solver<'p, 'r> {
                     Some(o) => self.pool.pkgs[o].label(),
                     None => "world".to_string(),
                 };
-                return Err(Why::Breaks { by, dependency: c.dep.clone() });
+                return Err((Why::Breaks { by, dependency: c.dep.clone() }, c.owner));
             }
         }
         for d in p.depends.iter().filter(|d| d.conflict) {
-            if self.violator(state, d, Some(pkg)).is_some() {
-                return Err(Why::Breaks { by: p.label(), dependency: d.clone() });
+            if let Some(v) = self.violator(state, d, Some(pkg)) {
+                return Err((Why::Breaks { by: p.label(), dependency: d.clone() }, Some(v)));
             }
         }
         Ok(())
     }
 
-    fn pick(&self, state: &mut State, pkg: usize, pending: &Pending) {
+    fn pick(
+        &self,
+        state: &mut State,
+        pkg: usize,
+        pending: &Pending,
+        decision: bool,
+        mut because: Vec<usize>,
+    ) {
         if self.is_picked(state, pkg) {
             return;
         }
         let p = &self.pool.pkgs[pkg];
+        because.extend(pending.owner);
         state.by_name.insert(p.name.clone(), state.picked.len());
         state.picked.push(Picked {
             pkg,
             reason: pending.reason.clone(),
             pins: pending.pins.clone(),
+            decision,
+            because,
         });
         for name in p.versioned_names() {
             state.versioned.insert(name.to_string(), pkg);
@@ -400,8 +474,13 @@ impl<'p, 'r> Solver<'p, 'r> {
         }
     }
 
-    /// Candidates for `pending`, best first; a dead end when there are none.
-    fn candidates(&mut self, state: &State, pending: &Pending) -> Result<Vec<Candidate<'p>>, Stop> {
+    /// Candidates for `pending`, best first, and the chosen packages that excluded others;
+    /// a dead end when there are none.
+    fn candidates(
+        &mut self,
+        state: &State,
+        pending: &Pending,
+    ) -> Result<(Vec<Candidate<'p>>, Vec<usize>), Stop> {
         let dep = &pending.dep;
         let pool = self.pool;
         let providers = pool.providers.get(&dep.name).map(Vec::as_slice).unwrap_or_default();
@@ -410,17 +489,19 @@ impl<'p, 'r> Solver<'p, 'r> {
                 dependency: dep.clone(),
                 required_by: self.chain(state, &pending.reason),
             };
-            return Err(self.fail(problem));
+            let blame = self.blame(state, pending.owner);
+            return Err(self.fail(problem, blame));
         }
 
         let mut best: BTreeMap<usize, Option<&'p str>> = BTreeMap::new();
         let mut rejected: BTreeMap<usize, Why> = BTreeMap::new();
+        let mut excluded_by: BTreeSet<usize> = BTreeSet::new();
         for &p in providers {
             let offered = pool.offered(p);
             let verdict = if !Self::offer_meets(offered, dep) {
-                Err(Why::Version)
+                Err((Why::Version, None))
             } else if !pool.eligible(p.pkg, &pending.pins.allowed) {
-                Err(Why::Masked { tags: pool.tags(p.pkg) })
+                Err((Why::Masked { tags: pool.tags(p.pkg) }, None))
             } else {
                 self.check(state, p.pkg)
             };
@@ -432,10 +513,12 @@ impl<'p, 'r> Solver<'p, 'r> {
                     }
                     rejected.remove(&p.pkg);
                 }
-                Err(why) if !best.contains_key(&p.pkg) => {
-                    rejected.insert(p.pkg, why);
+                Err((why, culprit)) => {
+                    excluded_by.extend(culprit);
+                    if !best.contains_key(&p.pkg) {
+                        rejected.insert(p.pkg, why);
+                    }
                 }
-                Err(_) => {}
             }
         }
 
@@ -452,44 +535,10 @@ impl<'p, 'r> Solver<'p, 'r> {
                 required_by: self.chain(state, &pending.reason),
                 candidates,
             };
-            return Err(self.fail(problem));
+            let blame = self.blame(state, excluded_by.into_iter().chain(pending.owner));
+            return Err(self.fail(problem, blame));
         }
-        Ok(list)
-    }
-
-    /// Candidate order: named in the world, in a repository of the preferred pinning,
-    /// versioned before unversioned, higher version, higher priority, the real package of
-    /// the name, earlier repository, then name and id so the order never depends on where
-    /// entries sit in a file.
-    fn rank(
-        &self,
-        pins: &Pins,
-        dep: &Dependency,
-        a: &Candidate<'_>,
-        b: &Candidate<'_>,
-    ) -> Ordering {
-        let (pa, pb) = (&self.pool.pkgs[a.pkg], &self.pool.pkgs[b.pkg]);
-        let requested = |p: &str| self.requested.contains(p);
-        let preferred = |id: usize| self.pool.preferred(id, pins.preferred.as_deref());
-        requested(&pb.name)
-            .cmp(&requested(&pa.name))
-            .then_with(|| preferred(b.pkg).cmp(&preferred(a.pkg)))
-            .then_with(|| cmp_offer(b.offered, a.offered))
-            .then_with(|| pb.priority.cmp(&pa.priority))
-            .then_with(|| (pb.name == dep.name).cmp(&(pa.name == dep.name)))
-            .then_with(|| self.pool.first_repo(a.pkg).cmp(&self.pool.first_repo(b.pkg)))
-            .then_with(|| pa.name.cmp(&pb.name))
-            .then_with(|| version::compare_lenient(&pb.version, &pa.version))
-            .then_with(|| a.pkg.cmp(&b.pkg))
-    }
-
-    /// An unversioned name whose providers carry no priority and none of which the world
-    /// names: apk asks the user to choose (apk-tools tests provides9, provides14).
-    fn ambiguous(&self, candidates: &[Candidate<'_>]) -> bool {
-        candidates.iter().all(|c| {
-            let p = &self.pool.pkgs[c.pkg];
-            c.offered.is_none() && p.priority == 0 && !self.requested.contains(p.name.as_str())
-        })
+        Ok((list, excluded_by.into_iter().collect()))
     }
 
     fn virtual_problem(&self, state: &State, pending: &Pending) -> Problem {
@@ -508,77 +557,5 @@ impl<'p, 'r> Solver<'p, 'r> {
             providers,
             required_by: self.chain(state, &pending.reason),
         }
-    }
-
-    /// The next install_if package, not in `skip`, whose condition holds: by name, highest
-    /// version first, with the pinning it inherits from the packages that trigger it.
-    fn next_install_if(&self, state: &State, skip: &BTreeSet<usize>) -> Option<(usize, Pins)> {
-        let mut best: Option<(usize, Pins)> = None;
-        for &id in &self.pool.install_if {
-            let p = &self.pool.pkgs[id];
-            if let Some((b, _)) = &best
-                && self.pool.pkgs[*b].name != p.name
-            {
-                break;
-            }
-            if state.by_name.contains_key(&p.name) || skip.contains(&id) || p.unusable.is_some() {
-                continue;
-            }
-            let Some(pins) = self.install_if_holds(state, id) else { continue };
-            if !self.pool.eligible(id, &pins.allowed) {
-                continue;
-            }
-            let better = best.as_ref().is_none_or(|(b, _)| {
-                version::compare_lenient(&p.version, &self.pool.pkgs[*b].version)
-                    == Ordering::Greater
-            });
-            if better {
-                best = Some((id, pins));
-            }
-        }
-        best
-    }
-
-    /// A package the search declined although its install_if condition holds in `state`.
-    fn declined_install_if(&self, state: &State, skip: &BTreeSet<usize>) -> Option<(usize, Pins)> {
-        state.declined.iter().copied().filter(|id| !skip.contains(id)).find_map(|id| {
-            let p = &self.pool.pkgs[id];
-            if state.by_name.contains_key(&p.name) {
-                return None;
-            }
-            let pins = self.install_if_holds(state, id)?;
-            self.pool.eligible(id, &pins.allowed).then_some((id, pins))
-        })
-    }
-
-    /// When `id`'s install_if condition holds, the pinning it inherits: every tag the
-    /// triggering packages were allowed (apk-tools test pinning12).
-    fn install_if_holds(&self, state: &State, id: usize) -> Option<Pins> {
-        let mut pins = Pins::default();
-        for d in &self.pool.pkgs[id].install_if {
-            if d.conflict {
-                if self.violator(state, d, None).is_some() {
-                    return None;
-                }
-                continue;
-            }
-            let providers = self.pool.providers.get(&d.name)?;
-            let trigger = providers.iter().find(|&&p| {
-                self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), d)
-            })?;
-            let at = *state.by_name.get(&self.pool.pkgs[trigger.pkg].name)?;
-            pins.allowed.extend(state.picked[at].pins.allowed.iter().cloned());
-        }
-        Some(pins)
-    }
-}
-
-/// Orders offered versions: any version above none, then apk's version order.
-fn cmp_offer(a: Option<&str>, b: Option<&str>) -> Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => version::compare_lenient(a, b),
-        (Some(_), None) => Ordering::Greater,
-        (None, Some(_)) => Ordering::Less,
-        (None, None) => Ordering::Equal,
     }
 }

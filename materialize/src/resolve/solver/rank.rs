@@ -1,0 +1,76 @@
+//! Which candidate to try first.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use super::{Candidate, Pins, Solver};
+use crate::apk::dependency::Dependency;
+use crate::apk::version;
+use crate::resolve::pool::Pool;
+
+impl Solver<'_, '_> {
+    /// Candidate order: named in the world, in a repository of the preferred pinning,
+    /// versioned before unversioned, higher version, higher priority, the real package of
+    /// the name, earlier repository, then name and id so the order never depends on where
+    /// entries sit in a file.
+    pub(super) fn rank(
+        &self,
+        pins: &Pins,
+        dep: &Dependency,
+        a: &Candidate<'_>,
+        b: &Candidate<'_>,
+    ) -> Ordering {
+        let (pa, pb) = (&self.pool.pkgs[a.pkg], &self.pool.pkgs[b.pkg]);
+        let requested = |p: &str| self.requested.contains(p);
+        let preferred = |id: usize| self.pool.preferred(id, pins.preferred.as_deref());
+        requested(&pb.name)
+            .cmp(&requested(&pa.name))
+            .then_with(|| preferred(b.pkg).cmp(&preferred(a.pkg)))
+            .then_with(|| cmp_offer(b.offered, a.offered))
+            .then_with(|| pb.priority.cmp(&pa.priority))
+            .then_with(|| (pb.name == dep.name).cmp(&(pa.name == dep.name)))
+            .then_with(|| self.pool.first_repo(a.pkg).cmp(&self.pool.first_repo(b.pkg)))
+            .then_with(|| pa.name.cmp(&pb.name))
+            .then_with(|| version::compare_lenient(&pb.version, &pa.version))
+            .then_with(|| same_version_order(self.pool, a.pkg, b.pkg))
+    }
+
+    /// An unversioned name with several providing packages, none with a priority and none
+    /// named by the world: the user must choose (apk-tools tests provides9, provides16).
+    ///
+    /// A single such provider is taken. apk refuses that too (provides14), but Alpine 3.16
+    /// packages depend on `/bin/sh`, which only busybox provides, without a priority; an
+    /// apko blueprint that does not list busybox must still resolve.
+    pub(super) fn ambiguous(&self, candidates: &[Candidate<'_>]) -> bool {
+        let unranked = candidates.iter().all(|c| {
+            let p = &self.pool.pkgs[c.pkg];
+            c.offered.is_none() && p.priority == 0 && !self.requested.contains(p.name.as_str())
+        });
+        let names: BTreeSet<&str> =
+            candidates.iter().map(|c| self.pool.pkgs[c.pkg].name.as_str()).collect();
+        unranked && names.len() > 1
+    }
+}
+
+/// Orders two packages of one name and version (rebuilds in one repository): by `C:`
+/// checksum, then by content, so that the choice never depends on file position.
+fn same_version_order(pool: &Pool<'_>, a: usize, b: usize) -> Ordering {
+    let (ea, eb) = (pool.entry(a), pool.entry(b));
+    ea.checksum
+        .cmp(&eb.checksum)
+        .then_with(|| ea.depends.cmp(&eb.depends))
+        .then_with(|| ea.provides.cmp(&eb.provides))
+        .then_with(|| ea.install_if.cmp(&eb.install_if))
+        .then_with(|| ea.build_time.cmp(&eb.build_time))
+        .then_with(|| a.cmp(&b))
+}
+
+/// Orders offered versions: any version above none, then apk's version order.
+pub(super) fn cmp_offer(a: Option<&str>, b: Option<&str>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => version::compare_lenient(a, b),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}
