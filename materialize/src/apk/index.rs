@@ -71,7 +71,10 @@ impl Checksum {
     /// `apk_blob_pull_csum` does.
     pub fn parse(text: &str) -> Option<Checksum> {
         use base64::Engine as _;
-        let engine = base64::engine::general_purpose::STANDARD;
+        // apk decodes leniently: trailing bits that a canonical encoder would zero are kept.
+        let config =
+            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true);
+        let engine = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, config);
         if let Some(rest) = text.strip_prefix("Q1") {
             let bytes = engine.decode(rest).ok()?;
             return Some(Checksum::Sha1(bytes.try_into().ok()?));
@@ -231,11 +234,12 @@ fn set_field(
         'm' => entry.maintainer = value.to_string(),
         't' => entry.build_time = Some(number(value)? as i64),
         'c' => entry.commit = value.to_string(),
-        'D' => entry.depends = tokens(value),
-        'p' => entry.provides = tokens(value),
-        'i' => entry.install_if = tokens(value),
+        // apk appends repeated list fields rather than replacing them.
+        'D' => entry.depends.extend(tokens(value)),
+        'p' => entry.provides.extend(tokens(value)),
+        'i' => entry.install_if.extend(tokens(value)),
         'k' => entry.provider_priority = Some(number(value)? as u32),
-        'r' => entry.replaces = tokens(value),
+        'r' => entry.replaces.extend(tokens(value)),
         'q' => entry.replaces_priority = Some(number(value)? as u32),
         other => entry.other.push((other, value.to_string())),
     }
@@ -261,6 +265,16 @@ mod tests {
             "Q1m6wB0UFePGN8Drz82pC8y2uAiu8="
         );
         assert_eq!(entries[1].version, "2");
+    }
+
+    #[test]
+    fn repeated_list_fields_append_and_checksums_decode_leniently() {
+        let entries =
+            parse_text("P:a\nV:1\nD:b\nD:c d\np:x\np:y\nC:Q1m6wB0UFePGN8Drz82pC8y2uAiu9=\n")
+                .unwrap();
+        assert_eq!(entries[0].depends, vec!["b", "c", "d"]);
+        assert_eq!(entries[0].provides, vec!["x", "y"]);
+        assert!(entries[0].checksum.is_some(), "a non-zero trailing bit is accepted");
     }
 
     #[test]

@@ -17,10 +17,10 @@ impl Solver<'_, '_> {
         let mut best: Option<(usize, Pins)> = None;
         for &id in &self.pool.install_if {
             let p = &self.pool.pkgs[id];
-            if let Some((b, _)) = &best {
-                if self.pool.pkgs[*b].name != p.name {
-                    break;
-                }
+            if let Some((b, _)) = &best
+                && self.pool.pkgs[*b].name != p.name
+            {
+                break;
             }
             if state.by_name.contains_key(&p.name) || skip.contains(&id) || p.unusable.is_some() {
                 continue;
