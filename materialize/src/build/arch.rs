@@ -9,11 +9,12 @@ use rayon::prelude::*;
 
 use super::{BuildError, Options, Plan};
 use crate::apk::dependency::Dependency;
+use crate::apk::index::IndexEntry;
 use crate::apk::package::{Expect, Package, read_package};
 use crate::apk::signature::Keyring;
 use crate::progress::{Progress, Stage};
 use crate::repository::{self, LoadedRepository};
-use crate::resolve::{self, Request};
+use crate::resolve::{self, Request, Resolution};
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
 use crate::rootfs::paths;
@@ -33,15 +34,35 @@ pub struct ArchTree {
     pub unverified: bool,
 }
 
-/// Builds the tree of `plan` for `arch` on `pool`.
-pub fn build_tree(
+/// One architecture's verified indexes and the packages chosen from them, in install order.
+pub struct Resolved {
+    /// The architecture.
+    pub arch: String,
+    /// The repositories' verified indexes, in priority order.
+    pub repositories: Vec<LoadedRepository>,
+    /// The solver's answer; its entries index into `repositories`.
+    pub resolution: Resolution,
+}
+
+impl Resolved {
+    /// The index records of the chosen packages, in install order, with their repository.
+    pub fn chosen(&self) -> impl Iterator<Item = (&LoadedRepository, &IndexEntry)> {
+        self.resolution.packages.iter().map(|c| {
+            let repo = &self.repositories[c.repository];
+            (repo, &repo.entries[c.entry])
+        })
+    }
+}
+
+/// Reads and verifies the indexes of `plan` for `arch` and resolves its world: everything
+/// a build decides before it reads a package file.
+pub fn resolve_arch(
     plan: &Plan,
     options: &Options,
     arch: &str,
     keyring: &Keyring,
-    pool: &rayon::ThreadPool,
     progress: &dyn Progress,
-) -> Result<ArchTree, BuildError> {
+) -> Result<Resolved, BuildError> {
     progress.stage(arch, Stage::Indexes);
     let repos =
         repository::load(&plan.repositories, arch, keyring, options.trust).map_err(|source| {
@@ -77,8 +98,36 @@ pub fn build_tree(
         blueprint: plan.source.clone(),
         source: Box::new(source),
     })?;
+    Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution })
+}
+
+/// Builds the tree of `plan` for `arch` on `pool`.
+pub fn build_tree(
+    plan: &Plan,
+    options: &Options,
+    arch: &str,
+    keyring: &Keyring,
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+) -> Result<ArchTree, BuildError> {
+    let resolved = resolve_arch(plan, options, arch, keyring, progress)?;
+    tree_of(plan, options, &resolved, keyring, pool, progress)
+}
+
+/// Builds the tree of already resolved packages: read, verify and inflate them in
+/// parallel, merge them in install order, write the generated files and apply `paths`.
+pub fn tree_of(
+    plan: &Plan,
+    options: &Options,
+    resolved: &Resolved,
+    keyring: &Keyring,
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+) -> Result<ArchTree, BuildError> {
+    let arch = resolved.arch.as_str();
+    let repos = &resolved.repositories;
     let chosen: Vec<(&LoadedRepository, usize)> =
-        resolution.packages.iter().map(|c| (&repos[c.repository], c.entry)).collect();
+        resolved.resolution.packages.iter().map(|c| (&repos[c.repository], c.entry)).collect();
 
     progress.stage(arch, Stage::Unpack { packages: chosen.len() });
     let unpacked: Vec<(UnpackedPackage, bool)> = pool.install(|| {
@@ -152,7 +201,7 @@ fn read_one(
     Ok((unpacked(record.clone(), package), unverified))
 }
 
-fn unpacked(mut record: crate::apk::index::IndexEntry, package: Package) -> UnpackedPackage {
+fn unpacked(mut record: IndexEntry, package: Package) -> UnpackedPackage {
     record.checksum = Some(package.control_checksum.clone());
     // The control segment is the package's own word (and verified); some indexes, such as
     // melange's, leave `r:` and `o:` out, but file ownership rules need them.

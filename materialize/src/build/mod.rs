@@ -14,7 +14,7 @@ mod output;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use arch::{ArchTree, build_tree};
+pub use arch::{ArchTree, Resolved, build_tree, resolve_arch, tree_of};
 pub use error::BuildError;
 pub use output::{Output, build};
 
