@@ -72,11 +72,11 @@ pub fn alpine_repo(branch: &str, arch: &str, release: &str) -> Result<PathBuf> {
 fn prepare(out: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = out.parent().context("corpus path has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let lock_path = out.with_extension("lock");
+    let lock_path = sibling(out, "lock");
     let lock =
         File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
-    let done = out.with_extension("done");
+    let done = sibling(out, "done");
     if done.is_file() && out.is_dir() {
         return Ok(());
     }
@@ -86,4 +86,13 @@ fn prepare(out: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     make(out)?;
     File::create(&done).with_context(|| format!("creating {}", done.display()))?;
     Ok(())
+}
+
+/// `out` with `.suffix` appended (not `Path::with_extension`, which would replace the
+/// `.3-x86_64` of `alpine-3.20.3-x86_64`).
+fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    name.into()
 }
