@@ -157,7 +157,93 @@ fn alpine_fidelity(
         problems.join("\n")
     );
     assert!(checked > 400 && links > 300, "{checked} entries and {links} applet links checked");
+
+    let official = testenv::realworld()
+        .unwrap()
+        .join(format!("docker-alpine/extracted/alpine-minirootfs-{release}-{arch}/lib/apk/db"));
+    same_database(&view.tree, &official, release);
     Some((dir, out))
+}
+
+/// The generated database says what apk-tools' says, record for record. Allowed: `C:` and
+/// `S:` (the recovered packages are re-signed files), `/proc`'s 0555 (packaged from the
+/// rootfs, where apk-tools made it 0555), and `etc/shadow`'s checksum (genrootfs edited the
+/// file after installing it). Triggers and scripts agree but for the package checksums.
+fn same_database(tree: &flatroot_vfs::FrozenTree, official: &Path, release: &str) {
+    let ours = records(&file_bytes(tree, "lib/apk/db/installed"));
+    let theirs = records(&std::fs::read(official.join("installed")).unwrap());
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "{release}");
+    for (name, want) in &theirs {
+        let mut want = want.clone();
+        let mut have = ours[name].clone();
+        if name == "alpine-baselayout" {
+            let at = have.iter().position(|l| l == "F:proc").unwrap();
+            assert_eq!(have.remove(at + 1), "M:0:0:555");
+        }
+        if name == "alpine-baselayout-data" {
+            for lines in [&mut want, &mut have] {
+                let at = lines.iter().position(|l| l == "R:shadow").unwrap();
+                assert!(lines.remove(at + 2).starts_with("Z:"));
+            }
+        }
+        assert_eq!(have, want, "{release}: record {name}");
+    }
+
+    // triggers: `<checksum> <globs>` per package; compare the globs.
+    let globs = |text: Vec<u8>| -> Vec<String> {
+        let text = String::from_utf8(text).unwrap();
+        let mut lines: Vec<String> =
+            text.lines().map(|l| l.split_once(' ').map_or("", |p| p.1).to_string()).collect();
+        lines.sort();
+        lines
+    };
+    let official_triggers = globs(std::fs::read(official.join("triggers")).unwrap());
+    assert_eq!(globs(file_bytes(tree, "lib/apk/db/triggers")), official_triggers, "{release}");
+
+    let official_scripts = scripts(std::fs::read(official.join("scripts.tar")).unwrap());
+    assert!(!official_scripts.is_empty());
+    assert_eq!(scripts(file_bytes(tree, "lib/apk/db/scripts.tar")), official_scripts, "{release}");
+}
+
+/// `scripts.tar` members as `<name>-<version>.<script>` (the checksum dropped) → content.
+fn scripts(bytes: Vec<u8>) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut out = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let (head, script) = name.rsplit_once('.').unwrap();
+        let package = head.split(".Q1").next().unwrap().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        out.insert(format!("{package}.{script}"), data);
+    }
+    out
+}
+
+/// Installed-database records by package name, without the `C:` and `S:` lines.
+fn records(db: &[u8]) -> BTreeMap<String, Vec<String>> {
+    let text = String::from_utf8_lossy(db);
+    text.split("\n\n")
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            let lines: Vec<String> = r
+                .lines()
+                .filter(|l| !l.starts_with("C:") && !l.starts_with("S:"))
+                .map(str::to_string)
+                .collect();
+            let name = lines.iter().find_map(|l| l.strip_prefix("P:")).unwrap().to_string();
+            (name, lines)
+        })
+        .collect()
+}
+
+fn file_bytes(tree: &flatroot_vfs::FrozenTree, path: &str) -> Vec<u8> {
+    let id = tree.lookup(path.as_bytes(), Follow::Final).unwrap();
+    match &tree.node(id).kind {
+        NodeKind::File(content) => content.bytes().to_vec(),
+        other => panic!("{path}: {other:?}"),
+    }
 }
 
 fn read_tsv(path: &Path) -> BTreeMap<String, Vec<String>> {

@@ -203,14 +203,27 @@ fn read_one(
 
 fn unpacked(mut record: IndexEntry, package: Package) -> UnpackedPackage {
     record.checksum = Some(package.control_checksum.clone());
-    // The control segment is the package's own word (and verified); some indexes, such as
-    // melange's, leave `r:` and `o:` out, but file ownership rules need them.
+    // The control segment is the package's own word (and verified). Some indexes leave
+    // fields out (melange's omit `r:` and `o:`, others `q:`), but file ownership rules and
+    // the installed database need them: fill what the index does not say.
+    let info = &package.pkginfo;
+    let fill = |field: &mut String, value: &String| {
+        if field.is_empty() {
+            field.clone_from(value);
+        }
+    };
+    fill(&mut record.origin, &info.origin);
+    fill(&mut record.description, &info.pkgdesc);
+    fill(&mut record.url, &info.url);
+    fill(&mut record.license, &info.license);
+    fill(&mut record.maintainer, &info.maintainer);
+    fill(&mut record.commit, &info.commit);
     if record.replaces.is_empty() {
-        record.replaces = package.pkginfo.replaces.clone();
+        record.replaces.clone_from(&info.replaces);
     }
-    if record.origin.is_empty() {
-        record.origin = package.pkginfo.origin.clone();
-    }
+    record.build_time = record.build_time.or(info.builddate);
+    record.provider_priority = record.provider_priority.or(info.provider_priority);
+    record.replaces_priority = record.replaces_priority.or(info.replaces_priority);
     let scripts = package
         .scripts
         .into_iter()
