@@ -187,7 +187,7 @@ fn digests_do_not_depend_on_directory_threads_time_zone_locale_or_umask() {
     let copy = tempdir();
     copy_tree(&support::root().join("testdata"), &copy.path().join("testdata"));
     let variants: [Variant<'_>; 4] = [
-        ("jobs", &[], &["--jobs", "4"]),
+        ("jobs", &[], &["--jobs", "8"]),
         ("tz", &[("TZ", "Pacific/Kiritimati")], &["--jobs", "2"]),
         ("lang", &[("LANG", "tr_TR.UTF-8"), ("LC_ALL", "tr_TR.UTF-8")], &[]),
         ("cwd", &[], &[]),
