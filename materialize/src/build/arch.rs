@@ -129,8 +129,7 @@ pub fn tree_of(
 }
 
 /// A check of each package file's bytes before it is read: `(record, path, bytes)`.
-type PackageCheck<'a> =
-    &'a (dyn Fn(&IndexEntry, &Path, &[u8]) -> Result<(), BuildError> + Sync);
+type PackageCheck<'a> = &'a (dyn Fn(&IndexEntry, &Path, &[u8]) -> Result<(), BuildError> + Sync);
 
 /// Builds the tree of `arch` from the packages `lock` holds for it, checking the lock
 /// against the blueprint and the indexes, and every package file against the lock.
@@ -145,8 +144,7 @@ pub fn locked_tree(
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
 ) -> Result<ArchTree, BuildError> {
-    let lock_error =
-        |source| BuildError::Lock { arch: arch.to_string(), source: Box::new(source) };
+    let lock_error = |source| BuildError::Lock { arch: arch.to_string(), source: Box::new(source) };
     progress.stage(arch, Stage::Indexes);
     let resolved = lock::resolved_from_lock(lock, lock_path, plan, arch, keyring, options.trust)
         .map_err(lock_error)?;

@@ -8,8 +8,8 @@ use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    Lock, LockConfig, LockContents, LockError, LockKeyring, LockPackage, LockPart,
-    LockRepository, VERSION, base64_std, strip_scheme,
+    Lock, LockConfig, LockContents, LockError, LockKeyring, LockPackage, LockPart, LockRepository,
+    VERSION, base64_std, strip_scheme,
 };
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
@@ -80,8 +80,7 @@ pub fn keyring_of(locations: &[String], plan: &Plan) -> Vec<(String, PathBuf)> {
         .iter()
         .enumerate()
         .map(|(i, path)| {
-            let location =
-                locations.get(i).cloned().unwrap_or_else(|| path.display().to_string());
+            let location = locations.get(i).cloned().unwrap_or_else(|| path.display().to_string());
             (location, path.clone())
         })
         .collect()

@@ -98,7 +98,9 @@ pub enum LockError {
         arch: String,
     },
     /// The index records another checksum than the lock for a package.
-    #[error("{lock}: package {package}: the index of {repository} says {index}, the lock says {locked}")]
+    #[error(
+        "{lock}: package {package}: the index of {repository} says {index}, the lock says {locked}"
+    )]
     IndexChecksum {
         /// The lock file.
         lock: PathBuf,
@@ -134,7 +136,9 @@ pub enum LockError {
         source: DependencyError,
     },
     /// A locked package that nothing in the blueprint's world needs.
-    #[error("{lock}: package {package} is locked for {arch} but the blueprint's world does not need it")]
+    #[error(
+        "{lock}: package {package} is locked for {arch} but the blueprint's world does not need it"
+    )]
     Unneeded {
         /// The lock file.
         lock: PathBuf,

@@ -57,7 +57,13 @@ pub fn verify_package(locked: &LockPackage, path: &Path, bytes: &[u8]) -> Result
     Ok(())
 }
 
-fn mismatch(package: &str, path: &Path, part: &'static str, expected: &str, actual: &str) -> LockError {
+fn mismatch(
+    package: &str,
+    path: &Path,
+    part: &'static str,
+    expected: &str,
+    actual: &str,
+) -> LockError {
     LockError::PackageMismatch {
         package: package.to_string(),
         path: path.to_path_buf(),
@@ -99,9 +105,10 @@ pub fn resolved_from_lock(
         });
     }
 
-    let mut repos = repository::load(&plan.repositories, arch, keyring, trust).map_err(
-        |source| LockError::Repository { arch: arch.to_string(), source: Box::new(source) },
-    )?;
+    let mut repos =
+        repository::load(&plan.repositories, arch, keyring, trust).map_err(|source| {
+            LockError::Repository { arch: arch.to_string(), source: Box::new(source) }
+        })?;
     let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
     for package in &locked {
         let (repo, entry) = find(&repos, arch, package, lock_path)?;
@@ -109,8 +116,12 @@ pub fn resolved_from_lock(
     }
     for (repo, keep) in repos.iter_mut().zip(&keep) {
         let entries = std::mem::take(&mut repo.entries);
-        repo.entries =
-            entries.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|e| e.1).collect();
+        repo.entries = entries
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|e| e.1)
+            .collect();
     }
 
     let world = plan
@@ -136,13 +147,12 @@ pub fn resolved_from_lock(
             .collect(),
         arch: Some(arch.to_string()),
     };
-    let mut resolution = resolve::resolve(&request).map_err(|source| {
-        LockError::WorldUnsatisfied {
+    let mut resolution =
+        resolve::resolve(&request).map_err(|source| LockError::WorldUnsatisfied {
             lock: lock_file(),
             arch: arch.to_string(),
             source: Box::new(source),
-        }
-    })?;
+        })?;
 
     // The solver chose among the locked packages only; each must have been needed, and the
     // install order is the lock's.
