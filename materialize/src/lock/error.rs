@@ -97,17 +97,16 @@ pub enum LockError {
         /// The architecture.
         arch: String,
     },
-    /// The index records another checksum than the lock for a package.
-    #[error(
-        "{lock}: package {package}: the index of {repository} says {index}, the lock says {locked}"
-    )]
+    /// The index records another checksum than the lock for a package: the repository
+    /// changed since the lock was made.
+    #[error("{lock}: package {package} ({url}): the index says {index}, the lock says {locked}")]
     IndexChecksum {
         /// The lock file.
         lock: PathBuf,
         /// `name-version`.
         package: String,
-        /// The repository.
-        repository: String,
+        /// Its URL in the lock, which names the repository.
+        url: String,
         /// The index's `C:`.
         index: String,
         /// The lock's `checksum`.

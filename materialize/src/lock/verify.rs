@@ -207,7 +207,7 @@ fn find(
         return Err(LockError::IndexChecksum {
             lock: lock_path.to_path_buf(),
             package: name,
-            repository: loaded.spec.location.clone(),
+            url: package.url.clone(),
             index: index.to_string(),
             locked: package.checksum.clone(),
         });
