@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from an apko blueprint into an OCI layout or a docker-archive.
     Build(BuildArgs),
+    /// Choose the exact packages of each architecture, print them and optionally write an
+    /// apko lock file; `--explain NAME` says why NAME is in the image.
+    Resolve(crate::commands::resolve::ResolveArgs),
 }
 
 /// Options of `flatroot build`.
@@ -33,6 +36,10 @@ pub struct BuildArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub build: BuildOptions,
+    /// Build exactly the packages this apko lock file names, verifying each package file
+    /// against it; fails if the lock does not match the blueprint.
+    #[arg(long, value_name = "LOCK")]
+    pub lock: Option<PathBuf>,
     /// Print a JSON summary (digests, sizes, packages per architecture) instead of the
     /// index digest.
     #[arg(long)]

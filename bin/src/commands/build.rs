@@ -1,9 +1,11 @@
 //! `flatroot build`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use flatroot_materialize::build::{self, Outcome, Output};
+use flatroot_materialize::lock::{self, Lock};
 use serde_json::json;
 
 use crate::cli::BuildArgs;
@@ -18,8 +20,16 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let is_archive = out.extension().is_some_and(|e| e == "tar");
     let target = if is_archive { Output::DockerArchive(out) } else { Output::Layout(out) };
 
+    let lock = match &args.lock {
+        Some(path) => Some((locked(path, &args.blueprint)?, path.as_path())),
+        None => None,
+    };
+
     let spinner = Spinner::new();
-    let outcome = build::build(&plan, &options, &target, &spinner);
+    let outcome = match lock {
+        None => build::build(&plan, &options, &target, &spinner),
+        Some((lock, path)) => build::build_locked(&plan, &options, &lock, path, &target, &spinner),
+    };
     spinner.finish();
     let outcome = outcome.with_context(|| format!("building {}", args.blueprint.display()))?;
 
@@ -35,6 +45,22 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         output::data(&outcome.index_digest)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the lock and checks that it was made from this blueprint, as apko does: a lock
+/// without a blueprint checksum (apko before 0.13) is used with a warning.
+fn locked(path: &Path, blueprint: &Path) -> anyhow::Result<Lock> {
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let lock = Lock::read(path)?;
+    let config = lock::config_of(blueprint, &cwd)?;
+    if !lock.check_config(path, blueprint, &config)? {
+        output::warn(&format!(
+            "{}: the lock records no blueprint checksum; it is not checked against {}",
+            path.display(),
+            blueprint.display()
+        ));
+    }
+    Ok(lock)
 }
 
 /// The `--json` summary; its field names are part of flatroot's interface.

@@ -2,6 +2,7 @@
 
 mod build;
 mod options;
+pub mod resolve;
 
 use std::process::ExitCode;
 
@@ -11,5 +12,6 @@ use crate::cli::Command;
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
+        Command::Resolve(args) => resolve::run(args),
     }
 }

@@ -12,6 +12,7 @@ use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::package::{Expect, Package, read_package};
 use crate::apk::signature::Keyring;
+use crate::lock::{self, Lock};
 use crate::progress::{Progress, Stage};
 use crate::repository::{self, LoadedRepository};
 use crate::resolve::{self, Request, Resolution};
@@ -124,6 +125,51 @@ pub fn tree_of(
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
 ) -> Result<ArchTree, BuildError> {
+    tree_checked(plan, options, resolved, keyring, pool, progress, &|_, _, _| Ok(()))
+}
+
+/// A check of each package file's bytes before it is read: `(record, path, bytes)`.
+type PackageCheck<'a> = &'a (dyn Fn(&IndexEntry, &Path, &[u8]) -> Result<(), BuildError> + Sync);
+
+/// Builds the tree of `arch` from the packages `lock` holds for it, checking the lock
+/// against the blueprint and the indexes, and every package file against the lock.
+#[expect(clippy::too_many_arguments, reason = "tree_of's inputs plus the lock")]
+pub fn locked_tree(
+    plan: &Plan,
+    options: &Options,
+    lock: &Lock,
+    lock_path: &Path,
+    arch: &str,
+    keyring: &Keyring,
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+) -> Result<ArchTree, BuildError> {
+    let lock_error = |source| BuildError::Lock { arch: arch.to_string(), source: Box::new(source) };
+    progress.stage(arch, Stage::Indexes);
+    let resolved = lock::resolved_from_lock(lock, lock_path, plan, arch, keyring, options.trust)
+        .map_err(lock_error)?;
+    let check = |record: &IndexEntry, path: &Path, bytes: &[u8]| {
+        let locked = lock.contents.packages.iter().find(|p| {
+            lock::locked_arch(p) == arch && p.name == record.name && p.version == record.version
+        });
+        match locked {
+            Some(locked) => lock::verify_package(locked, path, bytes).map_err(lock_error),
+            None => Ok(()),
+        }
+    };
+    tree_checked(plan, options, &resolved, keyring, pool, progress, &check)
+}
+
+/// [`tree_of`], passing every package file through `check` before reading it.
+fn tree_checked(
+    plan: &Plan,
+    options: &Options,
+    resolved: &Resolved,
+    keyring: &Keyring,
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+    check: PackageCheck<'_>,
+) -> Result<ArchTree, BuildError> {
     let arch = resolved.arch.as_str();
     let repos = &resolved.repositories;
     let chosen: Vec<(&LoadedRepository, usize)> =
@@ -133,7 +179,7 @@ pub fn tree_of(
     let unpacked: Vec<(UnpackedPackage, bool)> = pool.install(|| {
         chosen
             .par_iter()
-            .map(|(repo, entry)| read_one(repo, *entry, keyring, options))
+            .map(|(repo, entry)| read_one(repo, *entry, keyring, options, check))
             .collect::<Result<Vec<_>, BuildError>>()
     })?;
     let unverified = repos.iter().any(|r| r.signed_by.is_none()) || unpacked.iter().any(|u| u.1);
@@ -183,11 +229,13 @@ fn read_one(
     entry: usize,
     keyring: &Keyring,
     options: &Options,
+    check: PackageCheck<'_>,
 ) -> Result<(UnpackedPackage, bool), BuildError> {
     let record = &repo.entries[entry];
     let path = repo.package_path(record);
     let bytes = std::fs::read(&path)
         .map_err(|source| BuildError::ReadPackage { path: path.clone(), source })?;
+    check(record, &path, &bytes)?;
     let expect = Expect {
         name: format!("{}-{}", record.name, record.version),
         checksum: record.checksum.clone(),

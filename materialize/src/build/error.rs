@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::apk::dependency::DependencyError;
 use crate::apk::package::PackageError;
 use crate::apk::signature::SignatureError;
+use crate::lock::LockError;
 use crate::oci::compress::CompressError;
 use crate::oci::docker_archive::DockerArchiveError;
 use crate::oci::image::ImageError;
@@ -58,6 +59,15 @@ pub enum BuildError {
         /// The solver's explanation.
         #[source]
         source: Box<ResolveError>,
+    },
+    /// The lock does not match the blueprint, the indexes or a package file.
+    #[error("{arch}: cannot build from the lock")]
+    Lock {
+        /// The architecture.
+        arch: String,
+        /// What does not match.
+        #[source]
+        source: Box<LockError>,
     },
     /// A keyring file could not be read.
     #[error("cannot read key file {path}")]

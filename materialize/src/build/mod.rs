@@ -14,9 +14,9 @@ mod output;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use arch::{ArchTree, Resolved, build_tree, resolve_arch, tree_of};
+pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
 pub use error::BuildError;
-pub use output::{Output, build};
+pub use output::{Output, build, build_locked};
 
 use crate::apk::signature::Trust;
 use crate::oci::compress::Compression;

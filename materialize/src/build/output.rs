@@ -3,14 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use flatroot_vfs::tar::{LayerOptions, write_layer};
 use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType};
 
-use super::arch::build_tree;
+use super::arch::{build_tree, locked_tree};
 use super::{BuildError, ImageOutcome, Options, Outcome, Plan};
 use crate::apk::signature::Keyring;
+use crate::lock::Lock;
 use crate::oci::compress::{LayerDigests, LayerEncoder};
 use crate::oci::docker_archive::{self, DockerArchiveWriter};
 use crate::oci::image::{self, ImageBlobs, ImageSpec};
@@ -35,6 +36,37 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub fn build(
     plan: &Plan,
     options: &Options,
+    output: &Output,
+    progress: &dyn Progress,
+) -> Result<Outcome, BuildError> {
+    build_with(plan, options, None, output, progress)
+}
+
+/// Builds every architecture of `plan` from exactly the packages `lock` (read from
+/// `lock_path`) names, as [`build`] does otherwise.
+///
+/// Each architecture must be in the lock, its locked packages in the plan's repositories
+/// and indexes, the plan's world met by them alone, and each package file identical to the
+/// one locked (signature, control and data ranges and digests); the blueprint checksum is
+/// the caller's to compare ([`Lock::check_config`]).
+///
+/// # Errors
+/// [`BuildError::Lock`] for what does not match, and every error of [`build`].
+pub fn build_locked(
+    plan: &Plan,
+    options: &Options,
+    lock: &Lock,
+    lock_path: &Path,
+    output: &Output,
+    progress: &dyn Progress,
+) -> Result<Outcome, BuildError> {
+    build_with(plan, options, Some((lock, lock_path)), output, progress)
+}
+
+fn build_with(
+    plan: &Plan,
+    options: &Options,
+    lock: Option<(&Lock, &Path)>,
     output: &Output,
     progress: &dyn Progress,
 ) -> Result<Outcome, BuildError> {
@@ -66,7 +98,12 @@ pub fn build(
     let mut images = Vec::with_capacity(plan.archs.len());
     let mut unverified = false;
     for (i, arch) in plan.archs.iter().enumerate() {
-        let built = build_tree(plan, options, arch, &keyring, &pool, progress)?;
+        let built = match lock {
+            None => build_tree(plan, options, arch, &keyring, &pool, progress)?,
+            Some((lock, path)) => {
+                locked_tree(plan, options, lock, path, arch, &keyring, &pool, progress)?
+            }
+        };
         unverified |= built.unverified;
 
         progress.stage(arch, Stage::Layer);

@@ -1,0 +1,149 @@
+//! `flatroot resolve`: the exact packages of each architecture, optionally written to an
+//! apko lock file, and why a package is in the image.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use flatroot_materialize::apk::signature::{Keyring, Trust};
+use flatroot_materialize::blueprint;
+use flatroot_materialize::build::{self, Options, Resolved};
+use flatroot_materialize::lock;
+use flatroot_materialize::plan::{self, Overrides};
+use flatroot_materialize::progress::Silent;
+use serde_json::json;
+
+use crate::output;
+
+/// Options of `flatroot resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The apko blueprint (YAML).
+    pub blueprint: PathBuf,
+    /// Resolve only this architecture (repeatable); default: the blueprint's `archs`.
+    #[arg(long = "arch", value_name = "ARCH")]
+    pub archs: Vec<String>,
+    /// Write an apko lock file (`apko.lock.json` format) here.
+    #[arg(short, long, value_name = "LOCK")]
+    pub output: Option<PathBuf>,
+    /// Print the packages as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print why this package is in the image: its path of dependencies from the world.
+    #[arg(long, value_name = "NAME")]
+    pub explain: Option<String>,
+    /// An extra repository, after the blueprint's (repeatable; `@tag PATH` pins it).
+    #[arg(long = "repository", value_name = "R")]
+    pub repositories: Vec<String>,
+    /// An extra public key file (repeatable).
+    #[arg(long = "keyring", value_name = "K")]
+    pub keyrings: Vec<PathBuf>,
+    /// Accept unsigned or unverifiable indexes.
+    #[arg(long)]
+    pub allow_untrusted: bool,
+}
+
+/// Resolves every architecture, prints the packages (or the explanation), and writes the
+/// lock when asked.
+pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let loaded = blueprint::load(&args.blueprint, &cwd).map_err(Box::new)?;
+    for warning in &loaded.warnings {
+        output::warn(&warning.to_string());
+    }
+    let overrides = Overrides {
+        archs: args.archs.clone(),
+        repositories: args.repositories.clone(),
+        keyring: args.keyrings.clone(),
+    };
+    let plan = plan::from_blueprint(&loaded.blueprint, &args.blueprint, &cwd, &overrides)?;
+    let options =
+        Options { trust: Trust { allow_untrusted: args.allow_untrusted }, ..Options::default() };
+    let keyring = Keyring::load_files(&plan.keyring).context("cannot load the keyring")?;
+
+    let resolved = plan
+        .archs
+        .iter()
+        .map(|arch| build::resolve_arch(&plan, &options, arch, &keyring, &Silent))
+        .collect::<Result<Vec<Resolved>, _>>()
+        .with_context(|| format!("resolving {}", args.blueprint.display()))?;
+
+    if let Some(path) = &args.output {
+        let config = lock::config_of(&args.blueprint, &cwd)?;
+        let locations: Vec<String> =
+            loaded.blueprint.contents.keyring.iter().map(|k| k.location.clone()).collect();
+        let keys = lock::keyring_of(&locations, &plan);
+        let made = lock::create(Some(config), &keys, &plan, &resolved)?;
+        made.write(path)?;
+    }
+
+    match (&args.explain, args.json) {
+        (Some(name), false) => explain(&resolved, name)?,
+        (_, true) => output::data(&serde_json::to_string_pretty(&summary(&resolved, &args))?)?,
+        (None, false) => {
+            for arch in &resolved {
+                for (repo, entry) in arch.chosen() {
+                    let checksum = entry.checksum.as_ref().map(ToString::to_string);
+                    output::data(&format!(
+                        "{} {} {} {} {}",
+                        arch.arch,
+                        entry.name,
+                        entry.version,
+                        repo.spec.location,
+                        checksum.as_deref().unwrap_or("-"),
+                    ))?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints, per architecture, the path from the world to `name`, one step a line.
+fn explain(resolved: &[Resolved], name: &str) -> anyhow::Result<()> {
+    let mut found = false;
+    for arch in resolved {
+        if let Some(steps) = arch.resolution.explain(name) {
+            found = true;
+            output::data(&format!("{}:", arch.arch))?;
+            for step in steps {
+                output::data(&format!("  {step}"))?;
+            }
+        }
+    }
+    if !found {
+        anyhow::bail!("{name} is not in the image for any architecture");
+    }
+    Ok(())
+}
+
+/// The `--json` output; its field names are part of flatroot's interface.
+fn summary(resolved: &[Resolved], args: &ResolveArgs) -> serde_json::Value {
+    let archs: Vec<serde_json::Value> = resolved
+        .iter()
+        .map(|arch| {
+            let packages: Vec<serde_json::Value> = arch
+                .resolution
+                .packages
+                .iter()
+                .zip(arch.chosen())
+                .map(|(chosen, (repo, entry))| {
+                    json!({
+                        "name": entry.name,
+                        "version": entry.version,
+                        "repository": repo.spec.location,
+                        "checksum": entry.checksum.as_ref().map(ToString::to_string),
+                        "reason": chosen.reason.to_string(),
+                    })
+                })
+                .collect();
+            let mut value = json!({ "arch": arch.arch, "packages": packages });
+            if let Some(name) = &args.explain {
+                value["explain"] = json!(arch.resolution.explain(name));
+            }
+            value
+        })
+        .collect();
+    json!({ "archs": archs, "lock": args.output })
+}

@@ -1,0 +1,226 @@
+//! `flatroot resolve` and `flatroot build --lock` on the fixture repository: the lock it
+//! writes rebuilds the same image, and a lock that does not match the blueprint or the
+//! package files is refused with an error naming what differs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+/// Runs `flatroot resolve BLUEPRINT -o LOCK` with extra arguments and returns the lock path.
+fn resolve_to(dir: &Path, blueprint: &str, extra: &[&str]) -> PathBuf {
+    let lock = dir.join("image.lock.json");
+    success(&run(flatroot().arg("resolve").arg(blueprint).arg("-o").arg(&lock).args(extra)));
+    lock
+}
+
+/// Runs `flatroot build --lock` and returns stderr, checking exit status 2 and no output.
+fn build_fails(lock: &Path, blueprint: &str, dir: &Path) -> String {
+    let out = dir.join("out");
+    let output = run(flatroot().arg("build").arg("--lock").arg(lock).arg(blueprint).arg(&out));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(!out.exists(), "nothing is left at the output path");
+    stderr(&output)
+}
+
+fn edit_lock(lock: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lock).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(lock, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+}
+
+fn packages(value: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
+    value["contents"]["packages"].as_array_mut().unwrap()
+}
+
+#[test]
+fn a_build_from_a_fresh_lock_has_the_digest_of_a_plain_build() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    let other = tempdir();
+    let again = resolve_to(other.path(), BLUEPRINT, &[]);
+    assert_eq!(std::fs::read(&lock).unwrap(), std::fs::read(&again).unwrap());
+
+    let plain = build(BLUEPRINT, &dir.path().join("plain"), &[]);
+    let lock_arg = lock.to_str().unwrap();
+    let locked = build(BLUEPRINT, &dir.path().join("locked"), &["--lock", lock_arg]);
+
+    assert!(plain.starts_with("sha256:"), "{plain}");
+    assert_eq!(locked, plain);
+}
+
+#[test]
+fn the_lock_names_every_package_of_both_archs_with_its_parts() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+    assert!(text.ends_with("}\n"));
+    assert_eq!(value["config"]["name"], BLUEPRINT);
+    assert!(value["config"]["checksum"].as_str().unwrap().starts_with("sha256-"));
+    let names: Vec<String> = value["contents"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}/{}", p["architecture"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    for arch in ["x86_64", "aarch64"] {
+        for name in ["flatroot-baselayout", "busybox", "libhello", "hello"] {
+            assert!(names.contains(&format!("{arch}/{name}")), "{arch}/{name} in {names:?}");
+        }
+    }
+    let hello = &value["contents"]["packages"][3];
+    assert_eq!(hello["url"], "testdata/repo/x86_64/hello-2.1-r1.apk");
+    assert!(hello["checksum"].as_str().unwrap().starts_with("Q1"));
+    // The control member's SHA-1 is the index checksum, in two spellings.
+    let control = hello["control"]["checksum"].as_str().unwrap();
+    assert_eq!(&control["sha1-".len()..], &hello["checksum"].as_str().unwrap()[2..]);
+}
+
+#[test]
+fn an_edited_data_checksum_fails_naming_the_package_and_file() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter_mut().find(|p| p["name"] == "hello").unwrap();
+        hello["data"]["checksum"] = "sha256-edited".into();
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    assert!(text.contains("cannot build from the lock"), "{text}");
+    assert!(text.contains("package hello-2.1-r1"), "{text}");
+    assert!(text.contains("testdata/repo/x86_64/hello-2.1-r1.apk"), "{text}");
+    assert!(text.contains("data checksum"), "{text}");
+}
+
+#[test]
+fn an_edited_package_checksum_fails_naming_the_package_and_file() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter_mut().find(|p| p["name"] == "libhello").unwrap();
+        hello["checksum"] = "Q1AAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    assert!(text.contains("package libhello-1.0-r0"), "{text}");
+    assert!(text.contains("testdata/repo/x86_64/libhello-1.0-r0.apk"), "{text}");
+    assert!(text.contains("the lock says Q1AAAA"), "{text}");
+}
+
+#[test]
+fn a_lock_for_other_archs_fails() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &["--arch", "x86_64"]);
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    assert!(text.contains("no packages locked for architecture aarch64"), "{text}");
+    assert!(text.contains("the lock has: x86_64"), "{text}");
+    // Building only what the lock holds works.
+    let lock_arg = lock.to_str().unwrap();
+    build(BLUEPRINT, &dir.path().join("one"), &["--lock", lock_arg, "--arch", "x86_64"]);
+}
+
+#[test]
+fn a_lock_that_does_not_satisfy_the_world_fails() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| packages(v).retain(|p| p["name"] != "libhello"));
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    assert!(text.contains("do not satisfy the world of the blueprint"), "{text}");
+    assert!(text.contains("so:libhello.so.1"), "the solver says what is missing: {text}");
+}
+
+#[test]
+fn a_lock_of_another_blueprint_fails_on_the_checksum() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("blueprint.yaml");
+    std::fs::copy(root().join(BLUEPRINT), &blueprint).unwrap();
+    let blueprint = blueprint.to_str().unwrap();
+    let lock = resolve_to(dir.path(), blueprint, &[]);
+    let mut text = std::fs::read_to_string(blueprint).unwrap();
+    text.push_str("# changed after locking\n");
+    std::fs::write(blueprint, text).unwrap();
+
+    let text = build_fails(&lock, blueprint, dir.path());
+
+    assert!(text.contains("the lock was made from a blueprint with checksum sha256-"), "{text}");
+    assert!(text.contains("regenerate the lock"), "{text}");
+}
+
+#[test]
+fn explain_prints_the_path_from_the_world() {
+    let world = success(&run(flatroot().args(["resolve", BLUEPRINT, "--explain", "hello"])));
+    assert_eq!(
+        world,
+        "x86_64:\n  hello-2.1-r1 (world[hello])\naarch64:\n  hello-2.1-r1 (world[hello])"
+    );
+
+    let output =
+        run(flatroot().args(["resolve", BLUEPRINT, "--explain", "libhello", "--arch", "x86_64"]));
+    assert_eq!(
+        success(&output),
+        "x86_64:\n  hello-2.1-r1 (world[hello])\n  \
+         libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])"
+    );
+
+    let missing = run(flatroot().args(["resolve", BLUEPRINT, "--explain", "nonesuch"]));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("nonesuch is not in the image"), "{}", stderr(&missing));
+}
+
+#[test]
+fn the_text_output_lists_arch_name_version_repository_checksum() {
+    let text = success(&run(flatroot().args(["resolve", BLUEPRINT, "--arch", "aarch64"])));
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for line in &lines {
+        assert_eq!(line.len(), 5, "{line:?}");
+        assert_eq!((line[0], line[3]), ("aarch64", "testdata/repo"));
+        assert!(line[4].starts_with("Q1"), "{line:?}");
+    }
+    let hello = lines.iter().find(|l| l[1] == "hello").unwrap();
+    assert_eq!(hello[2], "2.1-r1");
+}
+
+#[test]
+fn json_output_has_archs_packages_reasons_and_explanations() {
+    let output = run(flatroot().args(["resolve", BLUEPRINT, "--json", "--explain", "libhello"]));
+    let value: serde_json::Value = serde_json::from_str(&success(&output)).unwrap();
+
+    let archs = value["archs"].as_array().unwrap();
+    assert_eq!(archs.len(), 2);
+    assert_eq!(
+        (archs[0]["arch"].as_str(), archs[1]["arch"].as_str()),
+        (Some("x86_64"), Some("aarch64"))
+    );
+    assert!(value["lock"].is_null());
+    let packages = archs[0]["packages"].as_array().unwrap();
+    let hello = packages.iter().find(|p| p["name"] == "hello").unwrap();
+    assert_eq!(hello["version"], "2.1-r1");
+    assert_eq!(hello["repository"], "testdata/repo");
+    assert!(hello["checksum"].as_str().unwrap().starts_with("Q1"));
+    assert_eq!(hello["reason"], "world[hello]");
+    let libhello = packages.iter().find(|p| p["name"] == "libhello").unwrap();
+    assert_eq!(libhello["reason"], "hello[so:libhello.so.1]");
+    assert_eq!(archs[1]["explain"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        archs[1]["explain"][1],
+        "libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])"
+    );
+}

@@ -1,0 +1,175 @@
+//! Making a lock from resolved architectures: what apko's `lock` command records.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
+
+use super::{
+    Lock, LockConfig, LockContents, LockError, LockKeyring, LockPackage, LockPart, LockRepository,
+    VERSION, base64_std, strip_scheme,
+};
+use crate::apk::gzip::{self, GzipError};
+use crate::apk::index::Checksum;
+use crate::apk::signature;
+use crate::build::{Plan, Resolved};
+
+/// The most a signature or control member may inflate to while finding its end (16 MiB;
+/// real ones are a few KiB).
+const MAX_HEADER_MEMBER: u64 = 16 << 20;
+
+/// The parts of one package file as a lock records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageParts {
+    /// The signature member (`sha1-`), both fields empty when the package is unsigned.
+    pub signature: LockPart,
+    /// The control member (`sha1-`).
+    pub control: LockPart,
+    /// Everything after the control member (`sha256-`), the data apk's `datahash` covers.
+    pub data: LockPart,
+    /// `Q1` + base64 of the control member's SHA-1: the index `C:` of this file.
+    pub checksum: String,
+}
+
+/// Finds the signature, control and data parts of an APK v2 file and digests each.
+///
+/// The first gzip member is the signature when its first tar entry is `.SIGN.*`, as in
+/// apk-tools; the control member follows it (or comes first), and the data is the rest.
+///
+/// # Errors
+/// A [`GzipError`] when the signature or control member does not inflate, or when no data
+/// follows the control member.
+pub fn package_parts(bytes: &[u8]) -> Result<PackageParts, GzipError> {
+    let mut first = Vec::new();
+    let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_HEADER_MEMBER)?;
+    let (signature, control) = if signature::is_signature_segment(&first) {
+        let mut scratch = Vec::new();
+        let end = gzip::inflate_member(bytes, first_end, &mut scratch, MAX_HEADER_MEMBER)?;
+        (Some(0..first_end), first_end..end)
+    } else {
+        (None, 0..first_end)
+    };
+    if control.end >= bytes.len() {
+        return Err(GzipError::Missing { offset: bytes.len() });
+    }
+    let data = control.end..bytes.len();
+
+    let control_sha1: [u8; 20] = Sha1::digest(&bytes[control.clone()]).into();
+    let part = |range: &Range<usize>, checksum: String| LockPart {
+        range: format!("bytes={}-{}", range.start, range.end - 1),
+        checksum,
+    };
+    Ok(PackageParts {
+        signature: signature.map_or_else(LockPart::default, |r| {
+            part(&r, format!("sha1-{}", base64_std(&Sha1::digest(&bytes[r.clone()]))))
+        }),
+        control: part(&control, format!("sha1-{}", base64_std(&control_sha1))),
+        data: part(&data, format!("sha256-{}", base64_std(&Sha256::digest(&bytes[data.clone()])))),
+        checksum: Checksum::Sha1(control_sha1).to_string(),
+    })
+}
+
+/// The keyring of a lock: each key's location as the blueprint writes it, and its file.
+///
+/// `locations` are the blueprint's `contents.keyring` entries as written; keys of the plan
+/// past them (added with `--keyring`) are named by their path.
+pub fn keyring_of(locations: &[String], plan: &Plan) -> Vec<(String, PathBuf)> {
+    plan.keyring
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let location = locations.get(i).cloned().unwrap_or_else(|| path.display().to_string());
+            (location, path.clone())
+        })
+        .collect()
+}
+
+/// Makes the lock of `resolved` (one entry per architecture, in build order), as apko's
+/// `lock` command writes it: the keyring with each key's text, every repository of the plan
+/// for every architecture, and the chosen packages of each architecture in install order,
+/// with the byte range and digest of each part read from the package file.
+///
+/// `keys` pairs each key's location as written with its file (see [`keyring_of`]).
+///
+/// # Errors
+/// [`LockError::Read`] for a key or package file that cannot be read,
+/// [`LockError::Gzip`] for a package that is not an APK, and
+/// [`LockError::PackageMismatch`] when a package file's control member does not match the
+/// index's `C:` (the file is not the one the index describes).
+pub fn create(
+    config: Option<LockConfig>,
+    keys: &[(String, PathBuf)],
+    plan: &Plan,
+    resolved: &[Resolved],
+) -> Result<Lock, LockError> {
+    let mut contents = LockContents::default();
+    for (location, path) in keys {
+        let content = std::fs::read_to_string(path)
+            .map_err(|source| LockError::Read { path: path.clone(), source })?;
+        contents.keyring.push(LockKeyring {
+            name: strip_scheme(location).to_string(),
+            url: location.clone(),
+            content,
+        });
+    }
+
+    for arch in resolved {
+        let packages: Vec<LockPackage> = arch
+            .chosen()
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|(repo, entry)| {
+                let path = repo.package_path(entry);
+                let package = format!("{}-{}", entry.name, entry.version);
+                let bytes = std::fs::read(&path)
+                    .map_err(|source| LockError::Read { path: path.clone(), source })?;
+                let parts = package_parts(&bytes).map_err(|source| LockError::Gzip {
+                    package: package.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                if let Some(index) = &entry.checksum
+                    && matches!(index, Checksum::Sha1(_))
+                    && index.to_string() != parts.checksum
+                {
+                    return Err(LockError::PackageMismatch {
+                        package,
+                        path,
+                        part: "control checksum (index C:)",
+                        expected: index.to_string(),
+                        actual: parts.checksum,
+                    });
+                }
+                Ok(LockPackage {
+                    name: entry.name.clone(),
+                    url: format!(
+                        "{}/{}/{}-{}.apk",
+                        repo.spec.location, arch.arch, entry.name, entry.version
+                    ),
+                    version: entry.version.clone(),
+                    architecture: entry.arch.clone(),
+                    signature: parts.signature,
+                    control: parts.control,
+                    data: parts.data,
+                    checksum: parts.checksum,
+                })
+            })
+            .collect::<Result<_, LockError>>()?;
+        contents.packages.extend(packages);
+
+        // apko lists every repository of the blueprint for each architecture, chosen from
+        // or not, after that architecture's packages.
+        for spec in &plan.repositories {
+            let name = format!("{}/{}", spec.location, arch.arch);
+            contents.repositories.push(LockRepository {
+                name: strip_scheme(&name).to_string(),
+                url: format!("{name}/APKINDEX.tar.gz"),
+                architecture: arch.arch.clone(),
+            });
+        }
+    }
+
+    Ok(Lock { version: VERSION.to_string(), config, contents })
+}

@@ -1,0 +1,196 @@
+//! What can be wrong with a lock, or between a lock and a blueprint or package file.
+
+use std::path::{Path, PathBuf};
+
+use crate::apk::dependency::DependencyError;
+use crate::apk::gzip::GzipError;
+use crate::blueprint::BlueprintError;
+use crate::repository::RepositoryError;
+use crate::resolve::ResolveError;
+
+/// Why a lock could not be read, written, made, or used for a build.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// A file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock could not be written.
+    #[error("cannot write the lock file {path}")]
+    Write {
+        /// The lock file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock is not JSON of the lock format.
+    #[error("{path}: not a lock file")]
+    Json {
+        /// The lock file (empty when parsed from bytes).
+        path: PathBuf,
+        /// The parser's report, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A lock format version other than `v1`.
+    #[error("{path}: lock version {version:?} is not supported (expected \"v1\")")]
+    Version {
+        /// The lock file.
+        path: PathBuf,
+        /// The version found.
+        version: String,
+    },
+    /// The blueprint could not be loaded to compute its checksum.
+    #[error(transparent)]
+    Blueprint(#[from] Box<BlueprintError>),
+    /// The blueprint changed since the lock was written (apko refuses this too).
+    #[error(
+        "{lock}: the lock was made from a blueprint with checksum {locked}, but {blueprint} \
+         has checksum {actual} (regenerate the lock with `flatroot resolve -o`)"
+    )]
+    ConfigChecksum {
+        /// The lock file.
+        lock: PathBuf,
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The checksum the lock records.
+        locked: String,
+        /// The blueprint's checksum now.
+        actual: String,
+    },
+    /// The build asks for an architecture the lock has no packages for.
+    #[error("{lock}: no packages locked for architecture {arch} (the lock has: {})",
+        if locked.is_empty() { "none".to_string() } else { locked.join(", ") })]
+    ArchNotLocked {
+        /// The lock file.
+        lock: PathBuf,
+        /// The architecture to build.
+        arch: String,
+        /// The architectures the lock holds.
+        locked: Vec<String>,
+    },
+    /// A locked package lives in no repository of the blueprint.
+    #[error("{lock}: package {package} ({url}) is not in any repository of the blueprint")]
+    UnknownRepository {
+        /// The lock file.
+        lock: PathBuf,
+        /// `name-version`.
+        package: String,
+        /// Its URL in the lock.
+        url: String,
+    },
+    /// A locked package is missing from its repository's index.
+    #[error("{lock}: package {package} is not in the index of {repository} for {arch}")]
+    NotInIndex {
+        /// The lock file.
+        lock: PathBuf,
+        /// `name-version`.
+        package: String,
+        /// The repository.
+        repository: String,
+        /// The architecture.
+        arch: String,
+    },
+    /// The index records another checksum than the lock for a package: the repository
+    /// changed since the lock was made.
+    #[error("{lock}: package {package} ({url}): the index says {index}, the lock says {locked}")]
+    IndexChecksum {
+        /// The lock file.
+        lock: PathBuf,
+        /// `name-version`.
+        package: String,
+        /// Its URL in the lock, which names the repository.
+        url: String,
+        /// The index's `C:`.
+        index: String,
+        /// The lock's `checksum`.
+        locked: String,
+    },
+    /// The locked packages do not satisfy the blueprint's world.
+    #[error("{lock}: the packages locked for {arch} do not satisfy the world of the blueprint")]
+    WorldUnsatisfied {
+        /// The lock file.
+        lock: PathBuf,
+        /// The architecture.
+        arch: String,
+        /// Why the solver could not meet the world with only the locked packages.
+        #[source]
+        source: Box<ResolveError>,
+    },
+    /// A world entry is not valid dependency syntax.
+    #[error("{blueprint}: package {entry:?} in contents.packages")]
+    World {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The entry.
+        entry: String,
+        /// What is wrong with it.
+        #[source]
+        source: DependencyError,
+    },
+    /// A locked package that nothing in the blueprint's world needs.
+    #[error(
+        "{lock}: package {package} is locked for {arch} but the blueprint's world does not need it"
+    )]
+    Unneeded {
+        /// The lock file.
+        lock: PathBuf,
+        /// The architecture.
+        arch: String,
+        /// `name-version`.
+        package: String,
+    },
+    /// A package's repositories could not be loaded for the lock.
+    #[error("{arch}: cannot load repositories")]
+    Repository {
+        /// The architecture.
+        arch: String,
+        /// What went wrong.
+        #[source]
+        source: Box<RepositoryError>,
+    },
+    /// A package file is not gzip members as an APK is.
+    #[error("package {package}: {path} is not an apk file")]
+    Gzip {
+        /// `name-version`.
+        package: String,
+        /// The package file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: GzipError,
+    },
+    /// A package file's part differs from what the lock (or the index) recorded.
+    #[error("package {package}: {path}: {part} is {actual}, the lock says {expected}")]
+    PackageMismatch {
+        /// `name-version`.
+        package: String,
+        /// The package file.
+        path: PathBuf,
+        /// Which field: `signature range`, `control checksum`, `checksum`, ...
+        part: &'static str,
+        /// What the lock records.
+        expected: String,
+        /// What the file holds.
+        actual: String,
+    },
+}
+
+impl LockError {
+    /// The same error, naming `path` as the lock file where parsing left it empty.
+    pub(super) fn at(self, path: &Path) -> LockError {
+        match self {
+            LockError::Json { source, .. } => LockError::Json { path: path.to_path_buf(), source },
+            LockError::Version { version, .. } => {
+                LockError::Version { path: path.to_path_buf(), version }
+            }
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Lock files in apko's format (`apko.lock.json`): the exact packages of every
+//! architecture, with the byte ranges and digests of each package file's parts.
+//!
+//! A [`Lock`] is written by [`create`] from resolved architectures (reading each chosen
+//! package file to find its gzip members) and read back by [`Lock::parse`]. A build from a
+//! lock ([`crate::build::build_locked`]) uses [`resolved_from_lock`] to turn it into one
+//! [`crate::build::Resolved`] per architecture, and [`verify_package`] to check each package
+//! file against what the lock recorded.
+//!
+//! The bytes follow apko's writer (Go's `json.MarshalIndent` with two spaces, then a
+//! newline): fields in apko's order, never sorted, `<`, `>` and `&` escaped as Go escapes
+//! them, so the same inputs give the same lock bytes as apko where flatroot records the same
+//! values.
+//!
+//! ```
+//! use flatroot_materialize::lock::Lock;
+//!
+//! let lock = Lock::parse(br#"{"version":"v1","contents":{"keyring":[],"repositories":[],
+//!     "packages":[]}}"#).unwrap();
+//! assert_eq!(lock.version, "v1");
+//! assert!(lock.config.is_none());
+//! ```
+
+mod create;
+mod error;
+mod verify;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub use create::{PackageParts, create, keyring_of, package_parts};
+pub use error::LockError;
+pub use verify::{locked_arch, resolved_from_lock, verify_package};
+
+/// The only lock format version apko writes and flatroot reads.
+pub const VERSION: &str = "v1";
+
+/// A lock file: `version`, the blueprint it was made from, and its contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// Format version; apko writes `v1`.
+    pub version: String,
+    /// The blueprint the lock was made from; absent in locks written before apko 0.13.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<LockConfig>,
+    /// What the image holds.
+    pub contents: LockContents,
+}
+
+/// The blueprint a lock was made from (apko's `config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockConfig {
+    /// The blueprint path as given on the command line (omitted when empty, as apko does).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `sha256-` + base64 of the SHA-256 of the blueprint file followed by every file it
+    /// includes, in the order they were read (omitted when empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub checksum: String,
+}
+
+/// The `contents` of a lock, in apko's field order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockContents {
+    /// The blueprint's keyring.
+    #[serde(default)]
+    pub keyring: Vec<LockKeyring>,
+    /// `contents.build_repositories`, one entry per architecture; flatroot does not act on
+    /// build repositories and writes none.
+    #[serde(default)]
+    pub build_repositories: Vec<LockRepository>,
+    /// `contents.runtime_repositories`, one entry per architecture; flatroot writes none.
+    #[serde(default)]
+    pub runtime_repositories: Vec<LockRepository>,
+    /// Every repository of the blueprint, for each architecture in build order.
+    #[serde(default)]
+    pub repositories: Vec<LockRepository>,
+    /// The packages of each architecture in install order, architectures in build order.
+    #[serde(default)]
+    pub packages: Vec<LockPackage>,
+}
+
+/// One key of the keyring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockKeyring {
+    /// The location without its `https://` or `http://` scheme.
+    pub name: String,
+    /// The location as the blueprint writes it.
+    pub url: String,
+    /// The key file's text (PEM); absent in older locks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content: String,
+}
+
+/// One repository for one architecture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRepository {
+    /// `<location>/<arch>` without the URL scheme.
+    pub name: String,
+    /// `<location>/<arch>/APKINDEX.tar.gz`.
+    pub url: String,
+    /// The apk architecture.
+    pub architecture: String,
+}
+
+/// One locked package file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockPackage {
+    /// `P:`.
+    pub name: String,
+    /// `<location>/<arch>/<name>-<version>.apk`.
+    pub url: String,
+    /// `V:`.
+    pub version: String,
+    /// The index's `A:` (may be `noarch`).
+    pub architecture: String,
+    /// The signature gzip member; both fields empty for an unsigned package.
+    #[serde(default)]
+    pub signature: LockPart,
+    /// The control gzip member; its checksum is `sha1-<base64>`.
+    #[serde(default)]
+    pub control: LockPart,
+    /// The data gzip member(s) to the end of the file; checksum `sha256-<base64>`.
+    #[serde(default)]
+    pub data: LockPart,
+    /// The index's `C:` (`Q1` + base64 of the control member's SHA-1); empty in locks
+    /// written before apko 0.13.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// Where one part of a package file lies and its digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockPart {
+    /// `bytes=START-END`, an inclusive HTTP byte range of the file.
+    pub range: String,
+    /// `sha1-<base64>` or `sha256-<base64>` of those bytes.
+    pub checksum: String,
+}
+
+impl Lock {
+    /// Parses a lock file's bytes.
+    ///
+    /// Unknown fields are ignored, as apko's reader ignores them; missing lists are empty.
+    ///
+    /// # Errors
+    /// [`LockError::Json`] when the bytes are not a lock, [`LockError::Version`] when the
+    /// version is not `v1`.
+    pub fn parse(bytes: &[u8]) -> Result<Lock, LockError> {
+        let lock: Lock = serde_json::from_slice(bytes)
+            .map_err(|source| LockError::Json { path: PathBuf::new(), source })?;
+        if lock.version != VERSION {
+            return Err(LockError::Version { path: PathBuf::new(), version: lock.version });
+        }
+        Ok(lock)
+    }
+
+    /// Reads and parses the lock file at `path`.
+    ///
+    /// # Errors
+    /// [`LockError::Read`], and those of [`Lock::parse`], naming `path`.
+    pub fn read(path: &Path) -> Result<Lock, LockError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| LockError::Read { path: path.to_path_buf(), source })?;
+        Lock::parse(&bytes).map_err(|e| e.at(path))
+    }
+
+    /// The lock's bytes as apko writes them: two-space indented JSON in apko's field order,
+    /// HTML-sensitive characters escaped as Go's encoder escapes them, and a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing plain structs of strings and vectors cannot fail.
+        let pretty = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut out = String::with_capacity(pretty.len() + 1);
+        // Go's encoding/json escapes these inside strings; outside strings JSON has none.
+        for c in pretty.chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out.push('\n');
+        out.into_bytes()
+    }
+
+    /// Writes the lock to `path` through a temporary sibling renamed into place, so a
+    /// failed write never leaves a partial lock.
+    ///
+    /// # Errors
+    /// [`LockError::Write`] naming `path`.
+    pub fn write(&self, path: &Path) -> Result<(), LockError> {
+        use std::io::Write as _;
+        let write = |source| LockError::Write { path: path.to_path_buf(), source };
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+        file.write_all(&self.to_bytes()).map_err(write)?;
+        file.as_file().sync_all().map_err(write)?;
+        file.persist(path).map_err(|e| write(e.error))?;
+        Ok(())
+    }
+
+    /// Compares the blueprint checksum the lock records with `actual`, the blueprint's now
+    /// (see [`config_of`]); `Ok(false)` when the lock records none (written before apko
+    /// 0.13), which apko accepts with a warning.
+    ///
+    /// # Errors
+    /// [`LockError::ConfigChecksum`] when they differ: the blueprint changed since the lock
+    /// was made, which apko refuses too.
+    pub fn check_config(
+        &self,
+        lock_path: &Path,
+        blueprint: &Path,
+        actual: &LockConfig,
+    ) -> Result<bool, LockError> {
+        let Some(config) = &self.config else { return Ok(false) };
+        if config.checksum.is_empty() {
+            return Ok(false);
+        }
+        if config.checksum != actual.checksum {
+            return Err(LockError::ConfigChecksum {
+                lock: lock_path.to_path_buf(),
+                blueprint: blueprint.to_path_buf(),
+                locked: config.checksum.clone(),
+                actual: actual.checksum.clone(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// The architectures the lock holds packages for, in the order they first appear.
+    pub fn archs(&self) -> Vec<String> {
+        let mut archs: Vec<String> = Vec::new();
+        for package in &self.contents.packages {
+            let arch = locked_arch(package);
+            if !archs.iter().any(|a| a == arch) {
+                archs.push(arch.to_string());
+            }
+        }
+        archs
+    }
+}
+
+/// The [`LockConfig`] of the blueprint at `blueprint` (relative paths inside it resolve
+/// against `cwd`): its name as given, and the SHA-256 of it and every file it includes, as
+/// apko's deep checksum covers them.
+///
+/// # Errors
+/// [`LockError::Blueprint`] when the blueprint cannot be loaded, [`LockError::Read`] when
+/// one of its files cannot be read again.
+pub fn config_of(blueprint: &Path, cwd: &Path) -> Result<LockConfig, LockError> {
+    let loaded = crate::blueprint::load(blueprint, cwd).map_err(Box::new)?;
+    let mut hasher = Sha256::new();
+    for file in &loaded.files {
+        let path = if file.is_absolute() { file.clone() } else { cwd.join(file) };
+        let bytes = std::fs::read(&path).map_err(|source| LockError::Read { path, source })?;
+        hasher.update(&bytes);
+    }
+    Ok(LockConfig {
+        name: blueprint.display().to_string(),
+        checksum: format!("sha256-{}", base64_std(&hasher.finalize())),
+    })
+}
+
+/// Standard base64 with padding, as apko's digests use.
+fn base64_std(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A URL or path without `https://` or `http://`, as apko names keys and repositories.
+fn strip_scheme(url: &str) -> &str {
+    url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or(url)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_escapes_html_characters_and_ends_with_a_newline() {
+        let mut lock = Lock { version: VERSION.into(), ..Lock::default() };
+        lock.contents.keyring.push(LockKeyring {
+            name: "a<b>&c".into(),
+            url: "u".into(),
+            content: String::new(),
+        });
+        let text = String::from_utf8(lock.to_bytes()).unwrap();
+        assert!(text.contains(r#""name": "a\u003cb\u003e\u0026c""#), "{text}");
+        assert!(text.ends_with("}\n"));
+        assert!(!text.contains("content"), "empty content is omitted: {text}");
+        assert_eq!(Lock::parse(text.as_bytes()).unwrap(), lock);
+    }
+
+    #[test]
+    fn fields_keep_apko_order() {
+        let lock = Lock {
+            version: VERSION.into(),
+            config: Some(LockConfig { name: "n".into(), checksum: "c".into() }),
+            ..Lock::default()
+        };
+        let text = String::from_utf8(lock.to_bytes()).unwrap();
+        let at = |key: &str| text.find(&format!("\"{key}\"")).unwrap();
+        assert!(at("version") < at("config") && at("config") < at("contents"));
+        assert!(at("keyring") < at("build_repositories"));
+        assert!(at("build_repositories") < at("runtime_repositories"));
+        assert!(at("runtime_repositories") < at("repositories"));
+        assert!(at("repositories") < at("packages"));
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let err = Lock::parse(br#"{"version":"v2","contents":{}}"#).unwrap_err();
+        assert!(matches!(err, LockError::Version { .. }), "{err}");
+    }
+
+    #[test]
+    fn schemes_are_stripped() {
+        assert_eq!(strip_scheme("https://a/b"), "a/b");
+        assert_eq!(strip_scheme("http://a"), "a");
+        assert_eq!(strip_scheme("./a"), "./a");
+    }
+}

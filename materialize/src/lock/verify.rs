@@ -1,0 +1,216 @@
+//! Using a lock: which locked packages belong to an architecture, whether they still match
+//! the blueprint and the indexes, and whether a package file is the one the lock recorded.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{Lock, LockError, LockPackage, package_parts};
+use crate::apk::dependency::Dependency;
+use crate::apk::signature::{Keyring, Trust};
+use crate::build::{Plan, Resolved};
+use crate::repository::{self, LoadedRepository};
+use crate::resolve::{self, Request};
+
+/// The architecture a locked package was locked for: the directory its URL names
+/// (`<repo>/<arch>/<file>`), else its `architecture` field.
+///
+/// apko groups packages by `architecture`, which is the index's `A:`; a `noarch` package
+/// would then belong to no architecture, so the URL's directory decides first.
+pub fn locked_arch(package: &LockPackage) -> &str {
+    let mut parts = package.url.rsplit('/');
+    match (parts.next(), parts.next()) {
+        (Some(_file), Some(dir)) if !dir.is_empty() && dir != "." && dir != ".." => dir,
+        _ => &package.architecture,
+    }
+}
+
+/// Checks that `bytes`, the file of `locked` at `path`, is the file the lock recorded: the
+/// range and digest of its signature, control and data parts, and its index checksum.
+///
+/// # Errors
+/// [`LockError::Gzip`] when the file is not an APK, [`LockError::PackageMismatch`] naming
+/// the first part that differs. A lock written before apko 0.13 has no `checksum`; it is
+/// then not compared.
+pub fn verify_package(locked: &LockPackage, path: &Path, bytes: &[u8]) -> Result<(), LockError> {
+    let package = format!("{}-{}", locked.name, locked.version);
+    let parts = package_parts(bytes).map_err(|source| LockError::Gzip {
+        package: package.clone(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let checks = [
+        ("signature range", &locked.signature.range, &parts.signature.range),
+        ("signature checksum", &locked.signature.checksum, &parts.signature.checksum),
+        ("control range", &locked.control.range, &parts.control.range),
+        ("control checksum", &locked.control.checksum, &parts.control.checksum),
+        ("data range", &locked.data.range, &parts.data.range),
+        ("data checksum", &locked.data.checksum, &parts.data.checksum),
+    ];
+    for (part, expected, actual) in checks {
+        if expected != actual {
+            return Err(mismatch(&package, path, part, expected, actual));
+        }
+    }
+    if !locked.checksum.is_empty() && locked.checksum != parts.checksum {
+        return Err(mismatch(&package, path, "checksum", &locked.checksum, &parts.checksum));
+    }
+    Ok(())
+}
+
+fn mismatch(
+    package: &str,
+    path: &Path,
+    part: &'static str,
+    expected: &str,
+    actual: &str,
+) -> LockError {
+    LockError::PackageMismatch {
+        package: package.to_string(),
+        path: path.to_path_buf(),
+        part,
+        expected: expected.to_string(),
+        actual: actual.to_string(),
+    }
+}
+
+/// Turns the packages `lock` holds for `arch` into what a build installs, checking them
+/// against the blueprint: every locked package must be in a repository of `plan` (by URL)
+/// and in its verified index with the checksum the lock records; the world of `plan` must be
+/// met by the locked packages alone, and need every one of them.
+///
+/// The repositories of the result hold only the locked packages, and the resolution lists
+/// them in the lock's order, which is the order they are installed in.
+///
+/// # Errors
+/// [`LockError::ArchNotLocked`], [`LockError::Repository`],
+/// [`LockError::UnknownRepository`], [`LockError::NotInIndex`],
+/// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
+/// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each.
+pub fn resolved_from_lock(
+    lock: &Lock,
+    lock_path: &Path,
+    plan: &Plan,
+    arch: &str,
+    keyring: &Keyring,
+    trust: Trust,
+) -> Result<Resolved, LockError> {
+    let lock_file = || lock_path.to_path_buf();
+    let locked: Vec<&LockPackage> =
+        lock.contents.packages.iter().filter(|p| locked_arch(p) == arch).collect();
+    if locked.is_empty() {
+        return Err(LockError::ArchNotLocked {
+            lock: lock_file(),
+            arch: arch.to_string(),
+            locked: lock.archs(),
+        });
+    }
+
+    let mut repos =
+        repository::load(&plan.repositories, arch, keyring, trust).map_err(|source| {
+            LockError::Repository { arch: arch.to_string(), source: Box::new(source) }
+        })?;
+    let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
+    for package in &locked {
+        let (repo, entry) = find(&repos, arch, package, lock_path)?;
+        keep[repo].insert(entry);
+    }
+    for (repo, keep) in repos.iter_mut().zip(&keep) {
+        let entries = std::mem::take(&mut repo.entries);
+        repo.entries = entries
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|e| e.1)
+            .collect();
+    }
+
+    let world = plan
+        .world
+        .iter()
+        .map(|entry| {
+            Dependency::parse(entry).map_err(|source| LockError::World {
+                blueprint: plan.source.clone(),
+                entry: entry.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = Request {
+        world,
+        repositories: repos
+            .iter()
+            .map(|r| resolve::Repository {
+                tag: r.spec.tag.clone(),
+                name: r.spec.location.clone(),
+                entries: r.entries.clone(),
+            })
+            .collect(),
+        arch: Some(arch.to_string()),
+    };
+    let mut resolution =
+        resolve::resolve(&request).map_err(|source| LockError::WorldUnsatisfied {
+            lock: lock_file(),
+            arch: arch.to_string(),
+            source: Box::new(source),
+        })?;
+
+    // The solver chose among the locked packages only; each must have been needed, and the
+    // install order is the lock's.
+    let position = |name: &str, version: &str| {
+        locked.iter().position(|p| p.name == name && p.version == version)
+    };
+    for package in &locked {
+        if resolution.get(&package.name).is_none_or(|c| c.version != package.version) {
+            return Err(LockError::Unneeded {
+                lock: lock_file(),
+                arch: arch.to_string(),
+                package: format!("{}-{}", package.name, package.version),
+            });
+        }
+    }
+    resolution.packages.sort_by_key(|c| position(&c.name, &c.version));
+    Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution })
+}
+
+/// The repository and index entry of a locked package.
+fn find(
+    repos: &[LoadedRepository],
+    arch: &str,
+    package: &LockPackage,
+    lock_path: &Path,
+) -> Result<(usize, usize), LockError> {
+    let name = format!("{}-{}", package.name, package.version);
+    let file = format!("{name}.apk");
+    let repo = repos
+        .iter()
+        .position(|r| package.url == format!("{}/{arch}/{file}", r.spec.location))
+        .ok_or_else(|| LockError::UnknownRepository {
+            lock: lock_path.to_path_buf(),
+            package: name.clone(),
+            url: package.url.clone(),
+        })?;
+    let loaded = &repos[repo];
+    let entry = loaded
+        .entries
+        .iter()
+        .position(|e| e.name == package.name && e.version == package.version)
+        .ok_or_else(|| LockError::NotInIndex {
+            lock: lock_path.to_path_buf(),
+            package: name.clone(),
+            repository: loaded.spec.location.clone(),
+            arch: arch.to_string(),
+        })?;
+    if let Some(index) = &loaded.entries[entry].checksum
+        && !package.checksum.is_empty()
+        && index.to_string() != package.checksum
+    {
+        return Err(LockError::IndexChecksum {
+            lock: lock_path.to_path_buf(),
+            package: name,
+            url: package.url.clone(),
+            index: index.to_string(),
+            locked: package.checksum.clone(),
+        });
+    }
+    Ok((repo, entry))
+}
