@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from an apko blueprint into an OCI layout or a docker-archive.
     Build(BuildArgs),
+    /// Serve a blueprint's tree or an image's root filesystem read-only through FUSE.
+    Mount(crate::commands::mount::MountArgs),
+    /// Unmount what `flatroot mount` serves.
+    Umount(crate::commands::mount::UmountArgs),
 }
 
 /// Options of `flatroot build`.
