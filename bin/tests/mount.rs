@@ -1,0 +1,812 @@
+//! `flatroot mount` through real FUSE: what `find`, `stat`, `cat`, `readlink` and `getfattr`
+//! see on the mount must be exactly the image's tree, and the mount must be read-only,
+//! concurrent, and end cleanly.
+//!
+//! Every test unmounts through a guard (`fusermount3 -uz`, then the server is killed) even
+//! when it fails, and every command that reads the mount runs under `timeout`: a FUSE server
+//! that stops answering leaves its readers in uninterruptible sleep.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flatroot_benches::{corpus, testenv};
+use flatroot_vfs::tar::{LayerOptions, WriteSink, write_layer};
+use flatroot_vfs::{Content, FrozenTree, Metadata, NodeKind, Timestamp, Tree};
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+const DEVICES: &str = "testdata/blueprints/devices.yaml";
+/// How long any one command reading the mount may take.
+const TIMEOUT: &str = "60";
+
+/// Whether FUSE can be used here; a loud skip otherwise.
+fn fuse_available(test: &str) -> bool {
+    if !Path::new("/dev/fuse").exists() {
+        testenv::missing(test, "/dev/fuse (modprobe fuse, or --device /dev/fuse)");
+        return false;
+    }
+    testenv::command_for(test, "fusermount3", "fuse3").is_some()
+        && testenv::command_for(test, "timeout", "coreutils").is_some()
+}
+
+/// A running `flatroot mount` and its mountpoint; dropping it always unmounts.
+struct Mounted {
+    server: Option<Child>,
+    mountpoint: PathBuf,
+    log: PathBuf,
+    /// Whether the tree was built from a blueprint (whose root has a time a layer lacks).
+    root_from_build: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl Mounted {
+    /// Mounts `source` (relative to the repository root or absolute) with extra arguments,
+    /// and waits until the mount is in the mount table.
+    fn start(source: &Path, extra: &[&str]) -> Mounted {
+        let dir = tempdir();
+        let mountpoint = dir.path().join("mnt");
+        std::fs::create_dir(&mountpoint).unwrap();
+        let log = dir.path().join("server.log");
+        let server = flatroot()
+            .arg("mount")
+            .arg(source)
+            .arg(&mountpoint)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("server.out")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let root_from_build = source.extension().is_some_and(|e| e == "yaml");
+        let mut mounted =
+            Mounted { server: Some(server), mountpoint, log, root_from_build, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !is_mounted(&mounted.mountpoint) {
+            if let Some(status) = mounted.server.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the server ended ({status}) before mounting: {}", mounted.log_text());
+            }
+            assert!(Instant::now() < deadline, "no mount after 120 s: {}", mounted.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        mounted
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.mountpoint.join(rel)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.as_ref().unwrap().id()
+    }
+
+    /// Waits up to `secs` for the server to end and returns its exit status.
+    fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.server.as_mut().unwrap().try_wait().unwrap() {
+                self.server = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server still runs after {secs} s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3")
+            .args(["-u", "-z", "-q", "--"])
+            .arg(&self.mountpoint)
+            .stderr(Stdio::null())
+            .status();
+        if let Some(mut server) = self.server.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+/// Whether `path` is a mountpoint, from the kernel's mount table (never touching the mount).
+fn is_mounted(path: &Path) -> bool {
+    let table = std::fs::read("/proc/self/mountinfo").unwrap();
+    let wanted = path.as_os_str().as_bytes();
+    table.split(|b| *b == b'\n').any(|line| line.split(|b| *b == b' ').nth(4) == Some(wanted))
+}
+
+/// Runs a command under `timeout`.
+fn timed(program: &str, args: &[&OsStr]) -> Output {
+    let output = Command::new("timeout").arg(TIMEOUT).arg(program).args(args).output().unwrap();
+    assert_ne!(output.status.code(), Some(124), "{program} {args:?} timed out");
+    output
+}
+
+/// What the mount shows of one entry beyond the common listing.
+#[derive(Debug, PartialEq, Eq)]
+struct Extra {
+    inode: u64,
+    nlink: u64,
+    /// `secs.nanoseconds`, nine digits.
+    mtime: String,
+}
+
+/// Lists the mount with `find`, `stat` and `cat`, in the support module's form, and the
+/// inode, link count and full mtime of each entry, keyed by raw path bytes.
+fn list_mount(mountpoint: &Path) -> (Listing, BTreeMap<Vec<u8>, Extra>) {
+    let format = "%P\\0%y\\0%m\\0%U\\0%G\\0%s\\0%l\\0%i\\0%n\\0%T@\\0";
+    let found = timed("find", &[mountpoint.as_os_str(), OsStr::new("-printf"), OsStr::new(format)]);
+    assert!(found.status.success(), "find: {}", stderr(&found));
+    let fields: Vec<&[u8]> = found.stdout.split(|b| *b == 0).collect();
+    let mut listing = Listing::new();
+    let mut extras = BTreeMap::new();
+    for record in fields.chunks_exact(10) {
+        let text = |i: usize| String::from_utf8_lossy(record[i]).into_owned();
+        let rel = record[0].to_vec();
+        let full = mountpoint.join(OsStr::from_bytes(&rel));
+        let (kind, size, link, sha) = match record[1] {
+            b"d" => ("dir", String::new(), String::new(), String::new()),
+            b"f" => {
+                let cat = timed("cat", &[full.as_os_str()]);
+                assert!(cat.status.success(), "cat {}: {}", full.display(), stderr(&cat));
+                let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&cat.stdout));
+                assert_eq!(cat.stdout.len().to_string(), text(5), "{}", full.display());
+                ("file", text(5), String::new(), sha)
+            }
+            b"l" => {
+                let readlink = timed("readlink", &[full.as_os_str()]);
+                let target = String::from_utf8_lossy(&readlink.stdout).trim_end().to_string();
+                assert_eq!(target, text(6), "readlink and find agree on {}", full.display());
+                assert_eq!(text(5), record[6].len().to_string(), "a symlink's size");
+                ("symlink", String::new(), target, String::new())
+            }
+            kind @ (b"c" | b"b") => {
+                let stat =
+                    timed("stat", &[OsStr::new("-c"), OsStr::new("%t %T"), full.as_os_str()]);
+                let numbers: Vec<u64> = String::from_utf8_lossy(&stat.stdout)
+                    .split_whitespace()
+                    .map(|h| u64::from_str_radix(h, 16).unwrap())
+                    .collect();
+                let kind = if kind == b"c" { "char" } else { "block" };
+                (kind, String::new(), format!("{},{}", numbers[0], numbers[1]), String::new())
+            }
+            b"p" => ("fifo", String::new(), String::new(), String::new()),
+            other => panic!("unexpected type {other:?} at {}", full.display()),
+        };
+        let (secs, frac) =
+            text(9).split_once('.').map(|(s, f)| (s.to_string(), f.to_string())).unwrap();
+        let mode = u32::from_str_radix(&text(2), 8).unwrap();
+        let line = vec![
+            kind.to_string(),
+            format!("{mode:04o}"),
+            text(3),
+            text(4),
+            size,
+            link,
+            sha,
+            secs.clone(),
+        ];
+        let key = format!("/{}", String::from_utf8_lossy(&rel));
+        listing.insert(if key == "/" { key } else { key.trim_end_matches('/').to_string() }, line);
+        let extra = Extra {
+            inode: text(7).parse().unwrap(),
+            nlink: text(8).parse().unwrap(),
+            mtime: format!("{secs}.{}", &frac[..9]),
+        };
+        extras.insert(rel, extra);
+    }
+    (listing, extras)
+}
+
+/// The extras the tree promises, keyed like [`list_mount`]'s.
+fn tree_extras(tree: &FrozenTree) -> BTreeMap<Vec<u8>, Extra> {
+    tree.walk()
+        .map(|entry| {
+            let node = tree.node(entry.node);
+            let extra = Extra {
+                inode: tree.inode(entry.node),
+                nlink: u64::from(tree.nlink(entry.node)),
+                mtime: format!("{}.{:09}", node.meta.mtime.secs, node.meta.mtime.nanos),
+            };
+            (entry.path.to_vec(), extra)
+        })
+        .collect()
+}
+
+/// `getfattr -R -d` of the mount: path bytes to (name, hex value) lists.
+fn getfattr_all(mountpoint: &Path) -> BTreeMap<Vec<u8>, Vec<(String, String)>> {
+    let args = ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names"];
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    all.push(mountpoint.as_os_str());
+    let output = timed("getfattr", &all);
+    assert!(output.status.success(), "getfattr: {}", stderr(&output));
+    let prefix = [mountpoint.as_os_str().as_bytes(), b"/"].concat();
+    let mut out: BTreeMap<Vec<u8>, Vec<(String, String)>> = BTreeMap::new();
+    let mut current = Vec::new();
+    for line in output.stdout.split(|b| *b == b'\n') {
+        if let Some(path) = line.strip_prefix(b"# file: ") {
+            let path = unescape(path);
+            current = path.strip_prefix(prefix.as_slice()).unwrap_or_default().to_vec();
+        } else if let Some(eq) = line.iter().position(|b| *b == b'=') {
+            let name = String::from_utf8_lossy(&line[..eq]).into_owned();
+            let value = String::from_utf8_lossy(&line[eq + 1..]).into_owned();
+            out.entry(current.clone()).or_default().push((name, value));
+        }
+    }
+    out
+}
+
+/// Undoes getfattr's escapes of path bytes (`\ooo` octal, `\\`).
+fn unescape(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'\\' && text.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else if text[i] == b'\\'
+            && i + 3 < text.len()
+            && text[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+        {
+            let octal = std::str::from_utf8(&text[i + 1..i + 4]).unwrap();
+            out.push(u8::from_str_radix(octal, 8).unwrap());
+            i += 4;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The tree's xattrs in getfattr's form.
+fn tree_xattrs(tree: &FrozenTree) -> BTreeMap<Vec<u8>, Vec<(String, String)>> {
+    let mut out = BTreeMap::new();
+    for entry in tree.walk() {
+        let xattrs = &tree.node(entry.node).meta.xattrs;
+        if xattrs.is_empty() || entry.path.is_empty() {
+            continue;
+        }
+        let list = xattrs
+            .iter()
+            .map(|(k, v)| {
+                (String::from_utf8_lossy(k).into_owned(), format!("0x{}", hex::encode(v)))
+            })
+            .collect();
+        out.insert(entry.path.to_vec(), list);
+    }
+    out
+}
+
+/// Asserts that the mount shows exactly `tree`, entry by entry, on every field.
+fn assert_mount_shows(mounted: &Mounted, tree: &FrozenTree, with_getfattr: bool) {
+    let (mut listing, mut extras) = list_mount(&mounted.mountpoint);
+    if mounted.root_from_build {
+        // A layer has no entry for the root, so the root's time read back from it is zero,
+        // while a tree built from a blueprint keeps its build time; the rest must agree.
+        let want = tree.node(tree.root()).meta.mtime;
+        listing.get_mut("/").unwrap()[MTIME] = want.secs.to_string();
+        extras.get_mut(&Vec::new()).unwrap().mtime = format!("{}.{:09}", want.secs, want.nanos);
+    }
+    let diffs = differences(&list_tree(tree), &listing, &[]);
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    let expected = tree_extras(tree);
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter(|(path, want)| extras.get(*path) != Some(want))
+        .map(|(path, want)| {
+            format!(
+                "{:?}: want {want:?}, have {:?}",
+                path.escape_ascii().to_string(),
+                extras.get(path)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "inode, nlink or mtime differ:\n{}", wrong.join("\n"));
+    if with_getfattr {
+        assert_eq!(getfattr_all(&mounted.mountpoint), tree_xattrs(tree), "xattrs");
+    }
+}
+
+fn getfattr_or_skip(test: &str) -> bool {
+    testenv::command_for(test, "getfattr", "attr").is_some()
+}
+
+#[test]
+fn the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer() {
+    let name = "the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let tree = &images(&layout)[0].tree;
+    assert!(
+        tree.walk().any(|e| !tree.node(e.node).meta.xattrs.is_empty()),
+        "the fixture has an xattr to compare"
+    );
+
+    for source in [Path::new(BLUEPRINT), layout.as_path()] {
+        let mounted = Mounted::start(source, &["--arch", "x86_64"]);
+        assert_mount_shows(&mounted, tree, true);
+
+        // Hardlinks: one inode, st_nlink 2, through stat itself.
+        let stat = timed(
+            "stat",
+            &[
+                OsStr::new("-c"),
+                OsStr::new("%i %h"),
+                mounted.path("usr/bin/hello").as_os_str(),
+                mounted.path("usr/bin/hello-again").as_os_str(),
+            ],
+        );
+        let lines: Vec<String> = stdout(&stat).lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], lines[1], "hardlinks share an inode");
+        assert!(lines[0].ends_with(" 2"), "{lines:?}");
+
+        // A non-UTF-8 name round-trips through readdir and open.
+        let names: Vec<OsString> = std::fs::read_dir(mounted.path("usr/share/hello"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.contains(&OsString::from_vec(b"caf\xe9".to_vec())), "{names:?}");
+        let latin = mounted.path("usr/share/hello").join(OsStr::from_bytes(b"caf\xe9"));
+        assert_eq!(timed("cat", &[latin.as_os_str()]).stdout, b"latin-1 name, not UTF-8\n");
+
+        // statfs answers, and the mount is read-only.
+        let df = timed(
+            "stat",
+            &[
+                OsStr::new("-f"),
+                OsStr::new("-c"),
+                OsStr::new("%l %c"),
+                mounted.mountpoint.as_os_str(),
+            ],
+        );
+        assert_eq!(stdout(&df).split_whitespace().next(), Some("255"), "{}", stdout(&df));
+        let files: u64 = stdout(&df).split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert_eq!(files, tree.max_inode());
+    }
+}
+
+#[test]
+fn xattrs_follow_the_size_probe_protocol() {
+    let name = "xattrs_follow_the_size_probe_protocol";
+    if !fuse_available(name) {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let path =
+        CString::new(mounted.path("usr/bin/hello-ping").into_os_string().into_vec()).unwrap();
+    let attr = CString::new("security.capability").unwrap();
+    // SAFETY: valid C strings; a null buffer of size 0 asks for the size only.
+    let size = unsafe { libc::getxattr(path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(size, 20, "a v2 file capability is 20 bytes");
+    let mut small = [0u8; 4];
+    // SAFETY: the buffer is valid for the length passed.
+    let rc = unsafe { libc::getxattr(path.as_ptr(), attr.as_ptr(), small.as_mut_ptr().cast(), 4) };
+    assert_eq!(rc, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ERANGE));
+    let mut names = [0u8; 64];
+    // SAFETY: as above.
+    let len = unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+    let got = unsafe { libc::listxattr(path.as_ptr(), names.as_mut_ptr().cast(), 64) };
+    assert_eq!(len, got);
+    assert_eq!(&names[..got as usize], b"security.capability\0");
+    let missing = CString::new("user.absent").unwrap();
+    // SAFETY: as above.
+    let rc = unsafe { libc::getxattr(path.as_ptr(), missing.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(rc, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ENODATA));
+}
+
+#[test]
+fn device_nodes_and_the_fifo_keep_their_numbers_and_owners() {
+    let name = "device_nodes_and_the_fifo_keep_their_numbers_and_owners";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(DEVICES, &layout, &[]);
+    let tree = &images(&layout)[0].tree;
+    let mounted = Mounted::start(Path::new(DEVICES), &[]);
+    assert_mount_shows(&mounted, tree, true);
+    let stat = timed(
+        "stat",
+        &[
+            OsStr::new("-c"),
+            OsStr::new("%n %F %t:%T %U:%G %a"),
+            mounted.path("dev/null").as_os_str(),
+            mounted.path("dev/loop0").as_os_str(),
+            mounted.path("dev/initctl").as_os_str(),
+        ],
+    );
+    let text = stdout(&stat);
+    let lines: Vec<&str> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(
+        lines,
+        [
+            "character special file 1:3 root:root 666",
+            "block special file 7:0 root:disk 660",
+            "fifo 0:0 nobody:nogroup 600",
+        ]
+    );
+}
+
+#[test]
+fn every_write_class_call_fails_with_erofs() {
+    let name = "every_write_class_call_fails_with_erofs";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let file = mounted.path("etc/os-release");
+    let (new, dir, link) = (mounted.path("new"), mounted.path("dir"), mounted.path("link"));
+    let attempts: [(&str, Vec<&OsStr>); 8] = [
+        ("touch", vec![new.as_os_str()]),
+        ("touch", vec![file.as_os_str()]),
+        ("mkdir", vec![dir.as_os_str()]),
+        ("rm", vec![OsStr::new("-f"), file.as_os_str()]),
+        ("chmod", vec![OsStr::new("600"), file.as_os_str()]),
+        ("chown", vec![OsStr::new("1:1"), file.as_os_str()]),
+        (
+            "setfattr",
+            vec![
+                OsStr::new("-n"),
+                OsStr::new("user.x"),
+                OsStr::new("-v"),
+                OsStr::new("1"),
+                file.as_os_str(),
+            ],
+        ),
+        ("ln", vec![OsStr::new("-s"), OsStr::new("x"), link.as_os_str()]),
+    ];
+    for (program, args) in &attempts {
+        let output = timed(program, args);
+        assert!(!output.status.success(), "{program} {args:?} succeeded");
+        assert!(
+            stderr(&output).contains("Read-only file system"),
+            "{program}: {}",
+            stderr(&output)
+        );
+    }
+    let write = std::fs::OpenOptions::new().write(true).open(&file).unwrap_err();
+    assert_eq!(write.raw_os_error(), Some(libc::EROFS));
+    assert!(stdout(&timed("cat", &[file.as_os_str()])).contains("ID=flatroot"), "unchanged");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = mounts
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some(mounted.mountpoint.to_str().unwrap()))
+        .unwrap();
+    assert!(line.split(' ').nth(3).unwrap().split(',').any(|o| o == "ro"), "{line}");
+}
+
+/// A tree with what the fixture lacks: a large file, symlink loops and more odd names.
+fn odd_tree(big: usize) -> FrozenTree {
+    let mut tree = Tree::new(Metadata::directory(0o755));
+    let mut meta = Metadata::file(0o644);
+    meta.mtime = Timestamp { secs: 1_700_000_000, nanos: 987_654_321 };
+    let bytes: Vec<u8> = (0..big).map(|i| (i * 7 + i / 4096) as u8).collect();
+    tree.insert_file(b"big", meta.clone(), Content::from_vec(bytes)).unwrap();
+    tree.insert_dir_all(b"many", Metadata::directory(0o755)).unwrap();
+    for i in 0..64u8 {
+        let content = Content::from_vec(vec![i; 1000 + usize::from(i) * 997]);
+        tree.insert_file(format!("many/f{i:02}").as_bytes(), meta.clone(), content).unwrap();
+    }
+    tree.insert_symlink(b"loop1", Metadata::new(0o777), b"loop2").unwrap();
+    tree.insert_symlink(b"loop2", Metadata::new(0o777), b"loop1").unwrap();
+    tree.insert_symlink(b"self", Metadata::new(0o777), b"self/x").unwrap();
+    tree.insert_file(
+        b"\xff\xfe name\twith tab",
+        Metadata::file(0o600),
+        Content::from_vec(b"odd\n".to_vec()),
+    )
+    .unwrap();
+    tree.freeze()
+}
+
+/// Writes `tree` as an uncompressed layer tar.
+fn write_tar(tree: &FrozenTree, path: &Path) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    write_layer(tree, &LayerOptions::default(), &mut WriteSink(&mut file)).unwrap();
+    std::io::Write::flush(&mut file).unwrap();
+}
+
+#[test]
+fn a_layer_tar_with_loops_and_odd_names_mounts_exactly() {
+    let name = "a_layer_tar_with_loops_and_odd_names_mounts_exactly";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("layer.tar");
+    write_tar(&odd_tree(3 << 20), &layer);
+    let tree = &images(&layer)[0].tree;
+    let mounted = Mounted::start(&layer, &[]);
+    assert_mount_shows(&mounted, tree, false);
+
+    // The kernel walks the loops and gives up with ELOOP; nothing hangs (timed asserts it).
+    for link in ["loop1", "self"] {
+        let cat = timed("cat", &[mounted.path(link).as_os_str()]);
+        assert!(!cat.status.success());
+        assert!(stderr(&cat).contains("Too many levels of symbolic links"), "{}", stderr(&cat));
+    }
+    let err = std::fs::metadata(mounted.path("loop2")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+    let odd = mounted.mountpoint.join(OsStr::from_bytes(b"\xff\xfe name\twith tab"));
+    assert_eq!(timed("cat", &[odd.as_os_str()]).stdout, b"odd\n");
+}
+
+#[test]
+fn concurrent_readers_see_the_same_bytes() {
+    let name = "concurrent_readers_see_the_same_bytes";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("layer.tar");
+    let tree = odd_tree(8 << 20);
+    write_tar(&tree, &layer);
+    let mounted = Mounted::start(&layer, &[]);
+    let tree = Arc::new(tree);
+    let root = Arc::new(mounted.mountpoint.clone());
+    let (done, results) = std::sync::mpsc::channel();
+    for t in 0..8usize {
+        let (tree, root, done) = (Arc::clone(&tree), Arc::clone(&root), done.clone());
+        std::thread::spawn(move || {
+            let mut checked = 0;
+            for round in 0..6 {
+                // Half the threads read the same big file, all read different small ones.
+                let rel = if (t + round) % 2 == 0 {
+                    "big".to_string()
+                } else {
+                    format!("many/f{:02}", (t * 8 + round) % 64)
+                };
+                let got = std::fs::read(root.join(&rel)).unwrap();
+                let id = tree.lookup(rel.as_bytes(), flatroot_vfs::Follow::Final).unwrap();
+                let NodeKind::File(content) = &tree.node(id).kind else { panic!("{rel}") };
+                assert!(got == content.bytes(), "{rel} differs in thread {t}");
+                checked += 1;
+            }
+            done.send(checked).unwrap();
+        });
+    }
+    drop(done);
+    let mut total = 0;
+    for _ in 0..8 {
+        // A watchdog instead of `timeout` for in-process readers: on expiry the guard
+        // unmounts and kills the server, which frees any reader stuck in the kernel.
+        total += results.recv_timeout(Duration::from_secs(120)).expect("a reader finished in time");
+    }
+    assert_eq!(total, 48);
+}
+
+#[test]
+fn umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it() {
+    let name = "umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let mut held = std::fs::File::open(mounted.path("etc/os-release")).unwrap();
+
+    let busy = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(stderr(&busy).contains("--lazy"), "{}", stderr(&busy));
+    assert!(is_mounted(&mounted.mountpoint), "a busy mount stays");
+
+    let lazy = run(flatroot().args(["umount", "--lazy"]).arg(&mounted.mountpoint));
+    assert!(lazy.status.success(), "{}", stderr(&lazy));
+    assert!(!is_mounted(&mounted.mountpoint), "lazy unmount detaches at once");
+    // The open file still reads, and the server waits for it to be closed.
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut held, &mut text).unwrap();
+    assert!(text.contains("ID=flatroot"), "{text}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(mounted.server.as_mut().unwrap().try_wait().unwrap().is_none(), "server still serves");
+    drop(held);
+    assert!(mounted.wait_exit(20).success(), "{}", mounted.log_text());
+}
+
+#[test]
+fn sigterm_during_heavy_reads_unmounts_cleanly() {
+    let name = "sigterm_during_heavy_reads_unmounts_cleanly";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("layer.tar");
+    write_tar(&odd_tree(32 << 20), &layer);
+    let mut mounted = Mounted::start(&layer, &[]);
+    let big = mounted.path("big");
+    let script = format!("while cat '{}' > /dev/null; do :; done", big.display());
+    let readers: Vec<Child> = (0..3)
+        .map(|_| Command::new("timeout").args([TIMEOUT, "sh", "-c", &script]).spawn().unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", mounted.pid())).unwrap();
+    let kib = |field: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (rss, peak) = (kib("VmRSS:"), kib("VmHWM:"));
+    eprintln!("server with a 32 MiB layer under reads: RSS {rss} KiB, peak {peak} KiB");
+    // While serving: one copy of the layer (32 MiB) plus the program, never a second copy
+    // of the data (the peak also counts how image::open reads the file in).
+    assert!(rss < 32 * 1024 + 40 * 1024, "RSS {rss} KiB while serving");
+
+    nix_kill(mounted.pid(), libc::SIGTERM);
+    assert!(mounted.wait_exit(30).success(), "{}", mounted.log_text());
+    assert!(!is_mounted(&mounted.mountpoint));
+    for mut reader in readers {
+        let status = reader.wait().unwrap();
+        assert_ne!(status.code(), Some(124), "a reader hung after the unmount");
+    }
+}
+
+fn nix_kill(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on the server this test started.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn background_mode_prints_the_pid_and_ends_on_umount() {
+    let name = "background_mode_prints_the_pid_and_ends_on_umount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint)
+        .args(["--arch", "x86_64", "--background"]));
+    let guard = scopeguard(&mountpoint);
+    let pid: u32 = success(&output).parse().unwrap();
+    assert!(is_mounted(&mountpoint), "mounted once --background returns");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        stdout(&timed("cat", &[mountpoint.join("etc/apk/arch").as_os_str()])).contains("x86_64")
+    );
+    let umount = run(flatroot().arg("umount").arg(&mountpoint));
+    assert!(umount.status.success(), "{}", stderr(&umount));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Path::new(&format!("/proc/{pid}/status")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .contains("State:\tZ")
+    {
+        assert!(Instant::now() < deadline, "the daemon still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(guard);
+}
+
+/// Unmounts `mountpoint` lazily when dropped.
+struct Unmounter(PathBuf);
+
+impl Drop for Unmounter {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3").args(["-u", "-z", "-q", "--"]).arg(&self.0).status();
+    }
+}
+
+fn scopeguard(path: &Path) -> Unmounter {
+    Unmounter(path.to_path_buf())
+}
+
+#[test]
+fn bad_sources_and_mountpoints_give_clear_errors_and_no_mount() {
+    let name = "bad_sources_and_mountpoints_give_clear_errors_and_no_mount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let corrupt = dir.path().join("corrupt.tar.gz");
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    bytes.extend((0..4096u32).map(|i| (i * 31) as u8));
+    std::fs::write(&corrupt, bytes).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not an image\n").unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), "").unwrap();
+
+    let cases: [(&Path, &Path, &str); 4] = [
+        (&corrupt, &mountpoint, "cannot be decompressed"),
+        (&notes, &mountpoint, "neither a blueprint"),
+        (Path::new(BLUEPRINT), &full, "is not empty"),
+        (Path::new(BLUEPRINT), &dir.path().join("absent"), "mountpoint"),
+    ];
+    for (source, target, message) in cases {
+        let output = run(Command::new("timeout")
+            .arg(TIMEOUT)
+            .arg(env!("CARGO_BIN_EXE_flatroot"))
+            .current_dir(root())
+            .arg("mount")
+            .arg(source)
+            .arg(target));
+        assert_eq!(output.status.code(), Some(2), "{}: {}", source.display(), stderr(&output));
+        let text = stderr(&output);
+        assert!(text.contains(message), "{}: {text}", source.display());
+        assert!(!is_mounted(target));
+    }
+}
+
+#[test]
+fn a_stale_mount_is_reported_with_the_command_that_clears_it() {
+    let name = "a_stale_mount_is_reported_with_the_command_that_clears_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    // SIGKILL leaves the mount behind without a server: stat gives ENOTCONN.
+    nix_kill(mounted.pid(), libc::SIGKILL);
+    let _ = mounted.wait_exit(10);
+    assert!(is_mounted(&mounted.mountpoint));
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("fusermount3 -u {}", mounted.mountpoint.display());
+    assert!(
+        stderr(&output).contains("stale") && stderr(&output).contains(&want),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_real_alpine_3_20_image_mounts_exactly() {
+    let name = "the_real_alpine_3_20_image_mounts_exactly";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    if testenv::shared_tools().is_none() || testenv::realworld().is_none() {
+        return testenv::missing(name, "../shared/tools and ../shared/realworld");
+    }
+    let repo = corpus::alpine_repo("v3.20", "x86_64", "3.20.3").expect("rootfs-to-apk-repo");
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(&repo.join("blueprints/minirootfs.yaml").to_string_lossy(), &layout, &[]);
+    let tree = &images(&layout)[0].tree;
+    assert!(tree.walk().count() > 400, "a real tree");
+    let mounted = Mounted::start(&layout, &[]);
+    assert_mount_shows(&mounted, tree, true);
+    let sh = timed("readlink", &[mounted.path("bin/sh").as_os_str()]);
+    assert_eq!(stdout(&sh).trim(), "/bin/busybox");
+}
