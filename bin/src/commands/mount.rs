@@ -111,7 +111,8 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
         .with_context(|| format!("cannot resolve {}", args.mountpoint.display()))?;
     let config = MountConfig {
-        fsname: format!("flatroot:{}", args.source.display()),
+        // Mount options are comma-separated, so the source name must not hold a comma.
+        fsname: format!("flatroot:{}", args.source.display()).replace([',', ' ', '\\'], "_"),
         allow_other: args.allow_other,
     };
 
@@ -138,7 +139,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
 
 /// Unmounts a `flatroot mount` with `fusermount3`.
 pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
-    if crate::commands::mount::find_command("fusermount3").is_none() {
+    if find_command("fusermount3").is_none() {
         bail!("fusermount3 is not installed; it comes with FUSE 3 (apt-get install fuse3)");
     }
     let mut command = Command::new("fusermount3");
@@ -298,7 +299,10 @@ fn image_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
         }
         None => None,
     };
-    let matches = |view: &image::ImageView, arch: Arch| Arch::from_name(&view.arch) == Some(arch);
+    // A bare layer has no platform: it is what there is, whatever --arch says.
+    let matches = |view: &image::ImageView, arch: Arch| {
+        view.arch.is_empty() || Arch::from_name(&view.arch) == Some(arch)
+    };
     let index = match (wanted, host_arch()) {
         (Some(arch), _) => views.iter().position(|v| matches(v, arch)).with_context(|| {
             let have: Vec<&str> = views.iter().map(|v| v.arch.as_str()).collect();
