@@ -129,10 +129,11 @@ impl Mounted {
     /// Answers the kernel until the file system goes away: unmounted (also lazily, once the
     /// last open file is closed) or its connection aborted.
     ///
-    // TODO(mount): one thread answers every request. fuser 0.15 keeps a session's INIT
-    // state private, so a second `Session::from_fd` on a `FUSE_DEV_IOC_CLONE`d descriptor
-    // answers EIO to everything; several workers need fuser to share that state (or reads
-    // handed from this loop to a pool, since replies are `Send`).
+    /// One thread answers every request. Several would need fuser to let a session on a
+    /// `FUSE_DEV_IOC_CLONE`d descriptor share the first one's INIT state (0.15 keeps it
+    /// private, so such a session answers EIO), or reads handed from this loop to a pool
+    /// (replies are `Send`).
+    // TODO(mount): one worker; fuser 0.15 keeps INIT state private (cloned-fd sessions: EIO).
     pub fn serve(mut self) -> Result<(), FuseError> {
         match self.session.run() {
             Ok(()) => {
