@@ -489,3 +489,65 @@ fn the_real_alpine_3_20_image_mounts_exactly() {
     let sh = timed("readlink", &[mounted.path("bin/sh").as_os_str()]);
     assert_eq!(stdout(&sh).trim(), "/bin/busybox");
 }
+
+#[test]
+fn sigint_and_sighup_unmount_too() {
+    let name = "sigint_and_sighup_unmount_too";
+    if !fuse_available(name) {
+        return;
+    }
+    for signal in [libc::SIGINT, libc::SIGHUP] {
+        let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+        nix_kill(mounted.pid(), signal);
+        assert!(mounted.wait_exit(20).success(), "signal {signal}: {}", mounted.log_text());
+        assert!(!is_mounted(&mounted.mountpoint), "signal {signal}");
+    }
+}
+
+#[test]
+fn arch_picks_one_platform_of_a_multi_arch_index_or_blueprint() {
+    let name = "arch_picks_one_platform_of_a_multi_arch_index_or_blueprint";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &[]);
+    let host = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
+    let cases: [(&Path, &[&str], &str); 4] = [
+        (&layout, &[], host),
+        (&layout, &["--arch", "arm64"], "aarch64"),
+        (Path::new(BLUEPRINT), &["--arch", "aarch64"], "aarch64"),
+        (Path::new(BLUEPRINT), &[], host),
+    ];
+    for (source, args, want) in cases {
+        let mounted = Mounted::start(source, args);
+        let arch = timed("cat", &[mounted.path("etc/apk/arch").as_os_str()]);
+        assert_eq!(stdout(&arch), format!("{want}\n"), "{} {args:?}", source.display());
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let _guard = scopeguard(&empty);
+    let output = run(flatroot().args(["mount", "--arch", "s390x"]).arg(&layout).arg(&empty));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("has no image for"), "{}", stderr(&output));
+    assert!(!is_mounted(&empty));
+}
+
+#[test]
+fn missing_fusermount3_is_an_error_that_says_how_to_get_it() {
+    let name = "missing_fusermount3_is_an_error_that_says_how_to_get_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    // A PATH without fusermount3 (the binary is named by its full path).
+    let output =
+        run(flatroot().args(["mount", BLUEPRINT]).arg(&mountpoint).env("PATH", dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("apt-get install fuse3"), "{}", stderr(&output));
+    assert!(!is_mounted(&mountpoint));
+}
