@@ -95,9 +95,10 @@ impl std::fmt::Debug for Mounted {
 
 /// Mounts `tree` read-only on `mountpoint` (which must be an existing directory).
 ///
-/// The mount is `ro`, `nodev`-free (device nodes show their numbers; opening them is up to
-/// the kernel), with `default_permissions`, so the kernel checks the tree's modes and
-/// owners itself. As root the kernel is asked directly; otherwise through `fusermount3`.
+/// The mount is `ro` with `default_permissions`, so the kernel checks the tree's modes and
+/// owners itself; device nodes show their numbers whether or not the mount lets them be
+/// opened. As root the kernel is asked directly; otherwise `fusermount3` mounts (and adds
+/// `nosuid,nodev`).
 ///
 /// Errors: [`FuseError::Mount`] when `/dev/fuse` cannot be opened or the mount is refused.
 pub fn mount(
