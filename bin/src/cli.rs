@@ -24,6 +24,10 @@ pub enum Command {
     /// Choose the exact packages of each architecture, print them and optionally write an
     /// apko lock file; `--explain NAME` says why NAME is in the image.
     Resolve(crate::commands::resolve::ResolveArgs),
+    /// Serve a blueprint's tree or an image's root filesystem read-only through FUSE.
+    Mount(crate::commands::mount::MountArgs),
+    /// Unmount what `flatroot mount` serves.
+    Umount(crate::commands::mount::UmountArgs),
 }
 
 /// Options of `flatroot build`.

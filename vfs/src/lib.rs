@@ -17,10 +17,13 @@
 //!
 //! Main types: [`Tree`] (mutable, while a build merges packages into it), [`FrozenTree`]
 //! (immutable, `Send + Sync`, with stable inode numbers), [`Node`], [`Metadata`],
-//! [`Content`]. The [`tar`] module writes a tree as a sorted layer and reads a layer back.
+//! [`Content`]. The [`tar`] module writes a tree as a sorted layer and reads a layer back;
+//! the `fuse` module (feature `fuse`, on by default) serves a frozen tree read-only.
 
 mod content;
 mod frozen;
+#[cfg(feature = "fuse")]
+pub mod fuse;
 mod name;
 mod node;
 pub mod tar;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each calls one library function and renders its result.
 
 mod build;
+pub mod mount;
 mod options;
 pub mod resolve;
 
@@ -13,5 +14,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
         Command::Resolve(args) => resolve::run(args),
+        Command::Mount(args) => mount::run(args),
+        Command::Umount(args) => mount::umount(args),
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
+pub mod mount;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};

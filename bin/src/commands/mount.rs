@@ -1,0 +1,393 @@
+//! `flatroot mount` and `flatroot umount`: serve a blueprint's tree or an image's root
+//! filesystem read-only through FUSE, and take it down again.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use flatroot_materialize::apk::signature::Keyring;
+use flatroot_materialize::blueprint::Arch;
+use flatroot_materialize::build;
+use flatroot_materialize::image;
+use flatroot_vfs::FrozenTree;
+use flatroot_vfs::fuse::{self, MountConfig};
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::cli::{BuildOptions, CompressionArg};
+use crate::commands::options;
+use crate::output::{self, Spinner};
+
+/// Options of `flatroot mount`.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// What to mount: a blueprint (`.yaml`, `.yml`), an OCI image layout directory, a
+    /// docker-archive, or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`).
+    pub source: PathBuf,
+    /// Where: an existing, empty directory.
+    pub mountpoint: PathBuf,
+    /// The architecture to mount (apk or OCI spelling); default: the host's if the
+    /// blueprint or image has it, else the first.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Detach once the mount is ready and print the server's pid; `flatroot umount` or
+    /// SIGTERM ends it.
+    #[arg(long)]
+    pub background: bool,
+    /// Let users other than the one who mounted read it (FUSE `allow_other`).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Clamp every mtime of a blueprint's tree to this time (seconds since the epoch).
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    pub source_date_epoch: Option<i64>,
+    /// Worker threads for unpacking a blueprint (default: the number of CPUs).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// An extra repository for a blueprint (repeatable; `@tag PATH` pins it).
+    #[arg(long = "repository", value_name = "R")]
+    pub repositories: Vec<String>,
+    /// An extra public key file for a blueprint (repeatable).
+    #[arg(long = "keyring", value_name = "K")]
+    pub keyrings: Vec<PathBuf>,
+    /// Accept unsigned or unverifiable indexes and packages.
+    #[arg(long)]
+    pub allow_untrusted: bool,
+    /// The detached server of `--background` (internal).
+    #[arg(long, hide = true)]
+    pub background_child: bool,
+}
+
+/// Options of `flatroot umount`.
+#[derive(Debug, Args)]
+pub struct UmountArgs {
+    /// The directory a `flatroot mount` serves.
+    pub mountpoint: PathBuf,
+    /// Detach at once even while files are open (`fusermount3 -u -z`); the server ends when
+    /// the last of them is closed.
+    #[arg(long, short = 'z')]
+    pub lazy: bool,
+}
+
+/// What the first argument of `flatroot mount` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Blueprint,
+    Image,
+}
+
+/// Mounts the tree and serves it until it is unmounted or a signal arrives.
+pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
+    let source = classify(&args.source)?;
+    check_fuse()?;
+    check_mountpoint(&args.mountpoint)?;
+    if args.background && !args.background_child {
+        return detach();
+    }
+    if args.background_child {
+        // A session of its own: the terminal's Ctrl-C and hangup are not for the daemon.
+        let _ = nix::unistd::setsid();
+    }
+
+    // Signals are taken by one thread from the start, before any worker thread exists to
+    // inherit an open mask; until the mount exists a signal just ends the process.
+    let mounted: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(None));
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals.thread_block().context("cannot block signals")?;
+    let watcher = Arc::clone(&mounted);
+    std::thread::Builder::new()
+        .name("flatroot-signals".to_string())
+        .spawn(move || watch_signals(signals, &watcher))
+        .context("cannot start the signal thread")?;
+
+    let (tree, label) = match source {
+        Source::Blueprint => blueprint_tree(&args)?,
+        Source::Image => image_tree(&args)?,
+    };
+    let mountpoint = std::fs::canonicalize(&args.mountpoint)
+        .with_context(|| format!("cannot resolve {}", args.mountpoint.display()))?;
+    let config = MountConfig {
+        // Mount options are comma-separated, so the source name must not hold a comma.
+        fsname: format!("flatroot:{}", args.source.display()).replace([',', ' ', '\\'], "_"),
+        allow_other: args.allow_other,
+    };
+
+    let session = {
+        let mut slot = mounted.lock().unwrap_or_else(|p| p.into_inner());
+        let session = fuse::mount(Arc::new(tree), &mountpoint, &config)?;
+        *slot = Some(mountpoint.clone());
+        session
+    };
+    if args.background_child {
+        announce_ready()?;
+    } else {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "mounted {label} on {}; Ctrl-C or `flatroot umount {}` unmounts",
+            mountpoint.display(),
+            mountpoint.display()
+        );
+    }
+    session.serve()?;
+    tracing::debug!(peak_rss_kib = ?peak_rss_kib(), "mount served");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Unmounts a `flatroot mount` with `fusermount3`.
+pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
+    if find_command("fusermount3").is_none() {
+        bail!("fusermount3 is not installed; it comes with FUSE 3 (apt-get install fuse3)");
+    }
+    let mut command = Command::new("fusermount3");
+    command.arg("-u");
+    if args.lazy {
+        command.arg("-z");
+    }
+    let output =
+        command.arg("--").arg(&args.mountpoint).output().context("cannot run fusermount3")?;
+    if output.status.success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let mp = args.mountpoint.display();
+    if message.contains("busy") {
+        bail!(
+            "cannot unmount {mp}: a process still has files open there ({message}); close \
+             them, or `flatroot umount --lazy {mp}` detaches it now and the server ends when \
+             the last file is closed"
+        );
+    }
+    bail!("cannot unmount {mp}: {message}");
+}
+
+/// Tells a blueprint from an image by what the path is.
+fn classify(path: &Path) -> anyhow::Result<Source> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        if path.join("oci-layout").is_file() {
+            return Ok(Source::Image);
+        }
+        bail!("{} is a directory but not an OCI image layout (no oci-layout file)", path.display());
+    }
+    let mut head = [0u8; 512];
+    let read = {
+        use std::io::Read as _;
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        file.read(&mut head).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    let head = &head[..read];
+    let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    // POSIX tar puts "ustar" at offset 257 of every header.
+    let tar = head.get(257..262) == Some(b"ustar");
+    if compressed || tar {
+        return Ok(Source::Image);
+    }
+    if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        return Ok(Source::Blueprint);
+    }
+    bail!(
+        "{}: neither a blueprint (.yaml, .yml) nor an image (an OCI layout directory, a \
+         docker-archive, a layer .tar, .tar.gz or .tar.zst)",
+        path.display()
+    );
+}
+
+/// FUSE needs the kernel's device and the setuid helper that mounts and unmounts.
+fn check_fuse() -> anyhow::Result<()> {
+    if !Path::new("/dev/fuse").exists() {
+        bail!(
+            "/dev/fuse is missing: load the kernel module (modprobe fuse), or in a container \
+             pass the device (--device /dev/fuse); the tools come with apt-get install fuse3"
+        );
+    }
+    if find_command("fusermount3").is_none() {
+        bail!("fusermount3 is not installed; it comes with FUSE 3 (apt-get install fuse3)");
+    }
+    Ok(())
+}
+
+/// The mountpoint must be an empty directory, and not a mount whose server died.
+fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
+    let mp = mountpoint.display();
+    let meta = match std::fs::metadata(mountpoint) {
+        Ok(meta) => meta,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
+            "{mp} is a stale FUSE mount whose server is gone; clear it with \
+             `fusermount3 -u {mp}`"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("mountpoint {mp}")),
+    };
+    if !meta.is_dir() {
+        bail!("mountpoint {mp} is not a directory");
+    }
+    let mut entries =
+        std::fs::read_dir(mountpoint).with_context(|| format!("cannot list mountpoint {mp}"))?;
+    if entries.next().is_some() {
+        bail!("mountpoint {mp} is not empty");
+    }
+    Ok(())
+}
+
+fn find_command(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// The host's architecture in flatroot's terms, if it knows it.
+fn host_arch() -> Option<Arch> {
+    Arch::from_name(std::env::consts::ARCH)
+}
+
+/// Resolves and unpacks one architecture of a blueprint in memory.
+fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
+    let mut build_options = BuildOptions {
+        archs: Vec::new(),
+        tag: "flatroot:latest".to_string(),
+        compression: CompressionArg::None,
+        compression_level: None,
+        source_date_epoch: args.source_date_epoch,
+        jobs: args.jobs,
+        repositories: args.repositories.clone(),
+        keyrings: args.keyrings.clone(),
+        allow_untrusted: args.allow_untrusted,
+    };
+    if let Some(arch) = &args.arch {
+        build_options.archs = vec![arch.clone()];
+    }
+    let plan = options::plan(&args.source, &build_options)?;
+    let opts = options::build_options(&build_options)?;
+    let host = host_arch().map(Arch::apk_name);
+    let arch = match host {
+        Some(host) if args.arch.is_none() && plan.archs.iter().any(|a| a == host) => host,
+        _ => plan.archs.first().map(String::as_str).context("the blueprint names no arch")?,
+    }
+    .to_string();
+
+    let keyring = Keyring::load_files(&plan.keyring).context("cannot load the keyring")?;
+    let pool = rayon_pool(opts.jobs)?;
+    let spinner = Spinner::new();
+    let built = build::build_tree(&plan, &opts, &arch, &keyring, &pool, &spinner);
+    spinner.finish();
+    let built = built.with_context(|| format!("building {} for {arch}", args.source.display()))?;
+    if built.unverified {
+        output::warn("the tree was built from input that was not verified (--allow-untrusted)");
+    }
+    Ok((built.tree, format!("{} ({arch})", args.source.display())))
+}
+
+fn rayon_pool(jobs: usize) -> anyhow::Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .thread_name(|i| format!("flatroot-unpack-{i}"))
+        .build()
+        .context("cannot start the unpack threads")
+}
+
+/// Reads an image and picks one of its platforms.
+fn image_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
+    let views = image::open(&args.source)
+        .with_context(|| format!("cannot read the image {}", args.source.display()))?;
+    let wanted = match &args.arch {
+        Some(name) => {
+            Some(Arch::from_name(name).with_context(|| format!("--arch {name}: unknown"))?)
+        }
+        None => None,
+    };
+    // A bare layer has no platform: it is what there is, whatever --arch says.
+    let matches = |view: &image::ImageView, arch: Arch| {
+        view.arch.is_empty() || Arch::from_name(&view.arch) == Some(arch)
+    };
+    let index = match (wanted, host_arch()) {
+        (Some(arch), _) => views.iter().position(|v| matches(v, arch)).with_context(|| {
+            let have: Vec<&str> = views.iter().map(|v| v.arch.as_str()).collect();
+            format!("{} has no image for {arch:?} (it has {have:?})", args.source.display())
+        })?,
+        (None, Some(host)) => views.iter().position(|v| matches(v, host)).unwrap_or(0),
+        (None, None) => 0,
+    };
+    let Some(view) = views.into_iter().nth(index) else {
+        bail!("{} holds no image", args.source.display());
+    };
+    let label = if view.arch.is_empty() {
+        args.source.display().to_string()
+    } else {
+        format!("{} ({})", args.source.display(), view.arch)
+    };
+    Ok((view.tree, label))
+}
+
+/// Runs this command again as a detached server and waits until it says the mount is
+/// ready; then prints its pid and returns.
+fn detach() -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the flatroot executable")?;
+    let args: Vec<std::ffi::OsString> =
+        std::env::args_os().skip(1).filter(|a| a != "--background").collect();
+    let mut child = Command::new(exe)
+        .args(args)
+        .arg("--background-child")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start the mount server")?;
+    let stdout = child.stdout.take().context("the mount server has no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).context("reading from the mount server")?;
+    if line.trim() == "ready" {
+        output::data(&child.id().to_string())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = child.wait().context("waiting for the mount server")?;
+    // The server has printed its own error on the shared stderr.
+    bail!("the mount server ended before the mount was ready ({status})");
+}
+
+/// Tells the waiting `--background` parent that the mount is up, then lets go of the
+/// terminal: the daemon's stdin, stdout and stderr become /dev/null.
+fn announce_ready() -> anyhow::Result<()> {
+    output::data("ready")?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("cannot open /dev/null")?;
+    use std::os::fd::AsRawFd as _;
+    for fd in 0..=2 {
+        nix::unistd::dup2(null.as_raw_fd(), fd).context("cannot detach from the terminal")?;
+    }
+    Ok(())
+}
+
+/// Waits for SIGINT, SIGTERM or SIGHUP. Before the mount exists the process just ends;
+/// after, the mount is detached lazily, so `serve` returns once no file is open there any
+/// more. A second signal ends the process at once (open files then fail with ENOTCONN).
+fn watch_signals(signals: SigSet, mounted: &Mutex<Option<PathBuf>>) {
+    let mut detached = false;
+    while let Ok(signal) = signals.wait() {
+        let slot = mounted.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mountpoint) = slot.as_ref() else {
+            std::process::exit(128 + signal as i32);
+        };
+        if detached {
+            std::process::exit(128 + signal as i32);
+        }
+        tracing::debug!(?signal, "unmounting");
+        if let Err(error) = fuse::unmount_lazily(mountpoint) {
+            output::warn(&format!("{error:#}"));
+            std::process::exit(2);
+        }
+        detached = true;
+    }
+}
+
+/// The process's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

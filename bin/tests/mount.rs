@@ -1,0 +1,553 @@
+//! `flatroot mount` through real FUSE: what `find`, `stat`, `cat`, `readlink` and `getfattr`
+//! see on the mount must be exactly the image's tree, and the mount must be read-only,
+//! concurrent, and end cleanly.
+//!
+//! Every test unmounts through a guard (`fusermount3 -uz`, then the server is killed) even
+//! when it fails, and every command that reads the mount runs under `timeout`: a FUSE server
+//! that stops answering leaves its readers in uninterruptible sleep.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flatroot_benches::{corpus, testenv};
+use flatroot_vfs::tar::{LayerOptions, WriteSink, write_layer};
+use flatroot_vfs::{Content, FrozenTree, Metadata, NodeKind, Timestamp, Tree};
+use support::mount::*;
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+const DEVICES: &str = "testdata/blueprints/devices.yaml";
+
+#[test]
+fn the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer() {
+    let name = "the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let tree = &images(&layout)[0].tree;
+    assert!(
+        tree.walk().any(|e| !tree.node(e.node).meta.xattrs.is_empty()),
+        "the fixture has an xattr to compare"
+    );
+
+    for source in [Path::new(BLUEPRINT), layout.as_path()] {
+        let mounted = Mounted::start(source, &["--arch", "x86_64"]);
+        assert_mount_shows(&mounted, tree, true);
+
+        // Hardlinks: one inode, st_nlink 2, through stat itself.
+        let stat = timed(
+            "stat",
+            &[
+                OsStr::new("-c"),
+                OsStr::new("%i %h"),
+                mounted.path("usr/bin/hello").as_os_str(),
+                mounted.path("usr/bin/hello-again").as_os_str(),
+            ],
+        );
+        let lines: Vec<String> = stdout(&stat).lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], lines[1], "hardlinks share an inode");
+        assert!(lines[0].ends_with(" 2"), "{lines:?}");
+
+        // A non-UTF-8 name round-trips through readdir and open.
+        let names: Vec<OsString> = std::fs::read_dir(mounted.path("usr/share/hello"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.contains(&OsString::from_vec(b"caf\xe9".to_vec())), "{names:?}");
+        let latin = mounted.path("usr/share/hello").join(OsStr::from_bytes(b"caf\xe9"));
+        assert_eq!(timed("cat", &[latin.as_os_str()]).stdout, b"latin-1 name, not UTF-8\n");
+
+        // statfs answers, and the mount is read-only.
+        let df = timed(
+            "stat",
+            &[
+                OsStr::new("-f"),
+                OsStr::new("-c"),
+                OsStr::new("%l %c"),
+                mounted.mountpoint.as_os_str(),
+            ],
+        );
+        assert_eq!(stdout(&df).split_whitespace().next(), Some("255"), "{}", stdout(&df));
+        let files: u64 = stdout(&df).split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert_eq!(files, tree.max_inode());
+    }
+}
+
+#[test]
+fn xattrs_follow_the_size_probe_protocol() {
+    let name = "xattrs_follow_the_size_probe_protocol";
+    if !fuse_available(name) {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let path =
+        CString::new(mounted.path("usr/bin/hello-ping").into_os_string().into_vec()).unwrap();
+    let attr = CString::new("security.capability").unwrap();
+    // SAFETY: valid C strings; a null buffer of size 0 asks for the size only.
+    let size = unsafe { libc::getxattr(path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(size, 20, "a v2 file capability is 20 bytes");
+    let mut small = [0u8; 4];
+    // SAFETY: the buffer is valid for the length passed.
+    let rc = unsafe { libc::getxattr(path.as_ptr(), attr.as_ptr(), small.as_mut_ptr().cast(), 4) };
+    assert_eq!(rc, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ERANGE));
+    let mut names = [0u8; 64];
+    // SAFETY: as above.
+    let len = unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+    let got = unsafe { libc::listxattr(path.as_ptr(), names.as_mut_ptr().cast(), 64) };
+    assert_eq!(len, got);
+    assert_eq!(&names[..got as usize], b"security.capability\0");
+    let missing = CString::new("user.absent").unwrap();
+    // SAFETY: as above.
+    let rc = unsafe { libc::getxattr(path.as_ptr(), missing.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(rc, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ENODATA));
+}
+
+#[test]
+fn device_nodes_and_the_fifo_keep_their_numbers_and_owners() {
+    let name = "device_nodes_and_the_fifo_keep_their_numbers_and_owners";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(DEVICES, &layout, &[]);
+    let tree = &images(&layout)[0].tree;
+    let mounted = Mounted::start(Path::new(DEVICES), &[]);
+    assert_mount_shows(&mounted, tree, true);
+    let stat = timed(
+        "stat",
+        &[
+            OsStr::new("-c"),
+            OsStr::new("%n %F %t:%T %U:%G %a"),
+            mounted.path("dev/null").as_os_str(),
+            mounted.path("dev/loop0").as_os_str(),
+            mounted.path("dev/initctl").as_os_str(),
+        ],
+    );
+    let text = stdout(&stat);
+    let lines: Vec<&str> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(
+        lines,
+        [
+            "character special file 1:3 root:root 666",
+            "block special file 7:0 root:disk 660",
+            "fifo 0:0 nobody:nogroup 600",
+        ]
+    );
+}
+
+#[test]
+fn every_write_class_call_fails_with_erofs() {
+    let name = "every_write_class_call_fails_with_erofs";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let file = mounted.path("etc/os-release");
+    let (new, dir, link) = (mounted.path("new"), mounted.path("dir"), mounted.path("link"));
+    let attempts: [(&str, Vec<&OsStr>); 8] = [
+        ("touch", vec![new.as_os_str()]),
+        ("touch", vec![file.as_os_str()]),
+        ("mkdir", vec![dir.as_os_str()]),
+        ("rm", vec![OsStr::new("-f"), file.as_os_str()]),
+        ("chmod", vec![OsStr::new("600"), file.as_os_str()]),
+        ("chown", vec![OsStr::new("1:1"), file.as_os_str()]),
+        (
+            "setfattr",
+            vec![
+                OsStr::new("-n"),
+                OsStr::new("user.x"),
+                OsStr::new("-v"),
+                OsStr::new("1"),
+                file.as_os_str(),
+            ],
+        ),
+        ("ln", vec![OsStr::new("-s"), OsStr::new("x"), link.as_os_str()]),
+    ];
+    for (program, args) in &attempts {
+        let output = timed(program, args);
+        assert!(!output.status.success(), "{program} {args:?} succeeded");
+        assert!(
+            stderr(&output).contains("Read-only file system"),
+            "{program}: {}",
+            stderr(&output)
+        );
+    }
+    let write = std::fs::OpenOptions::new().write(true).open(&file).unwrap_err();
+    assert_eq!(write.raw_os_error(), Some(libc::EROFS));
+    assert!(stdout(&timed("cat", &[file.as_os_str()])).contains("ID=flatroot"), "unchanged");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = mounts
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some(mounted.mountpoint.to_str().unwrap()))
+        .unwrap();
+    assert!(line.split(' ').nth(3).unwrap().split(',').any(|o| o == "ro"), "{line}");
+}
+
+/// A tree with what the fixture lacks: a large file, symlink loops and more odd names.
+fn odd_tree(big: usize) -> FrozenTree {
+    let mut tree = Tree::new(Metadata::directory(0o755));
+    let mut meta = Metadata::file(0o644);
+    meta.mtime = Timestamp { secs: 1_700_000_000, nanos: 987_654_321 };
+    let bytes: Vec<u8> = (0..big).map(|i| (i * 7 + i / 4096) as u8).collect();
+    tree.insert_file(b"big", meta.clone(), Content::from_vec(bytes)).unwrap();
+    tree.insert_dir_all(b"many", Metadata::directory(0o755)).unwrap();
+    for i in 0..64u8 {
+        let content = Content::from_vec(vec![i; 1000 + usize::from(i) * 997]);
+        tree.insert_file(format!("many/f{i:02}").as_bytes(), meta.clone(), content).unwrap();
+    }
+    tree.insert_symlink(b"loop1", Metadata::new(0o777), b"loop2").unwrap();
+    tree.insert_symlink(b"loop2", Metadata::new(0o777), b"loop1").unwrap();
+    tree.insert_symlink(b"self", Metadata::new(0o777), b"self/x").unwrap();
+    tree.insert_file(
+        b"\xff\xfe name\twith tab",
+        Metadata::file(0o600),
+        Content::from_vec(b"odd\n".to_vec()),
+    )
+    .unwrap();
+    tree.freeze()
+}
+
+/// Writes `tree` as an uncompressed layer tar.
+fn write_tar(tree: &FrozenTree, path: &Path) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    write_layer(tree, &LayerOptions::default(), &mut WriteSink(&mut file)).unwrap();
+    std::io::Write::flush(&mut file).unwrap();
+}
+
+#[test]
+fn a_layer_tar_with_loops_and_odd_names_mounts_exactly() {
+    let name = "a_layer_tar_with_loops_and_odd_names_mounts_exactly";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("layer.tar");
+    write_tar(&odd_tree(3 << 20), &layer);
+    let tree = &images(&layer)[0].tree;
+    let mounted = Mounted::start(&layer, &[]);
+    assert_mount_shows(&mounted, tree, false);
+
+    // The kernel walks the loops and gives up with ELOOP; nothing hangs (timed asserts it).
+    for link in ["loop1", "self"] {
+        let cat = timed("cat", &[mounted.path(link).as_os_str()]);
+        assert!(!cat.status.success());
+        assert!(stderr(&cat).contains("Too many levels of symbolic links"), "{}", stderr(&cat));
+    }
+    let err = std::fs::metadata(mounted.path("loop2")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+    let odd = mounted.mountpoint.join(OsStr::from_bytes(b"\xff\xfe name\twith tab"));
+    assert_eq!(timed("cat", &[odd.as_os_str()]).stdout, b"odd\n");
+}
+
+#[test]
+fn concurrent_readers_see_the_same_bytes() {
+    let name = "concurrent_readers_see_the_same_bytes";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("layer.tar");
+    let tree = odd_tree(8 << 20);
+    write_tar(&tree, &layer);
+    let mounted = Mounted::start(&layer, &[]);
+    let tree = Arc::new(tree);
+    let root = Arc::new(mounted.mountpoint.clone());
+    let (done, results) = std::sync::mpsc::channel();
+    for t in 0..8usize {
+        let (tree, root, done) = (Arc::clone(&tree), Arc::clone(&root), done.clone());
+        std::thread::spawn(move || {
+            let mut checked = 0;
+            for round in 0..6 {
+                // Half the threads read the same big file, all read different small ones.
+                let rel = if (t + round) % 2 == 0 {
+                    "big".to_string()
+                } else {
+                    format!("many/f{:02}", (t * 8 + round) % 64)
+                };
+                let got = std::fs::read(root.join(&rel)).unwrap();
+                let id = tree.lookup(rel.as_bytes(), flatroot_vfs::Follow::Final).unwrap();
+                let NodeKind::File(content) = &tree.node(id).kind else { panic!("{rel}") };
+                assert!(got == content.bytes(), "{rel} differs in thread {t}");
+                checked += 1;
+            }
+            done.send(checked).unwrap();
+        });
+    }
+    drop(done);
+    let mut total = 0;
+    for _ in 0..8 {
+        // A watchdog instead of `timeout` for in-process readers: on expiry the guard
+        // unmounts and kills the server, which frees any reader stuck in the kernel.
+        total += results.recv_timeout(Duration::from_secs(120)).expect("a reader finished in time");
+    }
+    assert_eq!(total, 48);
+}
+
+#[test]
+fn umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it() {
+    let name = "umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let mut held = std::fs::File::open(mounted.path("etc/os-release")).unwrap();
+
+    let busy = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(stderr(&busy).contains("--lazy"), "{}", stderr(&busy));
+    assert!(is_mounted(&mounted.mountpoint), "a busy mount stays");
+
+    let lazy = run(flatroot().args(["umount", "--lazy"]).arg(&mounted.mountpoint));
+    assert!(lazy.status.success(), "{}", stderr(&lazy));
+    assert!(!is_mounted(&mounted.mountpoint), "lazy unmount detaches at once");
+    // The open file still reads, and the server waits for it to be closed.
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut held, &mut text).unwrap();
+    assert!(text.contains("ID=flatroot"), "{text}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(mounted.server.as_mut().unwrap().try_wait().unwrap().is_none(), "server still serves");
+    drop(held);
+    assert!(mounted.wait_exit(20).success(), "{}", mounted.log_text());
+}
+
+#[test]
+fn sigterm_during_heavy_reads_unmounts_cleanly() {
+    let name = "sigterm_during_heavy_reads_unmounts_cleanly";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("layer.tar");
+    write_tar(&odd_tree(32 << 20), &layer);
+    let mut mounted = Mounted::start(&layer, &[]);
+    let big = mounted.path("big");
+    let script = format!("while cat '{}' > /dev/null; do :; done", big.display());
+    let readers: Vec<Child> = (0..3)
+        .map(|_| Command::new("timeout").args([TIMEOUT, "sh", "-c", &script]).spawn().unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", mounted.pid())).unwrap();
+    let kib = |field: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (rss, peak) = (kib("VmRSS:"), kib("VmHWM:"));
+    eprintln!("server with a 32 MiB layer under reads: RSS {rss} KiB, peak {peak} KiB");
+    // While serving: one copy of the layer (32 MiB) plus the program, never a second copy
+    // of the data (the peak also counts how image::open reads the file in).
+    assert!(rss < 32 * 1024 + 40 * 1024, "RSS {rss} KiB while serving");
+
+    nix_kill(mounted.pid(), libc::SIGTERM);
+    assert!(mounted.wait_exit(30).success(), "{}", mounted.log_text());
+    assert!(!is_mounted(&mounted.mountpoint));
+    for mut reader in readers {
+        let status = reader.wait().unwrap();
+        assert_ne!(status.code(), Some(124), "a reader hung after the unmount");
+    }
+}
+
+#[test]
+fn background_mode_prints_the_pid_and_ends_on_umount() {
+    let name = "background_mode_prints_the_pid_and_ends_on_umount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint)
+        .args(["--arch", "x86_64", "--background"]));
+    let guard = scopeguard(&mountpoint);
+    let pid: u32 = success(&output).parse().unwrap();
+    assert!(is_mounted(&mountpoint), "mounted once --background returns");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        stdout(&timed("cat", &[mountpoint.join("etc/apk/arch").as_os_str()])).contains("x86_64")
+    );
+    let umount = run(flatroot().arg("umount").arg(&mountpoint));
+    assert!(umount.status.success(), "{}", stderr(&umount));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Path::new(&format!("/proc/{pid}/status")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .contains("State:\tZ")
+    {
+        assert!(Instant::now() < deadline, "the daemon still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(guard);
+}
+
+#[test]
+fn bad_sources_and_mountpoints_give_clear_errors_and_no_mount() {
+    let name = "bad_sources_and_mountpoints_give_clear_errors_and_no_mount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let corrupt = dir.path().join("corrupt.tar.gz");
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    bytes.extend((0..4096u32).map(|i| (i * 31) as u8));
+    std::fs::write(&corrupt, bytes).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not an image\n").unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), "").unwrap();
+
+    let cases: [(&Path, &Path, &str); 4] = [
+        (&corrupt, &mountpoint, "cannot be decompressed"),
+        (&notes, &mountpoint, "neither a blueprint"),
+        (Path::new(BLUEPRINT), &full, "is not empty"),
+        (Path::new(BLUEPRINT), &dir.path().join("absent"), "mountpoint"),
+    ];
+    for (source, target, message) in cases {
+        let output = run(Command::new("timeout")
+            .arg(TIMEOUT)
+            .arg(env!("CARGO_BIN_EXE_flatroot"))
+            .current_dir(root())
+            .arg("mount")
+            .arg(source)
+            .arg(target));
+        assert_eq!(output.status.code(), Some(2), "{}: {}", source.display(), stderr(&output));
+        let text = stderr(&output);
+        assert!(text.contains(message), "{}: {text}", source.display());
+        assert!(!is_mounted(target));
+    }
+}
+
+#[test]
+fn a_stale_mount_is_reported_with_the_command_that_clears_it() {
+    let name = "a_stale_mount_is_reported_with_the_command_that_clears_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    // SIGKILL leaves the mount behind without a server: stat gives ENOTCONN.
+    nix_kill(mounted.pid(), libc::SIGKILL);
+    let _ = mounted.wait_exit(10);
+    assert!(is_mounted(&mounted.mountpoint));
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("fusermount3 -u {}", mounted.mountpoint.display());
+    assert!(
+        stderr(&output).contains("stale") && stderr(&output).contains(&want),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_real_alpine_3_20_image_mounts_exactly() {
+    let name = "the_real_alpine_3_20_image_mounts_exactly";
+    if !fuse_available(name) || !getfattr_or_skip(name) {
+        return;
+    }
+    if testenv::shared_tools().is_none() || testenv::realworld().is_none() {
+        return testenv::missing(name, "../shared/tools and ../shared/realworld");
+    }
+    let repo = corpus::alpine_repo("v3.20", "x86_64", "3.20.3").expect("rootfs-to-apk-repo");
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(&repo.join("blueprints/minirootfs.yaml").to_string_lossy(), &layout, &[]);
+    let tree = &images(&layout)[0].tree;
+    assert!(tree.walk().count() > 400, "a real tree");
+    let mounted = Mounted::start(&layout, &[]);
+    assert_mount_shows(&mounted, tree, true);
+    let sh = timed("readlink", &[mounted.path("bin/sh").as_os_str()]);
+    assert_eq!(stdout(&sh).trim(), "/bin/busybox");
+}
+
+#[test]
+fn sigint_and_sighup_unmount_too() {
+    let name = "sigint_and_sighup_unmount_too";
+    if !fuse_available(name) {
+        return;
+    }
+    for signal in [libc::SIGINT, libc::SIGHUP] {
+        let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+        nix_kill(mounted.pid(), signal);
+        assert!(mounted.wait_exit(20).success(), "signal {signal}: {}", mounted.log_text());
+        assert!(!is_mounted(&mounted.mountpoint), "signal {signal}");
+    }
+}
+
+#[test]
+fn arch_picks_one_platform_of_a_multi_arch_index_or_blueprint() {
+    let name = "arch_picks_one_platform_of_a_multi_arch_index_or_blueprint";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &[]);
+    let host = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
+    let cases: [(&Path, &[&str], &str); 4] = [
+        (&layout, &[], host),
+        (&layout, &["--arch", "arm64"], "aarch64"),
+        (Path::new(BLUEPRINT), &["--arch", "aarch64"], "aarch64"),
+        (Path::new(BLUEPRINT), &[], host),
+    ];
+    for (source, args, want) in cases {
+        let mounted = Mounted::start(source, args);
+        let arch = timed("cat", &[mounted.path("etc/apk/arch").as_os_str()]);
+        assert_eq!(stdout(&arch), format!("{want}\n"), "{} {args:?}", source.display());
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let _guard = scopeguard(&empty);
+    let output = run(flatroot().args(["mount", "--arch", "s390x"]).arg(&layout).arg(&empty));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("has no image for"), "{}", stderr(&output));
+    assert!(!is_mounted(&empty));
+}
+
+#[test]
+fn missing_fusermount3_is_an_error_that_says_how_to_get_it() {
+    let name = "missing_fusermount3_is_an_error_that_says_how_to_get_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    // A PATH without fusermount3 (the binary is named by its full path).
+    let output =
+        run(flatroot().args(["mount", BLUEPRINT]).arg(&mountpoint).env("PATH", dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("apt-get install fuse3"), "{}", stderr(&output));
+    assert!(!is_mounted(&mountpoint));
+}
