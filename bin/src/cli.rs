@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from an apko blueprint into an OCI layout or a docker-archive.
     Build(BuildArgs),
+    /// Compare two blueprints, images or layers (or one of each): config, packages, files.
+    Diff(crate::commands::diff::DiffArgs),
 }
 
 /// Options of `flatroot build`.

@@ -1,6 +1,7 @@
 //! One module per subcommand; each calls one library function and renders its result.
 
 mod build;
+pub mod diff;
 mod options;
 
 use std::process::ExitCode;
@@ -11,5 +12,6 @@ use crate::cli::Command;
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }

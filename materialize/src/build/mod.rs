@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use arch::{ArchTree, Resolved, build_tree, resolve_arch, tree_of};
 pub use error::BuildError;
-pub use output::{Output, build};
+pub use output::{Output, build, image_spec};
 
 use crate::apk::signature::Trust;
 use crate::oci::compress::Compression;
