@@ -132,7 +132,13 @@ fn index<'t>(tree: &'t FrozenTree, clamp: Option<i64>) -> BTreeMap<&'t [u8], See
         .collect()
 }
 
-fn files(a: &Side, ta: &FrozenTree, b: &Side, tb: &FrozenTree, options: &Options) -> Vec<FileChange> {
+fn files(
+    a: &Side,
+    ta: &FrozenTree,
+    b: &Side,
+    tb: &FrozenTree,
+    options: &Options,
+) -> Vec<FileChange> {
     let ia = index(ta, a.mtime_clamp);
     let ib = index(tb, b.mtime_clamp);
     let paths: BTreeSet<&[u8]> = ia.keys().chain(ib.keys()).copied().collect();
@@ -289,13 +295,20 @@ fn stat(files: &[FileChange]) -> Stat {
         let top = change.path.trim_start_matches('/');
         let directory = match top.split_once('/') {
             Some((first, _)) => format!("/{first}"),
-            None if change.a.as_ref().or(change.b.as_ref()).is_some_and(|e| e.kind == "directory") => {
+            None if change
+                .a
+                .as_ref()
+                .or(change.b.as_ref())
+                .is_some_and(|e| e.kind == "directory") =>
+            {
                 format!("/{top}")
             }
             None => "/".to_string(),
         };
         for (key, rows) in [(package, &mut packages), (directory, &mut directories)] {
-            let row = rows.entry(key.clone()).or_insert_with(|| StatRow { name: key, ..StatRow::default() });
+            let row = rows
+                .entry(key.clone())
+                .or_insert_with(|| StatRow { name: key, ..StatRow::default() });
             match change.change {
                 ChangeKind::Added => row.added += 1,
                 ChangeKind::Removed => row.removed += 1,

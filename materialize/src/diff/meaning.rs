@@ -52,7 +52,8 @@ fn installed(bytes: &[u8]) -> Option<BTreeMap<String, Record>> {
     Some(out)
 }
 
-type Member = (u32, u64, u64, Vec<u8>);
+/// Mode, uid and gid (unset when a writer left the field empty) and the bytes.
+type Member = (Option<u32>, Option<u64>, Option<u64>, Vec<u8>);
 
 fn scripts(bytes: &[u8]) -> Option<BTreeMap<Vec<u8>, Member>> {
     let mut archive = tar::Archive::new(bytes);
@@ -60,7 +61,7 @@ fn scripts(bytes: &[u8]) -> Option<BTreeMap<Vec<u8>, Member>> {
     for entry in archive.entries().ok()? {
         let mut entry = entry.ok()?;
         let header = entry.header();
-        let key = (header.mode().ok()?, header.uid().ok()?, header.gid().ok()?);
+        let key = (header.mode().ok(), header.uid().ok(), header.gid().ok());
         let name = entry.path_bytes().into_owned();
         let mut data = Vec::new();
         entry.read_to_end(&mut data).ok()?;

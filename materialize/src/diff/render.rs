@@ -7,11 +7,11 @@
 
 use std::fmt::Write as _;
 
+use super::Field;
 use super::model::{
     ChangeKind, ConfigChange, EntryView, FileChange, PackageChange, PackageDirection, Report,
     StatRow,
 };
-use super::Field;
 
 /// The report as pretty-printed JSON (see [`Report`] for the fields), with a final newline.
 ///
@@ -106,15 +106,20 @@ pub fn markdown(report: &Report) -> String {
     if let Some(config) = report.config.as_deref().filter(|c| !c.is_empty()) {
         let _ = writeln!(out, "#### Config\n\n| field | A | B |\n|---|---|---|");
         for change in config {
-            let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("—".into(), |v| code(v));
-            let _ = writeln!(out, "| `{}` | {} | {} |", change.field, show(&change.a), show(&change.b));
+            let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("—".into(), code);
+            let _ =
+                writeln!(out, "| `{}` | {} | {} |", change.field, show(&change.a), show(&change.b));
         }
         out.push('\n');
     }
     if let Some(packages) = report.packages.as_deref().filter(|p| !p.is_empty()) {
-        let _ = writeln!(out, "#### Packages\n\n| change | package | A | B | why |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "#### Packages\n\n| change | package | A | B | why |\n|---|---|---|---|---|"
+        );
         for change in packages {
-            let version = |v: &Option<String>| v.as_deref().map_or("—".to_string(), |v| format!("`{v}`"));
+            let version =
+                |v: &Option<String>| v.as_deref().map_or("—".to_string(), |v| format!("`{v}`"));
             let _ = writeln!(
                 out,
                 "| {} | `{}` | {} | {} | {} |",
@@ -152,7 +157,8 @@ pub fn markdown(report: &Report) -> String {
         for (title, rows) in [("package", &stat.packages), ("directory", &stat.directories)] {
             let _ = writeln!(
                 out,
-                "| {title} | added | removed | changed | bytes A | bytes B |\n|---|---|---|---|---|---|"
+                "| {title} | added | removed | changed | bytes A | bytes B |\n\
+                 |---|---|---|---|---|---|"
             );
             for row in rows {
                 let _ = writeln!(
@@ -184,11 +190,13 @@ fn summary(report: &Report) -> String {
     if report.equal {
         return "no differences".to_string();
     }
-    let count = |n: Option<usize>, what: &str| n.filter(|n| *n > 0).map(|n| format!("{n} {what}"));
+    let count = |n: Option<usize>, one: &str, many: &str| {
+        n.filter(|n| *n > 0).map(|n| format!("{n} {}", if n == 1 { one } else { many }))
+    };
     let parts: Vec<String> = [
-        count(report.config.as_ref().map(Vec::len), "config"),
-        count(report.packages.as_ref().map(Vec::len), "packages"),
-        count(report.files.as_ref().map(Vec::len), "files"),
+        count(report.config.as_ref().map(Vec::len), "config change", "config changes"),
+        count(report.packages.as_ref().map(Vec::len), "package", "packages"),
+        count(report.files.as_ref().map(Vec::len), "file", "files"),
     ]
     .into_iter()
     .flatten()
@@ -290,7 +298,8 @@ fn entry(e: &EntryView) -> String {
 
 fn field(f: Field, a: &EntryView, b: &EntryView, change: &FileChange) -> String {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-    let short = |v: &Option<String>| v.as_deref().map_or("-".to_string(), |s| s.chars().take(12).collect());
+    let short =
+        |v: &Option<String>| v.as_deref().map_or("-".to_string(), |s| s.chars().take(12).collect());
     match f {
         Field::Content => format!(
             "content {} -> {} B (sha256 {} -> {})",
@@ -314,7 +323,11 @@ fn field(f: Field, a: &EntryView, b: &EntryView, change: &FileChange) -> String 
 }
 
 fn time(e: &EntryView) -> String {
-    if e.mtime_nanos == 0 { e.mtime.to_string() } else { format!("{}.{:09}", e.mtime, e.mtime_nanos) }
+    if e.mtime_nanos == 0 {
+        e.mtime.to_string()
+    } else {
+        format!("{}.{:09}", e.mtime, e.mtime_nanos)
+    }
 }
 
 fn stat_line(row: &StatRow) -> String {

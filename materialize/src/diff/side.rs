@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use flatroot_vfs::{FrozenTree, Follow, NodeKind};
+use flatroot_vfs::{Follow, FrozenTree, NodeKind};
 use oci_spec::image::MediaType;
 
 use super::model::SideInfo;
@@ -50,8 +50,10 @@ pub(super) struct Side {
 pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError> {
     match input {
         Input::Blueprint(path) => {
-            let (plan, warnings) = plan::load(path, &options.cwd, &Overrides::default())
-                .map_err(|source| DiffError::Plan { input: path.clone(), source: Box::new(source) })?;
+            let (plan, warnings) =
+                plan::load(path, &options.cwd, &Overrides::default()).map_err(|source| {
+                    DiffError::Plan { input: path.clone(), source: Box::new(source) }
+                })?;
             Ok(Opened::Blueprint { path: path.clone(), plan: Box::new(plan), warnings })
         }
         Input::Image(path) => {
@@ -79,7 +81,9 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),
-        Opened::Images { views, .. } => Ok(views.first().map(|v| v.arch.clone()).unwrap_or_default()),
+        Opened::Images { views, .. } => {
+            Ok(views.first().map(|v| v.arch.clone()).unwrap_or_default())
+        }
     }
 }
 
@@ -110,8 +114,10 @@ fn load_blueprint(
             available: plan.archs.join(", "),
         })?;
     plan.archs = vec![apk_arch.clone()];
-    let build_error =
-        |source: BuildError| DiffError::Build { input: path.to_path_buf(), source: Box::new(source) };
+    let build_error = |source: BuildError| DiffError::Build {
+        input: path.to_path_buf(),
+        source: Box::new(source),
+    };
     let oci_arch = ImageSpec::for_apk_arch(&apk_arch).map(|s| s.arch).unwrap_or_default();
     let mut side = Side {
         info: SideInfo { input: path.display().to_string(), kind: "blueprint", arch: oci_arch },
@@ -204,9 +210,8 @@ fn load_image(
     };
     if options.level.packages() || options.level.files() {
         let records = match installed_db(&view.tree) {
-            Some(bytes) => installed_read::parse(bytes).map_err(|source| {
-                DiffError::Installed { input: path.to_path_buf(), source }
-            })?,
+            Some(bytes) => installed_read::parse(bytes)
+                .map_err(|source| DiffError::Installed { input: path.to_path_buf(), source })?,
             None => {
                 side.notes.push(format!("{}: has no lib/apk/db/installed", path.display()));
                 Vec::new()
@@ -282,7 +287,8 @@ pub(super) fn config_fields(config: &serde_json::Value) -> BTreeMap<String, serd
             out.insert(name.to_string(), value.clone());
         }
     }
-    if let Some(volumes) = section.get("Volumes").and_then(Value::as_object).filter(|v| !v.is_empty())
+    if let Some(volumes) =
+        section.get("Volumes").and_then(Value::as_object).filter(|v| !v.is_empty())
     {
         let names: Vec<Value> = volumes.keys().map(|k| Value::String(k.clone())).collect();
         out.insert("volumes".to_string(), Value::Array(names));
