@@ -78,6 +78,14 @@ fn the_blueprint_equals_the_image_built_from_it_on_each_arch() {
         assert_eq!(report["a"]["kind"], "blueprint");
         assert_eq!(report["b"]["arch"], report["a"]["arch"]);
     }
+    // Without --arch, A's first architecture is compared, and the report says so.
+    let (code, report) = diff_json(&[BLUEPRINT, s(&image)]);
+    assert_eq!(code, 0);
+    assert_eq!(report["a"]["arch"], "amd64");
+    assert_eq!(
+        report["notes"],
+        serde_json::json!(["compared amd64 only; not compared: arm64 (choose with --arch)"])
+    );
     // The same holds in a docker-archive, whose images are read through manifest.json.
     let archive = dir.path().join("image.tar");
     build(BLUEPRINT, &archive, &["--arch", "x86_64"]);
@@ -175,9 +183,10 @@ fn different_build_times_differ_in_mtimes_only() {
     assert_eq!(report["ignore"], serde_json::json!(["mtime"]));
 
     // A blueprint built in memory with the same epoch is the image built with it.
-    let (code, _) =
+    let (code, report) =
         diff_json(&[BLUEPRINT, s(&late), "--source-date-epoch", "2000000000", "--level", "files"]);
     assert_eq!(code, 0);
+    assert_eq!(report["packages"], Value::Null, "the files level compares no packages");
 }
 
 #[test]

@@ -401,6 +401,27 @@ mod tests {
         assert!(super::report(&a, &b, &options).equal);
     }
 
+    fn world(lines: &[u8]) -> FrozenTree {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"etc/apk", Metadata::directory(0o755)).unwrap();
+        let content = Content::from_vec(lines.to_vec());
+        tree.insert_file(b"etc/apk/world", Metadata::file(0o644), content).unwrap();
+        tree.freeze()
+    }
+
+    #[test]
+    fn generated_files_compare_by_meaning_unless_strict_with_nothing_ignored() {
+        let (a, b) = (side(world(b"a\nb\n")), side(world(b"b\na\n")));
+        assert!(report(&a, &b, &Options::default()).equal);
+
+        let strict = Options { strict: true, ..Options::default() };
+        let files = report(&a, &b, &strict).files.unwrap();
+        assert_eq!(files[0].fields, [Field::Content]);
+
+        let strict_ignoring = Options { ignore: [Field::Mtime].into(), ..strict };
+        assert!(report(&a, &b, &strict_ignoring).equal);
+    }
+
     #[test]
     fn a_clamp_makes_later_mtimes_equal() {
         let (mut a, b) = (side(tree(b"hi\n", 50)), side(tree(b"hi\n", 10)));

@@ -345,7 +345,18 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
     let opened_a = side::open(a, options)?;
     let opened_b = side::open(b, options)?;
     let arch = side::choose_arch(&opened_a, options)?;
+    let mut others: BTreeSet<String> =
+        side::archs(&opened_a).into_iter().chain(side::archs(&opened_b)).collect();
+    others.retain(|a| !a.is_empty() && *a != arch);
     let side_a = side::load(opened_a, &arch, options)?;
     let side_b = side::load(opened_b, &arch, options)?;
-    Ok(compare::report(&side_a, &side_b, options))
+    let mut report = compare::report(&side_a, &side_b, options);
+    if !others.is_empty() {
+        let others: Vec<String> = others.into_iter().collect();
+        report.notes.push(format!(
+            "compared {arch} only; not compared: {} (choose with --arch)",
+            others.join(", ")
+        ));
+    }
+    Ok(report)
 }

@@ -354,3 +354,60 @@ fn cell(text: &str) -> String {
 fn ensure_newline(text: &str) -> String {
     if text.ends_with('\n') { text.to_string() } else { format!("{text}\n") }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{Level, SideInfo};
+
+    fn report() -> Report {
+        let info =
+            |input: &str| SideInfo { input: input.into(), kind: "image", arch: "amd64".into() };
+        Report {
+            schema: 1,
+            equal: false,
+            level: Level::All,
+            ignore: vec![],
+            strict: false,
+            a: info("a"),
+            b: info("b"),
+            config: Some(vec![ConfigChange {
+                field: "user".into(),
+                a: Some("root".into()),
+                b: Some("a|b".into()),
+            }]),
+            packages: Some(vec![PackageChange {
+                name: "musl".into(),
+                change: PackageDirection::Upgraded,
+                a: Some("1.2.3-r3".into()),
+                b: Some("1.2.5-r0".into()),
+                why: None,
+            }]),
+            files: Some(vec![]),
+            stat: None,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn text_is_coloured_only_when_asked() {
+        let plain = text(&report(), false);
+        assert!(
+            plain.contains("packages:\n  ^ musl 1.2.3-r3 -> 1.2.5-r0  (why: unknown)\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("  ~ user: \"root\" -> \"a|b\"\n"), "{plain}");
+        assert!(!plain.contains('\x1b'));
+        let coloured = text(&report(), true);
+        assert!(coloured.contains("\x1b[32m^ musl 1.2.3-r3 -> 1.2.5-r0\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn markdown_escapes_table_cells() {
+        let markdown = markdown(&report());
+        assert!(markdown.contains("| `user` | `root` | `a\\|b` |\n"), "{markdown}");
+        assert!(
+            markdown.contains("| upgraded | `musl` | `1.2.3-r3` | `1.2.5-r0` | why: unknown |")
+        );
+    }
+}

@@ -69,6 +69,18 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
     }
 }
 
+/// The OCI architectures an input has, in its order (empty for a bare layer).
+pub(super) fn archs(opened: &Opened) -> Vec<String> {
+    match opened {
+        Opened::Blueprint { plan, .. } => plan
+            .archs
+            .iter()
+            .map(|a| ImageSpec::for_apk_arch(a).map(|s| s.arch).unwrap_or_else(|_| a.clone()))
+            .collect(),
+        Opened::Images { views, .. } => views.iter().map(|v| v.arch.clone()).collect(),
+    }
+}
+
 /// The OCI architecture compared: `--arch`, else A's first.
 pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffError> {
     let oci = |apk: &str| {
@@ -160,7 +172,7 @@ fn load_blueprint(
             (c.name.clone(), Package { version: c.version.clone(), why })
         })
         .collect();
-    side.packages = Some(packages);
+    side.packages = options.level.packages().then_some(packages);
     if !options.level.files() {
         return Ok(side);
     }
