@@ -246,7 +246,16 @@ fn text_and_markdown_render_one_line_per_change() {
         ),
         "{markdown}"
     );
-    assert!(markdown.contains("**hello-doc**\n\n| | path | what |\n"), "{markdown}");
+    assert!(
+        markdown.contains(
+            "<details><summary>5 paths</summary>\n\n**hello-doc**\n\n| | path | what |\n"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| + | `/usr/share/doc/hello/README` | file 0644 0:0 25 B |\n"),
+        "{markdown}"
+    );
 
     let (code, text) = diff_text(&[BLUEPRINT, BLUEPRINT]);
     assert_eq!(code, 0);

@@ -96,7 +96,8 @@ pub fn text(report: &Report, color: bool) -> String {
 }
 
 /// The report as Markdown for a pull-request comment: a summary line, then tables of
-/// config, packages and files (grouped by package), content diffs in `diff` blocks.
+/// config, packages and files (grouped by package, folded in a `<details>` block), content
+/// diffs in `diff` blocks.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### flatroot diff\n");
@@ -133,7 +134,9 @@ pub fn markdown(report: &Report) -> String {
         out.push('\n');
     }
     if let Some(files) = report.files.as_deref().filter(|f| !f.is_empty()) {
-        let _ = writeln!(out, "#### Files\n");
+        // Folded, so that a long list does not bury the packages in a review thread.
+        let count = files.len();
+        let _ = writeln!(out, "#### Files\n\n<details><summary>{count} paths</summary>\n");
         for (group, changes) in groups(files) {
             let _ = writeln!(out, "**{}**\n\n| | path | what |\n|---|---|---|", cell(&group));
             for change in &changes {
@@ -151,6 +154,7 @@ pub fn markdown(report: &Report) -> String {
                 let _ = writeln!(out, "```diff\n{}```\n", ensure_newline(diff));
             }
         }
+        let _ = writeln!(out, "</details>\n");
     }
     if let Some(stat) = &report.stat {
         let _ = writeln!(out, "#### Stat\n");
