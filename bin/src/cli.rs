@@ -28,6 +28,8 @@ pub enum Command {
     Mount(crate::commands::mount::MountArgs),
     /// Unmount what `flatroot mount` serves.
     Umount(crate::commands::mount::UmountArgs),
+    /// Compare two blueprints, images or layers (or one of each): config, packages, files.
+    Diff(crate::commands::diff::DiffArgs),
 }
 
 /// Options of `flatroot build`.

@@ -9,6 +9,7 @@
 pub mod apk;
 pub mod blueprint;
 pub mod build;
+pub mod diff;
 pub mod image;
 pub mod lock;
 pub mod oci;

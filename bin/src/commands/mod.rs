@@ -2,6 +2,7 @@
 
 mod build;
 pub mod mount;
+pub mod diff;
 mod options;
 pub mod resolve;
 
@@ -16,5 +17,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Resolve(args) => resolve::run(args),
         Command::Mount(args) => mount::run(args),
         Command::Umount(args) => mount::umount(args),
+        Command::Diff(args) => diff::run(args),
     }
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
 pub use error::BuildError;
 pub use output::{Output, build, build_locked};
+pub use output::{Output, build, image_spec};
 
 use crate::apk::signature::Trust;
 use crate::oci::compress::Compression;

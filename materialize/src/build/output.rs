@@ -149,7 +149,14 @@ fn build_with(
 /// Annotation recorded on images built with `--allow-untrusted` from unverified input.
 pub const UNVERIFIED: &str = "dev.flatroot.unverified-input";
 
-fn image_spec(
+/// The config part of one architecture's image as the build writes it: the plan's run
+/// configuration, its annotations as labels (plus [`UNVERIFIED`] when `unverified`), the
+/// platform of `arch`, `created` as the creation time and a history comment naming the
+/// blueprint. `flatroot diff` uses it to say what config a blueprint would produce.
+///
+/// # Errors
+/// [`BuildError::Image`] when `arch` has no OCI platform.
+pub fn image_spec(
     plan: &Plan,
     arch: &str,
     created: i64,

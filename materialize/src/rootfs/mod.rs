@@ -6,4 +6,5 @@ pub mod accounts;
 pub mod busybox;
 pub mod generate;
 pub mod installed;
+pub mod installed_read;
 pub mod paths;

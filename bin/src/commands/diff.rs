@@ -1,0 +1,133 @@
+//! `flatroot diff`: compares two blueprints, images or layers, or one of each.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use flatroot_materialize::diff::{self, Field, Input, Level, Options, render};
+
+use crate::output;
+
+/// Options of `flatroot diff`.
+///
+/// Exit status as diff(1): 0 when A and B are equal under the level and ignores, 1 when
+/// they differ, 2 on error.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A: a blueprint (`.yaml`/`.yml`), an OCI layout directory, a docker-archive, or a
+    /// layer tar (`.tar`, `.tar.gz`, `.tar.zst`).
+    pub a: PathBuf,
+    /// B: any of the same kinds.
+    pub b: PathBuf,
+    /// What to compare: the image config, the installed packages, the files, or all three.
+    #[arg(long, value_enum, default_value_t = LevelArg::All)]
+    pub level: LevelArg,
+    /// Differences to ignore, comma-separated: type, content, mode, uid, gid, mtime, target,
+    /// hardlink, xattrs, device, owner, entrypoint, cmd, env, user, work-dir, volumes,
+    /// stop-signal, labels, platform.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
+    pub ignore: Vec<String>,
+    /// Compare generated files (installed db, scripts.tar, triggers, world) byte for byte
+    /// rather than by meaning; takes effect only with no --ignore.
+    #[arg(long)]
+    pub strict: bool,
+    /// The architecture to compare (apk or OCI spelling); default: A's first.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Show a unified diff of each changed text file.
+    #[arg(long)]
+    pub content: bool,
+    /// Add counts and bytes per package and per top-level directory.
+    #[arg(long)]
+    pub stat: bool,
+    /// For blueprint inputs: the build time of generated files, and the clamp on mtimes,
+    /// as `flatroot build --source-date-epoch` would use it.
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    pub source_date_epoch: Option<i64>,
+    /// Worker threads for building blueprint trees (default: the number of CPUs).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// `--level` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LevelArg {
+    /// Image config only.
+    Config,
+    /// Installed packages only.
+    Packages,
+    /// Files only.
+    Files,
+    /// Config, packages and files.
+    All,
+}
+
+/// `--format` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// For people: one line per change, coloured on a terminal.
+    Text,
+    /// Stable JSON (documented in `flatroot_materialize::diff::Report`).
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// Compares A and B, prints the report, and exits 0 (equal) or 1 (different).
+pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let options = options(&args)?;
+    let (a, b) = (Input::from_path(&args.a), Input::from_path(&args.b));
+    let report = diff::diff(&a, &b, &options)
+        .with_context(|| format!("comparing {} with {}", args.a.display(), args.b.display()))?;
+
+    let text = match args.format {
+        FormatArg::Json => render::json(&report)?,
+        FormatArg::Markdown => render::markdown(&report),
+        FormatArg::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            render::text(&report, color)
+        }
+    };
+    output::data(text.trim_end_matches('\n'))?;
+    Ok(if report.equal { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn options(args: &DiffArgs) -> anyhow::Result<Options> {
+    let mut ignore = BTreeSet::new();
+    for name in args.ignore.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let Some(field) = Field::parse(name) else {
+            let known: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+            bail!("--ignore {name:?}: not one of {}", known.join(", "));
+        };
+        ignore.insert(field);
+    }
+    let mut options = Options {
+        level: match args.level {
+            LevelArg::Config => Level::Config,
+            LevelArg::Packages => Level::Packages,
+            LevelArg::Files => Level::Files,
+            LevelArg::All => Level::All,
+        },
+        ignore,
+        strict: args.strict,
+        arch: args.arch.clone(),
+        content: args.content,
+        stat: args.stat,
+        cwd: std::env::current_dir().context("cannot read the working directory")?,
+        source_date_epoch: args.source_date_epoch,
+        ..Options::default()
+    };
+    if let Some(jobs) = args.jobs {
+        if jobs == 0 {
+            bail!("--jobs must be at least 1");
+        }
+        options.jobs = jobs;
+    }
+    Ok(options)
+}

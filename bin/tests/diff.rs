@@ -1,0 +1,326 @@
+//! `flatroot diff` on the fixture repository and the real Alpine minirootfs tarballs: exit
+//! codes, what each level reports, ignores, and the three output formats.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use flatroot_benches::testenv;
+use serde_json::Value;
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+const HELLO_OLD: &str = "testdata/blueprints/hello-old.yaml";
+
+/// Runs `flatroot diff ARGS --format json`; returns the exit code and the report.
+fn diff_json(args: &[&str]) -> (i32, Value) {
+    let output = run(flatroot().arg("diff").args(args).args(["--format", "json"]));
+    let code = output.status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit {code}: {}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&output)));
+    assert_eq!(report["equal"], code == 0, "exit status and `equal` agree");
+    (code, report)
+}
+
+/// Runs `flatroot diff ARGS` with a rendered format; returns the exit code and stdout.
+fn diff_text(args: &[&str]) -> (i32, String) {
+    let output = run(flatroot().arg("diff").args(args));
+    (output.status.code().unwrap(), stdout(&output))
+}
+
+/// A copy of a fixture blueprint with one text replacement, in `dir`.
+fn variant(dir: &Path, from: &str, name: &str, old: &str, new: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join(from)).unwrap();
+    assert!(text.contains(old), "{from} holds {old:?}");
+    let path = dir.join(name);
+    std::fs::write(&path, text.replacen(old, new, 1)).unwrap();
+    path
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|v| v[key].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_image_against_itself_is_equal() {
+    let dir = tempdir();
+    let image = dir.path().join("image");
+    build(BLUEPRINT, &image, &[]);
+
+    let (code, report) = diff_json(&[s(&image), s(&image)]);
+    assert_eq!(code, 0);
+    assert_eq!(report["config"], serde_json::json!([]));
+    assert_eq!(report["packages"], serde_json::json!([]));
+    assert_eq!(report["files"], serde_json::json!([]));
+    assert_eq!(report["a"]["kind"], "image");
+    assert_eq!(report["a"]["arch"], "amd64");
+}
+
+#[test]
+fn the_blueprint_equals_the_image_built_from_it_on_each_arch() {
+    let dir = tempdir();
+    let image = dir.path().join("image");
+    build(BLUEPRINT, &image, &[]);
+
+    for arch in ["x86_64", "arm64"] {
+        let (code, report) = diff_json(&[BLUEPRINT, s(&image), "--arch", arch]);
+        assert_eq!(code, 0, "{arch}: {report:#}");
+        assert_eq!(report["a"]["kind"], "blueprint");
+        assert_eq!(report["b"]["arch"], report["a"]["arch"]);
+    }
+    // Without --arch, A's first architecture is compared, and the report says so.
+    let (code, report) = diff_json(&[BLUEPRINT, s(&image)]);
+    assert_eq!(code, 0);
+    assert_eq!(report["a"]["arch"], "amd64");
+    assert_eq!(
+        report["notes"],
+        serde_json::json!(["compared amd64 only; not compared: arm64 (choose with --arch)"])
+    );
+    // The same holds in a docker-archive, whose images are read through manifest.json.
+    let archive = dir.path().join("image.tar");
+    build(BLUEPRINT, &archive, &["--arch", "x86_64"]);
+    let (code, _) = diff_json(&[s(&archive), BLUEPRINT]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn one_more_package_is_added_with_its_reason_and_its_files() {
+    let dir = tempdir();
+    let more = variant(
+        dir.path(),
+        BLUEPRINT,
+        "more.yaml",
+        "    - busybox\n",
+        "    - busybox\n    - hello-doc\n",
+    );
+
+    let (code, report) = diff_json(&[BLUEPRINT, s(&more)]);
+    assert_eq!(code, 1);
+    let packages = report["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1, "{packages:#?}");
+    assert_eq!(packages[0]["name"], "hello-doc");
+    assert_eq!(packages[0]["change"], "added");
+    assert_eq!(packages[0]["a"], Value::Null);
+    assert_eq!(packages[0]["b"], "2.1-r1");
+    assert_eq!(packages[0]["why"], serde_json::json!(["hello-doc-2.1-r1 (world[hello-doc])"]));
+    assert_eq!(report["config"], serde_json::json!([]));
+
+    let files = report["files"].as_array().unwrap();
+    let added: Vec<&Value> = files.iter().filter(|f| f["change"] == "added").collect();
+    assert!(!added.is_empty());
+    for file in &added {
+        assert_eq!(file["package"]["b"], "hello-doc", "{file:#}");
+        assert_eq!(file["a"], Value::Null);
+    }
+    // Otherwise only the generated files change, by content (the world and the database).
+    let changed: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            f["change"] == "changed" && f["fields"].as_array().unwrap().contains(&"content".into())
+        })
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(changed, ["/etc/apk/world", "/lib/apk/db/installed"], "{files:#?}");
+    assert!(files.iter().all(|f| f["change"] != "removed"));
+
+    // At the packages level a blueprint needs only its indexes, and no files are compared.
+    let (code, report) = diff_json(&[BLUEPRINT, s(&more), "--level", "packages"]);
+    assert_eq!(code, 1);
+    assert_eq!(names(&report["packages"], "name"), ["hello-doc"]);
+    assert_eq!(report["files"], Value::Null);
+    assert_eq!(report["config"], Value::Null);
+}
+
+#[test]
+fn two_versions_of_one_package_are_an_upgrade_or_a_downgrade() {
+    let dir = tempdir();
+    let newest = variant(dir.path(), HELLO_OLD, "new.yaml", "- hello=1.0-r0\n", "- hello\n");
+
+    let (code, report) = diff_json(&[HELLO_OLD, s(&newest), "--level", "packages"]);
+    assert_eq!(code, 1);
+    let hello = report["packages"].as_array().unwrap().iter().find(|p| p["name"] == "hello");
+    let hello = hello.unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(hello["change"], "upgraded");
+    assert_eq!(hello["a"], "1.0-r0");
+    assert_eq!(hello["b"], "2.1-r1");
+    assert_eq!(hello["why"], serde_json::json!(["hello-2.1-r1 (world[hello])"]));
+
+    let (_, report) = diff_json(&[s(&newest), HELLO_OLD, "--level", "packages"]);
+    let hello = report["packages"].as_array().unwrap().iter().find(|p| p["name"] == "hello");
+    assert_eq!(hello.unwrap()["change"], "downgraded");
+}
+
+#[test]
+fn different_build_times_differ_in_mtimes_only() {
+    let dir = tempdir();
+    let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+    build(BLUEPRINT, &early, &["--arch", "x86_64", "--source-date-epoch", "1900000000"]);
+    build(BLUEPRINT, &late, &["--arch", "x86_64", "--source-date-epoch", "2000000000"]);
+
+    let (code, report) = diff_json(&[s(&early), s(&late)]);
+    assert_eq!(code, 1);
+    let files = report["files"].as_array().unwrap();
+    assert!(!files.is_empty());
+    for file in files {
+        assert_eq!(file["fields"], serde_json::json!(["mtime"]), "{file:#}");
+        assert_eq!(file["a"]["mtime"], 1_900_000_000);
+        assert_eq!(file["b"]["mtime"], 2_000_000_000);
+    }
+    assert!(files.iter().any(|f| f["path"] == "/lib/apk/db/installed"));
+
+    let (code, report) = diff_json(&[s(&early), s(&late), "--ignore", "mtime"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["ignore"], serde_json::json!(["mtime"]));
+
+    // A blueprint built in memory with the same epoch is the image built with it.
+    let (code, report) =
+        diff_json(&[BLUEPRINT, s(&late), "--source-date-epoch", "2000000000", "--level", "files"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["packages"], Value::Null, "the files level compares no packages");
+}
+
+#[test]
+fn config_changes_are_named_by_field() {
+    let dir = tempdir();
+    let greeting = variant(
+        dir.path(),
+        BLUEPRINT,
+        "greeting.yaml",
+        "HELLO_GREETING: howdy",
+        "HELLO_GREETING: hi",
+    );
+
+    let (code, report) = diff_json(&[BLUEPRINT, s(&greeting), "--level", "config"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["config"],
+        serde_json::json!([{"field": "env.HELLO_GREETING", "a": "howdy", "b": "hi"}])
+    );
+    let (code, _) = diff_json(&[BLUEPRINT, s(&greeting), "--level", "config", "--ignore", "env"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn text_and_markdown_render_one_line_per_change() {
+    let dir = tempdir();
+    let more = variant(
+        dir.path(),
+        BLUEPRINT,
+        "more.yaml",
+        "    - busybox\n",
+        "    - busybox\n    - hello-doc\n",
+    );
+
+    let (code, text) = diff_text(&[BLUEPRINT, s(&more), "--stat"]);
+    assert_eq!(code, 1);
+    assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
+    assert!(
+        text.contains("packages:\n  + hello-doc 2.1-r1  (hello-doc-2.1-r1 (world[hello-doc]))\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("files:\n  hello-doc:\n    + /usr/share/doc  directory 0755 0:0\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n  (no package):\n    ~ /etc/apk/world  content 34 -> 44 B"), "{text}");
+    assert!(text.contains("stat:\n  by package:\n"), "{text}");
+    assert!(text.ends_with("\ndifferences: 1 package, 5 files\n"), "{text}");
+
+    let (code, markdown) = diff_text(&[BLUEPRINT, s(&more), "--format", "markdown"]);
+    assert_eq!(code, 1);
+    assert!(markdown.starts_with("### flatroot diff\n"), "{markdown}");
+    assert!(
+        markdown.contains(
+            "| change | package | A | B | why |\n|---|---|---|---|---|\n\
+             | added | `hello-doc` | — | `2.1-r1` | hello-doc-2.1-r1 (world[hello-doc]) |\n"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(
+            "<details><summary>5 paths</summary>\n\n**hello-doc**\n\n| | path | what |\n"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| + | `/usr/share/doc/hello/README` | file 0644 0:0 25 B |\n"),
+        "{markdown}"
+    );
+
+    let (code, text) = diff_text(&[BLUEPRINT, BLUEPRINT]);
+    assert_eq!(code, 0);
+    assert!(text.ends_with("no differences\n"), "{text}");
+}
+
+#[test]
+fn errors_exit_with_status_2() {
+    let dir = tempdir();
+    let missing = dir.path().join("missing.tar");
+    let output = run(flatroot().args(["diff", BLUEPRINT]).arg(&missing));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("missing.tar"), "{}", stderr(&output));
+
+    let output = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--ignore", "colour"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--ignore \"colour\""), "{}", stderr(&output));
+
+    let output = run(flatroot().args(["diff", BLUEPRINT, HELLO_OLD, "--arch", "s390x"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no image for architecture \"s390x\""), "{}", stderr(&output));
+}
+
+#[test]
+fn alpine_3_16_and_3_20_minirootfs_layers() {
+    let test = "alpine_3_16_and_3_20_minirootfs_layers";
+    let Some(realworld) = testenv::realworld_for(test) else { return };
+    let old = realworld.join("docker-alpine/v3.16/x86_64/alpine-minirootfs-3.16.9-x86_64.tar.gz");
+    let new = realworld.join("docker-alpine/v3.20/x86_64/alpine-minirootfs-3.20.3-x86_64.tar.gz");
+
+    let (code, report) = diff_json(&[s(&old), s(&new), "--content"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["a"]["kind"], "layer");
+    assert_eq!(report["config"], Value::Null, "a bare layer has no config");
+    let packages = report["packages"].as_array().unwrap();
+    let find = |name: &str| packages.iter().find(|p| p["name"] == name).unwrap();
+    let musl = find("musl");
+    assert_eq!(musl["change"], "upgraded");
+    assert_eq!((musl["a"].as_str(), musl["b"].as_str()), (Some("1.2.3-r3"), Some("1.2.5-r0")));
+    assert_eq!(musl["why"], Value::Null, "an installed database records no reason");
+    assert_eq!(find("busybox")["b"], "1.36.1-r29");
+    assert_eq!(find("libssl1.1")["change"], "removed");
+    assert_eq!(find("libssl3")["change"], "added");
+
+    let files = report["files"].as_array().unwrap();
+    let os_release = files.iter().find(|f| f["path"] == "/etc/os-release").unwrap();
+    assert_eq!(os_release["change"], "changed");
+    assert!(os_release["fields"].as_array().unwrap().contains(&"content".into()));
+    // The minirootfs writes os-release outside any package; motd is alpine-baselayout's.
+    assert_eq!(os_release["package"], serde_json::json!({"a": null, "b": null}));
+    let motd = files.iter().find(|f| f["path"] == "/etc/motd").unwrap();
+    assert_eq!(motd["package"]["b"], "alpine-baselayout");
+    let diff = os_release["diff"].as_str().unwrap();
+    assert!(diff.starts_with("--- a/etc/os-release\n+++ b/etc/os-release\n"), "{diff}");
+    assert!(
+        diff.contains("\n-VERSION_ID=3.16.9\n") && diff.contains("\n+VERSION_ID=3.20.3\n"),
+        "{diff}"
+    );
+    // A library that changed soname: gone from A's package, new in B's.
+    assert!(files.iter().any(|f| f["change"] == "removed" && f["package"]["a"] == "libssl1.1"));
+    assert!(files.iter().any(|f| f["change"] == "added" && f["package"]["b"] == "libssl3"));
+
+    let (_, report) = diff_json(&[s(&old), s(&new), "--stat", "--level", "files"]);
+    let rows = report["stat"]["directories"].as_array().unwrap();
+    let etc = rows.iter().find(|r| r["name"] == "/etc").unwrap();
+    assert!(etc["changed"].as_u64().unwrap() > 0, "{etc:#}");
+    assert!(names(&report["stat"]["packages"], "name").contains(&"musl".to_string()));
+}

@@ -1,0 +1,432 @@
+//! Comparing two loaded sides: config, packages and files.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+use flatroot_vfs::{Entry, FrozenTree, Node, NodeKind, Timestamp};
+use sha2::{Digest as _, Sha256};
+
+use super::meaning;
+use super::model::{
+    ChangeKind, ConfigChange, EntryView, FileChange, Owners, PackageChange, PackageDirection,
+    Report, Stat, StatRow,
+};
+use super::side::Side;
+use super::{Field, Options};
+use crate::apk::version;
+
+/// Content diffs are made for text files up to this size; larger ones only say so.
+const MAX_DIFF_BYTES: usize = 1 << 20;
+
+pub(super) fn report(a: &Side, b: &Side, options: &Options) -> Report {
+    let mut notes: Vec<String> = a.notes.iter().chain(&b.notes).cloned().collect();
+    let config = match (&a.config, &b.config) {
+        _ if !options.level.config() => None,
+        (Some(ca), Some(cb)) => Some(config(ca, cb, &options.ignore)),
+        _ => {
+            notes.push("config not compared: a bare layer has no config".to_string());
+            None
+        }
+    };
+    let packages = match (&a.packages, &b.packages) {
+        (Some(pa), Some(pb)) => Some(packages(pa, pb)),
+        _ => None,
+    };
+    let files = match (&a.tree, &b.tree) {
+        (Some(ta), Some(tb)) => Some(files(a, ta, b, tb, options)),
+        _ => None,
+    };
+    let stat = files.as_deref().filter(|_| options.stat).map(stat);
+    let equal = config.as_ref().is_none_or(Vec::is_empty)
+        && packages.as_ref().is_none_or(Vec::is_empty)
+        && files.as_ref().is_none_or(Vec::is_empty);
+    Report {
+        schema: 1,
+        equal,
+        level: options.level,
+        ignore: options.ignore.iter().copied().collect(),
+        strict: !options.by_meaning(),
+        a: a.info.clone(),
+        b: b.info.clone(),
+        config,
+        packages,
+        files,
+        stat,
+        notes,
+    }
+}
+
+fn config(
+    a: &BTreeMap<String, serde_json::Value>,
+    b: &BTreeMap<String, serde_json::Value>,
+    ignore: &BTreeSet<Field>,
+) -> Vec<ConfigChange> {
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|key| {
+            let group = key.split_once('.').map_or(key.as_str(), |(g, _)| g);
+            Field::parse(group).is_none_or(|f| !ignore.contains(&f))
+        })
+        .filter(|key| a.get(*key) != b.get(*key))
+        .map(|key| ConfigChange {
+            field: key.clone(),
+            a: a.get(key).cloned(),
+            b: b.get(key).cloned(),
+        })
+        .collect()
+}
+
+fn packages(
+    a: &BTreeMap<String, super::side::Package>,
+    b: &BTreeMap<String, super::side::Package>,
+) -> Vec<PackageChange> {
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let (pa, pb) = (a.get(name), b.get(name));
+        let change = match (pa, pb) {
+            (None, Some(_)) => PackageDirection::Added,
+            (Some(_), None) => PackageDirection::Removed,
+            (Some(x), Some(y)) if x.version == y.version => continue,
+            (Some(x), Some(y)) => {
+                // apk's own order, lenient for the old versions real indexes still carry.
+                let order = version::compare(&x.version, &y.version)
+                    .unwrap_or_else(|| version::compare_lenient(&x.version, &y.version));
+                match order {
+                    Ordering::Less => PackageDirection::Upgraded,
+                    Ordering::Greater => PackageDirection::Downgraded,
+                    Ordering::Equal => PackageDirection::Changed,
+                }
+            }
+            (None, None) => continue,
+        };
+        out.push(PackageChange {
+            name: name.clone(),
+            change,
+            a: pa.map(|p| p.version.clone()),
+            b: pb.map(|p| p.version.clone()),
+            why: pb.or(pa).and_then(|p| p.why.clone()),
+        });
+    }
+    out
+}
+
+/// An entry as compared: its node and the derived properties that are not on the node.
+struct Seen<'t> {
+    node: &'t Node,
+    hardlink: Option<&'t [u8]>,
+    mtime: Timestamp,
+}
+
+fn index<'t>(tree: &'t FrozenTree, clamp: Option<i64>) -> BTreeMap<&'t [u8], Seen<'t>> {
+    // The layer carries no root entry, so the root's own metadata is not compared.
+    tree.walk()
+        .filter(|e| !e.path.is_empty())
+        .map(|e: &Entry| {
+            let node = tree.node(e.node);
+            let linked = !node.is_dir() && tree.nlink(e.node) > 1;
+            let hardlink = if linked { tree.first_path(e.node) } else { None };
+            let mtime = clamp.map_or(node.meta.mtime, |limit| node.meta.mtime.clamp_to(limit));
+            (&*e.path, Seen { node, hardlink, mtime })
+        })
+        .collect()
+}
+
+fn files(
+    a: &Side,
+    ta: &FrozenTree,
+    b: &Side,
+    tb: &FrozenTree,
+    options: &Options,
+) -> Vec<FileChange> {
+    let ia = index(ta, a.mtime_clamp);
+    let ib = index(tb, b.mtime_clamp);
+    let paths: BTreeSet<&[u8]> = ia.keys().chain(ib.keys()).copied().collect();
+    let mut out = Vec::new();
+    for path in paths {
+        let package = Owners { a: a.owners.get(path).cloned(), b: b.owners.get(path).cloned() };
+        let (ea, eb) = (ia.get(path), ib.get(path));
+        let (change, fields) = match (ea, eb) {
+            (Some(x), Some(y)) => {
+                let mut fields = changed_fields(path, x, y, options);
+                // Many packages list a shared directory; only a file's owner is its own.
+                if package.a != package.b && !(x.node.is_dir() && y.node.is_dir()) {
+                    fields.push(Field::Owner);
+                }
+                fields.retain(|f| !options.ignore.contains(f));
+                if fields.is_empty() {
+                    continue;
+                }
+                (ChangeKind::Changed, fields)
+            }
+            (None, Some(_)) => (ChangeKind::Added, Vec::new()),
+            (Some(_), None) => (ChangeKind::Removed, Vec::new()),
+            (None, None) => continue,
+        };
+        let diff = match (ea, eb) {
+            (Some(x), Some(y)) if options.content && fields.contains(&Field::Content) => {
+                unified(path, x.node, y.node)
+            }
+            _ => None,
+        };
+        out.push(FileChange {
+            path: display(path),
+            change,
+            fields,
+            package,
+            a: ea.map(view),
+            b: eb.map(view),
+            diff,
+        });
+    }
+    out
+}
+
+fn changed_fields(path: &[u8], x: &Seen<'_>, y: &Seen<'_>, options: &Options) -> Vec<Field> {
+    let (nx, ny) = (x.node, y.node);
+    let mut fields = Vec::new();
+    if nx.kind_name() != ny.kind_name() {
+        fields.push(Field::Type);
+    }
+    match (&nx.kind, &ny.kind) {
+        (NodeKind::File(cx), NodeKind::File(cy)) if cx != cy => {
+            let same = options
+                .by_meaning()
+                .then(|| meaning::same_meaning(path, cx.bytes(), cy.bytes()))
+                .flatten();
+            if same != Some(true) {
+                fields.push(Field::Content);
+            }
+        }
+        (NodeKind::Symlink(tx), NodeKind::Symlink(ty)) if tx != ty => fields.push(Field::Target),
+        (NodeKind::CharDevice { .. }, NodeKind::CharDevice { .. })
+        | (NodeKind::BlockDevice { .. }, NodeKind::BlockDevice { .. })
+            if nx.kind != ny.kind =>
+        {
+            fields.push(Field::Device);
+        }
+        _ => {}
+    }
+    let (mx, my) = (&nx.meta, &ny.meta);
+    for (field, differs) in [
+        (Field::Mode, mx.mode != my.mode),
+        (Field::Uid, mx.uid != my.uid),
+        (Field::Gid, mx.gid != my.gid),
+        (Field::Mtime, x.mtime != y.mtime),
+        (Field::Hardlink, x.hardlink != y.hardlink),
+        (Field::Xattrs, mx.xattrs != my.xattrs),
+    ] {
+        if differs {
+            fields.push(field);
+        }
+    }
+    fields
+}
+
+fn view(seen: &Seen<'_>) -> EntryView {
+    let node = seen.node;
+    let (sha256, target, device) = match &node.kind {
+        NodeKind::File(content) => (Some(hex::encode(Sha256::digest(content.bytes()))), None, None),
+        NodeKind::Symlink(t) => (None, Some(String::from_utf8_lossy(t).into_owned()), None),
+        NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
+            (None, None, Some(format!("{major},{minor}")))
+        }
+        _ => (None, None, None),
+    };
+    let xattrs = node
+        .meta
+        .xattrs
+        .iter()
+        .map(|(name, value)| {
+            let value = match std::str::from_utf8(value) {
+                Ok(text) => text.to_string(),
+                Err(_) => format!("hex:{}", hex::encode(value)),
+            };
+            (String::from_utf8_lossy(name).into_owned(), value)
+        })
+        .collect();
+    EntryView {
+        kind: node.kind_name(),
+        mode: format!("{:04o}", node.meta.mode),
+        uid: node.meta.uid,
+        gid: node.meta.gid,
+        mtime: seen.mtime.secs,
+        mtime_nanos: seen.mtime.nanos,
+        size: node.size(),
+        sha256,
+        target,
+        device,
+        hardlink: seen.hardlink.map(display),
+        xattrs,
+    }
+}
+
+fn display(path: &[u8]) -> String {
+    format!("/{}", String::from_utf8_lossy(path))
+}
+
+/// A unified diff of two text files; `None` when either is binary (not UTF-8, or holds
+/// NUL) or too large to diff usefully.
+fn unified(path: &[u8], a: &Node, b: &Node) -> Option<String> {
+    fn text(node: &Node) -> Option<&str> {
+        match &node.kind {
+            NodeKind::File(c) if c.len() <= MAX_DIFF_BYTES && !c.bytes().contains(&0) => {
+                std::str::from_utf8(c.bytes()).ok()
+            }
+            _ => None,
+        }
+    }
+    let (ta, tb) = (text(a)?, text(b)?);
+    let name = String::from_utf8_lossy(path);
+    let diff = similar::TextDiff::from_lines(ta, tb);
+    let unified = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string();
+    Some(unified)
+}
+
+fn stat(files: &[FileChange]) -> Stat {
+    let mut packages: BTreeMap<String, StatRow> = BTreeMap::new();
+    let mut directories: BTreeMap<String, StatRow> = BTreeMap::new();
+    for change in files {
+        let package = change.group().unwrap_or("(none)").to_string();
+        let top = change.path.trim_start_matches('/');
+        let directory = match top.split_once('/') {
+            Some((first, _)) => format!("/{first}"),
+            None if change
+                .a
+                .as_ref()
+                .or(change.b.as_ref())
+                .is_some_and(|e| e.kind == "directory") =>
+            {
+                format!("/{top}")
+            }
+            None => "/".to_string(),
+        };
+        for (key, rows) in [(package, &mut packages), (directory, &mut directories)] {
+            let row = rows
+                .entry(key.clone())
+                .or_insert_with(|| StatRow { name: key, ..StatRow::default() });
+            match change.change {
+                ChangeKind::Added => row.added += 1,
+                ChangeKind::Removed => row.removed += 1,
+                ChangeKind::Changed => row.changed += 1,
+            }
+            row.bytes_a += change.a.as_ref().map_or(0, |e| e.size);
+            row.bytes_b += change.b.as_ref().map_or(0, |e| e.size);
+        }
+    }
+    Stat {
+        packages: packages.into_values().collect(),
+        directories: directories.into_values().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::side::Package;
+    use flatroot_vfs::{Content, Metadata, Tree};
+
+    fn package(version: &str) -> Package {
+        Package { version: version.to_string(), why: None }
+    }
+
+    #[test]
+    fn package_directions_follow_apk_version_order() {
+        let a: BTreeMap<String, Package> = [
+            ("up".to_string(), package("1.9-r0")),
+            ("down".to_string(), package("2.0")),
+            ("same".to_string(), package("1")),
+            ("gone".to_string(), package("1")),
+        ]
+        .into();
+        let b: BTreeMap<String, Package> = [
+            ("up".to_string(), package("1.10-r0")),
+            ("down".to_string(), package("2.0_rc1")),
+            ("same".to_string(), package("1")),
+            ("new".to_string(), package("3")),
+        ]
+        .into();
+        let changes = packages(&a, &b);
+        let got: Vec<(&str, PackageDirection)> =
+            changes.iter().map(|c| (c.name.as_str(), c.change)).collect();
+        assert_eq!(
+            got,
+            [
+                ("down", PackageDirection::Downgraded),
+                ("gone", PackageDirection::Removed),
+                ("new", PackageDirection::Added),
+                ("up", PackageDirection::Upgraded),
+            ]
+        );
+    }
+
+    fn side(tree: FrozenTree) -> Side {
+        Side {
+            info: super::super::SideInfo { input: "x".into(), kind: "layer", arch: String::new() },
+            config: None,
+            packages: None,
+            tree: Some(tree),
+            owners: BTreeMap::new(),
+            mtime_clamp: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn tree(motd: &[u8], mtime: i64) -> FrozenTree {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+        let mut meta = Metadata::file(0o644);
+        meta.mtime = Timestamp::from_secs(mtime);
+        tree.insert_file(b"etc/motd", meta, Content::from_vec(motd.to_vec())).unwrap();
+        tree.freeze()
+    }
+
+    #[test]
+    fn files_report_content_and_mtime_and_honour_ignores() {
+        let (a, b) = (side(tree(b"hi\n", 1)), side(tree(b"ho\n", 2)));
+        let mut options = Options { content: true, ..Options::default() };
+        let report = report(&a, &b, &options);
+        let files = report.files.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, "/etc/motd");
+        assert_eq!(files[0].fields, [Field::Content, Field::Mtime]);
+        assert!(files[0].diff.as_deref().unwrap().contains("-hi\n+ho\n"), "{:?}", files[0].diff);
+        assert!(!report.equal);
+
+        options.ignore = [Field::Content, Field::Mtime].into();
+        assert!(super::report(&a, &b, &options).equal);
+    }
+
+    fn world(lines: &[u8]) -> FrozenTree {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"etc/apk", Metadata::directory(0o755)).unwrap();
+        let content = Content::from_vec(lines.to_vec());
+        tree.insert_file(b"etc/apk/world", Metadata::file(0o644), content).unwrap();
+        tree.freeze()
+    }
+
+    #[test]
+    fn generated_files_compare_by_meaning_unless_strict_with_nothing_ignored() {
+        let (a, b) = (side(world(b"a\nb\n")), side(world(b"b\na\n")));
+        assert!(report(&a, &b, &Options::default()).equal);
+
+        let strict = Options { strict: true, ..Options::default() };
+        let files = report(&a, &b, &strict).files.unwrap();
+        assert_eq!(files[0].fields, [Field::Content]);
+
+        let strict_ignoring = Options { ignore: [Field::Mtime].into(), ..strict };
+        assert!(report(&a, &b, &strict_ignoring).equal);
+    }
+
+    #[test]
+    fn a_clamp_makes_later_mtimes_equal() {
+        let (mut a, b) = (side(tree(b"hi\n", 50)), side(tree(b"hi\n", 10)));
+        assert!(!report(&a, &b, &Options::default()).equal);
+        a.mtime_clamp = Some(10);
+        assert!(report(&a, &b, &Options::default()).equal);
+    }
+}

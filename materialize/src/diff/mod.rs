@@ -1,0 +1,362 @@
+//! Comparing two images, blueprints, or one of each: what a change to a blueprint does.
+//!
+//! [`diff`] takes two [`Input`]s and [`Options`] and returns a [`Report`] with up to three
+//! parts, chosen by the [`Level`]:
+//!
+//! - config: entrypoint, cmd, env, user, work-dir, volumes, stop-signal, labels and
+//!   platform. A blueprint gives the config its build would write ([`crate::build::image_spec`]
+//!   through the same config writer), so a blueprint and the image built from it agree.
+//! - packages: added, removed, upgraded and downgraded (by apk version order), each with why
+//!   it is there: the solver's chain from the world for a blueprint, unknown for an image
+//!   (its installed database records no reason). A blueprint needs only its indexes here.
+//! - files: added, removed and changed paths, each with what changed ([`Field`]) and the
+//!   package that owns it on each side (from `lib/apk/db/installed`).
+//!
+//! Generated files whose bytes depend on order or timestamps only (`lib/apk/db/installed`,
+//! `scripts.tar`, `triggers`, `etc/apk/world`) are compared by their parsed meaning unless
+//! [`Options::strict`] is set and nothing is ignored; see [`meaning`].
+//!
+//! [`render`] turns a report into text for people, Markdown for a pull-request comment, or
+//! JSON whose field names are an interface (see [`Report`]).
+
+mod compare;
+pub mod meaning;
+mod model;
+pub mod render;
+mod side;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use model::{
+    ChangeKind, ConfigChange, EntryView, FileChange, PackageChange, PackageDirection, Report,
+    SideInfo, Stat, StatRow,
+};
+
+use crate::build::BuildError;
+use crate::image::ImageReadError;
+use crate::oci::image::ImageError;
+use crate::plan::PlanError;
+use crate::rootfs::installed_read::InstalledReadError;
+
+/// One side of a diff.
+///
+/// An enum so that other inputs (a lock file) can be added without changing callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// An apko blueprint (YAML): resolved against its repositories and, for files, built
+    /// in memory without writing an image.
+    Blueprint(PathBuf),
+    /// An OCI image layout directory, a docker-archive, or a layer tar (`.tar`, `.tar.gz`,
+    /// `.tar.zst`), read with [`crate::image::open`].
+    Image(PathBuf),
+}
+
+impl Input {
+    /// The input a path names: a file ending in `.yaml` or `.yml` is a blueprint, anything
+    /// else an image.
+    pub fn from_path(path: &Path) -> Input {
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if is_yaml && !path.is_dir() {
+            Input::Blueprint(path.to_path_buf())
+        } else {
+            Input::Image(path.to_path_buf())
+        }
+    }
+
+    /// The path the input was given as.
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::Blueprint(p) | Input::Image(p) => p,
+        }
+    }
+}
+
+/// What to compare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// The image config only.
+    Config,
+    /// The installed packages only.
+    Packages,
+    /// The files only.
+    Files,
+    /// Config, packages and files (the default: a review wants to see everything).
+    #[default]
+    All,
+}
+
+impl Level {
+    fn config(self) -> bool {
+        matches!(self, Level::Config | Level::All)
+    }
+
+    fn packages(self) -> bool {
+        matches!(self, Level::Packages | Level::All)
+    }
+
+    fn files(self) -> bool {
+        matches!(self, Level::Files | Level::All)
+    }
+}
+
+/// A property that can differ, and can be ignored with `--ignore`.
+///
+/// The names (`Field::name`) are used in `--ignore`, in the JSON `fields` lists and in the
+/// text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Field {
+    /// A file's bytes (size and sha256).
+    Content,
+    /// The kind of entry: file, directory, symlink, device, fifo.
+    Type,
+    /// The twelve permission bits.
+    Mode,
+    /// The numeric owner.
+    Uid,
+    /// The numeric group.
+    Gid,
+    /// The modification time (seconds and nanoseconds).
+    Mtime,
+    /// A symlink's target.
+    Target,
+    /// Which other paths share the node (the first path of the hardlink group).
+    Hardlink,
+    /// Extended attributes.
+    Xattrs,
+    /// A device node's major and minor numbers.
+    Device,
+    /// The package that owns the path, per each side's installed database.
+    Owner,
+    /// Config `Entrypoint`.
+    Entrypoint,
+    /// Config `Cmd`.
+    Cmd,
+    /// Config `Env`, one change per variable.
+    Env,
+    /// Config `User`.
+    User,
+    /// Config `WorkingDir`.
+    WorkDir,
+    /// Config `Volumes`.
+    Volumes,
+    /// Config `StopSignal`.
+    StopSignal,
+    /// Config `Labels` (a flatroot image's labels are its blueprint's annotations).
+    Labels,
+    /// OS, architecture and variant.
+    Platform,
+}
+
+impl Field {
+    /// Every field, in the order reports list them.
+    pub const ALL: [Field; 20] = [
+        Field::Type,
+        Field::Content,
+        Field::Mode,
+        Field::Uid,
+        Field::Gid,
+        Field::Mtime,
+        Field::Target,
+        Field::Hardlink,
+        Field::Xattrs,
+        Field::Device,
+        Field::Owner,
+        Field::Entrypoint,
+        Field::Cmd,
+        Field::Env,
+        Field::User,
+        Field::WorkDir,
+        Field::Volumes,
+        Field::StopSignal,
+        Field::Labels,
+        Field::Platform,
+    ];
+
+    /// The field's name as `--ignore` and the reports spell it (`work-dir`, `mtime`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Content => "content",
+            Field::Type => "type",
+            Field::Mode => "mode",
+            Field::Uid => "uid",
+            Field::Gid => "gid",
+            Field::Mtime => "mtime",
+            Field::Target => "target",
+            Field::Hardlink => "hardlink",
+            Field::Xattrs => "xattrs",
+            Field::Device => "device",
+            Field::Owner => "owner",
+            Field::Entrypoint => "entrypoint",
+            Field::Cmd => "cmd",
+            Field::Env => "env",
+            Field::User => "user",
+            Field::WorkDir => "work-dir",
+            Field::Volumes => "volumes",
+            Field::StopSignal => "stop-signal",
+            Field::Labels => "labels",
+            Field::Platform => "platform",
+        }
+    }
+
+    /// The field of a name; `None` for a name that is not one of [`Field::ALL`].
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// What to compare; default [`Level::All`].
+    pub level: Level,
+    /// Properties whose differences do not count; default none.
+    pub ignore: BTreeSet<Field>,
+    /// Compare generated files byte for byte (only when `ignore` is empty as well);
+    /// default `false`, which compares them by meaning.
+    pub strict: bool,
+    /// The architecture to compare (apk or OCI spelling). Default: the first of A (a
+    /// blueprint's first `archs` entry, an image's first manifest), then the image of B
+    /// for it, or B's only image.
+    pub arch: Option<String>,
+    /// Attach a unified diff to content changes of text files.
+    pub content: bool,
+    /// Add counts and bytes per package and per top-level directory.
+    pub stat: bool,
+    /// The directory blueprint paths resolve against (as for `flatroot build`).
+    pub cwd: PathBuf,
+    /// `SOURCE_DATE_EPOCH` for blueprint inputs: the build time of their generated files,
+    /// and the clamp the layer writer would apply to their mtimes. Default none.
+    pub source_date_epoch: Option<i64>,
+    /// Worker threads for building blueprint trees (at least 1).
+    pub jobs: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            level: Level::All,
+            ignore: BTreeSet::new(),
+            strict: false,
+            arch: None,
+            content: false,
+            stat: false,
+            cwd: PathBuf::from("."),
+            source_date_epoch: None,
+            jobs: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+}
+
+impl Options {
+    /// Whether generated files compare by meaning: unless `strict` with nothing ignored.
+    pub fn by_meaning(&self) -> bool {
+        !(self.strict && self.ignore.is_empty())
+    }
+}
+
+/// Why two inputs could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// A blueprint could not be read or planned.
+    #[error("{input}: cannot read the blueprint")]
+    Plan {
+        /// The input.
+        input: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<PlanError>,
+    },
+    /// A blueprint could not be resolved or built.
+    #[error("{input}: cannot build the blueprint")]
+    Build {
+        /// The input.
+        input: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<BuildError>,
+    },
+    /// The config a blueprint would produce could not be made.
+    #[error("{input}: cannot make the image config")]
+    Config {
+        /// The input.
+        input: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<ImageError>,
+    },
+    /// An image could not be read.
+    #[error("{input}: cannot read the image")]
+    Image {
+        /// The input.
+        input: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<ImageReadError>,
+    },
+    /// An image holds no image at all.
+    #[error("{input}: holds no image")]
+    Empty {
+        /// The input.
+        input: PathBuf,
+    },
+    /// The input has no image for the architecture compared.
+    #[error("{input}: no image for architecture {arch:?} (it has {available})")]
+    NoArch {
+        /// The input.
+        input: PathBuf,
+        /// The architecture, OCI spelling.
+        arch: String,
+        /// The architectures it has.
+        available: String,
+    },
+    /// `--arch` names no architecture flatroot knows.
+    #[error("unknown architecture {arch:?}")]
+    UnknownArch {
+        /// The value given.
+        arch: String,
+    },
+    /// An image's installed database is malformed.
+    #[error("{input}: cannot read lib/apk/db/installed")]
+    Installed {
+        /// The input.
+        input: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: InstalledReadError,
+    },
+}
+
+/// Compares `a` with `b`; see the module documentation.
+///
+/// # Errors
+/// [`DiffError`] when either input cannot be read, planned, resolved or built, or has no
+/// image for the architecture compared.
+pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError> {
+    let opened_a = side::open(a, options)?;
+    let opened_b = side::open(b, options)?;
+    let arch = side::choose_arch(&opened_a, options)?;
+    let mut others: BTreeSet<String> =
+        side::archs(&opened_a).into_iter().chain(side::archs(&opened_b)).collect();
+    others.retain(|a| !a.is_empty() && *a != arch);
+    let side_a = side::load(opened_a, &arch, options)?;
+    let side_b = side::load(opened_b, &arch, options)?;
+    let mut report = compare::report(&side_a, &side_b, options);
+    if !others.is_empty() {
+        let others: Vec<String> = others.into_iter().collect();
+        report.notes.push(format!(
+            "compared {arch} only; not compared: {} (choose with --arch)",
+            others.join(", ")
+        ));
+    }
+    Ok(report)
+}

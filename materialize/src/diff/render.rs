@@ -1,0 +1,417 @@
+//! A [`Report`] as text for a terminal, Markdown for a pull-request comment, or JSON.
+//!
+//! Text and Markdown list config changes by field, package changes by name and file
+//! changes grouped by owning package (B's owner, else A's; unowned paths last), each group
+//! in path order, one line per change. Markers: `+` added, `-` removed, `~` changed, `^`
+//! upgraded, `v` downgraded.
+
+use std::fmt::Write as _;
+
+use super::Field;
+use super::model::{
+    ChangeKind, ConfigChange, EntryView, FileChange, PackageChange, PackageDirection, Report,
+    StatRow,
+};
+
+/// The report as pretty-printed JSON (see [`Report`] for the fields), with a final newline.
+///
+/// # Errors
+/// Only if serde_json refuses a value, which these types never cause.
+pub fn json(report: &Report) -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string_pretty(report)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// ANSI colours, or none.
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn paint(self, marker: &str, text: &str) -> String {
+        if !self.0 {
+            return text.to_string();
+        }
+        let code = match marker {
+            "+" | "^" => "32",
+            "-" | "v" => "31",
+            "~" => "33",
+            _ => "1",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+/// The report for people: one line per change; ANSI colours when `color` (the caller
+/// decides, from whether stdout is a terminal).
+pub fn text(report: &Report, color: bool) -> String {
+    let paint = Paint(color);
+    let mut out = String::new();
+    let _ = writeln!(out, "a: {}", side(&report.a));
+    let _ = writeln!(out, "b: {}", side(&report.b));
+    if let Some(config) = report.config.as_deref().filter(|c| !c.is_empty()) {
+        let _ = writeln!(out, "{}", paint.paint("", "config:"));
+        for change in config {
+            let (marker, line) = config_line(change);
+            let _ = writeln!(out, "  {}", paint.paint(marker, &format!("{marker} {line}")));
+        }
+    }
+    if let Some(packages) = report.packages.as_deref().filter(|p| !p.is_empty()) {
+        let _ = writeln!(out, "{}", paint.paint("", "packages:"));
+        for change in packages {
+            let marker = package_marker(change.change);
+            let line = format!("{marker} {} {}", change.name, versions(change));
+            let _ = writeln!(out, "  {}  ({})", paint.paint(marker, &line), why(change));
+        }
+    }
+    if let Some(files) = report.files.as_deref().filter(|f| !f.is_empty()) {
+        let _ = writeln!(out, "{}", paint.paint("", "files:"));
+        for (group, changes) in groups(files) {
+            let _ = writeln!(out, "  {group}:");
+            for change in changes {
+                let marker = file_marker(change.change);
+                let line = format!("{marker} {}", change.path);
+                let _ = writeln!(out, "    {}  {}", paint.paint(marker, &line), describe(change));
+                for diff_line in change.diff.iter().flat_map(|d| d.lines()) {
+                    let marker = diff_line.get(..1).unwrap_or_default();
+                    let _ = writeln!(out, "      {}", paint.paint(marker, diff_line));
+                }
+            }
+        }
+    }
+    if let Some(stat) = &report.stat {
+        let _ = writeln!(out, "{}", paint.paint("", "stat:"));
+        for (title, rows) in [("by package", &stat.packages), ("by directory", &stat.directories)] {
+            let _ = writeln!(out, "  {title}:");
+            for row in rows {
+                let _ = writeln!(out, "    {}", stat_line(row));
+            }
+        }
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let _ = writeln!(out, "{}", summary(report));
+    out
+}
+
+/// The report as Markdown for a pull-request comment: a summary line, then tables of
+/// config, packages and files (grouped by package, folded in a `<details>` block), content
+/// diffs in `diff` blocks.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### flatroot diff\n");
+    let _ = writeln!(out, "- **A**: {}", cell(&side(&report.a)));
+    let _ = writeln!(out, "- **B**: {}\n", cell(&side(&report.b)));
+    let _ = writeln!(out, "{}\n", summary(report));
+    if let Some(config) = report.config.as_deref().filter(|c| !c.is_empty()) {
+        let _ = writeln!(out, "#### Config\n\n| field | A | B |\n|---|---|---|");
+        for change in config {
+            let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("—".into(), code);
+            let _ =
+                writeln!(out, "| `{}` | {} | {} |", change.field, show(&change.a), show(&change.b));
+        }
+        out.push('\n');
+    }
+    if let Some(packages) = report.packages.as_deref().filter(|p| !p.is_empty()) {
+        let _ = writeln!(
+            out,
+            "#### Packages\n\n| change | package | A | B | why |\n|---|---|---|---|---|"
+        );
+        for change in packages {
+            let version =
+                |v: &Option<String>| v.as_deref().map_or("—".to_string(), |v| format!("`{v}`"));
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} |",
+                direction(change.change),
+                change.name,
+                version(&change.a),
+                version(&change.b),
+                cell(&why(change)),
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(files) = report.files.as_deref().filter(|f| !f.is_empty()) {
+        // Folded, so that a long list does not bury the packages in a review thread.
+        let count = files.len();
+        let _ = writeln!(out, "#### Files\n\n<details><summary>{count} paths</summary>\n");
+        for (group, changes) in groups(files) {
+            let _ = writeln!(out, "**{}**\n\n| | path | what |\n|---|---|---|", cell(&group));
+            for change in &changes {
+                let _ = writeln!(
+                    out,
+                    "| {} | `{}` | {} |",
+                    file_marker(change.change),
+                    cell(&change.path),
+                    cell(&describe(change)),
+                );
+            }
+            out.push('\n');
+            for change in changes.iter().filter(|c| c.diff.is_some()) {
+                let diff = change.diff.as_deref().unwrap_or_default();
+                let _ = writeln!(out, "```diff\n{}```\n", ensure_newline(diff));
+            }
+        }
+        let _ = writeln!(out, "</details>\n");
+    }
+    if let Some(stat) = &report.stat {
+        let _ = writeln!(out, "#### Stat\n");
+        for (title, rows) in [("package", &stat.packages), ("directory", &stat.directories)] {
+            let _ = writeln!(
+                out,
+                "| {title} | added | removed | changed | bytes A | bytes B |\n\
+                 |---|---|---|---|---|---|"
+            );
+            for row in rows {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} | {} |",
+                    cell(&row.name),
+                    row.added,
+                    row.removed,
+                    row.changed,
+                    row.bytes_a,
+                    row.bytes_b
+                );
+            }
+            out.push('\n');
+        }
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "> {}", cell(note));
+    }
+    out
+}
+
+fn side(info: &super::SideInfo) -> String {
+    let arch = if info.arch.is_empty() { "any arch" } else { &info.arch };
+    format!("{} ({}, {arch})", info.input, info.kind)
+}
+
+fn summary(report: &Report) -> String {
+    if report.equal {
+        return "no differences".to_string();
+    }
+    let count = |n: Option<usize>, one: &str, many: &str| {
+        n.filter(|n| *n > 0).map(|n| format!("{n} {}", if n == 1 { one } else { many }))
+    };
+    let parts: Vec<String> = [
+        count(report.config.as_ref().map(Vec::len), "config change", "config changes"),
+        count(report.packages.as_ref().map(Vec::len), "package", "packages"),
+        count(report.files.as_ref().map(Vec::len), "file", "files"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!("differences: {}", parts.join(", "))
+}
+
+fn config_line(change: &ConfigChange) -> (&'static str, String) {
+    let show = |v: &serde_json::Value| v.to_string();
+    match (&change.a, &change.b) {
+        (None, Some(b)) => ("+", format!("{}: {}", change.field, show(b))),
+        (Some(a), None) => ("-", format!("{}: {}", change.field, show(a))),
+        (Some(a), Some(b)) => ("~", format!("{}: {} -> {}", change.field, show(a), show(b))),
+        (None, None) => ("~", change.field.clone()),
+    }
+}
+
+fn package_marker(direction: PackageDirection) -> &'static str {
+    match direction {
+        PackageDirection::Added => "+",
+        PackageDirection::Removed => "-",
+        PackageDirection::Upgraded => "^",
+        PackageDirection::Downgraded => "v",
+        PackageDirection::Changed => "~",
+    }
+}
+
+fn direction(direction: PackageDirection) -> &'static str {
+    match direction {
+        PackageDirection::Added => "added",
+        PackageDirection::Removed => "removed",
+        PackageDirection::Upgraded => "upgraded",
+        PackageDirection::Downgraded => "downgraded",
+        PackageDirection::Changed => "changed",
+    }
+}
+
+fn versions(change: &PackageChange) -> String {
+    match (&change.a, &change.b) {
+        (Some(a), Some(b)) => format!("{a} -> {b}"),
+        (Some(v), None) | (None, Some(v)) => v.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+fn why(change: &PackageChange) -> String {
+    match &change.why {
+        Some(steps) if !steps.is_empty() => steps.join(" > "),
+        _ => "why: unknown".to_string(),
+    }
+}
+
+fn file_marker(change: ChangeKind) -> &'static str {
+    match change {
+        ChangeKind::Added => "+",
+        ChangeKind::Removed => "-",
+        ChangeKind::Changed => "~",
+    }
+}
+
+/// Changes grouped by owning package, groups in name order and unowned paths last.
+fn groups(files: &[FileChange]) -> Vec<(String, Vec<&FileChange>)> {
+    let mut owned: std::collections::BTreeMap<&str, Vec<&FileChange>> = Default::default();
+    let mut unowned = Vec::new();
+    for change in files {
+        match change.group() {
+            Some(group) => owned.entry(group).or_default().push(change),
+            None => unowned.push(change),
+        }
+    }
+    let mut out: Vec<(String, Vec<&FileChange>)> =
+        owned.into_iter().map(|(g, c)| (g.to_string(), c)).collect();
+    if !unowned.is_empty() {
+        out.push(("(no package)".to_string(), unowned));
+    }
+    out
+}
+
+/// What one change is, in a line: the entry for an addition or removal, each changed
+/// field with both values for a change.
+fn describe(change: &FileChange) -> String {
+    let (Some(a), Some(b)) = (&change.a, &change.b) else {
+        return change.a.as_ref().or(change.b.as_ref()).map(entry).unwrap_or_default();
+    };
+    let parts: Vec<String> = change.fields.iter().map(|f| field(*f, a, b, change)).collect();
+    parts.join("; ")
+}
+
+fn entry(e: &EntryView) -> String {
+    let mut text = format!("{} {} {}:{}", e.kind, e.mode, e.uid, e.gid);
+    if e.kind == "file" {
+        let _ = write!(text, " {} B", e.size);
+    }
+    if let Some(target) = &e.target {
+        let _ = write!(text, " -> {target}");
+    }
+    text
+}
+
+fn field(f: Field, a: &EntryView, b: &EntryView, change: &FileChange) -> String {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    let short =
+        |v: &Option<String>| v.as_deref().map_or("-".to_string(), |s| s.chars().take(12).collect());
+    match f {
+        Field::Content => format!(
+            "content {} -> {} B (sha256 {} -> {})",
+            a.size,
+            b.size,
+            short(&a.sha256),
+            short(&b.sha256)
+        ),
+        Field::Type => format!("type {} -> {}", a.kind, b.kind),
+        Field::Mode => format!("mode {} -> {}", a.mode, b.mode),
+        Field::Uid => format!("uid {} -> {}", a.uid, b.uid),
+        Field::Gid => format!("gid {} -> {}", a.gid, b.gid),
+        Field::Mtime => format!("mtime {} -> {}", time(a), time(b)),
+        Field::Target => format!("target {} -> {}", opt(&a.target), opt(&b.target)),
+        Field::Hardlink => format!("hardlink {} -> {}", opt(&a.hardlink), opt(&b.hardlink)),
+        Field::Xattrs => format!("xattrs {:?} -> {:?}", a.xattrs, b.xattrs),
+        Field::Device => format!("device {} -> {}", opt(&a.device), opt(&b.device)),
+        Field::Owner => format!("package {} -> {}", opt(&change.package.a), opt(&change.package.b)),
+        other => other.name().to_string(),
+    }
+}
+
+fn time(e: &EntryView) -> String {
+    if e.mtime_nanos == 0 {
+        e.mtime.to_string()
+    } else {
+        format!("{}.{:09}", e.mtime, e.mtime_nanos)
+    }
+}
+
+fn stat_line(row: &StatRow) -> String {
+    format!(
+        "{}: +{} -{} ~{} ({} -> {} B)",
+        row.name, row.added, row.removed, row.changed, row.bytes_a, row.bytes_b
+    )
+}
+
+/// A value as inline code in a table cell.
+fn code(value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    format!("`{}`", cell(&text).replace('`', "'"))
+}
+
+/// Text made safe for a Markdown table cell: pipes escaped, line breaks flattened.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn ensure_newline(text: &str) -> String {
+    if text.ends_with('\n') { text.to_string() } else { format!("{text}\n") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{Level, SideInfo};
+
+    fn report() -> Report {
+        let info =
+            |input: &str| SideInfo { input: input.into(), kind: "image", arch: "amd64".into() };
+        Report {
+            schema: 1,
+            equal: false,
+            level: Level::All,
+            ignore: vec![],
+            strict: false,
+            a: info("a"),
+            b: info("b"),
+            config: Some(vec![ConfigChange {
+                field: "user".into(),
+                a: Some("root".into()),
+                b: Some("a|b".into()),
+            }]),
+            packages: Some(vec![PackageChange {
+                name: "musl".into(),
+                change: PackageDirection::Upgraded,
+                a: Some("1.2.3-r3".into()),
+                b: Some("1.2.5-r0".into()),
+                why: None,
+            }]),
+            files: Some(vec![]),
+            stat: None,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn text_is_coloured_only_when_asked() {
+        let plain = text(&report(), false);
+        assert!(
+            plain.contains("packages:\n  ^ musl 1.2.3-r3 -> 1.2.5-r0  (why: unknown)\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("  ~ user: \"root\" -> \"a|b\"\n"), "{plain}");
+        assert!(!plain.contains('\x1b'));
+        let coloured = text(&report(), true);
+        assert!(coloured.contains("\x1b[32m^ musl 1.2.3-r3 -> 1.2.5-r0\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn markdown_escapes_table_cells() {
+        let markdown = markdown(&report());
+        assert!(markdown.contains("| `user` | `root` | `a\\|b` |\n"), "{markdown}");
+        assert!(
+            markdown.contains("| upgraded | `musl` | `1.2.3-r3` | `1.2.5-r0` | why: unknown |")
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! Loading one side of a diff: as much of a blueprint or an image as the level needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use flatroot_vfs::{Follow, FrozenTree, NodeKind};
+use oci_spec::image::MediaType;
+
+use super::model::SideInfo;
+use super::{DiffError, Input, Options};
+use crate::apk::signature::{Keyring, Trust};
+use crate::build::{self, BuildError, Plan};
+use crate::image::{self, ImageView};
+use crate::oci::compress::LayerDigests;
+use crate::oci::digest::digest_of;
+use crate::oci::image::{ImageError, ImageSpec, config_blob};
+use crate::plan::{self, Overrides};
+use crate::progress::Silent;
+use crate::rootfs::installed_read;
+
+/// An input read far enough to know its architectures.
+pub(super) enum Opened {
+    Blueprint { path: PathBuf, plan: Box<Plan>, warnings: Vec<String> },
+    Images { path: PathBuf, views: Vec<ImageView> },
+}
+
+/// A package on one side: its version and, when known, why it is there.
+pub(super) struct Package {
+    pub version: String,
+    pub why: Option<Vec<String>>,
+}
+
+/// One side, loaded for the level compared.
+pub(super) struct Side {
+    pub info: SideInfo,
+    /// Config properties by field name (`env.NAME`, `labels.KEY`, ...); `None` for a layer.
+    pub config: Option<BTreeMap<String, serde_json::Value>>,
+    /// Packages by name, when the level compares them.
+    pub packages: Option<BTreeMap<String, Package>>,
+    /// The tree, when the level compares files.
+    pub tree: Option<FrozenTree>,
+    /// The owning package of each path, from the tree's installed database.
+    pub owners: BTreeMap<Vec<u8>, String>,
+    /// The clamp the layer writer would apply to this tree's mtimes.
+    pub mtime_clamp: Option<i64>,
+    /// What could not be loaded, and blueprint warnings.
+    pub notes: Vec<String>,
+}
+
+pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError> {
+    match input {
+        Input::Blueprint(path) => {
+            let (plan, warnings) =
+                plan::load(path, &options.cwd, &Overrides::default()).map_err(|source| {
+                    DiffError::Plan { input: path.clone(), source: Box::new(source) }
+                })?;
+            Ok(Opened::Blueprint { path: path.clone(), plan: Box::new(plan), warnings })
+        }
+        Input::Image(path) => {
+            let views = image::open(path).map_err(|source| DiffError::Image {
+                input: path.clone(),
+                source: Box::new(source),
+            })?;
+            if views.is_empty() {
+                return Err(DiffError::Empty { input: path.clone() });
+            }
+            Ok(Opened::Images { path: path.clone(), views })
+        }
+    }
+}
+
+/// The OCI architectures an input has, in its order (empty for a bare layer).
+pub(super) fn archs(opened: &Opened) -> Vec<String> {
+    match opened {
+        Opened::Blueprint { plan, .. } => plan
+            .archs
+            .iter()
+            .map(|a| ImageSpec::for_apk_arch(a).map(|s| s.arch).unwrap_or_else(|_| a.clone()))
+            .collect(),
+        Opened::Images { views, .. } => views.iter().map(|v| v.arch.clone()).collect(),
+    }
+}
+
+/// The OCI architecture compared: `--arch`, else A's first.
+pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffError> {
+    let oci = |apk: &str| {
+        ImageSpec::for_apk_arch(apk)
+            .map(|s| s.arch)
+            .map_err(|_| DiffError::UnknownArch { arch: apk.to_string() })
+    };
+    if let Some(arch) = &options.arch {
+        return oci(arch);
+    }
+    match a {
+        Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),
+        Opened::Images { views, .. } => {
+            Ok(views.first().map(|v| v.arch.clone()).unwrap_or_default())
+        }
+    }
+}
+
+pub(super) fn load(opened: Opened, arch: &str, options: &Options) -> Result<Side, DiffError> {
+    match opened {
+        Opened::Blueprint { path, plan, warnings } => {
+            load_blueprint(&path, *plan, warnings, arch, options)
+        }
+        Opened::Images { path, views } => load_image(&path, views, arch, options),
+    }
+}
+
+fn load_blueprint(
+    path: &Path,
+    mut plan: Plan,
+    warnings: Vec<String>,
+    arch: &str,
+    options: &Options,
+) -> Result<Side, DiffError> {
+    let apk_arch = plan
+        .archs
+        .iter()
+        .find(|a| arch.is_empty() || ImageSpec::for_apk_arch(a).is_ok_and(|s| s.arch == arch))
+        .cloned()
+        .ok_or_else(|| DiffError::NoArch {
+            input: path.to_path_buf(),
+            arch: arch.to_string(),
+            available: plan.archs.join(", "),
+        })?;
+    plan.archs = vec![apk_arch.clone()];
+    let build_error = |source: BuildError| DiffError::Build {
+        input: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let oci_arch = ImageSpec::for_apk_arch(&apk_arch).map(|s| s.arch).unwrap_or_default();
+    let mut side = Side {
+        info: SideInfo { input: path.display().to_string(), kind: "blueprint", arch: oci_arch },
+        config: None,
+        packages: None,
+        tree: None,
+        owners: BTreeMap::new(),
+        mtime_clamp: options.source_date_epoch,
+        notes: warnings.into_iter().map(|w| format!("{}: {w}", path.display())).collect(),
+    };
+
+    if options.level.config() {
+        let spec = build::image_spec(&plan, &apk_arch, 0, false).map_err(build_error)?;
+        let config = config_json(&spec).map_err(|source| DiffError::Config {
+            input: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        side.config = Some(config_fields(&config));
+    }
+    if !options.level.packages() && !options.level.files() {
+        return Ok(side);
+    }
+
+    let keyring = Keyring::load_files(&plan.keyring)
+        .map_err(|e| build_error(BuildError::Keyring(Box::new(e))))?;
+    let build_options = build::Options {
+        source_date_epoch: options.source_date_epoch,
+        jobs: options.jobs.max(1),
+        trust: Trust::default(),
+        ..build::Options::default()
+    };
+    let resolved = build::resolve_arch(&plan, &build_options, &apk_arch, &keyring, &Silent)
+        .map_err(build_error)?;
+    let packages = resolved
+        .resolution
+        .packages
+        .iter()
+        .map(|c| {
+            let why = resolved.resolution.explain(&c.name);
+            (c.name.clone(), Package { version: c.version.clone(), why })
+        })
+        .collect();
+    side.packages = options.level.packages().then_some(packages);
+    if !options.level.files() {
+        return Ok(side);
+    }
+
+    let jobs = build_options.jobs;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|source| build_error(BuildError::Threads { jobs, source }))?;
+    let built = build::tree_of(&plan, &build_options, &resolved, &keyring, &pool, &Silent)
+        .map_err(build_error)?;
+    side.owners = owners(&built.tree, path)?;
+    side.tree = Some(built.tree);
+    Ok(side)
+}
+
+fn load_image(
+    path: &Path,
+    mut views: Vec<ImageView>,
+    arch: &str,
+    options: &Options,
+) -> Result<Side, DiffError> {
+    // The image for the architecture; a single image (or a bare layer) stands for any.
+    let index = views
+        .iter()
+        .position(|v| v.arch == arch)
+        .or_else(|| (views.len() == 1 || arch.is_empty()).then_some(0))
+        .ok_or_else(|| DiffError::NoArch {
+            input: path.to_path_buf(),
+            arch: arch.to_string(),
+            available: views.iter().map(|v| v.arch.as_str()).collect::<Vec<_>>().join(", "),
+        })?;
+    let view = views.swap_remove(index);
+    let is_layer = view.config.is_null();
+    let mut side = Side {
+        info: SideInfo {
+            input: path.display().to_string(),
+            kind: if is_layer { "layer" } else { "image" },
+            arch: view.arch.clone(),
+        },
+        config: (!is_layer).then(|| config_fields(&view.config)),
+        packages: None,
+        tree: None,
+        owners: BTreeMap::new(),
+        mtime_clamp: None,
+        notes: Vec::new(),
+    };
+    if options.level.packages() || options.level.files() {
+        let records = match installed_db(&view.tree) {
+            Some(bytes) => installed_read::parse(bytes)
+                .map_err(|source| DiffError::Installed { input: path.to_path_buf(), source })?,
+            None => {
+                side.notes.push(format!("{}: has no lib/apk/db/installed", path.display()));
+                Vec::new()
+            }
+        };
+        side.owners = installed_read::owners(&records);
+        // An installed database records what is installed, not why.
+        let packages = records
+            .into_iter()
+            .map(|r| (r.record.name, Package { version: r.record.version, why: None }))
+            .collect();
+        side.packages = options.level.packages().then_some(packages);
+    }
+    if options.level.files() {
+        side.tree = Some(view.tree);
+    }
+    Ok(side)
+}
+
+fn installed_db(tree: &FrozenTree) -> Option<&[u8]> {
+    let id = tree.lookup(b"lib/apk/db/installed", Follow::Final).ok()?;
+    match &tree.node(id).kind {
+        NodeKind::File(content) => Some(content.bytes()),
+        _ => None,
+    }
+}
+
+fn owners(tree: &FrozenTree, path: &Path) -> Result<BTreeMap<Vec<u8>, String>, DiffError> {
+    let Some(bytes) = installed_db(tree) else { return Ok(BTreeMap::new()) };
+    let records = installed_read::parse(bytes)
+        .map_err(|source| DiffError::Installed { input: path.to_path_buf(), source })?;
+    Ok(installed_read::owners(&records))
+}
+
+/// The config JSON a build would write for `spec`, through the build's own config writer
+/// (the layer digest does not matter: `rootfs` is not compared).
+fn config_json(spec: &ImageSpec) -> Result<serde_json::Value, ImageError> {
+    let digest = |bytes: &[u8]| {
+        digest_of(bytes).map_err(|source| ImageError::Digest { what: "config", source })
+    };
+    let layer = LayerDigests {
+        diff_id: digest(b"")?,
+        digest: digest(b"")?,
+        size: 0,
+        uncompressed_size: 0,
+        media_type: MediaType::ImageLayerGzip,
+    };
+    let (bytes, _) = config_blob(spec, &layer)?;
+    serde_json::from_slice(&bytes).map_err(|source| ImageError::Json { what: "config", source })
+}
+
+/// The compared properties of an image config (OCI image spec, config.md), by field name.
+/// Empty lists and maps count as unset, as the config writer leaves them out.
+pub(super) fn config_fields(config: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut out = BTreeMap::new();
+    let section = config.get("config").unwrap_or(&Value::Null);
+    let present = |v: &Value| match v {
+        Value::Null => false,
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
+    for (key, name) in [
+        ("Entrypoint", "entrypoint"),
+        ("Cmd", "cmd"),
+        ("User", "user"),
+        ("WorkingDir", "work-dir"),
+        ("StopSignal", "stop-signal"),
+    ] {
+        if let Some(value) = section.get(key).filter(|v| present(v)) {
+            out.insert(name.to_string(), value.clone());
+        }
+    }
+    if let Some(volumes) =
+        section.get("Volumes").and_then(Value::as_object).filter(|v| !v.is_empty())
+    {
+        let names: Vec<Value> = volumes.keys().map(|k| Value::String(k.clone())).collect();
+        out.insert("volumes".to_string(), Value::Array(names));
+    }
+    for item in section.get("Env").and_then(Value::as_array).into_iter().flatten() {
+        let text = item.as_str().unwrap_or_default();
+        let (name, value) = text.split_once('=').unwrap_or((text, ""));
+        out.insert(format!("env.{name}"), Value::String(value.to_string()));
+    }
+    for (key, value) in section.get("Labels").and_then(Value::as_object).into_iter().flatten() {
+        out.insert(format!("labels.{key}"), value.clone());
+    }
+    let text = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or_default();
+    let mut platform = format!("{}/{}", text("os"), text("architecture"));
+    if !text("variant").is_empty() {
+        platform = format!("{platform}/{}", text("variant"));
+    }
+    out.insert("platform".to_string(), Value::String(platform));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_fields_split_env_and_labels_and_drop_empty_lists() {
+        let config = serde_json::json!({
+            "architecture": "arm64", "variant": "v8", "os": "linux",
+            "config": {
+                "Env": ["PATH=/bin", "EMPTY="], "Cmd": [], "User": "65532",
+                "Labels": {"a": "1"}, "Volumes": {"/data": {}}
+            }
+        });
+        let fields = config_fields(&config);
+        let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["env.EMPTY", "env.PATH", "labels.a", "platform", "user", "volumes"]);
+        assert_eq!(fields["platform"], "linux/arm64/v8");
+        assert_eq!(fields["volumes"], serde_json::json!(["/data"]));
+    }
+}
