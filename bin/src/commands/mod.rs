@@ -1,6 +1,7 @@
 //! One module per subcommand; each calls one library function and renders its result.
 
 mod build;
+pub mod limits;
 mod options;
 
 use std::process::ExitCode;

@@ -18,6 +18,7 @@ pub use arch::{ArchTree, Resolved, build_tree, resolve_arch, tree_of};
 pub use error::BuildError;
 pub use output::{Output, build};
 
+use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
 use crate::oci::compress::Compression;
 use crate::repository::RepositorySpec;
@@ -81,6 +82,8 @@ pub struct Options {
     pub trust: Trust,
     /// `NAME[:TAG]` of the image (default `flatroot:latest`).
     pub tag: String,
+    /// Bounds on indexes and packages; [`Limits::default`] by default.
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -91,6 +94,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(1, usize::from),
             trust: Trust::default(),
             tag: "flatroot:latest".to_string(),
+            limits: Limits::default(),
         }
     }
 }
