@@ -23,9 +23,16 @@ fn every_seed_runs_through_its_target() {
     for (name, _) in targets::TARGETS {
         assert!(seeds.iter().any(|(t, _, _)| *t == name), "target {name} has no seed");
     }
+    // With FLATROOT_FUZZ_CORPUS set, the seeds are also written there as
+    // `<target>/<name>`, the corpus layout `cargo fuzz run` reads.
+    let corpus = std::env::var_os("FLATROOT_FUZZ_CORPUS").map(std::path::PathBuf::from);
     for (name, file, bytes) in &seeds {
         eprintln!("seed {name}/{file}");
         target(name)(bytes);
+        if let Some(corpus) = &corpus {
+            std::fs::create_dir_all(corpus.join(name)).unwrap();
+            std::fs::write(corpus.join(name).join(file), bytes).unwrap();
+        }
     }
 }
 

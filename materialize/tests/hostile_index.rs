@@ -14,6 +14,7 @@ use flatroot_benches::fixture::hostile::{self, IndexCase};
 use flatroot_benches::fixture::keys::{TEST_KEY_NAME, TEST_PUBLIC_KEY_PEM};
 use flatroot_materialize::apk::datatar::Limits;
 use flatroot_materialize::apk::index::parse_text;
+use flatroot_materialize::apk::package::{Expect, read_package};
 use flatroot_materialize::apk::signature::{Keyring, Trust};
 use flatroot_materialize::apk::signed_index::{SignedIndex, read_index_with_limits};
 use flatroot_materialize::blueprint;
@@ -118,4 +119,22 @@ fn non_utf8_blueprint_bytes_are_an_error_naming_the_file() {
     std::fs::write(&path, b"contents:\n  packages:\n    - caf\xe9\n").unwrap();
     let err = blueprint::load(&path, dir.path()).unwrap_err();
     assert!(chain(&err).contains("bad.yaml"), "{}", chain(&err));
+}
+
+#[test]
+fn non_utf8_index_and_pkginfo_text_are_errors_naming_the_member() {
+    let tar = hostile::archive(&[hostile::file(b"APKINDEX", b"P:caf\xe9\nV:1\n\n")]);
+    let bytes = flatroot_benches::fixture::gzip::member(&tar, 6).unwrap();
+    let loose = Trust { allow_untrusted: true };
+    let err = read_index_with_limits(&bytes, Path::new("x"), &Keyring::new(), loose, &Limits::default())
+        .unwrap_err();
+    assert_eq!(chain(&err), "index x: APKINDEX is not UTF-8");
+
+    let data = flatroot_benches::fixture::gzip::member(&hostile::archive(&[]), 6).unwrap();
+    let pkg = hostile::package_with_data_members("victim", &data, b"pkgdesc = caf\xe9\n").unwrap();
+    let mut ring = Keyring::new();
+    ring.insert_pem(TEST_KEY_NAME, TEST_PUBLIC_KEY_PEM).unwrap();
+    let expect = Expect::named("victim-1.0-r0");
+    let err = read_package(&pkg.bytes, &expect, &ring, Trust::default()).unwrap_err();
+    assert_eq!(chain(&err), "package victim-1.0-r0: .PKGINFO is not UTF-8");
 }

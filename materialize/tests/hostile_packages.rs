@@ -197,7 +197,7 @@ fn non_utf8_names_keep_their_bytes() {
 #[test]
 fn a_gzip_bomb_stops_at_the_inflate_ratio_naming_the_option() {
     let bomb = hostile::zero_bomb(64 << 20).unwrap();
-    let pkg = hostile::package_with_data_members("victim", &bomb, "").unwrap();
+    let pkg = hostile::package_with_data_members("victim", &bomb, b"").unwrap();
     let err = read_bytes(&pkg.bytes, Limits::default()).unwrap_err();
     let limit = bomb.len() as u64 * 1000;
     assert_eq!(
@@ -241,7 +241,7 @@ fn an_enormous_pkginfo_line_stops_at_the_control_limit() {
     let tar = hostile::archive(&[hostile::file(b"f", b"f")]);
     let data = flatroot_benches::fixture::gzip::member(&tar, 9).unwrap();
     let pkg =
-        hostile::package_with_data_members("victim", &data, &hostile::enormous_line(17 << 20))
+        hostile::package_with_data_members("victim", &data, hostile::enormous_line(17 << 20).as_bytes())
             .unwrap();
     let err = read_bytes(&pkg.bytes, Limits::default()).unwrap_err();
     assert!(
@@ -253,7 +253,7 @@ fn an_enormous_pkginfo_line_stops_at_the_control_limit() {
         chain(&err)
     );
     // A long line under the limit is read whole.
-    let pkg = hostile::package_with_data_members("victim", &data, &hostile::enormous_line(1 << 20))
+    let pkg = hostile::package_with_data_members("victim", &data, hostile::enormous_line(1 << 20).as_bytes())
         .unwrap();
     let package = read_bytes(&pkg.bytes, Limits::default()).unwrap();
     assert_eq!(package.pkginfo.pkgdesc.len(), 1 << 20);
@@ -303,7 +303,7 @@ fn trailing_garbage_after_the_last_member_is_refused() {
     let data = flatroot_benches::fixture::gzip::member(&tar, 9).unwrap();
     let with_garbage = [data.clone(), b"GARBAGE".to_vec()].concat();
     // The datahash covers the garbage too, so only the gzip layer can refuse it.
-    let pkg = hostile::package_with_data_members("victim", &with_garbage, "").unwrap();
+    let pkg = hostile::package_with_data_members("victim", &with_garbage, b"").unwrap();
     let err = read_bytes(&pkg.bytes, Limits::default()).unwrap_err();
     assert_eq!(
         chain(&err),
