@@ -85,6 +85,8 @@ pub struct BuildOptions {
     /// was built from unverified input.
     #[arg(long)]
     pub allow_untrusted: bool,
+    #[command(flatten)]
+    pub limits: crate::commands::limits::LimitArgs,
 }
 
 /// Layer compression choices.

@@ -12,6 +12,8 @@ use flatroot_vfs::tar::{ReadError, read_layer_into};
 use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
+use crate::apk::datatar::{Limit, Limits};
+
 /// One platform's image as read back.
 pub struct ImageView {
     /// OCI architecture (`amd64`, `arm64`, …), or empty for a bare layer.
@@ -66,6 +68,18 @@ pub enum ImageReadError {
         /// What the decoder said.
         #[source]
         source: std::io::Error,
+    },
+    /// A layer inflates past its bound (see [`Limits::data_output_limit`]).
+    #[error("{path}: layer {digest} inflates past {value} bytes, the {limit} limit")]
+    TooLarge {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// Which limit: the data size, or the inflate ratio.
+        limit: Limit,
+        /// The bound in bytes of output.
+        value: u64,
     },
     /// A layer tar is malformed.
     #[error("{path}: layer {digest}")]
@@ -303,21 +317,35 @@ fn read(path: &Path) -> Result<Vec<u8>, ImageReadError> {
 }
 
 /// Decompresses gzip or zstd by their magic bytes; anything else is returned as it is.
+///
+/// The output is bounded while it streams, as a package's data segment is: by the default
+/// [`Limits::max_data_size`] and [`Limits::max_inflate_ratio`], so that a bomb of a layer
+/// stops at the bound instead of filling memory.
 fn decompress(bytes: &[u8], path: &Path, digest: &str) -> Result<Vec<u8>, ImageReadError> {
     let error = |source| ImageReadError::Decompress {
         path: path.to_path_buf(),
         digest: digest.to_string(),
         source,
     };
+    let (limit, which) = Limits::default().data_output_limit(bytes.len());
     let mut out = Vec::new();
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).map_err(error)?;
+    let read = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::read::MultiGzDecoder::new(bytes);
+        decoder.take(limit.saturating_add(1)).read_to_end(&mut out).map_err(error)?
     } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         zstd::stream::read::Decoder::new(bytes)
-            .and_then(|mut d| d.read_to_end(&mut out))
-            .map_err(error)?;
+            .and_then(|d| d.take(limit.saturating_add(1)).read_to_end(&mut out))
+            .map_err(error)?
     } else {
-        out = bytes.to_vec();
+        return Ok(bytes.to_vec());
+    };
+    if read as u64 > limit {
+        return Err(ImageReadError::TooLarge {
+            path: path.to_path_buf(),
+            digest: digest.to_string(),
+            limit: which,
+            value: limit,
+        });
     }
     Ok(out)
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::apk::index::IndexEntry;
 use crate::apk::signature::{Keyring, Trust};
-use crate::apk::signed_index::{IndexError, read_index};
+use crate::apk::datatar::Limits;
+use crate::apk::signed_index::{IndexError, read_index_with_limits};
 
 /// A repository as the blueprint (or `--repository`) names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,12 +93,14 @@ pub enum RepositoryError {
     },
 }
 
-/// Reads and verifies the index of every repository for `arch`, in order.
+/// Reads and verifies the index of every repository for `arch`, in order, each bounded by
+/// `limits.max_index_size`.
 pub fn load(
     specs: &[RepositorySpec],
     arch: &str,
     keyring: &Keyring,
     trust: Trust,
+    limits: &Limits,
 ) -> Result<Vec<LoadedRepository>, RepositoryError> {
     let mut loaded = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -107,7 +110,7 @@ pub fn load(
             path: path.clone(),
             source,
         })?;
-        let index = read_index(&bytes, &path, keyring, trust).map_err(|source| {
+        let index = read_index_with_limits(&bytes, &path, keyring, trust, limits).map_err(|source| {
             RepositoryError::Index { location: spec.location.clone(), source: Box::new(source) }
         })?;
         tracing::debug!(repository = %spec.location, arch, packages = index.entries.len(), "index loaded");

@@ -157,6 +157,12 @@ fn merge_entry(
         source,
     };
 
+    // The reader only lets an empty path through for a `./` directory entry: the root,
+    // which every tree already has and whose metadata the build, not a package, decides.
+    if entry.path.is_empty() && entry.kind == EntryKind::Directory {
+        return Ok(None);
+    }
+
     let (dir, name) = tree.parent_of(&entry.path).map_err(tree_error)?;
     let existing = tree.child(dir, name.as_bytes());
 

@@ -3,6 +3,7 @@
 mod build;
 pub mod mount;
 pub mod diff;
+pub mod limits;
 mod options;
 pub mod resolve;
 

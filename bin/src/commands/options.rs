@@ -46,5 +46,6 @@ pub fn build_options(options: &BuildOptions) -> anyhow::Result<Options> {
     }
     built.source_date_epoch = options.source_date_epoch;
     built.trust = Trust { allow_untrusted: options.allow_untrusted };
+    built.limits = options.limits.limits();
     Ok(built)
 }

@@ -21,7 +21,11 @@ mod ustar;
 
 pub(crate) use ustar::{RawEntries, RawEntry};
 
-/// Bounds on what one tar may hold, so that hostile input cannot exhaust memory.
+/// Bounds on what hostile input may make a build hold, each checked while the input is
+/// streamed: an index, a package's control and data segments, one tar's entries and names,
+/// and how far compressed bytes may inflate. The defaults are far above any real Alpine or
+/// Wolfi repository; [`Limit`] names each bound and the `flatroot build` option that
+/// raises it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most entries one tar may hold; default 1,000,000.
@@ -35,6 +39,34 @@ pub struct Limits {
     /// Largest decompressed data segment of a package, in bytes; default 8 GiB. Used by
     /// [`crate::apk::package::read_package`] as the gzip output limit.
     pub max_data_size: u64,
+    /// Largest decompressed signature or control segment of a package, in bytes; default
+    /// 16 MiB (real control segments are a few KiB).
+    pub max_control_size: u64,
+    /// Largest decompressed `APKINDEX.tar.gz` index member, in bytes; default 512 MiB
+    /// (Alpine's largest indexes inflate to a few MiB).
+    pub max_index_size: u64,
+    /// Most bytes one compressed byte of a package's data segment may inflate to; default
+    /// 1000. Deflate cannot exceed about 1032:1, so only a bomb of one repeated byte trips
+    /// the default. Checked only once the output passes [`RATIO_FLOOR`], so that small
+    /// segments of tar padding are never refused.
+    pub max_inflate_ratio: u64,
+}
+
+/// Output size below which [`Limits::max_inflate_ratio`] is not applied: 1 MiB.
+pub const RATIO_FLOOR: u64 = 1 << 20;
+
+impl Limits {
+    /// The gzip output limit for a data segment of `compressed` bytes: the smaller of
+    /// [`Limits::max_data_size`] and the inflate ratio's bound, and which of the two it is.
+    pub fn data_output_limit(&self, compressed: usize) -> (u64, Limit) {
+        let by_ratio =
+            (compressed as u64).saturating_mul(self.max_inflate_ratio).max(RATIO_FLOOR);
+        if by_ratio < self.max_data_size {
+            (by_ratio, Limit::InflateRatio)
+        } else {
+            (self.max_data_size, Limit::DataSize)
+        }
+    }
 }
 
 impl Default for Limits {
@@ -45,7 +77,84 @@ impl Default for Limits {
             max_file_size: 4 << 30,
             max_extension_size: 1 << 20,
             max_data_size: 8 << 30,
+            max_control_size: 16 << 20,
+            max_index_size: 512 << 20,
+            max_inflate_ratio: 1000,
         }
+    }
+}
+
+/// One of the [`Limits`], for errors that say which bound was passed and how to raise it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`Limits::max_index_size`].
+    IndexSize,
+    /// [`Limits::max_control_size`].
+    ControlSize,
+    /// [`Limits::max_data_size`].
+    DataSize,
+    /// [`Limits::max_file_size`].
+    FileSize,
+    /// [`Limits::max_entries`].
+    Entries,
+    /// [`Limits::max_path_len`].
+    PathLength,
+    /// [`Limits::max_inflate_ratio`].
+    InflateRatio,
+}
+
+impl Limit {
+    /// The `flatroot build` option that sets this limit, e.g. `--max-file-size`.
+    pub fn option(self) -> &'static str {
+        match self {
+            Limit::IndexSize => "--max-index-size",
+            Limit::ControlSize => "--max-control-size",
+            Limit::DataSize => "--max-data-size",
+            Limit::FileSize => "--max-file-size",
+            Limit::Entries => "--max-entries",
+            Limit::PathLength => "--max-path-length",
+            Limit::InflateRatio => "--max-inflate-ratio",
+        }
+    }
+
+    /// The limit's value in `limits`.
+    pub fn value(self, limits: &Limits) -> u64 {
+        match self {
+            Limit::IndexSize => limits.max_index_size,
+            Limit::ControlSize => limits.max_control_size,
+            Limit::DataSize => limits.max_data_size,
+            Limit::FileSize => limits.max_file_size,
+            Limit::Entries => limits.max_entries as u64,
+            Limit::PathLength => limits.max_path_len as u64,
+            Limit::InflateRatio => limits.max_inflate_ratio,
+        }
+    }
+
+    /// Which limit a tar error reports passing, if any.
+    pub fn of_tar_error(error: &DataTarError, limits: &Limits) -> Option<Limit> {
+        match error {
+            DataTarError::TooManyEntries { .. } => Some(Limit::Entries),
+            DataTarError::PathTooLong { .. } => Some(Limit::PathLength),
+            DataTarError::TooLarge { limit, .. } if *limit == limits.max_file_size => {
+                Some(Limit::FileSize)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Limit::IndexSize => "index size",
+            Limit::ControlSize => "control segment size",
+            Limit::DataSize => "data segment size",
+            Limit::FileSize => "file size",
+            Limit::Entries => "entries per package",
+            Limit::PathLength => "path length",
+            Limit::InflateRatio => "inflate ratio",
+        };
+        f.write_str(name)
     }
 }
 

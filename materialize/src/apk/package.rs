@@ -32,14 +32,11 @@
 use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
 
-use crate::apk::datatar::{self, DataEntry, DataTarError, EntryKind, Limits};
+use crate::apk::datatar::{self, DataEntry, DataTarError, EntryKind, Limit, Limits};
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
 use crate::apk::pkginfo::{PkgInfo, PkgInfoError};
 use crate::apk::signature::{self, Keyring, SignatureError, Trust};
-
-/// Largest decompressed signature or control segment accepted: 16 MiB.
-const MAX_CONTROL_SIZE: u64 = 16 << 20;
 
 /// Control scripts apk-tools knows (the control entry name without its leading `.`).
 const SCRIPT_NAMES: [&str; 7] = [
@@ -62,7 +59,7 @@ pub struct Expect {
     /// even without a package signature by a known key, as apk-tools does for packages
     /// from a repository.
     pub checksum: Option<Checksum>,
-    /// Bounds for the data segment; [`Limits::default`] by default.
+    /// Bounds for the control and data segments; [`Limits::default`] by default.
     pub limits: Limits,
 }
 
@@ -104,9 +101,39 @@ pub struct Package {
     pub entries: Vec<DataEntry>,
 }
 
+/// The error of the reader that found a [`PackageError::Limit`] passed.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitCause {
+    /// A segment inflated past its bound.
+    #[error(transparent)]
+    Gzip(GzipError),
+    /// The data tar has too many entries, too long a name or too large a file.
+    #[error(transparent)]
+    Tar(DataTarError),
+}
+
 /// What is wrong with a package; `package` is [`Expect::name`].
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
+    /// One of [`Expect::limits`] was passed while the package was streamed.
+    #[error(
+        "package {package}: {segment} segment exceeds the {limit} limit of {value} \
+         (raise it with {option})",
+        option = limit.option()
+    )]
+    Limit {
+        /// The package.
+        package: String,
+        /// `signature`, `control` or `data`.
+        segment: &'static str,
+        /// Which limit.
+        limit: Limit,
+        /// Its value.
+        value: u64,
+        /// What the reader reported, with the offset.
+        #[source]
+        source: LimitCause,
+    },
     /// The gzip layer of one segment is broken.
     #[error("package {package}: bad gzip stream in the {segment} segment")]
     Gzip {
@@ -232,12 +259,23 @@ pub fn read_package(
     trust: Trust,
 ) -> Result<Package, PackageError> {
     let package = || expect.name.clone();
-    let gzip_err =
-        |segment| move |source| PackageError::Gzip { package: package(), segment, source };
+    let control_limit = expect.limits.max_control_size;
+    let gzip_err = |segment| {
+        move |source| match source {
+            GzipError::OutputLimit { .. } => PackageError::Limit {
+                package: package(),
+                segment,
+                limit: Limit::ControlSize,
+                value: control_limit,
+                source: LimitCause::Gzip(source),
+            },
+            source => PackageError::Gzip { package: package(), segment, source },
+        }
+    };
 
     // Segment 1 or 2: a signature segment is recognised by its first entry's name.
     let mut first = Vec::new();
-    let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_CONTROL_SIZE)
+    let first_end = gzip::inflate_member(bytes, 0, &mut first, control_limit)
         .map_err(gzip_err("signature or control"))?;
     let (signatures, control, control_range) = if signature::is_signature_segment(&first) {
         let signatures = signature::read_signature_segment(&first)
@@ -246,7 +284,7 @@ pub fn read_package(
             return Err(PackageError::NoControl { package: package() });
         }
         let mut control = Vec::new();
-        let end = gzip::inflate_member(bytes, first_end, &mut control, MAX_CONTROL_SIZE)
+        let end = gzip::inflate_member(bytes, first_end, &mut control, control_limit)
             .map_err(gzip_err("control"))?;
         (signatures, control, first_end..end)
     } else {
@@ -262,8 +300,18 @@ pub fn read_package(
 
     let data_start = control_range.end;
     let data = read_data(bytes, data_start, &pkginfo, expect, trust)?;
-    let entries = datatar::read_entries(&data, &expect.limits)
-        .map_err(|source| PackageError::Tar { package: package(), segment: "data", source })?;
+    let entries = datatar::read_entries(&data, &expect.limits).map_err(|source| {
+        match Limit::of_tar_error(&source, &expect.limits) {
+            Some(limit) => PackageError::Limit {
+                package: package(),
+                segment: "data",
+                limit,
+                value: limit.value(&expect.limits),
+                source: LimitCause::Tar(source),
+            },
+            None => PackageError::Tar { package: package(), segment: "data", source },
+        }
+    })?;
     verify_files(&data, &entries, &expect.name)?;
 
     tracing::debug!(
@@ -374,11 +422,11 @@ fn read_data(
     trust: Trust,
 ) -> Result<Vec<u8>, PackageError> {
     let package = || expect.name.clone();
-    let limit = expect.limits.max_data_size;
+    let compressed = bytes.len() - start;
+    let (limit, which) = expect.limits.data_output_limit(compressed);
 
     // `size` is the installed size; the tar adds headers and padding. Deflate expands at most
     // about 1032:1, which bounds the hint for packages whose `size` lies.
-    let compressed = bytes.len() - start;
     let hint = pkginfo.size.unwrap_or(0).saturating_add(64 << 10);
     let hint = usize::try_from(hint).unwrap_or(usize::MAX).min(compressed.saturating_mul(1032));
     let mut data = Vec::with_capacity(gzip::clamp_capacity(hint, limit));
@@ -386,8 +434,18 @@ fn read_data(
     let mut hasher = Sha256::new();
     let mut offset = start;
     while offset < bytes.len() {
-        let end = gzip::inflate_member(bytes, offset, &mut data, limit)
-            .map_err(|source| PackageError::Gzip { package: package(), segment: "data", source })?;
+        let end = gzip::inflate_member(bytes, offset, &mut data, limit).map_err(|source| {
+            match source {
+                GzipError::OutputLimit { .. } => PackageError::Limit {
+                    package: package(),
+                    segment: "data",
+                    limit: which,
+                    value: which.value(&expect.limits),
+                    source: LimitCause::Gzip(source),
+                },
+                source => PackageError::Gzip { package: package(), segment: "data", source },
+            }
+        })?;
         hasher.update(&bytes[offset..end]);
         offset = end;
     }

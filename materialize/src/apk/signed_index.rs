@@ -23,13 +23,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apk::datatar::{self, DataTarError, Limits};
+use crate::apk::datatar::{self, DataTarError, Limit, Limits};
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::{self, IndexEntry, IndexTextError};
 use crate::apk::signature::{self, Keyring, SignatureError, Trust};
 
-/// Largest decompressed index member accepted: 512 MiB (Alpine's largest indexes inflate
-/// to a few MiB).
+/// Largest decompressed index member accepted by [`read_index`]: 512 MiB, the default of
+/// [`Limits::max_index_size`] (Alpine's largest indexes inflate to a few MiB).
 pub const MAX_INDEX_SIZE: u64 = 512 << 20;
 
 /// Largest decompressed signature segment accepted: 1 MiB.
@@ -50,6 +50,22 @@ pub struct SignedIndex {
 /// What is wrong with an index file; `origin` names the file or URL it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    /// The index member inflates past [`Limits::max_index_size`].
+    #[error(
+        "index {origin}: exceeds the {limit} limit of {value} (raise it with {option})",
+        option = limit.option()
+    )]
+    Limit {
+        /// Where the index came from.
+        origin: PathBuf,
+        /// Which limit.
+        limit: Limit,
+        /// Its value.
+        value: u64,
+        /// The gzip reader's report, with the offset.
+        #[source]
+        source: GzipError,
+    },
     /// The gzip layer is broken.
     #[error("index {origin}: bad gzip stream")]
     Gzip {
@@ -125,13 +141,38 @@ pub fn read_index(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<SignedIndex, IndexError> {
-    let gzip_err = |source| IndexError::Gzip { origin: origin.to_path_buf(), source };
+    read_index_with_limits(bytes, origin, keyring, trust, &Limits::default())
+}
+
+/// [`read_index`] with the index member bounded by `limits.max_index_size` instead of
+/// [`MAX_INDEX_SIZE`], checked while it inflates.
+///
+/// # Errors
+/// [`IndexError`], naming `origin`; [`IndexError::Limit`] when the member inflates past
+/// the limit.
+pub fn read_index_with_limits(
+    bytes: &[u8],
+    origin: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    limits: &Limits,
+) -> Result<SignedIndex, IndexError> {
+    let max = limits.max_index_size;
+    let gzip_err = |source| match source {
+        GzipError::OutputLimit { .. } => IndexError::Limit {
+            origin: origin.to_path_buf(),
+            limit: Limit::IndexSize,
+            value: max,
+            source,
+        },
+        source => IndexError::Gzip { origin: origin.to_path_buf(), source },
+    };
     let sig_err = |source| IndexError::Signature { origin: origin.to_path_buf(), source };
 
     // APKINDEX text compresses about 4:1; the hint saves reallocations, the limit bounds it.
-    let hint = gzip::clamp_capacity(bytes.len().saturating_mul(4), MAX_INDEX_SIZE);
+    let hint = gzip::clamp_capacity(bytes.len().saturating_mul(4), max);
     let mut first = Vec::with_capacity(hint);
-    let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_INDEX_SIZE).map_err(gzip_err)?;
+    let first_end = gzip::inflate_member(bytes, 0, &mut first, max).map_err(gzip_err)?;
     let (tar, index_end, signed_by) = if signature::is_signature_segment(&first) {
         if first.len() as u64 > MAX_SIGNATURE_SIZE {
             return Err(sig_err(SignatureError::Segment {
@@ -146,7 +187,7 @@ pub fn read_index(
         let entries = signature::read_signature_segment(&first).map_err(sig_err)?;
         let mut tar = Vec::new();
         let end =
-            gzip::inflate_member(bytes, first_end, &mut tar, MAX_INDEX_SIZE).map_err(gzip_err)?;
+            gzip::inflate_member(bytes, first_end, &mut tar, max).map_err(gzip_err)?;
         let signed_by = trust.check(keyring, &entries, &bytes[first_end..end]).map_err(sig_err)?;
         (tar, end, signed_by)
     } else {

@@ -66,9 +66,11 @@ pub fn resolve_arch(
 ) -> Result<Resolved, BuildError> {
     progress.stage(arch, Stage::Indexes);
     let repos =
-        repository::load(&plan.repositories, arch, keyring, options.trust).map_err(|source| {
-            BuildError::Repository { arch: arch.to_string(), source: Box::new(source) }
-        })?;
+        repository::load(&plan.repositories, arch, keyring, options.trust, &options.limits)
+            .map_err(|source| BuildError::Repository {
+                arch: arch.to_string(),
+                source: Box::new(source),
+            })?;
 
     progress.stage(arch, Stage::Resolve);
     let world = plan
@@ -239,7 +241,7 @@ fn read_one(
     let expect = Expect {
         name: format!("{}-{}", record.name, record.version),
         checksum: record.checksum.clone(),
-        ..Expect::default()
+        limits: options.limits,
     };
     let package = read_package(&bytes, &expect, keyring, options.trust)
         .map_err(|source| BuildError::Package { path: path.clone(), source: Box::new(source) })?;

@@ -19,6 +19,7 @@ pub use error::BuildError;
 pub use output::{Output, build, build_locked};
 pub use output::{Output, build, image_spec};
 
+use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
 use crate::oci::compress::Compression;
 use crate::repository::RepositorySpec;
@@ -82,6 +83,8 @@ pub struct Options {
     pub trust: Trust,
     /// `NAME[:TAG]` of the image (default `flatroot:latest`).
     pub tag: String,
+    /// Bounds on indexes and packages; [`Limits::default`] by default.
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -92,6 +95,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(1, usize::from),
             trust: Trust::default(),
             tag: "flatroot:latest".to_string(),
+            limits: Limits::default(),
         }
     }
 }

@@ -83,6 +83,7 @@ pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), Read
             }
         }
         let header = item.header();
+        check_size(header, &pax).map_err(malformed(last_offset))?;
         let meta = metadata(header, &pax).map_err(malformed(last_offset))?;
         let typeflag = header.entry_type().as_byte();
         let link = item.link_name_bytes().map(|l| l.into_owned());
@@ -213,6 +214,24 @@ pub(crate) fn parse_time(bytes: &[u8]) -> Option<Timestamp> {
     let digits: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
     let nanos: u32 = digits.parse().ok()?;
     Some(Timestamp { secs, nanos })
+}
+
+/// Refuses sizes the tar crate would misread: a base-256 `size` field wider than 64 bits
+/// (it keeps only the low bytes, so 2^88 reads as 0) and a pax `size` record that is not a
+/// number (it falls back to the header's field). Either would silently change where the
+/// next header is looked for.
+fn check_size(header: &tar::Header, pax: &BTreeMap<Vec<u8>, Vec<u8>>) -> std::io::Result<()> {
+    let field = &header.as_old().size;
+    if field[0] & 0x80 != 0 && (field[0] & 0x7f != 0 || field[1..4].iter().any(|&b| b != 0)) {
+        return Err(std::io::Error::other("size field overflows 64 bits"));
+    }
+    if let Some(value) = pax.get(&b"size"[..]) {
+        let parsed = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+        if parsed.is_none() {
+            return Err(std::io::Error::other("pax size record is not a number"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

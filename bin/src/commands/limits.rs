@@ -1,0 +1,81 @@
+//! The `--max-*` flags of `flatroot build`: bounds on what hostile indexes and packages may
+//! make a build hold. Each defaults to [`Limits::default`]'s value.
+
+use clap::Args;
+use flatroot_materialize::apk::datatar::Limits;
+
+/// Limits on indexes and packages, flattened into the build options.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest decompressed APKINDEX member, in bytes [default: 536870912].
+    #[arg(long, value_name = "BYTES")]
+    pub max_index_size: Option<u64>,
+    /// Largest decompressed signature or control segment of a package, in bytes
+    /// [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub max_control_size: Option<u64>,
+    /// Largest decompressed data segment of one package, in bytes [default: 8589934592].
+    #[arg(long, value_name = "BYTES")]
+    pub max_data_size: Option<u64>,
+    /// Largest single file in a package, in bytes [default: 4294967296].
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
+    /// Most entries in one package's data tar [default: 1000000].
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<usize>,
+    /// Longest entry name or link target, in bytes [default: 4096].
+    #[arg(long, value_name = "BYTES")]
+    pub max_path_length: Option<usize>,
+    /// Most bytes one compressed byte of a data segment may inflate to, once the segment
+    /// passes 1 MiB [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_inflate_ratio: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The limits these flags ask for; flags not given keep their defaults.
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        let set = |slot: &mut u64, value: Option<u64>| {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        };
+        set(&mut limits.max_index_size, self.max_index_size);
+        set(&mut limits.max_control_size, self.max_control_size);
+        set(&mut limits.max_data_size, self.max_data_size);
+        set(&mut limits.max_file_size, self.max_file_size);
+        set(&mut limits.max_inflate_ratio, self.max_inflate_ratio);
+        if let Some(entries) = self.max_entries {
+            limits.max_entries = entries;
+        }
+        if let Some(len) = self.max_path_length {
+            limits.max_path_len = len;
+        }
+        limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        limits: LimitArgs,
+    }
+
+    #[test]
+    fn flags_override_only_what_they_name() {
+        let probe = Probe::parse_from(["x", "--max-file-size", "10", "--max-entries", "3"]);
+        let limits = probe.limits.limits();
+        assert_eq!(limits.max_file_size, 10);
+        assert_eq!(limits.max_entries, 3);
+        assert_eq!(limits.max_data_size, Limits::default().max_data_size);
+        let none = Probe::parse_from(["x"]).limits.limits();
+        assert_eq!(none, Limits::default());
+    }
+}

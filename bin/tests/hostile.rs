@@ -1,0 +1,246 @@
+//! Hostile input and crash safety of `flatroot build` end to end: packages that try to
+//! escape the tree, limits on the command line, builds killed with SIGKILL, a full disk,
+//! and eight builds at once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use flatroot_benches::fixture::apk::{BuiltPackage, Entry, PackageBuilder};
+use flatroot_benches::fixture::hostile::{self, TarCase};
+use flatroot_benches::fixture::keys::SigningKey;
+use support::*;
+
+/// Every file and directory under `dir`, relative, sorted.
+fn tree_of(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            let rel = entry.path().strip_prefix(dir).unwrap().display().to_string();
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            }
+            out.push(rel);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `count` bytes no compressor can shrink (xorshift, fixed seed).
+fn noise(count: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A package `big` holding one incompressible file of `size` bytes.
+fn big_package(size: usize) -> BuiltPackage {
+    let key = SigningKey::test_key().unwrap();
+    PackageBuilder::new("big", hostile::VERSION, hostile::ARCH)
+        .builddate(hostile::BUILDDATE)
+        .entry(Entry::dir("data"))
+        .entry(Entry::file("data/noise", noise(size, 7)))
+        .sign_with(&key)
+        .build()
+        .unwrap()
+}
+
+/// A repository of `packages` under `<dir>/repo` and its blueprint path.
+fn repository(dir: &Path, packages: &[BuiltPackage], world: &[&str]) -> PathBuf {
+    let repo = dir.join("repo");
+    hostile::write_repository(&repo, packages, world).unwrap();
+    repo.join("blueprint.yaml")
+}
+
+#[test]
+fn packages_that_try_to_escape_fail_and_write_nothing_outside_the_output() {
+    let cases = [
+        (TarCase::DotDot, "entry \"../x\" at byte 0: '..' component"),
+        (TarCase::Absolute, "entry \"/etc/x\" at byte 0: absolute path"),
+        (TarCase::SymlinkUp, "\"up/x\": a symlink on the way climbs above the root"),
+        (TarCase::HardlinkOutside, "entry \"../../etc/passwd\" at byte 1024: '..' component"),
+        (TarCase::DirectoryThroughSymlink, "\"d/sub\": a symlink on the way climbs above the root"),
+        (TarCase::SymlinkCycle, "\"a/x\": too many levels of symbolic links"),
+        (TarCase::GnuSparse, "entry \"sparse\" at byte 0: unsupported typeflag 'S'"),
+    ];
+    for (case, message) in cases {
+        let dir = tempdir();
+        let pkg = hostile::package_with_data_tar("victim", &case.data_tar()).unwrap();
+        let blueprint = repository(dir.path(), &[pkg], &["victim"]);
+        let before = tree_of(dir.path());
+        let output = run(flatroot().arg("build").arg(&blueprint).arg(dir.path().join("out")));
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{case:?}: {text}");
+        assert!(text.contains(message), "{case:?}: expected {message:?} in\n{text}");
+        assert_eq!(tree_of(dir.path()), before, "{case:?}: files appeared");
+    }
+    assert!(!Path::new("/etc/x").exists() && !Path::new("/x").exists());
+}
+
+#[test]
+fn a_symlink_to_the_root_keeps_entries_inside_the_image() {
+    let dir = tempdir();
+    let pkg = hostile::package_with_data_tar("victim", &TarCase::SymlinkToRoot.data_tar()).unwrap();
+    let blueprint = repository(dir.path(), &[pkg], &["victim"]);
+    let out = dir.path().join("out");
+    build(&blueprint.display().to_string(), &out, &[]);
+    let listing = list_tree(&images(&out)[0].tree);
+    assert_eq!(listing["/escape"][..1], ["symlink".to_string()]);
+    assert_eq!(listing["/escape"][5], "/");
+    assert_eq!(listing["/etc/x"][..1], ["file".to_string()]);
+    let mut top = tree_of(dir.path());
+    top.retain(|p| !p.contains('/'));
+    assert_eq!(top, ["out", "repo"], "nothing beside the output");
+}
+
+#[test]
+fn a_limit_flag_names_the_package_and_is_raised_by_its_option() {
+    let dir = tempdir();
+    let blueprint = repository(dir.path(), &[big_package(3000)], &["big"]);
+    let out = dir.path().join("out");
+    let output = run(flatroot()
+        .arg("build")
+        .arg(&blueprint)
+        .arg(&out)
+        .args(["--max-file-size", "100"]));
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(
+            "package big-1.0-r0: data segment exceeds the file size limit of 100 (raise it \
+             with --max-file-size)"
+        ),
+        "{text}"
+    );
+    assert!(!out.exists());
+    build(&blueprint.display().to_string(), &out, &["--max-file-size", "3000"]);
+}
+
+#[test]
+fn eight_builds_at_once_all_succeed_with_one_digest() {
+    let dir = tempdir();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            flatroot()
+                .arg("build")
+                .arg("testdata/blueprint.yaml")
+                .arg(dir.path().join(format!("out-{i}")))
+                .args(["--jobs", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let digests: Vec<String> =
+        children.into_iter().map(|c| success(&c.wait_with_output().unwrap())).collect();
+    assert!(digests[0].starts_with("sha256:"), "{digests:?}");
+    assert!(digests.iter().all(|d| d == &digests[0]), "{digests:?}");
+    let names: Vec<String> = tree_of(dir.path()).into_iter().filter(|p| !p.contains('/')).collect();
+    let expected: Vec<String> = (0..8).map(|i| format!("out-{i}")).collect();
+    assert_eq!(names, expected, "no temporary sibling is left");
+}
+
+/// A build killed with SIGKILL at a spread of moments leaves either no output or the
+/// complete image, and at most its own `.out.tmp-<pid>-<n>` sibling. The next build ignores
+/// such a leftover (it names another pid) and succeeds with the same digest.
+#[test]
+fn a_build_killed_at_any_moment_leaves_no_partial_output() {
+    let dir = tempdir();
+    let blueprint = repository(dir.path(), &[big_package(8 << 20)], &["big"]);
+    let reference = build(&blueprint.display().to_string(), &dir.path().join("ref"), &[]);
+
+    let started = Instant::now();
+    build(&blueprint.display().to_string(), &dir.path().join("timing"), &[]);
+    let span = started.elapsed().as_micros().max(1000) as u64;
+
+    let runs = 24;
+    let out = dir.path().join("out");
+    let mut completed = 0;
+    for run_index in 0..runs {
+        let delay = span * run_index / runs + noise(1, run_index + 1)[0] as u64;
+        let mut child = flatroot()
+            .arg("build")
+            .arg(&blueprint)
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+
+        if out.exists() {
+            completed += 1;
+            let views = images(&out);
+            assert_eq!(views.len(), 1, "run {run_index}: a complete image");
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        for name in tree_of(dir.path()).iter().filter(|p| !p.contains('/')) {
+            let allowed = ["ref", "timing", "repo"].contains(&name.as_str())
+                || name.starts_with(".out.tmp-");
+            assert!(allowed, "run {run_index}: unexpected {name}");
+        }
+    }
+    eprintln!("{completed} of {runs} killed builds had finished");
+
+    let leftovers: Vec<String> =
+        tree_of(dir.path()).into_iter().filter(|p| p.starts_with(".out.tmp-") && !p.contains('/')).collect();
+    assert_eq!(build(&blueprint.display().to_string(), &out, &[]), reference);
+    for leftover in &leftovers {
+        assert!(dir.path().join(leftover).exists(), "a leftover sibling is left alone");
+    }
+}
+
+/// A full disk (a 256 KiB tmpfs) gives one clean error and removes the partial output.
+#[test]
+fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
+    let dir = tempdir();
+    let blueprint = repository(dir.path(), &[big_package(1 << 20)], &["big"]);
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .output();
+    let ok = matches!(&mounted, Ok(o) if o.status.success());
+    if !ok {
+        let why = format!("cannot mount a tmpfs at {}: {mounted:?}", small.display());
+        if std::env::var_os("FLATROOT_REQUIRE_SYSTEM").is_some_and(|v| v == "1") {
+            panic!("{why}");
+        }
+        eprintln!("SKIP a_full_disk_is_a_clean_error_and_leaves_nothing: {why}");
+        return;
+    }
+
+    let output = run(flatroot()
+        .arg("build")
+        .arg(&blueprint)
+        .arg(small.join("out"))
+        .args(["--compression", "none"]));
+    let left = tree_of(&small);
+    let _ = std::process::Command::new("umount").arg(&small).status();
+
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(left.is_empty(), "left behind on the full disk: {left:?}");
+}

@@ -1,0 +1,3 @@
+//! flatroot's fuzz targets; see `targets` and RELIABILITY.md.
+
+pub mod targets;

@@ -1,0 +1,197 @@
+//! Hostile images given to `image::open`: layers with traversal names, a bomb, corrupt and
+//! truncated gzip. Each gives its exact error; reading never writes anything.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+use flatroot_benches::fixture::gzip;
+use flatroot_benches::fixture::hostile::{self, TarCase};
+use flatroot_materialize::image;
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(" / ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Writes `bytes` as a bare layer in a fresh directory and opens it; the directory must
+/// hold nothing else afterwards.
+fn open_layer(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar.gz");
+    std::fs::write(&path, bytes).unwrap();
+    let result = image::open(&path).map(|views| {
+        let tree = &views[0].tree;
+        tree.walk()
+            .map(|e| {
+                let name = String::from_utf8_lossy(&e.path);
+                format!("/{name} {}", tree.node(e.node).kind_name())
+            })
+            .collect()
+    });
+    let listing: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(listing, ["layer.tar.gz"], "reading wrote files");
+    result.map_err(|e| {
+        let shown = chain(&e).replace(&path.display().to_string(), "LAYER");
+        // The digest of the layer is no part of what a case pins.
+        match shown.find("sha256:") {
+            Some(at) => format!("{}sha256:…{}", &shown[..at], &shown[at + 71..]),
+            None => shown,
+        }
+    })
+}
+
+/// What each hostile tar gives as a bare gzip layer. The layer reader follows container
+/// runtimes where they differ from apk: a leading `/` is the image root, later entries
+/// replace earlier ones of another type, and a name that is the root alone is skipped.
+fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
+    let err = |tail: &str| Err(format!("LAYER: layer sha256:… / {tail}"));
+    let tree = |entries: &[&'static str]| Ok(entries.to_vec());
+    match case {
+        TarCase::DotDot => err(
+            "layer entry \"../x\" cannot be placed in the tree / path \"../x\" has a '.' or \
+             '..' component",
+        ),
+        TarCase::InnerDotDot => err(
+            "layer entry \"a/../../x\" cannot be placed in the tree / path \"a/../../x\" has \
+             a '.' or '..' component",
+        ),
+        TarCase::Absolute => tree(&["/ directory", "/etc directory", "/etc/x file"]),
+        TarCase::SymlinkToRoot => {
+            tree(&["/ directory", "/escape symlink", "/etc directory", "/etc/x file"])
+        }
+        TarCase::SymlinkUp => err(
+            "layer entry \"up/x\" cannot be placed in the tree / \"up\": a symlink on the way \
+             climbs above the root",
+        ),
+        TarCase::HardlinkOutside => err(
+            "layer entry \"h\" is a hardlink to \"../../etc/passwd\", which is not an earlier \
+             regular file",
+        ),
+        TarCase::HardlinkAbsolute => err(
+            "layer entry \"h\" is a hardlink to \"/etc/passwd\", which is not an earlier \
+             regular file",
+        ),
+        TarCase::DirectoryThroughSymlink => err(
+            "layer entry \"d/sub\" cannot be placed in the tree / \"d\": a symlink on the way \
+             climbs above the root",
+        ),
+        TarCase::NameSlash | TarCase::NameDoubleSlash | TarCase::NameDot => {
+            tree(&["/ directory"])
+        }
+        TarCase::NameDotSlash => tree(&["/ directory", "/f file"]),
+        TarCase::DuplicateTypes => tree(&["/ directory", "/a directory"]),
+        TarCase::HardlinkMissing => err(
+            "layer entry \"h\" is a hardlink to \"nowhere\", which is not an earlier regular \
+             file",
+        ),
+        TarCase::HardlinkToDirectory => err(
+            "layer entry \"h\" is a hardlink to \"d\", which is not an earlier regular file",
+        ),
+        TarCase::SymlinkCycle => err(
+            "layer entry \"a/x\" cannot be placed in the tree / \"a\": too many levels of \
+             symbolic links",
+        ),
+        TarCase::SizeBeyondData => err(
+            "layer tar is malformed near byte 0 / content range 512+4096 lies outside a buffer \
+             of 522 bytes",
+        ),
+        TarCase::NegativeSize => err("layer tar is malformed near byte 0 / size overflow"),
+        TarCase::OverflowingSize => {
+            err("layer tar is malformed near byte 0 / size field overflows 64 bits")
+        }
+        TarCase::NonOctalSize => err(
+            "layer tar is malformed near byte 0 / numeric field was not a number: \
+             0000000012x4 when getting size for nonoctal",
+        ),
+        TarCase::NonOctalMode => err(
+            "layer tar is malformed near byte 0 / numeric field was not a number: rwxr-xr- \
+             when getting mode for mode",
+        ),
+        TarCase::PaxBadLength | TarCase::PaxMissingNewline | TarCase::PaxHugeLength => {
+            err("layer tar is malformed near byte 1024 / malformed pax extension")
+        }
+        TarCase::PaxHugeSize => {
+            err("layer tar is malformed near byte 1024 / pax size record is not a number")
+        }
+        // Pinned in the test itself: their names do not fit a literal.
+        TarCase::GnuLongName | TarCase::NonUtf8Names => Err(String::new()),
+        TarCase::GnuSparse => err(
+            "layer tar is malformed near byte 0 / sparse entry type listed but not GNU header",
+        ),
+        TarCase::Devices => tree(&[
+            "/ directory",
+            "/dev directory",
+            "/dev/fifo fifo",
+            "/dev/null char",
+            "/dev/sda block",
+        ]),
+        TarCase::NulInName => err(
+            "layer entry \"a\\x00b\" cannot be placed in the tree / name \"a\\x00b\" contains \
+             a NUL byte",
+        ),
+        TarCase::BadChecksum => {
+            err("layer tar is malformed near byte 0 / archive header checksum mismatch")
+        }
+    }
+}
+
+#[test]
+fn every_hostile_tar_as_a_layer_gives_its_exact_outcome() {
+    let mut wrong = Vec::new();
+    for case in TarCase::ALL {
+        let layer = gzip::member(&case.data_tar(), 6).unwrap();
+        let got = open_layer(&layer);
+        let want = match case {
+            // Names that do not fit a literal: a 300-byte name and non-UTF-8 bytes.
+            TarCase::GnuLongName => {
+                Ok(vec!["/ directory".into(), "/d directory".into(), format!("/d/{} file", "n".repeat(298))])
+            }
+            TarCase::NonUtf8Names => Ok(vec![
+                "/ directory".into(),
+                format!("/{} file", String::from_utf8_lossy(b"caf\xe9")),
+                format!("/{} symlink", String::from_utf8_lossy(b"l\xff\xfe")),
+            ]),
+            _ => expected(case).map(|v| v.into_iter().map(String::from).collect()),
+        };
+        if got != want {
+            wrong.push(format!("{case:?}:\n  got  {got:?}\n  want {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_layer_bomb_stops_at_the_inflate_ratio() {
+    let bomb = hostile::zero_bomb(64 << 20).unwrap();
+    let err = open_layer(&bomb).unwrap_err();
+    assert!(
+        err.ends_with(&format!(
+            "inflates past {} bytes, the inflate ratio limit",
+            bomb.len() as u64 * 1000
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_and_truncated_gzip_layers_are_errors() {
+    let layer = gzip::member(&hostile::archive(&[hostile::file(b"f", &[1u8; 9000])]), 6).unwrap();
+    let mut corrupt = layer.clone();
+    corrupt[20] ^= 0xff;
+    let err = open_layer(&corrupt).unwrap_err();
+    assert_eq!(err, "LAYER: layer layer cannot be decompressed / corrupt deflate stream");
+    let err = open_layer(&layer[..layer.len() / 2]).unwrap_err();
+    assert!(err.contains("cannot be decompressed"), "{err}");
+    assert_eq!(open_layer(&layer), Ok(vec!["/ directory".to_string(), "/f file".to_string()]));
+}
