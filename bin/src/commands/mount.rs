@@ -256,6 +256,7 @@ fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
         repositories: args.repositories.clone(),
         keyrings: args.keyrings.clone(),
         allow_untrusted: args.allow_untrusted,
+        limits: args.limits.clone(),
     };
     if let Some(arch) = &args.arch {
         build_options.archs = vec![arch.clone()];
@@ -391,3 +392,6 @@ fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+    /// Bounds on what the indexes and packages of a blueprint may contain.
+    #[command(flatten)]
+    pub limits: crate::commands::limits::LimitArgs,

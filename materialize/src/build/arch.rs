@@ -65,12 +65,11 @@ pub fn resolve_arch(
     progress: &dyn Progress,
 ) -> Result<Resolved, BuildError> {
     progress.stage(arch, Stage::Indexes);
-    let repos =
-        repository::load(&plan.repositories, arch, keyring, options.trust, &options.limits)
-            .map_err(|source| BuildError::Repository {
-                arch: arch.to_string(),
-                source: Box::new(source),
-            })?;
+    let repos = repository::load(&plan.repositories, arch, keyring, options.trust, &options.limits)
+        .map_err(|source| BuildError::Repository {
+            arch: arch.to_string(),
+            source: Box::new(source),
+        })?;
 
     progress.stage(arch, Stage::Resolve);
     let world = plan
@@ -148,8 +147,16 @@ pub fn locked_tree(
 ) -> Result<ArchTree, BuildError> {
     let lock_error = |source| BuildError::Lock { arch: arch.to_string(), source: Box::new(source) };
     progress.stage(arch, Stage::Indexes);
-    let resolved = lock::resolved_from_lock(lock, lock_path, plan, arch, keyring, options.trust)
-        .map_err(lock_error)?;
+    let resolved = lock::resolved_from_lock(
+        lock,
+        lock_path,
+        plan,
+        arch,
+        keyring,
+        options.trust,
+        &options.limits,
+    )
+    .map_err(lock_error)?;
     let check = |record: &IndexEntry, path: &Path, bytes: &[u8]| {
         let locked = lock.contents.packages.iter().find(|p| {
             lock::locked_arch(p) == arch && p.name == record.name && p.version == record.version

@@ -16,8 +16,7 @@ use std::path::PathBuf;
 
 pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
 pub use error::BuildError;
-pub use output::{Output, build, build_locked};
-pub use output::{Output, build, image_spec};
+pub use output::{Output, build, build_locked, image_spec};
 
 use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;

@@ -1,6 +1,7 @@
 //! Using a lock: which locked packages belong to an architecture, whether they still match
 //! the blueprint and the indexes, and whether a package file is the one the lock recorded.
 
+use crate::apk::datatar::Limits;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -93,6 +94,7 @@ pub fn resolved_from_lock(
     arch: &str,
     keyring: &Keyring,
     trust: Trust,
+    limits: &Limits,
 ) -> Result<Resolved, LockError> {
     let lock_file = || lock_path.to_path_buf();
     let locked: Vec<&LockPackage> =
@@ -106,7 +108,7 @@ pub fn resolved_from_lock(
     }
 
     let mut repos =
-        repository::load(&plan.repositories, arch, keyring, trust).map_err(|source| {
+        repository::load(&plan.repositories, arch, keyring, trust, limits).map_err(|source| {
             LockError::Repository { arch: arch.to_string(), source: Box::new(source) }
         })?;
     let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
