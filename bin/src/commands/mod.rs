@@ -1,9 +1,9 @@
 //! One module per subcommand; each calls one library function and renders its result.
 
 mod build;
-pub mod mount;
 pub mod diff;
 pub mod limits;
+pub mod mount;
 mod options;
 pub mod resolve;
 

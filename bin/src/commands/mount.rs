@@ -54,6 +54,9 @@ pub struct MountArgs {
     /// Accept unsigned or unverifiable indexes and packages.
     #[arg(long)]
     pub allow_untrusted: bool,
+    /// Bounds on what the indexes and packages of a blueprint may contain.
+    #[command(flatten)]
+    pub limits: crate::commands::limits::LimitArgs,
     /// The detached server of `--background` (internal).
     #[arg(long, hide = true)]
     pub background_child: bool,
@@ -392,6 +395,3 @@ fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
-    /// Bounds on what the indexes and packages of a blueprint may contain.
-    #[command(flatten)]
-    pub limits: crate::commands::limits::LimitArgs,
