@@ -160,6 +160,7 @@ fn a_lock_read_back_resolves_to_the_same_packages_in_the_same_order() {
             &fresh.arch,
             &keyring,
             Trust::default(),
+            &flatroot_materialize::apk::datatar::Limits::default(),
         )
         .unwrap();
         let names = |r: &Resolved| -> Vec<(String, String)> {
