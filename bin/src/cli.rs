@@ -22,6 +22,9 @@ pub enum Command {
     /// Build an image from an apko blueprint into an OCI layout or a docker-archive.
     Build(BuildArgs),
     /// Compare two blueprints, images or layers (or one of each): config, packages, files.
+    ///
+    /// Exit status as diff(1): 0 when equal under the level and ignores, 1 when different,
+    /// 2 on error.
     Diff(crate::commands::diff::DiffArgs),
 }
 
