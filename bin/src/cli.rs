@@ -29,6 +29,9 @@ pub enum Command {
     /// Unmount what `flatroot mount` serves.
     Umount(crate::commands::mount::UmountArgs),
     /// Compare two blueprints, images or layers (or one of each): config, packages, files.
+    ///
+    /// Exit status as diff(1): 0 when equal under the level and ignores, 1 when different,
+    /// 2 on error.
     Diff(crate::commands::diff::DiffArgs),
 }
 

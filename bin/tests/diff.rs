@@ -161,6 +161,32 @@ fn two_versions_of_one_package_are_an_upgrade_or_a_downgrade() {
 }
 
 #[test]
+fn the_packages_level_reads_indexes_and_no_package_files() {
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("x86_64")).unwrap();
+    let index = "x86_64/APKINDEX.tar.gz";
+    std::fs::copy(root().join("testdata/repo").join(index), repo.join(index)).unwrap();
+    let old = variant(
+        dir.path(),
+        HELLO_OLD,
+        "old.yaml",
+        "- testdata/repo\n",
+        &format!("- {}\n", s(&repo)),
+    );
+    let new = variant(dir.path(), s(&old), "new.yaml", "- hello=1.0-r0\n", "- hello\n");
+
+    let (code, report) = diff_json(&[s(&old), s(&new), "--level", "packages"]);
+    assert_eq!(code, 1);
+    assert_eq!(names(&report["packages"], "change"), ["upgraded"]);
+
+    // Files need the packages themselves, and there are none.
+    let output = run(flatroot().arg("diff").args([s(&old), s(&new), "--level", "files"]));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot read package file"), "{}", stderr(&output));
+}
+
+#[test]
 fn different_build_times_differ_in_mtimes_only() {
     let dir = tempdir();
     let (early, late) = (dir.path().join("early"), dir.path().join("late"));

@@ -150,9 +150,10 @@ fn build_with(
 pub const UNVERIFIED: &str = "dev.flatroot.unverified-input";
 
 /// The config part of one architecture's image as the build writes it: the plan's run
-/// configuration, its annotations as labels (plus [`UNVERIFIED`] when `unverified`), the
-/// platform of `arch`, `created` as the creation time and a history comment naming the
-/// blueprint. `flatroot diff` uses it to say what config a blueprint would produce.
+/// configuration, its annotations as labels (plus `dev.flatroot.unverified-input` when
+/// `unverified`), the platform of `arch`, `created` as the creation time and a history
+/// comment naming the blueprint. `flatroot diff` uses it to say what config a blueprint
+/// would produce.
 ///
 /// # Errors
 /// [`BuildError::Image`] when `arch` has no OCI platform.
