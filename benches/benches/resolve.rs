@@ -5,7 +5,8 @@
 //! - `resolve/alpine-3.16-world-200`: resolve a world of 200 real package names against it;
 //! - `resolve/dense-synthetic`: a generated graph of 400 packages, each depending on 30
 //!   others through `so:` names that two packages provide, which must solve in
-//!   milliseconds.
+//!   milliseconds; `resolve/dense-single-provider` is the same graph with one provider per
+//!   name.
 //!
 //! The real-data benchmarks need `../shared/realworld` (or `FLATROOT_REALWORLD`) and say
 //! `SKIP` without it.
@@ -84,7 +85,10 @@ fn world_of(entries: &[IndexEntry], want: usize) -> Vec<String> {
 /// `count` packages; package `i` depends on `fanout` `so:` names picked by a fixed LCG, and
 /// `so:libN.so.1` is provided by package `N` and by package `(N + count / 2) % count` at a
 /// lower version, so every dependency has two candidates that exclude each other.
-fn dense_index(count: usize, fanout: usize) -> String {
+///
+/// Without `twins`, each `so:` name has its one provider, which isolates the cost of the
+/// graph's size from that of choosing between providers.
+fn dense_index(count: usize, fanout: usize, twins: bool) -> String {
     let mut text = String::new();
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     for i in 0..count {
@@ -99,8 +103,12 @@ fn dense_index(count: usize, fanout: usize) -> String {
         }
         let deps: Vec<String> = deps.iter().map(|d| format!("so:lib{d}.so.1")).collect();
         text.push_str(&format!("D:{}\n", deps.join(" ")));
-        let twin = (i + count / 2) % count;
-        text.push_str(&format!("p:so:lib{i}.so.1=2 so:lib{twin}.so.1=1\n\n"));
+        if twins {
+            let twin = (i + count / 2) % count;
+            text.push_str(&format!("p:so:lib{i}.so.1=2 so:lib{twin}.so.1=1\n\n"));
+        } else {
+            text.push_str(&format!("p:so:lib{i}.so.1=2\n\n"));
+        }
     }
     text
 }
@@ -124,12 +132,14 @@ fn benches(c: &mut Criterion) {
         });
     }
 
-    let entries = parse_text(&dense_index(400, 30)).unwrap();
-    let world: Vec<String> = (0..10).map(|i| format!("pkg{i}")).collect();
-    let request = request(&world, &entries, "x86_64");
-    let solved = resolve(&request).unwrap();
-    eprintln!("dense-synthetic: {} packages chosen", solved.packages.len());
-    c.bench_function("resolve/dense-synthetic", |b| b.iter(|| resolve(&request).unwrap()));
+    for (name, twins) in [("dense-synthetic", true), ("dense-single-provider", false)] {
+        let entries = parse_text(&dense_index(400, 30, twins)).unwrap();
+        let world: Vec<String> = (0..10).map(|i| format!("pkg{i}")).collect();
+        let request = request(&world, &entries, "x86_64");
+        let solved = resolve(&request).unwrap();
+        eprintln!("{name}: {} packages chosen", solved.packages.len());
+        c.bench_function(&format!("resolve/{name}"), |b| b.iter(|| resolve(&request).unwrap()));
+    }
 }
 
 criterion_group!(resolve_benches, benches);
