@@ -224,3 +224,47 @@ fn json_output_has_archs_packages_reasons_and_explanations() {
         "libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])"
     );
 }
+
+#[test]
+fn a_locked_package_the_world_does_not_need_fails() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &["--arch", "x86_64"]);
+    edit_lock(&lock, |v| {
+        let mut docs = packages(v)[0].clone();
+        docs["name"] = "docs".into();
+        docs["version"] = "1.0-r0".into();
+        docs["url"] = "testdata/repo/x86_64/docs-1.0-r0.apk".into();
+        // As in a lock from before apko 0.13, which records no index checksum.
+        docs["checksum"] = "".into();
+        packages(v).push(docs);
+    });
+
+    let out = dir.path().join("out");
+    let output = run(flatroot()
+        .args(["build", "--arch", "x86_64", "--lock"])
+        .arg(&lock)
+        .arg(BLUEPRINT)
+        .arg(&out));
+
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("package docs-1.0-r0 is locked for x86_64"), "{text}");
+    assert!(text.contains("does not need it"), "{text}");
+}
+
+#[test]
+fn a_locked_package_outside_the_blueprints_repositories_fails() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        packages(v)[0]["url"] = "elsewhere/x86_64/busybox-1.36.1-r29.apk".into();
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    assert!(
+        text.contains("busybox-1.36.1-r29 (elsewhere/x86_64/busybox-1.36.1-r29.apk)"),
+        "{text}"
+    );
+    assert!(text.contains("is not in any repository of the blueprint"), "{text}");
+}

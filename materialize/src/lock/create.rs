@@ -173,3 +173,42 @@ pub fn create(
 
     Ok(Lock { version: VERSION.to_string(), config, contents })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn an_unsigned_package_has_an_empty_signature_and_control_first() {
+        let control = gzip(b"not a signature tar");
+        let data = gzip(b"data");
+        let file = [control.clone(), data.clone()].concat();
+
+        let parts = package_parts(&file).unwrap();
+
+        assert_eq!(parts.signature, LockPart::default());
+        assert_eq!(parts.control.range, format!("bytes=0-{}", control.len() - 1));
+        let end = file.len() - 1;
+        assert_eq!(parts.data.range, format!("bytes={}-{end}", control.len()));
+        let sha1: [u8; 20] = Sha1::digest(&control).into();
+        assert_eq!(parts.control.checksum, format!("sha1-{}", base64_std(&sha1)));
+        assert_eq!(parts.checksum, Checksum::Sha1(sha1).to_string());
+        let sha256 = Sha256::digest(&data);
+        assert_eq!(parts.data.checksum, format!("sha256-{}", base64_std(&sha256)));
+    }
+
+    #[test]
+    fn a_package_without_data_is_an_error() {
+        let err = package_parts(&gzip(b"control only")).unwrap_err();
+        assert!(matches!(err, GzipError::Missing { .. }), "{err}");
+    }
+}

@@ -171,22 +171,14 @@ impl Lock {
     /// The lock's bytes as apko writes them: two-space indented JSON in apko's field order,
     /// HTML-sensitive characters escaped as Go's encoder escapes them, and a final newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Serializing plain structs of strings and vectors cannot fail.
-        let pretty = serde_json::to_string_pretty(self).unwrap_or_default();
-        let mut out = String::with_capacity(pretty.len() + 1);
-        // Go's encoding/json escapes these inside strings; outside strings JSON has none.
-        for c in pretty.chars() {
-            match c {
-                '<' => out.push_str("\\u003c"),
-                '>' => out.push_str("\\u003e"),
-                '&' => out.push_str("\\u0026"),
-                '\u{2028}' => out.push_str("\\u2028"),
-                '\u{2029}' => out.push_str("\\u2029"),
-                c => out.push(c),
-            }
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, GoFormatter::new());
+        // Serializing plain structs of strings and vectors into memory cannot fail.
+        if self.serialize(&mut serializer).is_err() {
+            out.clear();
         }
-        out.push('\n');
-        out.into_bytes()
+        out.push(b'\n');
+        out
     }
 
     /// Writes the lock to `path` through a temporary sibling renamed into place, so a
@@ -249,6 +241,89 @@ impl Lock {
     }
 }
 
+/// Go's `json.MarshalIndent(v, "", "  ")` spelling: serde_json's pretty layout, with the
+/// string escapes of Go's encoder (`<`, `>`, `&`, U+2028, U+2029 and the control characters
+/// other than `\n`, `\r`, `\t` as `\u00XX`).
+struct GoFormatter<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+impl GoFormatter<'_> {
+    fn new() -> Self {
+        GoFormatter(serde_json::ser::PrettyFormatter::with_indent(b"  "))
+    }
+}
+
+impl serde_json::ser::Formatter for GoFormatter<'_> {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+            w.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            write!(w, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        match escape {
+            CharEscape::Quote => w.write_all(b"\\\""),
+            CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
+            CharEscape::LineFeed => w.write_all(b"\\n"),
+            CharEscape::CarriageReturn => w.write_all(b"\\r"),
+            CharEscape::Tab => w.write_all(b"\\t"),
+            CharEscape::Solidus => w.write_all(b"/"),
+            CharEscape::Backspace => w.write_all(b"\\u0008"),
+            CharEscape::FormFeed => w.write_all(b"\\u000c"),
+            CharEscape::AsciiControl(byte) => write!(w, "\\u{:04x}", byte),
+        }
+    }
+}
+
 /// The [`LockConfig`] of the blueprint at `blueprint` (relative paths inside it resolve
 /// against `cwd`): its name as given, and the SHA-256 of it and every file it includes, as
 /// apko's deep checksum covers them.
@@ -289,14 +364,15 @@ mod tests {
     fn go_escapes_html_characters_and_ends_with_a_newline() {
         let mut lock = Lock { version: VERSION.into(), ..Lock::default() };
         lock.contents.keyring.push(LockKeyring {
-            name: "a<b>&c".into(),
+            name: "a<b>&c\u{2028}\u{8}\u{c}\u{1}\n\"\\/".into(),
             url: "u".into(),
             content: String::new(),
         });
         let text = String::from_utf8(lock.to_bytes()).unwrap();
-        assert!(text.contains(r#""name": "a\u003cb\u003e\u0026c""#), "{text}");
+        let want = r#""name": "a\u003cb\u003e\u0026c\u2028\u0008\u000c\u0001\n\"\\/""#;
+        assert!(text.contains(want), "{text}");
         assert!(text.ends_with("}\n"));
-        assert!(!text.contains("content"), "empty content is omitted: {text}");
+        assert!(!text.contains("\"content\":"), "empty content is omitted: {text}");
         assert_eq!(Lock::parse(text.as_bytes()).unwrap(), lock);
     }
 

@@ -216,3 +216,21 @@ fn find(
     }
     Ok((repo, entry))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    fn package(url: &str, architecture: &str) -> LockPackage {
+        LockPackage { url: url.into(), architecture: architecture.into(), ..LockPackage::default() }
+    }
+
+    #[test]
+    fn the_url_directory_names_the_arch_even_for_noarch_packages() {
+        assert_eq!(locked_arch(&package("./r/aarch64/a-1.apk", "noarch")), "aarch64");
+        assert_eq!(locked_arch(&package("https://h/r/x86_64/a-1.apk", "x86_64")), "x86_64");
+        assert_eq!(locked_arch(&package("a-1.apk", "riscv64")), "riscv64");
+        assert_eq!(locked_arch(&package("./a-1.apk", "riscv64")), "riscv64");
+    }
+}
