@@ -114,11 +114,8 @@ fn a_limit_flag_names_the_package_and_is_raised_by_its_option() {
     let dir = tempdir();
     let blueprint = repository(dir.path(), &[big_package(3000)], &["big"]);
     let out = dir.path().join("out");
-    let output = run(flatroot()
-        .arg("build")
-        .arg(&blueprint)
-        .arg(&out)
-        .args(["--max-file-size", "100"]));
+    let output =
+        run(flatroot().arg("build").arg(&blueprint).arg(&out).args(["--max-file-size", "100"]));
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(
@@ -194,15 +191,17 @@ fn a_build_killed_at_any_moment_leaves_no_partial_output() {
             std::fs::remove_dir_all(&out).unwrap();
         }
         for name in tree_of(dir.path()).iter().filter(|p| !p.contains('/')) {
-            let allowed = ["ref", "timing", "repo"].contains(&name.as_str())
-                || name.starts_with(".out.tmp-");
+            let allowed =
+                ["ref", "timing", "repo"].contains(&name.as_str()) || name.starts_with(".out.tmp-");
             assert!(allowed, "run {run_index}: unexpected {name}");
         }
     }
     eprintln!("{completed} of {runs} killed builds had finished");
 
-    let leftovers: Vec<String> =
-        tree_of(dir.path()).into_iter().filter(|p| p.starts_with(".out.tmp-") && !p.contains('/')).collect();
+    let leftovers: Vec<String> = tree_of(dir.path())
+        .into_iter()
+        .filter(|p| p.starts_with(".out.tmp-") && !p.contains('/'))
+        .collect();
     assert_eq!(build(&blueprint.display().to_string(), &out, &[]), reference);
     for leftover in &leftovers {
         assert!(dir.path().join(leftover).exists(), "a leftover sibling is left alone");

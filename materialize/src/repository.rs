@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::apk::datatar::Limits;
 use crate::apk::index::IndexEntry;
 use crate::apk::signature::{Keyring, Trust};
-use crate::apk::datatar::Limits;
 use crate::apk::signed_index::{IndexError, read_index_with_limits};
 
 /// A repository as the blueprint (or `--repository`) names it.
@@ -110,9 +110,10 @@ pub fn load(
             path: path.clone(),
             source,
         })?;
-        let index = read_index_with_limits(&bytes, &path, keyring, trust, limits).map_err(|source| {
-            RepositoryError::Index { location: spec.location.clone(), source: Box::new(source) }
-        })?;
+        let index =
+            read_index_with_limits(&bytes, &path, keyring, trust, limits).map_err(|source| {
+                RepositoryError::Index { location: spec.location.clone(), source: Box::new(source) }
+            })?;
         tracing::debug!(repository = %spec.location, arch, packages = index.entries.len(), "index loaded");
         loaded.push(LoadedRepository {
             spec: spec.clone(),

@@ -58,50 +58,48 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
     let err = |tail: &str| Err(format!("LAYER: layer sha256:… / {tail}"));
     let tree = |entries: &[&'static str]| Ok(entries.to_vec());
     match case {
-        TarCase::DotDot => err(
-            "layer entry \"../x\" cannot be placed in the tree / path \"../x\" has a '.' or \
-             '..' component",
-        ),
-        TarCase::InnerDotDot => err(
-            "layer entry \"a/../../x\" cannot be placed in the tree / path \"a/../../x\" has \
-             a '.' or '..' component",
-        ),
+        TarCase::DotDot => {
+            err("layer entry \"../x\" cannot be placed in the tree / path \"../x\" has a '.' or \
+             '..' component")
+        }
+        TarCase::InnerDotDot => {
+            err("layer entry \"a/../../x\" cannot be placed in the tree / path \"a/../../x\" has \
+             a '.' or '..' component")
+        }
         TarCase::Absolute => tree(&["/ directory", "/etc directory", "/etc/x file"]),
         TarCase::SymlinkToRoot => {
             tree(&["/ directory", "/escape symlink", "/etc directory", "/etc/x file"])
         }
-        TarCase::SymlinkUp => err(
-            "layer entry \"up/x\" cannot be placed in the tree / \"up\": a symlink on the way \
-             climbs above the root",
-        ),
-        TarCase::HardlinkOutside => err(
-            "layer entry \"h\" is a hardlink to \"../../etc/passwd\", which is not an earlier \
-             regular file",
-        ),
-        TarCase::HardlinkAbsolute => err(
-            "layer entry \"h\" is a hardlink to \"/etc/passwd\", which is not an earlier \
-             regular file",
-        ),
-        TarCase::DirectoryThroughSymlink => err(
-            "layer entry \"d/sub\" cannot be placed in the tree / \"d\": a symlink on the way \
-             climbs above the root",
-        ),
-        TarCase::NameSlash | TarCase::NameDoubleSlash | TarCase::NameDot => {
-            tree(&["/ directory"])
+        TarCase::SymlinkUp => {
+            err("layer entry \"up/x\" cannot be placed in the tree / \"up\": a symlink on the way \
+             climbs above the root")
         }
+        TarCase::HardlinkOutside => {
+            err("layer entry \"h\" is a hardlink to \"../../etc/passwd\", which is not an earlier \
+             regular file")
+        }
+        TarCase::HardlinkAbsolute => {
+            err("layer entry \"h\" is a hardlink to \"/etc/passwd\", which is not an earlier \
+             regular file")
+        }
+        TarCase::DirectoryThroughSymlink => {
+            err("layer entry \"d/sub\" cannot be placed in the tree / \"d\": a symlink on the way \
+             climbs above the root")
+        }
+        TarCase::NameSlash | TarCase::NameDoubleSlash | TarCase::NameDot => tree(&["/ directory"]),
         TarCase::NameDotSlash => tree(&["/ directory", "/f file"]),
         TarCase::DuplicateTypes => tree(&["/ directory", "/a directory"]),
-        TarCase::HardlinkMissing => err(
-            "layer entry \"h\" is a hardlink to \"nowhere\", which is not an earlier regular \
-             file",
-        ),
-        TarCase::HardlinkToDirectory => err(
-            "layer entry \"h\" is a hardlink to \"d\", which is not an earlier regular file",
-        ),
-        TarCase::SymlinkCycle => err(
-            "layer entry \"a/x\" cannot be placed in the tree / \"a\": too many levels of \
-             symbolic links",
-        ),
+        TarCase::HardlinkMissing => {
+            err("layer entry \"h\" is a hardlink to \"nowhere\", which is not an earlier regular \
+             file")
+        }
+        TarCase::HardlinkToDirectory => {
+            err("layer entry \"h\" is a hardlink to \"d\", which is not an earlier regular file")
+        }
+        TarCase::SymlinkCycle => {
+            err("layer entry \"a/x\" cannot be placed in the tree / \"a\": too many levels of \
+             symbolic links")
+        }
         TarCase::SizeBeyondData => err(
             "layer tar is malformed near byte 0 / content range 512+4096 lies outside a buffer \
              of 522 bytes",
@@ -110,14 +108,14 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
         TarCase::OverflowingSize => {
             err("layer tar is malformed near byte 0 / size field overflows 64 bits")
         }
-        TarCase::NonOctalSize => err(
-            "layer tar is malformed near byte 0 / numeric field was not a number: \
-             0000000012x4 when getting size for nonoctal",
-        ),
-        TarCase::NonOctalMode => err(
-            "layer tar is malformed near byte 0 / numeric field was not a number: rwxr-xr- \
-             when getting mode for mode",
-        ),
+        TarCase::NonOctalSize => {
+            err("layer tar is malformed near byte 0 / numeric field was not a number: \
+             0000000012x4 when getting size for nonoctal")
+        }
+        TarCase::NonOctalMode => {
+            err("layer tar is malformed near byte 0 / numeric field was not a number: rwxr-xr- \
+             when getting mode for mode")
+        }
         TarCase::PaxBadLength | TarCase::PaxMissingNewline | TarCase::PaxHugeLength => {
             err("layer tar is malformed near byte 1024 / malformed pax extension")
         }
@@ -126,9 +124,9 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
         }
         // Pinned in the test itself: their names do not fit a literal.
         TarCase::GnuLongName | TarCase::NonUtf8Names => Err(String::new()),
-        TarCase::GnuSparse => err(
-            "layer tar is malformed near byte 0 / sparse entry type listed but not GNU header",
-        ),
+        TarCase::GnuSparse => {
+            err("layer tar is malformed near byte 0 / sparse entry type listed but not GNU header")
+        }
         TarCase::Devices => tree(&[
             "/ directory",
             "/dev directory",
@@ -136,10 +134,10 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
             "/dev/null char",
             "/dev/sda block",
         ]),
-        TarCase::NulInName => err(
-            "layer entry \"a\\x00b\" cannot be placed in the tree / name \"a\\x00b\" contains \
-             a NUL byte",
-        ),
+        TarCase::NulInName => {
+            err("layer entry \"a\\x00b\" cannot be placed in the tree / name \"a\\x00b\" contains \
+             a NUL byte")
+        }
         TarCase::BadChecksum => {
             err("layer tar is malformed near byte 0 / archive header checksum mismatch")
         }
@@ -154,9 +152,11 @@ fn every_hostile_tar_as_a_layer_gives_its_exact_outcome() {
         let got = open_layer(&layer);
         let want = match case {
             // Names that do not fit a literal: a 300-byte name and non-UTF-8 bytes.
-            TarCase::GnuLongName => {
-                Ok(vec!["/ directory".into(), "/d directory".into(), format!("/d/{} file", "n".repeat(298))])
-            }
+            TarCase::GnuLongName => Ok(vec![
+                "/ directory".into(),
+                "/d directory".into(),
+                format!("/d/{} file", "n".repeat(298)),
+            ]),
             TarCase::NonUtf8Names => Ok(vec![
                 "/ directory".into(),
                 format!("/{} file", String::from_utf8_lossy(b"caf\xe9")),

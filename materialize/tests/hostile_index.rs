@@ -33,8 +33,14 @@ fn chain(error: &dyn std::error::Error) -> String {
 fn read(bytes: &[u8], limits: &Limits) -> Result<SignedIndex, String> {
     let mut ring = Keyring::new();
     ring.insert_pem(TEST_KEY_NAME, TEST_PUBLIC_KEY_PEM).unwrap();
-    read_index_with_limits(bytes, Path::new("repo/APKINDEX.tar.gz"), &ring, Trust::default(), limits)
-        .map_err(|e| chain(&e))
+    read_index_with_limits(
+        bytes,
+        Path::new("repo/APKINDEX.tar.gz"),
+        &ring,
+        Trust::default(),
+        limits,
+    )
+    .map_err(|e| chain(&e))
 }
 
 fn package() -> flatroot_benches::fixture::apk::BuiltPackage {
@@ -44,7 +50,9 @@ fn package() -> flatroot_benches::fixture::apk::BuiltPackage {
 #[test]
 fn index_signatures_decide_as_apk_tools_does() {
     let pkg = package();
-    let at = |case| read(&hostile::index(Some(case), std::slice::from_ref(&pkg)).unwrap(), &Limits::default());
+    let at = |case| {
+        read(&hostile::index(Some(case), std::slice::from_ref(&pkg)).unwrap(), &Limits::default())
+    };
     assert_eq!(
         at(IndexCase::UnknownKey).unwrap_err(),
         "index repo/APKINDEX.tar.gz: signature check failed / signed only by unknown keys: \
@@ -126,8 +134,9 @@ fn non_utf8_index_and_pkginfo_text_are_errors_naming_the_member() {
     let tar = hostile::archive(&[hostile::file(b"APKINDEX", b"P:caf\xe9\nV:1\n\n")]);
     let bytes = flatroot_benches::fixture::gzip::member(&tar, 6).unwrap();
     let loose = Trust { allow_untrusted: true };
-    let err = read_index_with_limits(&bytes, Path::new("x"), &Keyring::new(), loose, &Limits::default())
-        .unwrap_err();
+    let err =
+        read_index_with_limits(&bytes, Path::new("x"), &Keyring::new(), loose, &Limits::default())
+            .unwrap_err();
     assert_eq!(chain(&err), "index x: APKINDEX is not UTF-8");
 
     let data = flatroot_benches::fixture::gzip::member(&hostile::archive(&[]), 6).unwrap();

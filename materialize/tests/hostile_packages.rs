@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use flatroot_benches::fixture::hostile::{self, TarCase};
 use flatroot_benches::fixture::keys::{TEST_KEY_NAME, TEST_PUBLIC_KEY_PEM};
+use flatroot_materialize::apk::datatar::Limits;
 use flatroot_materialize::apk::index::IndexEntry;
 use flatroot_materialize::apk::package::{Expect, Package, PackageError, read_package};
 use flatroot_materialize::apk::signature::{Keyring, Trust};
 use flatroot_materialize::unpack::{self, MergeError, UnpackedPackage};
-use flatroot_materialize::apk::datatar::Limits;
 use flatroot_vfs::{Metadata, Tree};
 
 fn keyring() -> Keyring {
@@ -73,11 +73,8 @@ fn outcome(case: TarCase) -> String {
 }
 
 fn merge(package: Package) -> Result<Tree, MergeError> {
-    let record = IndexEntry {
-        name: "victim".into(),
-        version: "1.0-r0".into(),
-        ..IndexEntry::default()
-    };
+    let record =
+        IndexEntry { name: "victim".into(), version: "1.0-r0".into(), ..IndexEntry::default() };
     let unpacked = UnpackedPackage {
         record,
         buffer: Arc::new(package.data),
@@ -127,9 +124,9 @@ fn expected(case: TarCase) -> String {
         TarCase::HardlinkToDirectory => {
             format!("{MERGE}hardlink \"h\" names \"d\", which is not a regular file of the tree")
         }
-        TarCase::SymlinkCycle => format!(
-            "{MERGE}cannot install \"a/x\" / \"a/x\": too many levels of symbolic links"
-        ),
+        TarCase::SymlinkCycle => {
+            format!("{MERGE}cannot install \"a/x\" / \"a/x\": too many levels of symbolic links")
+        }
         TarCase::SizeBeyondData => {
             format!("{TAR}tar truncated at byte 522: the content of \"big\" needs 4086 more bytes")
         }
@@ -163,7 +160,8 @@ fn expected(case: TarCase) -> String {
         TarCase::GnuSparse => format!("{TAR}entry \"sparse\" at byte 0: unsupported typeflag 'S'"),
         // Device nodes and FIFOs are tree nodes only: nothing is created on the host.
         TarCase::Devices => {
-            "tree: / directory, dev directory, dev/fifo fifo, dev/null char, dev/sda block".to_string()
+            "tree: / directory, dev directory, dev/fifo fifo, dev/null char, dev/sda block"
+                .to_string()
         }
         TarCase::NonUtf8Names => format!(
             "tree: / directory, {} file, {} symlink",
@@ -220,11 +218,26 @@ fn each_size_limit_is_named_with_its_option() {
     ]);
     let pkg = hostile::package_with_data_tar("victim", &tar).unwrap();
     let cases = [
-        (Limits { max_data_size: 2048, ..Limits::default() }, "data segment size limit of 2048 (raise it with --max-data-size)"),
-        (Limits { max_file_size: 2048, ..Limits::default() }, "file size limit of 2048 (raise it with --max-file-size)"),
-        (Limits { max_entries: 2, ..Limits::default() }, "entries per package limit of 2 (raise it with --max-entries)"),
-        (Limits { max_path_len: 4, ..Limits::default() }, "path length limit of 4 (raise it with --max-path-length)"),
-        (Limits { max_control_size: 100, ..Limits::default() }, "control segment size limit of 100 (raise it with --max-control-size)"),
+        (
+            Limits { max_data_size: 2048, ..Limits::default() },
+            "data segment size limit of 2048 (raise it with --max-data-size)",
+        ),
+        (
+            Limits { max_file_size: 2048, ..Limits::default() },
+            "file size limit of 2048 (raise it with --max-file-size)",
+        ),
+        (
+            Limits { max_entries: 2, ..Limits::default() },
+            "entries per package limit of 2 (raise it with --max-entries)",
+        ),
+        (
+            Limits { max_path_len: 4, ..Limits::default() },
+            "path length limit of 4 (raise it with --max-path-length)",
+        ),
+        (
+            Limits { max_control_size: 100, ..Limits::default() },
+            "control segment size limit of 100 (raise it with --max-control-size)",
+        ),
     ];
     for (limits, message) in cases {
         let err = read_bytes(&pkg.bytes, limits).unwrap_err();
@@ -240,9 +253,12 @@ fn each_size_limit_is_named_with_its_option() {
 fn an_enormous_pkginfo_line_stops_at_the_control_limit() {
     let tar = hostile::archive(&[hostile::file(b"f", b"f")]);
     let data = flatroot_benches::fixture::gzip::member(&tar, 9).unwrap();
-    let pkg =
-        hostile::package_with_data_members("victim", &data, hostile::enormous_line(17 << 20).as_bytes())
-            .unwrap();
+    let pkg = hostile::package_with_data_members(
+        "victim",
+        &data,
+        hostile::enormous_line(17 << 20).as_bytes(),
+    )
+    .unwrap();
     let err = read_bytes(&pkg.bytes, Limits::default()).unwrap_err();
     assert!(
         chain(&err).starts_with(
@@ -253,8 +269,12 @@ fn an_enormous_pkginfo_line_stops_at_the_control_limit() {
         chain(&err)
     );
     // A long line under the limit is read whole.
-    let pkg = hostile::package_with_data_members("victim", &data, hostile::enormous_line(1 << 20).as_bytes())
-        .unwrap();
+    let pkg = hostile::package_with_data_members(
+        "victim",
+        &data,
+        hostile::enormous_line(1 << 20).as_bytes(),
+    )
+    .unwrap();
     let package = read_bytes(&pkg.bytes, Limits::default()).unwrap();
     assert_eq!(package.pkginfo.pkgdesc.len(), 1 << 20);
 }
@@ -267,7 +287,11 @@ fn truncation_at_every_member_boundary_and_inside_each_is_an_error() {
     let at = |cut: usize| chain(&read_bytes(&pkg.bytes[..cut], Limits::default()).unwrap_err());
 
     assert_eq!(at(sig.end), "package victim-1.0-r0: no control segment");
-    assert!(at(control.end).starts_with("package victim-1.0-r0: data hash is "), "{}", at(control.end));
+    assert!(
+        at(control.end).starts_with("package victim-1.0-r0: data hash is "),
+        "{}",
+        at(control.end)
+    );
     for cut in [sig.start + 1, sig.end / 2, sig.end - 1] {
         let msg = format!(
             "package victim-1.0-r0: bad gzip stream in the signature or control segment / truncated \

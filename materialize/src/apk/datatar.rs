@@ -59,8 +59,7 @@ impl Limits {
     /// The gzip output limit for a data segment of `compressed` bytes: the smaller of
     /// [`Limits::max_data_size`] and the inflate ratio's bound, and which of the two it is.
     pub fn data_output_limit(&self, compressed: usize) -> (u64, Limit) {
-        let by_ratio =
-            (compressed as u64).saturating_mul(self.max_inflate_ratio).max(RATIO_FLOOR);
+        let by_ratio = (compressed as u64).saturating_mul(self.max_inflate_ratio).max(RATIO_FLOOR);
         if by_ratio < self.max_data_size {
             (by_ratio, Limit::InflateRatio)
         } else {

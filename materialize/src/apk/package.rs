@@ -300,18 +300,19 @@ pub fn read_package(
 
     let data_start = control_range.end;
     let data = read_data(bytes, data_start, &pkginfo, expect, trust)?;
-    let entries = datatar::read_entries(&data, &expect.limits).map_err(|source| {
-        match Limit::of_tar_error(&source, &expect.limits) {
-            Some(limit) => PackageError::Limit {
-                package: package(),
-                segment: "data",
-                limit,
-                value: limit.value(&expect.limits),
-                source: LimitCause::Tar(source),
+    let entries =
+        datatar::read_entries(&data, &expect.limits).map_err(
+            |source| match Limit::of_tar_error(&source, &expect.limits) {
+                Some(limit) => PackageError::Limit {
+                    package: package(),
+                    segment: "data",
+                    limit,
+                    value: limit.value(&expect.limits),
+                    source: LimitCause::Tar(source),
+                },
+                None => PackageError::Tar { package: package(), segment: "data", source },
             },
-            None => PackageError::Tar { package: package(), segment: "data", source },
-        }
-    })?;
+        )?;
     verify_files(&data, &entries, &expect.name)?;
 
     tracing::debug!(
@@ -434,18 +435,19 @@ fn read_data(
     let mut hasher = Sha256::new();
     let mut offset = start;
     while offset < bytes.len() {
-        let end = gzip::inflate_member(bytes, offset, &mut data, limit).map_err(|source| {
-            match source {
-                GzipError::OutputLimit { .. } => PackageError::Limit {
-                    package: package(),
-                    segment: "data",
-                    limit: which,
-                    value: which.value(&expect.limits),
-                    source: LimitCause::Gzip(source),
+        let end =
+            gzip::inflate_member(bytes, offset, &mut data, limit).map_err(
+                |source| match source {
+                    GzipError::OutputLimit { .. } => PackageError::Limit {
+                        package: package(),
+                        segment: "data",
+                        limit: which,
+                        value: which.value(&expect.limits),
+                        source: LimitCause::Gzip(source),
+                    },
+                    source => PackageError::Gzip { package: package(), segment: "data", source },
                 },
-                source => PackageError::Gzip { package: package(), segment: "data", source },
-            }
-        })?;
+            )?;
         hasher.update(&bytes[offset..end]);
         offset = end;
     }

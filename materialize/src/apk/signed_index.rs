@@ -186,8 +186,7 @@ pub fn read_index_with_limits(
         }
         let entries = signature::read_signature_segment(&first).map_err(sig_err)?;
         let mut tar = Vec::new();
-        let end =
-            gzip::inflate_member(bytes, first_end, &mut tar, max).map_err(gzip_err)?;
+        let end = gzip::inflate_member(bytes, first_end, &mut tar, max).map_err(gzip_err)?;
         let signed_by = trust.check(keyring, &entries, &bytes[first_end..end]).map_err(sig_err)?;
         (tar, end, signed_by)
     } else {

@@ -64,12 +64,11 @@ pub fn resolve_arch(
     progress: &dyn Progress,
 ) -> Result<Resolved, BuildError> {
     progress.stage(arch, Stage::Indexes);
-    let repos =
-        repository::load(&plan.repositories, arch, keyring, options.trust, &options.limits)
-            .map_err(|source| BuildError::Repository {
-                arch: arch.to_string(),
-                source: Box::new(source),
-            })?;
+    let repos = repository::load(&plan.repositories, arch, keyring, options.trust, &options.limits)
+        .map_err(|source| BuildError::Repository {
+            arch: arch.to_string(),
+            source: Box::new(source),
+        })?;
 
     progress.stage(arch, Stage::Resolve);
     let world = plan
