@@ -30,6 +30,9 @@ pub struct LimitArgs {
     /// passes 1 MiB [default: 1000].
     #[arg(long, value_name = "N")]
     pub max_inflate_ratio: Option<u64>,
+    /// Most symlinks one path of a package may pass through [default: 40].
+    #[arg(long, value_name = "N")]
+    pub max_symlink_hops: Option<u32>,
 }
 
 impl LimitArgs {
@@ -51,6 +54,9 @@ impl LimitArgs {
         }
         if let Some(len) = self.max_path_length {
             limits.max_path_len = len;
+        }
+        if let Some(hops) = self.max_symlink_hops {
+            limits.max_symlink_hops = hops;
         }
         limits
     }
