@@ -76,7 +76,7 @@ fn packages_that_try_to_escape_fail_and_write_nothing_outside_the_output() {
         (TarCase::SymlinkUp, "\"up/x\": a symlink on the way climbs above the root"),
         (TarCase::HardlinkOutside, "entry \"../../etc/passwd\" at byte 1024: '..' component"),
         (TarCase::DirectoryThroughSymlink, "\"d/sub\": a symlink on the way climbs above the root"),
-        (TarCase::SymlinkCycle, "\"a/x\": too many levels of symbolic links"),
+        (TarCase::SymlinkCycle, "more than 40 symlinks on the way"),
         (TarCase::GnuSparse, "entry \"sparse\" at byte 0: unsupported typeflag 'S'"),
     ];
     for (case, message) in cases {

@@ -16,8 +16,11 @@ use flatroot_materialize::blueprint;
 use flatroot_vfs::Metadata;
 use flatroot_vfs::tar::read_layer;
 
+/// One target: its name and what it does with an input.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// The targets by name, as `cargo fuzz run NAME` and the seed directories name them.
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+pub const TARGETS: [Target; 8] = [
     ("apkindex_text", apkindex_text),
     ("installed_db", installed_db),
     ("pkginfo", pkginfo),

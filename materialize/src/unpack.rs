@@ -92,6 +92,20 @@ pub enum MergeError {
         #[source]
         source: TreeError,
     },
+    /// Placing an entry followed more symlinks than the tree allows: a cycle, or a chain
+    /// longer than [`crate::apk::datatar::Limits::max_symlink_hops`].
+    #[error(
+        "package {package}: cannot install {path:?}: more than {limit} symlinks on the way \
+         (a cycle, or raise it with --max-symlink-hops)"
+    )]
+    SymlinkHops {
+        /// The package being merged.
+        package: String,
+        /// The path in the image.
+        path: Lossy,
+        /// The tree's bound.
+        limit: u32,
+    },
     /// A file range outside the package buffer (a reader bug, never input's fault).
     #[error("package {package}: {path:?} points outside its data")]
     Range {
@@ -151,10 +165,16 @@ fn merge_entry(
 ) -> Result<Option<(NodeId, Name)>, MergeError> {
     let package = &packages[index];
     let name_of = |i: usize| packages[i].record.name.clone();
-    let tree_error = |source: TreeError| MergeError::Tree {
-        package: name_of(index),
-        path: Lossy(entry.path.clone()),
-        source,
+    let limit = tree.max_symlink_hops();
+    let tree_error = |source: TreeError| match source {
+        TreeError::Loop { .. } => MergeError::SymlinkHops {
+            package: name_of(index),
+            path: Lossy(entry.path.clone()),
+            limit,
+        },
+        source => {
+            MergeError::Tree { package: name_of(index), path: Lossy(entry.path.clone()), source }
+        }
     };
 
     // The reader only lets an empty path through for a `./` directory entry: the root,

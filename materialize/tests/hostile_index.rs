@@ -118,6 +118,14 @@ fn yaml_alias_expansion_and_deep_nesting_are_refused() {
     let err = blueprint::parse_str(&deep, Path::new("deep.yaml"), cwd).unwrap_err();
     assert!(chain(&err).starts_with("deep.yaml"), "{}", chain(&err));
     assert!(chain(&err).contains("nest"), "{}", chain(&err));
+
+    // Block nesting has no brackets to count; the schema refuses it at the first key it
+    // does not know, before the depth costs anything.
+    let started = std::time::Instant::now();
+    let block = hostile::deeply_nested_block(1000);
+    let err = blueprint::parse_str(&block, Path::new("block.yaml"), cwd).unwrap_err();
+    assert!(chain(&err).starts_with("block.yaml:2:2: unknown key `contents.a`"), "{}", chain(&err));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
 #[test]

@@ -73,6 +73,10 @@ fn outcome(case: TarCase) -> String {
 }
 
 fn merge(package: Package) -> Result<Tree, MergeError> {
+    merge_with_hops(package, flatroot_vfs::MAX_SYMLINK_HOPS)
+}
+
+fn merge_with_hops(package: Package, hops: u32) -> Result<Tree, MergeError> {
     let record =
         IndexEntry { name: "victim".into(), version: "1.0-r0".into(), ..IndexEntry::default() };
     let unpacked = UnpackedPackage {
@@ -83,6 +87,7 @@ fn merge(package: Package) -> Result<Tree, MergeError> {
         triggers: Vec::new(),
     };
     let mut tree = Tree::new(Metadata::directory(0o755));
+    tree.set_max_symlink_hops(hops);
     unpack::merge(&mut tree, &[unpacked])?;
     Ok(tree)
 }
@@ -125,7 +130,10 @@ fn expected(case: TarCase) -> String {
             format!("{MERGE}hardlink \"h\" names \"d\", which is not a regular file of the tree")
         }
         TarCase::SymlinkCycle => {
-            format!("{MERGE}cannot install \"a/x\" / \"a/x\": too many levels of symbolic links")
+            format!(
+                "{MERGE}cannot install \"a/x\": more than 40 symlinks on the way (a cycle, or \
+                 raise it with --max-symlink-hops)"
+            )
         }
         TarCase::SizeBeyondData => {
             format!("{TAR}tar truncated at byte 522: the content of \"big\" needs 4086 more bytes")
@@ -337,4 +345,26 @@ fn trailing_garbage_after_the_last_member_is_refused() {
             pkg.data.start + data.len()
         )
     );
+}
+
+#[test]
+fn a_symlink_chain_longer_than_the_limit_names_the_option() {
+    let tar = hostile::archive(&[
+        hostile::dir(b"d"),
+        hostile::symlink(b"l1", b"l2"),
+        hostile::symlink(b"l2", b"l3"),
+        hostile::symlink(b"l3", b"l4"),
+        hostile::symlink(b"l4", b"d"),
+        hostile::file(b"l1/x", b"through four links\n"),
+    ]);
+    let pkg = hostile::package_with_data_tar("victim", &tar).unwrap();
+    let read = || read_bytes(&pkg.bytes, Limits::default()).unwrap();
+    let err = merge_with_hops(read(), 3).err().unwrap();
+    assert_eq!(
+        chain(&err),
+        "package victim: cannot install \"l1/x\": more than 3 symlinks on the way (a cycle, \
+         or raise it with --max-symlink-hops)"
+    );
+    let tree = merge_with_hops(read(), 4).unwrap();
+    assert!(tree.lookup(b"d/x", flatroot_vfs::Follow::NotFinal).is_ok());
 }

@@ -2,7 +2,7 @@
 //! writer, the FUSE session and the diff.
 
 use crate::node::{Node, NodeId, NodeKind};
-use crate::tree::{Follow, TreeError, resolve};
+use crate::tree::{Follow, MAX_SYMLINK_HOPS, TreeError, resolve};
 
 /// One directory entry in walk order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl FrozenTree {
 
     /// Resolves a path, following symlinks inside the tree (see [`crate::Tree::lookup`]).
     pub fn lookup(&self, path: &[u8], follow: Follow) -> Result<NodeId, TreeError> {
-        resolve(&self.nodes, path, follow, false)
+        resolve(&self.nodes, path, follow, false, MAX_SYMLINK_HOPS)
     }
 
     /// The sum of the sizes of all distinct regular files.

@@ -84,13 +84,25 @@ impl Borrow<[u8]> for Name {
 pub struct Tree {
     nodes: Vec<Node>,
     linked_dirs: Vec<bool>,
+    max_hops: u32,
 }
 
 impl Tree {
     /// A tree holding only its root directory.
     pub fn new(root: Metadata) -> Tree {
         let node = Node { kind: NodeKind::Directory(BTreeMap::new()), meta: root };
-        Tree { nodes: vec![node], linked_dirs: vec![true] }
+        Tree { nodes: vec![node], linked_dirs: vec![true], max_hops: MAX_SYMLINK_HOPS }
+    }
+
+    /// Bounds how many symlinks one lookup or insertion may follow before it fails with
+    /// [`TreeError::Loop`]; [`MAX_SYMLINK_HOPS`] by default. A frozen tree keeps the default.
+    pub fn set_max_symlink_hops(&mut self, hops: u32) {
+        self.max_hops = hops;
+    }
+
+    /// The bound set by [`Tree::set_max_symlink_hops`].
+    pub fn max_symlink_hops(&self) -> u32 {
+        self.max_hops
     }
 
     /// The root directory.
@@ -171,7 +183,7 @@ impl Tree {
     /// Errors: a missing component, a non-directory in the middle, more than
     /// [`MAX_SYMLINK_HOPS`] symlinks.
     pub fn lookup(&self, path: &[u8], follow: Follow) -> Result<NodeId, TreeError> {
-        resolve(&self.nodes, path, follow, false)
+        resolve(&self.nodes, path, follow, false, self.max_hops)
     }
 
     /// Resolves the directory that holds the last component of `path` (following symlinks
@@ -185,7 +197,7 @@ impl Tree {
         let mut names = components(path)?;
         let last = names.pop().ok_or(TreeError::Root)?;
         let parent_path = join(&names);
-        let dir = resolve(&self.nodes, &parent_path, Follow::Final, true)
+        let dir = resolve(&self.nodes, &parent_path, Follow::Final, true, self.max_hops)
             .map_err(|e| relabel(e, path))?;
         if !self.node(dir).is_dir() {
             return Err(TreeError::NotADirectory { path: Lossy(path.to_vec()) });
@@ -227,7 +239,7 @@ impl Tree {
             walked.extend_from_slice(name.as_bytes());
             current = match self.child(current, name.as_bytes()) {
                 Some(_) => {
-                    let id = resolve(&self.nodes, &walked, Follow::Final, true)
+                    let id = resolve(&self.nodes, &walked, Follow::Final, true, self.max_hops)
                         .map_err(|e| relabel(e, &walked))?;
                     if !self.node(id).is_dir() {
                         return Err(TreeError::NotADirectory { path: Lossy(walked) });
@@ -291,12 +303,13 @@ fn relabel(error: TreeError, path: &[u8]) -> TreeError {
 
 /// Path resolution shared by [`Tree`] and [`FrozenTree`]: node 0 is the root. With
 /// `strict`, a `..` that a symlink target takes above the root is an error instead of
-/// staying at the root.
+/// staying at the root. Following more than `max_hops` symlinks is [`TreeError::Loop`].
 pub(crate) fn resolve(
     nodes: &[Node],
     path: &[u8],
     follow: Follow,
     strict: bool,
+    max_hops: u32,
 ) -> Result<NodeId, TreeError> {
     let err_path = || Lossy(path.to_vec());
     let mut pending: VecDeque<Vec<u8>> = path.split(|b| *b == b'/').map(<[u8]>::to_vec).collect();
@@ -328,7 +341,7 @@ pub(crate) fn resolve(
             && (!is_last || follow == Follow::Final)
         {
             hops += 1;
-            if hops > MAX_SYMLINK_HOPS {
+            if hops > max_hops {
                 return Err(TreeError::Loop { path: err_path() });
             }
             if target.first() == Some(&b'/') {

@@ -30,6 +30,9 @@ pub struct LimitArgs {
     /// passes 1 MiB [default: 1000].
     #[arg(long, value_name = "N")]
     pub max_inflate_ratio: Option<u64>,
+    /// Most symlinks one path of a package may pass through [default: 40].
+    #[arg(long, value_name = "N")]
+    pub max_symlink_hops: Option<u32>,
 }
 
 impl LimitArgs {
@@ -52,13 +55,16 @@ impl LimitArgs {
         if let Some(len) = self.max_path_length {
             limits.max_path_len = len;
         }
+        if let Some(hops) = self.max_symlink_hops {
+            limits.max_symlink_hops = hops;
+        }
         limits
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::{CommandFactory as _, Parser};
 
     use super::*;
 
@@ -77,5 +83,26 @@ mod tests {
         assert_eq!(limits.max_data_size, Limits::default().max_data_size);
         let none = Probe::parse_from(["x"]).limits.limits();
         assert_eq!(none, Limits::default());
+    }
+
+    #[test]
+    fn the_defaults_the_help_states_are_the_library_defaults() {
+        let d = Limits::default();
+        let expected = [
+            ("max-index-size", d.max_index_size),
+            ("max-control-size", d.max_control_size),
+            ("max-data-size", d.max_data_size),
+            ("max-file-size", d.max_file_size),
+            ("max-entries", d.max_entries as u64),
+            ("max-path-length", d.max_path_len as u64),
+            ("max-inflate-ratio", d.max_inflate_ratio),
+            ("max-symlink-hops", u64::from(d.max_symlink_hops)),
+        ];
+        let command = Probe::command();
+        for (flag, value) in expected {
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(flag)).unwrap();
+            let help = arg.get_help().unwrap().to_string();
+            assert!(help.ends_with(&format!("[default: {value}]")), "--{flag}: {help}");
+        }
     }
 }

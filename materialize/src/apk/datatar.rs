@@ -50,6 +50,9 @@ pub struct Limits {
     /// the default. Checked only once the output passes [`RATIO_FLOOR`], so that small
     /// segments of tar padding are never refused.
     pub max_inflate_ratio: u64,
+    /// Most symlinks one path of a package may pass through when it is placed in the tree;
+    /// default 40, Linux's `ELOOP` bound ([`flatroot_vfs::MAX_SYMLINK_HOPS`]).
+    pub max_symlink_hops: u32,
 }
 
 /// Output size below which [`Limits::max_inflate_ratio`] is not applied: 1 MiB.
@@ -79,6 +82,7 @@ impl Default for Limits {
             max_control_size: 16 << 20,
             max_index_size: 512 << 20,
             max_inflate_ratio: 1000,
+            max_symlink_hops: flatroot_vfs::MAX_SYMLINK_HOPS,
         }
     }
 }
@@ -100,6 +104,8 @@ pub enum Limit {
     PathLength,
     /// [`Limits::max_inflate_ratio`].
     InflateRatio,
+    /// [`Limits::max_symlink_hops`].
+    SymlinkHops,
 }
 
 impl Limit {
@@ -113,6 +119,7 @@ impl Limit {
             Limit::Entries => "--max-entries",
             Limit::PathLength => "--max-path-length",
             Limit::InflateRatio => "--max-inflate-ratio",
+            Limit::SymlinkHops => "--max-symlink-hops",
         }
     }
 
@@ -126,6 +133,7 @@ impl Limit {
             Limit::Entries => limits.max_entries as u64,
             Limit::PathLength => limits.max_path_len as u64,
             Limit::InflateRatio => limits.max_inflate_ratio,
+            Limit::SymlinkHops => u64::from(limits.max_symlink_hops),
         }
     }
 
@@ -152,6 +160,7 @@ impl std::fmt::Display for Limit {
             Limit::Entries => "entries per package",
             Limit::PathLength => "path length",
             Limit::InflateRatio => "inflate ratio",
+            Limit::SymlinkHops => "symlink hops",
         };
         f.write_str(name)
     }

@@ -201,6 +201,7 @@ fn tree_checked(
     let mut root = Metadata::directory(0o755);
     root.mtime = Timestamp::from_secs(build_time);
     let mut tree = Tree::new(root);
+    tree.set_max_symlink_hops(options.limits.max_symlink_hops);
     let installed = unpack::merge(&mut tree, &unpacked)
         .map_err(|source| BuildError::Merge { arch: arch.to_string(), source: Box::new(source) })?;
 

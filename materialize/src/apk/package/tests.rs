@@ -210,7 +210,13 @@ fn a_data_segment_past_the_limit_is_an_error() {
     assert!(
         matches!(
             err,
-            PackageError::Gzip { segment: "data", source: GzipError::OutputLimit { .. }, .. }
+            PackageError::Limit {
+                segment: "data",
+                limit: Limit::DataSize,
+                value: 1024,
+                source: LimitCause::Gzip(GzipError::OutputLimit { limit: 1024, .. }),
+                ..
+            }
         ),
         "{err:?}"
     );
