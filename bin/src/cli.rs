@@ -78,16 +78,26 @@ pub struct BuildOptions {
     /// Worker threads (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Repositories, keys, trust and limits.
+    #[command(flatten)]
+    pub repos: RepositoryArgs,
+}
+
+/// Where a blueprint's packages come from and how far they are trusted: the options of
+/// every command that reads a blueprint's repositories.
+#[derive(Debug, Clone, Args)]
+pub struct RepositoryArgs {
     /// An extra repository, after the blueprint's (repeatable; `@tag PATH` pins it).
     #[arg(long = "repository", value_name = "R")]
     pub repositories: Vec<String>,
     /// An extra public key file (repeatable).
     #[arg(long = "keyring", value_name = "K")]
     pub keyrings: Vec<PathBuf>,
-    /// Accept unsigned or unverifiable indexes and packages; the image records that it
-    /// was built from unverified input.
+    /// Accept unsigned or unverifiable indexes and packages; an image built from them
+    /// records that it was.
     #[arg(long)]
     pub allow_untrusted: bool,
+    /// Bounds on what indexes and packages may contain.
     #[command(flatten)]
     pub limits: crate::commands::limits::LimitArgs,
 }

@@ -14,7 +14,7 @@ use crate::output::{self, Spinner};
 
 /// Builds the blueprint and prints the index digest (or a JSON summary).
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let plan = options::plan(&args.blueprint, &args.build)?;
+    let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
     let out = args.out.clone();
     let is_archive = out.extension().is_some_and(|e| e == "tar");

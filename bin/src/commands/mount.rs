@@ -16,7 +16,6 @@ use flatroot_vfs::FrozenTree;
 use flatroot_vfs::fuse::{self, MountConfig};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cli::{BuildOptions, CompressionArg};
 use crate::commands::options;
 use crate::output::{self, Spinner};
 
@@ -45,18 +44,9 @@ pub struct MountArgs {
     /// Worker threads for unpacking a blueprint (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// An extra repository for a blueprint (repeatable; `@tag PATH` pins it).
-    #[arg(long = "repository", value_name = "R")]
-    pub repositories: Vec<String>,
-    /// An extra public key file for a blueprint (repeatable).
-    #[arg(long = "keyring", value_name = "K")]
-    pub keyrings: Vec<PathBuf>,
-    /// Accept unsigned or unverifiable indexes and packages.
-    #[arg(long)]
-    pub allow_untrusted: bool,
-    /// Bounds on what the indexes and packages of a blueprint may contain.
+    /// Repositories, keys, trust and limits, for a blueprint.
     #[command(flatten)]
-    pub limits: crate::commands::limits::LimitArgs,
+    pub repos: crate::cli::RepositoryArgs,
     /// The detached server of `--background` (internal).
     #[arg(long, hide = true)]
     pub background_child: bool,
@@ -249,23 +239,9 @@ fn host_arch() -> Option<Arch> {
 
 /// Resolves and unpacks one architecture of a blueprint in memory.
 fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
-    let mut build_options = BuildOptions {
-        archs: Vec::new(),
-        tag: "flatroot:latest".to_string(),
-        compression: CompressionArg::None,
-        compression_level: None,
-        source_date_epoch: args.source_date_epoch,
-        jobs: args.jobs,
-        repositories: args.repositories.clone(),
-        keyrings: args.keyrings.clone(),
-        allow_untrusted: args.allow_untrusted,
-        limits: args.limits.clone(),
-    };
-    if let Some(arch) = &args.arch {
-        build_options.archs = vec![arch.clone()];
-    }
-    let plan = options::plan(&args.source, &build_options)?;
-    let opts = options::build_options(&build_options)?;
+    let archs: Vec<String> = args.arch.iter().cloned().collect();
+    let plan = options::plan(&args.source, &archs, &args.repos)?;
+    let opts = options::tree_options(args.source_date_epoch, args.jobs, &args.repos)?;
     let host = host_arch().map(Arch::apk_name);
     let arch = match host {
         Some(host) if args.arch.is_none() && plan.archs.iter().any(|a| a == host) => host,

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use flatroot_materialize::apk::signature::{Keyring, Trust};
+use flatroot_materialize::apk::signature::Keyring;
 use flatroot_materialize::blueprint;
-use flatroot_materialize::build::{self, Options, Resolved};
+use flatroot_materialize::build::{self, Resolved};
 use flatroot_materialize::lock;
-use flatroot_materialize::plan::{self, Overrides};
+use flatroot_materialize::plan;
 use flatroot_materialize::progress::Silent;
 use serde_json::json;
 
@@ -33,15 +33,9 @@ pub struct ResolveArgs {
     /// Print why this package is in the image: its path of dependencies from the world.
     #[arg(long, value_name = "NAME")]
     pub explain: Option<String>,
-    /// An extra repository, after the blueprint's (repeatable; `@tag PATH` pins it).
-    #[arg(long = "repository", value_name = "R")]
-    pub repositories: Vec<String>,
-    /// An extra public key file (repeatable).
-    #[arg(long = "keyring", value_name = "K")]
-    pub keyrings: Vec<PathBuf>,
-    /// Accept unsigned or unverifiable indexes.
-    #[arg(long)]
-    pub allow_untrusted: bool,
+    /// Repositories, keys, trust and limits.
+    #[command(flatten)]
+    pub repos: crate::cli::RepositoryArgs,
 }
 
 /// Resolves every architecture, prints the packages (or the explanation), and writes the
@@ -52,14 +46,9 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         output::warn(&warning.to_string());
     }
-    let overrides = Overrides {
-        archs: args.archs.clone(),
-        repositories: args.repositories.clone(),
-        keyring: args.keyrings.clone(),
-    };
+    let overrides = args.repos.overrides(&args.archs);
     let plan = plan::from_blueprint(&loaded.blueprint, &args.blueprint, &cwd, &overrides)?;
-    let options =
-        Options { trust: Trust { allow_untrusted: args.allow_untrusted }, ..Options::default() };
+    let options = crate::commands::options::tree_options(None, None, &args.repos)?;
     let keyring = Keyring::load_files(&plan.keyring).context("cannot load the keyring")?;
 
     let resolved = plan
