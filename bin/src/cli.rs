@@ -72,8 +72,8 @@ pub struct BuildOptions {
     #[arg(long, value_name = "N")]
     pub compression_level: Option<u32>,
     /// Clamp every mtime to this time and use it as the creation time (seconds since the
-    /// epoch).
-    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    /// epoch); default: the SOURCE_DATE_EPOCH variable when it is set and not empty.
+    #[arg(long, value_name = "SECS")]
     pub source_date_epoch: Option<i64>,
     /// Worker threads (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]

@@ -40,6 +40,36 @@ pub enum PlanError {
         /// The value given.
         arch: String,
     },
+    /// An account field that would break the line it is written to (`:` or a newline in
+    /// `etc/passwd`), or a name given twice.
+    #[error("{blueprint}: accounts: {what}")]
+    Account {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// An `environment` key that is empty or holds `=`.
+    #[error("{blueprint}: environment key {key:?} is not a variable name (empty, or holds '=')")]
+    Environment {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// A repository or key given as a URL: only local directories and files are read so far.
+    #[error(
+        "{blueprint}: {what} {location:?} is a URL; flatroot reads local repositories and key \
+         files only (fetching over HTTP is not implemented yet)"
+    )]
+    Remote {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// `repository` or `keyring entry`.
+        what: &'static str,
+        /// The location.
+        location: String,
+    },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
@@ -110,7 +140,11 @@ pub fn from_blueprint(
             .collect::<Result<_, _>>()?
     };
 
-    Ok(Plan {
+    // One image per architecture, however often it is named (`--arch x86_64 --arch amd64`).
+    let mut seen = std::collections::BTreeSet::new();
+    let archs: Vec<String> = archs.into_iter().filter(|a| seen.insert(a.clone())).collect();
+
+    let plan = Plan {
         source: source.to_path_buf(),
         world: bp.contents.packages.clone(),
         repositories,
@@ -126,7 +160,56 @@ pub fn from_blueprint(
             .map(|g| Group { name: g.groupname.clone(), gid: g.gid, members: g.members.clone() })
             .collect(),
         paths: bp.paths.iter().map(mutation).collect(),
-    })
+    };
+    check(&plan)?;
+    Ok(plan)
+}
+
+/// Refuses what would make a broken or surprising image: see [`PlanError`].
+pub fn check(plan: &Plan) -> Result<(), PlanError> {
+    let blueprint = || plan.source.clone();
+    let remote = |l: &str| l.starts_with("http://") || l.starts_with("https://");
+    if let Some(r) = plan.repositories.iter().find(|r| remote(&r.location)) {
+        let location = r.location.clone();
+        return Err(PlanError::Remote { blueprint: blueprint(), what: "repository", location });
+    }
+    if let Some(k) = plan.keyring.iter().find(|k| remote(&k.to_string_lossy())) {
+        let location = k.to_string_lossy().into_owned();
+        return Err(PlanError::Remote { blueprint: blueprint(), what: "keyring entry", location });
+    }
+    if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+        return Err(PlanError::Environment { blueprint: blueprint(), key: key.clone() });
+    }
+
+    let account = |what: String| PlanError::Account { blueprint: blueprint(), what };
+    let bad = |value: &str| value.contains([':', '\n', '\r', '\0']);
+    let mut users = std::collections::BTreeSet::new();
+    for u in &plan.users {
+        for (field, value) in [("username", &u.name), ("homedir", &u.home), ("shell", &u.shell)] {
+            if bad(value) {
+                return Err(account(format!(
+                    "user {:?}: {field} {value:?} holds ':' or a line break",
+                    u.name
+                )));
+            }
+        }
+        if !users.insert(u.name.as_str()) {
+            return Err(account(format!("user {:?} is listed twice", u.name)));
+        }
+    }
+    let mut groups = std::collections::BTreeSet::new();
+    for g in &plan.groups {
+        if bad(&g.name) || g.members.iter().any(|m| bad(m) || m.contains(',')) {
+            return Err(account(format!(
+                "group {:?}: a name holds ':', ',' or a line break",
+                g.name
+            )));
+        }
+        if !groups.insert(g.name.as_str()) {
+            return Err(account(format!("group {:?} is listed twice", g.name)));
+        }
+    }
+    Ok(())
 }
 
 fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {

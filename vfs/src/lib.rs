@@ -31,6 +31,6 @@ mod tree;
 
 pub use content::{Content, RangeError, SharedBuffer};
 pub use frozen::{Entry, FrozenTree};
-pub use name::{Lossy, Name, NameError, components};
+pub use name::{Lossy, MAX_NAME_LEN, Name, NameError, components};
 pub use node::{Metadata, Node, NodeId, NodeKind, Timestamp, Xattrs};
 pub use tree::{Follow, MAX_SYMLINK_HOPS, Tree, TreeError};

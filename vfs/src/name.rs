@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// The longest name a Linux filesystem holds (`NAME_MAX`); a tree with a longer one could
+/// not be unpacked anywhere.
+pub const MAX_NAME_LEN: usize = 255;
+
 /// One component of a path: a non-empty byte string without `/` or NUL that is neither `.`
 /// nor `..`. Names need not be UTF-8; they order by their bytes.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,6 +23,9 @@ pub enum NameError {
     /// The name or path contains a NUL byte.
     #[error("name {0:?} contains a NUL byte")]
     Nul(Lossy),
+    /// A name longer than [`MAX_NAME_LEN`] bytes, which no Linux filesystem can hold.
+    #[error("name {0:?} is longer than 255 bytes")]
+    TooLong(Lossy),
     /// The name is `.` or `..`, or a path has a `..` component.
     #[error("path {0:?} has a '.' or '..' component")]
     Dots(Lossy),
@@ -48,6 +55,9 @@ impl Name {
         }
         if bytes == b"." || bytes == b".." {
             return Err(NameError::Dots(Lossy(bytes.to_vec())));
+        }
+        if bytes.len() > MAX_NAME_LEN {
+            return Err(NameError::TooLong(Lossy(bytes.to_vec())));
         }
         Ok(Name(bytes.into()))
     }
@@ -79,6 +89,9 @@ pub fn components(path: &[u8]) -> Result<Vec<Name>, NameError> {
         match part {
             b"" | b"." => continue,
             b".." => return Err(NameError::Dots(Lossy(path.to_vec()))),
+            name if name.len() > MAX_NAME_LEN => {
+                return Err(NameError::TooLong(Lossy(name.to_vec())));
+            }
             name => out.push(Name(name.into())),
         }
     }
@@ -97,6 +110,9 @@ mod tests {
         assert!(matches!(Name::new(b"a\0"), Err(NameError::Nul(_))));
         assert!(matches!(Name::new(b".."), Err(NameError::Dots(_))));
         assert!(matches!(Name::new(b"."), Err(NameError::Dots(_))));
+        assert!(Name::new(&[b'a'; 255]).is_ok());
+        assert!(matches!(Name::new(&[b'a'; 256]), Err(NameError::TooLong(_))));
+        assert!(matches!(components(&[b'a'; 256]), Err(NameError::TooLong(_))));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct MountArgs {
     #[arg(long)]
     pub allow_other: bool,
     /// Clamp every mtime of a blueprint's tree to this time (seconds since the epoch).
-    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    #[arg(long, value_name = "SECS")]
     pub source_date_epoch: Option<i64>,
     /// Worker threads for unpacking a blueprint (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]

@@ -22,6 +22,45 @@ pub fn plan(blueprint: &Path, archs: &[String], repos: &RepositoryArgs) -> anyho
     Ok(plan)
 }
 
+/// More worker threads than this only cost memory: the work is bounded by the cores.
+const MAX_JOBS: usize = 1024;
+
+/// `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it: unset or empty means none.
+fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
+            anyhow::anyhow!("SOURCE_DATE_EPOCH={value:?}: expected whole seconds since the epoch")
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Checks `NAME[:TAG]` as an image reference: a non-empty lowercase name of
+/// `[a-z0-9._/-]` (with a `host:port/` prefix allowed) and a tag of `[A-Za-z0-9_.-]`, at most
+/// 128 characters, not starting with `.` or `-`. See: the OCI distribution spec's grammar.
+fn check_tag(reference: &str) -> anyhow::Result<()> {
+    let (name, tag) = match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (reference, "latest"),
+    };
+    let name_ok = !name.is_empty()
+        && name.split('/').all(|part| !part.is_empty())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-:".contains(c));
+    let tag_ok = !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with(['.', '-'])
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !(name_ok && tag_ok) {
+        bail!(
+            "--tag {reference:?}: expected NAME[:TAG], a lowercase name and a tag of letters, digits, '_', '.' or '-'"
+        );
+    }
+    Ok(())
+}
+
 impl RepositoryArgs {
     /// What these flags change in a blueprint, for `archs`.
     pub fn overrides(&self, archs: &[String]) -> Overrides {
@@ -40,10 +79,14 @@ pub fn tree_options(
     jobs: Option<usize>,
     repos: &RepositoryArgs,
 ) -> anyhow::Result<Options> {
+    let source_date_epoch = match source_date_epoch {
+        Some(secs) => Some(secs),
+        None => source_date_epoch_from_env()?,
+    };
     let mut built = Options { source_date_epoch, ..Options::default() };
     if let Some(jobs) = jobs {
-        if jobs == 0 {
-            bail!("--jobs must be at least 1");
+        if !(1..=MAX_JOBS).contains(&jobs) {
+            bail!("--jobs {jobs}: expected 1 to {MAX_JOBS} worker threads");
         }
         built.jobs = jobs;
     }
@@ -62,6 +105,7 @@ pub fn build_options(options: &BuildOptions) -> anyhow::Result<Options> {
         (CompressionArg::None, None) => Compression::None,
         (kind, Some(level)) => bail!("--compression-level {level} is not valid for {kind:?}"),
     };
+    check_tag(&options.tag)?;
     let tree = tree_options(options.source_date_epoch, options.jobs, &options.repos)?;
     Ok(Options { compression, tag: options.tag.clone(), ..tree })
 }

@@ -176,12 +176,9 @@ pub fn image_spec(
         spec.labels.insert(UNVERIFIED.to_string(), "true".to_string());
     }
     spec.created = Some(created);
-    spec.history_comment = Some(format!("built by flatroot from {}", file_name(&plan.source)));
+    // Nothing of the blueprint's file name: the image is a function of its content.
+    spec.history_comment = Some("built by flatroot".to_string());
     Ok(spec)
-}
-
-fn file_name(path: &std::path::Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// `NAME[:TAG]` split at the last colon that is not part of a registry port.

@@ -321,6 +321,34 @@ fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
     }
 }
 
+/// Removes `.<name>.tmp-<pid>-<n>` siblings that a flatroot process left when it was killed
+/// before it could clean up (SIGKILL, a power cut). Only siblings whose process no longer
+/// runs are touched, so concurrent builds into the same place keep their work; `.old-`
+/// siblings are never touched, because one may hold the only copy of a replaced image.
+fn sweep_stale(parent: &Path, name: &std::ffi::OsStr) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some((pid, n)) = file.strip_prefix(&prefix).and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), n.parse::<u64>()) else { continue };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let kind = entry.file_type();
+        let removed = match kind {
+            Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        tracing::debug!(path = %path.display(), ok = removed.is_ok(), "removed a stale temporary sibling");
+    }
+}
+
 /// Makes a fresh sibling `.<name>.<kind>-<pid>-<n>` of `out` with `make`, trying the next `n`
 /// while the name is taken. Shared with the docker-archive writer.
 ///
@@ -339,6 +367,10 @@ pub(crate) fn temp_sibling(
         _ => Path::new("."),
     };
 
+    if kind == "tmp" {
+        sweep_stale(parent, name);
+    }
+
     let pid = std::process::id();
     let mut last = None;
     for _ in 0..TEMP_ATTEMPTS {
@@ -356,6 +388,28 @@ pub(crate) fn temp_sibling(
         }
     }
     Err(last.unwrap_or_else(|| (out.to_owned(), io::Error::from(io::ErrorKind::AlreadyExists))))
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn stale_siblings_of_dead_processes_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image");
+        // pid 4194304 is above the kernel's pid_max limit, so it never runs.
+        let dead = dir.path().join(".image.tmp-4194304-0");
+        let live = dir.path().join(format!(".image.tmp-{}-99", std::process::id()));
+        let old = dir.path().join(".image.old-4194304-0");
+        let other = dir.path().join(".other.tmp-4194304-0");
+        for path in [&dead, &live, &old, &other] {
+            fs::create_dir(path).unwrap();
+        }
+        let made = temp_sibling(&out, "tmp", |p| fs::create_dir(p)).unwrap();
+        assert!(!dead.exists(), "a dead process's temp is swept");
+        assert!(live.exists() && old.exists() && other.exists() && made.exists());
+    }
 }
 
 #[cfg(test)]

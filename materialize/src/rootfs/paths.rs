@@ -51,6 +51,15 @@ pub enum PathsError {
         #[source]
         source: TreeError,
     },
+    /// Something is already there that the entry would replace (a directory under an
+    /// `empty-file`, anything under a `hardlink` or `symlink`).
+    #[error("paths entry {path:?} ({kind:?}): something is already there")]
+    Occupied {
+        /// The entry's path.
+        path: String,
+        /// The entry's kind.
+        kind: MutationKind,
+    },
     /// A hardlink source that is not a regular file.
     #[error("paths entry {path:?}: hardlink source {source_path:?} is not a regular file")]
     HardlinkSource {
@@ -71,6 +80,7 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
             Failure::NotAFile => {
                 PathsError::HardlinkSource { path: m.path.clone(), source_path: m.source.clone() }
             }
+            Failure::Occupied => PathsError::Occupied { path: m.path.clone(), kind: m.kind },
         })?;
     }
     Ok(())
@@ -79,6 +89,7 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
 enum Failure {
     Tree(TreeError),
     NotAFile,
+    Occupied,
 }
 
 impl From<TreeError> for Failure {
@@ -97,13 +108,35 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
         meta
     };
 
+    // apko creates missing parents root-owned with mode 0755 and gives the entry's owner
+    // and mode to the entry alone.
+    let mut parent_meta = Metadata::directory(0o755);
+    parent_meta.mtime = mtime;
+    let parent = |tree: &mut Tree| -> Result<(), Failure> {
+        let names = flatroot_vfs::components(path).map_err(TreeError::from)?;
+        if names.len() > 1 {
+            let joined: Vec<&[u8]> =
+                names[..names.len() - 1].iter().map(|n| n.as_bytes()).collect();
+            tree.insert_dir_all(&joined.join(&b'/'), parent_meta.clone())?;
+        }
+        Ok(())
+    };
+
     match m.kind {
         MutationKind::Directory => {
+            parent(tree)?;
             let id = tree.insert_dir_all(path, meta(0o755))?;
             set_owner_mode(tree, id, m, 0o755, m.recursive);
         }
         MutationKind::EmptyFile => {
+            parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
+            // A file there is truncated, as apko's create does; a directory is never replaced.
+            if let Some(existing) = tree.child(dir, name.as_bytes()) {
+                if tree.node(existing).is_dir() {
+                    return Err(Failure::Occupied);
+                }
+            }
             let node = tree.add(Node { kind: NodeKind::File(Content::empty()), meta: meta(0o644) });
             tree.link(dir, name, node, path)?;
         }
@@ -112,14 +145,19 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
             if !matches!(tree.node(source).kind, NodeKind::File(_)) {
                 return Err(Failure::NotAFile);
             }
+            parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
             if tree.child(dir, name.as_bytes()).is_some() {
-                return Err(TreeError::Exists { path: flatroot_vfs::Lossy(path.to_vec()) }.into());
+                return Err(Failure::Occupied);
             }
             tree.link(dir, name, source, path)?;
         }
         MutationKind::Symlink => {
+            parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
+            if tree.child(dir, name.as_bytes()).is_some() {
+                return Err(Failure::Occupied);
+            }
             let mut link_meta = meta(0o777);
             link_meta.mode = 0o777;
             let node = tree
@@ -192,6 +230,28 @@ mod tests {
         let link = tree.lookup(b"app/current", Follow::NotFinal).unwrap();
         assert_eq!(tree.node(link).meta.mode, 0o777, "symlink modes do not change");
         assert_eq!(tree.node(log).meta.mtime, Timestamp::from_secs(42));
+    }
+
+    #[test]
+    fn parents_are_made_root_owned_and_nothing_replaces_a_directory() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut dir = mutation("/home/app/data", MutationKind::Directory);
+        dir.uid = 1000;
+        let file = mutation("/new/dir/file", MutationKind::EmptyFile);
+        apply(&mut tree, &[dir, file], 3).unwrap();
+        let home = tree.lookup(b"home", Follow::Final).unwrap();
+        assert_eq!((tree.node(home).meta.uid, tree.node(home).meta.mode), (0, 0o755));
+        let data = tree.lookup(b"home/app/data", Follow::Final).unwrap();
+        assert_eq!(tree.node(data).meta.uid, 1000);
+        assert!(tree.lookup(b"new/dir/file", Follow::Final).is_ok());
+
+        let over_dir = mutation("/home", MutationKind::EmptyFile);
+        let err = apply(&mut tree, &[over_dir], 3).unwrap_err();
+        assert!(matches!(err, PathsError::Occupied { .. }), "{err}");
+        let mut link = mutation("/home", MutationKind::Symlink);
+        link.source = "/tmp".into();
+        assert!(matches!(apply(&mut tree, &[link], 3), Err(PathsError::Occupied { .. })));
+        assert!(tree.node(tree.lookup(b"home", Follow::NotFinal).unwrap()).is_dir());
     }
 
     #[test]
