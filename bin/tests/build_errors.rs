@@ -182,3 +182,91 @@ fn untrusted_input_needs_the_flag_and_is_recorded() {
     let view = &images(&out)[0];
     assert_eq!(view.config["config"]["Labels"]["dev.flatroot.unverified-input"], "true");
 }
+
+/// A blueprint over the fixture repository with `extra` YAML appended, in `dir`.
+fn blueprint_with(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("blueprint.yaml");
+    let yaml = format!(
+        "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [flatroot-baselayout]\n\
+         archs: [x86_64]\n{extra}",
+        root().join("testdata/repo").display(),
+        root().join("testdata/keys/flatroot-test.rsa.pub").display()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn paths_that_would_replace_a_directory_are_refused() {
+    for (kind, extra) in [("empty-file", ""), ("symlink", "\n    source: /tmp")] {
+        let dir = tempdir();
+        let yaml = format!("paths:\n  - path: /etc\n    type: {kind}{extra}\n");
+        let text = fails(&blueprint_with(dir.path(), &yaml), &[]);
+        expect(&text, &["paths entry \"/etc\"", "something is already there"]);
+    }
+}
+
+#[test]
+fn account_fields_that_would_break_passwd_are_refused() {
+    let cases = [
+        ("users:\n    - username: \"a:b\"\n      uid: 5\n", "holds ':' or a line break"),
+        (
+            "users:\n    - username: a\n      uid: 5\n      homedir: \"/h\\nevil:x:0:0::/:/bin/sh\"\n",
+            "homedir",
+        ),
+        (
+            "users:\n    - username: a\n      uid: 5\n    - username: a\n      uid: 6\n",
+            "listed twice",
+        ),
+        ("groups:\n    - groupname: \"g:x\"\n      gid: 5\n", "group \"g:x\""),
+    ];
+    for (accounts, message) in cases {
+        let dir = tempdir();
+        let text = fails(&blueprint_with(dir.path(), &format!("accounts:\n  {accounts}")), &[]);
+        expect(&text, &["accounts:", message]);
+    }
+}
+
+#[test]
+fn environment_keys_must_be_variable_names() {
+    let dir = tempdir();
+    let text = fails(&blueprint_with(dir.path(), "environment:\n  \"A=B\": c\n"), &[]);
+    expect(&text, &["environment key \"A=B\""]);
+}
+
+#[test]
+fn url_repositories_say_that_fetching_is_not_implemented() {
+    let dir = tempdir();
+    let path = dir.path().join("remote.yaml");
+    std::fs::write(&path, "contents:\n  repositories: [https://dl-cdn.alpinelinux.org/alpine/v3.20/main]\n  packages: [busybox]\n").unwrap();
+    let text = fails(&path, &[]);
+    expect(&text, &["is a URL", "not implemented yet"]);
+}
+
+#[test]
+fn command_line_values_out_of_range_are_refused() {
+    let dir = tempdir();
+    let blueprint = blueprint_with(dir.path(), "");
+    expect(&fails(&blueprint, &["--jobs", "100000"]), &["--jobs 100000: expected 1 to 1024"]);
+    expect(&fails(&blueprint, &["--tag", "Bad Tag"]), &["--tag \"Bad Tag\""]);
+    let out = dir.path().join("out");
+    let output =
+        run(flatroot().arg("build").arg(&blueprint).arg(&out).env("SOURCE_DATE_EPOCH", "soon"));
+    assert_eq!(output.status.code(), Some(2));
+    expect(&stderr(&output), &["SOURCE_DATE_EPOCH=\"soon\""]);
+    // Empty means unset, as reproducible-builds.org defines it.
+    let output =
+        run(flatroot().arg("build").arg(&blueprint).arg(&out).env("SOURCE_DATE_EPOCH", ""));
+    success(&output);
+}
+
+#[test]
+fn a_killed_builds_temporary_sibling_is_swept_by_the_next_build() {
+    let dir = tempdir();
+    let blueprint = blueprint_with(dir.path(), "");
+    // pid 4194304 is above the kernel's pid_max, so no such process runs.
+    let stale = dir.path().join(".image.tmp-4194304-0");
+    std::fs::create_dir_all(stale.join("blobs/sha256")).unwrap();
+    build(&blueprint.to_string_lossy(), &dir.path().join("image"), &[]);
+    assert!(!stale.exists(), "the stale sibling is gone");
+}

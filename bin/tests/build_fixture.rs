@@ -214,6 +214,23 @@ fn digests_do_not_depend_on_directory_threads_time_zone_locale_or_umask() {
 }
 
 #[test]
+fn the_digest_does_not_depend_on_the_blueprints_name_or_repeated_archs() {
+    let dir = tempdir();
+    let reference = build(BLUEPRINT, &dir.path().join("a"), &["--arch", "x86_64"]);
+    let twice = build(BLUEPRINT, &dir.path().join("b"), &["--arch", "x86_64", "--arch", "amd64"]);
+    assert_eq!(twice, reference, "one image per architecture, however often it is named");
+
+    let copy = tempdir();
+    copy_tree(&support::root().join("testdata"), &copy.path().join("testdata"));
+    std::fs::rename(copy.path().join(BLUEPRINT), copy.path().join("testdata/renamed.yaml"))
+        .unwrap();
+    let mut command = flatroot();
+    command.current_dir(copy.path()).args(["build", "testdata/renamed.yaml"]);
+    command.arg(dir.path().join("c")).args(["--arch", "x86_64"]);
+    assert_eq!(success(&run(&mut command)), reference);
+}
+
+#[test]
 fn source_date_epoch_clamps_times_and_sets_the_creation_time() {
     let dir = tempdir();
     let plain = build(BLUEPRINT, &dir.path().join("plain"), &["--arch", "x86_64"]);
