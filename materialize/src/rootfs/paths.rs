@@ -132,10 +132,10 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
             parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
             // A file there is truncated, as apko's create does; a directory is never replaced.
-            if let Some(existing) = tree.child(dir, name.as_bytes()) {
-                if tree.node(existing).is_dir() {
-                    return Err(Failure::Occupied);
-                }
+            if let Some(existing) = tree.child(dir, name.as_bytes())
+                && tree.node(existing).is_dir()
+            {
+                return Err(Failure::Occupied);
             }
             let node = tree.add(Node { kind: NodeKind::File(Content::empty()), meta: meta(0o644) });
             tree.link(dir, name, node, path)?;
