@@ -155,7 +155,7 @@ fn every_hostile_tar_as_a_layer_gives_its_exact_outcome() {
             TarCase::GnuLongName => Ok(vec![
                 "/ directory".into(),
                 "/d directory".into(),
-                format!("/d/{} file", "n".repeat(298)),
+                format!("/d/{} file", "n".repeat(200)),
             ]),
             TarCase::NonUtf8Names => Ok(vec![
                 "/ directory".into(),
