@@ -128,7 +128,10 @@ fn an_entry_through_a_symlink_that_climbs_out_is_refused() {
     std::fs::write(arch_dir.join("APKINDEX.tar.gz"), index.build().unwrap()).unwrap();
     let blueprint = dir.path().join("climb.yaml");
     let yaml = format!(
-        "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [climber]\narchs: [x86_64]\n",
+        concat!(
+            "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [climber]\n",
+            "archs: [x86_64]\n",
+        ),
         dir.path().join("repo").display(),
         root().join("testdata/keys/flatroot-test.rsa.pub").display()
     );
@@ -211,7 +214,10 @@ fn account_fields_that_would_break_passwd_are_refused() {
     let cases = [
         ("users:\n    - username: \"a:b\"\n      uid: 5\n", "holds ':' or a line break"),
         (
-            "users:\n    - username: a\n      uid: 5\n      homedir: \"/h\\nevil:x:0:0::/:/bin/sh\"\n",
+            concat!(
+                "users:\n    - username: a\n      uid: 5\n",
+                "      homedir: \"/h\\nevil:x:0:0::/:/bin/sh\"\n",
+            ),
             "homedir",
         ),
         (
@@ -238,7 +244,12 @@ fn environment_keys_must_be_variable_names() {
 fn url_repositories_say_that_fetching_is_not_implemented() {
     let dir = tempdir();
     let path = dir.path().join("remote.yaml");
-    std::fs::write(&path, "contents:\n  repositories: [https://dl-cdn.alpinelinux.org/alpine/v3.20/main]\n  packages: [busybox]\n").unwrap();
+    let yaml = concat!(
+        "contents:\n",
+        "  repositories: [https://dl-cdn.alpinelinux.org/alpine/v3.20/main]\n",
+        "  packages: [busybox]\n",
+    );
+    std::fs::write(&path, yaml).unwrap();
     let text = fails(&path, &[]);
     expect(&text, &["is a URL", "not implemented yet"]);
 }

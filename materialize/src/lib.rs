@@ -3,7 +3,8 @@
 //! The pipeline reads off the module list: [`blueprint`] parses the apko YAML,
 //! [`repository`] loads signed indexes, [`resolve`] chooses exact packages, [`apk`] reads and
 //! verifies package files, [`unpack`] merges their data into a [`flatroot_vfs::Tree`],
-//! [`lock`] reads and writes apko's lock files, [`rootfs`] adds the generated files apk-tools would write, and [`oci`] serializes the
+//! [`lock`] reads and writes apko's lock files, [`rootfs`] adds the generated files apk-tools
+//! would write, and [`oci`] serializes the
 //! tree into a layer and an image. [`build`] drives the whole of it.
 
 pub mod apk;

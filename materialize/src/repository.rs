@@ -114,7 +114,8 @@ pub fn load(
             read_index_with_limits(&bytes, &path, keyring, trust, limits).map_err(|source| {
                 RepositoryError::Index { location: spec.location.clone(), source: Box::new(source) }
             })?;
-        tracing::debug!(repository = %spec.location, arch, packages = index.entries.len(), "index loaded");
+        let packages = index.entries.len();
+        tracing::debug!(repository = %spec.location, arch, packages, "index loaded");
         loaded.push(LoadedRepository {
             spec: spec.clone(),
             arch: arch.to_string(),

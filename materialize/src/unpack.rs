@@ -57,7 +57,8 @@ pub enum MergeError {
     },
     /// A directory and a non-directory at one path.
     #[error(
-        "package {package}: {path:?} is a {new_kind} in this package but a {existing_kind} in the tree"
+        "package {package}: {path:?} is a {new_kind} in this package but a {existing_kind} \
+         in the tree"
     )]
     TypeConflict {
         /// The package being merged.
@@ -71,7 +72,8 @@ pub enum MergeError {
     },
     /// A hardlink whose target is missing or not a regular file.
     #[error(
-        "package {package}: hardlink {path:?} names {target:?}, which is not a regular file of the tree"
+        "package {package}: hardlink {path:?} names {target:?}, which is not a regular file \
+         of the tree"
     )]
     BadHardlink {
         /// The package being merged.

@@ -113,7 +113,8 @@ fn expected(case: TarCase) -> String {
         }
         TarCase::HardlinkAbsolute => format!("{TAR}entry \"/etc/passwd\" at byte 0: absolute path"),
         TarCase::DirectoryThroughSymlink => format!(
-            "{MERGE}cannot install \"d/sub\" / \"d/sub\": a symlink on the way climbs above the root"
+            "{MERGE}cannot install \"d/sub\" / \"d/sub\": a symlink on the way climbs above \
+             the root"
         ),
         TarCase::NameSlash => format!("{TAR}entry \"/\" at byte 0: absolute path"),
         TarCase::NameDoubleSlash => format!("{TAR}entry \"//\" at byte 0: absolute path"),
@@ -302,8 +303,8 @@ fn truncation_at_every_member_boundary_and_inside_each_is_an_error() {
     );
     for cut in [sig.start + 1, sig.end / 2, sig.end - 1] {
         let msg = format!(
-            "package victim-1.0-r0: bad gzip stream in the signature or control segment / truncated \
-             gzip member starting at byte 0: input ends at byte {cut}"
+            "package victim-1.0-r0: bad gzip stream in the signature or control segment / \
+             truncated gzip member starting at byte 0: input ends at byte {cut}"
         );
         assert_eq!(at(cut), msg);
     }

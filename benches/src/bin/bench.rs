@@ -200,7 +200,8 @@ fn baseline(packages: &[PathBuf], scratch: &Path, compressor: &str) -> String {
     let mut script = format!("set -e; rm -rf {r}; mkdir -p {r}; ", r = root.display());
     for package in packages {
         script.push_str(&format!(
-            "tar -xzf {} -C {} --exclude='.SIGN.*' --exclude=.PKGINFO --warning=no-unknown-keyword; ",
+            "tar -xzf {} -C {} --exclude='.SIGN.*' --exclude=.PKGINFO \
+             --warning=no-unknown-keyword; ",
             package.display(),
             root.display()
         ));

@@ -55,7 +55,8 @@ fn check_tag(reference: &str) -> anyhow::Result<()> {
         && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !(name_ok && tag_ok) {
         bail!(
-            "--tag {reference:?}: expected NAME[:TAG], a lowercase name and a tag of letters, digits, '_', '.' or '-'"
+            "--tag {reference:?}: expected NAME[:TAG], a lowercase name and a tag of letters, \
+             digits, '_', '.' or '-'"
         );
     }
     Ok(())

@@ -222,7 +222,8 @@ fn tree_checked(
         arch: arch.to_string(),
         source: Box::new(source),
     })?;
-    tracing::debug!(arch, links = report.busybox_links, source = ?report.busybox_source, "generated files");
+    let (links, source) = (report.busybox_links, report.busybox_source);
+    tracing::debug!(arch, links, source = ?source, "generated files");
     paths::apply(&mut tree, &plan.paths, build_time).map_err(|source| BuildError::Paths {
         blueprint: plan.source.clone(),
         source: Box::new(source),

@@ -4,7 +4,8 @@
 //! [`LayerEncoder`] takes the uncompressed tar as a stream of bytes with the tar entry
 //! boundaries marked ([`LayerEncoder::entry`], or [`std::io::Write`] plus
 //! [`LayerEncoder::boundary`]). It cuts the stream into segments by a rule of byte counts and
-//! entry boundaries alone (see [`Compression::segment_size`]), compresses the segments independently on
+//! entry boundaries alone (see [`Compression::segment_size`]), compresses the segments
+//! independently on
 //! `jobs` threads and writes them out in order, so the output bytes do not depend on the
 //! thread count. [`LayerEncoder::finish`] returns the [`LayerDigests`] that the image config
 //! (`rootfs.diff_ids`) and the manifest's layer descriptor need.
@@ -188,7 +189,8 @@ enum InFlight {
 /// Compresses a layer tar into `W` and computes its digests in the same pass.
 ///
 /// The output is identical for every `jobs` value. Memory stays bounded: at most `2 * jobs`
-/// segments (each under twice [`Compression::segment_size`]) are in flight at once, the whole layer never is.
+/// segments (each under twice [`Compression::segment_size`]) are in flight at once, the whole
+/// layer never is.
 ///
 /// After any error the encoder is poisoned: later calls return [`CompressError::Poisoned`].
 pub struct LayerEncoder<W: Write> {
@@ -288,8 +290,9 @@ impl<W: Write> LayerEncoder<W> {
 
     /// Marks a tar entry boundary after the bytes written so far.
     ///
-    /// Boundaries decide where segments may be cut (see [`Compression::segment_size`]); they never change
-    /// the decompressed bytes. Marking none is valid and cuts at fixed intervals of the segment size.
+    /// Boundaries decide where segments may be cut (see [`Compression::segment_size`]); they
+    /// never change the decompressed bytes. Marking none is valid and cuts at fixed intervals
+    /// of the segment size.
     ///
     /// # Errors
     /// When compressing or writing a finished segment fails, or the encoder is poisoned.

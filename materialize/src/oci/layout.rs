@@ -125,7 +125,8 @@ impl LayoutWriter {
         let blobs = temp.join("blobs").join("sha256");
         let writer = Self { out: out.to_owned(), temp, blobs, finished: false };
         fs::create_dir_all(&writer.blobs).map_err(io_error("create", &writer.blobs))?;
-        tracing::debug!(out = %writer.out.display(), temp = %writer.temp.display(), "layout started");
+        let (out, temp) = (writer.out.display(), writer.temp.display());
+        tracing::debug!(out = %out, temp = %temp, "layout started");
         Ok(writer)
     }
 
@@ -345,7 +346,8 @@ fn sweep_stale(parent: &Path, name: &std::ffi::OsStr) {
             Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
             _ => fs::remove_file(&path),
         };
-        tracing::debug!(path = %path.display(), ok = removed.is_ok(), "removed a stale temporary sibling");
+        let ok = removed.is_ok();
+        tracing::debug!(path = %path.display(), ok, "removed a stale temporary sibling");
     }
 }
 

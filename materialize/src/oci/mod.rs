@@ -31,7 +31,8 @@
 //! let spec = image::ImageSpec::for_apk_arch("x86_64")?;
 //! let blobs = image::image_blobs(&spec, &layer, &BTreeMap::new())?;
 //! layout.add_image(&blobs)?;
-//! let (index, descriptor) = image::index_blob(&[blobs.index_entry(Some("latest"))], &BTreeMap::new())?;
+//! let entries = [blobs.index_entry(Some("latest"))];
+//! let (index, descriptor) = image::index_blob(&entries, &BTreeMap::new())?;
 //! layout.finish(&index)?;
 //! println!("image digest {}", descriptor.digest());
 //! # Ok(())

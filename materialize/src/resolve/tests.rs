@@ -342,10 +342,15 @@ mod properties {
         fn finds_a_solution_whenever_one_exists(index in arb_index(), want in arb_world()) {
             let want: Vec<&str> = want.iter().map(String::as_str).collect();
             let req = request(&want, vec![repo(&index)]);
-            let all: Vec<&crate::apk::index::IndexEntry> = req.repositories[0].entries.iter().collect();
+            let all: Vec<&crate::apk::index::IndexEntry> =
+                req.repositories[0].entries.iter().collect();
             let exists = (0u32..1 << all.len()).any(|mask| {
                 let subset: Vec<_> =
-                    all.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, e)| *e).collect();
+                    all.iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) != 0)
+                        .map(|(_, e)| *e)
+                        .collect();
                 verify_set(&req.world, &subset).is_ok()
             });
             prop_assert_eq!(resolve(&req).is_ok(), exists, "{}", index);
