@@ -4,13 +4,15 @@
 //! [`repository`] loads signed indexes, [`resolve`] chooses exact packages, [`apk`] reads and
 //! verifies package files, [`unpack`] merges their data into a [`flatroot_vfs::Tree`],
 //! [`lock`] reads and writes apko's lock files, [`rootfs`] adds the generated files apk-tools
-//! would write, and [`oci`] serializes the
-//! tree into a layer and an image. [`build`] drives the whole of it.
+//! would write, and [`oci`] serializes the tree into a layer and an image. [`build`] drives
+//! the whole of it; [`http`] is the one HTTP(S) client that remote repositories and
+//! registries share.
 
 pub mod apk;
 pub mod blueprint;
 pub mod build;
 pub mod diff;
+pub mod http;
 pub mod image;
 pub mod lock;
 pub mod oci;

@@ -1,0 +1,260 @@
+//! The one HTTP(S) client that package fetching and the registry client share.
+//!
+//! [`Client`] wraps a connection-reusing agent configured from [`HttpConfig`]: TLS through
+//! rustls with the system's roots plus any `--ca-file`, bounded timeouts, and a retry policy
+//! with exponential backoff for failures that may pass ([`HttpError::is_transient`]).
+//! Every URL that reaches an error or a log line goes through [`redact`] first, so
+//! credentials written into a URL are never shown.
+
+mod redact;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use redact::{Userinfo, redact, split_userinfo};
+
+/// How the client connects, waits and retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// PEM files of extra trusted certificate authorities, added to the system's roots.
+    pub ca_files: Vec<PathBuf>,
+    /// Bound on establishing one connection (DNS, TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Bound on one read or write of a connection that has stalled.
+    pub io_timeout: Duration,
+    /// Attempts after the first one for a transient failure.
+    pub retries: u32,
+    /// The wait before the first retry; each later retry waits twice as long.
+    pub backoff: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            ca_files: Vec::new(),
+            connect_timeout: Duration::from_secs(30),
+            io_timeout: Duration::from_secs(60),
+            retries: 4,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Why an HTTP exchange failed. URLs in it are redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// A `--ca-file` could not be read.
+    #[error("cannot read CA file {path}")]
+    CaFile {
+        /// The file named.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `--ca-file` holds no PEM certificate.
+    #[error("CA file {path}: expected PEM certificates (-----BEGIN CERTIFICATE-----)")]
+    CaFormat {
+        /// The file named.
+        path: PathBuf,
+    },
+    /// The server answered with a status the caller does not accept.
+    #[error("{url}: server answered {status}")]
+    Status {
+        /// The URL asked for, redacted.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The exchange did not complete: connection, TLS, timeout or protocol failure.
+    #[error("{url}: request failed")]
+    Transport {
+        /// The URL asked for, redacted.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    /// Reading the body failed part way.
+    #[error("{url}: reading the response failed")]
+    Body {
+        /// The URL asked for, redacted.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HttpError {
+    /// Whether trying again may succeed: a dropped or refused connection, a timeout, a body
+    /// cut short, `408`, `429` or a `5xx` answer. Anything else (`404`, `401`, TLS
+    /// verification) fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HttpError::Status { status, .. } => {
+                matches!(status, 408 | 429) || (500..=599).contains(status)
+            }
+            HttpError::Transport { source, .. } => matches!(
+                **source,
+                ureq::Error::Io(_)
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::ConnectionFailed
+                    | ureq::Error::Protocol(_)
+            ),
+            HttpError::Body { .. } => true,
+            HttpError::CaFile { .. } | HttpError::CaFormat { .. } => false,
+        }
+    }
+
+    /// Wraps a ureq error for `url` (redacted here).
+    pub fn transport(url: &str, source: ureq::Error) -> HttpError {
+        HttpError::Transport { url: redact(url), source: Box::new(source) }
+    }
+
+    /// A status the caller does not accept, for `url` (redacted here).
+    pub fn status(url: &str, status: u16) -> HttpError {
+        HttpError::Status { url: redact(url), status }
+    }
+}
+
+/// A connection-reusing HTTP(S) client; cheap to clone and safe to share across threads.
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl Client {
+    /// Builds a client that trusts the system's roots and the PEM files in
+    /// `config.ca_files`. Statuses are returned to the caller, not turned into errors.
+    ///
+    /// # Errors
+    /// A CA file that cannot be read or holds no certificate.
+    pub fn new(config: &HttpConfig) -> Result<Client, HttpError> {
+        let roots = root_certificates(&config.ca_files)?;
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_per_read(Some(config.io_timeout))
+            .timeout_per_write(Some(config.io_timeout))
+            .user_agent(concat!("flatroot/", env!("CARGO_PKG_VERSION")))
+            // Bodies are digested as sent: a transparent gzip decoder would change them.
+            .accept_encoding("identity")
+            .build()
+            .new_agent();
+        Ok(Client { agent, retries: config.retries, backoff: config.backoff })
+    }
+
+    /// The underlying agent, for building requests.
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retries are spent, waiting
+    /// with exponential backoff between tries. `attempt` gets the attempt number (0 first)
+    /// so that it can resume or restart what an earlier try left.
+    ///
+    /// # Errors
+    /// The first error that is not transient, or the last one when the retries run out.
+    pub fn with_retries<T>(
+        &self,
+        mut attempt: impl FnMut(u32) -> Result<T, HttpError>,
+    ) -> Result<T, HttpError> {
+        let mut wait = self.backoff;
+        for number in 0.. {
+            match attempt(number) {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_transient() && number < self.retries => {
+                    tracing::debug!(%error, attempt = number, ?wait, "transient, retrying");
+                    std::thread::sleep(wait);
+                    wait = wait.saturating_mul(2);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("the loop above returns")
+    }
+}
+
+/// The system's trusted roots (as `rustls-native-certs` finds them) plus the certificates
+/// of `ca_files`; Mozilla's roots when the system has none and no file is given.
+fn root_certificates(ca_files: &[PathBuf]) -> Result<ureq::tls::RootCerts, HttpError> {
+    let mut certificates = Vec::new();
+    for path in ca_files {
+        let pem = std::fs::read(path)
+            .map_err(|source| HttpError::CaFile { path: path.clone(), source })?;
+        let before = certificates.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let Ok(ureq::tls::PemItem::Certificate(certificate)) = item {
+                certificates.push(certificate);
+            }
+        }
+        if certificates.len() == before {
+            return Err(HttpError::CaFormat { path: path.clone() });
+        }
+    }
+
+    let system = rustls_native_certs::load_native_certs();
+    for error in &system.errors {
+        tracing::debug!(%error, "a system certificate could not be loaded");
+    }
+    for der in system.certs {
+        certificates.push(ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
+    }
+
+    if certificates.is_empty() {
+        return Ok(ureq::tls::RootCerts::WebPki);
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certificates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_are_told_apart() {
+        assert!(HttpError::status("http://h/x", 503).is_transient());
+        assert!(HttpError::status("http://h/x", 429).is_transient());
+        assert!(!HttpError::status("http://h/x", 404).is_transient());
+        assert!(!HttpError::status("http://h/x", 401).is_transient());
+        let refused = HttpError::transport("http://h/x", ureq::Error::ConnectionFailed);
+        assert!(refused.is_transient());
+    }
+
+    #[test]
+    fn retries_stop_at_the_first_permanent_failure() {
+        let config = HttpConfig { backoff: Duration::ZERO, ..HttpConfig::default() };
+        let client = Client::new(&config).unwrap();
+
+        let mut tries = 0;
+        let result: Result<(), _> = client.with_retries(|_| {
+            tries += 1;
+            Err(HttpError::status("http://h/x", if tries < 3 { 500 } else { 404 }))
+        });
+        assert!(matches!(result, Err(HttpError::Status { status: 404, .. })));
+        assert_eq!(tries, 3);
+
+        let mut tries = 0;
+        let result: Result<(), _> = client.with_retries(|_| {
+            tries += 1;
+            Err(HttpError::status("http://h/x", 502))
+        });
+        assert!(result.is_err());
+        assert_eq!(tries, 1 + config.retries);
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let config = HttpConfig { ca_files: vec![path.clone()], ..HttpConfig::default() };
+        let error = Client::new(&config).unwrap_err();
+        assert!(matches!(error, HttpError::CaFormat { path: p } if p == path));
+    }
+}
