@@ -161,6 +161,7 @@ fn a_lock_read_back_resolves_to_the_same_packages_in_the_same_order() {
             &keyring,
             Trust::default(),
             &flatroot_materialize::apk::datatar::Limits::default(),
+            std::sync::Arc::clone(&fresh.fetcher),
         )
         .unwrap();
         let names = |r: &Resolved| -> Vec<(String, String)> {

@@ -93,6 +93,7 @@ pub fn tree_options(
     }
     built.trust = Trust { allow_untrusted: repos.allow_untrusted };
     built.limits = repos.limits.limits();
+    built.fetch = repos.fetch.options()?;
     Ok(built)
 }
 

@@ -20,6 +20,7 @@ pub use output::{Output, build, build_locked, image_spec};
 
 use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
+use crate::fetch::FetchOptions;
 use crate::oci::compress::Compression;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
@@ -84,6 +85,8 @@ pub struct Options {
     pub tag: String,
     /// Bounds on indexes and packages; [`Limits::default`] by default.
     pub limits: Limits,
+    /// How remote repositories are fetched and cached.
+    pub fetch: FetchOptions,
 }
 
 impl Default for Options {
@@ -95,6 +98,7 @@ impl Default for Options {
             trust: Trust::default(),
             tag: "flatroot:latest".to_string(),
             limits: Limits::default(),
+            fetch: FetchOptions::default(),
         }
     }
 }

@@ -14,7 +14,9 @@ use super::{
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
 use crate::apk::signature;
+use crate::apk::datatar::Limits;
 use crate::build::{Plan, Resolved};
+use crate::repository::RepositoryError;
 
 /// The most a signature or control member may inflate to while finding its end (16 MiB;
 /// real ones are a few KiB).
@@ -121,10 +123,16 @@ pub fn create(
             .collect::<Vec<_>>()
             .par_iter()
             .map(|(repo, entry)| {
-                let path = repo.package_path(entry);
                 let package = format!("{}-{}", entry.name, entry.version);
-                let bytes = std::fs::read(&path)
-                    .map_err(|source| LockError::Read { path: path.clone(), source })?;
+                let file = repo
+                    .package_bytes(entry, &arch.fetcher, &Limits::default(), true)
+                    .map_err(|e| match e {
+                        RepositoryError::ReadPackage { path, source } => {
+                            LockError::Read { path, source }
+                        }
+                        other => LockError::Fetch { package: package.clone(), source: Box::new(other) },
+                    })?;
+                let (path, bytes) = (file.origin, file.bytes);
                 let parts = package_parts(&bytes).map_err(|source| LockError::Gzip {
                     package: package.clone(),
                     path: path.clone(),
