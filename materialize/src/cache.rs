@@ -162,7 +162,8 @@ impl Cache {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
-        file.persist(path).map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e.error })?;
+        file.persist(path)
+            .map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e.error })?;
         Ok(())
     }
 
@@ -195,10 +196,9 @@ impl Cache {
     pub fn discard(&self, path: &Path) -> Result<(), CacheError> {
         tracing::debug!(path = %path.display(), "discarding a corrupt cache entry");
         match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CacheError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(CacheError::Io { path: path.to_path_buf(), source: e })
+            }
             _ => Ok(()),
         }
     }
@@ -272,9 +272,7 @@ impl Cache {
         let mut entries = self.entries()?;
         // Stale temporaries first, then by last use, oldest first; the path breaks ties so
         // that the order does not depend on the directory listing.
-        entries.sort_by(|a, b| {
-            (!stale(a), a.used, &a.path).cmp(&(!stale(b), b.used, &b.path))
-        });
+        entries.sort_by(|a, b| (!stale(a), a.used, &a.path).cmp(&(!stale(b), b.used, &b.path)));
         let mut total: u64 = entries.iter().map(|e| e.size).sum();
         let mut report = GcReport::default();
         for entry in &entries {
@@ -328,7 +326,10 @@ mod tests {
         assert_eq!((report.removed, report.freed, report.kept), (1, 100, 160));
         assert!(old.exists() && !new.exists() && index.exists() && live.path().exists());
         let usage = cache.usage().unwrap();
-        assert_eq!(usage, [(Kind::Packages, 100, 1), (Kind::Indexes, 50, 1), (Kind::Temporary, 10, 1)]);
+        assert_eq!(
+            usage,
+            [(Kind::Packages, 100, 1), (Kind::Indexes, 50, 1), (Kind::Temporary, 10, 1)]
+        );
     }
 
     #[test]

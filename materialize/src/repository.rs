@@ -52,7 +52,11 @@ impl RepositorySpec {
     pub fn new(tag: Option<String>, location: &str, local: PathBuf) -> RepositorySpec {
         if Remote::is_url(location) {
             let remote = Remote::parse(location);
-            return RepositorySpec { tag, location: remote.url.clone(), source: Source::Remote(remote) };
+            return RepositorySpec {
+                tag,
+                location: remote.url.clone(),
+                source: Source::Remote(remote),
+            };
         }
         RepositorySpec { tag, location: location.to_string(), source: Source::Local(local) }
     }
@@ -207,7 +211,9 @@ pub fn load(
                 read_index_with_limits(&bytes, &path, keyring, trust, limits)
                     .map_err(|source| index_error(spec, source))?
             }
-            Source::Remote(remote) => remote_index(spec, remote, arch, keyring, trust, limits, fetcher)?,
+            Source::Remote(remote) => {
+                remote_index(spec, remote, arch, keyring, trust, limits, fetcher)?
+            }
         };
         let packages = index.entries.len();
         tracing::debug!(repository = %spec.location, arch, packages, "index loaded");
@@ -236,8 +242,10 @@ fn remote_index(
     limits: &Limits,
     fetcher: &Fetcher,
 ) -> Result<SignedIndex, RepositoryError> {
-    let fetch_error =
-        |source| RepositoryError::Fetch { location: spec.location.clone(), source: Box::new(source) };
+    let fetch_error = |source| RepositoryError::Fetch {
+        location: spec.location.clone(),
+        source: Box::new(source),
+    };
     let mut revalidate = true;
     loop {
         let fetched =

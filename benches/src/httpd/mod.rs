@@ -99,6 +99,8 @@ struct Shared {
     faults: Mutex<Faults>,
     log: Mutex<Vec<Logged>>,
     connections: Mutex<usize>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
     stop: AtomicBool,
 }
 
@@ -135,7 +137,10 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            mounts: mounts.iter().map(|(p, d)| (p.trim_end_matches('/').to_string(), d.clone())).collect(),
+            mounts: mounts
+                .iter()
+                .map(|(p, d)| (p.trim_end_matches('/').to_string(), d.clone()))
+                .collect(),
             ..Shared::default()
         });
         let scheme = if config.is_some() { "https" } else { "http" };
@@ -164,6 +169,11 @@ impl Server {
     /// Every request so far, in the order answered.
     pub fn log(&self) -> Vec<Logged> {
         lock(&self.shared.log).clone()
+    }
+
+    /// The most requests that were being answered at the same moment.
+    pub fn max_concurrent(&self) -> usize {
+        lock(&self.shared.in_flight).1
     }
 
     /// Forgets the requests so far.
@@ -196,9 +206,8 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>, tls: Option<&Arc<rustls:
         };
         let shared = Arc::clone(shared);
         let tls = tls.cloned();
-        let spawned = std::thread::Builder::new()
-            .name(format!("httpd-conn-{number}"))
-            .spawn(move || {
+        let spawned =
+            std::thread::Builder::new().name(format!("httpd-conn-{number}")).spawn(move || {
                 let _ = stream.set_read_timeout(Some(IDLE));
                 let _ = stream.set_nodelay(true);
                 match tls {
@@ -237,6 +246,11 @@ fn serve<S: io::Read + io::Write>(stream: S, shared: &Shared, connection: usize)
             Ok(Some(request)) => request,
             Ok(None) | Err(_) => return,
         };
+        {
+            let mut in_flight = lock(&shared.in_flight);
+            in_flight.0 += 1;
+            in_flight.1 = in_flight.1.max(in_flight.0);
+        }
         let delay = lock(&shared.faults)
             .delays
             .iter()
@@ -247,6 +261,7 @@ fn serve<S: io::Read + io::Write>(stream: S, shared: &Shared, connection: usize)
         }
         let (status, keep) = respond(&request, shared, reader.get_mut());
         let _ = reader.get_mut().flush();
+        lock(&shared.in_flight).0 -= 1;
         lock(&shared.log).push(Logged {
             method: request.method.clone(),
             path: request.path.clone(),

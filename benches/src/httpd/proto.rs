@@ -78,7 +78,8 @@ impl Request {
 pub(super) fn respond(request: &Request, shared: &Shared, out: &mut impl Write) -> (u16, bool) {
     let keep = request.keep_alive();
     if let Some((user, password)) = lock(&shared.faults).basic_auth.clone() {
-        let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         if request.header("authorization") != Some(&format!("Basic {expected}")) {
             let extra = [("WWW-Authenticate", "Basic realm=\"test\"".to_string())];
             return (simple(out, 401, &extra, request, keep), keep);
@@ -108,10 +109,14 @@ pub(super) fn respond(request: &Request, shared: &Shared, out: &mut impl Write) 
         .map(http_date)
         .unwrap_or_default();
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&content))[..24]);
-    let validators =
-        [("ETag", etag.clone()), ("Last-Modified", modified.clone()), ("Accept-Ranges", "bytes".into())];
+    let validators = [
+        ("ETag", etag.clone()),
+        ("Last-Modified", modified.clone()),
+        ("Accept-Ranges", "bytes".into()),
+    ];
 
-    let not_modified = match (request.header("if-none-match"), request.header("if-modified-since")) {
+    let not_modified = match (request.header("if-none-match"), request.header("if-modified-since"))
+    {
         (Some(tags), _) => tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
         (None, Some(since)) => since == modified,
         (None, None) => false,
@@ -141,10 +146,12 @@ pub(super) fn respond(request: &Request, shared: &Shared, out: &mut impl Write) 
 
     let cut = {
         let mut faults = lock(&shared.faults);
-        faults.drops.iter_mut().find(|f| f.times > 0 && request.path.contains(&f.pattern)).map(|f| {
-            f.times -= 1;
-            f.after
-        })
+        faults.drops.iter_mut().find(|f| f.times > 0 && request.path.contains(&f.pattern)).map(
+            |f| {
+                f.times -= 1;
+                f.after
+            },
+        )
     };
     if head(out, status, &headers, Some(body.len()), keep && cut.is_none()).is_err() {
         return (status, false);
@@ -227,7 +234,9 @@ fn file_of(shared: &Shared, path: &str) -> Option<PathBuf> {
     let (prefix, dir) = shared
         .mounts
         .iter()
-        .filter(|(prefix, _)| path.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('/')))
+        .filter(|(prefix, _)| {
+            path.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('/'))
+        })
         .max_by_key(|(prefix, _)| prefix.len())?;
     let rest = &path[prefix.len() + 1..];
     if rest.split('/').any(|c| c == ".." || c == ".") {
@@ -274,10 +283,7 @@ fn http_date(time: std::time::SystemTime) -> String {
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
     let months =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!(
-        "{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
-        months[(month - 1) as usize]
-    )
+    format!("{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT", months[(month - 1) as usize])
 }
 
 #[cfg(test)]

@@ -56,8 +56,21 @@ pub fn make_certificates(openssl: &Path, dir: &Path) -> Result<TestCertificates>
     )
     .context("writing server.ext")?;
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ])?;
     Ok(TestCertificates {
         ca: dir.join("ca.pem"),

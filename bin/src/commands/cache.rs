@@ -84,9 +84,9 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
         "T" => 40,
         _ => bail!("--max-size {text:?}: expected bytes, or a number with K, M, G or T"),
     };
-    let value: u64 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--max-size {text:?}: expected bytes, or a number with K, M, G or T"))?;
+    let value: u64 = number.parse().map_err(|_| {
+        anyhow::anyhow!("--max-size {text:?}: expected bytes, or a number with K, M, G or T")
+    })?;
     value
         .checked_mul(1u64 << shift)
         .ok_or_else(|| anyhow::anyhow!("--max-size {text:?}: too large"))

@@ -12,9 +12,9 @@ use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::package::{Expect, Package, read_package};
 use crate::apk::signature::Keyring;
+use crate::fetch::Fetcher;
 use crate::lock::{self, Lock};
 use crate::progress::{Progress, Stage};
-use crate::fetch::Fetcher;
 use crate::repository::{self, LoadedRepository, PackageBytes, RepositoryError};
 use crate::resolve::{self, Request, Resolution};
 use crate::rootfs::generate::{self, Inputs};
@@ -77,7 +77,10 @@ pub fn resolve_arch(
         &options.limits,
         &fetcher,
     )
-    .map_err(|source| BuildError::Repository { arch: arch.to_string(), source: Box::new(source) })?;
+    .map_err(|source| BuildError::Repository {
+        arch: arch.to_string(),
+        source: Box::new(source),
+    })?;
 
     progress.stage(arch, Stage::Resolve);
     let world = plan
@@ -261,7 +264,9 @@ fn read_one(
     let record = &repo.entries[entry];
     let fetch = |reuse| {
         repo.package_bytes(record, &resolved.fetcher, &options.limits, reuse).map_err(|e| match e {
-            RepositoryError::ReadPackage { path, source } => BuildError::ReadPackage { path, source },
+            RepositoryError::ReadPackage { path, source } => {
+                BuildError::ReadPackage { path, source }
+            }
             other => BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) },
         })
     };

@@ -129,9 +129,11 @@ impl Fetcher {
                 etag,
                 last_modified,
             }),
-            (Answer::TooLarge | Answer::NotModified, _) => {
-                Err(FetchError::TooLarge { what: "the index".to_string(), url: redact(&url), limit })
-            }
+            (Answer::TooLarge | Answer::NotModified, _) => Err(FetchError::TooLarge {
+                what: "the index".to_string(),
+                url: redact(&url),
+                limit,
+            }),
         }
     }
 

@@ -243,8 +243,7 @@ mod tests {
     fn credentials_come_from_the_url_then_http_auth_then_netrc() {
         let dir = tempfile::tempdir().unwrap();
         let netrc = dir.path().join("netrc");
-        std::fs::write(&netrc, "machine h.example login n password np\n")
-            .unwrap();
+        std::fs::write(&netrc, "machine h.example login n password np\n").unwrap();
         let options = FetchOptions {
             cache_dir: dir.path().join("cache"),
             netrc: Some(netrc),

@@ -207,7 +207,8 @@ fn matches_index(bytes: &[u8], record: &IndexEntry) -> Result<(), String> {
 
     let mut first = Vec::new();
     let broken = |e: gzip::GzipError| format!("not an APK: {e}");
-    let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_HEADER_MEMBER).map_err(broken)?;
+    let first_end =
+        gzip::inflate_member(bytes, 0, &mut first, MAX_HEADER_MEMBER).map_err(broken)?;
     let control = if signature::is_signature_segment(&first) {
         let mut scratch = Vec::new();
         let end = gzip::inflate_member(bytes, first_end, &mut scratch, MAX_HEADER_MEMBER)

@@ -61,7 +61,8 @@ impl Netrc {
     pub fn lookup(&self, host: &str) -> Option<&Userinfo> {
         let bare = host_without_port(host);
         let named = self.entries.iter().find(|(m, _)| {
-            m.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(host) || m.eq_ignore_ascii_case(bare))
+            m.as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(host) || m.eq_ignore_ascii_case(bare))
         });
         named.or_else(|| self.entries.iter().find(|(m, _)| m.is_none())).map(|e| &e.1)
     }
@@ -144,7 +145,10 @@ pub fn host_of(url: &str) -> Option<&str> {
 /// `host` without a `:port` suffix (an IPv6 literal keeps its brackets).
 fn host_without_port(host: &str) -> &str {
     match host.rfind(':') {
-        Some(colon) if !host[colon..].contains(']') && host[colon + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+        Some(colon)
+            if !host[colon..].contains(']')
+                && host[colon + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
             &host[..colon]
         }
         _ => host,
@@ -184,7 +188,8 @@ mod tests {
         assert_eq!(host_of("http://h.example"), Some("h.example"));
         assert_eq!(host_without_port("h.example:1"), "h.example");
         assert_eq!(host_without_port("[::1]"), "[::1]");
-        let header = basic_authorization(&Userinfo { user: "a".into(), password: Some("b".into()) });
+        let header =
+            basic_authorization(&Userinfo { user: "a".into(), password: Some("b".into()) });
         assert_eq!(header, "Basic YTpi");
     }
 }

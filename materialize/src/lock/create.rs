@@ -11,10 +11,10 @@ use super::{
     Lock, LockConfig, LockContents, LockError, LockKeyring, LockPackage, LockPart, LockRepository,
     VERSION, base64_std, strip_scheme,
 };
+use crate::apk::datatar::Limits;
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
 use crate::apk::signature;
-use crate::apk::datatar::Limits;
 use crate::build::{Plan, Resolved};
 use crate::repository::RepositoryError;
 
@@ -130,7 +130,9 @@ pub fn create(
                         RepositoryError::ReadPackage { path, source } => {
                             LockError::Read { path, source }
                         }
-                        other => LockError::Fetch { package: package.clone(), source: Box::new(other) },
+                        other => {
+                            LockError::Fetch { package: package.clone(), source: Box::new(other) }
+                        }
                     })?;
                 let (path, bytes) = (file.origin, file.bytes);
                 let parts = package_parts(&bytes).map_err(|source| LockError::Gzip {
