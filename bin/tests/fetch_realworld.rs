@@ -80,14 +80,18 @@ fn a_real_alpine_index_over_http_resolves_as_from_disk_even_when_cut() {
     // On disk the index must be under its architecture's directory.
     let local_repo = dir.path().join("local");
     std::fs::create_dir_all(&local_repo).unwrap();
-    std::os::unix::fs::symlink(&served, local_repo.join("aarch64")).unwrap();
-    let server = Server::start(&[("/alpine/v3.16/main/aarch64", served.clone())]).unwrap();
-    let key = served.join("alpine-devel@lists.alpinelinux.org-4a6a0840.rsa.pub");
+    std::os::unix::fs::symlink(&served, local_repo.join("x86_64")).unwrap();
+    let server = Server::start(&[("/alpine/v3.16/main/x86_64", served.clone())]).unwrap();
+    // The index (of x86_64 packages, whatever its README says) is signed with the key the official minirootfs ships.
+    let key = realworld.join(
+        "docker-alpine/extracted/alpine-minirootfs-3.16.9-x86_64/etc/apk/keys/\
+         alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub",
+    );
     let write = |name: &str, repository: &str| {
         let path = dir.path().join(name);
         let yaml = format!(
             "contents:\n  repositories: [{repository:?}]\n  keyring: [{:?}]\n  packages: [alpine-base]\n\
-             archs: [aarch64]\n",
+             archs: [x86_64]\n",
             key.display().to_string()
         );
         std::fs::write(&path, yaml).unwrap();
