@@ -90,6 +90,7 @@ fn mismatch(
 /// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
 /// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. Remote
 /// indexes come through `fetcher`, which the result keeps for the packages.
+#[expect(clippy::too_many_arguments, reason = "what resolving needs, plus the lock")]
 pub fn resolved_from_lock(
     lock: &Lock,
     lock_path: &Path,
