@@ -14,8 +14,15 @@ pub fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLATROOT_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("FLATROOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // ureq's trace level dumps requests unredacted, `Authorization` included: never below
+    // debug, whatever was asked for.
+    for directive in ["ureq=debug", "ureq_proto=debug"] {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

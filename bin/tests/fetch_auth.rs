@@ -29,6 +29,12 @@ fn private_server() -> Server {
     server
 }
 
+/// `base64(text)`, as a Basic `Authorization` header carries it.
+fn basic_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
 /// Asserts that the password is nowhere in `text`.
 fn no_password(what: &str, bytes: &[u8]) {
     let found = bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes());
@@ -62,10 +68,22 @@ fn credentials_in_the_url_work_and_are_never_shown_or_stored() {
     let bp = blueprint(dir.path(), "private.yaml", &with_password, WORLD);
     let out = dir.path().join("out");
 
-    let output = build_with_cache(&home, &cache, &bp, &out, &["-vv"]);
+    let output = build_with_cache(&home, &cache, &bp, &out, &["-vvv"]);
 
-    success(&output);
-    no_password("stderr (-vv)", &output.stderr);
+    let first = success(&output);
+    no_password("stderr (-vvv)", &output.stderr);
+    // Nor its Basic encoding, which the wire-level trace of the HTTP library would show.
+    let basic = basic_of(&format!("{USER}:{PASSWORD}"));
+    assert!(!stderr(&output).contains(&basic), "the Authorization header is in stderr");
+    let traced = run(isolated(&home)
+        .env("FLATROOT_LOG", "trace")
+        .arg("build")
+        .arg(&bp)
+        .arg(dir.path().join("traced"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache-traced")));
+    success(&traced);
+    assert!(!stderr(&traced).contains(&basic) && !stderr(&traced).contains(PASSWORD));
     image_is_clean(&out, &clean);
     for file in files_under(&cache) {
         no_password(&file.display().to_string(), &std::fs::read(&file).unwrap());
@@ -85,6 +103,12 @@ fn credentials_in_the_url_work_and_are_never_shown_or_stored() {
     let text = std::fs::read_to_string(&lock).unwrap();
     no_password("the lock", text.as_bytes());
     assert!(text.contains(&format!("{clean}/x86_64/hello-2.1-r1.apk")), "{text}");
+
+    // And a build from that lock fetches exactly the locked packages.
+    let locked = dir.path().join("locked");
+    let lock_flag = ["--lock", lock.to_str().unwrap()];
+    let from_lock = build_with_cache(&home, &dir.path().join("cache2"), &bp, &locked, &lock_flag);
+    assert_eq!(success(&from_lock), first);
 }
 
 #[test]

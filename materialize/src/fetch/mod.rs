@@ -15,6 +15,12 @@
 //!
 //! With [`FetchOptions::offline`] nothing is requested: a cached index or package is used
 //! as it is, and a missing one is an error naming it.
+//!
+//! Known shortcomings: a download is resumed only by the process that began it (a killed
+//! process's partial file in `tmp/` is not picked up; `cache gc` removes it after a day);
+//! the agent keeps ureq's default of 3 idle connections per host, so more `--jobs` than that
+//! open some connections anew; each architecture of a build has its own [`Fetcher`], so
+//! connections are not reused across architectures.
 
 mod index;
 mod package;
