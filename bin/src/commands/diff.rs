@@ -17,8 +17,9 @@ use crate::output;
 /// they differ, 2 on error.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// A: a blueprint (`.yaml`/`.yml`), an OCI layout directory, a docker-archive, or a
-    /// layer tar (`.tar`, `.tar.gz`, `.tar.zst`).
+    /// A: a blueprint (`.yaml`/`.yml`), an apko lock (`.json`: packages from the lock
+    /// alone, config and files from the blueprint it names), an OCI layout directory, a
+    /// docker-archive, or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`).
     pub a: PathBuf,
     /// B: any of the same kinds.
     pub b: PathBuf,
@@ -27,7 +28,7 @@ pub struct DiffArgs {
     pub level: LevelArg,
     /// Differences to ignore, comma-separated: type, content, mode, uid, gid, mtime, target,
     /// hardlink, xattrs, device, owner, entrypoint, cmd, env, user, work-dir, volumes,
-    /// stop-signal, labels, platform.
+    /// stop-signal, labels, annotations, platform.
     #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
     pub ignore: Vec<String>,
     /// Compare generated files (installed db, scripts.tar, triggers, world) byte for byte
