@@ -14,6 +14,7 @@ use flatroot_materialize::apk::signature::{Keyring, Trust};
 use flatroot_materialize::apk::{gzip, index, pkginfo, version};
 use flatroot_materialize::blueprint;
 use flatroot_materialize::lock::Lock;
+use flatroot_materialize::rootfs::installed_read;
 use flatroot_vfs::Metadata;
 use flatroot_vfs::tar::read_layer;
 
@@ -50,9 +51,13 @@ pub fn apkindex_text(data: &[u8]) {
     }
 }
 
-/// `lib/apk/db/installed` text: the same record syntax as `APKINDEX`, with `F:`, `R:`,
-/// `a:`, `M:` and `Z:` lines.
+/// `lib/apk/db/installed`: the reader `diff` uses (records with their `F:`, `R:`, `a:`,
+/// `M:` and `Z:` lines, and the path-to-owner map), and the index record parser on the
+/// same text.
 pub fn installed_db(data: &[u8]) {
+    if let Ok(records) = installed_read::parse(data) {
+        let _ = installed_read::owners(&records);
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = index::parse_text(text);
     }
