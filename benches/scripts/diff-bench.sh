@@ -101,7 +101,7 @@ else
 fi
 
 ratio() { printf '%.1f' "$(echo "scale=3; $unpack / $1" | bc)"; }
-name=$(echo "$dropped" | tr -d ' "-')
+name=$(echo "$dropped" | sed 's/^ *- "//; s/"$//')
 echo "preset $preset: A = $(basename "$a") ($want packages), B = A without $name;" \
     "median of $runs runs; binary $flatroot"
 echo "| what | median wall | unpack + diff -r / this |"
