@@ -425,3 +425,13 @@ fn alpine_3_16_and_3_20_minirootfs_layers() {
     assert!(etc["changed"].as_u64().unwrap() > 0, "{etc:#}");
     assert!(names(&report["stat"]["packages"], "name").contains(&"musl".to_string()));
 }
+
+#[test]
+fn source_date_epoch_is_read_as_build_reads_it() {
+    let args = [BLUEPRINT, BLUEPRINT, "--level", "config"];
+    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", ""));
+    assert_eq!(output.status.code(), Some(0), "empty means unset: {}", stderr(&output));
+    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", "soon"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", stderr(&output));
+}

@@ -48,8 +48,9 @@ pub struct DiffArgs {
     #[arg(long)]
     pub stat: bool,
     /// For blueprint inputs: the build time of generated files, and the clamp on mtimes,
-    /// as `flatroot build --source-date-epoch` would use it.
-    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    /// as `flatroot build --source-date-epoch` would use it [env: SOURCE_DATE_EPOCH, empty
+    /// meaning unset].
+    #[arg(long, value_name = "SECS")]
     pub source_date_epoch: Option<i64>,
     /// Worker threads for building blueprint trees (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
@@ -121,7 +122,10 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
         content: args.content,
         stat: args.stat,
         cwd: std::env::current_dir().context("cannot read the working directory")?,
-        source_date_epoch: args.source_date_epoch,
+        source_date_epoch: match args.source_date_epoch {
+            Some(secs) => Some(secs),
+            None => super::options::source_date_epoch_from_env()?,
+        },
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {
