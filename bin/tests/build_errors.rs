@@ -284,3 +284,24 @@ fn a_killed_builds_temporary_sibling_is_swept_by_the_next_build() {
     build(&blueprint.to_string_lossy(), &dir.path().join("image"), &[]);
     assert!(!stale.exists(), "the stale sibling is gone");
 }
+
+#[test]
+fn a_tar_output_path_holding_another_file_is_not_replaced() {
+    let dir = tempdir();
+    let blueprint = blueprint_with(dir.path(), "");
+    let out = dir.path().join("notes.tar");
+    std::fs::write(&out, "not an archive\n").unwrap();
+
+    let output = run(flatroot().arg("build").arg(&blueprint).arg(&out));
+    assert_eq!(output.status.code(), Some(2));
+    expect(&stderr(&output), &["notes.tar", "a file that is not a tar archive"]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"not an archive\n");
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "only the blueprint and the file: {names:?}");
+
+    // An archive written by an earlier build is replaced.
+    std::fs::remove_file(&out).unwrap();
+    build(&blueprint.to_string_lossy(), &out, &[]);
+    build(&blueprint.to_string_lossy(), &out, &[]);
+}

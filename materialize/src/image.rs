@@ -4,6 +4,7 @@
 //! Every blob read is checked against its digest before it is used. A layer is decompressed
 //! once into memory and the tree's files point into that buffer.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct ImageView {
     pub config: serde_json::Value,
     /// The root filesystem (all layers applied in order).
     pub tree: FrozenTree,
+    /// The annotations of the image indexes that list the image, inner ones over outer
+    /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
+    /// for a docker-archive's `manifest.json` images and bare layers.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Why an image could not be read.
@@ -116,6 +121,7 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
         digest,
         config: serde_json::Value::Null,
         tree,
+        annotations: BTreeMap::new(),
     }])
 }
 
@@ -171,21 +177,26 @@ impl Store for ArchiveStore {
 fn open_layout(store: &dyn Store, path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
     let index: serde_json::Value = json(&store.file("index.json", path)?, path, "index.json")?;
     let mut views = Vec::new();
-    // A stack holding descriptors in reverse, so that images come out in index order.
-    let mut pending: Vec<serde_json::Value> = manifests(&index, path)?;
+    // A stack holding descriptors in reverse, so that images come out in index order, each
+    // with the annotations of the indexes above it.
+    let outer = annotations_of(&index, &BTreeMap::new());
+    let mut pending: Vec<(serde_json::Value, BTreeMap<String, String>)> =
+        manifests(&index, path)?.into_iter().map(|d| (d, outer.clone())).collect();
     pending.reverse();
-    while let Some(descriptor) = pending.pop() {
+    while let Some((descriptor, above)) = pending.pop() {
         let digest = string_field(&descriptor, "digest", path)?;
         let media_type = descriptor.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
         let blob = blob(store, path, &digest)?;
         let document: serde_json::Value = json(&blob, path, &digest)?;
         if media_type.contains("index") || document.get("manifests").is_some() {
-            let mut nested = manifests(&document, path)?;
-            nested.reverse();
-            pending.extend(nested);
+            let inner = annotations_of(&document, &above);
+            let nested = manifests(&document, path)?.into_iter().rev();
+            pending.extend(nested.map(|d| (d, inner.clone())));
             continue;
         }
-        views.push(read_manifest(store, path, &digest, &document)?);
+        let mut view = read_manifest(store, path, &digest, &document)?;
+        view.annotations = above;
+        views.push(view);
     }
     Ok(views)
 }
@@ -214,7 +225,8 @@ fn open_docker_manifest(
         let arch =
             config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-        views.push(ImageView { arch, variant, digest, config, tree });
+        let annotations = BTreeMap::new();
+        views.push(ImageView { arch, variant, digest, config, tree, annotations });
     }
     Ok(views)
 }
@@ -241,7 +253,24 @@ fn read_manifest(
     let tree = tree.freeze();
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-    Ok(ImageView { arch, variant, digest: digest.to_string(), config, tree })
+    let digest = digest.to_string();
+    Ok(ImageView { arch, variant, digest, config, tree, annotations: BTreeMap::new() })
+}
+
+/// `above` with the string annotations of `index` over it, less the layout-local ref name.
+fn annotations_of(
+    index: &serde_json::Value,
+    above: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out = above.clone();
+    let own = index.get("annotations").and_then(|a| a.as_object()).into_iter().flatten();
+    for (key, value) in own {
+        if let Some(value) = value.as_str() {
+            out.insert(key.clone(), value.to_string());
+        }
+    }
+    out.remove("org.opencontainers.image.ref.name");
+    out
 }
 
 fn tree_of(tar: Vec<u8>, path: &Path, digest: &str) -> Result<FrozenTree, ImageReadError> {

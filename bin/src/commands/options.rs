@@ -26,7 +26,7 @@ pub fn plan(blueprint: &Path, archs: &[String], repos: &RepositoryArgs) -> anyho
 const MAX_JOBS: usize = 1024;
 
 /// `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it: unset or empty means none.
-fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
+pub(crate) fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => value.trim().parse().map(Some).map_err(|_| {
