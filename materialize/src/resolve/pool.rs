@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apk::dependency::{Dependency, Provide};
-use crate::apk::index::IndexEntry;
+use crate::apk::index::{Checksum, IndexEntry};
 use crate::apk::version;
 use crate::resolve::Request;
 
-/// One installable package (entries that are byte-identical across repositories, or share
-/// a name, version and `C:` checksum, are one package held by several repositories).
+/// One installable package. Its identity is the `C:` checksum, as in apk: records with the
+/// same checksum are one package, held by every repository that lists it; records without a
+/// checksum are one package when they are byte-identical.
 #[derive(Debug)]
 pub(crate) struct Pkg {
     /// Position in [`Pool::pkgs`].
@@ -70,16 +71,34 @@ impl<'a> Pool<'a> {
     pub fn new(request: &'a Request, exclude: &BTreeSet<(String, String)>) -> Pool<'a> {
         let mut pkgs: Vec<Pkg> = Vec::new();
         let mut by_key: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        let mut by_checksum: BTreeMap<&Checksum, usize> = BTreeMap::new();
 
         for (r, repo) in request.repositories.iter().enumerate() {
             for (e, entry) in repo.entries.iter().enumerate() {
+                // apk files packages by checksum and keeps the first record of each
+                // (`apk_db_pkg_add`): a later record with that checksum is the same package
+                // (another copy), its own fields ignored. One that names another package is
+                // dropped here, repository included, as a copy must carry the package's own
+                // name (apk-tools tests installif1-3: libiif shares bar's checksum).
+                if let Some(&id) = entry.checksum.as_ref().and_then(|c| by_checksum.get(c)) {
+                    let first = &pkgs[id];
+                    if first.name == entry.name && first.version == entry.version {
+                        pkgs[id].copies.push((r, e));
+                    } else {
+                        tracing::debug!(
+                            package = %format!("{}-{}", entry.name, entry.version),
+                            same_as = %first.label(),
+                            repository = %repo.name,
+                            "record dropped: its checksum is another package's"
+                        );
+                    }
+                    continue;
+                }
                 let key = (entry.name.as_str(), entry.version.as_str());
                 let same = by_key.get(&key).and_then(|ids| {
                     ids.iter().copied().find(|&id| {
                         let (r0, e0) = pkgs[id].copies[0];
-                        let other = &request.repositories[r0].entries[e0];
-                        other == entry
-                            || (other.checksum.is_some() && other.checksum == entry.checksum)
+                        entry.checksum.is_none() && request.repositories[r0].entries[e0] == *entry
                     })
                 });
                 if let Some(id) = same {
@@ -88,6 +107,9 @@ impl<'a> Pool<'a> {
                 }
                 let id = pkgs.len();
                 by_key.entry(key).or_default().push(id);
+                if let Some(c) = &entry.checksum {
+                    by_checksum.insert(c, id);
+                }
                 pkgs.push(make_pkg(request, id, r, e, exclude));
             }
         }

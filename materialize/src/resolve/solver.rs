@@ -403,6 +403,12 @@ impl<'p, 'r> Solver<'p, 'r> {
             return Ok(());
         }
 
+        // A package may not provide its own name, with or without a version: apk assigns the
+        // name twice and reports the package as conflicting with itself (apk-tools 2.14 test
+        // provides12).
+        if p.provides.iter().any(|pr| pr.name == p.name) {
+            return Err((Why::Conflicts { with: p.label(), name: p.name.clone() }, None));
+        }
         let mut seen = BTreeSet::new();
         for name in p.versioned_names() {
             // Two versioned providers of one name exclude each other, even within one
