@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use crate::apk::dependency::Dependency;
 
 use crate::resolve::pool::Pool;
-use crate::resolve::solver::Picked;
-use crate::resolve::{Chosen, Reason, Resolution};
+use crate::resolve::solver::{Origin, Picked};
+use crate::resolve::{Chosen, Resolution};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mark {
@@ -24,7 +24,7 @@ enum Mark {
 }
 
 /// Orders `picked` for installation.
-pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
+pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked<'_>]) -> Resolution {
     let by_pkg: BTreeMap<usize, usize> =
         picked.iter().enumerate().map(|(i, p)| (p.pkg, i)).collect();
     let edges: Vec<Vec<usize>> = picked.iter().map(|p| successors(pool, &by_pkg, p)).collect();
@@ -43,7 +43,7 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
     let triggered: Vec<usize> = roots
         .iter()
         .copied()
-        .filter(|&i| matches!(picked[i].reason, Reason::InstallIf { .. }))
+        .filter(|&i| matches!(picked[i].origin, Origin::InstallIf(_)))
         .collect();
     let mut walk =
         Walk { edges: &edges, triggered: &triggered, marks: vec![Mark::New; picked.len()] };
@@ -64,7 +64,7 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
                 entry,
                 name: pkg.name.clone(),
                 version: pkg.version.clone(),
-                reason: p.reason.clone(),
+                reason: p.reason(pool),
             }
         })
         .collect();
@@ -93,7 +93,7 @@ fn provider_of(
 /// The picked packages `p` must follow: those meeting its dependencies and install_if
 /// condition, and those its conflicts name (apk installs a package after the ones it
 /// conflicts with, apk-tools test conflict1).
-fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked) -> Vec<usize> {
+fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked<'_>) -> Vec<usize> {
     let pkg = &pool.pkgs[p.pkg];
     let own = by_pkg.get(&p.pkg).copied();
     pkg.depends

@@ -64,6 +64,9 @@ pub(crate) struct Pool<'a> {
     pub providers: BTreeMap<String, Vec<Provider>>,
     /// Packages with an `i:` list: by name, newest version first.
     pub install_if: Vec<usize>,
+    /// For each install_if package, the requirements that add it: its name, and its name
+    /// at its exact version.
+    self_deps: BTreeMap<usize, [Dependency; 2]>,
 }
 
 impl<'a> Pool<'a> {
@@ -146,7 +149,36 @@ impl<'a> Pool<'a> {
                 .then(a.cmp(&b))
         });
 
-        Pool { request, pkgs, providers, install_if }
+        let self_deps = install_if
+            .iter()
+            .map(|&id| {
+                let p = &pkgs[id];
+                let exact = Dependency {
+                    op: Some(crate::apk::dependency::Op::Equal),
+                    version: Some(p.version.clone()),
+                    ..Dependency::any(&p.name)
+                };
+                (id, [Dependency::any(&p.name), exact])
+            })
+            .collect();
+
+        Pool { request, pkgs, providers, install_if, self_deps }
+    }
+
+    /// The requirement `name` of install_if package `pkg`.
+    ///
+    /// # Panics
+    /// When `pkg` has no install_if condition (never in the solver).
+    pub fn any_dep(&self, pkg: usize) -> &Dependency {
+        &self.self_deps[&pkg][0]
+    }
+
+    /// The requirement `name=version` of install_if package `pkg`.
+    ///
+    /// # Panics
+    /// When `pkg` has no install_if condition (never in the solver).
+    pub fn exact_dep(&self, pkg: usize) -> &Dependency {
+        &self.self_deps[&pkg][1]
     }
 
     /// The version a provider offers; `None` for an unversioned provide.

@@ -8,10 +8,11 @@ mod rank;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
 
 use crate::apk::dependency::Dependency;
 use crate::resolve::error::{Problem, Rejection, ResolveError, Why};
-use crate::resolve::pool::Pool;
+use crate::resolve::pool::{Pkg, Pool};
 use crate::resolve::{Reason, Request, Resolution, order};
 use rank::cmp_offer;
 
@@ -27,43 +28,87 @@ pub(crate) struct Pins {
     pub preferred: Option<String>,
 }
 
-/// A requirement waiting to be met.
+/// Where a requirement comes from. The [`Reason`] shown to users is made from it only where
+/// one is shown, so that the search itself never copies names or dependencies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin {
+    /// A world entry.
+    World,
+    /// A `D:` entry of this package.
+    Dependency(usize),
+    /// This package's install_if condition.
+    InstallIf(usize),
+}
+
+impl Origin {
+    /// The package whose `D:` holds the requirement; `None` for the world and install_if.
+    fn owner(self) -> Option<usize> {
+        match self {
+            Origin::Dependency(pkg) => Some(pkg),
+            Origin::World | Origin::InstallIf(_) => None,
+        }
+    }
+
+    /// The user-facing reason for a requirement `dep` of this origin.
+    pub fn reason(self, pool: &Pool<'_>, dep: &Dependency) -> Reason {
+        match self {
+            Origin::World => Reason::World { dependency: dep.clone() },
+            Origin::Dependency(parent) => Reason::Dependency {
+                parent: pool.pkgs[parent].name.clone(),
+                dependency: dep.clone(),
+            },
+            Origin::InstallIf(pkg) => {
+                Reason::InstallIf { condition: pool.pkgs[pkg].install_if.clone() }
+            }
+        }
+    }
+}
+
+/// A requirement waiting to be met. Cheap to clone: the dependency is borrowed from the
+/// pool or the request, and the pinning is shared.
 #[derive(Debug, Clone)]
-struct Pending {
-    dep: Dependency,
-    reason: Reason,
-    /// The package whose `D:` holds it; `None` for the world.
-    owner: Option<usize>,
-    pins: Pins,
+struct Pending<'p> {
+    dep: &'p Dependency,
+    origin: Origin,
+    pins: Rc<Pins>,
 }
 
 /// One chosen package, with why and under which pinning it was taken.
 #[derive(Debug, Clone)]
-pub(crate) struct Picked {
+pub(crate) struct Picked<'p> {
     pub pkg: usize,
-    pub reason: Reason,
-    pub pins: Pins,
+    pub origin: Origin,
+    /// The requirement it meets.
+    pub dep: &'p Dependency,
+    pub pins: Rc<Pins>,
     /// Chosen among alternatives that remain to be tried.
     decision: bool,
     /// The packages that made it the only choice: the one whose dependency it meets and
     /// those that excluded the other candidates.
-    because: Vec<usize>,
+    because: Rc<[usize]>,
+}
+
+impl Picked<'_> {
+    /// Why it is in the resolution.
+    pub fn reason(&self, pool: &Pool<'_>) -> Reason {
+        self.origin.reason(pool, self.dep)
+    }
 }
 
 /// A partial solution. Cloned at every choice point, so that undoing a choice is dropping
-/// the clone.
+/// the clone; everything in it is shared or borrowed, so a clone copies no names.
 #[derive(Debug, Clone, Default)]
-struct State {
-    picked: Vec<Picked>,
+struct State<'p> {
+    picked: Vec<Picked<'p>>,
     /// Package name to position in `picked`.
-    by_name: BTreeMap<String, usize>,
+    by_name: BTreeMap<&'p str, usize>,
     /// Versioned name (own or provided) to the package holding it.
-    versioned: BTreeMap<String, usize>,
-    conflicts: Vec<Pending>,
-    queue: VecDeque<Pending>,
+    versioned: BTreeMap<&'p str, usize>,
+    conflicts: Vec<Pending<'p>>,
+    queue: VecDeque<Pending<'p>>,
     /// Unversioned virtual names without a preferred provider: met later by something
     /// else, or reported.
-    deferred: Vec<Pending>,
+    deferred: Vec<Pending<'p>>,
     /// install_if packages that could not be added.
     declined: BTreeSet<usize>,
     /// Set once install_if has added or declined a package: from then on a dead end is not
@@ -88,7 +133,7 @@ struct Candidate<'p> {
     offered: Option<&'p str>,
 }
 
-struct Solver<'p, 'r> {
+struct Solver<'p, 'r: 'p> {
     pool: &'p Pool<'r>,
     requested: BTreeSet<&'r str>,
     steps: usize,
@@ -109,7 +154,7 @@ pub(crate) fn solve(
     let requested: BTreeSet<&str> =
         request.world.iter().filter(|d| !d.conflict).map(|d| d.name.as_str()).collect();
 
-    let mut forced: Vec<(usize, Pins)> = Vec::new();
+    let mut forced: Vec<(usize, Rc<Pins>)> = Vec::new();
     let mut given_up: BTreeSet<usize> = BTreeSet::new();
     loop {
         let mut solver =
@@ -148,30 +193,25 @@ pub(crate) fn solve(
     }
 }
 
-impl<'p, 'r> Solver<'p, 'r> {
+impl<'p, 'r: 'p> Solver<'p, 'r> {
     /// The starting state: the world, then any install_if packages required outright.
-    fn initial(&self, request: &Request, forced: &[(usize, Pins)]) -> State {
+    fn initial(&self, request: &'p Request, forced: &[(usize, Rc<Pins>)]) -> State<'p> {
         let mut state = State::default();
         for dep in &request.world {
-            let reason = Reason::World { dependency: dep.clone() };
             let pins =
                 Pins { allowed: dep.tag.iter().cloned().collect(), preferred: dep.tag.clone() };
-            state.queue.push_back(Pending { dep: dep.clone(), reason, owner: None, pins });
+            let pins = Rc::new(pins);
+            state.queue.push_back(Pending { dep, origin: Origin::World, pins });
         }
         for (pkg, pins) in forced {
-            let p = &self.pool.pkgs[*pkg];
-            let dep = Dependency {
-                op: Some(crate::apk::dependency::Op::Equal),
-                version: Some(p.version.clone()),
-                ..Dependency::any(&p.name)
-            };
-            let reason = Reason::InstallIf { condition: p.install_if.clone() };
-            state.queue.push_back(Pending { dep, reason, owner: None, pins: pins.clone() });
+            let dep = self.pool.exact_dep(*pkg);
+            let origin = Origin::InstallIf(*pkg);
+            state.queue.push_back(Pending { dep, origin, pins: pins.clone() });
         }
         state
     }
 
-    fn search(&mut self, mut state: State) -> Result<State, Stop> {
+    fn search(&mut self, mut state: State<'p>) -> Result<State<'p>, Stop> {
         loop {
             self.steps += 1;
             if self.steps > STEP_LIMIT {
@@ -216,13 +256,8 @@ impl<'p, 'r> Solver<'p, 'r> {
             let saved = self.failure.clone();
             state.blame_unknown = true;
             let mut with = state.clone();
-            let condition = self.pool.pkgs[pkg].install_if.clone();
-            let pending = Pending {
-                dep: Dependency::any(&self.pool.pkgs[pkg].name),
-                reason: Reason::InstallIf { condition },
-                owner: None,
-                pins,
-            };
+            let pending =
+                Pending { dep: self.pool.any_dep(pkg), origin: Origin::InstallIf(pkg), pins };
             if self.check(&with, pkg).is_ok() {
                 self.pick(&mut with, pkg, &pending, true, Vec::new());
                 match self.search(with) {
@@ -241,11 +276,11 @@ impl<'p, 'r> Solver<'p, 'r> {
     /// tried is returned at once: the others would meet it too.
     fn branch(
         &mut self,
-        state: State,
-        pending: &Pending,
+        state: State<'p>,
+        pending: &Pending<'p>,
         candidates: &[Candidate<'_>],
         because: Vec<usize>,
-    ) -> Result<State, Stop> {
+    ) -> Result<State<'p>, Stop> {
         let mut blame = Some(BTreeSet::new());
         for c in candidates {
             let mut next = state.clone();
@@ -266,7 +301,7 @@ impl<'p, 'r> Solver<'p, 'r> {
                 }
             }
         }
-        let own = self.blame(&state, because.into_iter().chain(pending.owner));
+        let own = self.blame(&state, because.into_iter().chain(pending.origin.owner()));
         Err(Stop::Fail(blame.zip(own).map(|(mut all, own)| {
             all.extend(own);
             all
@@ -283,7 +318,7 @@ impl<'p, 'r> Solver<'p, 'r> {
 
     /// The decisions behind `packages`: each package chosen without alternatives is
     /// replaced by what made it the only choice.
-    fn blame(&self, state: &State, packages: impl IntoIterator<Item = usize>) -> Blame {
+    fn blame(&self, state: &State<'p>, packages: impl IntoIterator<Item = usize>) -> Blame {
         if state.blame_unknown {
             return None;
         }
@@ -294,9 +329,9 @@ impl<'p, 'r> Solver<'p, 'r> {
             if !seen.insert(pkg) {
                 continue;
             }
-            let &at = state.by_name.get(&self.pool.pkgs[pkg].name)?;
+            let &at = state.by_name.get(self.pool.pkgs[pkg].name.as_str())?;
             let picked = &state.picked[at];
-            if picked.pkg != pkg || matches!(picked.reason, Reason::InstallIf { .. }) {
+            if picked.pkg != pkg || matches!(picked.origin, Origin::InstallIf(_)) {
                 return None;
             }
             if picked.decision {
@@ -308,35 +343,31 @@ impl<'p, 'r> Solver<'p, 'r> {
         Some(out)
     }
 
-    /// Who needed `reason`'s package, nearest first, back to the world.
-    fn chain(&self, state: &State, reason: &Reason) -> Vec<String> {
+    /// Who needed `pending`'s package, nearest first, back to the world.
+    fn chain(&self, state: &State<'p>, pending: &Pending<'p>) -> Vec<String> {
         let mut out = Vec::new();
-        let mut reason = reason.clone();
+        let (mut origin, mut dep) = (pending.origin, pending.dep);
         let mut seen = BTreeSet::new();
         loop {
-            match &reason {
-                Reason::World { .. } | Reason::InstallIf { .. } => {
-                    out.push(reason.to_string());
-                    return out;
-                }
-                Reason::Dependency { parent, dependency } => {
-                    let Some(&at) = state.by_name.get(parent) else {
-                        out.push(reason.to_string());
-                        return out;
-                    };
-                    let picked = &state.picked[at];
-                    out.push(format!("{}[{dependency}]", self.pool.pkgs[picked.pkg].label()));
-                    if !seen.insert(at) {
-                        return out;
-                    }
-                    reason = picked.reason.clone();
-                }
+            let Origin::Dependency(parent) = origin else {
+                out.push(origin.reason(self.pool, dep).to_string());
+                return out;
+            };
+            let Some(&at) = state.by_name.get(self.pool.pkgs[parent].name.as_str()) else {
+                out.push(origin.reason(self.pool, dep).to_string());
+                return out;
+            };
+            let picked = &state.picked[at];
+            out.push(format!("{}[{dep}]", self.pool.pkgs[picked.pkg].label()));
+            if !seen.insert(at) {
+                return out;
             }
+            (origin, dep) = (picked.origin, picked.dep);
         }
     }
 
-    fn is_picked(&self, state: &State, pkg: usize) -> bool {
-        let name = &self.pool.pkgs[pkg].name;
+    fn is_picked(&self, state: &State<'p>, pkg: usize) -> bool {
+        let name = self.pool.pkgs[pkg].name.as_str();
         state.by_name.get(name).is_some_and(|&at| state.picked[at].pkg == pkg)
     }
 
@@ -356,7 +387,7 @@ impl<'p, 'r> Solver<'p, 'r> {
         }
     }
 
-    fn satisfied(&self, state: &State, dep: &Dependency) -> bool {
+    fn satisfied(&self, state: &State<'p>, dep: &Dependency) -> bool {
         let Some(providers) = self.pool.providers.get(&dep.name) else { return false };
         providers
             .iter()
@@ -364,7 +395,7 @@ impl<'p, 'r> Solver<'p, 'r> {
     }
 
     /// A picked package (other than `owner`) that the conflict `dep` forbids.
-    fn violator(&self, state: &State, dep: &Dependency, owner: Option<usize>) -> Option<usize> {
+    fn violator(&self, state: &State<'p>, dep: &Dependency, owner: Option<usize>) -> Option<usize> {
         let providers = self.pool.providers.get(&dep.name)?;
         providers.iter().find_map(|&p| {
             let hit = Some(p.pkg) != owner
@@ -374,14 +405,15 @@ impl<'p, 'r> Solver<'p, 'r> {
         })
     }
 
-    fn add_conflict(&mut self, state: &mut State, pending: Pending) -> Result<(), Stop> {
-        if let Some(pkg) = self.violator(state, &pending.dep, pending.owner) {
+    fn add_conflict(&mut self, state: &mut State<'p>, pending: Pending<'p>) -> Result<(), Stop> {
+        let owner = pending.origin.owner();
+        if let Some(pkg) = self.violator(state, pending.dep, owner) {
             let problem = Problem::Breaks {
                 dependency: pending.dep.clone(),
-                required_by: self.chain(state, &pending.reason),
+                required_by: self.chain(state, &pending),
                 installed: self.pool.pkgs[pkg].label(),
             };
-            let blame = self.blame(state, pending.owner.into_iter().chain([pkg]));
+            let blame = self.blame(state, owner.into_iter().chain([pkg]));
             return Err(self.fail(problem, blame));
         }
         state.conflicts.push(pending);
@@ -389,12 +421,12 @@ impl<'p, 'r> Solver<'p, 'r> {
     }
 
     /// Whether `pkg` can join `state`; if not, why, and which chosen package is in the way.
-    fn check(&self, state: &State, pkg: usize) -> Result<(), (Why, Option<usize>)> {
+    fn check(&self, state: &State<'p>, pkg: usize) -> Result<(), (Why, Option<usize>)> {
         let p = &self.pool.pkgs[pkg];
         if let Some(detail) = &p.unusable {
             return Err((Why::Unusable { detail: detail.clone() }, None));
         }
-        if let Some(&at) = state.by_name.get(&p.name) {
+        if let Some(&at) = state.by_name.get(p.name.as_str()) {
             let other = state.picked[at].pkg;
             if other != pkg {
                 let with = self.pool.pkgs[other].label();
@@ -424,15 +456,16 @@ impl<'p, 'r> Solver<'p, 'r> {
         }
 
         for c in &state.conflicts {
-            if c.owner == Some(pkg) {
+            let owner = c.origin.owner();
+            if owner == Some(pkg) {
                 continue;
             }
-            if p.offers(&c.dep.name).any(|v| Self::offer_forbidden(v, &c.dep)) {
-                let by = match c.owner {
+            if p.offers(&c.dep.name).any(|v| Self::offer_forbidden(v, c.dep)) {
+                let by = match owner {
                     Some(o) => self.pool.pkgs[o].label(),
                     None => "world".to_string(),
                 };
-                return Err((Why::Breaks { by, dependency: c.dep.clone() }, c.owner));
+                return Err((Why::Breaks { by, dependency: c.dep.clone() }, owner));
             }
         }
         for d in p.depends.iter().filter(|d| d.conflict) {
@@ -445,38 +478,47 @@ impl<'p, 'r> Solver<'p, 'r> {
 
     fn pick(
         &self,
-        state: &mut State,
+        state: &mut State<'p>,
         pkg: usize,
-        pending: &Pending,
+        pending: &Pending<'p>,
         decision: bool,
         mut because: Vec<usize>,
     ) {
         if self.is_picked(state, pkg) {
             return;
         }
-        let p = &self.pool.pkgs[pkg];
-        because.extend(pending.owner);
-        state.by_name.insert(p.name.clone(), state.picked.len());
+        let p: &'p Pkg = &self.pool.pkgs[pkg];
+        because.extend(pending.origin.owner());
+        state.by_name.insert(p.name.as_str(), state.picked.len());
         state.picked.push(Picked {
             pkg,
-            reason: pending.reason.clone(),
+            origin: pending.origin,
+            dep: pending.dep,
             pins: pending.pins.clone(),
             decision,
-            because,
+            because: because.into(),
         });
         for name in p.versioned_names() {
-            state.versioned.insert(name.to_string(), pkg);
+            state.versioned.insert(name, pkg);
         }
+        // Dependencies may come from the repositories their parent's pinning allows, but
+        // prefer untagged ones (apk-tools tests pinning2, pinning4).
+        let inherited = if pending.pins.preferred.is_none() {
+            pending.pins.clone()
+        } else {
+            Rc::new(Pins { allowed: pending.pins.allowed.clone(), preferred: None })
+        };
         for dep in &p.depends {
-            let reason = Reason::Dependency { parent: p.name.clone(), dependency: dep.clone() };
-            // Dependencies may come from the repositories their parent's pinning allows,
-            // but prefer untagged ones (apk-tools tests pinning2, pinning4).
-            let mut pins = Pins { allowed: pending.pins.allowed.clone(), preferred: None };
-            if let Some(tag) = &dep.tag {
-                pins.allowed.insert(tag.clone());
-                pins.preferred = Some(tag.clone());
-            }
-            state.queue.push_back(Pending { dep: dep.clone(), reason, owner: Some(pkg), pins });
+            let pins = match &dep.tag {
+                None => inherited.clone(),
+                Some(tag) => {
+                    let mut allowed = inherited.allowed.clone();
+                    allowed.insert(tag.clone());
+                    Rc::new(Pins { allowed, preferred: Some(tag.clone()) })
+                }
+            };
+            let origin = Origin::Dependency(pkg);
+            state.queue.push_back(Pending { dep, origin, pins });
         }
     }
 
@@ -484,18 +526,18 @@ impl<'p, 'r> Solver<'p, 'r> {
     /// a dead end when there are none.
     fn candidates(
         &mut self,
-        state: &State,
-        pending: &Pending,
+        state: &State<'p>,
+        pending: &Pending<'p>,
     ) -> Result<(Vec<Candidate<'p>>, Vec<usize>), Stop> {
-        let dep = &pending.dep;
+        let dep = pending.dep;
         let pool = self.pool;
         let providers = pool.providers.get(&dep.name).map(Vec::as_slice).unwrap_or_default();
         if providers.is_empty() {
             let problem = Problem::NoSuchPackage {
                 dependency: dep.clone(),
-                required_by: self.chain(state, &pending.reason),
+                required_by: self.chain(state, pending),
             };
-            let blame = self.blame(state, pending.owner);
+            let blame = self.blame(state, pending.origin.owner());
             return Err(self.fail(problem, blame));
         }
 
@@ -538,16 +580,16 @@ impl<'p, 'r> Solver<'p, 'r> {
                 .collect();
             let problem = Problem::Rejected {
                 dependency: dep.clone(),
-                required_by: self.chain(state, &pending.reason),
+                required_by: self.chain(state, pending),
                 candidates,
             };
-            let blame = self.blame(state, excluded_by.into_iter().chain(pending.owner));
+            let blame = self.blame(state, excluded_by.into_iter().chain(pending.origin.owner()));
             return Err(self.fail(problem, blame));
         }
         Ok((list, excluded_by.into_iter().collect()))
     }
 
-    fn virtual_problem(&self, state: &State, pending: &Pending) -> Problem {
+    fn virtual_problem(&self, state: &State<'p>, pending: &Pending<'p>) -> Problem {
         let mut providers: Vec<String> = self
             .pool
             .providers
@@ -561,7 +603,7 @@ impl<'p, 'r> Solver<'p, 'r> {
         Problem::Virtual {
             dependency: pending.dep.clone(),
             providers,
-            required_by: self.chain(state, &pending.reason),
+            required_by: self.chain(state, pending),
         }
     }
 }
