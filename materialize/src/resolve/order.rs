@@ -78,8 +78,7 @@ fn provider_of(
     by_pkg: &BTreeMap<usize, usize>,
     dep: &Dependency,
 ) -> Option<usize> {
-    let providers = pool.providers.get(&dep.name)?;
-    providers.iter().find_map(|&pr| {
+    pool.providers_of(&dep.name).iter().find_map(|&pr| {
         let at = *by_pkg.get(&pr.pkg)?;
         let meets = dep.conflict
             || match pool.offered(pr) {

@@ -16,11 +16,15 @@ pub(crate) struct Pkg {
     /// Position in [`Pool::pkgs`].
     pub id: usize,
     pub name: String,
+    /// `name`'s index in [`Pool::providers`].
+    pub name_id: u32,
     pub version: String,
     /// `(repository, entry)` of every copy, in repository order.
     pub copies: Vec<(usize, usize)>,
     pub depends: Vec<Dependency>,
     pub provides: Vec<Provide>,
+    /// Each provide's name's index in [`Pool::providers`], in `provides` order.
+    pub provide_ids: Vec<u32>,
     pub install_if: Vec<Dependency>,
     pub priority: u32,
     /// Why it can never be installed (a malformed `D:` token, another architecture).
@@ -42,10 +46,13 @@ impl Pkg {
         own.into_iter().chain(provided)
     }
 
-    /// The names it holds with a version (its own and versioned provides).
-    pub fn versioned_names(&self) -> impl Iterator<Item = &str> {
-        let provided = self.provides.iter().filter(|p| p.version.is_some());
-        std::iter::once(self.name.as_str()).chain(provided.map(|p| p.name.as_str()))
+    /// The names it holds with a version (its own and versioned provides), with their
+    /// indexes in [`Pool::providers`].
+    pub fn versioned_names(&self) -> impl Iterator<Item = (u32, &str)> {
+        let provided =
+            self.provides.iter().zip(&self.provide_ids).filter(|(p, _)| p.version.is_some());
+        std::iter::once((self.name_id, self.name.as_str()))
+            .chain(provided.map(|(p, &id)| (id, p.name.as_str())))
     }
 }
 
@@ -61,7 +68,10 @@ pub(crate) struct Provider {
 pub(crate) struct Pool<'a> {
     pub request: &'a Request,
     pub pkgs: Vec<Pkg>,
-    pub providers: BTreeMap<String, Vec<Provider>>,
+    /// Every name some package holds, to its index in `providers`.
+    names: BTreeMap<String, u32>,
+    /// The providers of each name, by the name's index.
+    pub providers: Vec<Vec<Provider>>,
     /// Packages with an `i:` list: by name, newest version first.
     pub install_if: Vec<usize>,
     /// For each install_if package, the requirements that add it: its name, and its name
@@ -117,18 +127,23 @@ impl<'a> Pool<'a> {
             }
         }
 
-        let mut providers: BTreeMap<String, Vec<Provider>> = BTreeMap::new();
-        for pkg in &pkgs {
-            providers
-                .entry(pkg.name.clone())
-                .or_default()
-                .push(Provider { pkg: pkg.id, provide: None });
-            for (i, p) in pkg.provides.iter().enumerate() {
-                providers
-                    .entry(p.name.clone())
-                    .or_default()
-                    .push(Provider { pkg: pkg.id, provide: Some(i) });
+        // Names are numbered once here, so that the search compares numbers, not strings.
+        let mut names: BTreeMap<String, u32> = BTreeMap::new();
+        let mut providers: Vec<Vec<Provider>> = Vec::new();
+        let mut intern = |name: &str, provider: Provider| -> u32 {
+            let next = providers.len() as u32;
+            let id = *names.entry(name.to_string()).or_insert(next);
+            if id == next {
+                providers.push(Vec::new());
             }
+            providers[id as usize].push(provider);
+            id
+        };
+        for pkg in &mut pkgs {
+            pkg.name_id = intern(&pkg.name, Provider { pkg: pkg.id, provide: None });
+            pkg.provide_ids = (0..pkg.provides.len())
+                .map(|i| intern(&pkg.provides[i].name, Provider { pkg: pkg.id, provide: Some(i) }))
+                .collect();
         }
 
         let mut install_if: Vec<usize> =
@@ -162,7 +177,17 @@ impl<'a> Pool<'a> {
             })
             .collect();
 
-        Pool { request, pkgs, providers, install_if, self_deps }
+        Pool { request, pkgs, names, providers, install_if, self_deps }
+    }
+
+    /// The index of `name` in [`Pool::providers`]; `None` when nothing holds it.
+    pub fn name_id(&self, name: &str) -> Option<u32> {
+        self.names.get(name).copied()
+    }
+
+    /// The providers of `name` (none when nothing holds it).
+    pub fn providers_of(&self, name: &str) -> &[Provider] {
+        self.name_id(name).map_or(&[], |id| &self.providers[id as usize])
     }
 
     /// The requirement `name` of install_if package `pkg`.
@@ -279,10 +304,12 @@ fn make_pkg(
     Pkg {
         id,
         name: entry.name.clone(),
+        name_id: 0,
         version: entry.version.clone(),
         copies: vec![(r, e)],
         depends,
         provides,
+        provide_ids: Vec::new(),
         install_if,
         priority: entry.provider_priority.unwrap_or(0),
         unusable,

@@ -7,7 +7,7 @@ mod install_if;
 mod rank;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::apk::dependency::Dependency;
@@ -69,6 +69,8 @@ impl Origin {
 #[derive(Debug, Clone)]
 struct Pending<'p> {
     dep: &'p Dependency,
+    /// `dep.name`'s index in the pool; `None` when nothing holds it.
+    name: Option<u32>,
     origin: Origin,
     pins: Rc<Pins>,
 }
@@ -97,15 +99,19 @@ impl Picked<'_> {
 
 /// A partial solution. Cloned at every choice point, so that undoing a choice is dropping
 /// the clone; everything in it is shared or borrowed, so a clone copies no names.
+///
+/// The queue of requirements is not in it: it is `Solver::log[head..]`. A branch only appends
+/// to the log, so undoing a choice truncates the log back to where the choice was made.
 #[derive(Debug, Clone, Default)]
 struct State<'p> {
     picked: Vec<Picked<'p>>,
-    /// Package name to position in `picked`.
-    by_name: BTreeMap<&'p str, usize>,
-    /// Versioned name (own or provided) to the package holding it.
-    versioned: BTreeMap<&'p str, usize>,
+    /// Package name (by its index in the pool) to position in `picked`.
+    by_name: BTreeMap<u32, usize>,
+    /// Versioned name (own or provided, by index) to the package holding it.
+    versioned: BTreeMap<u32, usize>,
     conflicts: Vec<Pending<'p>>,
-    queue: VecDeque<Pending<'p>>,
+    /// Where this state's queue starts in `Solver::log`.
+    head: usize,
     /// Unversioned virtual names without a preferred provider: met later by something
     /// else, or reported.
     deferred: Vec<Pending<'p>>,
@@ -135,6 +141,8 @@ struct Candidate<'p> {
 
 struct Solver<'p, 'r: 'p> {
     pool: &'p Pool<'r>,
+    /// Every requirement queued on the current path, in order (see [`State::head`]).
+    log: Vec<Pending<'p>>,
     requested: BTreeSet<&'r str>,
     steps: usize,
     failure: Option<Problem>,
@@ -157,9 +165,15 @@ pub(crate) fn solve(
     let mut forced: Vec<(usize, Rc<Pins>)> = Vec::new();
     let mut given_up: BTreeSet<usize> = BTreeSet::new();
     loop {
-        let mut solver =
-            Solver { pool: &pool, requested: requested.clone(), steps: 0, failure: None };
-        let outcome = solver.search(solver.initial(request, &forced));
+        let mut solver = Solver {
+            pool: &pool,
+            log: Vec::new(),
+            requested: requested.clone(),
+            steps: 0,
+            failure: None,
+        };
+        let start = solver.initial(request, &forced);
+        let outcome = solver.search(start);
         let all_forced =
             |state: &State| forced.iter().all(|(pkg, _)| solver.is_picked(state, *pkg));
         match outcome {
@@ -195,20 +209,22 @@ pub(crate) fn solve(
 
 impl<'p, 'r: 'p> Solver<'p, 'r> {
     /// The starting state: the world, then any install_if packages required outright.
-    fn initial(&self, request: &'p Request, forced: &[(usize, Rc<Pins>)]) -> State<'p> {
-        let mut state = State::default();
+    fn initial(&mut self, request: &'p Request, forced: &[(usize, Rc<Pins>)]) -> State<'p> {
         for dep in &request.world {
             let pins =
                 Pins { allowed: dep.tag.iter().cloned().collect(), preferred: dep.tag.clone() };
-            let pins = Rc::new(pins);
-            state.queue.push_back(Pending { dep, origin: Origin::World, pins });
+            self.push(dep, Origin::World, Rc::new(pins));
         }
         for (pkg, pins) in forced {
-            let dep = self.pool.exact_dep(*pkg);
-            let origin = Origin::InstallIf(*pkg);
-            state.queue.push_back(Pending { dep, origin, pins: pins.clone() });
+            self.push(self.pool.exact_dep(*pkg), Origin::InstallIf(*pkg), pins.clone());
         }
-        state
+        State::default()
+    }
+
+    /// Queues `dep` on the current path.
+    fn push(&mut self, dep: &'p Dependency, origin: Origin, pins: Rc<Pins>) {
+        let name = self.pool.name_id(&dep.name);
+        self.log.push(Pending { dep, name, origin, pins });
     }
 
     fn search(&mut self, mut state: State<'p>) -> Result<State<'p>, Stop> {
@@ -218,12 +234,13 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
                 return Err(Stop::Limit);
             }
 
-            if let Some(pending) = state.queue.pop_front() {
+            if let Some(pending) = self.log.get(state.head).cloned() {
+                state.head += 1;
                 if pending.dep.conflict {
                     self.add_conflict(&mut state, pending)?;
                     continue;
                 }
-                if self.satisfied(&state, &pending.dep) {
+                if self.satisfied(&state, &pending) {
                     continue;
                 }
                 let (mut candidates, because) = self.candidates(&state, &pending)?;
@@ -241,7 +258,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
 
             if !state.deferred.is_empty() {
                 for pending in std::mem::take(&mut state.deferred) {
-                    if !self.satisfied(&state, &pending.dep) {
+                    if !self.satisfied(&state, &pending) {
                         let problem = self.virtual_problem(&state, &pending);
                         return Err(self.fail(problem, None));
                     }
@@ -256,14 +273,16 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
             let saved = self.failure.clone();
             state.blame_unknown = true;
             let mut with = state.clone();
-            let pending =
-                Pending { dep: self.pool.any_dep(pkg), origin: Origin::InstallIf(pkg), pins };
+            let dep = self.pool.any_dep(pkg);
+            let name = Some(self.pool.pkgs[pkg].name_id);
+            let pending = Pending { dep, name, origin: Origin::InstallIf(pkg), pins };
             if self.check(&with, pkg).is_ok() {
+                let end = self.log.len();
                 self.pick(&mut with, pkg, &pending, true, Vec::new());
                 match self.search(with) {
                     Ok(done) => return Ok(done),
                     Err(Stop::Limit) => return Err(Stop::Limit),
-                    Err(Stop::Fail(_)) => {}
+                    Err(Stop::Fail(_)) => self.log.truncate(end),
                 }
             }
             // install_if is a suggestion: without it the rest may still hold.
@@ -282,10 +301,16 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
         because: Vec<usize>,
     ) -> Result<State<'p>, Stop> {
         let mut blame = Some(BTreeSet::new());
+        let end = self.log.len();
         for c in candidates {
             let mut next = state.clone();
             self.pick(&mut next, c.pkg, pending, true, because.clone());
-            match self.search(next) {
+            let outcome = self.search(next);
+            if outcome.is_err() {
+                // Forget what the dead end queued: the log ends where `state`'s queue does.
+                self.log.truncate(end);
+            }
+            match outcome {
                 Ok(done) => return Ok(done),
                 Err(Stop::Limit) => return Err(Stop::Limit),
                 Err(Stop::Fail(Some(set))) if !set.contains(&c.pkg) => {
@@ -329,7 +354,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
             if !seen.insert(pkg) {
                 continue;
             }
-            let &at = state.by_name.get(self.pool.pkgs[pkg].name.as_str())?;
+            let &at = state.by_name.get(&self.pool.pkgs[pkg].name_id)?;
             let picked = &state.picked[at];
             if picked.pkg != pkg || matches!(picked.origin, Origin::InstallIf(_)) {
                 return None;
@@ -353,7 +378,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
                 out.push(origin.reason(self.pool, dep).to_string());
                 return out;
             };
-            let Some(&at) = state.by_name.get(self.pool.pkgs[parent].name.as_str()) else {
+            let Some(&at) = state.by_name.get(&self.pool.pkgs[parent].name_id) else {
                 out.push(origin.reason(self.pool, dep).to_string());
                 return out;
             };
@@ -367,8 +392,8 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
     }
 
     fn is_picked(&self, state: &State<'p>, pkg: usize) -> bool {
-        let name = self.pool.pkgs[pkg].name.as_str();
-        state.by_name.get(name).is_some_and(|&at| state.picked[at].pkg == pkg)
+        let name = self.pool.pkgs[pkg].name_id;
+        state.by_name.get(&name).is_some_and(|&at| state.picked[at].pkg == pkg)
     }
 
     /// Whether `offered` (a provider's version, `None` if unversioned) meets a positive `dep`.
@@ -387,17 +412,16 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
         }
     }
 
-    fn satisfied(&self, state: &State<'p>, dep: &Dependency) -> bool {
-        let Some(providers) = self.pool.providers.get(&dep.name) else { return false };
-        providers
-            .iter()
-            .any(|&p| self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), dep))
+    fn satisfied(&self, state: &State<'p>, pending: &Pending<'p>) -> bool {
+        let Some(name) = pending.name else { return false };
+        self.pool.providers[name as usize].iter().any(|&p| {
+            self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), pending.dep)
+        })
     }
 
     /// A picked package (other than `owner`) that the conflict `dep` forbids.
     fn violator(&self, state: &State<'p>, dep: &Dependency, owner: Option<usize>) -> Option<usize> {
-        let providers = self.pool.providers.get(&dep.name)?;
-        providers.iter().find_map(|&p| {
+        self.pool.providers_of(&dep.name).iter().find_map(|&p| {
             let hit = Some(p.pkg) != owner
                 && self.is_picked(state, p.pkg)
                 && Self::offer_forbidden(self.pool.offered(p), dep);
@@ -426,7 +450,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
         if let Some(detail) = &p.unusable {
             return Err((Why::Unusable { detail: detail.clone() }, None));
         }
-        if let Some(&at) = state.by_name.get(p.name.as_str()) {
+        if let Some(&at) = state.by_name.get(&p.name_id) {
             let other = state.picked[at].pkg;
             if other != pkg {
                 let with = self.pool.pkgs[other].label();
@@ -442,15 +466,15 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
             return Err((Why::Conflicts { with: p.label(), name: p.name.clone() }, None));
         }
         let mut seen = BTreeSet::new();
-        for name in p.versioned_names() {
+        for (id, name) in p.versioned_names() {
             // Two versioned providers of one name exclude each other, even within one
             // package (apk-tools test provides7).
-            let taken = state.versioned.get(name).filter(|&&other| other != pkg);
+            let taken = state.versioned.get(&id).filter(|&&other| other != pkg);
             if let Some(&other) = taken {
                 let with = self.pool.pkgs[other].label();
                 return Err((Why::Conflicts { with, name: name.to_string() }, Some(other)));
             }
-            if !seen.insert(name) {
+            if !seen.insert(id) {
                 return Err((Why::Conflicts { with: p.label(), name: name.to_string() }, None));
             }
         }
@@ -477,7 +501,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
     }
 
     fn pick(
-        &self,
+        &mut self,
         state: &mut State<'p>,
         pkg: usize,
         pending: &Pending<'p>,
@@ -487,9 +511,10 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
         if self.is_picked(state, pkg) {
             return;
         }
-        let p: &'p Pkg = &self.pool.pkgs[pkg];
+        let pool = self.pool;
+        let p: &'p Pkg = &pool.pkgs[pkg];
         because.extend(pending.origin.owner());
-        state.by_name.insert(p.name.as_str(), state.picked.len());
+        state.by_name.insert(p.name_id, state.picked.len());
         state.picked.push(Picked {
             pkg,
             origin: pending.origin,
@@ -498,8 +523,8 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
             decision,
             because: because.into(),
         });
-        for name in p.versioned_names() {
-            state.versioned.insert(name, pkg);
+        for (id, _) in p.versioned_names() {
+            state.versioned.insert(id, pkg);
         }
         // Dependencies may come from the repositories their parent's pinning allows, but
         // prefer untagged ones (apk-tools tests pinning2, pinning4).
@@ -517,8 +542,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
                     Rc::new(Pins { allowed, preferred: Some(tag.clone()) })
                 }
             };
-            let origin = Origin::Dependency(pkg);
-            state.queue.push_back(Pending { dep, origin, pins });
+            self.push(dep, Origin::Dependency(pkg), pins);
         }
     }
 
@@ -531,7 +555,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
     ) -> Result<(Vec<Candidate<'p>>, Vec<usize>), Stop> {
         let dep = pending.dep;
         let pool = self.pool;
-        let providers = pool.providers.get(&dep.name).map(Vec::as_slice).unwrap_or_default();
+        let providers = pending.name.map_or(&[][..], |n| pool.providers[n as usize].as_slice());
         if providers.is_empty() {
             let problem = Problem::NoSuchPackage {
                 dependency: dep.clone(),
@@ -592,10 +616,8 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
     fn virtual_problem(&self, state: &State<'p>, pending: &Pending<'p>) -> Problem {
         let mut providers: Vec<String> = self
             .pool
-            .providers
-            .get(&pending.dep.name)
-            .into_iter()
-            .flatten()
+            .providers_of(&pending.dep.name)
+            .iter()
             .map(|p| self.pool.pkgs[p.pkg].name.clone())
             .collect();
         providers.sort();

@@ -23,9 +23,7 @@ impl Solver<'_, '_> {
             {
                 break;
             }
-            if state.by_name.contains_key(p.name.as_str())
-                || skip.contains(&id)
-                || p.unusable.is_some()
+            if state.by_name.contains_key(&p.name_id) || skip.contains(&id) || p.unusable.is_some()
             {
                 continue;
             }
@@ -52,7 +50,7 @@ impl Solver<'_, '_> {
     ) -> Option<(usize, Rc<Pins>)> {
         state.declined.iter().copied().filter(|id| !skip.contains(id)).find_map(|id| {
             let p = &self.pool.pkgs[id];
-            if state.by_name.contains_key(p.name.as_str()) {
+            if state.by_name.contains_key(&p.name_id) {
                 return None;
             }
             let pins = self.install_if_holds(state, id)?;
@@ -71,11 +69,10 @@ impl Solver<'_, '_> {
                 }
                 continue;
             }
-            let providers = self.pool.providers.get(&d.name)?;
-            let trigger = providers.iter().find(|&&p| {
+            let trigger = self.pool.providers_of(&d.name).iter().find(|&&p| {
                 self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), d)
             })?;
-            let at = *state.by_name.get(self.pool.pkgs[trigger.pkg].name.as_str())?;
+            let at = *state.by_name.get(&self.pool.pkgs[trigger.pkg].name_id)?;
             pins.allowed.extend(state.picked[at].pins.allowed.iter().cloned());
         }
         Some(Rc::new(pins))
