@@ -1,7 +1,8 @@
 //! The package pool: every index entry of every repository, parsed once, with the map from
 //! each name to the packages that provide it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::apk::dependency::{Dependency, Provide};
 use crate::apk::index::{Checksum, IndexEntry};
@@ -29,6 +30,9 @@ pub(crate) struct Pkg {
     pub priority: u32,
     /// Why it can never be installed (a malformed `D:` token, another architecture).
     pub unusable: Option<String>,
+    /// Each `D:` name's index in [`Pool::providers`], found the first time the package is
+    /// chosen (most packages of an index never are); see [`Pool::depend_ids`].
+    depend_ids: OnceCell<Vec<Option<u32>>>,
 }
 
 impl Pkg {
@@ -68,8 +72,9 @@ pub(crate) struct Provider {
 pub(crate) struct Pool<'a> {
     pub request: &'a Request,
     pub pkgs: Vec<Pkg>,
-    /// Every name some package holds, to its index in `providers`.
-    names: BTreeMap<String, u32>,
+    /// Every name some package holds, to its index in `providers`. Only looked up: the
+    /// indexes follow the packages' order, never the map's.
+    names: HashMap<String, u32>,
     /// The providers of each name, by the name's index.
     pub providers: Vec<Vec<Provider>>,
     /// Packages with an `i:` list: by name, newest version first.
@@ -128,14 +133,18 @@ impl<'a> Pool<'a> {
         }
 
         // Names are numbered once here, so that the search compares numbers, not strings.
-        let mut names: BTreeMap<String, u32> = BTreeMap::new();
+        let mut names: HashMap<String, u32> = HashMap::new();
         let mut providers: Vec<Vec<Provider>> = Vec::new();
         let mut intern = |name: &str, provider: Provider| -> u32 {
-            let next = providers.len() as u32;
-            let id = *names.entry(name.to_string()).or_insert(next);
-            if id == next {
-                providers.push(Vec::new());
-            }
+            let id = match names.get(name) {
+                Some(&id) => id,
+                None => {
+                    let id = providers.len() as u32;
+                    names.insert(name.to_string(), id);
+                    providers.push(Vec::new());
+                    id
+                }
+            };
             providers[id as usize].push(provider);
             id
         };
@@ -183,6 +192,12 @@ impl<'a> Pool<'a> {
     /// The index of `name` in [`Pool::providers`]; `None` when nothing holds it.
     pub fn name_id(&self, name: &str) -> Option<u32> {
         self.names.get(name).copied()
+    }
+
+    /// The index in [`Pool::providers`] of each of `pkg`'s `D:` names, in `depends` order.
+    pub fn depend_ids(&self, pkg: usize) -> &[Option<u32>] {
+        let p = &self.pkgs[pkg];
+        p.depend_ids.get_or_init(|| p.depends.iter().map(|d| self.name_id(&d.name)).collect())
     }
 
     /// The providers of `name` (none when nothing holds it).
@@ -313,5 +328,6 @@ fn make_pkg(
         install_if,
         priority: entry.provider_priority.unwrap_or(0),
         unusable,
+        depend_ids: OnceCell::new(),
     }
 }

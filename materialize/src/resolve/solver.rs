@@ -533,7 +533,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
         } else {
             Rc::new(Pins { allowed: pending.pins.allowed.clone(), preferred: None })
         };
-        for dep in &p.depends {
+        for (dep, &name) in p.depends.iter().zip(pool.depend_ids(pkg)) {
             let pins = match &dep.tag {
                 None => inherited.clone(),
                 Some(tag) => {
@@ -542,7 +542,7 @@ impl<'p, 'r: 'p> Solver<'p, 'r> {
                     Rc::new(Pins { allowed, preferred: Some(tag.clone()) })
                 }
             };
-            self.push(dep, Origin::Dependency(pkg), pins);
+            self.log.push(Pending { dep, name, origin: Origin::Dependency(pkg), pins });
         }
     }
 
