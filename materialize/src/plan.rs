@@ -151,6 +151,8 @@ pub fn from_blueprint(
         source: source.to_path_buf(),
         world: bp.contents.packages.clone(),
         repositories,
+        build_repositories: bp.contents.build_repositories.clone().unwrap_or_default(),
+        runtime_repositories: bp.contents.runtime_repositories.clone().unwrap_or_default(),
         keyring,
         archs,
         config: run_config(bp, source)?,
