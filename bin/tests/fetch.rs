@@ -28,7 +28,9 @@ fn a_build_over_http_matches_the_local_build_and_a_warm_one_asks_only_for_the_in
     let local_out = dir.path().join("local");
     build(&local.to_string_lossy(), &local_out, &[]);
     let cold = dir.path().join("cold");
-    let cold_digest = success(&build_with_cache(&home, &cache, &remote, &cold, &["--jobs", "2"]));
+    let cold_output = build_with_cache(&home, &cache, &remote, &cold, &["--jobs", "2"]);
+    let cold_digest = success(&cold_output);
+    assert_eq!(stderr(&cold_output), "", "nothing on stderr without -v");
 
     // The trees are the same but for the repository line apk-tools would write.
     let (remote_tree, local_tree) =

@@ -84,6 +84,9 @@ fn credentials_in_the_url_work_and_are_never_shown_or_stored() {
         .arg(dir.path().join("cache-traced")));
     success(&traced);
     assert!(!stderr(&traced).contains(&basic) && !stderr(&traced).contains(PASSWORD));
+    // The HTTP library's wire dump (its trace level) would hold the header, split over
+    // lines of hex: it must not be shown at all.
+    assert!(!stderr(&traced).contains("TRACE ureq"), "the wire is dumped");
     image_is_clean(&out, &clean);
     for file in files_under(&cache) {
         no_password(&file.display().to_string(), &std::fs::read(&file).unwrap());
