@@ -33,7 +33,9 @@
 //!
 //! The result does not depend on the order of entries within a repository: candidates are
 //! ranked by version, priority, repository position, name and content, never by file
-//! position.
+//! position. The one exception is apk's own: a package is identified by its `C:` checksum,
+//! and of two records with one checksum the first is the package (the second, if it names
+//! another package, is ignored; apk-tools tests installif1-3).
 //!
 //! ```
 //! use flatroot_materialize::apk::{dependency::Dependency, index::parse_text};

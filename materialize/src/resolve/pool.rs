@@ -112,21 +112,25 @@ impl<'a> Pool<'a> {
                     }
                     continue;
                 }
+                // Without a checksum, only a byte-identical record is the same package.
                 let key = (entry.name.as_str(), entry.version.as_str());
-                let same = by_key.get(&key).and_then(|ids| {
-                    ids.iter().copied().find(|&id| {
-                        let (r0, e0) = pkgs[id].copies[0];
-                        entry.checksum.is_none() && request.repositories[r0].entries[e0] == *entry
-                    })
-                });
+                let same =
+                    entry.checksum.is_none().then(|| by_key.get(&key)).flatten().and_then(|ids| {
+                        ids.iter().copied().find(|&id| {
+                            let (r0, e0) = pkgs[id].copies[0];
+                            request.repositories[r0].entries[e0] == *entry
+                        })
+                    });
                 if let Some(id) = same {
                     pkgs[id].copies.push((r, e));
                     continue;
                 }
                 let id = pkgs.len();
-                by_key.entry(key).or_default().push(id);
-                if let Some(c) = &entry.checksum {
-                    by_checksum.insert(c, id);
+                match &entry.checksum {
+                    Some(c) => {
+                        by_checksum.insert(c, id);
+                    }
+                    None => by_key.entry(key).or_default().push(id),
                 }
                 pkgs.push(make_pkg(request, id, r, e, exclude));
             }

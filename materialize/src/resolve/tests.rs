@@ -453,3 +453,19 @@ fn backjumping_retries_the_choice_that_excluded_a_candidate() {
     got.sort();
     assert_eq!(got, ["a-1", "c-1", "d-1", "u-2"]);
 }
+
+#[test]
+fn a_record_with_another_packages_checksum_is_that_package() {
+    // apk files packages by `C:`: the second record is bar again, and libiif never exists
+    // (apk-tools tests installif1-3).
+    let c = "C:Q1hdUpqRv5mYgJEqW52UmVsvmyysF=";
+    let same = "C:Q1hdUpqRv5mYgJEqW52UmVsvmyysE="; // the same SHA-1: only padding bits differ
+    let r =
+        repo(&format!("{c}\nP:bar\nV:1\n\n{same}\nP:libiif\nV:1\ni:bar\n\nP:app\nV:1\nD:bar\n"));
+
+    let res = resolve(&request(&["app"], vec![r.clone()])).unwrap();
+    let asked = problem(resolve(&request(&["libiif"], vec![r])).unwrap_err());
+
+    assert_eq!(chosen(&res), ["bar-1", "app-1"]);
+    assert!(matches!(asked, Problem::NoSuchPackage { .. }), "{asked:?}");
+}
