@@ -4,7 +4,9 @@
 //!   committed fixture repository under `testdata/`.
 //! - [`corpus`] prepares real repositories with the shared tools.
 //! - [`testenv`] finds the shared data and system tools, and says loudly when one is missing.
+//! - [`registry`] runs a real `docker-registry` on loopback (and a token endpoint for it).
 
 pub mod corpus;
 pub mod fixture;
+pub mod registry;
 pub mod testenv;

@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
 pub mod mount;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
