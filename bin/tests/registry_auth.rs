@@ -112,10 +112,11 @@ fn missing_or_wrong_basic_credentials_are_a_clear_error() {
 fn credential_helper(bin: &Path, host: &str, asked: &Path) -> PathBuf {
     std::fs::create_dir_all(bin).unwrap();
     let script = bin.join("docker-credential-test");
+    let answer = format!(r#"{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}"#);
     let text = format!(
-        "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r server\nprintf '%s\\n' \"$server\" >> '{}'\n\
-         if [ \"$server\" = '{host}' ]; then\n  \
-         printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n\
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r server\n\
+         printf '%s\\n' \"$server\" >> '{}'\n\
+         if [ \"$server\" = '{host}' ]; then\n  printf '{answer}' \"$server\"\n\
          else\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n",
         asked.display()
     );

@@ -5,8 +5,10 @@
 //! [`Registry::start`] writes the config (filesystem storage, `http.addr 127.0.0.1:<port>`,
 //! the access log on), runs `docker-registry serve`, and waits until `/v2/` answers.
 //! [`Registry::requests`] reads the access log back, so a test can count what a client
-//! asked for. [`token::TokenServer`] is a token endpoint for `auth: token`.
+//! asked for. [`token::TokenServer`] is a token endpoint for `auth: token`;
+//! [`flaky::FlakyProxy`] makes chosen requests to a registry fail.
 
+pub mod flaky;
 pub mod token;
 
 use std::io::{Read as _, Write as _};
@@ -163,11 +165,12 @@ fn config_yaml(dir: &Path, port: u16, auth: &Auth) -> String {
     let auth = match auth {
         Auth::None => String::new(),
         Auth::Htpasswd(file) => {
-            format!("auth:\n  htpasswd:\n    realm: flatroot-test\n    path: {}\n", file.display())
+            let path = file.display();
+            format!("auth:\n  htpasswd:\n    realm: flatroot-test\n    path: {path}\n")
         }
         Auth::Token { realm, service, issuer, root_cert } => format!(
-            "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    \
-             rootcertbundle: {}\n",
+            "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    \
+             issuer: {issuer}\n    rootcertbundle: {}\n",
             root_cert.display()
         ),
     };
@@ -214,7 +217,10 @@ mod tests {
 
     #[test]
     fn access_lines_parse() {
-        let line = r#"127.0.0.1 - - [04/Dec/2026:13:46:58 +0000] "PATCH /v2/z/blobs/uploads/c1?_state=x HTTP/1.1" 202 0 "" "flatroot/0.1.0""#;
+        let line = concat!(
+            r#"127.0.0.1 - - [04/Dec/2026:13:46:58 +0000] "#,
+            r#""PATCH /v2/z/blobs/uploads/c1?_state=x HTTP/1.1" 202 0 "" "flatroot/0.1.0""#
+        );
         let request = parse_access_line(line).unwrap();
         assert_eq!(request.method, "PATCH");
         assert_eq!(request.uri, "/v2/z/blobs/uploads/c1?_state=x");

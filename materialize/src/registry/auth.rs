@@ -102,7 +102,10 @@ mod tests {
 
     #[test]
     fn bearer_challenges_give_realm_and_service() {
-        let header = r#"Bearer realm="http://127.0.0.1:9/token",service="reg istry",scope="repository:a/b:pull,push""#;
+        let header = concat!(
+            r#"Bearer realm="http://127.0.0.1:9/token",service="reg istry","#,
+            r#"scope="repository:a/b:pull,push""#
+        );
         assert_eq!(
             Challenge::parse(header),
             Some(Challenge::Bearer {

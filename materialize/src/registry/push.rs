@@ -120,6 +120,7 @@ pub fn push_layout(
         };
         let mount_from =
             holders.get(target.registry.as_str()).copied().filter(|r| *r != target.repository);
+        session.ping(&reference)?;
         let sent = send_blobs(&destination, &image.blobs, mount_from, options.jobs)?;
         for manifest in &image.manifests {
             put_manifest(session, &reference, &target.repository, &manifest.digest, manifest)?;

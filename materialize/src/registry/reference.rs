@@ -282,7 +282,8 @@ mod tests {
         for (text, why) in [
             ("alpine", "no registry host"),
             ("library/alpine:3.20", "not a registry host"),
-            ("./out/image", "not a registry host"),
+            ("./out/image", "not a host name"),
+            ("out/image", "not a registry host"),
             ("localhost:5000/", "no repository"),
             ("localhost:5000/Upper", "lowercase"),
             ("localhost:5000/a..b", "separators"),

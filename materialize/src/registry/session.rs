@@ -223,8 +223,9 @@ impl Session {
     }
 
     /// Asks `/v2/` once, to learn whether and how the registry wants authentication before
-    /// any request with a body is sent.
-    fn ping(&self, reference: &str) -> Result<(), RegistryError> {
+    /// any request with a body is sent. Callers about to start parallel transfers call it
+    /// first, so that a registry that does not answer fails them once.
+    pub(crate) fn ping(&self, reference: &str) -> Result<(), RegistryError> {
         if self.lock().challenge.is_some() {
             return Ok(());
         }
@@ -395,4 +396,43 @@ pub(crate) fn error_body(response: &mut Response<Body>) -> ErrorBody {
     let bytes =
         response.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec().unwrap_or_default();
     ErrorBody::parse(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::HttpConfig;
+
+    fn session(text: &str, insecure: &[&str]) -> Session {
+        let options = Options {
+            insecure: insecure.iter().map(|h| h.to_string()).collect(),
+            ..Options::default()
+        };
+        let client = Client::new(&HttpConfig::default()).unwrap();
+        Session::new(&Reference::parse(text).unwrap(), &options, client)
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_and_insecure_registries_only() {
+        let insecure = ["registry.internal", "other:5000"];
+        let url = |text: &str| session(text, &insecure).url("/v2/");
+        assert_eq!(url("localhost:5000/x"), "http://localhost:5000/v2/");
+        assert_eq!(url("127.0.0.1:5000/x"), "http://127.0.0.1:5000/v2/");
+        assert_eq!(url("[::1]:5000/x"), "http://[::1]:5000/v2/");
+        assert_eq!(url("registry.internal:8443/x"), "http://registry.internal:8443/v2/");
+        assert_eq!(url("other:5000/x"), "http://other:5000/v2/");
+        assert_eq!(url("other:5001/x"), "https://other:5001/v2/");
+        assert_eq!(url("ghcr.io/x"), "https://ghcr.io/v2/");
+        assert_eq!(url("docker.io/library/alpine"), "https://registry-1.docker.io/v2/");
+    }
+
+    #[test]
+    fn locations_are_made_absolute() {
+        let session = session("localhost:5000/x", &[]);
+        assert_eq!(
+            session.resolve("/v2/x/blobs/uploads/1"),
+            "http://localhost:5000/v2/x/blobs/uploads/1"
+        );
+        assert_eq!(session.resolve("https://s3.example/u?x=1"), "https://s3.example/u?x=1");
+    }
 }
