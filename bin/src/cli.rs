@@ -25,6 +25,9 @@ pub enum Command {
     /// Build an image from an apko blueprint and push it to one or more registry
     /// references; prints the image's digest.
     Publish(PublishArgs),
+    /// Push an existing OCI image layout (of one image) to registry references; prints its
+    /// digest.
+    Push(crate::commands::registry::PushLayoutArgs),
     /// Pull an image from a registry into an OCI image layout; prints its digest.
     Pull(crate::commands::registry::PullArgs),
     /// Choose the exact packages of each architecture, print them and optionally write an

@@ -407,3 +407,29 @@ fn mount_serves_a_registry_reference() {
     let mounted = mount::Mounted::start(std::path::Path::new(&reference), &["--arch", "x86_64"]);
     mount::assert_mount_shows(&mounted, &expected.tree, false);
 }
+
+#[test]
+fn push_sends_an_existing_layout_and_refuses_what_is_not_one() {
+    let name = "push_sends_an_existing_layout_and_refuses_what_is_not_one";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let digest = success(&run(flatroot().args(["build", BLUEPRINT]).arg(&built)));
+    let reference = served.reference("pushed:v1");
+
+    let output = run(served.flatroot().arg("push").arg(&built).arg(&reference));
+    assert_eq!(success(&output), digest);
+    let pulled = work.path().join("pulled");
+    success(&run(served.flatroot().args(["pull", &reference]).arg(&pulled)));
+    assert_eq!(blobs(&pulled), blobs(&built));
+
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let output = run(served.flatroot().arg("push").arg(&empty).arg(&reference));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("cannot read {}", empty.join("index.json").display())),
+        "{text}"
+    );
+}

@@ -17,6 +17,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
         Command::Publish(args) => build::publish(args, None),
+        Command::Push(args) => registry::push(args),
         Command::Pull(args) => registry::pull(args),
         Command::Resolve(args) => resolve::run(args),
         Command::Mount(args) => mount::run(args),

@@ -114,6 +114,42 @@ pub fn push_json(pushed: &PushOutcome) -> serde_json::Value {
     json!({ "digest": pushed.index_digest, "media_type": pushed.media_type, "targets": targets })
 }
 
+/// Options of `flatroot push`.
+#[derive(Debug, Args)]
+pub struct PushLayoutArgs {
+    /// The OCI image layout directory; its `index.json` must name one image.
+    pub layout: PathBuf,
+    /// Where to push, as for `flatroot publish`.
+    #[arg(required = true, value_name = "REF")]
+    pub references: Vec<String>,
+    /// Print a JSON summary of what each reference received instead of the digest.
+    #[arg(long)]
+    pub json: bool,
+    /// How the image is pushed.
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// Pushes a layout to every reference and prints its digest.
+pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
+    let targets = references(&args.references)?;
+    let options = args.push.options()?;
+    let spinner = Spinner::new();
+    let pushed = registry::push::push_layout(&args.layout, &targets, &options, &spinner);
+    spinner.finish();
+    let pushed = pushed.with_context(|| {
+        format!("pushing {} to {}", args.layout.display(), args.references.join(", "))
+    })?;
+
+    report_push(&pushed);
+    if args.json {
+        output::data(&serde_json::to_string_pretty(&push_json(&pushed))?)?;
+    } else {
+        output::data(&pushed.index_digest)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Options of `flatroot pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
