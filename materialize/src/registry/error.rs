@@ -181,6 +181,18 @@ pub enum RegistryError {
         /// What is wrong.
         what: String,
     },
+    /// After a chunk, the registry holds other bytes of the upload than were sent.
+    #[error("{reference}: after bytes 0-{sent} of blob {digest} the registry holds {range}")]
+    Range {
+        /// The reference being worked on.
+        reference: String,
+        /// The blob.
+        digest: String,
+        /// The last byte sent.
+        sent: u64,
+        /// The `Range` the registry answered.
+        range: String,
+    },
     /// An upload answer lacked its `Location` header.
     #[error("{reference}: {method} {url} answered {status} without a Location")]
     Location {

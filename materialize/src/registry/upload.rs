@@ -140,14 +140,14 @@ impl Destination<'_> {
         while offset < blob.size {
             let length = self.chunk_size.min(blob.size - offset);
             let call = self.call("PATCH", location.clone(), false);
-            let range = format!("{offset}-{}", offset + length - 1);
+            let content_range = format!("{offset}-{}", offset + length - 1);
             let response = self.session.call(&call, &|agent, auth| {
                 let mut file = File::open(&blob.path).map_err(ureq::Error::Io)?;
                 file.seek(SeekFrom::Start(offset)).map_err(ureq::Error::Io)?;
                 let mut request = agent
                     .patch(&call.url)
                     .header("Content-Type", "application/octet-stream")
-                    .header("Content-Range", &range)
+                    .header("Content-Range", &content_range)
                     .header("Content-Length", length.to_string());
                 if let Some(auth) = auth {
                     request = request.header("Authorization", auth);
@@ -155,6 +155,18 @@ impl Destination<'_> {
                 request.send(ureq::SendBody::from_owned_reader(file.take(length)))
             })?;
             let response = self.session.expect(&call, response, &[202])?;
+            let last = offset + length - 1;
+            // The spec's answer says what the registry holds; a registry may omit it.
+            if let Some(range) = header(&response, "range")
+                && range.trim_start_matches("bytes=") != format!("0-{last}")
+            {
+                return Err(RegistryError::Range {
+                    reference: self.reference.to_string(),
+                    digest: blob.digest.clone(),
+                    sent: last,
+                    range,
+                });
+            }
             location = self.location(&call, &response)?;
             offset += length;
             chunks += 1;
