@@ -19,8 +19,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build an image from an apko blueprint into an OCI layout or a docker-archive.
+    /// Build an image from an apko blueprint into an OCI layout or a docker-archive, and
+    /// with `--push` push it to registries.
     Build(BuildArgs),
+    /// Build an image from an apko blueprint and push it to one or more registry
+    /// references; prints the image's digest.
+    Publish(PublishArgs),
+    /// Push an existing OCI image layout (of one image) to registry references; prints its
+    /// digest.
+    Push(crate::commands::registry::PushLayoutArgs),
+    /// Pull an image from a registry into an OCI image layout; prints its digest.
+    Pull(crate::commands::registry::PullArgs),
     /// Choose the exact packages of each architecture, print them and optionally write an
     /// apko lock file; `--explain NAME` says why NAME is in the image.
     Resolve(crate::commands::resolve::ResolveArgs),
@@ -43,8 +52,16 @@ pub struct BuildArgs {
     /// The apko blueprint (YAML).
     pub blueprint: PathBuf,
     /// Where the image goes: an OCI image layout directory, or a docker-archive if the
-    /// name ends in `.tar`.
-    pub out: PathBuf,
+    /// name ends in `.tar`. Optional with `--push` (the layout is then temporary).
+    #[arg(required_unless_present = "push")]
+    pub out: Option<PathBuf>,
+    /// Push the image to this registry reference, `HOST[:PORT]/NAME[:TAG]` (repeatable);
+    /// see `flatroot publish`.
+    #[arg(long = "push", value_name = "REF")]
+    pub push: Vec<String>,
+    /// How the image is pushed.
+    #[command(flatten)]
+    pub push_options: crate::commands::registry::PushArgs,
     #[command(flatten)]
     pub build: BuildOptions,
     /// Build exactly the packages this apko lock file names, verifying each package file
@@ -55,6 +72,30 @@ pub struct BuildArgs {
     /// index digest.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `flatroot publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The apko blueprint (YAML).
+    pub blueprint: PathBuf,
+    /// Where to push: `HOST[:PORT]/NAME[:TAG]` (tag `latest` when none), or
+    /// `HOST/NAME@sha256:DIGEST` to push without tagging. Blobs, manifests and the index go
+    /// to every reference before any tag is set.
+    #[arg(required = true, value_name = "REF")]
+    pub references: Vec<String>,
+    #[command(flatten)]
+    pub build: BuildOptions,
+    /// Build exactly the packages this apko lock file names (as `build --lock`).
+    #[arg(long, value_name = "LOCK")]
+    pub lock: Option<PathBuf>,
+    /// Print a JSON summary (the build's, and what each reference received) instead of
+    /// the index digest.
+    #[arg(long)]
+    pub json: bool,
+    /// How the image is pushed.
+    #[command(flatten)]
+    pub push: crate::commands::registry::PushArgs,
 }
 
 /// Options shared by every command that builds a blueprint.

@@ -46,6 +46,11 @@ pub fn warn(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
 }
 
+/// Tells the user what was done, on stderr.
+pub fn note(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+}
+
 /// Writes a line of data to stdout.
 pub fn data(line: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -125,6 +125,19 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
     }])
 }
 
+/// Reads the images of an OCI layout held in memory: `files` maps `index.json` and
+/// `blobs/sha256/<hex>` to their bytes (as a registry pull collects them); `label` names
+/// the image in errors. Every blob is checked against its digest, as [`open`] checks them.
+///
+/// # Errors
+/// As [`open`] for a layout.
+pub fn open_files(
+    files: &std::collections::BTreeMap<String, Vec<u8>>,
+    label: &Path,
+) -> Result<Vec<ImageView>, ImageReadError> {
+    open_layout(&MemoryStore(files), label)
+}
+
 /// Blob access shared by a layout directory and an archive.
 trait Store {
     fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError>;
@@ -135,6 +148,17 @@ struct DirStore(PathBuf);
 impl Store for DirStore {
     fn file(&self, name: &str, _image: &Path) -> Result<Vec<u8>, ImageReadError> {
         read(&self.0.join(name))
+    }
+}
+
+struct MemoryStore<'a>(&'a std::collections::BTreeMap<String, Vec<u8>>);
+
+impl Store for MemoryStore<'_> {
+    fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError> {
+        self.0.get(name).cloned().ok_or_else(|| ImageReadError::Format {
+            path: image.to_path_buf(),
+            what: format!("the image has no {name}"),
+        })
     }
 }
 

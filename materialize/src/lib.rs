@@ -6,7 +6,8 @@
 //! [`lock`] reads and writes apko's lock files, [`rootfs`] adds the generated files apk-tools
 //! would write, and [`oci`] serializes the tree into a layer and an image. [`build`] drives
 //! the whole of it; [`http`] is the one HTTP(S) client that remote repositories and
-//! registries share, [`fetch`] brings remote indexes and packages through the [`cache`].
+//! registries share, [`fetch`] brings remote indexes and packages through the [`cache`],
+//! and [`registry`] pushes images to and pulls them from OCI registries.
 
 pub mod apk;
 pub mod blueprint;
@@ -20,6 +21,7 @@ pub mod lock;
 pub mod oci;
 pub mod plan;
 pub mod progress;
+pub mod registry;
 pub mod repository;
 pub mod resolve;
 pub mod rootfs;

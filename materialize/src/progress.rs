@@ -21,6 +21,10 @@ pub enum Stage {
     Layer,
     /// Writing config, manifest and index.
     Image,
+    /// Pushing to a registry (the image is a reference).
+    Push,
+    /// Pulling from a registry (the image is a reference).
+    Pull,
 }
 
 impl fmt::Display for Stage {
@@ -32,6 +36,8 @@ impl fmt::Display for Stage {
             Stage::Rootfs => f.write_str("generating files"),
             Stage::Layer => f.write_str("writing the layer"),
             Stage::Image => f.write_str("writing the image"),
+            Stage::Push => f.write_str("pushing"),
+            Stage::Pull => f.write_str("pulling"),
         }
     }
 }

@@ -1,22 +1,35 @@
-//! `flatroot build`.
+//! `flatroot build` and `flatroot publish` (which is `build --push` without an output).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use flatroot_materialize::build::{self, Outcome, Output};
 use flatroot_materialize::lock::{self, Lock};
+use flatroot_materialize::registry;
 use serde_json::json;
 
-use crate::cli::BuildArgs;
-use crate::commands::options;
+use crate::cli::{BuildArgs, PublishArgs};
+use crate::commands::{options, registry as registry_args};
 use crate::output::{self, Spinner};
 
-/// Builds the blueprint and prints the index digest (or a JSON summary).
+/// Builds the blueprint and prints the index digest (or a JSON summary); with `--push`,
+/// publishes it as well.
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let Some(out) = args.out.clone().filter(|_| args.push.is_empty()) else {
+        let publish_args = PublishArgs {
+            blueprint: args.blueprint,
+            references: args.push,
+            build: args.build,
+            lock: args.lock,
+            json: args.json,
+            push: args.push_options,
+        };
+        return publish(publish_args, args.out);
+    };
+
     let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
-    let out = args.out.clone();
     let is_archive = out.extension().is_some_and(|e| e == "tar");
     let target = if is_archive { Output::DockerArchive(out) } else { Output::Layout(out) };
 
@@ -33,18 +46,71 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     spinner.finish();
     let outcome = outcome.with_context(|| format!("building {}", args.blueprint.display()))?;
 
-    if outcome.unverified {
-        output::warn(
-            "the image was built from input that was not verified (--allow-untrusted); \
-             it carries the annotation dev.flatroot.unverified-input=true",
-        );
-    }
+    warn_unverified(&outcome);
     if args.json {
         output::data(&serde_json::to_string_pretty(&summary(&outcome))?)?;
     } else {
         output::data(&outcome.index_digest)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the blueprint into `out` (an OCI layout; a temporary one when `None`), pushes it
+/// to every reference, and prints the index digest (or a JSON summary).
+pub fn publish(args: PublishArgs, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let targets = registry_args::references(&args.references)?;
+    if let Some(out) = &out
+        && out.extension().is_some_and(|e| e == "tar")
+    {
+        bail!(
+            "--push needs an OCI layout directory or no OUT, not the docker-archive {}",
+            out.display()
+        );
+    }
+    let registry = args.push.options()?;
+    let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
+    let options = options::build_options(&args.build)?;
+    let lock = match &args.lock {
+        Some(path) => Some((locked(path, &args.blueprint)?, path.as_path())),
+        None => None,
+    };
+
+    let spinner = Spinner::new();
+    let lock = lock.as_ref().map(|(lock, path)| (lock, *path));
+    let published = registry::publish::publish(
+        &plan,
+        &options,
+        lock,
+        out.as_deref(),
+        &targets,
+        &registry,
+        &spinner,
+    );
+    spinner.finish();
+    let names: Vec<&str> = args.references.iter().map(String::as_str).collect();
+    let published = published.with_context(|| {
+        format!("publishing {} to {}", args.blueprint.display(), names.join(", "))
+    })?;
+
+    warn_unverified(&published.build);
+    registry_args::report_push(&published.push);
+    if args.json {
+        let mut summary = summary(&published.build);
+        summary["push"] = registry_args::push_json(&published.push);
+        output::data(&serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        output::data(&published.push.index_digest)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn warn_unverified(outcome: &Outcome) {
+    if outcome.unverified {
+        output::warn(
+            "the image was built from input that was not verified (--allow-untrusted); \
+             it carries the annotation dev.flatroot.unverified-input=true",
+        );
+    }
 }
 
 /// Reads the lock and checks that it was made from this blueprint, as apko does: a lock

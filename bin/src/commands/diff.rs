@@ -19,7 +19,8 @@ use crate::output;
 pub struct DiffArgs {
     /// A: a blueprint (`.yaml`/`.yml`), an apko lock (`.json`: packages from the lock
     /// alone, config and files from the blueprint it names), an OCI layout directory, a
-    /// docker-archive, or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`).
+    /// docker-archive, a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
+    /// `HOST[:PORT]/NAME[:TAG][@DIGEST]` (when no such path exists).
     pub a: PathBuf,
     /// B: any of the same kinds.
     pub b: PathBuf,
@@ -55,6 +56,9 @@ pub struct DiffArgs {
     /// Worker threads for building blueprint trees (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// How registries are reached, for references.
+    #[command(flatten)]
+    pub registry: crate::commands::registry::RegistryArgs,
 }
 
 /// `--level` choices.
@@ -84,7 +88,7 @@ pub enum FormatArg {
 /// Compares A and B, prints the report, and exits 0 (equal) or 1 (different).
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let options = options(&args)?;
-    let (a, b) = (Input::from_path(&args.a), Input::from_path(&args.b));
+    let (a, b) = (Input::from_arg(&args.a), Input::from_arg(&args.b));
     let report = diff::diff(&a, &b, &options)
         .with_context(|| format!("comparing {} with {}", args.a.display(), args.b.display()))?;
 
@@ -126,6 +130,7 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
             Some(secs) => Some(secs),
             None => super::options::source_date_epoch_from_env()?,
         },
+        registry: args.registry.options(),
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod limits;
 pub mod mount;
 mod options;
+pub mod registry;
 pub mod resolve;
 
 use std::process::ExitCode;
@@ -17,6 +18,9 @@ use crate::cli::Command;
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
+        Command::Publish(args) => build::publish(args, None),
+        Command::Push(args) => registry::push(args),
+        Command::Pull(args) => registry::pull(args),
         Command::Resolve(args) => resolve::run(args),
         Command::Mount(args) => mount::run(args),
         Command::Umount(args) => mount::umount(args),

@@ -12,6 +12,7 @@ use flatroot_materialize::apk::signature::Keyring;
 use flatroot_materialize::blueprint::Arch;
 use flatroot_materialize::build;
 use flatroot_materialize::image;
+use flatroot_materialize::registry;
 use flatroot_vfs::FrozenTree;
 use flatroot_vfs::fuse::{self, MountConfig};
 use nix::sys::signal::{SigSet, Signal};
@@ -23,7 +24,8 @@ use crate::output::{self, Spinner};
 #[derive(Debug, Args)]
 pub struct MountArgs {
     /// What to mount: a blueprint (`.yaml`, `.yml`), an OCI image layout directory, a
-    /// docker-archive, or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`).
+    /// docker-archive, a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
+    /// `HOST[:PORT]/NAME[:TAG][@DIGEST]` (when no such path exists), pulled into memory.
     pub source: PathBuf,
     /// Where: an existing, empty directory.
     pub mountpoint: PathBuf,
@@ -47,6 +49,9 @@ pub struct MountArgs {
     /// Repositories, keys, trust and limits, for a blueprint.
     #[command(flatten)]
     pub repos: crate::cli::RepositoryArgs,
+    /// How registries are reached, for a reference.
+    #[command(flatten)]
+    pub registry: crate::commands::registry::RegistryArgs,
     /// The detached server of `--background` (internal).
     #[arg(long, hide = true)]
     pub background_child: bool,
@@ -68,6 +73,7 @@ pub struct UmountArgs {
 enum Source {
     Blueprint,
     Image,
+    Registry,
 }
 
 /// Mounts the tree and serves it until it is unmounted or a signal arrives.
@@ -99,7 +105,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
 
     let (tree, label) = match source {
         Source::Blueprint => blueprint_tree(&args)?,
-        Source::Image => image_tree(&args)?,
+        Source::Image | Source::Registry => image_tree(&args, source)?,
     };
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
         .with_context(|| format!("cannot resolve {}", args.mountpoint.display()))?;
@@ -157,8 +163,15 @@ pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
     bail!("cannot unmount {mp}: {message}");
 }
 
-/// Tells a blueprint from an image by what the path is.
+/// Tells a blueprint from an image by what the path is, and a registry reference by its
+/// form when no such path exists.
 fn classify(path: &Path) -> anyhow::Result<Source> {
+    if !path.exists()
+        && let Some(text) = path.to_str()
+        && registry::Reference::looks_like(text)
+    {
+        return Ok(Source::Registry);
+    }
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
@@ -269,10 +282,19 @@ fn rayon_pool(jobs: usize) -> anyhow::Result<rayon::ThreadPool> {
         .context("cannot start the unpack threads")
 }
 
-/// Reads an image and picks one of its platforms.
-fn image_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
-    let views = image::open(&args.source)
-        .with_context(|| format!("cannot read the image {}", args.source.display()))?;
+/// Reads an image (from a file, or pulled from a registry) and picks one of its platforms.
+fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, String)> {
+    let views = if source == Source::Registry {
+        let text = args.source.to_string_lossy();
+        let reference = registry::Reference::parse(&text)?;
+        let spinner = Spinner::new();
+        let views = registry::pull::open_image(&reference, &args.registry.options());
+        spinner.finish();
+        views.with_context(|| format!("cannot pull the image {reference}"))?
+    } else {
+        image::open(&args.source)
+            .with_context(|| format!("cannot read the image {}", args.source.display()))?
+    };
     let wanted = match &args.arch {
         Some(name) => {
             Some(Arch::from_name(name).with_context(|| format!("--arch {name}: unknown"))?)

@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
 pub mod mount;
+pub mod registry;
 pub mod remote;
 
 use std::collections::BTreeMap;

@@ -55,6 +55,9 @@ pub enum Input {
     /// come from the blueprint the lock names (`config.name`, against the working
     /// directory) built exactly as locked, when that blueprint is there and unchanged.
     Lock(PathBuf),
+    /// An image in a registry, pulled into memory with [`crate::registry::pull::open_image`].
+    /// The path is the reference as written.
+    Registry(PathBuf),
 }
 
 impl Input {
@@ -69,10 +72,23 @@ impl Input {
         }
     }
 
+    /// The input an argument names: an existing path as [`Input::from_path`] says, else a
+    /// registry reference (`host[:port]/name[:tag][@digest]`) if it parses as one, else a
+    /// path (whose reading then fails, naming it).
+    pub fn from_arg(arg: &Path) -> Input {
+        if !arg.exists()
+            && let Some(text) = arg.to_str()
+            && crate::registry::Reference::looks_like(text)
+        {
+            return Input::Registry(arg.to_path_buf());
+        }
+        Input::from_path(arg)
+    }
+
     /// The path the input was given as.
     pub fn path(&self) -> &Path {
         match self {
-            Input::Blueprint(p) | Input::Image(p) | Input::Lock(p) => p,
+            Input::Blueprint(p) | Input::Image(p) | Input::Lock(p) | Input::Registry(p) => p,
         }
     }
 }
@@ -248,6 +264,8 @@ pub struct Options {
     pub source_date_epoch: Option<i64>,
     /// Worker threads for building blueprint trees (at least 1).
     pub jobs: usize,
+    /// How registries are reached, for [`Input::Registry`].
+    pub registry: crate::registry::Options,
 }
 
 impl Default for Options {
@@ -262,6 +280,7 @@ impl Default for Options {
             cwd: PathBuf::from("."),
             source_date_epoch: None,
             jobs: std::thread::available_parallelism().map_or(1, usize::from),
+            registry: crate::registry::Options::default(),
         }
     }
 }
@@ -328,6 +347,15 @@ pub enum DiffError {
         /// What went wrong.
         #[source]
         source: Box<ImageReadError>,
+    },
+    /// An image could not be pulled from its registry.
+    #[error("{input}: cannot pull the image")]
+    Registry {
+        /// The reference.
+        input: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<crate::registry::RegistryError>,
     },
     /// An image holds no image at all.
     #[error("{input}: holds no image")]

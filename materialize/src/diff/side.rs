@@ -91,6 +91,18 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
             let blueprint = lock_blueprint(&lock, path, options);
             Ok(Opened::Lock { path: path.clone(), lock: Box::new(lock), blueprint })
         }
+        Input::Registry(text) => {
+            let registry_error =
+                |source| DiffError::Registry { input: text.clone(), source: Box::new(source) };
+            let reference = crate::registry::Reference::parse(&text.to_string_lossy())
+                .map_err(|e| registry_error(e.into()))?;
+            let views = crate::registry::pull::open_image(&reference, &options.registry)
+                .map_err(registry_error)?;
+            if views.is_empty() {
+                return Err(DiffError::Empty { input: text.clone() });
+            }
+            Ok(Opened::Images { path: text.clone(), views })
+        }
     }
 }
 

@@ -1,0 +1,210 @@
+//! Registry flags shared by `publish`, `build --push`, `pull`, `mount` and `diff`, and the
+//! `flatroot pull` subcommand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use flatroot_materialize::http::HttpConfig;
+use flatroot_materialize::registry::{self, Reference, push::PushOutcome};
+use serde_json::json;
+
+use crate::output::{self, Spinner};
+
+/// How registries are reached.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this registry (`host` or `host:port`; repeatable); loopback
+    /// registries (localhost, 127.0.0.0/8, ::1) always are, every other one is HTTPS.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Trust the certificate authorities in this PEM file for registries, besides the
+    /// system's (repeatable).
+    #[arg(long = "registry-ca-file", value_name = "FILE")]
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// Options of pushing, besides where.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// Upload blobs larger than this in chunks of this size (bytes, or with a K, M or G
+    /// suffix); smaller blobs go up in one request.
+    #[arg(long, value_name = "BYTES", default_value = "16M")]
+    pub chunk_size: String,
+    /// How registries are reached.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl RegistryArgs {
+    /// The library's options for these flags. Credentials come from the Docker config of
+    /// the environment (`DOCKER_CONFIG`, else `~/.docker/config.json`).
+    pub fn options(&self) -> registry::Options {
+        registry::Options {
+            http: HttpConfig { ca_files: self.ca_files.clone(), ..HttpConfig::default() },
+            insecure: self.insecure.clone(),
+            ..registry::Options::default()
+        }
+    }
+}
+
+impl PushArgs {
+    /// The library's options for these flags.
+    pub fn options(&self) -> anyhow::Result<registry::Options> {
+        let chunk_size = parse_size(&self.chunk_size)
+            .with_context(|| format!("--chunk-size {:?}", self.chunk_size))?;
+        Ok(registry::Options { chunk_size, ..self.registry.options() })
+    }
+}
+
+/// `1234`, `64K`, `16M`, `1G` (binary multiples), at least 1 byte.
+fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 10),
+        Some((i, 'm' | 'M')) => (&text[..i], 20),
+        Some((i, 'g' | 'G')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let value: u64 = digits.parse().context("expected a number of bytes, such as 16M")?;
+    let bytes = value.checked_shl(shift).filter(|b| b >> shift == value && *b > 0);
+    bytes.context("expected at least 1 byte and at most 2^64")
+}
+
+/// Parses every reference, naming the first that is not one.
+pub fn references(texts: &[String]) -> anyhow::Result<Vec<Reference>> {
+    texts.iter().map(|t| Reference::parse(t).map_err(anyhow::Error::from)).collect()
+}
+
+/// Tells the user, on stderr, what each reference received.
+pub fn report_push(pushed: &PushOutcome) {
+    for target in &pushed.targets {
+        let tag = match &target.tag {
+            Some(tag) => format!("tagged {tag}"),
+            None => "by digest only".to_string(),
+        };
+        output::note(&format!(
+            "pushed {}: {} blobs uploaded ({} bytes), {} mounted, {} already there; {tag}",
+            target.reference,
+            target.uploaded(),
+            target.bytes_uploaded(),
+            target.mounted(),
+            target.existing(),
+        ));
+    }
+}
+
+/// The `--json` part of a push; its field names are part of flatroot's interface.
+pub fn push_json(pushed: &PushOutcome) -> serde_json::Value {
+    let targets: Vec<serde_json::Value> = pushed
+        .targets
+        .iter()
+        .map(|t| {
+            json!({
+                "reference": t.reference,
+                "tag": t.tag,
+                "uploaded": t.uploaded(),
+                "uploaded_bytes": t.bytes_uploaded(),
+                "mounted": t.mounted(),
+                "existing": t.existing(),
+            })
+        })
+        .collect();
+    json!({ "digest": pushed.index_digest, "media_type": pushed.media_type, "targets": targets })
+}
+
+/// Options of `flatroot push`.
+#[derive(Debug, Args)]
+pub struct PushLayoutArgs {
+    /// The OCI image layout directory; its `index.json` must name one image.
+    pub layout: PathBuf,
+    /// Where to push, as for `flatroot publish`.
+    #[arg(required = true, value_name = "REF")]
+    pub references: Vec<String>,
+    /// Print a JSON summary of what each reference received instead of the digest.
+    #[arg(long)]
+    pub json: bool,
+    /// How the image is pushed.
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// Pushes a layout to every reference and prints its digest.
+pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
+    let targets = references(&args.references)?;
+    let options = args.push.options()?;
+    let spinner = Spinner::new();
+    let pushed = registry::push::push_layout(&args.layout, &targets, &options, &spinner);
+    spinner.finish();
+    let pushed = pushed.with_context(|| {
+        format!("pushing {} to {}", args.layout.display(), args.references.join(", "))
+    })?;
+
+    report_push(&pushed);
+    if args.json {
+        output::data(&serde_json::to_string_pretty(&push_json(&pushed))?)?;
+    } else {
+        output::data(&pushed.index_digest)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Options of `flatroot pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image: `HOST[:PORT]/NAME[:TAG][@sha256:DIGEST]`.
+    pub reference: String,
+    /// The OCI image layout directory to write (replaced if it is one already).
+    pub out: PathBuf,
+    /// Print a JSON summary instead of the digest.
+    #[arg(long)]
+    pub json: bool,
+    /// How registries are reached.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Pulls the reference into a layout and prints its manifest's digest.
+pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
+    let reference = Reference::parse(&args.reference)?;
+    if args.out.extension().is_some_and(|e| e == "tar") {
+        bail!("{}: pull writes an OCI image layout directory, not a .tar", args.out.display());
+    }
+    let spinner = Spinner::new();
+    let pulled =
+        registry::pull::pull_layout(&reference, &args.out, &args.registry.options(), &spinner);
+    spinner.finish();
+    let pulled = pulled.with_context(|| format!("pulling {reference}"))?;
+
+    if args.json {
+        let summary = json!({
+            "digest": pulled.digest,
+            "media_type": pulled.media_type,
+            "size": pulled.size,
+            "manifests": pulled.manifests,
+            "blobs": pulled.blobs,
+            "blob_bytes": pulled.blob_bytes,
+        });
+        output::data(&serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        output::data(&pulled.digest)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("16M").unwrap(), 16 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert!(parse_size("17179869184G").is_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! `flatroot publish`, `build --push` and `pull` against a real `docker-registry` on
+//! loopback, read back by skopeo; registry references in `mount` and `diff`; what the
+//! registry's access log shows of skipped, mounted and chunked blobs; and the errors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::process::Command;
+
+use flatroot_benches::registry::Auth;
+use flatroot_benches::testenv;
+use support::registry::*;
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+fn no_auth(_: &std::path::Path) -> Auth {
+    Auth::None
+}
+
+/// Builds the fixture into `out`, tagged and pushed as `reference`; returns the digest.
+fn build_and_push(served: &Served, reference: &str, out: &std::path::Path) -> String {
+    let output = run(served
+        .flatroot()
+        .args(["build", BLUEPRINT])
+        .arg(out)
+        .args(["--tag", reference, "--push", reference]));
+    success(&output)
+}
+
+#[test]
+fn the_pushed_image_is_what_skopeo_copies_back_index_manifest_and_blob_alike() {
+    let name = "the_pushed_image_is_what_skopeo_copies_back_index_manifest_and_blob_alike";
+    let Some(skopeo) = testenv::command_for(name, "skopeo", "skopeo") else { return };
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let ours = work.path().join("ours");
+    let reference = served.reference("flatroot/hello:v1");
+    let digest = build_and_push(&served, &reference, &ours);
+    assert_eq!(digest, top_digest(&ours));
+
+    let copied = work.path().join("copied");
+    let status = Command::new(&skopeo)
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:v1", copied.display()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "skopeo copy");
+
+    // The index, then each manifest it names, then each config and layer: the same bytes.
+    assert_eq!(top_digest(&copied), digest, "skopeo finds the index we pushed");
+    let (our_blobs, their_blobs) = (blobs(&ours), blobs(&copied));
+    let index = blob_json(&ours, &digest);
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2, "two architectures");
+    let mut compared = vec![digest.clone()];
+    for descriptor in manifests {
+        let manifest_digest = descriptor["digest"].as_str().unwrap();
+        compared.push(manifest_digest.to_string());
+        let manifest = blob_json(&ours, manifest_digest);
+        compared.push(manifest["config"]["digest"].as_str().unwrap().to_string());
+        for layer in manifest["layers"].as_array().unwrap() {
+            compared.push(layer["digest"].as_str().unwrap().to_string());
+        }
+    }
+    for digest in &compared {
+        let hex = &digest[7..];
+        assert_eq!(their_blobs.get(hex), our_blobs.get(hex), "{digest} differs");
+    }
+    assert_eq!(compared.len(), our_blobs.len(), "every blob of our layout was compared");
+    assert_eq!(their_blobs.len(), our_blobs.len(), "skopeo got nothing more");
+
+    let raw = Command::new(&skopeo)
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&raw.stderr));
+    assert_eq!(raw.stdout, our_blobs[&digest[7..]], "skopeo inspect --raw gives our index bytes");
+}
+
+#[test]
+fn flatroot_pull_gives_the_built_layout_byte_for_byte() {
+    let name = "flatroot_pull_gives_the_built_layout_byte_for_byte";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    let digest = build_and_push(&served, &reference, &built);
+
+    let pulled = work.path().join("pulled");
+    let output = run(served.flatroot().args(["pull", &reference]).arg(&pulled));
+    assert_eq!(success(&output), digest);
+    assert_eq!(files(&pulled), files(&built), "every file of the layout, index.json included");
+    let siblings: Vec<_> =
+        std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(siblings.len(), 2, "no temporary sibling is left: {siblings:?}");
+
+    // By digest, the layout's index.json names no tag; the blobs are the same.
+    let by_digest = work.path().join("by-digest");
+    let output = run(served
+        .flatroot()
+        .args(["pull", &served.reference(&format!("hello@{digest}"))])
+        .arg(&by_digest));
+    assert_eq!(success(&output), digest);
+    assert_eq!(blobs(&by_digest), blobs(&built));
+    let index = std::fs::read_to_string(by_digest.join("index.json")).unwrap();
+    assert!(!index.contains("ref.name"), "{index}");
+}
+
+#[test]
+fn a_second_push_of_an_unchanged_image_uploads_no_blob() {
+    let name = "a_second_push_of_an_unchanged_image_uploads_no_blob";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let reference = served.reference("hello:v1");
+    let first = run(served.flatroot().args(["publish", BLUEPRINT, &reference]));
+    let digest = success(&first);
+    let first_uploads = uploads(&served.registry.requests()).len();
+    assert!(first_uploads >= 4, "the first push uploads the 2 configs and 2 layers");
+
+    let before = served.registry.requests().len();
+    let second = run(served.flatroot().args(["publish", BLUEPRINT, &reference, "--json"]));
+    let summary: serde_json::Value = serde_json::from_str(&success(&second)).unwrap();
+    assert_eq!(summary["push"]["digest"], digest.as_str());
+    assert_eq!(summary["push"]["targets"][0]["uploaded"], 0);
+    assert_eq!(summary["push"]["targets"][0]["existing"], 4);
+
+    let requests = served.requests_since(before);
+    assert!(uploads(&requests).is_empty(), "no upload: {:?}", uploads(&requests));
+    let heads = requests.iter().filter(|r| r.method == "HEAD" && r.status == 200).count();
+    assert_eq!(heads, 4, "each blob was asked for with HEAD and found");
+    assert!(stderr(&second).contains("0 blobs uploaded (0 bytes), 0 mounted, 4 already there"));
+}
+
+#[test]
+fn a_push_to_two_repositories_mounts_the_blobs_into_the_second() {
+    let name = "a_push_to_two_repositories_mounts_the_blobs_into_the_second";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let (a, b) = (served.reference("team/a:v1"), served.reference("team/b:v1"));
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &a, &b]));
+    let digest = success(&output);
+
+    let requests = served.registry.requests();
+    let into_b: Vec<_> = requests.iter().filter(|r| r.uri.starts_with("/v2/team/b/")).collect();
+    let mounts: Vec<_> = into_b
+        .iter()
+        .filter(|r| r.method == "POST" && r.uri.contains("mount=") && r.uri.contains("from=team/a"))
+        .collect();
+    assert_eq!(mounts.len(), 4, "{into_b:#?}");
+    assert!(mounts.iter().all(|r| r.status == 201), "the registry mounted each: {mounts:#?}");
+    let into_b: Vec<_> = into_b.into_iter().cloned().collect();
+    assert!(uploads(&into_b).is_empty(), "no bytes went to b: {:?}", uploads(&into_b));
+
+    // The tags came after everything else, and both name the image.
+    let is_tag = |r: &&flatroot_benches::registry::Request| {
+        r.method == "PUT" && r.uri.ends_with("/manifests/v1")
+    };
+    let first_tag = requests.iter().position(|r| is_tag(&r)).unwrap();
+    assert!(requests[first_tag..].iter().all(|r| is_tag(&r)), "{:#?}", &requests[first_tag..]);
+    assert_eq!(requests[first_tag..].len(), 2);
+    for reference in [&a, &b] {
+        let pulled = tempdir();
+        let out = pulled.path().join("image");
+        assert_eq!(success(&run(served.flatroot().args(["pull", reference]).arg(&out))), digest);
+    }
+    assert!(
+        stderr(&output).contains("0 blobs uploaded (0 bytes), 4 mounted"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_failed_push_to_one_reference_tags_none() {
+    let name = "a_failed_push_to_one_reference_tags_none";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let good = served.reference("hello:v1");
+    // A second registry that does not exist: a free loopback port nothing listens on.
+    let port = flatroot_benches::registry::free_port().unwrap();
+    let bad = format!("127.0.0.1:{port}/hello:v1");
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &good, &bad]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&bad), "the error names the reference: {text}");
+
+    let tags: Vec<_> = served
+        .registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.uri.ends_with("/manifests/v1"))
+        .collect();
+    assert!(tags.is_empty(), "no tag was put anywhere: {tags:?}");
+    let out = tempdir();
+    let pulled = run(served.flatroot().args(["pull", &good]).arg(out.path().join("x")));
+    assert_eq!(pulled.status.code(), Some(2));
+    assert!(stderr(&pulled).contains("MANIFEST_UNKNOWN"), "{}", stderr(&pulled));
+}
+
+#[test]
+fn blobs_above_the_chunk_size_go_up_in_chunks_and_survive_a_pull() {
+    let name = "blobs_above_the_chunk_size_go_up_in_chunks_and_survive_a_pull";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("chunked:v1");
+    let output = run(served.flatroot().args(["build", BLUEPRINT]).arg(&built).args([
+        "--tag",
+        &reference,
+        "--push",
+        &reference,
+        "--chunk-size",
+        "1K",
+    ]));
+    success(&output);
+
+    let requests = served.registry.requests();
+    let patches: Vec<_> = requests.iter().filter(|r| r.method == "PATCH").collect();
+    let sizes = content_blobs(&built);
+    let chunked: Vec<usize> = sizes.values().copied().filter(|size| *size > 1024).collect();
+    assert!(!chunked.is_empty(), "some blob is over 1 KiB: {sizes:?}");
+    let total: usize = chunked.iter().map(|size| size.div_ceil(1024)).sum();
+    assert_eq!(patches.len(), total, "one PATCH per KiB of each blob over 1 KiB");
+    let monolithic = sizes.len() - chunked.len();
+    let puts_with_body =
+        requests.iter().filter(|r| r.method == "PUT" && r.uri.contains("/blobs/uploads/")).count();
+    assert_eq!(puts_with_body, sizes.len(), "one closing PUT per blob ({monolithic} whole)");
+    assert!(patches.iter().all(|r| r.status == 202));
+
+    let pulled = work.path().join("pulled");
+    success(&run(served.flatroot().args(["pull", &reference]).arg(&pulled)));
+    assert_eq!(files(&pulled), files(&built));
+}
+
+#[test]
+fn a_layer_over_16_mib_goes_up_in_16_mib_chunks() {
+    let name = "a_layer_over_16_mib_goes_up_in_16_mib_chunks";
+    if testenv::shared_tools().is_none() {
+        testenv::missing(name, "../shared/tools (set FLATROOT_SHARED_TOOLS)");
+        return;
+    }
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let repo =
+        flatroot_benches::corpus::debian_repo("small").expect("make-apk-repo --preset small");
+    let blueprint = repo.join("blueprints/base.yaml");
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("debian/base:v1");
+    let output = run(served.flatroot().arg("build").arg(&blueprint).arg(&built).args([
+        "--compression",
+        "none",
+        "--tag",
+        &reference,
+        "--push",
+        &reference,
+    ]));
+    success(&output);
+
+    let layer = blobs(&built).into_values().map(|b| b.len()).max().unwrap();
+    assert!(layer > 16 << 20, "the layer is {layer} bytes");
+    let patches: Vec<_> =
+        served.registry.requests().into_iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), layer.div_ceil(16 << 20), "{patches:?}");
+
+    let pulled = work.path().join("pulled");
+    success(&run(served.flatroot().args(["pull", &reference]).arg(&pulled)));
+    assert_eq!(files(&pulled), files(&built));
+}
+
+#[test]
+fn a_blob_the_registry_serves_corrupted_fails_the_pull_and_leaves_nothing() {
+    let name = "a_blob_the_registry_serves_corrupted_fails_the_pull_and_leaves_nothing";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+
+    // Flip one byte of the largest blob in the registry's own storage, keeping its size.
+    let (hex, bytes) = blobs(&built).into_iter().max_by_key(|(_, b)| b.len()).unwrap();
+    let stored = served
+        .dir
+        .path()
+        .join("storage/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex)
+        .join("data");
+    let mut corrupted = bytes.clone();
+    corrupted[bytes.len() / 2] ^= 0xff;
+    std::fs::write(&stored, &corrupted).unwrap();
+
+    let out = work.path().join("pulled");
+    let output = run(served.flatroot().args(["pull", &reference]).arg(&out));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("blob sha256:{hex} arrived as sha256:")), "{text}");
+    assert!(text.contains(&reference), "{text}");
+    let left: Vec<_> =
+        std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["built"], "nothing at the output, no temporary sibling");
+}
+
+#[test]
+fn a_reference_by_digest_pushes_without_a_tag_and_must_match() {
+    let name = "a_reference_by_digest_pushes_without_a_tag_and_must_match";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let digest = run(flatroot().args(["build", BLUEPRINT]).arg(work.path().join("image")));
+    let digest = success(&digest);
+
+    let by_digest = served.reference(&format!("hello@{digest}"));
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &by_digest]));
+    assert_eq!(success(&output), digest);
+    assert!(stderr(&output).contains("by digest only"), "{}", stderr(&output));
+    assert!(
+        !served
+            .registry
+            .requests()
+            .iter()
+            .any(|r| r.method == "PUT" && r.uri.ends_with("manifests/latest"))
+    );
+
+    let before = served.registry.requests().len();
+    let wrong = served.reference(&format!("hello@sha256:{}", "0".repeat(64)));
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &wrong]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("the image's digest is {digest}")),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(served.registry.requests().len(), before, "nothing was sent");
+}
+
+#[test]
+fn errors_name_the_reference_and_what_the_registry_said() {
+    let name = "errors_name_the_reference_and_what_the_registry_said";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let out = tempdir();
+    let missing = served.reference("nothing:here");
+    let output = run(served.flatroot().args(["pull", &missing]).arg(out.path().join("x")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("error: pulling {missing}")), "{text}");
+    assert!(text.contains("answered 404: MANIFEST_UNKNOWN: manifest unknown"), "{text}");
+
+    let output =
+        run(served.flatroot().args(["pull", "no-registry/x:v1"]).arg(out.path().join("x")));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("\"no-registry/x:v1\" is not an image reference"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, "localhost:5000/Upper:v1"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("lowercase"), "{}", stderr(&output));
+
+    // A path that does not exist and is no reference is still reported as a path.
+    let output = run(served.flatroot().args(["diff", "no/such/image", BLUEPRINT]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no/such/image"), "{}", stderr(&output));
+    assert!(out.path().read_dir().unwrap().next().is_none(), "no output was written");
+}
+
+#[test]
+fn diff_takes_registry_references() {
+    let name = "diff_takes_registry_references";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+
+    let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built));
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let output = run(served.flatroot().args([
+        "diff",
+        &reference,
+        "testdata/blueprints/hello-old.yaml",
+        "--level",
+        "packages",
+    ]));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stdout(&output).contains("hello"), "{}", stdout(&output));
+}
+
+#[test]
+fn mount_serves_a_registry_reference() {
+    let name = "mount_serves_a_registry_reference";
+    if !mount::fuse_available(name) {
+        return;
+    }
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+    let expected = images(&built).into_iter().find(|v| v.arch == "amd64").unwrap();
+
+    // The registry asks for no authentication, so no Docker config is read.
+    let mounted = mount::Mounted::start(std::path::Path::new(&reference), &["--arch", "x86_64"]);
+    mount::assert_mount_shows(&mounted, &expected.tree, false);
+}
+
+#[test]
+fn push_sends_an_existing_layout_and_refuses_what_is_not_one() {
+    let name = "push_sends_an_existing_layout_and_refuses_what_is_not_one";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let digest = success(&run(flatroot().args(["build", BLUEPRINT]).arg(&built)));
+    let reference = served.reference("pushed:v1");
+
+    let output = run(served.flatroot().arg("push").arg(&built).arg(&reference));
+    assert_eq!(success(&output), digest);
+    let pulled = work.path().join("pulled");
+    success(&run(served.flatroot().args(["pull", &reference]).arg(&pulled)));
+    assert_eq!(blobs(&pulled), blobs(&built));
+
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let output = run(served.flatroot().arg("push").arg(&empty).arg(&reference));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("cannot read {}", empty.join("index.json").display())),
+        "{text}"
+    );
+}

@@ -1,0 +1,80 @@
+//! Transient failures between `flatroot` and a real `docker-registry`, injected by a
+//! loopback proxy: each kind of request is retried, an upload cut short starts again, and
+//! a registry that keeps failing is an error once the retries are spent.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use flatroot_benches::registry::Auth;
+use flatroot_benches::registry::flaky::{Failure, FlakyProxy, Rule};
+use support::registry::*;
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+fn rule(method: &str, uri: &str, times: usize, failure: Failure) -> Rule {
+    Rule { method: method.into(), uri: uri.into(), times, failure }
+}
+
+#[test]
+fn transient_failures_are_retried_and_a_cut_upload_starts_again() {
+    let name = "transient_failures_are_retried_and_a_cut_upload_starts_again";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let rules = vec![
+        rule("GET", "/v2/", 1, Failure::Unavailable),
+        rule("HEAD", "/blobs/sha256:", 1, Failure::Drop),
+        rule("PATCH", "/blobs/uploads/", 1, Failure::Unavailable),
+        rule("PUT", "/blobs/uploads/", 1, Failure::Drop),
+        rule("PUT", "/manifests/v1", 1, Failure::Unavailable),
+        rule("GET", "/manifests/sha256:", 1, Failure::Drop),
+        rule("GET", "/blobs/sha256:", 1, Failure::Unavailable),
+    ];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v1", proxy.host());
+    let work = tempdir();
+    let built = work.path().join("built");
+    let output = run(served.flatroot().args(["build", BLUEPRINT]).arg(&built).args([
+        "--tag",
+        &reference,
+        "--push",
+        &reference,
+        "--chunk-size",
+        "1K",
+    ]));
+    let digest = success(&output);
+
+    let pulled = work.path().join("pulled");
+    let output = run(served.flatroot().args(["pull", &reference]).arg(&pulled));
+    assert_eq!(success(&output), digest);
+    assert_eq!(files(&pulled), files(&built));
+
+    let failed = proxy.failed();
+    assert_eq!(failed.len(), 7, "every rule fired once: {failed:#?}");
+    // The upload whose PATCH failed was opened again rather than continued.
+    let requests = served.registry.requests();
+    let opened = requests.iter().filter(|r| r.method == "POST").count();
+    assert!(opened >= content_blobs(&built).len() + 2, "{opened} uploads opened");
+}
+
+#[test]
+fn a_registry_that_keeps_failing_is_an_error_once_the_retries_are_spent() {
+    let name = "a_registry_that_keeps_failing_is_an_error_once_the_retries_are_spent";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let rules = vec![rule("GET", "/v2/", usize::MAX, Failure::Unavailable)];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v1", proxy.host());
+
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &reference]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("{reference}: GET http://{}/v2/ answered 503", proxy.host())),
+        "{text}"
+    );
+    assert!(text.contains("UNAVAILABLE: injected by the test"), "{text}");
+    assert_eq!(proxy.failed().len(), 5, "the first try and four retries");
+}

@@ -1,0 +1,283 @@
+//! Why talking to a registry failed. Every variant names the reference (or registry) and,
+//! where the registry said why, its `errors[].code` and `message`. URLs are redacted and
+//! secrets never appear.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::credentials::CredentialsError;
+use super::reference::ReferenceError;
+use crate::http::HttpError;
+
+/// One entry of a registry's error body (`{"errors":[{"code","message","detail"}]}`, OCI
+/// distribution spec, "Error Codes").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RegistryErrorItem {
+    /// The code: `MANIFEST_UNKNOWN`, `DENIED`, `UNAUTHORIZED`, ...
+    #[serde(default)]
+    pub code: String,
+    /// The registry's message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A registry's error body: what it said, or the start of a body that was not the spec's
+/// JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The spec's error entries.
+    pub errors: Vec<RegistryErrorItem>,
+    /// The beginning of a body that held no error entries, if it was text.
+    pub text: Option<String>,
+}
+
+impl ErrorBody {
+    /// Reads a body as the spec's error JSON, keeping up to 200 characters of anything else.
+    pub fn parse(body: &[u8]) -> ErrorBody {
+        #[derive(serde::Deserialize)]
+        struct Errors {
+            #[serde(default)]
+            errors: Vec<RegistryErrorItem>,
+        }
+        if let Ok(parsed) = serde_json::from_slice::<Errors>(body)
+            && !parsed.errors.is_empty()
+        {
+            return ErrorBody { errors: parsed.errors, text: None };
+        }
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        let text = (!text.is_empty()).then(|| text.chars().take(200).collect());
+        ErrorBody { errors: Vec::new(), text }
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.errors.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            write!(f, "{sep}{}", item.code)?;
+            if !item.message.is_empty() {
+                write!(f, ": {}", item.message)?;
+            }
+        }
+        if let Some(text) = &self.text {
+            write!(f, ": {text}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The text is not a reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The HTTP client could not be set up (a CA file).
+    #[error("cannot set up the registry client")]
+    Client(#[source] HttpError),
+    /// The registry could not be reached, or kept failing after the retries.
+    #[error("{reference}: the registry did not answer")]
+    Http {
+        /// The reference being worked on.
+        reference: String,
+        /// What the HTTP client said.
+        #[source]
+        source: HttpError,
+    },
+    /// The registry answered with a status the step does not accept.
+    #[error("{reference}: {method} {url} answered {status}{body}")]
+    Status {
+        /// The reference being worked on.
+        reference: String,
+        /// The request's method.
+        method: &'static str,
+        /// The request's URL, redacted.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// What the registry said.
+        body: ErrorBody,
+    },
+    /// The registry refused the request for want of authentication, or refused the
+    /// credentials given.
+    #[error("{reference}: {registry} refused {who}{body}")]
+    Unauthorized {
+        /// The reference being worked on.
+        reference: String,
+        /// The registry host.
+        registry: String,
+        /// "anonymous access (no credentials for it in …)" or "the credentials of user …".
+        who: String,
+        /// What the registry said.
+        body: ErrorBody,
+    },
+    /// The token endpoint named by a Bearer challenge refused to issue a token.
+    #[error("{reference}: the token endpoint {realm} answered {status} for {who}{body}")]
+    Token {
+        /// The reference being worked on.
+        reference: String,
+        /// The endpoint, redacted.
+        realm: String,
+        /// The HTTP status.
+        status: u16,
+        /// Anonymous, or the user and where the credentials came from.
+        who: String,
+        /// What the endpoint said.
+        body: ErrorBody,
+    },
+    /// The registry's authentication challenge is not one flatroot speaks.
+    #[error("{reference}: unsupported authentication challenge from {registry}: {challenge}")]
+    Challenge {
+        /// The reference being worked on.
+        reference: String,
+        /// The registry host.
+        registry: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
+    /// Credentials could not be read.
+    #[error("{registry}: cannot look up credentials")]
+    Credentials {
+        /// The registry host.
+        registry: String,
+        /// What went wrong.
+        #[source]
+        source: CredentialsError,
+    },
+    /// Content does not hash to the digest it was asked for by.
+    #[error("{reference}: {what} {digest} arrived as sha256:{found}")]
+    Digest {
+        /// The reference being worked on.
+        reference: String,
+        /// "blob", "manifest".
+        what: &'static str,
+        /// The digest expected.
+        digest: String,
+        /// The hex digest of what arrived.
+        found: String,
+    },
+    /// Content is not of the size its descriptor says.
+    #[error("{reference}: {what} {digest} is {found} bytes, its descriptor says {expected}")]
+    Size {
+        /// The reference being worked on.
+        reference: String,
+        /// "blob", "manifest".
+        what: &'static str,
+        /// Its digest.
+        digest: String,
+        /// The descriptor's size.
+        expected: u64,
+        /// What arrived, or at least that much.
+        found: u64,
+    },
+    /// A manifest or index is malformed or of a kind flatroot does not handle.
+    #[error("{reference}: manifest {digest}: {what}")]
+    Manifest {
+        /// The reference being worked on.
+        reference: String,
+        /// The manifest's digest or tag.
+        digest: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// After a chunk, the registry holds other bytes of the upload than were sent.
+    #[error("{reference}: after bytes 0-{sent} of blob {digest} the registry holds {range}")]
+    Range {
+        /// The reference being worked on.
+        reference: String,
+        /// The blob.
+        digest: String,
+        /// The last byte sent.
+        sent: u64,
+        /// The `Range` the registry answered.
+        range: String,
+    },
+    /// An upload answer lacked its `Location` header.
+    #[error("{reference}: {method} {url} answered {status} without a Location")]
+    Location {
+        /// The reference being worked on.
+        reference: String,
+        /// The request's method.
+        method: &'static str,
+        /// The request's URL, redacted.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// A reference to push to carries a digest other than the image's.
+    #[error("{reference}: the image's digest is {actual}, not the one in the reference")]
+    DigestReference {
+        /// The reference.
+        reference: String,
+        /// The image's index digest.
+        actual: String,
+    },
+    /// A local image layout could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local image layout is not what flatroot writes.
+    #[error("{path}: {what}")]
+    Layout {
+        /// The layout or file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The pulled layout could not be written.
+    #[error("cannot write the image layout {path}")]
+    Write {
+        /// The output.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: crate::oci::layout::LayoutError,
+    },
+    /// The build before a push failed.
+    #[error("cannot build the image")]
+    Build(#[source] Box<crate::build::BuildError>),
+    /// An image pulled for `mount` or `diff` could not be read back.
+    #[error("{reference}: cannot read the image")]
+    Image {
+        /// The reference.
+        reference: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<crate::image::ImageReadError>,
+    },
+}
+
+impl RegistryError {
+    /// Whether trying the whole step again may succeed (the HTTP client's judgement).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Http { source, .. } => source.is_transient(),
+            RegistryError::Status { status, .. } => {
+                HttpError::Status { url: String::new(), status: *status }.is_transient()
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_render_code_and_message() {
+        let body = ErrorBody::parse(
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}},
+                {"code":"DENIED","message":""}]}"#,
+        );
+        assert_eq!(body.to_string(), ": MANIFEST_UNKNOWN: manifest unknown; DENIED");
+        assert_eq!(ErrorBody::parse(b"  gateway down\n").to_string(), ": gateway down");
+        assert_eq!(ErrorBody::parse(b"").to_string(), "");
+    }
+}

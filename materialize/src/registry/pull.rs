@@ -1,0 +1,497 @@
+//! Pulling a reference: its manifest (an index, or one image), every manifest an index
+//! names, and every config and layer, each verified against its digest and size as it
+//! streams. Into an OCI image layout ([`pull_layout`]), or into memory and on into trees
+//! ([`open_image`]).
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType};
+use sha2::{Digest as _, Sha256};
+
+use super::auth::repository_scope;
+use super::session::{Call, Session, header};
+use super::source::MANIFEST_LIMIT;
+use super::{MANIFEST_ACCEPT, Options, Reference, RegistryError};
+use crate::http::{Client, HttpError};
+use crate::image::{self, ImageView};
+use crate::oci::layout::{BlobWriter, LayoutWriter};
+use crate::progress::{Progress, Stage};
+
+/// The annotation that names a tag in an OCI layout's `index.json`.
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// What a pull fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullOutcome {
+    /// The digest of the reference's manifest (the image index for a multi-arch image).
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// How many manifests (the top one included).
+    pub manifests: usize,
+    /// How many configs and layers.
+    pub blobs: usize,
+    /// Their bytes.
+    pub blob_bytes: u64,
+}
+
+/// Pulls `reference` into an OCI image layout at `out`.
+///
+/// The layout is written in a temporary sibling and renamed into place (as a build's is):
+/// its `index.json` names the reference's manifest (with the reference's
+/// `registry/repository:tag` as `org.opencontainers.image.ref.name` when it has a tag), and
+/// every manifest, config and layer is stored byte for byte as the registry served it.
+///
+/// # Errors
+/// [`RegistryError`] naming the reference and the request; a blob or manifest whose bytes do
+/// not match its digest or size is an error, and nothing is left at `out`.
+pub fn pull_layout(
+    reference: &Reference,
+    out: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<PullOutcome, RegistryError> {
+    let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
+    let layout = LayoutWriter::create(out).map_err(write)?;
+    progress.stage(&reference.to_string(), Stage::Pull);
+    let outcome = fetch(reference, options, &LayoutTarget(&layout))?;
+
+    let ref_name = reference.tag.as_ref().map(|_| {
+        let mut named = reference.clone();
+        named.digest = None;
+        named.to_string()
+    });
+    let index = layout_index(&outcome, ref_name.as_deref(), &reference.to_string())?;
+    layout.finish(&index).map_err(write)?;
+    Ok(outcome)
+}
+
+/// Pulls `reference` into memory and reads its images as [`crate::image::open`] reads a
+/// layout, for `mount` and `diff`.
+///
+/// # Errors
+/// As [`pull_layout`], and [`RegistryError::Image`] when an image cannot be read back.
+pub fn open_image(
+    reference: &Reference,
+    options: &Options,
+) -> Result<Vec<ImageView>, RegistryError> {
+    let target = MemoryTarget::default();
+    let outcome = fetch(reference, options, &target)?;
+    let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    files.insert("index.json".to_string(), layout_index(&outcome, None, &reference.to_string())?);
+    image::open_files(&files, Path::new(&reference.to_string())).map_err(|source| {
+        RegistryError::Image { reference: reference.to_string(), source: Box::new(source) }
+    })
+}
+
+/// Fetches everything `reference` names into `target`.
+fn fetch(
+    reference: &Reference,
+    options: &Options,
+    target: &dyn Target,
+) -> Result<PullOutcome, RegistryError> {
+    let client = Client::new(&options.http).map_err(RegistryError::Client)?;
+    let session = Session::new(reference, options, client);
+    let source = Source { session: &session, label: reference.to_string(), reference };
+
+    let (bytes, media_type) = source.manifest(reference.manifest_reference(), None)?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    let mut outcome = PullOutcome {
+        digest,
+        media_type,
+        size: bytes.len() as u64,
+        manifests: 0,
+        blobs: 0,
+        blob_bytes: 0,
+    };
+
+    // Children first, each once; blobs in the order first named.
+    let mut blobs: Vec<(String, u64)> = Vec::new();
+    let mut seen = Vec::new();
+    source.walk(&outcome.digest, &bytes, target, &mut blobs, &mut seen, 0)?;
+    outcome.manifests = seen.len();
+    outcome.blobs = blobs.len();
+    outcome.blob_bytes = blobs.iter().map(|(_, size)| size).sum();
+
+    source.blobs(&blobs, target, options.jobs)?;
+    tracing::debug!(reference = %reference, digest = %outcome.digest, "pulled");
+    Ok(outcome)
+}
+
+/// The layout's `index.json`: one descriptor for the pulled manifest, written as a build
+/// writes it.
+fn layout_index(
+    outcome: &PullOutcome,
+    ref_name: Option<&str>,
+    reference: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let malformed = |what: String| RegistryError::Manifest {
+        reference: reference.to_string(),
+        digest: outcome.digest.clone(),
+        what,
+    };
+    let digest: oci_spec::image::Digest =
+        outcome.digest.parse().map_err(|e| malformed(format!("not an OCI digest: {e}")))?;
+    let mut descriptor = DescriptorBuilder::default()
+        .media_type(MediaType::from(outcome.media_type.as_str()))
+        .digest(digest)
+        .size(outcome.size);
+    if let Some(name) = ref_name {
+        let annotations: std::collections::HashMap<String, String> =
+            [(REF_NAME.to_string(), name.to_string())].into();
+        descriptor = descriptor.annotations(annotations);
+    }
+    let descriptor = descriptor.build().map_err(|e| malformed(e.to_string()))?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![descriptor])
+        .build()
+        .map_err(|e| malformed(e.to_string()))?;
+    crate::oci::image::canonical_json("layout index", &index).map_err(|e| malformed(e.to_string()))
+}
+
+/// The repository being pulled from.
+struct Source<'a> {
+    session: &'a Session,
+    /// The reference as written, for errors.
+    label: String,
+    reference: &'a Reference,
+}
+
+impl Source<'_> {
+    fn call(&self, method: &'static str, path: String, retry: bool) -> Call<'_> {
+        Call {
+            reference: &self.label,
+            method,
+            url: self.session.url(&path),
+            scopes: vec![repository_scope(&self.reference.repository, false)],
+            retry,
+        }
+    }
+
+    /// `GET /v2/<repository>/manifests/<by>`: the bytes and the media type, checked
+    /// against `by` when it is a digest, against `expected` (a descriptor's size) when
+    /// given, and against the `Docker-Content-Digest` the registry names.
+    fn manifest(
+        &self,
+        by: &str,
+        expected: Option<u64>,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let repository = &self.reference.repository;
+        let call = self.call("GET", format!("/v2/{repository}/manifests/{by}"), true);
+        let manifest_error = |what: String| RegistryError::Manifest {
+            reference: self.label.clone(),
+            digest: by.to_string(),
+            what,
+        };
+        let response = self.session.call(&call, &|agent, auth| {
+            let mut request = agent.get(&call.url).header("Accept", MANIFEST_ACCEPT);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        })?;
+        let mut response = self.session.expect(&call, response, &[200])?;
+        let named = header(&response, "docker-content-digest");
+        let content_type = header(&response, "content-type");
+        let mut bytes = Vec::new();
+        response.body_mut().as_reader().take(MANIFEST_LIMIT + 1).read_to_end(&mut bytes).map_err(
+            |source| RegistryError::Http {
+                reference: self.label.clone(),
+                source: HttpError::Body { url: crate::http::redact(&call.url), source },
+            },
+        )?;
+        if bytes.len() as u64 > MANIFEST_LIMIT {
+            return Err(manifest_error(format!("larger than {MANIFEST_LIMIT} bytes")));
+        }
+
+        let found = hex::encode(Sha256::digest(&bytes));
+        let wanted = if by.starts_with("sha256:") { Some(by.to_string()) } else { named };
+        if let Some(wanted) = wanted.filter(|w| *w != format!("sha256:{found}")) {
+            return Err(RegistryError::Digest {
+                reference: self.label.clone(),
+                what: "manifest",
+                digest: wanted,
+                found,
+            });
+        }
+        if let Some(size) = expected.filter(|s| *s != bytes.len() as u64) {
+            return Err(RegistryError::Size {
+                reference: self.label.clone(),
+                what: "manifest",
+                digest: by.to_string(),
+                expected: size,
+                found: bytes.len() as u64,
+            });
+        }
+
+        let document: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| manifest_error(format!("not JSON: {e}")))?;
+        let media_type = content_type
+            .map(|c| c.split(';').next().unwrap_or_default().trim().to_string())
+            .filter(|c| c.starts_with("application/vnd."))
+            .or_else(|| document.get("mediaType").and_then(|m| m.as_str()).map(str::to_string))
+            .ok_or_else(|| manifest_error("has no media type".to_string()))?;
+        Ok((bytes, media_type))
+    }
+
+    /// Stores the manifest `bytes` (digest `digest`) after everything it names, and lists
+    /// the blobs of the images among them.
+    fn walk(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+        target: &dyn Target,
+        blobs: &mut Vec<(String, u64)>,
+        seen: &mut Vec<String>,
+        depth: u32,
+    ) -> Result<(), RegistryError> {
+        let manifest_error = |what: String| RegistryError::Manifest {
+            reference: self.label.clone(),
+            digest: digest.to_string(),
+            what,
+        };
+        if seen.iter().any(|s| s == digest) {
+            return Ok(());
+        }
+        if depth > 8 {
+            return Err(manifest_error("indexes nested more than 8 deep".to_string()));
+        }
+        let document: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| manifest_error(format!("not JSON: {e}")))?;
+
+        if let Some(children) = document.get("manifests").and_then(|m| m.as_array()) {
+            for child in children {
+                let (child_digest, size) = descriptor(child).map_err(manifest_error)?;
+                let (child_bytes, _) = self.manifest(&child_digest, Some(size))?;
+                self.walk(&child_digest, &child_bytes, target, blobs, seen, depth + 1)?;
+            }
+        } else if let Some(config) = document.get("config") {
+            let layers = document.get("layers").and_then(|l| l.as_array());
+            for entry in std::iter::once(config).chain(layers.into_iter().flatten()) {
+                let (blob_digest, size) = descriptor(entry).map_err(manifest_error)?;
+                if !blobs.iter().any(|(d, _)| *d == blob_digest) {
+                    blobs.push((blob_digest, size));
+                }
+            }
+        } else {
+            return Err(manifest_error(
+                "neither an image index nor an image manifest (Docker schema 1 is not read)"
+                    .to_string(),
+            ));
+        }
+
+        target.manifest(bytes)?;
+        seen.push(digest.to_string());
+        Ok(())
+    }
+
+    /// Fetches every blob, `jobs` at a time; the first failure stops the others.
+    fn blobs(
+        &self,
+        blobs: &[(String, u64)],
+        target: &dyn Target,
+        jobs: usize,
+    ) -> Result<(), RegistryError> {
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
+        let lock = || failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.clamp(1, blobs.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((digest, size)) = blobs.get(i) else { break };
+                        if lock().is_some() {
+                            break;
+                        }
+                        let fetched = self.session.retrying(|_| self.blob(digest, *size, target));
+                        if let Err(error) = fetched {
+                            lock().get_or_insert(error);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        match failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// `GET /v2/<repository>/blobs/<digest>`, streamed into `target` and checked.
+    fn blob(&self, digest: &str, size: u64, target: &dyn Target) -> Result<(), RegistryError> {
+        let repository = &self.reference.repository;
+        // Not retried here: the caller retries the whole blob, a body cut short included.
+        let call = self.call("GET", format!("/v2/{repository}/blobs/{digest}"), false);
+        let response = self.session.call(&call, &|agent, auth| {
+            let mut request = agent.get(&call.url);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        })?;
+        let mut response = self.session.expect(&call, response, &[200])?;
+
+        let mut out = target.blob()?;
+        let mut reader = response.body_mut().as_reader().take(size.saturating_add(1));
+        let mut buffer = vec![0u8; 256 << 10];
+        loop {
+            let n = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    let url = crate::http::redact(&call.url);
+                    let source = HttpError::Body { url, source };
+                    return Err(RegistryError::Http { reference: self.label.clone(), source });
+                }
+            };
+            out.write(&buffer[..n])?;
+        }
+
+        let (found, found_size) = out.finish()?;
+        if found_size != size {
+            return Err(RegistryError::Size {
+                reference: self.label.clone(),
+                what: "blob",
+                digest: digest.to_string(),
+                expected: size,
+                found: found_size,
+            });
+        }
+        if found != digest {
+            return Err(RegistryError::Digest {
+                reference: self.label.clone(),
+                what: "blob",
+                digest: digest.to_string(),
+                found: found.trim_start_matches("sha256:").to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A descriptor's sha256 digest and size.
+fn descriptor(value: &serde_json::Value) -> Result<(String, u64), String> {
+    let digest = value.get("digest").and_then(|d| d.as_str()).unwrap_or_default();
+    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+    let size = value.get("size").and_then(|s| s.as_u64());
+    match size {
+        Some(size) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok((digest.to_string(), size))
+        }
+        _ => Err(format!("a descriptor without a sha256 digest and a size: {value}")),
+    }
+}
+
+/// Where pulled content goes.
+trait Target: Sync {
+    /// Stores a manifest, already verified.
+    fn manifest(&self, bytes: &[u8]) -> Result<(), RegistryError>;
+    /// Starts storing a blob; its digest is known at the end.
+    fn blob(&self) -> Result<Box<dyn BlobOut + '_>, RegistryError>;
+}
+
+/// A blob being stored.
+trait BlobOut {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError>;
+    /// The `sha256:<hex>` digest and size of what was written.
+    fn finish(self: Box<Self>) -> Result<(String, u64), RegistryError>;
+}
+
+struct LayoutTarget<'a>(&'a LayoutWriter);
+
+impl LayoutTarget<'_> {
+    fn error(&self, source: crate::oci::layout::LayoutError) -> RegistryError {
+        RegistryError::Write { path: self.0.temp_dir().to_path_buf(), source }
+    }
+}
+
+impl Target for LayoutTarget<'_> {
+    fn manifest(&self, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.0.add_blob(bytes).map(drop).map_err(|e| self.error(e))
+    }
+
+    fn blob(&self) -> Result<Box<dyn BlobOut + '_>, RegistryError> {
+        let writer = self.0.blob_writer().map_err(|e| self.error(e))?;
+        Ok(Box::new(LayoutBlob { writer, target: self }))
+    }
+}
+
+struct LayoutBlob<'a> {
+    writer: BlobWriter<'a>,
+    target: &'a LayoutTarget<'a>,
+}
+
+impl BlobOut for LayoutBlob<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError> {
+        use std::io::Write as _;
+        self.writer.write_all(bytes).map_err(|source| {
+            self.target.error(crate::oci::layout::LayoutError::Io {
+                action: "write",
+                path: self.target.0.temp_dir().to_path_buf(),
+                source,
+            })
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Result<(String, u64), RegistryError> {
+        let target = self.target;
+        let stored = self.writer.finish().map_err(|e| target.error(e))?;
+        Ok((stored.digest.to_string(), stored.size))
+    }
+}
+
+/// Blobs held in memory by their layout path (`blobs/sha256/<hex>`).
+#[derive(Default)]
+struct MemoryTarget {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryTarget {
+    fn insert(&self, hex: String, bytes: Vec<u8>) {
+        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        files.insert(format!("blobs/sha256/{hex}"), bytes);
+    }
+}
+
+impl Target for MemoryTarget {
+    fn manifest(&self, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.insert(hex::encode(Sha256::digest(bytes)), bytes.to_vec());
+        Ok(())
+    }
+
+    fn blob(&self) -> Result<Box<dyn BlobOut + '_>, RegistryError> {
+        Ok(Box::new(MemoryBlob { target: self, bytes: Vec::new(), hasher: Sha256::new() }))
+    }
+}
+
+struct MemoryBlob<'a> {
+    target: &'a MemoryTarget,
+    bytes: Vec<u8>,
+    hasher: Sha256,
+}
+
+impl BlobOut for MemoryBlob<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.hasher.update(bytes);
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(String, u64), RegistryError> {
+        let hex = hex::encode(self.hasher.finalize());
+        let size = self.bytes.len() as u64;
+        self.target.insert(hex.clone(), self.bytes);
+        Ok((format!("sha256:{hex}"), size))
+    }
+}

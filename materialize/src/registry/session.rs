@@ -1,0 +1,438 @@
+//! One registry host: its base URL, its authentication state, and the request loop that
+//! every step goes through (authorization, retries, challenges, error bodies).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ureq::Body;
+use ureq::http::Response;
+
+use super::Options;
+use super::auth::{Challenge, TokenAnswer};
+use super::credentials::Credentials;
+use super::error::{ErrorBody, RegistryError};
+use super::reference::{Reference, is_loopback};
+use crate::http::{Client, HttpError, redact};
+
+/// The most of an error body kept for a message.
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// The most of a token endpoint's answer read.
+const TOKEN_LIMIT: u64 = 1 << 20;
+
+/// A registry host and what has been learnt about its authentication; shared by every
+/// transfer to it, across threads.
+#[derive(Debug)]
+pub(crate) struct Session {
+    client: Client,
+    /// The registry as written in references (`host:port`), the key of its credentials.
+    pub registry: String,
+    /// `http://host:port` or `https://host:port`.
+    base: String,
+    options: Options,
+    state: Mutex<State>,
+    /// Held while `/v2/` is asked, so that threads starting together ask once.
+    pinging: Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// `None` until `/v2/` was asked; then the challenge, if it sent one.
+    challenge: Option<Option<Challenge>>,
+    /// `None` until looked up.
+    credentials: Option<Option<Credentials>>,
+    /// Bearer tokens by the scopes they were issued for.
+    tokens: HashMap<String, String>,
+}
+
+/// One request: what it is for (in errors), where it goes, and the token scopes it needs.
+pub(crate) struct Call<'a> {
+    /// The reference being worked on, as written, for errors.
+    pub reference: &'a str,
+    /// The method, for errors (the request itself is built by the caller).
+    pub method: &'static str,
+    /// The full URL.
+    pub url: String,
+    /// Token scopes, such as `repository:a/b:pull,push`.
+    pub scopes: Vec<String>,
+    /// Whether a transient failure may be retried with the same request: false for a
+    /// request whose repetition the registry would not accept (a chunk of an upload).
+    pub retry: bool,
+}
+
+/// What a request closure gets: the agent and the `Authorization` value to send, if any.
+pub(crate) type Send<'s> =
+    dyn Fn(&ureq::Agent, Option<&str>) -> Result<Response<Body>, ureq::Error> + 's;
+
+impl Session {
+    /// A session for the registry of `reference`. Plain HTTP for loopback hosts and the
+    /// `insecure` ones of `options`, HTTPS otherwise.
+    pub(crate) fn new(reference: &Reference, options: &Options, client: Client) -> Session {
+        let insecure = is_loopback(&reference.registry)
+            || options
+                .insecure
+                .iter()
+                .any(|host| host == &reference.registry || host == reference.host_name());
+        let scheme = if insecure { "http" } else { "https" };
+        Session {
+            client,
+            registry: reference.registry.clone(),
+            base: format!("{scheme}://{}", reference.api_host()),
+            options: options.clone(),
+            state: Mutex::new(State::default()),
+            pinging: Mutex::new(()),
+        }
+    }
+
+    /// The URL of an API path (`/v2/...`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A `Location` header made absolute: registries may answer with a path.
+    pub(crate) fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if location.starts_with('/') {
+            self.url(location)
+        } else {
+            format!("{}/{location}", self.base)
+        }
+    }
+
+    /// Sends what `send` builds, authorized for `call.scopes`, and returns the answer
+    /// whatever its status, except: transient failures are retried (when `call.retry`),
+    /// and a `401` is answered once by authenticating afresh before it becomes
+    /// [`RegistryError::Unauthorized`].
+    pub(crate) fn call(
+        &self,
+        call: &Call<'_>,
+        send: &Send<'_>,
+    ) -> Result<Response<Body>, RegistryError> {
+        self.ping(call.reference)?;
+
+        let mut renewed = false;
+        loop {
+            let authorization = self.authorization(call, renewed)?;
+            let response = self.send_retrying(call, send, authorization.as_deref())?;
+            if response.status().as_u16() != 401 {
+                return Ok(response);
+            }
+
+            // A 401 to a request that carried authorization: a token that expired or whose
+            // scope was not enough; a 401 without: the registry wants authentication for
+            // this repository although `/v2/` did not. Either way, learn and try once more.
+            let challenge = header(&response, "www-authenticate");
+            let mut response = response;
+            let body = error_body(&mut response);
+            if renewed {
+                return Err(self.unauthorized(call, body));
+            }
+            if let Some(text) = challenge {
+                let parsed = Challenge::parse(&text).ok_or_else(|| RegistryError::Challenge {
+                    reference: call.reference.to_string(),
+                    registry: self.registry.clone(),
+                    challenge: text.clone(),
+                })?;
+                let mut state = self.lock();
+                state.challenge = Some(Some(parsed));
+                state.tokens.clear();
+            }
+            renewed = true;
+        }
+    }
+
+    /// Runs `step` again while it fails with a transient error and the client's retries
+    /// last, waiting with the same backoff; `step` gets the attempt number (0 first). For a
+    /// step of several requests that must be redone as a whole (an upload).
+    pub(crate) fn retrying<T>(
+        &self,
+        mut step: impl FnMut(u32) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut wait = self.options.http.backoff;
+        let mut attempt = 0;
+        loop {
+            match step(attempt) {
+                Err(error) if error.is_transient() && attempt < self.options.http.retries => {
+                    tracing::debug!(%error, attempt, ?wait, "transient, retrying the step");
+                    std::thread::sleep(wait);
+                    wait = wait.saturating_mul(2);
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Turns an answer whose status is not in `ok` into [`RegistryError::Status`] with the
+    /// registry's error body.
+    pub(crate) fn expect(
+        &self,
+        call: &Call<'_>,
+        mut response: Response<Body>,
+        ok: &[u16],
+    ) -> Result<Response<Body>, RegistryError> {
+        let status = response.status().as_u16();
+        if ok.contains(&status) {
+            return Ok(response);
+        }
+        Err(RegistryError::Status {
+            reference: call.reference.to_string(),
+            method: call.method,
+            url: redact(&call.url),
+            status,
+            body: error_body(&mut response),
+        })
+    }
+
+    /// The client's retries around one exchange; transient statuses count as failures so
+    /// that they are retried, and the last one keeps its body for the error.
+    fn send_retrying(
+        &self,
+        call: &Call<'_>,
+        send: &Send<'_>,
+        authorization: Option<&str>,
+    ) -> Result<Response<Body>, RegistryError> {
+        let mut last_body = ErrorBody::default();
+        let once = |last_body: &mut ErrorBody| {
+            let mut response = send(self.client.agent(), authorization)
+                .map_err(|e| HttpError::transport(&call.url, e))?;
+            let status = response.status().as_u16();
+            let failure = HttpError::status(&call.url, status);
+            if failure.is_transient() {
+                *last_body = error_body(&mut response);
+                return Err(failure);
+            }
+            Ok(response)
+        };
+        let result = if call.retry {
+            self.client.with_retries(|_| once(&mut last_body))
+        } else {
+            once(&mut last_body)
+        };
+        result.map_err(|source| match source {
+            HttpError::Status { status, url } => RegistryError::Status {
+                reference: call.reference.to_string(),
+                method: call.method,
+                url,
+                status,
+                body: std::mem::take(&mut last_body),
+            },
+            source => RegistryError::Http { reference: call.reference.to_string(), source },
+        })
+    }
+
+    /// Asks `/v2/` once, to learn whether and how the registry wants authentication before
+    /// any request with a body is sent. Callers about to start parallel transfers call it
+    /// first, so that a registry that does not answer fails them once.
+    pub(crate) fn ping(&self, reference: &str) -> Result<(), RegistryError> {
+        if self.lock().challenge.is_some() {
+            return Ok(());
+        }
+        let _pinging = self.pinging.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.lock().challenge.is_some() {
+            return Ok(());
+        }
+        let call = Call {
+            reference,
+            method: "GET",
+            url: self.url("/v2/"),
+            scopes: Vec::new(),
+            retry: true,
+        };
+        let url = call.url.clone();
+        let response = self.send_retrying(&call, &|agent, _| agent.get(&url).call(), None)?;
+        let challenge = match response.status().as_u16() {
+            401 => {
+                let text = header(&response, "www-authenticate").unwrap_or_default();
+                let parsed = Challenge::parse(&text).ok_or_else(|| RegistryError::Challenge {
+                    reference: reference.to_string(),
+                    registry: self.registry.clone(),
+                    challenge: text.clone(),
+                })?;
+                Some(parsed)
+            }
+            200..=299 => None,
+            _ => {
+                self.expect(&call, response, &[200])?;
+                None
+            }
+        };
+        tracing::debug!(registry = %self.registry, ?challenge, "registry pinged");
+        self.lock().challenge = Some(challenge);
+        Ok(())
+    }
+
+    /// The `Authorization` value for `call`: none, basic credentials, or a Bearer token for
+    /// its scopes (asked for when not cached, or when `renew`).
+    fn authorization(&self, call: &Call<'_>, renew: bool) -> Result<Option<String>, RegistryError> {
+        let mut state = self.lock();
+        let challenge = state.challenge.clone().flatten();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials(&mut state)?.map(|c| c.basic_header())),
+            Some(Challenge::Bearer { realm, service }) => {
+                let key = call.scopes.join(" ");
+                if !renew && let Some(token) = state.tokens.get(&key) {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                let credentials = self.credentials(&mut state)?;
+                let token = self.token(call, &realm, service.as_deref(), credentials.as_ref())?;
+                state.tokens.insert(key, token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    /// Asks the token endpoint for a token for `call.scopes`.
+    fn token(
+        &self,
+        call: &Call<'_>,
+        realm: &str,
+        service: Option<&str>,
+        credentials: Option<&Credentials>,
+    ) -> Result<String, RegistryError> {
+        let token_call = Call {
+            reference: call.reference,
+            method: "GET",
+            url: realm.to_string(),
+            scopes: Vec::new(),
+            retry: true,
+        };
+        let basic = credentials.map(Credentials::basic_header);
+        let send = |agent: &ureq::Agent, _: Option<&str>| {
+            let mut request = agent.get(realm);
+            if let Some(service) = service {
+                request = request.query("service", service);
+            }
+            for scope in &call.scopes {
+                request = request.query("scope", scope);
+            }
+            if let Some(basic) = &basic {
+                request = request.header("Authorization", basic);
+            }
+            request.call()
+        };
+        let mut response = self.send_retrying(&token_call, &send, None)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(RegistryError::Token {
+                reference: call.reference.to_string(),
+                realm: redact(realm),
+                status,
+                who: self.who(credentials),
+                body: error_body(&mut response),
+            });
+        }
+        let answer: Option<TokenAnswer> = response
+            .body_mut()
+            .with_config()
+            .limit(TOKEN_LIMIT)
+            .read_to_vec()
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let token =
+            answer.and_then(TokenAnswer::into_token).ok_or_else(|| RegistryError::Token {
+                reference: call.reference.to_string(),
+                realm: redact(realm),
+                status,
+                who: self.who(credentials),
+                body: ErrorBody { errors: Vec::new(), text: Some("no token in the answer".into()) },
+            })?;
+        tracing::debug!(registry = %self.registry, scopes = ?call.scopes, "token issued");
+        Ok(token)
+    }
+
+    fn credentials(&self, state: &mut State) -> Result<Option<Credentials>, RegistryError> {
+        if let Some(known) = &state.credentials {
+            return Ok(known.clone());
+        }
+        let found = self.options.credentials.lookup(&self.registry).map_err(|source| {
+            RegistryError::Credentials { registry: self.registry.clone(), source }
+        })?;
+        tracing::debug!(registry = %self.registry, found = found.is_some(), "credentials");
+        state.credentials = Some(found.clone());
+        Ok(found)
+    }
+
+    fn unauthorized(&self, call: &Call<'_>, body: ErrorBody) -> RegistryError {
+        let credentials = self.lock().credentials.clone().flatten();
+        RegistryError::Unauthorized {
+            reference: call.reference.to_string(),
+            registry: self.registry.clone(),
+            who: self.who(credentials.as_ref()),
+            body,
+        }
+    }
+
+    /// Who asked, for messages: the user and where the credentials came from, or where
+    /// none were found.
+    fn who(&self, credentials: Option<&Credentials>) -> String {
+        match credentials {
+            Some(c) => format!("the credentials of user {:?} (from {})", c.username, c.origin),
+            None => match self.options.credentials.config_path() {
+                Some(path) => format!(
+                    "anonymous access (no credentials for {} in {})",
+                    self.registry,
+                    path.display()
+                ),
+                None => "anonymous access".to_string(),
+            },
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A response header as text.
+pub(crate) fn header(response: &Response<Body>, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The registry's error body, read up to a bound; empty when it cannot be read.
+pub(crate) fn error_body(response: &mut Response<Body>) -> ErrorBody {
+    let bytes =
+        response.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec().unwrap_or_default();
+    ErrorBody::parse(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::HttpConfig;
+
+    fn session(text: &str, insecure: &[&str]) -> Session {
+        let options = Options {
+            insecure: insecure.iter().map(|h| h.to_string()).collect(),
+            ..Options::default()
+        };
+        let client = Client::new(&HttpConfig::default()).unwrap();
+        Session::new(&Reference::parse(text).unwrap(), &options, client)
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_and_insecure_registries_only() {
+        let insecure = ["registry.internal", "other:5000"];
+        let url = |text: &str| session(text, &insecure).url("/v2/");
+        assert_eq!(url("localhost:5000/x"), "http://localhost:5000/v2/");
+        assert_eq!(url("127.0.0.1:5000/x"), "http://127.0.0.1:5000/v2/");
+        assert_eq!(url("[::1]:5000/x"), "http://[::1]:5000/v2/");
+        assert_eq!(url("registry.internal:8443/x"), "http://registry.internal:8443/v2/");
+        assert_eq!(url("other:5000/x"), "http://other:5000/v2/");
+        assert_eq!(url("other:5001/x"), "https://other:5001/v2/");
+        assert_eq!(url("ghcr.io/x"), "https://ghcr.io/v2/");
+        assert_eq!(url("docker.io/library/alpine"), "https://registry-1.docker.io/v2/");
+    }
+
+    #[test]
+    fn locations_are_made_absolute() {
+        let session = session("localhost:5000/x", &[]);
+        assert_eq!(
+            session.resolve("/v2/x/blobs/uploads/1"),
+            "http://localhost:5000/v2/x/blobs/uploads/1"
+        );
+        assert_eq!(session.resolve("https://s3.example/u?x=1"), "https://s3.example/u?x=1");
+    }
+}

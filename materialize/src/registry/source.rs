@@ -1,0 +1,161 @@
+//! What a push sends, read from an OCI image layout: the blobs (configs and layers) and the
+//! manifests, children before the index that names them.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::RegistryError;
+
+/// The most a manifest or index may weigh; the distribution spec lets registries refuse
+/// more than 4 MiB.
+pub(crate) const MANIFEST_LIMIT: u64 = 4 << 20;
+
+/// A blob of the layout: a config or a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Blob {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Its size, as its descriptor says.
+    pub size: u64,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+/// A manifest or index of the layout, with its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// The media type it is sent as (`Content-Type`).
+    pub media_type: String,
+    /// Its bytes, sent as they are.
+    pub bytes: Vec<u8>,
+}
+
+/// Everything one image of a layout consists of.
+#[derive(Debug)]
+pub(crate) struct Image {
+    /// Blobs in the order first named, each once.
+    pub blobs: Vec<Blob>,
+    /// Manifests with every child before its parent; the last is the top one.
+    pub manifests: Vec<Manifest>,
+}
+
+impl Image {
+    /// The manifest the layout's `index.json` points at.
+    pub fn top(&self) -> &Manifest {
+        // `read_layout` never returns an image without manifests.
+        &self.manifests[self.manifests.len() - 1]
+    }
+}
+
+/// Reads the one image the layout at `dir` holds (its `index.json` must name exactly one).
+///
+/// # Errors
+/// [`RegistryError::Read`] for a file that cannot be read, [`RegistryError::Layout`] for an
+/// `index.json` naming other than one image, a malformed manifest, or a manifest whose
+/// bytes do not match its digest.
+pub(crate) fn read_layout(dir: &Path) -> Result<Image, RegistryError> {
+    let index_path = dir.join("index.json");
+    let index = read_json(&index_path, &std::fs::read(&index_path).map_err(read(&index_path))?)?;
+    let descriptors = index.get("manifests").and_then(|m| m.as_array()).cloned();
+    let top = match descriptors.as_deref() {
+        Some([one]) => one.clone(),
+        Some(many) => {
+            return Err(layout_error(
+                &index_path,
+                format!("names {} images; a push takes a layout of one", many.len()),
+            ));
+        }
+        None => return Err(layout_error(&index_path, "has no manifests list".to_string())),
+    };
+
+    let mut image = Image { blobs: Vec::new(), manifests: Vec::new() };
+    visit(dir, &top, &mut image, 0)?;
+    Ok(image)
+}
+
+/// Adds the manifest `descriptor` names, after everything it names.
+fn visit(
+    dir: &Path,
+    descriptor: &serde_json::Value,
+    image: &mut Image,
+    depth: u32,
+) -> Result<(), RegistryError> {
+    let (digest, size, path) = blob_of(dir, descriptor)?;
+    if depth > 8 {
+        return Err(layout_error(&path, "indexes nested more than 8 deep".to_string()));
+    }
+    if image.manifests.iter().any(|m| m.digest == digest) {
+        return Ok(());
+    }
+    if size > MANIFEST_LIMIT {
+        return Err(layout_error(&path, format!("a manifest of {size} bytes")));
+    }
+    let bytes = std::fs::read(&path).map_err(read(&path))?;
+    let found = hex::encode(Sha256::digest(&bytes));
+    if format!("sha256:{found}") != digest || bytes.len() as u64 != size {
+        return Err(layout_error(&path, format!("does not match its descriptor {digest}")));
+    }
+    let document = read_json(&path, &bytes)?;
+    let media_type = descriptor
+        .get("mediaType")
+        .or_else(|| document.get("mediaType"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+
+    if let Some(children) = document.get("manifests").and_then(|m| m.as_array()) {
+        for child in children {
+            visit(dir, child, image, depth + 1)?;
+        }
+    } else {
+        let config = document.get("config").ok_or_else(|| {
+            layout_error(&path, "is neither an index nor an image manifest".to_string())
+        })?;
+        let layers = document.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+        for descriptor in std::iter::once(config).chain(&layers) {
+            let (digest, size, path) = blob_of(dir, descriptor)?;
+            if !image.blobs.iter().any(|b| b.digest == digest) {
+                image.blobs.push(Blob { digest, size, path });
+            }
+        }
+    }
+
+    if media_type.is_empty() {
+        return Err(layout_error(&path, "has no mediaType".to_string()));
+    }
+    image.manifests.push(Manifest { digest, media_type, bytes });
+    Ok(())
+}
+
+/// The digest, size and file of a descriptor.
+fn blob_of(
+    dir: &Path,
+    descriptor: &serde_json::Value,
+) -> Result<(String, u64, PathBuf), RegistryError> {
+    let digest = descriptor.get("digest").and_then(|d| d.as_str()).unwrap_or_default();
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (Some(hex), Some(size)) = (hex, descriptor.get("size").and_then(|s| s.as_u64())) else {
+        return Err(layout_error(
+            dir,
+            format!("a descriptor without a sha256 digest and a size: {descriptor}"),
+        ));
+    };
+    Ok((digest.to_string(), size, dir.join("blobs/sha256").join(hex)))
+}
+
+fn read_json(path: &Path, bytes: &[u8]) -> Result<serde_json::Value, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| layout_error(path, format!("is not JSON: {e}")))
+}
+
+fn read(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Read { path: path.to_path_buf(), source }
+}
+
+fn layout_error(path: &Path, what: String) -> RegistryError {
+    RegistryError::Layout { path: path.to_path_buf(), what }
+}
