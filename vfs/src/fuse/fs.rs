@@ -28,6 +28,11 @@ pub struct TreeFs {
     pub(super) tree: Arc<FrozenTree>,
     /// The parent inode of each directory inode, for `..` in `readdir`.
     parents: Vec<u64>,
+    /// Whether the kernel opens files, and directories, without asking (it said so at INIT):
+    /// then the first open is answered ENOSYS, and the kernel opens every later one itself,
+    /// with the cache flags `open` would give, saving two requests per file read.
+    pub(super) free_open: bool,
+    pub(super) free_opendir: bool,
 }
 
 impl TreeFs {
@@ -47,7 +52,7 @@ impl TreeFs {
                 }
             }
         }
-        TreeFs { tree, parents }
+        TreeFs { tree, parents, free_open: false, free_opendir: false }
     }
 
     pub(super) fn node(&self, ino: INodeNo) -> Result<NodeId, Errno> {

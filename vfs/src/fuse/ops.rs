@@ -21,9 +21,10 @@ use crate::node::NodeKind;
 impl Filesystem for TreeFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Each capability is asked for alone, so that a kernel without one keeps the others.
+        // Readdirplus always (not "auto"): attributes cost nothing here, and every entry that
+        // came without them would cost a LOOKUP.
         for capability in [
             InitFlags::FUSE_DO_READDIRPLUS,
-            InitFlags::FUSE_READDIRPLUS_AUTO,
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_PARALLEL_DIROPS,
         ] {
@@ -31,6 +32,10 @@ impl Filesystem for TreeFs {
                 tracing::debug!(?capability, "kernel lacks a FUSE capability");
             }
         }
+        // See: https://github.com/torvalds/linux/blob/master/fs/fuse/file.c (fuse_file_open):
+        // with no open, a file gets FOPEN_KEEP_CACHE and a directory FOPEN_CACHE_DIR too.
+        self.free_open = config.capabilities().contains(InitFlags::FUSE_NO_OPEN_SUPPORT);
+        self.free_opendir = config.capabilities().contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT);
         Ok(())
     }
 
@@ -64,6 +69,7 @@ impl Filesystem for TreeFs {
             return reply.error(Errno::EROFS);
         }
         match self.kind(ino) {
+            Ok(NodeKind::File(_)) if self.free_open => reply.error(Errno::ENOSYS),
             // The content never changes, so the page cache stays valid across opens.
             Ok(NodeKind::File(_)) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
             Ok(NodeKind::Directory(_)) => reply.error(Errno::EISDIR),
@@ -101,6 +107,7 @@ impl Filesystem for TreeFs {
             return reply.error(Errno::EROFS);
         }
         match self.children(ino) {
+            Ok(_) if self.free_opendir => reply.error(Errno::ENOSYS),
             Ok(_) => reply
                 .opened(FileHandle(0), FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE),
             Err(errno) => reply.error(errno),
@@ -197,8 +204,9 @@ impl Filesystem for TreeFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Nothing is ever written, so closing a file has nothing to write back.
-        reply.ok();
+        // Nothing is ever written, so closing a file has nothing to write back; ENOSYS makes
+        // the kernel stop asking.
+        reply.error(Errno::ENOSYS);
     }
 
     fn fsync(
