@@ -73,6 +73,17 @@ impl RepositoryArgs {
     }
 }
 
+/// The thread count `--jobs` asks for, checked, or `default`.
+pub fn jobs(jobs: Option<usize>, default: usize) -> anyhow::Result<usize> {
+    match jobs {
+        Some(jobs) if !(1..=MAX_JOBS).contains(&jobs) => {
+            bail!("--jobs {jobs}: expected 1 to {MAX_JOBS} worker threads")
+        }
+        Some(jobs) => Ok(jobs),
+        None => Ok(default),
+    }
+}
+
 /// The options of building a blueprint's tree: time, threads, trust and limits (the layer
 /// settings stay at their defaults).
 pub fn tree_options(
@@ -85,12 +96,7 @@ pub fn tree_options(
         None => source_date_epoch_from_env()?,
     };
     let mut built = Options { source_date_epoch, ..Options::default() };
-    if let Some(jobs) = jobs {
-        if !(1..=MAX_JOBS).contains(&jobs) {
-            bail!("--jobs {jobs}: expected 1 to {MAX_JOBS} worker threads");
-        }
-        built.jobs = jobs;
-    }
+    built.jobs = self::jobs(jobs, built.jobs)?;
     built.trust = Trust { allow_untrusted: repos.allow_untrusted };
     built.limits = repos.limits.limits();
     built.fetch = repos.fetch.options()?;
