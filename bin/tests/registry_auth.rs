@@ -1,7 +1,8 @@
 //! Authentication against a real `docker-registry`: htpasswd (basic) with credentials from
 //! the Docker config's `auths`, from `credHelpers` and from `credsStore`; token auth with a
 //! token endpoint of the test's own that signs RS256 JWTs the registry verifies; and the
-//! errors for missing or wrong credentials, which never show a secret.
+//! errors for missing or wrong credentials, which never show a secret; and HTTPS with the
+//! registry's own certificate authority.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
@@ -254,5 +255,46 @@ fn wrong_token_credentials_are_a_clear_error() {
     assert!(
         text.contains(&format!("{reference}: {} refused anonymous access", served.registry.host())),
         "{text}"
+    );
+}
+
+#[test]
+fn https_registries_are_verified_against_the_given_ca_file() {
+    let name = "https_registries_are_verified_against_the_given_ca_file";
+    if testenv::command_for(name, "openssl", "openssl").is_none() {
+        return;
+    }
+    let Some(_) = testenv::command_for(name, "docker-registry", "docker-registry") else { return };
+    let dir = tempdir();
+    let tls = flatroot_benches::registry::Tls::make(dir.path()).unwrap();
+    let registry =
+        flatroot_benches::registry::Registry::start_with(dir.path(), &Auth::None, Some(&tls))
+            .unwrap();
+    let reference = format!("{}/secure:v1", registry.host());
+    let docker = dir.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let flatroot = || {
+        let mut command = flatroot();
+        command.env("DOCKER_CONFIG", &docker);
+        command
+    };
+
+    // Without the CA the certificate is refused, and plain HTTP is no way around it.
+    let output = run(flatroot().args(["publish", BLUEPRINT, &reference]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("https://{}/v2/", registry.host())), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert!(registry.requests().is_empty(), "no request got through: {:?}", registry.requests());
+
+    let ca = tls.ca.to_str().unwrap();
+    let output = run(flatroot().args(["publish", BLUEPRINT, &reference, "--registry-ca-file", ca]));
+    let digest = success(&output);
+    let out = dir.path().join("pulled");
+    let output =
+        run(flatroot().args(["pull", &reference]).arg(&out).args(["--registry-ca-file", ca]));
+    assert_eq!(success(&output), digest);
+    assert!(
+        registry.requests().iter().any(|r| r.method == "PUT" && r.uri.ends_with("/manifests/v1"))
     );
 }
