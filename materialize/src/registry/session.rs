@@ -147,9 +147,12 @@ impl Session {
     ) -> Result<Response<Body>, RegistryError> {
         self.ping(call.reference, true)?;
 
+        // Credentials and tokens are for this registry alone, never for another host an
+        // upload's Location may name.
+        let own = call.url.starts_with(&format!("{}/", self.base));
         let mut renewed = false;
         loop {
-            let authorization = self.authorization(call, renewed)?;
+            let authorization = if own { self.authorization(call, renewed)? } else { None };
             let response = self.send_retrying(call, send, authorization.as_deref())?;
             if response.status().as_u16() != 401 {
                 return Ok(response);
