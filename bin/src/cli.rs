@@ -42,6 +42,8 @@ pub enum Command {
     /// Exit status as diff(1): 0 when equal under the level and ignores, 1 when different,
     /// 2 on error.
     Diff(crate::commands::diff::DiffArgs),
+    /// Show what the package cache holds (`du`), or trim it (`gc --max-size SIZE`).
+    Cache(crate::commands::cache::CacheArgs),
 }
 
 /// Options of `flatroot build`.
@@ -128,7 +130,8 @@ pub struct BuildOptions {
 /// every command that reads a blueprint's repositories.
 #[derive(Debug, Clone, Args)]
 pub struct RepositoryArgs {
-    /// An extra repository, after the blueprint's (repeatable; `@tag PATH` pins it).
+    /// An extra repository, after the blueprint's (repeatable): a directory or an
+    /// `http(s)://` URL; `@tag R` pins it.
     #[arg(long = "repository", value_name = "R")]
     pub repositories: Vec<String>,
     /// An extra public key file (repeatable).
@@ -141,6 +144,9 @@ pub struct RepositoryArgs {
     /// Bounds on what indexes and packages may contain.
     #[command(flatten)]
     pub limits: crate::commands::limits::LimitArgs,
+    /// The cache, `--offline`, TLS, credentials and timeouts of remote repositories.
+    #[command(flatten)]
+    pub fetch: crate::commands::fetch::FetchArgs,
 }
 
 /// Layer compression choices.

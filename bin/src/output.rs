@@ -5,6 +5,7 @@ use std::io::{IsTerminal as _, Write as _};
 
 use flatroot_materialize::progress::{Progress, Stage};
 use indicatif::{ProgressBar, ProgressStyle};
+use tracing_subscriber::filter::LevelFilter;
 
 /// Sets up `tracing` on stderr: warnings by default, more with `-v`, or `FLATROOT_LOG`.
 pub fn init_logging(verbose: u8) {
@@ -14,8 +15,16 @@ pub fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLATROOT_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("FLATROOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // ureq's trace level dumps requests unredacted, `Authorization` included: when trace is
+    // asked for, ureq stays at debug.
+    let tracing_anything = filter.max_level_hint().is_none_or(|max| max == LevelFilter::TRACE);
+    for directive in ["ureq=debug", "ureq_proto=debug"] {
+        if let (true, Ok(directive)) = (tracing_anything, directive.parse()) {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

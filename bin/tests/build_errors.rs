@@ -241,17 +241,20 @@ fn environment_keys_must_be_variable_names() {
 }
 
 #[test]
-fn url_repositories_say_that_fetching_is_not_implemented() {
+fn keyring_urls_say_that_fetching_keys_is_not_implemented() {
     let dir = tempdir();
-    let path = dir.path().join("remote.yaml");
+    let path = dir.path().join("remote-key.yaml");
+    // Refused while planning, before any request: no address outside loopback is asked.
     let yaml = concat!(
         "contents:\n",
-        "  repositories: [https://dl-cdn.alpinelinux.org/alpine/v3.20/main]\n",
+        "  repositories: [testdata/repo]\n",
+        "  keyring: [https://me:secret@packages.wolfi.dev/os/wolfi-signing.rsa.pub]\n",
         "  packages: [busybox]\n",
     );
     std::fs::write(&path, yaml).unwrap();
     let text = fails(&path, &[]);
-    expect(&text, &["is a URL", "not implemented yet"]);
+    expect(&text, &["keyring entry", "is a URL", "fetching keys over HTTP is not implemented"]);
+    assert!(!text.contains("secret"), "{text}");
 }
 
 #[test]
@@ -280,4 +283,25 @@ fn a_killed_builds_temporary_sibling_is_swept_by_the_next_build() {
     std::fs::create_dir_all(stale.join("blobs/sha256")).unwrap();
     build(&blueprint.to_string_lossy(), &dir.path().join("image"), &[]);
     assert!(!stale.exists(), "the stale sibling is gone");
+}
+
+#[test]
+fn a_tar_output_path_holding_another_file_is_not_replaced() {
+    let dir = tempdir();
+    let blueprint = blueprint_with(dir.path(), "");
+    let out = dir.path().join("notes.tar");
+    std::fs::write(&out, "not an archive\n").unwrap();
+
+    let output = run(flatroot().arg("build").arg(&blueprint).arg(&out));
+    assert_eq!(output.status.code(), Some(2));
+    expect(&stderr(&output), &["notes.tar", "a file that is not a tar archive"]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"not an archive\n");
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "only the blueprint and the file: {names:?}");
+
+    // An archive written by an earlier build is replaced.
+    std::fs::remove_file(&out).unwrap();
+    build(&blueprint.to_string_lossy(), &out, &[]);
+    build(&blueprint.to_string_lossy(), &out, &[]);
 }

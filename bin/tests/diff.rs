@@ -186,6 +186,58 @@ fn the_packages_level_reads_indexes_and_no_package_files() {
     assert!(stderr(&output).contains("cannot read package file"), "{}", stderr(&output));
 }
 
+/// Writes the lock of `blueprint` to `lock` with `flatroot resolve`.
+fn resolve_to(blueprint: &str, lock: &Path) {
+    success(&run(flatroot().arg("resolve").arg(blueprint).arg("-o").arg(lock)));
+}
+
+#[test]
+fn locks_compare_by_packages_alone_and_by_files_through_their_blueprint() {
+    let dir = tempdir();
+    let newest = variant(dir.path(), HELLO_OLD, "new.yaml", "- hello=1.0-r0\n", "- hello\n");
+    let (old_lock, new_lock) = (dir.path().join("old.lock.json"), dir.path().join("new.lock.json"));
+    resolve_to(HELLO_OLD, &old_lock);
+    resolve_to(s(&newest), &new_lock);
+
+    let (code, report) = diff_json(&[s(&old_lock), s(&new_lock), "--level", "packages"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["a"]["kind"], "lock");
+    let hello = report["packages"].as_array().unwrap().iter().find(|p| p["name"] == "hello");
+    let hello = hello.unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(
+        (&hello["change"], &hello["a"], &hello["b"]),
+        (&"upgraded".into(), &"1.0-r0".into(), &"2.1-r1".into())
+    );
+
+    // A lock against its own blueprint, and against the image built from that blueprint:
+    // config and files come from the blueprint, built exactly as locked.
+    let (code, report) = diff_json(&[s(&old_lock), HELLO_OLD]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["files"], serde_json::json!([]));
+    assert_ne!(report["config"], Value::Null, "the config comes from the blueprint");
+    let image = dir.path().join("image");
+    build(HELLO_OLD, &image, &[]);
+    let (code, report) = diff_json(&[s(&image), s(&old_lock)]);
+    assert_eq!(code, 0, "{report:#}");
+    let (code, report) = diff_json(&[s(&image), s(&new_lock), "--level", "files"]);
+    assert_eq!(code, 1);
+    let files = report["files"].as_array().unwrap();
+    let added = files.iter().find(|f| f["path"] == "/usr/bin/hello-again");
+    let added = added.unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!((&added["change"], &added["package"]["b"]), (&"added".into(), &"hello".into()));
+
+    // A lock whose blueprint is gone still compares its packages; files alone cannot be.
+    std::fs::remove_file(&newest).unwrap();
+    let (code, report) = diff_json(&[s(&new_lock), s(&new_lock)]);
+    assert_eq!(code, 0);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("config and files of the lock not compared"), "{notes}");
+    assert!(notes.contains("which is not there"), "{notes}");
+    let output = run(flatroot().arg("diff").args([s(&new_lock), HELLO_OLD, "--level", "files"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("config and files of a lock come from its blueprint"));
+}
+
 #[test]
 fn different_build_times_differ_in_mtimes_only() {
     let dir = tempdir();
@@ -233,6 +285,29 @@ fn config_changes_are_named_by_field() {
         serde_json::json!([{"field": "env.HELLO_GREETING", "a": "howdy", "b": "hi"}])
     );
     let (code, _) = diff_json(&[BLUEPRINT, s(&greeting), "--level", "config", "--ignore", "env"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn index_annotations_are_compared_beside_labels() {
+    let dir = tempdir();
+    let image = dir.path().join("image");
+    build(BLUEPRINT, &image, &[]);
+    let retitled = variant(dir.path(), BLUEPRINT, "t.yaml", "title: flatroot hello", "title: x");
+
+    let (code, report) = diff_json(&[s(&image), s(&retitled), "--level", "config"]);
+    assert_eq!(code, 1);
+    let title = "org.opencontainers.image.title";
+    assert_eq!(
+        report["config"],
+        serde_json::json!([
+            {"field": format!("annotations.{title}"), "a": "flatroot hello", "b": "x"},
+            {"field": format!("labels.{title}"), "a": "flatroot hello", "b": "x"},
+        ])
+    );
+    let ignore = ["--ignore", "annotations,labels"];
+    let (code, _) =
+        diff_json(&[s(&image), s(&retitled), "--level", "config", ignore[0], ignore[1]]);
     assert_eq!(code, 0);
 }
 
@@ -349,4 +424,14 @@ fn alpine_3_16_and_3_20_minirootfs_layers() {
     let etc = rows.iter().find(|r| r["name"] == "/etc").unwrap();
     assert!(etc["changed"].as_u64().unwrap() > 0, "{etc:#}");
     assert!(names(&report["stat"]["packages"], "name").contains(&"musl".to_string()));
+}
+
+#[test]
+fn source_date_epoch_is_read_as_build_reads_it() {
+    let args = [BLUEPRINT, BLUEPRINT, "--level", "config"];
+    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", ""));
+    assert_eq!(output.status.code(), Some(0), "empty means unset: {}", stderr(&output));
+    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", "soon"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", stderr(&output));
 }

@@ -267,7 +267,7 @@ fn concurrent_readers_see_the_same_bytes() {
     let layer = dir.path().join("layer.tar");
     let tree = odd_tree(8 << 20);
     write_tar(&tree, &layer);
-    let mounted = Mounted::start(&layer, &[]);
+    let mounted = Mounted::start(&layer, &["--jobs", "4"]);
     let tree = Arc::new(tree);
     let root = Arc::new(mounted.mountpoint.clone());
     let (done, results) = std::sync::mpsc::channel();
@@ -299,6 +299,25 @@ fn concurrent_readers_see_the_same_bytes() {
         total += results.recv_timeout(Duration::from_secs(120)).expect("a reader finished in time");
     }
     assert_eq!(total, 48);
+
+    // --jobs is the number of FUSE workers; `mount_serving.rs` shows that they answer at
+    // once. They are started while the first requests are answered, hence the wait.
+    let workers = || {
+        std::fs::read_dir(format!("/proc/{}/task", mounted.pid()))
+            .unwrap()
+            .filter(|task| {
+                let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm"));
+                // fuser names its workers fuser-0, fuser-1, …
+                let comm = comm.unwrap_or_default();
+                comm.strip_prefix("fuser-").is_some_and(|n| n.trim().parse::<u32>().is_ok())
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while workers() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(workers(), 4, "FUSE worker threads of the server");
 }
 
 #[test]

@@ -13,6 +13,8 @@ use flatroot_materialize::apk::package::{Expect, read_package};
 use flatroot_materialize::apk::signature::{Keyring, Trust};
 use flatroot_materialize::apk::{gzip, index, pkginfo, version};
 use flatroot_materialize::blueprint;
+use flatroot_materialize::lock::Lock;
+use flatroot_materialize::rootfs::installed_read;
 use flatroot_vfs::Metadata;
 use flatroot_vfs::tar::read_layer;
 
@@ -20,7 +22,7 @@ use flatroot_vfs::tar::read_layer;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// The targets by name, as `cargo fuzz run NAME` and the seed directories name them.
-pub const TARGETS: [Target; 8] = [
+pub const TARGETS: [Target; 9] = [
     ("apkindex_text", apkindex_text),
     ("installed_db", installed_db),
     ("pkginfo", pkginfo),
@@ -29,6 +31,7 @@ pub const TARGETS: [Target; 8] = [
     ("layer", layer),
     ("blueprint", blueprint),
     ("version", version),
+    ("lock", lock),
 ];
 
 /// Small limits, so that a fuzzer's input cannot make one run allocate much.
@@ -48,9 +51,13 @@ pub fn apkindex_text(data: &[u8]) {
     }
 }
 
-/// `lib/apk/db/installed` text: the same record syntax as `APKINDEX`, with `F:`, `R:`,
-/// `a:`, `M:` and `Z:` lines.
+/// `lib/apk/db/installed`: the reader `diff` uses (records with their `F:`, `R:`, `a:`,
+/// `M:` and `Z:` lines, and the path-to-owner map), and the index record parser on the
+/// same text.
 pub fn installed_db(data: &[u8]) {
+    if let Ok(records) = installed_read::parse(data) {
+        let _ = installed_read::owners(&records);
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = index::parse_text(text);
     }
@@ -115,4 +122,17 @@ pub fn version(data: &[u8]) {
     let _ = version::compare_lenient(a, b);
     let _ = version::compare_prefix(a, b);
     let _ = version::fuzzy_match(a, b);
+}
+
+/// An `apko.lock.json`: parsed, and a lock that parses writes bytes that parse back to the
+/// same lock and are written again unchanged.
+pub fn lock(data: &[u8]) {
+    let Ok(lock) = Lock::parse(data) else {
+        return;
+    };
+
+    let bytes = lock.to_bytes();
+    let again = Lock::parse(&bytes).expect("a written lock parses");
+    assert_eq!(again, lock, "the lock changed through a write and a read");
+    assert_eq!(again.to_bytes(), bytes, "writing is not stable");
 }

@@ -6,12 +6,15 @@
 //! [`lock`] reads and writes apko's lock files, [`rootfs`] adds the generated files apk-tools
 //! would write, and [`oci`] serializes the tree into a layer and an image. [`build`] drives
 //! the whole of it; [`http`] is the one HTTP(S) client that remote repositories and
-//! registries share; [`registry`] pushes images to and pulls them from OCI registries.
+//! registries share, [`fetch`] brings remote indexes and packages through the [`cache`],
+//! and [`registry`] pushes images to and pulls them from OCI registries.
 
 pub mod apk;
 pub mod blueprint;
 pub mod build;
+pub mod cache;
 pub mod diff;
+pub mod fetch;
 pub mod http;
 pub mod image;
 pub mod lock;

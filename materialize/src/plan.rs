@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::blueprint::{self, Blueprint, BlueprintError, PathKind};
 use crate::build::{Plan, RunConfig};
+use crate::fetch::Remote;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
 use crate::rootfs::paths::{MutationKind, PathMutation};
@@ -57,17 +58,15 @@ pub enum PlanError {
         /// The key.
         key: String,
     },
-    /// A repository or key given as a URL: only local directories and files are read so far.
+    /// A key given as a URL: key files are read locally only so far.
     #[error(
-        "{blueprint}: {what} {location:?} is a URL; flatroot reads local repositories and key \
-         files only (fetching over HTTP is not implemented yet)"
+        "{blueprint}: keyring entry {location:?} is a URL; flatroot reads local key files only \
+         (fetching keys over HTTP is not implemented yet: download the key and name the file)"
     )]
-    Remote {
+    RemoteKey {
         /// The blueprint.
         blueprint: PathBuf,
-        /// `repository` or `keyring entry`.
-        what: &'static str,
-        /// The location.
+        /// The location, without credentials.
         location: String,
     },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
@@ -109,10 +108,9 @@ pub fn from_blueprint(
         .contents
         .repositories
         .iter()
-        .map(|r| RepositorySpec {
-            tag: r.tag.clone(),
-            location: r.location.clone(),
-            path: r.local_path.clone().unwrap_or_else(|| cwd.join(&r.location)),
+        .map(|r| {
+            let local = r.local_path.clone().unwrap_or_else(|| cwd.join(&r.location));
+            RepositorySpec::new(r.tag.clone(), &r.location, local)
         })
         .collect();
     repositories.extend(overrides.repositories.iter().map(|r| RepositorySpec::parse(r, cwd)));
@@ -121,7 +119,12 @@ pub fn from_blueprint(
         .contents
         .keyring
         .iter()
-        .map(|k| k.local_path.clone().unwrap_or_else(|| cwd.join(&k.location)))
+        .map(|k| match &k.local_path {
+            Some(path) => path.clone(),
+            // A URL stays as written, so that the check below can name it.
+            None if Remote::is_url(&k.location) => PathBuf::from(&k.location),
+            None => cwd.join(&k.location),
+        })
         .collect();
     keyring.extend(overrides.keyring.iter().map(|k| cwd.join(k)));
 
@@ -148,6 +151,8 @@ pub fn from_blueprint(
         source: source.to_path_buf(),
         world: bp.contents.packages.clone(),
         repositories,
+        build_repositories: bp.contents.build_repositories.clone().unwrap_or_default(),
+        runtime_repositories: bp.contents.runtime_repositories.clone().unwrap_or_default(),
         keyring,
         archs,
         config: run_config(bp, source)?,
@@ -168,14 +173,9 @@ pub fn from_blueprint(
 /// Refuses what would make a broken or surprising image: see [`PlanError`].
 pub fn check(plan: &Plan) -> Result<(), PlanError> {
     let blueprint = || plan.source.clone();
-    let remote = |l: &str| l.starts_with("http://") || l.starts_with("https://");
-    if let Some(r) = plan.repositories.iter().find(|r| remote(&r.location)) {
-        let location = r.location.clone();
-        return Err(PlanError::Remote { blueprint: blueprint(), what: "repository", location });
-    }
-    if let Some(k) = plan.keyring.iter().find(|k| remote(&k.to_string_lossy())) {
-        let location = k.to_string_lossy().into_owned();
-        return Err(PlanError::Remote { blueprint: blueprint(), what: "keyring entry", location });
+    if let Some(k) = plan.keyring.iter().find(|k| Remote::is_url(&k.to_string_lossy())) {
+        let location = crate::http::redact(&k.to_string_lossy());
+        return Err(PlanError::RemoteKey { blueprint: blueprint(), location });
     }
     if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         return Err(PlanError::Environment { blueprint: blueprint(), key: key.clone() });

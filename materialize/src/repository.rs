@@ -1,28 +1,42 @@
-//! Local APK repositories: `<repo>/<arch>/APKINDEX.tar.gz` and `<repo>/<arch>/*.apk`.
+//! APK repositories: `<repo>/<arch>/APKINDEX.tar.gz` and `<repo>/<arch>/<name>-<version>.apk`,
+//! in a local directory (read in place) or on a server (fetched through the cache, see
+//! [`crate::fetch`]).
 //!
-//! A repository is named in a blueprint as a path, optionally tagged (`@testing ./repo`):
-//! a tagged repository's packages are eligible only when asked for with that tag.
+//! A repository is named in a blueprint as a path or an `http(s)://` URL, optionally tagged
+//! (`@testing ./repo`): a tagged repository's packages are eligible only when asked for with
+//! that tag. Credentials in a URL are kept apart from [`RepositorySpec::location`], which is
+//! what `etc/apk/repositories`, locks and messages show.
 
 use std::path::{Path, PathBuf};
 
 use crate::apk::datatar::Limits;
 use crate::apk::index::IndexEntry;
 use crate::apk::signature::{Keyring, Trust};
-use crate::apk::signed_index::{IndexError, read_index_with_limits};
+use crate::apk::signed_index::{IndexError, SignedIndex, read_index_with_limits};
+use crate::fetch::{FetchError, Fetcher, IndexOrigin, Remote};
 
 /// A repository as the blueprint (or `--repository`) names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositorySpec {
     /// The `@tag` prefix, without `@`.
     pub tag: Option<String>,
-    /// The location as written, for `etc/apk/repositories`.
+    /// The location as written, without any credentials, for `etc/apk/repositories`.
     pub location: String,
-    /// The directory it names, resolved against the working directory.
-    pub path: PathBuf,
+    /// Where its files are.
+    pub source: Source,
+}
+
+/// Where a repository's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A directory, resolved against the working directory.
+    Local(PathBuf),
+    /// A server.
+    Remote(Remote),
 }
 
 impl RepositorySpec {
-    /// Parses `[@tag ]location`, resolving a relative location against `cwd`.
+    /// Parses `[@tag ]location`, resolving a relative path against `cwd`.
     pub fn parse(text: &str, cwd: &Path) -> RepositorySpec {
         let text = text.trim();
         let (tag, location) =
@@ -30,8 +44,21 @@ impl RepositorySpec {
                 Some((tag, rest)) => (Some(tag.to_string()), rest.trim().to_string()),
                 None => (None, text.to_string()),
             };
-        let path = cwd.join(&location);
-        RepositorySpec { tag, location, path }
+        let local = cwd.join(&location);
+        RepositorySpec::new(tag, &location, local)
+    }
+
+    /// The repository at `location` (a URL, or else the directory `local`).
+    pub fn new(tag: Option<String>, location: &str, local: PathBuf) -> RepositorySpec {
+        if Remote::is_url(location) {
+            let remote = Remote::parse(location);
+            return RepositorySpec {
+                tag,
+                location: remote.url.clone(),
+                source: Source::Remote(remote),
+            };
+        }
+        RepositorySpec { tag, location: location.to_string(), source: Source::Local(local) }
     }
 
     /// The line `etc/apk/repositories` gets for it.
@@ -40,11 +67,6 @@ impl RepositorySpec {
             Some(tag) => format!("@{tag} {}", self.location),
             None => self.location.clone(),
         }
-    }
-
-    /// The directory of one architecture.
-    pub fn arch_dir(&self, arch: &str) -> PathBuf {
-        self.path.join(arch)
     }
 }
 
@@ -61,14 +83,68 @@ pub struct LoadedRepository {
     pub signed_by: Option<String>,
 }
 
+/// A package file's bytes and where they came from.
+#[derive(Debug)]
+pub struct PackageBytes {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The file read, or the URL fetched (without credentials), for messages.
+    pub origin: PathBuf,
+    /// Whether the bytes came from the cache, so that a failed check can fetch them again
+    /// ([`LoadedRepository::package_bytes`] with `reuse` false).
+    pub from_cache: bool,
+}
+
 impl LoadedRepository {
-    /// Where the package file of `entry` lives.
-    pub fn package_path(&self, entry: &IndexEntry) -> PathBuf {
-        self.spec.arch_dir(&self.arch).join(format!("{}-{}.apk", entry.name, entry.version))
+    /// Where the package file of `entry` is: its path, or its URL without credentials.
+    pub fn package_location(&self, entry: &IndexEntry) -> PathBuf {
+        let file = format!("{}-{}.apk", entry.name, entry.version);
+        match &self.spec.source {
+            Source::Local(dir) => dir.join(&self.arch).join(file),
+            Source::Remote(remote) => {
+                PathBuf::from(remote.package_url(&self.arch, &entry.name, &entry.version))
+            }
+        }
+    }
+
+    /// The package file of `entry`: read in place from a local repository, or from the
+    /// cache or the server for a remote one. With `reuse` false a cached copy is fetched
+    /// again (it failed verification).
+    ///
+    /// # Errors
+    /// [`RepositoryError::ReadPackage`] for a local file, [`RepositoryError::Fetch`] for a
+    /// remote one.
+    pub fn package_bytes(
+        &self,
+        entry: &IndexEntry,
+        fetcher: &Fetcher,
+        limits: &Limits,
+        reuse: bool,
+    ) -> Result<PackageBytes, RepositoryError> {
+        let origin = self.package_location(entry);
+        match &self.spec.source {
+            Source::Local(_) => {
+                let bytes = std::fs::read(&origin).map_err(|source| {
+                    RepositoryError::ReadPackage { path: origin.clone(), source }
+                })?;
+                Ok(PackageBytes { bytes, origin, from_cache: false })
+            }
+            Source::Remote(remote) => {
+                let limit = limits.max_data_size.saturating_add(limits.max_control_size);
+                let file =
+                    fetcher.package(remote, &self.arch, entry, limit, reuse).map_err(|source| {
+                        RepositoryError::Fetch {
+                            location: self.spec.location.clone(),
+                            source: Box::new(source),
+                        }
+                    })?;
+                Ok(PackageBytes { bytes: file.bytes, origin, from_cache: file.from_cache })
+            }
+        }
     }
 }
 
-/// Why a repository could not be loaded.
+/// Why a repository could not be loaded, or a package file of it read.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
     /// The repository directory or its index is missing or unreadable.
@@ -91,29 +167,54 @@ pub enum RepositoryError {
         #[source]
         source: Box<IndexError>,
     },
+    /// A file of a remote repository could not be fetched.
+    #[error("repository {location:?}")]
+    Fetch {
+        /// The repository, without credentials.
+        location: String,
+        /// What went wrong.
+        #[source]
+        source: Box<FetchError>,
+    },
+    /// A package file of a local repository could not be read.
+    #[error("cannot read package file {path}")]
+    ReadPackage {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Reads and verifies the index of every repository for `arch`, in order, each bounded by
-/// `limits.max_index_size`.
+/// `limits.max_index_size`. A remote index comes through `fetcher`: a cached copy that the
+/// server says is current, or fails to verify, is fetched again.
 pub fn load(
     specs: &[RepositorySpec],
     arch: &str,
     keyring: &Keyring,
     trust: Trust,
     limits: &Limits,
+    fetcher: &Fetcher,
 ) -> Result<Vec<LoadedRepository>, RepositoryError> {
     let mut loaded = Vec::with_capacity(specs.len());
     for spec in specs {
-        let path = spec.arch_dir(arch).join("APKINDEX.tar.gz");
-        let bytes = std::fs::read(&path).map_err(|source| RepositoryError::Read {
-            location: spec.location.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        let index =
-            read_index_with_limits(&bytes, &path, keyring, trust, limits).map_err(|source| {
-                RepositoryError::Index { location: spec.location.clone(), source: Box::new(source) }
-            })?;
+        let index = match &spec.source {
+            Source::Local(dir) => {
+                let path = dir.join(arch).join("APKINDEX.tar.gz");
+                let bytes = std::fs::read(&path).map_err(|source| RepositoryError::Read {
+                    location: spec.location.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                read_index_with_limits(&bytes, &path, keyring, trust, limits)
+                    .map_err(|source| index_error(spec, source))?
+            }
+            Source::Remote(remote) => {
+                remote_index(spec, remote, arch, keyring, trust, limits, fetcher)?
+            }
+        };
         let packages = index.entries.len();
         tracing::debug!(repository = %spec.location, arch, packages, "index loaded");
         loaded.push(LoadedRepository {
@@ -126,6 +227,49 @@ pub fn load(
     Ok(loaded)
 }
 
+fn index_error(spec: &RepositorySpec, source: IndexError) -> RepositoryError {
+    RepositoryError::Index { location: spec.location.clone(), source: Box::new(source) }
+}
+
+/// A remote index, verified before it enters the cache; a cached copy that fails to verify
+/// is discarded and fetched again (offline, the failure stands).
+fn remote_index(
+    spec: &RepositorySpec,
+    remote: &Remote,
+    arch: &str,
+    keyring: &Keyring,
+    trust: Trust,
+    limits: &Limits,
+    fetcher: &Fetcher,
+) -> Result<SignedIndex, RepositoryError> {
+    let fetch_error = |source| RepositoryError::Fetch {
+        location: spec.location.clone(),
+        source: Box::new(source),
+    };
+    let mut revalidate = true;
+    loop {
+        let fetched =
+            fetcher.index(remote, arch, limits.max_index_size, revalidate).map_err(fetch_error)?;
+        let origin = PathBuf::from(&fetched.url);
+        match read_index_with_limits(&fetched.bytes, &origin, keyring, trust, limits) {
+            Ok(index) => {
+                fetcher.keep_index(&fetched).map_err(fetch_error)?;
+                tracing::debug!(url = %fetched.url, origin = ?fetched.origin, "remote index");
+                return Ok(index);
+            }
+            Err(error) if fetched.origin != IndexOrigin::Downloaded && revalidate => {
+                tracing::debug!(url = %fetched.url, %error, "cached index does not verify");
+                fetcher.discard_index(&fetched).map_err(fetch_error)?;
+                if fetcher.is_offline() {
+                    return Err(index_error(spec, error));
+                }
+                revalidate = false;
+            }
+            Err(error) => return Err(index_error(spec, error)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,9 +278,18 @@ mod tests {
     fn tags_and_relative_paths() {
         let spec = RepositorySpec::parse("@testing ./repo", Path::new("/work"));
         assert_eq!(spec.tag.as_deref(), Some("testing"));
-        assert_eq!(spec.path, Path::new("/work/./repo"));
+        assert_eq!(spec.source, Source::Local("/work/./repo".into()));
         assert_eq!(spec.world_line(), "@testing ./repo");
         let plain = RepositorySpec::parse("/abs/repo", Path::new("/work"));
-        assert_eq!((plain.tag, plain.path), (None, PathBuf::from("/abs/repo")));
+        assert_eq!((plain.tag, plain.source), (None, Source::Local("/abs/repo".into())));
+    }
+
+    #[test]
+    fn credentials_stay_out_of_the_location() {
+        let spec = RepositorySpec::parse("@t https://me:secret@h.example/os/", Path::new("/w"));
+        assert_eq!(spec.world_line(), "@t https://h.example/os");
+        let Source::Remote(remote) = &spec.source else { panic!("{spec:?}") };
+        assert_eq!(remote.userinfo.as_ref().map(|u| u.user.as_str()), Some("me"));
+        assert!(!format!("{spec:?}").contains("secret"));
     }
 }

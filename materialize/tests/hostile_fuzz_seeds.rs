@@ -52,3 +52,16 @@ fn every_recorded_finding_stays_fixed() {
     }
     eprintln!("{ran} recorded findings replayed");
 }
+
+#[test]
+fn the_lock_seeds_are_locks_so_the_round_trip_is_reached() {
+    let seeds = flatroot_benches::fixture::hostile::fuzz_seeds().unwrap();
+    let locks: Vec<_> = seeds.iter().filter(|(t, _, _)| *t == "lock").collect();
+    assert!(!locks.is_empty());
+    for (_, file, bytes) in locks {
+        let lock = flatroot_materialize::lock::Lock::parse(bytes).unwrap();
+        if file == "fixture" {
+            assert!(!lock.contents.packages.is_empty(), "{file}: no packages");
+        }
+    }
+}

@@ -134,6 +134,68 @@ fn the_lock_of_apkos_test_blueprint_equals_apkos() {
     assert!(made.to_bytes() == golden, "the bytes differ from apko's");
 }
 
+/// apko's `LockCmd` lists the blueprint's `build_repositories` and `runtime_repositories`
+/// for every architecture, each in its own list, named as it names `repositories`; a tagged
+/// entry keeps its URL scheme in the name, as apko strips the scheme before the tag.
+#[test]
+fn build_and_runtime_repositories_are_listed_per_arch_as_apko_lists_them() {
+    let test = "build_and_runtime_repositories_are_listed_per_arch_as_apko_lists_them";
+    let Some(root) = realworld(test) else { return };
+    let cwd = root.join(CLI);
+    let dir = tempfile::tempdir().unwrap();
+    let blueprint = dir.path().join("extra-repos.yaml");
+    std::fs::write(
+        &blueprint,
+        "contents:\n  keyring:\n    - ./testdata/melange.rsa.pub\n  repositories:\n\
+         \x20   - ./testdata/packages\n  build_repositories:\n\
+         \x20   - https://packages.example.org/build-only\n\
+         \x20   - '@extra https://packages.example.org/extra'\n  runtime_repositories:\n\
+         \x20   - https://dl-cdn.alpinelinux.org/alpine/v3.22/main\n  packages:\n\
+         \x20   - replayout\narchs:\n  - x86_64\n  - aarch64\n",
+    )
+    .unwrap();
+
+    let (made, _) = lock_of(&blueprint, &cwd);
+
+    let listed = |repos: &[lock::LockRepository]| -> Vec<(String, String, String)> {
+        repos.iter().map(|r| (r.name.clone(), r.url.clone(), r.architecture.clone())).collect()
+    };
+    let entry = |name: &str, url: &str, arch: &str| {
+        (format!("{name}/{arch}"), format!("{url}/{arch}/APKINDEX.tar.gz"), arch.to_string())
+    };
+    let build = |arch| {
+        [
+            entry(
+                "packages.example.org/build-only",
+                "https://packages.example.org/build-only",
+                arch,
+            ),
+            entry("https://packages.example.org/extra", "https://packages.example.org/extra", arch),
+        ]
+    };
+    let runtime = |arch| {
+        let main = "dl-cdn.alpinelinux.org/alpine/v3.22/main";
+        entry(main, &format!("https://{main}"), arch)
+    };
+    assert_eq!(
+        listed(&made.contents.build_repositories),
+        [build("x86_64"), build("aarch64")].concat()
+    );
+    assert_eq!(
+        listed(&made.contents.runtime_repositories),
+        [runtime("x86_64"), runtime("aarch64")]
+    );
+    assert_eq!(
+        listed(&made.contents.repositories),
+        [
+            entry("./testdata/packages", "./testdata/packages", "x86_64"),
+            entry("./testdata/packages", "./testdata/packages", "aarch64")
+        ]
+    );
+    let written = made.to_bytes();
+    assert_eq!(Lock::parse(&written).unwrap(), made, "the lists read back as written");
+}
+
 #[test]
 fn locking_twice_gives_the_same_bytes() {
     let Some(root) = realworld("locking_twice_gives_the_same_bytes") else { return };
@@ -161,6 +223,7 @@ fn a_lock_read_back_resolves_to_the_same_packages_in_the_same_order() {
             &keyring,
             Trust::default(),
             &flatroot_materialize::apk::datatar::Limits::default(),
+            std::sync::Arc::clone(&fresh.fetcher),
         )
         .unwrap();
         let names = |r: &Resolved| -> Vec<(String, String)> {

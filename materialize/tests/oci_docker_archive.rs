@@ -135,13 +135,19 @@ fn multi_image_archive_is_addressed_by_tag() {
 fn a_failed_archive_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("image.tar");
-    fs::write(&out, b"previous").unwrap();
+    // An earlier build's archive (a tar: anything else is never replaced).
+    let mut previous = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(8);
+    previous.append_data(&mut header, "previous", &b"previous"[..]).unwrap();
+    let previous = previous.into_inner().unwrap();
+    fs::write(&out, &previous).unwrap();
     {
         let mut archive = DockerArchiveWriter::create(&out).unwrap();
         let mut blob = archive.blob_writer().unwrap();
         blob.write_all(&[0u8; 10_000]).unwrap();
         // The build fails here: the writers are dropped unfinished.
     }
-    assert_eq!(fs::read(&out).unwrap(), b"previous");
+    assert_eq!(fs::read(&out).unwrap(), previous);
     assert_eq!(names_in(dir.path()), ["image.tar"]);
 }

@@ -17,8 +17,9 @@ use crate::output;
 /// they differ, 2 on error.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// A: a blueprint (`.yaml`/`.yml`), an OCI layout directory, a docker-archive, a
-    /// layer tar (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
+    /// A: a blueprint (`.yaml`/`.yml`), an apko lock (`.json`: packages from the lock
+    /// alone, config and files from the blueprint it names), an OCI layout directory, a
+    /// docker-archive, a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
     /// `HOST[:PORT]/NAME[:TAG][@DIGEST]` (when no such path exists).
     pub a: PathBuf,
     /// B: any of the same kinds.
@@ -28,7 +29,7 @@ pub struct DiffArgs {
     pub level: LevelArg,
     /// Differences to ignore, comma-separated: type, content, mode, uid, gid, mtime, target,
     /// hardlink, xattrs, device, owner, entrypoint, cmd, env, user, work-dir, volumes,
-    /// stop-signal, labels, platform.
+    /// stop-signal, labels, annotations, platform.
     #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
     pub ignore: Vec<String>,
     /// Compare generated files (installed db, scripts.tar, triggers, world) byte for byte
@@ -48,8 +49,9 @@ pub struct DiffArgs {
     #[arg(long)]
     pub stat: bool,
     /// For blueprint inputs: the build time of generated files, and the clamp on mtimes,
-    /// as `flatroot build --source-date-epoch` would use it.
-    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    /// as `flatroot build --source-date-epoch` would use it [env: SOURCE_DATE_EPOCH, empty
+    /// meaning unset].
+    #[arg(long, value_name = "SECS")]
     pub source_date_epoch: Option<i64>,
     /// Worker threads for building blueprint trees (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
@@ -124,7 +126,10 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
         content: args.content,
         stat: args.stat,
         cwd: std::env::current_dir().context("cannot read the working directory")?,
-        source_date_epoch: args.source_date_epoch,
+        source_date_epoch: match args.source_date_epoch {
+            Some(secs) => Some(secs),
+            None => super::options::source_date_epoch_from_env()?,
+        },
         registry: args.registry.options(),
         ..Options::default()
     };

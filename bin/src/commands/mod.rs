@@ -1,7 +1,9 @@
 //! One module per subcommand; each calls one library function and renders its result.
 
 mod build;
+pub mod cache;
 pub mod diff;
+pub mod fetch;
 pub mod limits;
 pub mod mount;
 mod options;
@@ -23,5 +25,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Mount(args) => mount::run(args),
         Command::Umount(args) => mount::umount(args),
         Command::Diff(args) => diff::run(args),
+        Command::Cache(args) => cache::run(args),
     }
 }

@@ -43,7 +43,8 @@ pub struct MountArgs {
     /// Clamp every mtime of a blueprint's tree to this time (seconds since the epoch).
     #[arg(long, value_name = "SECS")]
     pub source_date_epoch: Option<i64>,
-    /// Worker threads for unpacking a blueprint (default: the number of CPUs).
+    /// Worker threads for unpacking a blueprint, and for answering the kernel's requests
+    /// once mounted (at most 64 of those); default: the number of CPUs.
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Repositories, keys, trust and limits, for a blueprint.
@@ -103,6 +104,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
         .spawn(move || watch_signals(signals, &watcher))
         .context("cannot start the signal thread")?;
 
+    let jobs = options::jobs(args.jobs, MountConfig::default().threads)?;
     let (tree, label) = match source {
         Source::Blueprint => blueprint_tree(&args)?,
         Source::Image | Source::Registry => image_tree(&args, source)?,
@@ -113,6 +115,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
         // Mount options are comma-separated, so the source name must not hold a comma.
         fsname: format!("flatroot:{}", args.source.display()).replace([',', ' ', '\\'], "_"),
         allow_other: args.allow_other,
+        threads: jobs,
     };
 
     let session = {

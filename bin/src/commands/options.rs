@@ -26,7 +26,7 @@ pub fn plan(blueprint: &Path, archs: &[String], repos: &RepositoryArgs) -> anyho
 const MAX_JOBS: usize = 1024;
 
 /// `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it: unset or empty means none.
-fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
+pub(crate) fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => value.trim().parse().map(Some).map_err(|_| {
@@ -73,6 +73,17 @@ impl RepositoryArgs {
     }
 }
 
+/// The thread count `--jobs` asks for, checked, or `default`.
+pub fn jobs(jobs: Option<usize>, default: usize) -> anyhow::Result<usize> {
+    match jobs {
+        Some(jobs) if !(1..=MAX_JOBS).contains(&jobs) => {
+            bail!("--jobs {jobs}: expected 1 to {MAX_JOBS} worker threads")
+        }
+        Some(jobs) => Ok(jobs),
+        None => Ok(default),
+    }
+}
+
 /// The options of building a blueprint's tree: time, threads, trust and limits (the layer
 /// settings stay at their defaults).
 pub fn tree_options(
@@ -85,14 +96,10 @@ pub fn tree_options(
         None => source_date_epoch_from_env()?,
     };
     let mut built = Options { source_date_epoch, ..Options::default() };
-    if let Some(jobs) = jobs {
-        if !(1..=MAX_JOBS).contains(&jobs) {
-            bail!("--jobs {jobs}: expected 1 to {MAX_JOBS} worker threads");
-        }
-        built.jobs = jobs;
-    }
+    built.jobs = self::jobs(jobs, built.jobs)?;
     built.trust = Trust { allow_untrusted: repos.allow_untrusted };
     built.limits = repos.limits.limits();
+    built.fetch = repos.fetch.options()?;
     Ok(built)
 }
 

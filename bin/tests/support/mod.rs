@@ -5,6 +5,7 @@
 
 pub mod mount;
 pub mod registry;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};

@@ -61,8 +61,11 @@ impl Keyring {
     pub fn insert_pem(&mut self, name: &str, pem: &str) -> Result<(), SignatureError> {
         let key = match RsaPublicKey::from_public_key_pem(pem) {
             Ok(key) => key,
-            Err(spki) => RsaPublicKey::from_pkcs1_pem(pem)
-                .map_err(|_| SignatureError::BadKey { name: name.to_string(), source: spki })?,
+            Err(spki) => RsaPublicKey::from_pkcs1_pem(pem).map_err(|_| {
+                // Without a PEM block, the decoder's complaint about the text is noise.
+                let source = pem.contains("-----BEGIN").then_some(spki);
+                SignatureError::BadKey { name: name.to_string(), source }
+            })?,
         };
         self.keys.insert(name.to_string(), key);
         Ok(())
@@ -161,13 +164,16 @@ pub enum SignatureError {
         source: std::io::Error,
     },
     /// A key file holds no RSA public key in PEM.
-    #[error("key {name} is not a PEM RSA public key")]
+    #[error(
+        "key {name} is not a PEM RSA public key: expected -----BEGIN PUBLIC KEY----- \
+         or -----BEGIN RSA PUBLIC KEY-----"
+    )]
     BadKey {
         /// The key's name.
         name: String,
-        /// The SubjectPublicKeyInfo decoding error.
+        /// The SubjectPublicKeyInfo decoding error, when the text has a PEM block at all.
         #[source]
-        source: rsa::pkcs8::spki::Error,
+        source: Option<rsa::pkcs8::spki::Error>,
     },
     /// The signature segment is not a well-formed tar.
     #[error("malformed signature segment")]

@@ -293,7 +293,8 @@ fn check(blueprint: &Blueprint, file: &Path) -> Result<(), BlueprintError> {
             return Err(invalid(format!("accounts.users[{index}]"), "user has no username"));
         }
         if user.uid == 0 {
-            let reason = "uid 0 is not allowed (to run as root, use `run-as: 0`)";
+            let reason = "missing or 0: a user needs a uid other than 0 (to run as root, use \
+                          `run-as: 0`)";
             return Err(invalid(format!("accounts.users[{index}].uid"), reason));
         }
     }

@@ -12,9 +12,10 @@ use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::package::{Expect, Package, read_package};
 use crate::apk::signature::Keyring;
+use crate::fetch::Fetcher;
 use crate::lock::{self, Lock};
 use crate::progress::{Progress, Stage};
-use crate::repository::{self, LoadedRepository};
+use crate::repository::{self, LoadedRepository, PackageBytes, RepositoryError};
 use crate::resolve::{self, Request, Resolution};
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
@@ -43,6 +44,8 @@ pub struct Resolved {
     pub repositories: Vec<LoadedRepository>,
     /// The solver's answer; its entries index into `repositories`.
     pub resolution: Resolution,
+    /// What fetched the remote indexes, and fetches the remote packages.
+    pub fetcher: Arc<Fetcher>,
 }
 
 impl Resolved {
@@ -65,11 +68,19 @@ pub fn resolve_arch(
     progress: &dyn Progress,
 ) -> Result<Resolved, BuildError> {
     progress.stage(arch, Stage::Indexes);
-    let repos = repository::load(&plan.repositories, arch, keyring, options.trust, &options.limits)
-        .map_err(|source| BuildError::Repository {
-            arch: arch.to_string(),
-            source: Box::new(source),
-        })?;
+    let fetcher = fetcher(options)?;
+    let repos = repository::load(
+        &plan.repositories,
+        arch,
+        keyring,
+        options.trust,
+        &options.limits,
+        &fetcher,
+    )
+    .map_err(|source| BuildError::Repository {
+        arch: arch.to_string(),
+        source: Box::new(source),
+    })?;
 
     progress.stage(arch, Stage::Resolve);
     let world = plan
@@ -100,7 +111,12 @@ pub fn resolve_arch(
         blueprint: plan.source.clone(),
         source: Box::new(source),
     })?;
-    Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution })
+    Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution, fetcher })
+}
+
+/// The fetcher of one architecture's build.
+fn fetcher(options: &Options) -> Result<Arc<Fetcher>, BuildError> {
+    Fetcher::new(&options.fetch).map(Arc::new).map_err(|e| BuildError::Fetcher(Box::new(e)))
 }
 
 /// Builds the tree of `plan` for `arch` on `pool`.
@@ -155,6 +171,7 @@ pub fn locked_tree(
         keyring,
         options.trust,
         &options.limits,
+        fetcher(options)?,
     )
     .map_err(lock_error)?;
     let check = |record: &IndexEntry, path: &Path, bytes: &[u8]| {
@@ -188,7 +205,7 @@ fn tree_checked(
     let unpacked: Vec<(UnpackedPackage, bool)> = pool.install(|| {
         chosen
             .par_iter()
-            .map(|(repo, entry)| read_one(repo, *entry, keyring, options, check))
+            .map(|(repo, entry)| read_one(resolved, repo, *entry, keyring, options, check))
             .collect::<Result<Vec<_>, BuildError>>()
     })?;
     let unverified = repos.iter().any(|r| r.signed_by.is_none()) || unpacked.iter().any(|u| u.1);
@@ -234,8 +251,10 @@ fn tree_checked(
     Ok(ArchTree { arch: arch.to_string(), tree: tree.freeze(), packages, build_time, unverified })
 }
 
-/// Reads, verifies and inflates one chosen package; the flag says it was not verified.
+/// Reads, verifies and inflates one chosen package; the flag says it was not verified. A
+/// cached copy of a remote package that fails verification is fetched once more.
 fn read_one(
+    resolved: &Resolved,
     repo: &LoadedRepository,
     entry: usize,
     keyring: &Keyring,
@@ -243,16 +262,40 @@ fn read_one(
     check: PackageCheck<'_>,
 ) -> Result<(UnpackedPackage, bool), BuildError> {
     let record = &repo.entries[entry];
-    let path = repo.package_path(record);
-    let bytes = std::fs::read(&path)
-        .map_err(|source| BuildError::ReadPackage { path: path.clone(), source })?;
-    check(record, &path, &bytes)?;
+    let fetch = |reuse| {
+        repo.package_bytes(record, &resolved.fetcher, &options.limits, reuse).map_err(|e| match e {
+            RepositoryError::ReadPackage { path, source } => {
+                BuildError::ReadPackage { path, source }
+            }
+            other => BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) },
+        })
+    };
+    let file = fetch(true)?;
+    match verify_one(repo, record, &file, keyring, options, check) {
+        Err(error) if file.from_cache => {
+            tracing::debug!(origin = %file.origin.display(), %error, "cached package fails; refetching");
+            verify_one(repo, record, &fetch(false)?, keyring, options, check)
+        }
+        result => result,
+    }
+}
+
+fn verify_one(
+    repo: &LoadedRepository,
+    record: &IndexEntry,
+    file: &PackageBytes,
+    keyring: &Keyring,
+    options: &Options,
+    check: PackageCheck<'_>,
+) -> Result<(UnpackedPackage, bool), BuildError> {
+    let (path, bytes) = (&file.origin, &file.bytes);
+    check(record, path, bytes)?;
     let expect = Expect {
         name: format!("{}-{}", record.name, record.version),
         checksum: record.checksum.clone(),
         limits: options.limits,
     };
-    let package = read_package(&bytes, &expect, keyring, options.trust)
+    let package = read_package(bytes, &expect, keyring, options.trust)
         .map_err(|source| BuildError::Package { path: path.clone(), source: Box::new(source) })?;
     // A package is verified by its own signature or by its checksum in a signed index.
     let unverified =

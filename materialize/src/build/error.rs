@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::apk::dependency::DependencyError;
 use crate::apk::package::PackageError;
 use crate::apk::signature::SignatureError;
+use crate::fetch::FetchError;
 use crate::lock::LockError;
 use crate::oci::compress::CompressError;
 use crate::oci::docker_archive::DockerArchiveError;
@@ -77,6 +78,18 @@ pub enum BuildError {
         /// What the file system said.
         #[source]
         source: std::io::Error,
+    },
+    /// Remote repositories cannot be reached as configured (netrc file, CA files).
+    #[error("cannot set up fetching")]
+    Fetcher(#[source] Box<FetchError>),
+    /// A package file of a remote repository could not be fetched.
+    #[error("{arch}: cannot fetch a package")]
+    Fetch {
+        /// The architecture.
+        arch: String,
+        /// What went wrong, naming the package and URL.
+        #[source]
+        source: Box<RepositoryError>,
     },
     /// A package file could not be read.
     #[error("cannot read package file {path}")]

@@ -20,6 +20,8 @@ pub use output::{Output, build, build_locked, image_spec};
 
 use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
+use crate::blueprint;
+use crate::fetch::FetchOptions;
 use crate::oci::compress::Compression;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
@@ -34,6 +36,10 @@ pub struct Plan {
     pub world: Vec<String>,
     /// Repositories in priority order.
     pub repositories: Vec<RepositorySpec>,
+    /// `contents.build_repositories`, as written. Not read; a lock lists them as apko does.
+    pub build_repositories: Vec<blueprint::Repository>,
+    /// `contents.runtime_repositories`, as written. Not read; a lock lists them as apko does.
+    pub runtime_repositories: Vec<blueprint::Repository>,
     /// Public key files; each is matched to signatures by its file name.
     pub keyring: Vec<PathBuf>,
     /// apk architectures to build, in order.
@@ -84,6 +90,8 @@ pub struct Options {
     pub tag: String,
     /// Bounds on indexes and packages; [`Limits::default`] by default.
     pub limits: Limits,
+    /// How remote repositories are fetched and cached.
+    pub fetch: FetchOptions,
 }
 
 impl Default for Options {
@@ -95,6 +103,7 @@ impl Default for Options {
             trust: Trust::default(),
             tag: "flatroot:latest".to_string(),
             limits: Limits::default(),
+            fetch: FetchOptions::default(),
         }
     }
 }

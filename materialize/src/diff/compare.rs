@@ -24,7 +24,11 @@ pub(super) fn report(a: &Side, b: &Side, options: &Options) -> Report {
         _ if !options.level.config() => None,
         (Some(ca), Some(cb)) => Some(config(ca, cb, &options.ignore)),
         _ => {
-            notes.push("config not compared: a bare layer has no config".to_string());
+            let without = if a.config.is_none() { &a.info } else { &b.info };
+            notes.push(format!(
+                "config not compared: {} ({}) has none",
+                without.input, without.kind
+            ));
             None
         }
     };

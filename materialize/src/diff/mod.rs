@@ -1,14 +1,16 @@
-//! Comparing two images, blueprints, or one of each: what a change to a blueprint does.
+//! Comparing two images, blueprints, locks, or one of each: what a change to a blueprint
+//! does.
 //!
 //! [`diff`] takes two [`Input`]s and [`Options`] and returns a [`Report`] with up to three
 //! parts, chosen by the [`Level`]:
 //!
-//! - config: entrypoint, cmd, env, user, work-dir, volumes, stop-signal, labels and
-//!   platform. A blueprint gives the config its build would write ([`crate::build::image_spec`]
+//! - config: entrypoint, cmd, env, user, work-dir, volumes, stop-signal, labels, index
+//!   annotations and platform. A blueprint gives the config its build would write ([`crate::build::image_spec`]
 //!   through the same config writer), so a blueprint and the image built from it agree.
 //! - packages: added, removed, upgraded and downgraded (by apk version order), each with why
 //!   it is there: the solver's chain from the world for a blueprint, unknown for an image
-//!   (its installed database records no reason). A blueprint needs only its indexes here.
+//!   (its installed database records no reason). A blueprint needs only its indexes here,
+//!   a lock nothing but itself.
 //! - files: added, removed and changed paths, each with what changed ([`Field`]) and the
 //!   package that owns it on each side (from `lib/apk/db/installed`).
 //!
@@ -41,8 +43,6 @@ use crate::plan::PlanError;
 use crate::rootfs::installed_read::InstalledReadError;
 
 /// One side of a diff.
-///
-/// An enum so that other inputs (a lock file) can be added without changing callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// An apko blueprint (YAML): resolved against its repositories and, for files, built
@@ -51,20 +51,24 @@ pub enum Input {
     /// An OCI image layout directory, a docker-archive, or a layer tar (`.tar`, `.tar.gz`,
     /// `.tar.zst`), read with [`crate::image::open`].
     Image(PathBuf),
+    /// An apko lock file (`.json`): its packages need no package data. Config and files
+    /// come from the blueprint the lock names (`config.name`, against the working
+    /// directory) built exactly as locked, when that blueprint is there and unchanged.
+    Lock(PathBuf),
     /// An image in a registry, pulled into memory with [`crate::registry::pull::open_image`].
     /// The path is the reference as written.
     Registry(PathBuf),
 }
 
 impl Input {
-    /// The input a path names: a file ending in `.yaml` or `.yml` is a blueprint, anything
-    /// else an image.
+    /// The input a path names: a file ending in `.yaml` or `.yml` is a blueprint, one
+    /// ending in `.json` a lock, anything else an image.
     pub fn from_path(path: &Path) -> Input {
-        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
-        if is_yaml && !path.is_dir() {
-            Input::Blueprint(path.to_path_buf())
-        } else {
-            Input::Image(path.to_path_buf())
+        let extension = path.extension().filter(|_| !path.is_dir());
+        match extension.and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Input::Blueprint(path.to_path_buf()),
+            Some("json") => Input::Lock(path.to_path_buf()),
+            _ => Input::Image(path.to_path_buf()),
         }
     }
 
@@ -84,7 +88,7 @@ impl Input {
     /// The path the input was given as.
     pub fn path(&self) -> &Path {
         match self {
-            Input::Blueprint(p) | Input::Image(p) | Input::Registry(p) => p,
+            Input::Blueprint(p) | Input::Image(p) | Input::Lock(p) | Input::Registry(p) => p,
         }
     }
 }
@@ -163,13 +167,16 @@ pub enum Field {
     StopSignal,
     /// Config `Labels` (a flatroot image's labels are its blueprint's annotations).
     Labels,
+    /// The annotations of the image index that lists the image (a blueprint's
+    /// `annotations`), without the layout-local `org.opencontainers.image.ref.name`.
+    Annotations,
     /// OS, architecture and variant.
     Platform,
 }
 
 impl Field {
     /// Every field, in the order reports list them.
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 21] = [
         Field::Type,
         Field::Content,
         Field::Mode,
@@ -189,6 +196,7 @@ impl Field {
         Field::Volumes,
         Field::StopSignal,
         Field::Labels,
+        Field::Annotations,
         Field::Platform,
     ];
 
@@ -214,6 +222,7 @@ impl Field {
             Field::Volumes => "volumes",
             Field::StopSignal => "stop-signal",
             Field::Labels => "labels",
+            Field::Annotations => "annotations",
             Field::Platform => "platform",
         }
     }
@@ -312,6 +321,23 @@ pub enum DiffError {
         /// What went wrong.
         #[source]
         source: Box<ImageError>,
+    },
+    /// A lock file could not be read.
+    #[error("{input}: cannot read the lock")]
+    Lock {
+        /// The input.
+        input: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<crate::lock::LockError>,
+    },
+    /// A lock's config or files were asked for, and the blueprint it names is not usable.
+    #[error("{input}: config and files of a lock come from its blueprint: {why}")]
+    LockBlueprint {
+        /// The lock.
+        input: PathBuf,
+        /// Why its blueprint cannot be used.
+        why: String,
     },
     /// An image could not be read.
     #[error("{input}: cannot read the image")]

@@ -7,10 +7,11 @@ use flatroot_vfs::{Follow, FrozenTree, NodeKind};
 use oci_spec::image::MediaType;
 
 use super::model::SideInfo;
-use super::{DiffError, Input, Options};
+use super::{DiffError, Input, Level, Options};
 use crate::apk::signature::{Keyring, Trust};
 use crate::build::{self, BuildError, Plan};
 use crate::image::{self, ImageView};
+use crate::lock::{self, Lock};
 use crate::oci::compress::LayerDigests;
 use crate::oci::digest::digest_of;
 use crate::oci::image::{ImageError, ImageSpec, config_blob};
@@ -20,9 +21,25 @@ use crate::rootfs::installed_read;
 
 /// An input read far enough to know its architectures.
 pub(super) enum Opened {
-    Blueprint { path: PathBuf, plan: Box<Plan>, warnings: Vec<String> },
-    Images { path: PathBuf, views: Vec<ImageView> },
+    Blueprint {
+        path: PathBuf,
+        plan: Box<Plan>,
+        warnings: Vec<String>,
+    },
+    Images {
+        path: PathBuf,
+        views: Vec<ImageView>,
+    },
+    /// A lock, and the blueprint it was made from or why that cannot be used.
+    Lock {
+        path: PathBuf,
+        lock: Box<Lock>,
+        blueprint: Result<Blueprint, String>,
+    },
 }
+
+/// A blueprint, planned, with its warnings.
+pub(super) type Blueprint = (Box<Plan>, Vec<String>);
 
 /// A package on one side: its version and, when known, why it is there.
 pub(super) struct Package {
@@ -66,6 +83,14 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
             }
             Ok(Opened::Images { path: path.clone(), views })
         }
+        Input::Lock(path) => {
+            let lock = Lock::read(path).map_err(|source| DiffError::Lock {
+                input: path.clone(),
+                source: Box::new(source),
+            })?;
+            let blueprint = lock_blueprint(&lock, path, options);
+            Ok(Opened::Lock { path: path.clone(), lock: Box::new(lock), blueprint })
+        }
         Input::Registry(text) => {
             let registry_error =
                 |source| DiffError::Registry { input: text.clone(), source: Box::new(source) };
@@ -81,16 +106,38 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
     }
 }
 
+/// The blueprint `lock` was made from (its `config.name`, against the working directory),
+/// planned, when it is there and unchanged since the lock was made; otherwise why not.
+fn lock_blueprint(lock: &Lock, path: &Path, options: &Options) -> Result<Blueprint, String> {
+    let lock_name = path.display();
+    let name = lock.config.as_ref().map(|c| c.name.as_str()).filter(|n| !n.is_empty());
+    let Some(name) = name else {
+        return Err(format!("{lock_name} names no blueprint (config.name)"));
+    };
+    let blueprint = options.cwd.join(name);
+    if !blueprint.is_file() {
+        return Err(format!("{lock_name} was made from {name}, which is not there"));
+    }
+
+    let actual = lock::config_of(&blueprint, &options.cwd).map_err(|e| format!("{name}: {e}"))?;
+    lock.check_config(path, &blueprint, &actual).map_err(|e| e.to_string())?;
+    let (plan, warnings) = plan::load(&blueprint, &options.cwd, &Overrides::default())
+        .map_err(|e| format!("{name}: {e}"))?;
+    Ok((Box::new(plan), warnings))
+}
+
 /// The OCI architectures an input has, in its order (empty for a bare layer).
 pub(super) fn archs(opened: &Opened) -> Vec<String> {
     match opened {
-        Opened::Blueprint { plan, .. } => plan
-            .archs
-            .iter()
-            .map(|a| ImageSpec::for_apk_arch(a).map(|s| s.arch).unwrap_or_else(|_| a.clone()))
-            .collect(),
+        Opened::Blueprint { plan, .. } => plan.archs.iter().map(|a| oci_name(a)).collect(),
         Opened::Images { views, .. } => views.iter().map(|v| v.arch.clone()).collect(),
+        Opened::Lock { lock, .. } => lock.archs().iter().map(|a| oci_name(a)).collect(),
     }
+}
+
+/// The OCI spelling of an apk architecture, or the apk one when flatroot knows none.
+fn oci_name(apk: &str) -> String {
+    ImageSpec::for_apk_arch(apk).map(|s| s.arch).unwrap_or_else(|_| apk.to_string())
 }
 
 /// The OCI architecture compared: `--arch`, else A's first.
@@ -108,6 +155,7 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
         Opened::Images { views, .. } => {
             Ok(views.first().map(|v| v.arch.clone()).unwrap_or_default())
         }
+        Opened::Lock { lock, .. } => lock.archs().first().map_or(Ok(String::new()), |a| oci(a)),
     }
 }
 
@@ -117,6 +165,7 @@ pub(super) fn load(opened: Opened, arch: &str, options: &Options) -> Result<Side
             load_blueprint(&path, *plan, warnings, arch, options)
         }
         Opened::Images { path, views } => load_image(&path, views, arch, options),
+        Opened::Lock { path, lock, blueprint } => load_lock(&path, &lock, blueprint, arch, options),
     }
 }
 
@@ -154,12 +203,7 @@ fn load_blueprint(
     };
 
     if options.level.config() {
-        let spec = build::image_spec(&plan, &apk_arch, 0, false).map_err(build_error)?;
-        let config = config_json(&spec).map_err(|source| DiffError::Config {
-            input: path.to_path_buf(),
-            source: Box::new(source),
-        })?;
-        side.config = Some(config_fields(&config));
+        side.config = Some(planned_config(&plan, &apk_arch, path)?);
     }
     if !options.level.packages() && !options.level.files() {
         return Ok(side);
@@ -167,12 +211,7 @@ fn load_blueprint(
 
     let keyring = Keyring::load_files(&plan.keyring)
         .map_err(|e| build_error(BuildError::Keyring(Box::new(e))))?;
-    let build_options = build::Options {
-        source_date_epoch: options.source_date_epoch,
-        jobs: options.jobs.max(1),
-        trust: Trust::default(),
-        ..build::Options::default()
-    };
+    let build_options = build_options(options);
     let resolved = build::resolve_arch(&plan, &build_options, &apk_arch, &keyring, &Silent)
         .map_err(build_error)?;
     let packages = resolved
@@ -189,13 +228,135 @@ fn load_blueprint(
         return Ok(side);
     }
 
-    let jobs = build_options.jobs;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .map_err(|source| build_error(BuildError::Threads { jobs, source }))?;
+    let pool = pool(&build_options).map_err(build_error)?;
     let built = build::tree_of(&plan, &build_options, &resolved, &keyring, &pool, &Silent)
         .map_err(build_error)?;
+    side.owners = owners(&built.tree, path)?;
+    side.tree = Some(built.tree);
+    Ok(side)
+}
+
+/// The config fields the build of `plan` for `apk_arch` would write.
+fn planned_config(
+    plan: &Plan,
+    apk_arch: &str,
+    path: &Path,
+) -> Result<BTreeMap<String, serde_json::Value>, DiffError> {
+    let spec = build::image_spec(plan, apk_arch, 0, false).map_err(|source| DiffError::Build {
+        input: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let config = config_json(&spec).map_err(|source| DiffError::Config {
+        input: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    // The build writes the blueprint's annotations on the image index.
+    Ok(with_annotations(config_fields(&config), &plan.annotations))
+}
+
+/// `fields` with `annotations.KEY` entries for the annotations of the image's index.
+fn with_annotations(
+    mut fields: BTreeMap<String, serde_json::Value>,
+    annotations: &BTreeMap<String, String>,
+) -> BTreeMap<String, serde_json::Value> {
+    for (key, value) in annotations {
+        fields.insert(format!("annotations.{key}"), serde_json::Value::String(value.clone()));
+    }
+    fields
+}
+
+/// How blueprint and lock trees are built for a diff: verified, as `flatroot build` would.
+fn build_options(options: &Options) -> build::Options {
+    build::Options {
+        source_date_epoch: options.source_date_epoch,
+        jobs: options.jobs.max(1),
+        trust: Trust::default(),
+        ..build::Options::default()
+    }
+}
+
+fn pool(options: &build::Options) -> Result<rayon::ThreadPool, BuildError> {
+    let jobs = options.jobs;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|source| BuildError::Threads { jobs, source })
+}
+
+/// A lock's side: its packages from the lock alone; config and files from the blueprint it
+/// names, built exactly as locked, when that blueprint is usable.
+fn load_lock(
+    path: &Path,
+    lock: &Lock,
+    blueprint: Result<Blueprint, String>,
+    arch: &str,
+    options: &Options,
+) -> Result<Side, DiffError> {
+    let archs = lock.archs();
+    let apk_arch =
+        archs.iter().find(|a| arch.is_empty() || oci_name(a) == arch).cloned().ok_or_else(
+            || DiffError::NoArch {
+                input: path.to_path_buf(),
+                arch: arch.to_string(),
+                available: archs.join(", "),
+            },
+        )?;
+    let mut side = Side {
+        info: SideInfo {
+            input: path.display().to_string(),
+            kind: "lock",
+            arch: oci_name(&apk_arch),
+        },
+        config: None,
+        packages: None,
+        tree: None,
+        owners: BTreeMap::new(),
+        mtime_clamp: options.source_date_epoch,
+        notes: Vec::new(),
+    };
+    if options.level.packages() {
+        let locked = lock.contents.packages.iter().filter(|p| lock::locked_arch(p) == apk_arch);
+        let packages = locked
+            .map(|p| (p.name.clone(), Package { version: p.version.clone(), why: None }))
+            .collect();
+        side.packages = Some(packages);
+    }
+    if !options.level.config() && !options.level.files() {
+        return Ok(side);
+    }
+
+    let (plan, warnings) = match blueprint {
+        Ok(blueprint) => blueprint,
+        // Asked for config or files alone, there is nothing else to show: an error.
+        Err(why) if options.level != Level::All => {
+            return Err(DiffError::LockBlueprint { input: path.to_path_buf(), why });
+        }
+        Err(why) => {
+            side.notes.push(format!("config and files of the lock not compared: {why}"));
+            return Ok(side);
+        }
+    };
+    let mut plan = *plan;
+    plan.archs = vec![apk_arch.clone()];
+    side.notes.extend(warnings.into_iter().map(|w| format!("{}: {w}", plan.source.display())));
+    if options.level.config() {
+        side.config = Some(planned_config(&plan, &apk_arch, path)?);
+    }
+    if !options.level.files() {
+        return Ok(side);
+    }
+
+    let build_error = |source: BuildError| DiffError::Build {
+        input: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let keyring = Keyring::load_files(&plan.keyring)
+        .map_err(|e| build_error(BuildError::Keyring(Box::new(e))))?;
+    let build_options = build_options(options);
+    let pool = pool(&build_options).map_err(build_error)?;
+    let built =
+        build::locked_tree(&plan, &build_options, lock, path, &apk_arch, &keyring, &pool, &Silent)
+            .map_err(build_error)?;
     side.owners = owners(&built.tree, path)?;
     side.tree = Some(built.tree);
     Ok(side)
@@ -225,7 +386,8 @@ fn load_image(
             kind: if is_layer { "layer" } else { "image" },
             arch: view.arch.clone(),
         },
-        config: (!is_layer).then(|| config_fields(&view.config)),
+        config: (!is_layer)
+            .then(|| with_annotations(config_fields(&view.config), &view.annotations)),
         packages: None,
         tree: None,
         owners: BTreeMap::new(),

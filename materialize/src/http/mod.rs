@@ -6,6 +6,7 @@
 //! Every URL that reaches an error or a log line goes through [`redact`] first, so
 //! credentials written into a URL are never shown.
 
+pub mod auth;
 mod redact;
 
 use std::path::PathBuf;

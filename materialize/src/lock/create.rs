@@ -11,10 +11,12 @@ use super::{
     Lock, LockConfig, LockContents, LockError, LockKeyring, LockPackage, LockPart, LockRepository,
     VERSION, base64_std, strip_scheme,
 };
+use crate::apk::datatar::Limits;
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
 use crate::apk::signature;
 use crate::build::{Plan, Resolved};
+use crate::repository::RepositoryError;
 
 /// The most a signature or control member may inflate to while finding its end (16 MiB;
 /// real ones are a few KiB).
@@ -121,10 +123,18 @@ pub fn create(
             .collect::<Vec<_>>()
             .par_iter()
             .map(|(repo, entry)| {
-                let path = repo.package_path(entry);
                 let package = format!("{}-{}", entry.name, entry.version);
-                let bytes = std::fs::read(&path)
-                    .map_err(|source| LockError::Read { path: path.clone(), source })?;
+                let file = repo
+                    .package_bytes(entry, &arch.fetcher, &Limits::default(), true)
+                    .map_err(|e| match e {
+                        RepositoryError::ReadPackage { path, source } => {
+                            LockError::Read { path, source }
+                        }
+                        other => {
+                            LockError::Fetch { package: package.clone(), source: Box::new(other) }
+                        }
+                    })?;
+                let (path, bytes) = (file.origin, file.bytes);
                 let parts = package_parts(&bytes).map_err(|source| LockError::Gzip {
                     package: package.clone(),
                     path: path.clone(),
@@ -160,18 +170,32 @@ pub fn create(
         contents.packages.extend(packages);
 
         // apko lists every repository of the blueprint for each architecture, chosen from
-        // or not, after that architecture's packages.
-        for spec in &plan.repositories {
-            let name = format!("{}/{}", spec.location, arch.arch);
-            contents.repositories.push(LockRepository {
-                name: strip_scheme(&name).to_string(),
-                url: format!("{name}/APKINDEX.tar.gz"),
-                architecture: arch.arch.clone(),
-            });
+        // or not, after that architecture's packages: the build-only and runtime-only ones
+        // too, each in its own list (apko's `LockCmd`).
+        let build = plan.build_repositories.iter().map(|r| (r.tag.as_deref(), &r.location));
+        let runtime = plan.runtime_repositories.iter().map(|r| (r.tag.as_deref(), &r.location));
+        let main = plan.repositories.iter().map(|r| (r.tag.as_deref(), &r.location));
+        for (list, repos) in [
+            (&mut contents.build_repositories, build.collect::<Vec<_>>()),
+            (&mut contents.runtime_repositories, runtime.collect()),
+            (&mut contents.repositories, main.collect()),
+        ] {
+            list.extend(
+                repos.into_iter().map(|(tag, location)| lock_repository(tag, location, &arch.arch)),
+            );
         }
     }
 
     Ok(Lock { version: VERSION.to_string(), config, contents })
+}
+
+/// One repository for one architecture, named as apko names it: `<location>/<arch>` without
+/// its URL scheme. apko strips the scheme before the `@tag ` prefix, so a tagged entry keeps
+/// its scheme in the name (`repoLock`, `RemoveLabel`).
+fn lock_repository(tag: Option<&str>, location: &str, arch: &str) -> LockRepository {
+    let uri = format!("{location}/{arch}");
+    let name = if tag.is_some() { uri.clone() } else { strip_scheme(&uri).to_string() };
+    LockRepository { name, url: format!("{uri}/APKINDEX.tar.gz"), architecture: arch.to_string() }
 }
 
 #[cfg(test)]
@@ -204,6 +228,24 @@ mod tests {
         assert_eq!(parts.checksum, Checksum::Sha1(sha1).to_string());
         let sha256 = Sha256::digest(&data);
         assert_eq!(parts.data.checksum, format!("sha256-{}", base64_std(&sha256)));
+    }
+
+    #[test]
+    fn repositories_are_named_as_apko_names_them() {
+        let plain =
+            lock_repository(None, "https://dl-cdn.alpinelinux.org/alpine/v3.22/main", "x86_64");
+        let tagged = lock_repository(Some("edge"), "https://example.org/edge", "aarch64");
+        let local = lock_repository(Some("local"), "./packages", "x86_64");
+
+        assert_eq!(plain.name, "dl-cdn.alpinelinux.org/alpine/v3.22/main/x86_64");
+        assert_eq!(
+            plain.url,
+            "https://dl-cdn.alpinelinux.org/alpine/v3.22/main/x86_64/APKINDEX.tar.gz"
+        );
+        assert_eq!(tagged.name, "https://example.org/edge/aarch64");
+        assert_eq!(tagged.url, "https://example.org/edge/aarch64/APKINDEX.tar.gz");
+        assert_eq!(tagged.architecture, "aarch64");
+        assert_eq!(local.name, "./packages/x86_64");
     }
 
     #[test]

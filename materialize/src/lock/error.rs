@@ -20,6 +20,15 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    /// A package file of a remote repository could not be fetched.
+    #[error("package {package}: cannot fetch")]
+    Fetch {
+        /// `name-version`.
+        package: String,
+        /// What went wrong.
+        #[source]
+        source: Box<RepositoryError>,
+    },
     /// The lock could not be written.
     #[error("cannot write the lock file {path}")]
     Write {

@@ -68,11 +68,11 @@ pub struct LockContents {
     /// The blueprint's keyring.
     #[serde(default)]
     pub keyring: Vec<LockKeyring>,
-    /// `contents.build_repositories`, one entry per architecture; flatroot does not act on
-    /// build repositories and writes none.
+    /// `contents.build_repositories`, one entry per architecture, as apko writes them
+    /// (flatroot does not read build repositories).
     #[serde(default)]
     pub build_repositories: Vec<LockRepository>,
-    /// `contents.runtime_repositories`, one entry per architecture; flatroot writes none.
+    /// `contents.runtime_repositories`, one entry per architecture, as apko writes them.
     #[serde(default)]
     pub runtime_repositories: Vec<LockRepository>,
     /// Every repository of the blueprint, for each architecture in build order.

@@ -4,11 +4,13 @@
 use crate::apk::datatar::Limits;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{Lock, LockError, LockPackage, package_parts};
 use crate::apk::dependency::Dependency;
 use crate::apk::signature::{Keyring, Trust};
 use crate::build::{Plan, Resolved};
+use crate::fetch::Fetcher;
 use crate::repository::{self, LoadedRepository};
 use crate::resolve::{self, Request};
 
@@ -86,7 +88,9 @@ fn mismatch(
 /// [`LockError::ArchNotLocked`], [`LockError::Repository`],
 /// [`LockError::UnknownRepository`], [`LockError::NotInIndex`],
 /// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
-/// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each.
+/// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. Remote
+/// indexes come through `fetcher`, which the result keeps for the packages.
+#[expect(clippy::too_many_arguments, reason = "what resolving needs, plus the lock")]
 pub fn resolved_from_lock(
     lock: &Lock,
     lock_path: &Path,
@@ -95,6 +99,7 @@ pub fn resolved_from_lock(
     keyring: &Keyring,
     trust: Trust,
     limits: &Limits,
+    fetcher: Arc<Fetcher>,
 ) -> Result<Resolved, LockError> {
     let lock_file = || lock_path.to_path_buf();
     let locked: Vec<&LockPackage> =
@@ -108,9 +113,9 @@ pub fn resolved_from_lock(
     }
 
     let mut repos =
-        repository::load(&plan.repositories, arch, keyring, trust, limits).map_err(|source| {
-            LockError::Repository { arch: arch.to_string(), source: Box::new(source) }
-        })?;
+        repository::load(&plan.repositories, arch, keyring, trust, limits, &fetcher).map_err(
+            |source| LockError::Repository { arch: arch.to_string(), source: Box::new(source) },
+        )?;
     let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
     for package in &locked {
         let (repo, entry) = find(&repos, arch, package, lock_path)?;
@@ -171,7 +176,7 @@ pub fn resolved_from_lock(
         }
     }
     resolution.packages.sort_by_key(|c| position(&c.name, &c.version));
-    Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution })
+    Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution, fetcher })
 }
 
 /// The repository and index entry of a locked package.

@@ -34,7 +34,8 @@ const BLOCK: u64 = 512;
 /// Why a docker-archive could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerArchiveError {
-    /// The output path is a directory (or has no file name), which an archive cannot replace.
+    /// The output path holds something an archive must not replace (a directory, a
+    /// symlink, a file that is not a tar archive), or has no file name.
     #[error("refusing to write an archive at {path}: it is {found}")]
     BadOutput {
         /// The output path.
@@ -159,20 +160,46 @@ pub struct DockerArchiveWriter {
     finished: bool,
 }
 
+/// What is at `out` when it is something a build must not replace: anything but nothing,
+/// an empty file, or a tar archive (an earlier build's output).
+fn not_replaceable(out: &Path) -> Option<&'static str> {
+    let meta = fs::symlink_metadata(out).ok()?;
+    if meta.is_dir() {
+        return Some("a directory");
+    }
+    if meta.file_type().is_symlink() {
+        return Some("a symlink");
+    }
+    if !meta.is_file() {
+        return Some("something that is not a regular file");
+    }
+    if meta.len() == 0 {
+        return None;
+    }
+
+    // A tar archive has the POSIX magic `ustar` at offset 257 of its first header.
+    let mut header = [0u8; 512];
+    let is_tar = File::open(out)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header))
+        .is_ok_and(|()| &header[257..262] == b"ustar");
+    (!is_tar).then_some("a file that is not a tar archive")
+}
+
 impl DockerArchiveWriter {
     /// Starts an archive that [`DockerArchiveWriter::finish`] will put at `out`, replacing
-    /// a file there.
+    /// an empty file or a tar archive there.
     ///
     /// # Errors
-    /// [`DockerArchiveError::BadOutput`] when `out` is a directory or has no file name;
+    /// [`DockerArchiveError::BadOutput`] when `out` has no file name or is anything else
+    /// (a directory, a symlink, a file that is not a tar archive);
     /// [`DockerArchiveError::Io`] when the temporary file cannot be created.
     pub fn create(out: &Path) -> Result<Self, DockerArchiveError> {
         let bad = |found| DockerArchiveError::BadOutput { path: out.to_owned(), found };
         if out.file_name().is_none() {
             return Err(bad("a path without a file name"));
         }
-        if fs::metadata(out).is_ok_and(|meta| meta.is_dir()) {
-            return Err(bad("a directory"));
+        if let Some(found) = not_replaceable(out) {
+            return Err(bad(found));
         }
 
         let temp = temp_sibling(out, "tmp", |path| File::create_new(path).map(drop))
@@ -541,6 +568,29 @@ mod tests {
         assert_eq!(archive.position, before);
         drop(archive);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn replaces_only_nothing_an_empty_file_or_a_tar_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image.tar");
+        fs::write(&out, "my notes\n").unwrap();
+        let error = DockerArchiveWriter::create(&out).err().unwrap();
+        assert!(matches!(error, DockerArchiveError::BadOutput { found, .. }
+            if found == "a file that is not a tar archive"));
+        assert_eq!(fs::read(&out).unwrap(), b"my notes\n");
+
+        fs::write(&out, "").unwrap();
+        assert!(not_replaceable(&out).is_none());
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(0);
+        tar.append_data(&mut header, "x", &[][..]).unwrap();
+        fs::write(&out, tar.into_inner().unwrap()).unwrap();
+        assert!(not_replaceable(&out).is_none(), "an earlier archive is replaced");
+
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.tar")).unwrap();
+        assert_eq!(not_replaceable(&dir.path().join("link.tar")), Some("a symlink"));
     }
 
     #[test]

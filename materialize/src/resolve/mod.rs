@@ -13,9 +13,10 @@
 //!   versioned providers (the real package included) exclude each other, unversioned ones
 //!   may be installed side by side and satisfy only dependencies without a version;
 //! - among candidates: a package the world names explicitly first, then the highest
-//!   version, then `k:` provider priority, then repository order; an unversioned name with
-//!   several providers, none with a priority, must be chosen explicitly (or be pulled in
-//!   otherwise); a single such provider is taken (apk refuses it, apko does not);
+//!   version, then `k:` provider priority, then repository order; an unversioned name whose
+//!   providers all lack a priority must be met by a provider chosen by its own name (in the
+//!   world or a dependency), even when there is only one such provider, as apk-tools 2.14 and
+//!   later require; a package that provides its own name conflicts with itself;
 //! - a tagged repository (`@testing`) is used only for dependencies that carry its tag, and
 //!   for the dependencies of packages taken from it, which still prefer untagged
 //!   repositories;
@@ -32,7 +33,9 @@
 //!
 //! The result does not depend on the order of entries within a repository: candidates are
 //! ranked by version, priority, repository position, name and content, never by file
-//! position.
+//! position. The one exception is apk's own: a package is identified by its `C:` checksum,
+//! and of two records with one checksum the first is the package (the second, if it names
+//! another package, is ignored; apk-tools tests installif1-3).
 //!
 //! ```
 //! use flatroot_materialize::apk::{dependency::Dependency, index::parse_text};

@@ -8,13 +8,11 @@
 //! chosen set alone. On the apk-tools solver tests and the Alpine 3.16 minirootfs this
 //! gives apk's own order.
 
-use std::collections::BTreeMap;
-
 use crate::apk::dependency::Dependency;
 
-use crate::resolve::pool::Pool;
-use crate::resolve::solver::Picked;
-use crate::resolve::{Chosen, Reason, Resolution};
+use crate::resolve::pool::{Pool, Provider};
+use crate::resolve::solver::{Origin, Picked};
+use crate::resolve::{Chosen, Resolution};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mark {
@@ -24,9 +22,11 @@ enum Mark {
 }
 
 /// Orders `picked` for installation.
-pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
-    let by_pkg: BTreeMap<usize, usize> =
-        picked.iter().enumerate().map(|(i, p)| (p.pkg, i)).collect();
+pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked<'_>]) -> Resolution {
+    let mut by_pkg: Vec<Option<usize>> = vec![None; pool.pkgs.len()];
+    for (i, p) in picked.iter().enumerate() {
+        by_pkg[p.pkg] = Some(i);
+    }
     let edges: Vec<Vec<usize>> = picked.iter().map(|p| successors(pool, &by_pkg, p)).collect();
 
     // apk keeps its world sorted and walks it in that order, then whatever else is chosen.
@@ -34,8 +34,10 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
     world.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.to_string().cmp(&b.to_string())));
     let mut by_name: Vec<usize> = (0..picked.len()).collect();
     by_name.sort_by(|&a, &b| pool.pkgs[picked[a].pkg].name.cmp(&pool.pkgs[picked[b].pkg].name));
-    let mut roots: Vec<usize> =
-        world.iter().filter_map(|d| provider_of(pool, &by_pkg, d)).collect();
+    let mut roots: Vec<usize> = world
+        .iter()
+        .filter_map(|d| provider_of(pool, &by_pkg, pool.providers_of(&d.name), d))
+        .collect();
     roots.extend(by_name);
 
     // An install_if package goes in as soon as everything it needs is in, as apk orders
@@ -43,7 +45,7 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
     let triggered: Vec<usize> = roots
         .iter()
         .copied()
-        .filter(|&i| matches!(picked[i].reason, Reason::InstallIf { .. }))
+        .filter(|&i| matches!(picked[i].origin, Origin::InstallIf(_)))
         .collect();
     let mut walk =
         Walk { edges: &edges, triggered: &triggered, marks: vec![Mark::New; picked.len()] };
@@ -64,23 +66,23 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked]) -> Resolution {
                 entry,
                 name: pkg.name.clone(),
                 version: pkg.version.clone(),
-                reason: p.reason.clone(),
+                reason: p.reason(pool),
             }
         })
         .collect();
     Resolution { packages }
 }
 
-/// The picked package (its position in `picked`) that meets a positive `dep`, or, for a
-/// conflict, that holds the name at all.
+/// The picked package (its position in `picked`) among `providers` that meets a positive
+/// `dep`, or, for a conflict, that holds the name at all.
 fn provider_of(
     pool: &Pool<'_>,
-    by_pkg: &BTreeMap<usize, usize>,
+    by_pkg: &[Option<usize>],
+    providers: &[Provider],
     dep: &Dependency,
 ) -> Option<usize> {
-    let providers = pool.providers.get(&dep.name)?;
     providers.iter().find_map(|&pr| {
-        let at = *by_pkg.get(&pr.pkg)?;
+        let at = by_pkg[pr.pkg]?;
         let meets = dep.conflict
             || match pool.offered(pr) {
                 Some(v) => dep.matches(v),
@@ -93,13 +95,17 @@ fn provider_of(
 /// The picked packages `p` must follow: those meeting its dependencies and install_if
 /// condition, and those its conflicts name (apk installs a package after the ones it
 /// conflicts with, apk-tools test conflict1).
-fn successors(pool: &Pool<'_>, by_pkg: &BTreeMap<usize, usize>, p: &Picked) -> Vec<usize> {
+fn successors(pool: &Pool<'_>, by_pkg: &[Option<usize>], p: &Picked<'_>) -> Vec<usize> {
     let pkg = &pool.pkgs[p.pkg];
-    let own = by_pkg.get(&p.pkg).copied();
-    pkg.depends
-        .iter()
-        .chain(&pkg.install_if)
-        .filter_map(|dep| provider_of(pool, by_pkg, dep))
+    let own = by_pkg[p.pkg];
+    let depends = pkg.depends.iter().zip(pool.depend_ids(p.pkg)).map(|(dep, &id)| {
+        let providers = id.map_or(&[][..], |id| pool.providers[id as usize].as_slice());
+        (dep, providers)
+    });
+    let install_if = pkg.install_if.iter().map(|dep| (dep, pool.providers_of(&dep.name)));
+    depends
+        .chain(install_if)
+        .filter_map(|(dep, providers)| provider_of(pool, by_pkg, providers, dep))
         .filter(|&at| Some(at) != own)
         .collect()
 }

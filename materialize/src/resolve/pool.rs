@@ -1,29 +1,38 @@
 //! The package pool: every index entry of every repository, parsed once, with the map from
 //! each name to the packages that provide it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::apk::dependency::{Dependency, Provide};
-use crate::apk::index::IndexEntry;
+use crate::apk::index::{Checksum, IndexEntry};
 use crate::apk::version;
 use crate::resolve::Request;
 
-/// One installable package (entries that are byte-identical across repositories, or share
-/// a name, version and `C:` checksum, are one package held by several repositories).
+/// One installable package. Its identity is the `C:` checksum, as in apk: records with the
+/// same checksum are one package, held by every repository that lists it; records without a
+/// checksum are one package when they are byte-identical.
 #[derive(Debug)]
 pub(crate) struct Pkg {
     /// Position in [`Pool::pkgs`].
     pub id: usize,
     pub name: String,
+    /// `name`'s index in [`Pool::providers`].
+    pub name_id: u32,
     pub version: String,
     /// `(repository, entry)` of every copy, in repository order.
     pub copies: Vec<(usize, usize)>,
     pub depends: Vec<Dependency>,
     pub provides: Vec<Provide>,
+    /// Each provide's name's index in [`Pool::providers`], in `provides` order.
+    pub provide_ids: Vec<u32>,
     pub install_if: Vec<Dependency>,
     pub priority: u32,
     /// Why it can never be installed (a malformed `D:` token, another architecture).
     pub unusable: Option<String>,
+    /// Each `D:` name's index in [`Pool::providers`], found the first time the package is
+    /// chosen (most packages of an index never are); see [`Pool::depend_ids`].
+    depend_ids: OnceCell<Vec<Option<u32>>>,
 }
 
 impl Pkg {
@@ -41,10 +50,13 @@ impl Pkg {
         own.into_iter().chain(provided)
     }
 
-    /// The names it holds with a version (its own and versioned provides).
-    pub fn versioned_names(&self) -> impl Iterator<Item = &str> {
-        let provided = self.provides.iter().filter(|p| p.version.is_some());
-        std::iter::once(self.name.as_str()).chain(provided.map(|p| p.name.as_str()))
+    /// The names it holds with a version (its own and versioned provides), with their
+    /// indexes in [`Pool::providers`].
+    pub fn versioned_names(&self) -> impl Iterator<Item = (u32, &str)> {
+        let provided =
+            self.provides.iter().zip(&self.provide_ids).filter(|(p, _)| p.version.is_some());
+        std::iter::once((self.name_id, self.name.as_str()))
+            .chain(provided.map(|(p, &id)| (id, p.name.as_str())))
     }
 }
 
@@ -60,9 +72,16 @@ pub(crate) struct Provider {
 pub(crate) struct Pool<'a> {
     pub request: &'a Request,
     pub pkgs: Vec<Pkg>,
-    pub providers: BTreeMap<String, Vec<Provider>>,
+    /// Every name some package holds, to its index in `providers`. Only looked up: the
+    /// indexes follow the packages' order, never the map's.
+    names: HashMap<String, u32>,
+    /// The providers of each name, by the name's index.
+    pub providers: Vec<Vec<Provider>>,
     /// Packages with an `i:` list: by name, newest version first.
     pub install_if: Vec<usize>,
+    /// For each install_if package, the requirements that add it: its name, and its name
+    /// at its exact version.
+    self_deps: BTreeMap<usize, [Dependency; 2]>,
 }
 
 impl<'a> Pool<'a> {
@@ -70,40 +89,74 @@ impl<'a> Pool<'a> {
     pub fn new(request: &'a Request, exclude: &BTreeSet<(String, String)>) -> Pool<'a> {
         let mut pkgs: Vec<Pkg> = Vec::new();
         let mut by_key: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        let mut by_checksum: BTreeMap<&Checksum, usize> = BTreeMap::new();
 
         for (r, repo) in request.repositories.iter().enumerate() {
             for (e, entry) in repo.entries.iter().enumerate() {
+                // apk files packages by checksum and keeps the first record of each
+                // (`apk_db_pkg_add`): a later record with that checksum is the same package
+                // (another copy), its own fields ignored. One that names another package is
+                // dropped here, repository included, as a copy must carry the package's own
+                // name (apk-tools tests installif1-3: libiif shares bar's checksum).
+                if let Some(&id) = entry.checksum.as_ref().and_then(|c| by_checksum.get(c)) {
+                    let first = &pkgs[id];
+                    if first.name == entry.name && first.version == entry.version {
+                        pkgs[id].copies.push((r, e));
+                    } else {
+                        tracing::debug!(
+                            package = %format!("{}-{}", entry.name, entry.version),
+                            same_as = %first.label(),
+                            repository = %repo.name,
+                            "record dropped: its checksum is another package's"
+                        );
+                    }
+                    continue;
+                }
+                // Without a checksum, only a byte-identical record is the same package.
                 let key = (entry.name.as_str(), entry.version.as_str());
-                let same = by_key.get(&key).and_then(|ids| {
-                    ids.iter().copied().find(|&id| {
-                        let (r0, e0) = pkgs[id].copies[0];
-                        let other = &request.repositories[r0].entries[e0];
-                        other == entry
-                            || (other.checksum.is_some() && other.checksum == entry.checksum)
-                    })
-                });
+                let same =
+                    entry.checksum.is_none().then(|| by_key.get(&key)).flatten().and_then(|ids| {
+                        ids.iter().copied().find(|&id| {
+                            let (r0, e0) = pkgs[id].copies[0];
+                            request.repositories[r0].entries[e0] == *entry
+                        })
+                    });
                 if let Some(id) = same {
                     pkgs[id].copies.push((r, e));
                     continue;
                 }
                 let id = pkgs.len();
-                by_key.entry(key).or_default().push(id);
+                match &entry.checksum {
+                    Some(c) => {
+                        by_checksum.insert(c, id);
+                    }
+                    None => by_key.entry(key).or_default().push(id),
+                }
                 pkgs.push(make_pkg(request, id, r, e, exclude));
             }
         }
 
-        let mut providers: BTreeMap<String, Vec<Provider>> = BTreeMap::new();
-        for pkg in &pkgs {
-            providers
-                .entry(pkg.name.clone())
-                .or_default()
-                .push(Provider { pkg: pkg.id, provide: None });
-            for (i, p) in pkg.provides.iter().enumerate() {
-                providers
-                    .entry(p.name.clone())
-                    .or_default()
-                    .push(Provider { pkg: pkg.id, provide: Some(i) });
-            }
+        // Names are numbered once here, so that the search compares numbers, not strings.
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut providers: Vec<Vec<Provider>> = Vec::new();
+        let mut intern = |name: &str, provider: Provider| -> u32 {
+            let id = match names.get(name) {
+                Some(&id) => id,
+                None => {
+                    let id = providers.len() as u32;
+                    names.insert(name.to_string(), id);
+                    providers.push(Vec::new());
+                    id
+                }
+            };
+            providers[id as usize].push(provider);
+            id
+        };
+        for pkg in &mut pkgs {
+            pkg.name_id = intern(&pkg.name, Provider { pkg: pkg.id, provide: None });
+            pkg.provide_ids = (0..pkg.provides.len())
+                .map(|i| intern(&pkg.provides[i].name, Provider { pkg: pkg.id, provide: Some(i) }))
+                .collect();
         }
 
         let mut install_if: Vec<usize> =
@@ -124,7 +177,52 @@ impl<'a> Pool<'a> {
                 .then(a.cmp(&b))
         });
 
-        Pool { request, pkgs, providers, install_if }
+        let self_deps = install_if
+            .iter()
+            .map(|&id| {
+                let p = &pkgs[id];
+                let exact = Dependency {
+                    op: Some(crate::apk::dependency::Op::Equal),
+                    version: Some(p.version.clone()),
+                    ..Dependency::any(&p.name)
+                };
+                (id, [Dependency::any(&p.name), exact])
+            })
+            .collect();
+
+        Pool { request, pkgs, names, providers, install_if, self_deps }
+    }
+
+    /// The index of `name` in [`Pool::providers`]; `None` when nothing holds it.
+    pub fn name_id(&self, name: &str) -> Option<u32> {
+        self.names.get(name).copied()
+    }
+
+    /// The index in [`Pool::providers`] of each of `pkg`'s `D:` names, in `depends` order.
+    pub fn depend_ids(&self, pkg: usize) -> &[Option<u32>] {
+        let p = &self.pkgs[pkg];
+        p.depend_ids.get_or_init(|| p.depends.iter().map(|d| self.name_id(&d.name)).collect())
+    }
+
+    /// The providers of `name` (none when nothing holds it).
+    pub fn providers_of(&self, name: &str) -> &[Provider] {
+        self.name_id(name).map_or(&[], |id| &self.providers[id as usize])
+    }
+
+    /// The requirement `name` of install_if package `pkg`.
+    ///
+    /// # Panics
+    /// When `pkg` has no install_if condition (never in the solver).
+    pub fn any_dep(&self, pkg: usize) -> &Dependency {
+        &self.self_deps[&pkg][0]
+    }
+
+    /// The requirement `name=version` of install_if package `pkg`.
+    ///
+    /// # Panics
+    /// When `pkg` has no install_if condition (never in the solver).
+    pub fn exact_dep(&self, pkg: usize) -> &Dependency {
+        &self.self_deps[&pkg][1]
     }
 
     /// The version a provider offers; `None` for an unversioned provide.
@@ -225,12 +323,15 @@ fn make_pkg(
     Pkg {
         id,
         name: entry.name.clone(),
+        name_id: 0,
         version: entry.version.clone(),
         copies: vec![(r, e)],
         depends,
         provides,
+        provide_ids: Vec::new(),
         install_if,
         priority: entry.provider_priority.unwrap_or(0),
         unusable,
+        depend_ids: OnceCell::new(),
     }
 }

@@ -7,11 +7,12 @@ mod install_if;
 mod rank;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use crate::apk::dependency::Dependency;
 use crate::resolve::error::{Problem, Rejection, ResolveError, Why};
-use crate::resolve::pool::Pool;
+use crate::resolve::pool::{Pkg, Pool};
 use crate::resolve::{Reason, Request, Resolution, order};
 use rank::cmp_offer;
 
@@ -27,43 +28,93 @@ pub(crate) struct Pins {
     pub preferred: Option<String>,
 }
 
-/// A requirement waiting to be met.
+/// Where a requirement comes from. The [`Reason`] shown to users is made from it only where
+/// one is shown, so that the search itself never copies names or dependencies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin {
+    /// A world entry.
+    World,
+    /// A `D:` entry of this package.
+    Dependency(usize),
+    /// This package's install_if condition.
+    InstallIf(usize),
+}
+
+impl Origin {
+    /// The package whose `D:` holds the requirement; `None` for the world and install_if.
+    fn owner(self) -> Option<usize> {
+        match self {
+            Origin::Dependency(pkg) => Some(pkg),
+            Origin::World | Origin::InstallIf(_) => None,
+        }
+    }
+
+    /// The user-facing reason for a requirement `dep` of this origin.
+    pub fn reason(self, pool: &Pool<'_>, dep: &Dependency) -> Reason {
+        match self {
+            Origin::World => Reason::World { dependency: dep.clone() },
+            Origin::Dependency(parent) => Reason::Dependency {
+                parent: pool.pkgs[parent].name.clone(),
+                dependency: dep.clone(),
+            },
+            Origin::InstallIf(pkg) => {
+                Reason::InstallIf { condition: pool.pkgs[pkg].install_if.clone() }
+            }
+        }
+    }
+}
+
+/// A requirement waiting to be met. Cheap to clone: the dependency is borrowed from the
+/// pool or the request, and the pinning is shared.
 #[derive(Debug, Clone)]
-struct Pending {
-    dep: Dependency,
-    reason: Reason,
-    /// The package whose `D:` holds it; `None` for the world.
-    owner: Option<usize>,
-    pins: Pins,
+struct Pending<'p> {
+    dep: &'p Dependency,
+    /// `dep.name`'s index in the pool; `None` when nothing holds it.
+    name: Option<u32>,
+    origin: Origin,
+    pins: Rc<Pins>,
 }
 
 /// One chosen package, with why and under which pinning it was taken.
 #[derive(Debug, Clone)]
-pub(crate) struct Picked {
+pub(crate) struct Picked<'p> {
     pub pkg: usize,
-    pub reason: Reason,
-    pub pins: Pins,
+    pub origin: Origin,
+    /// The requirement it meets.
+    pub dep: &'p Dependency,
+    pub pins: Rc<Pins>,
     /// Chosen among alternatives that remain to be tried.
     decision: bool,
     /// The packages that made it the only choice: the one whose dependency it meets and
     /// those that excluded the other candidates.
-    because: Vec<usize>,
+    because: Rc<[usize]>,
+}
+
+impl Picked<'_> {
+    /// Why it is in the resolution.
+    pub fn reason(&self, pool: &Pool<'_>) -> Reason {
+        self.origin.reason(pool, self.dep)
+    }
 }
 
 /// A partial solution. Cloned at every choice point, so that undoing a choice is dropping
-/// the clone.
+/// the clone; everything in it is shared or borrowed, so a clone copies no names.
+///
+/// The queue of requirements is not in it: it is `Solver::log[head..]`. A branch only appends
+/// to the log, so undoing a choice truncates the log back to where the choice was made.
 #[derive(Debug, Clone, Default)]
-struct State {
-    picked: Vec<Picked>,
-    /// Package name to position in `picked`.
-    by_name: BTreeMap<String, usize>,
-    /// Versioned name (own or provided) to the package holding it.
-    versioned: BTreeMap<String, usize>,
-    conflicts: Vec<Pending>,
-    queue: VecDeque<Pending>,
+struct State<'p> {
+    picked: Vec<Picked<'p>>,
+    /// Package name (by its index in the pool) to position in `picked`.
+    by_name: BTreeMap<u32, usize>,
+    /// Versioned name (own or provided, by index) to the package holding it.
+    versioned: BTreeMap<u32, usize>,
+    conflicts: Vec<Pending<'p>>,
+    /// Where this state's queue starts in `Solver::log`.
+    head: usize,
     /// Unversioned virtual names without a preferred provider: met later by something
     /// else, or reported.
-    deferred: Vec<Pending>,
+    deferred: Vec<Pending<'p>>,
     /// install_if packages that could not be added.
     declined: BTreeSet<usize>,
     /// Set once install_if has added or declined a package: from then on a dead end is not
@@ -88,8 +139,10 @@ struct Candidate<'p> {
     offered: Option<&'p str>,
 }
 
-struct Solver<'p, 'r> {
+struct Solver<'p, 'r: 'p> {
     pool: &'p Pool<'r>,
+    /// Every requirement queued on the current path, in order (see [`State::head`]).
+    log: Vec<Pending<'p>>,
     requested: BTreeSet<&'r str>,
     steps: usize,
     failure: Option<Problem>,
@@ -109,12 +162,18 @@ pub(crate) fn solve(
     let requested: BTreeSet<&str> =
         request.world.iter().filter(|d| !d.conflict).map(|d| d.name.as_str()).collect();
 
-    let mut forced: Vec<(usize, Pins)> = Vec::new();
+    let mut forced: Vec<(usize, Rc<Pins>)> = Vec::new();
     let mut given_up: BTreeSet<usize> = BTreeSet::new();
     loop {
-        let mut solver =
-            Solver { pool: &pool, requested: requested.clone(), steps: 0, failure: None };
-        let outcome = solver.search(solver.initial(request, &forced));
+        let mut solver = Solver {
+            pool: &pool,
+            log: Vec::new(),
+            requested: requested.clone(),
+            steps: 0,
+            failure: None,
+        };
+        let start = solver.initial(request, &forced);
+        let outcome = solver.search(start);
         let all_forced =
             |state: &State| forced.iter().all(|(pkg, _)| solver.is_picked(state, *pkg));
         match outcome {
@@ -148,42 +207,40 @@ pub(crate) fn solve(
     }
 }
 
-impl<'p, 'r> Solver<'p, 'r> {
+impl<'p, 'r: 'p> Solver<'p, 'r> {
     /// The starting state: the world, then any install_if packages required outright.
-    fn initial(&self, request: &Request, forced: &[(usize, Pins)]) -> State {
-        let mut state = State::default();
+    fn initial(&mut self, request: &'p Request, forced: &[(usize, Rc<Pins>)]) -> State<'p> {
         for dep in &request.world {
-            let reason = Reason::World { dependency: dep.clone() };
             let pins =
                 Pins { allowed: dep.tag.iter().cloned().collect(), preferred: dep.tag.clone() };
-            state.queue.push_back(Pending { dep: dep.clone(), reason, owner: None, pins });
+            self.push(dep, Origin::World, Rc::new(pins));
         }
         for (pkg, pins) in forced {
-            let p = &self.pool.pkgs[*pkg];
-            let dep = Dependency {
-                op: Some(crate::apk::dependency::Op::Equal),
-                version: Some(p.version.clone()),
-                ..Dependency::any(&p.name)
-            };
-            let reason = Reason::InstallIf { condition: p.install_if.clone() };
-            state.queue.push_back(Pending { dep, reason, owner: None, pins: pins.clone() });
+            self.push(self.pool.exact_dep(*pkg), Origin::InstallIf(*pkg), pins.clone());
         }
-        state
+        State::default()
     }
 
-    fn search(&mut self, mut state: State) -> Result<State, Stop> {
+    /// Queues `dep` on the current path.
+    fn push(&mut self, dep: &'p Dependency, origin: Origin, pins: Rc<Pins>) {
+        let name = self.pool.name_id(&dep.name);
+        self.log.push(Pending { dep, name, origin, pins });
+    }
+
+    fn search(&mut self, mut state: State<'p>) -> Result<State<'p>, Stop> {
         loop {
             self.steps += 1;
             if self.steps > STEP_LIMIT {
                 return Err(Stop::Limit);
             }
 
-            if let Some(pending) = state.queue.pop_front() {
+            if let Some(pending) = self.log.get(state.head).cloned() {
+                state.head += 1;
                 if pending.dep.conflict {
                     self.add_conflict(&mut state, pending)?;
                     continue;
                 }
-                if self.satisfied(&state, &pending.dep) {
+                if self.satisfied(&state, &pending) {
                     continue;
                 }
                 let (mut candidates, because) = self.candidates(&state, &pending)?;
@@ -201,7 +258,7 @@ impl<'p, 'r> Solver<'p, 'r> {
 
             if !state.deferred.is_empty() {
                 for pending in std::mem::take(&mut state.deferred) {
-                    if !self.satisfied(&state, &pending.dep) {
+                    if !self.satisfied(&state, &pending) {
                         let problem = self.virtual_problem(&state, &pending);
                         return Err(self.fail(problem, None));
                     }
@@ -216,19 +273,16 @@ impl<'p, 'r> Solver<'p, 'r> {
             let saved = self.failure.clone();
             state.blame_unknown = true;
             let mut with = state.clone();
-            let condition = self.pool.pkgs[pkg].install_if.clone();
-            let pending = Pending {
-                dep: Dependency::any(&self.pool.pkgs[pkg].name),
-                reason: Reason::InstallIf { condition },
-                owner: None,
-                pins,
-            };
+            let dep = self.pool.any_dep(pkg);
+            let name = Some(self.pool.pkgs[pkg].name_id);
+            let pending = Pending { dep, name, origin: Origin::InstallIf(pkg), pins };
             if self.check(&with, pkg).is_ok() {
+                let end = self.log.len();
                 self.pick(&mut with, pkg, &pending, true, Vec::new());
                 match self.search(with) {
                     Ok(done) => return Ok(done),
                     Err(Stop::Limit) => return Err(Stop::Limit),
-                    Err(Stop::Fail(_)) => {}
+                    Err(Stop::Fail(_)) => self.log.truncate(end),
                 }
             }
             // install_if is a suggestion: without it the rest may still hold.
@@ -241,16 +295,22 @@ impl<'p, 'r> Solver<'p, 'r> {
     /// tried is returned at once: the others would meet it too.
     fn branch(
         &mut self,
-        state: State,
-        pending: &Pending,
+        state: State<'p>,
+        pending: &Pending<'p>,
         candidates: &[Candidate<'_>],
         because: Vec<usize>,
-    ) -> Result<State, Stop> {
+    ) -> Result<State<'p>, Stop> {
         let mut blame = Some(BTreeSet::new());
+        let end = self.log.len();
         for c in candidates {
             let mut next = state.clone();
             self.pick(&mut next, c.pkg, pending, true, because.clone());
-            match self.search(next) {
+            let outcome = self.search(next);
+            if outcome.is_err() {
+                // Forget what the dead end queued: the log ends where `state`'s queue does.
+                self.log.truncate(end);
+            }
+            match outcome {
                 Ok(done) => return Ok(done),
                 Err(Stop::Limit) => return Err(Stop::Limit),
                 Err(Stop::Fail(Some(set))) if !set.contains(&c.pkg) => {
@@ -266,7 +326,7 @@ impl<'p, 'r> Solver<'p, 'r> {
                 }
             }
         }
-        let own = self.blame(&state, because.into_iter().chain(pending.owner));
+        let own = self.blame(&state, because.into_iter().chain(pending.origin.owner()));
         Err(Stop::Fail(blame.zip(own).map(|(mut all, own)| {
             all.extend(own);
             all
@@ -283,7 +343,7 @@ impl<'p, 'r> Solver<'p, 'r> {
 
     /// The decisions behind `packages`: each package chosen without alternatives is
     /// replaced by what made it the only choice.
-    fn blame(&self, state: &State, packages: impl IntoIterator<Item = usize>) -> Blame {
+    fn blame(&self, state: &State<'p>, packages: impl IntoIterator<Item = usize>) -> Blame {
         if state.blame_unknown {
             return None;
         }
@@ -294,9 +354,9 @@ impl<'p, 'r> Solver<'p, 'r> {
             if !seen.insert(pkg) {
                 continue;
             }
-            let &at = state.by_name.get(&self.pool.pkgs[pkg].name)?;
+            let &at = state.by_name.get(&self.pool.pkgs[pkg].name_id)?;
             let picked = &state.picked[at];
-            if picked.pkg != pkg || matches!(picked.reason, Reason::InstallIf { .. }) {
+            if picked.pkg != pkg || matches!(picked.origin, Origin::InstallIf(_)) {
                 return None;
             }
             if picked.decision {
@@ -308,36 +368,32 @@ impl<'p, 'r> Solver<'p, 'r> {
         Some(out)
     }
 
-    /// Who needed `reason`'s package, nearest first, back to the world.
-    fn chain(&self, state: &State, reason: &Reason) -> Vec<String> {
+    /// Who needed `pending`'s package, nearest first, back to the world.
+    fn chain(&self, state: &State<'p>, pending: &Pending<'p>) -> Vec<String> {
         let mut out = Vec::new();
-        let mut reason = reason.clone();
+        let (mut origin, mut dep) = (pending.origin, pending.dep);
         let mut seen = BTreeSet::new();
         loop {
-            match &reason {
-                Reason::World { .. } | Reason::InstallIf { .. } => {
-                    out.push(reason.to_string());
-                    return out;
-                }
-                Reason::Dependency { parent, dependency } => {
-                    let Some(&at) = state.by_name.get(parent) else {
-                        out.push(reason.to_string());
-                        return out;
-                    };
-                    let picked = &state.picked[at];
-                    out.push(format!("{}[{dependency}]", self.pool.pkgs[picked.pkg].label()));
-                    if !seen.insert(at) {
-                        return out;
-                    }
-                    reason = picked.reason.clone();
-                }
+            let Origin::Dependency(parent) = origin else {
+                out.push(origin.reason(self.pool, dep).to_string());
+                return out;
+            };
+            let Some(&at) = state.by_name.get(&self.pool.pkgs[parent].name_id) else {
+                out.push(origin.reason(self.pool, dep).to_string());
+                return out;
+            };
+            let picked = &state.picked[at];
+            out.push(format!("{}[{dep}]", self.pool.pkgs[picked.pkg].label()));
+            if !seen.insert(at) {
+                return out;
             }
+            (origin, dep) = (picked.origin, picked.dep);
         }
     }
 
-    fn is_picked(&self, state: &State, pkg: usize) -> bool {
-        let name = &self.pool.pkgs[pkg].name;
-        state.by_name.get(name).is_some_and(|&at| state.picked[at].pkg == pkg)
+    fn is_picked(&self, state: &State<'p>, pkg: usize) -> bool {
+        let name = self.pool.pkgs[pkg].name_id;
+        state.by_name.get(&name).is_some_and(|&at| state.picked[at].pkg == pkg)
     }
 
     /// Whether `offered` (a provider's version, `None` if unversioned) meets a positive `dep`.
@@ -356,17 +412,16 @@ impl<'p, 'r> Solver<'p, 'r> {
         }
     }
 
-    fn satisfied(&self, state: &State, dep: &Dependency) -> bool {
-        let Some(providers) = self.pool.providers.get(&dep.name) else { return false };
-        providers
-            .iter()
-            .any(|&p| self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), dep))
+    fn satisfied(&self, state: &State<'p>, pending: &Pending<'p>) -> bool {
+        let Some(name) = pending.name else { return false };
+        self.pool.providers[name as usize].iter().any(|&p| {
+            self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), pending.dep)
+        })
     }
 
     /// A picked package (other than `owner`) that the conflict `dep` forbids.
-    fn violator(&self, state: &State, dep: &Dependency, owner: Option<usize>) -> Option<usize> {
-        let providers = self.pool.providers.get(&dep.name)?;
-        providers.iter().find_map(|&p| {
+    fn violator(&self, state: &State<'p>, dep: &Dependency, owner: Option<usize>) -> Option<usize> {
+        self.pool.providers_of(&dep.name).iter().find_map(|&p| {
             let hit = Some(p.pkg) != owner
                 && self.is_picked(state, p.pkg)
                 && Self::offer_forbidden(self.pool.offered(p), dep);
@@ -374,14 +429,15 @@ impl<'p, 'r> Solver<'p, 'r> {
         })
     }
 
-    fn add_conflict(&mut self, state: &mut State, pending: Pending) -> Result<(), Stop> {
-        if let Some(pkg) = self.violator(state, &pending.dep, pending.owner) {
+    fn add_conflict(&mut self, state: &mut State<'p>, pending: Pending<'p>) -> Result<(), Stop> {
+        let owner = pending.origin.owner();
+        if let Some(pkg) = self.violator(state, pending.dep, owner) {
             let problem = Problem::Breaks {
                 dependency: pending.dep.clone(),
-                required_by: self.chain(state, &pending.reason),
+                required_by: self.chain(state, &pending),
                 installed: self.pool.pkgs[pkg].label(),
             };
-            let blame = self.blame(state, pending.owner.into_iter().chain([pkg]));
+            let blame = self.blame(state, owner.into_iter().chain([pkg]));
             return Err(self.fail(problem, blame));
         }
         state.conflicts.push(pending);
@@ -389,12 +445,12 @@ impl<'p, 'r> Solver<'p, 'r> {
     }
 
     /// Whether `pkg` can join `state`; if not, why, and which chosen package is in the way.
-    fn check(&self, state: &State, pkg: usize) -> Result<(), (Why, Option<usize>)> {
+    fn check(&self, state: &State<'p>, pkg: usize) -> Result<(), (Why, Option<usize>)> {
         let p = &self.pool.pkgs[pkg];
         if let Some(detail) = &p.unusable {
             return Err((Why::Unusable { detail: detail.clone() }, None));
         }
-        if let Some(&at) = state.by_name.get(&p.name) {
+        if let Some(&at) = state.by_name.get(&p.name_id) {
             let other = state.picked[at].pkg;
             if other != pkg {
                 let with = self.pool.pkgs[other].label();
@@ -403,30 +459,37 @@ impl<'p, 'r> Solver<'p, 'r> {
             return Ok(());
         }
 
+        // A package may not provide its own name, with or without a version: apk assigns the
+        // name twice and reports the package as conflicting with itself (apk-tools 2.14 test
+        // provides12).
+        if p.provides.iter().any(|pr| pr.name == p.name) {
+            return Err((Why::Conflicts { with: p.label(), name: p.name.clone() }, None));
+        }
         let mut seen = BTreeSet::new();
-        for name in p.versioned_names() {
+        for (id, name) in p.versioned_names() {
             // Two versioned providers of one name exclude each other, even within one
             // package (apk-tools test provides7).
-            let taken = state.versioned.get(name).filter(|&&other| other != pkg);
+            let taken = state.versioned.get(&id).filter(|&&other| other != pkg);
             if let Some(&other) = taken {
                 let with = self.pool.pkgs[other].label();
                 return Err((Why::Conflicts { with, name: name.to_string() }, Some(other)));
             }
-            if !seen.insert(name) {
+            if !seen.insert(id) {
                 return Err((Why::Conflicts { with: p.label(), name: name.to_string() }, None));
             }
         }
 
         for c in &state.conflicts {
-            if c.owner == Some(pkg) {
+            let owner = c.origin.owner();
+            if owner == Some(pkg) {
                 continue;
             }
-            if p.offers(&c.dep.name).any(|v| Self::offer_forbidden(v, &c.dep)) {
-                let by = match c.owner {
+            if p.offers(&c.dep.name).any(|v| Self::offer_forbidden(v, c.dep)) {
+                let by = match owner {
                     Some(o) => self.pool.pkgs[o].label(),
                     None => "world".to_string(),
                 };
-                return Err((Why::Breaks { by, dependency: c.dep.clone() }, c.owner));
+                return Err((Why::Breaks { by, dependency: c.dep.clone() }, owner));
             }
         }
         for d in p.depends.iter().filter(|d| d.conflict) {
@@ -438,39 +501,48 @@ impl<'p, 'r> Solver<'p, 'r> {
     }
 
     fn pick(
-        &self,
-        state: &mut State,
+        &mut self,
+        state: &mut State<'p>,
         pkg: usize,
-        pending: &Pending,
+        pending: &Pending<'p>,
         decision: bool,
         mut because: Vec<usize>,
     ) {
         if self.is_picked(state, pkg) {
             return;
         }
-        let p = &self.pool.pkgs[pkg];
-        because.extend(pending.owner);
-        state.by_name.insert(p.name.clone(), state.picked.len());
+        let pool = self.pool;
+        let p: &'p Pkg = &pool.pkgs[pkg];
+        because.extend(pending.origin.owner());
+        state.by_name.insert(p.name_id, state.picked.len());
         state.picked.push(Picked {
             pkg,
-            reason: pending.reason.clone(),
+            origin: pending.origin,
+            dep: pending.dep,
             pins: pending.pins.clone(),
             decision,
-            because,
+            because: because.into(),
         });
-        for name in p.versioned_names() {
-            state.versioned.insert(name.to_string(), pkg);
+        for (id, _) in p.versioned_names() {
+            state.versioned.insert(id, pkg);
         }
-        for dep in &p.depends {
-            let reason = Reason::Dependency { parent: p.name.clone(), dependency: dep.clone() };
-            // Dependencies may come from the repositories their parent's pinning allows,
-            // but prefer untagged ones (apk-tools tests pinning2, pinning4).
-            let mut pins = Pins { allowed: pending.pins.allowed.clone(), preferred: None };
-            if let Some(tag) = &dep.tag {
-                pins.allowed.insert(tag.clone());
-                pins.preferred = Some(tag.clone());
-            }
-            state.queue.push_back(Pending { dep: dep.clone(), reason, owner: Some(pkg), pins });
+        // Dependencies may come from the repositories their parent's pinning allows, but
+        // prefer untagged ones (apk-tools tests pinning2, pinning4).
+        let inherited = if pending.pins.preferred.is_none() {
+            pending.pins.clone()
+        } else {
+            Rc::new(Pins { allowed: pending.pins.allowed.clone(), preferred: None })
+        };
+        for (dep, &name) in p.depends.iter().zip(pool.depend_ids(pkg)) {
+            let pins = match &dep.tag {
+                None => inherited.clone(),
+                Some(tag) => {
+                    let mut allowed = inherited.allowed.clone();
+                    allowed.insert(tag.clone());
+                    Rc::new(Pins { allowed, preferred: Some(tag.clone()) })
+                }
+            };
+            self.log.push(Pending { dep, name, origin: Origin::Dependency(pkg), pins });
         }
     }
 
@@ -478,18 +550,18 @@ impl<'p, 'r> Solver<'p, 'r> {
     /// a dead end when there are none.
     fn candidates(
         &mut self,
-        state: &State,
-        pending: &Pending,
+        state: &State<'p>,
+        pending: &Pending<'p>,
     ) -> Result<(Vec<Candidate<'p>>, Vec<usize>), Stop> {
-        let dep = &pending.dep;
+        let dep = pending.dep;
         let pool = self.pool;
-        let providers = pool.providers.get(&dep.name).map(Vec::as_slice).unwrap_or_default();
+        let providers = pending.name.map_or(&[][..], |n| pool.providers[n as usize].as_slice());
         if providers.is_empty() {
             let problem = Problem::NoSuchPackage {
                 dependency: dep.clone(),
-                required_by: self.chain(state, &pending.reason),
+                required_by: self.chain(state, pending),
             };
-            let blame = self.blame(state, pending.owner);
+            let blame = self.blame(state, pending.origin.owner());
             return Err(self.fail(problem, blame));
         }
 
@@ -532,22 +604,20 @@ impl<'p, 'r> Solver<'p, 'r> {
                 .collect();
             let problem = Problem::Rejected {
                 dependency: dep.clone(),
-                required_by: self.chain(state, &pending.reason),
+                required_by: self.chain(state, pending),
                 candidates,
             };
-            let blame = self.blame(state, excluded_by.into_iter().chain(pending.owner));
+            let blame = self.blame(state, excluded_by.into_iter().chain(pending.origin.owner()));
             return Err(self.fail(problem, blame));
         }
         Ok((list, excluded_by.into_iter().collect()))
     }
 
-    fn virtual_problem(&self, state: &State, pending: &Pending) -> Problem {
+    fn virtual_problem(&self, state: &State<'p>, pending: &Pending<'p>) -> Problem {
         let mut providers: Vec<String> = self
             .pool
-            .providers
-            .get(&pending.dep.name)
-            .into_iter()
-            .flatten()
+            .providers_of(&pending.dep.name)
+            .iter()
             .map(|p| self.pool.pkgs[p.pkg].name.clone())
             .collect();
         providers.sort();
@@ -555,7 +625,7 @@ impl<'p, 'r> Solver<'p, 'r> {
         Problem::Virtual {
             dependency: pending.dep.clone(),
             providers,
-            required_by: self.chain(state, &pending.reason),
+            required_by: self.chain(state, pending),
         }
     }
 }

@@ -113,12 +113,43 @@ fn unversioned_virtual_without_priority_must_be_chosen() {
 }
 
 #[test]
-fn a_single_unversioned_provider_is_taken() {
+fn a_single_unversioned_provider_without_priority_is_not_taken_by_itself() {
     let r = repo("P:busybox\nV:1.35.0-r17\np:/bin/sh\n\nP:ca\nV:1\nD:/bin/sh\n");
 
-    let res = resolve(&request(&["ca"], vec![r])).unwrap();
+    let p = problem(resolve(&request(&["ca"], vec![r])).unwrap_err());
 
-    assert_eq!(chosen(&res), ["busybox-1.35.0-r17", "ca-1"]);
+    let Problem::Virtual { dependency, providers, required_by } = p else { panic!("{p:?}") };
+    assert_eq!(dependency.name, "/bin/sh");
+    assert_eq!(providers, ["busybox"]);
+    assert_eq!(required_by, ["ca-1[/bin/sh]", "world[ca]"]);
+}
+
+#[test]
+fn a_single_unversioned_provider_is_taken_once_its_own_name_is_required() {
+    // `base` needs busybox by name after `ca` has asked for /bin/sh.
+    let r = repo(
+        "P:busybox\nV:1.35.0-r17\np:/bin/sh\n\nP:ca\nV:1\nD:/bin/sh\n\n\
+         P:base\nV:1\nD:busybox\n",
+    );
+
+    let by_world = resolve(&request(&["ca", "busybox"], vec![r.clone()])).unwrap();
+    let by_dependency = resolve(&request(&["ca", "base"], vec![r])).unwrap();
+
+    assert_eq!(chosen(&by_world), ["busybox-1.35.0-r17", "ca-1"]);
+    assert_eq!(chosen(&by_dependency), ["busybox-1.35.0-r17", "base-1", "ca-1"]);
+}
+
+#[test]
+fn a_package_that_provides_its_own_name_conflicts_with_itself() {
+    let r = repo("P:selfish\nV:0.1\np:selfish\n\nP:tidy\nV:1\np:tidy=1\n");
+
+    let p = problem(resolve(&request(&["selfish"], vec![r.clone()])).unwrap_err());
+    let versioned = problem(resolve(&request(&["tidy"], vec![r])).unwrap_err());
+
+    let Problem::Rejected { candidates, .. } = p else { panic!("{p:?}") };
+    let conflict = Why::Conflicts { with: "selfish-0.1".into(), name: "selfish".into() };
+    assert_eq!(candidates, [Rejection { package: "selfish-0.1".into(), why: conflict }]);
+    assert!(matches!(versioned, Problem::Rejected { .. }), "{versioned:?}");
 }
 
 #[test]
@@ -421,4 +452,20 @@ fn backjumping_retries_the_choice_that_excluded_a_candidate() {
     let mut got = chosen(&res);
     got.sort();
     assert_eq!(got, ["a-1", "c-1", "d-1", "u-2"]);
+}
+
+#[test]
+fn a_record_with_another_packages_checksum_is_that_package() {
+    // apk files packages by `C:`: the second record is bar again, and libiif never exists
+    // (apk-tools tests installif1-3).
+    let c = "C:Q1hdUpqRv5mYgJEqW52UmVsvmyysF=";
+    let same = "C:Q1hdUpqRv5mYgJEqW52UmVsvmyysE="; // the same SHA-1: only padding bits differ
+    let r =
+        repo(&format!("{c}\nP:bar\nV:1\n\n{same}\nP:libiif\nV:1\ni:bar\n\nP:app\nV:1\nD:bar\n"));
+
+    let res = resolve(&request(&["app"], vec![r.clone()])).unwrap();
+    let asked = problem(resolve(&request(&["libiif"], vec![r])).unwrap_err());
+
+    assert_eq!(chosen(&res), ["bar-1", "app-1"]);
+    assert!(matches!(asked, Problem::NoSuchPackage { .. }), "{asked:?}");
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fuser::{FileAttr, FileType};
+use fuser::{FileAttr, FileType, INodeNo};
 
 use crate::frozen::FrozenTree;
 use crate::node::{NodeId, NodeKind, Timestamp};
@@ -23,7 +23,7 @@ pub(crate) fn attr_of(tree: &FrozenTree, id: NodeId) -> FileAttr {
         _ => 0,
     };
     FileAttr {
-        ino: tree.inode(id),
+        ino: INodeNo(tree.inode(id)),
         size,
         // st_blocks counts 512-byte units, whatever the block size.
         blocks: size.div_ceil(512),

@@ -1,10 +1,11 @@
 //! Serving a [`FrozenTree`] read-only through FUSE (feature `fuse`).
 //!
 //! [`mount`] mounts a tree and returns a [`Mounted`] session; [`Mounted::serve`] answers the
-//! kernel until the file system is unmounted. The tree is immutable, so attributes and
-//! entries are given long cache lifetimes, files are opened with `keep_cache`, and reads are
-//! slices of the tree's shared content buffers, never copies. Every call that would change
-//! the file system fails with `EROFS`, and the mount itself is read-only.
+//! kernel until the file system is unmounted, on several worker threads at once. The tree is
+//! immutable, so attributes and entries are given long cache lifetimes, files are opened with
+//! `keep_cache`, and reads are slices of the tree's shared content buffers, never copies.
+//! Every call that would change the file system fails with `EROFS`, and the mount itself is
+//! read-only.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -19,12 +20,13 @@
 
 mod attr;
 mod fs;
+mod ops;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fuser::{MountOption, Session};
+use fuser::{Config, MountOption, Session, SessionACL};
 
 pub use fs::TreeFs;
 
@@ -38,11 +40,20 @@ pub struct MountConfig {
     /// Let users other than the one who mounted read the file system (FUSE `allow_other`;
     /// for a non-root user it needs `user_allow_other` in `/etc/fuse.conf`). Default: off.
     pub allow_other: bool,
+    /// How many threads answer requests, each reading from its own clone of the FUSE
+    /// connection; 0 and values above [`MAX_THREADS`] are taken as the nearest bound.
+    /// Default: the number of CPUs available.
+    pub threads: usize,
 }
+
+/// The most worker threads a mount runs: every request is answered from memory without
+/// blocking, so threads beyond the cores that read the mount only add idle stacks.
+pub const MAX_THREADS: usize = 64;
 
 impl Default for MountConfig {
     fn default() -> MountConfig {
-        MountConfig { fsname: "flatroot".to_string(), allow_other: false }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        MountConfig { fsname: "flatroot".to_string(), allow_other: false, threads }
     }
 }
 
@@ -106,18 +117,24 @@ pub fn mount(
     mountpoint: &Path,
     config: &MountConfig,
 ) -> Result<Mounted, FuseError> {
-    let mut options = vec![
+    let mut options = Config::default();
+    options.mount_options = vec![
         MountOption::RO,
         MountOption::FSName(config.fsname.clone()),
         MountOption::Subtype("flatroot".to_string()),
         MountOption::DefaultPermissions,
     ];
     if config.allow_other {
-        options.push(MountOption::AllowOther);
+        options.acl = SessionACL::All;
     }
+    let threads = config.threads.clamp(1, MAX_THREADS);
+    options.n_threads = Some(threads);
+    // Each worker reads its own FUSE_DEV_IOC_CLONE'd descriptor (Linux 4.5 and later): the
+    // kernel still queues every request once, but replies need no shared lock.
+    options.clone_fd = threads > 1;
     let error = |source| FuseError::Mount { mountpoint: mountpoint.to_path_buf(), source };
     let session = Session::new(TreeFs::new(tree), mountpoint, &options).map_err(error)?;
-    tracing::debug!(mountpoint = %mountpoint.display(), "mounted");
+    tracing::debug!(mountpoint = %mountpoint.display(), threads, "mounted");
     Ok(Mounted { session, mountpoint: mountpoint.to_path_buf() })
 }
 
@@ -130,21 +147,29 @@ impl Mounted {
     /// Answers the kernel until the file system goes away: unmounted (also lazily, once the
     /// last open file is closed) or its connection aborted.
     ///
-    /// One thread answers every request. Several would need fuser to let a session on a
-    /// `FUSE_DEV_IOC_CLONE`d descriptor share the first one's INIT state (0.15 keeps it
-    /// private, so such a session answers EIO), or reads handed from this loop to a pool
-    /// (replies are `Send`).
-    // TODO(mount): one worker; fuser 0.15 keeps INIT state private (cloned-fd sessions: EIO).
-    pub fn serve(mut self) -> Result<(), FuseError> {
-        match self.session.run() {
+    /// [`MountConfig::threads`] threads answer requests at once, and this call returns when
+    /// the last of them has seen the connection end. If serving fails while the file system
+    /// is still mounted, it is unmounted.
+    pub fn serve(self) -> Result<(), FuseError> {
+        let error = |source| FuseError::Serve { mountpoint: self.mountpoint.clone(), source };
+        // The session runs on a thread of its own, so that this thread holds the mount and
+        // decides what becomes of it when serving ends.
+        let mut background = self.session.spawn().map_err(error)?;
+        let placeholder = std::thread::spawn(|| Ok(()));
+        let serving = std::mem::replace(&mut background.guard, placeholder);
+        let result = serving.join().unwrap_or_else(|_| Err(io::Error::other("a worker panicked")));
+        match result {
             Ok(()) => {
-                // The kernel has ended the connection, so there is nothing left to unmount,
-                // but fuser 0.15's drop would try again and log a spurious EINVAL error; the
-                // session (a descriptor and the tree) is left for the process to release.
-                std::mem::forget(self.session);
+                // The kernel has ended the connection, so there is nothing left to unmount;
+                // and fuser 0.18.0 would unmount the path again (its `is_mounted` misreads
+                // a dead connection), which could take down a newer mount on the same
+                // directory. The mount record (a descriptor and a path) is left to the
+                // process instead.
+                // TODO(mount): drop normally once a fuser release has its PR #703 fix.
+                std::mem::forget(background);
                 Ok(())
             }
-            Err(source) => Err(FuseError::Serve { mountpoint: self.mountpoint.clone(), source }),
+            Err(source) => Err(error(source)),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use super::{Pins, Solver, State};
 use crate::apk::version;
@@ -11,10 +12,10 @@ impl Solver<'_, '_> {
     /// version first, with the pinning it inherits from the packages that trigger it.
     pub(super) fn next_install_if(
         &self,
-        state: &State,
+        state: &State<'_>,
         skip: &BTreeSet<usize>,
-    ) -> Option<(usize, Pins)> {
-        let mut best: Option<(usize, Pins)> = None;
+    ) -> Option<(usize, Rc<Pins>)> {
+        let mut best: Option<(usize, Rc<Pins>)> = None;
         for &id in &self.pool.install_if {
             let p = &self.pool.pkgs[id];
             if let Some((b, _)) = &best
@@ -22,7 +23,8 @@ impl Solver<'_, '_> {
             {
                 break;
             }
-            if state.by_name.contains_key(&p.name) || skip.contains(&id) || p.unusable.is_some() {
+            if state.by_name.contains_key(&p.name_id) || skip.contains(&id) || p.unusable.is_some()
+            {
                 continue;
             }
             let Some(pins) = self.install_if_holds(state, id) else { continue };
@@ -43,12 +45,12 @@ impl Solver<'_, '_> {
     /// A package the search declined although its install_if condition holds in `state`.
     pub(super) fn declined_install_if(
         &self,
-        state: &State,
+        state: &State<'_>,
         skip: &BTreeSet<usize>,
-    ) -> Option<(usize, Pins)> {
+    ) -> Option<(usize, Rc<Pins>)> {
         state.declined.iter().copied().filter(|id| !skip.contains(id)).find_map(|id| {
             let p = &self.pool.pkgs[id];
-            if state.by_name.contains_key(&p.name) {
+            if state.by_name.contains_key(&p.name_id) {
                 return None;
             }
             let pins = self.install_if_holds(state, id)?;
@@ -58,7 +60,7 @@ impl Solver<'_, '_> {
 
     /// When `id`'s install_if condition holds, the pinning it inherits: every tag the
     /// triggering packages were allowed (apk-tools test pinning12).
-    pub(super) fn install_if_holds(&self, state: &State, id: usize) -> Option<Pins> {
+    pub(super) fn install_if_holds(&self, state: &State<'_>, id: usize) -> Option<Rc<Pins>> {
         let mut pins = Pins::default();
         for d in &self.pool.pkgs[id].install_if {
             if d.conflict {
@@ -67,13 +69,12 @@ impl Solver<'_, '_> {
                 }
                 continue;
             }
-            let providers = self.pool.providers.get(&d.name)?;
-            let trigger = providers.iter().find(|&&p| {
+            let trigger = self.pool.providers_of(&d.name).iter().find(|&&p| {
                 self.is_picked(state, p.pkg) && Self::offer_meets(self.pool.offered(p), d)
             })?;
-            let at = *state.by_name.get(&self.pool.pkgs[trigger.pkg].name)?;
+            let at = *state.by_name.get(&self.pool.pkgs[trigger.pkg].name_id)?;
             pins.allowed.extend(state.picked[at].pins.allowed.iter().cloned());
         }
-        Some(pins)
+        Some(Rc::new(pins))
     }
 }

@@ -1,7 +1,6 @@
 //! Which candidate to try first.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use super::{Candidate, Pins, Solver};
 use crate::apk::dependency::Dependency;
@@ -35,20 +34,17 @@ impl Solver<'_, '_> {
             .then_with(|| same_version_order(self.pool, a.pkg, b.pkg))
     }
 
-    /// An unversioned name with several providing packages, none with a priority and none
-    /// named by the world: the user must choose (apk-tools tests provides9, provides16).
-    ///
-    /// A single such provider is taken. apk refuses that too (provides14), but Alpine 3.16
-    /// packages depend on `/bin/sh`, which only busybox provides, without a priority; an
-    /// apko blueprint that does not list busybox must still resolve.
+    /// An unversioned name whose providers all lack a priority and none of which the world
+    /// names: apk does not choose among them by itself, even when there is only one
+    /// (apk-tools tests provides9, provides14, provides16). The requirement waits, and is
+    /// met if something else requires one of the providers by its own name; else it is
+    /// reported. Alpine 3.16's `/bin/sh` is such a name (busybox alone provides it, without
+    /// a priority); its minirootfs world names busybox.
     pub(super) fn ambiguous(&self, candidates: &[Candidate<'_>]) -> bool {
-        let unranked = candidates.iter().all(|c| {
+        candidates.iter().all(|c| {
             let p = &self.pool.pkgs[c.pkg];
             c.offered.is_none() && p.priority == 0 && !self.requested.contains(p.name.as_str())
-        });
-        let names: BTreeSet<&str> =
-            candidates.iter().map(|c| self.pool.pkgs[c.pkg].name.as_str()).collect();
-        unranked && names.len() > 1
+        })
     }
 }
 

@@ -1,18 +1,23 @@
 //! Reading images back into trees: an OCI image layout directory, a docker-archive, or a
 //! bare layer tar (`.tar`, `.tar.gz`, `.tar.zst`), as `mount`, `diff` and the tests need.
 //!
-//! Every blob read is checked against its digest before it is used. A layer is decompressed
-//! once into memory and the tree's files point into that buffer.
+//! Every blob read is checked against its digest before a tree is made of it. The tree's
+//! files point into one copy of each layer's bytes and nothing else: an uncompressed layer
+//! (a file, or a member of an archive) is memory-mapped and used in place, a gzip or zstd
+//! layer is inflated once, straight into one buffer, while the compressed bytes stream past.
+//! Reading a file of the tree later is a slice of that buffer, never a second inflate.
 
-use std::io::Read;
+mod blob;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use flatroot_vfs::tar::{ReadError, read_layer_into};
 use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
-use crate::apk::datatar::{Limit, Limits};
+use self::blob::{Archive, Bytes, Layer};
+use crate::apk::datatar::Limit;
 
 /// One platform's image as read back.
 pub struct ImageView {
@@ -26,6 +31,10 @@ pub struct ImageView {
     pub config: serde_json::Value,
     /// The root filesystem (all layers applied in order).
     pub tree: FrozenTree,
+    /// The annotations of the image indexes that list the image, inner ones over outer
+    /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
+    /// for a docker-archive's `manifest.json` images and bare layers.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Why an image could not be read.
@@ -70,6 +79,8 @@ pub enum ImageReadError {
         source: std::io::Error,
     },
     /// A layer inflates past its bound (see [`Limits::data_output_limit`]).
+    ///
+    /// [`Limits::data_output_limit`]: crate::apk::datatar::Limits::data_output_limit
     #[error("{path}: layer {digest} inflates past {value} bytes, the {limit} limit")]
     TooLarge {
         /// The image.
@@ -100,22 +111,23 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
     if path.is_dir() {
         return open_layout(&DirStore(path.to_path_buf()), path);
     }
-    let bytes = read(path)?;
-    let tar = decompress(&bytes, path, "layer")?;
-    if let Some(store) = ArchiveStore::new(&tar) {
-        if store.get("index.json").is_some() {
+    let layer = blob::layer_file(path, path, "layer")?;
+    if let Some(archive) = Archive::index(&layer.tar) {
+        let store = ArchiveStore(archive);
+        if store.0.get("index.json").is_some() {
             return open_layout(&store, path);
         }
         return open_docker_manifest(&store, path);
     }
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-    let tree = tree_of(tar, path, &digest)?;
+    let digest = format!("sha256:{}", layer.sha256());
+    let tree = tree_of(layer.tar, path, &digest)?;
     Ok(vec![ImageView {
         arch: String::new(),
         variant: None,
         digest,
         config: serde_json::Value::Null,
         tree,
+        annotations: BTreeMap::new(),
     }])
 }
 
@@ -134,82 +146,83 @@ pub fn open_files(
 
 /// Blob access shared by a layout directory and an archive.
 trait Store {
-    fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError>;
+    /// A small document (an index, a manifest, a config), whole.
+    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
+
+    /// A layer blob, decompressed into the one buffer its tree will point into.
+    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError>;
 }
 
 struct DirStore(PathBuf);
 
 impl Store for DirStore {
-    fn file(&self, name: &str, _image: &Path) -> Result<Vec<u8>, ImageReadError> {
-        read(&self.0.join(name))
+    fn file(&self, name: &str, _image: &Path) -> Result<Bytes, ImageReadError> {
+        let path = self.0.join(name);
+        std::fs::read(&path)
+            .map(Bytes::owned)
+            .map_err(|source| ImageReadError::Io { path: path.clone(), source })
+    }
+
+    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
+        blob::layer_file(&self.0.join(name), image, what)
     }
 }
 
+/// Files pulled from a registry, held in memory by name (`index.json`, `blobs/sha256/…`).
 struct MemoryStore<'a>(&'a std::collections::BTreeMap<String, Vec<u8>>);
 
 impl Store for MemoryStore<'_> {
-    fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError> {
-        self.0.get(name).cloned().ok_or_else(|| ImageReadError::Format {
+    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
+        // Copied out of the map once: a pull could hand its buffers over instead.
+        self.0.get(name).cloned().map(Bytes::owned).ok_or_else(|| ImageReadError::Format {
             path: image.to_path_buf(),
             what: format!("the image has no {name}"),
         })
     }
-}
 
-/// The members of a (small-enough-to-hold) tar archive, by name.
-struct ArchiveStore {
-    members: Vec<(String, Vec<u8>)>,
-}
-
-impl ArchiveStore {
-    fn new(tar_bytes: &[u8]) -> Option<ArchiveStore> {
-        let mut archive = tar::Archive::new(tar_bytes);
-        let mut members = Vec::new();
-        for entry in archive.entries().ok()? {
-            let mut entry = entry.ok()?;
-            let name = entry.path().ok()?.to_string_lossy().trim_start_matches("./").to_string();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).ok()?;
-            members.push((name, data));
-        }
-        members
-            .iter()
-            .any(|(n, _)| n == "manifest.json" || n == "index.json")
-            .then_some(ArchiveStore { members })
-    }
-
-    fn get(&self, name: &str) -> Option<&[u8]> {
-        self.members.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_slice())
+    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
+        blob::layer_bytes(&self.file(name, image)?, image, what)
     }
 }
+
+/// The members of a docker-archive or OCI archive, as ranges of the archive's bytes.
+struct ArchiveStore(Archive);
 
 impl Store for ArchiveStore {
-    fn file(&self, name: &str, image: &Path) -> Result<Vec<u8>, ImageReadError> {
-        self.get(name).map(<[u8]>::to_vec).ok_or_else(|| ImageReadError::Format {
+    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
+        self.0.get(name).ok_or_else(|| ImageReadError::Format {
             path: image.to_path_buf(),
             what: format!("the archive has no member {name}"),
         })
     }
+
+    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
+        blob::layer_bytes(&self.file(name, image)?, image, what)
+    }
 }
 
 fn open_layout(store: &dyn Store, path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
-    let index: serde_json::Value = json(&store.file("index.json", path)?, path, "index.json")?;
+    let index = json(store.file("index.json", path)?.as_ref(), path, "index.json")?;
     let mut views = Vec::new();
-    // A stack holding descriptors in reverse, so that images come out in index order.
-    let mut pending: Vec<serde_json::Value> = manifests(&index, path)?;
+    // A stack holding descriptors in reverse, so that images come out in index order, each
+    // with the annotations of the indexes above it.
+    let outer = annotations_of(&index, &BTreeMap::new());
+    let mut pending: Vec<(serde_json::Value, BTreeMap<String, String>)> =
+        manifests(&index, path)?.into_iter().map(|d| (d, outer.clone())).collect();
     pending.reverse();
-    while let Some(descriptor) = pending.pop() {
+    while let Some((descriptor, above)) = pending.pop() {
         let digest = string_field(&descriptor, "digest", path)?;
         let media_type = descriptor.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
-        let blob = blob(store, path, &digest)?;
-        let document: serde_json::Value = json(&blob, path, &digest)?;
+        let document = json(blob(store, path, &digest)?.as_ref(), path, &digest)?;
         if media_type.contains("index") || document.get("manifests").is_some() {
-            let mut nested = manifests(&document, path)?;
-            nested.reverse();
-            pending.extend(nested);
+            let inner = annotations_of(&document, &above);
+            let nested = manifests(&document, path)?.into_iter().rev();
+            pending.extend(nested.map(|d| (d, inner.clone())));
             continue;
         }
-        views.push(read_manifest(store, path, &digest, &document)?);
+        let mut view = read_manifest(store, path, &digest, &document)?;
+        view.annotations = above;
+        views.push(view);
     }
     Ok(views)
 }
@@ -220,25 +233,26 @@ fn open_docker_manifest(
     store: &ArchiveStore,
     path: &Path,
 ) -> Result<Vec<ImageView>, ImageReadError> {
-    let list: serde_json::Value = json(&store.file("manifest.json", path)?, path, "manifest.json")?;
+    let list = json(store.file("manifest.json", path)?.as_ref(), path, "manifest.json")?;
     let items = list.as_array().cloned().unwrap_or_default();
     let mut views = Vec::with_capacity(items.len());
     for item in items {
         let config_path = string_field(&item, "Config", path)?;
         let config_bytes = store.file(&config_path, path)?;
-        let config: serde_json::Value = json(&config_bytes, path, &config_path)?;
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
+        let config = json(config_bytes.as_ref(), path, &config_path)?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(config_bytes.as_ref())));
         let mut tree = Tree::new(Metadata::directory(0o755));
         for layer in item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default() {
             let layer_path = layer.as_str().unwrap_or_default().to_string();
-            let tar = decompress(&store.file(&layer_path, path)?, path, &layer_path)?;
-            apply(&mut tree, tar, path, &layer_path)?;
+            let layer = store.layer(&layer_path, path, &layer_path)?;
+            apply(&mut tree, layer.tar, path, &layer_path)?;
         }
         let tree = tree.freeze();
         let arch =
             config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-        views.push(ImageView { arch, variant, digest, config, tree });
+        let annotations = BTreeMap::new();
+        views.push(ImageView { arch, variant, digest, config, tree, annotations });
     }
     Ok(views)
 }
@@ -251,31 +265,50 @@ fn read_manifest(
 ) -> Result<ImageView, ImageReadError> {
     let config_digest =
         string_field(manifest.get("config").unwrap_or(&serde_json::Value::Null), "digest", path)?;
-    let config: serde_json::Value =
-        json(&blob(store, path, &config_digest)?, path, &config_digest)?;
+    let config = json(blob(store, path, &config_digest)?.as_ref(), path, &config_digest)?;
     let layers = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
     // Single-layer images are what flatroot writes; for others, later layers are read over
     // earlier ones without whiteout processing.
     let mut tree = Tree::new(Metadata::directory(0o755));
     for layer in &layers {
         let layer_digest = string_field(layer, "digest", path)?;
-        let tar = decompress(&blob(store, path, &layer_digest)?, path, &layer_digest)?;
-        apply(&mut tree, tar, path, &layer_digest)?;
+        let hex_digest = hex_of(&layer_digest, path)?;
+        let layer = store.layer(&format!("blobs/sha256/{hex_digest}"), path, &layer_digest)?;
+        check_digest(&layer.sha256(), hex_digest, &layer_digest, path)?;
+        apply(&mut tree, layer.tar, path, &layer_digest)?;
     }
     let tree = tree.freeze();
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-    Ok(ImageView { arch, variant, digest: digest.to_string(), config, tree })
+    let digest = digest.to_string();
+    Ok(ImageView { arch, variant, digest, config, tree, annotations: BTreeMap::new() })
 }
 
-fn tree_of(tar: Vec<u8>, path: &Path, digest: &str) -> Result<FrozenTree, ImageReadError> {
+/// `above` with the string annotations of `index` over it, less the layout-local ref name.
+fn annotations_of(
+    index: &serde_json::Value,
+    above: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out = above.clone();
+    let own = index.get("annotations").and_then(|a| a.as_object()).into_iter().flatten();
+    for (key, value) in own {
+        if let Some(value) = value.as_str() {
+            out.insert(key.clone(), value.to_string());
+        }
+    }
+    out.remove("org.opencontainers.image.ref.name");
+    out
+}
+
+fn tree_of(tar: Bytes, path: &Path, digest: &str) -> Result<FrozenTree, ImageReadError> {
     let mut tree = Tree::new(Metadata::directory(0o755));
     apply(&mut tree, tar, path, digest)?;
     Ok(tree.freeze())
 }
 
-fn apply(tree: &mut Tree, tar: Vec<u8>, path: &Path, digest: &str) -> Result<(), ImageReadError> {
-    read_layer_into(tree, Arc::new(tar)).map_err(|source| ImageReadError::Layer {
+/// Reads a layer's tar into `tree`; its files point into the tar's buffer.
+fn apply(tree: &mut Tree, tar: Bytes, path: &Path, digest: &str) -> Result<(), ImageReadError> {
+    read_layer_into(tree, tar.into_shared()).map_err(|source| ImageReadError::Layer {
         path: path.to_path_buf(),
         digest: digest.to_string(),
         source,
@@ -307,26 +340,34 @@ fn string_field(
     })
 }
 
-fn blob(store: &dyn Store, path: &Path, digest: &str) -> Result<Vec<u8>, ImageReadError> {
-    let hex_digest = digest
+/// The document blob `digest` names, checked against it.
+fn blob(store: &dyn Store, path: &Path, digest: &str) -> Result<Bytes, ImageReadError> {
+    let hex_digest = hex_of(digest, path)?;
+    let bytes = store.file(&format!("blobs/sha256/{hex_digest}"), path)?;
+    check_digest(&hex::encode(Sha256::digest(bytes.as_ref())), hex_digest, digest, path)?;
+    Ok(bytes)
+}
+
+/// The hex part of a `sha256:` digest, the only algorithm read.
+fn hex_of<'a>(digest: &'a str, path: &Path) -> Result<&'a str, ImageReadError> {
+    digest
         .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    let Some(hex_digest) = hex_digest else {
-        return Err(ImageReadError::Format {
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| ImageReadError::Format {
             path: path.to_path_buf(),
             what: format!("unsupported digest {digest:?}"),
-        });
-    };
-    let bytes = store.file(&format!("blobs/sha256/{hex_digest}"), path)?;
-    let found = hex::encode(Sha256::digest(&bytes));
-    if found != hex_digest {
-        return Err(ImageReadError::Digest {
-            path: path.to_path_buf(),
-            digest: digest.to_string(),
-            found,
-        });
+        })
+}
+
+fn check_digest(found: &str, want: &str, digest: &str, path: &Path) -> Result<(), ImageReadError> {
+    if found == want {
+        return Ok(());
     }
-    Ok(bytes)
+    Err(ImageReadError::Digest {
+        path: path.to_path_buf(),
+        digest: digest.to_string(),
+        found: found.to_string(),
+    })
 }
 
 fn json(bytes: &[u8], path: &Path, what: &str) -> Result<serde_json::Value, ImageReadError> {
@@ -334,42 +375,4 @@ fn json(bytes: &[u8], path: &Path, what: &str) -> Result<serde_json::Value, Imag
         path: path.to_path_buf(),
         what: format!("{what} is not valid JSON: {e}"),
     })
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, ImageReadError> {
-    std::fs::read(path).map_err(|source| ImageReadError::Io { path: path.to_path_buf(), source })
-}
-
-/// Decompresses gzip or zstd by their magic bytes; anything else is returned as it is.
-///
-/// The output is bounded while it streams, as a package's data segment is: by the default
-/// [`Limits::max_data_size`] and [`Limits::max_inflate_ratio`], so that a bomb of a layer
-/// stops at the bound instead of filling memory.
-fn decompress(bytes: &[u8], path: &Path, digest: &str) -> Result<Vec<u8>, ImageReadError> {
-    let error = |source| ImageReadError::Decompress {
-        path: path.to_path_buf(),
-        digest: digest.to_string(),
-        source,
-    };
-    let (limit, which) = Limits::default().data_output_limit(bytes.len());
-    let mut out = Vec::new();
-    let read = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let decoder = flate2::read::MultiGzDecoder::new(bytes);
-        decoder.take(limit.saturating_add(1)).read_to_end(&mut out).map_err(error)?
-    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::read::Decoder::new(bytes)
-            .and_then(|d| d.take(limit.saturating_add(1)).read_to_end(&mut out))
-            .map_err(error)?
-    } else {
-        return Ok(bytes.to_vec());
-    };
-    if read as u64 > limit {
-        return Err(ImageReadError::TooLarge {
-            path: path.to_path_buf(),
-            digest: digest.to_string(),
-            limit: which,
-            value: limit,
-        });
-    }
-    Ok(out)
 }

@@ -1,0 +1,349 @@
+//! The package cache: one directory that outlives builds and that many processes may share.
+//!
+//! A [`Cache`] holds one subdirectory per [`Kind`] of entry:
+//!
+//! - `packages/`: downloaded package files, named by the index checksum of the package
+//!   (`q1-<hex>.apk` for a `Q1` SHA-1, `q2-<hex>.apk` for a `Q2` SHA-256);
+//! - `indexes/`: downloaded `APKINDEX.tar.gz` files, named by the SHA-256 of their URL, each
+//!   one file holding a header line (the URL, `ETag`, `Last-Modified` and the SHA-256 of the
+//!   body) and the body, so that header and body are replaced together;
+//! - `tmp/`: files being written. Every entry is written there first and renamed into its
+//!   kind's directory only when complete, so a reader never sees a partial entry and a
+//!   killed process leaves at most a stray temporary, which [`Cache::gc`] removes.
+//!
+//! Entries are checked when read, not trusted: a package by the normal verification
+//! against its index, an index by its body digest and then its signature. A corrupt entry
+//! is removed and fetched again. Each use of an entry sets its mtime ([`Cache::touch`]),
+//! since atime is unreliable, and [`Cache::gc`] evicts least recently used entries first.
+//! A later kind (decompressed package data to memory-map) fits the same scheme: a directory
+//! of its own, named by a digest, written through `tmp/`.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::apk::index::Checksum;
+
+/// A kind of cache entry; each has its own directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Package files, by index checksum.
+    Packages,
+    /// Repository indexes with their validators, by URL.
+    Indexes,
+    /// Files being written, and strays of killed processes.
+    Temporary,
+}
+
+impl Kind {
+    /// Every kind, in the order `flatroot cache du` lists them.
+    pub const ALL: [Kind; 3] = [Kind::Packages, Kind::Indexes, Kind::Temporary];
+
+    /// The directory name, also the kind's name in `cache du`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Kind::Packages => "packages",
+            Kind::Indexes => "indexes",
+            Kind::Temporary => "tmp",
+        }
+    }
+}
+
+/// How long a temporary may be left before [`Cache::gc`] takes it for a killed process's.
+const STALE_TEMPORARY: Duration = Duration::from_secs(24 * 3600);
+
+/// Why the cache could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A file or directory of the cache could not be read, written or removed.
+    #[error("cache {path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io { path: path.to_path_buf(), source }
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/flatroot`, else `$HOME/.cache/flatroot`,
+/// else `flatroot-cache` in the system's temporary directory.
+pub fn default_dir() -> PathBuf {
+    let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match (nonempty("XDG_CACHE_HOME"), nonempty("HOME")) {
+        (Some(xdg), _) => xdg.join("flatroot"),
+        (None, Some(home)) => home.join(".cache/flatroot"),
+        (None, None) => std::env::temp_dir().join("flatroot-cache"),
+    }
+}
+
+/// One entry, as [`Cache::entries`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last used (its mtime).
+    pub used: SystemTime,
+}
+
+/// What [`Cache::gc`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Entries removed.
+    pub removed: usize,
+    /// Bytes they held.
+    pub freed: u64,
+    /// Bytes left.
+    pub kept: u64,
+}
+
+/// A cache directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// The cache at `root`; nothing is created until something is written.
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache { root: root.into() }
+    }
+
+    /// The cache directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the package whose index checksum is `checksum` is kept; `None` for an MD5
+    /// checksum, which names nothing a package can be checked against.
+    pub fn package_path(&self, checksum: &Checksum) -> Option<PathBuf> {
+        let name = match checksum {
+            Checksum::Sha1(b) => format!("q1-{}.apk", hex::encode(b)),
+            Checksum::Sha256(b) => format!("q2-{}.apk", hex::encode(b)),
+            Checksum::Md5(_) => return None,
+        };
+        Some(self.root.join(Kind::Packages.dir()).join(name))
+    }
+
+    /// Where the index downloaded from `url` (without credentials) is kept.
+    pub fn index_path(&self, url: &str) -> PathBuf {
+        let name = hex::encode(Sha256::digest(url.as_bytes()));
+        self.root.join(Kind::Indexes.dir()).join(name)
+    }
+
+    /// A new, empty temporary file in the cache, removed when dropped unless persisted.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when the directory cannot be made or the file created.
+    pub fn temporary(&self) -> Result<tempfile::NamedTempFile, CacheError> {
+        let dir = self.root.join(Kind::Temporary.dir());
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        tempfile::Builder::new().prefix("part-").tempfile_in(&dir).map_err(io_error(&dir))
+    }
+
+    /// Moves a complete temporary into place at `path` (from [`Cache::package_path`] or
+    /// [`Cache::index_path`]), replacing what was there in one rename.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when the file cannot be flushed or renamed.
+    pub fn persist(&self, file: tempfile::NamedTempFile, path: &Path) -> Result<(), CacheError> {
+        file.as_file().sync_data().map_err(io_error(file.path()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        file.persist(path)
+            .map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e.error })?;
+        Ok(())
+    }
+
+    /// Writes `bytes` as the entry at `path`, through a temporary.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when writing fails.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+        let mut file = self.temporary()?;
+        file.write_all(bytes).map_err(io_error(file.path()))?;
+        self.persist(file, path)
+    }
+
+    /// The bytes of the entry at `path`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when it exists but cannot be read.
+    pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CacheError::Io { path: path.to_path_buf(), source: e }),
+        }
+    }
+
+    /// Removes a corrupt entry; one already gone (another process removed it) is fine.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when it exists and cannot be removed.
+    pub fn discard(&self, path: &Path) -> Result<(), CacheError> {
+        tracing::debug!(path = %path.display(), "discarding a corrupt cache entry");
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(CacheError::Io { path: path.to_path_buf(), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a use of the entry at `path` by setting its mtime to now, for [`Cache::gc`].
+    /// A failure only costs eviction order, so it is logged, not returned.
+    pub fn touch(&self, path: &Path) {
+        let result = File::options()
+            .append(true)
+            .open(path)
+            .and_then(|file| file.set_modified(SystemTime::now()));
+        if let Err(error) = result {
+            tracing::debug!(path = %path.display(), %error, "cannot record the use of an entry");
+        }
+    }
+
+    /// Every entry of every kind. Files that vanish while listed (another process's gc)
+    /// are left out.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when a kind's directory exists but cannot be listed.
+    pub fn entries(&self) -> Result<Vec<Entry>, CacheError> {
+        let mut entries = Vec::new();
+        for kind in Kind::ALL {
+            let dir = self.root.join(kind.dir());
+            let listing = match std::fs::read_dir(&dir) {
+                Ok(listing) => listing,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(CacheError::Io { path: dir, source: e }),
+            };
+            for item in listing {
+                let item = item.map_err(io_error(&dir))?;
+                let Ok(meta) = item.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                entries.push(Entry { kind, path: item.path(), size: meta.len(), used });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The bytes and entries held by each kind, in [`Kind::ALL`] order.
+    ///
+    /// # Errors
+    /// As [`Cache::entries`].
+    pub fn usage(&self) -> Result<Vec<(Kind, u64, usize)>, CacheError> {
+        let entries = self.entries()?;
+        Ok(Kind::ALL
+            .iter()
+            .map(|&kind| {
+                let of_kind = entries.iter().filter(|e| e.kind == kind);
+                (kind, of_kind.clone().map(|e| e.size).sum(), of_kind.count())
+            })
+            .collect())
+    }
+
+    /// Removes least recently used entries until the cache holds at most `max_size`
+    /// bytes; temporaries older than a day (left by killed processes) go first, and
+    /// younger ones (another process may be writing them) are never removed.
+    ///
+    /// # Errors
+    /// As [`Cache::entries`], or an entry that cannot be removed.
+    pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
+        let now = SystemTime::now();
+        let stale = |e: &Entry| {
+            e.kind == Kind::Temporary
+                && now.duration_since(e.used).unwrap_or_default() > STALE_TEMPORARY
+        };
+        let mut entries = self.entries()?;
+        // Stale temporaries first, then by last use, oldest first; the path breaks ties so
+        // that the order does not depend on the directory listing.
+        entries.sort_by(|a, b| (!stale(a), a.used, &a.path).cmp(&(!stale(b), b.used, &b.path)));
+        let mut total: u64 = entries.iter().map(|e| e.size).sum();
+        let mut report = GcReport::default();
+        for entry in &entries {
+            let live_temporary = entry.kind == Kind::Temporary && !stale(entry);
+            if live_temporary || (total <= max_size && !stale(entry)) {
+                continue;
+            }
+            match std::fs::remove_file(&entry.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CacheError::Io { path: entry.path.clone(), source: e }),
+            }
+            total -= entry.size;
+            report.removed += 1;
+            report.freed += entry.size;
+        }
+        report.kept = total;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    fn age(path: &Path, secs: u64) {
+        let file = File::options().append(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(secs)).unwrap();
+    }
+
+    #[test]
+    fn gc_removes_the_least_recently_used_first_and_keeps_live_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let old = cache.package_path(&Checksum::Sha1([1; 20])).unwrap();
+        let new = cache.package_path(&Checksum::Sha1([2; 20])).unwrap();
+        let index = cache.index_path("http://h/x86_64/APKINDEX.tar.gz");
+        cache.write(&old, &[0; 100]).unwrap();
+        cache.write(&new, &[0; 100]).unwrap();
+        cache.write(&index, &[0; 50]).unwrap();
+        age(&old, 300);
+        age(&new, 200);
+        age(&index, 100);
+        cache.touch(&old);
+        let live = cache.temporary().unwrap();
+        live.as_file().set_len(10).unwrap();
+
+        let report = cache.gc(170).unwrap();
+
+        assert_eq!((report.removed, report.freed, report.kept), (1, 100, 160));
+        assert!(old.exists() && !new.exists() && index.exists() && live.path().exists());
+        let usage = cache.usage().unwrap();
+        assert_eq!(
+            usage,
+            [(Kind::Packages, 100, 1), (Kind::Indexes, 50, 1), (Kind::Temporary, 10, 1)]
+        );
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_whatever_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let stray = cache.temporary().unwrap();
+        stray.as_file().set_len(5).unwrap();
+        let (_, path) = stray.keep().unwrap();
+        age(&path, 2 * 24 * 3600);
+
+        let report = cache.gc(u64::MAX).unwrap();
+
+        assert_eq!(report.removed, 1);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,377 @@
+//! Reading an image's bytes in with one copy at most: an uncompressed file is memory-mapped
+//! and used in place, a compressed layer is inflated straight into one buffer, and an
+//! archive's members are ranges of the archive's bytes.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use flatroot_vfs::SharedBuffer;
+use memmap2::Mmap;
+use sha2::{Digest as _, Sha256};
+
+use super::ImageReadError;
+use crate::apk::datatar::Limits;
+
+/// How a blob is compressed, from its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    /// The compression whose magic `head` starts with; anything else is taken as plain.
+    pub(super) fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// A range of a shared buffer: a whole memory-mapped file, an inflated layer, or a member of
+/// either. Cloning shares the buffer.
+#[derive(Clone)]
+pub(super) struct Bytes {
+    buffer: SharedBuffer,
+    /// The same buffer when it is a file mapping, so that consumed ranges can be released.
+    map: Option<Arc<Mmap>>,
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        let all: &[u8] = (*self.buffer).as_ref();
+        &all[self.start..self.start + self.len]
+    }
+}
+
+impl Bytes {
+    /// All of `bytes`, owned.
+    pub(super) fn owned(bytes: Vec<u8>) -> Bytes {
+        let len = bytes.len();
+        Bytes { buffer: Arc::new(bytes), map: None, start: 0, len }
+    }
+
+    /// `len` bytes at `start` of these, or `None` when the range is not inside them.
+    pub(super) fn slice(&self, start: usize, len: usize) -> Option<Bytes> {
+        let end = start.checked_add(len).filter(|end| *end <= self.len)?;
+        Some(Bytes { start: self.start + start, len: end - start, ..self.clone() })
+    }
+
+    /// The bytes as a buffer file contents can point into: the underlying buffer itself when
+    /// these are all of it, else a shared range of it.
+    pub(super) fn into_shared(self) -> SharedBuffer {
+        if self.start == 0 && self.len == (*self.buffer).as_ref().len() {
+            self.buffer
+        } else {
+            Arc::new(self)
+        }
+    }
+
+    /// Lets the kernel drop the pages of a file mapping that lie wholly inside `len` bytes
+    /// at `offset` of these, once they have been consumed (a compressed member, inflated
+    /// elsewhere); a later access reads them in again. Nothing happens for other buffers.
+    fn release(&self, offset: usize, len: usize) {
+        let Some(map) = &self.map else { return };
+        let page = page_size();
+        let start = (self.start + offset).next_multiple_of(page);
+        let end = self.start + offset + len;
+        let end = end - end % page;
+        if end > start {
+            // SAFETY: the mapping is a read-only map of a file; MADV_DONTNEED only drops the
+            // pages from this process, and any later access faults them in from the file.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
+}
+
+/// A layer blob read in: its tar bytes, and how to know the SHA-256 of the blob as stored.
+pub(super) struct Layer {
+    pub(super) tar: Bytes,
+    /// The hex digest of the compressed blob, hashed while it streamed; `None` when the blob
+    /// is the tar itself, hashed only if asked.
+    compressed_sha256: Option<String>,
+}
+
+impl Layer {
+    /// The hex SHA-256 of the blob as stored.
+    pub(super) fn sha256(&self) -> String {
+        match &self.compressed_sha256 {
+            Some(hex) => hex.clone(),
+            None => hex::encode(Sha256::digest(self.tar.as_ref())),
+        }
+    }
+}
+
+/// Maps `path` into memory (an empty file becomes an empty buffer).
+///
+/// The map is shared with the page cache, so its pages are the file's own and no copy is
+/// made. Known shortcoming: a file changed or truncated by another process while it is
+/// mapped shows the change (or faults) instead of the bytes whose digest was checked.
+pub(super) fn map(path: &Path) -> Result<Bytes, ImageReadError> {
+    let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(error)?;
+    let len = file.metadata().map_err(error)?.len();
+    if len == 0 {
+        return Ok(Bytes::owned(Vec::new()));
+    }
+    // SAFETY: the map is only read. The file could be changed underneath by another process;
+    // that is the shortcoming stated above, as for every reader that maps its input.
+    let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(error)?);
+    let len = map.len();
+    let buffer: SharedBuffer = map.clone();
+    Ok(Bytes { buffer, map: Some(map), start: 0, len })
+}
+
+/// Reads the layer blob in the file at `path`: mapped in place when it is a plain tar,
+/// streamed through the decoder into one buffer when it is gzip or zstd, so that the
+/// compressed bytes are never held. `what` names the blob in errors.
+pub(super) fn layer_file(path: &Path, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
+    let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(error)?;
+    let len = file.metadata().map_err(error)?.len();
+    let mut head = [0u8; 18];
+    let head_len = read_at(&file, &mut head, 0).map_err(error)?;
+    let compression = Compression::sniff(&head[..head_len]);
+    if compression == Compression::None {
+        return Ok(Layer { tar: map(path)?, compressed_sha256: None });
+    }
+
+    let mut tail = [0u8; 4];
+    let tail_len = match len.checked_sub(4) {
+        Some(at) => read_at(&file, &mut tail, at).map_err(error)?,
+        None => 0,
+    };
+    let hint = size_hint(compression, &head[..head_len], &tail[..tail_len]);
+    let compressed = usize::try_from(len).unwrap_or(usize::MAX);
+    let mut reader = HashingReader::new(&mut file);
+    let inflated = inflate(&mut reader, compression, compressed, hint, image, what);
+    if let Some(source) = reader.failed.take() {
+        return Err(error(source));
+    }
+    let tar = inflated?;
+    let sha256 = reader.finish().map_err(error)?;
+    Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
+}
+
+/// Reads a layer blob held in memory (an archive's member): used in place when it is a plain
+/// tar, else inflated into a buffer of its own, after which its compressed pages are let go.
+pub(super) fn layer_bytes(
+    bytes: &Bytes,
+    image: &Path,
+    what: &str,
+) -> Result<Layer, ImageReadError> {
+    let all = bytes.as_ref();
+    let compression = Compression::sniff(all);
+    if compression == Compression::None {
+        return Ok(Layer { tar: bytes.clone(), compressed_sha256: None });
+    }
+    let tail = all.get(all.len().saturating_sub(4)..).unwrap_or_default();
+    let hint = size_hint(compression, all, tail);
+    let mut reader = HashingReader::new(Releasing { bytes, read: 0, released: 0 });
+    let tar = inflate(&mut reader, compression, all.len(), hint, image, what)?;
+    let sha256 = reader
+        .finish()
+        .map_err(|source| ImageReadError::Io { path: image.to_path_buf(), source })?;
+    bytes.release(0, all.len());
+    Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
+}
+
+/// How much of a mapped member is read between two releases of what has been read.
+const RELEASE_STEP: usize = 8 << 20;
+
+/// Reads a range of bytes front to back, releasing the pages already read every
+/// [`RELEASE_STEP`], so that inflating a member of a mapped archive never holds all of its
+/// compressed bytes beside the inflated ones.
+struct Releasing<'a> {
+    bytes: &'a Bytes,
+    read: usize,
+    released: usize,
+}
+
+impl Read for Releasing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.bytes.as_ref().get(self.read..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read += n;
+        if self.read - self.released >= RELEASE_STEP {
+            self.bytes.release(self.released, self.read - self.released);
+            // The page this release stopped short of (partly read) goes with the next one.
+            self.released = self.read - (self.bytes.start + self.read) % page_size();
+        }
+        Ok(n)
+    }
+}
+
+/// What the stream says its decompressed size is, as a first capacity: gzip's ISIZE (the
+/// size modulo 2^32; exact for a single-member layer under 4 GiB, as flatroot writes) or the
+/// first zstd frame's content size (all of it for a single frame; a start for several). The
+/// buffer grows past it when it is short.
+fn size_hint(compression: Compression, head: &[u8], tail: &[u8]) -> usize {
+    match compression {
+        Compression::Gzip => match <[u8; 4]>::try_from(tail) {
+            Ok(isize) => u32::from_le_bytes(isize) as usize,
+            Err(_) => 0,
+        },
+        Compression::Zstd => match zstd::zstd_safe::get_frame_content_size(head) {
+            Ok(Some(size)) => usize::try_from(size).unwrap_or(0),
+            _ => 0,
+        },
+        Compression::None => 0,
+    }
+}
+
+/// Inflates `reader` into one buffer reserved at `hint` bytes.
+///
+/// The output is bounded while it streams, as a package's data segment is: by the default
+/// [`Limits::max_data_size`] and [`Limits::max_inflate_ratio`] of the `compressed` size, so
+/// that a bomb of a layer stops at the bound instead of filling memory; the hint is held to
+/// the same bound.
+fn inflate(
+    reader: impl Read,
+    compression: Compression,
+    compressed: usize,
+    hint: usize,
+    image: &Path,
+    what: &str,
+) -> Result<Vec<u8>, ImageReadError> {
+    let error = |source| ImageReadError::Decompress {
+        path: image.to_path_buf(),
+        digest: what.to_string(),
+        source,
+    };
+    let (limit, which) = Limits::default().data_output_limit(compressed);
+    let mut out = Vec::with_capacity(hint.min(usize::try_from(limit).unwrap_or(usize::MAX)));
+    let take = limit.saturating_add(1);
+    let read = match compression {
+        Compression::Gzip => {
+            let decoder = flate2::read::MultiGzDecoder::new(reader);
+            decoder.take(take).read_to_end(&mut out).map_err(error)?
+        }
+        Compression::Zstd => zstd::stream::read::Decoder::new(reader)
+            .and_then(|d| d.take(take).read_to_end(&mut out))
+            .map_err(error)?,
+        Compression::None => reader.take(take).read_to_end(&mut out).map_err(error)?,
+    };
+    if read as u64 > limit {
+        return Err(ImageReadError::TooLarge {
+            path: image.to_path_buf(),
+            digest: what.to_string(),
+            limit: which,
+            value: limit,
+        });
+    }
+    // A large buffer is its own mapping, so giving back the unused reserve moves no bytes.
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// A reader that hashes what passes through it, and keeps the first error of the reader
+/// under it apart from the decoder's own.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    failed: Option<io::Error>,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> HashingReader<R> {
+        HashingReader { inner, hasher: Sha256::new(), failed: None }
+    }
+
+    /// Hashes what the decoder left unread (it may stop at the end of its stream) and
+    /// returns the hex digest of everything.
+    fn finish(mut self) -> io::Result<String> {
+        io::copy(&mut self, &mut io::sink())?;
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        Ok(hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                self.failed = Some(e);
+                Err(io::Error::new(kind, "reading the blob failed"))
+            }
+        }
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset` of `file` (fewer only at its end).
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt as _;
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// The regular-file members of a tar archive, as ranges of its bytes; nothing is copied.
+pub(super) struct Archive {
+    bytes: Bytes,
+    members: Vec<(String, usize, usize)>,
+}
+
+impl Archive {
+    /// Indexes `bytes` as a docker-archive or OCI archive: `None` unless it is a readable tar
+    /// with a `manifest.json` or `index.json` member. Only headers are read; member data is
+    /// seeked over.
+    pub(super) fn index(bytes: &Bytes) -> Option<Archive> {
+        let mut archive = tar::Archive::new(io::Cursor::new(bytes.as_ref()));
+        let mut members = Vec::new();
+        for entry in archive.entries_with_seek().ok()? {
+            let entry = entry.ok()?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = entry.path().ok()?.to_string_lossy().trim_start_matches("./").to_string();
+            let start = usize::try_from(entry.raw_file_position()).ok()?;
+            let len = usize::try_from(entry.size()).ok()?;
+            bytes.slice(start, len)?;
+            members.push((name, start, len));
+        }
+        members
+            .iter()
+            .any(|(n, ..)| n == "manifest.json" || n == "index.json")
+            .then(|| Archive { bytes: bytes.clone(), members })
+    }
+
+    /// The member called `name` (the last of that name, as tar extracts them).
+    pub(super) fn get(&self, name: &str) -> Option<Bytes> {
+        let (_, start, len) = self.members.iter().rev().find(|(n, ..)| n == name)?;
+        self.bytes.slice(*start, *len)
+    }
+}
