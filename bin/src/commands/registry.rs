@@ -22,7 +22,7 @@ pub struct RegistryArgs {
     /// Trust the certificate authorities in this PEM file for registries, besides the
     /// system's (repeatable).
     #[arg(long = "registry-ca-file", value_name = "FILE")]
-    pub ca_files: Vec<PathBuf>,
+    pub registry_ca_files: Vec<PathBuf>,
 }
 
 /// Options of pushing, besides where.
@@ -42,7 +42,7 @@ impl RegistryArgs {
     /// the environment (`DOCKER_CONFIG`, else `~/.docker/config.json`).
     pub fn options(&self) -> registry::Options {
         registry::Options {
-            http: HttpConfig { ca_files: self.ca_files.clone(), ..HttpConfig::default() },
+            http: HttpConfig { ca_files: self.registry_ca_files.clone(), ..HttpConfig::default() },
             insecure: self.insecure.clone(),
             ..registry::Options::default()
         }
