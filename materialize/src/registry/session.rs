@@ -226,6 +226,7 @@ impl Session {
 
     /// The client's retries around one exchange; transient statuses count as failures so
     /// that they are retried, and the last one keeps its body for the error.
+    // Shortcoming: a 429's Retry-After is not read; the client's backoff decides the wait.
     fn send_retrying(
         &self,
         call: &Call<'_>,
@@ -318,6 +319,7 @@ impl Session {
     }
 
     /// Asks the token endpoint for a token for `call.scopes`.
+    // Shortcoming: only the GET flow; OAuth2's POST flow (refresh tokens) is not written.
     fn token(
         &self,
         call: &Call<'_>,
