@@ -43,7 +43,8 @@ fn publish_and_pull(
     env: &[(&str, &std::ffi::OsStr)],
 ) -> (Output, Output) {
     let mut publish = served.flatroot();
-    publish.args(["publish", BLUEPRINT, reference]);
+    // With every diagnostic on: no log line may show a secret either.
+    publish.args(["-vvv", "publish", BLUEPRINT, reference]);
     let mut pull = served.flatroot();
     let out = served.dir.path().join(format!("pulled-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -55,10 +56,19 @@ fn publish_and_pull(
     (run(&mut publish), run(&mut pull))
 }
 
+/// Neither the password nor its basic-authentication form appears in any output.
 fn assert_no_secret(outputs: &[&Output]) {
+    let credentials = flatroot_materialize::registry::Credentials {
+        username: USER.into(),
+        secret: PASSWORD.into(),
+        origin: String::new(),
+    };
+    let basic = credentials.basic_header();
+    let encoded = basic.trim_start_matches("Basic ");
     for output in outputs {
         for text in [stdout(output), stderr(output)] {
             assert!(!text.contains(PASSWORD), "the password was printed: {text}");
+            assert!(!text.contains(encoded), "the basic credentials were printed: {text}");
         }
     }
 }
@@ -205,9 +215,12 @@ fn token_auth_asks_the_realm_for_a_scoped_token_with_the_credentials() {
     write_auths(&served.docker_config(), &served.registry.host(), USER, PASSWORD);
     let (a, b) = (served.reference("team/a:v1"), served.reference("team/b:v1"));
 
-    let output = run(served.flatroot().args(["publish", BLUEPRINT, &a, &b]));
+    let output = run(served.flatroot().args(["-vvv", "publish", BLUEPRINT, &a, &b]));
     let digest = success(&output);
     assert!(stderr(&output).contains("4 mounted"), "mounts work with tokens: {}", stderr(&output));
+    // A JWT starts with the base64 of `{"`: no token is logged, even at -vvv.
+    assert!(stderr(&output).contains("token issued"), "diagnostics are on");
+    assert!(!stderr(&output).contains("eyJ"), "a token was printed: {}", stderr(&output));
     let out = served.dir.path().join("pulled");
     let pulled = run(served.flatroot().args(["pull", &b]).arg(&out));
     assert_eq!(success(&pulled), digest);
