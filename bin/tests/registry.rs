@@ -176,32 +176,6 @@ fn a_push_to_two_repositories_mounts_the_blobs_into_the_second() {
 }
 
 #[test]
-fn a_failed_push_to_one_reference_tags_none() {
-    let name = "a_failed_push_to_one_reference_tags_none";
-    let Some(served) = Served::start(name, no_auth) else { return };
-    let good = served.reference("hello:v1");
-    // A second registry that does not exist: a free loopback port nothing listens on.
-    let port = flatroot_benches::registry::free_port().unwrap();
-    let bad = format!("127.0.0.1:{port}/hello:v1");
-    let output = run(served.flatroot().args(["publish", BLUEPRINT, &good, &bad]));
-    assert_eq!(output.status.code(), Some(2));
-    let text = stderr(&output);
-    assert!(text.contains(&bad), "the error names the reference: {text}");
-
-    let tags: Vec<_> = served
-        .registry
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PUT" && r.uri.ends_with("/manifests/v1"))
-        .collect();
-    assert!(tags.is_empty(), "no tag was put anywhere: {tags:?}");
-    let out = tempdir();
-    let pulled = run(served.flatroot().args(["pull", &good]).arg(out.path().join("x")));
-    assert_eq!(pulled.status.code(), Some(2));
-    assert!(stderr(&pulled).contains("MANIFEST_UNKNOWN"), "{}", stderr(&pulled));
-}
-
-#[test]
 fn blobs_above_the_chunk_size_go_up_in_chunks_and_survive_a_pull() {
     let name = "blobs_above_the_chunk_size_go_up_in_chunks_and_survive_a_pull";
     let Some(served) = Served::start(name, no_auth) else { return };
@@ -432,4 +406,27 @@ fn push_sends_an_existing_layout_and_refuses_what_is_not_one() {
         text.contains(&format!("cannot read {}", empty.join("index.json").display())),
         "{text}"
     );
+}
+
+#[test]
+fn build_push_without_out_builds_in_a_scratch_layout_it_removes() {
+    let name = "build_push_without_out_builds_in_a_scratch_layout_it_removes";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let scratch = tempdir();
+    let reference = served.reference("scratch:v1");
+    let output = run(served
+        .flatroot()
+        .env("TMPDIR", scratch.path())
+        .args(["build", BLUEPRINT, "--push", &reference, "--json"]));
+    let summary: serde_json::Value = serde_json::from_str(&success(&output)).unwrap();
+    let digest = summary["index"]["digest"].as_str().unwrap();
+    assert_eq!(summary["push"]["digest"], digest);
+    assert_eq!(summary["push"]["targets"][0]["reference"], reference.as_str());
+    assert_eq!(summary["push"]["targets"][0]["uploaded"], 4);
+    assert_eq!(summary["images"].as_array().unwrap().len(), 2);
+    assert!(scratch.path().read_dir().unwrap().next().is_none(), "the scratch layout is gone");
+
+    let pulled = tempdir();
+    let out = pulled.path().join("image");
+    assert_eq!(success(&run(served.flatroot().args(["pull", &reference]).arg(&out))), digest);
 }

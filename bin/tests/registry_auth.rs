@@ -1,7 +1,8 @@
 //! Authentication against a real `docker-registry`: htpasswd (basic) with credentials from
 //! the Docker config's `auths`, from `credHelpers` and from `credsStore`; token auth with a
 //! token endpoint of the test's own that signs RS256 JWTs the registry verifies; and the
-//! errors for missing or wrong credentials, which never show a secret.
+//! errors for missing or wrong credentials, which never show a secret; and HTTPS with the
+//! registry's own certificate authority.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
@@ -42,7 +43,8 @@ fn publish_and_pull(
     env: &[(&str, &std::ffi::OsStr)],
 ) -> (Output, Output) {
     let mut publish = served.flatroot();
-    publish.args(["publish", BLUEPRINT, reference]);
+    // With every diagnostic on: no log line may show a secret either.
+    publish.args(["-vvv", "publish", BLUEPRINT, reference]);
     let mut pull = served.flatroot();
     let out = served.dir.path().join(format!("pulled-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -54,10 +56,19 @@ fn publish_and_pull(
     (run(&mut publish), run(&mut pull))
 }
 
+/// Neither the password nor its basic-authentication form appears in any output.
 fn assert_no_secret(outputs: &[&Output]) {
+    let credentials = flatroot_materialize::registry::Credentials {
+        username: USER.into(),
+        secret: PASSWORD.into(),
+        origin: String::new(),
+    };
+    let basic = credentials.basic_header();
+    let encoded = basic.trim_start_matches("Basic ");
     for output in outputs {
         for text in [stdout(output), stderr(output)] {
             assert!(!text.contains(PASSWORD), "the password was printed: {text}");
+            assert!(!text.contains(encoded), "the basic credentials were printed: {text}");
         }
     }
 }
@@ -204,9 +215,12 @@ fn token_auth_asks_the_realm_for_a_scoped_token_with_the_credentials() {
     write_auths(&served.docker_config(), &served.registry.host(), USER, PASSWORD);
     let (a, b) = (served.reference("team/a:v1"), served.reference("team/b:v1"));
 
-    let output = run(served.flatroot().args(["publish", BLUEPRINT, &a, &b]));
+    let output = run(served.flatroot().args(["-vvv", "publish", BLUEPRINT, &a, &b]));
     let digest = success(&output);
     assert!(stderr(&output).contains("4 mounted"), "mounts work with tokens: {}", stderr(&output));
+    // A JWT starts with the base64 of `{"`: no token is logged, even at -vvv.
+    assert!(stderr(&output).contains("token issued"), "diagnostics are on");
+    assert!(!stderr(&output).contains("eyJ"), "a token was printed: {}", stderr(&output));
     let out = served.dir.path().join("pulled");
     let pulled = run(served.flatroot().args(["pull", &b]).arg(&out));
     assert_eq!(success(&pulled), digest);
@@ -254,5 +268,46 @@ fn wrong_token_credentials_are_a_clear_error() {
     assert!(
         text.contains(&format!("{reference}: {} refused anonymous access", served.registry.host())),
         "{text}"
+    );
+}
+
+#[test]
+fn https_registries_are_verified_against_the_given_ca_file() {
+    let name = "https_registries_are_verified_against_the_given_ca_file";
+    if testenv::command_for(name, "openssl", "openssl").is_none() {
+        return;
+    }
+    let Some(_) = testenv::command_for(name, "docker-registry", "docker-registry") else { return };
+    let dir = tempdir();
+    let tls = flatroot_benches::registry::Tls::make(dir.path()).unwrap();
+    let registry =
+        flatroot_benches::registry::Registry::start_with(dir.path(), &Auth::None, Some(&tls))
+            .unwrap();
+    let reference = format!("{}/secure:v1", registry.host());
+    let docker = dir.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let flatroot = || {
+        let mut command = flatroot();
+        command.env("DOCKER_CONFIG", &docker);
+        command
+    };
+
+    // Without the CA the certificate is refused, and plain HTTP is no way around it.
+    let output = run(flatroot().args(["publish", BLUEPRINT, &reference]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("https://{}/v2/", registry.host())), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert!(registry.requests().is_empty(), "no request got through: {:?}", registry.requests());
+
+    let ca = tls.ca.to_str().unwrap();
+    let output = run(flatroot().args(["publish", BLUEPRINT, &reference, "--registry-ca-file", ca]));
+    let digest = success(&output);
+    let out = dir.path().join("pulled");
+    let output =
+        run(flatroot().args(["pull", &reference]).arg(&out).args(["--registry-ca-file", ca]));
+    assert_eq!(success(&output), digest);
+    assert!(
+        registry.requests().iter().any(|r| r.method == "PUT" && r.uri.ends_with("/manifests/v1"))
     );
 }

@@ -1,6 +1,7 @@
-//! Transient failures between `flatroot` and a real `docker-registry`, injected by a
-//! loopback proxy: each kind of request is retried, an upload cut short starts again, and
-//! a registry that keeps failing is an error once the retries are spent.
+//! Failures between `flatroot` and a real `docker-registry`, injected by a loopback proxy:
+//! each kind of request is retried, an upload cut short starts again, a registry that keeps
+//! failing is an error once the retries are spent, and a push that fails at one reference
+//! leaves no tag at any.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
@@ -77,4 +78,39 @@ fn a_registry_that_keeps_failing_is_an_error_once_the_retries_are_spent() {
     );
     assert!(text.contains("UNAVAILABLE: injected by the test"), "{text}");
     assert_eq!(proxy.failed().len(), 5, "the first try and four retries");
+}
+
+#[test]
+fn a_push_failing_at_one_reference_puts_no_tag_at_any() {
+    let name = "a_push_failing_at_one_reference_puts_no_tag_at_any";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let rules = vec![rule("PUT", "/manifests/sha256:", usize::MAX, Failure::Unavailable)];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let good = served.reference("hello:v1");
+    let bad = format!("{}/other:v1", proxy.host());
+
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &good, &bad]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("{bad}: PUT http://{}/v2/other/manifests/sha256:", proxy.host())),
+        "{text}"
+    );
+    assert!(text.contains("answered 503: UNAVAILABLE"), "{text}");
+
+    let requests = served.registry.requests();
+    let into_good = |r: &&flatroot_benches::registry::Request| r.uri.starts_with("/v2/hello/");
+    let manifests = requests
+        .iter()
+        .filter(into_good)
+        .filter(|r| r.method == "PUT" && r.uri.contains("/manifests/sha256:") && r.status == 201)
+        .count();
+    assert_eq!(manifests, 3, "the first reference got its manifests and index by digest");
+    let tags: Vec<_> =
+        requests.iter().filter(|r| r.method == "PUT" && r.uri.ends_with("/manifests/v1")).collect();
+    assert!(tags.is_empty(), "no tag was put anywhere: {tags:?}");
+    let out = tempdir();
+    let pulled = run(served.flatroot().args(["pull", &good]).arg(out.path().join("x")));
+    assert_eq!(pulled.status.code(), Some(2));
+    assert!(stderr(&pulled).contains("MANIFEST_UNKNOWN"), "{}", stderr(&pulled));
 }

@@ -101,6 +101,11 @@ fn serve(
     failed: &Mutex<Vec<(String, String)>>,
 ) -> Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
+    // A TLS handshake (a client trying HTTPS first) is refused as a plain HTTP server would.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut parts = request_line.split_whitespace();

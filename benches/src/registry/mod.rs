@@ -39,6 +39,90 @@ pub enum Auth {
     },
 }
 
+/// A certificate and key the registry serves HTTPS with, and the authority that signed it.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The server certificate (PEM), for `127.0.0.1` and `localhost`.
+    pub certificate: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The certificate authority a client must trust (PEM).
+    pub ca: PathBuf,
+}
+
+impl Tls {
+    /// Makes a certificate authority and a server certificate it signs, in `dir`, with
+    /// `openssl` (a self-signed certificate would be a CA used as an end entity, which TLS
+    /// clients rightly refuse).
+    ///
+    /// # Errors
+    /// When `openssl` is missing or fails.
+    pub fn make(dir: &Path) -> Result<Tls> {
+        let path = |name: &str| dir.join(name);
+        let (ca, ca_key) = (path("tls-ca.pem"), path("tls-ca-key.pem"));
+        let (certificate, key, csr) = (path("tls-cert.pem"), path("tls-key.pem"), path("tls.csr"));
+        let extensions = path("tls-ext.cnf");
+        std::fs::write(
+            &extensions,
+            "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )?;
+        let openssl = |args: &[&std::ffi::OsStr]| -> Result<()> {
+            let output = Command::new("openssl").args(args).output().context("running openssl")?;
+            if !output.status.success() {
+                bail!("openssl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+            }
+            Ok(())
+        };
+        let os = std::ffi::OsStr::new;
+        openssl(&[
+            os("req"),
+            os("-x509"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-days"),
+            os("2"),
+            os("-subj"),
+            os("/CN=flatroot-test-ca"),
+            os("-keyout"),
+            ca_key.as_os_str(),
+            os("-out"),
+            ca.as_os_str(),
+        ])?;
+        openssl(&[
+            os("req"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-subj"),
+            os("/CN=127.0.0.1"),
+            os("-keyout"),
+            key.as_os_str(),
+            os("-out"),
+            csr.as_os_str(),
+        ])?;
+        openssl(&[
+            os("x509"),
+            os("-req"),
+            os("-in"),
+            csr.as_os_str(),
+            os("-CA"),
+            ca.as_os_str(),
+            os("-CAkey"),
+            ca_key.as_os_str(),
+            os("-CAcreateserial"),
+            os("-days"),
+            os("2"),
+            os("-extfile"),
+            extensions.as_os_str(),
+            os("-out"),
+            certificate.as_os_str(),
+        ])?;
+        Ok(Tls { certificate, key, ca })
+    }
+}
+
 /// One line of the access log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -65,12 +149,20 @@ impl Registry {
     /// When `docker-registry` is not installed, will not start, or does not answer `/v2/`
     /// within a minute; the error holds the end of its log.
     pub fn start(dir: &Path, auth: &Auth) -> Result<Registry> {
+        Registry::start_with(dir, auth, None)
+    }
+
+    /// As [`Registry::start`], serving HTTPS with `tls` when given.
+    ///
+    /// # Errors
+    /// As [`Registry::start`].
+    pub fn start_with(dir: &Path, auth: &Auth, tls: Option<&Tls>) -> Result<Registry> {
         let mut last = None;
         // A port found free may be taken before the registry binds it; try a few.
         for attempt in 0..3 {
             let port = free_port()?;
             let config = dir.join(format!("config-{attempt}.yml"));
-            std::fs::write(&config, config_yaml(dir, port, auth))
+            std::fs::write(&config, config_yaml(dir, port, auth, tls))
                 .with_context(|| format!("writing {}", config.display()))?;
             let log = dir.join(format!("registry-{attempt}.log"));
             let file = std::fs::File::create(&log)?;
@@ -119,8 +211,9 @@ impl Registry {
             if let Some(status) = self.child.try_wait()? {
                 bail!("docker-registry ended ({status}) before answering:\n{}", tail(&self.log()));
             }
+            // An HTTPS registry answers a plain request 400, which says it is up as well.
             if let Some(status) = get_status(self.port, "/v2/")
-                && (status == 200 || status == 401)
+                && matches!(status, 200 | 401 | 400)
             {
                 return Ok(());
             }
@@ -160,7 +253,7 @@ pub fn htpasswd(path: &Path, user: &str, password: &str) -> Result<()> {
     std::fs::write(path, output.stdout).with_context(|| format!("writing {}", path.display()))
 }
 
-fn config_yaml(dir: &Path, port: u16, auth: &Auth) -> String {
+fn config_yaml(dir: &Path, port: u16, auth: &Auth, tls: Option<&Tls>) -> String {
     let storage = dir.join("storage");
     let auth = match auth {
         Auth::None => String::new(),
@@ -174,10 +267,18 @@ fn config_yaml(dir: &Path, port: u16, auth: &Auth) -> String {
             root_cert.display()
         ),
     };
+    let tls = match tls {
+        None => String::new(),
+        Some(tls) => format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            tls.certificate.display(),
+            tls.key.display()
+        ),
+    };
     format!(
         "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  \
          filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: \
-         127.0.0.1:{port}\n{auth}",
+         127.0.0.1:{port}\n{tls}{auth}",
         storage.display()
     )
 }

@@ -59,6 +59,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// to every reference, and prints the index digest (or a JSON summary).
 pub fn publish(args: PublishArgs, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let targets = registry_args::references(&args.references)?;
+    // Shortcoming: pushing needs a layout; a build writes one output, so `--push` with a
+    // docker-archive OUT is refused rather than writing both.
     if let Some(out) = &out
         && out.extension().is_some_and(|e| e == "tar")
     {

@@ -36,6 +36,7 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 mod session;
+mod sink;
 mod source;
 mod upload;
 

@@ -3,7 +3,6 @@
 //! streams. Into an OCI image layout ([`pull_layout`]), or into memory and on into trees
 //! ([`open_image`]).
 
-use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,11 +13,12 @@ use sha2::{Digest as _, Sha256};
 
 use super::auth::repository_scope;
 use super::session::{Call, Session, header};
+use super::sink::{LayoutTarget, MemoryTarget, Target};
 use super::source::MANIFEST_LIMIT;
 use super::{MANIFEST_ACCEPT, Options, Reference, RegistryError};
 use crate::http::{Client, HttpError};
 use crate::image::{self, ImageView};
-use crate::oci::layout::{BlobWriter, LayoutWriter};
+use crate::oci::layout::LayoutWriter;
 use crate::progress::{Progress, Stage};
 
 /// The annotation that names a tag in an OCI layout's `index.json`.
@@ -97,7 +97,7 @@ fn fetch(
     target: &dyn Target,
 ) -> Result<PullOutcome, RegistryError> {
     let client = Client::new(&options.http).map_err(RegistryError::Client)?;
-    let session = Session::new(reference, options, client);
+    let session = Session::connect(reference, options, client)?;
     let source = Source { session: &session, label: reference.to_string(), reference };
 
     let (bytes, media_type) = source.manifest(reference.manifest_reference(), None)?;
@@ -390,108 +390,5 @@ fn descriptor(value: &serde_json::Value) -> Result<(String, u64), String> {
             Ok((digest.to_string(), size))
         }
         _ => Err(format!("a descriptor without a sha256 digest and a size: {value}")),
-    }
-}
-
-/// Where pulled content goes.
-trait Target: Sync {
-    /// Stores a manifest, already verified.
-    fn manifest(&self, bytes: &[u8]) -> Result<(), RegistryError>;
-    /// Starts storing a blob; its digest is known at the end.
-    fn blob(&self) -> Result<Box<dyn BlobOut + '_>, RegistryError>;
-}
-
-/// A blob being stored.
-trait BlobOut {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError>;
-    /// The `sha256:<hex>` digest and size of what was written.
-    fn finish(self: Box<Self>) -> Result<(String, u64), RegistryError>;
-}
-
-struct LayoutTarget<'a>(&'a LayoutWriter);
-
-impl LayoutTarget<'_> {
-    fn error(&self, source: crate::oci::layout::LayoutError) -> RegistryError {
-        RegistryError::Write { path: self.0.temp_dir().to_path_buf(), source }
-    }
-}
-
-impl Target for LayoutTarget<'_> {
-    fn manifest(&self, bytes: &[u8]) -> Result<(), RegistryError> {
-        self.0.add_blob(bytes).map(drop).map_err(|e| self.error(e))
-    }
-
-    fn blob(&self) -> Result<Box<dyn BlobOut + '_>, RegistryError> {
-        let writer = self.0.blob_writer().map_err(|e| self.error(e))?;
-        Ok(Box::new(LayoutBlob { writer, target: self }))
-    }
-}
-
-struct LayoutBlob<'a> {
-    writer: BlobWriter<'a>,
-    target: &'a LayoutTarget<'a>,
-}
-
-impl BlobOut for LayoutBlob<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError> {
-        use std::io::Write as _;
-        self.writer.write_all(bytes).map_err(|source| {
-            self.target.error(crate::oci::layout::LayoutError::Io {
-                action: "write",
-                path: self.target.0.temp_dir().to_path_buf(),
-                source,
-            })
-        })
-    }
-
-    fn finish(self: Box<Self>) -> Result<(String, u64), RegistryError> {
-        let target = self.target;
-        let stored = self.writer.finish().map_err(|e| target.error(e))?;
-        Ok((stored.digest.to_string(), stored.size))
-    }
-}
-
-/// Blobs held in memory by their layout path (`blobs/sha256/<hex>`).
-#[derive(Default)]
-struct MemoryTarget {
-    files: Mutex<BTreeMap<String, Vec<u8>>>,
-}
-
-impl MemoryTarget {
-    fn insert(&self, hex: String, bytes: Vec<u8>) {
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        files.insert(format!("blobs/sha256/{hex}"), bytes);
-    }
-}
-
-impl Target for MemoryTarget {
-    fn manifest(&self, bytes: &[u8]) -> Result<(), RegistryError> {
-        self.insert(hex::encode(Sha256::digest(bytes)), bytes.to_vec());
-        Ok(())
-    }
-
-    fn blob(&self) -> Result<Box<dyn BlobOut + '_>, RegistryError> {
-        Ok(Box::new(MemoryBlob { target: self, bytes: Vec::new(), hasher: Sha256::new() }))
-    }
-}
-
-struct MemoryBlob<'a> {
-    target: &'a MemoryTarget,
-    bytes: Vec<u8>,
-    hasher: Sha256,
-}
-
-impl BlobOut for MemoryBlob<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError> {
-        self.hasher.update(bytes);
-        self.bytes.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>) -> Result<(String, u64), RegistryError> {
-        let hex = hex::encode(self.hasher.finalize());
-        let size = self.bytes.len() as u64;
-        self.target.insert(hex.clone(), self.bytes);
-        Ok((format!("sha256:{hex}"), size))
     }
 }

@@ -98,11 +98,13 @@ pub fn push_layout(
     }
 
     let client = Client::new(&options.http).map_err(RegistryError::Client)?;
+    // Every registry is reached before anything is sent to any of them.
     let mut sessions: BTreeMap<&str, Session> = BTreeMap::new();
     for target in targets {
-        sessions
-            .entry(target.registry.as_str())
-            .or_insert_with(|| Session::new(target, options, client.clone()));
+        if !sessions.contains_key(target.registry.as_str()) {
+            let session = Session::connect(target, options, client.clone())?;
+            sessions.insert(target.registry.as_str(), session);
+        }
     }
 
     // The first repository of each registry that this push filled: where mounts come from.
@@ -120,7 +122,6 @@ pub fn push_layout(
         };
         let mount_from =
             holders.get(target.registry.as_str()).copied().filter(|r| *r != target.repository);
-        session.ping(&reference)?;
         let sent = send_blobs(&destination, &image.blobs, mount_from, options.jobs)?;
         for manifest in &image.manifests {
             put_manifest(session, &reference, &target.repository, &manifest.digest, manifest)?;

@@ -65,19 +65,55 @@ pub(crate) type Send<'s> =
     dyn Fn(&ureq::Agent, Option<&str>) -> Result<Response<Body>, ureq::Error> + 's;
 
 impl Session {
-    /// A session for the registry of `reference`. Plain HTTP for loopback hosts and the
-    /// `insecure` ones of `options`, HTTPS otherwise.
-    pub(crate) fn new(reference: &Reference, options: &Options, client: Client) -> Session {
-        let insecure = is_loopback(&reference.registry)
-            || options
-                .insecure
-                .iter()
-                .any(|host| host == &reference.registry || host == reference.host_name());
-        let scheme = if insecure { "http" } else { "https" };
+    /// Opens a session with the registry of `reference`: asks `/v2/` over HTTPS, and learns
+    /// whether and how it wants authentication.
+    ///
+    /// A loopback host or one of `options.insecure` may speak plain HTTP: when HTTPS does
+    /// not connect there (no TLS, or a certificate not trusted), `/v2/` is asked over HTTP;
+    /// when that fails too, the HTTPS failure is the error, unless plain HTTP got an answer
+    /// other than the `400` of an HTTPS server. Every other host is HTTPS only.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the registry does not answer `/v2/` as a registry does.
+    pub(crate) fn connect(
+        reference: &Reference,
+        options: &Options,
+        client: Client,
+    ) -> Result<Session, RegistryError> {
+        let label = reference.to_string();
+        let host = reference.api_host();
+        let mut session = Session::new(reference, options, client, format!("https://{host}"));
+        if !may_speak_plain_http(reference, options) {
+            session.ping(&label, true)?;
+            return Ok(session);
+        }
+
+        // One HTTPS attempt, not retried: a plain HTTP registry refuses it at once.
+        let Err(https_error) = session.ping(&label, false) else { return Ok(session) };
+        if !matches!(https_error, RegistryError::Http { .. }) {
+            return Err(https_error);
+        }
+        tracing::debug!(registry = %reference.registry, error = %https_error, "trying plain HTTP");
+        session.base = format!("http://{host}");
+        match session.ping(&label, true) {
+            Ok(()) => Ok(session),
+            // A server that answers plain HTTP, but not as a registry should: its answer says
+            // more, unless it is the 400 an HTTPS server gives a plain request.
+            Err(http_error @ RegistryError::Status { status, .. }) if status != 400 => {
+                Err(http_error)
+            }
+            Err(http_error) => {
+                tracing::debug!(error = %http_error, "plain HTTP failed too");
+                Err(https_error)
+            }
+        }
+    }
+
+    fn new(reference: &Reference, options: &Options, client: Client, base: String) -> Session {
         Session {
             client,
             registry: reference.registry.clone(),
-            base: format!("{scheme}://{}", reference.api_host()),
+            base,
             options: options.clone(),
             state: Mutex::new(State::default()),
             pinging: Mutex::new(()),
@@ -109,11 +145,14 @@ impl Session {
         call: &Call<'_>,
         send: &Send<'_>,
     ) -> Result<Response<Body>, RegistryError> {
-        self.ping(call.reference)?;
+        self.ping(call.reference, true)?;
 
+        // Credentials and tokens are for this registry alone, never for another host an
+        // upload's Location may name.
+        let own = call.url.starts_with(&format!("{}/", self.base));
         let mut renewed = false;
         loop {
-            let authorization = self.authorization(call, renewed)?;
+            let authorization = if own { self.authorization(call, renewed)? } else { None };
             let response = self.send_retrying(call, send, authorization.as_deref())?;
             if response.status().as_u16() != 401 {
                 return Ok(response);
@@ -187,6 +226,7 @@ impl Session {
 
     /// The client's retries around one exchange; transient statuses count as failures so
     /// that they are retried, and the last one keeps its body for the error.
+    // Shortcoming: a 429's Retry-After is not read; the client's backoff decides the wait.
     fn send_retrying(
         &self,
         call: &Call<'_>,
@@ -223,9 +263,8 @@ impl Session {
     }
 
     /// Asks `/v2/` once, to learn whether and how the registry wants authentication before
-    /// any request with a body is sent. Callers about to start parallel transfers call it
-    /// first, so that a registry that does not answer fails them once.
-    pub(crate) fn ping(&self, reference: &str) -> Result<(), RegistryError> {
+    /// any request with a body is sent; `retry` as [`Call::retry`].
+    fn ping(&self, reference: &str, retry: bool) -> Result<(), RegistryError> {
         if self.lock().challenge.is_some() {
             return Ok(());
         }
@@ -233,13 +272,8 @@ impl Session {
         if self.lock().challenge.is_some() {
             return Ok(());
         }
-        let call = Call {
-            reference,
-            method: "GET",
-            url: self.url("/v2/"),
-            scopes: Vec::new(),
-            retry: true,
-        };
+        let call =
+            Call { reference, method: "GET", url: self.url("/v2/"), scopes: Vec::new(), retry };
         let url = call.url.clone();
         let response = self.send_retrying(&call, &|agent, _| agent.get(&url).call(), None)?;
         let challenge = match response.status().as_u16() {
@@ -285,6 +319,7 @@ impl Session {
     }
 
     /// Asks the token endpoint for a token for `call.scopes`.
+    // Shortcoming: only the GET flow; OAuth2's POST flow (refresh tokens) is not written.
     fn token(
         &self,
         call: &Call<'_>,
@@ -386,6 +421,16 @@ impl Session {
     }
 }
 
+/// Whether the registry of `reference` may be spoken to over plain HTTP: a loopback host,
+/// or one named in `options.insecure` (as `host` or `host:port`).
+pub(crate) fn may_speak_plain_http(reference: &Reference, options: &Options) -> bool {
+    is_loopback(&reference.registry)
+        || options
+            .insecure
+            .iter()
+            .any(|host| host == &reference.registry || host == reference.host_name())
+}
+
 /// A response header as text.
 pub(crate) fn header(response: &Response<Body>, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
@@ -403,36 +448,38 @@ mod tests {
     use super::*;
     use crate::http::HttpConfig;
 
-    fn session(text: &str, insecure: &[&str]) -> Session {
+    fn plain(text: &str, insecure: &[&str]) -> bool {
         let options = Options {
             insecure: insecure.iter().map(|h| h.to_string()).collect(),
             ..Options::default()
         };
-        let client = Client::new(&HttpConfig::default()).unwrap();
-        Session::new(&Reference::parse(text).unwrap(), &options, client)
+        may_speak_plain_http(&Reference::parse(text).unwrap(), &options)
     }
 
     #[test]
     fn plain_http_is_for_loopback_and_insecure_registries_only() {
         let insecure = ["registry.internal", "other:5000"];
-        let url = |text: &str| session(text, &insecure).url("/v2/");
-        assert_eq!(url("localhost:5000/x"), "http://localhost:5000/v2/");
-        assert_eq!(url("127.0.0.1:5000/x"), "http://127.0.0.1:5000/v2/");
-        assert_eq!(url("[::1]:5000/x"), "http://[::1]:5000/v2/");
-        assert_eq!(url("registry.internal:8443/x"), "http://registry.internal:8443/v2/");
-        assert_eq!(url("other:5000/x"), "http://other:5000/v2/");
-        assert_eq!(url("other:5001/x"), "https://other:5001/v2/");
-        assert_eq!(url("ghcr.io/x"), "https://ghcr.io/v2/");
-        assert_eq!(url("docker.io/library/alpine"), "https://registry-1.docker.io/v2/");
+        assert!(plain("localhost:5000/x", &insecure));
+        assert!(plain("127.0.0.1:5000/x", &insecure));
+        assert!(plain("[::1]:5000/x", &insecure));
+        assert!(plain("registry.internal:8443/x", &insecure));
+        assert!(plain("other:5000/x", &insecure));
+        assert!(!plain("other:5001/x", &insecure));
+        assert!(!plain("ghcr.io/x", &insecure));
+        assert!(!plain("docker.io/library/alpine", &insecure));
     }
 
     #[test]
     fn locations_are_made_absolute() {
-        let session = session("localhost:5000/x", &[]);
+        let reference = Reference::parse("localhost:5000/x").unwrap();
+        let client = Client::new(&HttpConfig::default()).unwrap();
+        let base = "http://localhost:5000".to_string();
+        let session = Session::new(&reference, &Options::default(), client, base);
         assert_eq!(
             session.resolve("/v2/x/blobs/uploads/1"),
             "http://localhost:5000/v2/x/blobs/uploads/1"
         );
         assert_eq!(session.resolve("https://s3.example/u?x=1"), "https://s3.example/u?x=1");
+        assert_eq!(session.url("/v2/"), "http://localhost:5000/v2/");
     }
 }
