@@ -106,8 +106,12 @@ start_server() {
 
 stop_server() {
     fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" 2>/dev/null || true
-    i=0
-    while kill -0 "$server" 2>/dev/null && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+    # (sh has no local variables: the callers' loop counter is $i, so this one is $waited.)
+    waited=0
+    while kill -0 "$server" 2>/dev/null && [ "$waited" -lt 200 ]; do
+        sleep 0.05
+        waited=$((waited + 1))
+    done
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
     server=
