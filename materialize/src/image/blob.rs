@@ -375,3 +375,58 @@ impl Archive {
         self.bytes.slice(*start, *len)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn slices_stay_inside_their_bytes_and_share_the_buffer() {
+        let bytes = Bytes::owned(b"0123456789".to_vec());
+        let middle = bytes.slice(2, 5).unwrap();
+        assert_eq!(middle.as_ref(), b"23456");
+        assert_eq!(middle.slice(1, 3).unwrap().as_ref(), b"345");
+        assert!(middle.slice(3, 3).is_none());
+        assert!(bytes.slice(usize::MAX, 2).is_none());
+        let shared = middle.into_shared();
+        assert_eq!((*shared).as_ref(), b"23456");
+        // All of a buffer is handed on as the buffer itself, not wrapped.
+        assert_eq!((*bytes.clone().into_shared()).as_ref().as_ptr(), bytes.as_ref().as_ptr());
+    }
+
+    #[test]
+    fn the_size_hint_is_gzips_isize_or_the_first_zstd_frames_size() {
+        let data = vec![5u8; 70_000];
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+        gzip.write_all(&data).unwrap();
+        let gzip = gzip.finish().unwrap();
+        let tail = &gzip[gzip.len() - 4..];
+        assert_eq!(size_hint(Compression::sniff(&gzip), &gzip, tail), 70_000);
+        let zstd = zstd::encode_all(&data[..], 1).unwrap();
+        assert_eq!(size_hint(Compression::sniff(&zstd), &zstd[..18], &[]), 70_000);
+        assert_eq!(size_hint(Compression::None, b"plain", &[]), 0);
+    }
+
+    #[test]
+    fn the_stored_digest_covers_what_the_decoder_left_unread() {
+        let mut reader = HashingReader::new(&b"abcdef"[..]);
+        let mut first = [0u8; 2];
+        reader.read_exact(&mut first).unwrap();
+        assert_eq!(reader.finish().unwrap(), hex::encode(Sha256::digest(b"abcdef")));
+    }
+
+    #[test]
+    fn a_member_is_released_page_by_page_and_still_reads_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let data: Vec<u8> = (0..3 * RELEASE_STEP + 12_345).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let member = map(&path).unwrap().slice(777, data.len() - 777).unwrap();
+        let mut read = Vec::new();
+        Releasing { bytes: &member, read: 0, released: 0 }.read_to_end(&mut read).unwrap();
+        assert!(read == data[777..], "released pages read in again from the file");
+        assert!(member.as_ref() == &data[777..]);
+    }
+}

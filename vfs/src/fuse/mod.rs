@@ -46,8 +46,8 @@ pub struct MountConfig {
     pub threads: usize,
 }
 
-/// The most worker threads a mount runs: every request is answered from memory without
-/// blocking, so threads beyond the cores that read the mount only add idle stacks.
+/// The most worker threads a mount runs: requests are answered from memory, so threads
+/// beyond the cores that read the mount mostly add idle stacks.
 pub const MAX_THREADS: usize = 64;
 
 impl Default for MountConfig {
@@ -155,7 +155,9 @@ impl Mounted {
         // The session runs on a thread of its own, so that this thread holds the mount and
         // decides what becomes of it when serving ends.
         let mut background = self.session.spawn().map_err(error)?;
-        let placeholder = std::thread::spawn(|| Ok(()));
+        // `guard` is the one part of the session that can be taken out of it; a finished
+        // thread stands in for it.
+        let placeholder = std::thread::Builder::new().spawn(|| Ok(())).map_err(error)?;
         let serving = std::mem::replace(&mut background.guard, placeholder);
         let result = serving.join().unwrap_or_else(|_| Err(io::Error::other("a worker panicked")));
         match result {
