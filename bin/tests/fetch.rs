@@ -311,7 +311,7 @@ fn cache_du_and_gc_report_and_trim_the_cache() {
     };
     let usage = du();
     let kinds: Vec<&str> = usage.iter().map(|u| u.0.as_str()).collect();
-    assert_eq!(kinds, ["packages", "indexes", "tmp", "total"]);
+    assert_eq!(kinds, ["packages", "indexes", "unpacked", "segments", "tmp", "total"]);
     let on_disk: u64 = files_under(&cache.join("packages"))
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())

@@ -15,8 +15,16 @@
 //! against its index, an index by its body digest and then its signature. A corrupt entry
 //! is removed and fetched again. Each use of an entry sets its mtime ([`Cache::touch`]),
 //! since atime is unreliable, and [`Cache::gc`] evicts least recently used entries first.
-//! A later kind (decompressed package data to memory-map) fits the same scheme: a directory
-//! of its own, named by a digest, written through `tmp/`.
+//!
+//! Two kinds hold work derived from verified inputs, so that later builds need not redo it:
+//!
+//! - `unpacked/`: the decompressed data tar of a package, named by the package's verified
+//!   data hash, that later builds memory-map instead of inflating again;
+//! - `segments/`: compressed layer segments, named by a digest of what was compressed and
+//!   how, that later builds copy instead of compressing again.
+//!
+//! Each such entry ends with a digest of its own bytes, checked whenever it is read, so a
+//! corrupt or truncated entry is discarded and rebuilt, never used.
 
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -34,19 +42,26 @@ pub enum Kind {
     Packages,
     /// Repository indexes with their validators, by URL.
     Indexes,
+    /// Decompressed package data, by the package's data hash.
+    Unpacked,
+    /// Compressed layer segments, by a digest of their input and compression.
+    Segments,
     /// Files being written, and strays of killed processes.
     Temporary,
 }
 
 impl Kind {
     /// Every kind, in the order `flatroot cache du` lists them.
-    pub const ALL: [Kind; 3] = [Kind::Packages, Kind::Indexes, Kind::Temporary];
+    pub const ALL: [Kind; 5] =
+        [Kind::Packages, Kind::Indexes, Kind::Unpacked, Kind::Segments, Kind::Temporary];
 
     /// The directory name, also the kind's name in `cache du`.
     pub fn dir(self) -> &'static str {
         match self {
             Kind::Packages => "packages",
             Kind::Indexes => "indexes",
+            Kind::Unpacked => "unpacked",
+            Kind::Segments => "segments",
             Kind::Temporary => "tmp",
         }
     }
@@ -140,6 +155,12 @@ impl Cache {
     pub fn index_path(&self, url: &str) -> PathBuf {
         let name = hex::encode(Sha256::digest(url.as_bytes()));
         self.root.join(Kind::Indexes.dir()).join(name)
+    }
+
+    /// Where the entry `name` of `kind` is kept; `name` is a digest in hex, chosen by the
+    /// kind's user.
+    pub fn entry_path(&self, kind: Kind, name: &str) -> PathBuf {
+        self.root.join(kind.dir()).join(name)
     }
 
     /// A new, empty temporary file in the cache, removed when dropped unless persisted.
@@ -328,7 +349,13 @@ mod tests {
         let usage = cache.usage().unwrap();
         assert_eq!(
             usage,
-            [(Kind::Packages, 100, 1), (Kind::Indexes, 50, 1), (Kind::Temporary, 10, 1)]
+            [
+                (Kind::Packages, 100, 1),
+                (Kind::Indexes, 50, 1),
+                (Kind::Unpacked, 0, 0),
+                (Kind::Segments, 0, 0),
+                (Kind::Temporary, 10, 1)
+            ]
         );
     }
 
