@@ -19,6 +19,10 @@ pub struct FetchArgs {
     /// Use only the cache: make no request, and fail naming whatever is not cached.
     #[arg(long)]
     pub offline: bool,
+    /// Neither keep nor reuse decompressed package data and compressed layer segments in
+    /// the cache (downloaded files are still cached); the image is the same either way.
+    #[arg(long)]
+    pub no_cache: bool,
     /// A PEM file of certificate authorities to trust besides the system's (repeatable).
     #[arg(long = "ca-file", value_name = "FILE")]
     pub ca_files: Vec<PathBuf>,

@@ -100,6 +100,7 @@ pub fn tree_options(
     built.trust = Trust { allow_untrusted: repos.allow_untrusted };
     built.limits = repos.limits.limits();
     built.fetch = repos.fetch.options()?;
+    built.derived_cache = !repos.fetch.no_cache;
     Ok(built)
 }
 

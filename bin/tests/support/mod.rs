@@ -22,9 +22,16 @@ pub fn root() -> PathBuf {
 }
 
 /// A `flatroot` command with a clean, fixed environment, run from the repository root.
+///
+/// Its default cache is one directory under Cargo's temporary directory, shared by every
+/// test (as a user's cache is shared by their builds), never the user's own.
 pub fn flatroot() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flatroot"));
-    command.current_dir(root()).env_remove("SOURCE_DATE_EPOCH").env_remove("FLATROOT_LOG");
+    command
+        .current_dir(root())
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("FLATROOT_LOG")
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-cache"));
     command
 }
 

@@ -92,6 +92,11 @@ pub struct Options {
     pub limits: Limits,
     /// How remote repositories are fetched and cached.
     pub fetch: FetchOptions,
+    /// Whether work derived from verified inputs is kept in and taken from the cache at
+    /// [`FetchOptions::cache_dir`]: decompressed package data (memory-mapped on reuse) and
+    /// compressed layer segments. Off by default in the library; the command line turns it
+    /// on unless `--no-cache` is given. The image bytes are the same either way.
+    pub derived_cache: bool,
 }
 
 impl Default for Options {
@@ -104,6 +109,7 @@ impl Default for Options {
             tag: "flatroot:latest".to_string(),
             limits: Limits::default(),
             fetch: FetchOptions::default(),
+            derived_cache: false,
         }
     }
 }
