@@ -25,4 +25,5 @@ pub mod registry;
 pub mod repository;
 pub mod resolve;
 pub mod rootfs;
+pub mod store;
 pub mod unpack;

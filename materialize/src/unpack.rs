@@ -13,6 +13,7 @@
 //! File contents are never copied: each file is a range of its package's shared buffer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use flatroot_vfs::{
     Content, Follow, Lossy, Metadata, Name, Node, NodeId, NodeKind, SharedBuffer, Timestamp, Tree,
@@ -29,8 +30,8 @@ pub struct UnpackedPackage {
     pub record: IndexEntry,
     /// The decompressed data tar that `entries` point into.
     pub buffer: SharedBuffer,
-    /// Its data entries in tar order.
-    pub entries: Vec<DataEntry>,
+    /// Its data entries in tar order, shared with every other tree holding the package.
+    pub entries: Arc<[DataEntry]>,
     /// Its install scripts.
     pub scripts: Vec<Script>,
     /// Its trigger globs.
@@ -131,7 +132,7 @@ pub fn merge(
 
     for (index, package) in packages.iter().enumerate() {
         let mut package_keys = Vec::with_capacity(package.entries.len());
-        for entry in &package.entries {
+        for entry in package.entries.iter() {
             let key = merge_entry(tree, packages, index, entry, &mut owners)?;
             package_keys.push(key);
         }
@@ -330,7 +331,6 @@ fn db_entry(entry: &DataEntry) -> DbEntry {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
 
@@ -357,7 +357,7 @@ mod tests {
                 ..Default::default()
             },
             buffer: Arc::new(data.to_vec()),
-            entries,
+            entries: entries.into(),
             scripts: vec![],
             triggers: vec![],
         }

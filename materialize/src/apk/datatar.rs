@@ -26,7 +26,7 @@ pub(crate) use ustar::{RawEntries, RawEntry};
 /// and how far compressed bytes may inflate. The defaults are far above any real Alpine or
 /// Wolfi repository; [`Limit`] names each bound and the `flatroot build` option that
 /// raises it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Most entries one tar may hold; default 1,000,000.
     pub max_entries: usize,

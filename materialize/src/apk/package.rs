@@ -10,6 +10,10 @@
 //! 3. the `.PKGINFO` `datahash` (SHA-256 of the compressed data members);
 //! 4. each regular file's `APK-TOOLS.checksum.SHA1` against its content.
 //!
+//! The first two are [`read_control`], the last two [`read_data`], so that a caller holding
+//! the data already decompressed (the cache of unpacked data, keyed by the verified
+//! datahash) can verify a package without inflating it again.
+//!
 //! The data is decompressed once, straight into one buffer sized from `.PKGINFO` `size`,
 //! while the compressed members are hashed; file contents stay in that buffer and
 //! [`DataEntry`] ranges point into it.
@@ -241,14 +245,8 @@ pub enum PackageError {
     },
 }
 
-/// Reads, verifies and decompresses the package in `bytes`.
-///
-/// Signature policy: a signature by a known key that verifies sets
-/// [`Package::signed_by`]. A signature by a known key that fails is an error unless
-/// untrusted data is allowed. A package that is unsigned, or signed only by unknown keys,
-/// is accepted when [`Expect::checksum`] matched (its identity comes from the index, as in
-/// apk-tools' repository installs) or when untrusted data is allowed; otherwise it is an
-/// error.
+/// Reads, verifies and decompresses the package in `bytes`: [`read_control`], then
+/// [`read_data`].
 ///
 /// # Errors
 /// [`PackageError`], naming [`Expect::name`], for the first check that fails.
@@ -258,6 +256,46 @@ pub fn read_package(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<Package, PackageError> {
+    let control = read_control(bytes, expect, keyring, trust)?;
+    let (data, entries) = read_data(bytes, &control, expect, trust)?;
+
+    let Control { pkginfo, control_checksum, signed_by, scripts, .. } = control;
+    Ok(Package { pkginfo, control_checksum, signed_by, scripts, data, entries })
+}
+
+/// A package's verified control segment, and where its data segment starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// The parsed `.PKGINFO`; its `datahash` is what [`read_data`] checks the data against.
+    pub pkginfo: PkgInfo,
+    /// SHA-1 of the compressed control member, the value an index writes as `C:`.
+    pub control_checksum: Checksum,
+    /// The key whose signature verified, as [`Package::signed_by`].
+    pub signed_by: Option<String>,
+    /// Control scripts, in control tar order.
+    pub scripts: Vec<Script>,
+    /// The offset of the data segment in the package file.
+    pub data_start: usize,
+}
+
+/// Reads and verifies the signature and control segments of the package in `bytes`,
+/// leaving the data segment untouched.
+///
+/// Signature policy: a signature by a known key that verifies sets
+/// [`Control::signed_by`]. A signature by a known key that fails is an error unless
+/// untrusted data is allowed. A package that is unsigned, or signed only by unknown keys,
+/// is accepted when [`Expect::checksum`] matched (its identity comes from the index, as in
+/// apk-tools' repository installs) or when untrusted data is allowed; otherwise it is an
+/// error.
+///
+/// # Errors
+/// [`PackageError`], naming [`Expect::name`], for the first check that fails.
+pub fn read_control(
+    bytes: &[u8],
+    expect: &Expect,
+    keyring: &Keyring,
+    trust: Trust,
+) -> Result<Control, PackageError> {
     let package = || expect.name.clone();
     let control_limit = expect.limits.max_control_size;
     let gzip_err = |segment| {
@@ -296,33 +334,53 @@ pub fn read_package(
     let identity = check_identity(expect, control_bytes, &control_checksum)?;
     let signed_by = check_signature(expect, keyring, trust, &signatures, control_bytes, identity)?;
 
-    let (pkginfo, scripts) = read_control(&control, &expect.name)?;
+    let (pkginfo, scripts) = read_control_tar(&control, &expect.name)?;
+    Ok(Control { pkginfo, control_checksum, signed_by, scripts, data_start: control_range.end })
+}
 
-    let data_start = control_range.end;
-    let data = read_data(bytes, data_start, &pkginfo, expect, trust)?;
-    let entries =
-        datatar::read_entries(&data, &expect.limits).map_err(
-            |source| match Limit::of_tar_error(&source, &expect.limits) {
-                Some(limit) => PackageError::Limit {
-                    package: package(),
-                    segment: "data",
-                    limit,
-                    value: limit.value(&expect.limits),
-                    source: LimitCause::Tar(source),
-                },
-                None => PackageError::Tar { package: package(), segment: "data", source },
-            },
-        )?;
+/// Decompresses and verifies the data segment of the package in `bytes`, whose control
+/// segment [`read_control`] verified: the datahash, the tar's entries within
+/// [`Expect::limits`], and each regular file's checksum.
+///
+/// # Errors
+/// [`PackageError`], naming [`Expect::name`], for the first check that fails.
+pub fn read_data(
+    bytes: &[u8],
+    control: &Control,
+    expect: &Expect,
+    trust: Trust,
+) -> Result<(Vec<u8>, Vec<DataEntry>), PackageError> {
+    let data = inflate_data(bytes, control.data_start, &control.pkginfo, expect, trust)?;
+    let entries = data_entries(&data, expect)?;
     verify_files(&data, &entries, &expect.name)?;
 
     tracing::debug!(
         package = %expect.name,
         entries = entries.len(),
         bytes = data.len(),
-        signed_by = signed_by.as_deref().unwrap_or("(none)"),
+        signed_by = control.signed_by.as_deref().unwrap_or("(none)"),
         "read package"
     );
-    Ok(Package { pkginfo, control_checksum, signed_by, scripts, data, entries })
+    Ok((data, entries))
+}
+
+/// The entries of a decompressed data tar, within [`Expect::limits`].
+///
+/// # Errors
+/// [`PackageError::Limit`] or [`PackageError::Tar`], naming [`Expect::name`].
+pub fn data_entries(data: &[u8], expect: &Expect) -> Result<Vec<DataEntry>, PackageError> {
+    datatar::read_entries(data, &expect.limits).map_err(|source| {
+        match Limit::of_tar_error(&source, &expect.limits) {
+            Some(limit) => PackageError::Limit {
+                package: expect.name.clone(),
+                segment: "data",
+                limit,
+                value: limit.value(&expect.limits),
+                source: LimitCause::Tar(source),
+            },
+            None => PackageError::Tar { package: expect.name.clone(), segment: "data", source },
+        }
+    })
 }
 
 /// Compares the control member with the index's `C:`; `true` when it was given and matched.
@@ -379,7 +437,7 @@ fn check_signature(
 }
 
 /// Parses the control tar: `.PKGINFO` and the known scripts; other entries are ignored.
-fn read_control(control: &[u8], name: &str) -> Result<(PkgInfo, Vec<Script>), PackageError> {
+fn read_control_tar(control: &[u8], name: &str) -> Result<(PkgInfo, Vec<Script>), PackageError> {
     let mut pkginfo = None;
     let mut scripts = Vec::new();
     for raw in datatar::RawEntries::new(control, &Limits::default()) {
@@ -415,7 +473,7 @@ fn script_name(name: &[u8]) -> Option<&'static str> {
 }
 
 /// Decompresses the data members into one buffer while hashing them, and checks datahash.
-fn read_data(
+fn inflate_data(
     bytes: &[u8],
     start: usize,
     pkginfo: &PkgInfo,

@@ -10,8 +10,9 @@ use rayon::prelude::*;
 use super::{BuildError, Options, Plan};
 use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
-use crate::apk::package::{Expect, Package, read_package};
+use crate::apk::package::{Control, Expect, read_control, read_data};
 use crate::apk::signature::Keyring;
+use crate::cache::Cache;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Lock};
 use crate::progress::{Progress, Stage};
@@ -20,6 +21,7 @@ use crate::resolve::{self, Request, Resolution};
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
 use crate::rootfs::paths;
+use crate::store::PackageData;
 use crate::unpack::{self, UnpackedPackage};
 
 /// One architecture's finished tree and what went into it.
@@ -295,20 +297,32 @@ fn verify_one(
         checksum: record.checksum.clone(),
         limits: options.limits,
     };
-    let package = read_package(bytes, &expect, keyring, options.trust)
-        .map_err(|source| BuildError::Package { path: path.clone(), source: Box::new(source) })?;
+    let package_error =
+        |source| BuildError::Package { path: path.clone(), source: Box::new(source) };
+
+    let control = read_control(bytes, &expect, keyring, options.trust).map_err(package_error)?;
+    // The data is taken by the datahash the verified control segment names, so a package
+    // read before (by this process, or by any build through the cache) is not inflated again.
+    let cache = options.derived_cache.then(|| Cache::new(&options.fetch.cache_dir));
+    let data = options
+        .store
+        .get(control.pkginfo.datahash, &expect, cache.as_ref(), || {
+            read_data(bytes, &control, &expect, options.trust)
+        })
+        .map_err(package_error)?;
+
     // A package is verified by its own signature or by its checksum in a signed index.
     let unverified =
-        package.signed_by.is_none() && (repo.signed_by.is_none() || record.checksum.is_none());
-    Ok((unpacked(record.clone(), package), unverified))
+        control.signed_by.is_none() && (repo.signed_by.is_none() || record.checksum.is_none());
+    Ok((unpacked(record.clone(), control, &data), unverified))
 }
 
-fn unpacked(mut record: IndexEntry, package: Package) -> UnpackedPackage {
-    record.checksum = Some(package.control_checksum.clone());
+fn unpacked(mut record: IndexEntry, control: Control, data: &PackageData) -> UnpackedPackage {
+    record.checksum = Some(control.control_checksum.clone());
     // The control segment is the package's own word (and verified). Some indexes leave
     // fields out (melange's omit `r:` and `o:`, others `q:`), but file ownership rules and
     // the installed database need them: fill what the index does not say.
-    let info = &package.pkginfo;
+    let info = &control.pkginfo;
     let fill = |field: &mut String, value: &String| {
         if field.is_empty() {
             field.clone_from(value);
@@ -326,17 +340,17 @@ fn unpacked(mut record: IndexEntry, package: Package) -> UnpackedPackage {
     record.build_time = record.build_time.or(info.builddate);
     record.provider_priority = record.provider_priority.or(info.provider_priority);
     record.replaces_priority = record.replaces_priority.or(info.replaces_priority);
-    let scripts = package
+    let scripts = control
         .scripts
         .into_iter()
         .map(|s| Script { name: s.name, mtime: s.mtime, data: s.data })
         .collect();
     UnpackedPackage {
         record,
-        buffer: Arc::new(package.data),
-        entries: package.entries,
+        buffer: data.buffer.clone(),
+        entries: data.entries.clone(),
         scripts,
-        triggers: package.pkginfo.triggers,
+        triggers: control.pkginfo.triggers,
     }
 }
 

@@ -26,6 +26,7 @@ use crate::oci::compress::Compression;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
 use crate::rootfs::paths::PathMutation;
+use crate::store::DataStore;
 
 /// What to build: the blueprint, read and resolved against the working directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,6 +98,9 @@ pub struct Options {
     /// compressed layer segments. Off by default in the library; the command line turns it
     /// on unless `--no-cache` is given. The image bytes are the same either way.
     pub derived_cache: bool,
+    /// The decompressed data of the packages read so far, shared by every build that holds
+    /// a clone of these options (the sides of a diff, the images of a batch).
+    pub store: DataStore,
 }
 
 impl Default for Options {
@@ -110,6 +114,7 @@ impl Default for Options {
             limits: Limits::default(),
             fetch: FetchOptions::default(),
             derived_cache: false,
+            store: DataStore::default(),
         }
     }
 }
