@@ -22,6 +22,10 @@ pub enum Command {
     /// Build an image from an apko blueprint into an OCI layout or a docker-archive, and
     /// with `--push` push it to registries.
     Build(BuildArgs),
+    /// Build many blueprints as one batch, one OCI layout each under `--out-dir`: every
+    /// package is read and inflated once for all of them, and one failure does not stop
+    /// the others. Exit status: the number of blueprints that failed (at most 100).
+    Batch(crate::commands::batch::BatchArgs),
     /// Build an image from an apko blueprint and push it to one or more registry
     /// references; prints the image's digest.
     Publish(PublishArgs),

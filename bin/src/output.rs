@@ -78,6 +78,14 @@ impl Spinner {
         Spinner { bar: Some(bar) }
     }
 
+    /// Prints a line on stderr above the spinner.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| note(line)),
+            None => note(line),
+        }
+    }
+
     /// Removes the spinner from the terminal.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

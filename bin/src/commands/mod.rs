@@ -1,5 +1,6 @@
 //! One module per subcommand; each calls one library function and renders its result.
 
+pub mod batch;
 mod build;
 pub mod cache;
 pub mod diff;
@@ -18,6 +19,7 @@ use crate::cli::Command;
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(args) => build::run(args),
+        Command::Batch(args) => batch::run(args),
         Command::Publish(args) => build::publish(args, None),
         Command::Push(args) => registry::push(args),
         Command::Pull(args) => registry::pull(args),

@@ -27,6 +27,12 @@ pub enum BuildError {
         /// The blueprint.
         blueprint: PathBuf,
     },
+    /// An image of a batch was never built: the worker that took it stopped.
+    #[error("{blueprint}: not built (the batch worker stopped)")]
+    NotBuilt {
+        /// The blueprint.
+        blueprint: PathBuf,
+    },
     /// A keyring file is missing or not a public key.
     #[error("cannot load the keyring")]
     Keyring(#[source] Box<SignatureError>),

@@ -8,6 +8,7 @@
 //! temporary sibling that is renamed into place only when everything succeeded.
 
 mod arch;
+mod batch;
 mod error;
 mod output;
 
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
+pub use batch::{BatchItem, Finished, batch};
 pub use error::BuildError;
 pub use output::{Output, build, build_locked, image_spec};
 

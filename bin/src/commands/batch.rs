@@ -1,0 +1,199 @@
+//! `flatroot batch`: many blueprints, one OCI layout each, built as one batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use flatroot_materialize::build::{self, BatchItem, Output};
+use serde_json::json;
+
+use crate::cli::BuildOptions;
+use crate::commands::options;
+use crate::output::{self, Spinner};
+
+/// Options of `flatroot batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The apko blueprints (YAML); each file name without its extension names its image.
+    #[arg(required = true, value_name = "BLUEPRINT")]
+    pub blueprints: Vec<PathBuf>,
+    /// The directory that receives one OCI image layout per blueprint, `DIR/NAME`; made if
+    /// missing.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// How many images are built at once, each with `--jobs` threads [default: 2].
+    #[arg(long, value_name = "N")]
+    pub images_at_once: Option<usize>,
+    #[command(flatten)]
+    pub build: BuildOptions,
+    /// Print a JSON summary instead of a `NAME DIGEST` line per image built: `images`
+    /// (name, blueprint, layout and digest, or error, per blueprint) and `packages` (how
+    /// many package data segments were inflated, mapped from the cache, or shared).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The largest exit status that counts failed blueprints.
+const MAX_FAILED_STATUS: usize = 100;
+
+/// Builds every blueprint into its layout under `--out-dir`; prints `NAME DIGEST` per image
+/// built, reports each failure as it happens, and exits with the number of blueprints that
+/// failed.
+pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
+    let concurrency = match args.images_at_once {
+        Some(n) if !(1..=64).contains(&n) => bail!("--images-at-once {n}: expected 1 to 64"),
+        Some(n) => n,
+        None => 2,
+    };
+    let options = options::build_options(&args.build)?;
+    let (_, tag) = args.build.tag.rsplit_once(':').unwrap_or(("", "latest"));
+    let names = image_names(&args.blueprints)?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot make the output directory {}", args.out_dir.display()))?;
+    let spinner = Spinner::new();
+
+    // A blueprint that cannot be read fails alone, as a build of it would.
+    let mut items = Vec::new();
+    let mut rows = BTreeMap::new();
+    for (index, (blueprint, name)) in args.blueprints.iter().zip(&names).enumerate() {
+        match options::plan(blueprint, &args.build.archs, &args.build.repos) {
+            Ok(plan) => items.push((
+                index,
+                BatchItem {
+                    name: name.clone(),
+                    plan,
+                    output: Output::Layout(args.out_dir.join(name)),
+                    tag: format!("{name}:{tag}"),
+                },
+            )),
+            Err(error) => {
+                spinner.println(&failure_text(name, error.as_ref()));
+                rows.insert(index, failure_row(name, blueprint, error.as_ref()));
+            }
+        }
+    }
+    let (indices, items): (Vec<usize>, Vec<BatchItem>) = items.into_iter().unzip();
+
+    let started = Instant::now();
+    let finished = |i: usize, result: &Result<build::Outcome, build::BuildError>| {
+        let name = &items[i].name;
+        spinner.println(&match result {
+            Ok(outcome) => format!(
+                "built {name} {} at {:.1} s",
+                outcome.index_digest,
+                started.elapsed().as_secs_f64()
+            ),
+            Err(error) => failure_text(name, error),
+        });
+    };
+    let results = build::batch(&items, &options, concurrency, &spinner, &finished);
+    spinner.finish();
+
+    let mut failed = rows.len();
+    for ((index, item), result) in indices.into_iter().zip(&items).zip(results) {
+        let row = match result {
+            Ok(outcome) => {
+                if outcome.unverified {
+                    output::warn(&format!("{}: built from unverified input", item.name));
+                }
+                json!({
+                    "name": item.name,
+                    "blueprint": item.plan.source,
+                    "layout": args.out_dir.join(&item.name),
+                    "digest": outcome.index_digest,
+                })
+            }
+            Err(error) => {
+                failed += 1;
+                failure_row(&item.name, &item.plan.source, &error)
+            }
+        };
+        rows.insert(index, row);
+    }
+    let stats = options.store.stats();
+    tracing::info!(?stats, "package data of the batch");
+    if args.json {
+        let rows: Vec<_> = rows.into_values().collect();
+        let summary = json!({
+            "images": rows,
+            "packages": {
+                "inflated": stats.inflated,
+                "from_cache": stats.cached,
+                "shared": stats.shared,
+            },
+        });
+        output::data(&serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        for row in rows.values().filter(|row| row.get("digest").is_some()) {
+            output::data(&format!(
+                "{} {}",
+                row["name"].as_str().unwrap_or(""),
+                row["digest"].as_str().unwrap_or("")
+            ))?;
+        }
+    }
+
+    let total = args.blueprints.len();
+    if failed == 0 {
+        output::note(&format!("built {total} images"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    output::note(&format!("{failed} of {total} blueprints failed"));
+    Ok(ExitCode::from(u8::try_from(failed.min(MAX_FAILED_STATUS)).unwrap_or(u8::MAX)))
+}
+
+/// `error: NAME: …` and a `caused by: …` line per cause, as a failed build prints them.
+fn failure_text(name: &str, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("error: {name}: {error}");
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!("\ncaused by: {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+fn failure_row(
+    name: &str,
+    blueprint: &Path,
+    error: &(dyn std::error::Error + 'static),
+) -> serde_json::Value {
+    let mut causes = vec![error.to_string()];
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        causes.push(inner.to_string());
+        cause = inner.source();
+    }
+    json!({ "name": name, "blueprint": blueprint, "error": causes })
+}
+
+/// Each blueprint's image name: its file name without extension, lowercased, with anything
+/// a reference name cannot hold replaced by `-`. Two blueprints with one name are refused.
+fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    let mut names = Vec::with_capacity(blueprints.len());
+    for blueprint in blueprints {
+        let stem = blueprint.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+        let name: String = stem
+            .chars()
+            .map(|c| c.to_ascii_lowercase())
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+            .collect();
+        let name = name.trim_matches(['.', '-', '_']).to_string();
+        if name.is_empty() {
+            bail!("{}: cannot name an image after this file name", blueprint.display());
+        }
+        if let Some(other) = seen.insert(name.clone(), blueprint) {
+            bail!(
+                "{} and {} would both be written to {name}: rename one of them",
+                other.display(),
+                blueprint.display()
+            );
+        }
+        names.push(name);
+    }
+    Ok(names)
+}

@@ -1,0 +1,180 @@
+//! `flatroot batch`: many blueprints as one batch, against separate builds of each.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr, reason = "tests fail by panicking")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{flatroot, run, stderr, stdout};
+
+/// The default test blueprint with a smaller world, written into `dir` as `name`.
+fn smaller_blueprint(dir: &Path, name: &str) -> PathBuf {
+    let yaml = std::fs::read_to_string(support::root().join("testdata/blueprint.yaml")).unwrap();
+    let yaml =
+        yaml.replace("    - hello\n", "").replace("command: /usr/bin/hello", "command: /bin/sh");
+    let yaml = yaml.replace("testdata/", &format!("{}/testdata/", support::root().display()));
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn batch_json(args: &[&std::ffi::OsStr]) -> (Option<i32>, serde_json::Value, String) {
+    let output = run(flatroot().arg("batch").arg("--json").args(args));
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code(), json, stderr(&output))
+}
+
+/// `(arch, name, version)` of every package `flatroot build --json` installed.
+fn installed(summary: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut all = Vec::new();
+    for image in summary["images"].as_array().unwrap() {
+        for package in image["packages"].as_array().unwrap() {
+            let field = |k: &str| package[k].as_str().unwrap().to_string();
+            all.push((
+                image["arch"].as_str().unwrap().to_string(),
+                field("name"),
+                field("version"),
+            ));
+        }
+    }
+    all
+}
+
+fn build_json(blueprint: &Path, out: &Path, tag: &str) -> serde_json::Value {
+    let output = run(flatroot().arg("build").arg(blueprint).arg(out).args([
+        "--json",
+        "--no-cache",
+        "--tag",
+        tag,
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn a_batch_writes_the_images_separate_builds_write_and_inflates_each_package_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = smaller_blueprint(dir.path(), "small.yaml");
+    let default = support::root().join("testdata/blueprint.yaml");
+    let alone_default = build_json(&default, &dir.path().join("alone-a"), "blueprint:latest");
+    let alone_small = build_json(&small, &dir.path().join("alone-b"), "small:latest");
+    let out = dir.path().join("batch");
+
+    let (status, json, err) = batch_json(&[
+        "--out-dir".as_ref(),
+        out.as_os_str(),
+        default.as_os_str(),
+        small.as_os_str(),
+        "--no-cache".as_ref(),
+    ]);
+
+    assert_eq!(status, Some(0), "{err}");
+    let images = json["images"].as_array().unwrap();
+    for (image, name, alone) in
+        [(&images[0], "blueprint", &alone_default), (&images[1], "small", &alone_small)]
+    {
+        assert_eq!(image["name"], name);
+        assert_eq!(image["digest"], alone["index"]["digest"], "{name}");
+        let index = std::fs::read(out.join(name).join("index.json")).unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], alone["index"]["digest"], "{name}");
+    }
+    // Each package of either image is inflated once and every other use of it shared: one
+    // per (arch, name, version) at most, fewer where a noarch package serves both archs.
+    let mut uses = installed(&alone_default);
+    uses.extend(installed(&alone_small));
+    let mut per_arch = uses.clone();
+    per_arch.sort();
+    per_arch.dedup();
+    let mut per_version: Vec<_> = uses.iter().map(|(_, n, v)| (n, v)).collect();
+    per_version.sort();
+    per_version.dedup();
+    let packages = &json["packages"];
+    let (inflated, shared) =
+        (packages["inflated"].as_u64().unwrap(), packages["shared"].as_u64().unwrap());
+    assert_eq!(inflated + shared, uses.len() as u64, "{packages}");
+    assert!(inflated <= per_arch.len() as u64, "{packages}: {per_arch:?}");
+    assert!(inflated >= per_version.len() as u64, "{packages}: {per_version:?}");
+    assert_eq!(packages["from_cache"], 0, "--no-cache: {packages}");
+}
+
+#[test]
+fn one_failing_blueprint_does_not_stop_the_others_and_the_status_counts_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "contents:\n  packages: [hello]\n  repositories: [/nonexistent/repo]\n",
+    )
+    .unwrap();
+    let unreadable = dir.path().join("missing.yaml");
+    let out = dir.path().join("batch");
+
+    let (status, json, err) = batch_json(&[
+        "--out-dir".as_ref(),
+        out.as_os_str(),
+        broken.as_os_str(),
+        "testdata/blueprint.yaml".as_ref(),
+        unreadable.as_os_str(),
+    ]);
+
+    assert_eq!(status, Some(2), "two of three failed: {err}");
+    assert!(err.contains("error: broken: "), "{err}");
+    assert!(err.contains("error: missing: ") && err.contains("missing.yaml"), "{err}");
+    assert!(err.contains("2 of 3 blueprints failed"), "{err}");
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3);
+    assert!(images[0]["error"].is_array() && images[2]["error"].is_array(), "{json}");
+    assert!(images[1]["digest"].as_str().unwrap().starts_with("sha256:"));
+    let written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["blueprint"], "nothing of the failed images is left");
+}
+
+#[test]
+fn two_blueprints_with_one_name_are_refused_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("blueprint.yaml");
+    std::fs::copy(support::root().join("testdata/blueprint.yaml"), &other).unwrap();
+    let out = dir.path().join("batch");
+
+    let output = run(flatroot()
+        .arg("batch")
+        .arg("--out-dir")
+        .arg(&out)
+        .arg("testdata/blueprint.yaml")
+        .arg(&other));
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("would both be written to blueprint"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+    assert!(!out.exists(), "no output directory for a refused batch");
+}
+
+#[test]
+fn a_warm_batch_maps_package_data_from_the_cache_and_writes_the_same_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let batch = |out: &str| {
+        let out = dir.path().join(out);
+        batch_json(&[
+            "--out-dir".as_ref(),
+            out.as_os_str(),
+            "testdata/blueprint.yaml".as_ref(),
+            "--cache-dir".as_ref(),
+            cache.as_os_str(),
+        ])
+    };
+
+    let (status, cold, err) = batch("one");
+    assert_eq!(status, Some(0), "{err}");
+    let (status, warm, err) = batch("two");
+    assert_eq!(status, Some(0), "{err}");
+
+    assert_eq!(cold["images"][0]["digest"], warm["images"][0]["digest"]);
+    assert_eq!(warm["packages"]["inflated"], 0, "{warm}");
+    assert_eq!(warm["packages"]["from_cache"], cold["packages"]["inflated"], "{cold} {warm}");
+}

@@ -1,0 +1,92 @@
+//! Many blueprints as one batch: the images are built concurrently, every package is
+//! inflated once for all of them, and one failure does not stop the others.
+//!
+//! The sharing comes from the [`Options`] the builds hold in common: one
+//! [`crate::store::DataStore`] hands every image the same decompressed data for the same
+//! package, and with [`Options::derived_cache`] the cache's compressed segments let a
+//! segment that several images share be compressed once. Downloaded package files are
+//! shared through the cache as in separate builds.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::output::{Output, build};
+use super::{BuildError, Options, Outcome, Plan};
+use crate::progress::{Progress, Stage};
+
+/// Called with an item's index and result when it is done, from the worker that built it.
+pub type Finished<'a> = dyn Fn(usize, &Result<Outcome, BuildError>) + Sync + 'a;
+
+/// One image of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    /// A short name for progress and results, unique in the batch.
+    pub name: String,
+    /// What to build.
+    pub plan: Plan,
+    /// Where the image goes, written atomically as by [`build`].
+    pub output: Output,
+    /// The image's `NAME[:TAG]`.
+    pub tag: String,
+}
+
+/// Builds every item with `options`, at most `concurrency` images at once (each with
+/// `options.jobs` threads), and returns each item's result in the order of `items`.
+///
+/// `progress` hears each image's stages under the item's name (`name/arch`), and `finished`
+/// each item's index and result as soon as it is done. A failing item leaves no output and
+/// does not stop the others.
+pub fn batch(
+    items: &[BatchItem],
+    options: &Options,
+    concurrency: usize,
+    progress: &dyn Progress,
+    finished: &Finished<'_>,
+) -> Vec<Result<Outcome, BuildError>> {
+    let results: Vec<Mutex<Option<Result<Outcome, BuildError>>>> =
+        items.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+
+    // A worker takes the next item until none are left, so a slow image does not hold up
+    // the ones behind it.
+    let worker = || {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(index) else { break };
+            let named = Named { name: &item.name, inner: progress };
+            let options = Options { tag: item.tag.clone(), ..options.clone() };
+            let result = build(&item.plan, &options, &item.output, &named);
+            finished(index, &result);
+            *results[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(result);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.clamp(1, items.len().max(1)) {
+            scope.spawn(worker);
+        }
+    });
+
+    results
+        .into_iter()
+        .zip(items)
+        .map(|(slot, item)| {
+            let result = slot.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            result.unwrap_or_else(|| {
+                Err(BuildError::NotBuilt { blueprint: item.plan.source.clone() })
+            })
+        })
+        .collect()
+}
+
+/// Progress of one image of a batch, reported under the image's name.
+struct Named<'a> {
+    name: &'a str,
+    inner: &'a dyn Progress,
+}
+
+impl Progress for Named<'_> {
+    fn stage(&self, image: &str, stage: Stage) {
+        self.inner.stage(&format!("{}/{image}", self.name), stage);
+    }
+}
