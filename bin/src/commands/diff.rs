@@ -56,6 +56,10 @@ pub struct DiffArgs {
     /// Worker threads for building blueprint trees (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Neither keep nor reuse decompressed package data in the cache
+    /// ($XDG_CACHE_HOME/flatroot) when building blueprint sides.
+    #[arg(long)]
+    pub no_cache: bool,
     /// How registries are reached, for references.
     #[command(flatten)]
     pub registry: crate::commands::registry::RegistryArgs,
@@ -131,6 +135,7 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
             None => super::options::source_date_epoch_from_env()?,
         },
         registry: args.registry.options(),
+        derived_cache: !args.no_cache,
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {

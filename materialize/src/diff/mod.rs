@@ -266,6 +266,12 @@ pub struct Options {
     pub jobs: usize,
     /// How registries are reached, for [`Input::Registry`].
     pub registry: crate::registry::Options,
+    /// Whether blueprint and lock sides keep and reuse decompressed package data in the
+    /// default cache ([`crate::build::Options::derived_cache`]); default `false`.
+    pub derived_cache: bool,
+    /// The package data both sides share, so a package the two sides have in common is
+    /// read once and its files compare by identity.
+    pub store: crate::store::DataStore,
 }
 
 impl Default for Options {
@@ -281,6 +287,8 @@ impl Default for Options {
             source_date_epoch: None,
             jobs: std::thread::available_parallelism().map_or(1, usize::from),
             registry: crate::registry::Options::default(),
+            derived_cache: false,
+            store: crate::store::DataStore::default(),
         }
     }
 }
@@ -396,14 +404,17 @@ pub enum DiffError {
 /// [`DiffError`] when either input cannot be read, planned, resolved or built, or has no
 /// image for the architecture compared.
 pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError> {
-    let opened_a = side::open(a, options)?;
-    let opened_b = side::open(b, options)?;
+    // The sides are independent until they are compared: each reads and inflates its own
+    // layer or builds its own tree, so they run at once.
+    let (opened_a, opened_b) = both(|| side::open(a, options), || side::open(b, options));
+    let (opened_a, opened_b) = (opened_a?, opened_b?);
     let arch = side::choose_arch(&opened_a, options)?;
     let mut others: BTreeSet<String> =
         side::archs(&opened_a).into_iter().chain(side::archs(&opened_b)).collect();
     others.retain(|a| !a.is_empty() && *a != arch);
-    let side_a = side::load(opened_a, &arch, options)?;
-    let side_b = side::load(opened_b, &arch, options)?;
+    let (side_a, side_b) =
+        both(|| side::load(opened_a, &arch, options), || side::load(opened_b, &arch, options));
+    let (side_a, side_b) = (side_a?, side_b?);
     let mut report = compare::report(&side_a, &side_b, options);
     if !others.is_empty() {
         let others: Vec<String> = others.into_iter().collect();
@@ -413,4 +424,16 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
         ));
     }
     Ok(report)
+}
+
+/// Runs `a` on a thread of its own and `b` on this one, and returns both results.
+fn both<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|scope| {
+        let a = scope.spawn(a);
+        let b = b();
+        match a.join() {
+            Ok(a) => (a, b),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }

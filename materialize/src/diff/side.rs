@@ -271,6 +271,8 @@ fn build_options(options: &Options) -> build::Options {
         source_date_epoch: options.source_date_epoch,
         jobs: options.jobs.max(1),
         trust: Trust::default(),
+        derived_cache: options.derived_cache,
+        store: options.store.clone(),
         ..build::Options::default()
     }
 }
