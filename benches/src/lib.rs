@@ -5,6 +5,7 @@
 //! - [`corpus`] prepares real repositories with the shared tools.
 //! - [`harness`] times benchmark commands and writes the baselines they are compared with.
 //! - [`httpd`] is a small HTTP(S) file server on loopback with faults on purpose.
+//! - [`upgrade`] writes a repository with one package upgraded, for rebuild benchmarks.
 //! - [`testenv`] finds the shared data and system tools, and says loudly when one is missing.
 //! - [`registry`] runs a real `docker-registry` on loopback (and a token endpoint for it).
 
@@ -14,3 +15,4 @@ pub mod harness;
 pub mod httpd;
 pub mod registry;
 pub mod testenv;
+pub mod upgrade;

@@ -20,7 +20,7 @@ use anyhow::{Context as _, Result, bail};
 use flatroot_benches::harness::{
     Sample, baseline, baseline_script, in_fresh_shell, median, package_files, shell_quote, timed,
 };
-use flatroot_benches::{corpus, testenv};
+use flatroot_benches::{corpus, testenv, upgrade};
 
 struct Args {
     preset: String,
@@ -189,6 +189,8 @@ fn main() -> Result<()> {
 
     // Rebuilds, warm: the cache holds what a build of `everything` left.
     timed(&mut in_fresh_shell(&build("warm", "", &a)))?;
+    let upgraded = upgraded_blueprint(&everything, &repo, &args.change, scratch)?;
+    let u = upgraded.display();
     compare(
         "Rebuilds, warm cache",
         &[
@@ -198,6 +200,11 @@ fn main() -> Result<()> {
                 &format!("flatroot build, without {}", args.change),
                 format!("rm -rf {s}/warm2 && cp -a {s}/warm {s}/warm2"),
                 build("warm2", "", &b),
+            ),
+            Scenario::new(
+                &format!("flatroot build, {} upgraded", args.change),
+                format!("rm -rf {s}/warm2 && cp -a {s}/warm {s}/warm2"),
+                build("warm2", "", &u),
             ),
         ],
         args.rounds,
@@ -274,6 +281,26 @@ fn one_package_less(blueprint: &Path, name: &str) -> Result<PathBuf> {
     let kept: Vec<&str> = text.lines().filter(|l| *l != line).collect();
     let out = blueprint.with_file_name(format!(".speed-bench-without-{name}.yaml"));
     std::fs::write(&out, kept.join("\n") + "\n")?;
+    Ok(out)
+}
+
+/// `blueprint` against a copy of `repo` in which package `name` is upgraded, in `scratch`.
+fn upgraded_blueprint(
+    blueprint: &Path,
+    repo: &Path,
+    name: &str,
+    scratch: &Path,
+) -> Result<PathBuf> {
+    let upgraded = scratch.join("upgraded-repo");
+    let version = upgrade::upgraded_repo(repo, "x86_64", name, &upgraded)?;
+    eprintln!("upgraded {name} to {version} in {}", upgraded.display());
+    let text = std::fs::read_to_string(blueprint)?;
+    let (from, to) = (repo.display().to_string(), upgraded.display().to_string());
+    if !text.contains(&from) {
+        bail!("{} does not name {from}", blueprint.display());
+    }
+    let out = scratch.join("upgraded.yaml");
+    std::fs::write(&out, text.replace(&from, &to))?;
     Ok(out)
 }
 
