@@ -147,7 +147,7 @@ impl DataStore {
             return Ok(data.clone());
         }
 
-        let data = match cache.and_then(|cache| self.from_cache(cache, &datahash, expect)) {
+        let data = match cache.and_then(|cache| self.cached(cache, &datahash, expect)) {
             Some(found) => found?,
             None => {
                 let (data, entries) = inflate()?;
@@ -166,7 +166,7 @@ impl DataStore {
 
     /// The cached data of `datahash`, checked; `None` when there is none or it failed its
     /// check (and was removed).
-    fn from_cache(
+    fn cached(
         &self,
         cache: &Cache,
         datahash: &[u8; 32],

@@ -27,12 +27,15 @@ fn inflate_counted<'a>(
     }
 }
 
-fn content<'a>(data: &'a PackageData, index: usize) -> &'a [u8] {
+fn content(data: &PackageData, index: usize) -> &[u8] {
     let EntryKind::File { content } = &data.entries[index].kind else { panic!("not a file") };
     &(*data.buffer).as_ref()[content.clone()]
 }
 
 const HASH: [u8; 32] = [7; 32];
+
+/// A way to break a cache entry, and its name.
+type Damage = (&'static str, fn(&mut Vec<u8>));
 
 #[test]
 fn one_store_inflates_a_package_once_and_hands_out_one_buffer() {
@@ -92,7 +95,7 @@ fn a_later_store_maps_the_cached_data_instead_of_inflating() {
 #[test]
 fn a_corrupt_or_truncated_entry_is_discarded_and_rebuilt_never_used() {
     let tar = data_tar(&[("etc/motd", b"hello\n")]);
-    let damages: [(&str, fn(&mut Vec<u8>)); 4] = [
+    let damages: [Damage; 4] = [
         ("a flipped data byte", |b| b[600] ^= 1),
         ("a truncated end", |b| b.truncate(b.len() - 1)),
         ("a cut inside the data", |b| b.truncate(100)),
