@@ -22,7 +22,7 @@ use flatroot_benches::fixture::apk::{BuiltPackage, Entry, PackageBuilder};
 use flatroot_benches::fixture::hostile;
 use flatroot_benches::fixture::keys::SigningKey;
 use flatroot_benches::httpd::{FaultDrop, Faults, Server};
-use support::remote::{WORLD, blueprint, files_under, isolated, serve_fixture};
+use support::remote::{WORLD, files_under, isolated};
 use support::*;
 
 /// What the library logs (at debug) when it finds a cache entry that fails its check; a
@@ -126,17 +126,38 @@ fn big_package(size: usize) -> BuiltPackage {
         .unwrap()
 }
 
+/// A server for the fixture repository at `/repo` and its keys at `/keys`.
+fn serve_fixture_and_keys() -> Server {
+    let root = support::root();
+    Server::start(&[("/repo", root.join("testdata/repo")), ("/keys", root.join("testdata/keys"))])
+        .unwrap()
+}
+
+/// A blueprint installing `packages` whose repository (`/repo`) and key (`/keys`) are both on
+/// `server`, so that every remote kind of entry (index, packages, key) goes through the cache.
+fn remote_blueprint(dir: &Path, server: &Server, packages: &[&str]) -> PathBuf {
+    let path = dir.join("remote.yaml");
+    let yaml = format!(
+        "contents:\n  repositories: [{url}/repo]\n  keyring: [{url}/keys/flatroot-test.rsa.pub]\n  \
+         packages: [{}]\narchs: [x86_64]\n",
+        packages.join(", "),
+        url = server.url(),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
 #[test]
 fn eight_builds_racing_on_one_cache_over_http_agree_and_leave_it_whole() {
     let dir = tempdir();
-    let server = serve_fixture();
+    let server = serve_fixture_and_keys();
     // Each package answer waits a little, so that all eight are still downloading the same
     // files when the last one starts.
     server.set_faults(Faults {
         delays: vec![(".apk".to_string(), Duration::from_millis(200))],
         ..Faults::default()
     });
-    let bp = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
+    let bp = remote_blueprint(dir.path(), &server, WORLD);
     let cache = dir.path().join("cache");
 
     let children: Vec<_> = (0..8)
@@ -207,8 +228,9 @@ fn builds_killed_at_any_moment_never_leave_a_bad_cache_entry_or_partial_output()
     let dir = tempdir();
     let repo = dir.path().join("repo");
     hostile::write_repository(&repo, &[big_package(24 << 20)], &["big"]).unwrap();
-    let server = Server::start(&[("/repo", repo)]).unwrap();
-    let bp = blueprint(dir.path(), "big.yaml", &format!("{}/repo", server.url()), &["big"]);
+    let keys = support::root().join("testdata/keys");
+    let server = Server::start(&[("/repo", repo), ("/keys", keys)]).unwrap();
+    let bp = remote_blueprint(dir.path(), &server, &["big"]);
     let home = dir.path();
 
     let reference_out = dir.path().join("reference");
@@ -229,10 +251,11 @@ fn builds_killed_at_any_moment_never_leave_a_bad_cache_entry_or_partial_output()
         let slow = run % 3 == 2;
         server.set_faults(if slow { slow_faults() } else { Faults::default() });
         let span = if slow { slow_span } else { span };
-        // Evenly spread over the build, shifted by up to a millisecond so that runs do not
-        // all land on the same boundaries.
+        // Evenly spread over the build and a fifth past it (so that some kills come after a
+        // build slower than the timed one had finished), shifted by up to a millisecond so
+        // that runs do not all land on the same boundaries.
         let delay =
-            span.mul_f64(run as f64 / runs as f64) + Duration::from_micros(run * 397 % 1000);
+            span.mul_f64(1.2 * run as f64 / runs as f64) + Duration::from_micros(run * 397 % 1000);
         empty_but_tmp(&cache);
 
         let mut child = cache_build(home, &cache, &bp, &out, &[])
@@ -287,8 +310,8 @@ fn damage(path: &Path, how: Damage) {
 #[test]
 fn a_damaged_entry_of_every_kind_is_discarded_and_rebuilt() {
     let dir = tempdir();
-    let server = serve_fixture();
-    let bp = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
+    let server = serve_fixture_and_keys();
+    let bp = remote_blueprint(dir.path(), &server, WORLD);
     let pristine = dir.path().join("pristine");
     let first =
         cache_build(dir.path(), &pristine, &bp, &dir.path().join("first"), &[]).output().unwrap();
@@ -297,10 +320,9 @@ fn a_damaged_entry_of_every_kind_is_discarded_and_rebuilt() {
     let kinds = kind_dirs(&pristine);
     let names: Vec<String> =
         kinds.iter().map(|k| k.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert!(
-        names.contains(&"packages".to_string()) && names.contains(&"indexes".to_string()),
-        "{names:?}"
-    );
+    for kind in ["indexes", "keys", "packages"] {
+        assert!(names.iter().any(|n| n == kind), "no {kind}/ in {names:?}");
+    }
     eprintln!("kinds damaged: {names:?}");
 
     for (kind, name) in kinds.iter().zip(&names) {
