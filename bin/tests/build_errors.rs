@@ -241,23 +241,6 @@ fn environment_keys_must_be_variable_names() {
 }
 
 #[test]
-fn keyring_urls_say_that_fetching_keys_is_not_implemented() {
-    let dir = tempdir();
-    let path = dir.path().join("remote-key.yaml");
-    // Refused while planning, before any request: no address outside loopback is asked.
-    let yaml = concat!(
-        "contents:\n",
-        "  repositories: [testdata/repo]\n",
-        "  keyring: [https://me:secret@packages.wolfi.dev/os/wolfi-signing.rsa.pub]\n",
-        "  packages: [busybox]\n",
-    );
-    std::fs::write(&path, yaml).unwrap();
-    let text = fails(&path, &[]);
-    expect(&text, &["keyring entry", "is a URL", "fetching keys over HTTP is not implemented"]);
-    assert!(!text.contains("secret"), "{text}");
-}
-
-#[test]
 fn command_line_values_out_of_range_are_refused() {
     let dir = tempdir();
     let blueprint = blueprint_with(dir.path(), "");

@@ -317,15 +317,15 @@ fn cache_du_and_gc_report_and_trim_the_cache() {
     };
     let usage = du();
     let kinds: Vec<&str> = usage.iter().map(|u| u.0.as_str()).collect();
-    assert_eq!(kinds, ["packages", "indexes", "unpacked", "segments", "tmp", "total"]);
+    assert_eq!(kinds, ["packages", "indexes", "keys", "unpacked", "segments", "tmp", "total"]);
     let on_disk: u64 = files_under(&cache.join("packages"))
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
     assert_eq!((usage[0].1, usage[0].2), (on_disk, installed));
     assert_eq!(usage[1].2, 1);
-    assert_eq!(usage[2].2, installed, "one unpacked entry per package");
-    assert_eq!(usage[4].2, 0, "no temporary left behind");
+    assert_eq!(usage[3].2, installed, "one unpacked entry per package");
+    assert_eq!(usage[5].2, 0, "no temporary left behind");
 
     let gc = |size: &str| {
         success(&run(isolated(&home)
@@ -335,7 +335,7 @@ fn cache_du_and_gc_report_and_trim_the_cache() {
     assert!(gc("1G").starts_with("removed 0 entries"));
     assert_eq!(du(), usage);
     gc("0");
-    assert_eq!(du()[5], ("total".to_string(), 0, 0));
+    assert_eq!(du()[6], ("total".to_string(), 0, 0));
     let output = run(isolated(&home).args(["cache", "gc", "--max-size", "lots"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--max-size \"lots\""));

@@ -7,6 +7,8 @@
 //! - `indexes/`: downloaded `APKINDEX.tar.gz` files, named by the SHA-256 of their URL, each
 //!   one file holding a header line (the URL, `ETag`, `Last-Modified` and the SHA-256 of the
 //!   body) and the body, so that header and body are replaced together;
+//! - `keys/`: public keys a blueprint names by URL, kept as indexes are (by the SHA-256 of
+//!   the URL, a header line with the validators, then the PEM text);
 //! - `tmp/`: files being written. Every entry is written there first and renamed into its
 //!   kind's directory only when complete, so a reader never sees a partial entry and a
 //!   killed process leaves at most a stray temporary, which [`Cache::gc`] removes.
@@ -42,6 +44,8 @@ pub enum Kind {
     Packages,
     /// Repository indexes with their validators, by URL.
     Indexes,
+    /// Public keys named by URL, with their validators, by URL.
+    Keys,
     /// Decompressed package data, by the package's data hash.
     Unpacked,
     /// Compressed layer segments, by a digest of their input and compression.
@@ -52,14 +56,21 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order `flatroot cache du` lists them.
-    pub const ALL: [Kind; 5] =
-        [Kind::Packages, Kind::Indexes, Kind::Unpacked, Kind::Segments, Kind::Temporary];
+    pub const ALL: [Kind; 6] = [
+        Kind::Packages,
+        Kind::Indexes,
+        Kind::Keys,
+        Kind::Unpacked,
+        Kind::Segments,
+        Kind::Temporary,
+    ];
 
     /// The directory name, also the kind's name in `cache du`.
     pub fn dir(self) -> &'static str {
         match self {
             Kind::Packages => "packages",
             Kind::Indexes => "indexes",
+            Kind::Keys => "keys",
             Kind::Unpacked => "unpacked",
             Kind::Segments => "segments",
             Kind::Temporary => "tmp",
@@ -153,8 +164,17 @@ impl Cache {
 
     /// Where the index downloaded from `url` (without credentials) is kept.
     pub fn index_path(&self, url: &str) -> PathBuf {
+        self.by_url(Kind::Indexes, url)
+    }
+
+    /// Where the key downloaded from `url` (without credentials) is kept.
+    pub fn key_path(&self, url: &str) -> PathBuf {
+        self.by_url(Kind::Keys, url)
+    }
+
+    fn by_url(&self, kind: Kind, url: &str) -> PathBuf {
         let name = hex::encode(Sha256::digest(url.as_bytes()));
-        self.root.join(Kind::Indexes.dir()).join(name)
+        self.root.join(kind.dir()).join(name)
     }
 
     /// Where the entry `name` of `kind` is kept; `name` is a digest in hex, chosen by the
@@ -173,8 +193,8 @@ impl Cache {
         tempfile::Builder::new().prefix("part-").tempfile_in(&dir).map_err(io_error(&dir))
     }
 
-    /// Moves a complete temporary into place at `path` (from [`Cache::package_path`] or
-    /// [`Cache::index_path`]), replacing what was there in one rename.
+    /// Moves a complete temporary into place at `path` (from [`Cache::package_path`],
+    /// [`Cache::index_path`] or [`Cache::key_path`]), replacing what was there in one rename.
     ///
     /// # Errors
     /// [`CacheError::Io`] when the file cannot be flushed or renamed.
@@ -352,6 +372,7 @@ mod tests {
             [
                 (Kind::Packages, 100, 1),
                 (Kind::Indexes, 50, 1),
+                (Kind::Keys, 0, 0),
                 (Kind::Unpacked, 0, 0),
                 (Kind::Segments, 0, 0),
                 (Kind::Temporary, 10, 1)

@@ -58,17 +58,6 @@ pub enum PlanError {
         /// The key.
         key: String,
     },
-    /// A key given as a URL: key files are read locally only so far.
-    #[error(
-        "{blueprint}: keyring entry {location:?} is a URL; flatroot reads local key files only \
-         (fetching keys over HTTP is not implemented yet: download the key and name the file)"
-    )]
-    RemoteKey {
-        /// The blueprint.
-        blueprint: PathBuf,
-        /// The location, without credentials.
-        location: String,
-    },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
@@ -121,7 +110,7 @@ pub fn from_blueprint(
         .iter()
         .map(|k| match &k.local_path {
             Some(path) => path.clone(),
-            // A URL stays as written, so that the check below can name it.
+            // A URL stays as written; `build::load_keyring` fetches it.
             None if Remote::is_url(&k.location) => PathBuf::from(&k.location),
             None => cwd.join(&k.location),
         })
@@ -173,10 +162,6 @@ pub fn from_blueprint(
 /// Refuses what would make a broken or surprising image: see [`PlanError`].
 pub fn check(plan: &Plan) -> Result<(), PlanError> {
     let blueprint = || plan.source.clone();
-    if let Some(k) = plan.keyring.iter().find(|k| Remote::is_url(&k.to_string_lossy())) {
-        let location = crate::http::redact(&k.to_string_lossy());
-        return Err(PlanError::RemoteKey { blueprint: blueprint(), location });
-    }
     if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         return Err(PlanError::Environment { blueprint: blueprint(), key: key.clone() });
     }

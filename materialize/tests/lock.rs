@@ -103,7 +103,7 @@ fn lock_of(blueprint: &Path, cwd: &Path) -> (Lock, Vec<Resolved>) {
     let locations: Vec<String> =
         loaded.blueprint.contents.keyring.iter().map(|k| k.location.clone()).collect();
     let config = lock::config_of(blueprint, cwd).unwrap();
-    let keys = lock::keyring_of(&locations, &plan);
+    let keys = lock::keyring_of(&locations, &plan, &keyring);
     (lock::create(Some(config), &keys, &plan, &resolved).unwrap(), resolved)
 }
 

@@ -20,7 +20,7 @@ pub struct CacheArgs {
 /// The cache subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
-    /// Print the bytes and entries of each kind (packages, indexes, tmp), then the total.
+    /// Print the bytes and entries of each kind of entry (packages, indexes, ...), then the total.
     Du {
         /// The package cache [default: $XDG_CACHE_HOME/flatroot, else ~/.cache/flatroot].
         #[arg(long, value_name = "DIR")]

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use flatroot_materialize::apk::signature::Keyring;
 use flatroot_materialize::blueprint::Arch;
 use flatroot_materialize::build;
 use flatroot_materialize::image;
@@ -265,7 +264,7 @@ fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
     }
     .to_string();
 
-    let keyring = Keyring::load_files(&plan.keyring).context("cannot load the keyring")?;
+    let keyring = build::load_keyring(&plan, &opts)?;
     let pool = rayon_pool(opts.jobs)?;
     let spinner = Spinner::new();
     let built = build::build_tree(&plan, &opts, &arch, &keyring, &pool, &spinner);

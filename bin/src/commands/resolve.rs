@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use flatroot_materialize::apk::signature::Keyring;
 use flatroot_materialize::blueprint;
 use flatroot_materialize::build::{self, Resolved};
 use flatroot_materialize::lock;
@@ -49,7 +48,7 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     let overrides = args.repos.overrides(&args.archs);
     let plan = plan::from_blueprint(&loaded.blueprint, &args.blueprint, &cwd, &overrides)?;
     let options = crate::commands::options::tree_options(None, None, &args.repos)?;
-    let keyring = Keyring::load_files(&plan.keyring).context("cannot load the keyring")?;
+    let keyring = build::load_keyring(&plan, &options)?;
 
     let resolved = plan
         .archs
@@ -62,7 +61,7 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
         let config = lock::config_of(&args.blueprint, &cwd)?;
         let locations: Vec<String> =
             loaded.blueprint.contents.keyring.iter().map(|k| k.location.clone()).collect();
-        let keys = lock::keyring_of(&locations, &plan);
+        let keys = lock::keyring_of(&locations, &plan, &keyring);
         let made = lock::create(Some(config), &keys, &plan, &resolved)?;
         made.write(path)?;
     }

@@ -23,10 +23,11 @@ use sha2::Sha256;
 
 use crate::apk::datatar::{self, DataTarError, Limits};
 
-/// Public keys trusted for APK signatures, by file name.
+/// Public keys trusted for APK signatures, by file name, each with the PEM text it was read
+/// from (what an image's `etc/apk/keys/NAME` holds).
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
-    keys: BTreeMap<String, RsaPublicKey>,
+    keys: BTreeMap<String, (RsaPublicKey, String)>,
 }
 
 impl Keyring {
@@ -44,12 +45,20 @@ impl Keyring {
     pub fn load_files(paths: &[PathBuf]) -> Result<Keyring, SignatureError> {
         let mut keyring = Keyring::new();
         for path in paths {
-            let name = key_name(path)?;
-            let pem = fs_err::read_to_string(path)
-                .map_err(|source| SignatureError::ReadKey { path: path.clone(), source })?;
-            keyring.insert_pem(&name, &pem)?;
+            keyring.insert_file(path)?;
         }
         Ok(keyring)
+    }
+
+    /// Adds (or replaces) the key in the PEM file at `path`, under its file name.
+    ///
+    /// # Errors
+    /// As [`Keyring::load_files`].
+    pub fn insert_file(&mut self, path: &Path) -> Result<(), SignatureError> {
+        let name = key_name(path)?;
+        let pem = fs_err::read_to_string(path)
+            .map_err(|source| SignatureError::ReadKey { path: path.to_path_buf(), source })?;
+        self.insert_pem(&name, &pem)
     }
 
     /// Adds (or replaces) the key `name` from PEM text: SubjectPublicKeyInfo
@@ -67,8 +76,13 @@ impl Keyring {
                 SignatureError::BadKey { name: name.to_string(), source }
             })?,
         };
-        self.keys.insert(name.to_string(), key);
+        self.keys.insert(name.to_string(), (key, pem.to_string()));
         Ok(())
+    }
+
+    /// Each key's name and PEM text, in byte order of the names.
+    pub fn pems(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.keys.iter().map(|(name, (_, pem))| (name.as_str(), pem.as_str()))
     }
 
     /// The key names, in byte order.
@@ -78,7 +92,7 @@ impl Keyring {
 
     /// The key stored under `name`, if any.
     pub fn get(&self, name: &str) -> Option<&RsaPublicKey> {
-        self.keys.get(name)
+        self.keys.get(name).map(|(key, _)| key)
     }
 
     /// Whether the keyring holds no key.

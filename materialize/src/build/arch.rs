@@ -225,7 +225,10 @@ fn tree_checked(
         .map_err(|source| BuildError::Merge { arch: arch.to_string(), source: Box::new(source) })?;
 
     progress.stage(arch, Stage::Rootfs);
-    let keys = read_keys(&plan.keyring)?;
+    // The keys as the keyring holds them, so that a key fetched by URL is written as it was
+    // verified, under its name.
+    let keys: Vec<(String, Vec<u8>)> =
+        keyring.pems().map(|(name, pem)| (name.to_string(), pem.as_bytes().to_vec())).collect();
     let repository_lines: Vec<String> = plan.repositories.iter().map(|r| r.world_line()).collect();
     let inputs = Inputs {
         arch,
@@ -352,19 +355,4 @@ fn unpacked(mut record: IndexEntry, control: Control, data: &PackageData) -> Unp
         scripts,
         triggers: control.pkginfo.triggers,
     }
-}
-
-fn read_keys(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
-    let mut keys = Vec::with_capacity(paths.len());
-    for path in paths {
-        let name = key_name(path);
-        let bytes = std::fs::read(path)
-            .map_err(|source| BuildError::ReadKey { path: path.clone(), source })?;
-        keys.push((name, bytes));
-    }
-    Ok(keys)
-}
-
-fn key_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }

@@ -36,6 +36,9 @@ pub enum BuildError {
     /// A keyring file is missing or not a public key.
     #[error("cannot load the keyring")]
     Keyring(#[source] Box<SignatureError>),
+    /// A key named by URL could not be fetched, or is not a key.
+    #[error("cannot load the keyring")]
+    Key(#[source] Box<crate::fetch::FetchError>),
     /// A repository could not be read or verified.
     #[error("{arch}: cannot load repositories")]
     Repository {

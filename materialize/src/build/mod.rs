@@ -10,6 +10,7 @@
 mod arch;
 mod batch;
 mod error;
+mod keys;
 mod output;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
 pub use batch::{BatchItem, Finished, batch};
 pub use error::BuildError;
+pub use keys::load_keyring;
 pub use output::{Output, build, build_locked, image_spec};
 
 use crate::apk::datatar::Limits;
@@ -43,7 +45,8 @@ pub struct Plan {
     pub build_repositories: Vec<blueprint::Repository>,
     /// `contents.runtime_repositories`, as written. Not read; a lock lists them as apko does.
     pub runtime_repositories: Vec<blueprint::Repository>,
-    /// Public key files; each is matched to signatures by its file name.
+    /// Public keys: local files, or `http(s)://` URLs that [`load_keyring`] fetches. Each
+    /// is matched to signatures by its file name (a URL's last path segment).
     pub keyring: Vec<PathBuf>,
     /// apk architectures to build, in order.
     pub archs: Vec<String>,

@@ -10,7 +10,6 @@ use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType};
 
 use super::arch::{build_tree, locked_tree};
 use super::{BuildError, ImageOutcome, Options, Outcome, Plan};
-use crate::apk::signature::Keyring;
 use crate::lock::Lock;
 use crate::oci::compress::{LayerDigests, LayerEncoder};
 use crate::oci::docker_archive::{self, DockerArchiveWriter};
@@ -73,8 +72,7 @@ fn build_with(
     if plan.archs.is_empty() {
         return Err(BuildError::NoArch { blueprint: plan.source.clone() });
     }
-    let keyring =
-        Keyring::load_files(&plan.keyring).map_err(|e| BuildError::Keyring(Box::new(e)))?;
+    let keyring = super::load_keyring(plan, options)?;
     let jobs = options.jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)

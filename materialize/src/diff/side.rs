@@ -8,7 +8,7 @@ use oci_spec::image::MediaType;
 
 use super::model::SideInfo;
 use super::{DiffError, Input, Level, Options};
-use crate::apk::signature::{Keyring, Trust};
+use crate::apk::signature::Trust;
 use crate::build::{self, BuildError, Plan};
 use crate::image::{self, ImageView};
 use crate::lock::{self, Lock};
@@ -209,9 +209,8 @@ fn load_blueprint(
         return Ok(side);
     }
 
-    let keyring = Keyring::load_files(&plan.keyring)
-        .map_err(|e| build_error(BuildError::Keyring(Box::new(e))))?;
     let build_options = build_options(options);
+    let keyring = build::load_keyring(&plan, &build_options).map_err(build_error)?;
     let resolved = build::resolve_arch(&plan, &build_options, &apk_arch, &keyring, &Silent)
         .map_err(build_error)?;
     let packages = resolved
@@ -352,9 +351,8 @@ fn load_lock(
         input: path.to_path_buf(),
         source: Box::new(source),
     };
-    let keyring = Keyring::load_files(&plan.keyring)
-        .map_err(|e| build_error(BuildError::Keyring(Box::new(e))))?;
     let build_options = build_options(options);
+    let keyring = build::load_keyring(&plan, &build_options).map_err(build_error)?;
     let pool = pool(&build_options).map_err(build_error)?;
     let built =
         build::locked_tree(&plan, &build_options, lock, path, &apk_arch, &keyring, &pool, &Silent)

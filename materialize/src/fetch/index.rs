@@ -1,4 +1,5 @@
-//! Fetching an `APKINDEX.tar.gz`, revalidating the cached copy with a conditional request.
+//! Fetching an `APKINDEX.tar.gz`, revalidating the cached copy with a conditional request;
+//! the cache entry format and the conditional request are shared with keys ([`super::key`]).
 
 use std::io::Read as _;
 
@@ -30,11 +31,10 @@ pub struct FetchedIndex {
     pub bytes: Vec<u8>,
     /// Where they came from.
     pub origin: IndexOrigin,
-    etag: Option<String>,
-    last_modified: Option<String>,
+    validators: Validators,
 }
 
-/// The first line of a cached index entry; the body follows it.
+/// The first line of a cached entry fetched by URL (an index or a key); the body follows.
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
     url: String,
@@ -44,10 +44,17 @@ struct Header {
     sha256: String,
 }
 
-/// What one exchange gave.
-enum Answer {
+/// The validators a server gave for a body, to ask it later whether the body changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Validators {
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
+}
+
+/// What one conditional request gave.
+pub(super) enum Answer {
     NotModified,
-    Body { bytes: Vec<u8>, etag: Option<String>, last_modified: Option<String> },
+    Body { bytes: Vec<u8>, validators: Validators },
     TooLarge,
 }
 
@@ -67,7 +74,14 @@ impl Fetcher {
         revalidate: bool,
     ) -> Result<FetchedIndex, FetchError> {
         let url = remote.index_url(arch);
-        let cached = if revalidate { self.cached_index(&url)? } else { None };
+        let path = self.cache.index_path(&url);
+        let cached = if revalidate { self.read_by_url(&path, &url)? } else { None };
+        let cached = cached.map(|(bytes, validators)| FetchedIndex {
+            url: url.clone(),
+            bytes,
+            origin: IndexOrigin::Cache,
+            validators,
+        });
         if self.offline {
             return cached.ok_or_else(|| FetchError::Offline {
                 what: "the index".to_string(),
@@ -75,15 +89,41 @@ impl Fetcher {
             });
         }
 
+        let validators = cached.as_ref().map(|c| &c.validators);
+        match self.conditional_get(remote, &url, validators, limit, "the index")? {
+            Answer::NotModified => match cached {
+                Some(mut cached) => {
+                    cached.origin = IndexOrigin::NotModified;
+                    Ok(cached)
+                }
+                None => Err(too_large("the index", &url, limit)),
+            },
+            Answer::Body { bytes, validators } => {
+                Ok(FetchedIndex { url, bytes, origin: IndexOrigin::Downloaded, validators })
+            }
+            Answer::TooLarge => Err(too_large("the index", &url, limit)),
+        }
+    }
+
+    /// `GET url` with the credentials for `remote`, asking with `cached`'s validators
+    /// whether the body changed; at most `limit` bytes. `what` names the file in errors.
+    pub(super) fn conditional_get(
+        &self,
+        remote: &Remote,
+        url: &str,
+        cached: Option<&Validators>,
+        limit: u64,
+        what: &str,
+    ) -> Result<Answer, FetchError> {
         let client = self.client()?;
         let authorization = self.credentials(remote).map(|c| basic_authorization(&c));
-        let answer = client
+        client
             .with_retries(|attempt| {
-                let mut request = client.agent().get(&url);
+                let mut request = client.agent().get(url);
                 if let Some(value) = &authorization {
                     request = request.header("Authorization", value);
                 }
-                if let Some(cached) = &cached {
+                if let Some(cached) = cached {
                     if let Some(etag) = &cached.etag {
                         request = request.header("If-None-Match", etag);
                     }
@@ -91,50 +131,79 @@ impl Fetcher {
                         request = request.header("If-Modified-Since", date);
                     }
                 }
-                let response = request.call().map_err(|e| HttpError::transport(&url, e))?;
+                let response = request.call().map_err(|e| HttpError::transport(url, e))?;
                 let status = response.status().as_u16();
-                tracing::debug!(url = %redact(&url), status, attempt, "index request");
+                tracing::debug!(url = %redact(url), status, attempt, "conditional request");
                 match status {
                     304 if cached.is_some() => return Ok(Answer::NotModified),
                     200 => {}
-                    _ => return Err(HttpError::status(&url, status)),
+                    _ => return Err(HttpError::status(url, status)),
                 }
                 let header = |name: &str| {
                     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
                 };
-                let (etag, last_modified) = (header("etag"), header("last-modified"));
+                let validators =
+                    Validators { etag: header("etag"), last_modified: header("last-modified") };
                 let mut bytes = Vec::new();
                 response
                     .into_body()
                     .into_reader()
                     .take(limit.saturating_add(1))
                     .read_to_end(&mut bytes)
-                    .map_err(|source| HttpError::Body { url: redact(&url), source })?;
+                    .map_err(|source| HttpError::Body { url: redact(url), source })?;
                 if bytes.len() as u64 > limit {
                     return Ok(Answer::TooLarge);
                 }
-                Ok(Answer::Body { bytes, etag, last_modified })
+                Ok(Answer::Body { bytes, validators })
             })
-            .map_err(|source| FetchError::Http { what: "the index".to_string(), source })?;
+            .map_err(|source| FetchError::Http { what: what.to_string(), source })
+    }
 
-        match (answer, cached) {
-            (Answer::NotModified, Some(mut cached)) => {
-                cached.origin = IndexOrigin::NotModified;
-                Ok(cached)
-            }
-            (Answer::Body { bytes, etag, last_modified }, _) => Ok(FetchedIndex {
-                url,
-                bytes,
-                origin: IndexOrigin::Downloaded,
-                etag,
-                last_modified,
-            }),
-            (Answer::TooLarge | Answer::NotModified, _) => Err(FetchError::TooLarge {
-                what: "the index".to_string(),
-                url: redact(&url),
-                limit,
-            }),
-        }
+    /// Writes `body` fetched from `url` as the entry at `path`, with its validators.
+    pub(super) fn write_by_url(
+        &self,
+        path: &std::path::Path,
+        url: &str,
+        validators: &Validators,
+        body: &[u8],
+    ) -> Result<(), FetchError> {
+        let header = Header {
+            url: url.to_string(),
+            etag: validators.etag.clone(),
+            last_modified: validators.last_modified.clone(),
+            size: body.len() as u64,
+            sha256: hex::encode(Sha256::digest(body)),
+        };
+        let mut entry = serde_json::to_vec(&header).unwrap_or_default();
+        entry.push(b'\n');
+        entry.extend_from_slice(body);
+        self.cache.write(path, &entry).map_err(FetchError::Cache)
+    }
+
+    /// The body and validators of the entry at `path` for `url`, if there is an intact one;
+    /// a torn or truncated entry is removed.
+    pub(super) fn read_by_url(
+        &self,
+        path: &std::path::Path,
+        url: &str,
+    ) -> Result<Option<(Vec<u8>, Validators)>, FetchError> {
+        let Some(entry) = self.cache.read(path).map_err(FetchError::Cache)? else {
+            return Ok(None);
+        };
+        let parsed = entry.iter().position(|&b| b == b'\n').and_then(|newline| {
+            let header: Header = serde_json::from_slice(&entry[..newline]).ok()?;
+            let body = &entry[newline + 1..];
+            let intact = header.url == url
+                && header.size == body.len() as u64
+                && header.sha256 == hex::encode(Sha256::digest(body));
+            intact.then(|| (header, body.to_vec()))
+        });
+        let Some((header, bytes)) = parsed else {
+            self.cache.discard(path).map_err(FetchError::Cache)?;
+            return Ok(None);
+        };
+        let validators = Validators { etag: header.etag, last_modified: header.last_modified };
+        Ok(Some((bytes, validators)))
     }
 
     /// Records that `index` verified: a downloaded index enters the cache with its
@@ -148,17 +217,7 @@ impl Fetcher {
             self.cache.touch(&path);
             return Ok(());
         }
-        let header = Header {
-            url: index.url.clone(),
-            etag: index.etag.clone(),
-            last_modified: index.last_modified.clone(),
-            size: index.bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&index.bytes)),
-        };
-        let mut entry = serde_json::to_vec(&header).unwrap_or_default();
-        entry.push(b'\n');
-        entry.extend_from_slice(&index.bytes);
-        self.cache.write(&path, &entry).map_err(FetchError::Cache)
+        self.write_by_url(&path, &index.url, &index.validators, &index.bytes)
     }
 
     /// Removes the cached copy of `index`, which failed to verify.
@@ -168,32 +227,9 @@ impl Fetcher {
     pub fn discard_index(&self, index: &FetchedIndex) -> Result<(), FetchError> {
         self.cache.discard(&self.cache.index_path(&index.url)).map_err(FetchError::Cache)
     }
+}
 
-    /// The cached copy of the index at `url`, if there is an intact one; a torn or
-    /// truncated entry is removed.
-    fn cached_index(&self, url: &str) -> Result<Option<FetchedIndex>, FetchError> {
-        let path = self.cache.index_path(url);
-        let Some(entry) = self.cache.read(&path).map_err(FetchError::Cache)? else {
-            return Ok(None);
-        };
-        let parsed = entry.iter().position(|&b| b == b'\n').and_then(|newline| {
-            let header: Header = serde_json::from_slice(&entry[..newline]).ok()?;
-            let body = &entry[newline + 1..];
-            let intact = header.url == url
-                && header.size == body.len() as u64
-                && header.sha256 == hex::encode(Sha256::digest(body));
-            intact.then(|| (header, body.to_vec()))
-        });
-        let Some((header, bytes)) = parsed else {
-            self.cache.discard(&path).map_err(FetchError::Cache)?;
-            return Ok(None);
-        };
-        Ok(Some(FetchedIndex {
-            url: url.to_string(),
-            bytes,
-            origin: IndexOrigin::Cache,
-            etag: header.etag,
-            last_modified: header.last_modified,
-        }))
-    }
+/// The error for a body past `limit`.
+pub(super) fn too_large(what: &str, url: &str, limit: u64) -> FetchError {
+    FetchError::TooLarge { what: what.to_string(), url: redact(url), limit }
 }

@@ -1,11 +1,12 @@
-//! Remote repositories: indexes and package files over HTTP(S), through the [`Cache`].
+//! Remote repositories: indexes, package files and keys over HTTP(S), through the [`Cache`].
 //!
 //! A [`Fetcher`] is made from [`FetchOptions`] for one build. It asks for an index with the
 //! validators of the cached copy (`If-None-Match`, `If-Modified-Since`) and reuses that copy
 //! on `304`; it downloads a package into a temporary of the cache, resuming an interrupted
 //! body with `Range` and `If-Range` (or starting over when the server cannot resume), checks
 //! its size and control checksum against the index, and only then renames it into the
-//! cache. Transient failures are retried with backoff ([`crate::http::Client::with_retries`]);
+//! cache. A key named by URL is fetched and revalidated as an index is ([`Fetcher::key`]).
+//! Transient failures are retried with backoff ([`crate::http::Client::with_retries`]);
 //! the rayon pool of the build bounds how many downloads run at once.
 //!
 //! Credentials come from the repository URL (`https://user:password@host/...`), else
@@ -23,12 +24,14 @@
 //! connections are not reused across architectures.
 
 mod index;
+mod key;
 mod package;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 pub use index::{FetchedIndex, IndexOrigin};
+pub use key::{FetchedKey, key_name};
 pub use package::PackageFile;
 
 use crate::cache::{Cache, CacheError};
@@ -151,6 +154,21 @@ pub enum FetchError {
         url: String,
         /// The bound.
         limit: u64,
+    },
+    /// A key URL whose path names no file, so the key would have no name.
+    #[error("key URL {url} names no file (its path is empty or ends in '/')")]
+    KeyName {
+        /// The URL.
+        url: String,
+    },
+    /// What a key URL holds is not a PEM public key.
+    #[error("{url} is not a PEM public key")]
+    BadKey {
+        /// The URL.
+        url: String,
+        /// Why the text was refused.
+        #[source]
+        source: Box<crate::apk::signature::SignatureError>,
     },
     /// The file downloaded is not the one the index describes.
     #[error("{what}: the file at {url} does not match the index: {detail}")]

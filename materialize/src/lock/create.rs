@@ -1,7 +1,6 @@
 //! Making a lock from resolved architectures: what apko's `lock` command records.
 
 use std::ops::Range;
-use std::path::PathBuf;
 
 use rayon::prelude::*;
 use sha1::Sha1;
@@ -14,8 +13,9 @@ use super::{
 use crate::apk::datatar::Limits;
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
-use crate::apk::signature;
+use crate::apk::signature::{self, Keyring};
 use crate::build::{Plan, Resolved};
+use crate::fetch::{Remote, key_name};
 use crate::repository::RepositoryError;
 
 /// The most a signature or control member may inflate to while finding its end (16 MiB;
@@ -73,17 +73,30 @@ pub fn package_parts(bytes: &[u8]) -> Result<PackageParts, GzipError> {
     })
 }
 
-/// The keyring of a lock: each key's location as the blueprint writes it, and its file.
+/// The keyring of a lock: each key's location as the blueprint writes it (a URL without
+/// its credentials), and its PEM text as `keyring` (loaded from `plan`) holds it.
 ///
 /// `locations` are the blueprint's `contents.keyring` entries as written; keys of the plan
-/// past them (added with `--keyring`) are named by their path.
-pub fn keyring_of(locations: &[String], plan: &Plan) -> Vec<(String, PathBuf)> {
+/// past them (added with `--keyring`) are named by their path. A key `keyring` lacks (it
+/// was replaced by a later key of the same name) gets that later key's text, as the build
+/// uses it.
+pub fn keyring_of(locations: &[String], plan: &Plan, keyring: &Keyring) -> Vec<(String, String)> {
     plan.keyring
         .iter()
         .enumerate()
         .map(|(i, path)| {
             let location = locations.get(i).cloned().unwrap_or_else(|| path.display().to_string());
-            (location, path.clone())
+            let text = path.to_string_lossy();
+            let name = if Remote::is_url(&text) {
+                key_name(&Remote::parse(&text).url).unwrap_or_default().to_string()
+            } else {
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            };
+            let pem = keyring.pems().find(|(n, _)| *n == name).map(|(_, pem)| pem.to_string());
+            // The URL without its credentials, as repositories are recorded.
+            let location =
+                if Remote::is_url(&location) { Remote::parse(&location).url } else { location };
+            (location, pem.unwrap_or_default())
         })
         .collect()
 }
@@ -93,27 +106,25 @@ pub fn keyring_of(locations: &[String], plan: &Plan) -> Vec<(String, PathBuf)> {
 /// for every architecture, and the chosen packages of each architecture in install order,
 /// with the byte range and digest of each part read from the package file.
 ///
-/// `keys` pairs each key's location as written with its file (see [`keyring_of`]).
+/// `keys` pairs each key's location as written with its text (see [`keyring_of`]).
 ///
 /// # Errors
-/// [`LockError::Read`] for a key or package file that cannot be read,
+/// [`LockError::Read`] for a package file that cannot be read,
 /// [`LockError::Gzip`] for a package that is not an APK, and
 /// [`LockError::PackageMismatch`] when a package file's control member does not match the
 /// index's `C:` (the file is not the one the index describes).
 pub fn create(
     config: Option<LockConfig>,
-    keys: &[(String, PathBuf)],
+    keys: &[(String, String)],
     plan: &Plan,
     resolved: &[Resolved],
 ) -> Result<Lock, LockError> {
     let mut contents = LockContents::default();
-    for (location, path) in keys {
-        let content = std::fs::read_to_string(path)
-            .map_err(|source| LockError::Read { path: path.clone(), source })?;
+    for (location, content) in keys {
         contents.keyring.push(LockKeyring {
             name: strip_scheme(location).to_string(),
             url: location.clone(),
-            content,
+            content: content.clone(),
         });
     }
 
