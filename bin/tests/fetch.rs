@@ -266,10 +266,8 @@ fn a_truncated_cache_entry_is_discarded_and_fetched_again() {
     let (home, cache) = (dir.path().join("home"), dir.path().join("cache"));
     let server = serve_fixture();
     let remote = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
-    // Without the derived cache, so that every package's data is read from its file: with
-    // it, a package whose data (not control) is damaged is served from its unpacked entry,
-    // keyed by the datahash its intact control names, and need not be fetched again.
-    let no_cache = ["--no-cache"];
+    // With the derived cache on, as by default: a package file whose data is damaged is
+    // caught by its datahash even though its unpacked data is cached.
     let first =
         success(&build_with_cache(&home, &cache, &remote, &dir.path().join("a"), &no_cache));
 
@@ -286,8 +284,7 @@ fn a_truncated_cache_entry_is_discarded_and_fetched_again() {
     std::fs::write(&other, bytes).unwrap();
     server.clear_log();
 
-    let second =
-        success(&build_with_cache(&home, &cache, &remote, &dir.path().join("b"), &no_cache));
+    let second = success(&build_with_cache(&home, &cache, &remote, &dir.path().join("b"), &[]));
 
     assert_eq!(second, first);
     let refetched = server.log().iter().filter(|r| r.path.ends_with(".apk")).count();

@@ -510,9 +510,36 @@ fn inflate_data(
         offset = end;
     }
     let actual: [u8; 32] = hasher.finalize().into();
+    check_datahash(pkginfo, actual, expect, trust).map(|()| data)
+}
 
+/// Checks the data segment of the package in `bytes` against the datahash of its verified
+/// control segment without inflating it: what a reader whose decompressed data comes from
+/// elsewhere (the cache of unpacked data) still owes the package file, so that a damaged
+/// file is an error whether or not its data was needed.
+///
+/// # Errors
+/// [`PackageError::DatahashMismatch`] or [`PackageError::MissingDatahash`].
+pub fn verify_data_segment(
+    bytes: &[u8],
+    control: &Control,
+    expect: &Expect,
+    trust: Trust,
+) -> Result<(), PackageError> {
+    let data = bytes.get(control.data_start..).unwrap_or_default();
+    let actual: [u8; 32] = Sha256::digest(data).into();
+    check_datahash(&control.pkginfo, actual, expect, trust)
+}
+
+fn check_datahash(
+    pkginfo: &PkgInfo,
+    actual: [u8; 32],
+    expect: &Expect,
+    trust: Trust,
+) -> Result<(), PackageError> {
+    let package = || expect.name.clone();
     match pkginfo.datahash {
-        Some(expected) if expected == actual => Ok(data),
+        Some(expected) if expected == actual => Ok(()),
         Some(expected) => Err(PackageError::DatahashMismatch {
             package: package(),
             expected: hex::encode(expected),
@@ -520,7 +547,7 @@ fn inflate_data(
         }),
         None if trust.allow_untrusted => {
             tracing::debug!(package = %expect.name, "accepting data without a datahash");
-            Ok(data)
+            Ok(())
         }
         None => Err(PackageError::MissingDatahash { package: package() }),
     }

@@ -1,6 +1,7 @@
 //! One architecture's tree: resolve, read and verify packages in parallel, merge them in
 //! install order, write the generated files and apply `paths`.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use rayon::prelude::*;
 use super::{BuildError, Options, Plan};
 use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
-use crate::apk::package::{Control, Expect, read_control, read_data};
+use crate::apk::package::{Control, Expect, read_control, read_data, verify_data_segment};
 use crate::apk::signature::Keyring;
 use crate::cache::Cache;
 use crate::fetch::Fetcher;
@@ -306,13 +307,20 @@ fn verify_one(
     let control = read_control(bytes, &expect, keyring, options.trust).map_err(package_error)?;
     // The data is taken by the datahash the verified control segment names, so a package
     // read before (by this process, or by any build through the cache) is not inflated again.
+    // The file's data segment is still hashed then, so that a damaged package file is an
+    // error (and a cached download fetched again) whether or not its data was needed.
     let cache = options.derived_cache.then(|| Cache::new(&options.fetch.cache_dir));
+    let inflated = Cell::new(false);
     let data = options
         .store
         .get(control.pkginfo.datahash, &expect, cache.as_ref(), || {
+            inflated.set(true);
             read_data(bytes, &control, &expect, options.trust)
         })
         .map_err(package_error)?;
+    if !inflated.get() {
+        verify_data_segment(bytes, &control, &expect, options.trust).map_err(package_error)?;
+    }
 
     // A package is verified by its own signature or by its checksum in a signed index.
     let unverified =
