@@ -236,6 +236,52 @@ fn locks_compare_by_packages_alone_and_by_files_through_their_blueprint() {
     let output = run(flatroot().arg("diff").args([s(&new_lock), HELLO_OLD, "--level", "files"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("config and files of a lock come from its blueprint"));
+    // Against an image, leaving config and files out would call the two equal unseen.
+    for args in [[s(&new_lock), s(&image)], [s(&image), s(&new_lock)]] {
+        let output = run(flatroot().arg("diff").args(args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stdout(&output));
+        assert!(stderr(&output).contains("config and files of a lock come from its blueprint"));
+    }
+}
+
+/// Writes a layer tar holding one empty file per name.
+fn layer_of_names(path: &Path, names: &[&[u8]]) {
+    use flatroot_vfs::tar::{LayerOptions, WriteSink, write_layer};
+    use flatroot_vfs::{Content, Metadata, Tree};
+    let mut tree = Tree::new(Metadata::directory(0o755));
+    for name in names {
+        tree.insert_file(name, Metadata::file(0o644), Content::from_vec(Vec::new())).unwrap();
+    }
+    let mut file = std::fs::File::create(path).unwrap();
+    write_layer(&tree.freeze(), &LayerOptions::default(), &mut WriteSink(&mut file)).unwrap();
+}
+
+#[test]
+fn names_are_escaped_exactly_so_that_none_can_forge_a_line_or_collide() {
+    let dir = tempdir();
+    let (empty, odd) = (dir.path().join("empty.tar"), dir.path().join("odd.tar"));
+    layer_of_names(&empty, &[]);
+    let forged: &[u8] = b"nl\n+ fake  file 0644 0:0 1 B";
+    let names: [&[u8]; 5] =
+        [forged, b"esc\x1b[31mred", b"caf\xe9", "caf\u{fffd}".as_bytes(), b"back\\x41"];
+    layer_of_names(&odd, &names);
+
+    let (code, report) = diff_json(&[s(&empty), s(&odd)]);
+
+    assert_eq!(code, 1);
+    let paths: Vec<&str> =
+        report["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let expected = [
+        "/back\\\\x41",
+        "/caf\\xe9",
+        "/caf\u{fffd}",
+        "/esc\\x1b[31mred",
+        "/nl\\n+ fake  file 0644 0:0 1 B",
+    ];
+    assert_eq!(paths, expected);
+    let (_, text) = diff_text(&[s(&empty), s(&odd)]);
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("+ fake")), "{text}");
 }
 
 #[test]

@@ -231,7 +231,7 @@ fn view(seen: &Seen<'_>) -> EntryView {
     let node = seen.node;
     let (sha256, target, device) = match &node.kind {
         NodeKind::File(content) => (Some(hex::encode(Sha256::digest(content.bytes()))), None, None),
-        NodeKind::Symlink(t) => (None, Some(String::from_utf8_lossy(t).into_owned()), None),
+        NodeKind::Symlink(t) => (None, Some(escaped(t)), None),
         NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
             (None, None, Some(format!("{major},{minor}")))
         }
@@ -246,7 +246,7 @@ fn view(seen: &Seen<'_>) -> EntryView {
                 Ok(text) => text.to_string(),
                 Err(_) => format!("hex:{}", hex::encode(value)),
             };
-            (String::from_utf8_lossy(name).into_owned(), value)
+            (escaped(name), value)
         })
         .collect();
     EntryView {
@@ -266,7 +266,33 @@ fn view(seen: &Seen<'_>) -> EntryView {
 }
 
 fn display(path: &[u8]) -> String {
-    format!("/{}", String::from_utf8_lossy(path))
+    format!("/{}", escaped(path))
+}
+
+/// `bytes` as text that names them exactly and is safe to print: UTF-8 stays as it is,
+/// except that a backslash is doubled and control characters are escaped (`\n`, `\t`,
+/// `\x1b`, `\u{85}`), and each byte that is not UTF-8 is written `\xNN`. Two different
+/// byte strings never give the same text, and no name can start a line of its own or
+/// reach a terminal's escape sequences.
+pub(super) fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
 }
 
 /// A unified diff of two text files; `None` when either is binary (not UTF-8, or holds
@@ -281,7 +307,7 @@ fn unified(path: &[u8], a: &Node, b: &Node) -> Option<String> {
         }
     }
     let (ta, tb) = (text(a)?, text(b)?);
-    let name = String::from_utf8_lossy(path);
+    let name = escaped(path);
     let diff = similar::TextDiff::from_lines(ta, tb);
     let unified = diff
         .unified_diff()
@@ -377,6 +403,7 @@ mod tests {
             owners: BTreeMap::new(),
             mtime_clamp: None,
             notes: Vec::new(),
+            unusable_blueprint: None,
         }
     }
 

@@ -414,14 +414,31 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
     others.retain(|a| !a.is_empty() && *a != arch);
     let (side_a, side_b) =
         both(|| side::load(opened_a, &arch, options), || side::load(opened_b, &arch, options));
-    let (side_a, side_b) = (side_a?, side_b?);
+    let (mut side_a, mut side_b) = (side_a?, side_b?);
+    // A lock whose blueprint is gone can still be compared by packages with another such
+    // lock; against anything with config or files, leaving those out would call the two
+    // equal without having compared them.
+    let has_more = |side: &side::Side| side.config.is_some() || side.tree.is_some();
+    if has_more(&side_b)
+        && let Some(error) = side_a.unusable_blueprint.take()
+    {
+        return Err(error);
+    }
+    if has_more(&side_a)
+        && let Some(error) = side_b.unusable_blueprint.take()
+    {
+        return Err(error);
+    }
     let mut report = compare::report(&side_a, &side_b, options);
-    if !others.is_empty() {
+    // A bare layer has no architecture: against B's only image there is nothing to say.
+    let layer_against_one = arch.is_empty() && others.len() == 1;
+    if !others.is_empty() && !layer_against_one {
         let others: Vec<String> = others.into_iter().collect();
-        report.notes.push(format!(
-            "compared {arch} only; not compared: {} (choose with --arch)",
-            others.join(", ")
-        ));
+        let compared =
+            if arch.is_empty() { String::new() } else { format!("compared {arch} only; ") };
+        report
+            .notes
+            .push(format!("{compared}not compared: {} (choose with --arch)", others.join(", ")));
     }
     Ok(report)
 }

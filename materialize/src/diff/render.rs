@@ -142,9 +142,9 @@ pub fn markdown(report: &Report) -> String {
             for change in &changes {
                 let _ = writeln!(
                     out,
-                    "| {} | `{}` | {} |",
+                    "| {} | {} | {} |",
                     file_marker(change.change),
-                    cell(&change.path),
+                    code_span(&cell(&change.path)),
                     cell(&describe(change)),
                 );
             }
@@ -347,7 +347,16 @@ fn code(value: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    format!("`{}`", cell(&text).replace('`', "'"))
+    code_span(&cell(&text))
+}
+
+/// `text` as a markdown code span: fenced by one backtick more than its longest run of
+/// backticks, padded with spaces where it starts or ends with one (CommonMark 6.1).
+fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 /// Text made safe for a Markdown table cell: pipes escaped, line breaks flattened.

@@ -62,6 +62,9 @@ pub(super) struct Side {
     pub mtime_clamp: Option<i64>,
     /// What could not be loaded, and blueprint warnings.
     pub notes: Vec<String>,
+    /// Why a lock's config and files could not be loaded (its blueprint is not usable):
+    /// the error to give if the other side has config or files to compare them with.
+    pub unusable_blueprint: Option<DiffError>,
 }
 
 pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError> {
@@ -198,6 +201,7 @@ fn load_blueprint(
         packages: None,
         tree: None,
         owners: BTreeMap::new(),
+        unusable_blueprint: None,
         mtime_clamp: options.source_date_epoch,
         notes: warnings.into_iter().map(|w| format!("{}: {w}", path.display())).collect(),
     };
@@ -312,6 +316,7 @@ fn load_lock(
         packages: None,
         tree: None,
         owners: BTreeMap::new(),
+        unusable_blueprint: None,
         mtime_clamp: options.source_date_epoch,
         notes: Vec::new(),
     };
@@ -334,6 +339,8 @@ fn load_lock(
         }
         Err(why) => {
             side.notes.push(format!("config and files of the lock not compared: {why}"));
+            side.unusable_blueprint =
+                Some(DiffError::LockBlueprint { input: path.to_path_buf(), why });
             return Ok(side);
         }
     };
@@ -391,6 +398,7 @@ fn load_image(
         packages: None,
         tree: None,
         owners: BTreeMap::new(),
+        unusable_blueprint: None,
         mtime_clamp: None,
         notes: Vec::new(),
     };

@@ -44,16 +44,45 @@ pub enum InstalledReadError {
 
 /// Parses the bytes of `lib/apk/db/installed` into its records, in file order.
 ///
-/// Bytes that are not UTF-8 are read lossily (apk writes paths as they are). A `R:`, `a:`,
-/// `M:` or `Z:` line before the line it qualifies is kept in `record.other`.
+/// apk writes paths as they are, so `F:` and `R:` values may hold bytes that are not UTF-8;
+/// they come back exactly in [`DbFile::path`]. Elsewhere such bytes stand as characters of
+/// Unicode's last private use area (U+10FF00 plus the byte). A `R:`, `a:`, `M:` or `Z:` line
+/// before the line it qualifies is kept in `record.other`.
 ///
 /// # Errors
 /// [`InstalledReadError::Text`] for a line that is not `X:value` or a record without `P:`
 /// or `V:`.
 pub fn parse(bytes: &[u8]) -> Result<Vec<InstalledRecord>, InstalledReadError> {
-    let text = String::from_utf8_lossy(bytes);
+    let text = decode(bytes);
     let entries = parse_text(&text).map_err(InstalledReadError::Text)?;
     Ok(entries.into_iter().map(split_files).collect())
+}
+
+/// Where the characters that stand for bytes that are not UTF-8 begin.
+const RAW_BYTES: u32 = 0x10_FF00;
+
+/// `bytes` as text, each byte that is not UTF-8 as the character `RAW_BYTES + byte`.
+fn decode(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for &byte in chunk.invalid() {
+            text.push(char::from_u32(RAW_BYTES + u32::from(byte)).unwrap_or('\u{fffd}'));
+        }
+    }
+    text
+}
+
+/// The bytes [`decode`] read as `text`.
+fn encode(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c).checked_sub(RAW_BYTES).and_then(|b| u8::try_from(b).ok()) {
+            Some(byte) => bytes.push(byte),
+            None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    bytes
 }
 
 fn split_files(mut record: IndexEntry) -> InstalledRecord {
@@ -66,7 +95,7 @@ fn split_files(mut record: IndexEntry) -> InstalledRecord {
     for (letter, value) in std::mem::take(&mut record.other) {
         match (letter, &dir) {
             ('F', _) => {
-                let path = value.trim_matches('/').as_bytes().to_vec();
+                let path = encode(value.trim_matches('/'));
                 dir = Some(path.clone());
                 files.push(DbFile { path, is_dir: true, acl: None, checksum: None });
                 last_dir = Some(files.len() - 1);
@@ -77,7 +106,7 @@ fn split_files(mut record: IndexEntry) -> InstalledRecord {
                 if !path.is_empty() {
                     path.push(b'/');
                 }
-                path.extend_from_slice(value.as_bytes());
+                path.extend_from_slice(&encode(&value));
                 files.push(DbFile { path, is_dir: false, acl: None, checksum: None });
                 last_file = Some(files.len() - 1);
             }
@@ -119,6 +148,15 @@ pub fn owners(records: &[InstalledRecord]) -> BTreeMap<Vec<u8>, String> {
 mod tests {
     use super::*;
     use crate::rootfs::installed::{DbEntry, InstalledPackage, installed};
+
+    #[test]
+    fn paths_that_are_not_utf8_come_back_exactly() {
+        let db = b"P:hello\nV:1-r0\nF:usr/share/caf\xe9\nR:na\xefve\xff\n\n";
+        let records = parse(db).unwrap();
+        let paths: Vec<&[u8]> = records[0].files.iter().map(|f| f.path.as_slice()).collect();
+        assert_eq!(paths, [&b"usr/share/caf\xe9"[..], &b"usr/share/caf\xe9/na\xefve\xff"[..]]);
+        assert_eq!(owners(&records).get(&b"usr/share/caf\xe9/na\xefve\xff"[..]).unwrap(), "hello");
+    }
 
     #[test]
     fn reads_back_what_the_writer_wrote() {
