@@ -250,6 +250,7 @@ impl Sink {
         options: &Options,
         arch: &str,
     ) -> Result<(LayerDigests, Option<SegmentStats>), BuildError> {
+        let started = std::time::Instant::now();
         let layer_options = LayerOptions { mtime_clamp: options.source_date_epoch };
         let store = options
             .derived_cache
@@ -271,14 +272,18 @@ impl Sink {
         };
 
         let stats = store.map(|store| store.stats());
-        if let Some(stats) = &stats {
-            tracing::info!(
+        // The time is for diagnostics only (the segment reuse figures); it enters no output.
+        let seconds = started.elapsed().as_secs_f64();
+        match &stats {
+            Some(stats) => tracing::info!(
                 arch,
+                seconds,
                 reused = stats.hits,
                 compressed = stats.misses,
                 kept = stats.written,
                 "layer segments"
-            );
+            ),
+            None => tracing::info!(arch, seconds, "layer written"),
         }
         Ok((digests, stats))
     }
