@@ -94,9 +94,12 @@ fn libdeflate(data: &[u8]) -> usize {
     compressor.deflate_compress(data, &mut out).unwrap()
 }
 
+/// A candidate: deflates its input and returns the output size.
+type Candidate = (&'static str, fn(&[u8]) -> usize);
+
 fn deflate(c: &mut Criterion) {
     let Some(data) = input() else { return };
-    let candidates: [(&str, fn(&[u8]) -> usize); 4] = [
+    let candidates: [Candidate; 4] = [
         ("zlib-rs-segments", zlib_rs_segments),
         ("zlib-rs", zlib_rs),
         ("miniz_oxide", miniz),
