@@ -268,8 +268,7 @@ fn a_truncated_cache_entry_is_discarded_and_fetched_again() {
     let remote = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
     // With the derived cache on, as by default: a package file whose data is damaged is
     // caught by its datahash even though its unpacked data is cached.
-    let first =
-        success(&build_with_cache(&home, &cache, &remote, &dir.path().join("a"), &no_cache));
+    let first = success(&build_with_cache(&home, &cache, &remote, &dir.path().join("a"), &[]));
 
     let mut packages = files_under(&cache.join("packages"));
     packages.sort_by_key(|p| std::fs::metadata(p).unwrap().len());

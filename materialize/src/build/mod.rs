@@ -27,6 +27,7 @@ use crate::apk::signature::Trust;
 use crate::blueprint;
 use crate::fetch::FetchOptions;
 use crate::oci::compress::Compression;
+use crate::oci::segment_store::SegmentStats;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
 use crate::rootfs::paths::PathMutation;
@@ -158,4 +159,7 @@ pub struct ImageOutcome {
     pub packages: Vec<(String, String)>,
     /// Entries in the tree, the root included.
     pub entries: usize,
+    /// What the layer's segment store did (segments reused and compressed), when
+    /// [`Options::derived_cache`] is on.
+    pub segments: Option<SegmentStats>,
 }

@@ -4,17 +4,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use flatroot_vfs::tar::{LayerOptions, write_layer};
 use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType};
 
 use super::arch::{build_tree, locked_tree};
 use super::{BuildError, ImageOutcome, Options, Outcome, Plan};
+use crate::cache::Cache;
 use crate::lock::Lock;
 use crate::oci::compress::{LayerDigests, LayerEncoder};
 use crate::oci::docker_archive::{self, DockerArchiveWriter};
 use crate::oci::image::{self, ImageBlobs, ImageSpec};
 use crate::oci::layout::LayoutWriter;
+use crate::oci::segment_store::{CacheSegments, SegmentStats};
 use crate::progress::{Progress, Stage};
 
 /// Where the image goes.
@@ -105,7 +108,7 @@ fn build_with(
         unverified |= built.unverified;
 
         progress.stage(arch, Stage::Layer);
-        let layer = sink.write_layer(&built.tree, options, arch)?;
+        let (layer, segments) = sink.write_layer(&built.tree, options, arch)?;
 
         progress.stage(arch, Stage::Image);
         let spec = image_spec(plan, arch, built.build_time, unverified)?;
@@ -123,6 +126,7 @@ fn build_with(
             uncompressed_size: layer.uncompressed_size,
             packages: built.packages,
             entries: built.tree.entries().len(),
+            segments,
         });
     }
 
@@ -234,28 +238,52 @@ impl Sink {
 
     /// Serializes the tree into a layer blob: tar bytes go to the compressor and both
     /// digests in one pass, and the compressed bytes straight into the blob file.
+    ///
+    /// With [`Options::derived_cache`] on, compressed segments are reused from and kept in
+    /// the cache's `segments/`; a cache that cannot be written costs only the reuse (it is
+    /// logged), never the build. Returns what the segment store did, when there is one.
     fn write_layer(
         &mut self,
         tree: &flatroot_vfs::FrozenTree,
         options: &Options,
         arch: &str,
-    ) -> Result<LayerDigests, BuildError> {
+    ) -> Result<(LayerDigests, Option<SegmentStats>), BuildError> {
+        let started = std::time::Instant::now();
         let layer_options = LayerOptions { mtime_clamp: options.source_date_epoch };
-        match self {
+        let store = options
+            .derived_cache
+            .then(|| Arc::new(CacheSegments::new(Cache::new(&options.fetch.cache_dir))));
+        let digests = match self {
             Sink::Layout(writer) => {
                 let blob = writer.blob_writer().map_err(|e| BuildError::Layout(Box::new(e)))?;
-                let digests = encode(blob, tree, &layer_options, options, arch)?;
+                let digests = encode(blob, tree, &layer_options, options, store.clone(), arch)?;
                 digests.0.finish().map_err(|e| BuildError::Layout(Box::new(e)))?;
-                Ok(digests.1)
+                digests.1
             }
             Sink::Archive(writer) => {
                 let blob =
                     writer.blob_writer().map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
-                let digests = encode(blob, tree, &layer_options, options, arch)?;
+                let digests = encode(blob, tree, &layer_options, options, store.clone(), arch)?;
                 digests.0.finish().map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
-                Ok(digests.1)
+                digests.1
             }
+        };
+
+        let stats = store.map(|store| store.stats());
+        // The time is for diagnostics only (the segment reuse figures); it enters no output.
+        let seconds = started.elapsed().as_secs_f64();
+        match &stats {
+            Some(stats) => tracing::info!(
+                arch,
+                seconds,
+                reused = stats.hits,
+                compressed = stats.misses,
+                kept = stats.written,
+                "layer segments"
+            ),
+            None => tracing::info!(arch, seconds, "layer written"),
         }
+        Ok((digests, stats))
     }
 
     fn add_image(
@@ -306,12 +334,16 @@ fn encode<W: Write>(
     tree: &flatroot_vfs::FrozenTree,
     layer_options: &LayerOptions,
     options: &Options,
+    store: Option<Arc<CacheSegments>>,
     arch: &str,
 ) -> Result<(W, LayerDigests), BuildError> {
     let layer_error =
         |source| BuildError::Layer { arch: arch.to_string(), source: Box::new(source) };
     let mut encoder =
         LayerEncoder::new(blob, options.compression, options.jobs).map_err(layer_error)?;
+    if let Some(store) = store {
+        encoder = encoder.with_store(store);
+    }
     write_layer(tree, layer_options, &mut encoder)
         .map_err(|source| BuildError::LayerWrite { arch: arch.to_string(), source })?;
     encoder.finish().map_err(layer_error)

@@ -3,12 +3,13 @@
 //!
 //! [`LayerEncoder`] takes the uncompressed tar as a stream of bytes with the tar entry
 //! boundaries marked ([`LayerEncoder::entry`], or [`std::io::Write`] plus
-//! [`LayerEncoder::boundary`]). It cuts the stream into segments by a rule of byte counts and
-//! entry boundaries alone (see [`Compression::segment_size`]), compresses the segments
-//! independently on
-//! `jobs` threads and writes them out in order, so the output bytes do not depend on the
-//! thread count. [`LayerEncoder::finish`] returns the [`LayerDigests`] that the image config
-//! (`rootfs.diff_ids`) and the manifest's layer descriptor need.
+//! [`LayerEncoder::boundary`]). It cuts the stream into segments by a rule of the entries'
+//! bytes, sizes and boundaries alone (see [`Compression::segment_size`]), compresses the
+//! segments independently on `jobs` threads and writes them out in order, so the output bytes
+//! do not depend on the thread count. With a [`SegmentStore`] ([`LayerEncoder::with_store`])
+//! segments compressed by an earlier build are reused. [`LayerEncoder::finish`] returns the
+//! [`LayerDigests`] that the image config (`rootfs.diff_ids`) and the manifest's layer
+//! descriptor need.
 //!
 //! ```
 //! use flatroot_materialize::oci::compress::{Compression, LayerEncoder};
@@ -23,13 +24,14 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use oci_spec::image::{Digest, MediaType};
 use sha2::{Digest as _, Sha256};
 
 use super::digest::{DigestError, sha256_digest};
-use super::segment::{Compressed, compress_segment, tail};
+use super::segment::{Compressed, encode_segment, tail};
+use super::segment_store::SegmentStore;
 
 /// The segment size for gzip: 1 MiB. Each segment's deflate dictionary is primed with the
 /// previous segment's tail, so the cuts cost almost nothing in ratio.
@@ -85,13 +87,24 @@ impl Compression {
         Self::Zstd { level: 3 }
     }
 
-    /// The segment size `S` of the cutting rule, which depends only on the bytes and the
-    /// entry boundaries: small entries are appended to the open segment, and at an entry
-    /// boundary the segment is closed once it holds at least `S` bytes. An entry that grows
-    /// past `S` bytes is a large entry: the small entries before it are closed into a segment
-    /// of their own, the large entry is cut into segments of exactly `S` bytes from its
-    /// start, and its tail closes its last segment at its end boundary. Bytes written with
-    /// no boundary at all form one large entry. A segment never reaches `2 * S` bytes.
+    /// The segment size `S` of the cutting rule, which depends only on the entries' bytes,
+    /// sizes and order, and resynchronises after a change:
+    ///
+    /// - Small entries (under `S` bytes) are appended to the open group. At the end of a
+    ///   small entry of `n` bytes the group is closed into a segment when it holds at least
+    ///   `S / 4` bytes and the entry's first 512 bytes (its header block) hash below a
+    ///   threshold: the entry ends the group with probability `min(1, n / (S / 2))`. The
+    ///   group is closed in any case once it holds at least `S` bytes.
+    /// - An entry that grows past `S` bytes is a large entry: the small entries before it
+    ///   are closed into a segment of their own, the large entry is cut into segments of
+    ///   exactly `S` bytes from its start, and its tail closes its last segment at its end
+    ///   boundary. Bytes written with no boundary at all form one large entry.
+    ///
+    /// Because a cut depends on the entry that ends there and not on where the group began,
+    /// adding, removing or changing an entry moves only the cuts of the group around it; the
+    /// next content-defined cut both trees share (usually within a segment or two) puts the
+    /// rest of the layer back on the same segments, which a [`SegmentStore`] then reuses. A
+    /// segment never reaches `2 * S` bytes; groups average about `0.65 * S`.
     ///
     /// [`GZIP_SEGMENT_SIZE`] for gzip, [`ZSTD_SEGMENT_SIZE`] for zstd; with no compression
     /// nothing is segmented and this is 0.
@@ -197,6 +210,8 @@ pub struct LayerEncoder<W: Write> {
     out: W,
     compression: Compression,
     pool: Option<rayon::ThreadPool>,
+    /// Where compressed segments are looked up and kept, if anywhere.
+    store: Option<Arc<dyn SegmentStore>>,
     /// The segment size of the cutting rule, from [`Compression::segment_size`].
     segment_size: usize,
     max_in_flight: usize,
@@ -244,6 +259,7 @@ impl<W: Write> LayerEncoder<W> {
             out,
             compression,
             pool,
+            store: None,
             segment_size: compression.segment_size(),
             max_in_flight: jobs.saturating_mul(2),
             in_flight: VecDeque::new(),
@@ -264,6 +280,16 @@ impl<W: Write> LayerEncoder<W> {
             encoder.emit(&GZIP_HEADER)?;
         }
         Ok(encoder)
+    }
+
+    /// Reuses compressed segments kept in `store` and keeps those it compresses there.
+    ///
+    /// The output bytes are the same with or without a store, and whatever it holds: a
+    /// store hands back only what the compressor would produce for the same segment.
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn SegmentStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// An encoder with a tiny segment size, so tests can cross many cuts with little data.
@@ -298,8 +324,8 @@ impl<W: Write> LayerEncoder<W> {
     /// When compressing or writing a finished segment fails, or the encoder is poisoned.
     pub fn boundary(&mut self) -> Result<(), CompressError> {
         self.check()?;
-        if self.in_large_entry || self.open.len() >= self.segment_size {
-            // A large entry's tail ends its own segment; a full group is closed here.
+        if self.in_large_entry || self.ends_group() {
+            // A large entry's tail ends its own segment; a group is closed by the rule.
             self.cut(self.open.len())?;
         }
         self.in_large_entry = false;
@@ -354,6 +380,17 @@ impl<W: Write> LayerEncoder<W> {
             media_type: self.compression.media_type(),
         };
         Ok((self.out, digests))
+    }
+
+    /// Whether the small entry that just ended closes the open group, by the rule of
+    /// [`Compression::segment_size`].
+    fn ends_group(&self) -> bool {
+        let group = self.open.len();
+        if group >= self.segment_size {
+            return true;
+        }
+        group >= self.segment_size / 4
+            && content_cut(&self.open[self.entry_start..], self.segment_size)
     }
 
     fn check(&self) -> Result<(), CompressError> {
@@ -422,7 +459,10 @@ impl<W: Write> LayerEncoder<W> {
             _ => Vec::new(),
         };
         let compression = self.compression;
-        let job = move || compress_segment(compression, segment, &dictionary, &data, last);
+        let store = self.store.clone();
+        let job = move || {
+            encode_segment(compression, segment, &dictionary, &data, last, store.as_deref())
+        };
 
         match &self.pool {
             Some(pool) => {
@@ -486,6 +526,21 @@ impl<W: Write> LayerEncoder<W> {
         self.compressed_size = self.compressed_size.saturating_add(bytes.len() as u64);
         Ok(())
     }
+}
+
+/// Whether a small `entry` ends a group that is long enough: its first tar block (the header,
+/// which names the entry and gives its size and time) is hashed to a number `h` uniform in
+/// `[0, 1)`, and the entry cuts when `h * (S / 2) < n` for its length `n`. The chance that
+/// some entry cuts within the next `x` bytes is then about `1 - exp(-x / (S / 2))`, whatever
+/// the sizes of the entries, so groups stay near the same size for tiny and big files alike.
+fn content_cut(entry: &[u8], segment_size: usize) -> bool {
+    let header = &entry[..entry.len().min(512)];
+    let digest = blake3::hash(header);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_bytes()[..8]);
+    let h = u128::from(u64::from_le_bytes(first));
+    let span = (segment_size / 2).max(1) as u128;
+    (h * span) >> 64 < entry.len() as u128
 }
 
 impl<W: Write> Write for LayerEncoder<W> {

@@ -45,3 +45,4 @@ pub mod docker_archive;
 pub mod image;
 pub mod layout;
 mod segment;
+pub mod segment_store;

@@ -5,6 +5,7 @@
 use std::io;
 
 use super::compress::{CompressError, Compression, SegmentResult};
+use super::segment_store::{SegmentKey, SegmentStore};
 
 /// How much of the previous segment primes a gzip segment's deflate dictionary: 32 KiB, the
 /// deflate window (RFC 1951 section 3.2.5), as pigz does.
@@ -23,17 +24,42 @@ pub(crate) fn tail(data: &[u8]) -> Vec<u8> {
     data[data.len().saturating_sub(DICTIONARY_SIZE)..].to_vec()
 }
 
-/// Compresses one segment by itself; the result depends only on its arguments.
-pub(crate) fn compress_segment(
+/// Compresses one segment by itself, or takes its compressed bytes from `store` when they are
+/// kept there (and keeps them there when they were not); the result depends only on the other
+/// arguments.
+pub(crate) fn encode_segment(
     compression: Compression,
     segment: u64,
     dictionary: &[u8],
     data: &[u8],
     last: bool,
+    store: Option<&dyn SegmentStore>,
 ) -> SegmentResult {
+    // The gzip trailer's CRC comes from the data, whether the bytes are reused or not.
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
 
+    let Some(store) = store else {
+        let bytes = compress_segment(compression, segment, dictionary, data, last)?;
+        return Ok(Compressed { bytes, crc });
+    };
+    let key = SegmentKey::new(compression, dictionary, data, last);
+    if let Some(bytes) = store.load(&key) {
+        return Ok(Compressed { bytes, crc });
+    }
+    let bytes = compress_segment(compression, segment, dictionary, data, last)?;
+    store.store(&key, &bytes);
+    Ok(Compressed { bytes, crc })
+}
+
+/// Compresses one segment by itself.
+fn compress_segment(
+    compression: Compression,
+    segment: u64,
+    dictionary: &[u8],
+    data: &[u8],
+    last: bool,
+) -> Result<Vec<u8>, CompressError> {
     let bytes = match compression {
         Compression::Gzip { level } => deflate_segment(level.min(9), dictionary, data, last)
             .map_err(|source| CompressError::Deflate { segment, source })?,
@@ -42,7 +68,7 @@ pub(crate) fn compress_segment(
         }
         Compression::None => data.to_vec(),
     };
-    Ok(Compressed { bytes, crc })
+    Ok(bytes)
 }
 
 /// Deflates a segment as one piece of a single raw deflate stream, as pigz does.

@@ -1,0 +1,95 @@
+//! `flatroot build` with the derived cache: compressed layer segments kept by one build are
+//! reused by the next, `--no-cache` keeps none, and a cache that cannot be written costs
+//! only the reuse.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+/// Builds the fixture for one architecture with `--cache-dir cache` and the build's
+/// segment log line on, returning the digest and `(reused, compressed)` when it was logged.
+fn build_logged(cache: &Path, out: &Path, extra: &[&str]) -> (String, Option<(u64, u64)>) {
+    let output: Output = run(flatroot()
+        .env("FLATROOT_LOG", "flatroot_materialize::build=info")
+        .args(["build", BLUEPRINT])
+        .arg(out)
+        .args(["--arch", "x86_64", "--cache-dir"])
+        .arg(cache)
+        .args(extra));
+    let digest = success(&output);
+    let log = stderr(&output);
+    let field = |line: &str, name: &str| -> Option<u64> {
+        let start = line.find(&format!("{name}="))? + name.len() + 1;
+        line[start..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    let counts = log
+        .lines()
+        .find(|line| line.contains("layer segments"))
+        .map(|line| (field(line, "reused").unwrap(), field(line, "compressed").unwrap()));
+    (digest, counts)
+}
+
+fn segment_entries(cache: &Path) -> usize {
+    match std::fs::read_dir(cache.join("segments")) {
+        Ok(listing) => listing.count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => panic!("cannot list the segments: {e}"),
+    }
+}
+
+#[test]
+fn a_second_build_with_the_same_cache_reuses_every_segment() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+
+    let (first, counts) = build_logged(&cache, &dir.path().join("one"), &[]);
+    let (reused, compressed) = counts.expect("the build logs its segments");
+    assert_eq!(reused, 0);
+    assert!(compressed >= 1);
+    assert_eq!(segment_entries(&cache) as u64, compressed);
+
+    let (second, counts) = build_logged(&cache, &dir.path().join("two"), &[]);
+    assert_eq!(second, first);
+    assert_eq!(counts, Some((compressed, 0)));
+    assert_eq!(segment_entries(&cache) as u64, compressed);
+}
+
+#[test]
+fn no_cache_keeps_no_segments_and_gives_the_same_image() {
+    let dir = tempdir();
+    let cached = dir.path().join("cached");
+    let (with_cache, _) = build_logged(&cached, &dir.path().join("one"), &[]);
+
+    let uncached = dir.path().join("uncached");
+    let (without, counts) = build_logged(&uncached, &dir.path().join("two"), &["--no-cache"]);
+
+    assert_eq!(without, with_cache);
+    assert_eq!(counts, None, "no segment store without the cache");
+    assert_eq!(segment_entries(&uncached), 0);
+}
+
+#[test]
+fn a_cache_that_cannot_be_written_does_not_fail_the_build() {
+    let dir = tempdir();
+    let (expected, _) = build_logged(&dir.path().join("cache"), &dir.path().join("one"), &[]);
+    // A file where the cache directory should be: nothing can be created under it.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"").unwrap();
+
+    let (digest, counts) = build_logged(&blocked, &dir.path().join("two"), &[]);
+
+    assert_eq!(digest, expected);
+    let (reused, compressed) = counts.unwrap();
+    assert_eq!(reused, 0);
+    assert!(compressed >= 1);
+}
