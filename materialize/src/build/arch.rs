@@ -318,8 +318,13 @@ fn verify_one(
             read_data(bytes, &control, &expect, options.trust)
         })
         .map_err(package_error)?;
-    if !inflated.get() {
-        verify_data_segment(bytes, &control, &expect, options.trust).map_err(package_error)?;
+    if !inflated.get()
+        && let Err(error) = verify_data_segment(bytes, &control, &expect, options.trust)
+    {
+        // Read the damaged data the way a build without the store would, so the error is
+        // the same whether or not the data was cached (a cut member, not a hash mismatch).
+        read_data(bytes, &control, &expect, options.trust).map_err(package_error)?;
+        return Err(package_error(error));
     }
 
     // A package is verified by its own signature or by its checksum in a signed index.

@@ -370,8 +370,12 @@ impl<W: Write> LayerEncoder<W> {
 
         let diff_id = sha256_digest(self.uncompressed_hash.finalize().into())
             .map_err(CompressError::Digest)?;
-        let digest =
-            sha256_digest(self.compressed_hash.finalize().into()).map_err(CompressError::Digest)?;
+        // Uncompressed, the blob is the tar: its bytes were hashed once, as the DiffID.
+        let digest = match self.compression {
+            Compression::None => diff_id.clone(),
+            _ => sha256_digest(self.compressed_hash.finalize().into())
+                .map_err(CompressError::Digest)?,
+        };
         let digests = LayerDigests {
             diff_id,
             digest,
@@ -522,7 +526,9 @@ impl<W: Write> LayerEncoder<W> {
             self.poisoned = true;
             return Err(CompressError::Write(error));
         }
-        self.compressed_hash.update(bytes);
+        if self.compression != Compression::None {
+            self.compressed_hash.update(bytes);
+        }
         self.compressed_size = self.compressed_size.saturating_add(bytes.len() as u64);
         Ok(())
     }
