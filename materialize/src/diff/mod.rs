@@ -26,6 +26,7 @@ pub mod meaning;
 mod model;
 pub mod render;
 mod side;
+mod why;
 
 use std::collections::BTreeSet;
 use std::fmt;

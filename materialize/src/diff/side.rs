@@ -412,10 +412,16 @@ fn load_image(
             }
         };
         side.owners = installed_read::owners(&records);
-        // An installed database records what is installed, not why.
+        let mut reasons = match options.level.packages() {
+            true => super::why::installed_reasons(&view.tree, &records),
+            false => BTreeMap::new(),
+        };
         let packages = records
             .into_iter()
-            .map(|r| (r.record.name, Package { version: r.record.version, why: None }))
+            .map(|r| {
+                let why = reasons.remove(&r.record.name);
+                (r.record.name, Package { version: r.record.version, why })
+            })
             .collect();
         side.packages = options.level.packages().then_some(packages);
     }
