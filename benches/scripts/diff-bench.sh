@@ -25,6 +25,8 @@ tools=${FLATROOT_SHARED_TOOLS:-$root/../shared/tools}
 corpus=${FLATROOT_CORPUS_DIR:-$root/target/flatroot-corpus}
 repo=$corpus/debian-$preset
 limit=600
+# diffoscope's own bound, 600 s as the issue asks unless DIFFOSCOPE_LIMIT says otherwise.
+dlimit=${DIFFOSCOPE_LIMIT:-600}
 
 if [ ! -f "$repo.done" ]; then
     rm -rf "$repo"
@@ -96,10 +98,10 @@ unpack=$(timed "$baseline")
 
 if command -v diffoscope >/dev/null; then
     start=$(now)
-    if timeout "$limit" diffoscope "$layer_a" "$layer_b" >/dev/null 2>&1 || [ $? -eq 1 ]; then
+    if timeout "$dlimit" diffoscope "$layer_a" "$layer_b" >/dev/null 2>&1 || [ $? -eq 1 ]; then
         diffoscope_s="$(printf '%.1f' "$(echo "$(now) - $start" | bc)") s"
     else
-        diffoscope_s="did not finish in $limit s"
+        diffoscope_s="did not finish in $dlimit s"
     fi
 else
     diffoscope_s="not installed"
