@@ -236,6 +236,16 @@ fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
         .arg(small.join("out"))
         .args(["--compression", "none"]));
     let left = tree_of(&small);
+    // Then the cache on the full disk too: its entries cannot be written either.
+    let cache = small.join("cache");
+    let build_with_cache = |out: &Path| {
+        run(flatroot().arg("build").arg(&blueprint).arg(out).arg("--cache-dir").arg(&cache))
+    };
+    let full = build_with_cache(&small.join("out"));
+    let files_left = files_of(&small);
+    // The next build, with room for its output, uses that cache without error.
+    let roomy = build_with_cache(&dir.path().join("roomy"));
+    let reference = run(flatroot().arg("build").arg(&blueprint).arg(dir.path().join("ref")));
     let _ = std::process::Command::new("umount").arg(&small).status();
 
     let text = stderr(&output);
@@ -243,4 +253,20 @@ fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
     assert!(text.starts_with("error: "), "{text}");
     assert!(text.contains("No space left on device"), "{text}");
     assert!(left.is_empty(), "left behind on the full disk: {left:?}");
+    let text = stderr(&full);
+    assert_eq!(full.status.code(), Some(2), "{text}");
+    assert!(text.contains("No space left on device"), "{text}");
+    // Entries written whole before the disk filled may stay; nothing partial may.
+    let partial: Vec<&String> = files_left
+        .iter()
+        .filter(|p| !p.starts_with("cache/") || p.starts_with("cache/tmp/"))
+        .collect();
+    assert!(partial.is_empty(), "partial files left on the full disk: {partial:?}");
+    assert_eq!(success(&roomy), success(&reference), "{}", stderr(&roomy));
+}
+
+/// Every regular file under `dir`, relative, sorted.
+fn files_of(dir: &Path) -> Vec<String> {
+    let files = tree_of(dir).into_iter().filter(|p| dir.join(p).is_file());
+    files.collect()
 }
