@@ -208,6 +208,8 @@ fn locks_compare_by_packages_alone_and_by_files_through_their_blueprint() {
         (&hello["change"], &hello["a"], &hello["b"]),
         (&"upgraded".into(), &"1.0-r0".into(), &"2.1-r1".into())
     );
+    // Why, from each lock's blueprint resolved against its indexes and held to the lock.
+    assert_eq!(hello["why"], serde_json::json!(["hello-2.1-r1 (world[hello])"]), "{report:#}");
 
     // A lock against its own blueprint, and against the image built from that blueprint:
     // config and files come from the blueprint, built exactly as locked.

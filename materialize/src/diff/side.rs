@@ -327,12 +327,13 @@ fn load_lock(
             .collect();
         side.packages = Some(packages);
     }
-    if !options.level.config() && !options.level.files() {
-        return Ok(side);
-    }
-
     let (plan, warnings) = match blueprint {
         Ok(blueprint) => blueprint,
+        // Packages alone need nothing but the lock; only why each is there stays unknown.
+        Err(why) if options.level == Level::Packages => {
+            side.notes.push(format!("why each package is locked is not known: {why}"));
+            return Ok(side);
+        }
         // Asked for config or files alone, there is nothing else to show: an error.
         Err(why) if options.level != Level::All => {
             return Err(DiffError::LockBlueprint { input: path.to_path_buf(), why });
@@ -350,7 +351,7 @@ fn load_lock(
     if options.level.config() {
         side.config = Some(planned_config(&plan, &apk_arch, path)?);
     }
-    if !options.level.files() {
+    if !options.level.files() && !options.level.packages() {
         return Ok(side);
     }
 
@@ -360,6 +361,12 @@ fn load_lock(
     };
     let build_options = build_options(options);
     let keyring = build::load_keyring(&plan, &build_options).map_err(build_error)?;
+    if let Some(packages) = side.packages.as_mut() {
+        locked_reasons(packages, lock, path, &plan, &apk_arch, &keyring, &build_options);
+    }
+    if !options.level.files() {
+        return Ok(side);
+    }
     let pool = pool(&build_options).map_err(build_error)?;
     let built =
         build::locked_tree(&plan, &build_options, lock, path, &apk_arch, &keyring, &pool, &Silent)
@@ -367,6 +374,32 @@ fn load_lock(
     side.owners = owners(&built.tree, path)?;
     side.tree = Some(built.tree);
     Ok(side)
+}
+
+/// Fills in why each locked package is there: the blueprint's world resolved against its
+/// indexes, held to exactly the locked packages (what `build --lock` checks), needs the
+/// indexes but no package file. Left unknown when that fails; the build of the files, if
+/// asked for, reports the failure.
+fn locked_reasons(
+    packages: &mut BTreeMap<String, Package>,
+    lock: &Lock,
+    path: &Path,
+    plan: &Plan,
+    arch: &str,
+    keyring: &crate::apk::signature::Keyring,
+    options: &build::Options,
+) {
+    let resolved = crate::fetch::Fetcher::new(&options.fetch).ok().and_then(|fetcher| {
+        let fetcher = std::sync::Arc::new(fetcher);
+        let limits = &options.limits;
+        lock::resolved_from_lock(lock, path, plan, arch, keyring, options.trust, limits, fetcher)
+            .map_err(|error| tracing::debug!(%error, "no reasons for the locked packages"))
+            .ok()
+    });
+    let Some(resolved) = resolved else { return };
+    for (name, package) in packages.iter_mut() {
+        package.why = resolved.resolution.explain(name);
+    }
 }
 
 fn load_image(
