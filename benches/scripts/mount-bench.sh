@@ -60,7 +60,9 @@ trap cleanup EXIT INT TERM
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else print v[int((NR + 1) / 2)] }'; }
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else print v[int((NR + 1) / 2)] }'
+}
 say() { echo "$*" >&2; }
 
 # Runs a shell command under a timeout of $2 seconds (default $limit) and prints its seconds,
@@ -196,17 +198,20 @@ bytes=$(tar -cf - -C "$work/tree" . | wc -c)
 i=0
 while [ "$i" -lt "$runs" ]; do
     rm -f "$work/tree.sqfs"
-    timed "mksquashfs '$work/tree' '$work/tree.sqfs' -comp gzip -noappend -quiet" >>"$work/mksquashfs"
+    timed "mksquashfs '$work/tree' '$work/tree.sqfs' -comp gzip -noappend -quiet" \
+        >>"$work/mksquashfs"
     i=$((i + 1))
 done
 mksquashfs_s=$(median <"$work/mksquashfs")
 
-side "flatroot blueprint" "$limit" sh -c "cd '$(dirname "$blueprint")/..' && exec '$flatroot' mount '$blueprint' '$mnt'"
+side "flatroot blueprint" "$limit" \
+    sh -c "cd '$(dirname "$blueprint")/..' && exec '$flatroot' mount '$blueprint' '$mnt'"
 side "flatroot image (gzip layer)" "$limit" "$flatroot" mount "$work/image" "$mnt"
 side "flatroot image (uncompressed layer)" "$limit" "$flatroot" mount "$work/image-tar" "$mnt"
 side "squashfuse" "$limit" squashfuse -f "$work/tree.sqfs" "$mnt"
 if command -v ratarmount >/dev/null; then
-    side "ratarmount" "$limit" sh -c "rm -f '$work/ratar.sqlite'; exec ratarmount -f --index-file '$work/ratar.sqlite' '$work/layer.tar.gz' '$mnt'"
+    side "ratarmount" "$limit" sh -c "rm -f '$work/ratar.sqlite'; \
+        exec ratarmount -f --index-file '$work/ratar.sqlite' '$work/layer.tar.gz' '$mnt'"
 fi
 if command -v archivemount >/dev/null; then
     side_runs=$slow_runs
@@ -218,9 +223,11 @@ say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "preset $preset: $entries entries, $bytes tar bytes, gzip layer $layer_bytes bytes;" \
     "median of $runs runs; binary $flatroot; mksquashfs (gzip) ${mksquashfs_s} s"
 echo
-echo "| side | mount ready s | find -ls s | again s | du -s s | read every byte s | again s | peak RSS KiB |"
+printf '| side | mount ready s | find -ls s | again s | du -s s | read every byte s | again s |'
+echo " peak RSS KiB |"
 echo "|---|---|---|---|---|---|---|---|"
-awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$work/results"
+awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+    $1, $2, $3, $4, $5, $6, $7, $8 }' "$work/results"
 echo
 # Ratios against the flatroot image mount (gzip layer): how many times its time each side
 # takes, first pass and again.

@@ -279,7 +279,8 @@ fn read_one(
     let file = fetch(true)?;
     match verify_one(repo, record, &file, keyring, options, check) {
         Err(error) if file.from_cache => {
-            tracing::debug!(origin = %file.origin.display(), %error, "cached package fails; refetching");
+            let origin = file.origin.display();
+            tracing::debug!(%origin, %error, "cached package fails; refetching");
             verify_one(repo, record, &fetch(false)?, keyring, options, check)
         }
         result => result,

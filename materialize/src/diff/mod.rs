@@ -5,8 +5,9 @@
 //! parts, chosen by the [`Level`]:
 //!
 //! - config: entrypoint, cmd, env, user, work-dir, volumes, stop-signal, labels, index
-//!   annotations and platform. A blueprint gives the config its build would write ([`crate::build::image_spec`]
-//!   through the same config writer), so a blueprint and the image built from it agree.
+//!   annotations and platform. A blueprint gives the config its build would write
+//!   ([`crate::build::image_spec`] through the same config writer), so a blueprint and the
+//!   image built from it agree.
 //! - packages: added, removed, upgraded and downgraded (by apk version order), each with why
 //!   it is there: the solver's chain from the world for a blueprint, unknown for an image
 //!   (its installed database records no reason). A blueprint needs only its indexes here,

@@ -177,7 +177,7 @@ impl DataStore {
             Ok(Some(buffer)) => buffer,
             Ok(None) => return None,
             Err(reason) => {
-                tracing::debug!(path = %path.display(), reason, "an unpacked entry fails its check");
+                tracing::debug!(path = %path.display(), reason, "unpacked entry fails its check");
                 self.inner.discarded.fetch_add(1, Ordering::Relaxed);
                 if let Err(error) = cache.discard(&path) {
                     tracing::debug!(%error, "cannot discard a cache entry");
