@@ -18,9 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use flatroot_benches::fixture::apk::{BuiltPackage, Entry, PackageBuilder};
+use flatroot_benches::fixture::apk::BuiltPackage;
 use flatroot_benches::fixture::hostile;
-use flatroot_benches::fixture::keys::SigningKey;
 use flatroot_benches::httpd::{FaultDrop, Faults, Server};
 use support::remote::{WORLD, files_under, isolated};
 use support::*;
@@ -116,14 +115,7 @@ fn text_noise(count: usize) -> Vec<u8> {
 
 /// A package `big` holding one file of `size` bytes of [`text_noise`].
 fn big_package(size: usize) -> BuiltPackage {
-    let key = SigningKey::test_key().unwrap();
-    PackageBuilder::new("big", hostile::VERSION, hostile::ARCH)
-        .builddate(hostile::BUILDDATE)
-        .entry(Entry::dir("data"))
-        .entry(Entry::file("data/letters", text_noise(size)))
-        .sign_with(&key)
-        .build()
-        .unwrap()
+    support::big_package("letters", text_noise(size))
 }
 
 /// A server for the fixture repository at `/repo` and its keys at `/keys`.

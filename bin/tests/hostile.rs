@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use flatroot_benches::fixture::apk::{BuiltPackage, Entry, PackageBuilder};
+use flatroot_benches::fixture::apk::BuiltPackage;
 use flatroot_benches::fixture::hostile::{self, TarCase};
-use flatroot_benches::fixture::keys::SigningKey;
 use support::*;
 
 /// Every file and directory under `dir`, relative, sorted.
@@ -51,14 +50,7 @@ fn noise(count: usize, seed: u64) -> Vec<u8> {
 
 /// A package `big` holding one incompressible file of `size` bytes.
 fn big_package(size: usize) -> BuiltPackage {
-    let key = SigningKey::test_key().unwrap();
-    PackageBuilder::new("big", hostile::VERSION, hostile::ARCH)
-        .builddate(hostile::BUILDDATE)
-        .entry(Entry::dir("data"))
-        .entry(Entry::file("data/noise", noise(size, 7)))
-        .sign_with(&key)
-        .build()
-        .unwrap()
+    support::big_package("noise", noise(size, 7))
 }
 
 /// A repository of `packages` under `<dir>/repo` and its blueprint path.

@@ -16,6 +16,21 @@ use flatroot_materialize::image::{self, ImageView};
 use flatroot_vfs::{FrozenTree, NodeKind};
 use sha2::{Digest as _, Sha256};
 
+/// A signed package `big` of the hostile fixtures' version and arch, holding `data/NAME`
+/// with `content`: what the crash tests build, large enough to kill a build mid-way.
+pub fn big_package(name: &str, content: Vec<u8>) -> flatroot_benches::fixture::apk::BuiltPackage {
+    use flatroot_benches::fixture::apk::{Entry, PackageBuilder};
+    use flatroot_benches::fixture::{hostile, keys::SigningKey};
+    let key = SigningKey::test_key().unwrap();
+    PackageBuilder::new("big", hostile::VERSION, hostile::ARCH)
+        .builddate(hostile::BUILDDATE)
+        .entry(Entry::dir("data"))
+        .entry(Entry::file(format!("data/{name}"), content))
+        .sign_with(&key)
+        .build()
+        .unwrap()
+}
+
 /// The repository root (tests run with the crate directory as working directory).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
