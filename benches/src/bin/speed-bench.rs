@@ -149,7 +149,7 @@ fn main() -> Result<()> {
         return batch(&args, &flatroot, &repo, std::fs::metadata(&layer_tar)?.len());
     }
     let everything = repo.join(format!("blueprints/{}.yaml", args.blueprint));
-    let changed = one_package_less(&everything, &args.change)?;
+    let changed = one_package_less(&everything, &args.change, scratch)?;
     let packages = package_files(&flatroot, &everything, &repo)?;
     let layer_tar = uncompressed_layer(&flatroot, &everything, scratch)?;
     let unpacked = std::fs::metadata(&layer_tar)?.len();
@@ -167,7 +167,7 @@ fn main() -> Result<()> {
         baseline(&packages, scratch, &scratch.join("root"), &format!("pigz -6 -p {jobs}"));
 
     // One build, cold: the package files are there, nothing else is cached.
-    let cold = "rm -rf {s}/cold".replace("{s}", &s.to_string());
+    let cold = format!("rm -rf {s}/cold");
     compare(
         "One build, cold",
         &[
@@ -231,8 +231,6 @@ fn batch(args: &Args, flatroot: &Path, repo: &Path, unpacked: u64) -> Result<()>
     let mut blueprints: Vec<PathBuf> = std::fs::read_dir(repo.join("blueprints"))?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
-    // The preset's own blueprints, not the variant `one_package_less` wrote beside them.
-    blueprints.retain(|b| !b.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
     blueprints.sort();
     let (bin, jobs, s) = (flatroot.display(), args.jobs, args.scratch.display());
     let list: Vec<String> = blueprints.iter().map(|b| b.display().to_string()).collect();
@@ -284,16 +282,16 @@ fn batch(args: &Args, flatroot: &Path, repo: &Path, unpacked: u64) -> Result<()>
     )
 }
 
-/// `blueprint` without the top-level package `name`, written beside it (so that its relative
-/// repository and key paths still resolve).
-fn one_package_less(blueprint: &Path, name: &str) -> Result<PathBuf> {
+/// `blueprint` without the top-level package `name`, written into `scratch`. make-apk-repo's
+/// blueprints name their repository and key by absolute path, so they build from anywhere.
+fn one_package_less(blueprint: &Path, name: &str, scratch: &Path) -> Result<PathBuf> {
     let text = std::fs::read_to_string(blueprint)?;
     let line = format!("    - \"{name}\"");
     if !text.lines().any(|l| l == line) {
         bail!("{} has no top-level package {name}", blueprint.display());
     }
     let kept: Vec<&str> = text.lines().filter(|l| *l != line).collect();
-    let out = blueprint.with_file_name(format!(".speed-bench-without-{name}.yaml"));
+    let out = scratch.join(format!("without-{name}.yaml"));
     std::fs::write(&out, kept.join("\n") + "\n")?;
     Ok(out)
 }
