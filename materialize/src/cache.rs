@@ -200,6 +200,22 @@ impl Cache {
     /// [`CacheError::Io`] when the file cannot be flushed or renamed.
     pub fn persist(&self, file: tempfile::NamedTempFile, path: &Path) -> Result<(), CacheError> {
         file.as_file().sync_data().map_err(io_error(file.path()))?;
+        self.persist_checked(file, path)
+    }
+
+    /// Moves a complete temporary into place at `path` without flushing it to disk first: for
+    /// entries that carry their own digest and are checked against it whenever they are read,
+    /// so that one torn by a power loss is found and rebuilt. Such entries are large (the
+    /// decompressed data of a package), and flushing each would make a cold build wait on the
+    /// disk for every byte it unpacks.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when the file cannot be renamed.
+    pub fn persist_checked(
+        &self,
+        file: tempfile::NamedTempFile,
+        path: &Path,
+    ) -> Result<(), CacheError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }

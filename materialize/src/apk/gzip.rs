@@ -10,11 +10,18 @@
 //! bytes after the last member that are not another member, a header with reserved flags, a
 //! CRC or size mismatch, or output past the caller's limit (a gzip bomb).
 //!
+//! Package data is inflated through [`inflate_member_into`] into any [`Output`], so that it
+//! can go straight into a file-backed buffer; a member whose size its trailer gives is
+//! inflated by libdeflate in one call, others (and any that libdeflate refuses) by zlib-rs in
+//! steps, with the same checks and errors either way.
+//!
 //! See: <https://www.rfc-editor.org/rfc/rfc1952>
 
 use std::ops::Range;
 
 use flate2::{Decompress, FlushDecompress, Status};
+
+use super::libdeflate;
 
 /// Output limit of [`members`] for one member: 4 GiB, as ISIZE counts modulo 2^32 and no
 /// member of a real package or index comes near it.
@@ -22,6 +29,60 @@ pub const DEFAULT_MEMBER_LIMIT: u64 = 4 << 30;
 
 /// Inflate output is produced in steps of at most this many bytes.
 const STEP: usize = 256 << 10;
+
+/// The one-call path takes a trailer's ISIZE as the member's size only up to this many
+/// times the compressed bytes left (plus [`WHOLE_SLACK`]): room for it is reserved before a
+/// byte is inflated, and a lying trailer must not reserve much. Real package data inflates
+/// 2 to 10 times; more goes the stepwise way, which reserves only what it produces.
+const WHOLE_RATIO: usize = 64;
+
+/// See [`WHOLE_RATIO`].
+const WHOLE_SLACK: usize = 1 << 20;
+
+/// A growable buffer that inflated bytes are appended to: a `Vec`, or the file-backed
+/// buffers of [`crate::store`].
+pub trait Output {
+    /// The bytes appended so far.
+    fn bytes(&self) -> &[u8];
+
+    /// A hint that about `additional` more bytes will be appended.
+    fn reserve(&mut self, additional: usize);
+
+    /// Hands `step` writable room for `additional` bytes after those appended (its contents
+    /// are unspecified) and appends the first `n` bytes of it, `n` being what `step`
+    /// returns (at most `additional`). `false`, without calling `step`, when that much
+    /// room cannot be had.
+    fn fill(&mut self, additional: usize, step: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+
+    /// Drops the bytes appended after the first `len`.
+    fn truncate(&mut self, len: usize);
+}
+
+impl Output for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        // Only a hint: a failed reservation shows again, as an error, in `fill`.
+        let _ = self.try_reserve(additional);
+    }
+
+    fn fill(&mut self, additional: usize, step: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let base = self.len();
+        if self.try_reserve(additional).is_err() {
+            return false;
+        }
+        self.resize(base + additional, 0);
+        let n = step(&mut self[base..]).min(additional);
+        self.truncate(base + n);
+        true
+    }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
 
 // Header flag bits, RFC 1952 section 2.3.1.
 const FHCRC: u8 = 0x02;
@@ -102,6 +163,14 @@ pub enum GzipError {
         /// The limit, in bytes of output.
         limit: u64,
     },
+    /// The output could not grow (memory or its file's disk is exhausted).
+    #[error("gzip member starting at byte {start}: no room for {bytes} more bytes of output")]
+    NoRoom {
+        /// Offset of the member's first byte.
+        start: usize,
+        /// The room asked for.
+        bytes: usize,
+    },
 }
 
 /// Splits `bytes` into its gzip members, returning the byte range of each in order.
@@ -150,6 +219,95 @@ pub fn inflate_member(
     inflate(bytes, start, out, Sink::Keep, limit)
 }
 
+/// As [`inflate_member`], into any [`Output`], and in one libdeflate call when the input's
+/// last four bytes (the last member's ISIZE) give room enough for this member: the common
+/// case of a package's data segment, one member to the end of the file.
+///
+/// The member is checked as [`inflate_member`] checks it, and a member libdeflate refuses
+/// is inflated again stepwise, so the result and the errors are those of [`inflate_member`];
+/// [`GzipError::NoRoom`] besides.
+///
+/// # Errors
+/// As [`inflate_member`], and [`GzipError::NoRoom`] when `out` cannot grow.
+pub fn inflate_member_into(
+    bytes: &[u8],
+    start: usize,
+    out: &mut dyn Output,
+    limit: u64,
+) -> Result<usize, GzipError> {
+    if let Some(end) = inflate_whole(bytes, start, out, limit)? {
+        return Ok(end);
+    }
+    inflate(bytes, start, out, Sink::Keep, limit)
+}
+
+/// The one-call path of [`inflate_member_into`]; `None` when it does not apply or libdeflate
+/// refused the member, having appended nothing.
+fn inflate_whole(
+    bytes: &[u8],
+    start: usize,
+    out: &mut dyn Output,
+    limit: u64,
+) -> Result<Option<usize>, GzipError> {
+    let body = parse_header(bytes, start)?;
+    let left = bytes.len().saturating_sub(body);
+    let Some(isize) = bytes.len().checked_sub(4).and_then(|at| bytes.get(at..)) else {
+        return Ok(None);
+    };
+    let size = u32::from_le_bytes([isize[0], isize[1], isize[2], isize[3]]) as usize;
+    let base = out.bytes().len() as u64;
+    if left < 8 || base + size as u64 > limit || size > left * WHOLE_RATIO + WHOLE_SLACK {
+        return Ok(None);
+    }
+
+    let mut inflated = None;
+    let had_room = out.fill(size, &mut |room| match libdeflate::inflate(&bytes[body..], room) {
+        Some((consumed, produced)) => {
+            inflated = Some((consumed, crc32fast::hash(&room[..produced]), produced));
+            produced
+        }
+        None => 0,
+    });
+    let Some((consumed, actual_crc, produced)) = inflated else {
+        if !had_room {
+            tracing::trace!(start, size, "no room for the whole member; inflating in steps");
+        }
+        return Ok(None);
+    };
+
+    let pos = body + consumed;
+    check_trailer(bytes, start, pos, actual_crc, produced as u64)?;
+    Ok(Some(pos + 8))
+}
+
+/// Checks the trailer at `pos` of the member starting at `start` against the CRC-32 and
+/// length of what it inflated to.
+fn check_trailer(
+    bytes: &[u8],
+    start: usize,
+    pos: usize,
+    actual_crc: u32,
+    produced: u64,
+) -> Result<(), GzipError> {
+    let trailer =
+        bytes.get(pos..pos + 8).ok_or(GzipError::Truncated { start, offset: bytes.len() })?;
+    let expected_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let expected_size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    if actual_crc != expected_crc {
+        return Err(GzipError::CrcMismatch { start, expected: expected_crc, actual: actual_crc });
+    }
+    // ISIZE is the input size modulo 2^32 (RFC 1952 section 2.3.1).
+    let actual_size = produced as u32;
+    if actual_size != expected_size {
+        return Err(GzipError::SizeMismatch {
+            start,
+            expected: expected_size,
+            actual: actual_size,
+        });
+    }
+    Ok(())
+}
+
 /// Inflates every member from `start` to the end of `bytes` into one new buffer of at most
 /// `limit` bytes, with `capacity` reserved up front (clamped to `limit`).
 ///
@@ -194,7 +352,7 @@ enum Sink {
 fn inflate(
     bytes: &[u8],
     start: usize,
-    out: &mut Vec<u8>,
+    out: &mut dyn Output,
     sink: Sink,
     limit: u64,
 ) -> Result<usize, GzipError> {
@@ -202,9 +360,9 @@ fn inflate(
 
     // In discard mode the limit applies to this member alone.
     if sink == Sink::Discard {
-        out.clear();
+        out.truncate(0);
     }
-    let base = out.len() as u64;
+    let base = out.bytes().len() as u64;
     let mut produced: u64 = 0;
     let mut crc = crc32fast::Hasher::new();
     let mut inflater = Decompress::new(false);
@@ -213,24 +371,28 @@ fn inflate(
         // One byte past the limit tells "exactly at the limit" from "beyond it".
         let room = (limit.saturating_add(1)).saturating_sub(base + produced);
         let want = STEP.min(usize::try_from(room).unwrap_or(usize::MAX));
-        if out.capacity() - out.len() < want {
-            out.reserve(want);
-        }
-        let before_out = out.len();
         let before_in = inflater.total_in();
-        let status = inflater
-            .decompress_vec(&bytes[pos..], out, FlushDecompress::None)
-            .map_err(|source| GzipError::Corrupt { start, source })?;
+        let before_out = inflater.total_out();
+        let mut status = Ok(Status::Ok);
+        let had_room = out.fill(want, &mut |room| {
+            status = inflater.decompress(&bytes[pos..], room, FlushDecompress::None);
+            let fresh = (inflater.total_out() - before_out) as usize;
+            crc.update(&room[..fresh]);
+            fresh
+        });
+        if !had_room {
+            return Err(GzipError::NoRoom { start, bytes: want });
+        }
+        let status = status.map_err(|source| GzipError::Corrupt { start, source })?;
         let consumed = (inflater.total_in() - before_in) as usize;
         pos += consumed;
-        let fresh = out.len() - before_out;
-        crc.update(&out[before_out..]);
-        produced += fresh as u64;
+        let fresh = inflater.total_out() - before_out;
+        produced += fresh;
         if base + produced > limit {
             return Err(GzipError::OutputLimit { start, limit });
         }
         if sink == Sink::Discard {
-            out.clear();
+            out.truncate(0);
         }
         match status {
             Status::StreamEnd => break,
@@ -245,23 +407,7 @@ fn inflate(
         }
     }
 
-    let trailer =
-        bytes.get(pos..pos + 8).ok_or(GzipError::Truncated { start, offset: bytes.len() })?;
-    let expected_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-    let expected_size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-    let actual_crc = crc.finalize();
-    if actual_crc != expected_crc {
-        return Err(GzipError::CrcMismatch { start, expected: expected_crc, actual: actual_crc });
-    }
-    // ISIZE is the input size modulo 2^32 (RFC 1952 section 2.3.1).
-    let actual_size = produced as u32;
-    if actual_size != expected_size {
-        return Err(GzipError::SizeMismatch {
-            start,
-            expected: expected_size,
-            actual: actual_size,
-        });
-    }
+    check_trailer(bytes, start, pos, crc.finalize(), produced)?;
     Ok(pos + 8)
 }
 

@@ -4,6 +4,7 @@ pub mod datatar;
 pub mod dependency;
 pub mod gzip;
 pub mod index;
+mod libdeflate;
 pub mod package;
 pub mod pkginfo;
 pub mod signature;

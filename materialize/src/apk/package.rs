@@ -14,9 +14,9 @@
 //! the data already decompressed (the cache of unpacked data, keyed by the verified
 //! datahash) can verify a package without inflating it again.
 //!
-//! The data is decompressed once, straight into one buffer sized from `.PKGINFO` `size`,
-//! while the compressed members are hashed; file contents stay in that buffer and
-//! [`DataEntry`] ranges point into it.
+//! The data is decompressed once, straight into one buffer (any [`gzip::Output`]: a `Vec`, or
+//! the file-backed buffers of [`crate::store`]), while the compressed members are hashed;
+//! file contents stay in that buffer and [`DataEntry`] ranges point into it.
 //!
 //! ```no_run
 //! use flatroot_materialize::apk::package::{read_package, Expect};
@@ -37,7 +37,7 @@ use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
 
 use crate::apk::datatar::{self, DataEntry, DataTarError, EntryKind, Limit, Limits};
-use crate::apk::gzip::{self, GzipError};
+use crate::apk::gzip::{self, GzipError, Output};
 use crate::apk::index::Checksum;
 use crate::apk::pkginfo::{PkgInfo, PkgInfoError};
 use crate::apk::signature::{self, Keyring, SignatureError, Trust};
@@ -159,6 +159,15 @@ pub enum PackageError {
         /// The tar error, naming the entry.
         #[source]
         source: DataTarError,
+    },
+    /// The decompressed data could not be kept (mapped from the file it was inflated into).
+    #[error("package {package}: cannot keep its decompressed data")]
+    Unpacked {
+        /// The package.
+        package: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
     },
     /// The signature segment is malformed or verification failed.
     #[error("package {package}: signature check failed")]
@@ -350,9 +359,28 @@ pub fn read_data(
     expect: &Expect,
     trust: Trust,
 ) -> Result<(Vec<u8>, Vec<DataEntry>), PackageError> {
-    let data = inflate_data(bytes, control.data_start, &control.pkginfo, expect, trust)?;
-    let entries = data_entries(&data, expect)?;
-    verify_files(&data, &entries, &expect.name)?;
+    let mut data = Vec::new();
+    let entries = read_data_into(bytes, control, expect, trust, &mut data)?;
+    Ok((data, entries))
+}
+
+/// As [`read_data`], decompressing into `out` (which should start empty): the data tar is
+/// `out`'s bytes afterwards, and the returned entries index into them. After an error, what
+/// `out` holds is unspecified.
+///
+/// # Errors
+/// As [`read_data`].
+pub fn read_data_into(
+    bytes: &[u8],
+    control: &Control,
+    expect: &Expect,
+    trust: Trust,
+    out: &mut dyn Output,
+) -> Result<Vec<DataEntry>, PackageError> {
+    inflate_data(bytes, control.data_start, &control.pkginfo, expect, trust, out)?;
+    let data = out.bytes();
+    let entries = data_entries(data, expect)?;
+    verify_files(data, &entries, &expect.name)?;
 
     tracing::debug!(
         package = %expect.name,
@@ -361,7 +389,7 @@ pub fn read_data(
         signed_by = control.signed_by.as_deref().unwrap_or("(none)"),
         "read package"
     );
-    Ok((data, entries))
+    Ok(entries)
 }
 
 /// The entries of a decompressed data tar, within [`Expect::limits`].
@@ -472,14 +500,15 @@ fn script_name(name: &[u8]) -> Option<&'static str> {
     SCRIPT_NAMES.iter().copied().find(|s| s.as_bytes() == name)
 }
 
-/// Decompresses the data members into one buffer while hashing them, and checks datahash.
+/// Decompresses the data members into `data` while hashing them, and checks datahash.
 fn inflate_data(
     bytes: &[u8],
     start: usize,
     pkginfo: &PkgInfo,
     expect: &Expect,
     trust: Trust,
-) -> Result<Vec<u8>, PackageError> {
+    data: &mut dyn Output,
+) -> Result<(), PackageError> {
     let package = || expect.name.clone();
     let compressed = bytes.len() - start;
     let (limit, which) = expect.limits.data_output_limit(compressed);
@@ -488,13 +517,13 @@ fn inflate_data(
     // about 1032:1, which bounds the hint for packages whose `size` lies.
     let hint = pkginfo.size.unwrap_or(0).saturating_add(64 << 10);
     let hint = usize::try_from(hint).unwrap_or(usize::MAX).min(compressed.saturating_mul(1032));
-    let mut data = Vec::with_capacity(gzip::clamp_capacity(hint, limit));
+    data.reserve(gzip::clamp_capacity(hint, limit));
 
     let mut hasher = Sha256::new();
     let mut offset = start;
     while offset < bytes.len() {
         let end =
-            gzip::inflate_member(bytes, offset, &mut data, limit).map_err(
+            gzip::inflate_member_into(bytes, offset, data, limit).map_err(
                 |source| match source {
                     GzipError::OutputLimit { .. } => PackageError::Limit {
                         package: package(),
@@ -510,7 +539,7 @@ fn inflate_data(
         offset = end;
     }
     let actual: [u8; 32] = hasher.finalize().into();
-    check_datahash(pkginfo, actual, expect, trust).map(|()| data)
+    check_datahash(pkginfo, actual, expect, trust)
 }
 
 /// Checks the data segment of the package in `bytes` against the datahash of its verified

@@ -11,7 +11,9 @@ use rayon::prelude::*;
 use super::{BuildError, Options, Plan};
 use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
-use crate::apk::package::{Control, Expect, read_control, read_data, verify_data_segment};
+use crate::apk::package::{
+    Control, Expect, read_control, read_data, read_data_into, verify_data_segment,
+};
 use crate::apk::signature::Keyring;
 use crate::cache::Cache;
 use crate::fetch::Fetcher;
@@ -205,12 +207,29 @@ fn tree_checked(
         resolved.resolution.packages.iter().map(|c| (&repos[c.repository], c.entry)).collect();
 
     progress.stage(arch, Stage::Unpack { packages: chosen.len() });
-    let unpacked: Vec<(UnpackedPackage, bool)> = pool.install(|| {
-        chosen
-            .par_iter()
-            .map(|(repo, entry)| read_one(resolved, repo, *entry, keyring, options, check))
-            .collect::<Result<Vec<_>, BuildError>>()
-    })?;
+    // Largest first, each worker taking the next package as it is free: the longest inflates
+    // start at once rather than last, when they would keep one core busy and the others
+    // idle. Results are put back in resolution order, which is what the tree is merged in,
+    // and a failure is reported for the first failing package in that order.
+    let size = |(repo, entry): &(&LoadedRepository, usize)| {
+        let record = &repo.entries[*entry];
+        record.installed_size.max(record.size)
+    };
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(size(&chosen[i])), i));
+    let mut read: Vec<(usize, ReadResult)> = pool.install(|| {
+        order
+            .into_iter()
+            .par_bridge()
+            .map(|i| {
+                let (repo, entry) = chosen[i];
+                (i, read_one(resolved, repo, entry, keyring, options, check))
+            })
+            .collect()
+    });
+    read.sort_by_key(|(i, _)| *i);
+    let unpacked: Vec<(UnpackedPackage, bool)> =
+        read.into_iter().map(|(_, result)| result).collect::<Result<_, _>>()?;
     let unverified = repos.iter().any(|r| r.signed_by.is_none()) || unpacked.iter().any(|u| u.1);
     let unpacked: Vec<UnpackedPackage> = unpacked.into_iter().map(|u| u.0).collect();
 
@@ -259,6 +278,9 @@ fn tree_checked(
 
 /// Reads, verifies and inflates one chosen package; the flag says it was not verified. A
 /// cached copy of a remote package that fails verification is fetched once more.
+/// A package read and verified, and whether it was accepted without a verified signature.
+type ReadResult = Result<(UnpackedPackage, bool), BuildError>;
+
 fn read_one(
     resolved: &Resolved,
     repo: &LoadedRepository,
@@ -266,7 +288,7 @@ fn read_one(
     keyring: &Keyring,
     options: &Options,
     check: PackageCheck<'_>,
-) -> Result<(UnpackedPackage, bool), BuildError> {
+) -> ReadResult {
     let record = &repo.entries[entry];
     let fetch = |reuse| {
         repo.package_bytes(record, &resolved.fetcher, &options.limits, reuse).map_err(|e| match e {
@@ -314,9 +336,9 @@ fn verify_one(
     let inflated = Cell::new(false);
     let data = options
         .store
-        .get(control.pkginfo.datahash, &expect, cache.as_ref(), || {
+        .get(control.pkginfo.datahash, &expect, cache.as_ref(), |out| {
             inflated.set(true);
-            read_data(bytes, &control, &expect, options.trust)
+            read_data_into(bytes, &control, &expect, options.trust, out)
         })
         .map_err(package_error)?;
     if !inflated.get()

@@ -255,10 +255,12 @@ impl Sink {
             .then(|| Arc::new(CacheSegments::new(Cache::new(&options.fetch.cache_dir))));
         let digests = match self {
             Sink::Layout(writer) => {
-                let blob = writer.blob_writer().map_err(|e| BuildError::Layout(Box::new(e)))?;
-                let digests = encode(blob, tree, &layer_options, options, store.clone(), arch)?;
-                digests.0.finish().map_err(|e| BuildError::Layout(Box::new(e)))?;
-                digests.1
+                let layout_error = |e| BuildError::Layout(Box::new(e));
+                let blob = writer.prehashed_blob_writer().map_err(layout_error)?;
+                let (blob, digests) =
+                    encode(blob, tree, &layer_options, options, store.clone(), arch)?;
+                blob.finish_as(&digests.digest).map_err(layout_error)?;
+                digests
             }
             Sink::Archive(writer) => {
                 let blob =

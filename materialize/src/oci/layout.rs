@@ -139,7 +139,25 @@ impl LayoutWriter {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = self.blobs.join(format!(".blob-{n}"));
         let file = File::create_new(&path).map_err(io_error("create", &path))?;
-        Ok(BlobWriter { layout: self, file: Some(file), path, hasher: Sha256::new(), size: 0 })
+        Ok(BlobWriter {
+            layout: self,
+            file: Some(file),
+            path,
+            hasher: Some(Sha256::new()),
+            size: 0,
+        })
+    }
+
+    /// As [`LayoutWriter::blob_writer`], for a blob whose producer hashes the bytes as it
+    /// writes them (the layer encoder does): the writer does not hash them a second time, and
+    /// [`BlobWriter::finish_as`] names the blob by the producer's digest.
+    ///
+    /// # Errors
+    /// As [`LayoutWriter::blob_writer`].
+    pub fn prehashed_blob_writer(&self) -> Result<BlobWriter<'_>, LayoutError> {
+        let mut writer = self.blob_writer()?;
+        writer.hasher = None;
+        Ok(writer)
     }
 
     /// Stores a blob held in memory (a config, a manifest).
@@ -235,7 +253,8 @@ pub struct BlobWriter<'a> {
     layout: &'a LayoutWriter,
     file: Option<File>,
     path: PathBuf,
-    hasher: Sha256,
+    /// `None` for a prehashed blob.
+    hasher: Option<Sha256>,
     size: u64,
 }
 
@@ -246,16 +265,32 @@ impl BlobWriter<'_> {
     /// # Errors
     /// [`LayoutError::Io`] when the file cannot be flushed or renamed.
     pub fn finish(mut self) -> Result<StoredBlob, LayoutError> {
+        let Some(hasher) = self.hasher.take() else {
+            let unhashed = io::Error::other("a prehashed blob is named with finish_as");
+            return Err(LayoutError::Io {
+                action: "name",
+                path: self.path.clone(),
+                source: unhashed,
+            });
+        };
+        let hash: [u8; 32] = hasher.finalize().into();
+        let digest = sha256_digest(hash)
+            .map_err(|source| LayoutError::Digest { path: self.path.clone(), source })?;
+        self.finish_as(&digest)
+    }
+
+    /// Names the blob `blobs/sha256/<hex>` by `digest`, which the caller computed over
+    /// exactly the bytes written, and returns digest and size.
+    ///
+    /// # Errors
+    /// [`LayoutError::Io`] when the file cannot be renamed.
+    pub fn finish_as(mut self, digest: &Digest) -> Result<StoredBlob, LayoutError> {
         if let Some(file) = self.file.take() {
             drop(file);
         }
-        let hash: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-        let digest = sha256_digest(hash)
-            .map_err(|source| LayoutError::Digest { path: self.path.clone(), source })?;
-
         let target = self.layout.blobs.join(digest.digest());
         fs::rename(&self.path, &target).map_err(io_error("rename", &self.path))?;
-        Ok(StoredBlob { digest, size: self.size })
+        Ok(StoredBlob { digest: digest.clone(), size: self.size })
     }
 }
 
@@ -265,7 +300,9 @@ impl Write for BlobWriter<'_> {
             return Err(io::Error::other("blob writer already finished"));
         };
         let n = file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size = self.size.saturating_add(n as u64);
         Ok(n)
     }
@@ -442,6 +479,23 @@ mod tests {
         assert_eq!(fs::read(out.join("oci-layout")).unwrap(), OCI_LAYOUT);
         assert_eq!(fs::read(out.join("index.json")).unwrap(), b"{}");
         assert_eq!(siblings(dir.path()), ["image"]);
+    }
+
+    #[test]
+    fn a_prehashed_blob_is_named_by_the_digest_its_producer_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("image")).unwrap();
+        let digest = crate::oci::digest::digest_of(b"layer bytes").unwrap();
+
+        let mut blob = layout.prehashed_blob_writer().unwrap();
+        blob.write_all(b"layer bytes").unwrap();
+        let stored = blob.finish_as(&digest).unwrap();
+        let mut unnamed = layout.prehashed_blob_writer().unwrap();
+        unnamed.write_all(b"x").unwrap();
+
+        assert_eq!((stored.digest.clone(), stored.size), (digest.clone(), 11));
+        assert_eq!(fs::read(layout.blobs.join(digest.digest())).unwrap(), b"layer bytes");
+        assert!(matches!(unnamed.finish(), Err(LayoutError::Io { action: "name", .. })));
     }
 
     #[test]

@@ -10,39 +10,46 @@
 //! Where the bytes live:
 //!
 //! - with a [`Cache`], in `unpacked/<datahash>`: the data tar followed by a trailer holding
-//!   its length and BLAKE3 digest. An entry is written through the cache's temporary
-//!   directory and renamed, mapped on reuse, and checked against its digest every time it
-//!   is read; a corrupt or truncated entry is removed and the package inflated again;
+//!   its length and XXH3-128 digest. A package is inflated straight into a temporary file of
+//!   the cache (see [`file`]), which is renamed into place once the data passed its checks,
+//!   mapped on reuse, and checked against its digest every time it is read; a corrupt or
+//!   truncated entry is removed and the package inflated again;
 //! - without one, in an unnamed temporary file, mapped. Either way the decompressed data is
 //!   file-backed memory, which the kernel can write back and drop, so the anonymous memory
-//!   of a build stays near the packages being inflated at the moment, whatever the image
-//!   size. A file that cannot be made falls back to an ordinary buffer.
+//!   of a build stays small whatever the size of the image or of its largest package. Data
+//!   whose file cannot be made or grown is kept in an ordinary buffer instead.
 //!
 //! Trust: an entry is only ever written from data that passed every check of
-//! [`read_data`](crate::apk::package::read_data), and the digest guards it against
-//! corruption, not against someone who can write the cache directory (who could as well
-//! replace the flatroot binary).
+//! [`read_data_into`](crate::apk::package::read_data_into), and the digest guards it against
+//! damage (a torn write, a truncation, a flipped bit), not against someone who can write the
+//! cache directory (who could as well replace the flatroot binary): a fast non-cryptographic
+//! digest is enough for that, and costs a warm build little to check.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Write as _};
+use std::io;
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flatroot_vfs::SharedBuffer;
-use memmap2::Mmap;
 
 use crate::apk::datatar::{DataEntry, Limits};
+use crate::apk::gzip::Output;
 use crate::apk::package::{Expect, PackageError, data_entries};
 use crate::cache::{Cache, Kind};
 
-/// What ends an `unpacked/` entry: the data's length (8 bytes, little-endian), its BLAKE3
-/// digest (32 bytes), and this magic (8 bytes), which also versions the format.
-const MAGIC: &[u8; 8] = b"FRUNPK01";
+mod file;
+
+use file::{FileOutput, Finished, map_prefix};
+
+/// What ends an `unpacked/` entry: the data's length (8 bytes, little-endian), its XXH3-128
+/// digest (16 bytes, little-endian), and this magic (8 bytes), which also versions the format.
+const MAGIC: &[u8; 8] = b"FRUNPK02";
 
 /// The trailer's size.
-const TRAILER: usize = 8 + 32 + 8;
+const TRAILER: usize = 8 + 16 + 8;
 
 /// One package's decompressed data tar and its entries, shared by every tree that holds the
 /// package.
@@ -126,15 +133,12 @@ impl DataStore {
         datahash: Option<[u8; 32]>,
         expect: &Expect,
         cache: Option<&Cache>,
-        inflate: impl FnOnce() -> Result<(Vec<u8>, Vec<DataEntry>), PackageError>,
+        inflate: impl FnOnce(&mut dyn Output) -> Result<Vec<DataEntry>, PackageError>,
     ) -> Result<Arc<PackageData>, PackageError> {
         let Some(datahash) = datahash else {
-            let (data, entries) = inflate()?;
+            let data = inflated(None, &expect.name, inflate)?;
             self.inner.inflated.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::new(PackageData {
-                buffer: file_backed(data),
-                entries: entries.into(),
-            }));
+            return Ok(Arc::new(data));
         };
 
         let slot = {
@@ -150,13 +154,9 @@ impl DataStore {
         let data = match cache.and_then(|cache| self.cached(cache, &datahash, expect)) {
             Some(found) => found?,
             None => {
-                let (data, entries) = inflate()?;
+                let data = inflated(cache.map(|cache| (cache, &datahash)), &expect.name, inflate)?;
                 self.inner.inflated.fetch_add(1, Ordering::Relaxed);
-                let buffer = match cache {
-                    Some(cache) => store(cache, &datahash, data),
-                    None => file_backed(data),
-                };
-                PackageData { buffer, entries: entries.into() }
+                data
             }
         };
         let data = Arc::new(data);
@@ -196,18 +196,6 @@ impl DataStore {
     }
 }
 
-/// A mapped data tar: the entry file's map without its trailer.
-struct Mapped {
-    map: Mmap,
-    len: usize,
-}
-
-impl AsRef<[u8]> for Mapped {
-    fn as_ref(&self) -> &[u8] {
-        &self.map[..self.len]
-    }
-}
-
 /// Maps and checks the entry at `path`; `Ok(None)` when there is none, `Err` with the
 /// reason when it is not a complete entry whose digest matches.
 fn read_entry(path: &Path) -> Result<Option<SharedBuffer>, &'static str> {
@@ -217,83 +205,142 @@ fn read_entry(path: &Path) -> Result<Option<SharedBuffer>, &'static str> {
         Err(_) => return Err("unreadable"),
     };
     let len = file.metadata().map_err(|_| "unreadable")?.len();
-    if len < TRAILER as u64 {
+    let len = usize::try_from(len).map_err(|_| "too large")?;
+    if len < TRAILER {
         return Err("shorter than its trailer");
     }
 
-    // SAFETY: the map is only read, and cache entries are never changed in place: they are
-    // written under another name and renamed, so the file mapped here keeps its bytes. A
-    // process that truncates a cache file by hand can still make reads of the map fault.
-    let map = unsafe { Mmap::map(&file) }.map_err(|_| "cannot be mapped")?;
-    let (data, trailer) = map.split_at(map.len() - TRAILER);
+    // SAFETY: cache entries are never changed in place: they are written under another name
+    // and renamed, so the file mapped here keeps its bytes. A process that truncates a cache
+    // file by hand can still make reads of the map fault.
+    let map = unsafe { map_prefix(&file, len) }.map_err(|_| "cannot be mapped")?;
+    let (data, trailer) = (*map).as_ref().split_at(len - TRAILER);
     let (length, rest) = trailer.split_at(8);
-    let (digest, magic) = rest.split_at(32);
+    let (digest, magic) = rest.split_at(16);
     if magic != MAGIC {
         return Err("not an unpacked-data entry");
     }
     if u64::from_le_bytes(length.try_into().map_err(|_| "bad trailer")?) != data.len() as u64 {
         return Err("truncated");
     }
-    if blake3::hash(data).as_bytes() != digest {
+    if xxh3_128(data).to_le_bytes() != digest {
         return Err("digest mismatch");
     }
-    let len = data.len();
-    Ok(Some(Arc::new(Mapped { map, len })))
+    drop(map);
+
+    // SAFETY: as above.
+    let buffer = unsafe { map_prefix(&file, len - TRAILER) }.map_err(|_| "cannot be mapped")?;
+    Ok(Some(buffer))
 }
 
-/// Writes `data` as the cache entry of `datahash` and returns it mapped from there; when the
-/// cache cannot be written, the data in an unnamed temporary file or in memory instead.
+fn xxh3_128(data: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(data)
+}
+
+/// The trailer that follows `data` in its entry.
+fn trailer(data: &[u8]) -> [u8; TRAILER] {
+    let mut trailer = [0u8; TRAILER];
+    trailer[..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    trailer[8..24].copy_from_slice(&xxh3_128(data).to_le_bytes());
+    trailer[24..].copy_from_slice(MAGIC);
+    trailer
+}
+
+/// Inflates a package through `inflate` into a file: the cache's entry for `datahash` when
+/// `target` names one (kept there once `inflate` has checked the data), else an unnamed
+/// temporary file; into memory when neither can be made.
+fn inflated(
+    target: Option<(&Cache, &[u8; 32])>,
+    package: &str,
+    inflate: impl FnOnce(&mut dyn Output) -> Result<Vec<DataEntry>, PackageError>,
+) -> Result<PackageData, PackageError> {
+    let temporary = match target {
+        Some((cache, _)) => cache.temporary().map_err(|e| e.to_string()).and_then(|named| {
+            let file = named.as_file().try_clone().map_err(|e| e.to_string())?;
+            Ok((Some(named), file))
+        }),
+        None => tempfile::tempfile().map(|file| (None, file)).map_err(|e| e.to_string()),
+    };
+    let (named, file) = match temporary {
+        Ok(made) => made,
+        Err(error) => {
+            // The file is an optimisation: a build never fails because it cannot be made.
+            tracing::debug!(%error, "no file for unpacked data; in memory");
+            let mut data = Vec::new();
+            let entries = inflate(&mut data)?;
+            let buffer = match target {
+                Some((cache, datahash)) => store(cache, datahash, data),
+                None => Arc::new(data),
+            };
+            return Ok(PackageData { buffer, entries: entries.into() });
+        }
+    };
+
+    let mut output = FileOutput::new(file);
+    let entries = inflate(&mut output)?;
+    let buffer = match output.finish() {
+        Finished::Heap(data) => match target {
+            Some((cache, datahash)) => store(cache, datahash, data),
+            None => Arc::new(data),
+        },
+        Finished::File { file, len } => {
+            let kept = target.zip(named).map(|((cache, datahash), named)| (cache, datahash, named));
+            keep(&file, len, kept)
+                .map_err(|source| PackageError::Unpacked { package: package.to_string(), source })?
+        }
+    };
+    Ok(PackageData { buffer, entries: entries.into() })
+}
+
+/// Maps the `len` bytes of data in `file` and, given a cache entry to keep them as, appends
+/// the trailer and renames the file into place. Only the map can fail: a cache entry that
+/// cannot be written is logged and the build goes on.
+fn keep(
+    file: &File,
+    len: usize,
+    entry: Option<(&Cache, &[u8; 32], tempfile::NamedTempFile)>,
+) -> io::Result<SharedBuffer> {
+    // SAFETY: the file is this build's own temporary; renamed into the cache, an entry is
+    // never changed in place.
+    let buffer = unsafe { map_prefix(file, len) }?;
+
+    let Some((cache, datahash, named)) = entry else {
+        // The file's allocation past the data is of no use.
+        if let Err(error) = file.set_len(len as u64) {
+            tracing::debug!(%error, "cannot trim an unpacked data file");
+        }
+        return Ok(buffer);
+    };
+    let path = cache.entry_path(Kind::Unpacked, &hex::encode(datahash));
+    let written = (|| {
+        file.set_len(len as u64)?;
+        file.write_all_at(&trailer((*buffer).as_ref()), len as u64)?;
+        cache.persist_checked(named, &path).map_err(io::Error::other)
+    })();
+    if let Err(error) = written {
+        tracing::debug!(path = %path.display(), %error, "cannot cache unpacked data");
+    }
+    Ok(buffer)
+}
+
+/// Writes `data` as the cache entry of `datahash` and returns it mapped from there; `data`
+/// itself when the cache cannot be written.
 fn store(cache: &Cache, datahash: &[u8; 32], data: Vec<u8>) -> SharedBuffer {
     let path = cache.entry_path(Kind::Unpacked, &hex::encode(datahash));
     let written = (|| {
-        let mut file = cache.temporary().map_err(|e| e.to_string())?;
-        write_with_trailer(file.as_file_mut(), &data).map_err(|e| e.to_string())?;
-        let map = map_file(file.as_file(), data.len()).map_err(|e| e.to_string())?;
-        cache.persist(file, &path).map_err(|e| e.to_string())?;
-        Ok::<_, String>(map)
+        let file = cache.temporary().map_err(io::Error::other)?;
+        file.as_file().write_all_at(&data, 0)?;
+        file.as_file().write_all_at(&trailer(&data), data.len() as u64)?;
+        // SAFETY: the temporary is this build's own, and never changed once renamed.
+        let map = unsafe { map_prefix(file.as_file(), data.len()) }?;
+        cache.persist_checked(file, &path).map_err(io::Error::other)?;
+        Ok::<_, io::Error>(map)
     })();
     match written {
         Ok(map) => map,
         Err(error) => {
             // The cache is an optimisation: a build never fails because it cannot be written.
             tracing::debug!(path = %path.display(), %error, "cannot cache unpacked data");
-            file_backed(data)
-        }
-    }
-}
-
-fn write_with_trailer(file: &mut File, data: &[u8]) -> io::Result<()> {
-    let mut trailer = Vec::with_capacity(TRAILER);
-    trailer.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    trailer.extend_from_slice(blake3::hash(data).as_bytes());
-    trailer.extend_from_slice(MAGIC);
-    file.write_all(data)?;
-    file.write_all(&trailer)
-}
-
-/// Maps the first `len` bytes of `file`; an empty buffer needs no map.
-fn map_file(file: &File, len: usize) -> io::Result<SharedBuffer> {
-    if len == 0 {
-        return Ok(Arc::new(Vec::<u8>::new()));
-    }
-    // SAFETY: the file is this process's own temporary (or its entry just renamed into the
-    // cache), never changed after it was written.
-    let map = unsafe { Mmap::map(file) }?;
-    Ok(Arc::new(Mapped { map, len }))
-}
-
-/// `data` moved into an unnamed temporary file and mapped from there, so that it is
-/// file-backed; in memory when the file cannot be made.
-fn file_backed(data: Vec<u8>) -> SharedBuffer {
-    let moved = (|| {
-        let mut file = tempfile::tempfile()?;
-        file.write_all(&data)?;
-        map_file(&file, data.len())
-    })();
-    match moved {
-        Ok(map) => map,
-        Err(error) => {
-            tracing::debug!(%error, "keeping unpacked data in memory");
             Arc::new(data)
         }
     }

@@ -16,15 +16,25 @@ fn data_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
-fn inflate_counted<'a>(
-    data: &'a [u8],
-    calls: &'a Cell<u32>,
-) -> impl FnOnce() -> Result<(Vec<u8>, Vec<DataEntry>), PackageError> + 'a {
-    move || {
-        calls.set(calls.get() + 1);
-        let entries = data_entries(data, &Expect::named("demo"))?;
-        Ok((data.to_vec(), entries))
+/// Appends `bytes` to `out`, in pieces, as an inflater does.
+fn append(out: &mut dyn Output, bytes: &[u8]) {
+    for piece in bytes.chunks(1000) {
+        let had_room = out.fill(piece.len(), &mut |room| {
+            room[..piece.len()].copy_from_slice(piece);
+            piece.len()
+        });
+        assert!(had_room);
     }
+}
+
+type Inflate<'a> = Box<dyn FnOnce(&mut dyn Output) -> Result<Vec<DataEntry>, PackageError> + 'a>;
+
+fn inflate_counted<'a>(data: &'a [u8], calls: &'a Cell<u32>) -> Inflate<'a> {
+    Box::new(move |out| {
+        calls.set(calls.get() + 1);
+        append(out, data);
+        data_entries(out.bytes(), &Expect::named("demo"))
+    })
 }
 
 fn content(data: &PackageData, index: usize) -> &[u8] {
@@ -142,7 +152,7 @@ fn cached_data_is_held_to_the_limits_of_the_build_that_reads_it() {
         ..Expect::named("demo-1")
     };
     let error = DataStore::default()
-        .get(Some(HASH), &strict, Some(&cache), || unreachable!("the cache has it"))
+        .get(Some(HASH), &strict, Some(&cache), |_| unreachable!("the cache has it"))
         .err()
         .unwrap();
 
@@ -164,4 +174,48 @@ fn an_unwritable_cache_still_gives_the_data() {
         .unwrap();
 
     assert_eq!(content(&data, 0), b"payload");
+}
+
+#[test]
+fn a_package_that_fails_its_checks_leaves_no_entry_and_no_temporary() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let tar = data_tar(&[("usr/lib/big", &[5u8; 300_000])]);
+
+    let error = DataStore::default()
+        .get(Some(HASH), &Expect::named("demo"), Some(&cache), |out| {
+            append(out, &tar);
+            Err(PackageError::NoPkginfo { package: "demo".into() })
+        })
+        .err()
+        .unwrap();
+
+    assert!(matches!(error, PackageError::NoPkginfo { .. }), "{error}");
+    assert!(!cache.entry_path(Kind::Unpacked, &hex::encode(HASH)).exists());
+    let temporaries = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+    assert_eq!(temporaries, 0, "the half-inflated temporary is removed");
+}
+
+#[test]
+fn data_larger_than_one_growth_step_is_kept_whole_in_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let big: Vec<u8> = (0..9_000_000u32).map(|i| (i % 253) as u8).collect();
+    let tar = data_tar(&[("usr/share/big", &big), ("etc/small", b"s")]);
+    let calls = Cell::new(0);
+
+    let data = DataStore::default()
+        .get(Some(HASH), &Expect::named("demo"), Some(&cache), inflate_counted(&tar, &calls))
+        .unwrap();
+
+    assert_eq!(content(&data, 0), &big[..]);
+    assert_eq!(content(&data, 1), b"s");
+    let entry = std::fs::read(cache.entry_path(Kind::Unpacked, &hex::encode(HASH))).unwrap();
+    assert_eq!(entry.len(), tar.len() + TRAILER, "no allocation is left past the trailer");
+    assert_eq!(&entry[..tar.len()], &tar[..]);
+    let reread = DataStore::default()
+        .get(Some(HASH), &Expect::named("demo"), Some(&cache), inflate_counted(&tar, &calls))
+        .unwrap();
+    assert_eq!(calls.get(), 1);
+    assert_eq!(content(&reread, 0), &big[..]);
 }
