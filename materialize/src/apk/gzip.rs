@@ -598,7 +598,70 @@ mod tests {
             let at = at % member.len();
             member[at] = byte;
             let _ = members(&member);
+            let [into, stepwise] = both_ways(&member, 1 << 16);
+            proptest::prop_assert_eq!(into, stepwise);
         }
+    }
+
+    /// What `inflate_member_into` (libdeflate when it applies) and `inflate_member` (zlib-rs
+    /// steps) make of every member of `bytes`: each member's output or error, both ways.
+    fn both_ways(bytes: &[u8], limit: u64) -> [Result<Vec<u8>, String>; 2] {
+        let mut results = [Ok(Vec::new()), Ok(Vec::new())];
+        for (way, result) in results.iter_mut().enumerate() {
+            let mut out = Vec::new();
+            let mut offset = 0;
+            while offset < bytes.len() {
+                let step = match way {
+                    0 => inflate_member_into(bytes, offset, &mut out, limit),
+                    _ => inflate_member(bytes, offset, &mut out, limit),
+                };
+                match step {
+                    Ok(end) => offset = end,
+                    Err(error) => {
+                        *result = Err(format!("{error:?}"));
+                        break;
+                    }
+                }
+            }
+            if result.is_ok() {
+                *result = Ok(out);
+            }
+        }
+        results
+    }
+
+    #[test]
+    fn the_one_call_path_agrees_with_the_stepwise_one() {
+        let big: Vec<u8> = (0..300_000u32).flat_map(|i| (i * 7 % 1013).to_le_bytes()).collect();
+        let one = gz(&big);
+        // The last member's ISIZE is too small for the first: libdeflate runs out of room.
+        let two = [gz(&big), gz(b"short")].concat();
+        let mut lying = gz(&big);
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&1000u32.to_le_bytes());
+        let mut flipped_crc = gz(&big);
+        flipped_crc[n - 8] ^= 1;
+        let mut corrupt = gz(&big);
+        corrupt[n / 2] ^= 0x55;
+        let cut = one[..n - 3].to_vec();
+
+        let cases: [(&str, &[u8], u64); 7] = [
+            ("one member", &one, u64::MAX),
+            ("two members", &two, u64::MAX),
+            ("a lying ISIZE", &lying, u64::MAX),
+            ("a flipped CRC", &flipped_crc, u64::MAX),
+            ("corrupt deflate data", &corrupt, u64::MAX),
+            ("a cut trailer", &cut, u64::MAX),
+            ("past the limit", &one, big.len() as u64 - 1),
+        ];
+        for (what, bytes, limit) in cases {
+            let [into, stepwise] = both_ways(bytes, limit);
+            assert_eq!(into, stepwise, "{what}");
+        }
+        assert_eq!(
+            both_ways(&two, u64::MAX)[0].as_deref(),
+            Ok(&[big, b"short".to_vec()].concat()[..])
+        );
     }
 
     #[test]
