@@ -7,9 +7,12 @@
 //!
 //! - `inflate/minirootfs`: flate2 (the workspace's zlib-rs backend) inflating the layer;
 //!   bytes are the inflated tar's;
+//! - `inflate-libdeflate/minirootfs`: libdeflate inflating it in one call into a buffer of
+//!   the size the gzip trailer gives, as the package reader does for a whole member;
 //! - `tar-write/minirootfs`: the project's tar writer serializing the layer's tree, read into
 //!   an in-memory vfs tree beforehand, into a reused buffer; bytes are the tar written;
-//! - `sha256`, `blake3`, `crc32` over the inflated tar (sha2, blake3, crc32fast);
+//! - `sha256`, `blake3`, `xxh3-128`, `crc32` over the inflated tar (sha2, blake3,
+//!   xxhash-rust, crc32fast);
 //! - `memcpy`: a plain copy of the inflated tar into a buffer of the same size, the
 //!   machine's ceiling against which the others read as ratios.
 //!
@@ -68,6 +71,12 @@ fn throughput(c: &mut Criterion) {
         });
     });
 
+    let mut whole = vec![0u8; tar.len()];
+    let mut decompressor = libdeflater::Decompressor::new();
+    group.bench_function("inflate-libdeflate/minirootfs", |b| {
+        b.iter(|| decompressor.gzip_decompress(black_box(&compressed), &mut whole).unwrap());
+    });
+
     let buffer: SharedBuffer = Arc::new(tar.clone());
     let tree = read_layer(buffer, Metadata::new(0o755)).unwrap().freeze();
     let options = LayerOptions::default();
@@ -84,6 +93,9 @@ fn throughput(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes));
     group.bench_function("sha256", |b| b.iter(|| Sha256::digest(black_box(&tar))));
     group.bench_function("blake3", |b| b.iter(|| blake3::hash(black_box(&tar))));
+    group.bench_function("xxh3-128", |b| {
+        b.iter(|| xxhash_rust::xxh3::xxh3_128(black_box(&tar)));
+    });
     group.bench_function("crc32", |b| b.iter(|| crc32fast::hash(black_box(&tar))));
     let mut copy = vec![0u8; tar.len()];
     group.bench_function("memcpy", |b| {

@@ -74,6 +74,17 @@ pub fn pkginfo(data: &[u8]) {
 /// allowed, so that the fuzzer reaches past the signature checks.
 pub fn package(data: &[u8]) {
     let _ = gzip::members(data);
+
+    // The one-call inflate (libdeflate) and the stepwise one (zlib-rs) agree on every input:
+    // the same output, or the same error.
+    let (mut whole, mut stepwise) = (Vec::new(), Vec::new());
+    let a = gzip::inflate_member_into(data, 0, &mut whole, 1 << 20).map_err(|e| format!("{e:?}"));
+    let b = gzip::inflate_member(data, 0, &mut stepwise, 1 << 20).map_err(|e| format!("{e:?}"));
+    assert_eq!(a, b, "the two inflate paths disagree");
+    if a.is_ok() {
+        assert_eq!(whole, stepwise, "the two inflate paths give different bytes");
+    }
+
     let expect = Expect { limits: limits(), ..Expect::named("fuzz") };
     let trust = Trust { allow_untrusted: true };
     if let Ok(package) = read_package(data, &expect, &Keyring::new(), trust) {
