@@ -488,3 +488,21 @@ fn source_date_epoch_is_read_as_build_reads_it() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", stderr(&output));
 }
+
+#[test]
+fn blueprint_sides_are_built_through_the_cache_the_flags_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, other) = (dir.path().join("cache"), dir.path().join("other"));
+    let args = [BLUEPRINT, HELLO_OLD, "--level", "files"];
+
+    let named = run(flatroot().arg("diff").args(args).arg("--cache-dir").arg(&cache));
+    let no_cache =
+        run(flatroot().arg("diff").args(args).arg("--cache-dir").arg(&other).arg("--no-cache"));
+
+    assert_eq!(named.status.code(), Some(1), "{}", stderr(&named));
+    let unpacked = std::fs::read_dir(cache.join("unpacked")).unwrap().count();
+    assert!(unpacked > 0, "the decompressed data goes to --cache-dir");
+    assert_eq!(no_cache.status.code(), Some(1), "{}", stderr(&no_cache));
+    assert!(!other.join("unpacked").exists(), "--no-cache keeps no decompressed data");
+    assert_eq!(stdout(&named), stdout(&no_cache), "the report is the same either way");
+}

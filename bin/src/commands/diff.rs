@@ -56,10 +56,10 @@ pub struct DiffArgs {
     /// Worker threads for building blueprint trees (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Neither keep nor reuse decompressed package data in the cache
-    /// ($XDG_CACHE_HOME/flatroot) when building blueprint sides.
-    #[arg(long)]
-    pub no_cache: bool,
+    /// The cache, `--offline`, TLS, credentials and timeouts of the repositories that
+    /// blueprint and lock sides are built from.
+    #[command(flatten)]
+    pub fetch: crate::commands::fetch::FetchArgs,
     /// How registries are reached, for references.
     #[command(flatten)]
     pub registry: crate::commands::registry::RegistryArgs,
@@ -135,7 +135,8 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
             None => super::options::source_date_epoch_from_env()?,
         },
         registry: args.registry.options(),
-        derived_cache: !args.no_cache,
+        derived_cache: !args.fetch.no_cache,
+        fetch: args.fetch.options()?,
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {

@@ -269,11 +269,15 @@ pub struct Options {
     /// How registries are reached, for [`Input::Registry`].
     pub registry: crate::registry::Options,
     /// Whether blueprint and lock sides keep and reuse decompressed package data in the
-    /// default cache ([`crate::build::Options::derived_cache`]); default `false`.
+    /// cache of [`Options::fetch`] ([`crate::build::Options::derived_cache`]); default
+    /// `false`.
     pub derived_cache: bool,
     /// The package data both sides share, so a package the two sides have in common is
     /// read once and its files compare by identity.
     pub store: crate::store::DataStore,
+    /// How the repositories of blueprint and lock sides are reached: the cache directory,
+    /// offline mode, TLS, credentials.
+    pub fetch: crate::fetch::FetchOptions,
 }
 
 impl Default for Options {
@@ -291,6 +295,7 @@ impl Default for Options {
             registry: crate::registry::Options::default(),
             derived_cache: false,
             store: crate::store::DataStore::default(),
+            fetch: crate::fetch::FetchOptions::default(),
         }
     }
 }

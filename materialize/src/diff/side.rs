@@ -276,6 +276,7 @@ fn build_options(options: &Options) -> build::Options {
         trust: Trust::default(),
         derived_cache: options.derived_cache,
         store: options.store.clone(),
+        fetch: options.fetch.clone(),
         ..build::Options::default()
     }
 }
