@@ -69,8 +69,7 @@ pub fn batch(
     // A worker takes the next item until none are left, so a slow image does not hold up
     // the ones behind it.
     let worker = || {
-        loop {
-            let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+        while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             let item = &items[index];
             let named = Named { name: &item.name, inner: progress };
             let options = Options { tag: item.tag.clone(), ..options.clone() };

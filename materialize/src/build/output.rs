@@ -253,9 +253,8 @@ impl Sink {
     ) -> Result<(LayerDigests, Option<SegmentStats>), BuildError> {
         let started = std::time::Instant::now();
         let layer_options = LayerOptions { mtime_clamp: options.source_date_epoch };
-        let cache = options
-            .derived_cache
-            .then(|| CacheSegments::new(Cache::new(&options.fetch.cache_dir)));
+        let cache =
+            options.derived_cache.then(|| CacheSegments::new(Cache::new(&options.fetch.cache_dir)));
         // With nothing kept, a store would only cost the keys' hashing.
         let store = (cache.is_some() || options.segments.keeps_memory())
             .then(|| Arc::new(LayerSegments::new(options.segments.clone(), cache)));

@@ -204,6 +204,24 @@ enum InFlight {
     Done(SegmentResult),
 }
 
+/// The segments in flight, oldest first.
+///
+/// Dropped with jobs still running (the encoder failed or was abandoned), it waits for them,
+/// so that no job outlives the encoder: one cut off by the process exiting would leave a
+/// half-written store entry behind.
+struct Queue(VecDeque<InFlight>);
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        for job in self.0.drain(..) {
+            if let InFlight::Pending { result, .. } = job {
+                // Its result, or its end: either way it no longer runs.
+                let _ = result.recv();
+            }
+        }
+    }
+}
+
 /// Compresses a layer tar into `W` and computes its digests in the same pass.
 ///
 /// The output is identical for every `jobs` value. Memory stays bounded: at most `2 * jobs`
@@ -220,7 +238,7 @@ pub struct LayerEncoder<W: Write> {
     /// The segment size of the cutting rule, from [`Compression::segment_size`].
     segment_size: usize,
     max_in_flight: usize,
-    in_flight: VecDeque<InFlight>,
+    in_flight: Queue,
     /// The open segment.
     open: Vec<u8>,
     /// Where the current entry began inside `open`.
@@ -270,7 +288,7 @@ impl<W: Write> LayerEncoder<W> {
             store: None,
             segment_size: compression.segment_size(),
             max_in_flight: jobs.saturating_mul(2),
-            in_flight: VecDeque::new(),
+            in_flight: Queue(VecDeque::new()),
             open: Vec::new(),
             entry_start: 0,
             open_starts_large: false,
@@ -494,9 +512,9 @@ impl<W: Write> LayerEncoder<W> {
                     // The receiver is gone only when the encoder was dropped; nothing to do.
                     let _ = send.send(job());
                 });
-                self.in_flight.push_back(InFlight::Pending { segment, result });
+                self.in_flight.0.push_back(InFlight::Pending { segment, result });
             }
-            None => self.in_flight.push_back(InFlight::Done(job())),
+            None => self.in_flight.0.push_back(InFlight::Done(job())),
         }
         self.drain(self.max_in_flight)
     }
@@ -504,16 +522,17 @@ impl<W: Write> LayerEncoder<W> {
     /// Writes out finished segments in order until at most `keep` remain in flight, waiting
     /// for the oldest when there are more.
     fn drain(&mut self, keep: usize) -> Result<(), CompressError> {
-        while let Some(front) = self.in_flight.pop_front() {
+        while let Some(front) = self.in_flight.0.pop_front() {
             let result = match front {
                 InFlight::Done(result) => result,
                 InFlight::Pending { segment, result } => {
-                    if self.in_flight.len() < keep {
+                    if self.in_flight.0.len() < keep {
                         // Within the bound: take it only if it is already done.
                         match result.try_recv() {
                             Ok(done) => done,
                             Err(mpsc::TryRecvError::Empty) => {
-                                self.in_flight.push_front(InFlight::Pending { segment, result });
+                                let pending = InFlight::Pending { segment, result };
+                                self.in_flight.0.push_front(pending);
                                 return Ok(());
                             }
                             Err(mpsc::TryRecvError::Disconnected) => {

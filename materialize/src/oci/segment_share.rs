@@ -304,9 +304,11 @@ impl LayerSegments {
 
 impl SegmentStore for LayerSegments {
     fn load(&self, key: &SegmentKey) -> Option<Vec<u8>> {
-        let found = self.cache.as_ref().and_then(|cache| cache.load(key)).or_else(|| {
-            self.sharing.inner.memory.as_ref().and_then(|memory| memory.load(key))
-        });
+        let found = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.load(key))
+            .or_else(|| self.sharing.inner.memory.as_ref().and_then(|memory| memory.load(key)));
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
