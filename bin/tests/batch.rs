@@ -178,3 +178,64 @@ fn a_warm_batch_maps_package_data_from_the_cache_and_writes_the_same_images() {
     assert_eq!(warm["packages"]["inflated"], 0, "{warm}");
     assert_eq!(warm["packages"]["from_cache"], cold["packages"]["inflated"], "{cold} {warm}");
 }
+
+/// A signed package `name` holding `data/NAME-*` files: `small` files of 8 KiB and one of
+/// 3 MiB, which spans several layer segments whatever its neighbours.
+fn package(name: &str, small: usize) -> flatroot_benches::fixture::apk::BuiltPackage {
+    use flatroot_benches::fixture::apk::{Entry, PackageBuilder};
+    use flatroot_benches::fixture::{hostile, keys::SigningKey};
+    let key = SigningKey::test_key().unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ name.len() as u64;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                b'a' + (state & 15) as u8
+            })
+            .collect()
+    };
+    let mut builder = PackageBuilder::new(name, hostile::VERSION, hostile::ARCH)
+        .builddate(hostile::BUILDDATE)
+        .entry(Entry::dir("data"))
+        .entry(Entry::file(format!("data/{name}-big"), noise(3 << 20)));
+    for i in 0..small {
+        builder = builder.entry(Entry::file(format!("data/{name}-{i:03}"), noise(8 << 10)));
+    }
+    builder.sign_with(&key).build().unwrap()
+}
+
+#[test]
+fn a_batch_without_the_cache_compresses_the_segments_its_images_share_once() {
+    use flatroot_benches::fixture::hostile;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let packages = [package("common", 40), package("extra", 2)];
+    hostile::write_repository(&repo, &packages, &["common", "extra"]).unwrap();
+    let both = dir.path().join("both.yaml");
+    let yaml = std::fs::read_to_string(repo.join("blueprint.yaml")).unwrap();
+    std::fs::write(&both, &yaml).unwrap();
+    let common = dir.path().join("common.yaml");
+    std::fs::write(&common, yaml.replace("    - extra\n", "")).unwrap();
+    let alone_both = build_json(&both, &dir.path().join("alone-both"), "both:latest");
+    let alone_common = build_json(&common, &dir.path().join("alone-common"), "common:latest");
+    let out = dir.path().join("batch");
+
+    let (status, json, err) = batch_json(&[
+        "--out-dir".as_ref(),
+        out.as_os_str(),
+        "--no-cache".as_ref(),
+        both.as_os_str(),
+        common.as_os_str(),
+    ]);
+
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(json["images"][0]["digest"], alone_both["index"]["digest"]);
+    assert_eq!(json["images"][1]["digest"], alone_common["index"]["digest"]);
+    let segments = &json["segments"];
+    let count = |k: &str| segments[k].as_u64().unwrap();
+    // The 3 MiB file of `common` is whole segments in either image, whatever precedes it:
+    // whichever image comes second takes them from the first.
+    assert!(count("reused") + count("shared") >= 3, "{segments}");
+}

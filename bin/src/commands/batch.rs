@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use flatroot_materialize::build::{self, BatchItem, Output};
+use flatroot_materialize::oci::segment_store::SegmentStats;
 use serde_json::json;
 
 use crate::cli::BuildOptions;
@@ -30,8 +31,10 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub build: BuildOptions,
     /// Print a JSON summary instead of a `NAME DIGEST` line per image built: `images`
-    /// (name, blueprint, layout and digest, or error, per blueprint) and `packages` (how
-    /// many package data segments were inflated, mapped from the cache, or shared).
+    /// (name, blueprint, layout and digest, or error, per blueprint), `packages` (how
+    /// many package data segments were inflated, mapped from the cache, or shared) and
+    /// `segments` (how many compressed layer segments were reused from the cache or memory,
+    /// shared with an image compressing them at the same time, or compressed).
     #[arg(long)]
     pub json: bool,
 }
@@ -93,9 +96,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     spinner.finish();
 
     let mut failed = rows.len();
+    let mut segments = SegmentStats::default();
     for ((index, item), result) in indices.into_iter().zip(&items).zip(results) {
         let row = match result {
             Ok(outcome) => {
+                for stats in outcome.images.iter().filter_map(|image| image.segments) {
+                    segments.hits += stats.hits;
+                    segments.shared += stats.shared;
+                    segments.misses += stats.misses;
+                }
                 if outcome.unverified {
                     output::warn(&format!("{}: built from unverified input", item.name));
                 }
@@ -123,6 +132,11 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 "inflated": stats.inflated,
                 "from_cache": stats.cached,
                 "shared": stats.shared,
+            },
+            "segments": {
+                "reused": segments.hits,
+                "shared": segments.shared,
+                "compressed": segments.misses,
             },
         });
         output::data(&serde_json::to_string_pretty(&summary)?)?;

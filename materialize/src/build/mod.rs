@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
-pub use batch::{BatchItem, Finished, batch};
+pub use batch::{BATCH_MEMORY_SEGMENTS, BatchItem, Finished, batch};
 pub use error::BuildError;
 pub use keys::load_keyring;
 pub use output::{Output, build, build_locked, image_spec};
@@ -27,6 +27,7 @@ use crate::apk::signature::Trust;
 use crate::blueprint;
 use crate::fetch::FetchOptions;
 use crate::oci::compress::Compression;
+use crate::oci::segment_share::SegmentSharing;
 use crate::oci::segment_store::SegmentStats;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
@@ -107,6 +108,11 @@ pub struct Options {
     /// The decompressed data of the packages read so far, shared by every build that holds
     /// a clone of these options (the sides of a diff, the images of a batch).
     pub store: DataStore,
+    /// The layer segments being compressed, shared by every build that holds a clone of
+    /// these options, so that concurrent images compress a segment they share once; a
+    /// batch without the derived cache also keeps segments in memory here
+    /// ([`SegmentSharing::with_memory`]). The image bytes are the same either way.
+    pub segments: SegmentSharing,
 }
 
 impl Default for Options {
@@ -121,6 +127,7 @@ impl Default for Options {
             fetch: FetchOptions::default(),
             derived_cache: false,
             store: DataStore::default(),
+            segments: SegmentSharing::default(),
         }
     }
 }
@@ -159,7 +166,9 @@ pub struct ImageOutcome {
     pub packages: Vec<(String, String)>,
     /// Entries in the tree, the root included.
     pub entries: usize,
-    /// What the layer's segment store did (segments reused and compressed), when
-    /// [`Options::derived_cache`] is on.
+    /// What the layer's segment store did: segments reused (from the cache or memory),
+    /// shared with another image compressing them at the time, and compressed; `None` when
+    /// nothing is kept ([`Options::derived_cache`] off and no memory in
+    /// [`Options::segments`]).
     pub segments: Option<SegmentStats>,
 }

@@ -17,6 +17,7 @@ use crate::oci::compress::{LayerDigests, LayerEncoder};
 use crate::oci::docker_archive::{self, DockerArchiveWriter};
 use crate::oci::image::{self, ImageBlobs, ImageSpec};
 use crate::oci::layout::LayoutWriter;
+use crate::oci::segment_share::LayerSegments;
 use crate::oci::segment_store::{CacheSegments, SegmentStats};
 use crate::progress::{Progress, Stage};
 
@@ -239,9 +240,11 @@ impl Sink {
     /// Serializes the tree into a layer blob: tar bytes go to the compressor and both
     /// digests in one pass, and the compressed bytes straight into the blob file.
     ///
-    /// With [`Options::derived_cache`] on, compressed segments are reused from and kept in
-    /// the cache's `segments/`; a cache that cannot be written costs only the reuse (it is
-    /// logged), never the build. Returns what the segment store did, when there is one.
+    /// Segments another image of the process is compressing are taken from it
+    /// ([`Options::segments`]). With [`Options::derived_cache`] on, compressed segments are
+    /// reused from and kept in the cache's `segments/`; a cache that cannot be written costs
+    /// only the reuse (it is logged), never the build. Returns what the segment store did,
+    /// when anything is kept.
     fn write_layer(
         &mut self,
         tree: &flatroot_vfs::FrozenTree,
@@ -250,9 +253,11 @@ impl Sink {
     ) -> Result<(LayerDigests, Option<SegmentStats>), BuildError> {
         let started = std::time::Instant::now();
         let layer_options = LayerOptions { mtime_clamp: options.source_date_epoch };
-        let store = options
-            .derived_cache
-            .then(|| Arc::new(CacheSegments::new(Cache::new(&options.fetch.cache_dir))));
+        let cache =
+            options.derived_cache.then(|| CacheSegments::new(Cache::new(&options.fetch.cache_dir)));
+        // With nothing kept, a store would only cost the keys' hashing.
+        let store = (cache.is_some() || options.segments.keeps_memory())
+            .then(|| Arc::new(LayerSegments::new(options.segments.clone(), cache)));
         let digests = match self {
             Sink::Layout(writer) => {
                 let layout_error = |e| BuildError::Layout(Box::new(e));
@@ -279,6 +284,7 @@ impl Sink {
                 arch,
                 seconds,
                 reused = stats.hits,
+                shared = stats.shared,
                 compressed = stats.misses,
                 kept = stats.written,
                 "layer segments"
@@ -336,7 +342,7 @@ fn encode<W: Write>(
     tree: &flatroot_vfs::FrozenTree,
     layer_options: &LayerOptions,
     options: &Options,
-    store: Option<Arc<CacheSegments>>,
+    store: Option<Arc<LayerSegments>>,
     arch: &str,
 ) -> Result<(W, LayerDigests), BuildError> {
     let layer_error =

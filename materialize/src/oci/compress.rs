@@ -33,9 +33,14 @@ use super::digest::{DigestError, sha256_digest};
 use super::segment::{Compressed, encode_segment, tail};
 use super::segment_store::SegmentStore;
 
-/// The segment size for gzip: 1 MiB. Each segment's deflate dictionary is primed with the
-/// previous segment's tail, so the cuts cost almost nothing in ratio.
-pub const GZIP_SEGMENT_SIZE: usize = 1 << 20;
+/// The segment size for gzip: 256 KiB. Each segment's deflate dictionary is primed with the
+/// previous segment's tail, so the cuts cost almost nothing in ratio (pigz cuts every
+/// 128 KiB). Smaller segments are shared by more images: a segment that holds a file
+/// another image lacks is that image's own. Measured on the eleven images of the large
+/// corpus as one batch: 1 MiB compressed 511 MB of distinct segments, 512 KiB 464 MB,
+/// 256 KiB 429 MB (the largest image's own layer is 370 MB), and its layer came out the
+/// same size within 0.05%.
+pub const GZIP_SEGMENT_SIZE: usize = 256 << 10;
 
 /// The segment size for zstd: 4 MiB. Zstd frames cannot refer to earlier frames, so each cut
 /// resets the match history; at 4 MiB that costs about 2% against one stream (7% at 1 MiB,
@@ -199,6 +204,24 @@ enum InFlight {
     Done(SegmentResult),
 }
 
+/// The segments in flight, oldest first.
+///
+/// Dropped with jobs still running (the encoder failed or was abandoned), it waits for them,
+/// so that no job outlives the encoder: one cut off by the process exiting would leave a
+/// half-written store entry behind.
+struct Queue(VecDeque<InFlight>);
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        for job in self.0.drain(..) {
+            if let InFlight::Pending { result, .. } = job {
+                // Its result, or its end: either way it no longer runs.
+                let _ = result.recv();
+            }
+        }
+    }
+}
+
 /// Compresses a layer tar into `W` and computes its digests in the same pass.
 ///
 /// The output is identical for every `jobs` value. Memory stays bounded: at most `2 * jobs`
@@ -215,11 +238,14 @@ pub struct LayerEncoder<W: Write> {
     /// The segment size of the cutting rule, from [`Compression::segment_size`].
     segment_size: usize,
     max_in_flight: usize,
-    in_flight: VecDeque<InFlight>,
+    in_flight: Queue,
     /// The open segment.
     open: Vec<u8>,
     /// Where the current entry began inside `open`.
     entry_start: usize,
+    /// Whether the open segment begins with the start of a large entry, so that its gzip
+    /// dictionary is left empty.
+    open_starts_large: bool,
     /// Whether the current entry has grown past `segment_size` bytes.
     in_large_entry: bool,
     /// The last `DICTIONARY_SIZE` bytes of the previous segment, for gzip priming.
@@ -262,9 +288,10 @@ impl<W: Write> LayerEncoder<W> {
             store: None,
             segment_size: compression.segment_size(),
             max_in_flight: jobs.saturating_mul(2),
-            in_flight: VecDeque::new(),
+            in_flight: Queue(VecDeque::new()),
             open: Vec::new(),
             entry_start: 0,
+            open_starts_large: false,
             in_large_entry: false,
             previous_tail: Vec::new(),
             segments: 0,
@@ -422,13 +449,14 @@ impl<W: Write> LayerEncoder<W> {
 
                 // The entry grows past one chunk: it becomes a large entry, and the small
                 // entries before it form a segment of their own.
-                self.in_large_entry = true;
                 if self.entry_start > 0 {
                     let entry_part = self.open.split_off(self.entry_start);
                     let group = std::mem::replace(&mut self.open, entry_part);
                     self.entry_start = 0;
                     self.dispatch(group, false)?;
                 }
+                self.in_large_entry = true;
+                self.open_starts_large = true;
             }
 
             let room = self.segment_size - self.open.len();
@@ -458,8 +486,17 @@ impl<W: Write> LayerEncoder<W> {
         let segment = self.segments;
         self.segments += 1;
 
+        let starts_large = std::mem::take(&mut self.open_starts_large);
         let dictionary = match self.compression {
-            Compression::Gzip { .. } => std::mem::replace(&mut self.previous_tail, tail(&data)),
+            Compression::Gzip { .. } => {
+                let previous = std::mem::replace(&mut self.previous_tail, tail(&data));
+                // A large entry's first segment would otherwise depend on whatever precedes
+                // the entry, which differs between images, and never be reused; an empty
+                // dictionary is always valid (back-references are by distance into the
+                // window). Priming other segments from their own predecessors measured no
+                // better: their keys already depend on the entries that end there.
+                if starts_large { Vec::new() } else { previous }
+            }
             _ => Vec::new(),
         };
         let compression = self.compression;
@@ -475,9 +512,9 @@ impl<W: Write> LayerEncoder<W> {
                     // The receiver is gone only when the encoder was dropped; nothing to do.
                     let _ = send.send(job());
                 });
-                self.in_flight.push_back(InFlight::Pending { segment, result });
+                self.in_flight.0.push_back(InFlight::Pending { segment, result });
             }
-            None => self.in_flight.push_back(InFlight::Done(job())),
+            None => self.in_flight.0.push_back(InFlight::Done(job())),
         }
         self.drain(self.max_in_flight)
     }
@@ -485,16 +522,17 @@ impl<W: Write> LayerEncoder<W> {
     /// Writes out finished segments in order until at most `keep` remain in flight, waiting
     /// for the oldest when there are more.
     fn drain(&mut self, keep: usize) -> Result<(), CompressError> {
-        while let Some(front) = self.in_flight.pop_front() {
+        while let Some(front) = self.in_flight.0.pop_front() {
             let result = match front {
                 InFlight::Done(result) => result,
                 InFlight::Pending { segment, result } => {
-                    if self.in_flight.len() < keep {
+                    if self.in_flight.0.len() < keep {
                         // Within the bound: take it only if it is already done.
                         match result.try_recv() {
                             Ok(done) => done,
                             Err(mpsc::TryRecvError::Empty) => {
-                                self.in_flight.push_front(InFlight::Pending { segment, result });
+                                let pending = InFlight::Pending { segment, result };
+                                self.in_flight.0.push_front(pending);
                                 return Ok(());
                             }
                             Err(mpsc::TryRecvError::Disconnected) => {

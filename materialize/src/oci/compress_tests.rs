@@ -283,7 +283,8 @@ mod cutting_rule {
 mod reuse {
     use super::*;
     use crate::cache::{Cache, Kind};
-    use crate::oci::segment_store::{CacheSegments, SegmentStats};
+    use crate::oci::segment_share::{LayerSegments, SegmentSharing};
+    use crate::oci::segment_store::{CacheSegments, SegmentStats, SegmentStore};
 
     /// A tar-like entry: a 512-byte header block naming it, then `len` bytes of content.
     fn entry(name: &str, len: usize, seed: u64) -> Vec<u8> {
@@ -310,7 +311,7 @@ mod reuse {
         compression: Compression,
         jobs: usize,
         segment_size: usize,
-        store: Option<Arc<CacheSegments>>,
+        store: Option<Arc<dyn SegmentStore>>,
         entries: &[Vec<u8>],
     ) -> Vec<u8> {
         let mut encoder =
@@ -447,6 +448,85 @@ mod reuse {
                 // is the changed segment's tail.
                 assert!(misses <= 4, "{compression:?} {what}: {misses} of {segments} misses");
             }
+        }
+    }
+
+    #[test]
+    fn the_first_segment_of_a_large_entry_is_reused_when_its_neighbour_changes() {
+        // 16 KiB segments: the neighbour is a segment of its own, the large entry three
+        // whole segments and a tail, and the small entries after it a few groups.
+        let big = entry("usr/lib/big", 3 * 16 * 1024 + 500, 7);
+        let after_big = many_entries(60);
+        let layer = |neighbour_seed| {
+            let mut entries = vec![entry("usr/lib/a", 3000, neighbour_seed), big.clone()];
+            entries.extend(after_big.iter().cloned());
+            entries
+        };
+
+        let (misses, segments) = misses_after_change(Compression::gzip(), &layer(1), &layer(2));
+
+        assert!(segments >= 7, "only {segments} segments");
+        // Primed with the neighbour's tail, the large entry's first segment would miss too.
+        assert_eq!(misses, 1, "only the changed neighbour's segment is compressed again");
+    }
+
+    /// Encodes `entries` on two threads at once, each with its own [`LayerSegments`] over
+    /// one `sharing` (and `cache`, when given); returns each layer's bytes and stats.
+    fn race(
+        compression: Compression,
+        sharing: &SegmentSharing,
+        cache: Option<&Cache>,
+        entries: &[Vec<u8>],
+    ) -> Vec<(Vec<u8>, SegmentStats)> {
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let cache = cache.map(|cache| CacheSegments::new(cache.clone()));
+                        let store = Arc::new(LayerSegments::new(sharing.clone(), cache));
+                        start.wait();
+                        let bytes =
+                            encode_with(compression, 2, 16 * 1024, Some(store.clone()), entries);
+                        (bytes, store.stats())
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|racer| racer.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn encoders_racing_on_one_sharing_write_the_bytes_of_one_alone_compressing_each_once() {
+        let mut entries = many_entries(1500);
+        entries[700] = entry("usr/lib/file-00700", 5 * 16 * 1024 + 77, 98);
+        for compression in [Compression::gzip(), Compression::zstd()] {
+            let plain = encode_with(compression, 1, 16 * 1024, None, &entries);
+            let dir = tempfile::tempdir().unwrap();
+            let cache = Cache::new(dir.path());
+            for (what, sharing, cache) in [
+                ("cache", SegmentSharing::default(), Some(&cache)),
+                ("memory", SegmentSharing::with_memory(64 << 20), None),
+            ] {
+                let layers = race(compression, &sharing, cache, &entries);
+
+                let segments = |s: &SegmentStats| s.hits + s.shared + s.misses;
+                let (first, second) = (&layers[0].1, &layers[1].1);
+                assert!(layers.iter().all(|(bytes, _)| *bytes == plain), "{compression:?}");
+                assert!(segments(first) > 100, "{compression:?} {what}: {first:?}");
+                assert_eq!(segments(first), segments(second), "{compression:?} {what}");
+                // Every segment differs from the others, so each is compressed exactly once
+                // between the two, however the threads interleave.
+                assert_eq!(
+                    first.misses + second.misses,
+                    segments(first),
+                    "{compression:?} {what}: {first:?} {second:?}"
+                );
+            }
+            // Warm: the cache the first race filled serves both, with the same bytes.
+            let warm = race(compression, &SegmentSharing::default(), Some(&cache), &entries);
+            let stats: Vec<_> = warm.iter().map(|(_, s)| *s).collect();
+            assert!(warm.iter().all(|(bytes, s)| *bytes == plain && s.misses == 0), "{stats:?}");
         }
     }
 }

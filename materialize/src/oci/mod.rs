@@ -45,4 +45,5 @@ pub mod docker_archive;
 pub mod image;
 pub mod layout;
 mod segment;
+pub mod segment_share;
 pub mod segment_store;

@@ -44,11 +44,9 @@ pub(crate) fn encode_segment(
         return Ok(Compressed { bytes, crc });
     };
     let key = SegmentKey::new(compression, dictionary, data, last);
-    if let Some(bytes) = store.load(&key) {
-        return Ok(Compressed { bytes, crc });
-    }
-    let bytes = compress_segment(compression, segment, dictionary, data, last)?;
-    store.store(&key, &bytes);
+    let bytes = store.load_or_compress(&key, &mut || {
+        compress_segment(compression, segment, dictionary, data, last)
+    })?;
     Ok(Compressed { bytes, crc })
 }
 

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::cache::{Cache, CacheError, Kind};
 
-use super::compress::Compression;
+use super::compress::{CompressError, Compression};
 
 /// The version of what a key covers and how an entry is laid out; a change of either (or of
 /// the compressor's output for the same input) must change it, so old entries are not found.
@@ -97,6 +97,20 @@ pub trait SegmentStore: Send + Sync {
 
     /// Keeps `compressed` under `key`, replacing what may be there.
     fn store(&self, key: &SegmentKey, compressed: &[u8]);
+
+    /// The compressed bytes of `key`: loaded when kept, otherwise made by `compress` and
+    /// kept. A store shared by concurrent encoders may make a second caller of one key wait
+    /// for the first one's result instead (see [`super::segment_share`]).
+    ///
+    /// # Errors
+    /// What `compress` returns.
+    fn load_or_compress(
+        &self,
+        key: &SegmentKey,
+        compress: &mut dyn FnMut() -> Result<Vec<u8>, CompressError>,
+    ) -> Result<Vec<u8>, CompressError> {
+        super::segment_share::load_or_compress_alone(self, key, compress)
+    }
 }
 
 /// What a [`CacheSegments`] store did so far.
@@ -106,6 +120,9 @@ pub struct SegmentStats {
     pub hits: u64,
     /// Segments not found (or found corrupt), so compressed.
     pub misses: u64,
+    /// Segments another encoder of the process was compressing at the time, taken from it
+    /// (see [`super::segment_share::LayerSegments`]); always 0 for a store of its own.
+    pub shared: u64,
     /// Entries written.
     pub written: u64,
     /// Entries found corrupt or truncated, and removed.
@@ -150,6 +167,7 @@ impl CacheSegments {
         SegmentStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            shared: 0,
             written: self.written.load(Ordering::Relaxed),
             discarded: self.discarded.load(Ordering::Relaxed),
             write_failures: self.write_failures.load(Ordering::Relaxed),
