@@ -1,8 +1,9 @@
 //! Deflate implementations at level 6 on a real layer tar
 //! (`FLATROOT_DEFLATE_INPUT=TAR cargo bench -p flatroot-benches --bench deflate`):
 //!
-//! - `deflate/zlib-rs-segments`: what the layer encoder does, flate2 on zlib-rs, 1 MiB
-//!   segments each primed with the previous one's last 32 KiB and ended with a sync flush;
+//! - `deflate/zlib-rs-segments`: what the layer encoder does, flate2 on zlib-rs, segments of
+//!   the encoder's size (`GZIP_SEGMENT_SIZE`) each primed with the previous one's last
+//!   32 KiB and ended with a sync flush;
 //! - `deflate/zlib-rs`: flate2 on zlib-rs, the whole input as one raw deflate stream;
 //! - `deflate/miniz_oxide`: miniz_oxide, one stream. flate2 offers no dictionary on this
 //!   backend (`set_dictionary` needs a zlib one), so it cannot run the segment scheme;
@@ -26,7 +27,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const INPUT_LIMIT: usize = 64 << 20;
-const SEGMENT: usize = 1 << 20;
+/// The encoder's own gzip segment size, so this measures what a build does.
+const SEGMENT: usize = flatroot_materialize::oci::compress::GZIP_SEGMENT_SIZE;
 const WINDOW: usize = 32 << 10;
 
 fn input() -> Option<Vec<u8>> {
