@@ -273,8 +273,20 @@ fn builds_killed_at_any_moment_never_leave_a_bad_cache_entry_or_partial_output()
         assert_eq!(clean_success(&offline, &format!("run {run}: offline")), reference);
         std::fs::remove_dir_all(&out).unwrap();
     }
-    let strays = files_under(&cache.join("tmp")).len();
-    eprintln!("{completed} of {runs} killed builds had finished; {strays} strays in tmp/");
+    let strays = files_under(&cache.join("tmp"));
+    eprintln!("{completed} of {runs} killed builds had finished; {} strays in tmp/", strays.len());
+
+    // A killed build's temporaries are unlocked: once past the minute that covers a writer
+    // between creating and locking its file, the next build to write the cache removes them.
+    for stray in &strays {
+        let file = std::fs::File::options().append(true).open(stray).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(120)).unwrap();
+    }
+    empty_but_tmp(&cache);
+    let next = cache_build(home, &cache, &bp, &out, &[]).output().unwrap();
+    assert_eq!(clean_success(&next, "the build after the kills"), reference);
+    let left = files_under(&cache.join("tmp"));
+    assert!(left.is_empty(), "abandoned temporaries outlive the next build: {left:?}");
 }
 
 /// How an entry is damaged.

@@ -10,8 +10,10 @@
 //! - `keys/`: public keys a blueprint names by URL, kept as indexes are (by the SHA-256 of
 //!   the URL, a header line with the validators, then the PEM text);
 //! - `tmp/`: files being written. Every entry is written there first and renamed into its
-//!   kind's directory only when complete, so a reader never sees a partial entry and a
-//!   killed process leaves at most a stray temporary, which [`Cache::gc`] removes.
+//!   kind's directory only when complete, so a reader never sees a partial entry. A writer
+//!   holds a lock on its temporary from the moment it creates it, so a killed process leaves
+//!   at most an unlocked stray, which the next process to write the cache removes (see
+//!   [`Cache::sweep_abandoned`]), as does [`Cache::gc`].
 //!
 //! Entries are checked when read, not trusted: a package by the normal verification
 //! against its index, an index by its body digest and then its signature. A corrupt entry
@@ -28,9 +30,11 @@
 //! Each such entry ends with a digest of its own bytes, checked whenever it is read, so a
 //! corrupt or truncated entry is discarded and rebuilt, never used.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
@@ -78,8 +82,12 @@ impl Kind {
     }
 }
 
-/// How long a temporary may be left before [`Cache::gc`] takes it for a killed process's.
-const STALE_TEMPORARY: Duration = Duration::from_secs(24 * 3600);
+/// How old an unlocked temporary must be to count as abandoned. A writer locks its
+/// temporary right after creating it, so this only has to cover that instant.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+
+/// The cache directories whose abandoned temporaries this process has swept.
+static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -187,10 +195,55 @@ impl Cache {
     ///
     /// # Errors
     /// [`CacheError::Io`] when the directory cannot be made or the file created.
+    ///
+    /// The file is locked (`flock`) while open, so that no sweep takes it for abandoned;
+    /// the first temporary a process makes in a cache sweeps what killed processes left.
     pub fn temporary(&self) -> Result<tempfile::NamedTempFile, CacheError> {
         let dir = self.root.join(Kind::Temporary.dir());
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-        tempfile::Builder::new().prefix("part-").tempfile_in(&dir).map_err(io_error(&dir))
+        if SWEPT.lock().unwrap_or_else(PoisonError::into_inner).insert(dir.clone()) {
+            match self.sweep_abandoned() {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "removed abandoned cache temporaries"),
+                Err(error) => tracing::debug!(%error, "cannot sweep cache temporaries"),
+            }
+        }
+
+        let file =
+            tempfile::Builder::new().prefix("part-").tempfile_in(&dir).map_err(io_error(&dir))?;
+        if let Err(error) = file.as_file().try_lock() {
+            // Only a sweep's guard: without the lock the file is still safe for a minute.
+            tracing::debug!(path = %file.path().display(), %error, "cannot lock a temporary");
+        }
+        Ok(file)
+    }
+
+    /// Removes the temporaries no live process is writing (unlocked, and older than a
+    /// minute) and returns how many it removed.
+    ///
+    /// # Errors
+    /// [`CacheError::Io`] when `tmp/` cannot be listed or an abandoned file removed.
+    pub fn sweep_abandoned(&self) -> Result<usize, CacheError> {
+        let dir = self.root.join(Kind::Temporary.dir());
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(CacheError::Io { path: dir, source: e }),
+        };
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in listing {
+            let path = entry.map_err(io_error(&dir))?.path();
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified());
+            if modified.is_ok_and(|modified| abandoned(&path, modified, now)) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(CacheError::Io { path, source: e }),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Moves a complete temporary into place at `path` (from [`Cache::package_path`],
@@ -315,17 +368,14 @@ impl Cache {
     }
 
     /// Removes least recently used entries until the cache holds at most `max_size`
-    /// bytes; temporaries older than a day (left by killed processes) go first, and
-    /// younger ones (another process may be writing them) are never removed.
+    /// bytes; abandoned temporaries (left by killed processes) go first, and those a live
+    /// process is writing are never removed.
     ///
     /// # Errors
     /// As [`Cache::entries`], or an entry that cannot be removed.
     pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
         let now = SystemTime::now();
-        let stale = |e: &Entry| {
-            e.kind == Kind::Temporary
-                && now.duration_since(e.used).unwrap_or_default() > STALE_TEMPORARY
-        };
+        let stale = |e: &Entry| e.kind == Kind::Temporary && abandoned(&e.path, e.used, now);
         let mut entries = self.entries()?;
         // Stale temporaries first, then by last use, oldest first; the path breaks ties so
         // that the order does not depend on the directory listing.
@@ -349,6 +399,16 @@ impl Cache {
         report.kept = total;
         Ok(report)
     }
+}
+
+/// Whether the temporary at `path`, last modified at `modified`, belongs to no live process:
+/// old enough, and not locked by its writer.
+fn abandoned(path: &Path, modified: SystemTime, now: SystemTime) -> bool {
+    if now.duration_since(modified).unwrap_or_default() <= ABANDONED_AFTER {
+        return false;
+    }
+    // The lock taken here is released when the file is closed, at the end of this call.
+    File::open(path).is_ok_and(|file| file.try_lock().is_ok())
 }
 
 #[cfg(test)]
@@ -394,6 +454,31 @@ mod tests {
                 (Kind::Temporary, 10, 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_sweep_removes_abandoned_temporaries_and_keeps_those_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let (abandoned, young) = (tmp.join("part-killed"), tmp.join("part-just-made"));
+        std::fs::write(&abandoned, b"left by a killed build").unwrap();
+        std::fs::write(&young, b"its writer is about to lock it").unwrap();
+        age(&abandoned, 120);
+        let writing = cache.temporary().unwrap();
+        age(writing.path(), 120);
+
+        let first = cache.temporary().unwrap();
+        let removed = cache.sweep_abandoned().unwrap();
+
+        assert!(!abandoned.exists(), "the first temporary of a process sweeps");
+        assert_eq!(removed, 0, "nothing else is abandoned");
+        assert!(young.exists() && writing.path().exists() && first.path().exists());
+        drop(writing);
+        let (_, kept) = first.keep().unwrap();
+        age(&kept, 120);
+        assert_eq!(cache.sweep_abandoned().unwrap(), 1, "closed, its temporary is a stray");
     }
 
     #[test]
