@@ -93,3 +93,30 @@ fn a_cache_that_cannot_be_written_does_not_fail_the_build() {
     assert_eq!(reused, 0);
     assert!(compressed >= 1);
 }
+
+#[test]
+fn cached_data_is_held_to_the_data_size_limit_of_the_build_that_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    build_logged(&cache, &dir.path().join("warm"), &[]);
+    let build = |extra: &[&str]| {
+        let output = run(flatroot()
+            .args(["build", BLUEPRINT])
+            .arg(dir.path().join("out"))
+            .args(["--arch", "x86_64", "--cache-dir"])
+            .arg(&cache)
+            .args(extra));
+        (output.status.code(), stderr(&output))
+    };
+
+    // `--max-inflate-ratio` is checked by the same bound, which has a floor the fixture's
+    // small packages stay under; the size limit crosses it.
+    for limit in [["--max-data-size", "1000"], ["--max-data-size", "20000"]] {
+        let (warm, warm_error) = build(&limit);
+        let (cold, cold_error) = build(&[&limit[..], &["--no-cache"]].concat());
+
+        assert_eq!((warm, cold), (Some(2), Some(2)), "{limit:?}: {warm_error}");
+        assert!(warm_error.contains(limit[0]), "{limit:?}: {warm_error}");
+        assert_eq!(warm_error, cold_error, "{limit:?}: the same error with or without the cache");
+    }
+}

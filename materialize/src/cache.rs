@@ -292,7 +292,7 @@ impl Cache {
     /// # Errors
     /// [`CacheError::Io`] when it exists but cannot be read.
     pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
-        match std::fs::read(path) {
+        match read_regular(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CacheError::Io { path: path.to_path_buf(), source: e }),
@@ -401,6 +401,35 @@ impl Cache {
     }
 }
 
+/// Opens the cache entry at `path` for reading, refusing (with [`io::ErrorKind::InvalidData`])
+/// anything but a regular file: opened without blocking, so that a FIFO or device put where
+/// an entry should be is an error, not a build that waits forever.
+///
+/// # Errors
+/// What opening fails with, or `InvalidData` for a file that is not a regular one.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let file = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+    }
+    Ok(file)
+}
+
+/// The bytes of the regular file at `path` (see [`open_regular`]).
+///
+/// # Errors
+/// As [`open_regular`], or a failed read.
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+
+    let mut file = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |m| m.len() as usize));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Whether the temporary at `path`, last modified at `modified`, belongs to no live process:
 /// old enough, and not locked by its writer.
 fn abandoned(path: &Path, modified: SystemTime, now: SystemTime) -> bool {
@@ -479,6 +508,18 @@ mod tests {
         let (_, kept) = first.keep().unwrap();
         age(&kept, 120);
         assert_eq!(cache.sweep_abandoned().unwrap(), 1, "closed, its temporary is a stray");
+    }
+
+    #[test]
+    fn an_entry_that_is_not_a_regular_file_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+        let error = Cache::new(dir.path()).read(&fifo).unwrap_err();
+
+        assert!(error.to_string().contains("fifo"), "{error}");
+        assert!(read_regular(dir.path()).is_err(), "a directory is refused too");
     }
 
     #[test]

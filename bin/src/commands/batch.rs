@@ -52,7 +52,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         None => 2,
     };
     let options = options::build_options(&args.build)?;
-    let (_, tag) = args.build.tag.rsplit_once(':').unwrap_or(("", "latest"));
+    let tag = batch_tag(&args.build.tag)?;
     let names = image_names(&args.blueprints)?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("cannot make the output directory {}", args.out_dir.display()))?;
@@ -210,4 +210,39 @@ fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
         names.push(name);
     }
     Ok(names)
+}
+
+/// The TAG of `--tag NAME[:TAG]`, which every image of the batch takes (each is named after
+/// its blueprint): `latest` when there is none, as `build` reads it, a colon inside a
+/// registry's `HOST:PORT` not counting.
+fn batch_tag(reference: &str) -> anyhow::Result<&str> {
+    let tag = match reference.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') => tag,
+        _ => "latest",
+    };
+    // The OCI distribution spec's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+    let valid = tag.len() <= 128
+        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !valid {
+        bail!("--tag {reference:?}: {tag:?} is not a valid tag (letters, digits, '.', '_', '-')");
+    }
+    Ok(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_tag;
+
+    #[test]
+    fn the_tag_is_read_as_build_reads_it() {
+        assert_eq!(batch_tag("flatroot:latest").unwrap(), "latest");
+        assert_eq!(batch_tag("app:v1.2").unwrap(), "v1.2");
+        assert_eq!(batch_tag("localhost:5000/x").unwrap(), "latest");
+        assert_eq!(batch_tag("localhost:5000/x:rc_1").unwrap(), "rc_1");
+        assert!(batch_tag("a:b:c").is_ok_and(|t| t == "c"));
+        assert!(batch_tag("app:").is_err());
+        assert!(batch_tag("app:-x").is_err());
+        assert!(batch_tag("app:a b").is_err());
+    }
 }

@@ -34,7 +34,7 @@ const STEP: usize = 256 << 10;
 /// times the compressed bytes left (plus [`WHOLE_SLACK`]): room for it is reserved before a
 /// byte is inflated, and a lying trailer must not reserve much. Real package data inflates
 /// 2 to 10 times; more goes the stepwise way, which reserves only what it produces.
-const WHOLE_RATIO: usize = 64;
+const WHOLE_RATIO: usize = 16;
 
 /// See [`WHOLE_RATIO`].
 const WHOLE_SLACK: usize = 1 << 20;

@@ -542,6 +542,33 @@ fn inflate_data(
     check_datahash(pkginfo, actual, expect, trust)
 }
 
+/// Checks that `data_len` bytes of decompressed data are within the output limits of
+/// [`Expect::limits`] for the data segment of the package in `bytes` (its size limit and
+/// inflate ratio): what inflating checks as it goes, for data that comes from elsewhere
+/// (the cache of unpacked data), so that a build passes or fails alike with or without it.
+///
+/// # Errors
+/// [`PackageError::Limit`], as inflating the same data would give it.
+pub fn check_data_limits(
+    data_len: usize,
+    bytes: &[u8],
+    control: &Control,
+    expect: &Expect,
+) -> Result<(), PackageError> {
+    let compressed = bytes.len().saturating_sub(control.data_start);
+    let (limit, which) = expect.limits.data_output_limit(compressed);
+    if data_len as u64 <= limit {
+        return Ok(());
+    }
+    Err(PackageError::Limit {
+        package: expect.name.clone(),
+        segment: "data",
+        limit: which,
+        value: which.value(&expect.limits),
+        source: LimitCause::Gzip(GzipError::OutputLimit { start: control.data_start, limit }),
+    })
+}
+
 /// Checks the data segment of the package in `bytes` against the datahash of its verified
 /// control segment without inflating it: what a reader whose decompressed data comes from
 /// elsewhere (the cache of unpacked data) still owes the package file, so that a damaged

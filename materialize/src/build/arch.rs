@@ -12,7 +12,8 @@ use super::{BuildError, Options, Plan};
 use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::package::{
-    Control, Expect, read_control, read_data, read_data_into, verify_data_segment,
+    Control, Expect, check_data_limits, read_control, read_data, read_data_into,
+    verify_data_segment,
 };
 use crate::apk::signature::Keyring;
 use crate::cache::Cache;
@@ -343,6 +344,7 @@ fn verify_one(
         .map_err(package_error)?;
     if !inflated.get()
         && let Err(error) = verify_data_segment(bytes, &control, &expect, options.trust)
+            .and_then(|()| check_data_limits(data.buffer_len(), bytes, &control, &expect))
     {
         // Read the damaged data the way a build without the store would, so the error is
         // the same whether or not the data was cached (a cut member, not a hash mismatch).

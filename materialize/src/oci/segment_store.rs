@@ -175,7 +175,7 @@ impl CacheSegments {
     }
 
     fn read_checked(&self, path: &Path) -> Option<Vec<u8>> {
-        let mut bytes = match std::fs::read(path) {
+        let mut bytes = match crate::cache::read_regular(path) {
             Ok(bytes) => bytes,
             Err(error) => {
                 if error.kind() != io::ErrorKind::NotFound {

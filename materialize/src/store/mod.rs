@@ -10,10 +10,11 @@
 //! Where the bytes live:
 //!
 //! - with a [`Cache`], in `unpacked/<datahash>`: the data tar followed by a trailer holding
-//!   its length and XXH3-128 digest. A package is inflated straight into a temporary file of
-//!   the cache (see [`file`]), which is renamed into place once the data passed its checks,
-//!   mapped on reuse, and checked against its digest every time it is read; a corrupt or
-//!   truncated entry is removed and the package inflated again;
+//!   its length and XXH3-128 digest (seeded with the data hash, so an entry under another
+//!   name fails). A package is inflated straight into a temporary file of the cache (see
+//!   [`file`]), which is renamed into place once the data passed its checks, mapped on
+//!   reuse, and checked against its digest every time it is read; a corrupt, truncated or
+//!   misplaced entry is removed and the package inflated again;
 //! - without one, in an unnamed temporary file, mapped. Either way the decompressed data is
 //!   file-backed memory, which the kernel can write back and drop, so the anonymous memory
 //!   of a build stays small whatever the size of the image or of its largest package. Data
@@ -45,8 +46,10 @@ mod file;
 use file::{FileOutput, Finished, map_prefix};
 
 /// What ends an `unpacked/` entry: the data's length (8 bytes, little-endian), its XXH3-128
-/// digest (16 bytes, little-endian), and this magic (8 bytes), which also versions the format.
-const MAGIC: &[u8; 8] = b"FRUNPK02";
+/// digest seeded with the entry's data hash (16 bytes, little-endian; the seed binds the
+/// bytes to the name, so an entry moved or copied to another name fails its check), and
+/// this magic (8 bytes), which also versions the format.
+const MAGIC: &[u8; 8] = b"FRUNPK03";
 
 /// The trailer's size.
 const TRAILER: usize = 8 + 16 + 8;
@@ -58,6 +61,13 @@ pub struct PackageData {
     pub buffer: SharedBuffer,
     /// The data tar's entries, in archive order.
     pub entries: Arc<[DataEntry]>,
+}
+
+impl PackageData {
+    /// The length of the data tar.
+    pub fn buffer_len(&self) -> usize {
+        (*self.buffer).as_ref().len()
+    }
 }
 
 /// Where [`DataStore::get`] found a package's data, counted per store.
@@ -173,7 +183,7 @@ impl DataStore {
         expect: &Expect,
     ) -> Option<Result<PackageData, PackageError>> {
         let path = cache.entry_path(Kind::Unpacked, &hex::encode(datahash));
-        let buffer = match read_entry(&path) {
+        let buffer = match read_entry(&path, datahash) {
             Ok(Some(buffer)) => buffer,
             Ok(None) => return None,
             Err(reason) => {
@@ -196,12 +206,15 @@ impl DataStore {
     }
 }
 
-/// Maps and checks the entry at `path`; `Ok(None)` when there is none, `Err` with the
-/// reason when it is not a complete entry whose digest matches.
-fn read_entry(path: &Path) -> Result<Option<SharedBuffer>, &'static str> {
-    let file = match File::open(path) {
+/// Maps and checks the entry of `datahash` at `path`; `Ok(None)` when there is none, `Err`
+/// with the reason when it is not a complete entry whose digest matches.
+fn read_entry(path: &Path, datahash: &[u8; 32]) -> Result<Option<SharedBuffer>, &'static str> {
+    let file = match crate::cache::open_regular(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+            return Err("not a regular file");
+        }
         Err(_) => return Err("unreadable"),
     };
     let len = file.metadata().map_err(|_| "unreadable")?.len();
@@ -216,14 +229,14 @@ fn read_entry(path: &Path) -> Result<Option<SharedBuffer>, &'static str> {
     let map = unsafe { map_prefix(&file, len) }.map_err(|_| "cannot be mapped")?;
     let (data, trailer) = (*map).as_ref().split_at(len - TRAILER);
     let (length, rest) = trailer.split_at(8);
-    let (digest, magic) = rest.split_at(16);
+    let (stored, magic) = rest.split_at(16);
     if magic != MAGIC {
         return Err("not an unpacked-data entry");
     }
     if u64::from_le_bytes(length.try_into().map_err(|_| "bad trailer")?) != data.len() as u64 {
         return Err("truncated");
     }
-    if xxh3_128(data).to_le_bytes() != digest {
+    if digest(data, datahash).to_le_bytes() != stored {
         return Err("digest mismatch");
     }
     drop(map);
@@ -233,15 +246,18 @@ fn read_entry(path: &Path) -> Result<Option<SharedBuffer>, &'static str> {
     Ok(Some(buffer))
 }
 
-fn xxh3_128(data: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(data)
+/// The digest of an entry's data, seeded with the entry's data hash.
+fn digest(data: &[u8], datahash: &[u8; 32]) -> u128 {
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&datahash[..8]);
+    xxhash_rust::xxh3::xxh3_128_with_seed(data, u64::from_le_bytes(seed))
 }
 
-/// The trailer that follows `data` in its entry.
-fn trailer(data: &[u8]) -> [u8; TRAILER] {
+/// The trailer that follows `data` in the entry of `datahash`.
+fn trailer(data: &[u8], datahash: &[u8; 32]) -> [u8; TRAILER] {
     let mut trailer = [0u8; TRAILER];
     trailer[..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
-    trailer[8..24].copy_from_slice(&xxh3_128(data).to_le_bytes());
+    trailer[8..24].copy_from_slice(&digest(data, datahash).to_le_bytes());
     trailer[24..].copy_from_slice(MAGIC);
     trailer
 }
@@ -314,7 +330,7 @@ fn keep(
     let path = cache.entry_path(Kind::Unpacked, &hex::encode(datahash));
     let written = (|| {
         file.set_len(len as u64)?;
-        file.write_all_at(&trailer((*buffer).as_ref()), len as u64)?;
+        file.write_all_at(&trailer((*buffer).as_ref(), datahash), len as u64)?;
         cache.persist_checked(named, &path).map_err(io::Error::other)
     })();
     if let Err(error) = written {
@@ -330,7 +346,7 @@ fn store(cache: &Cache, datahash: &[u8; 32], data: Vec<u8>) -> SharedBuffer {
     let written = (|| {
         let file = cache.temporary().map_err(io::Error::other)?;
         file.as_file().write_all_at(&data, 0)?;
-        file.as_file().write_all_at(&trailer(&data), data.len() as u64)?;
+        file.as_file().write_all_at(&trailer(&data, datahash), data.len() as u64)?;
         // SAFETY: the temporary is this build's own, and never changed once renamed.
         let map = unsafe { map_prefix(file.as_file(), data.len()) }?;
         cache.persist_checked(file, &path).map_err(io::Error::other)?;

@@ -219,3 +219,41 @@ fn data_larger_than_one_growth_step_is_kept_whole_in_the_cache() {
     assert_eq!(calls.get(), 1);
     assert_eq!(content(&reread, 0), &big[..]);
 }
+
+#[test]
+fn an_entry_that_is_a_fifo_is_discarded_and_rebuilt_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let entry = cache.entry_path(Kind::Unpacked, &hex::encode(HASH));
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&entry, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let tar = data_tar(&[("etc/motd", b"hello\n")]);
+    let (store, calls) = (DataStore::default(), Cell::new(0));
+
+    let data =
+        store.get(Some(HASH), &Expect::named("demo"), Some(&cache), inflate_counted(&tar, &calls));
+
+    assert_eq!(content(&data.unwrap(), 0), b"hello\n");
+    assert_eq!((calls.get(), store.stats().discarded), (1, 1));
+    assert!(std::fs::metadata(&entry).unwrap().is_file(), "a real entry replaces the fifo");
+}
+
+#[test]
+fn an_entry_moved_to_another_packages_name_fails_its_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let (other, tar) = ([9u8; 32], data_tar(&[("etc/motd", b"hello\n")]));
+    let calls = Cell::new(0);
+    DataStore::default()
+        .get(Some(HASH), &Expect::named("demo"), Some(&cache), inflate_counted(&tar, &calls))
+        .unwrap();
+    let entry = |hash: &[u8; 32]| cache.entry_path(Kind::Unpacked, &hex::encode(hash));
+    std::fs::rename(entry(&HASH), entry(&other)).unwrap();
+
+    let store = DataStore::default();
+    store
+        .get(Some(other), &Expect::named("demo"), Some(&cache), inflate_counted(&tar, &calls))
+        .unwrap();
+
+    assert_eq!((calls.get(), store.stats().discarded), (2, 1), "inflated, not taken");
+}
