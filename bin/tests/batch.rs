@@ -185,23 +185,15 @@ fn package(name: &str, small: usize) -> flatroot_benches::fixture::apk::BuiltPac
     use flatroot_benches::fixture::apk::{Entry, PackageBuilder};
     use flatroot_benches::fixture::{hostile, keys::SigningKey};
     let key = SigningKey::test_key().unwrap();
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ name.len() as u64;
-    let mut noise = |len: usize| -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                b'a' + (state & 15) as u8
-            })
-            .collect()
-    };
+    // Each file its own letters, seeded by the package and the file.
+    let seed = |file: u64| ((name.len() as u64) << 32) | file;
     let mut builder = PackageBuilder::new(name, hostile::VERSION, hostile::ARCH)
         .builddate(hostile::BUILDDATE)
         .entry(Entry::dir("data"))
-        .entry(Entry::file(format!("data/{name}-big"), noise(3 << 20)));
+        .entry(Entry::file(format!("data/{name}-big"), support::text_noise(3 << 20, seed(0))));
     for i in 0..small {
-        builder = builder.entry(Entry::file(format!("data/{name}-{i:03}"), noise(8 << 10)));
+        let content = support::text_noise(8 << 10, seed(i as u64 + 1));
+        builder = builder.entry(Entry::file(format!("data/{name}-{i:03}"), content));
     }
     builder.sign_with(&key).build().unwrap()
 }

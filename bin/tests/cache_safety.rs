@@ -99,23 +99,9 @@ fn empty_but_tmp(cache: &Path) {
     }
 }
 
-/// `count` bytes that deflate shrinks by about half but not to nothing: sixteen letters at
-/// random (xorshift, fixed seed), so that inflating and compressing them take real time.
-fn text_noise(count: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            b'a' + (state & 15) as u8
-        })
-        .collect()
-}
-
-/// A package `big` holding one file of `size` bytes of [`text_noise`].
+/// A package `big` holding one file of `size` bytes of [`support::text_noise`].
 fn big_package(size: usize) -> BuiltPackage {
-    support::big_package("letters", text_noise(size))
+    support::big_package("letters", support::text_noise(size, 0))
 }
 
 /// A server for the fixture repository at `/repo` and its keys at `/keys`.

@@ -82,7 +82,8 @@ fn a_real_alpine_index_over_http_resolves_as_from_disk_even_when_cut() {
     std::fs::create_dir_all(&local_repo).unwrap();
     std::os::unix::fs::symlink(&served, local_repo.join("x86_64")).unwrap();
     let server = Server::start(&[("/alpine/v3.16/main/x86_64", served.clone())]).unwrap();
-    // The index (of x86_64 packages, whatever its README says) is signed with the key the official minirootfs ships.
+    // The index (of x86_64 packages, whatever its README says) is signed with the key the
+    // official minirootfs ships.
     let key = realworld.join(
         "docker-alpine/extracted/alpine-minirootfs-3.16.9-x86_64/etc/apk/keys/\
          alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub",
@@ -90,8 +91,8 @@ fn a_real_alpine_index_over_http_resolves_as_from_disk_even_when_cut() {
     let write = |name: &str, repository: &str| {
         let path = dir.path().join(name);
         let yaml = format!(
-            "contents:\n  repositories: [{repository:?}]\n  keyring: [{:?}]\n  packages: [alpine-base]\n\
-             archs: [x86_64]\n",
+            "contents:\n  repositories: [{repository:?}]\n  keyring: [{:?}]\n  \
+             packages: [alpine-base]\narchs: [x86_64]\n",
             key.display().to_string()
         );
         std::fs::write(&path, yaml).unwrap();

@@ -215,3 +215,17 @@ pub const MTIME: usize = 7;
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
+
+/// `count` bytes that deflate shrinks by about half but not to nothing: sixteen letters at
+/// random (xorshift from `seed`), so that inflating and compressing them take real time.
+pub fn text_noise(count: usize, seed: u64) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'a' + (state & 15) as u8
+        })
+        .collect()
+}

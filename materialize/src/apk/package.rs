@@ -525,13 +525,7 @@ fn inflate_data(
         let end =
             gzip::inflate_member_into(bytes, offset, data, limit).map_err(
                 |source| match source {
-                    GzipError::OutputLimit { .. } => PackageError::Limit {
-                        package: package(),
-                        segment: "data",
-                        limit: which,
-                        value: which.value(&expect.limits),
-                        source: LimitCause::Gzip(source),
-                    },
+                    GzipError::OutputLimit { .. } => data_limit(expect, which, source),
                     source => PackageError::Gzip { package: package(), segment: "data", source },
                 },
             )?;
@@ -560,13 +554,18 @@ pub fn check_data_limits(
     if data_len as u64 <= limit {
         return Ok(());
     }
-    Err(PackageError::Limit {
+    Err(data_limit(expect, which, GzipError::OutputLimit { start: control.data_start, limit }))
+}
+
+/// The error of a data segment that inflates past the `which` limit of `expect`.
+fn data_limit(expect: &Expect, which: Limit, source: GzipError) -> PackageError {
+    PackageError::Limit {
         package: expect.name.clone(),
         segment: "data",
         limit: which,
         value: which.value(&expect.limits),
-        source: LimitCause::Gzip(GzipError::OutputLimit { start: control.data_start, limit }),
-    })
+        source: LimitCause::Gzip(source),
+    }
 }
 
 /// Checks the data segment of the package in `bytes` against the datahash of its verified

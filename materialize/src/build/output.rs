@@ -268,11 +268,12 @@ impl Sink {
                 digests
             }
             Sink::Archive(writer) => {
-                let blob =
-                    writer.blob_writer().map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
-                let digests = encode(blob, tree, &layer_options, options, store.clone(), arch)?;
-                digests.0.finish().map_err(|e| BuildError::DockerArchive(Box::new(e)))?;
-                digests.1
+                let archive_error = |e| BuildError::DockerArchive(Box::new(e));
+                let blob = writer.prehashed_blob_writer().map_err(archive_error)?;
+                let (blob, digests) =
+                    encode(blob, tree, &layer_options, options, store.clone(), arch)?;
+                blob.finish_as(&digests.digest).map_err(archive_error)?;
+                digests
             }
         };
 

@@ -237,7 +237,19 @@ impl DockerArchiveWriter {
         self.check()?;
         let header_at = self.position;
         self.write(&[0; BLOCK as usize])?;
-        Ok(ArchiveBlobWriter { archive: self, header_at, hasher: Sha256::new(), size: 0 })
+        Ok(ArchiveBlobWriter { archive: self, header_at, hasher: Some(Sha256::new()), size: 0 })
+    }
+
+    /// As [`DockerArchiveWriter::blob_writer`], for a blob whose producer hashes the bytes as
+    /// it writes them (the layer encoder does): the writer does not hash them a second time,
+    /// and [`ArchiveBlobWriter::finish_as`] names the blob by the producer's digest.
+    ///
+    /// # Errors
+    /// As [`DockerArchiveWriter::blob_writer`].
+    pub fn prehashed_blob_writer(&mut self) -> Result<ArchiveBlobWriter<'_>, DockerArchiveError> {
+        let mut writer = self.blob_writer()?;
+        writer.hasher = None;
+        Ok(writer)
     }
 
     /// Stores a blob held in memory; a blob already in the archive is not written again.
@@ -439,7 +451,8 @@ fn header(
 pub struct ArchiveBlobWriter<'a> {
     archive: &'a mut DockerArchiveWriter,
     header_at: u64,
-    hasher: Sha256,
+    /// `None` for a prehashed blob.
+    hasher: Option<Sha256>,
     size: u64,
 }
 
@@ -451,11 +464,27 @@ impl ArchiveBlobWriter<'_> {
     /// # Errors
     /// [`DockerArchiveError::Io`] when the archive cannot be written or seeked.
     pub fn finish(mut self) -> Result<StoredBlob, DockerArchiveError> {
-        let hash: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         let temp = self.archive.temp.clone();
-        let digest = sha256_digest(hash)
-            .map_err(|source| DockerArchiveError::Digest { path: temp.clone(), source })?;
-        let stored = StoredBlob { digest, size: self.size };
+        let Some(hasher) = self.hasher.take() else {
+            let source = io::Error::other("a prehashed blob is named with finish_as");
+            return Err(DockerArchiveError::Io { action: "name", path: temp, source });
+        };
+        let digest = sha256_digest(hasher.finalize().into())
+            .map_err(|source| DockerArchiveError::Digest { path: temp, source })?;
+        self.finish_as(&digest)
+    }
+
+    /// As [`ArchiveBlobWriter::finish`], naming the blob by `digest`, which the caller
+    /// computed over exactly the bytes written.
+    ///
+    /// # Errors
+    /// As [`ArchiveBlobWriter::finish`].
+    pub fn finish_as(
+        mut self,
+        digest: &oci_spec::image::Digest,
+    ) -> Result<StoredBlob, DockerArchiveError> {
+        let temp = self.archive.temp.clone();
+        let stored = StoredBlob { digest: digest.clone(), size: self.size };
         let hex = stored.digest.digest().to_owned();
         let io = |source| DockerArchiveError::Io { action: "write", path: temp.clone(), source };
 
@@ -477,7 +506,9 @@ impl ArchiveBlobWriter<'_> {
 impl Write for ArchiveBlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.archive.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size = self.size.saturating_add(n as u64);
         self.archive.position += n as u64;
         Ok(n)
@@ -568,6 +599,24 @@ mod tests {
         assert_eq!(archive.position, before);
         drop(archive);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_prehashed_blob_is_named_by_the_digest_its_producer_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut archive = DockerArchiveWriter::create(&dir.path().join("image.tar")).unwrap();
+        let digest = crate::oci::digest::digest_of(b"layer bytes").unwrap();
+
+        let mut blob = archive.prehashed_blob_writer().unwrap();
+        blob.write_all(b"layer bytes").unwrap();
+        let stored = blob.finish_as(&digest).unwrap();
+        let mut unnamed = archive.prehashed_blob_writer().unwrap();
+        unnamed.write_all(b"x").unwrap();
+        let unnamed = unnamed.finish();
+
+        assert_eq!((stored.digest, stored.size), (digest.clone(), 11));
+        assert!(archive.blobs.contains(digest.digest()));
+        assert!(matches!(unnamed, Err(DockerArchiveError::Io { action: "name", .. })));
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub(super) struct Mapped {
     len: usize,
 }
 
+impl Mapped {
+    /// The first `len` bytes of `map` (at most all of it) as a shared buffer.
+    pub(super) fn shared(map: Mmap, len: usize) -> SharedBuffer {
+        let len = len.min(map.len());
+        Arc::new(Mapped { map, len })
+    }
+}
+
 impl AsRef<[u8]> for Mapped {
     fn as_ref(&self) -> &[u8] {
         &self.map[..self.len]
@@ -49,7 +57,7 @@ pub(super) unsafe fn map_prefix(file: &File, len: usize) -> io::Result<SharedBuf
     if map.len() < len {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its data"));
     }
-    Ok(Arc::new(Mapped { map, len }))
+    Ok(Mapped::shared(map, len))
 }
 
 /// Inflated bytes appended to a file through a writable shared mapping, or to memory once the
@@ -103,7 +111,7 @@ impl FileOutput {
         match self.grow(target) {
             Ok(()) => true,
             Err(error) => {
-                tracing::debug!(%error, bytes = target, "unpacked data file cannot grow; in memory");
+                tracing::debug!(%error, bytes = target, "unpacked data cannot grow its file");
                 self.spill(need)
             }
         }

@@ -43,7 +43,8 @@ use crate::cache::{Cache, Kind};
 
 mod file;
 
-use file::{FileOutput, Finished, map_prefix};
+use file::{FileOutput, Finished, Mapped, map_prefix};
+use memmap2::Mmap;
 
 /// What ends an `unpacked/` entry: the data's length (8 bytes, little-endian), its XXH3-128
 /// digest seeded with the entry's data hash (16 bytes, little-endian; the seed binds the
@@ -226,8 +227,11 @@ fn read_entry(path: &Path, datahash: &[u8; 32]) -> Result<Option<SharedBuffer>, 
     // SAFETY: cache entries are never changed in place: they are written under another name
     // and renamed, so the file mapped here keeps its bytes. A process that truncates a cache
     // file by hand can still make reads of the map fault.
-    let map = unsafe { map_prefix(&file, len) }.map_err(|_| "cannot be mapped")?;
-    let (data, trailer) = (*map).as_ref().split_at(len - TRAILER);
+    let map = unsafe { Mmap::map(&file) }.map_err(|_| "cannot be mapped")?;
+    if map.len() != len {
+        return Err("changed while read");
+    }
+    let (data, trailer) = map.split_at(len - TRAILER);
     let (length, rest) = trailer.split_at(8);
     let (stored, magic) = rest.split_at(16);
     if magic != MAGIC {
@@ -239,11 +243,7 @@ fn read_entry(path: &Path, datahash: &[u8; 32]) -> Result<Option<SharedBuffer>, 
     if digest(data, datahash).to_le_bytes() != stored {
         return Err("digest mismatch");
     }
-    drop(map);
-
-    // SAFETY: as above.
-    let buffer = unsafe { map_prefix(&file, len - TRAILER) }.map_err(|_| "cannot be mapped")?;
-    Ok(Some(buffer))
+    Ok(Some(Mapped::shared(map, len - TRAILER)))
 }
 
 /// The digest of an entry's data, seeded with the entry's data hash.
@@ -284,21 +284,14 @@ fn inflated(
             tracing::debug!(%error, "no file for unpacked data; in memory");
             let mut data = Vec::new();
             let entries = inflate(&mut data)?;
-            let buffer = match target {
-                Some((cache, datahash)) => store(cache, datahash, data),
-                None => Arc::new(data),
-            };
-            return Ok(PackageData { buffer, entries: entries.into() });
+            return Ok(PackageData { buffer: from_memory(target, data), entries: entries.into() });
         }
     };
 
     let mut output = FileOutput::new(file);
     let entries = inflate(&mut output)?;
     let buffer = match output.finish() {
-        Finished::Heap(data) => match target {
-            Some((cache, datahash)) => store(cache, datahash, data),
-            None => Arc::new(data),
-        },
+        Finished::Heap(data) => from_memory(target, data),
         Finished::File { file, len } => {
             let kept = target.zip(named).map(|((cache, datahash), named)| (cache, datahash, named));
             keep(&file, len, kept)
@@ -337,6 +330,15 @@ fn keep(
         tracing::debug!(path = %path.display(), %error, "cannot cache unpacked data");
     }
     Ok(buffer)
+}
+
+/// Data inflated into memory: kept as the cache entry of `target`'s data hash when there is
+/// one, else shared as it is.
+fn from_memory(target: Option<(&Cache, &[u8; 32])>, data: Vec<u8>) -> SharedBuffer {
+    match target {
+        Some((cache, datahash)) => store(cache, datahash, data),
+        None => Arc::new(data),
+    }
 }
 
 /// Writes `data` as the cache entry of `datahash` and returns it mapped from there; `data`
