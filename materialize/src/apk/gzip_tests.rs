@@ -193,6 +193,20 @@ fn the_one_call_path_agrees_with_the_stepwise_one() {
         let [into, stepwise] = both_ways(bytes, limit);
         assert_eq!(into, stepwise, "{what}");
     }
+
+    // The one-call path is the one that inflates a whole member, and steps aside (leaving
+    // nothing appended) when the trailer does not fit what it made.
+    let mut out = Vec::new();
+    assert_eq!(inflate_whole(&one, 0, &mut out, u64::MAX).unwrap(), Some(one.len()));
+    assert_eq!(out, big);
+    for (what, bytes) in [("two members", &two), ("a lying ISIZE", &lying)] {
+        let mut out = Vec::new();
+        assert_eq!(inflate_whole(bytes, 0, &mut out, u64::MAX).unwrap(), None, "{what}");
+        assert!(out.is_empty(), "{what}");
+    }
+    let mut out = b"kept".to_vec();
+    assert_eq!(inflate_whole(&flipped_crc, 0, &mut out, u64::MAX).unwrap(), None);
+    assert_eq!(out, b"kept", "a failed trailer takes back what was appended");
     assert_eq!(both_ways(&two, u64::MAX)[0].as_deref(), Ok(&[big, b"short".to_vec()].concat()[..]));
 }
 
