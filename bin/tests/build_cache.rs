@@ -12,6 +12,7 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
+use flatroot_benches::{corpus, testenv};
 use support::*;
 
 const BLUEPRINT: &str = "testdata/blueprint.yaml";
@@ -19,24 +20,37 @@ const BLUEPRINT: &str = "testdata/blueprint.yaml";
 /// Builds the fixture for one architecture with `--cache-dir cache` and the build's
 /// segment log line on, returning the digest and `(reused, compressed)` when it was logged.
 fn build_logged(cache: &Path, out: &Path, extra: &[&str]) -> (String, Option<(u64, u64)>) {
+    let (digest, line) = build_segments(Path::new(BLUEPRINT), cache, out, extra);
+    let counts = line.map(|line| (field(&line, "reused"), field(&line, "compressed")));
+    (digest, counts)
+}
+
+/// Builds `blueprint` for x86_64 with `--cache-dir cache`, returning the digest and the
+/// build's `layer segments` log line, if it logged one.
+fn build_segments(
+    blueprint: &Path,
+    cache: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (String, Option<String>) {
     let output: Output = run(flatroot()
         .env("FLATROOT_LOG", "flatroot_materialize::build=info")
-        .args(["build", BLUEPRINT])
+        .arg("build")
+        .arg(blueprint)
         .arg(out)
         .args(["--arch", "x86_64", "--cache-dir"])
         .arg(cache)
         .args(extra));
     let digest = success(&output);
-    let log = stderr(&output);
-    let field = |line: &str, name: &str| -> Option<u64> {
-        let start = line.find(&format!("{name}="))? + name.len() + 1;
-        line[start..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-    };
-    let counts = log
-        .lines()
-        .find(|line| line.contains("layer segments"))
-        .map(|line| (field(line, "reused").unwrap(), field(line, "compressed").unwrap()));
-    (digest, counts)
+    let line = stderr(&output).lines().find(|line| line.contains("layer segments")).map(Into::into);
+    (digest, line)
+}
+
+/// The number after `name=` in a log line.
+fn field(line: &str, name: &str) -> u64 {
+    let start = line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("{name} in {line}"));
+    let digits = &line[start + name.len() + 2..];
+    digits.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }
 
 fn segment_entries(cache: &Path) -> usize {
@@ -118,5 +132,39 @@ fn cached_data_is_held_to_the_data_size_limit_of_the_build_that_reads_it() {
         assert_eq!((warm, cold), (Some(2), Some(2)), "{limit:?}: {warm_error}");
         assert!(warm_error.contains(limit[0]), "{limit:?}: {warm_error}");
         assert_eq!(warm_error, cold_error, "{limit:?}: the same error with or without the cache");
+    }
+}
+
+#[test]
+fn large_files_are_compressed_while_packages_inflate_and_no_byte_changes() {
+    let name = "large_files_are_compressed_while_packages_inflate_and_no_byte_changes";
+    if testenv::shared_tools().is_none() {
+        return testenv::missing(name, "../shared/tools");
+    }
+    let repo = corpus::debian_repo("small").expect("make-apk-repo --preset small");
+    let blueprint = repo.join("blueprints/base.yaml");
+
+    for compression in ["gzip", "zstd"] {
+        let dir = tempdir();
+        let cache = dir.path().join("cache");
+        let extra = ["--compression", compression];
+        let (cold, line) = build_segments(&blueprint, &cache, &dir.path().join("cold"), &extra);
+        let line = line.expect("the build logs its segments");
+        let (reused, compressed) = (field(&line, "reused"), field(&line, "compressed"));
+        let early = field(&line, "early");
+        assert!(early > 0 && early < compressed, "{compression}: {line}");
+
+        // Without the cache nothing is compressed early; the image is the same.
+        let no_cache = [&extra[..], &["--no-cache"]].concat();
+        let (plain, _) = build_segments(&blueprint, &cache, &dir.path().join("plain"), &no_cache);
+        assert_eq!(plain, cold, "{compression}");
+
+        // A rebuild inflates nothing, so compresses nothing early, and reuses every segment.
+        let (warm, line) = build_segments(&blueprint, &cache, &dir.path().join("warm"), &extra);
+        let line = line.unwrap();
+        assert_eq!(warm, cold, "{compression}");
+        assert_eq!((field(&line, "compressed"), field(&line, "early")), (0, 0), "{line}");
+        // Each segment was counted once in the cold build, early or not.
+        assert_eq!(field(&line, "reused"), reused + compressed, "{line}");
     }
 }

@@ -267,7 +267,7 @@ fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
     let keyring = build::load_keyring(&plan, &opts)?;
     let pool = rayon_pool(opts.jobs)?;
     let spinner = Spinner::new();
-    let built = build::build_tree(&plan, &opts, &arch, &keyring, &pool, &spinner);
+    let built = build::build_tree(&plan, &opts, &arch, &keyring, &pool, &spinner, None);
     spinner.finish();
     let built = built.with_context(|| format!("building {} for {arch}", args.source.display()))?;
     if built.unverified {

@@ -9,6 +9,7 @@ use flatroot_vfs::{FrozenTree, Metadata, Timestamp, Tree};
 use rayon::prelude::*;
 
 use super::{BuildError, Options, Plan};
+use crate::apk::datatar::EntryKind;
 use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::package::{
@@ -19,6 +20,9 @@ use crate::apk::signature::Keyring;
 use crate::cache::Cache;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Lock};
+use crate::oci::compress::Compression;
+use crate::oci::precompress::{is_large, precompress_content};
+use crate::oci::segment_share::EarlySegments;
 use crate::progress::{Progress, Stage};
 use crate::repository::{self, LoadedRepository, PackageBytes, RepositoryError};
 use crate::resolve::{self, Request, Resolution};
@@ -126,6 +130,9 @@ fn fetcher(options: &Options) -> Result<Arc<Fetcher>, BuildError> {
 }
 
 /// Builds the tree of `plan` for `arch` on `pool`.
+///
+/// With `early`, the tree is on its way into a layer: a large file's content is compressed
+/// into that store as soon as its package is inflated (see [`crate::oci::precompress`]).
 pub fn build_tree(
     plan: &Plan,
     options: &Options,
@@ -133,9 +140,10 @@ pub fn build_tree(
     keyring: &Keyring,
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
+    early: Option<&EarlySegments<'_>>,
 ) -> Result<ArchTree, BuildError> {
     let resolved = resolve_arch(plan, options, arch, keyring, progress)?;
-    tree_of(plan, options, &resolved, keyring, pool, progress)
+    tree_checked(plan, options, &resolved, keyring, pool, progress, &|_, _, _| Ok(()), early)
 }
 
 /// Builds the tree of already resolved packages: read, verify and inflate them in
@@ -148,15 +156,16 @@ pub fn tree_of(
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
 ) -> Result<ArchTree, BuildError> {
-    tree_checked(plan, options, resolved, keyring, pool, progress, &|_, _, _| Ok(()))
+    tree_checked(plan, options, resolved, keyring, pool, progress, &|_, _, _| Ok(()), None)
 }
 
 /// A check of each package file's bytes before it is read: `(record, path, bytes)`.
 type PackageCheck<'a> = &'a (dyn Fn(&IndexEntry, &Path, &[u8]) -> Result<(), BuildError> + Sync);
 
 /// Builds the tree of `arch` from the packages `lock` holds for it, checking the lock
-/// against the blueprint and the indexes, and every package file against the lock.
-#[expect(clippy::too_many_arguments, reason = "tree_of's inputs plus the lock")]
+/// against the blueprint and the indexes, and every package file against the lock;
+/// `early` as for [`build_tree`].
+#[expect(clippy::too_many_arguments, reason = "build_tree's inputs plus the lock")]
 pub fn locked_tree(
     plan: &Plan,
     options: &Options,
@@ -166,6 +175,7 @@ pub fn locked_tree(
     keyring: &Keyring,
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
+    early: Option<&EarlySegments<'_>>,
 ) -> Result<ArchTree, BuildError> {
     let lock_error = |source| BuildError::Lock { arch: arch.to_string(), source: Box::new(source) };
     progress.stage(arch, Stage::Indexes);
@@ -189,10 +199,12 @@ pub fn locked_tree(
             None => Ok(()),
         }
     };
-    tree_checked(plan, options, &resolved, keyring, pool, progress, &check)
+    tree_checked(plan, options, &resolved, keyring, pool, progress, &check, early)
 }
 
-/// [`tree_of`], passing every package file through `check` before reading it.
+/// [`tree_of`], passing every package file through `check` before reading it, and
+/// compressing large files early into `early` (see [`build_tree`]).
+#[expect(clippy::too_many_arguments, reason = "tree_of's inputs plus the check and store")]
 fn tree_checked(
     plan: &Plan,
     options: &Options,
@@ -201,6 +213,7 @@ fn tree_checked(
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
     check: PackageCheck<'_>,
+    early: Option<&EarlySegments<'_>>,
 ) -> Result<ArchTree, BuildError> {
     let arch = resolved.arch.as_str();
     let repos = &resolved.repositories;
@@ -224,7 +237,7 @@ fn tree_checked(
             .par_bridge()
             .map(|i| {
                 let (repo, entry) = chosen[i];
-                (i, read_one(resolved, repo, entry, keyring, options, check))
+                (i, read_one(resolved, repo, entry, keyring, options, check, early))
             })
             .collect()
     });
@@ -289,6 +302,7 @@ fn read_one(
     keyring: &Keyring,
     options: &Options,
     check: PackageCheck<'_>,
+    early: Option<&EarlySegments<'_>>,
 ) -> ReadResult {
     let record = &repo.entries[entry];
     let fetch = |reuse| {
@@ -300,11 +314,11 @@ fn read_one(
         })
     };
     let file = fetch(true)?;
-    match verify_one(repo, record, &file, keyring, options, check) {
+    match verify_one(repo, record, &file, keyring, options, check, early) {
         Err(error) if file.from_cache => {
             let origin = file.origin.display();
             tracing::debug!(%origin, %error, "cached package fails; refetching");
-            verify_one(repo, record, &fetch(false)?, keyring, options, check)
+            verify_one(repo, record, &fetch(false)?, keyring, options, check, early)
         }
         result => result,
     }
@@ -317,6 +331,7 @@ fn verify_one(
     keyring: &Keyring,
     options: &Options,
     check: PackageCheck<'_>,
+    early: Option<&EarlySegments<'_>>,
 ) -> Result<(UnpackedPackage, bool), BuildError> {
     let (path, bytes) = (&file.origin, &file.bytes);
     check(record, path, bytes)?;
@@ -352,10 +367,40 @@ fn verify_one(
         return Err(package_error(error));
     }
 
+    // Data taken from the store was inflated by an earlier build or image, which compressed
+    // its large files then; the layer finds those segments where that left them.
+    if inflated.get()
+        && let Some(early) = early
+    {
+        compress_early(options.compression, &data, early, &expect.name);
+    }
+
     // A package is verified by its own signature or by its checksum in a signed index.
     let unverified =
         control.signed_by.is_none() && (repo.signed_by.is_none() || record.checksum.is_none());
     Ok((unpacked(record.clone(), control, &data), unverified))
+}
+
+/// Compresses the content segments of `data`'s large files into `early`, while the other
+/// packages are still being inflated. A failure only leaves the work to the encoder, which
+/// reports it if it fails there too.
+fn compress_early(
+    compression: Compression,
+    data: &PackageData,
+    early: &EarlySegments<'_>,
+    package: &str,
+) {
+    let bytes = (*data.buffer).as_ref();
+    for entry in data.entries.iter() {
+        let EntryKind::File { content } = &entry.kind else { continue };
+        if !is_large(compression, content.len() as u64) || !early.keeps() {
+            continue;
+        }
+        if let Err(error) = precompress_content(compression, &bytes[content.clone()], early) {
+            let path = String::from_utf8_lossy(&entry.path);
+            tracing::debug!(package, %path, %error, "not compressed early");
+        }
+    }
 }
 
 fn unpacked(mut record: IndexEntry, control: Control, data: &PackageData) -> UnpackedPackage {

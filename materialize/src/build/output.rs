@@ -100,16 +100,19 @@ fn build_with(
     let mut images = Vec::with_capacity(plan.archs.len());
     let mut unverified = false;
     for (i, arch) in plan.archs.iter().enumerate() {
+        let store = segment_store(options);
+        let early = store.as_ref().map(|store| store.early());
         let built = match lock {
-            None => build_tree(plan, options, arch, &keyring, &pool, progress)?,
+            None => build_tree(plan, options, arch, &keyring, &pool, progress, early.as_ref())?,
             Some((lock, path)) => {
-                locked_tree(plan, options, lock, path, arch, &keyring, &pool, progress)?
+                let early = early.as_ref();
+                locked_tree(plan, options, lock, path, arch, &keyring, &pool, progress, early)?
             }
         };
         unverified |= built.unverified;
 
         progress.stage(arch, Stage::Layer);
-        let (layer, segments) = sink.write_layer(&built.tree, options, arch)?;
+        let (layer, segments) = sink.write_layer(&built.tree, options, arch, store)?;
 
         progress.stage(arch, Stage::Image);
         let spec = image_spec(plan, arch, built.build_time, unverified)?;
@@ -238,26 +241,18 @@ impl Sink {
     }
 
     /// Serializes the tree into a layer blob: tar bytes go to the compressor and both
-    /// digests in one pass, and the compressed bytes straight into the blob file.
-    ///
-    /// Segments another image of the process is compressing are taken from it
-    /// ([`Options::segments`]). With [`Options::derived_cache`] on, compressed segments are
-    /// reused from and kept in the cache's `segments/`; a cache that cannot be written costs
-    /// only the reuse (it is logged), never the build. Returns what the segment store did,
-    /// when anything is kept.
+    /// digests in one pass, and the compressed bytes straight into the blob file, with
+    /// segments reused from `store` ([`segment_store`]) when there is one. Returns what the
+    /// store did.
     fn write_layer(
         &mut self,
         tree: &flatroot_vfs::FrozenTree,
         options: &Options,
         arch: &str,
+        store: Option<Arc<LayerSegments>>,
     ) -> Result<(LayerDigests, Option<SegmentStats>), BuildError> {
         let started = std::time::Instant::now();
         let layer_options = LayerOptions { mtime_clamp: options.source_date_epoch };
-        let cache =
-            options.derived_cache.then(|| CacheSegments::new(Cache::new(&options.fetch.cache_dir)));
-        // With nothing kept, a store would only cost the keys' hashing.
-        let store = (cache.is_some() || options.segments.keeps_memory())
-            .then(|| Arc::new(LayerSegments::new(options.segments.clone(), cache)));
         let digests = match self {
             Sink::Layout(writer) => {
                 let layout_error = |e| BuildError::Layout(Box::new(e));
@@ -287,6 +282,7 @@ impl Sink {
                 reused = stats.hits,
                 shared = stats.shared,
                 compressed = stats.misses,
+                early = stats.early,
                 kept = stats.written,
                 "layer segments"
             ),
@@ -336,6 +332,18 @@ impl Sink {
             }
         }
     }
+}
+
+/// The segment store of one layer, when anything is kept: segments another image of the
+/// process is compressing are taken from it ([`Options::segments`]), and with
+/// [`Options::derived_cache`] on, compressed segments are reused from and kept in the cache's
+/// `segments/`. A cache that cannot be written costs only the reuse (it is logged), never
+/// the build. With nothing kept, a store would only cost the keys' hashing.
+fn segment_store(options: &Options) -> Option<Arc<LayerSegments>> {
+    let cache =
+        options.derived_cache.then(|| CacheSegments::new(Cache::new(&options.fetch.cache_dir)));
+    (cache.is_some() || options.segments.keeps_memory())
+        .then(|| Arc::new(LayerSegments::new(options.segments.clone(), cache)))
 }
 
 fn encode<W: Write>(

@@ -369,9 +369,18 @@ fn load_lock(
         return Ok(side);
     }
     let pool = pool(&build_options).map_err(build_error)?;
-    let built =
-        build::locked_tree(&plan, &build_options, lock, path, &apk_arch, &keyring, &pool, &Silent)
-            .map_err(build_error)?;
+    let built = build::locked_tree(
+        &plan,
+        &build_options,
+        lock,
+        path,
+        &apk_arch,
+        &keyring,
+        &pool,
+        &Silent,
+        None,
+    )
+    .map_err(build_error)?;
     side.owners = owners(&built.tree, path)?;
     side.tree = Some(built.tree);
     Ok(side)

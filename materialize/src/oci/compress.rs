@@ -27,9 +27,9 @@ use std::io::{self, Write};
 use std::sync::{Arc, mpsc};
 
 use oci_spec::image::{Digest, MediaType};
-use sha2::{Digest as _, Sha256};
 
 use super::digest::{DigestError, sha256_digest};
+use super::hasher::StreamHash;
 use super::segment::{Compressed, encode_segment, tail};
 use super::segment_store::SegmentStore;
 
@@ -100,10 +100,14 @@ impl Compression {
     ///   `S / 4` bytes and the entry's first 512 bytes (its header block) hash below a
     ///   threshold: the entry ends the group with probability `min(1, n / (S / 2))`. The
     ///   group is closed in any case once it holds at least `S` bytes.
-    /// - An entry that grows past `S` bytes is a large entry: the small entries before it
-    ///   are closed into a segment of their own, the large entry is cut into segments of
-    ///   exactly `S` bytes from its start, and its tail closes its last segment at its end
-    ///   boundary. Bytes written with no boundary at all form one large entry.
+    /// - An entry of more than `S` bytes is a large entry: the small entries before it are
+    ///   closed into a segment of their own, and so is the entry's header when the start of
+    ///   its content is marked ([`LayerEncoder::content`]; the layer serializer marks every
+    ///   file's). The content is then cut into segments of exactly `S` bytes from its first
+    ///   byte, and its tail (with the padding) closes its last segment at the entry's end,
+    ///   so a large file's content segments depend on its content alone, not on its name,
+    ///   metadata or neighbours. Without the mark, the entry is cut from its first header
+    ///   byte. Bytes written with no boundary at all form one large entry.
     ///
     /// Because a cut depends on the entry that ends there and not on where the group began,
     /// adding, removing or changing an entry moves only the cuts of the group around it; the
@@ -187,6 +191,9 @@ pub enum CompressError {
         /// The index of the segment, counted from 0.
         segment: u64,
     },
+    /// A thread hashing the layer ended without its digest.
+    #[error("the thread hashing the layer ended without a digest")]
+    HashLost,
     /// The encoder failed earlier and cannot continue.
     #[error("the layer encoder failed earlier and cannot continue")]
     Poisoned,
@@ -251,9 +258,11 @@ pub struct LayerEncoder<W: Write> {
     /// The last `DICTIONARY_SIZE` bytes of the previous segment, for gzip priming.
     previous_tail: Vec<u8>,
     segments: u64,
-    uncompressed_hash: Sha256,
+    /// The DiffID's hash, fed each segment as it is dispatched (each write, uncompressed).
+    uncompressed_hash: StreamHash,
     uncompressed_size: u64,
-    compressed_hash: Sha256,
+    /// The blob digest's hash, fed the output as it is written.
+    compressed_hash: StreamHash,
     compressed_size: u64,
     crc: crc32fast::Hasher,
     poisoned: bool,
@@ -281,6 +290,9 @@ impl<W: Write> LayerEncoder<W> {
             None
         };
 
+        // Both digests are sequential passes; with threads to spare they get one each, so
+        // that a layer whose segments are reused does not wait for them.
+        let threaded = jobs > 1 && compression != Compression::None;
         let mut encoder = Self {
             out,
             compression,
@@ -295,9 +307,9 @@ impl<W: Write> LayerEncoder<W> {
             in_large_entry: false,
             previous_tail: Vec::new(),
             segments: 0,
-            uncompressed_hash: Sha256::new(),
+            uncompressed_hash: StreamHash::new("flatroot-diff-id", threaded),
             uncompressed_size: 0,
-            compressed_hash: Sha256::new(),
+            compressed_hash: StreamHash::new("flatroot-blob-digest", threaded),
             compressed_size: 0,
             crc: crc32fast::Hasher::new(),
             poisoned: false,
@@ -360,6 +372,38 @@ impl<W: Write> LayerEncoder<W> {
         Ok(())
     }
 
+    /// Marks that the current entry's header ends here and `len` bytes of file content
+    /// follow (then the padding to a whole tar block).
+    ///
+    /// When the entry would pass the segment size, its header is closed into a segment of its
+    /// own and its content starts a new one (see [`Compression::segment_size`]). Marks never
+    /// change the decompressed bytes; an entry without one is cut as a whole.
+    ///
+    /// # Errors
+    /// When compressing or writing a finished segment fails, or the encoder is poisoned.
+    pub fn content(&mut self, len: u64) -> Result<(), CompressError> {
+        self.check()?;
+        if self.compression == Compression::None {
+            return Ok(());
+        }
+
+        if !self.in_large_entry {
+            let header = (self.open.len() - self.entry_start) as u64;
+            if header.saturating_add(padded(len)) <= self.segment_size as u64 {
+                return Ok(());
+            }
+            // A large file: the small entries before it form a segment of their own.
+            self.close_group_before_entry()?;
+            self.in_large_entry = true;
+        }
+
+        // The header closes its segment; the content begins the next one with an empty
+        // gzip dictionary, so that its segments are the same wherever the file lies.
+        self.cut(self.open.len())?;
+        self.open_starts_large = true;
+        Ok(())
+    }
+
     /// Ends the layer: compresses what is open, writes the trailer and returns the output
     /// writer with the layer's digests.
     ///
@@ -395,13 +439,15 @@ impl<W: Write> LayerEncoder<W> {
         }
         self.out.flush().map_err(CompressError::Write)?;
 
-        let diff_id = sha256_digest(self.uncompressed_hash.finalize().into())
-            .map_err(CompressError::Digest)?;
+        let diff_id = self.uncompressed_hash.finish().ok_or(CompressError::HashLost)?;
+        let diff_id = sha256_digest(diff_id).map_err(CompressError::Digest)?;
         // Uncompressed, the blob is the tar: its bytes were hashed once, as the DiffID.
         let digest = match self.compression {
             Compression::None => diff_id.clone(),
-            _ => sha256_digest(self.compressed_hash.finalize().into())
-                .map_err(CompressError::Digest)?,
+            _ => {
+                let digest = self.compressed_hash.finish().ok_or(CompressError::HashLost)?;
+                sha256_digest(digest).map_err(CompressError::Digest)?
+            }
         };
         let digests = LayerDigests {
             diff_id,
@@ -431,10 +477,10 @@ impl<W: Write> LayerEncoder<W> {
     /// Feeds uncompressed bytes through the segment rule.
     fn append(&mut self, mut bytes: &[u8]) -> Result<(), CompressError> {
         self.check()?;
-        self.uncompressed_hash.update(bytes);
         self.uncompressed_size = self.uncompressed_size.saturating_add(bytes.len() as u64);
 
         if self.compression == Compression::None {
+            self.uncompressed_hash.update(bytes);
             return self.emit(bytes);
         }
 
@@ -449,12 +495,7 @@ impl<W: Write> LayerEncoder<W> {
 
                 // The entry grows past one chunk: it becomes a large entry, and the small
                 // entries before it form a segment of their own.
-                if self.entry_start > 0 {
-                    let entry_part = self.open.split_off(self.entry_start);
-                    let group = std::mem::replace(&mut self.open, entry_part);
-                    self.entry_start = 0;
-                    self.dispatch(group, false)?;
-                }
+                self.close_group_before_entry()?;
                 self.in_large_entry = true;
                 self.open_starts_large = true;
             }
@@ -468,6 +509,17 @@ impl<W: Write> LayerEncoder<W> {
             }
         }
         Ok(())
+    }
+
+    /// Closes the small entries before the current entry into a segment, if there are any.
+    fn close_group_before_entry(&mut self) -> Result<(), CompressError> {
+        if self.entry_start == 0 {
+            return Ok(());
+        }
+        let entry_part = self.open.split_off(self.entry_start);
+        let group = std::mem::replace(&mut self.open, entry_part);
+        self.entry_start = 0;
+        self.dispatch(group, false)
     }
 
     /// Closes the first `len` bytes of the open segment (all of it, in practice).
@@ -485,6 +537,9 @@ impl<W: Write> LayerEncoder<W> {
     fn dispatch(&mut self, data: Vec<u8>, last: bool) -> Result<(), CompressError> {
         let segment = self.segments;
         self.segments += 1;
+        // Segments are dispatched in stream order and hold every byte once.
+        let data = Arc::new(data);
+        self.uncompressed_hash.update_shared(&data);
 
         let starts_large = std::mem::take(&mut self.open_starts_large);
         let dictionary = match self.compression {
@@ -553,19 +608,31 @@ impl<W: Write> LayerEncoder<W> {
                 }
             };
             self.crc.combine(&compressed.crc);
-            self.emit(&compressed.bytes)?;
+            self.emit_owned(compressed.bytes)?;
         }
         Ok(())
     }
 
     /// Writes compressed bytes to the output and hashes them.
     fn emit(&mut self, bytes: &[u8]) -> Result<(), CompressError> {
+        self.write_out(bytes)?;
+        if self.compression != Compression::None {
+            self.compressed_hash.update(bytes);
+        }
+        Ok(())
+    }
+
+    /// [`Self::emit`] for a compressed segment, handed to the hash without a copy.
+    fn emit_owned(&mut self, bytes: Vec<u8>) -> Result<(), CompressError> {
+        self.write_out(&bytes)?;
+        self.compressed_hash.update_owned(bytes);
+        Ok(())
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) -> Result<(), CompressError> {
         if let Err(error) = self.out.write_all(bytes) {
             self.poisoned = true;
             return Err(CompressError::Write(error));
-        }
-        if self.compression != Compression::None {
-            self.compressed_hash.update(bytes);
         }
         self.compressed_size = self.compressed_size.saturating_add(bytes.len() as u64);
         Ok(())
@@ -608,9 +675,18 @@ impl<W: Write> flatroot_vfs::tar::TarSink for LayerEncoder<W> {
         self.append(bytes).map_err(io::Error::other)
     }
 
+    fn begin_content(&mut self, len: u64) -> io::Result<()> {
+        self.content(len).map_err(io::Error::other)
+    }
+
     fn end_entry(&mut self) -> io::Result<()> {
         self.boundary().map_err(io::Error::other)
     }
+}
+
+/// `len` rounded up to whole 512-byte tar blocks.
+pub(crate) fn padded(len: u64) -> u64 {
+    len.div_ceil(512).saturating_mul(512)
 }
 
 #[cfg(test)]

@@ -42,8 +42,10 @@
 pub mod compress;
 pub mod digest;
 pub mod docker_archive;
+mod hasher;
 pub mod image;
 pub mod layout;
+pub mod precompress;
 mod segment;
 pub mod segment_share;
 pub mod segment_store;

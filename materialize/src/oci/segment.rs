@@ -15,7 +15,8 @@ const DICTIONARY_SIZE: usize = 32 * 1024;
 pub(crate) struct Compressed {
     /// The compressed bytes, to be written out in segment order.
     pub(crate) bytes: Vec<u8>,
-    /// The CRC-32 of the uncompressed bytes, combined in order for the gzip trailer.
+    /// For gzip, the CRC-32 of the uncompressed bytes, combined in order for the trailer;
+    /// for other formats, that of no bytes.
     pub(crate) crc: crc32fast::Hasher,
 }
 
@@ -35,19 +36,34 @@ pub(crate) fn encode_segment(
     last: bool,
     store: Option<&dyn SegmentStore>,
 ) -> SegmentResult {
-    // The gzip trailer's CRC comes from the data, whether the bytes are reused or not.
+    // The gzip trailer's CRC comes from the data, whether the bytes are reused or not; no
+    // other format has one.
     let mut crc = crc32fast::Hasher::new();
-    crc.update(data);
+    if let Compression::Gzip { .. } = compression {
+        crc.update(data);
+    }
 
-    let Some(store) = store else {
-        let bytes = compress_segment(compression, segment, dictionary, data, last)?;
-        return Ok(Compressed { bytes, crc });
+    let bytes = match store {
+        Some(store) => reuse_or_compress(compression, segment, dictionary, data, last, store)?,
+        None => compress_segment(compression, segment, dictionary, data, last)?,
     };
-    let key = SegmentKey::new(compression, dictionary, data, last);
-    let bytes = store.load_or_compress(&key, &mut || {
-        compress_segment(compression, segment, dictionary, data, last)
-    })?;
     Ok(Compressed { bytes, crc })
+}
+
+/// The compressed bytes of one segment: taken from `store` when kept there, otherwise
+/// compressed and kept.
+pub(crate) fn reuse_or_compress(
+    compression: Compression,
+    segment: u64,
+    dictionary: &[u8],
+    data: &[u8],
+    last: bool,
+    store: &dyn SegmentStore,
+) -> Result<Vec<u8>, CompressError> {
+    let key = SegmentKey::new(compression, dictionary, data, last);
+    store.load_or_compress(&key, &mut || {
+        compress_segment(compression, segment, dictionary, data, last)
+    })
 }
 
 /// Compresses one segment by itself.

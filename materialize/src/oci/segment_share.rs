@@ -30,7 +30,7 @@
 //! # Ok::<(), flatroot_materialize::oci::compress::CompressError>(())
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -262,14 +262,25 @@ impl SegmentStore for MemorySegments {
 
 /// One layer's segment store: the cache's `segments/` when given, the sharing's memory
 /// store when it has one, and the in-flight work of the other encoders of the process.
+///
+/// Segments made for the layer before it is serialized go through [`LayerSegments::early`],
+/// so that the layer's counts take each of its segments once: a segment made early and
+/// found again by the encoder counts where it was made, not as reused.
 pub struct LayerSegments {
     sharing: SegmentSharing,
     cache: Option<CacheSegments>,
     hits: AtomicU64,
     misses: AtomicU64,
     shared: AtomicU64,
+    early: AtomicU64,
     kept_in_memory: AtomicU64,
+    /// Keys made (or found) early and not yet met by the encoder.
+    made_early: Mutex<HashSet<SegmentKey>>,
 }
+
+/// The store of a layer's segments made before the layer is serialized (see
+/// [`LayerSegments`]).
+pub struct EarlySegments<'a>(&'a LayerSegments);
 
 impl LayerSegments {
     /// The store of one layer over `sharing` and, when given, the cache's store.
@@ -280,8 +291,15 @@ impl LayerSegments {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             shared: AtomicU64::new(0),
+            early: AtomicU64::new(0),
             kept_in_memory: AtomicU64::new(0),
+            made_early: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// This store, for segments made before the layer is serialized.
+    pub fn early(&self) -> EarlySegments<'_> {
+        EarlySegments(self)
     }
 
     /// What this layer did so far: `hits` found in a store, `shared` taken from another
@@ -297,6 +315,7 @@ impl LayerSegments {
             hits: load(&self.hits),
             misses: load(&self.misses),
             shared: load(&self.shared),
+            early: load(&self.early),
             ..kept
         }
     }
@@ -309,6 +328,10 @@ impl SegmentStore for LayerSegments {
             .as_ref()
             .and_then(|cache| cache.load(key))
             .or_else(|| self.sharing.inner.memory.as_ref().and_then(|memory| memory.load(key)));
+        if found.is_some() && lock(&self.made_early).remove(key) {
+            // Counted when it was made.
+            return found;
+        }
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
@@ -341,6 +364,43 @@ impl SegmentStore for LayerSegments {
         // Looked up only under the claim, so a key is never compressed twice at once.
         let bytes = load_or_compress_alone(self, key, compress)?;
         owner.publish(&bytes);
+        Ok(bytes)
+    }
+}
+
+impl EarlySegments<'_> {
+    /// Whether segments made now can still be found later: the memory store keeps them, or
+    /// the cache has taken every write so far. Otherwise making them early would only make
+    /// the encoder compress them twice.
+    pub fn keeps(&self) -> bool {
+        self.0.sharing.keeps_memory()
+            || self.0.cache.as_ref().is_some_and(|cache| cache.stats().write_failures == 0)
+    }
+}
+
+impl SegmentStore for EarlySegments<'_> {
+    fn load(&self, key: &SegmentKey) -> Option<Vec<u8>> {
+        self.0.load(key)
+    }
+
+    fn store(&self, key: &SegmentKey, compressed: &[u8]) {
+        self.0.store(key, compressed);
+    }
+
+    fn load_or_compress(
+        &self,
+        key: &SegmentKey,
+        compress: &mut dyn FnMut() -> Result<Vec<u8>, CompressError>,
+    ) -> Result<Vec<u8>, CompressError> {
+        let mut made = false;
+        let bytes = self.0.load_or_compress(key, &mut || {
+            made = true;
+            compress()
+        })?;
+        if made {
+            self.0.early.fetch_add(1, Ordering::Relaxed);
+        }
+        lock(&self.0.made_early).insert(*key);
         Ok(bytes)
     }
 }

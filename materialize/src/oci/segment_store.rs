@@ -120,6 +120,9 @@ pub struct SegmentStats {
     pub hits: u64,
     /// Segments not found (or found corrupt), so compressed.
     pub misses: u64,
+    /// Of the `misses`, those compressed from a large file's content before the layer was
+    /// serialized (see [`super::precompress`]); always 0 for a store of its own.
+    pub early: u64,
     /// Segments another encoder of the process was compressing at the time, taken from it
     /// (see [`super::segment_share::LayerSegments`]); always 0 for a store of its own.
     pub shared: u64,
@@ -168,6 +171,7 @@ impl CacheSegments {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             shared: 0,
+            early: 0,
             written: self.written.load(Ordering::Relaxed),
             discarded: self.discarded.load(Ordering::Relaxed),
             write_failures: self.write_failures.load(Ordering::Relaxed),

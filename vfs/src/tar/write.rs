@@ -22,6 +22,12 @@ pub trait TarSink {
     /// Appends bytes to the layer.
     fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()>;
 
+    /// Marks that a regular file's headers are written and `len` bytes of its content
+    /// follow, then the padding to a whole block. Called only for files with content.
+    fn begin_content(&mut self, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Marks the end of one entry (its header, PAX header and padded content).
     fn end_entry(&mut self) -> io::Result<()> {
         Ok(())
@@ -126,6 +132,7 @@ fn write_entry(
     }
     sink.write_bytes(&header.finish())?;
     if !content.is_empty() {
+        sink.begin_content(content.len() as u64)?;
         sink.write_bytes(content)?;
         let pad = (BLOCK - content.len() % BLOCK) % BLOCK;
         sink.write_bytes(&ZEROS[..pad])?;
@@ -260,6 +267,53 @@ mod tests {
             archive.entries().unwrap().map(|e| e.unwrap().header().mtime().unwrap()).collect();
         assert_eq!(times, vec![1000, 100]);
         assert!(!bytes.windows(5).any(|w| w == b"mtime"), "a clamped time needs no PAX");
+    }
+
+    /// Records where content marks and entry ends fall in the stream.
+    #[derive(Default)]
+    struct Marks {
+        bytes: Vec<u8>,
+        contents: Vec<(usize, u64)>,
+        ends: Vec<usize>,
+    }
+
+    impl TarSink for Marks {
+        fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.bytes.extend_from_slice(bytes);
+            Ok(())
+        }
+
+        fn begin_content(&mut self, len: u64) -> io::Result<()> {
+            self.contents.push((self.bytes.len(), len));
+            Ok(())
+        }
+
+        fn end_entry(&mut self) -> io::Result<()> {
+            self.ends.push(self.bytes.len());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn content_is_marked_after_every_header_of_a_file_that_has_some() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_file(b"empty", Metadata::file(0o644), Content::empty()).unwrap();
+        // A name too long for the ustar header, so a PAX header goes first.
+        let long = [b"dir/".to_vec(), vec![b'f'; 120]].concat();
+        tree.insert_dir_all(b"dir", Metadata::directory(0o755)).unwrap();
+        tree.insert_file(&long, Metadata::file(0o644), Content::from_vec(vec![7; 1000])).unwrap();
+        let mut sink = Marks::default();
+        write_layer(&tree.freeze(), &LayerOptions::default(), &mut sink).unwrap();
+
+        // One mark, for the one file with content: after its PAX and ustar headers (three
+        // blocks), right where its 1000 bytes begin, and before its entry ends.
+        assert_eq!(sink.contents.len(), 1, "{:?}", sink.contents);
+        let (at, len) = sink.contents[0];
+        assert_eq!(len, 1000);
+        assert_eq!(&sink.bytes[at..at + 1000], &[7u8; 1000][..]);
+        let start = sink.ends.iter().copied().filter(|&end| end <= at).max().unwrap_or(0);
+        assert_eq!(at - start, 3 * BLOCK, "PAX header, its records and the ustar header");
+        assert!(sink.ends.contains(&(at + 1024)), "the padded content ends the entry");
     }
 
     #[test]
