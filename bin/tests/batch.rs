@@ -230,4 +230,22 @@ fn a_batch_without_the_cache_compresses_the_segments_its_images_share_once() {
     // The 3 MiB file of `common` is whole segments in either image, whatever precedes it:
     // whichever image comes second takes them from the first.
     assert!(count("reused") + count("shared") >= 3, "{segments}");
+    assert!(count("compressed_early") <= count("compressed"), "{segments}");
+
+    // One image at a time, the larger first: it inflates both packages and compresses the
+    // twelve 256 KiB content segments of each big file then; the second takes them all.
+    let (status, json, err) = batch_json(&[
+        "--out-dir".as_ref(),
+        dir.path().join("sequential").as_os_str(),
+        "--no-cache".as_ref(),
+        "--images-at-once=1".as_ref(),
+        both.as_os_str(),
+        common.as_os_str(),
+    ]);
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(json["images"][1]["digest"], alone_common["index"]["digest"]);
+    let segments = &json["segments"];
+    let count = |k: &str| segments[k].as_u64().unwrap();
+    assert_eq!(count("compressed_early"), 24, "{segments}");
+    assert!(count("reused") >= 12, "{segments}");
 }

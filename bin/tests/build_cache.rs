@@ -154,10 +154,17 @@ fn large_files_are_compressed_while_packages_inflate_and_no_byte_changes() {
         let early = field(&line, "early");
         assert!(early > 0 && early < compressed, "{compression}: {line}");
 
-        // Without the cache nothing is compressed early; the image is the same.
+        // Without the cache nothing is compressed early; the image is the same. So it is
+        // from another empty cache at other thread counts.
         let no_cache = [&extra[..], &["--no-cache"]].concat();
         let (plain, _) = build_segments(&blueprint, &cache, &dir.path().join("plain"), &no_cache);
         assert_eq!(plain, cold, "{compression}");
+        for jobs in ["1", "3"] {
+            let fresh = dir.path().join(format!("cache-{jobs}"));
+            let args = [&extra[..], &["--jobs", jobs]].concat();
+            let out = dir.path().join(format!("jobs-{jobs}"));
+            assert_eq!(build_segments(&blueprint, &fresh, &out, &args).0, cold, "{jobs}");
+        }
 
         // A rebuild inflates nothing, so compresses nothing early, and reuses every segment.
         let (warm, line) = build_segments(&blueprint, &cache, &dir.path().join("warm"), &extra);

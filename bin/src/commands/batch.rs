@@ -34,7 +34,8 @@ pub struct BatchArgs {
     /// (name, blueprint, layout and digest, or error, per blueprint), `packages` (how
     /// many package data segments were inflated, mapped from the cache, or shared) and
     /// `segments` (how many compressed layer segments were reused from the cache or memory,
-    /// shared with an image compressing them at the same time, or compressed).
+    /// shared with an image compressing them at the same time, or compressed, and of those
+    /// how many while packages were still being inflated).
     #[arg(long)]
     pub json: bool,
 }
@@ -104,6 +105,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                     segments.hits += stats.hits;
                     segments.shared += stats.shared;
                     segments.misses += stats.misses;
+                    segments.early += stats.early;
                 }
                 if outcome.unverified {
                     output::warn(&format!("{}: built from unverified input", item.name));
@@ -137,6 +139,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 "reused": segments.hits,
                 "shared": segments.shared,
                 "compressed": segments.misses,
+                "compressed_early": segments.early,
             },
         });
         output::data(&serde_json::to_string_pretty(&summary)?)?;

@@ -4,8 +4,11 @@
 //! Each architecture is built in turn: its indexes are read and verified, the world is
 //! resolved, the chosen packages are read, verified and inflated in parallel, merged into
 //! one tree in install order, completed with the generated files and `paths`, and
-//! serialized into a layer that is compressed and hashed in one pass. Output goes to a
-//! temporary sibling that is renamed into place only when everything succeeded.
+//! serialized into a layer that is compressed and hashed in one pass. When a segment store
+//! keeps what is compressed, a large file's content is compressed into it as soon as its
+//! package is inflated, so that compression overlaps with the rest of the inflating (see
+//! [`crate::oci::precompress`]). Output goes to a temporary sibling that is renamed into
+//! place only when everything succeeded.
 
 mod arch;
 mod batch;
