@@ -1,14 +1,17 @@
 //! Deflate implementations at level 6 on a real layer tar
 //! (`FLATROOT_DEFLATE_INPUT=TAR cargo bench -p flatroot-benches --bench deflate`):
 //!
-//! - `deflate/zlib-rs-segments`: what the layer encoder does, flate2 on zlib-rs, segments of
-//!   the encoder's size (`GZIP_SEGMENT_SIZE`) each primed with the previous one's last
-//!   32 KiB and ended with a sync flush;
+//! - `deflate/libdeflate-members`: what the layer encoder does, libdeflate (through
+//!   libdeflater) compressing each segment of the encoder's size (`GZIP_SEGMENT_SIZE`) as a
+//!   gzip member of its own;
+//! - `deflate/libdeflate`: libdeflate, the whole input in one call (it has no streaming and
+//!   no preset dictionary, so it can only run as whole buffers);
+//! - `deflate/zlib-rs-segments`: what the encoder did before, flate2 on zlib-rs, segments of
+//!   the same size each primed with the previous one's last 32 KiB and ended with a sync
+//!   flush, so that they form one deflate stream;
 //! - `deflate/zlib-rs`: flate2 on zlib-rs, the whole input as one raw deflate stream;
 //! - `deflate/miniz_oxide`: miniz_oxide, one stream. flate2 offers no dictionary on this
-//!   backend (`set_dictionary` needs a zlib one), so it cannot run the segment scheme;
-//! - `deflate/libdeflate`: libdeflater, one buffer in one call. It has no streaming and no
-//!   preset dictionary at all, so segments would each restart with an empty window.
+//!   backend (`set_dictionary` needs a zlib one), so it cannot run the segment scheme.
 //!
 //! The input is the first 64 MiB of the tar (a layer written with `flatroot build
 //! --compression none`). Each candidate's output size is printed once, relative to
@@ -96,12 +99,19 @@ fn libdeflate(data: &[u8]) -> usize {
     compressor.deflate_compress(data, &mut out).unwrap()
 }
 
+fn libdeflate_members(data: &[u8]) -> usize {
+    let mut compressor = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(6).unwrap());
+    let mut out = vec![0u8; compressor.gzip_compress_bound(SEGMENT)];
+    data.chunks(SEGMENT).map(|chunk| compressor.gzip_compress(chunk, &mut out).unwrap()).sum()
+}
+
 /// A candidate: deflates its input and returns the output size.
 type Candidate = (&'static str, fn(&[u8]) -> usize);
 
 fn deflate(c: &mut Criterion) {
     let Some(data) = input() else { return };
-    let candidates: [Candidate; 4] = [
+    let candidates: [Candidate; 5] = [
+        ("libdeflate-members", libdeflate_members),
         ("zlib-rs-segments", zlib_rs_segments),
         ("zlib-rs", zlib_rs),
         ("miniz_oxide", miniz),

@@ -115,7 +115,7 @@ pub struct BuildOptions {
     /// Layer compression.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
-    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
+    /// Compression level (gzip 1-12, libdeflate's levels, default 6; zstd 1-19, default 3).
     #[arg(long, value_name = "N")]
     pub compression_level: Option<u32>,
     /// Clamp every mtime to this time and use it as the creation time (seconds since the

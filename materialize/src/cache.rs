@@ -200,8 +200,8 @@ impl Cache {
     /// the first temporary a process makes in a cache sweeps what killed processes left.
     pub fn temporary(&self) -> Result<tempfile::NamedTempFile, CacheError> {
         let dir = self.root.join(Kind::Temporary.dir());
-        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         if SWEPT.lock().unwrap_or_else(PoisonError::into_inner).insert(dir.clone()) {
+            std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
             match self.sweep_abandoned() {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "removed abandoned cache temporaries"),
@@ -209,8 +209,17 @@ impl Cache {
             }
         }
 
-        let file =
-            tempfile::Builder::new().prefix("part-").tempfile_in(&dir).map_err(io_error(&dir))?;
+        // The directory is made once per process, and again only when it has gone since: a
+        // cold build makes thousands of temporaries, and each `mkdir` is a system call.
+        let make = || tempfile::Builder::new().prefix("part-").tempfile_in(&dir);
+        let file = match make() {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+                make()
+            }
+            made => made,
+        }
+        .map_err(io_error(&dir))?;
         if let Err(error) = file.as_file().try_lock() {
             // Only a sweep's guard: without the lock the file is still safe for a minute.
             tracing::debug!(path = %file.path().display(), %error, "cannot lock a temporary");
@@ -269,12 +278,21 @@ impl Cache {
         file: tempfile::NamedTempFile,
         path: &Path,
     ) -> Result<(), CacheError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let failed = |e: tempfile::PersistError| CacheError::Io {
+            path: path.to_path_buf(),
+            source: e.error,
+        };
+        // The kind's directory is made when the first rename into it finds it missing.
+        match file.persist(path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+                }
+                e.file.persist(path).map(drop).map_err(failed)
+            }
+            Err(e) => Err(failed(e)),
         }
-        file.persist(path)
-            .map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e.error })?;
-        Ok(())
     }
 
     /// Writes `bytes` as the entry at `path`, through a temporary.
@@ -321,6 +339,14 @@ impl Cache {
             .open(path)
             .and_then(|file| file.set_modified(SystemTime::now()));
         if let Err(error) = result {
+            tracing::debug!(path = %path.display(), %error, "cannot record the use of an entry");
+        }
+    }
+
+    /// [`Cache::touch`] for the entry at `path` that `file` has open: one call fewer.
+    pub fn touch_open(&self, file: &File, path: &Path) {
+        // Setting explicit times needs the file's owner, not a writable descriptor.
+        if let Err(error) = file.set_modified(SystemTime::now()) {
             tracing::debug!(path = %path.display(), %error, "cannot record the use of an entry");
         }
     }
@@ -408,13 +434,22 @@ impl Cache {
 /// # Errors
 /// What opening fails with, or `InvalidData` for a file that is not a regular one.
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_sized(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], and the file's length.
+///
+/// # Errors
+/// As [`open_regular`].
+pub fn open_sized(path: &Path) -> io::Result<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt as _;
 
     let file = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// The bytes of the regular file at `path` (see [`open_regular`]).
@@ -422,11 +457,22 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
 /// # Errors
 /// As [`open_regular`], or a failed read.
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    let (mut file, len) = open_sized(path)?;
+    read_open(&mut file, len)
+}
+
+/// The bytes of a file from [`open_sized`], read in as few calls as its length allows. An
+/// entry is never changed in place (it is replaced by a rename), so the length holds; a file
+/// that someone else truncates meanwhile is an error.
+///
+/// # Errors
+/// A failed or short read.
+pub fn read_open(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
 
-    let mut file = open_regular(path)?;
-    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |m| m.len() as usize));
-    file.read_to_end(&mut bytes)?;
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    let mut bytes = vec![0u8; len];
+    file.read_exact(&mut bytes)?;
     Ok(bytes)
 }
 

@@ -30,6 +30,10 @@ pub struct UnpackedPackage {
     pub record: IndexEntry,
     /// The decompressed data tar that `entries` point into.
     pub buffer: SharedBuffer,
+    /// The name of `buffer`: the package's verified data hash, which determines its bytes,
+    /// so that its files' contents are named by it (see [`flatroot_vfs::ContentId`]); none
+    /// for data accepted without a data hash.
+    pub name: Option<[u8; 32]>,
     /// Its data entries in tar order, shared with every other tree holding the package.
     pub entries: Arc<[DataEntry]>,
     /// Its install scripts.
@@ -226,7 +230,7 @@ fn merge_entry(
             })?
         }
         kind => {
-            let kind = node_kind(kind, &package.buffer).ok_or_else(|| MergeError::Range {
+            let kind = node_kind(kind, package).ok_or_else(|| MergeError::Range {
                 package: name_of(index),
                 path: Lossy(entry.path.clone()),
             })?;
@@ -284,11 +288,16 @@ fn same_thing(a: &Node, b: &Node) -> bool {
         && (a.meta.mode, a.meta.uid, a.meta.gid) == (b.meta.mode, b.meta.uid, b.meta.gid)
 }
 
-fn node_kind(kind: &EntryKind, buffer: &SharedBuffer) -> Option<NodeKind> {
+fn node_kind(kind: &EntryKind, package: &UnpackedPackage) -> Option<NodeKind> {
     Some(match kind {
         EntryKind::File { content } => {
-            let len = content.end.checked_sub(content.start)?;
-            NodeKind::File(Content::shared(buffer.clone(), content.start, len).ok()?)
+            let (buffer, start) = (package.buffer.clone(), content.start);
+            let len = content.end.checked_sub(start)?;
+            let content = match package.name {
+                Some(name) => Content::named(buffer, name, start, len),
+                None => Content::shared(buffer, start, len),
+            };
+            NodeKind::File(content.ok()?)
         }
         EntryKind::Symlink { target } => NodeKind::Symlink(target.as_slice().into()),
         EntryKind::CharDevice { major, minor } => {
@@ -357,6 +366,7 @@ mod tests {
                 ..Default::default()
             },
             buffer: Arc::new(data.to_vec()),
+            name: None,
             entries: entries.into(),
             scripts: vec![],
             triggers: vec![],

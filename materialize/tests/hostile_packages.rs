@@ -82,6 +82,7 @@ fn merge_with_hops(package: Package, hops: u32) -> Result<Tree, MergeError> {
     let unpacked = UnpackedPackage {
         record,
         buffer: Arc::new(package.data),
+        name: None,
         entries: package.entries.into(),
         scripts: Vec::new(),
         triggers: Vec::new(),

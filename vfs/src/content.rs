@@ -14,8 +14,25 @@ pub type SharedBuffer = Arc<dyn AsRef<[u8]> + Send + Sync>;
 #[derive(Clone)]
 pub struct Content {
     buffer: SharedBuffer,
+    /// The buffer's name, when its maker gave it one (see [`ContentId`]).
+    name: Option<[u8; 32]>,
     start: usize,
     len: usize,
+}
+
+/// A name for a file's bytes that is the same, in any process, only for the same bytes: the
+/// name of the buffer they lie in and their offset there.
+///
+/// The maker of a buffer names it ([`Content::named`]) with 32 bytes that determine its
+/// bytes, such as a collision-resistant digest of them or of what they are decompressed
+/// from, so that work keyed on the content (compressing it, say) can be found again without
+/// reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContentId {
+    /// The buffer's name.
+    pub buffer: [u8; 32],
+    /// Where the content starts in the buffer.
+    pub offset: u64,
 }
 
 /// A content range that does not lie inside its buffer.
@@ -39,16 +56,32 @@ impl Content {
     /// Content that owns `bytes` (for generated files).
     pub fn from_vec(bytes: Vec<u8>) -> Content {
         let len = bytes.len();
-        Content { buffer: Arc::new(bytes), start: 0, len }
+        Content { buffer: Arc::new(bytes), name: None, start: 0, len }
     }
 
     /// Content of `len` bytes at `start` in `buffer`; an error if the range is outside it.
     pub fn shared(buffer: SharedBuffer, start: usize, len: usize) -> Result<Content, RangeError> {
         let buffer_len = (*buffer).as_ref().len();
         match start.checked_add(len) {
-            Some(end) if end <= buffer_len => Ok(Content { buffer, start, len }),
+            Some(end) if end <= buffer_len => Ok(Content { buffer, name: None, start, len }),
             _ => Err(RangeError { start, len, buffer_len }),
         }
+    }
+
+    /// [`Content::shared`] in a buffer named `name`, a name that determines the buffer's
+    /// bytes (see [`ContentId`]); the caller vouches for that.
+    pub fn named(
+        buffer: SharedBuffer,
+        name: [u8; 32],
+        start: usize,
+        len: usize,
+    ) -> Result<Content, RangeError> {
+        Ok(Content { name: Some(name), ..Content::shared(buffer, start, len)? })
+    }
+
+    /// The content's name, when its buffer has one.
+    pub fn id(&self) -> Option<ContentId> {
+        self.name.map(|buffer| ContentId { buffer, offset: self.start as u64 })
     }
 
     /// The file's bytes.
@@ -102,6 +135,16 @@ mod tests {
         assert_eq!(a.bytes(), b"hello");
         assert_eq!(b.bytes(), b"world");
         assert_eq!(Arc::strong_count(&buffer), 3);
+    }
+
+    #[test]
+    fn named_content_is_identified_by_its_buffer_and_offset() {
+        let buffer: SharedBuffer = Arc::new(b"hello world".to_vec());
+        let named = Content::named(buffer.clone(), [1; 32], 6, 5).unwrap();
+        assert_eq!(named.bytes(), b"world");
+        assert_eq!(named.id(), Some(ContentId { buffer: [1; 32], offset: 6 }));
+        assert_eq!(Content::shared(buffer.clone(), 6, 5).unwrap().id(), None);
+        assert!(Content::named(buffer, [1; 32], 6, 6).is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod node;
 pub mod tar;
 mod tree;
 
-pub use content::{Content, RangeError, SharedBuffer};
+pub use content::{Content, ContentId, RangeError, SharedBuffer};
 pub use frozen::{Entry, FrozenTree};
 pub use name::{Lossy, MAX_NAME_LEN, Name, NameError, components};
 pub use node::{Metadata, Node, NodeId, NodeKind, Timestamp, Xattrs};

@@ -3,9 +3,9 @@
 
 use std::cell::Cell;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use flatroot_vfs::{FrozenTree, Metadata, Timestamp, Tree};
+use flatroot_vfs::{ContentId, FrozenTree, Metadata, Timestamp, Tree};
 use rayon::prelude::*;
 
 use super::{BuildError, Options, Plan};
@@ -231,16 +231,18 @@ fn tree_checked(
     };
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(size(&chosen[i])), i));
+    let spares = Spares::default();
     let mut read: Vec<(usize, ReadResult)> = pool.install(|| {
         order
             .into_iter()
             .par_bridge()
             .map(|i| {
                 let (repo, entry) = chosen[i];
-                (i, read_one(resolved, repo, entry, keyring, options, check, early))
+                (i, read_one(resolved, repo, entry, keyring, options, check, early, &spares))
             })
             .collect()
     });
+    drop(spares);
     read.sort_by_key(|(i, _)| *i);
     let unpacked: Vec<(UnpackedPackage, bool)> =
         read.into_iter().map(|(_, result)| result).collect::<Result<_, _>>()?;
@@ -290,11 +292,27 @@ fn tree_checked(
     Ok(ArchTree { arch: arch.to_string(), tree: tree.freeze(), packages, build_time, unverified })
 }
 
-/// Reads, verifies and inflates one chosen package; the flag says it was not verified. A
-/// cached copy of a remote package that fails verification is fetched once more.
 /// A package read and verified, and whether it was accepted without a verified signature.
 type ReadResult = Result<(UnpackedPackage, bool), BuildError>;
 
+/// Buffers that package files were read into, for the next files to reuse: as many as
+/// packages are read at once, dropped with the unpack phase.
+#[derive(Default)]
+struct Spares(Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default()
+    }
+
+    fn give(&self, buffer: Vec<u8>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(buffer);
+    }
+}
+
+/// Reads, verifies and inflates one chosen package; the flag says it was not verified. A
+/// cached copy of a remote package that fails verification is fetched once more.
+#[expect(clippy::too_many_arguments, reason = "tree_checked's inputs for one package")]
 fn read_one(
     resolved: &Resolved,
     repo: &LoadedRepository,
@@ -303,25 +321,34 @@ fn read_one(
     options: &Options,
     check: PackageCheck<'_>,
     early: Option<&EarlySegments<'_>>,
+    spares: &Spares,
 ) -> ReadResult {
     let record = &repo.entries[entry];
     let fetch = |reuse| {
-        repo.package_bytes(record, &resolved.fetcher, &options.limits, reuse).map_err(|e| match e {
-            RepositoryError::ReadPackage { path, source } => {
-                BuildError::ReadPackage { path, source }
-            }
-            other => BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) },
-        })
+        let (fetcher, limits) = (&resolved.fetcher, &options.limits);
+        repo.package_bytes_into(record, fetcher, limits, reuse, spares.take()).map_err(
+            |e| match e {
+                RepositoryError::ReadPackage { path, source } => {
+                    BuildError::ReadPackage { path, source }
+                }
+                other => BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) },
+            },
+        )
     };
     let file = fetch(true)?;
-    match verify_one(repo, record, &file, keyring, options, check, early) {
+    let result = match verify_one(repo, record, &file, keyring, options, check, early) {
         Err(error) if file.from_cache => {
             let origin = file.origin.display();
             tracing::debug!(%origin, %error, "cached package fails; refetching");
-            verify_one(repo, record, &fetch(false)?, keyring, options, check, early)
+            let again = fetch(false)?;
+            let result = verify_one(repo, record, &again, keyring, options, check, early);
+            spares.give(again.bytes);
+            result
         }
         result => result,
-    }
+    };
+    spares.give(file.bytes);
+    result
 }
 
 fn verify_one(
@@ -367,8 +394,9 @@ fn verify_one(
         return Err(package_error(error));
     }
 
-    // Data taken from the store was inflated by an earlier build or image, which compressed
-    // its large files then; the layer finds those segments where that left them.
+    // Only fresh data: data taken from the store was inflated by an earlier build or image,
+    // which compressed its large files then if it kept segments of this compression (and
+    // looking them up here would hash them twice); the encoder compresses what is missing.
     if inflated.get()
         && let Some(early) = early
     {
@@ -390,13 +418,16 @@ fn compress_early(
     early: &EarlySegments<'_>,
     package: &str,
 ) {
+    // Segments are found again by the content's name: unnamed data is left to the encoder.
+    let Some(name) = data.name else { return };
     let bytes = (*data.buffer).as_ref();
     for entry in data.entries.iter() {
         let EntryKind::File { content } = &entry.kind else { continue };
-        if !is_large(compression, content.len() as u64) || !early.keeps() {
+        if !is_large(compression, content.len() as u64) {
             continue;
         }
-        if let Err(error) = precompress_content(compression, &bytes[content.clone()], early) {
+        let id = ContentId { buffer: name, offset: content.start as u64 };
+        if let Err(error) = precompress_content(compression, &bytes[content.clone()], id, early) {
             let path = String::from_utf8_lossy(&entry.path);
             tracing::debug!(package, %path, %error, "not compressed early");
         }
@@ -434,6 +465,7 @@ fn unpacked(mut record: IndexEntry, control: Control, data: &PackageData) -> Unp
     UnpackedPackage {
         record,
         buffer: data.buffer.clone(),
+        name: data.name,
         entries: data.entries.clone(),
         scripts,
         triggers: control.pkginfo.triggers,

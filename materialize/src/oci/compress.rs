@@ -26,20 +26,21 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::{Arc, mpsc};
 
+use flatroot_vfs::ContentId;
 use oci_spec::image::{Digest, MediaType};
 
 use super::digest::{DigestError, sha256_digest};
 use super::hasher::StreamHash;
-use super::segment::{Compressed, encode_segment, tail};
-use super::segment_store::SegmentStore;
+use super::segment::encode_segment;
+use super::segment_store::{SegmentKey, SegmentStore};
 
-/// The segment size for gzip: 256 KiB. Each segment's deflate dictionary is primed with the
-/// previous segment's tail, so the cuts cost almost nothing in ratio (pigz cuts every
-/// 128 KiB). Smaller segments are shared by more images: a segment that holds a file
-/// another image lacks is that image's own. Measured on the eleven images of the large
-/// corpus as one batch: 1 MiB compressed 511 MB of distinct segments, 512 KiB 464 MB,
-/// 256 KiB 429 MB (the largest image's own layer is 370 MB), and its layer came out the
-/// same size within 0.05%.
+/// The segment size for gzip: 256 KiB. Each segment is a gzip member of its own, which
+/// restarts the deflate window; at 256 KiB libdeflate's members still come out 1 to 2.5%
+/// smaller than zlib's single stream at level 6 (see `benches/BENCHMARKS.md`). Smaller
+/// segments are shared by more images: a segment that holds a file another image lacks is
+/// that image's own (measured on the eleven images of the large corpus as one batch, when
+/// segments were primed from their predecessors: 1 MiB compressed 511 MB of distinct
+/// segments, 512 KiB 464 MB, 256 KiB 429 MB).
 pub const GZIP_SEGMENT_SIZE: usize = 256 << 10;
 
 /// The segment size for zstd: 4 MiB. Zstd frames cannot refer to earlier frames, so each cut
@@ -47,21 +48,17 @@ pub const GZIP_SEGMENT_SIZE: usize = 256 << 10;
 /// measured on a 239 MB tar of /usr/share and /usr/bin).
 pub const ZSTD_SEGMENT_SIZE: usize = 4 << 20;
 
-/// The gzip member header (RFC 1952 section 2.3): magic, CM = 8 (deflate), no flags, MTIME 0
-/// (so the bytes do not depend on the clock), XFL 0 and OS 255 ("unknown", so they do not
-/// depend on the host either).
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-
 /// How a layer is compressed, and at which level.
 ///
 /// The default is gzip at level 6, the level `gzip` and pigz use by default and the one most
 /// registries and runtimes expect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
-    /// One gzip member (RFC 1952) holding one deflate stream; media type
-    /// `application/vnd.oci.image.layer.v1.tar+gzip`.
+    /// Concatenated gzip members (RFC 1952), one per segment, which gzip readers read as
+    /// one stream; media type `application/vnd.oci.image.layer.v1.tar+gzip`.
     Gzip {
-        /// The deflate level, 0 (stored) to 9 (best); values above 9 are treated as 9.
+        /// libdeflate's level, 0 (stored) to 12 (smallest); values above 12 are treated as
+        /// 12. Level 6, the default, compresses smaller than zlib's level 6.
         level: u32,
     },
     /// Concatenated zstd frames (RFC 8878), one per segment, each with a content checksum;
@@ -106,13 +103,15 @@ impl Compression {
     ///   file's). The content is then cut into segments of exactly `S` bytes from its first
     ///   byte, and its tail (with the padding) closes its last segment at the entry's end,
     ///   so a large file's content segments depend on its content alone, not on its name,
-    ///   metadata or neighbours. Without the mark, the entry is cut from its first header
+    ///   metadata or neighbours (and, when the content is named, are looked up by that name
+    ///   without being hashed). Without the mark, the entry is cut from its first header
     ///   byte. Bytes written with no boundary at all form one large entry.
     ///
     /// Because a cut depends on the entry that ends there and not on where the group began,
     /// adding, removing or changing an entry moves only the cuts of the group around it; the
     /// next content-defined cut both trees share (usually within a segment or two) puts the
-    /// rest of the layer back on the same segments, which a [`SegmentStore`] then reuses. A
+    /// rest of the layer back on the same segments, which a [`SegmentStore`] then reuses.
+    /// Every segment is compressed by itself, so a changed segment changes no other. A
     /// segment never reaches `2 * S` bytes; groups average about `0.65 * S`.
     ///
     /// [`GZIP_SEGMENT_SIZE`] for gzip, [`ZSTD_SEGMENT_SIZE`] for zstd; with no compression
@@ -165,7 +164,7 @@ pub enum CompressError {
         segment: u64,
         /// What the engine reported.
         #[source]
-        source: flate2::CompressError,
+        source: libdeflater::CompressionError,
     },
     /// The zstd engine refused a segment.
     #[error("cannot zstd-compress layer segment {segment}")]
@@ -202,8 +201,8 @@ pub enum CompressError {
     Digest(#[source] DigestError),
 }
 
-/// What a segment job returns.
-pub(crate) type SegmentResult = Result<Compressed, CompressError>;
+/// What a segment job returns: the segment's compressed bytes.
+pub(crate) type SegmentResult = Result<Vec<u8>, CompressError>;
 
 /// A segment on its way through the pool, or already compressed on the calling thread.
 enum InFlight {
@@ -250,13 +249,10 @@ pub struct LayerEncoder<W: Write> {
     open: Vec<u8>,
     /// Where the current entry began inside `open`.
     entry_start: usize,
-    /// Whether the open segment begins with the start of a large entry, so that its gzip
-    /// dictionary is left empty.
-    open_starts_large: bool,
     /// Whether the current entry has grown past `segment_size` bytes.
     in_large_entry: bool,
-    /// The last `DICTIONARY_SIZE` bytes of the previous segment, for gzip priming.
-    previous_tail: Vec<u8>,
+    /// The named content being cut into segments, when the current large entry's is.
+    content: Option<NamedContent>,
     segments: u64,
     /// The DiffID's hash, fed each segment as it is dispatched (each write, uncompressed).
     uncompressed_hash: StreamHash,
@@ -264,19 +260,26 @@ pub struct LayerEncoder<W: Write> {
     /// The blob digest's hash, fed the output as it is written.
     compressed_hash: StreamHash,
     compressed_size: u64,
-    crc: crc32fast::Hasher,
     poisoned: bool,
+}
+
+/// A large file's content named by a [`ContentId`], being cut into segments.
+struct NamedContent {
+    id: ContentId,
+    /// The content's length, without the padding.
+    len: u64,
+    /// The index of its next segment.
+    next: u64,
 }
 
 impl<W: Write> LayerEncoder<W> {
     /// Starts a layer written to `out`, compressed as `compression` on `jobs` threads.
     ///
     /// `jobs` of 0 or 1 compresses on the calling thread; more starts a rayon pool of that
-    /// many threads. For gzip the member header is written at once.
+    /// many threads. Nothing is written until the first segment is done.
     ///
     /// # Errors
-    /// [`CompressError::Pool`] when the threads cannot be started, [`CompressError::Write`]
-    /// when the header cannot be written.
+    /// [`CompressError::Pool`] when the threads cannot be started.
     pub fn new(out: W, compression: Compression, jobs: usize) -> Result<Self, CompressError> {
         let jobs = jobs.max(1);
         let pool = if jobs > 1 && compression != Compression::None {
@@ -293,7 +296,7 @@ impl<W: Write> LayerEncoder<W> {
         // Both digests are sequential passes; with threads to spare they get one each, so
         // that a layer whose segments are reused does not wait for them.
         let threaded = jobs > 1 && compression != Compression::None;
-        let mut encoder = Self {
+        Ok(Self {
             out,
             compression,
             pool,
@@ -303,22 +306,15 @@ impl<W: Write> LayerEncoder<W> {
             in_flight: Queue(VecDeque::new()),
             open: Vec::new(),
             entry_start: 0,
-            open_starts_large: false,
             in_large_entry: false,
-            previous_tail: Vec::new(),
+            content: None,
             segments: 0,
             uncompressed_hash: StreamHash::new("flatroot-diff-id", threaded),
             uncompressed_size: 0,
             compressed_hash: StreamHash::new("flatroot-blob-digest", threaded),
             compressed_size: 0,
-            crc: crc32fast::Hasher::new(),
             poisoned: false,
-        };
-
-        if let Compression::Gzip { .. } = compression {
-            encoder.emit(&GZIP_HEADER)?;
-        }
-        Ok(encoder)
+        })
     }
 
     /// Reuses compressed segments kept in `store` and keeps those it compresses there.
@@ -368,20 +364,23 @@ impl<W: Write> LayerEncoder<W> {
             self.cut(self.open.len())?;
         }
         self.in_large_entry = false;
+        self.content = None;
         self.entry_start = self.open.len();
         Ok(())
     }
 
     /// Marks that the current entry's header ends here and `len` bytes of file content
-    /// follow (then the padding to a whole tar block).
+    /// follow (then the padding to a whole tar block); `id`, when given, names those bytes.
     ///
     /// When the entry would pass the segment size, its header is closed into a segment of its
-    /// own and its content starts a new one (see [`Compression::segment_size`]). Marks never
-    /// change the decompressed bytes; an entry without one is cut as a whole.
+    /// own and its content starts a new one (see [`Compression::segment_size`]). A store then
+    /// looks the content's segments up by `id` instead of by their bytes, so the caller must
+    /// write exactly the bytes `id` names: [`SegmentKey::of_content`] explains the key. Marks
+    /// never change the decompressed bytes; an entry without one is cut as a whole.
     ///
     /// # Errors
     /// When compressing or writing a finished segment fails, or the encoder is poisoned.
-    pub fn content(&mut self, len: u64) -> Result<(), CompressError> {
+    pub fn content(&mut self, len: u64, id: Option<ContentId>) -> Result<(), CompressError> {
         self.check()?;
         if self.compression == Compression::None {
             return Ok(());
@@ -397,10 +396,10 @@ impl<W: Write> LayerEncoder<W> {
             self.in_large_entry = true;
         }
 
-        // The header closes its segment; the content begins the next one with an empty
-        // gzip dictionary, so that its segments are the same wherever the file lies.
+        // The header closes its segment; the content begins the next one, so that its
+        // segments are the same wherever the file lies.
         self.cut(self.open.len())?;
-        self.open_starts_large = true;
+        self.content = id.map(|id| NamedContent { id, len, next: 0 });
         Ok(())
     }
 
@@ -411,32 +410,14 @@ impl<W: Write> LayerEncoder<W> {
     /// When compressing or writing fails, or the encoder is poisoned.
     pub fn finish(mut self) -> Result<(W, LayerDigests), CompressError> {
         self.check()?;
-        match self.compression {
-            Compression::Gzip { .. } => {
-                // The last deflate segment carries BFINAL, even when it is empty.
-                let last = std::mem::take(&mut self.open);
-                self.dispatch(last, true)?;
-            }
-            Compression::Zstd { .. } => {
-                // An empty layer still needs one frame to be a valid zstd stream.
-                if !self.open.is_empty() || self.segments == 0 {
-                    let last = std::mem::take(&mut self.open);
-                    self.dispatch(last, true)?;
-                }
-            }
-            Compression::None => {}
+        // An entry left open is cut as it is, named by its bytes.
+        self.content = None;
+        // An empty layer still needs one member or frame to be a valid stream.
+        if self.compression != Compression::None && (!self.open.is_empty() || self.segments == 0) {
+            let last = std::mem::take(&mut self.open);
+            self.dispatch(last)?;
         }
         self.drain(0)?;
-
-        if let Compression::Gzip { .. } = self.compression {
-            // RFC 1952 trailer: CRC32 of the uncompressed data, then its size modulo 2^32.
-            let crc = self.crc.clone().finalize();
-            let isize = (self.uncompressed_size & 0xffff_ffff) as u32;
-            let mut trailer = [0u8; 8];
-            trailer[..4].copy_from_slice(&crc.to_le_bytes());
-            trailer[4..].copy_from_slice(&isize.to_le_bytes());
-            self.emit(&trailer)?;
-        }
         self.out.flush().map_err(CompressError::Write)?;
 
         let diff_id = self.uncompressed_hash.finish().ok_or(CompressError::HashLost)?;
@@ -480,8 +461,9 @@ impl<W: Write> LayerEncoder<W> {
         self.uncompressed_size = self.uncompressed_size.saturating_add(bytes.len() as u64);
 
         if self.compression == Compression::None {
+            // The blob is the tar: the DiffID's hash is the blob digest's too.
             self.uncompressed_hash.update(bytes);
-            return self.emit(bytes);
+            return self.write_out(bytes);
         }
 
         while !bytes.is_empty() {
@@ -497,7 +479,6 @@ impl<W: Write> LayerEncoder<W> {
                 // entries before it form a segment of their own.
                 self.close_group_before_entry()?;
                 self.in_large_entry = true;
-                self.open_starts_large = true;
             }
 
             let room = self.segment_size - self.open.len();
@@ -519,7 +500,7 @@ impl<W: Write> LayerEncoder<W> {
         let entry_part = self.open.split_off(self.entry_start);
         let group = std::mem::replace(&mut self.open, entry_part);
         self.entry_start = 0;
-        self.dispatch(group, false)
+        self.dispatch(group)
     }
 
     /// Closes the first `len` bytes of the open segment (all of it, in practice).
@@ -530,35 +511,48 @@ impl<W: Write> LayerEncoder<W> {
         let rest = self.open.split_off(len);
         let segment = std::mem::replace(&mut self.open, rest);
         self.entry_start = 0;
-        self.dispatch(segment, false)
+        let key = self.content_key(segment.len());
+        self.dispatch_keyed(segment, key)
     }
 
-    /// Sends one segment to be compressed, then writes out what has finished.
-    fn dispatch(&mut self, data: Vec<u8>, last: bool) -> Result<(), CompressError> {
+    /// The key of the next segment of the named content being cut, `len` bytes long; `None`
+    /// when no named content is being cut, when there is no store to look it up in, or when
+    /// the segment is not the length that segment of the content must have (the content was
+    /// not written as marked), so that the segment is then named by its bytes.
+    fn content_key(&mut self, len: usize) -> Option<SegmentKey> {
+        let content = self.content.as_mut()?;
+        let index = content.next;
+        content.next += 1;
+        let size = self.segment_size as u64;
+        let expected = padded(content.len).saturating_sub(index.saturating_mul(size)).min(size);
+        if self.store.is_none() || expected != len as u64 {
+            return None;
+        }
+        let (compression, id) = (self.compression, content.id);
+        Some(SegmentKey::of_content(compression, id, content.len, self.segment_size, index))
+    }
+
+    /// Sends one segment, named by its bytes, to be compressed.
+    fn dispatch(&mut self, data: Vec<u8>) -> Result<(), CompressError> {
+        self.dispatch_keyed(data, None)
+    }
+
+    /// Sends one segment to be compressed, looked up in the store under `key` (by default,
+    /// its bytes'), then writes out what has finished.
+    fn dispatch_keyed(
+        &mut self,
+        data: Vec<u8>,
+        key: Option<SegmentKey>,
+    ) -> Result<(), CompressError> {
         let segment = self.segments;
         self.segments += 1;
         // Segments are dispatched in stream order and hold every byte once.
         let data = Arc::new(data);
         self.uncompressed_hash.update_shared(&data);
 
-        let starts_large = std::mem::take(&mut self.open_starts_large);
-        let dictionary = match self.compression {
-            Compression::Gzip { .. } => {
-                let previous = std::mem::replace(&mut self.previous_tail, tail(&data));
-                // A large entry's first segment would otherwise depend on whatever precedes
-                // the entry, which differs between images, and never be reused; an empty
-                // dictionary is always valid (back-references are by distance into the
-                // window). Priming other segments from their own predecessors measured no
-                // better: their keys already depend on the entries that end there.
-                if starts_large { Vec::new() } else { previous }
-            }
-            _ => Vec::new(),
-        };
         let compression = self.compression;
         let store = self.store.clone();
-        let job = move || {
-            encode_segment(compression, segment, &dictionary, &data, last, store.as_deref())
-        };
+        let job = move || encode_segment(compression, segment, &data, key, store.as_deref());
 
         match &self.pool {
             Some(pool) => {
@@ -607,22 +601,12 @@ impl<W: Write> LayerEncoder<W> {
                     return Err(error);
                 }
             };
-            self.crc.combine(&compressed.crc);
-            self.emit_owned(compressed.bytes)?;
+            self.emit_owned(compressed)?;
         }
         Ok(())
     }
 
-    /// Writes compressed bytes to the output and hashes them.
-    fn emit(&mut self, bytes: &[u8]) -> Result<(), CompressError> {
-        self.write_out(bytes)?;
-        if self.compression != Compression::None {
-            self.compressed_hash.update(bytes);
-        }
-        Ok(())
-    }
-
-    /// [`Self::emit`] for a compressed segment, handed to the hash without a copy.
+    /// Writes a compressed segment to the output and hands it to the blob digest's hash.
     fn emit_owned(&mut self, bytes: Vec<u8>) -> Result<(), CompressError> {
         self.write_out(&bytes)?;
         self.compressed_hash.update_owned(bytes);
@@ -675,8 +659,8 @@ impl<W: Write> flatroot_vfs::tar::TarSink for LayerEncoder<W> {
         self.append(bytes).map_err(io::Error::other)
     }
 
-    fn begin_content(&mut self, len: u64) -> io::Result<()> {
-        self.content(len).map_err(io::Error::other)
+    fn begin_content(&mut self, len: u64, id: Option<ContentId>) -> io::Result<()> {
+        self.content(len, id).map_err(io::Error::other)
     }
 
     fn end_entry(&mut self) -> io::Result<()> {

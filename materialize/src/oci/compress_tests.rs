@@ -58,15 +58,26 @@ fn gzip_round_trips_and_digests_match_the_bytes() {
 }
 
 #[test]
-fn gzip_is_one_member_with_a_fixed_header() {
+fn gzip_is_a_member_per_segment_each_with_a_fixed_header() {
     let data = sample(2 * GZ + 7, 3);
     let (blob, _) = encode(Compression::gzip(), 2, &[&data]);
 
-    assert_eq!(blob[..10], GZIP_HEADER);
-    // A single-member decoder stops at the first member's end: it must see everything.
-    let mut single = Vec::new();
-    flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut single).unwrap();
-    assert_eq!(single, data);
+    // Read member by member, as a single-member decoder would: each one holds one segment.
+    let mut rest = &blob[..];
+    let mut members = Vec::new();
+    while !rest.is_empty() {
+        // No name, MTIME 0 and OS 255: nothing of the clock or the host.
+        assert_eq!(rest[..8], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+        assert_eq!(rest[9], 0xff);
+        let mut decoder = flate2::bufread::GzDecoder::new(rest);
+        let mut member = Vec::new();
+        decoder.read_to_end(&mut member).unwrap();
+        rest = decoder.into_inner();
+        members.push(member);
+    }
+    let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [GZ, GZ, 7]);
+    assert_eq!(members.concat(), data);
 }
 
 #[test]
@@ -254,7 +265,7 @@ mod cutting_rule {
             if i % 2 == 1 {
                 let (header, content) = entry.split_at(entry.len() / 3);
                 encoder.write_all(header).unwrap();
-                encoder.content(content.len() as u64).unwrap();
+                encoder.content(content.len() as u64, None).unwrap();
                 encoder.write_all(content).unwrap();
                 encoder.boundary().unwrap();
             } else {

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::cache::Cache;
 use crate::oci::compress::{GZIP_SEGMENT_SIZE, LayerEncoder, ZSTD_SEGMENT_SIZE};
 use crate::oci::segment_share::{LayerSegments, SegmentSharing};
+use crate::oci::segment_store::{CacheSegments, SegmentStore};
 
 /// Text and pseudo-random binary mixed, so both deflate and zstd have work to do.
 fn sample(len: usize, seed: u64) -> Vec<u8> {
@@ -31,10 +33,16 @@ fn header(name: &str) -> Vec<u8> {
     block
 }
 
-/// One file entry as the layer serializer writes it: header, content mark, padded content.
-fn file(encoder: &mut LayerEncoder<Vec<u8>>, name: &str, content: &[u8]) {
+/// The name a test gives the buffer of the content made from `seed`.
+fn id(seed: u64) -> ContentId {
+    ContentId { buffer: [seed as u8; 32], offset: 4096 }
+}
+
+/// One file entry as the layer serializer writes it: header, content mark (naming the
+/// content `id`), padded content.
+fn file(encoder: &mut LayerEncoder<Vec<u8>>, name: &str, content: &[u8], id: Option<ContentId>) {
     encoder.write_all_bytes(&header(name));
-    encoder.content(content.len() as u64).unwrap();
+    encoder.content(content.len() as u64, id).unwrap();
     encoder.write_all_bytes(content);
     encoder.write_all_bytes(&vec![0; (padded(content.len() as u64) as usize) - content.len()]);
     encoder.boundary().unwrap();
@@ -50,12 +58,13 @@ impl WriteAll for LayerEncoder<Vec<u8>> {
     }
 }
 
-/// A layer of small entries around one large file named `name`, through `store` if any.
+/// A layer of small entries around one large file named `name` with content named `id`,
+/// through `store` if any.
 fn layer(
     compression: Compression,
     name: &str,
     before: usize,
-    content: &[u8],
+    (content, id): (&[u8], Option<ContentId>),
     store: Option<Arc<LayerSegments>>,
 ) -> Vec<u8> {
     let mut encoder = LayerEncoder::new(Vec::new(), compression, 2).unwrap();
@@ -63,12 +72,20 @@ fn layer(
         encoder = encoder.with_store(store);
     }
     for i in 0..before {
-        file(&mut encoder, &format!("etc/small-{i}"), &sample(300 + i * 97, i as u64));
+        file(&mut encoder, &format!("etc/small-{i}"), &sample(300 + i * 97, i as u64), None);
     }
-    file(&mut encoder, name, content);
+    file(&mut encoder, name, content, id);
     // A neighbour of its own, so that only the file's content can be shared between names.
-    file(&mut encoder, &format!("{name}.after"), &sample(5000, name.len() as u64));
+    file(&mut encoder, &format!("{name}.after"), &sample(5000, name.len() as u64), None);
     encoder.finish().unwrap().0
+}
+
+/// How many segments the layer around `content` has: what a store that keeps nothing yet
+/// is asked for.
+fn layer_segments(compression: Compression, content: &[u8]) -> u64 {
+    let store = memory_store();
+    layer(compression, "usr/lib/count", 7, (content, None), Some(store.clone()));
+    store.stats().misses + store.stats().hits
 }
 
 fn memory_store() -> Arc<LayerSegments> {
@@ -84,14 +101,21 @@ fn the_encoder_finds_every_segment_made_early_and_writes_the_same_bytes() {
         for len in [2 * size + 1000, 2 * size] {
             let content = sample(len, 1);
             let store = memory_store();
-            let made = precompress_content(compression, &content, store.as_ref()).unwrap();
+            let made = precompress_content(compression, &content, id(1), &store.early()).unwrap();
             assert_eq!(made, len.div_ceil(size), "{compression:?} {len}");
-            assert_eq!(store.stats().misses, made as u64);
+            let before = store.stats();
+            assert_eq!((before.misses, before.early), (made as u64, made as u64));
 
-            let reused = layer(compression, "usr/lib/big", 7, &content, Some(store.clone()));
-            let alone = layer(compression, "usr/lib/big", 7, &content, None);
+            let named = (&content[..], Some(id(1)));
+            let reused = layer(compression, "usr/lib/big", 7, named, Some(store.clone()));
+            let alone = layer(compression, "usr/lib/big", 7, (&content, None), None);
             assert!(reused == alone, "{compression:?} {len}: the store changed the layer");
-            assert_eq!(store.stats().hits, made as u64, "{compression:?} {len}");
+            // The encoder compressed only the other segments, and found these, which were
+            // counted where they were made.
+            let after = store.stats();
+            let others = layer_segments(compression, &content) - made as u64;
+            assert_eq!(after.misses, before.misses + others, "{compression:?} {len}");
+            assert_eq!(after.hits, 0, "{compression:?} {len}");
         }
     }
 }
@@ -101,16 +125,68 @@ fn content_segments_do_not_depend_on_the_files_name_or_neighbours() {
     for (compression, size) in
         [(Compression::gzip(), GZIP_SEGMENT_SIZE), (Compression::zstd(), ZSTD_SEGMENT_SIZE)]
     {
-        let content = sample(size + size / 2, 2);
-        let store = memory_store();
-        layer(compression, "usr/lib/one", 3, &content, Some(store.clone()));
-        let first = store.stats();
+        // Named or not, the content is found by what names it: its name or its bytes.
+        for name in [Some(id(2)), None] {
+            let content = sample(size + size / 2, 2);
+            let store = memory_store();
+            layer(compression, "usr/lib/one", 3, (&content, name), Some(store.clone()));
+            let first = store.stats();
 
-        // Another name and other neighbours: only the content's two segments are the same.
-        layer(compression, "opt/elsewhere/two", 11, &content, Some(store.clone()));
-        let second = store.stats();
-        assert_eq!(second.hits - first.hits, 2, "{compression:?}: {first:?} then {second:?}");
+            // Another name and other neighbours: only the content's two segments are shared.
+            layer(compression, "opt/elsewhere/two", 11, (&content, name), Some(store.clone()));
+            let second = store.stats();
+            let reused = second.hits - first.hits;
+            assert_eq!(reused, 2, "{compression:?} {name:?}: {first:?} then {second:?}");
+        }
     }
+}
+
+#[test]
+fn named_content_is_looked_up_by_its_name_and_gives_the_same_layer() {
+    for compression in [Compression::gzip(), Compression::zstd()] {
+        let content = sample(2 * compression.segment_size() + 3000, 6);
+        let store = memory_store();
+        let named =
+            layer(compression, "usr/lib/n", 4, (&content, Some(id(6))), Some(store.clone()));
+        let plain = layer(compression, "usr/lib/n", 4, (&content, None), None);
+        assert!(named == plain, "{compression:?}: the name changed the layer");
+
+        // The same name over other bytes of the same length finds the first bytes' segments,
+        // so the layer comes out as the first one: the name is what the lookup trusts, which
+        // is why only a name that determines the bytes may be given.
+        let other = sample(content.len(), 7);
+        let lied = layer(compression, "usr/lib/n", 4, (&other, Some(id(6))), Some(store.clone()));
+        assert!(lied == named, "{compression:?}: the lookup hashed the bytes");
+    }
+}
+
+#[test]
+fn content_written_short_of_its_mark_is_named_by_its_bytes() {
+    let compression = Compression::gzip();
+    let content = sample(GZIP_SEGMENT_SIZE + 5000, 8);
+    let store = memory_store();
+    let mut encoder =
+        LayerEncoder::new(Vec::new(), compression, 1).unwrap().with_store(store.clone());
+    encoder.write_all_bytes(&header("usr/lib/short"));
+    // Marked as longer than what follows: the tail segment is not the length the name's
+    // tail has, so the name is not used for it.
+    encoder.content(content.len() as u64 + 100_000, Some(id(8))).unwrap();
+    encoder.write_all_bytes(&content);
+    encoder.boundary().unwrap();
+    let (blob, _) = encoder.finish().unwrap();
+
+    let shortened = SegmentKey::of_content(
+        compression,
+        id(8),
+        content.len() as u64 + 100_000,
+        GZIP_SEGMENT_SIZE,
+        1,
+    );
+    assert!(store.load(&shortened).is_none(), "the short tail was kept under the name");
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&blob[..]), &mut decoded)
+        .unwrap();
+    assert_eq!(decoded[512..], content[..]);
 }
 
 #[test]
@@ -123,15 +199,35 @@ fn a_file_just_under_one_segment_is_large_once_padded_with_its_header() {
 
     let content = sample(len, 3);
     let store = memory_store();
-    assert_eq!(precompress_content(compression, &content, store.as_ref()).unwrap(), 1);
-    layer(compression, "usr/share/almost", 2, &content, Some(store.clone()));
-    assert_eq!(store.stats().hits, 1);
+    assert_eq!(precompress_content(compression, &content, id(3), &store.early()).unwrap(), 1);
+    layer(compression, "usr/share/almost", 2, (&content, Some(id(3))), Some(store.clone()));
+    let others = layer_segments(compression, &content) - 1;
+    assert_eq!((store.stats().misses, store.stats().early), (others + 1, 1));
 }
 
 #[test]
 fn small_files_are_left_to_the_encoder() {
     let store = memory_store();
     let content = sample(GZIP_SEGMENT_SIZE / 2, 4);
-    assert_eq!(precompress_content(Compression::gzip(), &content, store.as_ref()).unwrap(), 0);
+    let made = precompress_content(Compression::gzip(), &content, id(4), &store.early()).unwrap();
+    assert_eq!(made, 0);
     assert_eq!(store.stats().misses, 0);
+}
+
+#[test]
+fn nothing_is_made_early_for_a_store_that_cannot_keep_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the cache directory should be: no segment can be written under it.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"").unwrap();
+    let cache = CacheSegments::new(Cache::new(&blocked));
+    let store = LayerSegments::new(SegmentSharing::default(), Some(cache));
+    let content = sample(8 * GZIP_SEGMENT_SIZE, 5);
+
+    precompress_content(Compression::gzip(), &content, id(5), &store.early()).unwrap();
+    // The first write fails; at most the segments already started with it are made.
+    let made = store.stats().early;
+    assert!((1..=rayon::current_num_threads() as u64).contains(&made), "{:?}", store.stats());
+    precompress_content(Compression::gzip(), &content, id(5), &store.early()).unwrap();
+    assert_eq!(store.stats().early, made, "a second file is left to the encoder");
 }

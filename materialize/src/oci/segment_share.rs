@@ -264,8 +264,9 @@ impl SegmentStore for MemorySegments {
 /// store when it has one, and the in-flight work of the other encoders of the process.
 ///
 /// Segments made for the layer before it is serialized go through [`LayerSegments::early`],
-/// so that the layer's counts take each of its segments once: a segment made early and
-/// found again by the encoder counts where it was made, not as reused.
+/// so that a segment made early and found again by the encoder counts where it was made, not
+/// as reused. The counts are of work done: a segment made early that the store could not
+/// keep, or that the layer never met (its file was replaced), counts as compressed too.
 pub struct LayerSegments {
     sharing: SegmentSharing,
     cache: Option<CacheSegments>,

@@ -8,7 +8,7 @@ use super::*;
 use crate::oci::compress::Compression;
 
 fn key(n: u8) -> SegmentKey {
-    SegmentKey::new(Compression::gzip(), b"", &[n], false)
+    SegmentKey::of_bytes(Compression::gzip(), &[n])
 }
 
 /// Runs `owner` as the first claimant of `key` on a thread of its own; once it holds the

@@ -27,19 +27,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use flatroot_vfs::ContentId;
 
 use crate::cache::{Cache, CacheError, Kind};
 
 use super::compress::{CompressError, Compression};
+use super::segment::{MAX_GZIP_LEVEL, compress_segment};
 
-/// The version of what a key covers and how an entry is laid out; a change of either (or of
-/// the compressor's output for the same input) must change it, so old entries are not found.
-// Known gap: zstd's library version is in the key, zlib-rs's is not (flate2 does not expose
-// it), so a zlib-rs upgrade that changes its output must bump this by hand.
-const FORMAT_VERSION: u32 = 1;
+/// The version of what a key covers and how an entry is laid out; a change of either must
+/// change it, so old entries are not found. A change of the compressors' output is caught by
+/// [`fingerprint`], which every key covers.
+const FORMAT_VERSION: u32 = 2;
 
 /// The magic that opens an entry's trailer.
 const MAGIC: [u8; 8] = *b"frseg\0\0\x01";
@@ -48,35 +51,43 @@ const MAGIC: [u8; 8] = *b"frseg\0\0\x01";
 /// BLAKE3 digest.
 const TRAILER_LEN: usize = MAGIC.len() + 8 + 32;
 
-/// A digest of everything a compressed segment depends on: [`FORMAT_VERSION`], the codec and
-/// its level, the dictionary (for gzip, the previous segment's 32 KiB tail), the segment's
-/// uncompressed bytes and whether it ends the stream.
+/// A digest of everything a compressed segment depends on: [`FORMAT_VERSION`], the codec, its
+/// level and a [`fingerprint`] of the library that compresses, and the segment's
+/// uncompressed bytes, named either by themselves ([`SegmentKey::of_bytes`]) or, for a large
+/// file's content, by where they lie in a named buffer ([`SegmentKey::of_content`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SegmentKey([u8; 32]);
 
 impl SegmentKey {
-    /// The key of a segment compressed as `compression` (levels as the compressor clamps them).
-    pub fn new(compression: Compression, dictionary: &[u8], data: &[u8], last: bool) -> Self {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"flatroot layer segment\0");
-        hasher.update(&FORMAT_VERSION.to_le_bytes());
-        let (codec, level): (u8, i64) = match compression {
-            Compression::Gzip { level } => (b'g', i64::from(level.min(9))),
-            Compression::Zstd { level } => {
-                // Another libzstd may compress the same input differently.
-                hasher.update(&zstd::zstd_safe::version_number().to_le_bytes());
-                (b'z', i64::from(level))
-            }
-            Compression::None => (b'n', 0),
-        };
-        hasher.update(&[codec]);
-        hasher.update(&level.to_le_bytes());
-        // Lengths first, so that no two (dictionary, data) pairs hash the same bytes.
-        hasher.update(&(dictionary.len() as u64).to_le_bytes());
-        hasher.update(dictionary);
+    /// The key of `data` compressed as `compression`, by a BLAKE3 hash of the bytes.
+    pub fn of_bytes(compression: Compression, data: &[u8]) -> Self {
+        let mut hasher = keyed(b"flatroot layer segment\0", compression);
         hasher.update(&(data.len() as u64).to_le_bytes());
         hasher.update(data);
-        hasher.update(&[u8::from(last)]);
+        SegmentKey(*hasher.finalize().as_bytes())
+    }
+
+    /// The key of segment `index` of a large file's content, `len` bytes named by `id`, cut
+    /// every `segment_size` bytes from its first byte (the last segment holding the tar
+    /// padding), compressed as `compression`.
+    ///
+    /// Nothing is read: `id` names the bytes (for package data, its verified SHA-256 data
+    /// hash), so the key is as collision-resistant as that name, and costs nothing however
+    /// large the file. It never equals a key of [`SegmentKey::of_bytes`], so the same bytes
+    /// reached both ways are compressed under each key once.
+    pub fn of_content(
+        compression: Compression,
+        id: ContentId,
+        len: u64,
+        segment_size: usize,
+        index: u64,
+    ) -> Self {
+        let mut hasher = keyed(b"flatroot content segment\0", compression);
+        hasher.update(&id.buffer);
+        hasher.update(&id.offset.to_le_bytes());
+        hasher.update(&len.to_le_bytes());
+        hasher.update(&(segment_size as u64).to_le_bytes());
+        hasher.update(&index.to_le_bytes());
         SegmentKey(*hasher.finalize().as_bytes())
     }
 
@@ -85,6 +96,65 @@ impl SegmentKey {
         hex::encode(self.0)
     }
 }
+
+/// A hasher primed with `domain`, the format version and what the compressor of
+/// `compression` is (levels as the compressor clamps them).
+fn keyed(domain: &[u8], compression: Compression) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(domain);
+    hasher.update(&FORMAT_VERSION.to_le_bytes());
+    let (codec, level): (u8, i64) = match compression {
+        Compression::Gzip { level } => (b'g', i64::from(level.min(MAX_GZIP_LEVEL))),
+        Compression::Zstd { level } => (b'z', i64::from(level)),
+        Compression::None => (b'n', 0),
+    };
+    hasher.update(&[codec]);
+    hasher.update(&level.to_le_bytes());
+    hasher.update(&fingerprint(compression));
+    hasher
+}
+
+/// What the compression library of `compression` makes of a fixed sample: a BLAKE3 hash of
+/// its output, made once per process and level.
+///
+/// Another version of libdeflate or libzstd may compress the same input to other bytes, and
+/// a segment kept by one must not be reused by the other, or a layer would depend on what
+/// the cache holds. Neither library's version is enough to tell (flatroot may be built with
+/// either bundled or linked from the system), but any change of their output shows here on a
+/// sample that mixes text, repeats and noise across several deflate blocks.
+fn fingerprint(compression: Compression) -> [u8; 32] {
+    static KNOWN: Mutex<Vec<(Compression, [u8; 32])>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, print)) = known.iter().find(|(c, _)| *c == compression) {
+        return *print;
+    }
+
+    let mut sample = Vec::with_capacity(SAMPLE_LEN);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    while sample.len() < SAMPLE_LEN {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        match state % 4 {
+            0 => sample.extend_from_slice(&state.to_le_bytes()),
+            1 => sample.extend_from_slice(b"usr/lib/x86_64-linux-gnu/libexample.so.1 "),
+            _ => {
+                let from = sample.len().saturating_sub(700);
+                let repeat: Vec<u8> = sample[from..].iter().take(40).copied().collect();
+                sample.extend_from_slice(&repeat);
+            }
+        }
+    }
+    sample.truncate(SAMPLE_LEN);
+    // A compressor that fails on the sample fails on segments too, where the error shows.
+    let output = compress_segment(compression, 0, &sample).unwrap_or_default();
+    let print = *blake3::hash(&output).as_bytes();
+    known.push((compression, print));
+    print
+}
+
+/// The size of [`fingerprint`]'s sample: 192 KiB, several deflate blocks and zstd blocks.
+const SAMPLE_LEN: usize = 192 << 10;
 
 /// Where compressed segments are kept between builds.
 ///
@@ -179,8 +249,11 @@ impl CacheSegments {
     }
 
     fn read_checked(&self, path: &Path) -> Option<Vec<u8>> {
-        let mut bytes = match crate::cache::read_regular(path) {
-            Ok(bytes) => bytes,
+        let read = crate::cache::open_sized(path).and_then(|(mut file, len)| {
+            crate::cache::read_open(&mut file, len).map(|bytes| (file, bytes))
+        });
+        let (file, mut bytes) = match read {
+            Ok(read) => read,
             Err(error) => {
                 if error.kind() != io::ErrorKind::NotFound {
                     tracing::debug!(path = %path.display(), %error, "cannot read a segment");
@@ -196,7 +269,7 @@ impl CacheSegments {
             return None;
         }
         bytes.truncate(bytes.len() - TRAILER_LEN);
-        self.cache.touch(path);
+        self.cache.touch_open(&file, path);
         Some(bytes)
     }
 
@@ -204,18 +277,11 @@ impl CacheSegments {
         let mut file = self.cache.temporary()?;
         let temporary = file.path().to_path_buf();
         let io_error = |source| CacheError::Io { path: temporary.clone(), source };
-        file.write_all(compressed).map_err(io_error)?;
-        file.write_all(&trailer(compressed)).map_err(io_error)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| CacheError::Io { path: dir.to_path_buf(), source })?;
-        }
+        write_all_vectored(&mut file, &[compressed, &trailer(compressed)]).map_err(io_error)?;
         // No fsync, unlike package entries: a segment torn by a crash fails its trailer
         // check on the next read and is recompressed, and a thousand fsyncs per layer would
         // cost a cold build seconds.
-        file.persist(path)
-            .map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e.error })?;
-        Ok(())
+        self.cache.persist_checked(file, path)
     }
 }
 
@@ -248,6 +314,18 @@ impl SegmentStore for CacheSegments {
             }
         }
     }
+}
+
+/// Writes every piece of `pieces` in order, in one call when the writer takes them all.
+fn write_all_vectored(out: &mut impl io::Write, pieces: &[&[u8]]) -> io::Result<()> {
+    let slices: Vec<io::IoSlice<'_>> = pieces.iter().map(|p| io::IoSlice::new(p)).collect();
+    let mut written = out.write_vectored(&slices)?;
+    for piece in pieces {
+        let done = written.min(piece.len());
+        out.write_all(&piece[done..])?;
+        written -= done;
+    }
+    Ok(())
 }
 
 /// The trailer of an entry holding `compressed`.
@@ -290,21 +368,42 @@ mod tests {
     }
 
     #[test]
-    fn keys_cover_codec_level_dictionary_data_and_last() {
-        let key = |c, d: &[u8], x: &[u8], l| SegmentKey::new(c, d, x, l);
-        let base = key(Compression::gzip(), b"dict", b"data", false);
-        assert_eq!(base, key(Compression::gzip(), b"dict", b"data", false));
-        assert_ne!(base, key(Compression::Gzip { level: 5 }, b"dict", b"data", false));
-        assert_ne!(base, key(Compression::Zstd { level: 6 }, b"dict", b"data", false));
-        assert_ne!(base, key(Compression::gzip(), b"dicd", b"data", false));
-        assert_ne!(base, key(Compression::gzip(), b"dict", b"datb", false));
-        assert_ne!(base, key(Compression::gzip(), b"dict", b"data", true));
-        // The same bytes split differently between dictionary and data.
-        assert_ne!(base, key(Compression::gzip(), b"dic", b"tdata", false));
-        // Levels above 9 compress as 9, so they share entries.
+    fn keys_cover_codec_level_and_data() {
+        let key = SegmentKey::of_bytes;
+        let base = key(Compression::gzip(), b"data");
+        assert_eq!(base, key(Compression::gzip(), b"data"));
+        assert_ne!(base, key(Compression::Gzip { level: 5 }, b"data"));
+        assert_ne!(base, key(Compression::Zstd { level: 6 }, b"data"));
+        assert_ne!(base, key(Compression::gzip(), b"datb"));
+        assert_ne!(base, key(Compression::gzip(), b"dat"));
+        // Levels past libdeflate's last compress as the last, so they share entries.
         assert_eq!(
-            key(Compression::Gzip { level: 12 }, b"", b"x", true),
-            key(Compression::Gzip { level: 9 }, b"", b"x", true)
+            key(Compression::Gzip { level: 99 }, b"x"),
+            key(Compression::Gzip { level: 12 }, b"x")
         );
+    }
+
+    #[test]
+    fn content_keys_cover_the_name_offset_length_cut_and_index() {
+        let id = ContentId { buffer: [7; 32], offset: 512 };
+        let key = |id, len, size, index| {
+            SegmentKey::of_content(Compression::gzip(), id, len, size, index)
+        };
+        let base = key(id, 1000, 256, 1);
+        assert_eq!(base, key(id, 1000, 256, 1));
+        assert_ne!(base, key(ContentId { buffer: [8; 32], ..id }, 1000, 256, 1));
+        assert_ne!(base, key(ContentId { offset: 1024, ..id }, 1000, 256, 1));
+        assert_ne!(base, key(id, 1001, 256, 1));
+        assert_ne!(base, key(id, 1000, 512, 1));
+        assert_ne!(base, key(id, 1000, 256, 2));
+        assert_ne!(base, SegmentKey::of_content(Compression::zstd(), id, 1000, 256, 1));
+    }
+
+    #[test]
+    fn a_fingerprint_is_made_once_and_differs_between_compressors() {
+        let gzip = fingerprint(Compression::gzip());
+        assert_eq!(gzip, fingerprint(Compression::gzip()));
+        assert_ne!(gzip, fingerprint(Compression::Gzip { level: 1 }));
+        assert_ne!(gzip, fingerprint(Compression::zstd()));
     }
 }

@@ -43,7 +43,7 @@ use crate::cache::{Cache, Kind};
 
 mod file;
 
-use file::{FileOutput, Finished, Mapped, map_prefix};
+use file::{FileOutput, Finished, Mapped, map_prefix, read_only};
 use memmap2::Mmap;
 
 /// What ends an `unpacked/` entry: the data's length (8 bytes, little-endian), its XXH3-128
@@ -60,6 +60,9 @@ const TRAILER: usize = 8 + 16 + 8;
 pub struct PackageData {
     /// The data tar; the entries' file ranges index into it.
     pub buffer: SharedBuffer,
+    /// The data hash the data was asked for by, which names the buffer's bytes; none for
+    /// data without one.
+    pub name: Option<[u8; 32]>,
     /// The data tar's entries, in archive order.
     pub entries: Arc<[DataEntry]>,
 }
@@ -170,7 +173,7 @@ impl DataStore {
                 data
             }
         };
-        let data = Arc::new(data);
+        let data = Arc::new(PackageData { name: Some(datahash), ..data });
         *slot = Some(data.clone());
         Ok(data)
     }
@@ -203,7 +206,7 @@ impl DataStore {
             Ok(entries) => entries,
             Err(error) => return Some(Err(error)),
         };
-        Some(Ok(PackageData { buffer, entries: entries.into() }))
+        Some(Ok(PackageData { buffer, name: None, entries: entries.into() }))
     }
 }
 
@@ -284,7 +287,8 @@ fn inflated(
             tracing::debug!(%error, "no file for unpacked data; in memory");
             let mut data = Vec::new();
             let entries = inflate(&mut data)?;
-            return Ok(PackageData { buffer: from_memory(target, data), entries: entries.into() });
+            let buffer = from_memory(target, data);
+            return Ok(PackageData { buffer, name: None, entries: entries.into() });
         }
     };
 
@@ -292,26 +296,28 @@ fn inflated(
     let entries = inflate(&mut output)?;
     let buffer = match output.finish() {
         Finished::Heap(data) => from_memory(target, data),
-        Finished::File { file, len } => {
+        Finished::File { file, len, map } => {
             let kept = target.zip(named).map(|((cache, datahash), named)| (cache, datahash, named));
-            keep(&file, len, kept)
+            keep(&file, map, len, kept)
                 .map_err(|source| PackageError::Unpacked { package: package.to_string(), source })?
         }
     };
-    Ok(PackageData { buffer, entries: entries.into() })
+    Ok(PackageData { buffer, name: None, entries: entries.into() })
 }
 
-/// Maps the `len` bytes of data in `file` and, given a cache entry to keep them as, appends
-/// the trailer and renames the file into place. Only the map can fail: a cache entry that
-/// cannot be written is logged and the build goes on.
+/// Shares the `len` bytes of data in `file` through `map`, the map they were written
+/// through, and, given a cache entry to keep them as, appends the trailer and renames the
+/// file into place. Only the map can fail: a cache entry that cannot be written is logged and
+/// the build goes on.
 fn keep(
     file: &File,
+    map: Option<memmap2::MmapMut>,
     len: usize,
     entry: Option<(&Cache, &[u8; 32], tempfile::NamedTempFile)>,
 ) -> io::Result<SharedBuffer> {
-    // SAFETY: the file is this build's own temporary; renamed into the cache, an entry is
-    // never changed in place.
-    let buffer = unsafe { map_prefix(file, len) }?;
+    // The file is this build's own temporary; renamed into the cache, an entry is never
+    // changed in place, so the bytes under the map stay as they are.
+    let buffer = read_only(map, len)?;
 
     let Some((cache, datahash, named)) = entry else {
         // The file's allocation past the data is of no use.

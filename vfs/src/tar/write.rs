@@ -5,6 +5,7 @@ use std::io;
 
 use super::BLOCK;
 use super::header::{Header, pax_records};
+use crate::content::ContentId;
 use crate::frozen::{Entry, FrozenTree};
 use crate::node::{Node, NodeKind, Timestamp};
 
@@ -23,8 +24,9 @@ pub trait TarSink {
     fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()>;
 
     /// Marks that a regular file's headers are written and `len` bytes of its content
-    /// follow, then the padding to a whole block. Called only for files with content.
-    fn begin_content(&mut self, _len: u64) -> io::Result<()> {
+    /// follow, then the padding to a whole block. Called only for files with content; `id`
+    /// names the content when its buffer is named (see [`ContentId`]).
+    fn begin_content(&mut self, _len: u64, _id: Option<ContentId>) -> io::Result<()> {
         Ok(())
     }
 
@@ -77,16 +79,16 @@ fn write_entry(
         None => node.meta.mtime,
     };
 
-    let (typeflag, content): (u8, &[u8]) = if entry.is_link_follower {
-        (b'1', &[])
+    let (typeflag, content, id): (u8, &[u8], _) = if entry.is_link_follower {
+        (b'1', &[], None)
     } else {
         match &node.kind {
-            NodeKind::Directory(_) => (b'5', &[]),
-            NodeKind::File(c) => (b'0', c.bytes()),
-            NodeKind::Symlink(_) => (b'2', &[]),
-            NodeKind::CharDevice { .. } => (b'3', &[]),
-            NodeKind::BlockDevice { .. } => (b'4', &[]),
-            NodeKind::Fifo => (b'6', &[]),
+            NodeKind::Directory(_) => (b'5', &[], None),
+            NodeKind::File(c) => (b'0', c.bytes(), c.id()),
+            NodeKind::Symlink(_) => (b'2', &[], None),
+            NodeKind::CharDevice { .. } => (b'3', &[], None),
+            NodeKind::BlockDevice { .. } => (b'4', &[], None),
+            NodeKind::Fifo => (b'6', &[], None),
         }
     };
 
@@ -132,7 +134,7 @@ fn write_entry(
     }
     sink.write_bytes(&header.finish())?;
     if !content.is_empty() {
-        sink.begin_content(content.len() as u64)?;
+        sink.begin_content(content.len() as u64, id)?;
         sink.write_bytes(content)?;
         let pad = (BLOCK - content.len() % BLOCK) % BLOCK;
         sink.write_bytes(&ZEROS[..pad])?;
@@ -186,7 +188,9 @@ fn pax_time(t: Timestamp) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Content, Metadata, Name, Tree};
+    use std::sync::Arc;
+
+    use crate::{Content, Metadata, Name, SharedBuffer, Tree};
 
     fn layer(tree: Tree, options: LayerOptions) -> Vec<u8> {
         let mut sink = WriteSink(Vec::new());
@@ -273,7 +277,7 @@ mod tests {
     #[derive(Default)]
     struct Marks {
         bytes: Vec<u8>,
-        contents: Vec<(usize, u64)>,
+        contents: Vec<(usize, u64, Option<ContentId>)>,
         ends: Vec<usize>,
     }
 
@@ -283,8 +287,8 @@ mod tests {
             Ok(())
         }
 
-        fn begin_content(&mut self, len: u64) -> io::Result<()> {
-            self.contents.push((self.bytes.len(), len));
+        fn begin_content(&mut self, len: u64, id: Option<ContentId>) -> io::Result<()> {
+            self.contents.push((self.bytes.len(), len, id));
             Ok(())
         }
 
@@ -302,18 +306,24 @@ mod tests {
         let long = [b"dir/".to_vec(), vec![b'f'; 120]].concat();
         tree.insert_dir_all(b"dir", Metadata::directory(0o755)).unwrap();
         tree.insert_file(&long, Metadata::file(0o644), Content::from_vec(vec![7; 1000])).unwrap();
+        let buffer: SharedBuffer = Arc::new(vec![9u8; 600]);
+        let named = Content::named(buffer, [3; 32], 100, 500).unwrap();
+        tree.insert_file(b"named", Metadata::file(0o644), named).unwrap();
         let mut sink = Marks::default();
         write_layer(&tree.freeze(), &LayerOptions::default(), &mut sink).unwrap();
 
-        // One mark, for the one file with content: after its PAX and ustar headers (three
-        // blocks), right where its 1000 bytes begin, and before its entry ends.
-        assert_eq!(sink.contents.len(), 1, "{:?}", sink.contents);
-        let (at, len) = sink.contents[0];
-        assert_eq!(len, 1000);
+        // One mark for each file with content: after the first one's PAX and ustar headers
+        // (three blocks), right where its 1000 bytes begin, and before its entry ends.
+        assert_eq!(sink.contents.len(), 2, "{:?}", sink.contents);
+        let (at, len, id) = sink.contents[0];
+        assert_eq!((len, id), (1000, None));
         assert_eq!(&sink.bytes[at..at + 1000], &[7u8; 1000][..]);
         let start = sink.ends.iter().copied().filter(|&end| end <= at).max().unwrap_or(0);
         assert_eq!(at - start, 3 * BLOCK, "PAX header, its records and the ustar header");
         assert!(sink.ends.contains(&(at + 1024)), "the padded content ends the entry");
+        // The named file's mark carries its name and offset.
+        assert_eq!(sink.contents[1].1, 500);
+        assert_eq!(sink.contents[1].2, Some(ContentId { buffer: [3; 32], offset: 100 }));
     }
 
     #[test]
