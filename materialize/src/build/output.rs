@@ -101,10 +101,7 @@ fn build_with(
     let mut unverified = false;
     for (i, arch) in plan.archs.iter().enumerate() {
         let store = segment_store(options);
-        let early = store
-            .as_ref()
-            .filter(|_| std::env::var_os("FLATROOT_X_NOEARLY").is_none())
-            .map(|store| store.early());
+        let early = store.as_ref().map(|store| store.early());
         let built = match lock {
             None => build_tree(plan, options, arch, &keyring, &pool, progress, early.as_ref())?,
             Some((lock, path)) => {
