@@ -295,3 +295,41 @@ fn zstd_and_uncompressed_layers_hold_the_same_tree() {
         );
     }
 }
+
+#[test]
+fn compression_levels_change_the_layer_and_not_the_tree() {
+    let dir = tempdir();
+    let build_at = |name: &str, flags: &[&str]| {
+        let out = dir.path().join(name);
+        let mut command = flatroot();
+        command.args(["build", BLUEPRINT]).arg(&out).args(["--arch", "x86_64", "--json"]);
+        let summary: serde_json::Value =
+            serde_json::from_str(&success(&run(command.args(flags)))).unwrap();
+        let size = summary["images"][0]["layer"]["size"].as_u64().unwrap();
+        (size, list_tree(&images(&out)[0].tree))
+    };
+    let (default, reference) = build_at("default", &[]);
+    let (fast, fast_tree) = build_at("gzip-1", &["--compression-level", "1"]);
+    let (small, small_tree) = build_at("gzip-12", &["--compression-level", "12"]);
+    let (zstd, zstd_tree) =
+        build_at("zstd-19", &["--compression", "zstd", "--compression-level", "19"]);
+
+    assert!(fast > default && default >= small, "gzip 1, 6, 12: {fast}, {default}, {small}");
+    assert!(zstd > 0);
+    for (level, tree) in [("gzip 1", fast_tree), ("gzip 12", small_tree), ("zstd 19", zstd_tree)] {
+        assert_eq!(differences(&reference, &tree, &[]), Vec::<String>::new(), "{level}");
+    }
+
+    for flags in [
+        &["--compression-level", "13"][..],
+        &["--compression-level", "0"],
+        &["--compression", "zstd", "--compression-level", "20"],
+        &["--compression", "none", "--compression-level", "1"],
+    ] {
+        let out = dir.path().join("refused");
+        let output = run(flatroot().args(["build", BLUEPRINT]).arg(&out).args(flags));
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        assert!(stderr(&output).contains("--compression-level"), "{flags:?}: {}", stderr(&output));
+        assert!(!out.exists(), "{flags:?}: output left behind");
+    }
+}

@@ -84,6 +84,13 @@ impl Content {
         self.name.map(|buffer| ContentId { buffer, offset: self.start as u64 })
     }
 
+    /// The `len` bytes at `start` of this content, sharing its buffer (and its buffer's name);
+    /// `None` when the range is not inside the content.
+    pub fn slice(&self, start: usize, len: usize) -> Option<Content> {
+        let end = start.checked_add(len)?;
+        (end <= self.len).then(|| Content { start: self.start + start, len, ..self.clone() })
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         let all: &[u8] = (*self.buffer).as_ref();
@@ -106,6 +113,12 @@ impl Content {
         Arc::ptr_eq(&self.buffer, &other.buffer)
             && self.start == other.start
             && self.len == other.len
+    }
+}
+
+impl AsRef<[u8]> for Content {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
     }
 }
 
@@ -145,6 +158,18 @@ mod tests {
         assert_eq!(named.id(), Some(ContentId { buffer: [1; 32], offset: 6 }));
         assert_eq!(Content::shared(buffer.clone(), 6, 5).unwrap().id(), None);
         assert!(Content::named(buffer, [1; 32], 6, 6).is_err());
+    }
+
+    #[test]
+    fn a_slice_shares_the_buffer_and_its_name() {
+        let buffer: SharedBuffer = Arc::new(b"hello world".to_vec());
+        let named = Content::named(buffer.clone(), [1; 32], 2, 9).unwrap();
+        let slice = named.slice(4, 3).unwrap();
+        assert_eq!(slice.bytes(), b"wor");
+        assert_eq!(slice.id(), Some(ContentId { buffer: [1; 32], offset: 6 }));
+        assert_eq!(named.slice(9, 0).map(|s| s.len()), Some(0));
+        assert!(named.slice(7, 3).is_none());
+        assert!(named.slice(usize::MAX, 2).is_none());
     }
 
     #[test]

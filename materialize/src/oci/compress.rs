@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::{Arc, mpsc};
 
-use flatroot_vfs::ContentId;
+use flatroot_vfs::{Content, ContentId, SharedBuffer};
 use oci_spec::image::{Digest, MediaType};
 
 use super::digest::{DigestError, sha256_digest};
@@ -492,15 +492,34 @@ impl<W: Write> LayerEncoder<W> {
         Ok(())
     }
 
+    /// Appends a file's content after [`LayerEncoder::content`] marked it: a large entry's
+    /// whole segments are handed on as slices of the content's own buffer, not copied (the
+    /// buffer is shared and immutable); anything else is appended as bytes.
+    fn append_content(&mut self, content: &Content) -> Result<(), CompressError> {
+        self.check()?;
+        let size = self.segment_size;
+        if self.compression == Compression::None || !self.in_large_entry || !self.open.is_empty() {
+            return self.append(content.bytes());
+        }
+
+        let whole = content.len() - content.len() % size;
+        for start in (0..whole).step_by(size) {
+            let Some(piece) = content.slice(start, size) else { break };
+            self.uncompressed_size = self.uncompressed_size.saturating_add(size as u64);
+            let key = self.content_key(size);
+            self.dispatch_keyed(Arc::new(piece), key)?;
+        }
+        self.append(&content.bytes()[whole..])
+    }
+
     /// Closes the small entries before the current entry into a segment, if there are any.
     fn close_group_before_entry(&mut self) -> Result<(), CompressError> {
         if self.entry_start == 0 {
             return Ok(());
         }
-        let entry_part = self.open.split_off(self.entry_start);
-        let group = std::mem::replace(&mut self.open, entry_part);
+        let entry_part = self.split_open(self.entry_start);
         self.entry_start = 0;
-        self.dispatch(group)
+        self.dispatch(entry_part)
     }
 
     /// Closes the first `len` bytes of the open segment (all of it, in practice).
@@ -508,11 +527,21 @@ impl<W: Write> LayerEncoder<W> {
         if len == 0 {
             return Ok(());
         }
-        let rest = self.open.split_off(len);
-        let segment = std::mem::replace(&mut self.open, rest);
+        let segment = self.split_open(len);
         self.entry_start = 0;
         let key = self.content_key(segment.len());
-        self.dispatch_keyed(segment, key)
+        self.dispatch_keyed(Arc::new(segment), key)
+    }
+
+    /// Takes the first `len` bytes of the open segment, leaving the rest open in a buffer
+    /// with room for a whole segment, so that it does not grow by steps (copying each time).
+    fn split_open(&mut self, len: usize) -> Vec<u8> {
+        let rest = &self.open[len..];
+        let mut open = Vec::with_capacity(self.segment_size.max(rest.len()));
+        open.extend_from_slice(rest);
+        let mut taken = std::mem::replace(&mut self.open, open);
+        taken.truncate(len);
+        taken
     }
 
     /// The key of the next segment of the named content being cut, `len` bytes long; `None`
@@ -534,25 +563,25 @@ impl<W: Write> LayerEncoder<W> {
 
     /// Sends one segment, named by its bytes, to be compressed.
     fn dispatch(&mut self, data: Vec<u8>) -> Result<(), CompressError> {
-        self.dispatch_keyed(data, None)
+        self.dispatch_keyed(Arc::new(data), None)
     }
 
     /// Sends one segment to be compressed, looked up in the store under `key` (by default,
     /// its bytes'), then writes out what has finished.
     fn dispatch_keyed(
         &mut self,
-        data: Vec<u8>,
+        data: SharedBuffer,
         key: Option<SegmentKey>,
     ) -> Result<(), CompressError> {
         let segment = self.segments;
         self.segments += 1;
         // Segments are dispatched in stream order and hold every byte once.
-        let data = Arc::new(data);
         self.uncompressed_hash.update_shared(&data);
 
         let compression = self.compression;
         let store = self.store.clone();
-        let job = move || encode_segment(compression, segment, &data, key, store.as_deref());
+        let job =
+            move || encode_segment(compression, segment, (*data).as_ref(), key, store.as_deref());
 
         match &self.pool {
             Some(pool) => {
@@ -661,6 +690,10 @@ impl<W: Write> flatroot_vfs::tar::TarSink for LayerEncoder<W> {
 
     fn begin_content(&mut self, len: u64, id: Option<ContentId>) -> io::Result<()> {
         self.content(len, id).map_err(io::Error::other)
+    }
+
+    fn write_content(&mut self, content: &Content) -> io::Result<()> {
+        self.append_content(content).map_err(io::Error::other)
     }
 
     fn end_entry(&mut self) -> io::Result<()> {

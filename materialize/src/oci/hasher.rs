@@ -6,9 +6,10 @@
 //! other thread can share. Done on the encoder's thread, they are what a layer of reused
 //! segments waits for; on threads of their own they overlap with the rest.
 
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use flatroot_vfs::SharedBuffer;
 use sha2::{Digest as _, Sha256};
 
 /// How many pieces may wait for the hashing thread; the producer blocks beyond that, so
@@ -17,14 +18,14 @@ const QUEUE: usize = 8;
 
 /// A piece of the stream, in order.
 enum Piece {
-    Shared(Arc<Vec<u8>>),
+    Shared(SharedBuffer),
     Owned(Vec<u8>),
 }
 
 impl AsRef<[u8]> for Piece {
     fn as_ref(&self) -> &[u8] {
         match self {
-            Piece::Shared(bytes) => bytes,
+            Piece::Shared(bytes) => (**bytes).as_ref(),
             Piece::Owned(bytes) => bytes,
         }
     }
@@ -80,9 +81,9 @@ impl StreamHash {
     }
 
     /// Appends `bytes`, shared with whoever else still reads them.
-    pub(crate) fn update_shared(&mut self, bytes: &Arc<Vec<u8>>) {
+    pub(crate) fn update_shared(&mut self, bytes: &SharedBuffer) {
         match &mut self.0 {
-            Way::Inline(hash) => hash.update(bytes.as_slice()),
+            Way::Inline(hash) => hash.update((**bytes).as_ref()),
             Way::Thread { .. } => self.send(Piece::Shared(bytes.clone())),
         }
     }
@@ -120,7 +121,7 @@ mod tests {
                 match i % 3 {
                     0 => hash.update(piece),
                     1 => hash.update_owned(piece.clone()),
-                    _ => hash.update_shared(&Arc::new(piece.clone())),
+                    _ => hash.update_shared(&(std::sync::Arc::new(piece.clone()) as SharedBuffer)),
                 }
             }
             assert_eq!(hash.finish(), Some(expected), "threaded: {threaded}");

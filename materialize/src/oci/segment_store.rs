@@ -44,12 +44,18 @@ use super::segment::{MAX_GZIP_LEVEL, compress_segment};
 /// [`fingerprint`], which every key covers.
 const FORMAT_VERSION: u32 = 2;
 
-/// The magic that opens an entry's trailer.
-const MAGIC: [u8; 8] = *b"frseg\0\0\x01";
+/// The magic that opens an entry's trailer; its last byte is the trailer's version.
+const MAGIC: [u8; 8] = *b"frseg\0\0\x02";
 
 /// The trailer after the compressed bytes: magic, their length (u64, little-endian) and their
-/// BLAKE3 digest.
-const TRAILER_LEN: usize = MAGIC.len() + 8 + 32;
+/// XXH3-128 digest seeded with the entry's key (little-endian).
+///
+/// The digest guards against damage (a torn write, a truncation, a flipped bit), not against
+/// someone who can write the cache directory, who could as well replace the flatroot binary;
+/// the seed binds the bytes to the key, so an entry copied or moved to another key's name
+/// fails too. XXH3 checks a segment at memory speed, where a cryptographic digest would cost a
+/// warm build a pass as slow as its SHA-256 of the blob.
+const TRAILER_LEN: usize = MAGIC.len() + 8 + 16;
 
 /// A digest of everything a compressed segment depends on: [`FORMAT_VERSION`], the codec, its
 /// level and a [`fingerprint`] of the library that compresses, and the segment's
@@ -205,8 +211,8 @@ pub struct SegmentStats {
 }
 
 /// The segment store in a [`Cache`]'s `segments/` directory, one file per [`SegmentKey`]:
-/// the compressed bytes followed by a trailer (magic, length, BLAKE3 of the bytes) that is
-/// checked on every read. A corrupt or truncated entry is removed and counts as a miss.
+/// the compressed bytes followed by a trailer (magic, length, a digest of the bytes seeded
+/// with the key) that is checked on every read. A corrupt or truncated entry is removed and counts as a miss.
 ///
 /// Writing never makes a build fail: when the cache cannot be written, the first failure is
 /// logged as a warning, later ones at debug level, and the layer is compressed as usual.
@@ -248,7 +254,7 @@ impl CacheSegments {
         }
     }
 
-    fn read_checked(&self, path: &Path) -> Option<Vec<u8>> {
+    fn read_checked(&self, key: &SegmentKey, path: &Path) -> Option<Vec<u8>> {
         let read = crate::cache::open_sized(path).and_then(|(mut file, len)| {
             crate::cache::read_open(&mut file, len).map(|bytes| (file, bytes))
         });
@@ -261,7 +267,7 @@ impl CacheSegments {
                 return None;
             }
         };
-        if !entry_is_sound(&bytes) {
+        if !entry_is_sound(key, &bytes) {
             self.discarded.fetch_add(1, Ordering::Relaxed);
             if let Err(error) = self.cache.discard(path) {
                 tracing::debug!(%error, "cannot remove a corrupt segment");
@@ -273,11 +279,17 @@ impl CacheSegments {
         Some(bytes)
     }
 
-    fn write_entry(&self, path: &Path, compressed: &[u8]) -> Result<(), CacheError> {
+    fn write_entry(
+        &self,
+        key: &SegmentKey,
+        path: &Path,
+        compressed: &[u8],
+    ) -> Result<(), CacheError> {
         let mut file = self.cache.temporary()?;
         let temporary = file.path().to_path_buf();
         let io_error = |source| CacheError::Io { path: temporary.clone(), source };
-        write_all_vectored(&mut file, &[compressed, &trailer(compressed)]).map_err(io_error)?;
+        write_all_vectored(&mut file, &[compressed, &trailer(key, compressed)])
+            .map_err(io_error)?;
         // No fsync, unlike package entries: a segment torn by a crash fails its trailer
         // check on the next read and is recompressed, and a thousand fsyncs per layer would
         // cost a cold build seconds.
@@ -288,7 +300,7 @@ impl CacheSegments {
 impl SegmentStore for CacheSegments {
     fn load(&self, key: &SegmentKey) -> Option<Vec<u8>> {
         let path = self.cache.entry_path(Kind::Segments, &key.to_hex());
-        let found = self.read_checked(&path);
+        let found = self.read_checked(key, &path);
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
@@ -296,7 +308,7 @@ impl SegmentStore for CacheSegments {
 
     fn store(&self, key: &SegmentKey, compressed: &[u8]) {
         let path = self.cache.entry_path(Kind::Segments, &key.to_hex());
-        match self.write_entry(&path, compressed) {
+        match self.write_entry(key, &path, compressed) {
             Ok(()) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
             }
@@ -328,22 +340,25 @@ fn write_all_vectored(out: &mut impl io::Write, pieces: &[&[u8]]) -> io::Result<
     Ok(())
 }
 
-/// The trailer of an entry holding `compressed`.
-fn trailer(compressed: &[u8]) -> [u8; TRAILER_LEN] {
+/// The trailer of the entry of `key` holding `compressed`.
+fn trailer(key: &SegmentKey, compressed: &[u8]) -> [u8; TRAILER_LEN] {
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&key.0[..8]);
+    let digest = xxhash_rust::xxh3::xxh3_128_with_seed(compressed, u64::from_le_bytes(seed));
     let mut out = [0u8; TRAILER_LEN];
     out[..8].copy_from_slice(&MAGIC);
     out[8..16].copy_from_slice(&(compressed.len() as u64).to_le_bytes());
-    out[16..].copy_from_slice(blake3::hash(compressed).as_bytes());
+    out[16..].copy_from_slice(&digest.to_le_bytes());
     out
 }
 
-/// Whether `entry` is compressed bytes followed by their own, matching trailer.
-fn entry_is_sound(entry: &[u8]) -> bool {
+/// Whether `entry` is compressed bytes followed by their own trailer for `key`.
+fn entry_is_sound(key: &SegmentKey, entry: &[u8]) -> bool {
     let Some(body_len) = entry.len().checked_sub(TRAILER_LEN) else {
         return false;
     };
     let (body, tail) = entry.split_at(body_len);
-    tail == trailer(body)
+    tail == trailer(key, body)
 }
 
 #[cfg(test)]
@@ -352,19 +367,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_check_their_own_bytes() {
+    fn entries_check_their_own_bytes_and_key() {
+        let key = SegmentKey::of_bytes(Compression::gzip(), b"data");
         let body = b"compressed bytes".to_vec();
         let mut entry = body.clone();
-        entry.extend_from_slice(&trailer(&body));
-        assert!(entry_is_sound(&entry));
+        entry.extend_from_slice(&trailer(&key, &body));
+        assert!(entry_is_sound(&key, &entry));
 
         let mut flipped = entry.clone();
         flipped[3] ^= 1;
-        assert!(!entry_is_sound(&flipped));
-        assert!(!entry_is_sound(&entry[..entry.len() - 1]));
-        assert!(!entry_is_sound(&entry[1..]));
-        assert!(!entry_is_sound(&entry[..TRAILER_LEN - 1]));
-        assert!(!entry_is_sound(b""));
+        let sound = |entry: &[u8]| entry_is_sound(&key, entry);
+        assert!(!sound(&flipped));
+        assert!(!sound(&entry[..entry.len() - 1]));
+        assert!(!sound(&entry[1..]));
+        assert!(!sound(&entry[..TRAILER_LEN - 1]));
+        assert!(!sound(b""));
+        // A sound entry under another key's name.
+        assert!(!entry_is_sound(&SegmentKey::of_bytes(Compression::gzip(), b"other"), &entry));
     }
 
     #[test]

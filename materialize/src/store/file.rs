@@ -94,9 +94,9 @@ pub(super) struct FileOutput {
 
 /// Where a [`FileOutput`]'s bytes ended up.
 pub(super) enum Finished {
-    /// In the file, whose first `len` bytes they are (the file may be longer), with the
-    /// writable map they were written through (none when nothing was).
-    File { file: File, len: usize, map: Option<MmapMut> },
+    /// In the file, whose first `len` bytes they are of its `file_len`, with the writable map
+    /// they were written through (none when nothing was).
+    File { file: File, len: usize, file_len: usize, map: Option<MmapMut> },
     /// In memory.
     Heap(Vec<u8>),
 }
@@ -111,7 +111,12 @@ impl FileOutput {
     pub(super) fn finish(mut self) -> Finished {
         match self.heap.take() {
             Some(heap) => Finished::Heap(heap),
-            None => Finished::File { file: self.file, len: self.len, map: self.map.take() },
+            None => Finished::File {
+                file: self.file,
+                len: self.len,
+                file_len: self.capacity,
+                map: self.map.take(),
+            },
         }
     }
 
@@ -261,8 +266,11 @@ mod tests {
 
         assert_eq!(output.bytes().len(), 15 << 20);
         assert!(output.bytes().chunks(chunk.len()).all(|c| c == chunk.as_slice()));
-        let Finished::File { file, len, map } = output.finish() else { panic!("not in the file") };
-        assert!(file.metadata().unwrap().len() >= len as u64);
+        let Finished::File { file, len, file_len, map } = output.finish() else {
+            panic!("not in the file")
+        };
+        assert_eq!(file.metadata().unwrap().len(), file_len as u64);
+        assert!(file_len >= len);
         let mapped = read_only(map, len).unwrap();
         assert_eq!(mapped.as_ref().as_ref().len(), 15 << 20);
         assert!(mapped.as_ref().as_ref().chunks(chunk.len()).all(|c| c == chunk.as_slice()));
@@ -275,8 +283,10 @@ mod tests {
         output.reserve(10_000);
         append(&mut output, &[1u8; 10_000]);
 
-        let Finished::File { file, len, map } = output.finish() else { panic!("not in the file") };
-        assert_eq!((len, file.metadata().unwrap().len()), (10_000, 10_000));
+        let Finished::File { file, len, file_len, map } = output.finish() else {
+            panic!("not in the file")
+        };
+        assert_eq!((len, file_len, file.metadata().unwrap().len()), (10_000, 10_000, 10_000));
         assert_eq!(read_only(map, len).unwrap().as_ref().as_ref(), &[1u8; 10_000][..]);
     }
 

@@ -296,8 +296,14 @@ fn inflated(
     let entries = inflate(&mut output)?;
     let buffer = match output.finish() {
         Finished::Heap(data) => from_memory(target, data),
-        Finished::File { file, len, map } => {
+        Finished::File { file, len, file_len, map } => {
             let kept = target.zip(named).map(|((cache, datahash), named)| (cache, datahash, named));
+            // The file's allocation past the data is of no use.
+            if file_len > len
+                && let Err(error) = file.set_len(len as u64)
+            {
+                tracing::debug!(%error, "cannot trim an unpacked data file");
+            }
             keep(&file, map, len, kept)
                 .map_err(|source| PackageError::Unpacked { package: package.to_string(), source })?
         }
@@ -305,9 +311,9 @@ fn inflated(
     Ok(PackageData { buffer, name: None, entries: entries.into() })
 }
 
-/// Shares the `len` bytes of data in `file` through `map`, the map they were written
-/// through, and, given a cache entry to keep them as, appends the trailer and renames the
-/// file into place. Only the map can fail: a cache entry that cannot be written is logged and
+/// Shares the `len` bytes of data in `file` (which holds nothing more) through `map`, the map
+/// they were written through, and, given a cache entry to keep them as, appends the trailer
+/// and renames the file into place. Only the map can fail: a cache entry that cannot be written is logged and
 /// the build goes on.
 fn keep(
     file: &File,
@@ -320,15 +326,10 @@ fn keep(
     let buffer = read_only(map, len)?;
 
     let Some((cache, datahash, named)) = entry else {
-        // The file's allocation past the data is of no use.
-        if let Err(error) = file.set_len(len as u64) {
-            tracing::debug!(%error, "cannot trim an unpacked data file");
-        }
         return Ok(buffer);
     };
     let path = cache.entry_path(Kind::Unpacked, &hex::encode(datahash));
     let written = (|| {
-        file.set_len(len as u64)?;
         file.write_all_at(&trailer((*buffer).as_ref(), datahash), len as u64)?;
         cache.persist_checked(named, &path).map_err(io::Error::other)
     })();

@@ -5,7 +5,7 @@ use std::io;
 
 use super::BLOCK;
 use super::header::{Header, pax_records};
-use crate::content::ContentId;
+use crate::content::{Content, ContentId};
 use crate::frozen::{Entry, FrozenTree};
 use crate::node::{Node, NodeKind, Timestamp};
 
@@ -28,6 +28,13 @@ pub trait TarSink {
     /// names the content when its buffer is named (see [`ContentId`]).
     fn begin_content(&mut self, _len: u64, _id: Option<ContentId>) -> io::Result<()> {
         Ok(())
+    }
+
+    /// Appends a file's content, right after [`TarSink::begin_content`]: by default its bytes.
+    /// A sink that can keep a reference to the content's buffer instead of copying the bytes
+    /// does so here.
+    fn write_content(&mut self, content: &Content) -> io::Result<()> {
+        self.write_bytes(content.bytes())
     }
 
     /// Marks the end of one entry (its header, PAX header and padded content).
@@ -79,18 +86,19 @@ fn write_entry(
         None => node.meta.mtime,
     };
 
-    let (typeflag, content, id): (u8, &[u8], _) = if entry.is_link_follower {
-        (b'1', &[], None)
+    let (typeflag, file): (u8, Option<&Content>) = if entry.is_link_follower {
+        (b'1', None)
     } else {
         match &node.kind {
-            NodeKind::Directory(_) => (b'5', &[], None),
-            NodeKind::File(c) => (b'0', c.bytes(), c.id()),
-            NodeKind::Symlink(_) => (b'2', &[], None),
-            NodeKind::CharDevice { .. } => (b'3', &[], None),
-            NodeKind::BlockDevice { .. } => (b'4', &[], None),
-            NodeKind::Fifo => (b'6', &[], None),
+            NodeKind::Directory(_) => (b'5', None),
+            NodeKind::File(c) => (b'0', Some(c)),
+            NodeKind::Symlink(_) => (b'2', None),
+            NodeKind::CharDevice { .. } => (b'3', None),
+            NodeKind::BlockDevice { .. } => (b'4', None),
+            NodeKind::Fifo => (b'6', None),
         }
     };
+    let content: &[u8] = file.map_or(&[], Content::bytes);
 
     let mut header = Header::new(typeflag);
     let mut path = entry.path.to_vec();
@@ -133,9 +141,9 @@ fn write_entry(
         write_pax_header(&entry.path, mtime, &pax, sink)?;
     }
     sink.write_bytes(&header.finish())?;
-    if !content.is_empty() {
-        sink.begin_content(content.len() as u64, id)?;
-        sink.write_bytes(content)?;
+    if let Some(file) = file.filter(|file| !file.is_empty()) {
+        sink.begin_content(content.len() as u64, file.id())?;
+        sink.write_content(file)?;
         let pad = (BLOCK - content.len() % BLOCK) % BLOCK;
         sink.write_bytes(&ZEROS[..pad])?;
     }
