@@ -25,6 +25,7 @@ use crate::apk::index::IndexEntry;
 use crate::rootfs::installed::{DbEntry, InstalledPackage, Script};
 
 /// One verified package, ready to merge.
+#[derive(Clone)]
 pub struct UnpackedPackage {
     /// Its index record; `checksum` is the control segment's.
     pub record: IndexEntry,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use flatroot_vfs::{ContentId, FrozenTree, Metadata, Timestamp, Tree};
 use rayon::prelude::*;
 
+use super::verified::{PackageKey, keyring_digest};
 use super::{BuildError, Options, Plan};
 use crate::apk::datatar::EntryKind;
 use crate::apk::dependency::Dependency;
@@ -143,7 +144,7 @@ pub fn build_tree(
     early: Option<&EarlySegments<'_>>,
 ) -> Result<ArchTree, BuildError> {
     let resolved = resolve_arch(plan, options, arch, keyring, progress)?;
-    tree_checked(plan, options, &resolved, keyring, pool, progress, &|_, _, _| Ok(()), early)
+    tree_checked(plan, options, &resolved, keyring, pool, progress, None, early)
 }
 
 /// Builds the tree of already resolved packages: read, verify and inflate them in
@@ -156,7 +157,7 @@ pub fn tree_of(
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
 ) -> Result<ArchTree, BuildError> {
-    tree_checked(plan, options, resolved, keyring, pool, progress, &|_, _, _| Ok(()), None)
+    tree_checked(plan, options, resolved, keyring, pool, progress, None, None)
 }
 
 /// A check of each package file's bytes before it is read: `(record, path, bytes)`.
@@ -199,11 +200,12 @@ pub fn locked_tree(
             None => Ok(()),
         }
     };
-    tree_checked(plan, options, &resolved, keyring, pool, progress, &check, early)
+    tree_checked(plan, options, &resolved, keyring, pool, progress, Some(&check), early)
 }
 
-/// [`tree_of`], passing every package file through `check` before reading it, and
-/// compressing large files early into `early` (see [`build_tree`]).
+/// [`tree_of`], passing every package file through `check` before reading it (a package is
+/// verified once per process only without one: see [`Options::verified`]), and compressing
+/// large files early into `early` (see [`build_tree`]).
 #[expect(clippy::too_many_arguments, reason = "tree_of's inputs plus the check and store")]
 fn tree_checked(
     plan: &Plan,
@@ -212,7 +214,7 @@ fn tree_checked(
     keyring: &Keyring,
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
-    check: PackageCheck<'_>,
+    check: Option<PackageCheck<'_>>,
     early: Option<&EarlySegments<'_>>,
 ) -> Result<ArchTree, BuildError> {
     let arch = resolved.arch.as_str();
@@ -231,18 +233,26 @@ fn tree_checked(
     };
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(size(&chosen[i])), i));
-    let spares = Spares::default();
+    let reader = Reader {
+        resolved,
+        keyring,
+        keyring_digest: keyring_digest(keyring),
+        options,
+        check,
+        early,
+        spares: Spares::default(),
+    };
     let mut read: Vec<(usize, ReadResult)> = pool.install(|| {
         order
             .into_iter()
             .par_bridge()
             .map(|i| {
                 let (repo, entry) = chosen[i];
-                (i, read_one(resolved, repo, entry, keyring, options, check, early, &spares))
+                (i, reader.read(repo, entry))
             })
             .collect()
     });
-    drop(spares);
+    drop(reader);
     read.sort_by_key(|(i, _)| *i);
     let unpacked: Vec<(UnpackedPackage, bool)> =
         read.into_iter().map(|(_, result)| result).collect::<Result<_, _>>()?;
@@ -310,45 +320,80 @@ impl Spares {
     }
 }
 
-/// Reads, verifies and inflates one chosen package; the flag says it was not verified. A
-/// cached copy of a remote package that fails verification is fetched once more.
-#[expect(clippy::too_many_arguments, reason = "tree_checked's inputs for one package")]
-fn read_one(
-    resolved: &Resolved,
-    repo: &LoadedRepository,
-    entry: usize,
-    keyring: &Keyring,
-    options: &Options,
-    check: PackageCheck<'_>,
-    early: Option<&EarlySegments<'_>>,
-    spares: &Spares,
-) -> ReadResult {
-    let record = &repo.entries[entry];
-    let fetch = |reuse| {
-        let (fetcher, limits) = (&resolved.fetcher, &options.limits);
-        repo.package_bytes_into(record, fetcher, limits, reuse, spares.take()).map_err(
-            |e| match e {
-                RepositoryError::ReadPackage { path, source } => {
-                    BuildError::ReadPackage { path, source }
-                }
-                other => BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) },
-            },
-        )
-    };
-    let file = fetch(true)?;
-    let result = match verify_one(repo, record, &file, keyring, options, check, early) {
-        Err(error) if file.from_cache => {
-            let origin = file.origin.display();
-            tracing::debug!(%origin, %error, "cached package fails; refetching");
-            let again = fetch(false)?;
-            let result = verify_one(repo, record, &again, keyring, options, check, early);
-            spares.give(again.bytes);
-            result
+/// What reading the packages of one tree needs, shared by the threads that read them.
+struct Reader<'a> {
+    resolved: &'a Resolved,
+    keyring: &'a Keyring,
+    keyring_digest: [u8; 32],
+    options: &'a Options,
+    check: Option<PackageCheck<'a>>,
+    early: Option<&'a EarlySegments<'a>>,
+    spares: Spares,
+}
+
+impl Reader<'_> {
+    /// Reads, verifies and inflates one chosen package, or takes it as an earlier build of
+    /// the process verified it (see [`Options::verified`]); the flag says it was not
+    /// verified.
+    fn read(&self, repo: &LoadedRepository, entry: usize) -> ReadResult {
+        if self.check.is_some() {
+            return self.read_file(repo, entry);
         }
-        result => result,
-    };
-    spares.give(file.bytes);
-    result
+        let record = &repo.entries[entry];
+        let (options, resolved) = (self.options, self.resolved);
+        let key = PackageKey::new(
+            &repo.package_location(record),
+            &resolved.arch,
+            record,
+            repo.signed_by.is_some(),
+            self.keyring_digest,
+            options.limits,
+            options.trust.allow_untrusted,
+        );
+        let (verified, known) = options.verified.get(key, || self.read_file(repo, entry))?;
+        if known {
+            options.store.count_shared();
+        }
+        Ok(verified)
+    }
+
+    /// Reads, verifies and inflates one chosen package file. A cached copy of a remote
+    /// package that fails verification is fetched once more.
+    fn read_file(&self, repo: &LoadedRepository, entry: usize) -> ReadResult {
+        let record = &repo.entries[entry];
+        let (options, resolved, spares) = (self.options, self.resolved, &self.spares);
+        let fetch = |reuse| {
+            let (fetcher, limits) = (&resolved.fetcher, &options.limits);
+            repo.package_bytes_into(record, fetcher, limits, reuse, spares.take()).map_err(|e| {
+                match e {
+                    RepositoryError::ReadPackage { path, source } => {
+                        BuildError::ReadPackage { path, source }
+                    }
+                    other => {
+                        BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) }
+                    }
+                }
+            })
+        };
+        let verify = |file: &PackageBytes| {
+            verify_one(repo, record, file, self.keyring, options, self.check, self.early)
+        };
+
+        let file = fetch(true)?;
+        let result = match verify(&file) {
+            Err(error) if file.from_cache => {
+                let origin = file.origin.display();
+                tracing::debug!(%origin, %error, "cached package fails; refetching");
+                let again = fetch(false)?;
+                let result = verify(&again);
+                spares.give(again.bytes);
+                result
+            }
+            result => result,
+        };
+        spares.give(file.bytes);
+        result
+    }
 }
 
 fn verify_one(
@@ -357,11 +402,13 @@ fn verify_one(
     file: &PackageBytes,
     keyring: &Keyring,
     options: &Options,
-    check: PackageCheck<'_>,
+    check: Option<PackageCheck<'_>>,
     early: Option<&EarlySegments<'_>>,
 ) -> Result<(UnpackedPackage, bool), BuildError> {
     let (path, bytes) = (&file.origin, &file.bytes);
-    check(record, path, bytes)?;
+    if let Some(check) = check {
+        check(record, path, bytes)?;
+    }
     let expect = Expect {
         name: format!("{}-{}", record.name, record.version),
         checksum: record.checksum.clone(),

@@ -15,6 +15,7 @@ mod batch;
 mod error;
 mod keys;
 mod output;
+mod verified;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ pub use batch::{BATCH_MEMORY_SEGMENTS, BatchItem, Finished, batch};
 pub use error::BuildError;
 pub use keys::load_keyring;
 pub use output::{Output, build, build_locked, image_spec};
+pub use verified::VerifiedPackages;
 
 use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
@@ -111,6 +113,10 @@ pub struct Options {
     /// The decompressed data of the packages read so far, shared by every build that holds
     /// a clone of these options (the sides of a diff, the images of a batch).
     pub store: DataStore,
+    /// The packages verified so far, shared as `store` is, so that a package met again
+    /// under the same index, keys, limits and trust is not read and checked again. Builds
+    /// from a lock check every package file against it, and so do not use it.
+    pub verified: VerifiedPackages,
     /// The layer segments being compressed, shared by every build that holds a clone of
     /// these options, so that concurrent images compress a segment they share once; a
     /// batch without the derived cache also keeps segments in memory here
@@ -130,6 +136,7 @@ impl Default for Options {
             fetch: FetchOptions::default(),
             derived_cache: false,
             store: DataStore::default(),
+            verified: VerifiedPackages::default(),
             segments: SegmentSharing::default(),
         }
     }
