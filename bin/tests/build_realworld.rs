@@ -16,6 +16,7 @@ use std::process::Command;
 
 use flatroot_benches::{corpus, testenv};
 use flatroot_vfs::{Follow, NodeKind};
+use sha2::{Digest as _, Sha256};
 use support::*;
 
 #[test]
@@ -327,4 +328,66 @@ fn alpine_3_20_aarch64_matches_the_official_rootfs() {
         // aarch64 binaries do not run here, but umoci still unpacks exactly the tree.
         umoci_unpacks_the_tree(name, &out, dir.path());
     }
+}
+
+/// A gzip layer is one gzip member per segment (RFC 1952 allows any number). The readers an
+/// image meets must read every member: GNU gzip, pigz and Python's `gzip` and `tarfile` all
+/// give back the whole tar, whose SHA-256 is the image's DiffID.
+#[test]
+fn gzip_readers_read_every_member_of_a_real_layer() {
+    let name = "gzip_readers_read_every_member_of_a_real_layer";
+    if testenv::shared_tools().is_none() || testenv::realworld().is_none() {
+        testenv::missing(name, "../shared/tools and ../shared/realworld");
+        return;
+    }
+    let readers = [("gzip", "gzip"), ("pigz", "pigz"), ("python3", "python3")]
+        .map(|(command, package)| testenv::command_for(name, command, package));
+    let [Some(gzip), Some(pigz), Some(python)] = readers else { return };
+    let repo = corpus::alpine_repo("v3.20", "x86_64", "3.20.3").expect("rootfs-to-apk-repo");
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    build(&repo.join("blueprints/minirootfs.yaml").to_string_lossy(), &out, &[]);
+
+    let view = &images(&out)[0];
+    let diff_id = view.config["rootfs"]["diff_ids"][0].as_str().unwrap().to_string();
+    let manifest = support::registry::blob_json(&out, &view.digest);
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer = out.join("blobs/sha256").join(layer_digest.strip_prefix("sha256:").unwrap());
+    let compressed = std::fs::read(&layer).unwrap();
+    let members = gzip_members(&compressed);
+    assert!(members > 4, "the layer should span several segments, it has {members} members");
+
+    let sha256 = |bytes: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+    let mut tars = Vec::new();
+    for reader in [&gzip, &pigz] {
+        let output = Command::new(reader).arg("-dc").arg(&layer).output().unwrap();
+        assert!(output.status.success(), "{}: {}", reader.display(), stderr(&output));
+        assert_eq!(sha256(&output.stdout), diff_id, "{} -dc", reader.display());
+        tars.push(output.stdout);
+    }
+    let entries = tar::Archive::new(&tars[0][..]).entries().unwrap().count();
+
+    let script = "import gzip, hashlib, sys, tarfile\n\
+                  data = gzip.decompress(open(sys.argv[1], 'rb').read())\n\
+                  print('sha256:' + hashlib.sha256(data).hexdigest())\n\
+                  print(len(tarfile.open(sys.argv[1], mode='r:gz').getmembers()))\n";
+    let output = Command::new(&python).args(["-c", script]).arg(&layer).output().unwrap();
+    assert!(output.status.success(), "python: {}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{diff_id}\n{entries}\n"), "python gzip and tarfile");
+}
+
+/// How many gzip members `bytes` holds, each decoded to its end.
+fn gzip_members(mut bytes: &[u8]) -> usize {
+    use std::io::Read as _;
+
+    let mut members = 0;
+    let mut sink = Vec::new();
+    while !bytes.is_empty() {
+        let mut decoder = flate2::bufread::GzDecoder::new(bytes);
+        decoder.read_to_end(&mut sink).unwrap();
+        bytes = decoder.into_inner();
+        sink.clear();
+        members += 1;
+    }
+    members
 }
