@@ -109,7 +109,8 @@ pub struct BuildOptions {
     #[arg(long = "arch", value_name = "ARCH")]
     pub archs: Vec<String>,
     /// Image name and tag, `NAME[:TAG]`; a docker-archive of several architectures tags
-    /// each `NAME:TAG-ARCH` (OCI spelling: `amd64`, `arm64`).
+    /// each `NAME:TAG-ARCH` (OCI spelling: `amd64`, `arm64`). `batch` names each image
+    /// after its blueprint and takes only the TAG.
     #[arg(long, value_name = "NAME[:TAG]", default_value = "flatroot:latest")]
     pub tag: String,
     /// Layer compression.

@@ -329,7 +329,11 @@ fn compression_levels_change_the_layer_and_not_the_tree() {
         let out = dir.path().join("refused");
         let output = run(flatroot().args(["build", BLUEPRINT]).arg(&out).args(flags));
         assert_eq!(output.status.code(), Some(2), "{flags:?}");
-        assert!(stderr(&output).contains("--compression-level"), "{flags:?}: {}", stderr(&output));
+        let text = stderr(&output);
+        assert!(
+            text.contains("--compression-level") && text.contains("takes"),
+            "{flags:?}: {text}"
+        );
         assert!(!out.exists(), "{flags:?}: output left behind");
     }
 }

@@ -244,6 +244,7 @@ fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(text.starts_with("error: "), "{text}");
     assert!(text.contains("No space left on device"), "{text}");
+    assert!(text.contains(&small.join("out").display().to_string()), "names the output: {text}");
     assert!(left.is_empty(), "left behind on the full disk: {left:?}");
     let text = stderr(&full);
     assert_eq!(full.status.code(), Some(2), "{text}");

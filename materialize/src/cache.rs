@@ -129,6 +129,9 @@ pub struct Entry {
     pub size: u64,
     /// When it was last used (its mtime).
     pub used: SystemTime,
+    /// Whether it is a regular file; anything else (a directory, a FIFO, a symlink) in an
+    /// entry's place is damage that no read uses and [`Cache::gc`] always removes.
+    pub regular: bool,
 }
 
 /// What [`Cache::gc`] did.
@@ -282,13 +285,18 @@ impl Cache {
             path: path.to_path_buf(),
             source: e.error,
         };
-        // The kind's directory is made when the first rename into it finds it missing.
+        // The kind's directory is made when the first rename into it finds it missing; a
+        // directory standing where the entry goes is damage, removed so the entry can land.
         match file.persist(path) {
             Ok(_) => Ok(()),
             Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
                 }
+                e.file.persist(path).map(drop).map_err(failed)
+            }
+            Err(e) if matches!(e.error.raw_os_error(), Some(libc::EISDIR | libc::ENOTEMPTY)) => {
+                remove_entry(path).map_err(io_error(path))?;
                 e.file.persist(path).map(drop).map_err(failed)
             }
             Err(e) => Err(failed(e)),
@@ -367,12 +375,12 @@ impl Cache {
             };
             for item in listing {
                 let item = item.map_err(io_error(&dir))?;
+                // The entry's own metadata: a symlink is not followed.
                 let Ok(meta) = item.metadata() else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
+                let path = item.path();
+                let size = if meta.is_dir() { tree_size(&path) } else { meta.len() };
                 let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                entries.push(Entry { kind, path: item.path(), size: meta.len(), used });
+                entries.push(Entry { kind, path, size, used, regular: meta.is_file() });
             }
         }
         Ok(entries)
@@ -401,7 +409,9 @@ impl Cache {
     /// As [`Cache::entries`], or an entry that cannot be removed.
     pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
         let now = SystemTime::now();
-        let stale = |e: &Entry| e.kind == Kind::Temporary && abandoned(&e.path, e.used, now);
+        let stale = |e: &Entry| {
+            !e.regular || (e.kind == Kind::Temporary && abandoned(&e.path, e.used, now))
+        };
         let mut entries = self.entries()?;
         // Stale temporaries first, then by last use, oldest first; the path breaks ties so
         // that the order does not depend on the directory listing.
@@ -413,7 +423,7 @@ impl Cache {
             if live_temporary || (total <= max_size && !stale(entry)) {
                 continue;
             }
-            match std::fs::remove_file(&entry.path) {
+            match remove_entry(&entry.path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(CacheError::Io { path: entry.path.clone(), source: e }),
@@ -424,6 +434,26 @@ impl Cache {
         }
         report.kept = total;
         Ok(report)
+    }
+}
+
+/// The bytes of the files under `dir`, symlinks not followed; what cannot be read counts 0.
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(listing) = std::fs::read_dir(dir) else { return 0 };
+    listing
+        .filter_map(Result::ok)
+        .filter_map(|item| Some((item.metadata().ok()?, item.path())))
+        .map(|(meta, path)| if meta.is_dir() { tree_size(&path) } else { meta.len() })
+        .sum()
+}
+
+/// Removes whatever stands at `path`: a file, a symlink (not what it points to), a FIFO or
+/// a whole directory.
+fn remove_entry(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
     }
 }
 
@@ -554,6 +584,48 @@ mod tests {
         let (_, kept) = first.keep().unwrap();
         age(&kept, 120);
         assert_eq!(cache.sweep_abandoned().unwrap(), 1, "closed, its temporary is a stray");
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_in_an_entrys_place_is_counted_and_always_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let kept = cache.package_path(&Checksum::Sha1([1; 20])).unwrap();
+        cache.write(&kept, &[0; 100]).unwrap();
+        let packages = kept.parent().unwrap();
+        let planted = packages.join("q1-planted.apk");
+        std::fs::create_dir_all(planted.join("inner")).unwrap();
+        std::fs::write(planted.join("inner/big"), [0; 1000]).unwrap();
+        let fifo = packages.join("q1-fifo.apk");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, [0; 10]).unwrap();
+        let link = packages.join("q1-link.apk");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+
+        let (kind, bytes, count) = cache.usage().unwrap()[0];
+        assert_eq!(kind, Kind::Packages);
+        assert!(bytes >= 1100 && count == 4, "{bytes} bytes in {count} entries");
+        let report = cache.gc(u64::MAX).unwrap();
+
+        assert_eq!(report.removed, 3, "{report:?}");
+        assert!(kept.exists() && outside.exists(), "a symlink's target is not touched");
+        for gone in [&planted, &fifo, &link] {
+            assert!(std::fs::symlink_metadata(gone).is_err(), "{} left", gone.display());
+        }
+    }
+
+    #[test]
+    fn an_entry_lands_where_a_directory_stood() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let path = cache.package_path(&Checksum::Sha1([3; 20])).unwrap();
+        std::fs::create_dir_all(path.join("inner")).unwrap();
+        std::fs::write(path.join("inner/file"), b"planted").unwrap();
+
+        cache.write(&path, b"the entry").unwrap();
+
+        assert_eq!(read_regular(&path).unwrap(), b"the entry");
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     };
     let options = options::build_options(&args.build)?;
     let tag = batch_tag(&args.build.tag)?;
+    if let Some(name) = ignored_name(&args.build.tag) {
+        output::warn(&format!(
+            "--tag {:?}: a batch names each image after its blueprint (NAME:{tag}); \
+             the name {name:?} is not used",
+            args.build.tag
+        ));
+    }
     let names = image_names(&args.blueprints)?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("cannot make the output directory {}", args.out_dir.display()))?;
@@ -155,7 +162,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
 
     let total = args.blueprints.len();
     if failed == 0 {
-        output::note(&format!("built {total} images"));
+        output::note(&format!("built {total} image{}", if total == 1 { "" } else { "s" }));
         return Ok(ExitCode::SUCCESS);
     }
     output::note(&format!("{failed} of {total} blueprints failed"));
@@ -215,6 +222,15 @@ fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
+/// The NAME of `--tag NAME[:TAG]` when it is not the default's, which a batch does not use.
+fn ignored_name(reference: &str) -> Option<&str> {
+    let name = match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => reference,
+    };
+    (name != "flatroot").then_some(name)
+}
+
 /// The TAG of `--tag NAME[:TAG]`, which every image of the batch takes (each is named after
 /// its blueprint): `latest` when there is none, as `build` reads it, a colon inside a
 /// registry's `HOST:PORT` not counting.
@@ -235,7 +251,7 @@ fn batch_tag(reference: &str) -> anyhow::Result<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_tag;
+    use super::{batch_tag, ignored_name};
 
     #[test]
     fn the_tag_is_read_as_build_reads_it() {
@@ -245,6 +261,10 @@ mod tests {
         assert_eq!(batch_tag("localhost:5000/x:rc_1").unwrap(), "rc_1");
         assert!(batch_tag("a:b:c").is_ok_and(|t| t == "c"));
         assert!(batch_tag("app:").is_err());
+        assert_eq!(ignored_name("flatroot:latest"), None);
+        assert_eq!(ignored_name("flatroot:v2"), None);
+        assert_eq!(ignored_name("app:v1"), Some("app"));
+        assert_eq!(ignored_name("localhost:5000/x"), Some("localhost:5000/x"));
         assert!(batch_tag("app:-x").is_err());
         assert!(batch_tag("app:a b").is_err());
     }

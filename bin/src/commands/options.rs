@@ -112,7 +112,15 @@ pub fn build_options(options: &BuildOptions) -> anyhow::Result<Options> {
         (CompressionArg::Zstd, None) => Compression::zstd(),
         (CompressionArg::Zstd, Some(level @ 1..=19)) => Compression::Zstd { level: level as i32 },
         (CompressionArg::None, None) => Compression::None,
-        (kind, Some(level)) => bail!("--compression-level {level} is not valid for {kind:?}"),
+        (CompressionArg::Gzip, Some(level)) => {
+            bail!("--compression-level {level}: gzip takes 1 to 12")
+        }
+        (CompressionArg::Zstd, Some(level)) => {
+            bail!("--compression-level {level}: zstd takes 1 to 19")
+        }
+        (CompressionArg::None, Some(level)) => {
+            bail!("--compression-level {level}: --compression none takes no level")
+        }
     };
     check_tag(&options.tag)?;
     let tree = tree_options(options.source_date_epoch, options.jobs, &options.repos)?;

@@ -155,19 +155,23 @@ pub enum BuildError {
         source: Box<PathsError>,
     },
     /// The layer could not be written.
-    #[error("{arch}: cannot write the layer")]
+    #[error("{arch}: cannot write the layer of {}", out.display())]
     Layer {
         /// The architecture.
         arch: String,
+        /// The output the layer was going into.
+        out: PathBuf,
         /// What went wrong.
         #[source]
         source: Box<CompressError>,
     },
     /// Writing the layer's bytes failed (a full disk, a closed file).
-    #[error("{arch}: cannot write the layer")]
+    #[error("{arch}: cannot write the layer of {}", out.display())]
     LayerWrite {
         /// The architecture.
         arch: String,
+        /// The output the layer was going into.
+        out: PathBuf,
         /// What the writer said.
         #[source]
         source: std::io::Error,

@@ -256,17 +256,21 @@ impl Sink {
         let digests = match self {
             Sink::Layout(writer) => {
                 let layout_error = |e| BuildError::Layout(Box::new(e));
+                let out = writer.out().to_path_buf();
                 let blob = writer.prehashed_blob_writer().map_err(layout_error)?;
+                let at = (arch, out.as_path());
                 let (blob, digests) =
-                    encode(blob, tree, &layer_options, options, store.clone(), arch)?;
+                    encode(blob, tree, &layer_options, options, store.clone(), at)?;
                 blob.finish_as(&digests.digest).map_err(layout_error)?;
                 digests
             }
             Sink::Archive(writer) => {
                 let archive_error = |e| BuildError::DockerArchive(Box::new(e));
+                let out = writer.out().to_path_buf();
                 let blob = writer.prehashed_blob_writer().map_err(archive_error)?;
+                let at = (arch, out.as_path());
                 let (blob, digests) =
-                    encode(blob, tree, &layer_options, options, store.clone(), arch)?;
+                    encode(blob, tree, &layer_options, options, store.clone(), at)?;
                 blob.finish_as(&digests.digest).map_err(archive_error)?;
                 digests
             }
@@ -352,17 +356,23 @@ fn encode<W: Write>(
     layer_options: &LayerOptions,
     options: &Options,
     store: Option<Arc<LayerSegments>>,
-    arch: &str,
+    (arch, out): (&str, &Path),
 ) -> Result<(W, LayerDigests), BuildError> {
-    let layer_error =
-        |source| BuildError::Layer { arch: arch.to_string(), source: Box::new(source) };
+    let layer_error = |source| BuildError::Layer {
+        arch: arch.to_string(),
+        out: out.to_path_buf(),
+        source: Box::new(source),
+    };
     let mut encoder =
         LayerEncoder::new(blob, options.compression, options.jobs).map_err(layer_error)?;
     if let Some(store) = store {
         encoder = encoder.with_store(store);
     }
-    write_layer(tree, layer_options, &mut encoder)
-        .map_err(|source| BuildError::LayerWrite { arch: arch.to_string(), source })?;
+    write_layer(tree, layer_options, &mut encoder).map_err(|source| BuildError::LayerWrite {
+        arch: arch.to_string(),
+        out: out.to_path_buf(),
+        source,
+    })?;
     encoder.finish().map_err(layer_error)
 }
 

@@ -186,6 +186,11 @@ fn not_replaceable(out: &Path) -> Option<&'static str> {
 }
 
 impl DockerArchiveWriter {
+    /// Where [`DockerArchiveWriter::finish`] puts the output.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
     /// Starts an archive that [`DockerArchiveWriter::finish`] will put at `out`, replacing
     /// an empty file or a tar archive there.
     ///

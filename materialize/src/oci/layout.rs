@@ -104,6 +104,11 @@ pub struct LayoutWriter {
 }
 
 impl LayoutWriter {
+    /// Where [`LayoutWriter::finish`] puts the output.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
     /// Starts a layout that [`LayoutWriter::finish`] will put at `out`.
     ///
     /// `out` may be missing, an empty directory, or an existing image layout (a directory
@@ -423,6 +428,10 @@ pub(crate) fn temp_sibling(
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                 last = Some((path, error));
             }
+            // The output's directory is missing: name it, not the temporary inside it.
+            Err(error) if error.kind() == io::ErrorKind::NotFound && !parent.exists() => {
+                return Err((parent.to_owned(), error));
+            }
             Err(error) => return Err((path, error)),
         }
     }
@@ -462,6 +471,17 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_missing_output_directory_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("a/b");
+
+        let error = LayoutWriter::create(&parent.join("image")).err().unwrap().to_string();
+
+        assert!(error.contains(&parent.display().to_string()), "{error}");
+        assert!(!error.contains(".image.tmp"), "{error}");
     }
 
     #[test]
