@@ -271,7 +271,7 @@ mod tests {
         let options = FetchOptions {
             cache_dir: dir.path().join("cache"),
             netrc: Some(netrc),
-            http_auth: Some("basic:e.example:e:ep".into()),
+            http_auth: Some("basic:e.example:e:hidden-secret".into()),
             ..FetchOptions::default()
         };
         let fetcher = Fetcher::new(&options).unwrap();
@@ -281,7 +281,8 @@ mod tests {
         assert_eq!(user("https://e.example/os"), Some("e".into()));
         assert_eq!(user("https://h.example:8443/os/"), Some("n".into()));
         assert_eq!(user("https://other.example/os"), None);
-        assert!(!format!("{options:?}").contains("ep"));
+        // A password distinct enough that the temporary directory's random name cannot hold it.
+        assert!(!format!("{options:?}").contains("hidden-secret"), "{options:?}");
         assert_eq!(Remote::parse("https://u:p@h.example/os/").url, "https://h.example/os");
     }
 }
