@@ -6,8 +6,12 @@
 //! cargo build --release -p flatroot -p flatroot-benches
 //! target/release/speed-bench [--preset large] [--blueprint everything] [--rounds 3]
 //!                            [--batch-rounds 1] [--jobs 2] [--change xz-utils]
-//!                            [--skip-batch | --only-batch]
+//!                            [--skip-batch | --only-batch] [--scratch DIR] [--keep-scratch]
 //! ```
+//!
+//! The scratch directory (default `/dev/shm/flatroot-speed-bench`) holds about 11 GB of
+//! caches, trees and outputs for the large preset, in memory when it is on tmpfs; it is
+//! removed at the end unless `--keep-scratch`, so that it does not squeeze later runs.
 
 #![allow(
     clippy::print_stdout,
@@ -33,6 +37,7 @@ struct Args {
     skip_batch: bool,
     only_batch: bool,
     scratch: PathBuf,
+    keep_scratch: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -46,6 +51,7 @@ fn parse_args() -> Result<Args> {
         skip_batch: false,
         only_batch: false,
         scratch: PathBuf::from("/dev/shm/flatroot-speed-bench"),
+        keep_scratch: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +66,7 @@ fn parse_args() -> Result<Args> {
             "--skip-batch" => args.skip_batch = true,
             "--only-batch" => args.only_batch = true,
             "--scratch" => args.scratch = value()?.into(),
+            "--keep-scratch" => args.keep_scratch = true,
             other => bail!("unknown flag {other}; see the module documentation"),
         }
     }
@@ -127,6 +134,14 @@ fn compare(title: &str, scenarios: &[Scenario], rounds: usize, unpacked: u64) ->
 
 fn main() -> Result<()> {
     let args = parse_args()?;
+    let result = run(&args);
+    if !args.keep_scratch {
+        let _ = std::fs::remove_dir_all(&args.scratch);
+    }
+    result
+}
+
+fn run(args: &Args) -> Result<()> {
     let root = testenv::workspace_root();
     let flatroot = root.join("target/release/flatroot");
     if !flatroot.is_file() {
@@ -146,7 +161,7 @@ fn main() -> Result<()> {
     if args.only_batch {
         let everything = repo.join(format!("blueprints/{}.yaml", args.blueprint));
         let layer_tar = uncompressed_layer(&flatroot, &everything, scratch)?;
-        return batch(&args, &flatroot, &repo, std::fs::metadata(&layer_tar)?.len());
+        return batch(args, &flatroot, &repo, std::fs::metadata(&layer_tar)?.len());
     }
     let everything = repo.join(format!("blueprints/{}.yaml", args.blueprint));
     let changed = one_package_less(&everything, &args.change, scratch)?;
@@ -221,7 +236,7 @@ fn main() -> Result<()> {
     )?;
 
     if !args.skip_batch {
-        batch(&args, &flatroot, &repo, unpacked)?;
+        batch(args, &flatroot, &repo, unpacked)?;
     }
     Ok(())
 }
