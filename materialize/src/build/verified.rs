@@ -74,7 +74,7 @@ pub(crate) fn keyring_digest(keyring: &Keyring) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-type Slot = Arc<Mutex<Option<Arc<Verified>>>>;
+type Slot = Arc<Mutex<Option<Verified>>>;
 
 /// The packages a process has verified, by [`PackageKey`].
 ///
@@ -115,16 +115,12 @@ impl VerifiedPackages {
         };
         let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(known) = slot.as_ref() {
-            return Ok((clone_verified(known), true));
+            return Ok((known.clone(), true));
         }
         let verified = verify()?;
-        *slot = Some(Arc::new(clone_verified(&verified)));
+        *slot = Some(verified.clone());
         Ok((verified, false))
     }
-}
-
-fn clone_verified((package, unverified): &Verified) -> Verified {
-    (package.clone(), *unverified)
 }
 
 #[cfg(test)]

@@ -502,14 +502,15 @@ impl<W: Write> LayerEncoder<W> {
             return self.append(content.bytes());
         }
 
-        let whole = content.len() - content.len() % size;
-        for start in (0..whole).step_by(size) {
-            let Some(piece) = content.slice(start, size) else { break };
+        // Whatever is not handed on as a whole segment is appended as bytes.
+        let mut done = 0;
+        while let Some(piece) = content.slice(done, size) {
             self.uncompressed_size = self.uncompressed_size.saturating_add(size as u64);
             let key = self.content_key(size);
             self.dispatch_keyed(Arc::new(piece), key)?;
+            done += size;
         }
-        self.append(&content.bytes()[whole..])
+        self.append(&content.bytes()[done..])
     }
 
     /// Closes the small entries before the current entry into a segment, if there are any.

@@ -212,7 +212,8 @@ pub struct SegmentStats {
 
 /// The segment store in a [`Cache`]'s `segments/` directory, one file per [`SegmentKey`]:
 /// the compressed bytes followed by a trailer (magic, length, a digest of the bytes seeded
-/// with the key) that is checked on every read. A corrupt or truncated entry is removed and counts as a miss.
+/// with the key) that is checked on every read. A corrupt or truncated entry is removed and
+/// counts as a miss.
 ///
 /// Writing never makes a build fail: when the cache cannot be written, the first failure is
 /// logged as a warning, later ones at debug level, and the layer is compressed as usual.
@@ -419,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fingerprint_is_made_once_and_differs_between_compressors() {
+    fn a_fingerprint_is_stable_and_differs_between_compressors() {
         let gzip = fingerprint(Compression::gzip());
         assert_eq!(gzip, fingerprint(Compression::gzip()));
         assert_ne!(gzip, fingerprint(Compression::Gzip { level: 1 }));

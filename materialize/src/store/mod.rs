@@ -320,8 +320,8 @@ fn inflated(
 
 /// Shares the `len` bytes of data in `file` (which holds nothing more) through `map`, the map
 /// they were written through, and, given a cache entry to keep them as, appends the trailer
-/// and renames the file into place. Only the map can fail: a cache entry that cannot be written is logged and
-/// the build goes on.
+/// and renames the file into place. Only the map can fail: a cache entry that cannot be
+/// written is logged and the build goes on.
 fn keep(
     file: &File,
     map: Option<memmap2::MmapMut>,
