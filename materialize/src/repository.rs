@@ -10,10 +10,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::apk::datatar::Limits;
+use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::signature::{Keyring, Trust};
 use crate::apk::signed_index::{IndexError, SignedIndex, read_index_with_limits};
 use crate::fetch::{FetchError, Fetcher, IndexOrigin, Remote};
+use crate::resolve;
 
 /// A repository as the blueprint (or `--repository`) names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,19 @@ pub struct LoadedRepository {
     pub entries: Vec<IndexEntry>,
     /// The key that signed the index, or `None` for an accepted untrusted index.
     pub signed_by: Option<String>,
+}
+
+/// What the solver is asked for `arch`: `world`, over `repos` in their priority order.
+pub fn request(world: Vec<Dependency>, repos: &[LoadedRepository], arch: &str) -> resolve::Request {
+    let repositories = repos
+        .iter()
+        .map(|r| resolve::Repository {
+            tag: r.spec.tag.clone(),
+            name: r.spec.location.clone(),
+            entries: r.entries.clone(),
+        })
+        .collect();
+    resolve::Request { world, repositories, arch: Some(arch.to_string()) }
 }
 
 /// A package file's bytes and where they came from.

@@ -26,7 +26,7 @@ use crate::oci::precompress::{is_large, precompress_content};
 use crate::oci::segment_share::EarlySegments;
 use crate::progress::{Progress, Stage};
 use crate::repository::{self, LoadedRepository, PackageBytes, RepositoryError};
-use crate::resolve::{self, Request, Resolution};
+use crate::resolve::{self, Resolution};
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
 use crate::rootfs::paths;
@@ -105,18 +105,7 @@ pub fn resolve_arch(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let request = Request {
-        world,
-        repositories: repos
-            .iter()
-            .map(|r| resolve::Repository {
-                tag: r.spec.tag.clone(),
-                name: r.spec.location.clone(),
-                entries: r.entries.clone(),
-            })
-            .collect(),
-        arch: Some(arch.to_string()),
-    };
+    let request = repository::request(world, &repos, arch);
     let resolution = resolve::resolve(&request).map_err(|source| BuildError::Resolve {
         arch: arch.to_string(),
         blueprint: plan.source.clone(),

@@ -12,7 +12,7 @@ use crate::apk::signature::{Keyring, Trust};
 use crate::build::{Plan, Resolved};
 use crate::fetch::Fetcher;
 use crate::repository::{self, LoadedRepository};
-use crate::resolve::{self, Request};
+use crate::resolve;
 
 /// The architecture a locked package was locked for: the directory its URL names
 /// (`<repo>/<arch>/<file>`), else its `architecture` field.
@@ -142,18 +142,7 @@ pub fn resolved_from_lock(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let request = Request {
-        world,
-        repositories: repos
-            .iter()
-            .map(|r| resolve::Repository {
-                tag: r.spec.tag.clone(),
-                name: r.spec.location.clone(),
-                entries: r.entries.clone(),
-            })
-            .collect(),
-        arch: Some(arch.to_string()),
-    };
+    let request = repository::request(world, &repos, arch);
     let mut resolution =
         resolve::resolve(&request).map_err(|source| LockError::WorldUnsatisfied {
             lock: lock_file(),
