@@ -73,7 +73,9 @@ fn the_tree_holds_what_the_packages_and_blueprint_say() {
     let home = node("home/greeter");
     assert_eq!((home.meta.mode, home.meta.uid, home.meta.gid), (0o750, 10000, 10000));
     assert_eq!(node("var/lib/hello/state").meta.mode, 0o640);
-    assert_eq!(file_text(tree, "etc/apk/world"), "flatroot-baselayout\nhello\nbusybox\n");
+    assert_eq!(file_text(tree, "etc/apk/world"), "busybox\nflatroot-baselayout\nhello\n");
+    assert_eq!(node("lib/apk/db/lock").meta.mode, 0o600);
+    assert_eq!(node("var/cache/apk").meta.mode, 0o755);
     assert_eq!(file_text(tree, "etc/apk/arch"), "x86_64\n");
     assert_eq!(file_text(tree, "etc/apk/repositories"), "testdata/repo\n");
     assert!(tree.lookup(b"etc/apk/keys/flatroot-test.rsa.pub", Follow::NotFinal).is_ok());
@@ -214,7 +216,7 @@ fn digests_do_not_depend_on_directory_threads_time_zone_locale_or_umask() {
 }
 
 #[test]
-fn the_digest_does_not_depend_on_the_blueprints_name_or_repeated_archs() {
+fn the_digest_does_not_depend_on_the_blueprints_name_package_order_or_repeated_archs() {
     let dir = tempdir();
     let reference = build(BLUEPRINT, &dir.path().join("a"), &["--arch", "x86_64"]);
     let twice = build(BLUEPRINT, &dir.path().join("b"), &["--arch", "x86_64", "--arch", "amd64"]);
@@ -228,6 +230,17 @@ fn the_digest_does_not_depend_on_the_blueprints_name_or_repeated_archs() {
     command.current_dir(copy.path()).args(["build", "testdata/renamed.yaml"]);
     command.arg(dir.path().join("c")).args(["--arch", "x86_64"]);
     assert_eq!(success(&run(&mut command)), reference);
+
+    // The package list in another order: `etc/apk/world` is sorted, as apko writes it.
+    let text = std::fs::read_to_string(copy.path().join("testdata/renamed.yaml")).unwrap();
+    let listed = "    - flatroot-baselayout\n    - hello\n    - busybox\n";
+    assert!(text.contains(listed), "the fixture's package list changed");
+    let reordered = text.replace(listed, "    - busybox\n    - hello\n    - flatroot-baselayout\n");
+    std::fs::write(copy.path().join("testdata/reordered.yaml"), reordered).unwrap();
+    let mut command = flatroot();
+    command.current_dir(copy.path()).args(["build", "testdata/reordered.yaml"]);
+    command.arg(dir.path().join("d")).args(["--arch", "x86_64"]);
+    assert_eq!(success(&run(&mut command)), reference, "the order of contents.packages");
 }
 
 #[test]

@@ -493,11 +493,8 @@ fn unpacked(mut record: IndexEntry, control: Control, data: &PackageData) -> Unp
     record.build_time = record.build_time.or(info.builddate);
     record.provider_priority = record.provider_priority.or(info.provider_priority);
     record.replaces_priority = record.replaces_priority.or(info.replaces_priority);
-    let scripts = control
-        .scripts
-        .into_iter()
-        .map(|s| Script { name: s.name, mtime: s.mtime, data: s.data })
-        .collect();
+    let scripts =
+        control.scripts.into_iter().map(|s| Script { name: s.name, data: s.data }).collect();
     UnpackedPackage {
         record,
         buffer: data.buffer.clone(),

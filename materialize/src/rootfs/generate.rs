@@ -1,7 +1,8 @@
-//! Writes the generated files into the tree: the apk configuration (`etc/apk/world`,
-//! `repositories`, `arch`, `keys/*`), the installed database, the account files and the
-//! busybox applet links. Every generated entry is owned by root and stamped with the
-//! build time, so it is a function of the inputs alone.
+//! Writes the generated files into the tree: the directories and files an apk database
+//! starts with, the apk configuration (`etc/apk/world`, `repositories`, `arch`, `keys/*`),
+//! the installed database, the account files and the busybox applet links. Every generated
+//! entry is owned by root and stamped with the build time, so it is a function of the inputs
+//! alone.
 
 use flatroot_vfs::{Content, Follow, Metadata, Node, NodeKind, Timestamp, Tree, TreeError};
 
@@ -14,7 +15,8 @@ use super::installed::{self, InstalledPackage};
 pub struct Inputs<'a> {
     /// The apk architecture, for `etc/apk/arch`.
     pub arch: &'a str,
-    /// The world, one dependency per line in `etc/apk/world`, in the order given.
+    /// The world: `etc/apk/world` holds it sorted, one dependency per line, as apko writes
+    /// it, so that the order of a blueprint's package list does not change the image.
     pub world: &'a [String],
     /// The lines of `etc/apk/repositories`.
     pub repositories: &'a [String],
@@ -56,12 +58,34 @@ pub enum GenerateError {
     Scripts(#[source] std::io::Error),
 }
 
+/// Directories an apk database starts with, as `apk --initdb` and apko make them, with
+/// their modes. Made only where no package put an entry. Device nodes are left out: a
+/// container runtime mounts its own `/dev`.
+const SKELETON_DIRS: &[(&str, u32)] = &[
+    ("dev", 0o755),
+    ("etc", 0o755),
+    ("etc/apk", 0o755),
+    ("etc/apk/keys", 0o755),
+    ("lib", 0o755),
+    ("lib/apk", 0o755),
+    ("lib/apk/db", 0o755),
+    ("proc", 0o555),
+    ("tmp", 0o1777),
+    ("var", 0o755),
+    ("var/cache", 0o755),
+    ("var/cache/apk", 0o755),
+    ("var/cache/misc", 0o755),
+];
+
 /// Writes every generated file; see the module documentation.
 pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateError> {
     let time = inputs.build_time;
-    let world: String = inputs.world.iter().map(|w| format!("{w}\n")).collect();
+    let mut world: Vec<&String> = inputs.world.iter().collect();
+    world.sort();
+    let world: String = world.iter().map(|w| format!("{w}\n")).collect();
     let repositories: String = inputs.repositories.iter().map(|r| format!("{r}\n")).collect();
 
+    skeleton(tree, time)?;
     put(tree, "etc/apk/world", world.into_bytes(), 0o644, time, true)?;
     put(tree, "etc/apk/repositories", repositories.into_bytes(), 0o644, time, true)?;
     put(tree, "etc/apk/arch", format!("{}\n", inputs.arch).into_bytes(), 0o644, time, true)?;
@@ -71,7 +95,7 @@ pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
     }
 
     put(tree, "lib/apk/db/installed", installed::installed(inputs.installed), 0o644, time, true)?;
-    let scripts = installed::scripts_tar(inputs.installed).map_err(GenerateError::Scripts)?;
+    let scripts = installed::scripts_tar(inputs.installed, time).map_err(GenerateError::Scripts)?;
     put(tree, "lib/apk/db/scripts.tar", scripts, 0o644, time, true)?;
     put(tree, "lib/apk/db/triggers", installed::triggers(inputs.installed), 0o644, time, true)?;
 
@@ -79,6 +103,24 @@ pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
         write_accounts(tree, inputs)?;
     }
     Ok(busybox_links(tree, time))
+}
+
+/// Makes the [`SKELETON_DIRS`] and the empty `lib/apk/db/lock` that no package made.
+///
+/// What a package put in such a place (a symlink, a file, other modes) stays: the skeleton
+/// only fills gaps, and a directory it cannot make there is left out, not an error.
+fn skeleton(tree: &mut Tree, time: i64) -> Result<(), GenerateError> {
+    for &(path, mode) in SKELETON_DIRS {
+        if tree.lookup(path.as_bytes(), Follow::NotFinal).is_ok() {
+            continue;
+        }
+        let mut meta = Metadata::directory(mode);
+        meta.mtime = Timestamp::from_secs(time);
+        if let Err(error) = tree.insert_dir_all(path.as_bytes(), meta) {
+            tracing::debug!(path, %error, "a package's entry stands where the skeleton has one");
+        }
+    }
+    put(tree, "lib/apk/db/lock", Vec::new(), 0o600, time, false)
 }
 
 fn write_accounts(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateError> {
@@ -232,7 +274,7 @@ mod tests {
         .unwrap();
         let inputs = Inputs {
             arch: "x86_64",
-            world: &["busybox".into(), "hello>=2".into()],
+            world: &["hello>=2".into(), "busybox".into()],
             repositories: &["/repo".into()],
             keys: &[("k.pub".into(), b"blueprint".to_vec())],
             installed: &[],
@@ -250,5 +292,61 @@ mod tests {
         assert_eq!(content(&tree, b"etc/apk/arch"), b"x86_64\n");
         assert_eq!(content(&tree, b"etc/apk/keys/k.pub"), b"pkg");
         assert_eq!(content(&tree, b"lib/apk/db/installed"), b"");
+    }
+
+    fn inputs(build_time: i64) -> Inputs<'static> {
+        Inputs {
+            arch: "x86_64",
+            world: &[],
+            repositories: &[],
+            keys: &[],
+            installed: &[],
+            users: &[],
+            groups: &[],
+            build_time,
+        }
+    }
+
+    fn mode_of(tree: &Tree, path: &[u8]) -> Option<(bool, u32)> {
+        let node = tree.node(tree.lookup(path, Follow::NotFinal).ok()?);
+        Some((matches!(node.kind, NodeKind::Directory(_)), node.meta.mode))
+    }
+
+    #[test]
+    fn an_empty_tree_gets_the_directories_and_lock_an_apk_database_starts_with() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+
+        write(&mut tree, &inputs(5)).unwrap();
+
+        for &(path, mode) in SKELETON_DIRS {
+            assert_eq!(mode_of(&tree, path.as_bytes()), Some((true, mode)), "{path}");
+        }
+        assert_eq!(mode_of(&tree, b"lib/apk/db/lock"), Some((false, 0o600)));
+        let tmp = tree.node(tree.lookup(b"tmp", Follow::NotFinal).unwrap());
+        assert_eq!(tmp.meta.mtime, Timestamp::from_secs(5));
+    }
+
+    #[test]
+    fn the_skeleton_leaves_what_packages_put_in_its_places() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"tmp", Metadata::directory(0o700)).unwrap();
+        tree.insert_dir_all(b"usr/lib", Metadata::directory(0o755)).unwrap();
+        let lib = Node {
+            kind: NodeKind::Symlink(b"usr/lib".as_slice().into()),
+            meta: Metadata::new(0o777),
+        };
+        tree.insert(b"lib", lib).unwrap();
+        tree.insert_file(b"proc", Metadata::file(0o644), Content::from_vec(b"odd".to_vec()))
+            .unwrap();
+
+        write(&mut tree, &inputs(5)).unwrap();
+
+        assert_eq!(mode_of(&tree, b"tmp"), Some((true, 0o700)));
+        assert_eq!(mode_of(&tree, b"proc"), Some((false, 0o644)));
+        assert!(matches!(
+            tree.node(tree.lookup(b"lib", Follow::NotFinal).unwrap()).kind,
+            NodeKind::Symlink(_)
+        ));
+        assert_eq!(mode_of(&tree, b"usr/lib/apk/db/lock"), Some((false, 0o600)));
     }
 }

@@ -33,8 +33,6 @@ pub struct DbEntry {
 pub struct Script {
     /// The script's name in the control segment, such as `.post-install`.
     pub name: String,
-    /// Its mtime in the control segment.
-    pub mtime: i64,
     /// Its bytes.
     pub data: Vec<u8>,
 }
@@ -160,8 +158,8 @@ fn push_acl(out: &mut Vec<u8>, prefix: &[u8], entry: &DbEntry) {
 
 /// Writes `lib/apk/db/scripts.tar`: one member per script, named
 /// `<name>-<version>.<checksum>.<script>` without the script's leading dot, mode 0755,
-/// owned by root, with the script's own mtime; packages in name order.
-pub fn scripts_tar(packages: &[InstalledPackage]) -> io::Result<Vec<u8>> {
+/// owned by root, dated `time` (the build time, as apko dates them); packages in name order.
+pub fn scripts_tar(packages: &[InstalledPackage], time: i64) -> io::Result<Vec<u8>> {
     let mut sorted: Vec<&InstalledPackage> = packages.iter().collect();
     sorted.sort_by(|a, b| a.record.name.cmp(&b.record.name));
     let mut builder = tar::Builder::new(Vec::new());
@@ -179,7 +177,7 @@ pub fn scripts_tar(packages: &[InstalledPackage]) -> io::Result<Vec<u8>> {
             header.set_mode(0o755);
             header.set_uid(0);
             header.set_gid(0);
-            header.set_mtime(u64::try_from(script.mtime).unwrap_or(0));
+            header.set_mtime(u64::try_from(time).unwrap_or(0));
             header.set_entry_type(tar::EntryType::Regular);
             builder.append_data(&mut header, name, script.data.as_slice())?;
         }
@@ -257,5 +255,30 @@ mod tests {
         let mut out = Vec::new();
         write_entries(&mut out, &[entry("usr/bin/x", false, 0o644)]);
         assert_eq!(out, b"F:usr/bin\nR:x\n");
+    }
+
+    #[test]
+    fn scripts_are_dated_by_the_build_not_by_the_package() {
+        let record = IndexEntry {
+            name: "hello".into(),
+            version: "1-r0".into(),
+            checksum: Checksum::parse("Q1pcfTfDNEbNKQc2s1tia7da05M8Q="),
+            ..IndexEntry::default()
+        };
+        let script = Script { name: ".post-install".into(), data: b"#!/bin/sh\n".to_vec() };
+        let package =
+            InstalledPackage { record, entries: vec![], scripts: vec![script], triggers: vec![] };
+
+        let tar = scripts_tar(&[package], 1000).unwrap();
+
+        let mut archive = tar::Archive::new(&tar[..]);
+        let entries: Vec<_> = archive.entries().unwrap().map(Result::unwrap).collect();
+        assert_eq!(entries.len(), 1);
+        let header = entries[0].header();
+        assert_eq!(
+            &*header.path_bytes(),
+            b"hello-1-r0.Q1pcfTfDNEbNKQc2s1tia7da05M8Q=.post-install"
+        );
+        assert_eq!((header.mtime().unwrap(), header.mode().unwrap()), (1000, 0o755));
     }
 }
