@@ -110,7 +110,7 @@ pub struct BuildOptions {
     pub archs: Vec<String>,
     /// Image name and tag, `NAME[:TAG]`; a docker-archive of several architectures tags
     /// each `NAME:TAG-ARCH` (OCI spelling: `amd64`, `arm64`). `batch` names each image
-    /// after its blueprint and takes only the TAG.
+    /// after its blueprint and takes only the TAG (`--tag v1`, or the TAG of `NAME:TAG`).
     #[arg(long, value_name = "NAME[:TAG]", default_value = "flatroot:latest")]
     pub tag: String,
     /// Layer compression.

@@ -224,6 +224,9 @@ fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
 
 /// The NAME of `--tag NAME[:TAG]` when it is not the default's, which a batch does not use.
 fn ignored_name(reference: &str) -> Option<&str> {
+    if is_bare_tag(reference) {
+        return None;
+    }
     let name = match reference.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => name,
         _ => reference,
@@ -231,11 +234,18 @@ fn ignored_name(reference: &str) -> Option<&str> {
     (name != "flatroot").then_some(name)
 }
 
-/// The TAG of `--tag NAME[:TAG]`, which every image of the batch takes (each is named after
+/// Whether `--tag` was given a TAG alone (`--tag v1`), as a batch takes it: no `:` and no
+/// `/`, so not a name with a tag or a registry.
+fn is_bare_tag(reference: &str) -> bool {
+    !reference.contains([':', '/'])
+}
+
+/// The TAG of `--tag NAME[:TAG]` or `--tag TAG`, which every image of the batch takes (each is named after
 /// its blueprint): `latest` when there is none, as `build` reads it, a colon inside a
 /// registry's `HOST:PORT` not counting.
 fn batch_tag(reference: &str) -> anyhow::Result<&str> {
     let tag = match reference.rsplit_once(':') {
+        _ if is_bare_tag(reference) => reference,
         Some((_, tag)) if !tag.contains('/') => tag,
         _ => "latest",
     };
@@ -267,5 +277,7 @@ mod tests {
         assert_eq!(ignored_name("localhost:5000/x"), Some("localhost:5000/x"));
         assert!(batch_tag("app:-x").is_err());
         assert!(batch_tag("app:a b").is_err());
+        assert_eq!(batch_tag("v1").unwrap(), "v1", "a TAG alone");
+        assert_eq!(ignored_name("v1"), None);
     }
 }

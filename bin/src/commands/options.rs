@@ -7,6 +7,7 @@ use flatroot_materialize::apk::signature::Trust;
 use flatroot_materialize::build::{Options, Plan};
 use flatroot_materialize::oci::compress::Compression;
 use flatroot_materialize::plan::{self, Overrides};
+use flatroot_materialize::registry::reference::check_name_and_tag;
 
 use crate::cli::{BuildOptions, CompressionArg, RepositoryArgs};
 use crate::output;
@@ -36,30 +37,15 @@ pub(crate) fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
     }
 }
 
-/// Checks `NAME[:TAG]` as an image reference: a non-empty lowercase name of
-/// `[a-z0-9._/-]` (with a `host:port/` prefix allowed) and a tag of `[A-Za-z0-9_.-]`, at most
-/// 128 characters, not starting with `.` or `-`. See: the OCI distribution spec's grammar.
+/// Checks `NAME[:TAG]` against the distribution project's reference grammar, the registry
+/// host optional: what skopeo and Docker accept as an image's name.
 fn check_tag(reference: &str) -> anyhow::Result<()> {
-    let (name, tag) = match reference.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, tag),
-        _ => (reference, "latest"),
-    };
-    let name_ok = !name.is_empty()
-        && name.split('/').all(|part| !part.is_empty())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-:".contains(c));
-    let tag_ok = !tag.is_empty()
-        && tag.len() <= 128
-        && !tag.starts_with(['.', '-'])
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !(name_ok && tag_ok) {
-        bail!(
-            "--tag {reference:?}: expected NAME[:TAG], a lowercase name and a tag of letters, \
-             digits, '_', '.' or '-'"
-        );
-    }
-    Ok(())
+    check_name_and_tag(reference).map_err(|error| {
+        anyhow::anyhow!(
+            "--tag {reference:?}: expected NAME[:TAG] as image references write it: {}",
+            error.why
+        )
+    })
 }
 
 impl RepositoryArgs {

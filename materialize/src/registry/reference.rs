@@ -118,6 +118,36 @@ impl Reference {
     }
 }
 
+/// Checks `NAME[:TAG]` as an image is named in a layout or docker-archive (`--tag`): the
+/// reference grammar without a digest, the registry host optional (`app`, `app:v1`,
+/// `localhost:5000/team/app:v1`), the whole name at most 255 characters.
+///
+/// # Errors
+/// [`ReferenceError`] naming the text and the part that does not fit the grammar.
+pub fn check_name_and_tag(text: &str) -> Result<(), ReferenceError> {
+    let fail = |why| ReferenceError { text: text.to_string(), why };
+    let (name, tag) = match text.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (text, None),
+    };
+    if name.len() > 255 {
+        return Err(fail("a name longer than 255 characters"));
+    }
+
+    let repository = match name.split_once('/') {
+        Some((first, rest)) if looks_like_host(first) => {
+            check_host(first).map_err(fail)?;
+            rest
+        }
+        _ => name,
+    };
+    check_repository(repository).map_err(fail)?;
+    if let Some(tag) = tag {
+        check_tag(tag).map_err(fail)?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.registry, self.repository)?;
@@ -246,6 +276,29 @@ fn check_digest(digest: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_with_tags_follow_the_grammar_with_an_optional_host() {
+        for good in ["app", "app:v1", "team/app:1.0-rc_1", "localhost:5000/app:v1", "a.b/c__d"] {
+            assert_eq!(check_name_and_tag(good), Ok(()), "{good}");
+        }
+        let long_name = "n".repeat(256);
+        let long_tag = format!("app:{}", "v".repeat(129));
+        for bad in [
+            "foo:bar:baz",
+            "foo/../bar:1",
+            "foo..bar",
+            "foo___bar",
+            "localhost:abc/foo",
+            "App",
+            "app:-v1",
+            "app:",
+            long_name.as_str(),
+            long_tag.as_str(),
+        ] {
+            assert!(check_name_and_tag(bad).is_err(), "{bad}");
+        }
+    }
     use super::*;
 
     const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
