@@ -240,9 +240,9 @@ fn is_bare_tag(reference: &str) -> bool {
     !reference.contains([':', '/'])
 }
 
-/// The TAG of `--tag NAME[:TAG]` or `--tag TAG`, which every image of the batch takes (each is named after
-/// its blueprint): `latest` when there is none, as `build` reads it, a colon inside a
-/// registry's `HOST:PORT` not counting.
+/// The TAG of `--tag NAME[:TAG]` or `--tag TAG`, which every image of the batch takes (each
+/// is named after its blueprint): `latest` when there is none, as `build` reads it, a colon
+/// inside a registry's `HOST:PORT` not counting.
 fn batch_tag(reference: &str) -> anyhow::Result<&str> {
     let tag = match reference.rsplit_once(':') {
         _ if is_bare_tag(reference) => reference,
