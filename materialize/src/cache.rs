@@ -15,6 +15,10 @@
 //!   at most an unlocked stray, which the next process to write the cache removes (see
 //!   [`Cache::sweep_abandoned`]), as does [`Cache::gc`].
 //!
+//! A cache directory is tagged with a `CACHEDIR.TAG` file when first written
+//! ([`Cache::claim`]); nothing in an untagged directory that holds other files is ever
+//! swept or collected.
+//!
 //! Entries are checked when read, not trusted: a package by the normal verification
 //! against its index, an index by its body digest and then its signature. A corrupt entry
 //! is removed and fetched again. Each use of an entry sets its mtime ([`Cache::touch`]),
@@ -86,12 +90,38 @@ impl Kind {
 /// temporary right after creating it, so this only has to cover that instant.
 const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 
+/// The file that marks a directory as a flatroot cache, in the Cache Directory Tagging
+/// format (backup tools skip such directories). Only a tagged directory is ever swept or
+/// collected, so a mistaken `--cache-dir ~` removes nothing.
+pub const TAG_FILE: &str = "CACHEDIR.TAG";
+
+/// What [`TAG_FILE`] holds: the format's signature line, then a comment.
+const TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+    # This file is a cache directory tag created by flatroot.\n\
+    # For information about cache directory tags see https://bford.info/cachedir/\n";
+
 /// The cache directories whose abandoned temporaries this process has swept.
 static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// The directory holds files that are not a flatroot cache's, so nothing in it may be
+    /// swept or collected.
+    #[error(
+        "{path} is not a flatroot cache: it holds other files and no {TAG_FILE}; choose an \
+         empty or new directory for --cache-dir"
+    )]
+    NotACache {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `cache du` or `cache gc` named a directory that does not exist.
+    #[error("there is no cache at {path}")]
+    Missing {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A file or directory of the cache could not be read, written or removed.
     #[error("cache {path}")]
     Io {
@@ -107,14 +137,22 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     move |source| CacheError::Io { path: path.to_path_buf(), source }
 }
 
-/// The default cache directory: `$XDG_CACHE_HOME/flatroot`, else `$HOME/.cache/flatroot`,
-/// else `flatroot-cache` in the system's temporary directory.
+/// The default cache directory: `$XDG_CACHE_HOME/flatroot` (an absolute path, as the XDG
+/// specification requires; a relative one is ignored), else `.cache/flatroot` in `$HOME`,
+/// else in the user's home directory from the password database, else
+/// `flatroot-cache-<uid>` in the system's temporary directory, never a directory shared by
+/// every user.
 pub fn default_dir() -> PathBuf {
     let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    match (nonempty("XDG_CACHE_HOME"), nonempty("HOME")) {
-        (Some(xdg), _) => xdg.join("flatroot"),
-        (None, Some(home)) => home.join(".cache/flatroot"),
-        (None, None) => std::env::temp_dir().join("flatroot-cache"),
+    if let Some(xdg) = nonempty("XDG_CACHE_HOME").filter(|p| p.is_absolute()) {
+        return xdg.join("flatroot");
+    }
+    let uid = nix::unistd::getuid();
+    let home = nonempty("HOME")
+        .or_else(|| nix::unistd::User::from_uid(uid).ok().flatten().map(|user| user.dir));
+    match home {
+        Some(home) => home.join(".cache/flatroot"),
+        None => std::env::temp_dir().join(format!("flatroot-cache-{uid}")),
     }
 }
 
@@ -197,13 +235,16 @@ impl Cache {
     /// A new, empty temporary file in the cache, removed when dropped unless persisted.
     ///
     /// # Errors
-    /// [`CacheError::Io`] when the directory cannot be made or the file created.
+    /// [`CacheError::Io`] when the directory cannot be made or the file created;
+    /// [`CacheError::NotACache`] when the directory is not a cache (see [`Cache::claim`]).
     ///
     /// The file is locked (`flock`) while open, so that no sweep takes it for abandoned;
     /// the first temporary a process makes in a cache sweeps what killed processes left.
     pub fn temporary(&self) -> Result<tempfile::NamedTempFile, CacheError> {
         let dir = self.root.join(Kind::Temporary.dir());
-        if SWEPT.lock().unwrap_or_else(PoisonError::into_inner).insert(dir.clone()) {
+        if !SWEPT.lock().unwrap_or_else(PoisonError::into_inner).contains(&dir) {
+            self.claim(true)?;
+            SWEPT.lock().unwrap_or_else(PoisonError::into_inner).insert(dir.clone());
             std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
             match self.sweep_abandoned() {
                 Ok(0) => {}
@@ -228,6 +269,57 @@ impl Cache {
             tracing::debug!(path = %file.path().display(), %error, "cannot lock a temporary");
         }
         Ok(file)
+    }
+
+    /// Makes sure the directory is a flatroot cache before anything in it is written or
+    /// removed: tagged with [`TAG_FILE`], or (with `create`) made and tagged when it is
+    /// missing or empty. A directory that holds only the kinds' subdirectories is the cache
+    /// of a flatroot from before the tag, and is tagged; one tagged, or of that shape but
+    /// read-only, is used as it is.
+    ///
+    /// # Errors
+    /// [`CacheError::NotACache`] for a directory holding anything else,
+    /// [`CacheError::Missing`] for a missing one without `create`, or [`CacheError::Io`].
+    pub fn claim(&self, create: bool) -> Result<(), CacheError> {
+        let tag = self.root.join(TAG_FILE);
+        if tag.is_file() {
+            return Ok(());
+        }
+        let listing = match std::fs::read_dir(&self.root) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                std::fs::create_dir_all(&self.root).map_err(io_error(&self.root))?;
+                std::fs::read_dir(&self.root).map_err(io_error(&self.root))?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { path: self.root.clone() });
+            }
+            Err(e) => return Err(CacheError::Io { path: self.root.clone(), source: e }),
+        };
+
+        let mut empty = true;
+        for item in listing {
+            let item = item.map_err(io_error(&self.root))?;
+            empty = false;
+            let name = item.file_name();
+            let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
+                && item.file_type().is_ok_and(|t| t.is_dir());
+            if !is_kind_dir {
+                return Err(CacheError::NotACache { path: self.root.clone() });
+            }
+        }
+        if empty && !create {
+            return Err(CacheError::NotACache { path: self.root.clone() });
+        }
+        match std::fs::write(&tag, TAG_TEXT) {
+            Ok(()) => Ok(()),
+            // A read-only cache of the right shape is still read.
+            Err(e) if !empty => {
+                tracing::debug!(path = %tag.display(), error = %e, "cannot tag the cache");
+                Ok(())
+            }
+            Err(e) => Err(CacheError::Io { path: tag, source: e }),
+        }
     }
 
     /// Removes the temporaries no live process is writing (unlocked, and older than a
@@ -406,8 +498,9 @@ impl Cache {
     /// process is writing are never removed.
     ///
     /// # Errors
-    /// As [`Cache::entries`], or an entry that cannot be removed.
+    /// As [`Cache::entries`] and [`Cache::claim`], or an entry that cannot be removed.
     pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
+        self.claim(false)?;
         let now = SystemTime::now();
         let stale = |e: &Entry| {
             !e.regular || (e.kind == Kind::Temporary && abandoned(&e.path, e.used, now))
@@ -519,6 +612,38 @@ fn abandoned(path: &Path, modified: SystemTime, now: SystemTime) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests panic on failure")]
 mod tests {
+
+    #[test]
+    fn a_directory_with_other_files_is_never_swept_or_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp/project");
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("thesis.tex"), b"years of work").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let cache = Cache::new(dir.path());
+
+        assert!(matches!(cache.gc(0), Err(CacheError::NotACache { .. })));
+        assert!(matches!(cache.temporary(), Err(CacheError::NotACache { .. })));
+        assert!(tmp.join("thesis.tex").is_file());
+        assert!(!dir.path().join(TAG_FILE).exists());
+    }
+
+    #[test]
+    fn a_new_empty_or_older_cache_is_tagged_and_a_missing_one_is_not_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = Cache::new(dir.path().join("new"));
+        assert!(matches!(new.gc(0), Err(CacheError::Missing { .. })));
+        drop(new.temporary().unwrap());
+        assert!(dir.path().join("new").join(TAG_FILE).is_file());
+
+        // An older flatroot's cache: the kinds' directories and nothing else.
+        let older = dir.path().join("older");
+        std::fs::create_dir_all(older.join("packages")).unwrap();
+        std::fs::write(older.join("packages/q1-00.apk"), b"apk").unwrap();
+        let report = Cache::new(&older).gc(0).unwrap();
+        assert_eq!(report.removed, 1);
+        assert!(older.join(TAG_FILE).is_file());
+    }
     use super::*;
 
     fn age(path: &Path, secs: u64) {

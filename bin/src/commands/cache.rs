@@ -27,7 +27,8 @@ pub enum CacheCommand {
         cache_dir: Option<PathBuf>,
     },
     /// Remove least recently used entries until the cache holds at most SIZE, and
-    /// temporaries that killed processes left more than a day ago.
+    /// temporaries that killed processes left (unlocked, older than a minute). Only a
+    /// directory tagged as a flatroot cache (CACHEDIR.TAG) is touched.
     Gc {
         /// The most the cache may hold: bytes, or with a K, M, G or T suffix (powers of
         /// 1024; `KiB`, `MB` and the like are read the same).
@@ -44,6 +45,9 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         CacheCommand::Du { cache_dir } => {
             let cache = Cache::new(cache_dir.unwrap_or_else(cache::default_dir));
+            if !cache.root().is_dir() {
+                bail!("there is no cache at {}", cache.root().display());
+            }
             let usage = cache
                 .usage()
                 .with_context(|| format!("reading the cache {}", cache.root().display()))?;
