@@ -25,11 +25,17 @@ pub fn init_logging(verbose: u8) {
             filter = filter.add_directive(directive);
         }
     }
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    // Without -v or FLATROOT_LOG only warnings show, and they are for the user: no time
+    // stamp or module path, which diagnostics need and a warning does not.
+    if verbose == 0 && std::env::var_os("FLATROOT_LOG").is_none() {
+        builder.without_time().with_target(false).init();
+    } else {
+        builder.init();
+    }
 }
 
 /// Prints an error and its causes, one per line: `error: …` then `caused by: …`.
@@ -51,12 +57,14 @@ pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
-/// Writes a line of data to stdout.
+/// Writes a line of data to stdout. A reader that has gone away (`| head`, `| true`) is
+/// not an error: the work the line reports is done, and the exit status must say so.
 pub fn data(line: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")?;
-    stdout.flush()?;
-    Ok(())
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Progress drawn with a spinner when stderr is a terminal, and nothing otherwise.

@@ -350,3 +350,26 @@ fn compression_levels_change_the_layer_and_not_the_tree() {
         assert!(!out.exists(), "{flags:?}: output left behind");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_fail_a_finished_build() {
+    let dir = tempdir();
+    let out = dir.path().join("image");
+    let mut child = flatroot()
+        .args(["build", BLUEPRINT])
+        .arg(&out)
+        .args(["--arch", "x86_64", "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `flatroot build … | true`: the reader has closed its end before the digest is printed.
+    drop(child.stdout.take());
+
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(out.join("index.json").is_file());
+}
