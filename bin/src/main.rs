@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod output;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -12,6 +13,13 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     output::init_logging(cli.verbose);
+    // `mount` handles its signals itself: they unmount.
+    if !matches!(cli.command, cli::Command::Mount(_))
+        && let Err(error) = signals::clean_up_on_signals()
+    {
+        output::print_error(&error);
+        return ExitCode::from(2);
+    }
     match commands::run(cli.command) {
         Ok(code) => code,
         Err(error) => {

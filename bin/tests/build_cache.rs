@@ -175,3 +175,49 @@ fn large_files_are_compressed_while_packages_inflate_and_no_byte_changes() {
         assert_eq!(field(&line, "reused"), reused + compressed, "{line}");
     }
 }
+
+#[test]
+fn a_build_ended_by_a_signal_removes_its_temporary_output() {
+    let name = "a_build_ended_by_a_signal_removes_its_temporary_output";
+    if testenv::shared_tools().is_none() {
+        return testenv::missing(name, "../shared/tools");
+    }
+    let repo = corpus::debian_repo("small").expect("make-apk-repo --preset small");
+    let dir = tempdir();
+
+    for (signal, out) in [
+        (nix::sys::signal::Signal::SIGTERM, dir.path().join("image")),
+        (nix::sys::signal::Signal::SIGINT, dir.path().join("image.tar")),
+    ] {
+        // The slowest level on one thread, so that the layer takes long enough to catch.
+        let mut child = flatroot()
+            .args(["build", "--no-cache", "--compression-level", "12", "--jobs", "1"])
+            .arg(repo.join("blueprints/base.yaml"))
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let temporaries = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+                .count()
+        };
+        let started = std::time::Instant::now();
+        while temporaries() == 0 {
+            assert!(child.try_wait().unwrap().is_none(), "the build ended before its output began");
+            assert!(started.elapsed().as_secs() < 300, "no temporary output after 300 s");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let status = child.wait().unwrap();
+
+        assert_eq!(status.code(), Some(128 + signal as i32), "{signal}");
+        assert_eq!(temporaries(), 0, "{signal}: a temporary output is left");
+        assert!(!out.exists(), "{signal}: nothing at the output");
+    }
+}

@@ -23,6 +23,7 @@ use super::compress::LayerDigests;
 use super::digest::{DigestError, sha256_digest};
 use super::image::ImageBlobs;
 use super::layout::{OCI_LAYOUT, StoredBlob, temp_sibling};
+use super::pending::Pending;
 
 /// The `NAME:TAG` an image gets when the blueprint names none (apko's default is the same
 /// shape).
@@ -158,6 +159,8 @@ pub struct DockerArchiveWriter {
     images: Vec<(String, String, String)>,
     damaged: bool,
     finished: bool,
+    /// Keeps `temp` registered for removal on a signal while the writer lives.
+    _pending: Pending,
 }
 
 /// What is at `out` when it is something a build must not replace: anything but nothing,
@@ -219,6 +222,7 @@ impl DockerArchiveWriter {
 
         let mut writer = Self {
             out: out.to_owned(),
+            _pending: Pending::new(&temp),
             temp,
             file: BufWriter::with_capacity(1 << 20, file),
             position: 0,

@@ -29,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::digest::{DigestError, sha256_digest};
 use super::image::ImageBlobs;
+use super::pending::Pending;
 
 /// The content of the `oci-layout` file: the layout version this writer follows.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -101,6 +102,8 @@ pub struct LayoutWriter {
     temp: PathBuf,
     blobs: PathBuf,
     finished: bool,
+    /// Keeps `temp` registered for removal on a signal while the writer lives.
+    _pending: Pending,
 }
 
 impl LayoutWriter {
@@ -128,7 +131,8 @@ impl LayoutWriter {
             .map_err(|(path, source)| LayoutError::Io { action: "create", path, source })?;
 
         let blobs = temp.join("blobs").join("sha256");
-        let writer = Self { out: out.to_owned(), temp, blobs, finished: false };
+        let _pending = Pending::new(&temp);
+        let writer = Self { out: out.to_owned(), temp, blobs, finished: false, _pending };
         fs::create_dir_all(&writer.blobs).map_err(io_error("create", &writer.blobs))?;
         let (out, temp) = (writer.out.display(), writer.temp.display());
         tracing::debug!(out = %out, temp = %temp, "layout started");

@@ -45,6 +45,7 @@ pub mod docker_archive;
 mod hasher;
 pub mod image;
 pub mod layout;
+pub mod pending;
 pub mod precompress;
 mod segment;
 pub mod segment_share;

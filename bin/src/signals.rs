@@ -1,0 +1,32 @@
+//! How a command other than `mount` ends on SIGINT, SIGTERM or SIGHUP: the temporary outputs
+//! it was writing are removed first, so an interrupted build leaves no hidden half-written
+//! layout or archive beside its output.
+
+use anyhow::Context as _;
+use flatroot_materialize::oci::pending;
+use nix::sys::signal::{SigSet, Signal};
+
+/// Takes the three signals on a thread of its own, which removes the process's temporary
+/// outputs and exits with 128 + the signal's number, as a shell reports a process that a
+/// signal ended. Call before any other thread starts, so that all inherit the blocked mask.
+///
+/// # Errors
+/// When the signals cannot be blocked or the thread started.
+pub fn clean_up_on_signals() -> anyhow::Result<()> {
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals.thread_block().context("cannot block signals")?;
+    std::thread::Builder::new()
+        .name("flatroot-signals".to_string())
+        .spawn(move || {
+            if let Ok(signal) = signals.wait() {
+                let removed = pending::remove_all();
+                tracing::debug!(?signal, removed, "ending on a signal");
+                std::process::exit(128 + signal as i32);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
