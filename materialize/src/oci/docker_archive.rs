@@ -185,7 +185,21 @@ fn not_replaceable(out: &Path) -> Option<&'static str> {
     let is_tar = File::open(out)
         .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header))
         .is_ok_and(|()| &header[257..262] == b"ustar");
-    (!is_tar).then_some("a file that is not a tar archive")
+    if !is_tar {
+        return Some("a file that is not a tar archive");
+    }
+    (!has_manifest(out)).then_some("a tar archive that is not a docker-archive (no manifest.json)")
+}
+
+/// Whether the tar at `path` has a top-level `manifest.json`, as every docker-archive does;
+/// only the headers are read, the members' bytes skipped.
+fn has_manifest(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else { return false };
+    let mut archive = tar::Archive::new(file);
+    let Ok(entries) = archive.entries_with_seek() else { return false };
+    entries.filter_map(Result::ok).any(|entry| {
+        entry.path_bytes().strip_prefix(b"./").unwrap_or(&entry.path_bytes()) == b"manifest.json"
+    })
 }
 
 impl DockerArchiveWriter {
@@ -195,7 +209,7 @@ impl DockerArchiveWriter {
     }
 
     /// Starts an archive that [`DockerArchiveWriter::finish`] will put at `out`, replacing
-    /// an empty file or a tar archive there.
+    /// an empty file or a docker-archive (a tar with a `manifest.json`) there.
     ///
     /// # Errors
     /// [`DockerArchiveError::BadOutput`] when `out` has no file name or is anything else
@@ -629,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn replaces_only_nothing_an_empty_file_or_a_tar_archive() {
+    fn replaces_only_nothing_an_empty_file_or_a_docker_archive() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("image.tar");
         fs::write(&out, "my notes\n").unwrap();
@@ -640,11 +654,22 @@ mod tests {
 
         fs::write(&out, "").unwrap();
         assert!(not_replaceable(&out).is_none());
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_ustar();
-        header.set_size(0);
-        tar.append_data(&mut header, "x", &[][..]).unwrap();
-        fs::write(&out, tar.into_inner().unwrap()).unwrap();
+        let tar_of = |names: &[&str]| {
+            let mut tar = tar::Builder::new(Vec::new());
+            for name in names {
+                let mut header = tar::Header::new_ustar();
+                header.set_size(3);
+                tar.append_data(&mut header, name, &b"abc"[..]).unwrap();
+            }
+            tar.into_inner().unwrap()
+        };
+        fs::write(&out, tar_of(&["backup/thesis.tex", "notes"])).unwrap();
+        assert_eq!(
+            not_replaceable(&out),
+            Some("a tar archive that is not a docker-archive (no manifest.json)"),
+            "someone's own archive is kept"
+        );
+        fs::write(&out, tar_of(&["blobs/sha256/aa", "manifest.json"])).unwrap();
         assert!(not_replaceable(&out).is_none(), "an earlier archive is replaced");
 
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.tar")).unwrap();

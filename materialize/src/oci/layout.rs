@@ -119,8 +119,8 @@ impl LayoutWriter {
     /// `.<name>.tmp-<pid>-<n>` beside `out`, with `blobs/sha256/` inside.
     ///
     /// # Errors
-    /// [`LayoutError::NotALayout`] when `out` is a file, a symlink or a non-empty directory
-    /// without `oci-layout`; [`LayoutError::Io`] when it cannot be inspected or the temporary
+    /// [`LayoutError::NotALayout`] when `out` is a file, a symlink, a non-empty directory
+    /// without `oci-layout`, or one that holds more than a layout does; [`LayoutError::Io`] when it cannot be inspected or the temporary
     /// directory cannot be made.
     pub fn create(out: &Path) -> Result<Self, LayoutError> {
         if out.file_name().is_none() {
@@ -339,6 +339,10 @@ enum Existing {
 }
 
 /// Whether `out` is absent, an empty directory or an image layout; anything else is refused.
+/// What an image layout's directory holds: the marker, the index, the blobs, and the
+/// `ingest` directory some tools keep unfinished blobs in.
+const LAYOUT_ENTRIES: [&str; 4] = ["oci-layout", "index.json", "blobs", "ingest"];
+
 fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
     let refuse = |found| LayoutError::NotALayout { path: out.to_owned(), found };
     let meta = match fs::symlink_metadata(out) {
@@ -355,7 +359,18 @@ fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
 
     let marker = out.join("oci-layout");
     match fs::symlink_metadata(&marker) {
-        Ok(meta) if meta.is_file() => return Ok(Existing::Layout),
+        Ok(meta) if meta.is_file() => {
+            // A layout holds its marker, its index and its blobs; a directory that holds
+            // more is someone's work with a layout in it, and is not replaced.
+            let listing = fs::read_dir(out).map_err(io_error("read", out))?;
+            for entry in listing {
+                let name = entry.map_err(io_error("read", out))?.file_name();
+                if !LAYOUT_ENTRIES.iter().any(|known| name == *known) {
+                    return Err(refuse("a directory holding an image layout and other files"));
+                }
+            }
+            return Ok(Existing::Layout);
+        }
         Ok(_) => return Err(refuse("a directory whose oci-layout is not a regular file")),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(source) => return Err(LayoutError::Io { action: "inspect", path: marker, source }),
@@ -534,6 +549,12 @@ mod tests {
         let file = dir.path().join("precious");
         let error = LayoutWriter::create(&file).unwrap_err();
         assert!(matches!(error, LayoutError::NotALayout { found: "a file", .. }), "{error}");
+
+        // A project that keeps a layout's files among its own.
+        fs::write(dir.path().join("oci-layout"), b"{}").unwrap();
+        let error = LayoutWriter::create(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("an image layout and other files"), "{error}");
+        assert!(dir.path().join("precious").exists());
     }
 
     #[test]
