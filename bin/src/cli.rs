@@ -117,11 +117,11 @@ pub struct BuildOptions {
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
     /// Compression level (gzip 1-12, libdeflate's levels, default 6; zstd 1-19, default 3).
-    #[arg(long, value_name = "N")]
-    pub compression_level: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub compression_level: Option<i64>,
     /// Clamp every mtime to this time and use it as the creation time (seconds since the
     /// epoch); default: the SOURCE_DATE_EPOCH variable when it is set and not empty.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub source_date_epoch: Option<i64>,
     /// Worker threads (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]

@@ -246,6 +246,8 @@ fn command_line_values_out_of_range_are_refused() {
     let blueprint = blueprint_with(dir.path(), "");
     expect(&fails(&blueprint, &["--jobs", "100000"]), &["--jobs 100000: expected 1 to 1024"]);
     expect(&fails(&blueprint, &["--tag", "Bad Tag"]), &["--tag \"Bad Tag\""]);
+    let negative = fails(&blueprint, &["--compression-level", "-1"]);
+    expect(&negative, &["--compression-level -1: gzip takes 1 to 12"]);
     // Names Docker's reference grammar refuses, which skopeo could not read back.
     for tag in ["foo:bar:baz", "foo/../bar:1", "localhost:abc/foo"] {
         expect(&fails(&blueprint, &["--tag", tag]), &[&format!("--tag {tag:?}: expected NAME")]);

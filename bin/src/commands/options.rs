@@ -94,7 +94,7 @@ pub fn tree_options(
 pub fn build_options(options: &BuildOptions) -> anyhow::Result<Options> {
     let compression = match (options.compression, options.compression_level) {
         (CompressionArg::Gzip, None) => Compression::gzip(),
-        (CompressionArg::Gzip, Some(level @ 1..=12)) => Compression::Gzip { level },
+        (CompressionArg::Gzip, Some(level @ 1..=12)) => Compression::Gzip { level: level as u32 },
         (CompressionArg::Zstd, None) => Compression::zstd(),
         (CompressionArg::Zstd, Some(level @ 1..=19)) => Compression::Zstd { level: level as i32 },
         (CompressionArg::None, None) => Compression::None,

@@ -177,6 +177,8 @@ pub fn scripts_tar(packages: &[InstalledPackage], time: i64) -> io::Result<Vec<u
             header.set_mode(0o755);
             header.set_uid(0);
             header.set_gid(0);
+            header.set_username("root")?;
+            header.set_groupname("root")?;
             header.set_mtime(u64::try_from(time).unwrap_or(0));
             header.set_entry_type(tar::EntryType::Regular);
             builder.append_data(&mut header, name, script.data.as_slice())?;
@@ -280,5 +282,6 @@ mod tests {
             b"hello-1-r0.Q1pcfTfDNEbNKQc2s1tia7da05M8Q=.post-install"
         );
         assert_eq!((header.mtime().unwrap(), header.mode().unwrap()), (1000, 0o755));
+        assert_eq!((header.username(), header.groupname()), (Ok(Some("root")), Ok(Some("root"))));
     }
 }
