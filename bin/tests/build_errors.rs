@@ -294,3 +294,28 @@ fn a_tar_output_path_holding_another_file_is_not_replaced() {
     build(&blueprint.to_string_lossy(), &out, &[]);
     build(&blueprint.to_string_lossy(), &out, &[]);
 }
+
+#[test]
+fn output_names_that_ask_for_what_is_not_written_are_refused_before_building() {
+    let dir = tempdir();
+    let blueprint = blueprint_with(dir.path(), "");
+    let cases = [
+        ("image.tar.gz", "not a .tar.gz file"),
+        ("image.TGZ", "not a .tgz file"),
+        ("image.tar/", "a .tar OUT is a docker-archive, a file, not a directory"),
+    ];
+    for (name, why) in cases {
+        let out = format!("{}/{name}", dir.path().display());
+        let output = run(flatroot().arg("build").arg(&blueprint).arg(&out));
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        expect(&stderr(&output), &[name, why]);
+    }
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "only the blueprint: {names:?}");
+
+    // Any case of .tar is a docker-archive.
+    let upper = dir.path().join("IMAGE.TAR");
+    build(&blueprint.to_string_lossy(), &upper, &[]);
+    assert!(upper.is_file());
+}

@@ -30,8 +30,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 
     let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
-    let is_archive = out.extension().is_some_and(|e| e == "tar");
-    let target = if is_archive { Output::DockerArchive(out) } else { Output::Layout(out) };
+    let target = output_for(out)?;
 
     let lock = match &args.lock {
         Some(path) => Some((locked(path, &args.blueprint)?, path.as_path())),
@@ -53,6 +52,29 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         output::data(&outcome.index_digest)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `OUT` asks for: a docker-archive when it ends in `.tar` (any case), else an OCI
+/// layout directory. A name that looks like a compressed archive or a `.tar` directory
+/// (`x.tar/`) is refused before anything is built, not made into a layout or failed at the
+/// end.
+fn output_for(out: PathBuf) -> anyhow::Result<Output> {
+    let text = out.to_string_lossy().to_ascii_lowercase();
+    let compressed = [".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2"];
+    if let Some(suffix) = compressed.iter().find(|s| text.trim_end_matches('/').ends_with(*s)) {
+        bail!(
+            "{}: flatroot writes an OCI layout directory or an uncompressed docker-archive \
+             (.tar), not a {suffix} file; its layers are compressed already",
+            out.display()
+        );
+    }
+    if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar")) {
+        return Ok(Output::Layout(out));
+    }
+    if text.ends_with('/') {
+        bail!("{}: a .tar OUT is a docker-archive, a file, not a directory", out.display());
+    }
+    Ok(Output::DockerArchive(out))
 }
 
 /// Builds the blueprint into `out` (an OCI layout; a temporary one when `None`), pushes it

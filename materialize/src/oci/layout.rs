@@ -447,9 +447,10 @@ pub(crate) fn temp_sibling(
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                 last = Some((path, error));
             }
-            // The output's directory is missing: name it, not the temporary inside it.
+            // The output's directory is missing: say so of the output, not of the temporary.
             Err(error) if error.kind() == io::ErrorKind::NotFound && !parent.exists() => {
-                return Err((parent.to_owned(), error));
+                let why = format!("its directory {} does not exist", parent.display());
+                return Err((out.to_owned(), io::Error::new(error.kind(), why)));
             }
             Err(error) => return Err((path, error)),
         }
@@ -497,9 +498,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let parent = dir.path().join("a/b");
 
-        let error = LayoutWriter::create(&parent.join("image")).err().unwrap().to_string();
+        let error = LayoutWriter::create(&parent.join("image")).err().unwrap();
+        let error = format!("{error}: {}", std::error::Error::source(&error).unwrap());
 
-        assert!(error.contains(&parent.display().to_string()), "{error}");
+        let missing = format!("its directory {} does not exist", parent.display());
+        assert!(error.contains(&missing), "{error}");
         assert!(!error.contains(".image.tmp"), "{error}");
     }
 
