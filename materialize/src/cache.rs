@@ -405,14 +405,25 @@ impl Cache {
         self.persist(file, path)
     }
 
-    /// The bytes of the entry at `path`, or `None` when there is none.
+    /// The bytes of the entry at `path`, or `None` when there is none. Something other than
+    /// a regular file in the entry's place (a directory, a FIFO) is damage: it is removed and
+    /// the entry counts as missing, to be made again.
     ///
     /// # Errors
-    /// [`CacheError::Io`] when it exists but cannot be read.
+    /// [`CacheError::Io`] when it exists but cannot be read, or such damage removed.
     pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
         match read_regular(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::debug!(path = %path.display(), "removing what is not an entry");
+                match remove_entry(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        Err(CacheError::Io { path: path.to_path_buf(), source: e })
+                    }
+                    _ => Ok(None),
+                }
+            }
             Err(e) => Err(CacheError::Io { path: path.to_path_buf(), source: e }),
         }
     }
@@ -754,15 +765,20 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_that_is_not_a_regular_file_is_an_error_not_a_wait() {
+    fn an_entry_that_is_not_a_regular_file_is_removed_as_missing_not_waited_for() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
+        let cache = Cache::new(dir.path());
+        let fifo = cache.entry_path(Kind::Packages, "q1-00.apk");
+        std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let directory = cache.entry_path(Kind::Indexes, "00");
+        std::fs::create_dir_all(directory.join("inner")).unwrap();
 
-        let error = Cache::new(dir.path()).read(&fifo).unwrap_err();
+        assert_eq!(cache.read(&fifo).unwrap(), None);
+        assert_eq!(cache.read(&directory).unwrap(), None);
 
-        assert!(error.to_string().contains("fifo"), "{error}");
-        assert!(read_regular(dir.path()).is_err(), "a directory is refused too");
+        assert!(!fifo.exists() && !directory.exists());
+        assert!(read_regular(dir.path()).is_err(), "read_regular refuses a directory");
     }
 
     #[test]
