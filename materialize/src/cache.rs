@@ -527,14 +527,16 @@ impl Cache {
             if live_temporary || (total <= max_size && !stale(entry)) {
                 continue;
             }
+            total -= entry.size;
             match remove_entry(&entry.path) {
-                Ok(()) => {}
+                Ok(()) => {
+                    report.removed += 1;
+                    report.freed += entry.size;
+                }
+                // Another process's gc took it first; this one did not free it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(CacheError::Io { path: entry.path.clone(), source: e }),
             }
-            total -= entry.size;
-            report.removed += 1;
-            report.freed += entry.size;
         }
         report.kept = total;
         Ok(report)
