@@ -49,7 +49,7 @@ fn the_tree_holds_what_the_packages_and_blueprint_say() {
     let dir = tempdir();
     let out = dir.path().join("image");
     build(BLUEPRINT, &out, &["--arch", "x86_64"]);
-    let views = images(&out);
+    let views = support::images(&out);
     assert_eq!(views.len(), 1);
     let view = &views[0];
     let tree = &view.tree;
@@ -289,6 +289,10 @@ fn json_summary_lists_digests_sizes_and_packages() {
     assert!(position("libhello") < position("hello"), "dependencies install first: {names:?}");
     assert!(images[0]["layer"]["size"].as_u64().unwrap() > 0);
     assert!(summary["index"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    // As many entries as the layer holds: the tree read back from it, but for its root.
+    let views = support::images(&out);
+    let read_back = views.iter().find(|v| v.arch == "amd64").unwrap().tree.walk().count();
+    assert_eq!(images[0]["entries"].as_u64().unwrap() as usize, read_back - 1);
 }
 
 #[test]

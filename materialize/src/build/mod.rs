@@ -174,7 +174,7 @@ pub struct ImageOutcome {
     pub uncompressed_size: u64,
     /// Installed packages, `(name, version)` in install order.
     pub packages: Vec<(String, String)>,
-    /// Entries in the tree, the root included.
+    /// Entries in the layer: the tree's, but for its root, which the layer does not hold.
     pub entries: usize,
     /// What the layer's segment store did: segments reused (from the cache or memory),
     /// shared with another image compressing them at the time, and compressed; `None` when

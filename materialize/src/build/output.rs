@@ -129,7 +129,8 @@ fn build_with(
             layer_size: layer.size,
             uncompressed_size: layer.uncompressed_size,
             packages: built.packages,
-            entries: built.tree.entries().len(),
+            // The layer holds every entry of the tree but its root.
+            entries: built.tree.entries().len().saturating_sub(1),
             segments,
         });
     }
