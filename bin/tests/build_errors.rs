@@ -319,3 +319,15 @@ fn output_names_that_ask_for_what_is_not_written_are_refused_before_building() {
     build(&blueprint.to_string_lossy(), &upper, &[]);
     assert!(upper.is_file());
 }
+
+#[test]
+fn a_blueprint_without_packages_builds_with_a_warning() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("empty.yaml");
+    std::fs::write(&blueprint, "# nothing yet\n").unwrap();
+
+    let output = run(flatroot().arg("build").arg(&blueprint).arg(dir.path().join("out")));
+
+    success(&output);
+    expect(&stderr(&output), &["warning:", "empty.yaml", "names no package"]);
+}

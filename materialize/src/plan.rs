@@ -74,15 +74,22 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/s
 const DEFAULT_SSL_CERT_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Reads the blueprint at `path` (relative paths inside it resolve against `cwd`, as apko
-/// resolves them) and returns the plan and the warnings for keys not acted on.
+/// resolves them) and returns the plan and the warnings: keys not acted on, and a world
+/// with no package in it (an empty file builds an empty image, which is seldom meant).
 pub fn load(
     path: &Path,
     cwd: &Path,
     overrides: &Overrides,
 ) -> Result<(Plan, Vec<String>), PlanError> {
     let loaded = blueprint::load(path, cwd).map_err(Box::new)?;
-    let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+    let mut warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     let plan = from_blueprint(&loaded.blueprint, path, cwd, overrides)?;
+    if plan.world.is_empty() {
+        warnings.push(format!(
+            "{}: contents.packages names no package; the image holds only generated files",
+            path.display()
+        ));
+    }
     Ok((plan, warnings))
 }
 
