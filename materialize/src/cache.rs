@@ -302,6 +302,10 @@ impl Cache {
             let item = item.map_err(io_error(&self.root))?;
             empty = false;
             let name = item.file_name();
+            // Another process (or thread) tagged it since the check above.
+            if name == TAG_FILE {
+                return Ok(());
+            }
             let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
                 && item.file_type().is_ok_and(|t| t.is_dir());
             if !is_kind_dir {
