@@ -135,11 +135,11 @@ fn multi_image_archive_is_addressed_by_tag() {
 fn a_failed_archive_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("image.tar");
-    // An earlier build's archive (a tar: anything else is never replaced).
+    // An earlier build's archive (a tar with a manifest.json: nothing else is replaced).
     let mut previous = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_ustar();
     header.set_size(8);
-    previous.append_data(&mut header, "previous", &b"previous"[..]).unwrap();
+    previous.append_data(&mut header, "manifest.json", &b"previous"[..]).unwrap();
     let previous = previous.into_inner().unwrap();
     fs::write(&out, &previous).unwrap();
     {
