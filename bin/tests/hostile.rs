@@ -249,6 +249,8 @@ fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
     let text = stderr(&full);
     assert_eq!(full.status.code(), Some(2), "{text}");
     assert!(text.contains("No space left on device"), "{text}");
+    // The unpacked data could not have its file, and the user is told once.
+    assert_eq!(text.matches("kept in memory instead of its file").count(), 1, "{text}");
     // Entries written whole before the disk filled may stay; nothing partial may.
     let partial: Vec<&String> = files_left
         .iter()

@@ -21,6 +21,7 @@ use std::io;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use flatroot_vfs::SharedBuffer;
 use memmap2::{Advice, Mmap, MmapMut, RemapOptions};
@@ -32,6 +33,9 @@ use crate::apk::gzip::Output;
 /// it each time. The first allocation is the size asked for: most packages are small, and
 /// their exact size is known from the gzip trailer.
 const MIN_GROWTH: usize = 4 << 20;
+
+/// Whether this process has warned that unpacked data moved to memory.
+static SPILL_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// A finished data tar mapped read-only: the file's first `len` bytes.
 pub(super) struct Mapped {
@@ -138,6 +142,13 @@ impl FileOutput {
         match self.grow(target) {
             Ok(()) => true,
             Err(error) => {
+                // Once per process: a full disk would otherwise say so for every package.
+                if !SPILL_WARNED.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "unpacked package data is kept in memory instead of its file, which \
+                         cannot grow ({error}); the build goes on with more memory"
+                    );
+                }
                 tracing::debug!(%error, bytes = target, "unpacked data cannot grow its file");
                 self.spill(need)
             }
