@@ -331,3 +331,22 @@ fn a_blueprint_without_packages_builds_with_a_warning() {
     success(&output);
     expect(&stderr(&output), &["warning:", "empty.yaml", "names no package"]);
 }
+
+#[test]
+fn a_multi_arch_archive_refuses_a_tag_its_arch_suffix_makes_too_long() {
+    let dir = tempdir();
+    let tag = format!("app:{}", "v".repeat(125));
+    let archive = dir.path().join("image.tar");
+
+    let output = run(flatroot()
+        .args(["build", "testdata/blueprint.yaml"])
+        .arg(&archive)
+        .args(["--tag", &tag]));
+
+    assert_eq!(output.status.code(), Some(2));
+    expect(&stderr(&output), &["is longer than 128 characters", "vvv-a"]);
+    assert!(!archive.exists());
+    // One architecture needs no suffix, and a layout names its index without one.
+    build("testdata/blueprint.yaml", &archive, &["--tag", &tag, "--arch", "x86_64"]);
+    build("testdata/blueprint.yaml", &dir.path().join("layout"), &["--tag", &tag]);
+}

@@ -27,6 +27,15 @@ pub enum BuildError {
         /// The blueprint.
         blueprint: PathBuf,
     },
+    /// A docker-archive of several architectures tags each image `TAG-ARCH`, and that tag
+    /// would be longer than a tag may be.
+    #[error("--tag {tag:?}: the archive's tag {longest:?} is longer than 128 characters")]
+    TagTooLong {
+        /// The tag given.
+        tag: String,
+        /// The longest tag it would write.
+        longest: String,
+    },
     /// An image of a batch was never built: the worker that took it stopped.
     #[error("{blueprint}: not built (the batch worker stopped)")]
     NotBuilt {

@@ -84,7 +84,6 @@ fn build_with(
         .build()
         .map_err(|source| BuildError::Threads { jobs, source })?;
 
-    let mut sink = Sink::create(output)?;
     let (name, tag) = split_tag(&options.tag);
     // apko tags the images of a multi-arch archive with the OCI spelling (`tag-amd64`).
     let oci_archs = plan
@@ -95,6 +94,14 @@ fn build_with(
         .map_err(|e| BuildError::Image(Box::new(e)))?;
     let arch_names: Vec<&str> = oci_archs.iter().map(String::as_str).collect();
     let repo_tags = docker_archive::repo_tags(Some(&options.tag), &arch_names);
+    if matches!(output, Output::DockerArchive(_))
+        && let Some(longest) = repo_tags.iter().map(|t| split_tag(t).1).max_by_key(|t| t.len())
+        && longest.len() > 128
+    {
+        let longest = longest.to_string();
+        return Err(BuildError::TagTooLong { tag: options.tag.clone(), longest });
+    }
+    let mut sink = Sink::create(output)?;
 
     let mut entries = Vec::with_capacity(plan.archs.len());
     let mut images = Vec::with_capacity(plan.archs.len());
