@@ -39,6 +39,16 @@ const WHOLE_RATIO: usize = 16;
 /// See [`WHOLE_RATIO`].
 const WHOLE_SLACK: usize = 1 << 20;
 
+/// What [`GzipError::TrailingGarbage`] says: input that is not gzip from its first byte is
+/// told apart from bytes after a member.
+fn garbage_message(offset: usize) -> String {
+    if offset == 0 {
+        "not gzip data: it does not start with the gzip magic number 1f 8b".to_string()
+    } else {
+        format!("trailing garbage at byte {offset}: expected a gzip member or the end of input")
+    }
+}
+
 /// A growable buffer that inflated bytes are appended to: a `Vec`, or the file-backed
 /// buffers of [`crate::store`].
 pub trait Output {
@@ -108,8 +118,8 @@ pub enum GzipError {
         /// Offset where more bytes were needed (the input length).
         offset: usize,
     },
-    /// Bytes after a member that do not start another member.
-    #[error("trailing garbage at byte {offset}: expected a gzip member or the end of input")]
+    /// Bytes after a member that do not start another member (at 0: no gzip at all).
+    #[error("{}", garbage_message(*.offset))]
     TrailingGarbage {
         /// Offset of the first byte that is not a gzip magic number.
         offset: usize,

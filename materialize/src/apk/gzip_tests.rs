@@ -217,4 +217,6 @@ fn rejects_empty_input_and_non_gzip_data() {
     let err = inflate_member(&member, member.len(), &mut Vec::new(), 10).unwrap_err();
     assert!(matches!(err, GzipError::Missing { offset } if offset == member.len()));
     assert!(matches!(members(b"PK\x03\x04"), Err(GzipError::TrailingGarbage { offset: 0 })));
+    let not_gzip = members(b"PK\x03\x04").unwrap_err().to_string();
+    assert!(not_gzip.starts_with("not gzip data"), "{not_gzip}");
 }
