@@ -37,6 +37,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -100,6 +101,32 @@ const TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
     # This file is a cache directory tag created by flatroot.\n\
     # For information about cache directory tags see https://bford.info/cachedir/\n";
 
+/// The prefix of the temporary a tag is written under before it is renamed into place.
+const TAG_TEMP_PREFIX: &str = ".CACHEDIR.TAG.";
+
+/// Whether the file at `path` is flatroot's tag: `None` when there is none, `Some(false)`
+/// for another tool's tag or anything else by that name.
+fn is_our_tag(path: &Path) -> Option<bool> {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => None,
+        Ok(meta) if !meta.is_file() => Some(false),
+        Ok(_) => Some(std::fs::read(path).is_ok_and(|bytes| bytes == TAG_TEXT.as_bytes())),
+    }
+}
+
+/// Makes `dir` and its missing parents, `dir` itself readable by its owner alone: a cache's
+/// entries go into images, so no other user may write them.
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        made => made,
+    }
+}
+
 /// The cache directories whose abandoned temporaries this process has swept.
 static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
@@ -113,6 +140,12 @@ pub enum CacheError {
          empty or new directory for --cache-dir"
     )]
     NotACache {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The directory is writable by every user, who could put entries into images.
+    #[error("{path} is writable by every user; a cache must be its owner's alone")]
+    Shared {
         /// The directory.
         path: PathBuf,
     },
@@ -272,23 +305,38 @@ impl Cache {
     }
 
     /// Makes sure the directory is a flatroot cache before anything in it is written or
-    /// removed: tagged with [`TAG_FILE`], or (with `create`) made and tagged when it is
-    /// missing or empty. A directory that holds only the kinds' subdirectories is the cache
-    /// of a flatroot from before the tag, and is tagged; one tagged, or of that shape but
-    /// read-only, is used as it is.
+    /// removed: tagged with flatroot's own [`TAG_FILE`], or (with `create`) made (its owner's
+    /// alone) and tagged when it is missing or empty. A directory that holds only the kinds'
+    /// subdirectories is the cache of a flatroot from before the tag, and is tagged; one
+    /// tagged, or of that shape but read-only, is used as it is. Another tool's tag is not
+    /// flatroot's, and a directory every user may write is refused: its entries go into
+    /// images.
     ///
     /// # Errors
-    /// [`CacheError::NotACache`] for a directory holding anything else,
-    /// [`CacheError::Missing`] for a missing one without `create`, or [`CacheError::Io`].
+    /// [`CacheError::NotACache`] for a directory holding anything else, or a file;
+    /// [`CacheError::Shared`] for a world-writable one; [`CacheError::Missing`] for a missing
+    /// one without `create`; or [`CacheError::Io`].
     pub fn claim(&self, create: bool) -> Result<(), CacheError> {
-        let tag = self.root.join(TAG_FILE);
-        if tag.is_file() {
-            return Ok(());
+        let shared = |path: &Path| CacheError::Shared { path: path.to_path_buf() };
+        match std::fs::metadata(&self.root) {
+            Ok(meta) if meta.is_dir() && meta.permissions().mode() & 0o002 != 0 => {
+                return Err(shared(&self.root));
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return Err(CacheError::NotACache { path: self.root.clone() });
+            }
+            _ => {}
         }
+        match is_our_tag(&self.root.join(TAG_FILE)) {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(CacheError::NotACache { path: self.root.clone() }),
+            None => {}
+        }
+
         let listing = match std::fs::read_dir(&self.root) {
             Ok(listing) => listing,
             Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                std::fs::create_dir_all(&self.root).map_err(io_error(&self.root))?;
+                make_private_dir(&self.root).map_err(io_error(&self.root))?;
                 std::fs::read_dir(&self.root).map_err(io_error(&self.root))?
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -300,12 +348,19 @@ impl Cache {
         let mut empty = true;
         for item in listing {
             let item = item.map_err(io_error(&self.root))?;
-            empty = false;
             let name = item.file_name();
-            // Another process (or thread) tagged it since the check above.
+            // Another process tagging it at this moment: its tag, or the tag's temporary.
             if name == TAG_FILE {
-                return Ok(());
+                return match is_our_tag(&item.path()) {
+                    Some(true) => Ok(()),
+                    _ => Err(CacheError::NotACache { path: self.root.clone() }),
+                };
             }
+            if name.to_string_lossy().starts_with(TAG_TEMP_PREFIX) {
+                continue;
+            }
+            empty = false;
+            // A kind's directory itself, not a symlink to somewhere else.
             let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
                 && item.file_type().is_ok_and(|t| t.is_dir());
             if !is_kind_dir {
@@ -315,15 +370,35 @@ impl Cache {
         if empty && !create {
             return Err(CacheError::NotACache { path: self.root.clone() });
         }
-        match std::fs::write(&tag, TAG_TEXT) {
+        match self.write_tag() {
             Ok(()) => Ok(()),
             // A read-only cache of the right shape is still read.
             Err(e) if !empty => {
-                tracing::debug!(path = %tag.display(), error = %e, "cannot tag the cache");
+                tracing::debug!(root = %self.root.display(), error = %e, "cannot tag the cache");
                 Ok(())
             }
-            Err(e) => Err(CacheError::Io { path: tag, source: e }),
+            Err(e) => Err(CacheError::Io { path: self.root.join(TAG_FILE), source: e }),
         }
+    }
+
+    /// Writes [`TAG_FILE`] whole under a temporary name and renames it into place, so that
+    /// no other process ever reads a half-written tag.
+    fn write_tag(&self) -> io::Result<()> {
+        let temp = tempfile::Builder::new().prefix(TAG_TEMP_PREFIX).tempfile_in(&self.root)?;
+        std::fs::write(temp.path(), TAG_TEXT)?;
+        temp.persist(self.root.join(TAG_FILE)).map(drop).map_err(|e| e.error)
+    }
+
+    /// The directory of `kind`, unless something other than a real directory stands there
+    /// (a symlink to elsewhere is never listed, swept or collected).
+    fn kind_dir(&self, kind: Kind) -> Option<PathBuf> {
+        let dir = self.root.join(kind.dir());
+        let meta = std::fs::symlink_metadata(&dir).ok()?;
+        if meta.is_dir() {
+            return Some(dir);
+        }
+        tracing::debug!(dir = %dir.display(), "not a directory: left alone");
+        None
     }
 
     /// Removes the temporaries no live process is writing (unlocked, and older than a
@@ -332,7 +407,7 @@ impl Cache {
     /// # Errors
     /// [`CacheError::Io`] when `tmp/` cannot be listed or an abandoned file removed.
     pub fn sweep_abandoned(&self) -> Result<usize, CacheError> {
-        let dir = self.root.join(Kind::Temporary.dir());
+        let Some(dir) = self.kind_dir(Kind::Temporary) else { return Ok(0) };
         let listing = match std::fs::read_dir(&dir) {
             Ok(listing) => listing,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -474,7 +549,7 @@ impl Cache {
     pub fn entries(&self) -> Result<Vec<Entry>, CacheError> {
         let mut entries = Vec::new();
         for kind in Kind::ALL {
-            let dir = self.root.join(kind.dir());
+            let Some(dir) = self.kind_dir(kind) else { continue };
             let listing = match std::fs::read_dir(&dir) {
                 Ok(listing) => listing,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -643,6 +718,45 @@ mod tests {
         assert!(matches!(cache.temporary(), Err(CacheError::NotACache { .. })));
         assert!(tmp.join("thesis.tex").is_file());
         assert!(!dir.path().join(TAG_FILE).exists());
+    }
+
+    #[test]
+    fn another_tools_tag_a_shared_directory_and_symlinked_kinds_are_left_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let old = |path: &Path| {
+            let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+            File::options().write(true).open(path).unwrap().set_modified(two_hours_ago).unwrap();
+        };
+
+        // Cargo's target directory: tagged, with a tmp/ of its own.
+        let cargo = dir.path().join("target");
+        std::fs::create_dir_all(cargo.join("tmp")).unwrap();
+        std::fs::write(cargo.join(TAG_FILE), "Signature: 8a477f597d28d172789f06886806bc55\n")
+            .unwrap();
+        std::fs::write(cargo.join("tmp/build.log"), b"cargo's").unwrap();
+        old(&cargo.join("tmp/build.log"));
+        assert!(matches!(Cache::new(&cargo).gc(0), Err(CacheError::NotACache { .. })));
+        assert!(cargo.join("tmp/build.log").exists());
+
+        // A world-writable directory.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(Cache::new(&shared).temporary(), Err(CacheError::Shared { .. })));
+
+        // A tagged cache whose tmp/ is a symlink to someone's files.
+        let victim = dir.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        std::fs::write(victim.join("keep"), b"mine").unwrap();
+        old(&victim.join("keep"));
+        let cache = Cache::new(dir.path().join("cache"));
+        drop(cache.temporary().unwrap());
+        std::fs::remove_dir_all(cache.root().join("tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, cache.root().join("tmp")).unwrap();
+        cache.gc(0).unwrap();
+        assert_eq!(cache.sweep_abandoned().unwrap(), 0);
+        assert!(victim.join("keep").exists());
     }
 
     #[test]

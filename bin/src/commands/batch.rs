@@ -201,12 +201,7 @@ fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::with_capacity(blueprints.len());
     for blueprint in blueprints {
         let stem = blueprint.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
-        let name: String = stem
-            .chars()
-            .map(|c| c.to_ascii_lowercase())
-            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
-            .collect();
-        let name = name.trim_matches(['.', '-', '_']).to_string();
+        let name = image_name(&stem);
         if name.is_empty() {
             bail!("{}: cannot name an image after this file name", blueprint.display());
         }
@@ -220,6 +215,30 @@ fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
         names.push(name);
     }
     Ok(names)
+}
+
+/// A file stem as an image name: lowercase letters and digits, joined by the separators the
+/// reference grammar allows (`.`, `_`, `__` or dashes); any other character, or run of
+/// separators, becomes one `-`, and none is left at either end.
+fn image_name(stem: &str) -> String {
+    let mapped: String = stem
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+        .collect();
+    let mut name = String::with_capacity(mapped.len());
+    let mut rest = mapped.trim_matches(['.', '-', '_']);
+    while !rest.is_empty() {
+        let alnum = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+        name.push_str(&rest[..alnum]);
+        rest = &rest[alnum..];
+        let run = rest.find(|c: char| c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+        let separator = &rest[..run];
+        let allowed = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+        name.push_str(if allowed { separator } else { "-" });
+        rest = &rest[run..];
+    }
+    name
 }
 
 /// The NAME of `--tag NAME[:TAG]` when it is not the default's, which a batch does not use.
@@ -278,6 +297,10 @@ mod tests {
         assert!(batch_tag("app:-x").is_err());
         assert!(batch_tag("app:a b").is_err());
         assert_eq!(batch_tag("v1").unwrap(), "v1", "a TAG alone");
+        for (stem, name) in [("x..y", "x-y"), ("a b", "a-b"), ("_x", "x"), ("A__B", "a__b")] {
+            assert_eq!(super::image_name(stem), name, "{stem}");
+        }
+        assert_eq!(super::image_name("a._-b"), "a-b");
         assert_eq!(ignored_name("v1"), None);
     }
 }

@@ -343,6 +343,29 @@ enum Existing {
 /// `ingest` directory some tools keep unfinished blobs in.
 const LAYOUT_ENTRIES: [&str; 4] = ["oci-layout", "index.json", "blobs", "ingest"];
 
+/// Whether `blobs` (missing, or a directory) holds only what a layout keeps there: a
+/// directory per digest algorithm (`sha256`), each holding only files named by hex digests.
+fn only_blobs(blobs: &Path) -> bool {
+    let Ok(algorithms) = fs::read_dir(blobs) else { return !blobs.exists() };
+    let is_name = |name: &str, ok: fn(char) -> bool| !name.is_empty() && name.chars().all(ok);
+    algorithms.into_iter().all(|algorithm| {
+        let Ok(algorithm) = algorithm else { return false };
+        let name = algorithm.file_name().to_string_lossy().into_owned();
+        let is_dir = algorithm.file_type().is_ok_and(|t| t.is_dir());
+        let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let Ok(files) = fs::read_dir(algorithm.path()) else { return false };
+        is_dir
+            && is_name(&name, lower_alnum)
+            && files.into_iter().all(|file| {
+                file.is_ok_and(|file| {
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    file.file_type().is_ok_and(|t| t.is_file())
+                        && is_name(&name, |c| c.is_ascii_hexdigit())
+                })
+            })
+    })
+}
+
 fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
     let refuse = |found| LayoutError::NotALayout { path: out.to_owned(), found };
     let meta = match fs::symlink_metadata(out) {
@@ -368,6 +391,9 @@ fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {
                 if !LAYOUT_ENTRIES.iter().any(|known| name == *known) {
                     return Err(refuse("a directory holding an image layout and other files"));
                 }
+            }
+            if !only_blobs(&out.join("blobs")) {
+                return Err(refuse("an image layout whose blobs/ holds other files"));
             }
             return Ok(Existing::Layout);
         }
@@ -558,6 +584,15 @@ mod tests {
         let error = LayoutWriter::create(dir.path()).unwrap_err();
         assert!(error.to_string().contains("an image layout and other files"), "{error}");
         assert!(dir.path().join("precious").exists());
+
+        // Or among the blobs.
+        fs::remove_file(dir.path().join("precious")).unwrap();
+        fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        fs::write(dir.path().join("blobs/sha256/0123abcd"), b"blob").unwrap();
+        assert!(check_replaceable(dir.path()).is_ok(), "a layout's own blobs");
+        fs::write(dir.path().join("blobs/sha256/notes.txt"), b"mine").unwrap();
+        let error = LayoutWriter::create(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("blobs/ holds other files"), "{error}");
     }
 
     #[test]

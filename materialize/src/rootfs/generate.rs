@@ -15,8 +15,8 @@ use super::installed::{self, InstalledPackage};
 pub struct Inputs<'a> {
     /// The apk architecture, for `etc/apk/arch`.
     pub arch: &'a str,
-    /// The world: `etc/apk/world` holds it sorted, one dependency per line, as apko writes
-    /// it, so that the order of a blueprint's package list does not change the image.
+    /// The world: `etc/apk/world` holds it sorted and without repeats, one dependency per
+    /// line, so that the order of a blueprint's package list does not change the image.
     pub world: &'a [String],
     /// The lines of `etc/apk/repositories`.
     pub repositories: &'a [String],
@@ -82,6 +82,8 @@ pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
     let time = inputs.build_time;
     let mut world: Vec<&String> = inputs.world.iter().collect();
     world.sort();
+    // A package named twice is one dependency, as apk keeps its world.
+    world.dedup();
     let world: String = world.iter().map(|w| format!("{w}\n")).collect();
     let repositories: String = inputs.repositories.iter().map(|r| format!("{r}\n")).collect();
 
@@ -274,7 +276,7 @@ mod tests {
         .unwrap();
         let inputs = Inputs {
             arch: "x86_64",
-            world: &["hello>=2".into(), "busybox".into()],
+            world: &["hello>=2".into(), "busybox".into(), "hello>=2".into()],
             repositories: &["/repo".into()],
             keys: &[("k.pub".into(), b"blueprint".to_vec())],
             installed: &[],
