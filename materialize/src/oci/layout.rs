@@ -120,8 +120,8 @@ impl LayoutWriter {
     ///
     /// # Errors
     /// [`LayoutError::NotALayout`] when `out` is a file, a symlink, a non-empty directory
-    /// without `oci-layout`, or one that holds more than a layout does; [`LayoutError::Io`] when it cannot be inspected or the temporary
-    /// directory cannot be made.
+    /// without `oci-layout`, or one that holds more than a layout does; [`LayoutError::Io`]
+    /// when it cannot be inspected or the temporary directory cannot be made.
     pub fn create(out: &Path) -> Result<Self, LayoutError> {
         if out.file_name().is_none() {
             return Err(LayoutError::NoFileName { path: out.to_owned() });
