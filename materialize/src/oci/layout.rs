@@ -226,8 +226,23 @@ impl LayoutWriter {
         Ok(())
     }
 
-    /// Swaps the finished temporary layout for the existing one at the output path.
+    /// Swaps the finished temporary layout for the existing one at the output path: in one
+    /// step where the file system can exchange two names (so the output path never stands
+    /// empty, even if the process is killed), else by moving the old one aside first.
     fn replace_layout(&self) -> Result<(), LayoutError> {
+        use nix::fcntl::{RenameFlags, renameat2};
+        match renameat2(None, &self.temp, None, &self.out, RenameFlags::RENAME_EXCHANGE) {
+            Ok(()) => {
+                // The temporary's name now holds the previous layout.
+                if let Err(error) = fs::remove_dir_all(&self.temp) {
+                    let old = self.temp.display();
+                    tracing::warn!(old = %old, %error, "cannot remove previous layout");
+                }
+                return Ok(());
+            }
+            Err(errno) => tracing::debug!(%errno, "cannot exchange names; moving aside"),
+        }
+
         let old = temp_sibling(&self.out, "old", |path| fs::rename(&self.out, path))
             .map_err(|(path, source)| LayoutError::Io { action: "rename", path, source })?;
         if let Err(source) = fs::rename(&self.temp, &self.out) {
@@ -547,6 +562,24 @@ mod tests {
         assert_eq!(fs::read(out.join("oci-layout")).unwrap(), OCI_LAYOUT);
         assert_eq!(fs::read(out.join("index.json")).unwrap(), b"{}");
         assert_eq!(siblings(dir.path()), ["image"]);
+    }
+
+    #[test]
+    fn a_layout_replaces_an_earlier_one_whole_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image");
+        let first = LayoutWriter::create(&out).unwrap();
+        let old_blob = first.add_blob(b"first").unwrap();
+        first.finish(b"{\"first\":1}").unwrap();
+
+        let second = LayoutWriter::create(&out).unwrap();
+        let new_blob = second.add_blob(b"second").unwrap();
+        second.finish(b"{}").unwrap();
+
+        assert_eq!(fs::read(out.join("index.json")).unwrap(), b"{}");
+        assert!(out.join("blobs/sha256").join(new_blob.digest.digest()).is_file());
+        assert!(!out.join("blobs/sha256").join(old_blob.digest.digest()).exists());
+        assert_eq!(siblings(dir.path()), ["image"], "no .old- or .tmp- sibling is left");
     }
 
     #[test]
