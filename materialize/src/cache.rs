@@ -133,11 +133,11 @@ static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The directory holds files that are not a flatroot cache's, so nothing in it may be
-    /// swept or collected.
+    /// The path is not a flatroot cache (it holds other files and not flatroot's tag, or it
+    /// is not a directory), so nothing in it may be written, swept or collected.
     #[error(
-        "{path} is not a flatroot cache: it holds other files and no {TAG_FILE}; choose an \
-         empty or new directory for --cache-dir"
+        "{path} is not a flatroot cache: not an empty directory, and no {TAG_FILE} of \
+         flatroot's; choose an empty or new directory for --cache-dir"
     )]
     NotACache {
         /// The directory.
