@@ -58,7 +58,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// layout directory. A name that looks like a compressed archive or a `.tar` directory
 /// (`x.tar/`) is refused before anything is built, not made into a layout or failed at the
 /// end.
-fn output_for(out: PathBuf) -> anyhow::Result<Output> {
+pub(crate) fn output_for(out: PathBuf) -> anyhow::Result<Output> {
     let text = out.to_string_lossy().to_ascii_lowercase();
     let compressed = [".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2"];
     if let Some(suffix) = compressed.iter().find(|s| text.trim_end_matches('/').ends_with(*s)) {
@@ -84,7 +84,7 @@ pub fn publish(args: PublishArgs, out: Option<PathBuf>) -> anyhow::Result<ExitCo
     // Shortcoming: pushing needs a layout; a build writes one output, so `--push` with a
     // docker-archive OUT is refused rather than writing both.
     if let Some(out) = &out
-        && out.extension().is_some_and(|e| e == "tar")
+        && matches!(output_for(out.clone())?, Output::DockerArchive(_))
     {
         bail!(
             "--push needs an OCI layout directory or no OUT, not the docker-archive {}",

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use flatroot_materialize::build::Output;
 use flatroot_materialize::http::HttpConfig;
 use flatroot_materialize::registry::{self, Reference, push::PushOutcome};
 use serde_json::json;
@@ -168,7 +169,7 @@ pub struct PullArgs {
 /// Pulls the reference into a layout and prints its manifest's digest.
 pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
-    if args.out.extension().is_some_and(|e| e == "tar") {
+    if matches!(super::build::output_for(args.out.clone())?, Output::DockerArchive(_)) {
         bail!("{}: pull writes an OCI image layout directory, not a .tar", args.out.display());
     }
     let spinner = Spinner::new();

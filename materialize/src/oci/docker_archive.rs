@@ -198,7 +198,8 @@ fn has_manifest(path: &Path) -> bool {
     let mut archive = tar::Archive::new(file);
     let Ok(entries) = archive.entries_with_seek() else { return false };
     entries.filter_map(Result::ok).any(|entry| {
-        entry.path_bytes().strip_prefix(b"./").unwrap_or(&entry.path_bytes()) == b"manifest.json"
+        let path = entry.path_bytes();
+        path.strip_prefix(b"./").unwrap_or(&path) == b"manifest.json"
     })
 }
 

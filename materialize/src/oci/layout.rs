@@ -361,24 +361,31 @@ const LAYOUT_ENTRIES: [&str; 4] = ["oci-layout", "index.json", "blobs", "ingest"
 /// Whether `blobs` (missing, or a directory) holds only what a layout keeps there: a
 /// directory per digest algorithm (`sha256`), each holding only files named by hex digests.
 fn only_blobs(blobs: &Path) -> bool {
-    let Ok(algorithms) = fs::read_dir(blobs) else { return !blobs.exists() };
-    let is_name = |name: &str, ok: fn(char) -> bool| !name.is_empty() && name.chars().all(ok);
-    algorithms.into_iter().all(|algorithm| {
-        let Ok(algorithm) = algorithm else { return false };
-        let name = algorithm.file_name().to_string_lossy().into_owned();
-        let is_dir = algorithm.file_type().is_ok_and(|t| t.is_dir());
-        let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-        let Ok(files) = fs::read_dir(algorithm.path()) else { return false };
-        is_dir
-            && is_name(&name, lower_alnum)
-            && files.into_iter().all(|file| {
-                file.is_ok_and(|file| {
-                    let name = file.file_name().to_string_lossy().into_owned();
-                    file.file_type().is_ok_and(|t| t.is_file())
-                        && is_name(&name, |c| c.is_ascii_hexdigit())
-                })
+    if !blobs.exists() {
+        return true;
+    }
+    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    every_entry(blobs, |algorithm, name| {
+        algorithm.file_type().is_ok_and(|t| t.is_dir())
+            && is_word(name, lower_alnum)
+            && every_entry(&algorithm.path(), |blob, name| {
+                blob.file_type().is_ok_and(|t| t.is_file())
+                    && is_word(name, |c| c.is_ascii_hexdigit())
             })
     })
+}
+
+/// Whether `dir` can be listed and `keep` holds for every entry, given with its name.
+fn every_entry(dir: &Path, keep: impl Fn(&fs::DirEntry, &str) -> bool) -> bool {
+    let Ok(listing) = fs::read_dir(dir) else { return false };
+    listing
+        .into_iter()
+        .all(|entry| entry.is_ok_and(|entry| keep(&entry, &entry.file_name().to_string_lossy())))
+}
+
+/// Whether `name` is not empty and all its characters are `ok`.
+fn is_word(name: &str, ok: impl Fn(char) -> bool) -> bool {
+    !name.is_empty() && name.chars().all(ok)
 }
 
 fn check_replaceable(out: &Path) -> Result<Existing, LayoutError> {

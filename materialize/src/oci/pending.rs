@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
+use crate::cache::remove_entry;
+
 static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// A temporary output registered while it lives; dropping it forgets the path (the writer
@@ -37,15 +39,12 @@ pub fn remove_all() -> usize {
         // A writer still adding files can make one pass fail with ENOTEMPTY; a few more
         // passes outrun it.
         for _ in 0..5 {
-            let result = match std::fs::symlink_metadata(&path) {
-                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
-                Ok(_) => std::fs::remove_file(&path),
-                Err(_) => break,
-            };
-            if result.is_ok() {
-                removed += 1;
-                break;
+            match remove_entry(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => continue,
+                Err(_) => {}
             }
+            break;
         }
     }
     removed

@@ -34,10 +34,13 @@
 //! Each such entry ends with a digest of its own bytes, checked whenever it is read, so a
 //! corrupt or truncated entry is discarded and rebuilt, never used.
 
+mod tag;
+
+pub use tag::TAG_FILE;
+
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Write as _};
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -90,42 +93,6 @@ impl Kind {
 /// How old an unlocked temporary must be to count as abandoned. A writer locks its
 /// temporary right after creating it, so this only has to cover that instant.
 const ABANDONED_AFTER: Duration = Duration::from_secs(60);
-
-/// The file that marks a directory as a flatroot cache, in the Cache Directory Tagging
-/// format (backup tools skip such directories). Only a tagged directory is ever swept or
-/// collected, so a mistaken `--cache-dir ~` removes nothing.
-pub const TAG_FILE: &str = "CACHEDIR.TAG";
-
-/// What [`TAG_FILE`] holds: the format's signature line, then a comment.
-const TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
-    # This file is a cache directory tag created by flatroot.\n\
-    # For information about cache directory tags see https://bford.info/cachedir/\n";
-
-/// The prefix of the temporary a tag is written under before it is renamed into place.
-const TAG_TEMP_PREFIX: &str = ".CACHEDIR.TAG.";
-
-/// Whether the file at `path` is flatroot's tag: `None` when there is none, `Some(false)`
-/// for another tool's tag or anything else by that name.
-fn is_our_tag(path: &Path) -> Option<bool> {
-    match std::fs::symlink_metadata(path) {
-        Err(_) => None,
-        Ok(meta) if !meta.is_file() => Some(false),
-        Ok(_) => Some(std::fs::read(path).is_ok_and(|bytes| bytes == TAG_TEXT.as_bytes())),
-    }
-}
-
-/// Makes `dir` and its missing parents, `dir` itself readable by its owner alone: a cache's
-/// entries go into images, so no other user may write them.
-fn make_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        made => made,
-    }
-}
 
 /// The cache directories whose abandoned temporaries this process has swept.
 static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -302,91 +269,6 @@ impl Cache {
             tracing::debug!(path = %file.path().display(), %error, "cannot lock a temporary");
         }
         Ok(file)
-    }
-
-    /// Makes sure the directory is a flatroot cache before anything in it is written or
-    /// removed: tagged with flatroot's own [`TAG_FILE`], or (with `create`) made (its owner's
-    /// alone) and tagged when it is missing or empty. A directory that holds only the kinds'
-    /// subdirectories is the cache of a flatroot from before the tag, and is tagged; one
-    /// tagged, or of that shape but read-only, is used as it is. Another tool's tag is not
-    /// flatroot's, and a directory every user may write is refused: its entries go into
-    /// images.
-    ///
-    /// # Errors
-    /// [`CacheError::NotACache`] for a directory holding anything else, or a file;
-    /// [`CacheError::Shared`] for a world-writable one; [`CacheError::Missing`] for a missing
-    /// one without `create`; or [`CacheError::Io`].
-    pub fn claim(&self, create: bool) -> Result<(), CacheError> {
-        let shared = |path: &Path| CacheError::Shared { path: path.to_path_buf() };
-        match std::fs::metadata(&self.root) {
-            Ok(meta) if meta.is_dir() && meta.permissions().mode() & 0o002 != 0 => {
-                return Err(shared(&self.root));
-            }
-            Ok(meta) if !meta.is_dir() => {
-                return Err(CacheError::NotACache { path: self.root.clone() });
-            }
-            _ => {}
-        }
-        match is_our_tag(&self.root.join(TAG_FILE)) {
-            Some(true) => return Ok(()),
-            Some(false) => return Err(CacheError::NotACache { path: self.root.clone() }),
-            None => {}
-        }
-
-        let listing = match std::fs::read_dir(&self.root) {
-            Ok(listing) => listing,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                make_private_dir(&self.root).map_err(io_error(&self.root))?;
-                std::fs::read_dir(&self.root).map_err(io_error(&self.root))?
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(CacheError::Missing { path: self.root.clone() });
-            }
-            Err(e) => return Err(CacheError::Io { path: self.root.clone(), source: e }),
-        };
-
-        let mut empty = true;
-        for item in listing {
-            let item = item.map_err(io_error(&self.root))?;
-            let name = item.file_name();
-            // Another process tagging it at this moment: its tag, or the tag's temporary.
-            if name == TAG_FILE {
-                return match is_our_tag(&item.path()) {
-                    Some(true) => Ok(()),
-                    _ => Err(CacheError::NotACache { path: self.root.clone() }),
-                };
-            }
-            if name.to_string_lossy().starts_with(TAG_TEMP_PREFIX) {
-                continue;
-            }
-            empty = false;
-            // A kind's directory itself, not a symlink to somewhere else.
-            let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
-                && item.file_type().is_ok_and(|t| t.is_dir());
-            if !is_kind_dir {
-                return Err(CacheError::NotACache { path: self.root.clone() });
-            }
-        }
-        if empty && !create {
-            return Err(CacheError::NotACache { path: self.root.clone() });
-        }
-        match self.write_tag() {
-            Ok(()) => Ok(()),
-            // A read-only cache of the right shape is still read.
-            Err(e) if !empty => {
-                tracing::debug!(root = %self.root.display(), error = %e, "cannot tag the cache");
-                Ok(())
-            }
-            Err(e) => Err(CacheError::Io { path: self.root.join(TAG_FILE), source: e }),
-        }
-    }
-
-    /// Writes [`TAG_FILE`] whole under a temporary name and renames it into place, so that
-    /// no other process ever reads a half-written tag.
-    fn write_tag(&self) -> io::Result<()> {
-        let temp = tempfile::Builder::new().prefix(TAG_TEMP_PREFIX).tempfile_in(&self.root)?;
-        std::fs::write(temp.path(), TAG_TEXT)?;
-        temp.persist(self.root.join(TAG_FILE)).map(drop).map_err(|e| e.error)
     }
 
     /// The directory of `kind`, unless something other than a real directory stands there
@@ -634,7 +516,7 @@ fn tree_size(dir: &Path) -> u64 {
 
 /// Removes whatever stands at `path`: a file, a symlink (not what it points to), a FIFO or
 /// a whole directory.
-fn remove_entry(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_entry(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),
@@ -703,216 +585,4 @@ fn abandoned(path: &Path, modified: SystemTime, now: SystemTime) -> bool {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests panic on failure")]
-mod tests {
-
-    #[test]
-    fn a_directory_with_other_files_is_never_swept_or_collected() {
-        let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join("tmp/project");
-        std::fs::create_dir_all(&tmp).unwrap();
-        std::fs::write(tmp.join("thesis.tex"), b"years of work").unwrap();
-        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
-        let cache = Cache::new(dir.path());
-
-        assert!(matches!(cache.gc(0), Err(CacheError::NotACache { .. })));
-        assert!(matches!(cache.temporary(), Err(CacheError::NotACache { .. })));
-        assert!(tmp.join("thesis.tex").is_file());
-        assert!(!dir.path().join(TAG_FILE).exists());
-    }
-
-    #[test]
-    fn another_tools_tag_a_shared_directory_and_symlinked_kinds_are_left_alone() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let old = |path: &Path| {
-            let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
-            File::options().write(true).open(path).unwrap().set_modified(two_hours_ago).unwrap();
-        };
-
-        // Cargo's target directory: tagged, with a tmp/ of its own.
-        let cargo = dir.path().join("target");
-        std::fs::create_dir_all(cargo.join("tmp")).unwrap();
-        std::fs::write(cargo.join(TAG_FILE), "Signature: 8a477f597d28d172789f06886806bc55\n")
-            .unwrap();
-        std::fs::write(cargo.join("tmp/build.log"), b"cargo's").unwrap();
-        old(&cargo.join("tmp/build.log"));
-        assert!(matches!(Cache::new(&cargo).gc(0), Err(CacheError::NotACache { .. })));
-        assert!(cargo.join("tmp/build.log").exists());
-
-        // A world-writable directory.
-        let shared = dir.path().join("shared");
-        std::fs::create_dir(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(matches!(Cache::new(&shared).temporary(), Err(CacheError::Shared { .. })));
-
-        // A tagged cache whose tmp/ is a symlink to someone's files.
-        let victim = dir.path().join("victim");
-        std::fs::create_dir(&victim).unwrap();
-        std::fs::write(victim.join("keep"), b"mine").unwrap();
-        old(&victim.join("keep"));
-        let cache = Cache::new(dir.path().join("cache"));
-        drop(cache.temporary().unwrap());
-        std::fs::remove_dir_all(cache.root().join("tmp")).unwrap();
-        std::os::unix::fs::symlink(&victim, cache.root().join("tmp")).unwrap();
-        cache.gc(0).unwrap();
-        assert_eq!(cache.sweep_abandoned().unwrap(), 0);
-        assert!(victim.join("keep").exists());
-    }
-
-    #[test]
-    fn a_new_empty_or_older_cache_is_tagged_and_a_missing_one_is_not_collected() {
-        let dir = tempfile::tempdir().unwrap();
-        let new = Cache::new(dir.path().join("new"));
-        assert!(matches!(new.gc(0), Err(CacheError::Missing { .. })));
-        drop(new.temporary().unwrap());
-        assert!(dir.path().join("new").join(TAG_FILE).is_file());
-
-        // An older flatroot's cache: the kinds' directories and nothing else.
-        let older = dir.path().join("older");
-        std::fs::create_dir_all(older.join("packages")).unwrap();
-        std::fs::write(older.join("packages/q1-00.apk"), b"apk").unwrap();
-        let report = Cache::new(&older).gc(0).unwrap();
-        assert_eq!(report.removed, 1);
-        assert!(older.join(TAG_FILE).is_file());
-    }
-    use super::*;
-
-    fn age(path: &Path, secs: u64) {
-        let file = File::options().append(true).open(path).unwrap();
-        file.set_modified(SystemTime::now() - Duration::from_secs(secs)).unwrap();
-    }
-
-    #[test]
-    fn gc_removes_the_least_recently_used_first_and_keeps_live_temporaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let old = cache.package_path(&Checksum::Sha1([1; 20])).unwrap();
-        let new = cache.package_path(&Checksum::Sha1([2; 20])).unwrap();
-        let index = cache.index_path("http://h/x86_64/APKINDEX.tar.gz");
-        cache.write(&old, &[0; 100]).unwrap();
-        cache.write(&new, &[0; 100]).unwrap();
-        cache.write(&index, &[0; 50]).unwrap();
-        age(&old, 300);
-        age(&new, 200);
-        age(&index, 100);
-        cache.touch(&old);
-        let live = cache.temporary().unwrap();
-        live.as_file().set_len(10).unwrap();
-
-        let report = cache.gc(170).unwrap();
-
-        assert_eq!((report.removed, report.freed, report.kept), (1, 100, 160));
-        assert!(old.exists() && !new.exists() && index.exists() && live.path().exists());
-        let usage = cache.usage().unwrap();
-        assert_eq!(
-            usage,
-            [
-                (Kind::Packages, 100, 1),
-                (Kind::Indexes, 50, 1),
-                (Kind::Keys, 0, 0),
-                (Kind::Unpacked, 0, 0),
-                (Kind::Segments, 0, 0),
-                (Kind::Temporary, 10, 1)
-            ]
-        );
-    }
-
-    #[test]
-    fn a_sweep_removes_abandoned_temporaries_and_keeps_those_being_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
-        let (abandoned, young) = (tmp.join("part-killed"), tmp.join("part-just-made"));
-        std::fs::write(&abandoned, b"left by a killed build").unwrap();
-        std::fs::write(&young, b"its writer is about to lock it").unwrap();
-        age(&abandoned, 120);
-        let writing = cache.temporary().unwrap();
-        age(writing.path(), 120);
-
-        let first = cache.temporary().unwrap();
-        let removed = cache.sweep_abandoned().unwrap();
-
-        assert!(!abandoned.exists(), "the first temporary of a process sweeps");
-        assert_eq!(removed, 0, "nothing else is abandoned");
-        assert!(young.exists() && writing.path().exists() && first.path().exists());
-        drop(writing);
-        let (_, kept) = first.keep().unwrap();
-        age(&kept, 120);
-        assert_eq!(cache.sweep_abandoned().unwrap(), 1, "closed, its temporary is a stray");
-    }
-
-    #[test]
-    fn what_is_not_a_regular_file_in_an_entrys_place_is_counted_and_always_collected() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let kept = cache.package_path(&Checksum::Sha1([1; 20])).unwrap();
-        cache.write(&kept, &[0; 100]).unwrap();
-        let packages = kept.parent().unwrap();
-        let planted = packages.join("q1-planted.apk");
-        std::fs::create_dir_all(planted.join("inner")).unwrap();
-        std::fs::write(planted.join("inner/big"), [0; 1000]).unwrap();
-        let fifo = packages.join("q1-fifo.apk");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let outside = dir.path().join("outside");
-        std::fs::write(&outside, [0; 10]).unwrap();
-        let link = packages.join("q1-link.apk");
-        std::os::unix::fs::symlink(&outside, &link).unwrap();
-
-        let (kind, bytes, count) = cache.usage().unwrap()[0];
-        assert_eq!(kind, Kind::Packages);
-        assert!(bytes >= 1100 && count == 4, "{bytes} bytes in {count} entries");
-        let report = cache.gc(u64::MAX).unwrap();
-
-        assert_eq!(report.removed, 3, "{report:?}");
-        assert!(kept.exists() && outside.exists(), "a symlink's target is not touched");
-        for gone in [&planted, &fifo, &link] {
-            assert!(std::fs::symlink_metadata(gone).is_err(), "{} left", gone.display());
-        }
-    }
-
-    #[test]
-    fn an_entry_lands_where_a_directory_stood() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let path = cache.package_path(&Checksum::Sha1([3; 20])).unwrap();
-        std::fs::create_dir_all(path.join("inner")).unwrap();
-        std::fs::write(path.join("inner/file"), b"planted").unwrap();
-
-        cache.write(&path, b"the entry").unwrap();
-
-        assert_eq!(read_regular(&path).unwrap(), b"the entry");
-    }
-
-    #[test]
-    fn an_entry_that_is_not_a_regular_file_is_removed_as_missing_not_waited_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let fifo = cache.entry_path(Kind::Packages, "q1-00.apk");
-        std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let directory = cache.entry_path(Kind::Indexes, "00");
-        std::fs::create_dir_all(directory.join("inner")).unwrap();
-
-        assert_eq!(cache.read(&fifo).unwrap(), None);
-        assert_eq!(cache.read(&directory).unwrap(), None);
-
-        assert!(!fifo.exists() && !directory.exists());
-        assert!(read_regular(dir.path()).is_err(), "read_regular refuses a directory");
-    }
-
-    #[test]
-    fn stale_temporaries_are_removed_whatever_the_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let stray = cache.temporary().unwrap();
-        stray.as_file().set_len(5).unwrap();
-        let (_, path) = stray.keep().unwrap();
-        age(&path, 2 * 24 * 3600);
-
-        let report = cache.gc(u64::MAX).unwrap();
-
-        assert_eq!(report.removed, 1);
-        assert!(!path.exists());
-    }
-}
+mod tests;

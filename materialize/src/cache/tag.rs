@@ -1,0 +1,131 @@
+//! What makes a directory a flatroot cache: flatroot's own `CACHEDIR.TAG` file, written
+//! when the cache is first used ([`Cache::claim`]). Nothing in a directory without it that
+//! holds other files is ever written, swept or collected.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use super::{Cache, CacheError, Kind, io_error};
+
+/// The file that marks a directory as a flatroot cache, in the Cache Directory Tagging
+/// format (backup tools skip such directories). Only a tagged directory is ever swept or
+/// collected, so a mistaken `--cache-dir ~` removes nothing.
+pub const TAG_FILE: &str = "CACHEDIR.TAG";
+
+/// What [`TAG_FILE`] holds: the format's signature line, then a comment.
+const TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+    # This file is a cache directory tag created by flatroot.\n\
+    # For information about cache directory tags see https://bford.info/cachedir/\n";
+
+/// The prefix of the temporary a tag is written under before it is renamed into place.
+const TAG_TEMP_PREFIX: &str = ".CACHEDIR.TAG.";
+
+/// Whether the file at `path` is flatroot's tag: `None` when there is none, `Some(false)`
+/// for another tool's tag or anything else by that name.
+fn is_our_tag(path: &Path) -> Option<bool> {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => None,
+        Ok(meta) if !meta.is_file() => Some(false),
+        Ok(_) => Some(std::fs::read(path).is_ok_and(|bytes| bytes == TAG_TEXT.as_bytes())),
+    }
+}
+
+/// Makes `dir` and its missing parents, `dir` itself readable by its owner alone: a cache's
+/// entries go into images, so no other user may write them.
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        made => made,
+    }
+}
+
+impl Cache {
+    /// Makes sure the directory is a flatroot cache before anything in it is written or
+    /// removed: tagged with flatroot's own [`TAG_FILE`], or (with `create`) made (its owner's
+    /// alone) and tagged when it is missing or empty. A directory that holds only the kinds'
+    /// subdirectories is the cache of a flatroot from before the tag, and is tagged; one
+    /// tagged, or of that shape but read-only, is used as it is. Another tool's tag is not
+    /// flatroot's, and a directory every user may write is refused: its entries go into
+    /// images.
+    ///
+    /// # Errors
+    /// [`CacheError::NotACache`] for a directory holding anything else, or a file;
+    /// [`CacheError::Shared`] for a world-writable one; [`CacheError::Missing`] for a missing
+    /// one without `create`; or [`CacheError::Io`].
+    pub fn claim(&self, create: bool) -> Result<(), CacheError> {
+        match std::fs::metadata(&self.root) {
+            Ok(meta) if meta.is_dir() && meta.permissions().mode() & 0o002 != 0 => {
+                return Err(CacheError::Shared { path: self.root.clone() });
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return Err(CacheError::NotACache { path: self.root.clone() });
+            }
+            _ => {}
+        }
+        match is_our_tag(&self.root.join(TAG_FILE)) {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(CacheError::NotACache { path: self.root.clone() }),
+            None => {}
+        }
+
+        let listing = match std::fs::read_dir(&self.root) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                make_private_dir(&self.root).map_err(io_error(&self.root))?;
+                std::fs::read_dir(&self.root).map_err(io_error(&self.root))?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { path: self.root.clone() });
+            }
+            Err(e) => return Err(CacheError::Io { path: self.root.clone(), source: e }),
+        };
+
+        let mut empty = true;
+        for item in listing {
+            let item = item.map_err(io_error(&self.root))?;
+            let name = item.file_name();
+            // Another process tagging it at this moment: its tag, or the tag's temporary.
+            if name == TAG_FILE {
+                return match is_our_tag(&item.path()) {
+                    Some(true) => Ok(()),
+                    _ => Err(CacheError::NotACache { path: self.root.clone() }),
+                };
+            }
+            if name.to_string_lossy().starts_with(TAG_TEMP_PREFIX) {
+                continue;
+            }
+            empty = false;
+            // A kind's directory itself, not a symlink to somewhere else.
+            let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
+                && item.file_type().is_ok_and(|t| t.is_dir());
+            if !is_kind_dir {
+                return Err(CacheError::NotACache { path: self.root.clone() });
+            }
+        }
+        if empty && !create {
+            return Err(CacheError::NotACache { path: self.root.clone() });
+        }
+        match self.write_tag() {
+            Ok(()) => Ok(()),
+            // A read-only cache of the right shape is still read.
+            Err(e) if !empty => {
+                tracing::debug!(root = %self.root.display(), error = %e, "cannot tag the cache");
+                Ok(())
+            }
+            Err(e) => Err(CacheError::Io { path: self.root.join(TAG_FILE), source: e }),
+        }
+    }
+
+    /// Writes [`TAG_FILE`] whole under a temporary name and renames it into place, so that
+    /// no other process ever reads a half-written tag.
+    fn write_tag(&self) -> io::Result<()> {
+        let temp = tempfile::Builder::new().prefix(TAG_TEMP_PREFIX).tempfile_in(&self.root)?;
+        std::fs::write(temp.path(), TAG_TEXT)?;
+        temp.persist(self.root.join(TAG_FILE)).map(drop).map_err(|e| e.error)
+    }
+}
