@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         output::print_error(&error);
         return ExitCode::from(2);
     }
-    match commands::run(cli.command) {
+    let result = commands::run(cli.command);
+    // A signal's removal of the outputs can make the command fail; the signal's exit wins.
+    signals::wait_if_ending();
+    match result {
         Ok(code) => code,
         Err(error) => {
             output::print_error(&error);

@@ -2,9 +2,23 @@
 //! it was writing are removed first, so an interrupted build leaves no hidden half-written
 //! layout or archive beside its output.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Context as _;
 use flatroot_materialize::oci::pending;
 use nix::sys::signal::{SigSet, Signal};
+
+/// Set once a signal has come: the process is ending with the signal's status.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// Blocks for good once a signal has come, so that the signal thread's exit, with the
+/// signal's status, is how the process ends: not an error the command met because its
+/// outputs were being removed under it.
+pub fn wait_if_ending() {
+    while ENDING.load(Ordering::SeqCst) {
+        std::thread::park();
+    }
+}
 
 /// Takes the three signals on a thread of its own, which removes the process's temporary
 /// outputs and exits with 128 + the signal's number, as a shell reports a process that a
@@ -22,6 +36,7 @@ pub fn clean_up_on_signals() -> anyhow::Result<()> {
         .name("flatroot-signals".to_string())
         .spawn(move || {
             if let Ok(signal) = signals.wait() {
+                ENDING.store(true, Ordering::SeqCst);
                 let removed = pending::remove_all();
                 tracing::debug!(?signal, removed, "ending on a signal");
                 std::process::exit(128 + signal as i32);
