@@ -201,11 +201,15 @@ fn blueprint_with(dir: &Path, extra: &str) -> std::path::PathBuf {
 
 #[test]
 fn paths_that_would_replace_a_directory_are_refused() {
-    for (kind, extra) in [("empty-file", ""), ("symlink", "\n    source: /tmp")] {
+    let cases = [
+        ("empty-file", "", "a directory is already there"),
+        ("symlink", "\n    source: /tmp", "an entry is already there"),
+    ];
+    for (kind, extra, what) in cases {
         let dir = tempdir();
         let yaml = format!("paths:\n  - path: /etc\n    type: {kind}{extra}\n");
         let text = fails(&blueprint_with(dir.path(), &yaml), &[]);
-        expect(&text, &["paths entry \"/etc\"", "something is already there"]);
+        expect(&text, &[&format!("paths entry \"/etc\" (type {kind}): {what}")]);
     }
 }
 

@@ -90,6 +90,85 @@ fn the_tree_holds_what_the_packages_and_blueprint_say() {
     assert!(config["Env"].as_array().unwrap().contains(&"HELLO_GREETING=howdy".into()));
 }
 
+#[test]
+fn accounts_paths_archs_and_annotations_come_out_as_apko_writes_them() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("apko-like.yaml");
+    let yaml = format!(
+        "\
+contents:
+  repositories: [{repo}]
+  keyring: [{key}]
+  packages: [flatroot-baselayout]
+archs: [aarch64, x86_64]
+accounts:
+  groups: [{{groupname: app, gid: 2000}}]
+  users:
+    - {{username: svc, uid: 2001, gid: 2000, homedir: /var/lib/svc}}
+    - {{username: plain, uid: 2002, homedir: '', shell: ''}}
+    - {{username: plain, uid: 2002, homedir: '', shell: ''}}
+    - {{username: void, uid: 2003, homedir: /dev/null}}
+paths:
+  - {{path: /etc/motd, type: empty-file}}
+  - {{path: /etc/issue, type: empty-file, permissions: 0o600}}
+  - {{path: /etc/motd, type: hardlink, source: /etc/issue}}
+vcs-url: https://example.com/repo@abc123
+annotations: {{org.opencontainers.image.title: t}}
+",
+        repo = root().join("testdata/repo").display(),
+        key = root().join("testdata/keys/flatroot-test.rsa.pub").display(),
+    );
+    std::fs::write(&blueprint, yaml).unwrap();
+    let out = dir.path().join("image");
+    let digest = build(blueprint.to_str().unwrap(), &out, &["--source-date-epoch", "1700000000"]);
+
+    // Index: manifests in apko's order whatever order `archs` has, arm64 without a variant,
+    // and the blueprint's annotations with what vcs-url and the build time add.
+    let blob = |digest: &str| -> serde_json::Value {
+        let path = out.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let index = blob(&digest);
+    let platforms: Vec<&serde_json::Value> =
+        index["manifests"].as_array().unwrap().iter().map(|m| &m["platform"]).collect();
+    assert_eq!(platforms[0], &serde_json::json!({"architecture": "amd64", "os": "linux"}));
+    assert_eq!(platforms[1], &serde_json::json!({"architecture": "arm64", "os": "linux"}));
+    let expected = serde_json::json!({
+        "org.opencontainers.image.created": "2023-11-14T22:13:20Z",
+        "org.opencontainers.image.revision": "abc123",
+        "org.opencontainers.image.source": "https://example.com/repo",
+        "org.opencontainers.image.title": "t",
+    });
+    assert_eq!(index["annotations"], expected);
+    for entry in index["manifests"].as_array().unwrap() {
+        let manifest = blob(entry["digest"].as_str().unwrap());
+        assert_eq!(manifest["annotations"], expected, "each manifest has them");
+        let config = blob(manifest["config"]["digest"].as_str().unwrap());
+        assert_eq!(config["config"]["Labels"], expected, "and each config, as labels");
+    }
+
+    // Accounts: a home for every user that has none, owned by the user; one line for the
+    // user listed twice alike; empty homedir and shell take apko's defaults.
+    let views = images(&out);
+    let tree = &views[0].tree;
+    let node = |path: &str| tree.node(tree.lookup(path.as_bytes(), Follow::NotFinal).unwrap());
+    let owner_mode = |path: &str| {
+        let meta = &node(path).meta;
+        (meta.uid, meta.gid, meta.mode)
+    };
+    assert_eq!(owner_mode("var/lib/svc"), (2001, 2000, 0o700));
+    assert_eq!(owner_mode("var/lib"), (0, 0, 0o755));
+    assert_eq!(owner_mode("home/plain"), (2002, 2002, 0o700));
+    let passwd = file_text(tree, "etc/passwd");
+    assert_eq!(passwd.lines().filter(|l| l.starts_with("plain:")).count(), 1, "{passwd}");
+    assert!(passwd.contains("plain:x:2002:2002::/home/plain:/bin/sh\n"), "{passwd}");
+    assert!(passwd.contains("void:x:2003:2003::/dev/null:/bin/sh\n"), "{passwd}");
+    // A hardlink over a file replaces it, as apko's does.
+    let issue = tree.lookup(b"etc/issue", Follow::NotFinal).unwrap();
+    assert_eq!(tree.lookup(b"etc/motd", Follow::NotFinal).unwrap(), issue);
+    assert_eq!(node("etc/motd").meta.mode, 0o600);
+}
+
 fn file_text(tree: &flatroot_vfs::FrozenTree, path: &str) -> String {
     let id = tree.lookup(path.as_bytes(), Follow::Final).unwrap_or_else(|e| panic!("{path}: {e}"));
     match &tree.node(id).kind {
@@ -216,11 +295,14 @@ fn digests_do_not_depend_on_directory_threads_time_zone_locale_or_umask() {
 }
 
 #[test]
-fn the_digest_does_not_depend_on_the_blueprints_name_package_order_or_repeated_archs() {
+fn the_digest_does_not_depend_on_the_blueprints_name_package_or_arch_order_or_repeats() {
     let dir = tempdir();
     let reference = build(BLUEPRINT, &dir.path().join("a"), &["--arch", "x86_64"]);
     let twice = build(BLUEPRINT, &dir.path().join("b"), &["--arch", "x86_64", "--arch", "amd64"]);
     assert_eq!(twice, reference, "one image per architecture, however often it is named");
+    let both = build(BLUEPRINT, &dir.path().join("e"), &["--arch", "x86_64", "--arch", "arm64"]);
+    let reversed = build(BLUEPRINT, &dir.path().join("f"), &["--arch", "arm64", "--arch", "amd64"]);
+    assert_eq!(both, reversed, "the order architectures are named in");
 
     let copy = tempdir();
     copy_tree(&support::root().join("testdata"), &copy.path().join("testdata"));

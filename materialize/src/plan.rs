@@ -4,11 +4,13 @@
 //!   `entrypoint.command` and `cmd` are split as a POSIX shell splits words.
 //! - `environment` gains apko's defaults for `PATH` and `SSL_CERT_FILE` where it does not
 //!   set them, so an apko blueprint gives the same config.
-//! - `accounts.run-as` becomes the config's `User`; `annotations` go on the index and are
-//!   the labels of each config.
+//! - `accounts.run-as` becomes the config's `User`; `annotations` (with the source and
+//!   revision a `vcs-url` of the form `URL@REVISION` gives) go on the index and manifests
+//!   and are the labels of each config.
 //! - A user without a `gid` gets its uid as gid, `/bin/sh` as shell and `/home/<name>` as
 //!   home, as apko does.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::blueprint::{self, Blueprint, BlueprintError, PathKind};
@@ -139,9 +141,12 @@ pub fn from_blueprint(
             .collect::<Result<_, _>>()?
     };
 
-    // One image per architecture, however often it is named (`--arch x86_64 --arch amd64`).
+    // One image per architecture, however often it is named (`--arch x86_64 --arch amd64`),
+    // in the order of their OCI names as apko sorts them, so that the order the blueprint
+    // lists them in changes no digest.
     let mut seen = std::collections::BTreeSet::new();
-    let archs: Vec<String> = archs.into_iter().filter(|a| seen.insert(a.clone())).collect();
+    let mut archs: Vec<String> = archs.into_iter().filter(|a| seen.insert(a.clone())).collect();
+    archs.sort_by_cached_key(|a| blueprint::Arch::from_name(a).map(blueprint::Arch::oci_name));
 
     let plan = Plan {
         source: source.to_path_buf(),
@@ -152,14 +157,13 @@ pub fn from_blueprint(
         keyring,
         archs,
         config: run_config(bp, source)?,
-        annotations: bp.annotations.clone(),
-        users: bp.accounts.users.iter().map(user).collect(),
-        groups: bp
-            .accounts
-            .groups
-            .iter()
-            .map(|g| Group { name: g.groupname.clone(), gid: g.gid, members: g.members.clone() })
-            .collect(),
+        annotations: annotations(bp),
+        users: distinct(bp.accounts.users.iter().map(user)),
+        groups: distinct(bp.accounts.groups.iter().map(|g| Group {
+            name: g.groupname.clone(),
+            gid: g.gid,
+            members: g.members.clone(),
+        })),
         paths: bp.paths.iter().map(mutation).collect(),
     };
     check(&plan)?;
@@ -186,7 +190,7 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             }
         }
         if !users.insert(u.name.as_str()) {
-            return Err(account(format!("user {:?} is listed twice", u.name)));
+            return Err(account(format!("user {:?} is listed twice, differently", u.name)));
         }
     }
     let mut groups = std::collections::BTreeSet::new();
@@ -198,7 +202,7 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             )));
         }
         if !groups.insert(g.name.as_str()) {
-            return Err(account(format!("group {:?} is listed twice", g.name)));
+            return Err(account(format!("group {:?} is listed twice, differently", g.name)));
         }
     }
     Ok(())
@@ -237,13 +241,42 @@ fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
     })
 }
 
+/// `items` without repeats of an earlier item, in order: an account listed the same way in
+/// a blueprint and in one it includes is one account.
+fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::new();
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
+/// The blueprint's annotations, and the source and revision of a `vcs-url` of the form
+/// `URL@REVISION`, which take the place of annotations of those names as in apko.
+fn annotations(bp: &Blueprint) -> BTreeMap<String, String> {
+    let mut annotations = bp.annotations.clone();
+    if let Some((url, revision)) = bp.vcs_url.as_deref().and_then(|v| v.split_once('@')) {
+        annotations.insert(SOURCE_ANNOTATION.to_string(), url.to_string());
+        annotations.insert(REVISION_ANNOTATION.to_string(), revision.to_string());
+    }
+    annotations
+}
+
+/// The annotation naming the image's source repository.
+const SOURCE_ANNOTATION: &str = "org.opencontainers.image.source";
+
+/// The annotation naming the revision of the source the image was built from.
+const REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
+
 fn user(u: &blueprint::User) -> User {
     User {
         name: u.username.clone(),
         uid: u.uid,
         gid: u.gid.unwrap_or(u.uid),
-        shell: u.shell.clone().unwrap_or_else(|| "/bin/sh".to_string()),
-        home: u.homedir.clone().unwrap_or_else(|| format!("/home/{}", u.username)),
+        shell: u.shell.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into()),
+        home: u.home_dir(),
     }
 }
 

@@ -304,6 +304,7 @@ contents:
   repositories: [https://base.example/os]
   keyring: [https://base.example/key.rsa.pub]
   packages: [base-pkg]
+  build_repositories: [https://base.example/build]
 entrypoint:
   command: /bin/base
 cmd: base-cmd
@@ -368,7 +369,7 @@ volumes: [/top-volume]
 
     // The warning names the included file, which is the one that sets the key.
     assert_eq!(loaded.warnings.len(), 1);
-    assert_eq!(loaded.warnings[0].key, "vcs-url");
+    assert_eq!(loaded.warnings[0].key, "contents.build_repositories");
     assert_eq!(loaded.warnings[0].file, dir.path().join("base.yaml"));
 }
 
@@ -389,6 +390,24 @@ fn include_resolves_against_cwd_not_the_including_file() {
     };
     assert_eq!((file, include.as_str(), tried), (&bad, "base.yaml", &dir.path().join("base.yaml")));
     assert!(error.to_string().contains(&dir.path().join("base.yaml").display().to_string()));
+}
+
+#[test]
+fn an_empty_include_is_no_include_and_a_directory_is_named_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "empty.yaml", "include: \"\"\ncontents: {packages: [a]}\n");
+    let loaded = blueprint::load(&empty, dir.path()).unwrap();
+    assert_eq!(loaded.files, [empty]);
+    assert_eq!(loaded.blueprint.contents.packages, ["a"]);
+
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let of_dir = write(dir.path(), "dir.yaml", "include: sub\n");
+    let error = blueprint::load(&of_dir, dir.path()).unwrap_err();
+    let BlueprintError::IncludeNotAFile { file, include, tried } = &error else {
+        panic!("expected an include that is not a file, got {error:?}");
+    };
+    assert_eq!((file, include.as_str(), tried), (&of_dir, "sub", &dir.path().join("sub")));
+    assert!(error.to_string().starts_with(&of_dir.display().to_string()), "{error}");
 }
 
 #[test]
@@ -634,9 +653,39 @@ fn oversized_blueprint_is_refused_naming_the_limit() {
 }
 
 #[test]
-fn duplicate_keys_are_rejected() {
-    let error = load_text("cmd: a\ncmd: b\n").unwrap_err();
-    assert!(chain(&error).contains("duplicate"), "{}", chain(&error));
+fn duplicate_keys_are_rejected_at_the_repeat() {
+    // (blueprint, the line and column the error names, what it says)
+    let cases = [
+        ("cmd: a\n# note\nwork-dir: /\ncmd: b\n", (4, 1), "duplicate field `cmd`"),
+        ("environment:\n  A: '1'\n  B: x\n  A: '2'\n", (4, 3), "duplicate key `A`"),
+        ("annotations:\n  \"org.a\": x\n  org.a: y\n", (3, 3), "duplicate key `org.a`"),
+        (
+            "accounts:\n  users:\n    - username: a\n      uid: 5\n      uid: 6\n",
+            (5, 7),
+            "duplicate field `uid`",
+        ),
+        ("entrypoint:\n  type: x\n  services: {a: x, a: y}\n", (3, 13), "duplicate key `a`"),
+    ];
+    for (text, (line, column), says) in cases {
+        let error = load_text(text).unwrap_err();
+        let BlueprintError::Syntax { line: at_line, column: at_column, .. } = &error else {
+            panic!("{text}: {error:?}");
+        };
+        assert!(chain(&error).contains(says), "{text}: {}", chain(&error));
+        if !text.contains('{') {
+            assert_eq!((*at_line, *at_column), (Some(line), Some(column)), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_second_document_is_refused_at_its_marker() {
+    for (text, line) in [("cmd: a\n---\ncmd: b\n", 2), ("---\ncmd: a\n\n--- \ncmd: b\n", 4)] {
+        let error = load_text(text).unwrap_err();
+        let BlueprintError::Syntax { line: at, column, .. } = &error else { panic!("{error:?}") };
+        assert_eq!((*at, *column), (Some(line), Some(1)), "{text}");
+        assert!(chain(&error).contains("more than one document"), "{}", chain(&error));
+    }
 }
 
 #[test]

@@ -114,6 +114,16 @@ impl Arch {
         };
         Platform { architecture, variant }
     }
+
+    /// The OCI platform as one name, `architecture[/variant]` (`amd64`, `arm/v7`): the
+    /// order of these names is the order of an image index's manifests, as in apko.
+    pub fn oci_name(self) -> String {
+        let platform = self.oci_platform();
+        match platform.variant {
+            Some(variant) => format!("{}/{variant}", platform.architecture),
+            None => platform.architecture.to_owned(),
+        }
+    }
 }
 
 impl Default for Arch {
@@ -167,11 +177,7 @@ mod tests {
     fn every_arch_round_trips_through_both_spellings() {
         for arch in Arch::ALL {
             assert_eq!(Arch::from_name(arch.apk_name()), Some(arch));
-            let platform = arch.oci_platform();
-            let oci = match platform.variant {
-                Some(variant) => format!("{}/{variant}", platform.architecture),
-                None => platform.architecture.to_owned(),
-            };
+            let oci = arch.oci_name();
             assert_eq!(Arch::from_name(&oci), Some(arch), "{oci}");
         }
     }

@@ -103,6 +103,16 @@ pub enum BlueprintError {
         #[source]
         source: io::Error,
     },
+    /// An `include` names a directory or another thing that is not a file.
+    #[error("{}: include `{include}` at {} is not a file", file.display(), tried.display())]
+    IncludeNotAFile {
+        /// The including file.
+        file: PathBuf,
+        /// The `include` value as written.
+        include: String,
+        /// The path looked at: `include` resolved against the working directory.
+        tried: PathBuf,
+    },
     /// A blueprint includes itself, directly or through other files.
     #[error("include cycle: {}", chain(files))]
     IncludeCycle {
@@ -213,7 +223,8 @@ impl Loader<'_> {
         self.warnings.extend(warnings(&blueprint, &file));
         self.files.push(file.clone());
 
-        let Some(include) = blueprint.include.clone() else {
+        // apko follows an include only when it names something.
+        let Some(include) = blueprint.include.clone().filter(|i| !i.is_empty()) else {
             return Ok(blueprint);
         };
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
@@ -236,6 +247,10 @@ impl Loader<'_> {
                 self.stack.iter().skip(start).map(|(_, shown)| shown.clone()).collect();
             files.push(tried);
             return Err(BlueprintError::IncludeCycle { files });
+        }
+
+        if !tried_identity.is_file() {
+            return Err(BlueprintError::IncludeNotAFile { file, include, tried });
         }
 
         tracing::debug!("{} includes {}", file.display(), tried.display());
@@ -349,7 +364,6 @@ fn warnings(blueprint: &Blueprint, file: &Path) -> Vec<Warning> {
         ("contents.baseimage", contents.baseimage.is_some()),
         ("entrypoint.type", blueprint.entrypoint.kind.is_some()),
         ("entrypoint.services", blueprint.entrypoint.services.is_some()),
-        ("vcs-url", blueprint.vcs_url.is_some()),
         ("layering", blueprint.layering.is_some()),
         ("certificates", blueprint.certificates.is_some()),
         ("os-release", blueprint.os_release.is_some()),

@@ -49,16 +49,17 @@ pub struct Blueprint {
     #[serde(default, deserialize_with = "nullable")]
     pub archs: Vec<Arch>,
     /// `environment`: variables of the OCI `Env`, sorted by name.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "unique_map")]
     pub environment: BTreeMap<String, String>,
     /// `paths`: changes applied to the tree after the packages are installed, in order.
     #[serde(default, deserialize_with = "nullable")]
     pub paths: Vec<PathMutation>,
-    /// `vcs-url`: the source repository of the blueprint. Not acted on.
+    /// `vcs-url`: the source repository of the blueprint; `URL@REVISION` becomes the
+    /// `org.opencontainers.image.source` and `.revision` annotations, as in apko.
     #[serde(default)]
     pub vcs_url: Option<String>,
     /// `annotations`: OCI annotations of the image manifest and index, sorted by key.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "unique_map")]
     pub annotations: BTreeMap<String, String>,
     /// `include`: another blueprint merged under this one (see [`super::load`]), as written.
     #[serde(default)]
@@ -77,7 +78,7 @@ pub struct Blueprint {
     #[serde(default)]
     pub os_release: Option<OsRelease>,
     /// `options`: named variations of the blueprint (older apko). Not acted on.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some_unique_map")]
     pub options: Option<BTreeMap<String, BuildOption>>,
     /// `format`: the layer format (`tar`, `erofs`, `erofs+zstd,level=3`, …), as apko's
     /// `LayerFormat` spells it. Not acted on.
@@ -219,7 +220,7 @@ pub struct Entrypoint {
     #[serde(default)]
     pub shell_fragment: Option<String>,
     /// `services`: s6 service name to command, for `type: service-bundle`. Not acted on.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some_unique_map")]
     pub services: Option<BTreeMap<String, String>>,
 }
 
@@ -346,6 +347,61 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Reads a mapping (or `null`, as the empty one) whose keys must all differ, as apko's YAML
+/// decoder requires; serde would otherwise keep the last of two equal keys silently.
+pub(super) fn unique_map<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    Ok(deserializer.deserialize_option(UniqueMap(std::marker::PhantomData))?.unwrap_or_default())
+}
+
+/// [`unique_map`] for a field whose absence is kept apart from an empty mapping.
+pub(super) fn some_unique_map<'de, D, V>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    unique_map(deserializer).map(Some)
+}
+
+struct UniqueMap<V>(std::marker::PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> de::Visitor<'de> for UniqueMap<V> {
+    type Value = Option<BTreeMap<String, V>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut map = BTreeMap::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let value = access.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Some(map))
+    }
 }
 
 #[cfg(test)]

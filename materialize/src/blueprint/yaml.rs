@@ -76,10 +76,10 @@ impl std::error::Error for SyntaxError {}
 /// not match `T` (unknown keys included, when `T` denies them).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
     prescan(text, MAX_FLOW_DEPTH, MAX_ALIASES)?;
-    serde_yaml::from_str(text).map_err(convert)
+    serde_yaml::from_str(text).map_err(|error| convert(error, text))
 }
 
-fn convert(error: serde_yaml::Error) -> SyntaxError {
+fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
     let location = error.location();
     let mut message = error.to_string();
 
@@ -90,14 +90,82 @@ fn convert(error: serde_yaml::Error) -> SyntaxError {
             message = stripped.to_owned();
         }
     }
+    let mut line = location.as_ref().map(serde_yaml::Location::line);
+    let mut column = location.as_ref().map(serde_yaml::Location::column);
+
+    // serde_yaml places a repeated key at the start of its mapping, and a second document
+    // nowhere; point at the line a user has to change instead.
+    if let (Some(key), Some(at_line), Some(at_column)) = (repeated_key(&message), line, column)
+        && let Some(repeat) = second_key_line(text, at_line, at_column, key)
+    {
+        line = Some(repeat);
+    }
+    if message.contains("more than one document")
+        && let Some(second) = second_document_line(text)
+    {
+        (line, column) = (Some(second), Some(1));
+    }
 
     let unknown_key = unknown_key(&message);
-    SyntaxError {
-        message,
-        line: location.as_ref().map(serde_yaml::Location::line),
-        column: location.as_ref().map(serde_yaml::Location::column),
-        unknown_key,
+    SyntaxError { message, line, column, unknown_key }
+}
+
+/// The key of serde's "duplicate field `key`" or of a map's "duplicate key `key`".
+fn repeated_key(message: &str) -> Option<&str> {
+    let start = ["duplicate field `", "duplicate key `"]
+        .iter()
+        .find_map(|marker| message.find(marker).map(|at| at + marker.len()))?;
+    message.get(start..)?.split('`').next()
+}
+
+/// The 1-based line where `key` appears the second time among the keys of the block
+/// mapping whose first key is at `line`, `column`; `None` for a flow mapping or a key
+/// written in a way this plain scan does not read (quoted with escapes, say).
+fn second_key_line(text: &str, line: usize, column: usize, key: &str) -> Option<usize> {
+    let indent = column.checked_sub(1)?;
+    let mut seen = 0;
+    for (index, text_line) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let trimmed = text_line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let first = index + 1 == line;
+        let lead = text_line.get(..indent)?;
+        // The mapping's first line may start with a sequence dash (`- key: …`).
+        let lead_ok = lead.bytes().all(|b| b == b' ') || (first && lead.trim_end().ends_with('-'));
+        if !lead_ok {
+            return None;
+        }
+        let rest = &text_line[indent..];
+        if rest.starts_with(' ') {
+            continue; // a line of a nested value
+        }
+        let written = [key.to_owned(), format!("\"{key}\""), format!("'{key}'")];
+        let is_key = written.iter().any(|w| {
+            rest.strip_prefix(w.as_str()).is_some_and(|after| after.trim_start().starts_with(':'))
+        });
+        if is_key {
+            seen += 1;
+            if seen == 2 {
+                return Some(index + 1);
+            }
+        }
     }
+    None
+}
+
+/// The 1-based line of the `---` that starts a second document.
+fn second_document_line(text: &str) -> Option<usize> {
+    let mut content = false;
+    for (index, line) in text.lines().enumerate() {
+        let marker = line.strip_prefix("---").is_some_and(|r| r.is_empty() || r.starts_with(' '));
+        if marker && content {
+            return Some(index + 1);
+        }
+        let trimmed = line.trim_start();
+        content |= marker || !(trimmed.is_empty() || trimmed.starts_with('#'));
+    }
+    None
 }
 
 /// Recovers the key path from serde's "``[path: ]unknown field `key`, expected …``".

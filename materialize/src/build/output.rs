@@ -103,6 +103,7 @@ fn build_with(
     }
     let mut sink = Sink::create(output)?;
 
+    let mut newest = None;
     let mut entries = Vec::with_capacity(plan.archs.len());
     let mut images = Vec::with_capacity(plan.archs.len());
     let mut unverified = false;
@@ -123,8 +124,10 @@ fn build_with(
 
         progress.stage(arch, Stage::Image);
         let spec = image_spec(plan, arch, built.build_time, unverified)?;
-        let blobs = image::image_blobs(&spec, &layer, &BTreeMap::new())
+        // apko gives each manifest the annotations its config has as labels.
+        let blobs = image::image_blobs(&spec, &layer, &spec.labels)
             .map_err(|e| BuildError::Image(Box::new(e)))?;
+        newest = newest.max(Some(built.build_time));
         sink.add_image(&repo_tags[i], &blobs, &layer)?;
         entries.push(blobs.index_entry(None));
         images.push(ImageOutcome {
@@ -142,10 +145,7 @@ fn build_with(
         });
     }
 
-    let mut annotations = plan.annotations.clone();
-    if unverified {
-        annotations.insert(UNVERIFIED.to_string(), "true".to_string());
-    }
+    let annotations = image_annotations(plan, newest.unwrap_or(0), unverified)?;
     let (index_bytes, index_descriptor) =
         image::index_blob(&entries, &annotations).map_err(|e| BuildError::Image(Box::new(e)))?;
     sink.add_blob(&index_bytes)?;
@@ -163,11 +163,31 @@ fn build_with(
 /// Annotation recorded on images built with `--allow-untrusted` from unverified input.
 pub const UNVERIFIED: &str = "dev.flatroot.unverified-input";
 
+/// The annotations of an image built at `created`, as apko writes them on its manifests and
+/// index and as labels in its configs: the plan's (the blueprint's `annotations` and what its
+/// `vcs-url` says), `org.opencontainers.image.created`, and `dev.flatroot.unverified-input`
+/// when `unverified`.
+///
+/// # Errors
+/// [`BuildError::Image`] when `created` is outside what RFC 3339 can write.
+pub fn image_annotations(
+    plan: &Plan,
+    created: i64,
+    unverified: bool,
+) -> Result<BTreeMap<String, String>, BuildError> {
+    let mut annotations = plan.annotations.clone();
+    let created = image::rfc3339(created).map_err(|e| BuildError::Image(Box::new(e)))?;
+    annotations.insert(image::CREATED_ANNOTATION.to_string(), created);
+    if unverified {
+        annotations.insert(UNVERIFIED.to_string(), "true".to_string());
+    }
+    Ok(annotations)
+}
+
 /// The config part of one architecture's image as the build writes it: the plan's run
-/// configuration, its annotations as labels (plus `dev.flatroot.unverified-input` when
-/// `unverified`), the platform of `arch`, `created` as the creation time and a history
-/// comment naming the blueprint. `flatroot diff` uses it to say what config a blueprint
-/// would produce.
+/// configuration, [`image_annotations`] as labels, the platform of `arch`, `created` as the
+/// creation time and a history comment. `flatroot diff` uses it to say what config a
+/// blueprint would produce.
 ///
 /// # Errors
 /// [`BuildError::Image`] when `arch` has no OCI platform.
@@ -185,10 +205,7 @@ pub fn image_spec(
     spec.work_dir = plan.config.work_dir.clone();
     spec.stop_signal = plan.config.stop_signal.clone();
     spec.volumes = plan.config.volumes.iter().cloned().collect();
-    spec.labels = plan.annotations.clone();
-    if unverified {
-        spec.labels.insert(UNVERIFIED.to_string(), "true".to_string());
-    }
+    spec.labels = image_annotations(plan, created, unverified)?;
     spec.created = Some(created);
     // Nothing of the blueprint's file name: the image is a function of its content.
     spec.history_comment = Some("built by flatroot".to_string());

@@ -14,7 +14,7 @@ use crate::image::{self, ImageView};
 use crate::lock::{self, Lock};
 use crate::oci::compress::LayerDigests;
 use crate::oci::digest::digest_of;
-use crate::oci::image::{ImageError, ImageSpec, config_blob};
+use crate::oci::image::{CREATED_ANNOTATION, ImageError, ImageSpec, config_blob};
 use crate::plan::{self, Overrides};
 use crate::progress::Silent;
 use crate::rootfs::installed_read;
@@ -253,7 +253,7 @@ fn planned_config(
         input: path.to_path_buf(),
         source: Box::new(source),
     })?;
-    // The build writes the blueprint's annotations on the image index.
+    // The build writes the plan's annotations on the image index.
     Ok(with_annotations(config_fields(&config), &plan.annotations))
 }
 
@@ -262,7 +262,8 @@ fn with_annotations(
     mut fields: BTreeMap<String, serde_json::Value>,
     annotations: &BTreeMap<String, String>,
 ) -> BTreeMap<String, serde_json::Value> {
-    for (key, value) in annotations {
+    // The creation time is a time, which the config level leaves out as it does `created`.
+    for (key, value) in annotations.iter().filter(|(key, _)| *key != CREATED_ANNOTATION) {
         fields.insert(format!("annotations.{key}"), serde_json::Value::String(value.clone()));
     }
     fields
@@ -541,7 +542,8 @@ pub(super) fn config_fields(config: &serde_json::Value) -> BTreeMap<String, serd
         let (name, value) = text.split_once('=').unwrap_or((text, ""));
         out.insert(format!("env.{name}"), Value::String(value.to_string()));
     }
-    for (key, value) in section.get("Labels").and_then(Value::as_object).into_iter().flatten() {
+    let labels = section.get("Labels").and_then(Value::as_object).into_iter().flatten();
+    for (key, value) in labels.filter(|(key, _)| *key != CREATED_ANNOTATION) {
         out.insert(format!("labels.{key}"), value.clone());
     }
     let text = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or_default();
@@ -558,12 +560,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_fields_split_env_and_labels_and_drop_empty_lists() {
+    fn config_fields_split_env_and_labels_and_drop_empty_lists_and_times() {
         let config = serde_json::json!({
             "architecture": "arm64", "variant": "v8", "os": "linux",
             "config": {
                 "Env": ["PATH=/bin", "EMPTY="], "Cmd": [], "User": "65532",
-                "Labels": {"a": "1"}, "Volumes": {"/data": {}}
+                "Labels": {"a": "1", "org.opencontainers.image.created": "2020-01-01T00:00:00Z"},
+                "Volumes": {"/data": {}}
             }
         });
         let fields = config_fields(&config);

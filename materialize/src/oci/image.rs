@@ -69,16 +69,16 @@ impl ImageSpec {
     /// A spec for an APK architecture (the `arch` of `/etc/apk/arch` and apko blueprints),
     /// with its OCI architecture and variant filled in and everything else empty.
     ///
-    /// Mapping: `x86_64` → `amd64`, `aarch64` → `arm64`/`v8`, `armv7` → `arm`/`v7`,
-    /// `armhf` → `arm`/`v6`, `x86` → `386`, `ppc64le`, `s390x` and `riscv64` unchanged,
-    /// `loongarch64` → `loong64`. OCI spellings (`amd64`, `arm64`, ...) are accepted as-is.
+    /// Mapping: `x86_64` → `amd64`, `aarch64` → `arm64` (no variant, as apko writes it),
+    /// `armv7` → `arm`/`v7`, `armhf` → `arm`/`v6`, `x86` → `386`, `ppc64le`, `s390x` and
+    /// `riscv64` unchanged, `loongarch64` → `loong64`. OCI spellings (`amd64`, `arm64`, ...) are accepted as-is.
     ///
     /// # Errors
     /// [`ImageError::UnknownArch`] for any other name.
     pub fn for_apk_arch(apk_arch: &str) -> Result<Self, ImageError> {
         let (arch, variant) = match apk_arch {
             "x86_64" | "amd64" => ("amd64", None),
-            "aarch64" | "arm64" => ("arm64", Some("v8")),
+            "aarch64" | "arm64" => ("arm64", None),
             "armv7" => ("arm", Some("v7")),
             "armhf" => ("arm", Some("v6")),
             "x86" | "386" => ("386", None),
@@ -361,9 +361,15 @@ fn blob<T: Serialize>(
     Ok((bytes, descriptor))
 }
 
+/// The annotation that holds an image's creation time (RFC 3339), on manifests and indexes.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
 /// Seconds since the epoch as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`), as the image spec asks
 /// for `created`.
-fn rfc3339(seconds: i64) -> Result<String, ImageError> {
+///
+/// # Errors
+/// [`ImageError::CreatedOutOfRange`] outside the years 0000 to 9999.
+pub fn rfc3339(seconds: i64) -> Result<String, ImageError> {
     // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the years four digits can write.
     const FIRST: i64 = -62_167_219_200;
     const LAST: i64 = 253_402_300_799;
@@ -446,7 +452,7 @@ mod tests {
         let (bytes, descriptor) = config_blob(&spec, &layer()).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(value["architecture"], "arm64");
-        assert_eq!(value["variant"], "v8");
+        assert!(value.get("variant").is_none(), "apko gives arm64 no variant");
         assert_eq!(value["os"], "linux");
         assert_eq!(value["created"], "1970-01-01T00:00:00Z");
         assert_eq!(value["config"]["Env"], serde_json::json!(["A=1", "PATH=/usr/bin"]));

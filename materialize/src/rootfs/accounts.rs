@@ -1,9 +1,10 @@
 //! `etc/passwd`, `etc/group` and `etc/shadow` from the blueprint's accounts, merged with what
 //! the packages ship.
 //!
-//! Lines the packages ship are kept in order; a blueprint account replaces the line of the
-//! same name and is otherwise appended, as apko does. Created users get a locked shadow
-//! entry (`!`), so no account in an image has a usable password.
+//! Lines the packages ship are kept in order; a blueprint account is appended, as apko does,
+//! except that it takes the place of a line of the same name (apko appends a second line,
+//! which lookups never reach, so the blueprint's account would have no effect). Created
+//! users get a locked shadow entry (`!`), so no account in an image has a usable password.
 
 /// A user the blueprint asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

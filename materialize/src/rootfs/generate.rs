@@ -56,6 +56,14 @@ pub enum GenerateError {
     /// Writing `scripts.tar` failed.
     #[error("cannot write lib/apk/db/scripts.tar")]
     Scripts(#[source] std::io::Error),
+    /// A user's home directory is something other than a directory in the image.
+    #[error("the home directory {home} of user {user} is in the image but is not a directory")]
+    HomeNotADirectory {
+        /// The user.
+        user: String,
+        /// The home directory, as the blueprint gives it.
+        home: String,
+    },
 }
 
 /// Directories an apk database starts with, as `apk --initdb` and apko make them, with
@@ -142,7 +150,43 @@ fn write_accounts(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateEr
     let time = inputs.build_time;
     replace_content(tree, "etc/passwd", files.passwd, 0o644, time)?;
     replace_content(tree, "etc/group", files.group, 0o644, time)?;
-    replace_content(tree, "etc/shadow", files.shadow, 0o640, time)
+    replace_content(tree, "etc/shadow", files.shadow, 0o640, time)?;
+    make_homes(tree, inputs.users, time)
+}
+
+/// Makes the home directory of each blueprint user that has none, as apko does: mode 0700
+/// and owned by the user, its missing parents root-owned with mode 0755. A home that is
+/// there is left as it is (a user may live in `/` or `/var/empty`); `/dev/null` means none.
+///
+/// apko does this for the accounts packages ship too; flatroot leaves theirs to the
+/// packages, so that an Alpine image has the tree of Alpine's own root filesystem.
+fn make_homes(tree: &mut Tree, users: &[User], time: i64) -> Result<(), GenerateError> {
+    for user in users {
+        let path = user.home.trim_start_matches('/');
+        if user.home == "/dev/null" || path.is_empty() {
+            continue;
+        }
+        if let Ok(id) = tree.lookup(path.as_bytes(), Follow::Final) {
+            if tree.node(id).is_dir() {
+                continue;
+            }
+            let (user, home) = (user.name.clone(), user.home.clone());
+            return Err(GenerateError::HomeNotADirectory { user, home });
+        }
+
+        let error = |source| GenerateError::Tree { path: path.to_string(), source };
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            let mut parent_meta = Metadata::directory(0o755);
+            parent_meta.mtime = Timestamp::from_secs(time);
+            tree.insert_dir_all(parent.as_bytes(), parent_meta).map_err(error)?;
+        }
+        let mut meta = Metadata::directory(0o700);
+        meta.uid = user.uid;
+        meta.gid = user.gid;
+        meta.mtime = Timestamp::from_secs(time);
+        tree.insert_dir_all(path.as_bytes(), meta).map_err(error)?;
+    }
+    Ok(())
 }
 
 /// Replaces the content of a file the packages shipped, keeping its mode and owner, or
@@ -350,5 +394,41 @@ mod tests {
             NodeKind::Symlink(_)
         ));
         assert_eq!(mode_of(&tree, b"usr/lib/apk/db/lock"), Some((false, 0o600)));
+    }
+
+    #[test]
+    fn homes_are_made_where_missing_kept_where_present_and_never_over_a_file() {
+        let user = |name: &str, uid: u32, home: &str| User {
+            name: name.into(),
+            uid,
+            gid: uid,
+            shell: "/bin/sh".into(),
+            home: home.into(),
+        };
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"srv", Metadata::directory(0o751)).unwrap();
+        let users = [user("a", 7, "/srv/a/home"), user("b", 8, "/srv"), user("c", 9, "/dev/null")];
+        let mut with_users = inputs(5);
+        with_users.users = &users;
+
+        write(&mut tree, &with_users).unwrap();
+
+        let meta =
+            |path: &[u8]| tree.node(tree.lookup(path, Follow::NotFinal).unwrap()).meta.clone();
+        let home = meta(b"srv/a/home");
+        assert_eq!(
+            (home.mode, home.uid, home.gid, home.mtime),
+            (0o700, 7, 7, Timestamp::from_secs(5))
+        );
+        assert_eq!((meta(b"srv/a").mode, meta(b"srv/a").uid), (0o755, 0));
+        assert_eq!((meta(b"srv").mode, meta(b"srv").uid), (0o751, 0), "a home there stays");
+        assert!(tree.lookup(b"dev/null", Follow::NotFinal).is_err(), "/dev/null is no home");
+
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_file(b"home", Metadata::file(0o644), Content::empty()).unwrap();
+        let users = [user("d", 10, "/home")];
+        with_users.users = &users;
+        let error = write(&mut tree, &with_users).unwrap_err();
+        assert!(matches!(error, GenerateError::HomeNotADirectory { .. }), "{error}");
     }
 }

@@ -10,12 +10,26 @@ pub enum MutationKind {
     Directory,
     /// `empty-file`: create an empty regular file (replacing a file that is there).
     EmptyFile,
-    /// `hardlink`: a new name for the file at `source`.
+    /// `hardlink`: a new name for the file at `source` (replacing a non-directory that is
+    /// there, as apko does).
     Hardlink,
     /// `symlink`: a symlink to `source`.
     Symlink,
     /// `permissions`: change mode and owner of what is there.
     Permissions,
+}
+
+impl std::fmt::Display for MutationKind {
+    /// The kind as a blueprint spells it (`empty-file`), for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MutationKind::Directory => "directory",
+            MutationKind::EmptyFile => "empty-file",
+            MutationKind::Hardlink => "hardlink",
+            MutationKind::Symlink => "symlink",
+            MutationKind::Permissions => "permissions",
+        })
+    }
 }
 
 /// One `paths` entry of a blueprint.
@@ -41,7 +55,7 @@ pub struct PathMutation {
 #[derive(Debug, thiserror::Error)]
 pub enum PathsError {
     /// The tree refused the change.
-    #[error("paths entry {path:?} ({kind:?})")]
+    #[error("paths entry {path:?} (type {kind})")]
     Tree {
         /// The entry's path.
         path: String,
@@ -52,13 +66,15 @@ pub enum PathsError {
         source: TreeError,
     },
     /// Something is already there that the entry would replace (a directory under an
-    /// `empty-file`, anything under a `hardlink` or `symlink`).
-    #[error("paths entry {path:?} ({kind:?}): something is already there")]
+    /// `empty-file` or `hardlink`, anything under a `symlink`).
+    #[error("paths entry {path:?} (type {kind}): {what} is already there")]
     Occupied {
         /// The entry's path.
         path: String,
         /// The entry's kind.
         kind: MutationKind,
+        /// What is there: `a directory` or `an entry`.
+        what: &'static str,
     },
     /// A hardlink source that is not a regular file.
     #[error("paths entry {path:?}: hardlink source {source_path:?} is not a regular file")]
@@ -80,7 +96,9 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
             Failure::NotAFile => {
                 PathsError::HardlinkSource { path: m.path.clone(), source_path: m.source.clone() }
             }
-            Failure::Occupied => PathsError::Occupied { path: m.path.clone(), kind: m.kind },
+            Failure::Occupied(what) => {
+                PathsError::Occupied { path: m.path.clone(), kind: m.kind, what }
+            }
         })?;
     }
     Ok(())
@@ -89,7 +107,7 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
 enum Failure {
     Tree(TreeError),
     NotAFile,
-    Occupied,
+    Occupied(&'static str),
 }
 
 impl From<TreeError> for Failure {
@@ -135,7 +153,7 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
             if let Some(existing) = tree.child(dir, name.as_bytes())
                 && tree.node(existing).is_dir()
             {
-                return Err(Failure::Occupied);
+                return Err(Failure::Occupied("a directory"));
             }
             let node = tree.add(Node { kind: NodeKind::File(Content::empty()), meta: meta(0o644) });
             tree.link(dir, name, node, path)?;
@@ -147,8 +165,11 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
             }
             parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
-            if tree.child(dir, name.as_bytes()).is_some() {
-                return Err(Failure::Occupied);
+            // apko removes what is there first; a directory it could not remove either.
+            if let Some(existing) = tree.child(dir, name.as_bytes())
+                && tree.node(existing).is_dir()
+            {
+                return Err(Failure::Occupied("a directory"));
             }
             tree.link(dir, name, source, path)?;
         }
@@ -156,7 +177,7 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
             parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
             if tree.child(dir, name.as_bytes()).is_some() {
-                return Err(Failure::Occupied);
+                return Err(Failure::Occupied("an entry"));
             }
             let mut link_meta = meta(0o777);
             link_meta.mode = 0o777;
@@ -252,6 +273,34 @@ mod tests {
         link.source = "/tmp".into();
         assert!(matches!(apply(&mut tree, &[link], 3), Err(PathsError::Occupied { .. })));
         assert!(tree.node(tree.lookup(b"home", Follow::NotFinal).unwrap()).is_dir());
+    }
+
+    #[test]
+    fn a_hardlink_replaces_a_file_but_never_a_directory() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut source = mutation("/etc/hostname", MutationKind::EmptyFile);
+        source.permissions = Some(0o600);
+        let old = mutation("/etc/fstab", MutationKind::EmptyFile);
+        let mut hard = mutation("/etc/fstab", MutationKind::Hardlink);
+        hard.source = "/etc/hostname".into();
+        apply(&mut tree, &[source, old, hard.clone()], 0).unwrap();
+        let hostname = tree.lookup(b"etc/hostname", Follow::Final).unwrap();
+        assert_eq!(tree.lookup(b"etc/fstab", Follow::Final).unwrap(), hostname);
+
+        // Linking a name to the file it already names changes nothing.
+        let mut again = hard.clone();
+        again.path = "/etc/hostname".into();
+        apply(&mut tree, &[again], 0).unwrap();
+        assert_eq!(tree.lookup(b"etc/hostname", Follow::Final).unwrap(), hostname);
+
+        hard.path = "/etc".into();
+        let err = apply(&mut tree, &[hard], 0).unwrap_err();
+        assert!(matches!(err, PathsError::Occupied { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "paths entry \"/etc\" (type hardlink): a directory is already there"
+        );
+        assert!(tree.node(tree.lookup(b"etc", Follow::NotFinal).unwrap()).is_dir());
     }
 
     #[test]
