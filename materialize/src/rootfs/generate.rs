@@ -236,8 +236,9 @@ fn put(
 }
 
 /// Links every busybox applet that has no entry yet to `/bin/busybox`, as busybox's
-/// `--install -s` does from the package's install hook (skipping applets whose
-/// directory does not exist).
+/// `--install -s` does from the package's install hook, making a missing directory on the
+/// way (root-owned, 0755) as apko does. An applet whose place a non-directory blocks is
+/// left out.
 fn busybox_links(tree: &mut Tree, time: i64) -> Report {
     let binary = match tree.lookup(b"bin/busybox", Follow::Final).map(|id| &tree.node(id).kind) {
         Ok(NodeKind::File(content)) => content.clone(),
@@ -268,6 +269,13 @@ fn busybox_links(tree: &mut Tree, time: i64) -> Report {
         if tree.lookup(&path, Follow::NotFinal).is_ok() {
             continue;
         }
+        if let Some(at) = path.iter().rposition(|b| *b == b'/') {
+            let mut dir_meta = Metadata::directory(0o755);
+            dir_meta.mtime = Timestamp::from_secs(time);
+            if tree.insert_dir_all(&path[..at], dir_meta).is_err() {
+                continue;
+            }
+        }
         let Ok((dir, name)) = tree.parent_of(&path) else { continue };
         let mut meta = Metadata::new(0o777);
         meta.mtime = Timestamp::from_secs(time);
@@ -286,14 +294,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn busybox_links_fill_only_missing_paths_in_existing_directories() {
+    fn busybox_links_fill_only_missing_paths_making_missing_directories() {
         let mut tree = Tree::new(Metadata::directory(0o755));
         tree.insert_dir_all(b"bin", Metadata::directory(0o755)).unwrap();
         tree.insert_dir_all(b"etc/busybox-paths.d", Metadata::directory(0o755)).unwrap();
         tree.insert_file(b"bin/busybox", Metadata::file(0o755), Content::from_vec(b"bb".to_vec()))
             .unwrap();
         tree.insert_file(b"bin/ls", Metadata::file(0o755), Content::empty()).unwrap();
-        let list = b"bin/ls\nbin/cat\nopt/x/y\n".to_vec();
+        tree.insert_file(b"usr", Metadata::file(0o644), Content::empty()).unwrap();
+        let list = b"bin/ls\nbin/cat\nopt/x/y\nusr/bin/z\n".to_vec();
         tree.insert_file(
             b"etc/busybox-paths.d/busybox",
             Metadata::file(0o644),
@@ -301,7 +310,9 @@ mod tests {
         )
         .unwrap();
         let report = busybox_links(&mut tree, 7);
-        assert_eq!(report.busybox_links, 1);
+        assert_eq!(report.busybox_links, 2, "bin/cat and opt/x/y; usr is a file");
+        let opt_x = tree.node(tree.lookup(b"opt/x", Follow::NotFinal).unwrap());
+        assert_eq!((opt_x.meta.mode, opt_x.meta.mtime), (0o755, Timestamp::from_secs(7)));
         let cat = tree.lookup(b"bin/cat", Follow::NotFinal).unwrap();
         assert_eq!(tree.node(cat).kind, NodeKind::Symlink(b"/bin/busybox".as_slice().into()));
         let ls = tree.lookup(b"bin/ls", Follow::NotFinal).unwrap();
