@@ -60,6 +60,14 @@ pub enum PlanError {
         /// The key.
         key: String,
     },
+    /// A service name of a service bundle that cannot be a directory name under `/sv`.
+    #[error("{blueprint}: entrypoint.services: {name:?} cannot name a directory of /sv")]
+    Service {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The name.
+        name: String,
+    },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
@@ -71,6 +79,12 @@ pub enum PlanError {
         value: String,
     },
 }
+
+/// The `entrypoint.type` that makes the image an s6 service bundle.
+const SERVICE_BUNDLE: &str = "service-bundle";
+
+/// The entrypoint of a service bundle: s6's scanner over the services' directory.
+const SERVICE_BUNDLE_COMMAND: &str = "/bin/s6-svscan /sv";
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin";
 const DEFAULT_SSL_CERT_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -148,9 +162,18 @@ pub fn from_blueprint(
     let mut archs: Vec<String> = archs.into_iter().filter(|a| seen.insert(a.clone())).collect();
     archs.sort_by_cached_key(|a| blueprint::Arch::from_name(a).map(blueprint::Arch::oci_name));
 
+    // A service bundle runs s6 over `/sv`, as apko's `ValidateServiceBundle` makes it.
+    let bundle = bp.entrypoint.kind.as_deref() == Some(SERVICE_BUNDLE);
+    let mut world = bp.contents.packages.clone();
+    if bundle && !world.iter().any(|w| w == "s6") {
+        world.push("s6".to_string());
+    }
+    let services =
+        if bundle { bp.entrypoint.services.clone().unwrap_or_default() } else { BTreeMap::new() };
+
     let plan = Plan {
         source: source.to_path_buf(),
-        world: bp.contents.packages.clone(),
+        world,
         repositories,
         build_repositories: bp.contents.build_repositories.clone().unwrap_or_default(),
         runtime_repositories: bp.contents.runtime_repositories.clone().unwrap_or_default(),
@@ -165,6 +188,7 @@ pub fn from_blueprint(
             members: g.members.clone(),
         })),
         paths: bp.paths.iter().map(mutation).collect(),
+        services,
     };
     check(&plan)?;
     Ok(plan)
@@ -193,6 +217,12 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             return Err(account(format!("user {:?} is listed twice, differently", u.name)));
         }
     }
+    for name in plan.services.keys() {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            let name = name.clone();
+            return Err(PlanError::Service { blueprint: blueprint(), name });
+        }
+    }
     let mut groups = std::collections::BTreeSet::new();
     for g in &plan.groups {
         if bad(&g.name) || g.members.iter().any(|m| bad(m) || m.contains(',')) {
@@ -216,7 +246,10 @@ fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
             value: value.to_string(),
         })
     };
-    let entrypoint = match (&bp.entrypoint.shell_fragment, &bp.entrypoint.command) {
+    let bundle = (bp.entrypoint.kind.as_deref() == Some(SERVICE_BUNDLE))
+        .then(|| SERVICE_BUNDLE_COMMAND.to_string());
+    let command = bundle.as_ref().or(bp.entrypoint.command.as_ref());
+    let entrypoint = match (&bp.entrypoint.shell_fragment, command) {
         (Some(fragment), _) if !fragment.is_empty() => {
             vec!["/bin/sh".to_string(), "-c".to_string(), fragment.clone()]
         }
@@ -295,5 +328,58 @@ fn mutation(m: &blueprint::PathMutation) -> PathMutation {
         permissions: m.permissions.map(|p| p.bits()),
         source: m.source.clone().unwrap_or_default(),
         recursive: m.recursive,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    fn plan_of(text: &str) -> Result<(Plan, Vec<String>), PlanError> {
+        let loaded = blueprint::parse_str(text, Path::new("b.yaml"), Path::new("/")).unwrap();
+        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+        let overrides = Overrides::default();
+        let plan =
+            from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)?;
+        Ok((plan, warnings))
+    }
+
+    #[test]
+    fn a_service_bundle_runs_s6_over_its_services() {
+        let text = "contents: {packages: [nginx]}\nentrypoint:\n  type: service-bundle\n  \
+                    services: {web: nginx -g 'daemon off;', cron: crond -f}\n";
+        let (plan, warnings) = plan_of(text).unwrap();
+        assert_eq!(plan.world, ["nginx", "s6"]);
+        assert_eq!(plan.config.entrypoint, ["/bin/s6-svscan", "/sv"]);
+        let services: Vec<(&str, &str)> =
+            plan.services.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(services, [("cron", "crond -f"), ("web", "nginx -g 'daemon off;'")]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+
+        // Services without the bundle type are not acted on, and say so.
+        let (plan, warnings) = plan_of("entrypoint: {services: {web: x}}\n").unwrap();
+        assert!(plan.services.is_empty() && plan.world.is_empty());
+        assert!(warnings.iter().any(|w| w.contains("entrypoint.services")), "{warnings:?}");
+
+        let text = "entrypoint: {type: service-bundle, services: {../x: run}}\n";
+        let error = plan_of(text).unwrap_err();
+        assert!(matches!(error, PlanError::Service { .. }), "{error}");
+    }
+
+    #[test]
+    fn users_take_apkos_defaults_and_vcs_url_gives_source_and_revision() {
+        let text = "accounts:\n  users:\n    - {username: a, uid: 5, homedir: '', shell: ''}\n\
+                    vcs-url: https://example.com/r@0123abc\n";
+        let (plan, _) = plan_of(text).unwrap();
+        assert_eq!(
+            (plan.users[0].home.as_str(), plan.users[0].shell.as_str(), plan.users[0].gid),
+            ("/home/a", "/bin/sh", 5)
+        );
+        assert_eq!(plan.annotations[SOURCE_ANNOTATION], "https://example.com/r");
+        assert_eq!(plan.annotations[REVISION_ANNOTATION], "0123abc");
+
+        let (plan, _) = plan_of("vcs-url: https://example.com/r\n").unwrap();
+        assert!(plan.annotations.is_empty(), "no revision, no annotations, as in apko");
     }
 }

@@ -209,7 +209,8 @@ impl<'de> Deserialize<'de> for KeyringEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Entrypoint {
-    /// `type`: `service-bundle` makes apko run s6 over `services`. Not acted on.
+    /// `type`: `service-bundle` makes the image run s6 over `services`, as in apko; other
+    /// values are not acted on.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     /// `command`: the entrypoint command line, split on whitespace into the OCI
@@ -219,7 +220,7 @@ pub struct Entrypoint {
     /// `shell-fragment`: when set, the entrypoint becomes `/bin/sh -c <fragment>`.
     #[serde(default)]
     pub shell_fragment: Option<String>,
-    /// `services`: s6 service name to command, for `type: service-bundle`. Not acted on.
+    /// `services`: s6 service name to command, for `type: service-bundle`.
     #[serde(default, deserialize_with = "some_unique_map")]
     pub services: Option<BTreeMap<String, String>>,
 }

@@ -273,6 +273,7 @@ fn tree_checked(
         installed: &installed,
         users: &plan.users,
         groups: &plan.groups,
+        services: &plan.services,
         build_time,
     };
     let report = generate::write(&mut tree, &inputs).map_err(|source| BuildError::Generate {

@@ -67,6 +67,9 @@ pub struct Plan {
     pub groups: Vec<Group>,
     /// The `paths` mutations, in order.
     pub paths: Vec<PathMutation>,
+    /// For an `entrypoint.type: service-bundle`, the s6 services: name to command line,
+    /// written as `/sv/NAME/run` scripts; empty otherwise.
+    pub services: BTreeMap<String, String>,
 }
 
 /// The `config` part of an image: how a container runs.

@@ -4,6 +4,8 @@
 //! entry is owned by root and stamped with the build time, so it is a function of the inputs
 //! alone.
 
+use std::collections::BTreeMap;
+
 use flatroot_vfs::{Content, Follow, Metadata, Node, NodeKind, Timestamp, Tree, TreeError};
 
 use super::accounts::{self, Group, User};
@@ -28,6 +30,8 @@ pub struct Inputs<'a> {
     pub users: &'a [User],
     /// Groups to add to the account files.
     pub groups: &'a [Group],
+    /// s6 services, name to command line, written as `sv/NAME/run` (see [`supervision`]).
+    pub services: &'a BTreeMap<String, String>,
     /// The mtime of every generated entry.
     pub build_time: i64,
 }
@@ -112,6 +116,7 @@ pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
     if !inputs.users.is_empty() || !inputs.groups.is_empty() {
         write_accounts(tree, inputs)?;
     }
+    supervision(tree, inputs.services, time)?;
     Ok(busybox_links(tree, time))
 }
 
@@ -152,6 +157,20 @@ fn write_accounts(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateEr
     replace_content(tree, "etc/group", files.group, 0o644, time)?;
     replace_content(tree, "etc/shadow", files.shadow, 0o640, time)?;
     make_homes(tree, inputs.users, time)
+}
+
+/// Writes the s6 supervision tree of a service bundle as apko writes it: for each service, a
+/// directory `sv/NAME` (0755) holding an execline script `run` (0755) that runs its command.
+fn supervision(
+    tree: &mut Tree,
+    services: &BTreeMap<String, String>,
+    time: i64,
+) -> Result<(), GenerateError> {
+    for (name, command) in services {
+        let script = format!("#!/bin/execlineb\n{command}\n");
+        put(tree, &format!("sv/{name}/run"), script.into_bytes(), 0o755, time, true)?;
+    }
+    Ok(())
 }
 
 /// Makes the home directory of each blueprint user that has none, as apko does: mode 0700
@@ -337,6 +356,7 @@ mod tests {
             installed: &[],
             users: &[],
             groups: &[],
+            services: &NO_SERVICES,
             build_time: 9,
         };
         write(&mut tree, &inputs).unwrap();
@@ -360,9 +380,12 @@ mod tests {
             installed: &[],
             users: &[],
             groups: &[],
+            services: &NO_SERVICES,
             build_time,
         }
     }
+
+    static NO_SERVICES: BTreeMap<String, String> = BTreeMap::new();
 
     fn mode_of(tree: &Tree, path: &[u8]) -> Option<(bool, u32)> {
         let node = tree.node(tree.lookup(path, Follow::NotFinal).ok()?);
@@ -405,6 +428,23 @@ mod tests {
             NodeKind::Symlink(_)
         ));
         assert_eq!(mode_of(&tree, b"usr/lib/apk/db/lock"), Some((false, 0o600)));
+    }
+
+    #[test]
+    fn services_become_execline_run_scripts_under_sv() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let services: BTreeMap<String, String> =
+            [("web".to_string(), "nginx -g 'daemon off;'".to_string())].into();
+        let mut with_services = inputs(3);
+        with_services.services = &services;
+
+        write(&mut tree, &with_services).unwrap();
+
+        let run = tree.lookup(b"sv/web/run", Follow::NotFinal).unwrap();
+        let NodeKind::File(content) = &tree.node(run).kind else { panic!("not a file") };
+        assert_eq!(content.bytes(), b"#!/bin/execlineb\nnginx -g 'daemon off;'\n");
+        assert_eq!(mode_of(&tree, b"sv/web/run"), Some((false, 0o755)));
+        assert_eq!(mode_of(&tree, b"sv/web"), Some((true, 0o755)));
     }
 
     #[test]
