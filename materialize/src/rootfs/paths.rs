@@ -172,6 +172,11 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
                 return Err(Failure::Occupied("a directory"));
             }
             tree.link(dir, name, source, path)?;
+            // apko then gives the file (both names) the entry's owner and mode; an entry
+            // without `permissions` leaves them, where apko would clear every mode bit.
+            if m.permissions.is_some() {
+                set_owner_mode(tree, source, m, 0o644, false);
+            }
         }
         MutationKind::Symlink => {
             parent(tree)?;
@@ -286,6 +291,12 @@ mod tests {
         apply(&mut tree, &[source, old, hard.clone()], 0).unwrap();
         let hostname = tree.lookup(b"etc/hostname", Follow::Final).unwrap();
         assert_eq!(tree.lookup(b"etc/fstab", Follow::Final).unwrap(), hostname);
+        assert_eq!(tree.node(hostname).meta.mode, 0o600, "no permissions, no change");
+
+        let mut with_mode = hard.clone();
+        (with_mode.path, with_mode.permissions, with_mode.uid) = ("/etc/h2".into(), Some(0o640), 3);
+        apply(&mut tree, &[with_mode], 0).unwrap();
+        assert_eq!((tree.node(hostname).meta.mode, tree.node(hostname).meta.uid), (0o640, 3));
 
         // Linking a name to the file it already names changes nothing.
         let mut again = hard.clone();
