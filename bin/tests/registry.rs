@@ -430,3 +430,48 @@ fn build_push_without_out_builds_in_a_scratch_layout_it_removes() {
     let out = pulled.path().join("image");
     assert_eq!(success(&run(served.flatroot().args(["pull", &reference]).arg(&out))), digest);
 }
+
+#[test]
+fn a_publish_ended_by_a_signal_removes_its_scratch_layout() {
+    // A loopback registry that never answers: the kernel accepts the connection and nothing
+    // replies, so the push waits with the built scratch layout in place.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let reference = format!("{}/hello:v1", silent.local_addr().unwrap());
+    let docker = tempdir();
+
+    for (signal, command) in [
+        (nix::sys::signal::Signal::SIGTERM, vec!["publish", BLUEPRINT, &reference]),
+        (nix::sys::signal::Signal::SIGINT, vec!["build", BLUEPRINT, "--push", &reference]),
+    ] {
+        let scratch = tempdir();
+        let mut child = flatroot()
+            .env("TMPDIR", scratch.path())
+            .env("DOCKER_CONFIG", docker.path())
+            .args(&command)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The build is done once the scratch directory holds the layout's index.
+        let built = || {
+            std::fs::read_dir(scratch.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .any(|e| e.path().join("image/index.json").exists())
+        };
+        let started = std::time::Instant::now();
+        while !built() {
+            assert!(child.try_wait().unwrap().is_none(), "{command:?} ended before its push");
+            assert!(started.elapsed().as_secs() < 300, "no scratch layout after 300 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let status = child.wait().unwrap();
+
+        assert_eq!(status.code(), Some(128 + signal as i32), "{command:?}");
+        let left: Vec<_> = scratch.path().read_dir().unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "{command:?}: {left:?} is left in TMPDIR");
+    }
+}

@@ -6,6 +6,7 @@ use super::push::{self, PushOutcome};
 use super::{Options, Reference, RegistryError};
 use crate::build::{self, Outcome, Output, Plan};
 use crate::lock::Lock;
+use crate::oci::pending::Pending;
 use crate::progress::Progress;
 
 /// What a publish did: the build, then the push.
@@ -22,7 +23,8 @@ pub struct PublishOutcome {
 /// it to every reference of `targets` with [`push::push_layout`].
 ///
 /// Nothing is pushed unless the build succeeds; `out`, when given, is kept whatever the
-/// push does.
+/// push does. The temporary directory is registered with [`crate::oci::pending`], so a
+/// process ended by a signal removes it too.
 ///
 /// # Errors
 /// [`RegistryError::Build`] for the build, and every error of [`push::push_layout`].
@@ -39,11 +41,8 @@ pub fn publish(
     let (layout, _scratch) = match out {
         Some(out) => (out.to_path_buf(), None),
         None => {
-            let dir = tempfile::Builder::new()
-                .prefix(".flatroot-publish-")
-                .tempdir()
-                .map_err(|source| RegistryError::Read { path: std::env::temp_dir(), source })?;
-            (dir.path().join("image"), Some(dir))
+            let scratch = Scratch::new()?;
+            (scratch.dir.path().join("image"), Some(scratch))
         }
     };
 
@@ -58,4 +57,24 @@ pub fn publish(
     // it is compressed would save that read (about 5% of a large publish, BENCHMARKS.md).
     let pushed = push::push_layout(&layout, targets, registry, progress)?;
     Ok(PublishOutcome { build: built, push: pushed })
+}
+
+/// The temporary directory a publish without `OUT` builds into, removed when dropped and
+/// meanwhile registered as a pending output, so that a signal removes it as well.
+struct Scratch {
+    // Declared first so it is dropped first: the directory is removed while it is still
+    // registered, and a signal that comes in between finds it either way.
+    dir: tempfile::TempDir,
+    _pending: Pending,
+}
+
+impl Scratch {
+    fn new() -> Result<Scratch, RegistryError> {
+        let dir = tempfile::Builder::new()
+            .prefix(".flatroot-publish-")
+            .tempdir()
+            .map_err(|source| RegistryError::Read { path: std::env::temp_dir(), source })?;
+        let _pending = Pending::new(dir.path());
+        Ok(Scratch { dir, _pending })
+    }
 }
