@@ -200,8 +200,13 @@ fn check_host(registry: &str) -> Result<(), &'static str> {
 
     if !port.is_empty() {
         let digits = port.strip_prefix(':').ok_or("junk after the IPv6 address")?;
-        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err("the registry port is not a number");
+        }
+        // Out of range, the port would not reach the URL parser intact: it falls back to
+        // the scheme's default port rather than failing.
+        if !digits.parse::<u32>().is_ok_and(|port| (1..=65535).contains(&port)) {
+            return Err("the registry port is not in 1-65535");
         }
     }
     let label_ok = |label: &str| {
@@ -351,6 +356,19 @@ mod tests {
             assert!(error.why.contains(why), "{text}: {error}");
             assert!(error.to_string().contains(&format!("{text:?}")), "{error}");
         }
+    }
+
+    #[test]
+    fn ports_outside_1_to_65535_are_refused() {
+        for good in ["127.0.0.1:1/x", "127.0.0.1:65535/x", "[::1]:443/x", "localhost:05000/x"] {
+            assert!(Reference::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["127.0.0.1:65536/hello", "127.0.0.1:99999/x", "127.0.0.1:0/x", "[::1]:0/x"] {
+            let error = Reference::parse(bad).unwrap_err();
+            assert_eq!(error.why, "the registry port is not in 1-65535", "{bad}");
+        }
+        let long = Reference::parse("localhost:123456789012/x").unwrap_err();
+        assert!(long.why.contains("1-65535"), "{long}");
     }
 
     #[test]
