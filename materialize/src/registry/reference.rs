@@ -28,10 +28,11 @@ pub struct Reference {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{text:?} is not an image reference HOST[:PORT]/NAME[:TAG][@sha256:DIGEST]: {why}")]
 pub struct ReferenceError {
-    /// The text given.
+    /// The text given, with any `USER[:PASSWORD]@` before the host replaced by `***@`, so
+    /// that a password written into a reference is never printed.
     pub text: String,
     /// What is wrong with it.
-    pub why: &'static str,
+    pub why: String,
 }
 
 impl Reference {
@@ -44,9 +45,31 @@ impl Reference {
     /// # Errors
     /// [`ReferenceError`] naming the text and the part that does not fit the grammar.
     pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
-        let fail = |why| ReferenceError { text: text.to_string(), why };
+        let fail = |why: &str| ReferenceError { text: text.to_string(), why: why.to_string() };
         if text.len() > 4096 {
             return Err(fail("longer than 4096 characters"));
+        }
+        // Checked first, since the other checks would print the text with the password.
+        if let Some(at) = userinfo_end(text) {
+            return Err(ReferenceError {
+                text: format!("***@{}", &text[at + 1..]),
+                why: "credentials (USER[:PASSWORD]@) in an image reference are not supported; \
+                      registries take them from the Docker config ($DOCKER_CONFIG/config.json, \
+                      else ~/.docker/config.json)"
+                    .to_string(),
+            });
+        }
+        if let Some((transport, rest)) = text.split_once("://")
+            && !transport.is_empty()
+            && transport.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            return Err(ReferenceError {
+                text: text.to_string(),
+                why: format!(
+                    "a transport prefix such as {transport}:// is not accepted; give the \
+                     reference without it: {rest}"
+                ),
+            });
         }
 
         let (rest, digest) = match text.split_once('@') {
@@ -66,11 +89,7 @@ impl Reference {
         }
         check_host(registry).map_err(fail)?;
 
-        // A ':' after the last '/' starts the tag.
-        let (repository, tag) = match path.rsplit_once(':') {
-            Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
-            _ => (path, None),
-        };
+        let (repository, tag) = split_tag(path).map_err(fail)?;
         check_repository(repository).map_err(fail)?;
         if let Some(tag) = tag {
             check_tag(tag).map_err(fail)?;
@@ -125,11 +144,8 @@ impl Reference {
 /// # Errors
 /// [`ReferenceError`] naming the text and the part that does not fit the grammar.
 pub fn check_name_and_tag(text: &str) -> Result<(), ReferenceError> {
-    let fail = |why| ReferenceError { text: text.to_string(), why };
-    let (name, tag) = match text.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
-        _ => (text, None),
-    };
+    let fail = |why: &str| ReferenceError { text: text.to_string(), why: why.to_string() };
+    let (name, tag) = split_tag(text).map_err(fail)?;
     if name.len() > 255 {
         return Err(fail("a name longer than 255 characters"));
     }
@@ -175,6 +191,35 @@ pub(crate) fn host_without_port(registry: &str) -> &str {
         return inner.split_once(']').map_or(inner, |(host, _)| host);
     }
     registry.split_once(':').map_or(registry, |(host, _)| host)
+}
+
+/// Where a `USER[:PASSWORD]@` written before the registry host ends (the index of its
+/// `@`), if the text holds one: an `@` before the first `/`, or an `@` followed by a `/`
+/// (which a digest never holds) whose next component looks like a host, as in
+/// `user:pa/ss@host:5000/name`. The last such `@` ends it, since a password may hold `@`.
+fn userinfo_end(text: &str) -> Option<usize> {
+    let first_slash = text.find('/').unwrap_or(text.len());
+    text.match_indices('@').map(|(at, _)| at).rfind(|&at| {
+        let after = &text[at + 1..];
+        let Some((host, _)) = after.split_once('/') else { return false };
+        at < first_slash || looks_like_host(host)
+    })
+}
+
+/// `NAME[:TAG]` split at the `:` after the last `/`; more than one `:` there is an error,
+/// told apart from a name with a bad character.
+fn split_tag(path: &str) -> Result<(&str, Option<&str>), &'static str> {
+    let last = path.rfind('/').map_or(0, |slash| slash + 1);
+    match path[last..].find(':') {
+        None => Ok((path, None)),
+        Some(colon) => {
+            let (name, tag) = (&path[..last + colon], &path[last + colon + 1..]);
+            if tag.contains(':') {
+                return Err("more than one ':' after the name: a tag is written once, NAME:TAG");
+            }
+            Ok((name, Some(tag)))
+        }
+    }
 }
 
 fn looks_like_host(component: &str) -> bool {
@@ -228,6 +273,9 @@ fn check_repository(repository: &str) -> Result<(), &'static str> {
     }
     if repository.len() > 255 {
         return Err("a repository name longer than 255 characters");
+    }
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("uppercase letters are not allowed in repository names; write it lowercase");
     }
     for component in repository.split('/') {
         let bytes = component.as_bytes();
@@ -369,6 +417,46 @@ mod tests {
         }
         let long = Reference::parse("localhost:123456789012/x").unwrap_err();
         assert!(long.why.contains("1-65535"), "{long}");
+    }
+
+    #[test]
+    fn credentials_in_a_reference_are_refused_without_printing_them() {
+        for (text, shown) in [
+            ("alice:s3cretPW@127.0.0.1:37697/a:1", "***@127.0.0.1:37697/a:1"),
+            ("alice@registry.example/team/a", "***@registry.example/team/a"),
+            ("alice:s3cret@PW@localhost/a", "***@localhost/a"),
+            ("alice:s3c/retPW@localhost:5000/a", "***@localhost:5000/a"),
+            (&format!("alice:s3cretPW@ghcr.io/a@{DIGEST}"), &format!("***@ghcr.io/a@{DIGEST}")),
+        ] {
+            let error = Reference::parse(text).unwrap_err();
+            let printed = error.to_string();
+            assert!(!printed.contains("s3c") && !printed.contains("alice"), "{printed}");
+            assert_eq!(error.text, shown);
+            assert!(error.why.contains("credentials"), "{printed}");
+            assert!(error.why.contains("Docker config"), "{printed}");
+            assert!(check_name_and_tag(text).is_err(), "{text}");
+        }
+        // An '@' after the name that starts no host is a bad digest, printed as it is.
+        let error = Reference::parse("localhost/a@foo/bar").unwrap_err();
+        assert!(error.why.contains("sha256"), "{error}");
+        assert_eq!(error.text, "localhost/a@foo/bar");
+    }
+
+    #[test]
+    fn transports_repeated_tags_and_uppercase_names_have_reasons_of_their_own() {
+        let error = Reference::parse("docker://localhost:5000/hello:v1").unwrap_err();
+        assert!(error.why.contains("transport prefix such as docker://"), "{error}");
+        assert!(error.why.ends_with("without it: localhost:5000/hello:v1"), "{error}");
+
+        let error = Reference::parse("localhost:5000/hello:v1:v2").unwrap_err();
+        assert!(error.why.contains("more than one ':'"), "{error}");
+        let error = check_name_and_tag("hello:v1:v2").unwrap_err();
+        assert!(error.why.contains("more than one ':'"), "{error}");
+
+        let error = Reference::parse("localhost:5000/team/Hello:v1").unwrap_err();
+        assert!(error.why.starts_with("uppercase letters are not allowed"), "{error}");
+        // The host and tag may hold uppercase letters.
+        assert!(Reference::parse("Registry.Example:5000/hello:V1").is_ok());
     }
 
     #[test]
