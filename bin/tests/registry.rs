@@ -475,3 +475,81 @@ fn a_publish_ended_by_a_signal_removes_its_scratch_layout() {
         assert!(left.is_empty(), "{command:?}: {left:?} is left in TMPDIR");
     }
 }
+
+/// The largest config or layer of a layout: its digest hex, size and file.
+fn largest_blob(layout: &std::path::Path) -> (String, usize, std::path::PathBuf) {
+    let (hex, size) = content_blobs(layout).into_iter().max_by_key(|(_, size)| *size).unwrap();
+    let path = layout.join("blobs/sha256").join(&hex);
+    (hex, size, path)
+}
+
+#[test]
+fn push_checks_every_blob_file_before_it_sends_anything() {
+    let name = "push_checks_every_blob_file_before_it_sends_anything";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    success(&run(flatroot().args(["build", BLUEPRINT]).arg(&built)));
+    let (hex, size, path) = largest_blob(&built);
+    let bytes = std::fs::read(&path).unwrap();
+    let reference = served.reference("broken:v1");
+
+    std::fs::remove_file(&path).unwrap();
+    let missing = format!("{}: blob sha256:{hex} of manifest sha256:", path.display());
+    std::fs::write(work.path().join("short"), &bytes[..size - 1]).unwrap();
+    let short = format!("is {} bytes, its descriptor says {size}", size - 1);
+    for (damage, expected) in [
+        (None, [missing.as_str(), "is missing from the layout"]),
+        (Some("short"), [missing.as_str(), short.as_str()]),
+    ] {
+        if let Some(file) = damage {
+            std::fs::copy(work.path().join(file), &path).unwrap();
+        }
+        let from = served.registry.requests().len();
+        let output = run(served.flatroot().arg("push").arg(&built).arg(&reference));
+        assert_eq!(output.status.code(), Some(2));
+        let text = stderr(&output);
+        for part in expected {
+            assert!(text.contains(part), "{part:?} in {text}");
+        }
+        assert!(!text.contains("did not answer"), "{text}");
+        assert!(served.requests_since(from).is_empty(), "nothing was asked of the registry");
+    }
+}
+
+#[test]
+fn a_blob_file_that_does_not_match_its_digest_is_named_when_the_registry_refuses_it() {
+    use sha2::{Digest as _, Sha256};
+    let name = "a_blob_file_that_does_not_match_its_digest_is_named_when_the_registry_refuses_it";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    success(&run(flatroot().args(["build", BLUEPRINT]).arg(&built)));
+    let (hex, _, path) = largest_blob(&built);
+    // Of the right size, so that only the registry's own check can catch it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let found = hex::encode(Sha256::digest(&bytes));
+
+    // In one request, then in chunks.
+    for (repository, extra) in [("whole:v1", "16M"), ("chunked:v1", "1K")] {
+        let reference = served.reference(repository);
+        let output = run(served
+            .flatroot()
+            .arg("push")
+            .arg(&built)
+            .arg(&reference)
+            .args(["--chunk-size", extra]));
+        assert_eq!(output.status.code(), Some(2));
+        let text = stderr(&output);
+        let expected = format!(
+            "the local blob file {} does not match its digest: its descriptor says \
+             sha256:{hex}, the file hashes to sha256:{found}",
+            path.display()
+        );
+        assert!(text.contains(&expected), "{repository}: {text}");
+        assert!(!text.contains("answered 400"), "{repository}: {text}");
+    }
+}

@@ -213,6 +213,20 @@ pub enum RegistryError {
         /// The image's index digest.
         actual: String,
     },
+    /// A blob file of the layout being pushed does not hash to its digest (the registry
+    /// refused it with `DIGEST_INVALID`): the layout was damaged after it was written.
+    #[error(
+        "the local blob file {path} does not match its digest: its descriptor says {digest}, \
+         the file hashes to sha256:{found}"
+    )]
+    LocalDigest {
+        /// The blob file.
+        path: PathBuf,
+        /// The digest its descriptor names.
+        digest: String,
+        /// The hex digest of the file as it is.
+        found: String,
+    },
     /// A local image layout could not be read.
     #[error("cannot read {path}")]
     Read {

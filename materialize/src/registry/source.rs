@@ -50,12 +50,15 @@ impl Image {
     }
 }
 
-/// Reads the one image the layout at `dir` holds (its `index.json` must name exactly one).
+/// Reads the one image the layout at `dir` holds (its `index.json` must name exactly one),
+/// and checks that every blob it reaches is a file of the size its descriptor says, so that
+/// a broken layout fails here, before anything is sent. Blob contents are not hashed: the
+/// registry checks each digest as the blob arrives.
 ///
 /// # Errors
 /// [`RegistryError::Read`] for a file that cannot be read, [`RegistryError::Layout`] for an
-/// `index.json` naming other than one image, a malformed manifest, or a manifest whose
-/// bytes do not match its digest.
+/// `index.json` naming other than one image, a malformed manifest, a manifest whose bytes do
+/// not match its digest, or a blob file that is missing or of another size.
 pub(crate) fn read_layout(dir: &Path) -> Result<Image, RegistryError> {
     let index_path = dir.join("index.json");
     let index = read_json(&index_path, &std::fs::read(&index_path).map_err(read(&index_path))?)?;
@@ -116,9 +119,10 @@ fn visit(
         })?;
         let layers = document.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
         for descriptor in std::iter::once(config).chain(&layers) {
-            let (digest, size, path) = blob_of(dir, descriptor)?;
-            if !image.blobs.iter().any(|b| b.digest == digest) {
-                image.blobs.push(Blob { digest, size, path });
+            let (blob_digest, size, blob_path) = blob_of(dir, descriptor)?;
+            if !image.blobs.iter().any(|b| b.digest == blob_digest) {
+                check_blob_file(&blob_path, &blob_digest, size, &digest)?;
+                image.blobs.push(Blob { digest: blob_digest, size, path: blob_path });
             }
         }
     }
@@ -146,6 +150,34 @@ fn blob_of(
         ));
     };
     Ok((digest.to_string(), size, dir.join("blobs/sha256").join(hex)))
+}
+
+/// Checks that the blob `digest` of manifest `manifest` is a file at `path` of `size` bytes.
+fn check_blob_file(
+    path: &Path,
+    digest: &str,
+    size: u64,
+    manifest: &str,
+) -> Result<(), RegistryError> {
+    let found = match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => metadata.len(),
+        Ok(_) => {
+            let what = format!("blob {digest} of manifest {manifest} is not a file");
+            return Err(layout_error(path, what));
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let what = format!("blob {digest} of manifest {manifest} is missing from the layout");
+            return Err(layout_error(path, what));
+        }
+        Err(source) => return Err(read(path)(source)),
+    };
+    if found != size {
+        let what = format!(
+            "blob {digest} of manifest {manifest} is {found} bytes, its descriptor says {size}"
+        );
+        return Err(layout_error(path, what));
+    }
+    Ok(())
 }
 
 fn read_json(path: &Path, bytes: &[u8]) -> Result<serde_json::Value, RegistryError> {

@@ -49,7 +49,7 @@ impl Destination<'_> {
         }
         // An upload that failed part way is started again from its first byte, since the
         // registry may have kept any part of the last chunk.
-        self.session.retrying(|attempt| {
+        let sent = self.session.retrying(|attempt| {
             if attempt > 0 {
                 tracing::debug!(digest = %blob.digest, attempt, "restarting the upload");
             }
@@ -62,7 +62,12 @@ impl Destination<'_> {
             } else {
                 self.monolithic(blob, &location).map(|()| Sent::Uploaded)
             }
-        })
+        });
+        match sent {
+            // The file is hashed only now, so a good push reads each blob once.
+            Err(error) if refused_digest(&error) => Err(local_mismatch(blob).unwrap_or(error)),
+            sent => sent,
+        }
     }
 
     fn scopes(&self) -> Vec<String> {
@@ -118,8 +123,9 @@ impl Destination<'_> {
     /// `PUT <location>?digest=` with the whole blob.
     fn monolithic(&self, blob: &Blob, location: &str) -> Result<(), RegistryError> {
         let call = self.call("PUT", with_digest(location, &blob.digest), false);
+        let file = open(blob)?;
         let response = self.session.call(&call, &|agent, auth| {
-            let file = File::open(&blob.path).map_err(ureq::Error::Io)?;
+            let file = reader_at(&file, 0)?;
             let mut request = agent
                 .put(&call.url)
                 .header("Content-Type", "application/octet-stream")
@@ -137,13 +143,13 @@ impl Destination<'_> {
     fn chunked(&self, blob: &Blob, mut location: String) -> Result<Sent, RegistryError> {
         let mut offset = 0u64;
         let mut chunks = 0u64;
+        let file = open(blob)?;
         while offset < blob.size {
             let length = self.chunk_size.min(blob.size - offset);
             let call = self.call("PATCH", location.clone(), false);
             let content_range = format!("{offset}-{}", offset + length - 1);
             let response = self.session.call(&call, &|agent, auth| {
-                let mut file = File::open(&blob.path).map_err(ureq::Error::Io)?;
-                file.seek(SeekFrom::Start(offset)).map_err(ureq::Error::Io)?;
+                let file = reader_at(&file, offset)?;
                 let mut request = agent
                     .patch(&call.url)
                     .header("Content-Type", "application/octet-stream")
@@ -199,6 +205,43 @@ impl Destination<'_> {
             }),
         }
     }
+}
+
+/// The blob's file, opened before its upload starts so that a file that cannot be read is
+/// a local error, not a transfer failure retried against the registry.
+fn open(blob: &Blob) -> Result<File, RegistryError> {
+    File::open(&blob.path).map_err(|source| RegistryError::Read { path: blob.path.clone(), source })
+}
+
+/// A handle on `file` positioned at `offset`, for one request's body (a request may be sent
+/// again, after a `401`).
+fn reader_at(file: &File, offset: u64) -> Result<File, ureq::Error> {
+    let mut file = file.try_clone().map_err(ureq::Error::Io)?;
+    file.seek(SeekFrom::Start(offset)).map_err(ureq::Error::Io)?;
+    Ok(file)
+}
+
+/// Whether the registry refused an upload because the bytes do not hash to the digest.
+fn refused_digest(error: &RegistryError) -> bool {
+    matches!(error, RegistryError::Status { status: 400, body, .. }
+        if body.errors.iter().any(|e| e.code == "DIGEST_INVALID"))
+}
+
+/// [`RegistryError::LocalDigest`] when the blob's file does not hash to its digest (or
+/// [`RegistryError::Read`] when it cannot be read again); `None` when it does, and the
+/// registry's refusal stands.
+fn local_mismatch(blob: &Blob) -> Option<RegistryError> {
+    use sha2::{Digest as _, Sha256};
+    let read = |source| RegistryError::Read { path: blob.path.clone(), source };
+    let mut hasher = Sha256::new();
+    let hashed = File::open(&blob.path).and_then(|mut file| std::io::copy(&mut file, &mut hasher));
+    if let Err(source) = hashed {
+        return Some(read(source));
+    }
+    let found = hex::encode(hasher.finalize());
+    (blob.digest.strip_prefix("sha256:") != Some(found.as_str())).then(|| {
+        RegistryError::LocalDigest { path: blob.path.clone(), digest: blob.digest.clone(), found }
+    })
 }
 
 enum Started {
