@@ -268,3 +268,78 @@ fn a_locked_package_outside_the_blueprints_repositories_fails() {
     );
     assert!(text.contains("is not in any repository of the blueprint"), "{text}");
 }
+
+/// `flatroot resolve BLUEPRINT -o LOCK` run with `umask`, set by the shell that execs it.
+fn resolve_under_umask(umask: &str, lock: &Path) {
+    let output = run(std::process::Command::new("sh")
+        .current_dir(root())
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-cache"))
+        .args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")])
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .args(["resolve", BLUEPRINT, "-o"])
+        .arg(lock));
+    success(&output);
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn a_new_lock_follows_the_umask_and_a_replaced_one_keeps_its_mode() {
+    let dir = tempdir();
+    for (umask, expected) in [("022", 0o644), ("027", 0o640), ("002", 0o664)] {
+        let lock = dir.path().join(format!("{umask}.lock.json"));
+        resolve_under_umask(umask, &lock);
+        assert_eq!(mode(&lock), expected, "umask {umask}");
+    }
+
+    let lock = dir.path().join("kept.lock.json");
+    resolve_under_umask("022", &lock);
+    std::fs::set_permissions(&lock, std::os::unix::fs::PermissionsExt::from_mode(0o604)).unwrap();
+    resolve_under_umask("077", &lock);
+    assert_eq!(mode(&lock), 0o604, "the replaced lock's mode is kept");
+}
+
+#[test]
+fn resolve_dash_o_dash_writes_the_lock_alone_to_stdout() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    let stray = root().join("-");
+    let existed = stray.exists();
+
+    let output = run(flatroot().args(["resolve", BLUEPRINT, "-o", "-"]));
+    let written = !existed && stray.exists();
+    if written {
+        std::fs::remove_file(&stray).unwrap();
+    }
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!written, "no file named - is written");
+    assert_eq!(output.stdout, std::fs::read(&lock).unwrap(), "stdout is the lock, byte for byte");
+
+    for extra in [["--json"].as_slice(), ["--explain", "hello"].as_slice()] {
+        let output = run(flatroot().args(["resolve", BLUEPRINT, "-o", "-"]).args(extra));
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&output).contains("does not go with --json or --explain"), "{extra:?}");
+        assert!(output.stdout.is_empty(), "{extra:?}");
+    }
+}
+
+#[test]
+fn a_lock_in_a_missing_directory_names_the_directory() {
+    let dir = tempdir();
+    let missing = dir.path().join("nodir");
+    let output = run(flatroot().args(["resolve", BLUEPRINT, "-o"]).arg(missing.join("x.lock")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("cannot write the lock file {}", missing.join("x.lock").display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("its directory {} does not exist", missing.display())),
+        "{text}"
+    );
+    assert!(!text.contains("nodir/.tmp"), "no temporary name: {text}");
+}

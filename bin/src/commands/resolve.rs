@@ -1,7 +1,7 @@
 //! `flatroot resolve`: the exact packages of each architecture, optionally written to an
 //! apko lock file, and why a package is in the image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -23,7 +23,9 @@ pub struct ResolveArgs {
     /// Resolve only this architecture (repeatable); default: the blueprint's `archs`.
     #[arg(long = "arch", value_name = "ARCH")]
     pub archs: Vec<String>,
-    /// Write an apko lock file (`apko.lock.json` format) here.
+    /// Write an apko lock file (`apko.lock.json` format) here; `-` writes it to stdout
+    /// instead of the package list, so stdout holds the lock alone (not with --json or
+    /// --explain). A new file's mode is 0666 less the umask; a replaced one keeps its mode.
     #[arg(short, long, value_name = "LOCK")]
     pub output: Option<PathBuf>,
     /// Print the packages as JSON.
@@ -40,6 +42,13 @@ pub struct ResolveArgs {
 /// Resolves every architecture, prints the packages (or the explanation), and writes the
 /// lock when asked.
 pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
+    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && (args.json || args.explain.is_some()) {
+        anyhow::bail!(
+            "-o - writes the lock to stdout, which then holds nothing else: it does not go \
+             with --json or --explain (give -o a file name to have both)"
+        );
+    }
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let loaded = blueprint::load(&args.blueprint, &cwd).map_err(Box::new)?;
     for warning in &loaded.warnings {
@@ -63,6 +72,10 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
             loaded.blueprint.contents.keyring.iter().map(|k| k.location.clone()).collect();
         let keys = lock::keyring_of(&locations, &plan, &keyring);
         let made = lock::create(Some(config), &keys, &plan, &resolved)?;
+        if to_stdout {
+            // The lock is the data; the package list it holds is not printed besides it.
+            return write_stdout(&made.to_bytes()).map(|()| ExitCode::SUCCESS);
+        }
         made.write(path)?;
     }
 
@@ -86,6 +99,19 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to stdout; a reader that has gone away is not an error, as for
+/// [`output::data`].
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(error).context("cannot write the lock to stdout"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Prints, per architecture, the path from the world to `name`, one step a line.

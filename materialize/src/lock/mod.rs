@@ -182,19 +182,41 @@ impl Lock {
     }
 
     /// Writes the lock to `path` through a temporary sibling renamed into place, so a
-    /// failed write never leaves a partial lock.
+    /// failed write never leaves a partial lock. A lock that replaces a file keeps that
+    /// file's mode; a new one gets `0666` less the process's umask, as a file any other
+    /// tool creates.
     ///
     /// # Errors
-    /// [`LockError::Write`] naming `path`.
+    /// [`LockError::Write`] naming `path` (and, when it is missing, the directory).
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
         use std::io::Write as _;
+        use std::os::unix::fs::PermissionsExt as _;
         let write = |source| LockError::Write { path: path.to_path_buf(), source };
         let dir = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
-        file.write_all(&self.to_bytes()).map_err(write)?;
+        // The kernel takes the umask off the mode a file is created with; tempfile's own
+        // default, 0600, would make every lock private.
+        let mut file = tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+            .map_err(|error| {
+                // Said of the lock, not of the temporary name the error carries.
+                if error.kind() == std::io::ErrorKind::NotFound && !dir.exists() {
+                    let why = format!("its directory {} does not exist", dir.display());
+                    write(std::io::Error::new(error.kind(), why))
+                } else {
+                    write(error)
+                }
+            })?;
+        if let Ok(existing) = std::fs::metadata(path)
+            && existing.is_file()
+        {
+            let mode = std::fs::Permissions::from_mode(existing.permissions().mode() & 0o7777);
+            file.as_file().set_permissions(mode).map_err(write)?;
+        }
+        file.as_file_mut().write_all(&self.to_bytes()).map_err(write)?;
         file.as_file().sync_all().map_err(write)?;
         file.persist(path).map_err(|e| write(e.error))?;
         Ok(())
