@@ -343,3 +343,52 @@ fn a_lock_in_a_missing_directory_names_the_directory() {
     );
     assert!(!text.contains("nodir/.tmp"), "no temporary name: {text}");
 }
+
+#[test]
+fn a_package_locked_twice_for_one_arch_is_refused() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter().find(|p| p["name"] == "hello").unwrap().clone();
+        packages(v).push(hello);
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    let expected = format!("{}: package hello is locked more than once for x86_64", lock.display());
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("(2.1-r1, 2.1-r1)"), "{text}");
+}
+
+#[test]
+fn a_package_file_that_differs_from_the_lock_names_the_lock() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter_mut().find(|p| p["name"] == "hello").unwrap();
+        hello["control"]["checksum"] = "sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    let expected = format!("{}: package hello-2.1-r1: ", lock.display());
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("hello-2.1-r1.apk: control checksum is sha1-"), "{text}");
+    assert!(text.contains("the lock says sha1-AAAA"), "{text}");
+}
+
+#[test]
+fn a_locked_version_the_repositories_lack_names_the_versions_they_have() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter_mut().find(|p| p["name"] == "hello").unwrap();
+        hello["version"] = "2.1-r2".into();
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    let expected = format!("{}: package hello-2.1-r2 (", lock.display());
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("they have it at 1.0-r0, 2.1-r1"), "{text}");
+}

@@ -239,15 +239,16 @@ fn a_package_file_that_differs_from_the_lock_is_named() {
         return;
     };
     let cwd = root.join(CLI);
-    let lock = Lock::read(&cwd.join("testdata/apko.lock.json")).unwrap();
+    let lock_path = cwd.join("testdata/apko.lock.json");
+    let lock = Lock::read(&lock_path).unwrap();
     let locked = &lock.contents.packages[1];
     let path = cwd.join(&locked.url);
     let bytes = std::fs::read(&path).unwrap();
-    lock::verify_package(locked, &path, &bytes).unwrap();
+    lock::verify_package(locked, &lock_path, &path, &bytes).unwrap();
 
     // Another package's file in its place: the first part that differs is reported.
     let other = std::fs::read(cwd.join(&lock.contents.packages[0].url)).unwrap();
-    let err = lock::verify_package(locked, &path, &other).unwrap_err();
+    let err = lock::verify_package(locked, &lock_path, &path, &other).unwrap_err();
     let LockError::PackageMismatch { package, part, .. } = &err else { panic!("{err}") };
     assert_eq!(package, "replayout-1.0.0-r0");
     assert_eq!(*part, "signature checksum");
@@ -256,6 +257,6 @@ fn a_package_file_that_differs_from_the_lock_is_named() {
     // A lock entry whose data checksum was edited.
     let mut edited = locked.clone();
     edited.data.checksum = "sha256-AAAA".to_string();
-    let err = lock::verify_package(&edited, &path, &bytes).unwrap_err();
+    let err = lock::verify_package(&edited, &lock_path, &path, &bytes).unwrap_err();
     assert!(matches!(err, LockError::PackageMismatch { part: "data checksum", .. }), "{err}");
 }

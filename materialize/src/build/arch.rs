@@ -185,7 +185,9 @@ pub fn locked_tree(
             lock::locked_arch(p) == arch && p.name == record.name && p.version == record.version
         });
         match locked {
-            Some(locked) => lock::verify_package(locked, path, bytes).map_err(lock_error),
+            Some(locked) => {
+                lock::verify_package(locked, lock_path, path, bytes).map_err(lock_error)
+            }
             None => Ok(()),
         }
     };

@@ -111,7 +111,7 @@ pub fn keyring_of(locations: &[String], plan: &Plan, keyring: &Keyring) -> Vec<(
 /// # Errors
 /// [`LockError::Read`] for a package file that cannot be read,
 /// [`LockError::Gzip`] for a package that is not an APK, and
-/// [`LockError::PackageMismatch`] when a package file's control member does not match the
+/// [`LockError::IndexMismatch`] when a package file's control member does not match the
 /// index's `C:` (the file is not the one the index describes).
 pub fn create(
     config: Option<LockConfig>,
@@ -155,10 +155,9 @@ pub fn create(
                     && matches!(index, Checksum::Sha1(_))
                     && index.to_string() != parts.checksum
                 {
-                    return Err(LockError::PackageMismatch {
+                    return Err(LockError::IndexMismatch {
                         package,
                         path,
-                        part: "control checksum (index C:)",
                         expected: index.to_string(),
                         actual: parts.checksum,
                     });

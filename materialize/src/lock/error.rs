@@ -175,9 +175,11 @@ pub enum LockError {
         #[source]
         source: GzipError,
     },
-    /// A package file's part differs from what the lock (or the index) recorded.
-    #[error("package {package}: {path}: {part} is {actual}, the lock says {expected}")]
+    /// A package file's part differs from what the lock recorded.
+    #[error("{lock}: package {package}: {path}: {part} is {actual}, the lock says {expected}")]
     PackageMismatch {
+        /// The lock file.
+        lock: PathBuf,
         /// `name-version`.
         package: String,
         /// The package file.
@@ -185,9 +187,51 @@ pub enum LockError {
         /// Which field: `signature range`, `control checksum`, `checksum`, ...
         part: &'static str,
         /// What the lock records.
+        expected: Box<str>,
+        /// What the file holds.
+        actual: Box<str>,
+    },
+    /// While a lock is made, a package file's control checksum differs from its index's.
+    #[error("package {package}: {path}: control checksum is {actual}, the index says {expected}")]
+    IndexMismatch {
+        /// `name-version`.
+        package: String,
+        /// The package file.
+        path: PathBuf,
+        /// The index's `C:`.
         expected: String,
         /// What the file holds.
         actual: String,
+    },
+    /// A lock lists one package name more than once for an architecture.
+    #[error("{lock}: package {name} is locked more than once for {arch} ({})", versions.join(", "))]
+    Duplicate {
+        /// The lock file.
+        lock: PathBuf,
+        /// The architecture.
+        arch: String,
+        /// The package name.
+        name: String,
+        /// The versions of its entries, in the lock's order.
+        versions: Vec<String>,
+    },
+    /// A locked version of a package is in no repository of the blueprint, which have the
+    /// package at other versions.
+    #[error(
+        "{lock}: package {package} ({url}) is not in any repository of the blueprint for \
+         {arch}; they have it at {}", versions.join(", ")
+    )]
+    OtherVersions {
+        /// The lock file.
+        lock: PathBuf,
+        /// `name-version` as locked.
+        package: String,
+        /// Its URL in the lock.
+        url: String,
+        /// The architecture.
+        arch: String,
+        /// The versions the repositories have, each once.
+        versions: Vec<String>,
     },
 }
 

@@ -27,14 +27,20 @@ pub fn locked_arch(package: &LockPackage) -> &str {
     }
 }
 
-/// Checks that `bytes`, the file of `locked` at `path`, is the file the lock recorded: the
-/// range and digest of its signature, control and data parts, and its index checksum.
+/// Checks that `bytes`, the file of `locked` at `path`, is the file the lock at `lock_path`
+/// recorded: the range and digest of its signature, control and data parts, and its index
+/// checksum.
 ///
 /// # Errors
 /// [`LockError::Gzip`] when the file is not an APK, [`LockError::PackageMismatch`] naming
-/// the first part that differs. A lock written before apko 0.13 has no `checksum`; it is
-/// then not compared.
-pub fn verify_package(locked: &LockPackage, path: &Path, bytes: &[u8]) -> Result<(), LockError> {
+/// the lock and the first part that differs. A lock written before apko 0.13 has no
+/// `checksum`; it is then not compared.
+pub fn verify_package(
+    locked: &LockPackage,
+    lock_path: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), LockError> {
     let package = format!("{}-{}", locked.name, locked.version);
     let parts = package_parts(bytes).map_err(|source| LockError::Gzip {
         package: package.clone(),
@@ -51,16 +57,18 @@ pub fn verify_package(locked: &LockPackage, path: &Path, bytes: &[u8]) -> Result
     ];
     for (part, expected, actual) in checks {
         if expected != actual {
-            return Err(mismatch(&package, path, part, expected, actual));
+            return Err(mismatch(lock_path, &package, path, part, expected, actual));
         }
     }
     if !locked.checksum.is_empty() && locked.checksum != parts.checksum {
-        return Err(mismatch(&package, path, "checksum", &locked.checksum, &parts.checksum));
+        let (expected, actual) = (&locked.checksum, &parts.checksum);
+        return Err(mismatch(lock_path, &package, path, "checksum", expected, actual));
     }
     Ok(())
 }
 
 fn mismatch(
+    lock: &Path,
     package: &str,
     path: &Path,
     part: &'static str,
@@ -68,11 +76,12 @@ fn mismatch(
     actual: &str,
 ) -> LockError {
     LockError::PackageMismatch {
+        lock: lock.to_path_buf(),
         package: package.to_string(),
         path: path.to_path_buf(),
         part,
-        expected: expected.to_string(),
-        actual: actual.to_string(),
+        expected: expected.into(),
+        actual: actual.into(),
     }
 }
 
@@ -85,8 +94,8 @@ fn mismatch(
 /// them in the lock's order, which is the order they are installed in.
 ///
 /// # Errors
-/// [`LockError::ArchNotLocked`], [`LockError::Repository`],
-/// [`LockError::UnknownRepository`], [`LockError::NotInIndex`],
+/// [`LockError::ArchNotLocked`], [`LockError::Duplicate`], [`LockError::Repository`],
+/// [`LockError::UnknownRepository`], [`LockError::NotInIndex`], [`LockError::OtherVersions`],
 /// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
 /// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. Remote
 /// indexes come through `fetcher`, which the result keeps for the packages.
@@ -111,6 +120,8 @@ pub fn resolved_from_lock(
             locked: lock.archs(),
         });
     }
+
+    check_once_each(&locked, arch, lock_path)?;
 
     let mut repos =
         repository::load(&plan.repositories, arch, keyring, trust, limits, &fetcher).map_err(
@@ -168,6 +179,50 @@ pub fn resolved_from_lock(
     Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution, fetcher })
 }
 
+/// Checks that no package name is locked twice for `arch`: an installed world holds one
+/// package of a name, so a second entry could only be a mistake in the lock.
+fn check_once_each(locked: &[&LockPackage], arch: &str, lock_path: &Path) -> Result<(), LockError> {
+    for (i, package) in locked.iter().enumerate() {
+        let same = |p: &&&LockPackage| p.name == package.name;
+        if locked[..i].iter().any(|p| p.name == package.name) {
+            return Err(LockError::Duplicate {
+                lock: lock_path.to_path_buf(),
+                arch: arch.to_string(),
+                name: package.name.clone(),
+                versions: locked.iter().filter(same).map(|p| p.version.clone()).collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`LockError::OtherVersions`] when the repositories have `package`'s name, but not at its
+/// version; the caller's own error otherwise.
+fn other_versions(
+    repos: &[LoadedRepository],
+    arch: &str,
+    package: &LockPackage,
+    lock_path: &Path,
+    otherwise: LockError,
+) -> LockError {
+    let mut versions: Vec<String> = Vec::new();
+    for entry in repos.iter().flat_map(|r| &r.entries) {
+        if entry.name == package.name && !versions.contains(&entry.version) {
+            versions.push(entry.version.clone());
+        }
+    }
+    if versions.is_empty() || versions.contains(&package.version) {
+        return otherwise;
+    }
+    LockError::OtherVersions {
+        lock: lock_path.to_path_buf(),
+        package: format!("{}-{}", package.name, package.version),
+        url: package.url.clone(),
+        arch: arch.to_string(),
+        versions,
+    }
+}
+
 /// The repository and index entry of a locked package.
 fn find(
     repos: &[LoadedRepository],
@@ -180,21 +235,27 @@ fn find(
     let repo = repos
         .iter()
         .position(|r| package.url == format!("{}/{arch}/{file}", r.spec.location))
-        .ok_or_else(|| LockError::UnknownRepository {
-            lock: lock_path.to_path_buf(),
-            package: name.clone(),
-            url: package.url.clone(),
+        .ok_or_else(|| {
+            let unknown = LockError::UnknownRepository {
+                lock: lock_path.to_path_buf(),
+                package: name.clone(),
+                url: package.url.clone(),
+            };
+            other_versions(repos, arch, package, lock_path, unknown)
         })?;
     let loaded = &repos[repo];
     let entry = loaded
         .entries
         .iter()
         .position(|e| e.name == package.name && e.version == package.version)
-        .ok_or_else(|| LockError::NotInIndex {
-            lock: lock_path.to_path_buf(),
-            package: name.clone(),
-            repository: loaded.spec.location.clone(),
-            arch: arch.to_string(),
+        .ok_or_else(|| {
+            let missing = LockError::NotInIndex {
+                lock: lock_path.to_path_buf(),
+                package: name.clone(),
+                repository: loaded.spec.location.clone(),
+                arch: arch.to_string(),
+            };
+            other_versions(repos, arch, package, lock_path, missing)
         })?;
     if let Some(index) = &loaded.entries[entry].checksum
         && !package.checksum.is_empty()
