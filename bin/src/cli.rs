@@ -56,11 +56,14 @@ pub struct BuildArgs {
     /// The apko blueprint (YAML).
     pub blueprint: PathBuf,
     /// Where the image goes: an OCI image layout directory, or a docker-archive if the
-    /// name ends in `.tar`. Optional with `--push` (the layout is then temporary).
+    /// name ends in `.tar`. Optional with `--push` (the layout is then temporary); given
+    /// with `--push`, it must be a layout, and it is written first and kept if the push
+    /// fails.
     #[arg(required_unless_present = "push")]
     pub out: Option<PathBuf>,
     /// Push the image to this registry reference, `HOST[:PORT]/NAME[:TAG]` (repeatable);
-    /// see `flatroot publish`.
+    /// see `flatroot publish`. Registry credentials come only from the Docker config
+    /// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json).
     #[arg(long = "push", value_name = "REF")]
     pub push: Vec<String>,
     /// How the image is pushed.
@@ -85,7 +88,9 @@ pub struct PublishArgs {
     pub blueprint: PathBuf,
     /// Where to push: `HOST[:PORT]/NAME[:TAG]` (tag `latest` when none), or
     /// `HOST/NAME@sha256:DIGEST` to push without tagging. Blobs, manifests and the index go
-    /// to every reference before any tag is set.
+    /// to every reference before any tag is set. Registry credentials come only from the
+    /// Docker config ($DOCKER_CONFIG/config.json, else ~/.docker/config.json), never from
+    /// --netrc or the reference.
     #[arg(required = true, value_name = "REF")]
     pub references: Vec<String>,
     #[command(flatten)]

@@ -553,3 +553,34 @@ fn a_blob_file_that_does_not_match_its_digest_is_named_when_the_registry_refuses
         assert!(!text.contains("answered 400"), "{repository}: {text}");
     }
 }
+
+#[test]
+fn a_failed_push_keeps_the_out_it_wrote_and_an_archive_out_is_refused() {
+    // A loopback port nothing listens on: every connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let reference = format!("{}/hello:v1", closed.local_addr().unwrap());
+    drop(closed);
+    let work = tempdir();
+    let plain = build(BLUEPRINT, &work.path().join("plain"), &[]);
+
+    let out = work.path().join("image");
+    let output = run(flatroot()
+        .env("DOCKER_CONFIG", work.path())
+        .args(["build", BLUEPRINT])
+        .arg(&out)
+        .args(["--push", &reference]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains(&reference), "{}", stderr(&output));
+    assert_eq!(top_digest(&out), plain, "OUT was written and kept");
+
+    let archive = work.path().join("image.tar");
+    let output = run(flatroot()
+        .env("DOCKER_CONFIG", work.path())
+        .args(["build", BLUEPRINT])
+        .arg(&archive)
+        .args(["--push", &reference]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("--push needs an OCI layout directory or no OUT"), "{text}");
+    assert!(!archive.exists(), "nothing was built");
+}

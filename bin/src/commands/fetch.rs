@@ -26,8 +26,9 @@ pub struct FetchArgs {
     /// A PEM file of certificate authorities to trust besides the system's (repeatable).
     #[arg(long = "ca-file", value_name = "FILE")]
     pub ca_files: Vec<PathBuf>,
-    /// A netrc file with credentials for repository hosts [default: $NETRC, else ~/.netrc
-    /// when it exists]. HTTP_AUTH=basic:HOST:USER:PASSWORD (apko's form) is read too.
+    /// A netrc file with credentials for package repository hosts [default: $NETRC, else
+    /// ~/.netrc when it exists]. HTTP_AUTH=basic:HOST:USER:PASSWORD (apko's form) is read
+    /// too. Neither is used for registries, which take credentials from the Docker config.
     #[arg(long, value_name = "FILE")]
     pub netrc: Option<PathBuf>,
     /// Seconds to wait for a connection, and for each read of a stalled transfer
