@@ -506,3 +506,38 @@ fn blueprint_sides_are_built_through_the_cache_the_flags_name() {
     assert!(!other.join("unpacked").exists(), "--no-cache keeps no decompressed data");
     assert_eq!(stdout(&named), stdout(&no_cache), "the report is the same either way");
 }
+
+/// The fixture image for x86_64 at `base`, and at `layered` the same with an upper layer
+/// that whites out `usr/bin/hello`, makes `etc/apk` opaque and adds `etc/apk/mine` there.
+fn fixture_with_whiteouts(base: &Path, layered: &Path) {
+    build(BLUEPRINT, base, &["--arch", "x86_64"]);
+    let upper = layer_of_files(&["usr/bin/.wh.hello", "etc/apk/.wh..wh..opq", "etc/apk/mine"]);
+    layout_with_layer(base, layered, &upper);
+}
+
+#[test]
+fn whiteouts_of_an_upper_layer_delete_what_the_lower_layer_has() {
+    let dir = tempdir();
+    let (base, layered) = (dir.path().join("base"), dir.path().join("layered"));
+    fixture_with_whiteouts(&base, &layered);
+    let before = tree_paths(&images(&base)[0].tree);
+    assert!(before.iter().any(|p| p == "/etc/apk/arch"), "{before:?}");
+
+    let (code, report) = diff_json(&[s(&base), s(&layered), "--level", "files"]);
+    assert_eq!(code, 1);
+    let files = report["files"].as_array().unwrap();
+    let with = |change: &str| -> Vec<&str> {
+        let of_kind = files.iter().filter(|f| f["change"] == change);
+        of_kind.map(|f| f["path"].as_str().unwrap()).collect()
+    };
+    let mut gone: Vec<&str> = before
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.starts_with("/etc/apk/") || *p == "/usr/bin/hello")
+        .collect();
+    gone.sort_unstable();
+    assert_eq!(with("removed"), gone, "{report:#}");
+    assert!(with("removed").contains(&"/usr/bin/hello"), "{report:#}");
+    assert_eq!(with("added"), ["/etc/apk/mine"], "{report:#}");
+    assert!(!files.iter().any(|f| f["path"].as_str().unwrap().contains(".wh.")), "{report:#}");
+}

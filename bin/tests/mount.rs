@@ -570,3 +570,29 @@ fn missing_fusermount3_is_an_error_that_says_how_to_get_it() {
     assert!(stderr(&output).contains("apt-get install fuse3"), "{}", stderr(&output));
     assert!(!is_mounted(&mountpoint));
 }
+
+#[test]
+fn an_upper_layers_whiteouts_hide_the_lower_layers_files_on_the_mount() {
+    let name = "an_upper_layers_whiteouts_hide_the_lower_layers_files_on_the_mount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let (base, layered) = (dir.path().join("base"), dir.path().join("layered"));
+    build(BLUEPRINT, &base, &["--arch", "x86_64"]);
+    let upper = layer_of_files(&["usr/bin/.wh.hello", "etc/apk/.wh..wh..opq", "etc/apk/mine"]);
+    layout_with_layer(&base, &layered, &upper);
+
+    let mounted = Mounted::start(&layered, &[]);
+    assert!(!mounted.path("usr/bin/hello").exists(), "whited out");
+    assert!(mounted.path("usr/bin/hello-again").exists(), "its other link stays");
+    let apk: Vec<OsString> = std::fs::read_dir(mounted.path("etc/apk"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(apk, ["mine"], "an opaque directory keeps only its own layer's entries");
+    let (listing, _) = list_mount(&mounted.mountpoint);
+    assert!(!listing.keys().any(|p| p.contains(".wh.")), "{:?}", listing.keys());
+    let tree = &images(&layered)[0].tree;
+    assert_mount_shows(&mounted, tree, false);
+}

@@ -229,3 +229,78 @@ pub fn text_noise(count: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Copies the single-image OCI layout `from` to `to` with one more layer on top, an
+/// uncompressed tar of `layer`'s bytes, listed in the manifest and in the config's
+/// `rootfs.diff_ids` as an image tool that adds a layer lists it; the indexes above the
+/// manifest are rewritten to name the new one.
+pub fn layout_with_layer(from: &Path, to: &Path, layer: &[u8]) {
+    let blobs = to.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for entry in std::fs::read_dir(from.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), blobs.join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(from.join("oci-layout"), to.join("oci-layout")).unwrap();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
+    add_layer_below(&mut index, &blobs, layer);
+    std::fs::write(to.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Adds `layer` to the one image that the index `index` leads to, through nested indexes,
+/// writing every changed document to `blobs` and naming it in the one above.
+fn add_layer_below(index: &mut serde_json::Value, blobs: &Path, layer: &[u8]) {
+    let put = |bytes: &[u8]| -> String {
+        let hex = hex::encode(Sha256::digest(bytes));
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        format!("sha256:{hex}")
+    };
+    let get = |digest: &str| -> serde_json::Value {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&std::fs::read(blobs.join(hex)).unwrap()).unwrap()
+    };
+    let descriptors = index["manifests"].as_array_mut().unwrap();
+    assert_eq!(descriptors.len(), 1, "a layout of one image");
+    let mut document = get(descriptors[0]["digest"].as_str().unwrap());
+    if document.get("manifests").is_some() {
+        add_layer_below(&mut document, blobs, layer);
+    } else {
+        let layer_digest = put(layer);
+        let mut config = get(document["config"]["digest"].as_str().unwrap());
+        config["rootfs"]["diff_ids"].as_array_mut().unwrap().push(layer_digest.clone().into());
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        document["config"]["digest"] = put(&config_bytes).into();
+        document["config"]["size"] = config_bytes.len().into();
+        document["layers"].as_array_mut().unwrap().push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer_digest,
+            "size": layer.len(),
+        }));
+    }
+    let bytes = serde_json::to_vec(&document).unwrap();
+    descriptors[0]["digest"] = put(&bytes).into();
+    descriptors[0]["size"] = bytes.len().into();
+}
+
+/// A layer tar of regular files, each holding its own name, and nothing else: no entry for
+/// a directory, which a reader makes as it places the files.
+pub fn layer_of_files(names: &[&str]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for name in names {
+        let mut header = tar::Header::new_ustar();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(name.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(1_700_000_000);
+        builder.append_data(&mut header, name, name.as_bytes()).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// The paths of a tree, `/`-rooted, in walk order.
+pub fn tree_paths(tree: &FrozenTree) -> Vec<String> {
+    tree.walk().map(|e| format!("/{}", String::from_utf8_lossy(&e.path))).collect()
+}

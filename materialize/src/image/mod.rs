@@ -12,7 +12,7 @@ mod blob;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use flatroot_vfs::tar::{ReadError, read_layer_into};
+use flatroot_vfs::tar::{ReadError, apply_layer};
 use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
@@ -29,7 +29,7 @@ pub struct ImageView {
     pub digest: String,
     /// The image config as JSON (`null` for a bare layer).
     pub config: serde_json::Value,
-    /// The root filesystem (all layers applied in order).
+    /// The root filesystem: all layers applied in order, with their whiteouts.
     pub tree: FrozenTree,
     /// The annotations of the image indexes that list the image, inner ones over outer
     /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
@@ -267,8 +267,7 @@ fn read_manifest(
         string_field(manifest.get("config").unwrap_or(&serde_json::Value::Null), "digest", path)?;
     let config = json(blob(store, path, &config_digest)?.as_ref(), path, &config_digest)?;
     let layers = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
-    // Single-layer images are what flatroot writes; for others, later layers are read over
-    // earlier ones without whiteout processing.
+    // Later layers are read over earlier ones, their whiteouts applied (see `apply`).
     let mut tree = Tree::new(Metadata::directory(0o755));
     for layer in &layers {
         let layer_digest = string_field(layer, "digest", path)?;
@@ -306,9 +305,11 @@ fn tree_of(tar: Bytes, path: &Path, digest: &str) -> Result<FrozenTree, ImageRea
     Ok(tree.freeze())
 }
 
-/// Reads a layer's tar into `tree`; its files point into the tar's buffer.
+/// Reads a layer's tar over `tree`, which holds the layers below it; its files point into
+/// the tar's buffer. Its OCI whiteouts delete what the lower layers hold and are not
+/// themselves shown, in every form of image and in a bare layer alike.
 fn apply(tree: &mut Tree, tar: Bytes, path: &Path, digest: &str) -> Result<(), ImageReadError> {
-    read_layer_into(tree, tar.into_shared()).map_err(|source| ImageReadError::Layer {
+    apply_layer(tree, tar.into_shared()).map_err(|source| ImageReadError::Layer {
         path: path.to_path_buf(),
         digest: digest.to_string(),
         source,

@@ -61,8 +61,82 @@ pub fn read_layer(buffer: SharedBuffer, root: Metadata) -> Result<Tree, ReadErro
 }
 
 /// Applies the layer tar in `buffer` over `tree`: later entries replace earlier ones of the
-/// same name. Whiteout files (`.wh.*`) are kept as they are; flatroot writes none.
+/// same name. Whiteout files (`.wh.*`) are kept as they are, as plain entries; an image's
+/// layers are read with [`apply_layer`], which honours them.
 pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadError> {
+    read_entries(tree, buffer, false)
+}
+
+/// The prefix of an OCI whiteout's name: `.wh.NAME` deletes `NAME` of the lower layers.
+const WHITEOUT: &[u8] = b".wh.";
+
+/// The name of an opaque whiteout: the lower layers' entries of its directory are hidden.
+const OPAQUE: &[u8] = b".wh..wh..opq";
+
+/// Applies one layer of an image over `tree`, which holds the layers below it, with the
+/// OCI image spec's whiteouts: an entry `DIR/.wh.NAME` deletes `DIR/NAME` of the lower
+/// layers, and `DIR/.wh..wh..opq` deletes every entry they had in `DIR`. Whiteouts never
+/// hide what their own layer holds, wherever in the layer it comes, and no `.wh.` entry
+/// is ever placed in the tree: in the lowest layer they hide nothing and vanish. A
+/// whiteout whose directory the lower layers lack hides nothing either.
+///
+/// See: <https://github.com/opencontainers/image-spec/blob/main/layer.md#whiteouts>.
+///
+/// Errors: as [`read_layer_into`].
+pub fn apply_layer(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadError> {
+    // Every whiteout acts before any entry of its layer is placed, so that it reaches the
+    // lower layers only, whatever order the layer lists its entries in.
+    for path in whiteouts(&buffer) {
+        let Ok((dir, marker)) = tree.parent_of(&path) else {
+            // The directory is not in the lower layers (or cannot be reached): nothing to
+            // hide.
+            continue;
+        };
+        if marker.as_bytes() == OPAQUE {
+            let names: Vec<Vec<u8>> = match &tree.node(dir).kind {
+                NodeKind::Directory(entries) => {
+                    entries.keys().map(|n| n.as_bytes().to_vec()).collect()
+                }
+                _ => Vec::new(),
+            };
+            for name in names {
+                tree.unlink(dir, &name);
+            }
+        } else if let Some(name) = marker.as_bytes().strip_prefix(WHITEOUT)
+            // Other `.wh..wh.` names are reserved by the spec and hide nothing.
+            && !name.starts_with(WHITEOUT)
+        {
+            tree.unlink(dir, name);
+        }
+    }
+    read_entries(tree, buffer, true)
+}
+
+/// The paths of the whiteout entries of a layer, in its order, as far as it can be read:
+/// a malformed layer is reported by the reading of its entries that follows, with what
+/// exactly is wrong and where.
+fn whiteouts(buffer: &SharedBuffer) -> Vec<Vec<u8>> {
+    let bytes: &[u8] = (**buffer).as_ref();
+    let mut archive = tar::Archive::new(bytes);
+    let Ok(entries) = archive.entries() else { return Vec::new() };
+    let paths = entries.map_while(Result::ok).map(|item| item.path_bytes().into_owned());
+    paths.filter(|path| is_whiteout(path)).collect()
+}
+
+/// Whether the last name of `path` is a whiteout's (`.wh.` and more).
+fn is_whiteout(path: &[u8]) -> bool {
+    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+    let last = trimmed.rsplit(|b| *b == b'/').next().unwrap_or(trimmed);
+    last.starts_with(WHITEOUT)
+}
+
+/// Reads the entries of the layer in `buffer` into `tree`; with `skip_whiteouts`, entries
+/// whose name is a whiteout's are left out.
+fn read_entries(
+    tree: &mut Tree,
+    buffer: SharedBuffer,
+    skip_whiteouts: bool,
+) -> Result<(), ReadError> {
     let bytes: &[u8] = (*buffer).as_ref();
     let mut archive = tar::Archive::new(bytes);
     let malformed = |offset: u64| move |source| ReadError::Malformed { offset, source };
@@ -73,6 +147,9 @@ pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), Read
         let mut item = item.map_err(malformed(last_offset))?;
         last_offset = item.raw_header_position();
         let path = item.path_bytes().into_owned();
+        if skip_whiteouts && is_whiteout(&path) {
+            continue;
+        }
         let entry_error = |source| ReadError::Entry { path: Lossy(path.clone()), source };
 
         let mut pax: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -288,6 +365,95 @@ mod tests {
         let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
         let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
         assert!(matches!(err, ReadError::BadHardlink { .. }), "{err}");
+    }
+
+    /// A layer of regular files (names ending in `/` are directories), each holding its
+    /// own name.
+    fn layer(names: &[&str]) -> SharedBuffer {
+        let mut builder = tar::Builder::new(Vec::new());
+        for name in names {
+            let mut header = tar::Header::new_ustar();
+            header.set_uid(0);
+            header.set_gid(0);
+            let (kind, data): (_, &[u8]) = match name.strip_suffix('/') {
+                Some(_) => (tar::EntryType::Directory, b""),
+                None => (tar::EntryType::Regular, name.as_bytes()),
+            };
+            header.set_entry_type(kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o755);
+            header.set_mtime(0);
+            builder.append_data(&mut header, name, data).unwrap();
+        }
+        Arc::new(builder.into_inner().unwrap())
+    }
+
+    /// The paths of a tree, in walk order, without the root.
+    fn paths(tree: Tree) -> Vec<String> {
+        let frozen = tree.freeze();
+        let walk = frozen.walk().skip(1);
+        walk.map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect()
+    }
+
+    fn layers(layers: &[&[&str]]) -> Vec<String> {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        for names in layers {
+            apply_layer(&mut tree, layer(names)).unwrap();
+        }
+        paths(tree)
+    }
+
+    #[test]
+    fn a_whiteout_deletes_the_lower_layers_entry_and_is_not_shown() {
+        let lower: &[&str] = &["bin/", "bin/ash", "bin/sh", "var/", "var/cache/", "var/cache/x"];
+        let upper: &[&str] = &["bin/.wh.ash", ".wh.var", "new"];
+        assert_eq!(layers(&[lower, upper]), ["bin", "bin/sh", "new"]);
+    }
+
+    #[test]
+    fn an_opaque_directory_hides_the_lower_layers_but_keeps_its_own_layers_entries() {
+        let lower: &[&str] = &["dir/", "dir/old", "dir/sub/", "dir/sub/deep", "other"];
+        // The layer's own entry comes before the marker: order in the layer does not matter.
+        let upper: &[&str] = &["dir/", "dir/mine", "dir/.wh..wh..opq"];
+        assert_eq!(layers(&[lower, upper]), ["dir", "dir/mine", "other"]);
+    }
+
+    #[test]
+    fn whiteouts_never_hide_their_own_layers_entries() {
+        let lower: &[&str] = &["a", "b"];
+        // The same layer whites out `a` and ships it anew, after and before the marker.
+        let upper: &[&str] = &["a", ".wh.a", ".wh.b", "c", ".wh.c"];
+        assert_eq!(layers(&[lower, upper]), ["a", "c"]);
+        let tree = {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            apply_layer(&mut tree, layer(lower)).unwrap();
+            apply_layer(&mut tree, layer(upper)).unwrap();
+            tree
+        };
+        let id = tree.lookup(b"a", Follow::NotFinal).unwrap();
+        let NodeKind::File(content) = &tree.node(id).kind else { panic!("a is a file") };
+        assert_eq!(content.bytes(), b"a", "the upper layer's a");
+    }
+
+    #[test]
+    fn whiteouts_in_the_lowest_layer_hide_nothing_and_vanish() {
+        let only: &[&str] = &[".wh.a", "a", "d/", "d/.wh..wh..opq", "d/x", "missing/.wh.y"];
+        // A marker is no entry: its directory is not made for it.
+        assert_eq!(layers(&[only]), ["a", "d", "d/x"]);
+    }
+
+    #[test]
+    fn odd_whiteout_names_hide_nothing() {
+        let lower: &[&str] = &["a", "x"];
+        let upper: &[&str] = &[".wh.", ".wh..", ".wh..wh.x", ".wh..wh..plnk"];
+        assert_eq!(layers(&[lower, upper]), ["a", "x"]);
+    }
+
+    #[test]
+    fn read_layer_into_keeps_whiteouts_as_entries() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        read_layer_into(&mut tree, layer(&["a", ".wh.a"])).unwrap();
+        assert_eq!(paths(tree), [".wh.a", "a"]);
     }
 
     #[test]
