@@ -596,3 +596,47 @@ fn an_upper_layers_whiteouts_hide_the_lower_layers_files_on_the_mount() {
     let tree = &images(&layered)[0].tree;
     assert_mount_shows(&mounted, tree, false);
 }
+
+#[test]
+fn umount_refuses_what_flatroot_did_not_mount() {
+    let name = "umount_refuses_what_flatroot_did_not_mount";
+    if !fuse_available(name) || testenv::command_for(name, "mount", "mount").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let output = run(flatroot().arg("umount").arg(&plain));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("{} is not mounted", plain.display())),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("Invalid argument"), "{}", stderr(&output));
+
+    let tmpfs = dir.path().join("tmpfs");
+    std::fs::create_dir(&tmpfs).unwrap();
+    let made =
+        Command::new("mount").args(["-t", "tmpfs", "flatroot-test-tmpfs"]).arg(&tmpfs).status();
+    if !made.unwrap().success() {
+        return testenv::missing(name, "the privilege to mount a tmpfs (root)");
+    }
+    let _guard = TmpfsGuard(tmpfs.clone());
+    let output = run(flatroot().arg("umount").arg(&tmpfs));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not a flatroot mount"), "{}", stderr(&output));
+    assert!(is_mounted(&tmpfs), "the tmpfs is still mounted");
+    let output = run(flatroot().args(["umount", "--lazy"]).arg(&tmpfs));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(is_mounted(&tmpfs), "and still after --lazy");
+}
+
+/// Unmounts a tmpfs the test mounted, when dropped.
+struct TmpfsGuard(std::path::PathBuf);
+
+impl Drop for TmpfsGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

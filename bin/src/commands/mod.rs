@@ -7,6 +7,7 @@ pub mod diff;
 pub mod fetch;
 pub mod limits;
 pub mod mount;
+mod mountinfo;
 mod options;
 pub mod registry;
 pub mod resolve;

@@ -16,7 +16,7 @@ use flatroot_vfs::FrozenTree;
 use flatroot_vfs::fuse::{self, MountConfig};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::commands::options;
+use crate::commands::{mountinfo, options};
 use crate::output::{self, Spinner};
 
 /// Options of `flatroot mount`.
@@ -138,23 +138,38 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Unmounts a `flatroot mount` with `fusermount3`.
+/// Unmounts a `flatroot mount` with `fusermount3`; any other mount, and a directory on
+/// which nothing is mounted, is refused before anything is unmounted.
 pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
     if find_command("fusermount3").is_none() {
         bail!("fusermount3 is not installed; it comes with FUSE 3 (apt-get install fuse3)");
+    }
+    let mp = args.mountpoint.display();
+    let dir = mountinfo::resolve(&args.mountpoint)
+        .with_context(|| format!("cannot resolve the mountpoint {mp}"))?;
+    let mounts = mountinfo::read().context("cannot read the mount table /proc/self/mountinfo")?;
+    let Some(mount) = mountinfo::on(&mounts, &dir) else {
+        bail!("{mp} is not mounted");
+    };
+    // Run as root, fusermount3 unmounts whatever is there: a tmpfs, a bind mount, a disk.
+    if !mount.is_flatroot() {
+        bail!(
+            "{mp} is not a flatroot mount (it is {} from {}); flatroot umount only unmounts \
+             what flatroot mount made",
+            mount.fstype,
+            mount.source
+        );
     }
     let mut command = Command::new("fusermount3");
     command.arg("-u");
     if args.lazy {
         command.arg("-z");
     }
-    let output =
-        command.arg("--").arg(&args.mountpoint).output().context("cannot run fusermount3")?;
+    let output = command.arg("--").arg(&dir).output().context("cannot run fusermount3")?;
     if output.status.success() {
         return Ok(ExitCode::SUCCESS);
     }
     let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    let mp = args.mountpoint.display();
     if message.contains("busy") {
         bail!(
             "cannot unmount {mp}: a process still has files open there ({message}); close \
