@@ -640,3 +640,86 @@ impl Drop for TmpfsGuard {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// The pids of the processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`: comm may hold spaces, so fields count from its `)`.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        if after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Kills a `flatroot mount` process this test started, if it still runs, when dropped: only
+/// while the pid is still a `flatroot mount`, never a process that took the pid over.
+struct KillGuard(u32);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let ours = args.first().is_some_and(|a| a.ends_with(b"flatroot"))
+            && args.get(1) == Some(&&b"mount"[..]);
+        if ours {
+            // SAFETY: kill(2) on a `flatroot mount` this test started.
+            unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server() {
+    let name = "a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    // A package large enough that unpacking it without the cache takes a while.
+    let noise = text_noise(96 << 20, 3);
+    let package = big_package("noise", noise);
+    let repo = dir.path().join("repo");
+    flatroot_benches::fixture::hostile::write_repository(&repo, &[package], &["big"]).unwrap();
+    let blueprint = repo.join("blueprint.yaml");
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mountpoint = dir.path().join(format!("mnt-{signal}"));
+        std::fs::create_dir(&mountpoint).unwrap();
+        let _unmount = scopeguard(&mountpoint);
+        let parent = flatroot()
+            .arg("mount")
+            .arg(&blueprint)
+            .arg(&mountpoint)
+            .args(["--background", "--no-cache", "--jobs", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _parent_guard = KillGuard(parent.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let server = loop {
+            if let Some(&pid) = children_of(parent.id()).first() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no server was started");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let _server_guard = KillGuard(server);
+        std::thread::sleep(Duration::from_millis(100));
+        nix_kill(parent.id(), signal);
+        let output = parent.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(128 + signal), "{}", stderr(&output));
+        assert_eq!(stdout(&output), "", "the mount was not ready yet");
+        assert!(!Path::new(&format!("/proc/{server}")).exists(), "the server is gone");
+        // A server left running would mount once it has unpacked: give it the time.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!is_mounted(&mountpoint), "signal {signal}: nothing is mounted");
+    }
+}

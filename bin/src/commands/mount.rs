@@ -343,10 +343,22 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
 
 /// Runs this command again as a detached server and waits until it says the mount is
 /// ready; then prints its pid and returns.
+///
+/// The server runs in a session of its own, out of reach of the terminal's signals, so a
+/// SIGINT, SIGTERM or SIGHUP that ends this process before the mount is ready is passed on
+/// to it: this process waits for the server to end (unmounting, if it had mounted) and
+/// exits with 128 + the signal's number, leaving no mount and no server behind.
 fn detach() -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the flatroot executable")?;
     let args: Vec<std::ffi::OsString> =
         std::env::args_os().skip(1).filter(|a| a != "--background").collect();
+    // Blocked before the server exists, so that no signal can come between its start and
+    // the thread that passes signals on (the server starts with an empty mask).
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals.thread_block().context("cannot block signals")?;
     let mut child = Command::new(exe)
         .args(args)
         .arg("--background-child")
@@ -355,8 +367,22 @@ fn detach() -> anyhow::Result<ExitCode> {
         .spawn()
         .context("cannot start the mount server")?;
     let stdout = child.stdout.take().context("the mount server has no stdout")?;
+    // Whether the outcome is decided: held by whichever of this thread (the server's
+    // answer) and the signal thread comes first, so that the process ends one way only.
+    let decided = Arc::new(Mutex::new(false));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let watcher = Arc::clone(&decided);
+    std::thread::Builder::new()
+        .name("flatroot-signals".to_string())
+        .spawn(move || stop_server_on_signals(signals, pid, &watcher))
+        .context("cannot start the signal thread")?;
+
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).context("reading from the mount server")?;
+    let read = BufReader::new(stdout).read_line(&mut line);
+    // From here a signal no longer touches the server: it has answered, ready or ended.
+    let mut decided = decided.lock().unwrap_or_else(|p| p.into_inner());
+    *decided = true;
+    read.context("reading from the mount server")?;
     if line.trim() == "ready" {
         output::data(&child.id().to_string())?;
         return Ok(ExitCode::SUCCESS);
@@ -364,6 +390,21 @@ fn detach() -> anyhow::Result<ExitCode> {
     let status = child.wait().context("waiting for the mount server")?;
     // The server has printed its own error on the shared stderr.
     bail!("the mount server ended before the mount was ready ({status})");
+}
+
+/// The `--background` parent's signal thread: on SIGINT, SIGTERM or SIGHUP before the
+/// server's answer, sends SIGTERM to the server (which ends at once before it has mounted,
+/// and unmounts first after), waits for it and exits with 128 + the signal's number.
+fn stop_server_on_signals(signals: SigSet, server: nix::unistd::Pid, decided: &Mutex<bool>) {
+    let Ok(signal) = signals.wait() else { return };
+    let decided = decided.lock().unwrap_or_else(|p| p.into_inner());
+    if !*decided {
+        tracing::debug!(?signal, %server, "stopping the mount server");
+        let _ = nix::sys::signal::kill(server, Signal::SIGTERM);
+        // Reaped here; the main thread, holding no lock, never waits for it again.
+        let _ = nix::sys::wait::waitpid(server, None);
+    }
+    std::process::exit(128 + signal as i32);
 }
 
 /// Tells the waiting `--background` parent that the mount is up, then lets go of the
