@@ -541,3 +541,17 @@ fn whiteouts_of_an_upper_layer_delete_what_the_lower_layer_has() {
     assert_eq!(with("added"), ["/etc/apk/mine"], "{report:#}");
     assert!(!files.iter().any(|f| f["path"].as_str().unwrap().contains(".wh.")), "{report:#}");
 }
+
+#[test]
+fn max_inflate_ratio_governs_image_layers_and_the_error_names_it() {
+    let dir = tempdir();
+    let layer = dir.path().join("zeros.tar.gz");
+    zeros_layer(&layer, 64 << 20);
+    let output = run(flatroot().arg("diff").arg(&layer).arg(&layer));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let text = stderr(&output);
+    assert!(text.contains("the inflate ratio limit (raise it with --max-inflate-ratio)"), "{text}");
+    assert!(!text.contains("layer layer"), "{text}");
+    let (code, _) = diff_json(&[s(&layer), s(&layer), "--max-inflate-ratio", "100000"]);
+    assert_eq!(code, 0);
+}

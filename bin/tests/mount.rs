@@ -723,3 +723,25 @@ fn a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server(
         assert!(!is_mounted(&mountpoint), "signal {signal}: nothing is mounted");
     }
 }
+
+#[test]
+fn max_inflate_ratio_governs_an_images_layers() {
+    let name = "max_inflate_ratio_governs_an_images_layers";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layer = dir.path().join("zeros.tar.gz");
+    zeros_layer(&layer, 64 << 20);
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let _guard = scopeguard(&empty);
+    let output = run(flatroot().arg("mount").arg(&layer).arg(&empty));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("the inflate ratio limit (raise it with --max-inflate-ratio)"), "{text}");
+    assert!(!is_mounted(&empty));
+    let mounted = Mounted::start(&layer, &["--max-inflate-ratio", "100000"]);
+    let size = std::fs::metadata(mounted.path("zeros")).unwrap().len();
+    assert_eq!(size, 64 << 20);
+}

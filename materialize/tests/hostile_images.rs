@@ -175,13 +175,46 @@ fn every_hostile_tar_as_a_layer_gives_its_exact_outcome() {
 fn a_layer_bomb_stops_at_the_inflate_ratio() {
     let bomb = hostile::zero_bomb(64 << 20).unwrap();
     let err = open_layer(&bomb).unwrap_err();
-    assert!(
-        err.ends_with(&format!(
-            "inflates past {} bytes, the inflate ratio limit",
+    // The message names the layer once and the flag that raises the limit.
+    assert_eq!(
+        err,
+        format!(
+            "LAYER: the layer inflates past {} bytes, the inflate ratio limit (raise it with \
+             --max-inflate-ratio)",
             bomb.len() as u64 * 1000
-        )),
-        "{err}"
+        ),
     );
+}
+
+#[test]
+fn a_raised_inflate_ratio_lets_the_bomb_through_and_a_lowered_one_stops_less() {
+    use flatroot_materialize::apk::datatar::Limits;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar.gz");
+    let tar = hostile::archive(&[hostile::file(b"zeros", &vec![0u8; 64 << 20])]);
+    std::fs::write(&path, gzip::member(&tar, 6).unwrap()).unwrap();
+    let raised = Limits { max_inflate_ratio: 100_000, ..Limits::default() };
+    let views = image::open_with(&path, &raised).unwrap();
+    assert_eq!(views[0].tree.walk().count(), 2, "the root and the file");
+    assert!(image::open(&path).is_err(), "the default stops it");
+    let small = hostile::archive(&[hostile::file(b"f", &text(4 << 20))]);
+    std::fs::write(&path, gzip::member(&small, 6).unwrap()).unwrap();
+    assert!(image::open(&path).is_ok());
+    let lowered = Limits { max_inflate_ratio: 1, ..Limits::default() };
+    let Err(err) = image::open_with(&path, &lowered) else { panic!("a ratio of 1 stops it") };
+    let err = err.to_string();
+    assert!(err.ends_with("(raise it with --max-inflate-ratio)"), "{err}");
+}
+
+/// `len` bytes of text that deflate shrinks but not past a ratio of 2.
+fn text(len: usize) -> Vec<u8> {
+    let mut state: u32 = 7;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'a' + ((state >> 16) % 26) as u8
+        })
+        .collect()
 }
 
 #[test]
@@ -190,7 +223,7 @@ fn corrupt_and_truncated_gzip_layers_are_errors() {
     let mut corrupt = layer.clone();
     corrupt[20] ^= 0xff;
     let err = open_layer(&corrupt).unwrap_err();
-    assert_eq!(err, "LAYER: layer layer cannot be decompressed / corrupt deflate stream");
+    assert_eq!(err, "LAYER: the layer cannot be decompressed / corrupt deflate stream");
     let err = open_layer(&layer[..layer.len() / 2]).unwrap_err();
     assert!(err.contains("cannot be decompressed"), "{err}");
     assert_eq!(open_layer(&layer), Ok(vec!["/ directory".to_string(), "/f file".to_string()]));

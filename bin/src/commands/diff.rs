@@ -63,6 +63,9 @@ pub struct DiffArgs {
     /// How registries are reached, for references.
     #[command(flatten)]
     pub registry: crate::commands::registry::RegistryArgs,
+    /// Bounds on what image layers and packages may inflate to.
+    #[command(flatten)]
+    pub limits: crate::commands::limits::InflateRatioArg,
 }
 
 /// `--level` choices.
@@ -137,6 +140,7 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
         registry: args.registry.options(),
         derived_cache: !args.fetch.no_cache,
         fetch: args.fetch.options()?,
+        limits: args.limits.limits(),
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {

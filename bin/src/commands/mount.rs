@@ -46,7 +46,8 @@ pub struct MountArgs {
     /// once mounted (at most 64 of those); default: the number of CPUs.
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Repositories, keys, trust and limits, for a blueprint.
+    /// Repositories, keys and trust, for a blueprint; limits, for a blueprint's packages
+    /// and an image's layers.
     #[command(flatten)]
     pub repos: crate::cli::RepositoryArgs,
     /// How registries are reached, for a reference.
@@ -305,11 +306,12 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         let text = args.source.to_string_lossy();
         let reference = registry::Reference::parse(&text)?;
         let spinner = Spinner::new();
-        let views = registry::pull::open_image(&reference, &args.registry.options());
+        let limits = args.repos.limits.limits();
+        let views = registry::pull::open_image(&reference, &args.registry.options(), &limits);
         spinner.finish();
         views.with_context(|| format!("cannot pull the image {reference}"))?
     } else {
-        image::open(&args.source)
+        image::open_with(&args.source, &args.repos.limits.limits())
             .with_context(|| format!("cannot read the image {}", args.source.display()))?
     };
     let wanted = match &args.arch {

@@ -304,3 +304,24 @@ pub fn layer_of_files(names: &[&str]) -> Vec<u8> {
 pub fn tree_paths(tree: &FrozenTree) -> Vec<String> {
     tree.walk().map(|e| format!("/{}", String::from_utf8_lossy(&e.path))).collect()
 }
+
+/// A gzip (level 6) layer holding one file of `size` zeros, `zeros`: a layer that inflates
+/// past the default inflate ratio once `size` is 64 MiB.
+pub fn zeros_layer(path: &Path, size: usize) {
+    use std::io::Read as _;
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_size(size as u64);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    builder.append_data(&mut header, "zeros", std::io::repeat(0).take(size as u64)).unwrap();
+    let tar = builder.into_inner().unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::new(6),
+    );
+    std::io::Write::write_all(&mut encoder, &tar).unwrap();
+    encoder.finish().unwrap();
+}

@@ -278,6 +278,10 @@ pub struct Options {
     /// How the repositories of blueprint and lock sides are reached: the cache directory,
     /// offline mode, TLS, credentials.
     pub fetch: crate::fetch::FetchOptions,
+    /// Bounds on what the inputs may inflate to: each image layer, and each package of a
+    /// blueprint or lock side, as [`crate::image::open_with`] and a build apply them.
+    /// Default: [`Limits::default`](crate::apk::datatar::Limits::default).
+    pub limits: crate::apk::datatar::Limits,
 }
 
 impl Default for Options {
@@ -296,6 +300,7 @@ impl Default for Options {
             derived_cache: false,
             store: crate::store::DataStore::default(),
             fetch: crate::fetch::FetchOptions::default(),
+            limits: crate::apk::datatar::Limits::default(),
         }
     }
 }

@@ -77,9 +77,8 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
             Ok(Opened::Blueprint { path: path.clone(), plan: Box::new(plan), warnings })
         }
         Input::Image(path) => {
-            let views = image::open(path).map_err(|source| DiffError::Image {
-                input: path.clone(),
-                source: Box::new(source),
+            let views = image::open_with(path, &options.limits).map_err(|source| {
+                DiffError::Image { input: path.clone(), source: Box::new(source) }
             })?;
             if views.is_empty() {
                 return Err(DiffError::Empty { input: path.clone() });
@@ -99,8 +98,9 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
                 |source| DiffError::Registry { input: text.clone(), source: Box::new(source) };
             let reference = crate::registry::Reference::parse(&text.to_string_lossy())
                 .map_err(|e| registry_error(e.into()))?;
-            let views = crate::registry::pull::open_image(&reference, &options.registry)
-                .map_err(registry_error)?;
+            let views =
+                crate::registry::pull::open_image(&reference, &options.registry, &options.limits)
+                    .map_err(registry_error)?;
             if views.is_empty() {
                 return Err(DiffError::Empty { input: text.clone() });
             }
@@ -278,6 +278,7 @@ fn build_options(options: &Options) -> build::Options {
         derived_cache: options.derived_cache,
         store: options.store.clone(),
         fetch: options.fetch.clone(),
+        limits: options.limits,
         ..build::Options::default()
     }
 }

@@ -141,8 +141,14 @@ pub(super) fn map(path: &Path) -> Result<Bytes, ImageReadError> {
 
 /// Reads the layer blob in the file at `path`: mapped in place when it is a plain tar,
 /// streamed through the decoder into one buffer when it is gzip or zstd, so that the
-/// compressed bytes are never held. `what` names the blob in errors.
-pub(super) fn layer_file(path: &Path, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
+/// compressed bytes are never held. `what` names the blob in errors (empty for a bare
+/// layer); `limits` bound what it may inflate to.
+pub(super) fn layer_file(
+    path: &Path,
+    image: &Path,
+    what: &str,
+    limits: &Limits,
+) -> Result<Layer, ImageReadError> {
     let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(error)?;
     let len = file.metadata().map_err(error)?.len();
@@ -161,7 +167,7 @@ pub(super) fn layer_file(path: &Path, image: &Path, what: &str) -> Result<Layer,
     let hint = size_hint(compression, &head[..head_len], &tail[..tail_len]);
     let compressed = usize::try_from(len).unwrap_or(usize::MAX);
     let mut reader = HashingReader::new(&mut file);
-    let inflated = inflate(&mut reader, compression, compressed, hint, image, what);
+    let inflated = inflate(&mut reader, compression, compressed, hint, image, what, limits);
     if let Some(source) = reader.failed.take() {
         return Err(error(source));
     }
@@ -176,6 +182,7 @@ pub(super) fn layer_bytes(
     bytes: &Bytes,
     image: &Path,
     what: &str,
+    limits: &Limits,
 ) -> Result<Layer, ImageReadError> {
     let all = bytes.as_ref();
     let compression = Compression::sniff(all);
@@ -185,7 +192,7 @@ pub(super) fn layer_bytes(
     let tail = all.get(all.len().saturating_sub(4)..).unwrap_or_default();
     let hint = size_hint(compression, all, tail);
     let mut reader = HashingReader::new(Releasing { bytes, read: 0, released: 0 });
-    let tar = inflate(&mut reader, compression, all.len(), hint, image, what)?;
+    let tar = inflate(&mut reader, compression, all.len(), hint, image, what, limits)?;
     let sha256 = reader
         .finish()
         .map_err(|source| ImageReadError::Io { path: image.to_path_buf(), source })?;
@@ -240,7 +247,7 @@ fn size_hint(compression: Compression, head: &[u8], tail: &[u8]) -> usize {
 
 /// Inflates `reader` into one buffer reserved at `hint` bytes.
 ///
-/// The output is bounded while it streams, as a package's data segment is: by the default
+/// The output is bounded while it streams, as a package's data segment is: by
 /// [`Limits::max_data_size`] and [`Limits::max_inflate_ratio`] of the `compressed` size, so
 /// that a bomb of a layer stops at the bound instead of filling memory; the hint is held to
 /// the same bound.
@@ -251,13 +258,14 @@ fn inflate(
     hint: usize,
     image: &Path,
     what: &str,
+    limits: &Limits,
 ) -> Result<Vec<u8>, ImageReadError> {
     let error = |source| ImageReadError::Decompress {
         path: image.to_path_buf(),
         digest: what.to_string(),
         source,
     };
-    let (limit, which) = Limits::default().data_output_limit(compressed);
+    let (limit, which) = limits.data_output_limit(compressed);
     let mut out = Vec::with_capacity(hint.min(usize::try_from(limit).unwrap_or(usize::MAX)));
     let take = limit.saturating_add(1);
     let read = match compression {

@@ -17,7 +17,7 @@ use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes, Layer};
-use crate::apk::datatar::Limit;
+use crate::apk::datatar::{Limit, Limits};
 
 /// One platform's image as read back.
 pub struct ImageView {
@@ -68,7 +68,7 @@ pub enum ImageReadError {
         found: String,
     },
     /// A layer could not be decompressed.
-    #[error("{path}: layer {digest} cannot be decompressed")]
+    #[error("{path}: {} cannot be decompressed", layer_name(digest))]
     Decompress {
         /// The image.
         path: PathBuf,
@@ -78,10 +78,13 @@ pub enum ImageReadError {
         #[source]
         source: std::io::Error,
     },
-    /// A layer inflates past its bound (see [`Limits::data_output_limit`]).
-    ///
-    /// [`Limits::data_output_limit`]: crate::apk::datatar::Limits::data_output_limit
-    #[error("{path}: layer {digest} inflates past {value} bytes, the {limit} limit")]
+    /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
+    /// names the flag that raises the limit.
+    #[error(
+        "{path}: {} inflates past {value} bytes, the {limit} limit (raise it with {})",
+        layer_name(digest),
+        limit.option()
+    )]
     TooLarge {
         /// The image.
         path: PathBuf,
@@ -93,7 +96,7 @@ pub enum ImageReadError {
         value: u64,
     },
     /// A layer tar is malformed.
-    #[error("{path}: layer {digest}")]
+    #[error("{path}: {}", layer_name(digest))]
     Layer {
         /// The image.
         path: PathBuf,
@@ -105,19 +108,41 @@ pub enum ImageReadError {
     },
 }
 
+/// How a layer is named in messages: `layer DIGEST`, or `the layer` for a bare layer (whose
+/// name is empty: the path already names it).
+fn layer_name(digest: &str) -> String {
+    if digest.is_empty() { "the layer".to_string() } else { format!("layer {digest}") }
+}
+
 /// Reads every image at `path`: an OCI layout directory, a docker-archive (`.tar` with a
-/// `manifest.json`), or a bare layer.
+/// `manifest.json`), or a bare layer, with the default [`Limits`].
+///
+/// # Errors
+/// As [`open_with`].
 pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
+    open_with(path, &Limits::default())
+}
+
+/// Reads every image at `path`, as [`open`] does; no layer may inflate past
+/// [`Limits::max_data_size`] or [`Limits::max_inflate_ratio`] times its compressed size
+/// (once past 1 MiB), the bounds of a package's data segment. The other limits are not
+/// used.
+///
+/// # Errors
+/// [`ImageReadError`]: a file that cannot be read, a document that is not what the image
+/// spec requires, a blob that does not match its digest, a layer that cannot be inflated,
+/// inflates past a limit ([`ImageReadError::TooLarge`]) or is not a valid tar.
+pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageReadError> {
     if path.is_dir() {
-        return open_layout(&DirStore(path.to_path_buf()), path);
+        return open_layout(&DirStore(path.to_path_buf()), path, limits);
     }
-    let layer = blob::layer_file(path, path, "layer")?;
+    let layer = blob::layer_file(path, path, "", limits)?;
     if let Some(archive) = Archive::index(&layer.tar) {
         let store = ArchiveStore(archive);
         if store.0.get("index.json").is_some() {
-            return open_layout(&store, path);
+            return open_layout(&store, path, limits);
         }
-        return open_docker_manifest(&store, path);
+        return open_docker_manifest(&store, path, limits);
     }
     let digest = format!("sha256:{}", layer.sha256());
     let tree = tree_of(layer.tar, path, &digest)?;
@@ -133,15 +158,17 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
 
 /// Reads the images of an OCI layout held in memory: `files` maps `index.json` and
 /// `blobs/sha256/<hex>` to their bytes (as a registry pull collects them); `label` names
-/// the image in errors. Every blob is checked against its digest, as [`open`] checks them.
+/// the image in errors. Every blob is checked against its digest, and every layer held to
+/// `limits`, as [`open_with`] does.
 ///
 /// # Errors
-/// As [`open`] for a layout.
+/// As [`open_with`] for a layout.
 pub fn open_files(
     files: &std::collections::BTreeMap<String, Vec<u8>>,
     label: &Path,
+    limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
-    open_layout(&MemoryStore(files), label)
+    open_layout(&MemoryStore(files), label, limits)
 }
 
 /// Blob access shared by a layout directory and an archive.
@@ -149,8 +176,15 @@ trait Store {
     /// A small document (an index, a manifest, a config), whole.
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
 
-    /// A layer blob, decompressed into the one buffer its tree will point into.
-    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError>;
+    /// A layer blob, decompressed into the one buffer its tree will point into, within
+    /// `limits`.
+    fn layer(
+        &self,
+        name: &str,
+        image: &Path,
+        what: &str,
+        limits: &Limits,
+    ) -> Result<Layer, ImageReadError>;
 }
 
 struct DirStore(PathBuf);
@@ -163,8 +197,14 @@ impl Store for DirStore {
             .map_err(|source| ImageReadError::Io { path: path.clone(), source })
     }
 
-    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
-        blob::layer_file(&self.0.join(name), image, what)
+    fn layer(
+        &self,
+        name: &str,
+        image: &Path,
+        what: &str,
+        limits: &Limits,
+    ) -> Result<Layer, ImageReadError> {
+        blob::layer_file(&self.0.join(name), image, what, limits)
     }
 }
 
@@ -180,8 +220,14 @@ impl Store for MemoryStore<'_> {
         })
     }
 
-    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what)
+    fn layer(
+        &self,
+        name: &str,
+        image: &Path,
+        what: &str,
+        limits: &Limits,
+    ) -> Result<Layer, ImageReadError> {
+        blob::layer_bytes(&self.file(name, image)?, image, what, limits)
     }
 }
 
@@ -196,12 +242,22 @@ impl Store for ArchiveStore {
         })
     }
 
-    fn layer(&self, name: &str, image: &Path, what: &str) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what)
+    fn layer(
+        &self,
+        name: &str,
+        image: &Path,
+        what: &str,
+        limits: &Limits,
+    ) -> Result<Layer, ImageReadError> {
+        blob::layer_bytes(&self.file(name, image)?, image, what, limits)
     }
 }
 
-fn open_layout(store: &dyn Store, path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
+fn open_layout(
+    store: &dyn Store,
+    path: &Path,
+    limits: &Limits,
+) -> Result<Vec<ImageView>, ImageReadError> {
     let index = json(store.file("index.json", path)?.as_ref(), path, "index.json")?;
     let mut views = Vec::new();
     // A stack holding descriptors in reverse, so that images come out in index order, each
@@ -220,7 +276,7 @@ fn open_layout(store: &dyn Store, path: &Path) -> Result<Vec<ImageView>, ImageRe
             pending.extend(nested.map(|d| (d, inner.clone())));
             continue;
         }
-        let mut view = read_manifest(store, path, &digest, &document)?;
+        let mut view = read_manifest(store, path, &digest, &document, limits)?;
         view.annotations = above;
         views.push(view);
     }
@@ -232,6 +288,7 @@ fn open_layout(store: &dyn Store, path: &Path) -> Result<Vec<ImageView>, ImageRe
 fn open_docker_manifest(
     store: &ArchiveStore,
     path: &Path,
+    limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
     let list = json(store.file("manifest.json", path)?.as_ref(), path, "manifest.json")?;
     let items = list.as_array().cloned().unwrap_or_default();
@@ -244,7 +301,7 @@ fn open_docker_manifest(
         let mut tree = Tree::new(Metadata::directory(0o755));
         for layer in item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default() {
             let layer_path = layer.as_str().unwrap_or_default().to_string();
-            let layer = store.layer(&layer_path, path, &layer_path)?;
+            let layer = store.layer(&layer_path, path, &layer_path, limits)?;
             apply(&mut tree, layer.tar, path, &layer_path)?;
         }
         let tree = tree.freeze();
@@ -262,6 +319,7 @@ fn read_manifest(
     path: &Path,
     digest: &str,
     manifest: &serde_json::Value,
+    limits: &Limits,
 ) -> Result<ImageView, ImageReadError> {
     let config_digest =
         string_field(manifest.get("config").unwrap_or(&serde_json::Value::Null), "digest", path)?;
@@ -272,7 +330,8 @@ fn read_manifest(
     for layer in &layers {
         let layer_digest = string_field(layer, "digest", path)?;
         let hex_digest = hex_of(&layer_digest, path)?;
-        let layer = store.layer(&format!("blobs/sha256/{hex_digest}"), path, &layer_digest)?;
+        let name = format!("blobs/sha256/{hex_digest}");
+        let layer = store.layer(&name, path, &layer_digest, limits)?;
         check_digest(&layer.sha256(), hex_digest, &layer_digest, path)?;
         apply(&mut tree, layer.tar, path, &layer_digest)?;
     }

@@ -72,20 +72,21 @@ pub fn pull_layout(
     Ok(outcome)
 }
 
-/// Pulls `reference` into memory and reads its images as [`crate::image::open`] reads a
-/// layout, for `mount` and `diff`.
+/// Pulls `reference` into memory and reads its images as [`crate::image::open_with`] reads
+/// a layout, each layer held to `limits`, for `mount` and `diff`.
 ///
 /// # Errors
 /// As [`pull_layout`], and [`RegistryError::Image`] when an image cannot be read back.
 pub fn open_image(
     reference: &Reference,
     options: &Options,
+    limits: &crate::apk::datatar::Limits,
 ) -> Result<Vec<ImageView>, RegistryError> {
     let target = MemoryTarget::default();
     let outcome = fetch(reference, options, &target)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     files.insert("index.json".to_string(), layout_index(&outcome, None, &reference.to_string())?);
-    image::open_files(&files, Path::new(&reference.to_string())).map_err(|source| {
+    image::open_files(&files, Path::new(&reference.to_string()), limits).map_err(|source| {
         RegistryError::Image { reference: reference.to_string(), source: Box::new(source) }
     })
 }
