@@ -745,3 +745,45 @@ fn max_inflate_ratio_governs_an_images_layers() {
     let size = std::fs::metadata(mounted.path("zeros")).unwrap().len();
     assert_eq!(size, 64 << 20);
 }
+
+#[test]
+fn source_date_epoch_clamps_a_mounted_blueprint_as_the_built_layer() {
+    let name = "source_date_epoch_clamps_a_mounted_blueprint_as_the_built_layer";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let epoch = "1000000000";
+    build(BLUEPRINT, &layout, &["--arch", "x86_64", "--source-date-epoch", epoch]);
+    let tree = &images(&layout)[0].tree;
+    let mounted =
+        Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64", "--source-date-epoch", epoch]);
+    assert_mount_shows(&mounted, tree, false);
+    drop(mounted);
+    // The same from the environment.
+    let mut server = flatroot();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let mut child = server
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint)
+        .args(["--arch", "x86_64"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !is_mounted(&mountpoint) {
+        assert!(child.try_wait().unwrap().is_none(), "the server ended before mounting");
+        assert!(Instant::now() < deadline, "no mount after 120 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (listing, _) = list_mount(&mountpoint);
+    let newest = listing.values().map(|line| line[MTIME].parse::<i64>().unwrap()).max();
+    assert_eq!(newest, Some(1_000_000_000), "no time past the epoch");
+    nix_kill(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+}

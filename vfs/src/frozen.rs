@@ -134,6 +134,16 @@ impl FrozenTree {
         resolve(&self.nodes, path, follow, false, MAX_SYMLINK_HOPS)
     }
 
+    /// Clamps every node's mtime to `limit` seconds, as the layer writer's
+    /// [`crate::tar::LayerOptions::mtime_clamp`] does when it writes the tree: what a tree
+    /// served as it is (mounted) must show to agree with the layer built from it. Only times
+    /// change, so inodes, links and the walk stay as they are.
+    pub fn clamp_mtimes(&mut self, limit: i64) {
+        for node in &mut self.nodes {
+            node.meta.mtime = node.meta.mtime.clamp_to(limit);
+        }
+    }
+
     /// The sum of the sizes of all distinct regular files.
     pub fn content_bytes(&self) -> u64 {
         self.entries
@@ -164,6 +174,31 @@ mod tests {
         let inodes: Vec<u64> = frozen.walk().map(|e| frozen.inode(e.node)).collect();
         assert_eq!(inodes, vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(frozen.nlink(frozen.root()), 4);
+    }
+
+    #[test]
+    fn clamping_changes_later_mtimes_only_and_keeps_the_walk() {
+        use crate::Timestamp;
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut late = Metadata::file(0o644);
+        late.mtime = Timestamp { secs: 2000, nanos: 5 };
+        let mut early = Metadata::file(0o644);
+        early.mtime = Timestamp { secs: 10, nanos: 7 };
+        tree.insert_file(b"late", late, Content::empty()).unwrap();
+        tree.insert_file(b"early", early, Content::empty()).unwrap();
+        let mut frozen = tree.freeze();
+        let before: Vec<(Vec<u8>, u64)> =
+            frozen.walk().map(|e| (e.path.to_vec(), frozen.inode(e.node))).collect();
+        frozen.clamp_mtimes(1000);
+        let after: Vec<(Vec<u8>, u64)> =
+            frozen.walk().map(|e| (e.path.to_vec(), frozen.inode(e.node))).collect();
+        assert_eq!(before, after);
+        let time = |path: &[u8]| {
+            let id = frozen.lookup(path, crate::Follow::NotFinal).unwrap();
+            frozen.node(id).meta.mtime
+        };
+        assert_eq!(time(b"late"), Timestamp { secs: 1000, nanos: 0 });
+        assert_eq!(time(b"early"), Timestamp { secs: 10, nanos: 7 });
     }
 
     #[test]

@@ -289,7 +289,13 @@ fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
     if built.unverified {
         output::warn("the tree was built from input that was not verified (--allow-untrusted)");
     }
-    Ok((built.tree, format!("{} ({arch})", args.source.display())))
+    let mut tree = built.tree;
+    // The build clamps package files' times only as it writes the layer; the mount shows
+    // what that layer would hold.
+    if let Some(limit) = opts.source_date_epoch {
+        tree.clamp_mtimes(limit);
+    }
+    Ok((tree, format!("{} ({arch})", args.source.display())))
 }
 
 fn rayon_pool(jobs: usize) -> anyhow::Result<rayon::ThreadPool> {
