@@ -555,3 +555,22 @@ fn max_inflate_ratio_governs_image_layers_and_the_error_names_it() {
     let (code, _) = diff_json(&[s(&layer), s(&layer), "--max-inflate-ratio", "100000"]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn an_empty_file_is_no_input_of_any_kind() {
+    let dir = tempdir();
+    let empty = dir.path().join("emptyfile");
+    std::fs::write(&empty, b"").unwrap();
+    for (a, b) in [(&empty, &empty), (&empty, &root().join(BLUEPRINT))] {
+        let output = run(flatroot().arg("diff").arg(a).arg(b));
+        assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+        let text = stderr(&output);
+        assert!(text.contains("emptyfile: the file is empty"), "{text}");
+        assert!(text.contains("neither a blueprint, a lock, an image nor a layer tar"), "{text}");
+    }
+    // An empty layer tar (its end-of-archive blocks and nothing else) is still a layer.
+    let layer = dir.path().join("empty.tar");
+    layer_of_names(&layer, &[]);
+    let (code, _) = diff_json(&[s(&layer), s(&layer)]);
+    assert_eq!(code, 0);
+}

@@ -377,6 +377,15 @@ pub enum DiffError {
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
+    /// The input is an empty file: neither a blueprint, a lock, an image nor a layer tar.
+    #[error(
+        "{input}: the file is empty, which is neither a blueprint, a lock, an image nor a \
+         layer tar"
+    )]
+    EmptyFile {
+        /// The input.
+        input: PathBuf,
+    },
     /// An image holds no image at all.
     #[error("{input}: holds no image")]
     Empty {

@@ -68,6 +68,13 @@ pub(super) struct Side {
 }
 
 pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError> {
+    // No kind of input is an empty file (an empty layer tar still has its end-of-archive
+    // blocks), and read as a layer it would be an empty tree that equals any other.
+    if !matches!(input, Input::Registry(_))
+        && std::fs::metadata(input.path()).is_ok_and(|m| m.is_file() && m.len() == 0)
+    {
+        return Err(DiffError::EmptyFile { input: input.path().to_path_buf() });
+    }
     match input {
         Input::Blueprint(path) => {
             let (plan, warnings) =
