@@ -574,3 +574,34 @@ fn an_empty_file_is_no_input_of_any_kind() {
     let (code, _) = diff_json(&[s(&layer), s(&layer)]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_side_without_the_asked_architecture_is_an_error_and_the_note_is_true() {
+    let dir = tempdir();
+    let (amd, arm) = (dir.path().join("amd64"), dir.path().join("arm64"));
+    build(BLUEPRINT, &amd, &["--arch", "x86_64"]);
+    build(BLUEPRINT, &arm, &["--arch", "aarch64"]);
+
+    // Without --arch, two single images are compared whatever their architectures, and the
+    // note says which two were.
+    let (code, report) = diff_json(&[s(&amd), s(&arm)]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        (report["a"]["arch"].as_str(), report["b"]["arch"].as_str()),
+        (Some("amd64"), Some("arm64"))
+    );
+    assert_eq!(report["notes"], serde_json::json!(["compared amd64 of A with arm64 of B"]));
+
+    // With --arch, the side that lacks it is an error naming it and what it has.
+    for (arch, lacking, has) in [("arm64", &amd, "amd64"), ("x86_64", &arm, "arm64")] {
+        let output = run(flatroot().arg("diff").arg(&amd).arg(&arm).args(["--arch", arch]));
+        assert_eq!(output.status.code(), Some(2), "{arch}: {}", stdout(&output));
+        let oci = if arch == "x86_64" { "amd64" } else { arch };
+        let want =
+            format!("{}: no image for architecture \"{oci}\" (it has {has})", lacking.display());
+        assert!(stderr(&output).contains(&want), "{arch}: {}", stderr(&output));
+    }
+    let (code, report) = diff_json(&[s(&amd), s(&amd), "--arch", "amd64"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["notes"], serde_json::json!([]));
+}

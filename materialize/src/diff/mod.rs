@@ -430,9 +430,8 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
     let (opened_a, opened_b) = both(|| side::open(a, options), || side::open(b, options));
     let (opened_a, opened_b) = (opened_a?, opened_b?);
     let arch = side::choose_arch(&opened_a, options)?;
-    let mut others: BTreeSet<String> =
+    let others: BTreeSet<String> =
         side::archs(&opened_a).into_iter().chain(side::archs(&opened_b)).collect();
-    others.retain(|a| !a.is_empty() && *a != arch);
     let (side_a, side_b) =
         both(|| side::load(opened_a, &arch, options), || side::load(opened_b, &arch, options));
     let (mut side_a, mut side_b) = (side_a?, side_b?);
@@ -451,17 +450,29 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
         return Err(error);
     }
     let mut report = compare::report(&side_a, &side_b, options);
-    // A bare layer has no architecture: against B's only image there is nothing to say.
-    let layer_against_one = arch.is_empty() && others.len() == 1;
-    if !others.is_empty() && !layer_against_one {
-        let others: Vec<String> = others.into_iter().collect();
-        let compared =
-            if arch.is_empty() { String::new() } else { format!("compared {arch} only; ") };
-        report
-            .notes
-            .push(format!("{compared}not compared: {} (choose with --arch)", others.join(", ")));
-    }
+    let note = arch_note(&side_a.info.arch, &side_b.info.arch, others);
+    report.notes.extend(note);
     Ok(report)
+}
+
+/// What the report says of architectures: which were compared, when A's and B's differ
+/// (a single image stands for any) or when some were left out, and which were left out.
+/// `all` holds every architecture either side has; a bare layer has none.
+fn arch_note(a: &str, b: &str, mut all: BTreeSet<String>) -> Option<String> {
+    all.retain(|arch| !arch.is_empty() && arch != a && arch != b);
+    let compared = match (a, b) {
+        ("", "") => None,
+        (one, "") | ("", one) => Some(one.to_string()),
+        (a, b) if a == b => Some(a.to_string()),
+        (a, b) => Some(format!("{a} of A with {b} of B")),
+    };
+    let different = !a.is_empty() && !b.is_empty() && a != b;
+    if all.is_empty() {
+        return different.then(|| format!("compared {}", compared.unwrap_or_default()));
+    }
+    let left = all.into_iter().collect::<Vec<_>>().join(", ");
+    let compared = compared.map(|c| format!("compared {c} only; ")).unwrap_or_default();
+    Some(format!("{compared}not compared: {left} (choose with --arch)"))
 }
 
 /// Runs `a` on a thread of its own and `b` on this one, and returns both results.
@@ -474,4 +485,40 @@ fn both<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, 
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(a: &str, b: &str, all: &[&str]) -> Option<String> {
+        arch_note(a, b, all.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn the_arch_note_names_what_was_compared_and_only_what_was_not() {
+        assert_eq!(note("amd64", "amd64", &["amd64"]), None);
+        assert_eq!(
+            note("amd64", "amd64", &["amd64", "arm64"]).as_deref(),
+            Some("compared amd64 only; not compared: arm64 (choose with --arch)")
+        );
+        // Two single images of different architectures: both were compared.
+        assert_eq!(
+            note("amd64", "arm64", &["amd64", "arm64"]).as_deref(),
+            Some("compared amd64 of A with arm64 of B")
+        );
+        assert_eq!(
+            note("amd64", "arm64", &["amd64", "arm64", "s390x"]).as_deref(),
+            Some(
+                "compared amd64 of A with arm64 of B only; not compared: s390x (choose with --arch)"
+            )
+        );
+        // A bare layer against an image: the image's architecture was compared.
+        assert_eq!(note("", "amd64", &["", "amd64"]), None);
+        assert_eq!(
+            note("", "amd64", &["", "amd64", "arm64"]).as_deref(),
+            Some("compared amd64 only; not compared: arm64 (choose with --arch)")
+        );
+        assert_eq!(note("", "", &[""]), None);
+    }
 }

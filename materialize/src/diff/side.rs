@@ -427,11 +427,15 @@ fn load_image(
     arch: &str,
     options: &Options,
 ) -> Result<Side, DiffError> {
-    // The image for the architecture; a single image (or a bare layer) stands for any.
+    // The image for the architecture. A bare layer stands for any; so does a single image
+    // when no --arch was asked for (the report then says which two were compared), but
+    // never when one was: that side lacks it.
+    let stands_for_any =
+        |v: &ImageView| v.arch.is_empty() || (views.len() == 1 && options.arch.is_none());
     let index = views
         .iter()
         .position(|v| v.arch == arch)
-        .or_else(|| (views.len() == 1 || arch.is_empty()).then_some(0))
+        .or_else(|| views.first().filter(|v| arch.is_empty() || stands_for_any(v)).map(|_| 0))
         .ok_or_else(|| DiffError::NoArch {
             input: path.to_path_buf(),
             arch: arch.to_string(),
