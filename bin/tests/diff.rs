@@ -605,3 +605,25 @@ fn a_side_without_the_asked_architecture_is_an_error_and_the_note_is_true() {
     assert_eq!(code, 0);
     assert_eq!(report["notes"], serde_json::json!([]));
 }
+
+#[test]
+fn content_lines_that_differ_in_a_carriage_return_look_different_in_text() {
+    let dir = tempdir();
+    let layer = |name: &str, content: &[u8]| -> PathBuf {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, "f.txt", content).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
+        path
+    };
+    let (crlf, lf) = (layer("crlf.tar", b"a\r\nb\r\n"), layer("lf.tar", b"a\nb\n"));
+    let (code, text) = diff_text(&[s(&crlf), s(&lf), "--content"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("-a^M\n") && text.contains("+a\n"), "{text}");
+    assert!(!text.contains('\r'), "{text:?}");
+}

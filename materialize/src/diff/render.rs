@@ -72,9 +72,13 @@ pub fn text(report: &Report, color: bool) -> String {
                 let marker = file_marker(change.change);
                 let line = format!("{marker} {}", change.path);
                 let _ = writeln!(out, "    {}  {}", paint.paint(marker, &line), describe(change));
-                for diff_line in change.diff.iter().flat_map(|d| d.lines()) {
+                // Split at line feeds alone: `lines` would drop a carriage return before
+                // one, and `a\r\n` would show as `a\n` does.
+                let diff_lines = change.diff.iter().flat_map(|d| d.split_terminator('\n'));
+                for diff_line in diff_lines {
                     let marker = diff_line.get(..1).unwrap_or_default();
-                    let _ = writeln!(out, "      {}", paint.paint(marker, diff_line));
+                    let line = visible(diff_line);
+                    let _ = writeln!(out, "      {}", paint.paint(marker, &line));
                 }
             }
         }
@@ -93,6 +97,29 @@ pub fn text(report: &Report, color: bool) -> String {
     }
     let _ = writeln!(out, "{}", summary(report));
     out
+}
+
+/// A line of a content diff as a terminal can show it: control characters other than tab
+/// in caret notation, as `cat -v` writes them (`^M` for a carriage return, `^[` for an
+/// escape), so that lines differing only in them look different, and none moves the cursor
+/// or colours the terminal.
+fn visible(line: &str) -> std::borrow::Cow<'_, str> {
+    let control = |c: char| c.is_ascii_control() && c != '\t';
+    if !line.contains(control) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        match c {
+            '\x7f' => out.push_str("^?"),
+            c if control(c) => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The report as Markdown for a pull-request comment: a summary line, then tables of
@@ -413,6 +440,29 @@ mod tests {
         assert!(!plain.contains('\x1b'));
         let coloured = text(&report(), true);
         assert!(coloured.contains("\x1b[32m^ musl 1.2.3-r3 -> 1.2.5-r0\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn control_characters_of_content_diffs_show_in_caret_notation() {
+        assert_eq!(visible("+a\r"), "+a^M");
+        assert_eq!(visible("-\x1b[31mred\x7f"), "-^[[31mred^?");
+        assert_eq!(visible("+tab\there"), "+tab\there");
+    }
+
+    #[test]
+    fn a_carriage_return_before_a_line_feed_stays_visible_in_text() {
+        let mut report = report();
+        report.files = Some(vec![FileChange {
+            path: "/f".into(),
+            change: ChangeKind::Changed,
+            fields: vec![Field::Content],
+            package: Default::default(),
+            a: None,
+            b: None,
+            diff: Some("--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\r\n+a\n".to_string()),
+        }]);
+        let text = text(&report, false);
+        assert!(text.contains("      -a^M\n      +a\n"), "{text}");
     }
 
     #[test]
