@@ -480,12 +480,16 @@ fn a_stale_mount_is_reported_with_the_command_that_clears_it() {
         .args(["mount", BLUEPRINT])
         .arg(&mounted.mountpoint));
     assert_eq!(output.status.code(), Some(2));
-    let want = format!("fusermount3 -u {}", mounted.mountpoint.display());
+    let want = format!("`flatroot umount {}`", mounted.mountpoint.display());
     assert!(
         stderr(&output).contains("stale") && stderr(&output).contains(&want),
         "{}",
         stderr(&output)
     );
+    // And the command named does clear it.
+    let umount = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert!(umount.status.success(), "{}", stderr(&umount));
+    assert!(!is_mounted(&mounted.mountpoint));
 }
 
 #[test]
@@ -549,7 +553,9 @@ fn arch_picks_one_platform_of_a_multi_arch_index_or_blueprint() {
     let _guard = scopeguard(&empty);
     let output = run(flatroot().args(["mount", "--arch", "s390x"]).arg(&layout).arg(&empty));
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("has no image for"), "{}", stderr(&output));
+    let want =
+        format!("{}: no image for architecture \"s390x\" (it has amd64, arm64)", layout.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
     assert!(!is_mounted(&empty));
 }
 
@@ -786,4 +792,78 @@ fn source_date_epoch_clamps_a_mounted_blueprint_as_the_built_layer() {
     assert_eq!(newest, Some(1_000_000_000), "no time past the epoch");
     nix_kill(child.id(), libc::SIGTERM);
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_mountpoint_flatroot_already_serves_is_said_to_be_mounted() {
+    let name = "a_mountpoint_flatroot_already_serves_is_said_to_be_mounted";
+    if !fuse_available(name) {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let output = run(flatroot().args(["mount", BLUEPRINT]).arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let mp = mounted.mountpoint.display();
+    let want = format!("{mp} is already mounted (flatroot:{BLUEPRINT}); `flatroot umount {mp}`");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("not empty"), "{}", stderr(&output));
+}
+
+#[test]
+fn umount_names_a_mount_nested_inside() {
+    let name = "umount_names_a_mount_nested_inside";
+    if !fuse_available(name) || testenv::command_for(name, "mount", "mount").is_none() {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let inner = mounted.path("etc");
+    let made =
+        Command::new("mount").args(["-t", "tmpfs", "flatroot-test-tmpfs"]).arg(&inner).status();
+    if !made.unwrap().success() {
+        return testenv::missing(name, "the privilege to mount a tmpfs (root)");
+    }
+    let guard = TmpfsGuard(inner.clone());
+    let output = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{} is mounted inside it", inner.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(is_mounted(&mounted.mountpoint));
+    drop(guard);
+    let output = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_user_without_access_to_dev_fuse_is_told_so() {
+    let name = "a_user_without_access_to_dev_fuse_is_told_so";
+    if !fuse_available(name) || testenv::command_for(name, "setpriv", "util-linux").is_none() {
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return testenv::missing(name, "root, to run flatroot as another user");
+    }
+    let fuse = std::fs::metadata("/dev/fuse").unwrap();
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if fuse.mode() & 0o006 != 0 {
+        return testenv::missing(name, "a /dev/fuse that not every user may open");
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    std::fs::set_permissions(&mountpoint, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let output = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("cannot open /dev/fuse"), "{text}");
+    assert!(text.contains("mounting needs read and write access to /dev/fuse"), "{text}");
+    assert!(!is_mounted(&mountpoint));
 }

@@ -171,6 +171,21 @@ pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let nested = mountinfo::read().map(|now| {
+        let below = mountinfo::below(&now, &dir);
+        below.iter().map(|m| m.mountpoint.display().to_string()).collect::<Vec<_>>()
+    });
+    if message.contains("busy")
+        && let Ok(nested) = nested
+        && !nested.is_empty()
+    {
+        let (what, verb) = if nested.len() == 1 { ("that", "is") } else { ("those", "are") };
+        bail!(
+            "cannot unmount {mp}: {} {verb} mounted inside it ({message}); unmount {what} \
+             first",
+            nested.join(", ")
+        );
+    }
     if message.contains("busy") {
         bail!(
             "cannot unmount {mp}: a process still has files open there ({message}); close \
@@ -233,6 +248,16 @@ fn check_fuse() -> anyhow::Result<()> {
     if find_command("fusermount3").is_none() {
         bail!("fusermount3 is not installed; it comes with FUSE 3 (apt-get install fuse3)");
     }
+    // The mount opens the device itself and does not fall back to fusermount3 when it may
+    // not, which would otherwise surface as a bare "Permission denied" about the mountpoint.
+    if let Err(error) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse")
+        && matches!(error.kind(), std::io::ErrorKind::PermissionDenied)
+    {
+        bail!(
+            "cannot open /dev/fuse ({error}): mounting needs read and write access to \
+             /dev/fuse; run as a user who has it (its owner or group), or as root"
+        );
+    }
     Ok(())
 }
 
@@ -243,12 +268,18 @@ fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
         Ok(meta) => meta,
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
             "{mp} is a stale FUSE mount whose server is gone; clear it with \
-             `fusermount3 -u {mp}`"
+             `flatroot umount {mp}`"
         ),
         Err(e) => return Err(e).with_context(|| format!("mountpoint {mp}")),
     };
     if !meta.is_dir() {
         bail!("mountpoint {mp} is not a directory");
+    }
+    // Said before "not empty", which an active mount's files would make it.
+    if let (Ok(dir), Ok(mounts)) = (mountinfo::resolve(mountpoint), mountinfo::read())
+        && let Some(mount) = mountinfo::on(&mounts, &dir).filter(|m| m.is_flatroot())
+    {
+        bail!("{mp} is already mounted ({}); `flatroot umount {mp}` unmounts it", mount.source);
     }
     let mut entries =
         std::fs::read_dir(mountpoint).with_context(|| format!("cannot list mountpoint {mp}"))?;
@@ -333,7 +364,12 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
     let index = match (wanted, host_arch()) {
         (Some(arch), _) => views.iter().position(|v| matches(v, arch)).with_context(|| {
             let have: Vec<&str> = views.iter().map(|v| v.arch.as_str()).collect();
-            format!("{} has no image for {arch:?} (it has {have:?})", args.source.display())
+            format!(
+                "{}: no image for architecture {:?} (it has {})",
+                args.source.display(),
+                arch.oci_platform().architecture,
+                have.join(", ")
+            )
         })?,
         (None, Some(host)) => views.iter().position(|v| matches(v, host)).unwrap_or(0),
         (None, None) => 0,

@@ -88,6 +88,11 @@ pub fn on<'a>(mounts: &'a [Mount], dir: &Path) -> Option<&'a Mount> {
     mounts.iter().rev().find(|m| m.mountpoint == dir)
 }
 
+/// The mounts below `dir` (not on it), in the table's order.
+pub fn below<'a>(mounts: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
+    mounts.iter().filter(|m| m.mountpoint != dir && m.mountpoint.starts_with(dir)).collect()
+}
+
 /// The absolute form of `path` as the mount table writes it, without touching the last
 /// component: a mount whose server is gone fails every look at it (ENOTCONN), so only the
 /// directory above is resolved (symlinks and all).
@@ -135,12 +140,16 @@ malformed line
     }
 
     #[test]
-    fn the_last_mount_on_a_directory_is_the_visible_one() {
+    fn the_last_mount_on_a_directory_is_the_visible_one_and_nested_ones_are_found() {
         let mut table = TABLE.to_vec();
         table.extend_from_slice(b"40 30 0:50 / /tmp/a\\040b rw - fuse.flatroot flatroot:y ro\n");
         let mounts = parse(&table);
         assert_eq!(on(&mounts, Path::new("/tmp/a b")).unwrap().source, "flatroot:y");
         assert!(on(&mounts, Path::new("/tmp")).is_none());
+        let nested = below(&mounts, Path::new("/tmp/a b"));
+        assert_eq!(nested.len(), 1);
+        assert_eq!(nested[0].mountpoint, Path::new("/tmp/a b/inner"));
+        assert!(below(&mounts, Path::new("/tmp/a")).is_empty(), "by components, not bytes");
     }
 
     #[test]
