@@ -25,11 +25,14 @@ pub struct DiffArgs {
     /// B: any of the same kinds.
     pub b: PathBuf,
     /// What to compare: the image config, the installed packages, the files, or all three.
+    /// The config's `created`, `history` and `rootfs` (times and layer digests) are never
+    /// compared.
     #[arg(long, value_enum, default_value_t = LevelArg::All)]
     pub level: LevelArg,
     /// Differences to ignore, comma-separated: type, content, mode, uid, gid, mtime, target,
-    /// hardlink, xattrs, device, owner, entrypoint, cmd, env, user, work-dir, volumes,
-    /// stop-signal, labels, annotations, platform.
+    /// hardlink, xattrs, device, owner (the package that owns a path; the numeric owner is
+    /// uid and gid), entrypoint, cmd, env, user, work-dir, volumes, stop-signal, labels,
+    /// annotations, platform.
     #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
     pub ignore: Vec<String>,
     /// Compare generated files (installed db, scripts.tar, triggers, world) byte for byte
