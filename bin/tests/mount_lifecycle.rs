@@ -1,0 +1,392 @@
+//! `flatroot mount` and `umount` through real FUSE, as processes: foreground and background
+//! servers, signals before and after the mount is ready, what `umount` will and will not
+//! unmount, and the messages for mountpoints and systems that cannot mount.
+//!
+//! Every test unmounts through a guard (`fusermount3 -uz`, then the server is killed) even
+//! when it fails, and every command that reads the mount runs under `timeout`: a FUSE server
+//! that stops answering leaves its readers in uninterruptible sleep.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
+)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use flatroot_benches::testenv;
+use support::mount::*;
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+#[test]
+fn umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it() {
+    let name = "umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let mut held = std::fs::File::open(mounted.path("etc/os-release")).unwrap();
+
+    let busy = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(stderr(&busy).contains("--lazy"), "{}", stderr(&busy));
+    assert!(is_mounted(&mounted.mountpoint), "a busy mount stays");
+
+    let lazy = run(flatroot().args(["umount", "--lazy"]).arg(&mounted.mountpoint));
+    assert!(lazy.status.success(), "{}", stderr(&lazy));
+    assert!(!is_mounted(&mounted.mountpoint), "lazy unmount detaches at once");
+    // The open file still reads, and the server waits for it to be closed.
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut held, &mut text).unwrap();
+    assert!(text.contains("ID=flatroot"), "{text}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(mounted.server.as_mut().unwrap().try_wait().unwrap().is_none(), "server still serves");
+    drop(held);
+    assert!(mounted.wait_exit(20).success(), "{}", mounted.log_text());
+}
+
+#[test]
+fn background_mode_prints_the_pid_and_ends_on_umount() {
+    let name = "background_mode_prints_the_pid_and_ends_on_umount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint)
+        .args(["--arch", "x86_64", "--background"]));
+    let guard = scopeguard(&mountpoint);
+    let pid: u32 = success(&output).parse().unwrap();
+    assert!(is_mounted(&mountpoint), "mounted once --background returns");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        stdout(&timed("cat", &[mountpoint.join("etc/apk/arch").as_os_str()])).contains("x86_64")
+    );
+    let umount = run(flatroot().arg("umount").arg(&mountpoint));
+    assert!(umount.status.success(), "{}", stderr(&umount));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Path::new(&format!("/proc/{pid}/status")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .contains("State:\tZ")
+    {
+        assert!(Instant::now() < deadline, "the daemon still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(guard);
+}
+
+#[test]
+fn bad_sources_and_mountpoints_give_clear_errors_and_no_mount() {
+    let name = "bad_sources_and_mountpoints_give_clear_errors_and_no_mount";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let corrupt = dir.path().join("corrupt.tar.gz");
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    bytes.extend((0..4096u32).map(|i| (i * 31) as u8));
+    std::fs::write(&corrupt, bytes).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not an image\n").unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), "").unwrap();
+
+    let cases: [(&Path, &Path, &str); 4] = [
+        (&corrupt, &mountpoint, "cannot be decompressed"),
+        (&notes, &mountpoint, "neither a blueprint"),
+        (Path::new(BLUEPRINT), &full, "is not empty"),
+        (Path::new(BLUEPRINT), &dir.path().join("absent"), "mountpoint"),
+    ];
+    for (source, target, message) in cases {
+        let output = run(Command::new("timeout")
+            .arg(TIMEOUT)
+            .arg(env!("CARGO_BIN_EXE_flatroot"))
+            .current_dir(root())
+            .arg("mount")
+            .arg(source)
+            .arg(target));
+        assert_eq!(output.status.code(), Some(2), "{}: {}", source.display(), stderr(&output));
+        let text = stderr(&output);
+        assert!(text.contains(message), "{}: {text}", source.display());
+        assert!(!is_mounted(target));
+    }
+}
+
+#[test]
+fn a_stale_mount_is_reported_with_the_command_that_clears_it() {
+    let name = "a_stale_mount_is_reported_with_the_command_that_clears_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    // SIGKILL leaves the mount behind without a server: stat gives ENOTCONN.
+    nix_kill(mounted.pid(), libc::SIGKILL);
+    let _ = mounted.wait_exit(10);
+    assert!(is_mounted(&mounted.mountpoint));
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("`flatroot umount {}`", mounted.mountpoint.display());
+    assert!(
+        stderr(&output).contains("stale") && stderr(&output).contains(&want),
+        "{}",
+        stderr(&output)
+    );
+    // And the command named does clear it.
+    let umount = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert!(umount.status.success(), "{}", stderr(&umount));
+    assert!(!is_mounted(&mounted.mountpoint));
+}
+
+#[test]
+fn sigint_and_sighup_unmount_too() {
+    let name = "sigint_and_sighup_unmount_too";
+    if !fuse_available(name) {
+        return;
+    }
+    for signal in [libc::SIGINT, libc::SIGHUP] {
+        let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+        nix_kill(mounted.pid(), signal);
+        assert!(mounted.wait_exit(20).success(), "signal {signal}: {}", mounted.log_text());
+        assert!(!is_mounted(&mounted.mountpoint), "signal {signal}");
+    }
+}
+
+#[test]
+fn missing_fusermount3_is_an_error_that_says_how_to_get_it() {
+    let name = "missing_fusermount3_is_an_error_that_says_how_to_get_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    // A PATH without fusermount3 (the binary is named by its full path).
+    let output =
+        run(flatroot().args(["mount", BLUEPRINT]).arg(&mountpoint).env("PATH", dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("apt-get install fuse3"), "{}", stderr(&output));
+    assert!(!is_mounted(&mountpoint));
+}
+
+#[test]
+fn umount_refuses_what_flatroot_did_not_mount() {
+    let name = "umount_refuses_what_flatroot_did_not_mount";
+    if !fuse_available(name) || testenv::command_for(name, "mount", "mount").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let output = run(flatroot().arg("umount").arg(&plain));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("{} is not mounted", plain.display())),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("Invalid argument"), "{}", stderr(&output));
+
+    let tmpfs = dir.path().join("tmpfs");
+    std::fs::create_dir(&tmpfs).unwrap();
+    let made =
+        Command::new("mount").args(["-t", "tmpfs", "flatroot-test-tmpfs"]).arg(&tmpfs).status();
+    if !made.unwrap().success() {
+        return testenv::missing(name, "the privilege to mount a tmpfs (root)");
+    }
+    let _guard = TmpfsGuard(tmpfs.clone());
+    let output = run(flatroot().arg("umount").arg(&tmpfs));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not a flatroot mount"), "{}", stderr(&output));
+    assert!(is_mounted(&tmpfs), "the tmpfs is still mounted");
+    let output = run(flatroot().args(["umount", "--lazy"]).arg(&tmpfs));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(is_mounted(&tmpfs), "and still after --lazy");
+}
+
+/// Unmounts a tmpfs the test mounted, when dropped.
+struct TmpfsGuard(std::path::PathBuf);
+
+impl Drop for TmpfsGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The pids of the processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`: comm may hold spaces, so fields count from its `)`.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        if after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Kills a `flatroot mount` process this test started, if it still runs, when dropped: only
+/// while the pid is still a `flatroot mount`, never a process that took the pid over.
+struct KillGuard(u32);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let ours = args.first().is_some_and(|a| a.ends_with(b"flatroot"))
+            && args.get(1) == Some(&&b"mount"[..]);
+        if ours {
+            // SAFETY: kill(2) on a `flatroot mount` this test started.
+            unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server() {
+    let name = "a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    // A package large enough that unpacking it without the cache takes a while.
+    let noise = text_noise(96 << 20, 3);
+    let package = big_package("noise", noise);
+    let repo = dir.path().join("repo");
+    flatroot_benches::fixture::hostile::write_repository(&repo, &[package], &["big"]).unwrap();
+    let blueprint = repo.join("blueprint.yaml");
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mountpoint = dir.path().join(format!("mnt-{signal}"));
+        std::fs::create_dir(&mountpoint).unwrap();
+        let _unmount = scopeguard(&mountpoint);
+        let parent = flatroot()
+            .arg("mount")
+            .arg(&blueprint)
+            .arg(&mountpoint)
+            .args(["--background", "--no-cache", "--jobs", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _parent_guard = KillGuard(parent.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let server = loop {
+            if let Some(&pid) = children_of(parent.id()).first() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no server was started");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let _server_guard = KillGuard(server);
+        std::thread::sleep(Duration::from_millis(100));
+        nix_kill(parent.id(), signal);
+        let output = parent.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(128 + signal), "{}", stderr(&output));
+        assert_eq!(stdout(&output), "", "the mount was not ready yet");
+        assert!(!Path::new(&format!("/proc/{server}")).exists(), "the server is gone");
+        // A server left running would mount once it has unpacked: give it the time.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!is_mounted(&mountpoint), "signal {signal}: nothing is mounted");
+    }
+}
+
+#[test]
+fn a_mountpoint_flatroot_already_serves_is_said_to_be_mounted() {
+    let name = "a_mountpoint_flatroot_already_serves_is_said_to_be_mounted";
+    if !fuse_available(name) {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let output = run(flatroot().args(["mount", BLUEPRINT]).arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let mp = mounted.mountpoint.display();
+    let want = format!("{mp} is already mounted (flatroot:{BLUEPRINT}); `flatroot umount {mp}`");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("not empty"), "{}", stderr(&output));
+}
+
+#[test]
+fn umount_names_a_mount_nested_inside() {
+    let name = "umount_names_a_mount_nested_inside";
+    if !fuse_available(name) || testenv::command_for(name, "mount", "mount").is_none() {
+        return;
+    }
+    let mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let inner = mounted.path("etc");
+    let made =
+        Command::new("mount").args(["-t", "tmpfs", "flatroot-test-tmpfs"]).arg(&inner).status();
+    if !made.unwrap().success() {
+        return testenv::missing(name, "the privilege to mount a tmpfs (root)");
+    }
+    let guard = TmpfsGuard(inner.clone());
+    let output = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{} is mounted inside it", inner.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(is_mounted(&mounted.mountpoint));
+    drop(guard);
+    let output = run(flatroot().arg("umount").arg(&mounted.mountpoint));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_user_without_access_to_dev_fuse_is_told_so() {
+    let name = "a_user_without_access_to_dev_fuse_is_told_so";
+    if !fuse_available(name) || testenv::command_for(name, "setpriv", "util-linux").is_none() {
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return testenv::missing(name, "root, to run flatroot as another user");
+    }
+    let fuse = std::fs::metadata("/dev/fuse").unwrap();
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if fuse.mode() & 0o006 != 0 {
+        return testenv::missing(name, "a /dev/fuse that not every user may open");
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    std::fs::set_permissions(&mountpoint, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let output = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("cannot open /dev/fuse"), "{text}");
+    assert!(text.contains("mounting needs read and write access to /dev/fuse"), "{text}");
+    assert!(!is_mounted(&mountpoint));
+}
