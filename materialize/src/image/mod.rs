@@ -177,14 +177,16 @@ trait Store {
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
 
     /// A layer blob, decompressed into the one buffer its tree will point into, within
-    /// `limits`.
+    /// `limits`; by default from the bytes [`Store::file`] gives.
     fn layer(
         &self,
         name: &str,
         image: &Path,
         what: &str,
         limits: &Limits,
-    ) -> Result<Layer, ImageReadError>;
+    ) -> Result<Layer, ImageReadError> {
+        blob::layer_bytes(&self.file(name, image)?, image, what, limits)
+    }
 }
 
 struct DirStore(PathBuf);
@@ -219,16 +221,6 @@ impl Store for MemoryStore<'_> {
             what: format!("the image has no {name}"),
         })
     }
-
-    fn layer(
-        &self,
-        name: &str,
-        image: &Path,
-        what: &str,
-        limits: &Limits,
-    ) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what, limits)
-    }
 }
 
 /// The members of a docker-archive or OCI archive, as ranges of the archive's bytes.
@@ -240,16 +232,6 @@ impl Store for ArchiveStore {
             path: image.to_path_buf(),
             what: format!("the archive has no member {name}"),
         })
-    }
-
-    fn layer(
-        &self,
-        name: &str,
-        image: &Path,
-        what: &str,
-        limits: &Limits,
-    ) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what, limits)
     }
 }
 
