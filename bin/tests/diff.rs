@@ -627,3 +627,20 @@ fn content_lines_that_differ_in_a_carriage_return_look_different_in_text() {
     assert!(text.contains("-a^M\n") && text.contains("+a\n"), "{text}");
     assert!(!text.contains('\r'), "{text:?}");
 }
+
+#[test]
+fn a_reference_with_credentials_is_refused_without_printing_them() {
+    // No connection is made: the reference is refused as it is read.
+    for (a, shown) in [
+        ("alice:s3cretPW@127.0.0.1:1/x", "***@127.0.0.1:1/x"),
+        ("alice:s3cretPW@127.0.0.1:1", "***@127.0.0.1:1"),
+    ] {
+        let output = run(flatroot().args(["diff", a, BLUEPRINT]));
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        assert!(!text.contains("s3cret") && !text.contains("alice"), "{text}");
+        assert!(text.contains(shown) && text.contains("credentials"), "{text}");
+    }
+    let output = run(flatroot().args(["diff", "docker://127.0.0.1:1/x", BLUEPRINT]));
+    assert!(stderr(&output).contains("transport prefix"), "{}", stderr(&output));
+}

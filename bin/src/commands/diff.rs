@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use flatroot_materialize::diff::{self, Field, Input, Level, Options, render};
+use flatroot_materialize::registry::masked;
 
 use crate::output;
 
@@ -99,8 +100,11 @@ pub enum FormatArg {
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let options = options(&args)?;
     let (a, b) = (Input::from_arg(&args.a), Input::from_arg(&args.b));
-    let report = diff::diff(&a, &b, &options)
-        .with_context(|| format!("comparing {} with {}", args.a.display(), args.b.display()))?;
+    let report = diff::diff(&a, &b, &options).with_context(|| {
+        // Either may be a reference with a password in it, which is never printed.
+        let shown = |path: &std::path::Path| masked(&path.to_string_lossy()).into_owned();
+        format!("comparing {} with {}", shown(&args.a), shown(&args.b))
+    })?;
 
     let text = match args.format {
         FormatArg::Json => render::json(&report)?,

@@ -369,9 +369,9 @@ pub enum DiffError {
         source: Box<ImageReadError>,
     },
     /// An image could not be pulled from its registry.
-    #[error("{input}: cannot pull the image")]
+    #[error("{}: cannot pull the image", crate::registry::masked(&input.to_string_lossy()))]
     Registry {
-        /// The reference.
+        /// The reference, as given (printed with any credentials masked).
         input: PathBuf,
         /// What went wrong.
         #[source]

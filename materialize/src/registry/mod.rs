@@ -42,7 +42,7 @@ mod upload;
 
 pub use credentials::{CredentialSource, Credentials, CredentialsError};
 pub use error::{ErrorBody, RegistryError, RegistryErrorItem};
-pub use reference::{Reference, ReferenceError, is_loopback};
+pub use reference::{Reference, ReferenceError, is_loopback, masked};
 
 use crate::http::HttpConfig;
 

@@ -103,10 +103,16 @@ impl Reference {
         })
     }
 
-    /// Whether `text` parses as a reference; what `mount` and `diff` use to tell one from a
-    /// path that does not exist.
+    /// Whether `text` is meant as a reference: it parses as one, or its form says so (a
+    /// transport prefix, credentials before the host, a `HOST:PORT/` start), so that its
+    /// error is a reference's, with any password masked. What `mount` and `diff` use to
+    /// tell a reference from a path that does not exist.
     pub fn looks_like(text: &str) -> bool {
+        let host_port = text.split_once('/').is_some_and(|(first, _)| first.contains(':'));
         Reference::parse(text).is_ok()
+            || text.contains("://")
+            || userinfo_end(text).is_some()
+            || host_port
     }
 
     /// The host and port the registry's API answers on: Docker Hub's `docker.io` is served
@@ -193,6 +199,15 @@ pub(crate) fn host_without_port(registry: &str) -> &str {
     registry.split_once(':').map_or(registry, |(host, _)| host)
 }
 
+/// `text` with credentials written before a registry host (`USER[:PASSWORD]@`) replaced by
+/// `***@`, for messages that show text that may be a reference.
+pub fn masked(text: &str) -> std::borrow::Cow<'_, str> {
+    match userinfo_end(text) {
+        Some(at) => format!("***@{}", &text[at + 1..]).into(),
+        None => text.into(),
+    }
+}
+
 /// Where a `USER[:PASSWORD]@` written before the registry host ends (the index of its
 /// `@`), if the text holds one: an `@` before the first `/`, or an `@` followed by a `/`
 /// (which a digest never holds) whose next component looks like a host, as in
@@ -201,8 +216,11 @@ fn userinfo_end(text: &str) -> Option<usize> {
     let first_slash = text.find('/').unwrap_or(text.len());
     text.match_indices('@').map(|(at, _)| at).rfind(|&at| {
         let after = &text[at + 1..];
-        let Some((host, _)) = after.split_once('/') else { return false };
-        at < first_slash || looks_like_host(host)
+        match after.split_once('/') {
+            Some((host, _)) => at < first_slash || looks_like_host(host),
+            // No name after it (`user:pw@host:5000`): credentials unless a digest follows.
+            None => at < first_slash && !after.starts_with("sha256:"),
+        }
     })
 }
 
@@ -274,7 +292,9 @@ fn check_repository(repository: &str) -> Result<(), &'static str> {
     if repository.len() > 255 {
         return Err("a repository name longer than 255 characters");
     }
-    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+    // Said apart only when uppercase is all that is wrong with the name.
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || b"._-/".contains(&b);
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) && repository.bytes().all(name_byte) {
         return Err("uppercase letters are not allowed in repository names; write it lowercase");
     }
     for component in repository.split('/') {
@@ -426,6 +446,7 @@ mod tests {
             ("alice@registry.example/team/a", "***@registry.example/team/a"),
             ("alice:s3cret@PW@localhost/a", "***@localhost/a"),
             ("alice:s3c/retPW@localhost:5000/a", "***@localhost:5000/a"),
+            ("alice:s3cretPW@127.0.0.1:1", "***@127.0.0.1:1"),
             (&format!("alice:s3cretPW@ghcr.io/a@{DIGEST}"), &format!("***@ghcr.io/a@{DIGEST}")),
         ] {
             let error = Reference::parse(text).unwrap_err();
@@ -436,6 +457,13 @@ mod tests {
             assert!(error.why.contains("Docker config"), "{printed}");
             assert!(check_name_and_tag(text).is_err(), "{text}");
         }
+        assert_eq!(masked("alice:s3cretPW@127.0.0.1:1/x"), "***@127.0.0.1:1/x");
+        assert_eq!(masked("out/image"), "out/image");
+        // `mount` and `diff` take such text as a reference, so that it meets this check.
+        assert!(Reference::looks_like("alice:s3cretPW@127.0.0.1:1/x"));
+        assert!(Reference::looks_like("docker://127.0.0.1:1/x"));
+        assert!(Reference::looks_like("127.0.0.1:0/x") && Reference::looks_like("h:1/Name"));
+        assert!(!Reference::looks_like("no/such/path.tar") && !Reference::looks_like("x.tar"));
         // An '@' after the name that starts no host is a bad digest, printed as it is.
         let error = Reference::parse("localhost/a@foo/bar").unwrap_err();
         assert!(error.why.contains("sha256"), "{error}");
@@ -457,6 +485,9 @@ mod tests {
         assert!(error.why.starts_with("uppercase letters are not allowed"), "{error}");
         // The host and tag may hold uppercase letters.
         assert!(Reference::parse("Registry.Example:5000/hello:V1").is_ok());
+        // Uppercase is named only when it is all that is wrong.
+        let error = Reference::parse("127.0.0.1:1/x?pw=s3cretPW").unwrap_err();
+        assert!(!error.why.contains("uppercase"), "{error}");
     }
 
     #[test]
