@@ -51,8 +51,8 @@ fn umount_with_a_file_open_is_busy_and_lazy_umount_waits_for_it() {
 }
 
 #[test]
-fn background_mode_prints_the_pid_and_ends_on_umount() {
-    let name = "background_mode_prints_the_pid_and_ends_on_umount";
+fn background_mode_prints_the_pid_and_ends_on_umount_even_through_a_symlink() {
+    let name = "background_mode_prints_the_pid_and_ends_on_umount_even_through_a_symlink";
     if !fuse_available(name) {
         return;
     }
@@ -73,8 +73,15 @@ fn background_mode_prints_the_pid_and_ends_on_umount() {
     assert!(
         stdout(&timed("cat", &[mountpoint.join("etc/apk/arch").as_os_str()])).contains("x86_64")
     );
-    let umount = run(flatroot().arg("umount").arg(&mountpoint));
+    // Through a symlink to it, as umount(8) follows one; a path with nothing there is named.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&mountpoint, &link).unwrap();
+    let missing = run(flatroot().arg("umount").arg(dir.path().join("nothing")));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("No such file or directory"), "{}", stderr(&missing));
+    let umount = run(flatroot().arg("umount").arg(&link));
     assert!(umount.status.success(), "{}", stderr(&umount));
+    assert!(!is_mounted(&mountpoint), "unmounted through the link");
     let deadline = Instant::now() + Duration::from_secs(20);
     while Path::new(&format!("/proc/{pid}/status")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/status"))

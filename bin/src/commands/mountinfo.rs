@@ -93,19 +93,27 @@ pub fn below<'a>(mounts: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
     mounts.iter().filter(|m| m.mountpoint != dir && m.mountpoint.starts_with(dir)).collect()
 }
 
-/// The absolute form of `path` as the mount table writes it, without touching the last
-/// component: a mount whose server is gone fails every look at it (ENOTCONN), so only the
-/// directory above is resolved (symlinks and all).
+/// The absolute form of `path` as the mount table writes it. The directory above is
+/// resolved (symlinks and all) and the last name only when it is a symlink: a mount whose
+/// server is gone fails every look into it (ENOTCONN).
 ///
 /// # Errors
-/// When the working directory or the directory above cannot be resolved.
+/// When the working directory or the directory above cannot be resolved, or nothing is at
+/// `path`.
 pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     let absolute = std::path::absolute(path)?;
-    match (absolute.parent(), absolute.file_name()) {
+    let resolved = match (absolute.parent(), absolute.file_name()) {
         (Some(parent), Some(name)) if name.as_bytes() != b".." => {
-            Ok(std::fs::canonicalize(parent)?.join(name))
+            std::fs::canonicalize(parent)?.join(name)
         }
-        _ => std::fs::canonicalize(&absolute),
+        _ => return std::fs::canonicalize(&absolute),
+    };
+    // A symlink there is followed, as umount(8) follows it. Looking at a mount whose server
+    // is gone fails (ENOTCONN): that name is the mount, as written.
+    match std::fs::symlink_metadata(&resolved) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(&resolved),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(error),
+        Ok(_) | Err(_) => Ok(resolved),
     }
 }
 
