@@ -213,8 +213,20 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
                 )));
             }
         }
+        let odd = |c: &str| c == "." || c == "..";
+        if u.home != "/dev/null" && (!u.home.starts_with('/') || u.home.split('/').any(odd)) {
+            return Err(account(format!(
+                "user {:?}: homedir {:?} is not an absolute path without . or .. components",
+                u.name, u.home
+            )));
+        }
         if !users.insert(u.name.as_str()) {
-            return Err(account(format!("user {:?} is listed twice, differently", u.name)));
+            let first = plan.users.iter().find(|f| f.name == u.name).unwrap_or(u);
+            return Err(account(format!(
+                "user {:?} is listed twice, differently: {}",
+                u.name,
+                differences(first, u)
+            )));
         }
     }
     for name in plan.services.keys() {
@@ -232,7 +244,11 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             )));
         }
         if !groups.insert(g.name.as_str()) {
-            return Err(account(format!("group {:?} is listed twice, differently", g.name)));
+            let first = plan.groups.iter().find(|f| f.name == g.name).unwrap_or(g);
+            return Err(account(format!(
+                "group {:?} is listed twice, differently: gid {} and {}, members {:?} and {:?}",
+                g.name, first.gid, g.gid, first.members, g.members
+            )));
         }
     }
     Ok(())
@@ -274,6 +290,18 @@ fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
     })
 }
 
+/// What differs between two entries of one user name, as `field A and B` pieces.
+fn differences(first: &User, second: &User) -> String {
+    let fields = [
+        ("uid", first.uid.to_string(), second.uid.to_string()),
+        ("gid", first.gid.to_string(), second.gid.to_string()),
+        ("homedir", first.home.clone(), second.home.clone()),
+        ("shell", first.shell.clone(), second.shell.clone()),
+    ];
+    let differ = fields.iter().filter(|(_, a, b)| a != b);
+    differ.map(|(field, a, b)| format!("{field} {a} and {b}")).collect::<Vec<_>>().join(", ")
+}
+
 /// `items` without repeats of an earlier item, in order: an account listed the same way in
 /// a blueprint and in one it includes is one account.
 fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
@@ -287,10 +315,13 @@ fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
 }
 
 /// The blueprint's annotations, and the source and revision of a `vcs-url` of the form
-/// `URL@REVISION`, which take the place of annotations of those names as in apko.
+/// `URL@REVISION`, which take the place of annotations of those names as in apko (which
+/// splits at the first `@`; flatroot at the last, so that `git@host:repo@REV` works).
 fn annotations(bp: &Blueprint) -> BTreeMap<String, String> {
     let mut annotations = bp.annotations.clone();
-    if let Some((url, revision)) = bp.vcs_url.as_deref().and_then(|v| v.split_once('@')) {
+    // Split at the last '@': a URL may hold one (`git@host:repo`), a revision does not.
+    let vcs = bp.vcs_url.as_deref().and_then(|v| v.rsplit_once('@'));
+    if let Some((url, revision)) = vcs.filter(|(url, rev)| !url.is_empty() && !rev.is_empty()) {
         annotations.insert(SOURCE_ANNOTATION.to_string(), url.to_string());
         annotations.insert(REVISION_ANNOTATION.to_string(), revision.to_string());
     }
@@ -379,7 +410,24 @@ mod tests {
         assert_eq!(plan.annotations[SOURCE_ANNOTATION], "https://example.com/r");
         assert_eq!(plan.annotations[REVISION_ANNOTATION], "0123abc");
 
-        let (plan, _) = plan_of("vcs-url: https://example.com/r\n").unwrap();
-        assert!(plan.annotations.is_empty(), "no revision, no annotations, as in apko");
+        let (plan, _) = plan_of("vcs-url: git@github.com:org/repo@abc\n").unwrap();
+        assert_eq!(plan.annotations[SOURCE_ANNOTATION], "git@github.com:org/repo");
+        assert_eq!(plan.annotations[REVISION_ANNOTATION], "abc");
+        for text in ["vcs-url: https://example.com/r\n", "vcs-url: '@abc'\n", "vcs-url: r@\n"] {
+            let (plan, _) = plan_of(text).unwrap();
+            assert!(plan.annotations.is_empty(), "{text}: no URL or no revision, none");
+        }
+    }
+
+    #[test]
+    fn homes_must_be_absolute_and_a_user_listed_twice_differently_says_how() {
+        for home in ["relhome/x", "/home/../etc/u", "/home/./z"] {
+            let text = format!("accounts: {{users: [{{username: u, uid: 5, homedir: '{home}'}}]}}");
+            let error = plan_of(&text).unwrap_err();
+            assert!(error.to_string().contains("not an absolute path"), "{home}: {error}");
+        }
+        let text = "accounts: {users: [{username: u, uid: 5}, {username: u, uid: 6}]}";
+        let error = plan_of(text).unwrap_err().to_string();
+        assert!(error.ends_with("listed twice, differently: uid 5 and 6, gid 5 and 6"), "{error}");
     }
 }
