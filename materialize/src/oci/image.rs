@@ -71,7 +71,8 @@ impl ImageSpec {
     ///
     /// Mapping: `x86_64` → `amd64`, `aarch64` → `arm64` (no variant, as apko writes it),
     /// `armv7` → `arm`/`v7`, `armhf` → `arm`/`v6`, `x86` → `386`, `ppc64le`, `s390x` and
-    /// `riscv64` unchanged, `loongarch64` → `loong64`. OCI spellings (`amd64`, `arm64`, ...) are accepted as-is.
+    /// `riscv64` unchanged, `loongarch64` → `loong64`. OCI spellings (`amd64`, `arm64`,
+    /// ...) are accepted as-is.
     ///
     /// # Errors
     /// [`ImageError::UnknownArch`] for any other name.
