@@ -164,7 +164,7 @@ fn a_lock_of_another_blueprint_fails_on_the_checksum() {
 }
 
 #[test]
-fn explain_prints_the_path_from_the_world() {
+fn explain_prints_the_path_from_the_world_to_a_package_or_what_it_provides() {
     let world = success(&run(flatroot().args(["resolve", BLUEPRINT, "--explain", "hello"])));
     assert_eq!(
         world,
@@ -176,6 +176,15 @@ fn explain_prints_the_path_from_the_world() {
     assert_eq!(
         success(&output),
         "x86_64:\n  hello-2.1-r1 (world[hello])\n  \
+         libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])"
+    );
+
+    // A name a package provides is explained through that package.
+    let args = ["resolve", BLUEPRINT, "--explain", "so:libhello.so.1", "--arch", "x86_64"];
+    assert_eq!(
+        success(&run(flatroot().args(args))),
+        "x86_64:\n  so:libhello.so.1 is provided by libhello-1.0-r0\n  \
+         hello-2.1-r1 (world[hello])\n  \
          libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])"
     );
 
@@ -223,6 +232,13 @@ fn json_output_has_archs_packages_reasons_and_explanations() {
         archs[1]["explain"][1],
         "libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])"
     );
+    assert!(archs[1]["provided_by"].is_null(), "libhello is a package's own name");
+
+    let args = ["resolve", BLUEPRINT, "--json", "--explain", "so:libhello.so.1"];
+    let value: serde_json::Value =
+        serde_json::from_str(&success(&run(flatroot().args(args)))).unwrap();
+    assert_eq!(value["archs"][0]["provided_by"], "libhello");
+    assert_eq!(value["archs"][0]["explain"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use flatroot_materialize::apk::index::IndexEntry;
 use flatroot_materialize::blueprint;
 use flatroot_materialize::build::{self, Resolved};
 use flatroot_materialize::lock;
@@ -114,22 +115,43 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// Prints, per architecture, the path from the world to `name`, one step a line.
+/// Prints, per architecture, the path from the world to `name`, one step a line. A name no
+/// package has but one provides (`so:libc.musl-x86_64.so.1`, `cmd:sh`, a virtual package)
+/// is explained through the package that provides it.
 fn explain(resolved: &[Resolved], name: &str) -> anyhow::Result<()> {
     let mut found = false;
     for arch in resolved {
-        if let Some(steps) = arch.resolution.explain(name) {
-            found = true;
-            output::data(&format!("{}:", arch.arch))?;
-            for step in steps {
-                output::data(&format!("  {step}"))?;
-            }
+        let Some((via, steps)) = explained(arch, name) else { continue };
+        found = true;
+        output::data(&format!("{}:", arch.arch))?;
+        if let Some(entry) = via {
+            output::data(&format!("  {name} is provided by {}-{}", entry.name, entry.version))?;
+        }
+        for step in steps {
+            output::data(&format!("  {step}"))?;
         }
     }
     if !found {
-        anyhow::bail!("{name} is not in the image for any architecture");
+        anyhow::bail!(
+            "{name} is not in the image for any architecture, as a package or as what one \
+             provides"
+        );
     }
     Ok(())
+}
+
+/// Steps from the world to a name, and the package that provides it when no package has it.
+type Explained<'a> = (Option<&'a IndexEntry>, Vec<String>);
+
+/// The steps from the world to `name` in `arch`, and the package that provides `name` when
+/// no package has that name.
+fn explained<'a>(arch: &'a Resolved, name: &str) -> Option<Explained<'a>> {
+    if let Some(steps) = arch.resolution.explain(name) {
+        return Some((None, steps));
+    }
+    let provides = |p: &String| p.split_once('=').map_or(p.as_str(), |(n, _)| n) == name;
+    let (_, entry) = arch.chosen().find(|(_, e)| e.provides.iter().any(provides))?;
+    Some((Some(entry), arch.resolution.explain(&entry.name)?))
 }
 
 /// The `--json` output; its field names are part of flatroot's interface.
@@ -154,7 +176,9 @@ fn summary(resolved: &[Resolved], args: &ResolveArgs) -> serde_json::Value {
                 .collect();
             let mut value = json!({ "arch": arch.arch, "packages": packages });
             if let Some(name) = &args.explain {
-                value["explain"] = json!(arch.resolution.explain(name));
+                let explained = explained(arch, name);
+                value["explain"] = json!(explained.as_ref().map(|(_, steps)| steps));
+                value["provided_by"] = json!(explained.and_then(|(via, _)| via).map(|e| &e.name));
             }
             value
         })
