@@ -391,7 +391,13 @@ mod tests {
         // Services without the bundle type are not acted on, and say so.
         let (plan, warnings) = plan_of("entrypoint: {services: {web: x}}\n").unwrap();
         assert!(plan.services.is_empty() && plan.world.is_empty());
-        assert!(warnings.iter().any(|w| w.contains("entrypoint.services")), "{warnings:?}");
+        let warned = warnings.iter().any(|w| {
+            w.contains(
+                "`entrypoint.services` is parsed but not acted on by flatroot unless \
+                        `entrypoint.type` is `service-bundle`",
+            )
+        });
+        assert!(warned, "{warnings:?}");
 
         let text = "entrypoint: {type: service-bundle, services: {../x: run}}\n";
         let error = plan_of(text).unwrap_err();

@@ -37,7 +37,14 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: `{}` is parsed but not acted on by flatroot", self.file.display(), self.key)
+        // `entrypoint.type` and `services` are acted on for a service bundle.
+        let unless = if self.key.starts_with("entrypoint.") {
+            " unless `entrypoint.type` is `service-bundle`"
+        } else {
+            ""
+        };
+        let (file, key) = (self.file.display(), &self.key);
+        write!(f, "{file}: `{key}` is parsed but not acted on by flatroot{unless}")
     }
 }
 
