@@ -117,8 +117,10 @@ pub fn apply_layer(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadErro
 /// exactly is wrong and where.
 fn whiteouts(buffer: &SharedBuffer) -> Vec<Vec<u8>> {
     let bytes: &[u8] = (**buffer).as_ref();
-    let mut archive = tar::Archive::new(bytes);
-    let Ok(entries) = archive.entries() else { return Vec::new() };
+    // Seeking over each entry's content, so that finding the whiteouts reads headers only
+    // instead of copying the whole layer once more.
+    let mut archive = tar::Archive::new(std::io::Cursor::new(bytes));
+    let Ok(entries) = archive.entries_with_seek() else { return Vec::new() };
     let paths = entries.map_while(Result::ok).map(|item| item.path_bytes().into_owned());
     paths.filter(|path| is_whiteout(path)).collect()
 }
@@ -138,10 +140,12 @@ fn read_entries(
     skip_whiteouts: bool,
 ) -> Result<(), ReadError> {
     let bytes: &[u8] = (*buffer).as_ref();
-    let mut archive = tar::Archive::new(bytes);
+    // Content is taken as ranges of `buffer`, never read: seeking over it spares a copy of
+    // the whole layer into a sink.
+    let mut archive = tar::Archive::new(std::io::Cursor::new(bytes));
     let malformed = |offset: u64| move |source| ReadError::Malformed { offset, source };
 
-    let entries = archive.entries().map_err(malformed(0))?;
+    let entries = archive.entries_with_seek().map_err(malformed(0))?;
     let mut last_offset = 0;
     for item in entries {
         let mut item = item.map_err(malformed(last_offset))?;
