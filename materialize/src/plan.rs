@@ -80,9 +80,6 @@ pub enum PlanError {
     },
 }
 
-/// The `entrypoint.type` that makes the image an s6 service bundle.
-const SERVICE_BUNDLE: &str = "service-bundle";
-
 /// The entrypoint of a service bundle: s6's scanner over the services' directory.
 const SERVICE_BUNDLE_COMMAND: &str = "/bin/s6-svscan /sv";
 
@@ -163,7 +160,7 @@ pub fn from_blueprint(
     archs.sort_by_cached_key(|a| blueprint::Arch::from_name(a).map(blueprint::Arch::oci_name));
 
     // A service bundle runs s6 over `/sv`, as apko's `ValidateServiceBundle` makes it.
-    let bundle = bp.entrypoint.kind.as_deref() == Some(SERVICE_BUNDLE);
+    let bundle = bp.entrypoint.is_service_bundle();
     let mut world = bp.contents.packages.clone();
     if bundle && !world.iter().any(|w| w == "s6") {
         world.push("s6".to_string());
@@ -262,8 +259,7 @@ fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
             value: value.to_string(),
         })
     };
-    let bundle = (bp.entrypoint.kind.as_deref() == Some(SERVICE_BUNDLE))
-        .then(|| SERVICE_BUNDLE_COMMAND.to_string());
+    let bundle = bp.entrypoint.is_service_bundle().then(|| SERVICE_BUNDLE_COMMAND.to_string());
     let command = bundle.as_ref().or(bp.entrypoint.command.as_ref());
     let entrypoint = match (&bp.entrypoint.shell_fragment, command) {
         (Some(fragment), _) if !fragment.is_empty() => {

@@ -364,19 +364,15 @@ fn check_base_image(blueprint: &Blueprint, file: &Path) -> Result<(), BlueprintE
 /// The keys of `blueprint` flatroot does not act on, in field order: `entrypoint.type` and
 /// `services` are acted on for a service bundle only.
 fn warnings(blueprint: &Blueprint, file: &Path) -> Vec<Warning> {
-    let bundle = |kind: &String| kind == "service-bundle";
+    let bundle = blueprint.entrypoint.is_service_bundle();
     let contents = &blueprint.contents;
     let present = [
         ("contents.build_repositories", contents.build_repositories.is_some()),
         ("contents.runtime_repositories", contents.runtime_repositories.is_some()),
         ("contents.runtime_keyring", contents.runtime_keyring.is_some()),
         ("contents.baseimage", contents.baseimage.is_some()),
-        ("entrypoint.type", blueprint.entrypoint.kind.as_ref().is_some_and(|k| !bundle(k))),
-        (
-            "entrypoint.services",
-            blueprint.entrypoint.services.is_some()
-                && !blueprint.entrypoint.kind.as_ref().is_some_and(bundle),
-        ),
+        ("entrypoint.type", blueprint.entrypoint.kind.is_some() && !bundle),
+        ("entrypoint.services", blueprint.entrypoint.services.is_some() && !bundle),
         ("layering", blueprint.layering.is_some()),
         ("certificates", blueprint.certificates.is_some()),
         ("os-release", blueprint.os_release.is_some()),

@@ -231,6 +231,11 @@ impl Entrypoint {
     pub fn is_empty(&self) -> bool {
         *self == Entrypoint::default()
     }
+
+    /// Whether `type` is `service-bundle`: s6 runs `services`, as apko makes such an image.
+    pub fn is_service_bundle(&self) -> bool {
+        self.kind.as_deref() == Some("service-bundle")
+    }
 }
 
 /// `accounts`: apko's `ImageAccounts`.
