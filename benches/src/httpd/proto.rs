@@ -4,6 +4,7 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
 use base64::Engine as _;
+use percent_encoding::percent_decode_str;
 use sha2::{Digest as _, Sha256};
 
 use super::{Shared, lock};
@@ -230,7 +231,7 @@ fn parse_range(value: &str) -> Option<(usize, Option<usize>)> {
 
 /// The file a request path names under the mounts, `None` outside them or through `..`.
 fn file_of(shared: &Shared, path: &str) -> Option<PathBuf> {
-    let path = percent_decode(path.split(['?', '#']).next()?);
+    let path = percent_decode_str(path.split(['?', '#']).next()?).decode_utf8_lossy();
     let (prefix, dir) = shared
         .mounts
         .iter()
@@ -243,26 +244,6 @@ fn file_of(shared: &Shared, path: &str) -> Option<PathBuf> {
         return None;
     }
     Some(dir.join(rest))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as `Last-Modified` is written.

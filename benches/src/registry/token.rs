@@ -195,11 +195,10 @@ fn answer(
     let query = target.split_once('?').map_or("", |(_, q)| q);
     let mut scopes = Vec::new();
     let mut service = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "scope" => scopes.push(percent_decode(value)),
-            "service" => service = Some(percent_decode(value)),
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "scope" => scopes.push(value.into_owned()),
+            "service" => service = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -275,28 +274,4 @@ fn jwt(
     );
     let signature = signer.sign(signing_input.as_bytes()).to_vec();
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

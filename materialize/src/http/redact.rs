@@ -1,6 +1,8 @@
 //! Credentials in URLs (`https://user:password@host/...`): taken out before a URL is used,
 //! shown as `***` wherever a URL is printed.
 
+use percent_encoding::percent_decode_str;
+
 /// The `user[:password]` part of a URL, percent-decoded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Userinfo {
@@ -36,11 +38,11 @@ pub fn split_userinfo(url: &str) -> (String, Option<Userinfo>) {
 
     let info = &url[start..at];
     let (user, password) = match info.split_once(':') {
-        Some((user, password)) => (user, Some(percent_decode(password))),
+        Some((user, password)) => (user, Some(decoded(password))),
         None => (info, None),
     };
     let clean = format!("{}{}", &url[..start], &url[at + 1..]);
-    (clean, Some(Userinfo { user: percent_decode(user), password }))
+    (clean, Some(Userinfo { user: decoded(user), password }))
 }
 
 /// `url` with any userinfo replaced by `***`, fit for messages and logs.
@@ -54,25 +56,9 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Decodes `%XX` escapes; a malformed escape is kept as written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Userinfo with its `%XX` escapes decoded; a malformed escape is kept as written.
+fn decoded(text: &str) -> String {
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
