@@ -159,6 +159,44 @@ pub struct RepositoryArgs {
     pub fetch: crate::commands::fetch::FetchArgs,
 }
 
+/// Where a blueprint's indexes come from and how far they are trusted: the options of a
+/// command that reads indexes and no package (`resolve`), so only the index's limit.
+#[derive(Debug, Clone, Args)]
+pub struct IndexSourceArgs {
+    /// An extra repository, after the blueprint's (repeatable): a directory or an
+    /// `http(s)://` URL; `@tag R` pins it.
+    #[arg(long = "repository", value_name = "R")]
+    pub repositories: Vec<String>,
+    /// An extra public key file (repeatable).
+    #[arg(long = "keyring", value_name = "K")]
+    pub keyrings: Vec<PathBuf>,
+    /// Accept unsigned or unverifiable indexes.
+    #[arg(long)]
+    pub allow_untrusted: bool,
+    /// Largest decompressed APKINDEX member, in bytes [default: 536870912].
+    #[arg(long, value_name = "BYTES")]
+    pub max_index_size: Option<u64>,
+    /// The cache, `--offline`, TLS, credentials and timeouts of remote repositories.
+    #[command(flatten)]
+    pub fetch: crate::commands::fetch::FetchArgs,
+}
+
+impl From<IndexSourceArgs> for RepositoryArgs {
+    fn from(args: IndexSourceArgs) -> RepositoryArgs {
+        let limits = crate::commands::limits::LimitArgs {
+            max_index_size: args.max_index_size,
+            ..Default::default()
+        };
+        RepositoryArgs {
+            repositories: args.repositories,
+            keyrings: args.keyrings,
+            allow_untrusted: args.allow_untrusted,
+            limits,
+            fetch: args.fetch,
+        }
+    }
+}
+
 /// Layer compression choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompressionArg {

@@ -374,7 +374,9 @@ fn text_and_markdown_render_one_line_per_change() {
     assert_eq!(code, 1);
     assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
     assert!(
-        text.contains("packages:\n  + hello-doc 2.1-r1  (hello-doc-2.1-r1 (world[hello-doc]))\n"),
+        text.contains(
+            "packages:\n  + hello-doc 2.1-r1  why: hello-doc-2.1-r1 (world[hello-doc])\n"
+        ),
         "{text}"
     );
     assert!(
@@ -601,6 +603,11 @@ fn a_side_without_the_asked_architecture_is_an_error_and_the_note_is_true() {
             format!("{}: no image for architecture \"{oci}\" (it has {has})", lacking.display());
         assert!(stderr(&output).contains(&want), "{arch}: {}", stderr(&output));
     }
+    // A blueprint says what it has in the same OCI names.
+    let output = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--arch", "ppc64le"]));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stderr(&output).contains("(it has amd64, arm64)"), "{}", stderr(&output));
+
     let (code, report) = diff_json(&[s(&amd), s(&amd), "--arch", "amd64"]);
     assert_eq!(code, 0);
     assert_eq!(report["notes"], serde_json::json!([]));

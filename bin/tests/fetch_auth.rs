@@ -157,6 +157,17 @@ fn a_netrc_file_and_http_auth_supply_credentials() {
         .arg(dir.path().join("c4")));
     success(&output);
     no_password("stderr", &output.stderr);
+
+    // A malformed HTTP_AUTH is said to be ignored, once, and the netrc file still serves.
+    let output = run(isolated(&home)
+        .env("HTTP_AUTH", "basic:only-a-host")
+        .args(["build", bp.to_str().unwrap(), dir.path().join("o5").to_str().unwrap()])
+        .args(netrc_flag)
+        .arg("--cache-dir")
+        .arg(dir.path().join("c5")));
+    success(&output);
+    let warning = "HTTP_AUTH is not basic:HOST:USER:PASSWORD; it is ignored";
+    assert_eq!(stderr(&output).matches(warning).count(), 1, "{}", stderr(&output));
 }
 
 #[test]

@@ -406,6 +406,14 @@ fn push_sends_an_existing_layout_and_refuses_what_is_not_one() {
         text.contains(&format!("cannot read {}", empty.join("index.json").display())),
         "{text}"
     );
+
+    let archive = work.path().join("image.tar");
+    success(&run(flatroot().args(["build", BLUEPRINT]).arg(&archive)));
+    let output = run(served.flatroot().arg("push").arg(&archive).arg(&reference));
+    assert_eq!(output.status.code(), Some(2));
+    let want =
+        format!("{}: push takes an OCI image layout directory, not a file", archive.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }
 
 #[test]

@@ -278,11 +278,14 @@ fn a_locked_package_outside_the_blueprints_repositories_fails() {
 
     let text = build_fails(&lock, BLUEPRINT, dir.path());
 
+    // The repositories have that version elsewhere, and say where.
     assert!(
-        text.contains("busybox-1.36.1-r29 (elsewhere/x86_64/busybox-1.36.1-r29.apk)"),
+        text.contains(
+            "busybox-1.36.1-r29 is locked with the URL elsewhere/x86_64/busybox-1.36.1-r29.apk"
+        ),
         "{text}"
     );
-    assert!(text.contains("is not in any repository of the blueprint"), "{text}");
+    assert!(text.contains("have it at testdata/repo/x86_64/busybox-1.36.1-r29.apk"), "{text}");
 }
 
 /// `flatroot resolve BLUEPRINT -o LOCK` run with `umask`, set by the shell that execs it.
@@ -407,4 +410,21 @@ fn a_locked_version_the_repositories_lack_names_the_versions_they_have() {
     let expected = format!("{}: package hello-2.1-r2 (", lock.display());
     assert!(text.contains(&expected), "{text}");
     assert!(text.contains("they have it at 1.0-r0, 2.1-r1"), "{text}");
+}
+
+#[test]
+fn a_locked_version_under_another_version_s_url_names_where_it_is() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter_mut().find(|p| p["name"] == "hello").unwrap();
+        hello["version"] = "1.0-r0".into();
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    let expected = format!("{}: package hello-1.0-r0 is locked with the URL ", lock.display());
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("hello-2.1-r1.apk, but the repositories"), "{text}");
+    assert!(text.contains("have it at ") && text.contains("/x86_64/hello-1.0-r0.apk"), "{text}");
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use flatroot_materialize::apk::datatar::Limits;
 
 /// Limits on indexes and packages, flattened into the build options.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct LimitArgs {
     /// Largest decompressed APKINDEX member, in bytes [default: 536870912].
     #[arg(long, value_name = "BYTES")]

@@ -16,8 +16,9 @@ use crate::output::{self, Spinner};
 /// How registries are reached.
 #[derive(Debug, Clone, Args)]
 pub struct RegistryArgs {
-    /// Speak plain HTTP to this registry (`host` or `host:port`; repeatable); loopback
-    /// registries (localhost, 127.0.0.0/8, ::1) always are, every other one is HTTPS.
+    /// Let this registry (`host` or `host:port`; repeatable) fall back to plain HTTP when
+    /// HTTPS does not connect, as loopback registries (localhost, 127.0.0.0/8, ::1) always
+    /// may; every other registry is HTTPS only.
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure: Vec<String>,
     /// Trust the certificate authorities in this PEM file for registries, besides the
@@ -135,6 +136,12 @@ pub struct PushLayoutArgs {
 pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
     let targets = references(&args.references)?;
     let options = args.push.options()?;
+    if args.layout.is_file() {
+        bail!(
+            "{}: push takes an OCI image layout directory, not a file such as a docker-archive",
+            args.layout.display()
+        );
+    }
     let spinner = Spinner::new();
     let pushed = registry::push::push_layout(&args.layout, &targets, &options, &spinner);
     spinner.finish();

@@ -35,9 +35,9 @@ pub struct ResolveArgs {
     /// Print why this package is in the image: its path of dependencies from the world.
     #[arg(long, value_name = "NAME")]
     pub explain: Option<String>,
-    /// Repositories, keys, trust and limits.
+    /// Repositories, keys, trust and the index's limit.
     #[command(flatten)]
-    pub repos: crate::cli::RepositoryArgs,
+    pub repos: crate::cli::IndexSourceArgs,
 }
 
 /// Resolves every architecture, prints the packages (or the explanation), and writes the
@@ -55,9 +55,10 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         output::warn(&warning.to_string());
     }
-    let overrides = args.repos.overrides(&args.archs);
+    let repos = crate::cli::RepositoryArgs::from(args.repos.clone());
+    let overrides = repos.overrides(&args.archs);
     let plan = plan::from_blueprint(&loaded.blueprint, &args.blueprint, &cwd, &overrides)?;
-    let options = crate::commands::options::tree_options(None, None, &args.repos)?;
+    let options = crate::commands::options::tree_options(None, None, &repos)?;
     let keyring = build::load_keyring(&plan, &options)?;
 
     let resolved = plan

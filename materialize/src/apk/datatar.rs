@@ -308,10 +308,12 @@ pub enum DataTarError {
         offset: usize,
     },
     /// A path or link target longer than [`Limits::max_path_len`].
-    #[error("entry {path:?} at byte {offset}: name of {len} bytes exceeds the limit of {limit}")]
+    #[error("entry {path:?} at byte {offset}: {what} of {len} bytes exceeds the limit of {limit}")]
     PathTooLong {
-        /// The name, shortened to its first 100 bytes.
+        /// The entry's path, shortened to its first 256 bytes.
         path: String,
+        /// Which name is too long: "path" or "link target".
+        what: &'static str,
         /// Header offset.
         offset: usize,
         /// Length found.

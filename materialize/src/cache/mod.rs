@@ -450,11 +450,13 @@ impl Cache {
         Ok(entries)
     }
 
-    /// The bytes and entries held by each kind, in [`Kind::ALL`] order.
+    /// The bytes and entries held by each kind, in [`Kind::ALL`] order, of a directory that
+    /// [`Cache::check`] finds a cache.
     ///
     /// # Errors
-    /// As [`Cache::entries`].
+    /// As [`Cache::check`] and [`Cache::entries`].
     pub fn usage(&self) -> Result<Vec<(Kind, u64, usize)>, CacheError> {
+        self.check()?;
         let entries = self.entries()?;
         Ok(Kind::ALL
             .iter()

@@ -58,6 +58,19 @@ impl Cache {
     /// [`CacheError::Shared`] for a world-writable one; [`CacheError::Missing`] for a missing
     /// one without `create`; or [`CacheError::Io`].
     pub fn claim(&self, create: bool) -> Result<(), CacheError> {
+        self.recognise(create, true)
+    }
+
+    /// What [`Cache::claim`] checks, for a reader: the same errors, but nothing is made or
+    /// tagged, and an empty directory is an empty cache.
+    ///
+    /// # Errors
+    /// As [`Cache::claim`] without `create`.
+    pub fn check(&self) -> Result<(), CacheError> {
+        self.recognise(false, false)
+    }
+
+    fn recognise(&self, create: bool, tag: bool) -> Result<(), CacheError> {
         match std::fs::metadata(&self.root) {
             Ok(meta) if meta.is_dir() && meta.permissions().mode() & 0o002 != 0 => {
                 return Err(CacheError::Shared { path: self.root.clone() });
@@ -106,6 +119,9 @@ impl Cache {
             if !is_kind_dir {
                 return Err(CacheError::NotACache { path: self.root.clone() });
             }
+        }
+        if !tag {
+            return Ok(());
         }
         if empty && !create {
             return Err(CacheError::NotACache { path: self.root.clone() });

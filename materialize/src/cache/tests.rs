@@ -11,6 +11,7 @@ fn a_directory_with_other_files_is_never_swept_or_collected() {
 
     assert!(matches!(cache.gc(0), Err(CacheError::NotACache { .. })));
     assert!(matches!(cache.temporary(), Err(CacheError::NotACache { .. })));
+    assert!(matches!(cache.usage(), Err(CacheError::NotACache { .. })));
     assert!(tmp.join("thesis.tex").is_file());
     assert!(!dir.path().join(TAG_FILE).exists());
 }
@@ -38,6 +39,7 @@ fn another_tools_tag_a_shared_directory_and_symlinked_kinds_are_left_alone() {
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
     assert!(matches!(Cache::new(&shared).temporary(), Err(CacheError::Shared { .. })));
+    assert!(matches!(Cache::new(&shared).usage(), Err(CacheError::Shared { .. })));
 
     // A tagged cache whose tmp/ is a symlink to someone's files.
     let victim = dir.path().join("victim");
@@ -65,6 +67,15 @@ fn a_new_empty_or_older_cache_is_tagged_and_a_missing_one_is_not_collected() {
     let older = dir.path().join("older");
     std::fs::create_dir_all(older.join("packages")).unwrap();
     std::fs::write(older.join("packages/q1-00.apk"), b"apk").unwrap();
+    let usage = Cache::new(&older).usage().unwrap();
+    let bytes: u64 = usage.iter().map(|(_, size, _)| size).sum();
+    let entries: usize = usage.iter().map(|(_, _, count)| count).sum();
+    assert_eq!((bytes, entries), (3, 1));
+    assert!(!older.join(TAG_FILE).exists(), "reading usage tags nothing");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(Cache::new(&empty).usage().unwrap().iter().all(|(_, size, _)| *size == 0));
+    assert!(!empty.join(TAG_FILE).exists());
     let report = Cache::new(&older).gc(0).unwrap();
     assert_eq!(report.removed, 1);
     assert!(older.join(TAG_FILE).is_file());

@@ -61,7 +61,7 @@ pub fn text(report: &Report, color: bool) -> String {
         for change in packages {
             let marker = package_marker(change.change);
             let line = format!("{marker} {} {}", change.name, versions(change));
-            let _ = writeln!(out, "  {}  ({})", paint.paint(marker, &line), why(change));
+            let _ = writeln!(out, "  {}  why: {}", paint.paint(marker, &line), why(change));
         }
     }
     if let Some(files) = report.files.as_deref().filter(|f| !f.is_empty()) {
@@ -276,7 +276,7 @@ fn versions(change: &PackageChange) -> String {
 fn why(change: &PackageChange) -> String {
     match &change.why {
         Some(steps) if !steps.is_empty() => steps.join(" > "),
-        _ => "why: unknown".to_string(),
+        _ => "unknown".to_string(),
     }
 }
 
@@ -433,7 +433,7 @@ mod tests {
     fn text_is_coloured_only_when_asked() {
         let plain = text(&report(), false);
         assert!(
-            plain.contains("packages:\n  ^ musl 1.2.3-r3 -> 1.2.5-r0  (why: unknown)\n"),
+            plain.contains("packages:\n  ^ musl 1.2.3-r3 -> 1.2.5-r0  why: unknown\n"),
             "{plain}"
         );
         assert!(plain.contains("  ~ user: \"root\" -> \"a|b\"\n"), "{plain}");
@@ -469,8 +469,6 @@ mod tests {
     fn markdown_escapes_table_cells() {
         let markdown = markdown(&report());
         assert!(markdown.contains("| `user` | `root` | `a\\|b` |\n"), "{markdown}");
-        assert!(
-            markdown.contains("| upgraded | `musl` | `1.2.3-r3` | `1.2.5-r0` | why: unknown |")
-        );
+        assert!(markdown.contains("| upgraded | `musl` | `1.2.3-r3` | `1.2.5-r0` | unknown |"));
     }
 }

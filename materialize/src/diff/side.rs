@@ -194,7 +194,7 @@ fn load_blueprint(
         .ok_or_else(|| DiffError::NoArch {
             input: path.to_path_buf(),
             arch: arch.to_string(),
-            available: plan.archs.join(", "),
+            available: plan.archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
         })?;
     plan.archs = vec![apk_arch.clone()];
     let build_error = |source: BuildError| DiffError::Build {
@@ -313,7 +313,7 @@ fn load_lock(
             || DiffError::NoArch {
                 input: path.to_path_buf(),
                 arch: arch.to_string(),
-                available: archs.join(", "),
+                available: archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
             },
         )?;
     let mut side = Side {

@@ -209,8 +209,12 @@ impl Fetcher {
             None => Netrc::default(),
         };
         let env_auth = options.http_auth.as_deref().and_then(parse_http_auth);
+        // A build makes a fetcher for each architecture and the keyring: warned once.
+        static WARNED: std::sync::Once = std::sync::Once::new();
         if options.http_auth.is_some() && env_auth.is_none() {
-            tracing::warn!("HTTP_AUTH is not basic:HOST:USER:PASSWORD; it is ignored");
+            WARNED.call_once(|| {
+                tracing::warn!("HTTP_AUTH is not basic:HOST:USER:PASSWORD; it is ignored");
+            });
         }
         Ok(Fetcher {
             offline: options.offline,

@@ -94,6 +94,22 @@ pub enum LockError {
         /// Its URL in the lock.
         url: String,
     },
+    /// A locked package's URL is not where the repositories of the blueprint have that
+    /// version: the lock was edited, or made from other repositories.
+    #[error(
+        "{lock}: package {package} is locked with the URL {url}, but the repositories of the \
+         blueprint have it at {}", found.join(", ")
+    )]
+    UrlElsewhere {
+        /// The lock file.
+        lock: PathBuf,
+        /// `name-version` as locked.
+        package: String,
+        /// Its URL in the lock.
+        url: String,
+        /// The URLs the repositories have it at.
+        found: Vec<String>,
+    },
     /// A locked package is missing from its repository's index.
     #[error("{lock}: package {package} is not in the index of {repository} for {arch}")]
     NotInIndex {

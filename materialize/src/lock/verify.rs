@@ -95,7 +95,8 @@ fn mismatch(
 ///
 /// # Errors
 /// [`LockError::ArchNotLocked`], [`LockError::Duplicate`], [`LockError::Repository`],
-/// [`LockError::UnknownRepository`], [`LockError::NotInIndex`], [`LockError::OtherVersions`],
+/// [`LockError::UnknownRepository`], [`LockError::NotInIndex`], [`LockError::UrlElsewhere`],
+/// [`LockError::OtherVersions`],
 /// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
 /// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. Remote
 /// indexes come through `fetcher`, which the result keeps for the packages.
@@ -196,8 +197,9 @@ fn check_once_each(locked: &[&LockPackage], arch: &str, lock_path: &Path) -> Res
     Ok(())
 }
 
-/// [`LockError::OtherVersions`] when the repositories have `package`'s name, but not at its
-/// version; the caller's own error otherwise.
+/// [`LockError::UrlElsewhere`] when the repositories have `package` at another URL than the
+/// lock's, [`LockError::OtherVersions`] when they have its name but not its version; the
+/// caller's own error otherwise.
 fn other_versions(
     repos: &[LoadedRepository],
     arch: &str,
@@ -211,7 +213,27 @@ fn other_versions(
             versions.push(entry.version.clone());
         }
     }
-    if versions.is_empty() || versions.contains(&package.version) {
+    if versions.contains(&package.version) {
+        let file = format!("{}-{}.apk", package.name, package.version);
+        let found: Vec<String> = repos
+            .iter()
+            .filter(|r| {
+                r.entries.iter().any(|e| e.name == package.name && e.version == package.version)
+            })
+            .map(|r| format!("{}/{arch}/{file}", r.spec.location))
+            .filter(|url| *url != package.url)
+            .collect();
+        if found.is_empty() {
+            return otherwise;
+        }
+        return LockError::UrlElsewhere {
+            lock: lock_path.to_path_buf(),
+            package: format!("{}-{}", package.name, package.version),
+            url: package.url.clone(),
+            found,
+        };
+    }
+    if versions.is_empty() {
         return otherwise;
     }
     LockError::OtherVersions {

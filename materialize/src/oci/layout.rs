@@ -61,7 +61,10 @@ pub enum LayoutError {
     },
     /// The output path holds something other than an empty directory or an image layout,
     /// which flatroot will not replace.
-    #[error("refusing to replace {path}: it is {found}, not an oci image layout")]
+    #[error(
+        "refusing to replace {path}: it is {found}; only an empty directory or an OCI image \
+         layout and nothing else is replaced"
+    )]
     NotALayout {
         /// The output path.
         path: PathBuf,
@@ -478,7 +481,13 @@ pub(crate) fn temp_sibling(
         _ => Path::new("."),
     };
 
+    // An output's missing directories are made, as `batch --out-dir` makes its own: a layout
+    // path such as `out/image` is expected to work in a fresh checkout.
     if kind == "tmp" {
+        if let Err(error) = fs::create_dir_all(parent) {
+            let why = format!("cannot make its directory {}: {error}", parent.display());
+            return Err((out.to_owned(), io::Error::new(error.kind(), why)));
+        }
         sweep_stale(parent, name);
     }
 
@@ -494,11 +503,6 @@ pub(crate) fn temp_sibling(
             Ok(()) => return Ok(path),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                 last = Some((path, error));
-            }
-            // The output's directory is missing: say so of the output, not of the temporary.
-            Err(error) if error.kind() == io::ErrorKind::NotFound && !parent.exists() => {
-                let why = format!("its directory {} does not exist", parent.display());
-                return Err((out.to_owned(), io::Error::new(error.kind(), why)));
             }
             Err(error) => return Err((path, error)),
         }
@@ -542,15 +546,27 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_output_directory_is_named_in_the_error() {
+    fn missing_output_directories_are_made() {
         let dir = tempfile::tempdir().unwrap();
-        let parent = dir.path().join("a/b");
+        let out = dir.path().join("a/b/image");
+
+        LayoutWriter::create(&out).unwrap().finish(b"{}").unwrap();
+
+        assert_eq!(fs::read(out.join("index.json")).unwrap(), b"{}");
+        assert_eq!(siblings(&dir.path().join("a/b")), ["image"]);
+    }
+
+    #[test]
+    fn an_output_directory_that_cannot_be_made_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let parent = dir.path().join("file/b");
 
         let error = LayoutWriter::create(&parent.join("image")).err().unwrap();
         let error = format!("{error}: {}", std::error::Error::source(&error).unwrap());
 
-        let missing = format!("its directory {} does not exist", parent.display());
-        assert!(error.contains(&missing), "{error}");
+        assert!(error.contains(&parent.display().to_string()), "{error}");
+        assert!(error.contains("Not a directory"), "{error}");
         assert!(!error.contains(".image.tmp"), "{error}");
     }
 

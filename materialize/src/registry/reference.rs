@@ -287,7 +287,7 @@ fn check_host(registry: &str) -> Result<(), &'static str> {
 /// Path components of lowercase letters and digits joined by `.`, `_`, `__` or dashes.
 fn check_repository(repository: &str) -> Result<(), &'static str> {
     if repository.is_empty() {
-        return Err("no repository name after the registry host");
+        return Err("the repository name is empty");
     }
     if repository.len() > 255 {
         return Err("a repository name longer than 255 characters");
@@ -410,7 +410,7 @@ mod tests {
             ("library/alpine:3.20", "not a registry host"),
             ("./out/image", "not a host name"),
             ("out/image", "not a registry host"),
-            ("localhost:5000/", "no repository"),
+            ("localhost:5000/", "repository name is empty"),
             ("localhost:5000/Upper", "lowercase"),
             ("localhost:5000/a..b", "separators"),
             ("localhost:5000/x:", "a tag"),

@@ -249,6 +249,26 @@ fn enforces_limits() {
 }
 
 #[test]
+fn a_name_over_the_limit_is_named_whole_up_to_256_bytes_and_says_which_name() {
+    let limits = Limits { max_path_len: 120, ..Limits::default() };
+    let long = b"d/".repeat(61);
+    let tar = [pax(&[("path", &long)]), entry(b"x", b'0', b"", 0o644, b"")].concat();
+    let err = read_entries(&tar, &limits).unwrap_err().to_string();
+    assert!(err.contains(&format!("{:?}", String::from_utf8_lossy(&long))), "{err}");
+    assert!(err.contains("path of 122 bytes exceeds the limit of 120"), "{err}");
+
+    let huge = b"h".repeat(300);
+    let tar = [pax(&[("linkpath", &huge)]), entry(b"l", b'2', b"", 0o777, b"t")].concat();
+    let err = read_entries(&tar, &limits).unwrap_err().to_string();
+    assert!(err.contains("entry \"l\" at byte 1024: link target of 300 bytes"), "{err}");
+
+    let tar = [pax(&[("path", &huge)]), entry(b"x", b'0', b"", 0o644, b"")].concat();
+    let err = read_entries(&tar, &limits).unwrap_err().to_string();
+    assert!(err.contains(&format!("{}…", "h".repeat(256))), "{err}");
+    assert!(!err.contains(&"h".repeat(257)), "{err}");
+}
+
+#[test]
 fn rejects_unsupported_types_and_empty_names() {
     let err = read(&entry(b"sparse", b'S', b"", 0o644, b"")).unwrap_err();
     assert!(matches!(err, DataTarError::UnsupportedType { typeflag: 'S', .. }), "{err:?}");

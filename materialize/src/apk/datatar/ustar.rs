@@ -170,7 +170,8 @@ impl<'a> RawEntries<'a> {
                 }
                 if bytes.len() > self.limits.max_path_len {
                     return Err(DataTarError::PathTooLong {
-                        path: String::from_utf8_lossy(&bytes[..100.min(bytes.len())]).into(),
+                        path: shortened(&name),
+                        what,
                         offset,
                         len: bytes.len(),
                         limit: self.limits.max_path_len,
@@ -499,4 +500,14 @@ pub(super) fn pax_time(value: &[u8]) -> Option<(i64, u32)> {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `name` for a message: whole up to 256 bytes, else its first 256 and an ellipsis, so that
+/// a hostile name of megabytes is not printed.
+fn shortened(name: &[u8]) -> String {
+    const SHOWN: usize = 256;
+    if name.len() <= SHOWN {
+        return String::from_utf8_lossy(name).into_owned();
+    }
+    format!("{}…", String::from_utf8_lossy(&name[..SHOWN]))
 }
