@@ -109,6 +109,38 @@ fn a_cache_that_cannot_be_written_does_not_fail_the_build() {
 }
 
 #[test]
+fn a_cache_that_other_users_may_write_is_neither_read_nor_written() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let (expected, _) = build_logged(&cache, &dir.path().join("one"), &[]);
+    let made = segment_entries(&cache);
+    for kind in ["unpacked", "segments", "tmp"] {
+        let mode = std::fs::metadata(cache.join(kind)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{kind} is its owner's alone");
+    }
+    std::fs::set_permissions(cache.join("segments"), std::fs::Permissions::from_mode(0o777))
+        .unwrap();
+
+    let output = run(flatroot()
+        .env("FLATROOT_LOG", "warn,flatroot_materialize::build=info")
+        .args(["build", BLUEPRINT, "--arch", "x86_64", "--cache-dir"])
+        .arg(&cache)
+        .arg(dir.path().join("two")));
+
+    assert_eq!(success(&output), expected);
+    let text = stderr(&output);
+    let warning = format!(
+        "{} may be written by users other than its owner",
+        cache.join("segments").display()
+    );
+    assert!(text.contains(&warning), "{text}");
+    let line = text.lines().find(|line| line.contains("layer segments")).unwrap();
+    assert_eq!(field(line, "reused"), 0, "{line}");
+    assert_eq!(segment_entries(&cache), made, "nothing written");
+}
+
+#[test]
 fn cached_data_is_held_to_the_data_size_limit_of_the_build_that_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");

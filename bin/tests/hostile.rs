@@ -122,6 +122,47 @@ fn a_limit_flag_names_the_package_and_is_raised_by_its_option() {
 }
 
 #[test]
+fn devices_and_oversized_local_files_are_refused_unread() {
+    let dir = tempdir();
+    let blueprint = repository(dir.path(), &[big_package(3000)], &["big"]);
+    let repo = dir.path().join("repo/x86_64");
+    let out = dir.path().join("out");
+    let build_with = |extra: &[&str]| {
+        let output = run(flatroot().arg("build").arg(&blueprint).arg(&out).args(extra));
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {}", stdout(&output));
+        assert!(!out.exists());
+        stderr(&output)
+    };
+
+    // Each would fill memory if read to its end: /dev/zero has none.
+    let text = build_with(&["--keyring", "/dev/zero"]);
+    assert!(text.contains("/dev/zero") && text.contains("not a regular file"), "{text}");
+    let text = build_with(&["--lock", "/dev/zero"]);
+    assert!(text.contains("/dev/zero") && text.contains("not a regular file"), "{text}");
+    let package = repo.join("big-1.0-r0.apk");
+    let saved = std::fs::read(&package).unwrap();
+    std::fs::remove_file(&package).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &package).unwrap();
+    let text = build_with(&[]);
+    assert!(text.contains("big-1.0-r0.apk") && text.contains("not a regular file"), "{text}");
+    std::fs::remove_file(&package).unwrap();
+    std::fs::write(&package, saved).unwrap();
+
+    let text = build_with(&["--max-index-size", "100"]);
+    assert!(text.contains("APKINDEX.tar.gz"), "{text}");
+    assert!(text.contains("over the limit of 100 (--max-index-size)"), "{text}");
+    let text = build_with(&["--max-data-size", "100", "--max-control-size", "100"]);
+    assert!(text.contains("big-1.0-r0.apk"), "{text}");
+    assert!(text.contains("(--max-data-size plus --max-control-size)"), "{text}");
+
+    let index = repo.join("APKINDEX.tar.gz");
+    std::fs::remove_file(&index).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &index).unwrap();
+    let text = build_with(&[]);
+    assert!(text.contains("APKINDEX.tar.gz") && text.contains("not a regular file"), "{text}");
+}
+
+#[test]
 fn eight_builds_at_once_all_succeed_with_one_digest() {
     let dir = tempdir();
     let children: Vec<_> = (0..8)

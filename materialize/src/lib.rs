@@ -15,6 +15,7 @@ pub mod build;
 pub mod cache;
 pub mod diff;
 pub mod fetch;
+pub mod files;
 pub mod http;
 pub mod image;
 pub mod lock;

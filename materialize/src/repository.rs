@@ -15,6 +15,7 @@ use crate::apk::index::IndexEntry;
 use crate::apk::signature::{Keyring, Trust};
 use crate::apk::signed_index::{IndexError, SignedIndex, read_index_with_limits};
 use crate::fetch::{FetchError, Fetcher, IndexOrigin, Remote};
+use crate::files::{read_bounded, read_bounded_into};
 use crate::resolve;
 
 /// A repository as the blueprint (or `--repository`) names it.
@@ -156,7 +157,10 @@ impl LoadedRepository {
         let origin = self.package_location(entry);
         match &self.spec.source {
             Source::Local(_) => {
-                let bytes = read_into(&origin, spare).map_err(|source| {
+                // The bound of a download too (where the index's size is not known).
+                let limit = limits.max_data_size.saturating_add(limits.max_control_size);
+                let what = "--max-data-size plus --max-control-size";
+                let bytes = read_bounded_into(&origin, limit, what, spare).map_err(|source| {
                     RepositoryError::ReadPackage { path: origin.clone(), source }
                 })?;
                 Ok(PackageBytes { bytes, origin, from_cache: false })
@@ -174,17 +178,6 @@ impl LoadedRepository {
             }
         }
     }
-}
-
-/// The bytes of the file at `path`, read into `buffer` (whose contents are dropped).
-fn read_into(path: &std::path::Path, mut buffer: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-
-    let mut file = std::fs::File::open(path)?;
-    buffer.clear();
-    buffer.reserve(file.metadata().map_or(0, |m| m.len() as usize));
-    file.read_to_end(&mut buffer)?;
-    Ok(buffer)
 }
 
 /// Why a repository could not be loaded, or a package file of it read.
@@ -246,10 +239,13 @@ pub fn load(
         let index = match &spec.source {
             Source::Local(dir) => {
                 let path = dir.join(arch).join("APKINDEX.tar.gz");
-                let bytes = std::fs::read(&path).map_err(|source| RepositoryError::Read {
-                    location: spec.location.clone(),
-                    path: path.clone(),
-                    source,
+                let max = limits.max_index_size;
+                let bytes = read_bounded(&path, max, "--max-index-size").map_err(|source| {
+                    RepositoryError::Read {
+                        location: spec.location.clone(),
+                        path: path.clone(),
+                        source,
+                    }
                 })?;
                 read_index_with_limits(&bytes, &path, keyring, trust, limits)
                     .map_err(|source| index_error(spec, source))?

@@ -145,6 +145,19 @@ pub enum IndexTextError {
         /// The value found.
         found: String,
     },
+    /// A `P:` or `V:` value that cannot stand in a file name and a URL path segment, as
+    /// `NAME-VERSION.apk` does: it could name a file outside the repository.
+    #[error("line {line}: field {field}: {found:?} {why}")]
+    BadFileName {
+        /// 1-based line number.
+        line: usize,
+        /// `P` or `V`.
+        field: char,
+        /// The value found, shortened to 80 characters.
+        found: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A record without `P:` or `V:`.
     #[error("record ending at line {line} has no {field}: field")]
     MissingField {
@@ -217,8 +230,14 @@ fn set_field(
     let tokens = |v: &str| v.split_whitespace().map(str::to_string).collect::<Vec<_>>();
 
     match field {
-        'P' => entry.name = value.to_string(),
-        'V' => entry.version = value.to_string(),
+        'P' | 'V' => {
+            if let Some(why) = unfit_for_a_file_name(value) {
+                let found = value.chars().take(80).collect();
+                return Err(IndexTextError::BadFileName { line, field, found, why });
+            }
+            let slot = if field == 'P' { &mut entry.name } else { &mut entry.version };
+            *slot = value.to_string();
+        }
         'A' => entry.arch = value.to_string(),
         'C' => {
             let checksum = Checksum::parse(value)
@@ -246,9 +265,39 @@ fn set_field(
     Ok(())
 }
 
+/// Why `value`, a package name or version, cannot be part of the file name
+/// `NAME-VERSION.apk` and of a URL's last segment; `None` when it can. Real names and
+/// versions use letters, digits and `+-._` only.
+pub fn unfit_for_a_file_name(value: &str) -> Option<&'static str> {
+    if value == "." || value == ".." {
+        return Some("is a path component of its own");
+    }
+    let bad = |c: char| c == '/' || c.is_control() || c.is_whitespace() || "#?%".contains(c);
+    value.contains(bad).then_some("holds a '/', '#', '?', '%', white space or a control character")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_versions_that_could_leave_the_repository_are_refused() {
+        for (text, field) in [
+            ("P:/tmp/abs\nV:1.0-r0\n", 'P'),
+            ("P:../../outside\nV:1.0-r0\n", 'P'),
+            ("P:a\nV:1.0/../../x\n", 'V'),
+            ("P:a#frag\nV:1\n", 'P'),
+            ("P:..\nV:1\n", 'P'),
+            ("P:a\u{1}b\nV:1\n", 'P'),
+        ] {
+            match parse_text(text) {
+                Err(IndexTextError::BadFileName { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let fine = parse_text("P:libstdc++\nV:13.2.1_git20231014-r0\n").unwrap();
+        assert_eq!(fine[0].name, "libstdc++");
+    }
 
     #[test]
     fn parses_records_and_keeps_unknown_fields() {

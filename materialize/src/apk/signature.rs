@@ -23,6 +23,9 @@ use sha2::Sha256;
 
 use crate::apk::datatar::{self, DataTarError, Limits};
 
+/// The most bytes a public key file may have; real ones are under 1 KiB.
+pub const MAX_KEY_SIZE: u64 = 64 << 10;
+
 /// Public keys trusted for APK signatures, by file name, each with the PEM text it was read
 /// from (what an image's `etc/apk/keys/NAME` holds).
 #[derive(Debug, Clone, Default)]
@@ -56,8 +59,12 @@ impl Keyring {
     /// As [`Keyring::load_files`].
     pub fn insert_file(&mut self, path: &Path) -> Result<(), SignatureError> {
         let name = key_name(path)?;
-        let pem = fs_err::read_to_string(path)
-            .map_err(|source| SignatureError::ReadKey { path: path.to_path_buf(), source })?;
+        let read_error = |source| SignatureError::ReadKey { path: path.to_path_buf(), source };
+        let bytes = crate::files::read_bounded(path, MAX_KEY_SIZE, "the size of a public key")
+            .map_err(read_error)?;
+        let pem = String::from_utf8(bytes).map_err(|_| {
+            read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+        })?;
         self.insert_pem(&name, &pem)
     }
 

@@ -110,8 +110,12 @@ pub enum CacheError {
         /// The directory.
         path: PathBuf,
     },
-    /// The directory is writable by every user, who could put entries into images.
-    #[error("{path} is writable by every user; a cache must be its owner's alone")]
+    /// The directory, or one of its kinds', may be written by a group, other users, or
+    /// belongs to another user: any of them could put entries into images.
+    #[error(
+        "{path} may be written by users other than its owner; a cache must be its owner's \
+         alone (chmod go-w, or choose another --cache-dir)"
+    )]
     Shared {
         /// The directory.
         path: PathBuf,
@@ -245,7 +249,7 @@ impl Cache {
         if !SWEPT.lock().unwrap_or_else(PoisonError::into_inner).contains(&dir) {
             self.claim(true)?;
             SWEPT.lock().unwrap_or_else(PoisonError::into_inner).insert(dir.clone());
-            std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+            tag::make_private_dir(&dir).map_err(io_error(&dir))?;
             match self.sweep_abandoned() {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "removed abandoned cache temporaries"),
@@ -258,7 +262,7 @@ impl Cache {
         let make = || tempfile::Builder::new().prefix("part-").tempfile_in(&dir);
         let file = match make() {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+                tag::make_private_dir(&dir).map_err(io_error(&dir))?;
                 make()
             }
             made => made,
@@ -344,7 +348,7 @@ impl Cache {
             Ok(_) => Ok(()),
             Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+                    tag::make_private_dir(dir).map_err(io_error(dir))?;
                 }
                 e.file.persist(path).map(drop).map_err(failed)
             }
@@ -367,13 +371,18 @@ impl Cache {
     }
 
     /// The bytes of the entry at `path`, or `None` when there is none. Something other than
-    /// a regular file in the entry's place (a directory, a FIFO) is damage: it is removed and
-    /// the entry counts as missing, to be made again.
+    /// a regular file in the entry's place (a directory, a FIFO), or a file longer than the
+    /// `max` bytes an entry of its kind may hold, is damage: it is removed unread and the
+    /// entry counts as missing, to be made again. An untrusted cache ([`Cache::trusted`])
+    /// holds nothing.
     ///
     /// # Errors
     /// [`CacheError::Io`] when it exists but cannot be read, or such damage removed.
-    pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
-        match read_regular(path) {
+    pub fn read(&self, path: &Path, max: u64) -> Result<Option<Vec<u8>>, CacheError> {
+        if !self.trusted() {
+            return Ok(None);
+        }
+        match crate::files::read_bounded(path, max, "the size of an entry of its kind") {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
@@ -524,55 +533,6 @@ pub(crate) fn remove_entry(path: &Path) -> io::Result<()> {
         Ok(_) => std::fs::remove_file(path),
         Err(e) => Err(e),
     }
-}
-
-/// Opens the cache entry at `path` for reading, refusing (with [`io::ErrorKind::InvalidData`])
-/// anything but a regular file: opened without blocking, so that a FIFO or device put where
-/// an entry should be is an error, not a build that waits forever.
-///
-/// # Errors
-/// What opening fails with, or `InvalidData` for a file that is not a regular one.
-pub fn open_regular(path: &Path) -> io::Result<File> {
-    open_sized(path).map(|(file, _)| file)
-}
-
-/// [`open_regular`], and the file's length.
-///
-/// # Errors
-/// As [`open_regular`].
-pub fn open_sized(path: &Path) -> io::Result<(File, u64)> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-
-    let file = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
-    }
-    Ok((file, meta.len()))
-}
-
-/// The bytes of the regular file at `path` (see [`open_regular`]).
-///
-/// # Errors
-/// As [`open_regular`], or a failed read.
-pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    let (mut file, len) = open_sized(path)?;
-    read_open(&mut file, len)
-}
-
-/// The bytes of a file from [`open_sized`], read in as few calls as its length allows. An
-/// entry is never changed in place (it is replaced by a rename), so the length holds; a file
-/// that someone else truncates meanwhile is an error.
-///
-/// # Errors
-/// A failed or short read.
-pub fn read_open(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read as _;
-
-    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    let mut bytes = vec![0u8; len];
-    file.read_exact(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// Whether the temporary at `path`, last modified at `modified`, belongs to no live process:

@@ -2,9 +2,11 @@
 //! when the cache is first used ([`Cache::claim`]). Nothing in a directory without it that
 //! holds other files is ever written, swept or collected.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use super::{Cache, CacheError, Kind, io_error};
 
@@ -33,7 +35,7 @@ fn is_our_tag(path: &Path) -> Option<bool> {
 
 /// Makes `dir` and its missing parents, `dir` itself readable by its owner alone: a cache's
 /// entries go into images, so no other user may write them.
-fn make_private_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn make_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)?;
@@ -70,15 +72,52 @@ impl Cache {
         self.recognise(false, false)
     }
 
+    /// Whether entries may be taken from this cache: no one but this process's user (or
+    /// root) may write its directory or its kinds' directories (see
+    /// [`Cache::writable_by_others`]). Found once per directory and process; an untrusted
+    /// cache is said in one warning, and reads as empty.
+    pub fn trusted(&self) -> bool {
+        static KNOWN: Mutex<BTreeMap<PathBuf, bool>> = Mutex::new(BTreeMap::new());
+        let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&trusted) = known.get(&self.root) {
+            return trusted;
+        }
+
+        let shared = self.writable_by_others();
+        if let Some(dir) = &shared {
+            tracing::warn!(
+                "{} may be written by users other than its owner; the cache {} is not used",
+                dir.display(),
+                self.root.display()
+            );
+        }
+        known.insert(self.root.clone(), shared.is_none());
+        shared.is_none()
+    }
+
+    /// The first of the cache's directory and its kinds' directories that a group or other
+    /// users may write, or that belongs to another user than this process's (or root): such
+    /// a user could put entries into images. `None` when there is none, or no directory.
+    fn writable_by_others(&self) -> Option<PathBuf> {
+        let euid = nix::unistd::geteuid().as_raw();
+        let kinds = Kind::ALL.iter().map(|kind| self.root.join(kind.dir()));
+        std::iter::once(self.root.clone()).chain(kinds).find(|dir| match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {
+                meta.mode() & 0o022 != 0 || (meta.uid() != euid && meta.uid() != 0)
+            }
+            _ => false,
+        })
+    }
+
     fn recognise(&self, create: bool, tag: bool) -> Result<(), CacheError> {
         match std::fs::metadata(&self.root) {
-            Ok(meta) if meta.is_dir() && meta.permissions().mode() & 0o002 != 0 => {
-                return Err(CacheError::Shared { path: self.root.clone() });
-            }
             Ok(meta) if !meta.is_dir() => {
                 return Err(CacheError::NotACache { path: self.root.clone() });
             }
             _ => {}
+        }
+        if let Some(dir) = self.writable_by_others() {
+            return Err(CacheError::Shared { path: dir });
         }
         match is_our_tag(&self.root.join(TAG_FILE)) {
             Some(true) => return Ok(()),

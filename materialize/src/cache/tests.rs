@@ -185,7 +185,7 @@ fn an_entry_lands_where_a_directory_stood() {
 
     cache.write(&path, b"the entry").unwrap();
 
-    assert_eq!(read_regular(&path).unwrap(), b"the entry");
+    assert_eq!(crate::files::read_bounded(&path, 100, "x").unwrap(), b"the entry");
 }
 
 #[test]
@@ -198,11 +198,14 @@ fn an_entry_that_is_not_a_regular_file_is_removed_as_missing_not_waited_for() {
     let directory = cache.entry_path(Kind::Indexes, "00");
     std::fs::create_dir_all(directory.join("inner")).unwrap();
 
-    assert_eq!(cache.read(&fifo).unwrap(), None);
-    assert_eq!(cache.read(&directory).unwrap(), None);
+    assert_eq!(cache.read(&fifo, 100).unwrap(), None);
+    assert_eq!(cache.read(&directory, 100).unwrap(), None);
 
     assert!(!fifo.exists() && !directory.exists());
-    assert!(read_regular(dir.path()).is_err(), "read_regular refuses a directory");
+    assert!(
+        crate::files::read_bounded(dir.path(), 100, "x").is_err(),
+        "read_regular refuses a directory"
+    );
 }
 
 #[test]

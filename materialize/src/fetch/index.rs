@@ -10,6 +10,10 @@ use super::{FetchError, Fetcher, Remote};
 use crate::http::auth::basic_authorization;
 use crate::http::{HttpError, redact};
 
+/// Room in a cached index or key entry for its header line (URL, validators, digest) besides
+/// the body's limit.
+const HEADER_ROOM: u64 = 1 << 20;
+
 /// Where a fetched index came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexOrigin {
@@ -75,7 +79,7 @@ impl Fetcher {
     ) -> Result<FetchedIndex, FetchError> {
         let url = remote.index_url(arch);
         let path = self.cache.index_path(&url);
-        let cached = if revalidate { self.read_by_url(&path, &url)? } else { None };
+        let cached = if revalidate { self.read_by_url(&path, &url, limit)? } else { None };
         let cached = cached.map(|(bytes, validators)| FetchedIndex {
             url: url.clone(),
             bytes,
@@ -180,14 +184,17 @@ impl Fetcher {
         self.cache.write(path, &entry).map_err(FetchError::Cache)
     }
 
-    /// The body and validators of the entry at `path` for `url`, if there is an intact one;
-    /// a torn or truncated entry is removed.
+    /// The body and validators of the entry at `path` for `url`, if there is an intact one
+    /// of at most `limit` bytes; a torn, truncated or overlong entry is removed.
     pub(super) fn read_by_url(
         &self,
         path: &std::path::Path,
         url: &str,
+        limit: u64,
     ) -> Result<Option<(Vec<u8>, Validators)>, FetchError> {
-        let Some(entry) = self.cache.read(path).map_err(FetchError::Cache)? else {
+        // The entry is a line of JSON (URL, validators, digest) before the body.
+        let max = limit.saturating_add(HEADER_ROOM);
+        let Some(entry) = self.cache.read(path, max).map_err(FetchError::Cache)? else {
             return Ok(None);
         };
         let parsed = entry.iter().position(|&b| b == b'\n').and_then(|newline| {

@@ -10,8 +10,7 @@ use super::{FetchError, Fetcher, Remote};
 use crate::apk::signature::Keyring;
 use crate::http::redact;
 
-/// The most bytes a key may have; real ones are under 1 KiB.
-const MAX_KEY_SIZE: u64 = 64 << 10;
+use crate::apk::signature::MAX_KEY_SIZE;
 
 /// A public key fetched by URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +51,7 @@ impl Fetcher {
         let what = format!("key {name}");
         let path = self.cache.key_path(&url);
 
-        let cached = match self.read_by_url(&path, &url)? {
+        let cached = match self.read_by_url(&path, &url, MAX_KEY_SIZE)? {
             // A cached body that no longer parses is damage: fetch it anew.
             Some((bytes, validators)) => match parse(&name, &url, &bytes) {
                 Ok(pem) => Some((pem, validators)),

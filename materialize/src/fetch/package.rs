@@ -58,8 +58,9 @@ impl Fetcher {
         let url = remote.package_url(arch, &record.name, &record.version);
         let cached = record.checksum.as_ref().and_then(|c| self.cache.package_path(c));
 
+        let limit = if record.size > 0 { record.size } else { limit };
         if let Some(path) = &cached {
-            match self.cache.read(path).map_err(FetchError::Cache)? {
+            match self.cache.read(path, limit).map_err(FetchError::Cache)? {
                 Some(bytes) if reuse && matches_index(&bytes, record).is_ok() => {
                     self.cache.touch(path);
                     return Ok(PackageFile { bytes, url, from_cache: true });
@@ -72,7 +73,6 @@ impl Fetcher {
             return Err(FetchError::Offline { what, url: redact(&url) });
         }
 
-        let limit = if record.size > 0 { record.size } else { limit };
         let mut file = self.cache.temporary().map_err(FetchError::Cache)?;
         self.download(remote, &url, &what, file.as_file_mut(), limit)?;
         let mut bytes = Vec::new();

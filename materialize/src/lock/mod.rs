@@ -38,6 +38,9 @@ pub use verify::{locked_arch, resolved_from_lock, verify_package};
 /// The only lock format version apko writes and flatroot reads.
 pub const VERSION: &str = "v1";
 
+/// The most bytes a lock file may have: a lock of ten thousand packages is about 5 MB.
+pub const MAX_LOCK_BYTES: u64 = 64 << 20;
+
 /// A lock file: `version`, the blueprint it was made from, and its contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -163,7 +166,7 @@ impl Lock {
     /// # Errors
     /// [`LockError::Read`], and those of [`Lock::parse`], naming `path`.
     pub fn read(path: &Path) -> Result<Lock, LockError> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::files::read_bounded(path, MAX_LOCK_BYTES, "the size of a lock")
             .map_err(|source| LockError::Read { path: path.to_path_buf(), source })?;
         Lock::parse(&bytes).map_err(|e| e.at(path))
     }
@@ -358,7 +361,9 @@ pub fn config_of(blueprint: &Path, cwd: &Path) -> Result<LockConfig, LockError> 
     let mut hasher = Sha256::new();
     for file in &loaded.files {
         let path = if file.is_absolute() { file.clone() } else { cwd.join(file) };
-        let bytes = std::fs::read(&path).map_err(|source| LockError::Read { path, source })?;
+        let max = crate::blueprint::MAX_BLUEPRINT_BYTES;
+        let bytes = crate::files::read_bounded(&path, max, "the size of a blueprint")
+            .map_err(|source| LockError::Read { path, source })?;
         hasher.update(&bytes);
     }
     Ok(LockConfig {

@@ -57,6 +57,11 @@ const MAGIC: [u8; 8] = *b"frseg\0\0\x02";
 /// warm build a pass as slow as its SHA-256 of the blob.
 const TRAILER_LEN: usize = MAGIC.len() + 8 + 16;
 
+/// The longest entry read back: far above any segment (at most twice the 4 MiB of zstd's,
+/// plus a header's names), so a longer file is damage, discarded without being read into
+/// memory. A segment this long is compressed anew each time rather than stored.
+const MAX_SEGMENT_ENTRY: u64 = 64 << 20;
+
 /// A digest of everything a compressed segment depends on: [`FORMAT_VERSION`], the codec, its
 /// level and a [`fingerprint`] of the library that compresses, and the segment's
 /// uncompressed bytes, named either by themselves ([`SegmentKey::of_bytes`]) or, for a large
@@ -256,10 +261,16 @@ impl CacheSegments {
     }
 
     fn read_checked(&self, key: &SegmentKey, path: &Path) -> Option<Vec<u8>> {
-        let read = crate::cache::open_sized(path).and_then(|(mut file, len)| {
-            crate::cache::read_open(&mut file, len).map(|bytes| (file, bytes))
+        if !self.cache.trusted() {
+            return None;
+        }
+        let read = crate::files::open_sized(path).and_then(|(mut file, len)| {
+            if len > MAX_SEGMENT_ENTRY {
+                return Ok((file, None));
+            }
+            crate::files::read_open(&mut file, len).map(|bytes| (file, Some(bytes)))
         });
-        let (file, mut bytes) = match read {
+        let (file, bytes) = match read {
             Ok(read) => read,
             Err(error) => {
                 if error.kind() != io::ErrorKind::NotFound {
@@ -268,13 +279,14 @@ impl CacheSegments {
                 return None;
             }
         };
-        if !entry_is_sound(key, &bytes) {
+        let sound = bytes.filter(|bytes| entry_is_sound(key, bytes));
+        let Some(mut bytes) = sound else {
             self.discarded.fetch_add(1, Ordering::Relaxed);
             if let Err(error) = self.cache.discard(path) {
                 tracing::debug!(%error, "cannot remove a corrupt segment");
             }
             return None;
-        }
+        };
         bytes.truncate(bytes.len() - TRAILER_LEN);
         self.cache.touch_open(&file, path);
         Some(bytes)
@@ -308,6 +320,10 @@ impl SegmentStore for CacheSegments {
     }
 
     fn store(&self, key: &SegmentKey, compressed: &[u8]) {
+        // An untrusted cache was said once already; a long segment would never be read.
+        if (compressed.len() + TRAILER_LEN) as u64 > MAX_SEGMENT_ENTRY || !self.cache.trusted() {
+            return;
+        }
         let path = self.cache.entry_path(Kind::Segments, &key.to_hex());
         match self.write_entry(key, &path, compressed) {
             Ok(()) => {
@@ -385,6 +401,23 @@ mod tests {
         assert!(!sound(b""));
         // A sound entry under another key's name.
         assert!(!entry_is_sound(&SegmentKey::of_bytes(Compression::gzip(), b"other"), &entry));
+    }
+
+    #[test]
+    fn an_entry_longer_than_any_segment_is_discarded_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CacheSegments::new(Cache::new(dir.path()));
+        let key = SegmentKey::of_bytes(Compression::gzip(), b"data");
+        store.store(&key, b"compressed bytes");
+        assert_eq!(store.load(&key).as_deref(), Some(&b"compressed bytes"[..]));
+
+        // Sparse: reading it whole would ask for 50 GB of memory and abort the process.
+        let path = store.cache.entry_path(Kind::Segments, &key.to_hex());
+        std::fs::File::options().write(true).open(&path).unwrap().set_len(50 << 30).unwrap();
+
+        assert_eq!(store.load(&key), None);
+        assert_eq!(store.stats().discarded, 1);
+        assert!(!path.exists(), "the damaged entry is removed");
     }
 
     #[test]

@@ -185,14 +185,17 @@ impl DataStore {
         Ok(data)
     }
 
-    /// The cached data of `datahash`, checked; `None` when there is none or it failed its
-    /// check (and was removed).
+    /// The cached data of `datahash`, checked; `None` when there is none, it failed its
+    /// check (and was removed), or the cache is not [trusted](Cache::trusted).
     fn cached(
         &self,
         cache: &Cache,
         datahash: &[u8; 32],
         expect: &Expect,
     ) -> Option<Result<PackageData, PackageError>> {
+        if !cache.trusted() {
+            return None;
+        }
         let path = cache.entry_path(Kind::Unpacked, &hex::encode(datahash));
         let buffer = match read_entry(&path, datahash) {
             Ok(Some(buffer)) => buffer,
@@ -220,7 +223,7 @@ impl DataStore {
 /// Maps and checks the entry of `datahash` at `path`; `Ok(None)` when there is none, `Err`
 /// with the reason when it is not a complete entry whose digest matches.
 fn read_entry(path: &Path, datahash: &[u8; 32]) -> Result<Option<SharedBuffer>, &'static str> {
-    let file = match crate::cache::open_regular(path) {
+    let file = match crate::files::open_regular(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) if error.kind() == io::ErrorKind::InvalidData => {

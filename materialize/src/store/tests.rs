@@ -103,6 +103,62 @@ fn a_later_store_maps_the_cached_data_instead_of_inflating() {
 }
 
 #[test]
+fn a_cache_that_others_may_write_is_not_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tar = data_tar(&[("etc/motd", b"hello\n")]);
+    let calls = Cell::new(0);
+    let expect = Expect::named("demo");
+    let made = tempfile::tempdir().unwrap();
+    DataStore::default()
+        .get(Some(HASH), &expect, Some(&Cache::new(made.path())), inflate_counted(&tar, &calls))
+        .unwrap();
+    let name = hex::encode(HASH);
+
+    // Copies of that cache, each with one directory others may write.
+    for (shared, mode) in [("", 0o775), ("unpacked", 0o777), ("unpacked", 0o770)] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        std::fs::create_dir_all(root.join("unpacked")).unwrap();
+        for file in ["CACHEDIR.TAG", &format!("unpacked/{name}")] {
+            std::fs::copy(made.path().join(file), root.join(file)).unwrap();
+        }
+        std::fs::set_permissions(root.join(shared), std::fs::Permissions::from_mode(mode)).unwrap();
+        let cache = Cache::new(&root);
+
+        let store = DataStore::default();
+        let before = calls.get();
+        store.get(Some(HASH), &expect, Some(&cache), inflate_counted(&tar, &calls)).unwrap();
+
+        assert_eq!(calls.get(), before + 1, "{shared:?} {mode:o}: inflated, not read");
+        assert_eq!(store.stats().cached, 0);
+        assert!(matches!(cache.temporary(), Err(crate::cache::CacheError::Shared { .. })));
+    }
+}
+
+#[test]
+fn cache_directories_are_made_for_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tar = data_tar(&[("etc/motd", b"hello\n")]);
+    let calls = Cell::new(0);
+
+    DataStore::default()
+        .get(
+            Some(HASH),
+            &Expect::named("demo"),
+            Some(&Cache::new(dir.path())),
+            inflate_counted(&tar, &calls),
+        )
+        .unwrap();
+
+    for kind in ["unpacked", "tmp"] {
+        let mode = std::fs::metadata(dir.path().join(kind)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{kind}");
+    }
+}
+
+#[test]
 fn a_corrupt_or_truncated_entry_is_discarded_and_rebuilt_never_used() {
     let tar = data_tar(&[("etc/motd", b"hello\n")]);
     let damages: [Damage; 4] = [
