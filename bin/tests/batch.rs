@@ -152,6 +152,15 @@ fn two_blueprints_with_one_name_are_refused_before_anything_is_built() {
     assert!(stderr(&output).contains("would both be written to blueprint"), "{}", stderr(&output));
     assert!(stdout(&output).is_empty());
     assert!(!out.exists(), "no output directory for a refused batch");
+
+    // A file name that leaves nothing to name an image after is refused the same way.
+    let nameless = dir.path().join("___.yaml");
+    std::fs::copy(support::root().join("testdata/blueprint.yaml"), &nameless).unwrap();
+    let output = run(flatroot().arg("batch").arg("--out-dir").arg(&out).arg(&nameless));
+    assert_eq!(output.status.code(), Some(2));
+    let expected = format!("{}: cannot name an image after this file name", nameless.display());
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    assert!(!out.exists());
 }
 
 #[test]

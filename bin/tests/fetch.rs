@@ -254,6 +254,15 @@ fn offline_builds_use_the_cache_and_name_what_is_missing() {
     drop(server);
     let offline = build_with_cache(&home, &cache, &remote, &dir.path().join("d"), &["--offline"]);
     assert_eq!(success(&offline), online);
+    // A damaged cached package is said to be, not merely missing.
+    let package = files_under(&cache.join("packages")).pop().unwrap();
+    let mut bytes = std::fs::read(&package).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&package, bytes).unwrap();
+    let output = build_with_cache(&home, &cache, &remote, &dir.path().join("f"), &["--offline"]);
+    assert_eq!(output.status.code(), Some(2));
+    let damaged = "(its cached copy did not match the index and was removed) is not in the cache";
+    assert!(stderr(&output).contains(damaged), "{}", stderr(&output));
     // Without --offline the stopped server is an error, not a silent use of the cache.
     let output =
         build_with_cache(&home, &cache, &remote, &dir.path().join("e"), &["--retries", "0"]);

@@ -203,7 +203,11 @@ fn image_names(blueprints: &[PathBuf]) -> anyhow::Result<Vec<String>> {
         let stem = blueprint.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
         let name = image_name(&stem);
         if name.is_empty() {
-            bail!("{}: cannot name an image after this file name", blueprint.display());
+            bail!(
+                "{}: cannot name an image after this file name, which holds no ASCII letter \
+                 or digit: rename it",
+                blueprint.display()
+            );
         }
         if let Some(other) = seen.insert(name.clone(), blueprint) {
             bail!(

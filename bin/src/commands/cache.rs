@@ -69,8 +69,15 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
             let report = cache
                 .gc(max)
                 .with_context(|| format!("trimming the cache {}", cache.root().display()))?;
+            let busy = match report.kept_busy {
+                0 => String::new(),
+                busy => format!(
+                    ", of them {busy} in temporaries a running build may still write (removed \
+                     once unlocked and a minute old)"
+                ),
+            };
             output::data(&format!(
-                "removed {} entries ({} bytes); {} bytes kept",
+                "removed {} entries ({} bytes); {} bytes kept{busy}",
                 report.removed, report.freed, report.kept
             ))?;
         }
@@ -90,11 +97,19 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
         "M" => 20,
         "G" => 30,
         "T" => 40,
-        _ => bail!("--max-size {text:?}: expected bytes, or a number with K, M, G or T"),
+        _ => {
+            bail!("--max-size {text:?}: expected whole bytes, or a whole number with K, M, G or T")
+        }
     };
-    let value: u64 = number.parse().map_err(|_| {
-        anyhow::anyhow!("--max-size {text:?}: expected bytes, or a number with K, M, G or T")
-    })?;
+    let value: u64 = match number.parse() {
+        Ok(value) => value,
+        Err(error) if *error.kind() == std::num::IntErrorKind::PosOverflow => {
+            bail!("--max-size {text:?}: too large")
+        }
+        Err(_) => {
+            bail!("--max-size {text:?}: expected whole bytes, or a whole number with K, M, G or T")
+        }
+    };
     value
         .checked_mul(1u64 << shift)
         .ok_or_else(|| anyhow::anyhow!("--max-size {text:?}: too large"))
@@ -115,5 +130,10 @@ mod tests {
         assert_eq!(parse("1.5G"), None);
         assert_eq!(parse("M"), None);
         assert_eq!(parse("99999999999T"), None);
+
+        let message = |t| parse_size(t).unwrap_err().to_string();
+        assert!(message("18446744073709551616").ends_with("too large"));
+        assert!(message("99999999999999999999T").ends_with("too large"));
+        assert!(message("1.5G").contains("expected whole bytes"));
     }
 }

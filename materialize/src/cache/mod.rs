@@ -185,6 +185,9 @@ pub struct GcReport {
     pub freed: u64,
     /// Bytes left.
     pub kept: u64,
+    /// Of them, bytes in temporaries that a running build may still write (locked, or
+    /// younger than a minute), kept whatever the size asked for.
+    pub kept_busy: u64,
 }
 
 /// A cache directory.
@@ -496,7 +499,11 @@ impl Cache {
         let mut report = GcReport::default();
         for entry in &entries {
             let live_temporary = entry.kind == Kind::Temporary && !stale(entry);
-            if live_temporary || (total <= max_size && !stale(entry)) {
+            if live_temporary {
+                report.kept_busy += entry.size;
+                continue;
+            }
+            if total <= max_size && !stale(entry) {
                 continue;
             }
             total -= entry.size;

@@ -106,6 +106,7 @@ fn gc_removes_the_least_recently_used_first_and_keeps_live_temporaries() {
     let report = cache.gc(170).unwrap();
 
     assert_eq!((report.removed, report.freed, report.kept), (1, 100, 160));
+    assert_eq!(report.kept_busy, 10, "the live temporary is said to be kept");
     assert!(old.exists() && !new.exists() && index.exists() && live.path().exists());
     let usage = cache.usage().unwrap();
     assert_eq!(

@@ -54,7 +54,7 @@ impl Fetcher {
         limit: u64,
         reuse: bool,
     ) -> Result<PackageFile, FetchError> {
-        let what = format!("package {}-{}", record.name, record.version);
+        let mut what = format!("package {}-{}", record.name, record.version);
         let url = remote.package_url(arch, &record.name, &record.version);
         let cached = record.checksum.as_ref().and_then(|c| self.cache.package_path(c));
 
@@ -65,7 +65,12 @@ impl Fetcher {
                     self.cache.touch(path);
                     return Ok(PackageFile { bytes, url, from_cache: true });
                 }
-                Some(_) => self.cache.discard(path).map_err(FetchError::Cache)?,
+                Some(bytes) => {
+                    if matches_index(&bytes, record).is_err() {
+                        what.push_str(" (its cached copy did not match the index and was removed)");
+                    }
+                    self.cache.discard(path).map_err(FetchError::Cache)?;
+                }
                 None => {}
             }
         }
