@@ -31,6 +31,17 @@ impl Timestamp {
         Timestamp { secs, nanos: 0 }
     }
 
+    /// The time as a signed decimal: whether it is before the epoch, the whole seconds of its
+    /// magnitude and the nanoseconds of its fraction. `secs` is the floor of the time, so
+    /// −5.25 s is stored as (−6, 750000000) and is returned here as (true, 5, 250000000);
+    /// printing `secs` and `nanos` side by side would show −6.75.
+    pub fn decimal_parts(self) -> (bool, u64, u32) {
+        if self.secs >= 0 || self.nanos == 0 {
+            return (self.secs < 0, self.secs.unsigned_abs(), self.nanos);
+        }
+        (true, self.secs.unsigned_abs() - 1, 1_000_000_000 - self.nanos)
+    }
+
     /// This time, or `limit` if it is later (how `SOURCE_DATE_EPOCH` clamps mtimes).
     pub fn clamp_to(self, limit: i64) -> Timestamp {
         if self.secs > limit || (self.secs == limit && self.nanos > 0) {

@@ -112,9 +112,10 @@ pub struct EntryView {
     pub uid: u32,
     /// Group.
     pub gid: u32,
-    /// Modification time, seconds since the epoch.
+    /// Modification time, whole seconds since the epoch rounded down: a time before the
+    /// epoch with a fraction, −5.25 s, is −6 and 750000000 ns.
     pub mtime: i64,
-    /// Nanoseconds of the modification time.
+    /// Nanoseconds of the modification time past `mtime`.
     pub mtime_nanos: u32,
     /// Size in bytes (files: content, symlinks: target length, else 0).
     pub size: u64,

@@ -353,12 +353,17 @@ fn field(f: Field, a: &EntryView, b: &EntryView, change: &FileChange) -> String 
     }
 }
 
+/// An entry's mtime as its signed decimal value: `mtime` is the floor of the time, so −5.25 s
+/// is (−6, 750000000) and is shown as `-5.250000000`.
 fn time(e: &EntryView) -> String {
     if e.mtime_nanos == 0 {
-        e.mtime.to_string()
-    } else {
-        format!("{}.{:09}", e.mtime, e.mtime_nanos)
+        return e.mtime.to_string();
     }
+
+    let stamp = flatroot_vfs::Timestamp { secs: e.mtime, nanos: e.mtime_nanos };
+    let (negative, whole, nanos) = stamp.decimal_parts();
+    let sign = if negative { "-" } else { "" };
+    format!("{sign}{whole}.{nanos:09}")
 }
 
 fn stat_line(row: &StatRow) -> String {
@@ -427,6 +432,28 @@ mod tests {
             stat: None,
             notes: vec![],
         }
+    }
+
+    #[test]
+    fn negative_sub_second_mtimes_show_their_value() {
+        let view = |mtime, mtime_nanos| EntryView {
+            kind: "file",
+            mode: "0644".into(),
+            uid: 0,
+            gid: 0,
+            mtime,
+            mtime_nanos,
+            size: 0,
+            sha256: None,
+            target: None,
+            device: None,
+            hardlink: None,
+            xattrs: Default::default(),
+        };
+        assert_eq!(time(&view(-6, 750_000_000)), "-5.250000000");
+        assert_eq!(time(&view(-1, 500_000_000)), "-0.500000000");
+        assert_eq!(time(&view(5, 120_000_000)), "5.120000000");
+        assert_eq!(time(&view(-3, 0)), "-3");
     }
 
     #[test]

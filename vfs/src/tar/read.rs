@@ -281,7 +281,8 @@ fn metadata(header: &tar::Header, pax: &BTreeMap<Vec<u8>, Vec<u8>>) -> std::io::
 }
 
 /// Parses a PAX time: an optionally negative integer, optionally a fraction of up to nine
-/// significant digits (more are truncated).
+/// significant digits (more are truncated). The fraction has the sign of the whole value, so
+/// `-5.25` is stored as the floor −6 and 750000000 ns.
 pub(crate) fn parse_time(bytes: &[u8]) -> Option<Timestamp> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (whole, fraction) = match text.split_once('.') {
@@ -292,9 +293,15 @@ pub(crate) fn parse_time(bytes: &[u8]) -> Option<Timestamp> {
     if !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+
     let digits: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
     let nanos: u32 = digits.parse().ok()?;
-    Some(Timestamp { secs, nanos })
+
+    // `whole` of "-0.5" parses as 0: the sign is read from the text.
+    if !whole.starts_with('-') || nanos == 0 {
+        return Some(Timestamp { secs, nanos });
+    }
+    Some(Timestamp { secs: secs.checked_sub(1)?, nanos: 1_000_000_000 - nanos })
 }
 
 /// Refuses sizes the tar crate would misread: a base-256 `size` field wider than 64 bits
@@ -465,5 +472,13 @@ mod tests {
         assert_eq!(parse_time(b"5.12"), Some(Timestamp { secs: 5, nanos: 120_000_000 }));
         assert_eq!(parse_time(b"-3"), Some(Timestamp { secs: -3, nanos: 0 }));
         assert_eq!(parse_time(b"1.x"), None);
+    }
+
+    #[test]
+    fn negative_pax_times_keep_the_sign_of_their_fraction() {
+        assert_eq!(parse_time(b"-5.25"), Some(Timestamp { secs: -6, nanos: 750_000_000 }));
+        assert_eq!(parse_time(b"-0.5"), Some(Timestamp { secs: -1, nanos: 500_000_000 }));
+        assert_eq!(parse_time(b"-1.000000001"), Some(Timestamp { secs: -2, nanos: 999_999_999 }));
+        assert_eq!(parse_time(b"-7.0"), Some(Timestamp { secs: -7, nanos: 0 }));
     }
 }

@@ -184,13 +184,17 @@ fn write_pax_header(
     sink.write_bytes(&ZEROS[..pad])
 }
 
-/// A PAX time value: seconds, then a fraction without trailing zeros when there is one.
+/// A PAX time value: the signed decimal value of the time, seconds, then a fraction without
+/// trailing zeros when there is one (−5.25 s is `-5.25`, not the stored floor and fraction).
 fn pax_time(t: Timestamp) -> Vec<u8> {
     if t.nanos == 0 {
         return t.secs.to_string().into_bytes();
     }
-    let fraction = format!("{:09}", t.nanos);
-    format!("{}.{}", t.secs, fraction.trim_end_matches('0')).into_bytes()
+
+    let (negative, whole, nanos) = t.decimal_parts();
+    let sign = if negative { "-" } else { "" };
+    let fraction = format!("{nanos:09}");
+    format!("{sign}{whole}.{}", fraction.trim_end_matches('0')).into_bytes()
 }
 
 #[cfg(test)]
@@ -338,5 +342,20 @@ mod tests {
     fn sub_second_times_travel_in_pax() {
         assert_eq!(pax_time(Timestamp { secs: 5, nanos: 120_000_000 }), b"5.12");
         assert_eq!(pax_time(Timestamp { secs: 5, nanos: 0 }), b"5");
+    }
+
+    #[test]
+    fn negative_sub_second_times_are_written_as_their_value() {
+        // −5.25 s is stored as the floor −6 and 0.75 s.
+        assert_eq!(pax_time(Timestamp { secs: -6, nanos: 750_000_000 }), b"-5.25");
+        assert_eq!(pax_time(Timestamp { secs: -1, nanos: 500_000_000 }), b"-0.5");
+        assert_eq!(pax_time(Timestamp { secs: -2, nanos: 999_999_999 }), b"-1.000000001");
+        assert_eq!(pax_time(Timestamp { secs: -3, nanos: 0 }), b"-3");
+
+        // The layer reader gives back the time the tree held.
+        for t in [(-6, 750_000_000), (-1, 500_000_000), (-2, 999_999_999), (0, 1)] {
+            let time = Timestamp { secs: t.0, nanos: t.1 };
+            assert_eq!(crate::tar::read::parse_time(&pax_time(time)), Some(time));
+        }
     }
 }
