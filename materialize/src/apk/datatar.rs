@@ -362,10 +362,15 @@ pub enum DataTarError {
         offset: usize,
     },
     /// An `APK-TOOLS.checksum.SHA1` value that is not 40 hex digits.
-    #[error("entry {path:?}: APK-TOOLS.checksum.SHA1 is not 40 hex digits: {found:?}")]
+    #[error(
+        "entry {path:?}: APK-TOOLS.checksum.SHA1 of the pax header at byte {offset} is not 40 \
+         hex digits: {found:?}"
+    )]
     BadChecksum {
-        /// The entry's name.
+        /// The name of the entry the pax header applies to.
         path: String,
+        /// Offset of the pax header block giving the value.
+        offset: usize,
         /// The value found.
         found: String,
     },

@@ -222,6 +222,33 @@ fn rejects_malformed_pax_records() {
 }
 
 #[test]
+fn a_bad_pax_checksum_names_the_entry_it_applies_to_and_its_header() {
+    let file = entry(b"usr/bin/tool", b'0', b"", 0o644, b"");
+    let tar =
+        [entry(b"a", b'5', b"", 0o755, b""), pax(&[("APK-TOOLS.checksum.SHA1", b"zz")]), file];
+    let err = read(&tar.concat()).unwrap_err();
+    let expected = DataTarError::BadChecksum {
+        path: "usr/bin/tool".into(),
+        offset: BLOCK,
+        found: "zz".into(),
+    };
+    assert_eq!(err, expected);
+    assert_eq!(
+        err.to_string(),
+        "entry \"usr/bin/tool\": APK-TOOLS.checksum.SHA1 of the pax header at byte 512 is not \
+         40 hex digits: \"zz\""
+    );
+
+    // A `path` record after the checksum names the entry too.
+    let records = [("APK-TOOLS.checksum.SHA1", &b"12"[..]), ("path", b"etc/long")];
+    let tar = [pax(&records), entry(b"short", b'0', b"", 0o644, b"")];
+    let err = read(&tar.concat()).unwrap_err();
+    assert!(
+        matches!(&err, DataTarError::BadChecksum { path, offset: 0, .. } if path == "etc/long")
+    );
+}
+
+#[test]
 fn accepts_cut_tars_and_rejects_data_after_the_end_marker() {
     let cut = entry(b"f", b'0', b"abc", 0o644, b"");
     assert_eq!(read(&cut).unwrap().len(), 1);

@@ -178,6 +178,11 @@ impl<'a> RawEntries<'a> {
                     });
                 }
             }
+
+            let checksum = match ext.checksum.take() {
+                Some((pax_offset, value)) => Some(sha1_checksum(&value, &name, pax_offset)?),
+                None => None,
+            };
             return Ok(Some(RawEntry {
                 offset,
                 name,
@@ -192,7 +197,7 @@ impl<'a> RawEntries<'a> {
                 major: header.major,
                 minor: header.minor,
                 xattrs: ext.xattrs,
-                checksum: ext.checksum,
+                checksum,
             }));
         }
     }
@@ -242,7 +247,8 @@ struct Extensions {
     gid: Option<u32>,
     mtime: Option<(i64, u32)>,
     xattrs: Vec<(Vec<u8>, Vec<u8>)>,
-    checksum: Option<[u8; 20]>,
+    /// The raw `APK-TOOLS.checksum.SHA1` value and the offset of the pax header giving it.
+    checksum: Option<(usize, Vec<u8>)>,
 }
 
 /// The fields of one ustar header block that matter here.
@@ -447,14 +453,9 @@ fn apply_pax(
                 found: lossy(value),
             })?);
         }
-        b"APK-TOOLS.checksum.SHA1" => {
-            let mut digest = [0u8; 20];
-            hex::decode_to_slice(value, &mut digest).map_err(|_| DataTarError::BadChecksum {
-                path: ext.path.as_deref().map(lossy).unwrap_or_default(),
-                found: lossy(value),
-            })?;
-            ext.checksum = Some(digest);
-        }
+        // Decoded with the entry it applies to, whose name a later record or the ustar
+        // header may give, so that an error can name it.
+        b"APK-TOOLS.checksum.SHA1" => ext.checksum = Some((offset, value.to_vec())),
         _ => {
             if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                 match ext.xattrs.iter_mut().find(|(n, _)| n == name) {
@@ -467,6 +468,18 @@ fn apply_pax(
         }
     }
     Ok(())
+}
+
+/// Decodes an `APK-TOOLS.checksum.SHA1` value given for the entry `name` by the pax header at
+/// `offset`.
+fn sha1_checksum(value: &[u8], name: &[u8], offset: usize) -> Result<[u8; 20], DataTarError> {
+    let mut digest = [0u8; 20];
+    hex::decode_to_slice(value, &mut digest).map_err(|_| DataTarError::BadChecksum {
+        path: lossy(name),
+        offset,
+        found: lossy(value),
+    })?;
+    Ok(digest)
 }
 
 /// A pax time `[-]<seconds>[.<fraction>]` as whole seconds and nanoseconds, rounding the
