@@ -254,6 +254,17 @@ fn unknown_top_level_key_names_file_line_column_and_key() {
 }
 
 #[test]
+fn a_symlink_path_with_an_empty_source_is_refused() {
+    for source in ["", "\"\""] {
+        let text = format!("paths:\n  - path: /a\n    type: symlink\n    source: {source}\n");
+        let error = load_text(&text).unwrap_err();
+        let text = chain(&error);
+        assert!(text.contains("paths[0].source"), "{text}");
+        assert!(text.contains("hardlink and symlink need a source"), "{text}");
+    }
+}
+
+#[test]
 fn unknown_nested_key_carries_its_path() {
     let error = load_text("contents:\n  packages: [a]\n  pakages: [b]\n").unwrap_err();
     let BlueprintError::UnknownKey { line, column, key, .. } = &error else {

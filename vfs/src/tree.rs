@@ -344,6 +344,10 @@ pub(crate) fn resolve(
             if hops > max_hops {
                 return Err(TreeError::Loop { path: err_path() });
             }
+            // As on Linux, an empty target names nothing (it is not `.`).
+            if target.is_empty() {
+                return Err(TreeError::NotFound { path: err_path() });
+            }
             if target.first() == Some(&b'/') {
                 stack.truncate(1);
             }
@@ -372,6 +376,19 @@ mod tests {
         tree.insert_symlink(b"loop2", Metadata::new(0o777), b"loop1").unwrap();
         tree.insert_file(b"usr/lib/libz.so", Metadata::file(0o644), Content::empty()).unwrap();
         tree
+    }
+
+    #[test]
+    fn a_symlink_with_an_empty_target_names_nothing() {
+        let mut tree = sample();
+        tree.insert_symlink(b"empty", Metadata::new(0o777), b"").unwrap();
+
+        let found = tree.lookup(b"empty/libz.so", Follow::Final);
+        assert!(matches!(found, Err(TreeError::NotFound { .. })), "{found:?}");
+        assert!(matches!(tree.lookup(b"empty", Follow::Final), Err(TreeError::NotFound { .. })));
+        assert!(tree.lookup(b"empty", Follow::NotFinal).is_ok());
+        let placed = tree.insert_file(b"empty/x", Metadata::file(0o644), Content::empty());
+        assert!(placed.is_err(), "nothing is placed through it");
     }
 
     #[test]

@@ -374,6 +374,15 @@ pub enum DataTarError {
         /// The value found.
         found: String,
     },
+    /// A symlink whose target is empty, which no file system can hold (`symlink("", ..)`
+    /// fails with `ENOENT` on Linux) and which a lookup would otherwise take for `.`.
+    #[error("entry {path:?} at byte {offset}: symlink with an empty target")]
+    EmptySymlinkTarget {
+        /// The entry's name.
+        path: String,
+        /// Header offset.
+        offset: usize,
+    },
 }
 
 /// Reads every entry of a data tar held in `data`, in archive order.
@@ -403,6 +412,12 @@ fn to_data_entry(raw: RawEntry) -> Result<DataEntry, DataTarError> {
     let kind = match raw.typeflag {
         b'5' => EntryKind::Directory,
         b'0' | b'\0' | b'7' => EntryKind::File { content: raw.content },
+        b'2' if raw.link.is_empty() => {
+            return Err(DataTarError::EmptySymlinkTarget {
+                path: String::from_utf8_lossy(&raw.name).into_owned(),
+                offset,
+            });
+        }
         b'2' => EntryKind::Symlink { target: raw.link },
         b'1' => {
             let target = normalise(&raw.link, offset)?;

@@ -249,6 +249,14 @@ fn a_bad_pax_checksum_names_the_entry_it_applies_to_and_its_header() {
 }
 
 #[test]
+fn refuses_a_symlink_with_an_empty_target() {
+    let tar = [entry(b"a", b'2', b"", 0o777, b""), entry(b"a/x", b'0', b"", 0o644, b"")];
+    let err = read(&tar.concat()).unwrap_err();
+    assert_eq!(err, DataTarError::EmptySymlinkTarget { path: "a".into(), offset: 0 });
+    assert_eq!(err.to_string(), "entry \"a\" at byte 0: symlink with an empty target");
+}
+
+#[test]
 fn accepts_cut_tars_and_rejects_data_after_the_end_marker() {
     let cut = entry(b"f", b'0', b"abc", 0o644, b"");
     assert_eq!(read(&cut).unwrap().len(), 1);
