@@ -64,7 +64,8 @@ pub enum MergeError {
     /// A directory and a non-directory at one path.
     #[error(
         "package {package}: {path:?} is a {new_kind} in this package but a {existing_kind} \
-         in the tree"
+         {}",
+        placed_by(package, owner.as_deref())
     )]
     TypeConflict {
         /// The package being merged.
@@ -75,6 +76,8 @@ pub enum MergeError {
         new_kind: &'static str,
         /// What is there.
         existing_kind: &'static str,
+        /// The package that put what is there, if a package did (not the tree merged into).
+        owner: Option<String>,
     },
     /// A hardlink whose target is missing or not a regular file.
     #[error(
@@ -124,15 +127,34 @@ pub enum MergeError {
     },
 }
 
+/// Where what stands at a conflicting path came from, for [`MergeError::TypeConflict`].
+fn placed_by(package: &str, owner: Option<&str>) -> String {
+    match owner {
+        Some(owner) if owner == package => "earlier in this package".to_string(),
+        Some(owner) => format!("installed by package {owner}"),
+        None => "in the tree".to_string(),
+    }
+}
+
+/// Who put each entry of the tree there, by index into the packages merged, so that a
+/// conflict can name the other package.
+#[derive(Default)]
+struct Owners {
+    /// Non-directory entries, keyed by (resolved parent, name), so that two spellings of one
+    /// place (through a symlinked directory) are one key; a later package that replaces an
+    /// entry becomes its owner.
+    entries: BTreeMap<(NodeId, Name), usize>,
+    /// Directories, by node: the first package to create one owns it.
+    dirs: BTreeMap<NodeId, usize>,
+}
+
 /// Merges `packages` into `tree` in the order given (dependencies first) and returns what
 /// the installed database records of each, in the same order.
 pub fn merge(
     tree: &mut Tree,
     packages: &[UnpackedPackage],
 ) -> Result<Vec<InstalledPackage>, MergeError> {
-    // Who installed each non-directory entry, keyed by (resolved parent, name), so that two
-    // spellings of one place (through a symlinked directory) are one key.
-    let mut owners: BTreeMap<(NodeId, Name), usize> = BTreeMap::new();
+    let mut owners = Owners::default();
     let mut keys: Vec<Vec<Option<(NodeId, Name)>>> = Vec::with_capacity(packages.len());
 
     for (index, package) in packages.iter().enumerate() {
@@ -151,7 +173,7 @@ pub fn merge(
             .entries
             .iter()
             .zip(&keys[index])
-            .filter(|(_, key)| key.as_ref().is_none_or(|k| owners.get(k) == Some(&index)))
+            .filter(|(_, key)| key.as_ref().is_none_or(|k| owners.entries.get(k) == Some(&index)))
             .map(|(entry, _)| db_entry(entry))
             .collect();
         installed.push(InstalledPackage {
@@ -169,7 +191,7 @@ fn merge_entry(
     packages: &[UnpackedPackage],
     index: usize,
     entry: &DataEntry,
-    owners: &mut BTreeMap<(NodeId, Name), usize>,
+    owners: &mut Owners,
 ) -> Result<Option<(NodeId, Name)>, MergeError> {
     let package = &packages[index];
     let name_of = |i: usize| packages[i].record.name.clone();
@@ -201,6 +223,7 @@ fn merge_entry(
                     Node { kind: NodeKind::Directory(BTreeMap::new()), meta: metadata(entry) };
                 let id = tree.add(node);
                 tree.link(dir, name, id, &entry.path).map_err(tree_error)?;
+                owners.dirs.insert(id, index);
                 Ok(None)
             }
             Some(id) => {
@@ -212,6 +235,7 @@ fn merge_entry(
                         path: Lossy(entry.path.clone()),
                         new_kind: "directory",
                         existing_kind: tree.node(id).kind_name(),
+                        owner: owners.entries.get(&(dir, name)).map(|&i| name_of(i)),
                     }),
                 }
             }
@@ -248,9 +272,10 @@ fn merge_entry(
                 path: Lossy(entry.path.clone()),
                 new_kind: tree.node(node).kind_name(),
                 existing_kind: "directory",
+                owner: owners.dirs.get(&old).map(|&i| name_of(i)),
             });
         }
-        if let Some(&owner) = owners.get(&key) {
+        if let Some(&owner) = owners.entries.get(&key) {
             let allowed = owner == index
                 || may_replace(&packages[index].record, &packages[owner].record)
                 || same_thing(old_node, tree.node(node));
@@ -265,7 +290,7 @@ fn merge_entry(
         }
     }
     tree.link(dir, name, node, &entry.path).map_err(tree_error)?;
-    owners.insert(key.clone(), index);
+    owners.entries.insert(key.clone(), index);
     Ok(Some(key))
 }
 
@@ -470,5 +495,34 @@ mod tests {
         let b = package("b", "b", b"", vec![dir("opt")]);
         let mut tree = Tree::new(Metadata::directory(0o755));
         assert!(matches!(merge(&mut tree, &[a, b]), Err(MergeError::TypeConflict { .. })));
+    }
+
+    #[test]
+    fn a_type_conflict_names_the_package_that_owns_the_path() {
+        let conflict = |first: Vec<DataEntry>, second: Vec<DataEntry>| {
+            let a = package("pa", "pa", b"x", first);
+            let b = package("pb", "pb", b"x", second);
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            merge(&mut tree, &[a, b]).err().map(|e| e.to_string())
+        };
+
+        let file_over_dir = conflict(vec![dir("d")], vec![file("d", 0..1)]);
+        let expected = "package pb: \"d\" is a file in this package but a directory installed by \
+                        package pa";
+        assert_eq!(file_over_dir.as_deref(), Some(expected));
+
+        let link = entry("d", EntryKind::Symlink { target: b"nowhere".to_vec() }, 0o777);
+        let dir_over_link = conflict(vec![link], vec![dir("d")]);
+        let expected = "package pb: \"d\" is a directory in this package but a symlink \
+                        installed by package pa";
+        assert_eq!(dir_over_link.as_deref(), Some(expected));
+
+        // What the tree held before the merge has no owner to name.
+        let b = package("pb", "pb", b"x", vec![file("d", 0..1)]);
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"d", Metadata::directory(0o755)).unwrap();
+        let text = merge(&mut tree, &[b]).err().map(|e| e.to_string());
+        let expected = "package pb: \"d\" is a file in this package but a directory in the tree";
+        assert_eq!(text.as_deref(), Some(expected));
     }
 }

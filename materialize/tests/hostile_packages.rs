@@ -123,7 +123,9 @@ fn expected(case: TarCase) -> String {
         // `./` is the root itself: nothing to add, the build keeps the root's metadata.
         TarCase::NameDotSlash => "tree: / directory, f file".to_string(),
         TarCase::DuplicateTypes => {
-            format!("{MERGE}\"a\" is a directory in this package but a file in the tree")
+            format!(
+                "{MERGE}\"a\" is a directory in this package but a file earlier in this package"
+            )
         }
         TarCase::HardlinkMissing => format!(
             "{MERGE}hardlink \"h\" names \"nowhere\", which is not a regular file of the tree"
