@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use flatroot_vfs::{Content, Follow, Metadata, Node, NodeKind, Timestamp, Tree, TreeError};
+use flatroot_vfs::{Content, Follow, Lossy, Metadata, Node, NodeKind, Timestamp, Tree, TreeError};
 
 use super::accounts::{self, Group, User};
 use super::busybox;
@@ -57,6 +57,21 @@ pub enum GenerateError {
         #[source]
         source: TreeError,
     },
+    /// A package put a non-directory where a generated file needs a directory.
+    #[error(
+        "cannot write generated {path}: package {package} installs {blocker:?} as a {kind}, \
+         where a directory must be"
+    )]
+    Blocked {
+        /// The generated path.
+        path: String,
+        /// The entry in the way, as the package names it.
+        blocker: Lossy,
+        /// What the entry is (`file`, `symlink`, ...).
+        kind: &'static str,
+        /// The package that installed it.
+        package: String,
+    },
     /// Writing `scripts.tar` failed.
     #[error("cannot write lib/apk/db/scripts.tar")]
     Scripts(#[source] std::io::Error),
@@ -89,8 +104,50 @@ const SKELETON_DIRS: &[(&str, u32)] = &[
     ("var/cache/misc", 0o755),
 ];
 
-/// Writes every generated file; see the module documentation.
+/// Writes every generated file; see the module documentation. A path that a package's
+/// non-directory blocks is an error naming that package and entry.
 pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateError> {
+    write_all(tree, inputs).map_err(|error| match error {
+        GenerateError::Tree { path, source: source @ TreeError::NotADirectory { .. } } => {
+            match blocking_entry(tree, &path, inputs.installed) {
+                Some((blocker, kind, package)) => {
+                    GenerateError::Blocked { path, blocker, kind, package }
+                }
+                None => GenerateError::Tree { path, source },
+            }
+        }
+        other => other,
+    })
+}
+
+/// The entry of an installed package that stands where `path` needs a directory: its path as
+/// the package names it, its kind and the package. None when no package's entry is in the
+/// way (the tree was built with it).
+fn blocking_entry(
+    tree: &Tree,
+    path: &str,
+    installed: &[InstalledPackage],
+) -> Option<(Lossy, &'static str, String)> {
+    let components: Vec<&str> = path.split('/').collect();
+    let blocker = (1..components.len()).map(|n| components[..n].join("/")).find(|prefix| {
+        let id = tree.lookup(prefix.as_bytes(), Follow::Final);
+        id.is_ok_and(|id| !tree.node(id).is_dir())
+    })?;
+
+    // The package's own spelling of the place may go through a symlinked directory.
+    let node = tree.lookup(blocker.as_bytes(), Follow::NotFinal).ok()?;
+    let kind = tree.node(node).kind_name();
+    installed.iter().rev().find_map(|package| {
+        let entry =
+            package.entries.iter().filter(|entry| !entry.is_dir).find(|entry| {
+                tree.lookup(&entry.path, Follow::NotFinal).is_ok_and(|id| id == node)
+            })?;
+        Some((Lossy(entry.path.clone()), kind, package.record.name.clone()))
+    })
+}
+
+/// [`write`], with errors as the tree gives them.
+fn write_all(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateError> {
     let time = inputs.build_time;
     let mut world: Vec<&String> = inputs.world.iter().collect();
     world.sort();
@@ -311,6 +368,8 @@ fn busybox_links(tree: &mut Tree, time: i64) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apk::index::IndexEntry;
+    use crate::rootfs::installed::DbEntry;
 
     #[test]
     fn busybox_links_fill_only_missing_paths_making_missing_directories() {
@@ -390,6 +449,39 @@ mod tests {
     fn mode_of(tree: &Tree, path: &[u8]) -> Option<(bool, u32)> {
         let node = tree.node(tree.lookup(path, Follow::NotFinal).ok()?);
         Some((matches!(node.kind, NodeKind::Directory(_)), node.meta.mode))
+    }
+
+    #[test]
+    fn a_package_file_where_a_directory_must_be_is_named_with_its_package() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_file(b"etc", Metadata::file(0o644), Content::empty()).unwrap();
+        let entry = |path: &[u8], is_dir| DbEntry {
+            path: path.to_vec(),
+            is_dir,
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+            checksum: None,
+        };
+        let package = |name: &str, entries| InstalledPackage {
+            record: IndexEntry { name: name.into(), ..IndexEntry::default() },
+            entries,
+            scripts: vec![],
+            triggers: vec![],
+        };
+        let installed = [
+            package("other", vec![entry(b"usr", true)]),
+            package("pa", vec![entry(b"etc", false)]),
+        ];
+        let inputs = Inputs { installed: &installed, ..inputs(5) };
+
+        let error = write(&mut tree, &inputs).unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "cannot write generated etc/apk/world: package pa installs \"etc\" as a file, where a \
+             directory must be"
+        );
     }
 
     #[test]
