@@ -82,6 +82,20 @@ pub(super) unsafe fn map_prefix(file: &File, len: usize) -> io::Result<SharedBuf
     Ok(Mapped::shared(map, len))
 }
 
+/// The error of populating a writable map of a file, in the words of its cause. The kernel
+/// reports `EFAULT` ("Bad address") when a page could not be populated because writing it
+/// would raise `SIGBUS`; within the file's length that is a page the file system cannot
+/// allocate: it is full (tmpfs says nothing more).
+fn populate_error(error: io::Error) -> io::Error {
+    if error.raw_os_error() != Some(libc::EFAULT) {
+        return error;
+    }
+    io::Error::new(
+        io::ErrorKind::StorageFull,
+        "the file system holding it is full: no space left on device",
+    )
+}
+
 /// Inflated bytes appended to a file through a writable shared mapping, or to memory once the
 /// file cannot grow.
 pub(super) struct FileOutput {
@@ -190,7 +204,7 @@ impl FileOutput {
                     Err(errno) => return Err(errno.into()),
                 }
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(populate_error(error)),
         }
         self.capacity = target;
         Ok(())
@@ -264,6 +278,16 @@ mod tests {
             bytes.len()
         });
         assert!(had_room);
+    }
+
+    #[test]
+    fn a_page_that_cannot_be_populated_is_reported_as_a_full_file_system() {
+        let full = populate_error(io::Error::from_raw_os_error(libc::EFAULT));
+        assert_eq!(full.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(full.to_string(), "the file system holding it is full: no space left on device");
+
+        let other = populate_error(io::Error::from_raw_os_error(libc::ENOMEM));
+        assert_eq!(other.raw_os_error(), Some(libc::ENOMEM));
     }
 
     #[test]
