@@ -253,3 +253,48 @@ fn a_build_ended_by_a_signal_removes_its_temporary_output() {
         assert!(!out.exists(), "{signal}: nothing at the output");
     }
 }
+
+#[test]
+fn a_build_ended_by_a_signal_leaves_no_cache_temporary() {
+    let name = "a_build_ended_by_a_signal_leaves_no_cache_temporary";
+    if testenv::shared_tools().is_none() {
+        return testenv::missing(name, "../shared/tools");
+    }
+    let repo = corpus::debian_repo("small").expect("make-apk-repo --preset small");
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let tmp = cache.join("tmp");
+
+    // The slowest level on one thread, so that the build writes cache entries for long
+    // enough to be caught with one of their temporaries open.
+    let mut child = flatroot()
+        .args(["build", "--compression-level", "12", "--jobs", "1", "--cache-dir"])
+        .arg(&cache)
+        .arg(repo.join("blueprints/base.yaml"))
+        .arg(dir.path().join("image"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let temporaries = || match std::fs::read_dir(&tmp) {
+        Ok(listing) => listing.filter_map(Result::ok).map(|e| e.file_name()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let started = std::time::Instant::now();
+    let seen = loop {
+        let now = temporaries();
+        if !now.is_empty() {
+            break now;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the build ended before a temporary");
+        assert!(started.elapsed().as_secs() < 300, "no cache temporary after 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "ended by SIGTERM");
+    assert_eq!(temporaries(), Vec::<std::ffi::OsString>::new(), "left in tmp/ (saw {seen:?})");
+}

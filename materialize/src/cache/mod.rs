@@ -40,7 +40,8 @@ pub use tag::TAG_FILE;
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, Write as _};
+use std::io::{self, Write};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -48,6 +49,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest as _, Sha256};
 
 use crate::apk::index::Checksum;
+use crate::oci::pending::Pending;
 
 /// A kind of cache entry; each has its own directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,6 +89,53 @@ impl Kind {
             Kind::Segments => "segments",
             Kind::Temporary => "tmp",
         }
+    }
+}
+
+/// A temporary file of the cache's `tmp/`, from [`Cache::temporary`]: a `NamedTempFile`
+/// (which it dereferences to) that is registered as pending while it lives, so that a
+/// process ending on a signal removes it.
+#[derive(Debug)]
+pub struct Temporary {
+    file: tempfile::NamedTempFile,
+    /// Dropped after `file`: fields drop in order of declaration.
+    _pending: Pending,
+}
+
+impl Temporary {
+    /// The file alone, no longer removed on a signal: for tests that leave a temporary behind
+    /// as a killed process would.
+    #[cfg(test)]
+    pub(crate) fn into_file(self) -> tempfile::NamedTempFile {
+        self.file
+    }
+}
+
+impl Deref for Temporary {
+    type Target = tempfile::NamedTempFile;
+
+    fn deref(&self) -> &tempfile::NamedTempFile {
+        &self.file
+    }
+}
+
+impl DerefMut for Temporary {
+    fn deref_mut(&mut self) -> &mut tempfile::NamedTempFile {
+        &mut self.file
+    }
+}
+
+impl Write for Temporary {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.file.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -239,7 +288,9 @@ impl Cache {
         self.root.join(kind.dir()).join(name)
     }
 
-    /// A new, empty temporary file in the cache, removed when dropped unless persisted.
+    /// A new, empty temporary file in the cache, removed when dropped unless persisted, and
+    /// by [`crate::oci::pending::remove_all`] when the process ends on a signal (which runs
+    /// no destructor).
     ///
     /// # Errors
     /// [`CacheError::Io`] when the directory cannot be made or the file created;
@@ -247,7 +298,7 @@ impl Cache {
     ///
     /// The file is locked (`flock`) while open, so that no sweep takes it for abandoned;
     /// the first temporary a process makes in a cache sweeps what killed processes left.
-    pub fn temporary(&self) -> Result<tempfile::NamedTempFile, CacheError> {
+    pub fn temporary(&self) -> Result<Temporary, CacheError> {
         let dir = self.root.join(Kind::Temporary.dir());
         if !SWEPT.lock().unwrap_or_else(PoisonError::into_inner).contains(&dir) {
             self.claim(true)?;
@@ -271,11 +322,12 @@ impl Cache {
             made => made,
         }
         .map_err(io_error(&dir))?;
+        let pending = Pending::new(file.path());
         if let Err(error) = file.as_file().try_lock() {
             // Only a sweep's guard: without the lock the file is still safe for a minute.
             tracing::debug!(path = %file.path().display(), %error, "cannot lock a temporary");
         }
-        Ok(file)
+        Ok(Temporary { file, _pending: pending })
     }
 
     /// The directory of `kind`, unless something other than a real directory stands there
@@ -323,7 +375,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`CacheError::Io`] when the file cannot be flushed or renamed.
-    pub fn persist(&self, file: tempfile::NamedTempFile, path: &Path) -> Result<(), CacheError> {
+    pub fn persist(&self, file: Temporary, path: &Path) -> Result<(), CacheError> {
         file.as_file().sync_data().map_err(io_error(file.path()))?;
         self.persist_checked(file, path)
     }
@@ -336,11 +388,9 @@ impl Cache {
     ///
     /// # Errors
     /// [`CacheError::Io`] when the file cannot be renamed.
-    pub fn persist_checked(
-        &self,
-        file: tempfile::NamedTempFile,
-        path: &Path,
-    ) -> Result<(), CacheError> {
+    pub fn persist_checked(&self, file: Temporary, path: &Path) -> Result<(), CacheError> {
+        // Registered until the rename is done: a signal before it removes the temporary.
+        let Temporary { file, _pending } = file;
         let failed = |e: tempfile::PersistError| CacheError::Io {
             path: path.to_path_buf(),
             source: e.error,

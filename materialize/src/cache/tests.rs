@@ -142,7 +142,7 @@ fn a_sweep_removes_abandoned_temporaries_and_keeps_those_being_written() {
     assert_eq!(removed, 0, "nothing else is abandoned");
     assert!(young.exists() && writing.path().exists() && first.path().exists());
     drop(writing);
-    let (_, kept) = first.keep().unwrap();
+    let (_, kept) = first.into_file().keep().unwrap();
     age(&kept, 120);
     assert_eq!(cache.sweep_abandoned().unwrap(), 1, "closed, its temporary is a stray");
 }
@@ -215,7 +215,7 @@ fn stale_temporaries_are_removed_whatever_the_size() {
     let cache = Cache::new(dir.path());
     let stray = cache.temporary().unwrap();
     stray.as_file().set_len(5).unwrap();
-    let (_, path) = stray.keep().unwrap();
+    let (_, path) = stray.into_file().keep().unwrap();
     age(&path, 2 * 24 * 3600);
 
     let report = cache.gc(u64::MAX).unwrap();

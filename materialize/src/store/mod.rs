@@ -39,7 +39,7 @@ use flatroot_vfs::SharedBuffer;
 use crate::apk::datatar::{DataEntry, Limits};
 use crate::apk::gzip::Output;
 use crate::apk::package::{Expect, PackageError, data_entries};
-use crate::cache::{Cache, Kind};
+use crate::cache::{Cache, Kind, Temporary};
 
 mod file;
 
@@ -329,7 +329,7 @@ fn keep(
     file: &File,
     map: Option<memmap2::MmapMut>,
     len: usize,
-    entry: Option<(&Cache, &[u8; 32], tempfile::NamedTempFile)>,
+    entry: Option<(&Cache, &[u8; 32], Temporary)>,
 ) -> io::Result<SharedBuffer> {
     // The file is this build's own temporary; renamed into the cache, an entry is never
     // changed in place, so the bytes under the map stay as they are.
