@@ -18,7 +18,8 @@
 //! as it is, and a missing one is an error naming it.
 //!
 //! Known shortcomings: a download is resumed only by the process that began it (a killed
-//! process's partial file in `tmp/` is not picked up; `cache gc` removes it after a day);
+//! process's partial file in `tmp/` is not picked up; the next build that writes to the
+//! cache, or `cache gc`, removes it once it is unlocked and older than a minute);
 //! the agent keeps ureq's default of 3 idle connections per host, so more `--jobs` than that
 //! open some connections anew; each architecture of a build has its own [`Fetcher`], so
 //! connections are not reused across architectures.
