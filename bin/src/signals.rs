@@ -1,6 +1,6 @@
 //! How a command other than `mount` ends on SIGINT, SIGTERM or SIGHUP: the temporary outputs
-//! it was writing are removed first, so an interrupted build leaves no hidden half-written
-//! layout or archive beside its output.
+//! and cache temporaries it was writing are removed first, so an interrupted build leaves no
+//! hidden half-written layout or archive beside its output, nor files in the cache's `tmp/`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
