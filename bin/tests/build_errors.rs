@@ -10,7 +10,7 @@ mod support;
 
 use std::path::Path;
 
-use flatroot_benches::fixture::apk::{Entry, PackageBuilder};
+use flatroot_benches::fixture::apk::{BuiltPackage, Entry, PackageBuilder};
 use flatroot_benches::fixture::index::IndexBuilder;
 use flatroot_benches::fixture::keys::{Signature, SigningKey};
 use support::*;
@@ -86,8 +86,16 @@ fn a_package_that_is_not_what_the_index_says_is_an_error() {
 
 #[test]
 fn a_truncated_package_is_an_error() {
+    // The file is shorter than the index's S:, which is found before it is read.
     let text = fails(&fixture("testdata/bad/truncated-package/blueprint.yaml"), &[]);
-    expect(&text, &["truncated-package/x86_64/victim-1.0-r0.apk", "truncated gzip member"]);
+    expect(
+        &text,
+        &[
+            "package victim-1.0-r0: the file ",
+            "truncated-package/x86_64/victim-1.0-r0.apk does not match the index ",
+            "bytes, the index says",
+        ],
+    );
 }
 
 #[test]
@@ -353,4 +361,124 @@ fn a_multi_arch_archive_refuses_a_tag_its_arch_suffix_makes_too_long() {
     // One architecture needs no suffix, and a layout names its index without one.
     build("testdata/blueprint.yaml", &archive, &["--tag", &tag, "--arch", "x86_64"]);
     build("testdata/blueprint.yaml", &dir.path().join("layout"), &["--tag", &tag]);
+}
+
+/// A local repository under `dir` signed by the test key, whose index describes each
+/// package's first element and holds its second as the package file, and the path of a
+/// blueprint installing `world` from it.
+fn lying_repository(
+    dir: &Path,
+    packages: &[(BuiltPackage, Vec<u8>)],
+    world: &str,
+) -> std::path::PathBuf {
+    let key = SigningKey::test_key().unwrap();
+    let arch_dir = dir.join("repo/x86_64");
+    std::fs::create_dir_all(&arch_dir).unwrap();
+    let mut index = IndexBuilder::new("lies");
+    for (described, file) in packages {
+        std::fs::write(arch_dir.join(described.file_name()), file).unwrap();
+        index = index.package(described);
+    }
+    let index = index.signature(Signature::sha1(&key)).build().unwrap();
+    std::fs::write(arch_dir.join("APKINDEX.tar.gz"), index).unwrap();
+
+    let blueprint = dir.join("lies.yaml");
+    let yaml = format!(
+        concat!(
+            "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [{}]\n",
+            "archs: [x86_64]\n",
+        ),
+        dir.join("repo").display(),
+        root().join("testdata/keys/flatroot-test.rsa.pub").display(),
+        world,
+    );
+    std::fs::write(&blueprint, yaml).unwrap();
+    blueprint
+}
+
+fn signed(builder: PackageBuilder) -> BuiltPackage {
+    builder.sign_with(&SigningKey::test_key().unwrap()).build().unwrap()
+}
+
+#[test]
+fn a_local_package_of_another_size_than_its_index_says_is_an_error() {
+    let dir = tempdir();
+    let pkg = signed(PackageBuilder::new("victim", "1.0-r0", "x86_64").entry(Entry::dir("etc")));
+    let mut described = pkg.clone();
+    described.bytes.extend_from_slice(&[0; 100]);
+
+    let blueprint =
+        lying_repository(dir.path(), &[(described.clone(), pkg.bytes.clone())], "victim");
+
+    let text = fails(&blueprint, &[]);
+    let (found, expected) = (pkg.bytes.len(), described.bytes.len());
+    expect(
+        &text,
+        &[
+            "package victim-1.0-r0: the file ",
+            "repo/x86_64/victim-1.0-r0.apk does not match the index ",
+            "repo/x86_64/APKINDEX.tar.gz",
+            &format!(": {found} bytes, the index says {expected}"),
+        ],
+    );
+
+    // A file larger than the index says is refused before it is read.
+    let dir = tempdir();
+    let mut larger = pkg.bytes.clone();
+    larger.extend_from_slice(&[0; 100]);
+    let blueprint = lying_repository(dir.path(), &[(pkg.clone(), larger)], "victim");
+    let text = fails(&blueprint, &[]);
+    let limit = format!("over the limit of {} (the size the index gives)", pkg.bytes.len());
+    expect(&text, &["victim-1.0-r0.apk", &limit]);
+}
+
+#[test]
+fn a_pkginfo_naming_another_package_than_the_index_is_an_error() {
+    let dir = tempdir();
+    let impostor = signed(PackageBuilder::new("impostor", "2.0-r0", "x86_64"));
+    // The index describes the impostor's file, checksum and all, as victim 1.0-r0.
+    let mut described = impostor.clone();
+    described.info.name = "victim".into();
+    described.info.version = "1.0-r0".into();
+
+    let blueprint = lying_repository(dir.path(), &[(described, impostor.bytes.clone())], "victim");
+
+    let text = fails(&blueprint, &[]);
+    expect(
+        &text,
+        &[
+            "victim-1.0-r0.apk",
+            "package victim-1.0-r0: .PKGINFO says pkgname \"impostor\" and pkgver \"2.0-r0\", \
+             the index says P:victim and V:1.0-r0",
+        ],
+    );
+}
+
+#[test]
+fn a_symlink_with_an_empty_target_is_refused_naming_the_package_and_entry() {
+    let dir = tempdir();
+    let pkg = PackageBuilder::new("victim", "1.0-r0", "x86_64")
+        .entry(Entry::symlink("a", ""))
+        .entry(Entry::file("a/x", "x"));
+    let pkg = signed(pkg);
+
+    let blueprint = lying_repository(dir.path(), &[(pkg.clone(), pkg.bytes.clone())], "victim");
+
+    let text = fails(&blueprint, &[]);
+    expect(&text, &["package victim-1.0-r0", "entry \"a\"", "symlink with an empty target"]);
+}
+
+#[test]
+fn a_package_file_where_a_generated_directory_goes_names_the_package() {
+    let dir = tempdir();
+    let pkg =
+        signed(PackageBuilder::new("victim", "1.0-r0", "x86_64").entry(Entry::file("etc", "x")));
+
+    let blueprint = lying_repository(dir.path(), &[(pkg.clone(), pkg.bytes.clone())], "victim");
+
+    let text = fails(&blueprint, &[]);
+    expect(
+        &text,
+        &["cannot write generated etc/apk/world: package victim installs \"etc\" as a file"],
+    );
 }

@@ -128,8 +128,8 @@ impl LoadedRepository {
     /// again (it failed verification).
     ///
     /// # Errors
-    /// [`RepositoryError::ReadPackage`] for a local file, [`RepositoryError::Fetch`] for a
-    /// remote one.
+    /// [`RepositoryError::ReadPackage`] or [`RepositoryError::SizeMismatch`] for a local file,
+    /// [`RepositoryError::Fetch`] for a remote one.
     pub fn package_bytes(
         &self,
         entry: &IndexEntry,
@@ -156,13 +156,31 @@ impl LoadedRepository {
     ) -> Result<PackageBytes, RepositoryError> {
         let origin = self.package_location(entry);
         match &self.spec.source {
-            Source::Local(_) => {
-                // The bound of a download too (where the index's size is not known).
-                let limit = limits.max_data_size.saturating_add(limits.max_control_size);
-                let what = "--max-data-size plus --max-control-size";
+            Source::Local(dir) => {
+                // A file larger than the index says is not read whole; without a size, the
+                // bound of a download.
+                let (limit, what) = match entry.size {
+                    0 => (
+                        limits.max_data_size.saturating_add(limits.max_control_size),
+                        "--max-data-size plus --max-control-size",
+                    ),
+                    size => (size, "the size the index gives"),
+                };
                 let bytes = read_bounded_into(&origin, limit, what, spare).map_err(|source| {
                     RepositoryError::ReadPackage { path: origin.clone(), source }
                 })?;
+
+                // As a download is checked against the index before it is used: the size
+                // the index states is what `lib/apk/db/installed` records.
+                if entry.size > 0 && bytes.len() as u64 != entry.size {
+                    return Err(RepositoryError::SizeMismatch {
+                        package: format!("{}-{}", entry.name, entry.version),
+                        path: origin,
+                        index: dir.join(&self.arch).join("APKINDEX.tar.gz"),
+                        expected: entry.size,
+                        found: bytes.len() as u64,
+                    });
+                }
                 Ok(PackageBytes { bytes, origin, from_cache: false })
             }
             Source::Remote(remote) => {
@@ -211,6 +229,23 @@ pub enum RepositoryError {
         /// What went wrong.
         #[source]
         source: Box<FetchError>,
+    },
+    /// A package file of a local repository is not as large as its index says.
+    #[error(
+        "package {package}: the file {path} does not match the index {index}: {found} bytes, \
+         the index says {expected}"
+    )]
+    SizeMismatch {
+        /// `name-version`.
+        package: String,
+        /// The package file.
+        path: PathBuf,
+        /// The index that describes it.
+        index: PathBuf,
+        /// The index's `S:`.
+        expected: u64,
+        /// The file's size.
+        found: u64,
     },
     /// A package file of a local repository could not be read.
     #[error("cannot read package file {path}")]

@@ -38,7 +38,7 @@ use sha2::Sha256;
 
 use crate::apk::datatar::{self, DataEntry, DataTarError, EntryKind, Limit, Limits};
 use crate::apk::gzip::{self, GzipError, Output};
-use crate::apk::index::Checksum;
+use crate::apk::index::{Checksum, IndexEntry};
 use crate::apk::pkginfo::{PkgInfo, PkgInfoError};
 use crate::apk::signature::{self, Keyring, SignatureError, Trust};
 
@@ -72,6 +72,15 @@ impl Expect {
     pub fn named(name: impl Into<String>) -> Expect {
         Expect { name: name.into(), ..Expect::default() }
     }
+}
+
+/// A package name and version, as `.PKGINFO` or an index gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `pkgname`, or `P:`.
+    pub name: String,
+    /// `pkgver`, or `V:`.
+    pub version: String,
 }
 
 /// A control script, from the control segment.
@@ -223,6 +232,20 @@ pub enum PackageError {
         #[source]
         source: PkgInfoError,
     },
+    /// `.PKGINFO` names another package or version than the index record it was read for.
+    #[error(
+        "package {package}: .PKGINFO says pkgname {:?} and pkgver {:?}, the index says P:{} and \
+         V:{}",
+        pkginfo.name, pkginfo.version, index.name, index.version
+    )]
+    IndexIdentity {
+        /// The package, as the index names it.
+        package: String,
+        /// `.PKGINFO`'s `pkgname` and `pkgver`.
+        pkginfo: Box<Identity>,
+        /// The index's `P:` and `V:`.
+        index: Box<Identity>,
+    },
     /// `.PKGINFO` has no `datahash`, so nothing covers the data (unless untrusted data is
     /// allowed).
     #[error("package {package}: .PKGINFO has no datahash")]
@@ -345,6 +368,31 @@ pub fn read_control(
 
     let (pkginfo, scripts) = read_control_tar(&control, &expect.name)?;
     Ok(Control { pkginfo, control_checksum, signed_by, scripts, data_start: control_range.end })
+}
+
+/// Checks that the `.PKGINFO` of a package read for the index record `record` names the same
+/// package and version, byte for byte (apk-tools takes the name and version of a package it
+/// installs from a repository from the index, so a package that says otherwise would be
+/// recorded as something it is not).
+///
+/// # Errors
+/// [`PackageError::IndexIdentity`], naming [`Expect::name`] and both pairs of values.
+pub fn check_index_identity(
+    pkginfo: &PkgInfo,
+    record: &IndexEntry,
+    expect: &Expect,
+) -> Result<(), PackageError> {
+    if pkginfo.pkgname == record.name && pkginfo.pkgver == record.version {
+        return Ok(());
+    }
+    Err(PackageError::IndexIdentity {
+        package: expect.name.clone(),
+        pkginfo: Box::new(Identity {
+            name: pkginfo.pkgname.clone(),
+            version: pkginfo.pkgver.clone(),
+        }),
+        index: Box::new(Identity { name: record.name.clone(), version: record.version.clone() }),
+    })
 }
 
 /// Decompresses and verifies the data segment of the package in `bytes`, whose control

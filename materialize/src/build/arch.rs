@@ -14,8 +14,8 @@ use crate::apk::datatar::EntryKind;
 use crate::apk::dependency::Dependency;
 use crate::apk::index::IndexEntry;
 use crate::apk::package::{
-    Control, Expect, check_data_limits, read_control, read_data, read_data_into,
-    verify_data_segment,
+    Control, Expect, check_data_limits, check_index_identity, read_control, read_data,
+    read_data_into, verify_data_segment,
 };
 use crate::apk::signature::Keyring;
 use crate::cache::Cache;
@@ -361,6 +361,10 @@ impl Reader<'_> {
                     RepositoryError::ReadPackage { path, source } => {
                         BuildError::ReadPackage { path, source }
                     }
+                    mismatch @ RepositoryError::SizeMismatch { .. } => BuildError::IndexMismatch {
+                        arch: resolved.arch.clone(),
+                        source: Box::new(mismatch),
+                    },
                     other => {
                         BuildError::Fetch { arch: resolved.arch.clone(), source: Box::new(other) }
                     }
@@ -410,6 +414,7 @@ fn verify_one(
         |source| BuildError::Package { path: path.clone(), source: Box::new(source) };
 
     let control = read_control(bytes, &expect, keyring, options.trust).map_err(package_error)?;
+    check_index_identity(&control.pkginfo, record, &expect).map_err(package_error)?;
     // The data is taken by the datahash the verified control segment names, so a package
     // read before (by this process, or by any build through the cache) is not inflated again.
     // The file's data segment is still hashed then, so that a damaged package file is an

@@ -109,6 +109,15 @@ pub enum BuildError {
         #[source]
         source: Box<RepositoryError>,
     },
+    /// A package file of a local repository is not the one its index describes.
+    #[error("{arch}: a package file does not match its index")]
+    IndexMismatch {
+        /// The architecture.
+        arch: String,
+        /// What differs, naming the package, its file and the index.
+        #[source]
+        source: Box<RepositoryError>,
+    },
     /// A package file could not be read.
     #[error("cannot read package file {path}")]
     ReadPackage {

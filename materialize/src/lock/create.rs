@@ -141,6 +141,9 @@ pub fn create(
                         RepositoryError::ReadPackage { path, source } => {
                             LockError::Read { path, source }
                         }
+                        mismatch @ RepositoryError::SizeMismatch { .. } => {
+                            LockError::PackageFile(Box::new(mismatch))
+                        }
                         other => {
                             LockError::Fetch { package: package.clone(), source: Box::new(other) }
                         }

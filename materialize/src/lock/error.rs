@@ -29,6 +29,9 @@ pub enum LockError {
         #[source]
         source: Box<RepositoryError>,
     },
+    /// A package file of a local repository is not the one its index describes.
+    #[error(transparent)]
+    PackageFile(Box<RepositoryError>),
     /// The lock could not be written.
     #[error("cannot write the lock file {path}")]
     Write {
