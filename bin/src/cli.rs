@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from an apko blueprint into an OCI layout or a docker-archive, and
     /// with `--push` push it to registries.
+    #[command(override_usage = "flatroot build [OPTIONS] <BLUEPRINT> <OUT>\n       \
+                                flatroot build [OPTIONS] <BLUEPRINT> [OUT] --push <REF>...")]
     Build(BuildArgs),
     /// Build many blueprints as one batch, one OCI layout each under `--out-dir`: every
     /// package is read and inflated once for all of them, and one failure does not stop
