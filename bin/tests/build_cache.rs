@@ -131,7 +131,7 @@ fn a_cache_that_other_users_may_write_is_neither_read_nor_written() {
     assert_eq!(success(&output), expected);
     let text = stderr(&output);
     let warning = format!(
-        "{} may be written by users other than its owner",
+        "{} may be written, or replaced, by users other than this one",
         cache.join("segments").display()
     );
     assert!(text.contains(&warning), "{text}");

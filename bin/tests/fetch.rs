@@ -270,6 +270,33 @@ fn offline_builds_use_the_cache_and_name_what_is_missing() {
 }
 
 #[test]
+fn with_a_cache_others_may_write_downloads_go_to_a_private_directory_removed_after() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempdir();
+    let (home, cache) = (dir.path().join("home"), dir.path().join("cache"));
+    let server = serve_fixture();
+    let remote = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
+    let expected = success(&build_with_cache(&home, &cache, &remote, &dir.path().join("a"), &[]));
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let before = files_under(&cache);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+
+    let output = run(isolated(&home)
+        .env("TMPDIR", &tmp)
+        .arg("build")
+        .arg(&remote)
+        .arg(dir.path().join("b"))
+        .arg("--cache-dir")
+        .arg(&cache));
+
+    assert_eq!(success(&output), expected);
+    assert!(stderr(&output).contains("the cache"), "{}", stderr(&output));
+    assert_eq!(files_under(&cache), before, "the untrusted cache is not written");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the private directory is removed");
+}
+
+#[test]
 fn a_truncated_cache_entry_is_discarded_and_fetched_again() {
     let dir = tempdir();
     let (home, cache) = (dir.path().join("home"), dir.path().join("cache"));

@@ -162,8 +162,8 @@ pub enum CacheError {
     /// The directory, or one of its kinds', may be written by a group, other users, or
     /// belongs to another user: any of them could put entries into images.
     #[error(
-        "{path} may be written by users other than its owner; a cache must be its owner's \
-         alone (chmod go-w, or choose another --cache-dir)"
+        "{path} may be written, or replaced, by users other than this one; a cache must be \
+         this user's alone (chmod go-w, chown, or choose another --cache-dir)"
     )]
     Shared {
         /// The directory.

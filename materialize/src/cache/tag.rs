@@ -37,13 +37,43 @@ fn is_our_tag(path: &Path) -> Option<bool> {
 /// entries go into images, so no other user may write them.
 pub(super) fn make_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
+    // Missing parents are made 0755 whatever the umask: one others could write would let
+    // them replace the cache (see `unsafe_on_the_way`).
     if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         made => made,
     }
+}
+
+/// The first place on `path` (absolute) where a user other than `euid` or root could put
+/// something else in its stead: a directory every user may write without the sticky bit, or
+/// an entry (a directory or a symlink) of another user in a directory every user may write
+/// (`/tmp`), or a symlink of another user anywhere. Components that do not exist yet are
+/// made by the cache itself. Group-writable directories above the cache are the group's
+/// business and are not refused.
+fn unsafe_on_the_way(path: &Path, euid: u32) -> Option<PathBuf> {
+    let mut open_parent = false;
+    let mut prefixes: Vec<&Path> = path.ancestors().collect();
+    prefixes.reverse();
+    for prefix in prefixes {
+        let Ok(meta) = std::fs::symlink_metadata(prefix) else { break };
+        let ours = meta.uid() == euid || meta.uid() == 0;
+        let is_link = meta.file_type().is_symlink();
+        if !ours && (open_parent || is_link) {
+            return Some(prefix.to_path_buf());
+        }
+
+        let world_writable = meta.is_dir() && meta.mode() & 0o002 != 0;
+        if world_writable && meta.mode() & 0o1000 == 0 {
+            return Some(prefix.to_path_buf());
+        }
+        // What a symlink leads to is checked on the resolved path.
+        open_parent = world_writable && !is_link;
+    }
+    None
 }
 
 impl Cache {
@@ -86,7 +116,8 @@ impl Cache {
         let shared = self.writable_by_others();
         if let Some(dir) = &shared {
             tracing::warn!(
-                "{} may be written by users other than its owner; the cache {} is not used",
+                "{} may be written, or replaced, by users other than this one; the cache {} is \
+                 not used",
                 dir.display(),
                 self.root.display()
             );
@@ -96,10 +127,20 @@ impl Cache {
     }
 
     /// The first of the cache's directory and its kinds' directories that a group or other
-    /// users may write, or that belongs to another user than this process's (or root): such
-    /// a user could put entries into images. `None` when there is none, or no directory.
+    /// users may write, or that belongs to another user than this process's (or root), or
+    /// the first place on the way to the cache where another user could swap it for theirs
+    /// (see [`unsafe_on_the_way`]): such a user could put entries into images. `None` when
+    /// there is none, or no directory.
     fn writable_by_others(&self) -> Option<PathBuf> {
         let euid = nix::unistd::geteuid().as_raw();
+        let given = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
+        let resolved = std::fs::canonicalize(&self.root).unwrap_or_else(|_| given.clone());
+        if let Some(unsafe_place) =
+            unsafe_on_the_way(&given, euid).or_else(|| unsafe_on_the_way(&resolved, euid))
+        {
+            return Some(unsafe_place);
+        }
+
         let kinds = Kind::ALL.iter().map(|kind| self.root.join(kind.dir()));
         std::iter::once(self.root.clone()).chain(kinds).find(|dir| match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => {
@@ -182,5 +223,58 @@ impl Cache {
         let temp = tempfile::Builder::new().prefix(TAG_TEMP_PREFIX).tempfile_in(&self.root)?;
         std::fs::write(temp.path(), TAG_TEXT)?;
         temp.persist(self.root.join(TAG_FILE)).map(drop).map_err(|e| e.error)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn the_way_to_a_cache_must_not_be_another_users_to_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let euid = nix::unistd::geteuid().as_raw();
+        let cache = root.join("mine/cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        assert_eq!(unsafe_on_the_way(&cache, euid), None);
+        assert_eq!(unsafe_on_the_way(&root.join("mine/not-yet/cache"), euid), None);
+
+        // A directory everyone may write, without the sticky bit: anyone can rename `cache`.
+        let open = root.join("open");
+        std::fs::create_dir_all(open.join("cache")).unwrap();
+        mode(&open, 0o777);
+        assert_eq!(unsafe_on_the_way(&open.join("cache"), euid), Some(open.clone()));
+        // With it (as /tmp has), what this user made there is safe.
+        mode(&open, 0o1777);
+        assert_eq!(unsafe_on_the_way(&open.join("cache"), euid), None);
+
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP the parts with another user's files: they need root to chown");
+            return;
+        }
+        let nobody = Some(nix::unistd::Uid::from_raw(65534));
+        // Another user's directory, or symlink, in the sticky directory.
+        let theirs = open.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        nix::unistd::chown(&theirs, nobody, None).unwrap();
+        assert_eq!(unsafe_on_the_way(&theirs.join("cache"), euid), Some(theirs.clone()));
+        let link = open.join("link");
+        std::os::unix::fs::symlink(root.join("mine"), &link).unwrap();
+        nix::unistd::fchownat(None, &link, nobody, None, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .unwrap();
+        assert_eq!(unsafe_on_the_way(&link.join("cache"), euid), Some(link.clone()));
+        // The whole check, through the cache itself: the given path is refused though what
+        // the link resolves to is this user's.
+        let cache = Cache::new(link.join("cache"));
+        assert!(!cache.trusted());
+        assert!(matches!(cache.claim(false), Err(CacheError::Shared { .. })));
     }
 }

@@ -78,7 +78,7 @@ impl Fetcher {
         revalidate: bool,
     ) -> Result<FetchedIndex, FetchError> {
         let url = remote.index_url(arch);
-        let path = self.cache.index_path(&url);
+        let path = self.cache().index_path(&url);
         let cached = if revalidate { self.read_by_url(&path, &url, limit)? } else { None };
         let cached = cached.map(|(bytes, validators)| FetchedIndex {
             url: url.clone(),
@@ -181,7 +181,7 @@ impl Fetcher {
         let mut entry = serde_json::to_vec(&header).unwrap_or_default();
         entry.push(b'\n');
         entry.extend_from_slice(body);
-        self.cache.write(path, &entry).map_err(FetchError::Cache)
+        self.cache().write(path, &entry).map_err(FetchError::Cache)
     }
 
     /// The body and validators of the entry at `path` for `url`, if there is an intact one
@@ -194,7 +194,7 @@ impl Fetcher {
     ) -> Result<Option<(Vec<u8>, Validators)>, FetchError> {
         // The entry is a line of JSON (URL, validators, digest) before the body.
         let max = limit.saturating_add(HEADER_ROOM);
-        let Some(entry) = self.cache.read(path, max).map_err(FetchError::Cache)? else {
+        let Some(entry) = self.cache().read(path, max).map_err(FetchError::Cache)? else {
             return Ok(None);
         };
         let parsed = entry.iter().position(|&b| b == b'\n').and_then(|newline| {
@@ -206,7 +206,7 @@ impl Fetcher {
             intact.then(|| (header, body.to_vec()))
         });
         let Some((header, bytes)) = parsed else {
-            self.cache.discard(path).map_err(FetchError::Cache)?;
+            self.cache().discard(path).map_err(FetchError::Cache)?;
             return Ok(None);
         };
         let validators = Validators { etag: header.etag, last_modified: header.last_modified };
@@ -219,9 +219,9 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError::Cache`] when the entry cannot be written.
     pub fn keep_index(&self, index: &FetchedIndex) -> Result<(), FetchError> {
-        let path = self.cache.index_path(&index.url);
+        let path = self.cache().index_path(&index.url);
         if index.origin != IndexOrigin::Downloaded {
-            self.cache.touch(&path);
+            self.cache().touch(&path);
             return Ok(());
         }
         self.write_by_url(&path, &index.url, &index.validators, &index.bytes)
@@ -232,7 +232,7 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError::Cache`] when it cannot be removed.
     pub fn discard_index(&self, index: &FetchedIndex) -> Result<(), FetchError> {
-        self.cache.discard(&self.cache.index_path(&index.url)).map_err(FetchError::Cache)
+        self.cache().discard(&self.cache().index_path(&index.url)).map_err(FetchError::Cache)
     }
 }
 

@@ -49,14 +49,14 @@ impl Fetcher {
         let name =
             key_name(&url).ok_or_else(|| FetchError::KeyName { url: redact(&url) })?.to_string();
         let what = format!("key {name}");
-        let path = self.cache.key_path(&url);
+        let path = self.cache().key_path(&url);
 
         let cached = match self.read_by_url(&path, &url, MAX_KEY_SIZE)? {
             // A cached body that no longer parses is damage: fetch it anew.
             Some((bytes, validators)) => match parse(&name, &url, &bytes) {
                 Ok(pem) => Some((pem, validators)),
                 Err(_) => {
-                    self.cache.discard(&path).map_err(FetchError::Cache)?;
+                    self.cache().discard(&path).map_err(FetchError::Cache)?;
                     None
                 }
             },
@@ -64,7 +64,7 @@ impl Fetcher {
         };
         if self.offline {
             let (pem, _) = cached.ok_or_else(|| FetchError::Offline { what, url: redact(&url) })?;
-            self.cache.touch(&path);
+            self.cache().touch(&path);
             return Ok(FetchedKey { name, url, pem });
         }
 
@@ -74,7 +74,7 @@ impl Fetcher {
                 let Some((pem, _)) = cached else {
                     return Err(too_large(&what, &url, MAX_KEY_SIZE));
                 };
-                self.cache.touch(&path);
+                self.cache().touch(&path);
                 pem
             }
             Answer::Body { bytes, validators } => {

@@ -29,7 +29,7 @@ mod key;
 mod package;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 pub use index::{FetchedIndex, IndexOrigin};
 pub use key::{FetchedKey, key_name};
@@ -38,6 +38,7 @@ pub use package::PackageFile;
 use crate::cache::{Cache, CacheError};
 use crate::http::auth::{Netrc, host_of, parse_http_auth};
 use crate::http::{Client, HttpConfig, HttpError, Userinfo, split_userinfo};
+use crate::oci::pending::Pending;
 
 /// How remote repositories are reached, and where their files are kept.
 #[derive(Clone, PartialEq, Eq)]
@@ -188,11 +189,49 @@ pub enum FetchError {
 pub struct Fetcher {
     offline: bool,
     http: HttpConfig,
-    cache: Cache,
+    /// The cache of the options; see [`Fetcher::cache`] for the one used.
+    configured: Cache,
+    usable: OnceLock<Usable>,
     netrc: Netrc,
     env_auth: Option<(String, Userinfo)>,
     /// Made on first use, so that a build from local repositories never loads certificates.
     client: Mutex<Option<Client>>,
+}
+
+/// The cache a [`Fetcher`] uses, and the private directory it stands in, if it is one.
+#[derive(Debug)]
+struct Usable {
+    cache: Cache,
+    /// Dropped after `cache` is no longer used: removed, and no longer registered.
+    _scratch: Option<(tempfile::TempDir, Pending)>,
+}
+
+impl Usable {
+    /// `configured` when it can hold downloads, else a private directory (see
+    /// [`Fetcher::cache`]); the configured one when even that cannot be made, whose error
+    /// then says why downloads fail.
+    fn for_cache(configured: &Cache) -> Usable {
+        // An untrusted cache was warned about by `trusted` itself; a build makes a fetcher
+        // for the keyring and each architecture, and says the rest once.
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        let own = Usable { cache: configured.clone(), _scratch: None };
+        if configured.trusted() {
+            match configured.claim(true) {
+                Ok(()) => return own,
+                Err(error) => WARNED.call_once(|| {
+                    tracing::warn!(
+                        "downloads go to a temporary directory for this run: {}",
+                        &error as &dyn std::error::Error
+                    );
+                }),
+            }
+        }
+        let Ok(scratch) = tempfile::Builder::new().prefix("flatroot-downloads-").tempdir() else {
+            return own;
+        };
+        let pending = Pending::new(scratch.path());
+        Usable { cache: Cache::new(scratch.path()), _scratch: Some((scratch, pending)) }
+    }
 }
 
 impl Fetcher {
@@ -220,7 +259,8 @@ impl Fetcher {
         Ok(Fetcher {
             offline: options.offline,
             http: options.http.clone(),
-            cache: Cache::new(&options.cache_dir),
+            configured: Cache::new(&options.cache_dir),
+            usable: OnceLock::new(),
             netrc,
             env_auth,
             client: Mutex::new(None),
@@ -232,9 +272,12 @@ impl Fetcher {
         self.offline
     }
 
-    /// The cache this fetcher reads and fills.
+    /// The cache this fetcher reads and fills: the configured one when it can be used (it
+    /// is [trusted](Cache::trusted) and can be claimed), else, said in one warning, a
+    /// private directory of the process's own in the temporary directory, removed when the
+    /// fetcher is dropped or the process ends on a signal, so that downloads still work.
     pub fn cache(&self) -> &Cache {
-        &self.cache
+        &self.usable.get_or_init(|| Usable::for_cache(&self.configured)).cache
     }
 
     fn client(&self) -> Result<Client, FetchError> {

@@ -56,20 +56,20 @@ impl Fetcher {
     ) -> Result<PackageFile, FetchError> {
         let mut what = format!("package {}-{}", record.name, record.version);
         let url = remote.package_url(arch, &record.name, &record.version);
-        let cached = record.checksum.as_ref().and_then(|c| self.cache.package_path(c));
+        let cached = record.checksum.as_ref().and_then(|c| self.cache().package_path(c));
 
         let limit = if record.size > 0 { record.size } else { limit };
         if let Some(path) = &cached {
-            match self.cache.read(path, limit).map_err(FetchError::Cache)? {
+            match self.cache().read(path, limit).map_err(FetchError::Cache)? {
                 Some(bytes) if reuse && matches_index(&bytes, record).is_ok() => {
-                    self.cache.touch(path);
+                    self.cache().touch(path);
                     return Ok(PackageFile { bytes, url, from_cache: true });
                 }
                 Some(bytes) => {
                     if matches_index(&bytes, record).is_err() {
                         what.push_str(" (its cached copy did not match the index and was removed)");
                     }
-                    self.cache.discard(path).map_err(FetchError::Cache)?;
+                    self.cache().discard(path).map_err(FetchError::Cache)?;
                 }
                 None => {}
             }
@@ -78,7 +78,7 @@ impl Fetcher {
             return Err(FetchError::Offline { what, url: redact(&url) });
         }
 
-        let mut file = self.cache.temporary().map_err(FetchError::Cache)?;
+        let mut file = self.cache().temporary().map_err(FetchError::Cache)?;
         self.download(remote, &url, &what, file.as_file_mut(), limit)?;
         let mut bytes = Vec::new();
         file.rewind()
@@ -90,7 +90,7 @@ impl Fetcher {
             detail,
         })?;
         if let Some(path) = &cached {
-            self.cache.persist(file, path).map_err(FetchError::Cache)?;
+            self.cache().persist(file, path).map_err(FetchError::Cache)?;
         }
         Ok(PackageFile { bytes, url, from_cache: false })
     }

@@ -40,6 +40,12 @@ pub fn remove_all() -> usize {
     PENDING.remove_all()
 }
 
+/// Whether [`remove_all`] has begun: the process is ending on a signal, and a writer whose
+/// temporary vanished need not say so.
+pub fn ending() -> bool {
+    PENDING.0.lock().unwrap_or_else(PoisonError::into_inner).1
+}
+
 /// The registered paths, and whether [`Registry::remove_all`] has begun.
 struct Registry(Mutex<(BTreeSet<PathBuf>, bool)>);
 

@@ -329,6 +329,7 @@ impl SegmentStore for CacheSegments {
             Ok(()) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
             }
+            Err(_) if crate::oci::pending::ending() => {}
             Err(error) => {
                 self.write_failures.fetch_add(1, Ordering::Relaxed);
                 let error = &error as &dyn std::error::Error;
