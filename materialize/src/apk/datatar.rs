@@ -383,6 +383,14 @@ pub enum DataTarError {
         /// Header offset.
         offset: usize,
     },
+    /// A hard link whose target is empty (or `.`, `./`): it names no file to link to.
+    #[error("entry {path:?} at byte {offset}: hard link with an empty target")]
+    EmptyHardlinkTarget {
+        /// The entry's name.
+        path: String,
+        /// Header offset.
+        offset: usize,
+    },
 }
 
 /// Reads every entry of a data tar held in `data`, in archive order.
@@ -422,7 +430,10 @@ fn to_data_entry(raw: RawEntry) -> Result<DataEntry, DataTarError> {
         b'1' => {
             let target = normalise(&raw.link, offset)?;
             if target.is_empty() {
-                return Err(DataTarError::EmptyName { offset });
+                return Err(DataTarError::EmptyHardlinkTarget {
+                    path: String::from_utf8_lossy(&raw.name).into_owned(),
+                    offset,
+                });
             }
             EntryKind::Hardlink { target }
         }

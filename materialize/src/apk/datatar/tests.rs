@@ -254,6 +254,10 @@ fn refuses_a_symlink_with_an_empty_target() {
     let err = read(&tar.concat()).unwrap_err();
     assert_eq!(err, DataTarError::EmptySymlinkTarget { path: "a".into(), offset: 0 });
     assert_eq!(err.to_string(), "entry \"a\" at byte 0: symlink with an empty target");
+
+    let tar = [entry(b"f", b'0', b"", 0o644, b""), entry(b"h", b'1', b"", 0o644, b"./")];
+    let err = read(&tar.concat()).unwrap_err();
+    assert_eq!(err.to_string(), "entry \"h\" at byte 512: hard link with an empty target");
 }
 
 #[test]
