@@ -2,10 +2,11 @@
 //! when the cache is first used ([`Cache::claim`]). Nothing in a directory without it that
 //! holds other files is ever written, swept or collected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
 use std::io;
-use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use super::{Cache, CacheError, Kind, io_error};
@@ -37,43 +38,83 @@ fn is_our_tag(path: &Path) -> Option<bool> {
 /// entries go into images, so no other user may write them.
 pub(super) fn make_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
-    // Missing parents are made 0755 whatever the umask: one others could write would let
-    // them replace the cache (see `unsafe_on_the_way`).
+    // Missing parents are made at most 0755 whatever the umask: one others could write would
+    // let them replace the cache (see `unsafe_on_the_way`).
     if let Some(parent) = dir.parent() {
         std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        made => made,
+        // The umask may have taken bits away, never added them; 0700 it is.
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)),
+        Err(e) => Err(e),
     }
 }
 
-/// The first place on `path` (absolute) where a user other than `euid` or root could put
-/// something else in its stead: a directory every user may write without the sticky bit, or
-/// an entry (a directory or a symlink) of another user in a directory every user may write
-/// (`/tmp`), or a symlink of another user anywhere. Components that do not exist yet are
-/// made by the cache itself. Group-writable directories above the cache are the group's
+/// The first place on the way to `path` where a user other than `euid` or root could make
+/// it lead elsewhere: a file (a directory, a symlink) on the way that belongs to another
+/// user, or a directory every user may write without the sticky bit. Every symlink met is
+/// followed, hop by hop, and its target checked the same way; so once nothing is found, no
+/// other user can change what `path` leads to. Components that do not exist yet end the
+/// walk: the cache makes them. Group-writable directories on the way are the group's
 /// business and are not refused.
 fn unsafe_on_the_way(path: &Path, euid: u32) -> Option<PathBuf> {
-    let mut open_parent = false;
-    let mut prefixes: Vec<&Path> = path.ancestors().collect();
-    prefixes.reverse();
-    for prefix in prefixes {
-        let Ok(meta) = std::fs::symlink_metadata(prefix) else { break };
+    const MAX_LINKS: usize = 40;
+    let Ok(absolute) = std::path::absolute(path) else { return Some(path.to_path_buf()) };
+    let mut todo = steps(&absolute);
+    let mut at = PathBuf::from("/");
+    let mut links = 0;
+
+    while let Some(step) = todo.pop_front() {
+        let name = match step {
+            Step::Into(name) => name,
+            Step::Up => {
+                at.pop();
+                continue;
+            }
+        };
+        let next = at.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&next) else { return None };
         let ours = meta.uid() == euid || meta.uid() == 0;
-        let is_link = meta.file_type().is_symlink();
-        if !ours && (open_parent || is_link) {
-            return Some(prefix.to_path_buf());
+        let open_dir = meta.is_dir() && meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0;
+        if !ours || open_dir {
+            return Some(next);
         }
 
-        let world_writable = meta.is_dir() && meta.mode() & 0o002 != 0;
-        if world_writable && meta.mode() & 0o1000 == 0 {
-            return Some(prefix.to_path_buf());
+        if meta.file_type().is_symlink() {
+            links += 1;
+            let Ok(target) = std::fs::read_link(&next) else { return Some(next) };
+            if links > MAX_LINKS {
+                return Some(next);
+            }
+            if target.is_absolute() {
+                at = PathBuf::from("/");
+            }
+            for step in steps(&target).into_iter().rev() {
+                todo.push_front(step);
+            }
+            continue;
         }
-        // What a symlink leads to is checked on the resolved path.
-        open_parent = world_writable && !is_link;
+        at = next;
     }
     None
+}
+
+/// A step of a walk down a path: into a name, or up to the parent.
+enum Step {
+    Into(OsString),
+    Up,
+}
+
+/// The steps of `path` from where it starts (the root for an absolute one).
+fn steps(path: &Path) -> VecDeque<Step> {
+    path.components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(Step::Into(name.to_os_string())),
+            Component::ParentDir => Some(Step::Up),
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => None,
+        })
+        .collect()
 }
 
 impl Cache {
@@ -114,6 +155,10 @@ impl Cache {
         }
 
         let shared = self.writable_by_others();
+        // A cache not made yet holds nothing to read, and is checked again once it is.
+        if shared.is_none() && std::fs::symlink_metadata(&self.root).is_err() {
+            return true;
+        }
         if let Some(dir) = &shared {
             tracing::warn!(
                 "{} may be written, or replaced, by users other than this one; the cache {} is \
@@ -126,26 +171,21 @@ impl Cache {
         shared.is_none()
     }
 
-    /// The first of the cache's directory and its kinds' directories that a group or other
-    /// users may write, or that belongs to another user than this process's (or root), or
-    /// the first place on the way to the cache where another user could swap it for theirs
-    /// (see [`unsafe_on_the_way`]): such a user could put entries into images. `None` when
-    /// there is none, or no directory.
+    /// The first place on the way to the cache's directory or to one of its kinds'
+    /// directories where another user than this process's (or root) could make it lead
+    /// elsewhere (see [`unsafe_on_the_way`]), or the first of those directories that a group
+    /// or other users may write: such a user could put entries into images. `None` when there
+    /// is none.
     fn writable_by_others(&self) -> Option<PathBuf> {
         let euid = nix::unistd::geteuid().as_raw();
-        let given = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
-        let resolved = std::fs::canonicalize(&self.root).unwrap_or_else(|_| given.clone());
-        if let Some(unsafe_place) =
-            unsafe_on_the_way(&given, euid).or_else(|| unsafe_on_the_way(&resolved, euid))
-        {
+        let kinds = Kind::ALL.iter().map(|kind| self.root.join(kind.dir()));
+        let dirs: Vec<PathBuf> = std::iter::once(self.root.clone()).chain(kinds).collect();
+        if let Some(unsafe_place) = dirs.iter().find_map(|dir| unsafe_on_the_way(dir, euid)) {
             return Some(unsafe_place);
         }
 
-        let kinds = Kind::ALL.iter().map(|kind| self.root.join(kind.dir()));
-        std::iter::once(self.root.clone()).chain(kinds).find(|dir| match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {
-                meta.mode() & 0o022 != 0 || (meta.uid() != euid && meta.uid() != 0)
-            }
+        dirs.into_iter().find(|dir| match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => meta.mode() & 0o022 != 0,
             _ => false,
         })
     }
@@ -170,6 +210,10 @@ impl Cache {
             Ok(listing) => listing,
             Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                 make_private_dir(&self.root).map_err(io_error(&self.root))?;
+                // Another user may have made a missing directory on the way meanwhile.
+                if let Some(dir) = self.writable_by_others() {
+                    return Err(CacheError::Shared { path: dir });
+                }
                 std::fs::read_dir(&self.root).map_err(io_error(&self.root))?
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -229,8 +273,6 @@ impl Cache {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests panic on failure")]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
-
     use super::*;
 
     fn mode(path: &Path, mode: u32) {
@@ -271,6 +313,23 @@ mod tests {
         nix::unistd::fchownat(None, &link, nobody, None, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
             .unwrap();
         assert_eq!(unsafe_on_the_way(&link.join("cache"), euid), Some(link.clone()));
+        // Another user's directory anywhere on the way, even one only they may write.
+        let closed = root.join("closed");
+        std::fs::create_dir_all(closed.join("cache")).unwrap();
+        nix::unistd::chown(&closed, nobody, None).unwrap();
+        assert_eq!(unsafe_on_the_way(&closed.join("cache"), euid), Some(closed.clone()));
+        // Every hop of a chain of symlinks: this user's link to another user's link.
+        let mine = root.join("mine-link");
+        std::os::unix::fs::symlink(&link, &mine).unwrap();
+        assert_eq!(unsafe_on_the_way(&mine.join("cache"), euid), Some(link.clone()));
+        // A kind's directory that leads through another user's link.
+        let good = Cache::new(root.join("mine/cache"));
+        std::os::unix::fs::symlink(
+            link.join("cache/unpacked-elsewhere"),
+            good.root.join("unpacked"),
+        )
+        .unwrap();
+        assert_eq!(good.writable_by_others(), Some(link.clone()));
         // The whole check, through the cache itself: the given path is refused though what
         // the link resolves to is this user's.
         let cache = Cache::new(link.join("cache"));

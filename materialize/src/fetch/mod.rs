@@ -226,9 +226,13 @@ impl Usable {
                 }),
             }
         }
-        let Ok(scratch) = tempfile::Builder::new().prefix("flatroot-downloads-").tempdir() else {
-            return own;
-        };
+        // This user's alone, as a cache is, whatever the umask.
+        use std::os::unix::fs::PermissionsExt as _;
+        let scratch = tempfile::Builder::new()
+            .prefix("flatroot-downloads-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir();
+        let Ok(scratch) = scratch else { return own };
         let pending = Pending::new(scratch.path());
         Usable { cache: Cache::new(scratch.path()), _scratch: Some((scratch, pending)) }
     }
