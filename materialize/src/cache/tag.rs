@@ -39,7 +39,7 @@ fn is_our_tag(path: &Path) -> Option<bool> {
 pub(super) fn make_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     // Missing parents are made at most 0755 whatever the umask: one others could write would
-    // let them replace the cache (see `unsafe_on_the_way`).
+    // let them replace the cache (see `way_to`).
     if let Some(parent) = dir.parent() {
         std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
     }
@@ -51,16 +51,30 @@ pub(super) fn make_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// The first place on the way to `path` where a user other than `euid` or root could make
-/// it lead elsewhere: a file (a directory, a symlink) on the way that belongs to another
-/// user, or a directory every user may write without the sticky bit. Every symlink met is
-/// followed, hop by hop, and its target checked the same way; so once nothing is found, no
-/// other user can change what `path` leads to. Components that do not exist yet end the
-/// walk: the cache makes them. Group-writable directories on the way are the group's
-/// business and are not refused.
-fn unsafe_on_the_way(path: &Path, euid: u32) -> Option<PathBuf> {
+/// What a walk down the way to a cache directory found.
+#[derive(Debug, PartialEq, Eq)]
+enum Way {
+    /// Nothing another user could change.
+    Safe,
+    /// A place where another user could make the way lead elsewhere.
+    Unsafe(PathBuf),
+    /// A place that does not exist, in a directory every user may write: another user could
+    /// make it theirs (or have just moved theirs away), so nothing on the way can be trusted
+    /// until this user has made it.
+    Missing(PathBuf),
+}
+
+/// The way to `path` for the user `euid`: [`Way::Unsafe`] at the first file (a directory, a
+/// symlink) on it that belongs to another user than `euid` or root, or directory every user
+/// may write without the sticky bit. Every symlink met is followed, hop by hop, and its
+/// target checked the same way; so on a safe way no other user can change what `path` leads
+/// to. A component that does not exist ends the walk: safe in a directory only this user
+/// (and its group) may write, where no one else can make it; [`Way::Missing`] in one every
+/// user may write. Group-writable directories on the way are the group's business and are
+/// not refused.
+fn way_to(path: &Path, euid: u32) -> Way {
     const MAX_LINKS: usize = 40;
-    let Ok(absolute) = std::path::absolute(path) else { return Some(path.to_path_buf()) };
+    let Ok(absolute) = std::path::absolute(path) else { return Way::Unsafe(path.to_path_buf()) };
     let mut todo = steps(&absolute);
     let mut at = PathBuf::from("/");
     let mut links = 0;
@@ -74,18 +88,21 @@ fn unsafe_on_the_way(path: &Path, euid: u32) -> Option<PathBuf> {
             }
         };
         let next = at.join(name);
-        let Ok(meta) = std::fs::symlink_metadata(&next) else { return None };
+        let Ok(meta) = std::fs::symlink_metadata(&next) else {
+            let parent_open = std::fs::metadata(&at).is_ok_and(|m| m.mode() & 0o002 != 0);
+            return if parent_open { Way::Missing(next) } else { Way::Safe };
+        };
         let ours = meta.uid() == euid || meta.uid() == 0;
         let open_dir = meta.is_dir() && meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0;
         if !ours || open_dir {
-            return Some(next);
+            return Way::Unsafe(next);
         }
 
         if meta.file_type().is_symlink() {
             links += 1;
-            let Ok(target) = std::fs::read_link(&next) else { return Some(next) };
+            let Ok(target) = std::fs::read_link(&next) else { return Way::Unsafe(next) };
             if links > MAX_LINKS {
-                return Some(next);
+                return Way::Unsafe(next);
             }
             if target.is_absolute() {
                 at = PathBuf::from("/");
@@ -97,7 +114,7 @@ fn unsafe_on_the_way(path: &Path, euid: u32) -> Option<PathBuf> {
         }
         at = next;
     }
-    None
+    Way::Safe
 }
 
 /// A step of a walk down a path: into a name, or up to the parent.
@@ -143,10 +160,10 @@ impl Cache {
         self.recognise(false, false)
     }
 
-    /// Whether entries may be taken from this cache: no one but this process's user (or
-    /// root) may write its directory or its kinds' directories (see
-    /// [`Cache::writable_by_others`]). Found once per directory and process; an untrusted
-    /// cache is said in one warning, and reads as empty.
+    /// Whether entries may be taken from this cache: its way is [safe](Cache::way). Found
+    /// once per directory and process; an unsafe cache is said in one warning and reads as
+    /// empty. A way with a [missing](Way::Missing) place reads as empty too, and is looked at
+    /// again at the next read: the cache is not made yet, or another user is moving it.
     pub fn trusted(&self) -> bool {
         static KNOWN: Mutex<BTreeMap<PathBuf, bool>> = Mutex::new(BTreeMap::new());
         let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
@@ -154,40 +171,37 @@ impl Cache {
             return trusted;
         }
 
-        let shared = self.writable_by_others();
-        // A cache not made yet holds nothing to read, and is checked again once it is.
-        if shared.is_none() && std::fs::symlink_metadata(&self.root).is_err() {
-            return true;
-        }
-        if let Some(dir) = &shared {
-            tracing::warn!(
+        let way = self.way();
+        match &way {
+            Way::Missing(_) => return false,
+            Way::Unsafe(dir) => tracing::warn!(
                 "{} may be written, or replaced, by users other than this one; the cache {} is \
                  not used",
                 dir.display(),
                 self.root.display()
-            );
+            ),
+            Way::Safe => {}
         }
-        known.insert(self.root.clone(), shared.is_none());
-        shared.is_none()
+        known.insert(self.root.clone(), way == Way::Safe);
+        way == Way::Safe
     }
 
-    /// The first place on the way to the cache's directory or to one of its kinds'
-    /// directories where another user than this process's (or root) could make it lead
-    /// elsewhere (see [`unsafe_on_the_way`]), or the first of those directories that a group
-    /// or other users may write: such a user could put entries into images. `None` when there
-    /// is none.
-    fn writable_by_others(&self) -> Option<PathBuf> {
+    /// The way to the cache's directory and its kinds' directories: [`Way::Unsafe`] at the
+    /// first of them that a group or other users may write, else what [`way_to`] finds on
+    /// the way to each, the first that is not safe. Another user who could change any of it
+    /// could put entries into images.
+    fn way(&self) -> Way {
         let euid = nix::unistd::geteuid().as_raw();
         let kinds = Kind::ALL.iter().map(|kind| self.root.join(kind.dir()));
         let dirs: Vec<PathBuf> = std::iter::once(self.root.clone()).chain(kinds).collect();
-        if let Some(unsafe_place) = dirs.iter().find_map(|dir| unsafe_on_the_way(dir, euid)) {
-            return Some(unsafe_place);
+        let open = dirs.iter().find(|dir| {
+            std::fs::metadata(dir).is_ok_and(|meta| meta.is_dir() && meta.mode() & 0o022 != 0)
+        });
+        if let Some(dir) = open {
+            return Way::Unsafe(dir.clone());
         }
 
-        dirs.into_iter().find(|dir| match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => meta.mode() & 0o022 != 0,
-            _ => false,
-        })
+        dirs.iter().map(|dir| way_to(dir, euid)).find(|way| *way != Way::Safe).unwrap_or(Way::Safe)
     }
 
     fn recognise(&self, create: bool, tag: bool) -> Result<(), CacheError> {
@@ -197,7 +211,7 @@ impl Cache {
             }
             _ => {}
         }
-        if let Some(dir) = self.writable_by_others() {
+        if let Way::Unsafe(dir) = self.way() {
             return Err(CacheError::Shared { path: dir });
         }
         match is_our_tag(&self.root.join(TAG_FILE)) {
@@ -211,7 +225,7 @@ impl Cache {
             Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                 make_private_dir(&self.root).map_err(io_error(&self.root))?;
                 // Another user may have made a missing directory on the way meanwhile.
-                if let Some(dir) = self.writable_by_others() {
+                if let Way::Unsafe(dir) | Way::Missing(dir) = self.way() {
                     return Err(CacheError::Shared { path: dir });
                 }
                 std::fs::read_dir(&self.root).map_err(io_error(&self.root))?
@@ -286,17 +300,24 @@ mod tests {
         let euid = nix::unistd::geteuid().as_raw();
         let cache = root.join("mine/cache");
         std::fs::create_dir_all(&cache).unwrap();
-        assert_eq!(unsafe_on_the_way(&cache, euid), None);
-        assert_eq!(unsafe_on_the_way(&root.join("mine/not-yet/cache"), euid), None);
+        assert_eq!(way_to(&cache, euid), Way::Safe);
+        assert_eq!(way_to(&root.join("mine/not-yet/cache"), euid), Way::Safe);
 
         // A directory everyone may write, without the sticky bit: anyone can rename `cache`.
         let open = root.join("open");
         std::fs::create_dir_all(open.join("cache")).unwrap();
         mode(&open, 0o777);
-        assert_eq!(unsafe_on_the_way(&open.join("cache"), euid), Some(open.clone()));
+        assert_eq!(way_to(&open.join("cache"), euid), Way::Unsafe(open.clone()));
         // With it (as /tmp has), what this user made there is safe.
         mode(&open, 0o1777);
-        assert_eq!(unsafe_on_the_way(&open.join("cache"), euid), None);
+        assert_eq!(way_to(&open.join("cache"), euid), Way::Safe);
+        // But a place missing there could be made by anyone, or have just been moved away.
+        assert_eq!(way_to(&open.join("gone/cache"), euid), Way::Missing(open.join("gone")));
+        // Such a cache reads as empty until this user has made it, and is trusted then.
+        let fresh = Cache::new(open.join("fresh"));
+        assert!(!fresh.trusted());
+        drop(fresh.temporary().unwrap());
+        assert!(fresh.trusted());
 
         if !nix::unistd::geteuid().is_root() {
             eprintln!("SKIP the parts with another user's files: they need root to chown");
@@ -307,21 +328,21 @@ mod tests {
         let theirs = open.join("theirs");
         std::fs::create_dir(&theirs).unwrap();
         nix::unistd::chown(&theirs, nobody, None).unwrap();
-        assert_eq!(unsafe_on_the_way(&theirs.join("cache"), euid), Some(theirs.clone()));
+        assert_eq!(way_to(&theirs.join("cache"), euid), Way::Unsafe(theirs.clone()));
         let link = open.join("link");
         std::os::unix::fs::symlink(root.join("mine"), &link).unwrap();
         nix::unistd::fchownat(None, &link, nobody, None, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
             .unwrap();
-        assert_eq!(unsafe_on_the_way(&link.join("cache"), euid), Some(link.clone()));
+        assert_eq!(way_to(&link.join("cache"), euid), Way::Unsafe(link.clone()));
         // Another user's directory anywhere on the way, even one only they may write.
         let closed = root.join("closed");
         std::fs::create_dir_all(closed.join("cache")).unwrap();
         nix::unistd::chown(&closed, nobody, None).unwrap();
-        assert_eq!(unsafe_on_the_way(&closed.join("cache"), euid), Some(closed.clone()));
+        assert_eq!(way_to(&closed.join("cache"), euid), Way::Unsafe(closed.clone()));
         // Every hop of a chain of symlinks: this user's link to another user's link.
         let mine = root.join("mine-link");
         std::os::unix::fs::symlink(&link, &mine).unwrap();
-        assert_eq!(unsafe_on_the_way(&mine.join("cache"), euid), Some(link.clone()));
+        assert_eq!(way_to(&mine.join("cache"), euid), Way::Unsafe(link.clone()));
         // A kind's directory that leads through another user's link.
         let good = Cache::new(root.join("mine/cache"));
         std::os::unix::fs::symlink(
@@ -329,7 +350,7 @@ mod tests {
             good.root.join("unpacked"),
         )
         .unwrap();
-        assert_eq!(good.writable_by_others(), Some(link.clone()));
+        assert_eq!(good.way(), Way::Unsafe(link.clone()));
         // The whole check, through the cache itself: the given path is refused though what
         // the link resolves to is this user's.
         let cache = Cache::new(link.join("cache"));

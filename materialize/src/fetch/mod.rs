@@ -211,20 +211,22 @@ impl Usable {
     /// [`Fetcher::cache`]); the configured one when even that cannot be made, whose error
     /// then says why downloads fail.
     fn for_cache(configured: &Cache) -> Usable {
-        // An untrusted cache was warned about by `trusted` itself; a build makes a fetcher
+        // An untrusted cache is warned about by `trusted` itself; a build makes a fetcher
         // for the keyring and each architecture, and says the rest once.
         static WARNED: std::sync::Once = std::sync::Once::new();
         let own = Usable { cache: configured.clone(), _scratch: None };
-        if configured.trusted() {
-            match configured.claim(true) {
-                Ok(()) => return own,
-                Err(error) => WARNED.call_once(|| {
-                    tracing::warn!(
-                        "downloads go to a temporary directory for this run: {}",
-                        &error as &dyn std::error::Error
-                    );
-                }),
+        // Claimed first: a cache not made yet is made, and only then can be trusted.
+        match configured.claim(true) {
+            Ok(()) if configured.trusted() => return own,
+            Ok(()) | Err(CacheError::Shared { .. }) => {
+                let _ = configured.trusted();
             }
+            Err(error) => WARNED.call_once(|| {
+                tracing::warn!(
+                    "downloads go to a temporary directory for this run: {}",
+                    &error as &dyn std::error::Error
+                );
+            }),
         }
         // This user's alone, as a cache is, whatever the umask.
         use std::os::unix::fs::PermissionsExt as _;
