@@ -138,10 +138,9 @@ pub struct BuildOptions {
     pub repos: RepositoryArgs,
 }
 
-/// Where a blueprint's packages come from and how far they are trusted: the options of
-/// every command that reads a blueprint's repositories.
+/// Where a blueprint's packages come from and how far they are trusted.
 #[derive(Debug, Clone, Args)]
-pub struct RepositoryArgs {
+pub struct SourceArgs {
     /// An extra repository, after the blueprint's (repeatable): a directory or an
     /// `http(s)://` URL; `@tag R` pins it.
     #[arg(long = "repository", value_name = "R")]
@@ -153,6 +152,14 @@ pub struct RepositoryArgs {
     /// records that it was.
     #[arg(long)]
     pub allow_untrusted: bool,
+}
+
+/// The options of every command that reads a blueprint's repositories and packages.
+#[derive(Debug, Clone, Args)]
+pub struct RepositoryArgs {
+    /// Repositories, keys and trust.
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Bounds on what indexes and packages may contain.
     #[command(flatten)]
     pub limits: crate::commands::limits::LimitArgs,
@@ -165,16 +172,9 @@ pub struct RepositoryArgs {
 /// command that reads indexes and no package (`resolve`), so only the index's limit.
 #[derive(Debug, Clone, Args)]
 pub struct IndexSourceArgs {
-    /// An extra repository, after the blueprint's (repeatable): a directory or an
-    /// `http(s)://` URL; `@tag R` pins it.
-    #[arg(long = "repository", value_name = "R")]
-    pub repositories: Vec<String>,
-    /// An extra public key file (repeatable).
-    #[arg(long = "keyring", value_name = "K")]
-    pub keyrings: Vec<PathBuf>,
-    /// Accept unsigned or unverifiable indexes.
-    #[arg(long)]
-    pub allow_untrusted: bool,
+    /// Repositories, keys and trust.
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Largest decompressed APKINDEX member, in bytes [default: 536870912].
     #[arg(long, value_name = "BYTES")]
     pub max_index_size: Option<u64>,
@@ -189,13 +189,7 @@ impl From<IndexSourceArgs> for RepositoryArgs {
             max_index_size: args.max_index_size,
             ..Default::default()
         };
-        RepositoryArgs {
-            repositories: args.repositories,
-            keyrings: args.keyrings,
-            allow_untrusted: args.allow_untrusted,
-            limits,
-            fetch: args.fetch,
-        }
+        RepositoryArgs { source: args.source, limits, fetch: args.fetch }
     }
 }
 

@@ -291,7 +291,8 @@ fn with_a_cache_others_may_write_downloads_go_to_a_private_directory_removed_aft
         .arg(&cache));
 
     assert_eq!(success(&output), expected);
-    assert!(stderr(&output).contains("the cache"), "{}", stderr(&output));
+    let warning = format!("the cache {} is not used", cache.display());
+    assert!(stderr(&output).contains(&warning), "{}", stderr(&output));
     assert_eq!(files_under(&cache), before, "the untrusted cache is not written");
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the private directory is removed");
 }

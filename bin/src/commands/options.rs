@@ -53,8 +53,8 @@ impl RepositoryArgs {
     pub fn overrides(&self, archs: &[String]) -> Overrides {
         Overrides {
             archs: archs.to_vec(),
-            repositories: self.repositories.clone(),
-            keyring: self.keyrings.clone(),
+            repositories: self.source.repositories.clone(),
+            keyring: self.source.keyrings.clone(),
         }
     }
 }
@@ -83,7 +83,7 @@ pub fn tree_options(
     };
     let mut built = Options { source_date_epoch, ..Options::default() };
     built.jobs = self::jobs(jobs, built.jobs)?;
-    built.trust = Trust { allow_untrusted: repos.allow_untrusted };
+    built.trust = Trust { allow_untrusted: repos.source.allow_untrusted };
     built.limits = repos.limits.limits();
     built.fetch = repos.fetch.options()?;
     built.derived_cache = !repos.fetch.no_cache;

@@ -268,7 +268,7 @@ fn set_field(
 /// Why `value`, a package name or version, cannot be part of the file name
 /// `NAME-VERSION.apk` and of a URL's last segment; `None` when it can. Real names and
 /// versions use letters, digits and `+-._` only.
-pub fn unfit_for_a_file_name(value: &str) -> Option<&'static str> {
+fn unfit_for_a_file_name(value: &str) -> Option<&'static str> {
     if value == "." || value == ".." {
         return Some("is a path component of its own");
     }

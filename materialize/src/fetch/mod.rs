@@ -218,8 +218,10 @@ impl Usable {
         // Claimed first: a cache not made yet is made, and only then can be trusted.
         match configured.claim(true) {
             Ok(()) if configured.trusted() => return own,
-            Ok(()) | Err(CacheError::Shared { .. }) => {
-                let _ = configured.trusted();
+            // `trusted` has said why (and says it once per process).
+            Ok(()) => {}
+            Err(CacheError::Shared { .. }) => {
+                configured.trusted();
             }
             Err(error) => WARNED.call_once(|| {
                 tracing::warn!(
