@@ -228,3 +228,43 @@ fn corrupt_and_truncated_gzip_layers_are_errors() {
     assert!(err.contains("cannot be decompressed"), "{err}");
     assert_eq!(open_layer(&layer), Ok(vec!["/ directory".to_string(), "/f file".to_string()]));
 }
+
+#[test]
+fn fifos_and_oversized_documents_are_refused_without_waiting_or_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = |path: &std::path::Path| {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    };
+    let error = |path: &std::path::Path| chain(&image::open(path).err().unwrap());
+
+    // A FIFO given as a bare layer, or standing for a layout's index.json, would block the
+    // open until some writer came; it is refused at once instead.
+    let layer = dir.path().join("layer.tar");
+    fifo(&layer);
+    assert_eq!(
+        error(&layer),
+        format!("cannot read {} / not a regular file", layer.display())
+    );
+    let layout = dir.path().join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    let index = layout.join("index.json");
+    fifo(&index);
+    assert_eq!(
+        error(&layout),
+        format!("cannot read {} / not a regular file", index.display())
+    );
+
+    // An index.json past 16 MiB is refused by its length, before a byte is read: the file
+    // is sparse, so reading it would have taken 16 MiB of zeros.
+    std::fs::remove_file(&index).unwrap();
+    let file = std::fs::File::create(&index).unwrap();
+    file.set_len((16 << 20) + 1).unwrap();
+    assert_eq!(
+        error(&layout),
+        format!(
+            "cannot read {} / it is 16777217 bytes, over the limit of 16777216 (the most an \
+             image document may weigh)",
+            index.display()
+        )
+    );
+}

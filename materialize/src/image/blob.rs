@@ -119,21 +119,20 @@ impl Layer {
     }
 }
 
-/// Maps `path` into memory (an empty file becomes an empty buffer).
+/// Maps `file`, of `len` bytes, found at `path`, into memory (an empty file becomes an empty
+/// buffer).
 ///
 /// The map is shared with the page cache, so its pages are the file's own and no copy is
 /// made. Known shortcoming: a file changed or truncated by another process while it is
 /// mapped shows the change (or faults) instead of the bytes whose digest was checked.
-pub(super) fn map(path: &Path) -> Result<Bytes, ImageReadError> {
+pub(super) fn map(file: &File, len: u64, path: &Path) -> Result<Bytes, ImageReadError> {
     let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(error)?;
-    let len = file.metadata().map_err(error)?.len();
     if len == 0 {
         return Ok(Bytes::owned(Vec::new()));
     }
     // SAFETY: the map is only read. The file could be changed underneath by another process;
     // that is the shortcoming stated above, as for every reader that maps its input.
-    let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(error)?);
+    let map = Arc::new(unsafe { Mmap::map(file) }.map_err(error)?);
     let len = map.len();
     let buffer: SharedBuffer = map.clone();
     Ok(Bytes { buffer, map: Some(map), start: 0, len })
@@ -150,13 +149,12 @@ pub(super) fn layer_file(
     limits: &Limits,
 ) -> Result<Layer, ImageReadError> {
     let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
-    let mut file = File::open(path).map_err(error)?;
-    let len = file.metadata().map_err(error)?.len();
+    let (mut file, len) = crate::files::open_sized(path).map_err(error)?;
     let mut head = [0u8; 18];
     let head_len = read_at(&file, &mut head, 0).map_err(error)?;
     let compression = Compression::sniff(&head[..head_len]);
     if compression == Compression::None {
-        return Ok(Layer { tar: map(path)?, compressed_sha256: None });
+        return Ok(Layer { tar: map(&file, len, path)?, compressed_sha256: None });
     }
 
     let mut tail = [0u8; 4];
@@ -431,7 +429,9 @@ mod tests {
         let path = dir.path().join("blob");
         let data: Vec<u8> = (0..3 * RELEASE_STEP + 12_345).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
-        let member = map(&path).unwrap().slice(777, data.len() - 777).unwrap();
+        let file = File::open(&path).unwrap();
+        let bytes = map(&file, data.len() as u64, &path).unwrap();
+        let member = bytes.slice(777, data.len() - 777).unwrap();
         let mut read = Vec::new();
         Releasing { bytes: &member, read: 0, released: 0 }.read_to_end(&mut read).unwrap();
         assert!(read == data[777..], "released pages read in again from the file");

@@ -19,6 +19,11 @@ use sha2::{Digest as _, Sha256};
 use self::blob::{Archive, Bytes, Layer};
 use crate::apk::datatar::{Limit, Limits};
 
+/// The most an index, manifest or config of a layout directory may weigh: four times what
+/// registries must accept for a manifest, so that no image a registry holds is refused, while
+/// a file of any size put in a layout cannot fill memory.
+const DOCUMENT_LIMIT: u64 = 16 << 20;
+
 /// One platform's image as read back.
 pub struct ImageView {
     /// OCI architecture (`amd64`, `arm64`, …), or empty for a bare layer.
@@ -194,7 +199,7 @@ struct DirStore(PathBuf);
 impl Store for DirStore {
     fn file(&self, name: &str, _image: &Path) -> Result<Bytes, ImageReadError> {
         let path = self.0.join(name);
-        std::fs::read(&path)
+        crate::files::read_bounded(&path, DOCUMENT_LIMIT, "the most an image document may weigh")
             .map(Bytes::owned)
             .map_err(|source| ImageReadError::Io { path: path.clone(), source })
     }

@@ -61,7 +61,8 @@ impl Image {
 /// not match its digest, or a blob file that is missing or of another size.
 pub(crate) fn read_layout(dir: &Path) -> Result<Image, RegistryError> {
     let index_path = dir.join("index.json");
-    let index = read_json(&index_path, &std::fs::read(&index_path).map_err(read(&index_path))?)?;
+    let index_bytes = read_manifest(&index_path)?;
+    let index = read_json(&index_path, &index_bytes)?;
     let descriptors = index.get("manifests").and_then(|m| m.as_array()).cloned();
     let top = match descriptors.as_deref() {
         Some([one]) => one.clone(),
@@ -96,7 +97,7 @@ fn visit(
     if size > MANIFEST_LIMIT {
         return Err(layout_error(&path, format!("a manifest of {size} bytes")));
     }
-    let bytes = std::fs::read(&path).map_err(read(&path))?;
+    let bytes = read_manifest(&path)?;
     let found = hex::encode(Sha256::digest(&bytes));
     if format!("sha256:{found}") != digest || bytes.len() as u64 != size {
         return Err(layout_error(&path, format!("does not match its descriptor {digest}")));
@@ -180,6 +181,12 @@ fn check_blob_file(
     Ok(())
 }
 
+/// The bytes of a manifest or index file: a regular file of at most [`MANIFEST_LIMIT`].
+fn read_manifest(path: &Path) -> Result<Vec<u8>, RegistryError> {
+    crate::files::read_bounded(path, MANIFEST_LIMIT, "the most a registry takes for a manifest")
+        .map_err(read(path))
+}
+
 fn read_json(path: &Path, bytes: &[u8]) -> Result<serde_json::Value, RegistryError> {
     serde_json::from_slice(bytes).map_err(|e| layout_error(path, format!("is not JSON: {e}")))
 }
@@ -190,4 +197,64 @@ fn read(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
 
 fn layout_error(path: &Path, what: String) -> RegistryError {
     RegistryError::Layout { path: path.to_path_buf(), what }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    fn fifo(path: &Path) {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    }
+
+    fn shown(error: &RegistryError) -> String {
+        let source = std::error::Error::source(error).map(ToString::to_string);
+        format!("{error}: {}", source.unwrap_or_default())
+    }
+
+    #[test]
+    fn a_fifo_or_an_oversized_index_is_refused_without_waiting_or_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("index.json");
+        fifo(&index);
+        let error = read_layout(dir.path()).unwrap_err();
+        assert_eq!(shown(&error), format!("cannot read {}: not a regular file", index.display()));
+
+        std::fs::remove_file(&index).unwrap();
+        std::fs::File::create(&index).unwrap().set_len(MANIFEST_LIMIT + 1).unwrap();
+        let error = read_layout(dir.path()).unwrap_err();
+        assert_eq!(
+            shown(&error),
+            format!(
+                "cannot read {}: it is 4194305 bytes, over the limit of 4194304 (the most a \
+                 registry takes for a manifest)",
+                index.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_manifest_blob_that_is_a_fifo_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = "ab".repeat(32);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": format!("sha256:{hex}"),
+                "size": 100,
+            }],
+        });
+        std::fs::write(dir.path().join("index.json"), index.to_string()).unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        let manifest = dir.path().join("blobs/sha256").join(&hex);
+        fifo(&manifest);
+
+        let error = read_layout(dir.path()).unwrap_err();
+        assert_eq!(
+            shown(&error),
+            format!("cannot read {}: not a regular file", manifest.display())
+        );
+    }
 }
