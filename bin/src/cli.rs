@@ -128,7 +128,12 @@ pub struct BuildOptions {
     pub compression_level: Option<i64>,
     /// Clamp every mtime to this time and use it as the creation time (seconds since the
     /// epoch); default: the SOURCE_DATE_EPOCH variable when it is set and not empty.
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        value_parser = crate::commands::options::parse_epoch
+    )]
     pub source_date_epoch: Option<i64>,
     /// Worker threads (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]

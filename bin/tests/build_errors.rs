@@ -269,6 +269,18 @@ fn command_line_values_out_of_range_are_refused() {
         run(flatroot().arg("build").arg(&blueprint).arg(&out).env("SOURCE_DATE_EPOCH", "soon"));
     assert_eq!(output.status.code(), Some(2));
     expect(&stderr(&output), &["SOURCE_DATE_EPOCH=\"soon\""]);
+    // Digits as `date +%s` prints them, nothing around them, from the variable and the flag.
+    let spaced =
+        run(flatroot().arg("build").arg(&blueprint).arg(&out).env("SOURCE_DATE_EPOCH", " 5"));
+    assert_eq!(spaced.status.code(), Some(2));
+    expect(
+        &stderr(&spaced),
+        &["SOURCE_DATE_EPOCH=\" 5\": expected whole seconds since the epoch, as `date +%s`"],
+    );
+    for value in ["+5", "5.0", "99999999999999999999"] {
+        let refused = fails(&blueprint, &["--source-date-epoch", value]);
+        expect(&refused, &[&format!("invalid value '{value}' for '--source-date-epoch <SECS>'")]);
+    }
     // Empty means unset, as reproducible-builds.org defines it.
     let output =
         run(flatroot().arg("build").arg(&blueprint).arg(&out).env("SOURCE_DATE_EPOCH", ""));

@@ -489,6 +489,11 @@ fn source_date_epoch_is_read_as_build_reads_it() {
     let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", "soon"));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", stderr(&output));
+    // A time before 1970 is a time as it is for build, from the flag as from the variable.
+    let output = run(flatroot().arg("diff").args(args).args(["--source-date-epoch", "-86400"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", "-86400"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]

@@ -241,18 +241,12 @@ fn fifos_and_oversized_documents_are_refused_without_waiting_or_reading() {
     // open until some writer came; it is refused at once instead.
     let layer = dir.path().join("layer.tar");
     fifo(&layer);
-    assert_eq!(
-        error(&layer),
-        format!("cannot read {} / not a regular file", layer.display())
-    );
+    assert_eq!(error(&layer), format!("cannot read {} / not a regular file", layer.display()));
     let layout = dir.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
     let index = layout.join("index.json");
     fifo(&index);
-    assert_eq!(
-        error(&layout),
-        format!("cannot read {} / not a regular file", index.display())
-    );
+    assert_eq!(error(&layout), format!("cannot read {} / not a regular file", index.display()));
 
     // An index.json past 16 MiB is refused by its length, before a byte is read: the file
     // is sparse, so reading it would have taken 16 MiB of zeros.

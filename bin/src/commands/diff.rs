@@ -55,7 +55,12 @@ pub struct DiffArgs {
     /// For blueprint inputs: the build time of generated files, and the clamp on mtimes,
     /// as `flatroot build --source-date-epoch` would use it [env: SOURCE_DATE_EPOCH, empty
     /// meaning unset].
-    #[arg(long, value_name = "SECS")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        value_parser = super::options::parse_epoch
+    )]
     pub source_date_epoch: Option<i64>,
     /// Worker threads for building blueprint trees (default: the number of CPUs).
     #[arg(short, long, value_name = "N")]

@@ -8,7 +8,7 @@ pub mod fetch;
 pub mod limits;
 pub mod mount;
 mod mountinfo;
-mod options;
+pub(crate) mod options;
 pub mod registry;
 pub mod resolve;
 

@@ -40,7 +40,12 @@ pub struct MountArgs {
     #[arg(long)]
     pub allow_other: bool,
     /// Clamp every mtime of a blueprint's tree to this time (seconds since the epoch).
-    #[arg(long, value_name = "SECS")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        value_parser = super::options::parse_epoch
+    )]
     pub source_date_epoch: Option<i64>,
     /// Worker threads for unpacking a blueprint, and for answering the kernel's requests
     /// once mounted (at most 64 of those); default: the number of CPUs.

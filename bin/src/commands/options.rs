@@ -26,15 +26,31 @@ pub fn plan(blueprint: &Path, archs: &[String], repos: &RepositoryArgs) -> anyho
 /// More worker threads than this only cost memory: the work is bounded by the cores.
 const MAX_JOBS: usize = 1024;
 
-/// `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it: unset or empty means none.
+/// `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it: unset or empty means none,
+/// anything else must be what [`parse_epoch`] takes.
 pub(crate) fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
-            anyhow::anyhow!("SOURCE_DATE_EPOCH={value:?}: expected whole seconds since the epoch")
-        }),
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => parse_epoch(&value)
+            .map(Some)
+            .map_err(|why| anyhow::anyhow!("SOURCE_DATE_EPOCH={value:?}: {why}")),
         Err(_) => Ok(None),
     }
+}
+
+/// Seconds since the epoch written as `date +%s` prints them (an optional `-` and decimal
+/// digits, nothing around them), which is what reproducible-builds.org asks of
+/// `SOURCE_DATE_EPOCH`; the same for the variable and `--source-date-epoch`, so that a value
+/// one takes the other takes too.
+///
+/// # Errors
+/// What was expected, for anything else or a number out of range.
+pub(crate) fn parse_epoch(text: &str) -> Result<i64, String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected whole seconds since the epoch, as `date +%s` prints them".into());
+    }
+    text.parse().map_err(|_| "a time too far from the epoch to be held".to_string())
 }
 
 /// Checks `NAME[:TAG]` against the distribution project's reference grammar, the registry
