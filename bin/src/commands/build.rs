@@ -91,7 +91,7 @@ pub fn publish(args: PublishArgs, out: Option<PathBuf>) -> anyhow::Result<ExitCo
             out.display()
         );
     }
-    let registry = args.push.options()?;
+    let registry = args.push.options();
     let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
     let lock = match &args.lock {

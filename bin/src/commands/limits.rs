@@ -7,18 +7,17 @@ use flatroot_materialize::apk::datatar::Limits;
 /// Limits on indexes and packages, flattened into the build options.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LimitArgs {
-    /// Largest decompressed APKINDEX member, in bytes [default: 536870912].
-    #[arg(long, value_name = "BYTES")]
+    /// Largest decompressed APKINDEX member [default: 512M].
+    #[arg(long, value_name = "SIZE", value_parser = super::sizes::parse_size)]
     pub max_index_size: Option<u64>,
-    /// Largest decompressed signature or control segment of a package, in bytes
-    /// [default: 16777216].
-    #[arg(long, value_name = "BYTES")]
+    /// Largest decompressed signature or control segment of a package [default: 16M].
+    #[arg(long, value_name = "SIZE", value_parser = super::sizes::parse_size)]
     pub max_control_size: Option<u64>,
-    /// Largest decompressed data segment of one package, in bytes [default: 8589934592].
-    #[arg(long, value_name = "BYTES")]
+    /// Largest decompressed data segment of one package [default: 8G].
+    #[arg(long, value_name = "SIZE", value_parser = super::sizes::parse_size)]
     pub max_data_size: Option<u64>,
-    /// Largest single file in a package, in bytes [default: 4294967296].
-    #[arg(long, value_name = "BYTES")]
+    /// Largest single file in a package [default: 4G].
+    #[arg(long, value_name = "SIZE", value_parser = super::sizes::parse_size)]
     pub max_file_size: Option<u64>,
     /// Most entries in one package's data tar [default: 1000000].
     #[arg(long, value_name = "N")]
@@ -115,9 +114,10 @@ mod tests {
 
     #[test]
     fn flags_override_only_what_they_name() {
-        let probe = Probe::parse_from(["x", "--max-file-size", "10", "--max-entries", "3"]);
-        let limits = probe.limits.limits();
+        let args = ["x", "--max-file-size", "10", "--max-entries", "3", "--max-index-size", "1.5K"];
+        let limits = Probe::parse_from(args).limits.limits();
         assert_eq!(limits.max_file_size, 10);
+        assert_eq!(limits.max_index_size, 1536);
         assert_eq!(limits.max_entries, 3);
         assert_eq!(limits.max_data_size, Limits::default().max_data_size);
         let none = Probe::parse_from(["x"]).limits.limits();
@@ -141,7 +141,8 @@ mod tests {
         for (flag, value) in expected {
             let arg = command.get_arguments().find(|a| a.get_long() == Some(flag)).unwrap();
             let help = arg.get_help().unwrap().to_string();
-            assert!(help.ends_with(&format!("[default: {value}]")), "--{flag}: {help}");
+            let stated = help.rsplit_once("[default: ").and_then(|(_, d)| d.strip_suffix(']'));
+            assert_eq!(stated.map(super::super::sizes::parse_size), Some(Ok(value)), "{help}");
         }
     }
 }

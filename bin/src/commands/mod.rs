@@ -11,6 +11,7 @@ mod mountinfo;
 pub(crate) mod options;
 pub mod registry;
 pub mod resolve;
+mod sizes;
 
 use std::process::ExitCode;
 

@@ -30,10 +30,15 @@ pub struct RegistryArgs {
 /// Options of pushing, besides where.
 #[derive(Debug, Clone, Args)]
 pub struct PushArgs {
-    /// Upload blobs larger than this in chunks of this size (bytes, or with a K, M or G
-    /// suffix); smaller blobs go up in one request.
-    #[arg(long, value_name = "BYTES", default_value = "16M")]
-    pub chunk_size: String,
+    /// Upload blobs larger than this in chunks of this size (bytes, or a number with a K,
+    /// M, G or T suffix); smaller blobs go up in one request.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "16M",
+        value_parser = super::sizes::parse_nonzero_size
+    )]
+    pub chunk_size: u64,
     /// How registries are reached.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -53,25 +58,9 @@ impl RegistryArgs {
 
 impl PushArgs {
     /// The library's options for these flags.
-    pub fn options(&self) -> anyhow::Result<registry::Options> {
-        let chunk_size = parse_size(&self.chunk_size)
-            .with_context(|| format!("--chunk-size {:?}", self.chunk_size))?;
-        Ok(registry::Options { chunk_size, ..self.registry.options() })
+    pub fn options(&self) -> registry::Options {
+        registry::Options { chunk_size: self.chunk_size, ..self.registry.options() }
     }
-}
-
-/// `1234`, `64K`, `16M`, `1G` (binary multiples), at least 1 byte.
-fn parse_size(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let (digits, shift) = match text.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&text[..i], 10),
-        Some((i, 'm' | 'M')) => (&text[..i], 20),
-        Some((i, 'g' | 'G')) => (&text[..i], 30),
-        _ => (text, 0),
-    };
-    let value: u64 = digits.parse().context("expected a number of bytes, such as 16M")?;
-    let bytes = value.checked_shl(shift).filter(|b| b >> shift == value && *b > 0);
-    bytes.context("expected at least 1 byte and at most 2^64")
 }
 
 /// Parses every reference, naming the first that is not one.
@@ -135,7 +124,7 @@ pub struct PushLayoutArgs {
 /// Pushes a layout to every reference and prints its digest.
 pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
     let targets = references(&args.references)?;
-    let options = args.push.options()?;
+    let options = args.push.options();
     if args.layout.is_file() {
         bail!(
             "{}: push takes an OCI image layout directory, not a file such as a docker-archive",
@@ -199,20 +188,4 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         output::data(&pulled.digest)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_take_binary_suffixes() {
-        assert_eq!(parse_size("16M").unwrap(), 16 << 20);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("99999999999999999999G").is_err());
-        assert!(parse_size("17179869184G").is_err());
-    }
 }
