@@ -656,3 +656,43 @@ fn a_reference_with_credentials_is_refused_without_printing_them() {
     let output = run(flatroot().args(["diff", "docker://127.0.0.1:1/x", BLUEPRINT]));
     assert!(stderr(&output).contains("transport prefix"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
+    let dir = tempdir();
+    let (plain, extra, both) =
+        (dir.path().join("plain"), dir.path().join("extra"), dir.path().join("both"));
+    build(BLUEPRINT, &plain, &["--arch", "x86_64"]);
+    layout_with_layer(&plain, &extra, &layer_of_files(&["etc/extra"]));
+    layout_of_named(&both, &[("one", &plain), ("two", &extra)]);
+    let both_text = both.display().to_string();
+    let plain_text = plain.display().to_string();
+
+    // Without a name, which of the two amd64 images is meant cannot be told.
+    let output = run(flatroot().args(["diff", &both_text, &plain_text]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!(
+        "{both_text} holds 2 images for amd64 (its names: one, two): pick one as \
+         {both_text}:NAME"
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    let named = |name: &str| format!("{both_text}:{name}");
+    let (code, report) = diff_json(&[&named("one"), &plain_text, "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["a"]["input"], named("one"));
+    let (code, report) = diff_json(&[&named("two"), &plain_text, "--level", "files"]);
+    assert_eq!(code, 1);
+    let files = report["files"].as_array().unwrap();
+    let removed: Vec<&str> = files
+        .iter()
+        .filter(|f| f["change"] == "removed")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, ["/etc/extra"], "{report:#}");
+
+    let output = run(flatroot().args(["diff", &named("three"), &plain_text]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{both_text} holds no image named \"three\" (its names: one, two)");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+}

@@ -411,6 +411,42 @@ fn arch_picks_one_platform_of_a_multi_arch_index_or_blueprint() {
 }
 
 #[test]
+fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
+    let name = "dir_colon_name_mounts_that_image_of_a_layout_of_several";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let (plain, extra, both) =
+        (dir.path().join("plain"), dir.path().join("extra"), dir.path().join("both"));
+    build(BLUEPRINT, &plain, &["--arch", "x86_64"]);
+    layout_with_layer(&plain, &extra, &layer_of_files(&["etc/extra"]));
+    layout_of_named(&both, &[("one", &plain), ("two", &extra)]);
+
+    let two = format!("{}:two", both.display());
+    let mounted = Mounted::start(Path::new(&two), &[]);
+    assert!(mounted.path("etc/extra").exists(), "the image named two");
+    assert_mount_shows(&mounted, &images(&extra)[0].tree, false);
+    drop(mounted);
+    let one = format!("{}:one", both.display());
+    let mounted = Mounted::start(Path::new(&one), &[]);
+    assert_mount_shows(&mounted, &images(&plain)[0].tree, false);
+    drop(mounted);
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let _guard = scopeguard(&empty);
+    let output = run(flatroot().arg("mount").arg(&both).arg(&empty));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!(
+        "{0} holds 2 images for amd64 (its names: one, two): pick one as {0}:NAME",
+        both.display()
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(!is_mounted(&empty));
+}
+
+#[test]
 fn an_upper_layers_whiteouts_hide_the_lower_layers_files_on_the_mount() {
     let name = "an_upper_layers_whiteouts_hide_the_lower_layers_files_on_the_mount";
     if !fuse_available(name) {

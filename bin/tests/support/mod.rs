@@ -248,6 +248,29 @@ pub fn layout_with_layer(from: &Path, to: &Path, layer: &[u8]) {
     std::fs::write(to.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
+/// Writes at `to` one layout holding the image of each layout of `images` under its name
+/// (`org.opencontainers.image.ref.name`), as `skopeo copy … oci:TO:NAME` would gather them.
+pub fn layout_of_named(to: &Path, images: &[(&str, &Path)]) {
+    let blobs = to.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let mut manifests = Vec::new();
+    for (name, from) in images {
+        for entry in std::fs::read_dir(from.join("blobs/sha256")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), blobs.join(entry.file_name())).unwrap();
+        }
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
+        let mut descriptor = index["manifests"][0].clone();
+        descriptor["annotations"] =
+            serde_json::json!({ "org.opencontainers.image.ref.name": name });
+        manifests.push(descriptor);
+        std::fs::copy(from.join("oci-layout"), to.join("oci-layout")).unwrap();
+    }
+    let index = serde_json::json!({ "schemaVersion": 2, "manifests": manifests });
+    std::fs::write(to.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
 /// Adds `layer` to the one image that the index `index` leads to, through nested indexes,
 /// writing every changed document to `blobs` and naming it in the one above.
 fn add_layer_below(index: &mut serde_json::Value, blobs: &Path, layer: &[u8]) {

@@ -50,8 +50,8 @@ pub enum Input {
     /// An apko blueprint (YAML): resolved against its repositories and, for files, built
     /// in memory without writing an image.
     Blueprint(PathBuf),
-    /// An OCI image layout directory, a docker-archive, or a layer tar (`.tar`, `.tar.gz`,
-    /// `.tar.zst`), read with [`crate::image::open`].
+    /// An OCI image layout directory (or one image of it, as `DIR:NAME`), a docker-archive,
+    /// or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), read with [`crate::image::open_arg`].
     Image(PathBuf),
     /// An apko lock file (`.json`): its packages need no package data. Config and files
     /// come from the blueprint the lock names (`config.name`, against the working
@@ -74,10 +74,14 @@ impl Input {
         }
     }
 
-    /// The input an argument names: an existing path as [`Input::from_path`] says, else a
-    /// registry reference (`host[:port]/name[:tag][@digest]`) if it parses as one, else a
-    /// path (whose reading then fails, naming it).
+    /// The input an argument names: an existing path as [`Input::from_path`] says, else an
+    /// image of a layout named as `DIR:NAME` ([`crate::image::split_named`]), else a registry
+    /// reference (`host[:port]/name[:tag][@digest]`) if it parses as one, else a path
+    /// (whose reading then fails, naming it).
     pub fn from_arg(arg: &Path) -> Input {
+        if crate::image::split_named(arg).is_some() {
+            return Input::Image(arg.to_path_buf());
+        }
         if !arg.exists()
             && let Some(text) = arg.to_str()
             && crate::registry::Reference::looks_like(text)

@@ -84,7 +84,7 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
             Ok(Opened::Blueprint { path: path.clone(), plan: Box::new(plan), warnings })
         }
         Input::Image(path) => {
-            let views = image::open_with(path, &options.limits).map_err(|source| {
+            let views = image::open_arg(path, &options.limits).map_err(|source| {
                 DiffError::Image { input: path.clone(), source: Box::new(source) }
             })?;
             if views.is_empty() {

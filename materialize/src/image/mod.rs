@@ -8,6 +8,7 @@
 //! Reading a file of the tree later is a slice of that buffer, never a second inflate.
 
 mod blob;
+mod named;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes, Layer};
+pub use self::named::{open_arg, split_named};
 use crate::apk::datatar::{Limit, Limits};
 
 /// The most an index, manifest or config of a layout directory may weigh: four times what
@@ -40,6 +42,10 @@ pub struct ImageView {
     /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
     /// for a docker-archive's `manifest.json` images and bare layers.
     pub annotations: BTreeMap<String, String>,
+    /// The `org.opencontainers.image.ref.name` of the `index.json` entry the image was
+    /// reached through (the name `DIR:NAME` picks, see [`open_arg`]); `None` for an entry
+    /// without one, a docker-archive's `manifest.json` images and bare layers.
+    pub name: Option<String>,
 }
 
 /// Why an image could not be read.
@@ -83,6 +89,31 @@ pub enum ImageReadError {
         #[source]
         source: std::io::Error,
     },
+    /// `DIR:NAME` names an image the layout at DIR does not hold.
+    #[error("{path} holds no image named {name:?} ({})", names_of(names))]
+    NoSuchName {
+        /// The layout.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names the layout holds.
+        names: Vec<String>,
+    },
+    /// Images of one platform under different names, and no name picks one.
+    #[error(
+        "{path} holds {} images for {platform} ({}): pick one as {}:NAME",
+        names.len(),
+        names_of(names),
+        path.display()
+    )]
+    SeveralNamed {
+        /// The layout.
+        path: PathBuf,
+        /// The platform (`amd64`, `arm64/v8`).
+        platform: String,
+        /// Their names, with `(no name)` for an entry without one.
+        names: Vec<String>,
+    },
     /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
     /// names the flag that raises the limit.
     #[error(
@@ -111,6 +142,14 @@ pub enum ImageReadError {
         #[source]
         source: ReadError,
     },
+}
+
+/// The names of a layout's images as messages list them.
+fn names_of(names: &[String]) -> String {
+    match names {
+        [] => "it names none".to_string(),
+        names => format!("its names: {}", names.join(", ")),
+    }
 }
 
 /// How a layer is named in messages: `layer DIGEST`, or `the layer` for a bare layer (whose
@@ -158,6 +197,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         config: serde_json::Value::Null,
         tree,
         annotations: BTreeMap::new(),
+        name: None,
     }])
 }
 
@@ -240,6 +280,9 @@ impl Store for ArchiveStore {
     }
 }
 
+/// Where an `index.json` entry holds its image's name.
+const REF_NAME_POINTER: &str = "/annotations/org.opencontainers.image.ref.name";
+
 fn open_layout(
     store: &dyn Store,
     path: &Path,
@@ -250,21 +293,28 @@ fn open_layout(
     // A stack holding descriptors in reverse, so that images come out in index order, each
     // with the annotations of the indexes above it.
     let outer = annotations_of(&index, &BTreeMap::new());
-    let mut pending: Vec<(serde_json::Value, BTreeMap<String, String>)> =
-        manifests(&index, path)?.into_iter().map(|d| (d, outer.clone())).collect();
+    let mut pending: Vec<(serde_json::Value, BTreeMap<String, String>, Option<String>)> =
+        manifests(&index, path)?
+            .into_iter()
+            .map(|d| {
+                let name = d.pointer(REF_NAME_POINTER).and_then(|n| n.as_str()).map(str::to_string);
+                (d, outer.clone(), name)
+            })
+            .collect();
     pending.reverse();
-    while let Some((descriptor, above)) = pending.pop() {
+    while let Some((descriptor, above, name)) = pending.pop() {
         let digest = string_field(&descriptor, "digest", path)?;
         let media_type = descriptor.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
         let document = json(blob(store, path, &digest)?.as_ref(), path, &digest)?;
         if media_type.contains("index") || document.get("manifests").is_some() {
             let inner = annotations_of(&document, &above);
             let nested = manifests(&document, path)?.into_iter().rev();
-            pending.extend(nested.map(|d| (d, inner.clone())));
+            pending.extend(nested.map(|d| (d, inner.clone(), name.clone())));
             continue;
         }
         let mut view = read_manifest(store, path, &digest, &document, limits)?;
         view.annotations = above;
+        view.name = name;
         views.push(view);
     }
     Ok(views)
@@ -296,7 +346,7 @@ fn open_docker_manifest(
             config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
         let annotations = BTreeMap::new();
-        views.push(ImageView { arch, variant, digest, config, tree, annotations });
+        views.push(ImageView { arch, variant, digest, config, tree, annotations, name: None });
     }
     Ok(views)
 }
@@ -326,7 +376,8 @@ fn read_manifest(
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
     let digest = digest.to_string();
-    Ok(ImageView { arch, variant, digest, config, tree, annotations: BTreeMap::new() })
+    let annotations = BTreeMap::new();
+    Ok(ImageView { arch, variant, digest, config, tree, annotations, name: None })
 }
 
 /// `above` with the string annotations of `index` over it, less the layout-local ref name.
