@@ -695,4 +695,15 @@ fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
     assert_eq!(output.status.code(), Some(2));
     let want = format!("{both_text} holds no image named \"three\" (its names: one, two)");
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    // A docker-archive's images are named by their tags, colons and all.
+    let archive = dir.path().join("image.tar");
+    build(BLUEPRINT, &archive, &["--arch", "x86_64", "--tag", "web:v1"]);
+    let tagged = format!("{}:web:v1", archive.display());
+    let (code, report) = diff_json(&[&tagged, &plain_text, "--level", "files"]);
+    assert_eq!((code, &report["a"]["input"]), (0, &Value::from(tagged)), "{report:#}");
+    let output =
+        run(flatroot().arg("diff").arg(format!("{}:web:v2", archive.display())).arg(&plain));
+    let want = format!("{} holds no image named \"web:v2\" (its names: web:v1)", archive.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }

@@ -19,8 +19,9 @@ use crate::output;
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// A: a blueprint (`.yaml`/`.yml`), an apko lock (`.json`: packages from the lock
-    /// alone, config and files from the blueprint it names), an OCI layout directory (or
-    /// its image named NAME, as `DIR:NAME`), a docker-archive, a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
+    /// alone, config and files from the blueprint it names), an OCI layout directory, a
+    /// docker-archive (or one image of either by its name, as `PATH:NAME`), a layer tar
+    /// (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
     /// `HOST[:PORT]/NAME[:TAG][@DIGEST]` (when no such path exists).
     pub a: PathBuf,
     /// B: any of the same kinds.

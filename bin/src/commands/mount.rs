@@ -22,8 +22,9 @@ use crate::output::{self, Spinner};
 /// Options of `flatroot mount`.
 #[derive(Debug, Args)]
 pub struct MountArgs {
-    /// What to mount: a blueprint (`.yaml`, `.yml`), an OCI image layout directory (or its
-    /// image named NAME, as `DIR:NAME`), a docker-archive, a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
+    /// What to mount: a blueprint (`.yaml`, `.yml`), an OCI image layout directory, a
+    /// docker-archive (or one image of either by its name, as `PATH:NAME`), a layer tar
+    /// (`.tar`, `.tar.gz`, `.tar.zst`), or a registry reference
     /// `HOST[:PORT]/NAME[:TAG][@DIGEST]` (when no such path exists), pulled into memory.
     pub source: PathBuf,
     /// Where: an existing, empty directory.
@@ -201,8 +202,8 @@ pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
     bail!("cannot unmount {mp}: {message}");
 }
 
-/// Tells a blueprint from an image by what the path is, and an image of a layout named as
-/// `DIR:NAME` or a registry reference by its form when no such path exists.
+/// Tells a blueprint from an image by what the path is, and an image named as
+/// `PATH:NAME` or a registry reference by its form when no such path exists.
 fn classify(path: &Path) -> anyhow::Result<Source> {
     if image::split_named(path).is_some() {
         return Ok(Source::Image);

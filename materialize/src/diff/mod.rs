@@ -50,8 +50,9 @@ pub enum Input {
     /// An apko blueprint (YAML): resolved against its repositories and, for files, built
     /// in memory without writing an image.
     Blueprint(PathBuf),
-    /// An OCI image layout directory (or one image of it, as `DIR:NAME`), a docker-archive,
-    /// or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), read with [`crate::image::open_arg`].
+    /// An OCI image layout directory or a docker-archive (or one image of either, as
+    /// `PATH:NAME`), or a layer tar (`.tar`, `.tar.gz`, `.tar.zst`), read with
+    /// [`crate::image::open_arg`].
     Image(PathBuf),
     /// An apko lock file (`.json`): its packages need no package data. Config and files
     /// come from the blueprint the lock names (`config.name`, against the working
@@ -75,7 +76,7 @@ impl Input {
     }
 
     /// The input an argument names: an existing path as [`Input::from_path`] says, else an
-    /// image of a layout named as `DIR:NAME` ([`crate::image::split_named`]), else a registry
+    /// image named as `PATH:NAME` ([`crate::image::split_named`]), else a registry
     /// reference (`host[:port]/name[:tag][@digest]`) if it parses as one, else a path
     /// (whose reading then fails, naming it).
     pub fn from_arg(arg: &Path) -> Input {

@@ -42,10 +42,11 @@ pub struct ImageView {
     /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
     /// for a docker-archive's `manifest.json` images and bare layers.
     pub annotations: BTreeMap<String, String>,
-    /// The `org.opencontainers.image.ref.name` of the `index.json` entry the image was
-    /// reached through (the name `DIR:NAME` picks, see [`open_arg`]); `None` for an entry
-    /// without one, a docker-archive's `manifest.json` images and bare layers.
-    pub name: Option<String>,
+    /// The names `PATH:NAME` picks the image by (see [`open_arg`]): the
+    /// `org.opencontainers.image.ref.name` of the `index.json` entry the image was reached
+    /// through, or a docker-archive image's `RepoTags`; empty for an entry without one and
+    /// for bare layers.
+    pub names: Vec<String>,
 }
 
 /// Why an image could not be read.
@@ -89,10 +90,10 @@ pub enum ImageReadError {
         #[source]
         source: std::io::Error,
     },
-    /// `DIR:NAME` names an image the layout at DIR does not hold.
+    /// `PATH:NAME` names an image the layout or archive at PATH does not hold.
     #[error("{path} holds no image named {name:?} ({})", names_of(names))]
     NoSuchName {
-        /// The layout.
+        /// The layout or archive.
         path: PathBuf,
         /// The name asked for.
         name: String,
@@ -107,11 +108,11 @@ pub enum ImageReadError {
         path.display()
     )]
     SeveralNamed {
-        /// The layout.
+        /// The layout or archive.
         path: PathBuf,
         /// The platform (`amd64`, `arm64/v8`).
         platform: String,
-        /// Their names, with `(no name)` for an entry without one.
+        /// Each image's first name, or `(no name)`.
         names: Vec<String>,
     },
     /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
@@ -197,7 +198,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         config: serde_json::Value::Null,
         tree,
         annotations: BTreeMap::new(),
-        name: None,
+        names: Vec::new(),
     }])
 }
 
@@ -314,7 +315,7 @@ fn open_layout(
         }
         let mut view = read_manifest(store, path, &digest, &document, limits)?;
         view.annotations = above;
-        view.name = name;
+        view.names = name.into_iter().collect();
         views.push(view);
     }
     Ok(views)
@@ -346,7 +347,9 @@ fn open_docker_manifest(
             config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
         let annotations = BTreeMap::new();
-        views.push(ImageView { arch, variant, digest, config, tree, annotations, name: None });
+        let names = item.get("RepoTags").and_then(|t| t.as_array()).into_iter().flatten();
+        let names = names.filter_map(|n| n.as_str().map(str::to_string)).collect();
+        views.push(ImageView { arch, variant, digest, config, tree, annotations, names });
     }
     Ok(views)
 }
@@ -377,7 +380,7 @@ fn read_manifest(
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
     let digest = digest.to_string();
     let annotations = BTreeMap::new();
-    Ok(ImageView { arch, variant, digest, config, tree, annotations, name: None })
+    Ok(ImageView { arch, variant, digest, config, tree, annotations, names: Vec::new() })
 }
 
 /// `above` with the string annotations of `index` over it, less the layout-local ref name.
