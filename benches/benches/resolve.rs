@@ -50,11 +50,7 @@ fn alpine() -> Option<(PathBuf, Vec<u8>, Keyring)> {
 fn request(world: &[String], entries: &[IndexEntry], arch: &str) -> Request {
     Request {
         world: world.iter().map(|w| Dependency::parse(w).unwrap()).collect(),
-        repositories: vec![Repository {
-            tag: None,
-            name: "main".into(),
-            entries: entries.to_vec(),
-        }],
+        repositories: vec![Repository { tag: None, name: "main".into(), entries: entries.into() }],
         arch: Some(arch.to_string()),
     }
 }

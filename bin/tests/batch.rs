@@ -6,7 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{flatroot, run, stderr, stdout};
+use support::{flatroot, run, stderr, stdout, success};
 
 /// The default test blueprint with a smaller world, written into `dir` as `name`.
 fn smaller_blueprint(dir: &Path, name: &str) -> PathBuf {
@@ -257,4 +257,66 @@ fn a_batch_without_the_cache_compresses_the_segments_its_images_share_once() {
     let count = |k: &str| segments[k].as_u64().unwrap();
     assert_eq!(count("compressed_early"), 24, "{segments}");
     assert!(count("reused") >= 12, "{segments}");
+}
+
+/// A copy of [`support::remote::blueprint`] that builds both fixture architectures.
+fn remote_blueprint(dir: &Path, name: &str, url: &str, packages: &[&str]) -> PathBuf {
+    let path = support::remote::blueprint(dir, name, url, packages);
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    assert!(yaml.contains("archs: [x86_64]\n"), "{yaml}");
+    std::fs::write(&path, yaml.replace("archs: [x86_64]\n", "archs: [x86_64, aarch64]\n")).unwrap();
+    path
+}
+
+#[test]
+fn a_batch_over_http_reads_each_index_once_and_writes_the_images_separate_builds_write() {
+    use support::remote::{build_with_cache, isolated, requests, serve_fixture};
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = serve_fixture();
+    let url = format!("{}/repo", server.url());
+    let worlds: [(&str, &[&str]); 3] = [
+        ("full", support::remote::WORLD),
+        ("shell", &["flatroot-baselayout", "busybox"]),
+        ("greeting", &["flatroot-baselayout", "hello"]),
+    ];
+    let blueprints: Vec<(&str, PathBuf)> = worlds
+        .iter()
+        .map(|(name, world)| {
+            (*name, remote_blueprint(dir.path(), &format!("{name}.yaml"), &url, world))
+        })
+        .collect();
+    // Each separate build with a cache of its own, so that each asks the server as a batch's
+    // first image does.
+    let alone: Vec<String> = blueprints
+        .iter()
+        .map(|(name, blueprint)| {
+            let (cache, out) = (dir.path().join(format!("cache-{name}")), dir.path().join(name));
+            let tag = format!("{name}:latest");
+            success(&build_with_cache(&home, &cache, blueprint, &out, &["--tag", &tag]))
+        })
+        .collect();
+    server.clear_log();
+
+    let out = dir.path().join("batch");
+    let output = run(isolated(&home)
+        .args(["batch", "--json", "--images-at-once", "3", "--cache-dir"])
+        .arg(dir.path().join("cache-batch"))
+        .arg("--out-dir")
+        .arg(&out)
+        .args(blueprints.iter().map(|(_, path)| path)));
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    for arch in ["x86_64", "aarch64"] {
+        let asked = requests(&server, &format!("/{arch}/APKINDEX.tar.gz"));
+        assert_eq!(asked, [(200, None)], "{arch}: {:?}", server.log());
+    }
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), alone.len());
+    for ((name, _), digest) in blueprints.iter().zip(&alone) {
+        let image = images.iter().find(|i| i["name"] == *name).unwrap();
+        assert_eq!(image["digest"].as_str(), Some(digest.as_str()), "{name}");
+    }
 }

@@ -707,3 +707,23 @@ fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
     let want = format!("{} holds no image named \"web:v2\" (its names: web:v1)", archive.display());
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }
+
+#[test]
+fn two_remote_blueprints_ask_the_server_for_their_index_once() {
+    use support::remote::{blueprint, isolated, requests, serve_fixture};
+
+    let dir = tempdir();
+    let server = serve_fixture();
+    let url = format!("{}/repo", server.url());
+    let old = blueprint(dir.path(), "old.yaml", &url, &["flatroot-baselayout", "busybox"]);
+    let new = blueprint(dir.path(), "new.yaml", &url, &["flatroot-baselayout", "hello"]);
+
+    let output = run(isolated(&dir.path().join("home"))
+        .arg("diff")
+        .args([&old, &new])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache")));
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(requests(&server, "/x86_64/APKINDEX.tar.gz"), [(200, None)], "{:?}", server.log());
+}

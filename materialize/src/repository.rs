@@ -8,6 +8,7 @@
 //! what `etc/apk/repositories`, locks and messages show.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::apk::datatar::Limits;
 use crate::apk::dependency::Dependency;
@@ -30,7 +31,7 @@ pub struct RepositorySpec {
 }
 
 /// Where a repository's files are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A directory, resolved against the working directory.
     Local(PathBuf),
@@ -74,6 +75,9 @@ impl RepositorySpec {
 }
 
 /// A repository's verified index for one architecture.
+///
+/// Cloning is cheap: the records are shared, so the builds of one process that load an
+/// index once (see [`crate::build::LoadedIndexes`]) hold one copy of it.
 #[derive(Debug, Clone)]
 pub struct LoadedRepository {
     /// What the blueprint said.
@@ -81,7 +85,7 @@ pub struct LoadedRepository {
     /// The architecture loaded.
     pub arch: String,
     /// The index records.
-    pub entries: Vec<IndexEntry>,
+    pub entries: Arc<[IndexEntry]>,
     /// The key that signed the index, or `None` for an accepted untrusted index.
     pub signed_by: Option<String>,
 }
@@ -258,47 +262,52 @@ pub enum RepositoryError {
     },
 }
 
-/// Reads and verifies the index of every repository for `arch`, in order, each bounded by
+/// Reads and verifies the index of the repository `spec` for `arch`, bounded by
 /// `limits.max_index_size`. A remote index comes through `fetcher`: a cached copy that the
 /// server says is current, or fails to verify, is fetched again.
+///
+/// Each call reads (or asks the server) again; builds load indexes through
+/// [`crate::build::LoadedIndexes`], which calls this once per index and process.
+///
+/// # Errors
+/// [`RepositoryError::Read`] for a local index that cannot be read,
+/// [`RepositoryError::Fetch`] for a remote one that cannot be fetched, and
+/// [`RepositoryError::Index`] for an index that is malformed or does not verify.
 pub fn load(
-    specs: &[RepositorySpec],
+    spec: &RepositorySpec,
     arch: &str,
     keyring: &Keyring,
     trust: Trust,
     limits: &Limits,
     fetcher: &Fetcher,
-) -> Result<Vec<LoadedRepository>, RepositoryError> {
-    let mut loaded = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let index = match &spec.source {
-            Source::Local(dir) => {
-                let path = dir.join(arch).join("APKINDEX.tar.gz");
-                let max = limits.max_index_size;
-                let bytes = read_bounded(&path, max, "--max-index-size").map_err(|source| {
-                    RepositoryError::Read {
-                        location: spec.location.clone(),
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-                read_index_with_limits(&bytes, &path, keyring, trust, limits)
-                    .map_err(|source| index_error(spec, source))?
-            }
-            Source::Remote(remote) => {
-                remote_index(spec, remote, arch, keyring, trust, limits, fetcher)?
-            }
-        };
-        let packages = index.entries.len();
-        tracing::debug!(repository = %spec.location, arch, packages, "index loaded");
-        loaded.push(LoadedRepository {
-            spec: spec.clone(),
-            arch: arch.to_string(),
-            entries: index.entries,
-            signed_by: index.signed_by,
-        });
-    }
-    Ok(loaded)
+) -> Result<LoadedRepository, RepositoryError> {
+    let index = match &spec.source {
+        Source::Local(dir) => {
+            let path = dir.join(arch).join("APKINDEX.tar.gz");
+            let max = limits.max_index_size;
+            let bytes = read_bounded(&path, max, "--max-index-size").map_err(|source| {
+                RepositoryError::Read {
+                    location: spec.location.clone(),
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            read_index_with_limits(&bytes, &path, keyring, trust, limits)
+                .map_err(|source| index_error(spec, source))?
+        }
+        Source::Remote(remote) => {
+            remote_index(spec, remote, arch, keyring, trust, limits, fetcher)?
+        }
+    };
+
+    let packages = index.entries.len();
+    tracing::debug!(repository = %spec.location, arch, packages, "index loaded");
+    Ok(LoadedRepository {
+        spec: spec.clone(),
+        arch: arch.to_string(),
+        entries: index.entries.into(),
+        signed_by: index.signed_by,
+    })
 }
 
 fn index_error(spec: &RepositorySpec, source: IndexError) -> RepositoryError {

@@ -224,6 +224,7 @@ fn a_lock_read_back_resolves_to_the_same_packages_in_the_same_order() {
             Trust::default(),
             &flatroot_materialize::apk::datatar::Limits::default(),
             std::sync::Arc::clone(&fresh.fetcher),
+            &flatroot_materialize::build::LoadedIndexes::default(),
         )
         .unwrap();
         let names = |r: &Resolved| -> Vec<(String, String)> {

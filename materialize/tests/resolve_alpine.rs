@@ -74,7 +74,7 @@ fn setup(test: &str) -> Option<(Vec<Dependency>, Vec<IndexEntry>, Vec<String>)> 
 }
 
 fn request(world: Vec<Dependency>, entries: Vec<IndexEntry>) -> Request {
-    let repository = Repository { tag: None, name: "alpine-316".into(), entries };
+    let repository = Repository { tag: None, name: "alpine-316".into(), entries: entries.into() };
     Request { world, repositories: vec![repository], arch: Some("x86_64".into()) }
 }
 
@@ -187,11 +187,11 @@ fn multi_arch_agrees_on_versions_or_names_the_lacking_arch() {
     let mut per_arch = std::collections::BTreeMap::new();
     per_arch.insert(
         "x86_64".to_string(),
-        vec![Repository { tag: None, name: "x86_64".into(), entries: entries.clone() }],
+        vec![Repository { tag: None, name: "x86_64".into(), entries: entries.clone().into() }],
     );
     per_arch.insert(
         "fakearch".to_string(),
-        vec![Repository { tag: None, name: "fakearch".into(), entries: other }],
+        vec![Repository { tag: None, name: "fakearch".into(), entries: other.into() }],
     );
     let result = resolve_archs(&world, &per_arch);
 

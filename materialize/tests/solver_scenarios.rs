@@ -166,7 +166,11 @@ fn run(s: &Scenario, dir: &Path) -> Outcome {
             Ok(e) => e,
             Err(e) => return Outcome::Fail(format!("parsing {file}: {e}")),
         };
-        repositories.push(Repository { tag: tag.clone(), name: file.clone(), entries });
+        repositories.push(Repository {
+            tag: tag.clone(),
+            name: file.clone(),
+            entries: entries.into(),
+        });
     }
 
     let expect_error = s.expect.iter().any(|l| l.starts_with("ERROR"));

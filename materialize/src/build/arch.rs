@@ -69,8 +69,9 @@ impl Resolved {
     }
 }
 
-/// Reads and verifies the indexes of `plan` for `arch` and resolves its world: everything
-/// a build decides before it reads a package file.
+/// Reads and verifies the indexes of `plan` for `arch` (or takes them as an earlier build
+/// holding the same [`Options::indexes`] loaded them) and resolves its world: everything a
+/// build decides before it reads a package file.
 pub fn resolve_arch(
     plan: &Plan,
     options: &Options,
@@ -80,18 +81,13 @@ pub fn resolve_arch(
 ) -> Result<Resolved, BuildError> {
     progress.stage(arch, Stage::Indexes);
     let fetcher = fetcher(options)?;
-    let repos = repository::load(
-        &plan.repositories,
-        arch,
-        keyring,
-        options.trust,
-        &options.limits,
-        &fetcher,
-    )
-    .map_err(|source| BuildError::Repository {
-        arch: arch.to_string(),
-        source: Box::new(source),
-    })?;
+    let repos = options
+        .indexes
+        .load(&plan.repositories, arch, keyring, options.trust, &options.limits, &fetcher)
+        .map_err(|source| BuildError::Repository {
+            arch: arch.to_string(),
+            source: Box::new(source),
+        })?;
 
     progress.stage(arch, Stage::Resolve);
     let world = plan
@@ -178,6 +174,7 @@ pub fn locked_tree(
         options.trust,
         &options.limits,
         fetcher(options)?,
+        &options.indexes,
     )
     .map_err(lock_error)?;
     let check = |record: &IndexEntry, path: &Path, bytes: &[u8]| {

@@ -2,12 +2,14 @@
 //! inflated once for all of them, and one failure does not stop the others.
 //!
 //! The sharing comes from the [`Options`] the builds hold in common: one
-//! [`crate::store::DataStore`] hands every image the same decompressed data for the same
-//! package, and one [`SegmentSharing`] lets a layer segment that several images share be
-//! compressed once: an image that meets a segment another is compressing waits for it, and
-//! one that meets it later finds it in the cache's segments (with [`Options::derived_cache`])
-//! or, without the cache, in [`BATCH_MEMORY_SEGMENTS`] of memory. Downloaded package files
-//! are shared through the cache as in separate builds.
+//! [`super::LoadedIndexes`] reads, fetches and verifies each repository index once, so that
+//! every image resolves against one snapshot of it; one [`crate::store::DataStore`] hands
+//! every image the same decompressed data for the same package; and one [`SegmentSharing`]
+//! lets a layer segment that several images share be compressed once: an image that meets a
+//! segment another is compressing waits for it, and one that meets it later finds it in the
+//! cache's segments (with [`Options::derived_cache`]) or, without the cache, in
+//! [`BATCH_MEMORY_SEGMENTS`] of memory. Downloaded package files are shared through the
+//! cache as in separate builds.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

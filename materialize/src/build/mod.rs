@@ -1,18 +1,20 @@
 //! The whole build: a [`Plan`] (what the blueprint asks for) and [`Options`] in, an OCI
 //! image layout or a docker-archive out.
 //!
-//! Each architecture is built in turn: its indexes are read and verified, the world is
-//! resolved, the chosen packages are read, verified and inflated in parallel, merged into
-//! one tree in install order, completed with the generated files and `paths`, and
-//! serialized into a layer that is compressed and hashed in one pass. When a segment store
-//! keeps what is compressed, a large file's content is compressed into it as soon as its
-//! package is inflated, so that compression overlaps with the rest of the inflating (see
-//! [`crate::oci::precompress`]). Output goes to a temporary sibling that is renamed into
-//! place only when everything succeeded.
+//! Each architecture is built in turn: its indexes are read and verified (once per process
+//! for all the builds that share [`Options::indexes`]), the world is resolved, the chosen
+//! packages are read, verified and inflated in parallel, merged into one tree in install
+//! order, completed with the generated files and `paths`, and serialized into a layer that
+//! is compressed and hashed in one pass. When a segment store keeps what is compressed, a
+//! large file's content is compressed into it as soon as its package is inflated, so that
+//! compression overlaps with the rest of the inflating (see [`crate::oci::precompress`]).
+//! Output goes to a temporary sibling that is renamed into place only when everything
+//! succeeded.
 
 mod arch;
 mod batch;
 mod error;
+mod indexes;
 mod keys;
 mod output;
 mod verified;
@@ -23,6 +25,7 @@ use std::path::PathBuf;
 pub use arch::{ArchTree, Resolved, build_tree, locked_tree, resolve_arch, tree_of};
 pub use batch::{BATCH_MEMORY_SEGMENTS, BatchItem, Finished, batch};
 pub use error::BuildError;
+pub use indexes::LoadedIndexes;
 pub use keys::load_keyring;
 pub use output::{Output, build, build_locked, image_spec};
 pub use verified::VerifiedPackages;
@@ -116,6 +119,11 @@ pub struct Options {
     /// The decompressed data of the packages read so far, shared by every build that holds
     /// a clone of these options (the sides of a diff, the images of a batch).
     pub store: DataStore,
+    /// The repository indexes loaded so far, shared as `store` is, so that the builds
+    /// holding these options read, verify and (for a remote repository) fetch each index
+    /// once, and all see one snapshot of it. Builds from a lock use it too: they check the
+    /// lock against the records of the index, which are the same however often it is read.
+    pub indexes: LoadedIndexes,
     /// The packages verified so far, shared as `store` is, so that a package met again
     /// under the same index, keys, limits and trust is not read and checked again. Builds
     /// from a lock check every package file against it, and so do not use it.
@@ -139,6 +147,7 @@ impl Default for Options {
             fetch: FetchOptions::default(),
             derived_cache: false,
             store: DataStore::default(),
+            indexes: LoadedIndexes::default(),
             verified: VerifiedPackages::default(),
             segments: SegmentSharing::default(),
         }

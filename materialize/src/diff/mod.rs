@@ -280,6 +280,9 @@ pub struct Options {
     /// The package data both sides share, so a package the two sides have in common is
     /// read once and its files compare by identity.
     pub store: crate::store::DataStore,
+    /// The repository indexes both sides share, so an index the two sides name is read and
+    /// verified once, and both resolve against one snapshot of it.
+    pub indexes: crate::build::LoadedIndexes,
     /// How the repositories of blueprint and lock sides are reached: the cache directory,
     /// offline mode, TLS, credentials.
     pub fetch: crate::fetch::FetchOptions,
@@ -304,6 +307,7 @@ impl Default for Options {
             registry: crate::registry::Options::default(),
             derived_cache: false,
             store: crate::store::DataStore::default(),
+            indexes: crate::build::LoadedIndexes::default(),
             fetch: crate::fetch::FetchOptions::default(),
             limits: crate::apk::datatar::Limits::default(),
         }

@@ -284,6 +284,7 @@ fn build_options(options: &Options) -> build::Options {
         trust: Trust::default(),
         derived_cache: options.derived_cache,
         store: options.store.clone(),
+        indexes: options.indexes.clone(),
         fetch: options.fetch.clone(),
         limits: options.limits,
         ..build::Options::default()
@@ -410,8 +411,8 @@ fn locked_reasons(
 ) {
     let resolved = crate::fetch::Fetcher::new(&options.fetch).ok().and_then(|fetcher| {
         let fetcher = std::sync::Arc::new(fetcher);
-        let limits = &options.limits;
-        lock::resolved_from_lock(lock, path, plan, arch, keyring, options.trust, limits, fetcher)
+        let (trust, limits, indexes) = (options.trust, &options.limits, &options.indexes);
+        lock::resolved_from_lock(lock, path, plan, arch, keyring, trust, limits, fetcher, indexes)
             .map_err(|error| tracing::debug!(%error, "no reasons for the locked packages"))
             .ok()
     });

@@ -81,7 +81,7 @@ impl std::fmt::Debug for FetchOptions {
 }
 
 /// A repository on a server: its URL without credentials, and the credentials given in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Remote {
     /// `scheme://host[:port]/path` without userinfo or a trailing `/`.
     pub url: String,

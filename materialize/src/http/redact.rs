@@ -4,7 +4,7 @@
 use percent_encoding::percent_decode_str;
 
 /// The `user[:password]` part of a URL, percent-decoded.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Userinfo {
     /// The user name.
     pub user: String,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{Lock, LockError, LockPackage, package_parts};
 use crate::apk::dependency::Dependency;
 use crate::apk::signature::{Keyring, Trust};
-use crate::build::{Plan, Resolved};
+use crate::build::{LoadedIndexes, Plan, Resolved};
 use crate::fetch::Fetcher;
 use crate::repository::{self, LoadedRepository};
 use crate::resolve;
@@ -98,8 +98,9 @@ fn mismatch(
 /// [`LockError::UnknownRepository`], [`LockError::NotInIndex`], [`LockError::UrlElsewhere`],
 /// [`LockError::OtherVersions`],
 /// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
-/// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. Remote
-/// indexes come through `fetcher`, which the result keeps for the packages.
+/// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. The
+/// indexes are taken from `indexes` or loaded into it; remote ones come through `fetcher`,
+/// which the result keeps for the packages.
 #[expect(clippy::too_many_arguments, reason = "what resolving needs, plus the lock")]
 pub fn resolved_from_lock(
     lock: &Lock,
@@ -110,6 +111,7 @@ pub fn resolved_from_lock(
     trust: Trust,
     limits: &Limits,
     fetcher: Arc<Fetcher>,
+    indexes: &LoadedIndexes,
 ) -> Result<Resolved, LockError> {
     let lock_file = || lock_path.to_path_buf();
     let locked: Vec<&LockPackage> =
@@ -125,7 +127,7 @@ pub fn resolved_from_lock(
     check_once_each(&locked, arch, lock_path)?;
 
     let mut repos =
-        repository::load(&plan.repositories, arch, keyring, trust, limits, &fetcher).map_err(
+        indexes.load(&plan.repositories, arch, keyring, trust, limits, &fetcher).map_err(
             |source| LockError::Repository { arch: arch.to_string(), source: Box::new(source) },
         )?;
     let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
@@ -133,14 +135,9 @@ pub fn resolved_from_lock(
         let (repo, entry) = find(&repos, arch, package, lock_path)?;
         keep[repo].insert(entry);
     }
+    // Only the kept records are copied: the index itself may be shared with other builds.
     for (repo, keep) in repos.iter_mut().zip(&keep) {
-        let entries = std::mem::take(&mut repo.entries);
-        repo.entries = entries
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| keep.contains(i))
-            .map(|e| e.1)
-            .collect();
+        repo.entries = keep.iter().map(|&i| repo.entries[i].clone()).collect();
     }
 
     let world = plan
@@ -208,7 +205,7 @@ fn other_versions(
     otherwise: LockError,
 ) -> LockError {
     let mut versions: Vec<String> = Vec::new();
-    for entry in repos.iter().flat_map(|r| &r.entries) {
+    for entry in repos.iter().flat_map(|r| r.entries.iter()) {
         if entry.name == package.name && !versions.contains(&entry.version) {
             versions.push(entry.version.clone());
         }

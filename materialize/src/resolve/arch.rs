@@ -88,7 +88,7 @@ fn held(request: &Request) -> BTreeSet<(&str, &str)> {
     request
         .repositories
         .iter()
-        .flat_map(|r| &r.entries)
+        .flat_map(|r| r.entries.iter())
         .filter(|e| e.arch.is_empty() || e.arch == "noarch" || Some(e.arch.as_str()) == arch)
         .map(|e| (e.name.as_str(), e.version.as_str()))
         .collect()
@@ -104,7 +104,7 @@ mod tests {
     use crate::apk::index::parse_text;
 
     fn repo(text: &str) -> Vec<Repository> {
-        vec![Repository { tag: None, name: "r".into(), entries: parse_text(text).unwrap() }]
+        vec![Repository { tag: None, name: "r".into(), entries: parse_text(text).unwrap().into() }]
     }
 
     fn world(tokens: &[&str]) -> Vec<Dependency> {

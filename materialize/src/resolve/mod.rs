@@ -41,7 +41,7 @@
 //! use flatroot_materialize::apk::{dependency::Dependency, index::parse_text};
 //! use flatroot_materialize::resolve::{resolve, Repository, Request};
 //!
-//! let entries = parse_text("P:a\nV:1\nD:b\n\nP:b\nV:2\n").unwrap();
+//! let entries = parse_text("P:a\nV:1\nD:b\n\nP:b\nV:2\n").unwrap().into();
 //! let request = Request {
 //!     world: vec![Dependency::parse("a").unwrap()],
 //!     repositories: vec![Repository { name: "main".into(), tag: None, entries }],
@@ -59,6 +59,7 @@ mod pool;
 mod solver;
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use arch::resolve_archs;
 pub use error::{Problem, Rejection, ResolveError, Why};
@@ -76,8 +77,9 @@ pub struct Repository {
     pub tag: Option<String>,
     /// A name for messages, such as the repository URL.
     pub name: String,
-    /// The index records, in any order.
-    pub entries: Vec<IndexEntry>,
+    /// The index records, in any order; shared, so that asking the solver does not copy an
+    /// index.
+    pub entries: Arc<[IndexEntry]>,
 }
 
 /// What to resolve.

@@ -4,7 +4,7 @@ use super::*;
 use crate::apk::index::parse_text;
 
 fn repo(text: &str) -> Repository {
-    Repository { tag: None, name: "main".into(), entries: parse_text(text).unwrap() }
+    Repository { tag: None, name: "main".into(), entries: parse_text(text).unwrap().into() }
 }
 
 fn request(world: &[&str], repositories: Vec<Repository>) -> Request {
@@ -217,7 +217,7 @@ fn world_conflict_keeps_a_package_out() {
 fn dependency_cycle_is_ordered_the_same_whatever_the_input_order() {
     let text = "P:x\nV:1\nD:y\n\nP:y\nV:1\nD:z\n\nP:z\nV:1\nD:x\n\nP:top\nV:1\nD:y\n";
     let mut reversed = repo(text);
-    reversed.entries.reverse();
+    reversed.entries = reversed.entries.iter().rev().cloned().collect();
 
     let a = resolve(&request(&["top"], vec![repo(text)])).unwrap();
     let b = resolve(&request(&["top"], vec![reversed])).unwrap();
@@ -391,7 +391,8 @@ mod properties {
         fn result_does_not_depend_on_entry_order(index in arb_index(), want in 0..6usize) {
             let forward = request(&[&format!("p{want}")], vec![repo(&index)]);
             let mut backward = forward.clone();
-            backward.repositories[0].entries.reverse();
+            let reversed = backward.repositories[0].entries.iter().rev().cloned().collect();
+            backward.repositories[0].entries = reversed;
             let a = resolve(&forward).map(|r| chosen(&r)).map_err(|e| e.to_string());
             let b = resolve(&backward).map(|r| chosen(&r)).map_err(|e| e.to_string());
             prop_assert_eq!(a.is_ok(), b.is_ok(), "{}", index);
