@@ -660,11 +660,7 @@ fn a_reference_with_credentials_is_refused_without_printing_them() {
 #[test]
 fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
     let dir = tempdir();
-    let (plain, extra, both) =
-        (dir.path().join("plain"), dir.path().join("extra"), dir.path().join("both"));
-    build(BLUEPRINT, &plain, &["--arch", "x86_64"]);
-    layout_with_layer(&plain, &extra, &layer_of_files(&["etc/extra"]));
-    layout_of_named(&both, &[("one", &plain), ("two", &extra)]);
+    let (plain, _, both) = two_named_images(dir.path(), BLUEPRINT);
     let both_text = both.display().to_string();
     let plain_text = plain.display().to_string();
 

@@ -417,11 +417,7 @@ fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
         return;
     }
     let dir = tempdir();
-    let (plain, extra, both) =
-        (dir.path().join("plain"), dir.path().join("extra"), dir.path().join("both"));
-    build(BLUEPRINT, &plain, &["--arch", "x86_64"]);
-    layout_with_layer(&plain, &extra, &layer_of_files(&["etc/extra"]));
-    layout_of_named(&both, &[("one", &plain), ("two", &extra)]);
+    let (plain, extra, both) = two_named_images(dir.path(), BLUEPRINT);
 
     let two = format!("{}:two", both.display());
     let mounted = Mounted::start(Path::new(&two), &[]);

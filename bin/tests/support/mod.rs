@@ -248,6 +248,17 @@ pub fn layout_with_layer(from: &Path, to: &Path, layer: &[u8]) {
     std::fs::write(to.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
+/// Builds `blueprint` for x86_64 into `DIR/plain`, the same with an extra layer holding
+/// `etc/extra` into `DIR/extra`, and gathers both into `DIR/both`, named `one` and `two`
+/// (see [`layout_of_named`]); returns the three layouts.
+pub fn two_named_images(dir: &Path, blueprint: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (plain, extra, both) = (dir.join("plain"), dir.join("extra"), dir.join("both"));
+    build(blueprint, &plain, &["--arch", "x86_64"]);
+    layout_with_layer(&plain, &extra, &layer_of_files(&["etc/extra"]));
+    layout_of_named(&both, &[("one", &plain), ("two", &extra)]);
+    (plain, extra, both)
+}
+
 /// Writes at `to` one layout holding the image of each layout of `images` under its name
 /// (`org.opencontainers.image.ref.name`), as `skopeo copy … oci:TO:NAME` would gather them.
 pub fn layout_of_named(to: &Path, images: &[(&str, &Path)]) {

@@ -11,9 +11,7 @@
 //! options say (cache, offline) is not part of it: builds that share these indexes share one
 //! snapshot, however the first of them reached it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
+use super::memo::Memo;
 use super::verified::keyring_digest;
 use crate::apk::datatar::Limits;
 use crate::apk::signature::{Keyring, Trust};
@@ -30,8 +28,6 @@ struct IndexKey {
     allow_untrusted: bool,
 }
 
-type Slot = Arc<Mutex<Option<LoadedRepository>>>;
-
 /// The repository indexes a process has loaded and verified, by source, architecture, keys,
 /// limits and trust.
 ///
@@ -40,26 +36,16 @@ type Slot = Arc<Mutex<Option<LoadedRepository>>>;
 /// failed load is not kept: a build waiting for it, and any later one, tries again and
 /// reports its own error, so an index that could not be read is never taken for an empty
 /// one, and one that failed for a passing reason (a server error) may still load.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct LoadedIndexes {
-    slots: Arc<Mutex<HashMap<IndexKey, Slot>>>,
+    memo: Memo<IndexKey, LoadedRepository>,
 }
 
 impl std::fmt::Debug for LoadedIndexes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let known = self.slots.lock().unwrap_or_else(PoisonError::into_inner).len();
-        f.debug_struct("LoadedIndexes").field("known", &known).finish()
+        f.debug_struct("LoadedIndexes").field("known", &self.memo.len()).finish()
     }
 }
-
-/// Two handles are equal when they share one set.
-impl PartialEq for LoadedIndexes {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.slots, &other.slots)
-    }
-}
-
-impl Eq for LoadedIndexes {}
 
 impl LoadedIndexes {
     /// The verified index of every repository of `specs` for `arch`, in order: each loaded
@@ -90,32 +76,10 @@ impl LoadedIndexes {
                     allow_untrusted: trust.allow_untrusted,
                 };
                 let load = || repository::load(spec, arch, keyring, trust, limits, fetcher);
-                let (loaded, _) = self.get(key, load)?;
+                let (loaded, _) = self.memo.get(key, load)?;
                 Ok(LoadedRepository { spec: spec.clone(), ..loaded })
             })
             .collect()
-    }
-
-    /// The index of `key`: loaded earlier (the flag says so), or now by `load`.
-    fn get<E>(
-        &self,
-        key: IndexKey,
-        load: impl FnOnce() -> Result<LoadedRepository, E>,
-    ) -> Result<(LoadedRepository, bool), E> {
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-            slots.entry(key).or_default().clone()
-        };
-
-        // Held while loading, so that a build asking for the same index meanwhile waits for
-        // this one's result instead of loading it too.
-        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(known) = slot.as_ref() {
-            return Ok((known.clone(), true));
-        }
-        let loaded = load()?;
-        *slot = Some(loaded.clone());
-        Ok((loaded, false))
     }
 }
 
@@ -123,6 +87,7 @@ impl LoadedIndexes {
 #[allow(clippy::unwrap_used, reason = "tests panic on failure")]
 mod tests {
     use std::path::PathBuf;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
@@ -153,7 +118,7 @@ mod tests {
         let indexes = LoadedIndexes::default();
         let mut calls = 0;
         let mut get = |key: IndexKey, fail: bool| {
-            indexes.get(key, || {
+            indexes.memo.get(key, || {
                 calls += 1;
                 if fail { Err("unreadable") } else { Ok(index(Some("k.rsa.pub"))) }
             })
@@ -186,7 +151,7 @@ mod tests {
         let load = |specs: &[RepositorySpec], keyring: &Keyring, trust: Trust| {
             indexes.load(specs, "x86_64", keyring, trust, &limits, &fetcher)
         };
-        let known = || indexes.slots.lock().unwrap().len();
+        let known = || indexes.memo.len();
 
         let first = load(&[spec("repo")], &trusted, strict).unwrap();
         let again = load(&[spec("@tagged ./repo")], &trusted, strict).unwrap();
@@ -221,7 +186,7 @@ mod tests {
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             Ok::<_, ()>(index(Some("k.rsa.pub")))
                         };
-                        indexes.get(key(1, false), load).unwrap()
+                        indexes.memo.get(key(1, false), load).unwrap()
                     })
                 })
                 .collect();

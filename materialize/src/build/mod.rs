@@ -16,6 +16,7 @@ mod batch;
 mod error;
 mod indexes;
 mod keys;
+mod memo;
 mod output;
 mod verified;
 

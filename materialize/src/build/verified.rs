@@ -11,9 +11,7 @@
 //! without reading the file. What enters its tree is exactly what the signed index vouches
 //! for, as it was when first verified.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
+use super::memo::Memo;
 use crate::apk::datatar::Limits;
 use crate::apk::index::{Checksum, IndexEntry};
 use crate::apk::signature::Keyring;
@@ -74,52 +72,40 @@ pub(crate) fn keyring_digest(keyring: &Keyring) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-type Slot = Arc<Mutex<Option<Verified>>>;
-
 /// The packages a process has verified, by [`PackageKey`].
 ///
 /// Cloning shares it. Concurrent builds asking for one package verify it once: the second
 /// waits for the first's result. A failed verification is not kept, so each build that
 /// meets a bad package reports it.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct VerifiedPackages {
-    slots: Arc<Mutex<HashMap<PackageKey, Slot>>>,
+    memo: Memo<PackageKey, Verified>,
 }
 
 impl std::fmt::Debug for VerifiedPackages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let known = self.slots.lock().unwrap_or_else(PoisonError::into_inner).len();
-        f.debug_struct("VerifiedPackages").field("known", &known).finish()
+        f.debug_struct("VerifiedPackages").field("known", &self.memo.len()).finish()
     }
 }
-
-/// Two handles are equal when they share one set.
-impl PartialEq for VerifiedPackages {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.slots, &other.slots)
-    }
-}
-
-impl Eq for VerifiedPackages {}
 
 impl VerifiedPackages {
+    /// How many packages have been asked for.
+    pub fn len(&self) -> usize {
+        self.memo.len()
+    }
+
+    /// Whether no package has been asked for.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The package of `key`: verified earlier (the flag says so), or now by `verify`.
     pub(crate) fn get<E>(
         &self,
         key: PackageKey,
         verify: impl FnOnce() -> Result<Verified, E>,
     ) -> Result<(Verified, bool), E> {
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-            slots.entry(key).or_default().clone()
-        };
-        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(known) = slot.as_ref() {
-            return Ok((known.clone(), true));
-        }
-        let verified = verify()?;
-        *slot = Some(verified.clone());
-        Ok((verified, false))
+        self.memo.get(key, verify)
     }
 }
 
@@ -130,7 +116,7 @@ mod tests {
 
     fn package(name: &str) -> Verified {
         let record = IndexEntry { name: name.into(), version: "1-r0".into(), ..Default::default() };
-        let buffer: flatroot_vfs::SharedBuffer = Arc::new(Vec::<u8>::new());
+        let buffer: flatroot_vfs::SharedBuffer = std::sync::Arc::new(Vec::<u8>::new());
         let package = UnpackedPackage {
             record,
             buffer,

@@ -283,6 +283,9 @@ pub struct Options {
     /// The repository indexes both sides share, so an index the two sides name is read and
     /// verified once, and both resolve against one snapshot of it.
     pub indexes: crate::build::LoadedIndexes,
+    /// The packages both sides share once verified, so a package the two sides have in
+    /// common is read and checked once (a lock side checks its own against the lock).
+    pub verified: crate::build::VerifiedPackages,
     /// How the repositories of blueprint and lock sides are reached: the cache directory,
     /// offline mode, TLS, credentials.
     pub fetch: crate::fetch::FetchOptions,
@@ -308,6 +311,7 @@ impl Default for Options {
             derived_cache: false,
             store: crate::store::DataStore::default(),
             indexes: crate::build::LoadedIndexes::default(),
+            verified: crate::build::VerifiedPackages::default(),
             fetch: crate::fetch::FetchOptions::default(),
             limits: crate::apk::datatar::Limits::default(),
         }
@@ -529,5 +533,18 @@ mod tests {
             Some("compared amd64 only; not compared: arm64 (choose with --arch)")
         );
         assert_eq!(note("", "", &[""]), None);
+    }
+
+    #[test]
+    fn both_blueprint_sides_verify_each_package_they_share_once() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let options = Options { cwd: root.clone(), level: Level::Files, ..Options::default() };
+        let blueprint = Input::Blueprint(root.join("testdata/blueprint.yaml"));
+
+        let report = diff(&blueprint, &blueprint, &options).unwrap();
+
+        assert!(report.equal);
+        // The sides verified through the caller's set, so the second took the first's.
+        assert!(!options.verified.is_empty(), "{:?}", options.verified);
     }
 }

@@ -285,6 +285,7 @@ fn build_options(options: &Options) -> build::Options {
         derived_cache: options.derived_cache,
         store: options.store.clone(),
         indexes: options.indexes.clone(),
+        verified: options.verified.clone(),
         fetch: options.fetch.clone(),
         limits: options.limits,
         ..build::Options::default()
