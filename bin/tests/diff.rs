@@ -550,7 +550,7 @@ fn whiteouts_of_an_upper_layer_delete_what_the_lower_layer_has() {
 }
 
 #[test]
-fn max_inflate_ratio_governs_image_layers_and_the_error_names_it() {
+fn the_inflate_limits_govern_image_layers_and_the_error_names_a_flag_diff_takes() {
     let dir = tempdir();
     let layer = dir.path().join("zeros.tar.gz");
     zeros_layer(&layer, 64 << 20);
@@ -561,6 +561,16 @@ fn max_inflate_ratio_governs_image_layers_and_the_error_names_it() {
     assert!(!text.contains("layer layer"), "{text}");
     let (code, _) = diff_json(&[s(&layer), s(&layer), "--max-inflate-ratio", "100000"]);
     assert_eq!(code, 0);
+
+    // The data size limit a layer's error names is a flag diff takes, as mount and build do.
+    let output = run(flatroot()
+        .arg("diff")
+        .args([s(&layer), s(&layer), "--max-inflate-ratio", "100000"])
+        .args(["--max-data-size", "1M"]));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let text = stderr(&output);
+    let want = "past 1048576 bytes, the data segment size limit (raise it with --max-data-size)";
+    assert!(text.contains(want), "{text}");
 }
 
 #[test]

@@ -73,9 +73,9 @@ pub struct DiffArgs {
     /// How registries are reached, for references.
     #[command(flatten)]
     pub registry: crate::commands::registry::RegistryArgs,
-    /// Bounds on what image layers and packages may inflate to.
+    /// Bounds on what image layers, indexes and packages may make the comparison hold.
     #[command(flatten)]
-    pub limits: crate::commands::limits::InflateRatioArg,
+    pub limits: crate::commands::limits::LimitArgs,
 }
 
 /// `--level` choices.

@@ -1,4 +1,4 @@
-//! The `--max-*` flags of `flatroot build`: bounds on what hostile indexes and packages may
+//! The `--max-*` flags of `flatroot build`, `mount` and `diff`: bounds on what hostile indexes and packages may
 //! make a build hold. Each defaults to [`Limits::default`]'s value.
 
 use clap::Args;
@@ -61,27 +61,6 @@ impl LimitArgs {
     }
 }
 
-/// The one limit of `flatroot diff`: what an image's layer, or a blueprint's package, may
-/// inflate to, as `--max-inflate-ratio` of [`LimitArgs`] says.
-#[derive(Debug, Clone, Args)]
-pub struct InflateRatioArg {
-    /// Most bytes one compressed byte of a package's data segment or an image's layer may
-    /// inflate to, once it passes 1 MiB [default: 1000].
-    #[arg(long, value_name = "N")]
-    pub max_inflate_ratio: Option<u64>,
-}
-
-impl InflateRatioArg {
-    /// The default limits with this one as the flag sets it.
-    pub fn limits(&self) -> Limits {
-        let mut limits = Limits::default();
-        if let Some(ratio) = self.max_inflate_ratio {
-            limits.max_inflate_ratio = ratio;
-        }
-        limits
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use clap::{CommandFactory as _, Parser};
@@ -92,24 +71,6 @@ mod tests {
     struct Probe {
         #[command(flatten)]
         limits: LimitArgs,
-    }
-
-    #[derive(Parser)]
-    struct RatioProbe {
-        #[command(flatten)]
-        ratio: InflateRatioArg,
-    }
-
-    #[test]
-    fn diffs_inflate_ratio_is_builds_in_help_and_effect() {
-        let help = |command: clap::Command| {
-            let arg = command.get_arguments().find(|a| a.get_long() == Some("max-inflate-ratio"));
-            arg.unwrap().get_help().unwrap().to_string()
-        };
-        assert_eq!(help(RatioProbe::command()), help(Probe::command()));
-        let set = RatioProbe::parse_from(["x", "--max-inflate-ratio", "7"]).ratio.limits();
-        assert_eq!(set, Probe::parse_from(["x", "--max-inflate-ratio", "7"]).limits.limits());
-        assert_eq!(RatioProbe::parse_from(["x"]).ratio.limits(), Limits::default());
     }
 
     #[test]
