@@ -13,7 +13,7 @@ pub struct LimitArgs {
     /// Largest decompressed signature or control segment of a package [default: 16M].
     #[arg(long, value_name = "SIZE", value_parser = super::sizes::parse_size)]
     pub max_control_size: Option<u64>,
-    /// Largest decompressed data segment of one package [default: 8G].
+    /// Largest decompressed data segment of one package, or layer of an image [default: 8G].
     #[arg(long, value_name = "SIZE", value_parser = super::sizes::parse_size)]
     pub max_data_size: Option<u64>,
     /// Largest single file in a package [default: 4G].
