@@ -670,17 +670,15 @@ fn a_reference_with_credentials_is_refused_without_printing_them() {
 #[test]
 fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
     let dir = tempdir();
-    let (plain, _, both) = two_named_images(dir.path(), BLUEPRINT);
+    let (plain, extra, both) = two_named_images(dir.path(), BLUEPRINT);
     let both_text = both.display().to_string();
-    let plain_text = plain.display().to_string();
+    let (plain_text, extra_text) = (plain.display().to_string(), extra.display().to_string());
 
     // Without a name, which of the two amd64 images is meant cannot be told.
     let output = run(flatroot().args(["diff", &both_text, &plain_text]));
     assert_eq!(output.status.code(), Some(2));
-    let want = format!(
-        "{both_text} holds 2 images for amd64 (its names: one, two): pick one as \
-         {both_text}:NAME"
-    );
+    let want =
+        format!("{both_text} holds 2 images for amd64: pick one as {both_text}:NAME (one, two)");
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 
     let named = |name: &str| format!("{both_text}:{name}");
@@ -702,6 +700,33 @@ fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
     let want = format!("{both_text} holds no image named \"three\" (its names: one, two)");
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 
+    // --arch narrows the choice first: one arm64 image beside the two amd64 ones is no
+    // question, and the amd64 ones still are.
+    let arm = dir.path().join("arm");
+    build(BLUEPRINT, &arm, &["--arch", "aarch64"]);
+    let mixed = dir.path().join("mixed");
+    layout_of_named(&mixed, &[("one", &plain), ("two", &extra), ("arm", &arm)]);
+    let (code, _) = diff_json(&[s(&mixed), s(&arm), "--arch", "arm64"]);
+    assert_eq!(code, 0);
+    let output = run(flatroot().arg("diff").arg(&mixed).arg(&arm).args(["--arch", "amd64"]));
+    assert!(stderr(&output).contains("holds 2 images for amd64"), "{}", stderr(&output));
+
+    // One name on two images does not tell them apart; their digests do.
+    let twice = dir.path().join("twice");
+    layout_of_named(&twice, &[("one", &plain), ("one", &extra)]);
+    let digests: Vec<String> = images(&twice).iter().map(|v| v.digest.clone()).collect();
+    let output = run(flatroot().arg("diff").arg(format!("{}:one", twice.display())).arg(&plain));
+    let want = format!(
+        "{0} holds 2 images for amd64: pick one as {0}:DIGEST ({1}, {2})",
+        twice.display(),
+        digests[0],
+        digests[1]
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    let by_digest = format!("{}:{}", twice.display(), digests[1]);
+    let (code, report) = diff_json(&[&by_digest, &extra_text, "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+
     // A docker-archive's images are named by their tags, colons and all.
     let archive = dir.path().join("image.tar");
     build(BLUEPRINT, &archive, &["--arch", "x86_64", "--tag", "web:v1"]);
@@ -712,6 +737,13 @@ fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
         run(flatroot().arg("diff").arg(format!("{}:web:v2", archive.display())).arg(&plain));
     let want = format!("{} holds no image named \"web:v2\" (its names: web:v1)", archive.display());
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    // A multi-architecture archive tags each image with its architecture too.
+    let both_archs = dir.path().join("both-archs.tar");
+    build(BLUEPRINT, &both_archs, &["--tag", "web:v1"]);
+    let tagged = format!("{}:web:v1-arm64", both_archs.display());
+    let (code, report) = diff_json(&[&tagged, s(&arm), "--level", "files"]);
+    assert_eq!((code, &report["a"]["arch"]), (0, &Value::from("arm64")), "{report:#}");
 }
 
 #[test]
@@ -732,4 +764,34 @@ fn two_remote_blueprints_ask_the_server_for_their_index_once() {
 
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(requests(&server, "/x86_64/APKINDEX.tar.gz"), [(200, None)], "{:?}", server.log());
+}
+
+#[test]
+fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_unread() {
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let mut blobs: Vec<(u64, PathBuf)> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    blobs.sort();
+    let (size, layer) = blobs.pop().unwrap();
+    let digest = format!("sha256:{}", layer.file_name().unwrap().to_string_lossy());
+
+    // Sparse: reading either file would take many gigabytes of zeros and minutes.
+    std::fs::OpenOptions::new().write(true).open(&layer).unwrap().set_len(20 << 30).unwrap();
+    let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("blob {digest} is 21474836480 bytes, its descriptor says {size}");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    let plain = dir.path().join("sparse.tar");
+    std::fs::File::create(&plain).unwrap().set_len(9 << 30).unwrap();
+    let output = run(flatroot().arg("diff").arg(&plain).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let want = "the layer is 9663676416 bytes, over the data segment size limit of 8589934592 \
+                (raise it with --max-data-size)";
+    assert!(stderr(&output).contains(want), "{}", stderr(&output));
 }

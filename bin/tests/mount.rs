@@ -434,12 +434,47 @@ fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
     let _guard = scopeguard(&empty);
     let output = run(flatroot().arg("mount").arg(&both).arg(&empty));
     assert_eq!(output.status.code(), Some(2));
-    let want = format!(
-        "{0} holds 2 images for amd64 (its names: one, two): pick one as {0}:NAME",
-        both.display()
-    );
+    let want =
+        format!("{0} holds 2 images for amd64: pick one as {0}:NAME (one, two)", both.display());
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
     assert!(!is_mounted(&empty));
+}
+
+#[test]
+fn a_malformed_source_date_epoch_is_refused_for_an_image_as_for_a_blueprint() {
+    let dir = tempdir();
+    let (layout, mountpoint) = (dir.path().join("image"), dir.path().join("mnt"));
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    std::fs::create_dir(&mountpoint).unwrap();
+    for source in [layout.as_path(), Path::new(BLUEPRINT)] {
+        let output = run(flatroot()
+            .arg("mount")
+            .arg(source)
+            .arg(&mountpoint)
+            .env("SOURCE_DATE_EPOCH", "soon"));
+        assert_eq!(output.status.code(), Some(2), "{}", source.display());
+        assert!(stderr(&output).contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", stderr(&output));
+        assert!(!is_mounted(&mountpoint));
+    }
+}
+
+#[test]
+fn a_fifo_given_as_an_image_is_refused_without_waiting_for_a_writer() {
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    for name in ["layer.tar", "layer.tar.gz"] {
+        let fifo = dir.path().join(name);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let exe = flatroot().get_program().to_owned();
+        let args = [OsStr::new("mount"), fifo.as_os_str(), mountpoint.as_os_str()];
+        let output = timed(&exe.to_string_lossy(), &args);
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", stderr(&output));
+        let want = format!("cannot open {}", fifo.display());
+        assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+        assert!(stderr(&output).contains("not a regular file"), "{}", stderr(&output));
+        assert!(!is_mounted(&mountpoint));
+    }
 }
 
 #[test]

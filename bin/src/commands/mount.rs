@@ -40,7 +40,8 @@ pub struct MountArgs {
     /// Let users other than the one who mounted read it (FUSE `allow_other`).
     #[arg(long)]
     pub allow_other: bool,
-    /// Clamp every mtime of a blueprint's tree to this time (seconds since the epoch).
+    /// Clamp every mtime of a blueprint's tree to this time (seconds since the epoch)
+    /// [env: SOURCE_DATE_EPOCH, empty meaning unset].
     #[arg(
         long,
         value_name = "SECS",
@@ -85,6 +86,10 @@ enum Source {
 
 /// Mounts the tree and serves it until it is unmounted or a signal arrives.
 pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
+    // Checked for every source, as build and diff check it, though only a blueprint uses it.
+    if args.source_date_epoch.is_none() {
+        options::source_date_epoch_from_env()?;
+    }
     let source = classify(&args.source)?;
     check_fuse()?;
     check_mountpoint(&args.mountpoint)?;
@@ -216,17 +221,23 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
     }
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let blueprint = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
     if meta.is_dir() {
         if path.join("oci-layout").is_file() {
             return Ok(Source::Image);
         }
         bail!("{} is a directory but not an OCI image layout (no oci-layout file)", path.display());
     }
+    // A blueprint may come through a pipe (`<(…)`); an image is read as a regular file
+    // only, so that opening a FIFO cannot wait forever for a writer.
+    if !meta.is_file() && blueprint {
+        return Ok(Source::Blueprint);
+    }
     let mut head = [0u8; 512];
     let read = {
         use std::io::Read as _;
-        let mut file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = flatroot_materialize::files::open_regular(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
         file.read(&mut head).with_context(|| format!("cannot read {}", path.display()))?
     };
     let head = &head[..read];
@@ -236,7 +247,7 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
     if compressed || tar {
         return Ok(Source::Image);
     }
-    if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+    if blueprint {
         return Ok(Source::Blueprint);
     }
     bail!(
@@ -383,6 +394,7 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         (None, Some(host)) => views.iter().position(|v| matches(v, host)).unwrap_or(0),
         (None, None) => 0,
     };
+    image::only_one_of_its_platform(&views, index, &args.source)?;
     let Some(view) = views.into_iter().nth(index) else {
         bail!("{} holds no image", args.source.display());
     };

@@ -30,12 +30,13 @@ pub struct RegistryArgs {
 /// Options of pushing, besides where.
 #[derive(Debug, Clone, Args)]
 pub struct PushArgs {
-    /// Upload blobs larger than this in chunks of this size (bytes, or a number with a K,
-    /// M, G or T suffix); smaller blobs go up in one request.
+    /// Upload blobs larger than this in chunks of this size (bytes, or a whole or decimal
+    /// number with a K, M, G or T suffix); smaller blobs go up in one request.
     #[arg(
         long,
         value_name = "SIZE",
         default_value = "16M",
+        allow_negative_numbers = true,
         value_parser = super::sizes::parse_nonzero_size
     )]
     pub chunk_size: u64,

@@ -6,7 +6,7 @@ const EXPECTED: &str =
     "expected bytes, or a number with K, M, G or T (powers of 1024), such as 512M or 1.5G";
 
 /// A size: a whole or decimal number, then an optional K, M, G or T for powers of 1024
-/// (`KiB`, `MB`, `m` and the like read the same), such as `4096`, `64K` or `1.5G`. A
+/// (`Ki`, `KiB`, `KB`, `k` and the like read the same), such as `4096`, `64K` or `1.5G`. A
 /// fraction of a byte left by a decimal is dropped.
 ///
 /// # Errors
@@ -15,13 +15,12 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let end = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(end);
     let unit = unit.to_ascii_uppercase();
-    let unit = unit.strip_suffix("IB").or_else(|| unit.strip_suffix('B')).unwrap_or(&unit);
-    let shift = match unit {
+    let shift = match unit.strip_suffix('B').unwrap_or(&unit) {
         "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
+        "K" | "KI" => 10,
+        "M" | "MI" => 20,
+        "G" | "GI" => 30,
+        "T" | "TI" => 40,
         _ => return Err(EXPECTED.to_string()),
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
@@ -68,6 +67,9 @@ mod tests {
         assert_eq!(parse("3MiB"), Some(3 << 20));
         assert_eq!(parse("1gb"), Some(1 << 30));
         assert_eq!(parse("16m"), Some(16 << 20));
+        assert_eq!(parse("1Gi"), Some(1 << 30));
+        assert_eq!(parse("1kB"), Some(1024));
+        assert_eq!(parse("7B"), Some(7));
         assert_eq!(parse("1.5G"), Some(3 << 29));
         assert_eq!(parse("0.5K"), Some(512));
         assert_eq!(parse("2.0T"), Some(2 << 40));
@@ -77,7 +79,9 @@ mod tests {
         assert_eq!(parse("0.999999999999999999999999999999T"), Some((1 << 40) - 1));
         assert_eq!(parse("16777215.99999999999999T"), Some(u64::MAX));
 
-        for refused in ["", "M", ".5G", "1.", "1..5G", "1.5.0G", "-1", "+1", " 1", "1 G", "1X"] {
+        for refused in
+            ["", "M", ".5G", "1.", "1..5G", "1.5.0G", "-1", "+1", " 1", "1 G", "1X", "1iB", "1I"]
+        {
             let error = parse_size(refused).unwrap_err();
             assert!(error.starts_with("expected bytes"), "{refused:?}: {error}");
         }

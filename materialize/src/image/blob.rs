@@ -12,7 +12,7 @@ use memmap2::Mmap;
 use sha2::{Digest as _, Sha256};
 
 use super::ImageReadError;
-use crate::apk::datatar::Limits;
+use crate::apk::datatar::{Limit, Limits};
 
 /// How a blob is compressed, from its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,19 +141,32 @@ pub(super) fn map(file: &File, len: u64, path: &Path) -> Result<Bytes, ImageRead
 /// Reads the layer blob in the file at `path`: mapped in place when it is a plain tar,
 /// streamed through the decoder into one buffer when it is gzip or zstd, so that the
 /// compressed bytes are never held. `what` names the blob in errors (empty for a bare
-/// layer); `limits` bound what it may inflate to.
+/// layer); `limits` bound what it may inflate to, and a plain tar's length too. A file of
+/// another length than `size` (its descriptor's) is refused before a byte is read.
 pub(super) fn layer_file(
     path: &Path,
     image: &Path,
     what: &str,
     limits: &Limits,
+    size: Option<u64>,
 ) -> Result<Layer, ImageReadError> {
     let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
     let (mut file, len) = crate::files::open_sized(path).map_err(error)?;
+    check_size(len, size, image, what)?;
     let mut head = [0u8; 18];
     let head_len = read_at(&file, &mut head, 0).map_err(error)?;
     let compression = Compression::sniff(&head[..head_len]);
     if compression == Compression::None {
+        if len > limits.max_data_size {
+            let what = format!(
+                "{} is {len} bytes, over the {} limit of {} (raise it with {})",
+                super::layer_name(what),
+                Limit::DataSize,
+                limits.max_data_size,
+                Limit::DataSize.option()
+            );
+            return Err(ImageReadError::Format { path: path.to_path_buf(), what });
+        }
         return Ok(Layer { tar: map(&file, len, path)?, compressed_sha256: None });
     }
 
@@ -174,15 +187,29 @@ pub(super) fn layer_file(
     Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
 }
 
+/// Refuses a blob of `len` bytes whose descriptor says `size`.
+fn check_size(len: u64, size: Option<u64>, image: &Path, what: &str) -> Result<(), ImageReadError> {
+    match size {
+        Some(size) if size != len => Err(ImageReadError::Format {
+            path: image.to_path_buf(),
+            what: format!("blob {what} is {len} bytes, its descriptor says {size}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a layer blob held in memory (an archive's member): used in place when it is a plain
 /// tar, else inflated into a buffer of its own, after which its compressed pages are let go.
+/// Blobs of another length than `size` (their descriptor's) are refused.
 pub(super) fn layer_bytes(
     bytes: &Bytes,
     image: &Path,
     what: &str,
     limits: &Limits,
+    size: Option<u64>,
 ) -> Result<Layer, ImageReadError> {
     let all = bytes.as_ref();
+    check_size(all.len() as u64, size, image, what)?;
     let compression = Compression::sniff(all);
     if compression == Compression::None {
         return Ok(Layer { tar: bytes.clone(), compressed_sha256: None });

@@ -18,7 +18,7 @@ use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes, Layer};
-pub use self::named::{open_arg, split_named};
+pub use self::named::{only_one_of_its_platform, open_arg, split_named};
 use crate::apk::datatar::{Limit, Limits};
 
 /// The most an index, manifest or config of a layout directory may weigh: four times what
@@ -100,20 +100,22 @@ pub enum ImageReadError {
         /// The names the layout holds.
         names: Vec<String>,
     },
-    /// Images of one platform under different names, and no name picks one.
+    /// Several images of the platform a command picked, and nothing says which is meant.
     #[error(
-        "{path} holds {} images for {platform} ({}): pick one as {}:NAME",
-        names.len(),
-        names_of(names),
-        path.display()
+        "{path} holds {} images for {platform}: pick one as {}:{by} ({})",
+        choices.len(),
+        path.display(),
+        choices.join(", ")
     )]
-    SeveralNamed {
+    Ambiguous {
         /// The layout or archive.
         path: PathBuf,
         /// The platform (`amd64`, `arm64/v8`).
         platform: String,
-        /// Each image's first name, or `(no name)`.
-        names: Vec<String>,
+        /// What tells them apart: `NAME`, or `DIGEST` when their names do not.
+        by: &'static str,
+        /// Their names, or their manifest digests.
+        choices: Vec<String>,
     },
     /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
     /// names the flag that raises the limit.
@@ -181,11 +183,15 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
     if path.is_dir() {
         return open_layout(&DirStore(path.to_path_buf()), path, limits);
     }
-    let layer = blob::layer_file(path, path, "", limits)?;
+    let layer = blob::layer_file(path, path, "", limits, None)?;
     if let Some(archive) = Archive::index(&layer.tar) {
         let store = ArchiveStore(archive);
         if store.0.get("index.json").is_some() {
-            return open_layout(&store, path, limits);
+            let mut views = open_layout(&store, path, limits)?;
+            if store.0.get("manifest.json").is_some() {
+                add_repo_tags(&store, path, &mut views)?;
+            }
+            return Ok(views);
         }
         return open_docker_manifest(&store, path, limits);
     }
@@ -223,15 +229,17 @@ trait Store {
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
 
     /// A layer blob, decompressed into the one buffer its tree will point into, within
-    /// `limits`; by default from the bytes [`Store::file`] gives.
+    /// `limits`, and refused unread when it is not `size` bytes long (as its descriptor
+    /// says, when one does); by default from the bytes [`Store::file`] gives.
     fn layer(
         &self,
         name: &str,
         image: &Path,
         what: &str,
         limits: &Limits,
+        size: Option<u64>,
     ) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what, limits)
+        blob::layer_bytes(&self.file(name, image)?, image, what, limits, size)
     }
 }
 
@@ -251,8 +259,9 @@ impl Store for DirStore {
         image: &Path,
         what: &str,
         limits: &Limits,
+        size: Option<u64>,
     ) -> Result<Layer, ImageReadError> {
-        blob::layer_file(&self.0.join(name), image, what, limits)
+        blob::layer_file(&self.0.join(name), image, what, limits, size)
     }
 }
 
@@ -339,7 +348,7 @@ fn open_docker_manifest(
         let mut tree = Tree::new(Metadata::directory(0o755));
         for layer in item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default() {
             let layer_path = layer.as_str().unwrap_or_default().to_string();
-            let layer = store.layer(&layer_path, path, &layer_path, limits)?;
+            let layer = store.layer(&layer_path, path, &layer_path, limits, None)?;
             apply(&mut tree, layer.tar, path, &layer_path)?;
         }
         let tree = tree.freeze();
@@ -347,11 +356,38 @@ fn open_docker_manifest(
             config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
         let annotations = BTreeMap::new();
-        let names = item.get("RepoTags").and_then(|t| t.as_array()).into_iter().flatten();
-        let names = names.filter_map(|n| n.as_str().map(str::to_string)).collect();
+        let names = repo_tags(&item);
         views.push(ImageView { arch, variant, digest, config, tree, annotations, names });
     }
     Ok(views)
+}
+
+/// The `RepoTags` of a `manifest.json` item.
+fn repo_tags(item: &serde_json::Value) -> Vec<String> {
+    let tags = item.get("RepoTags").and_then(|t| t.as_array()).into_iter().flatten();
+    tags.filter_map(|t| t.as_str().map(str::to_string)).collect()
+}
+
+/// Adds to the images of an OCI archive that is a docker-archive as well (as flatroot
+/// writes them) the `RepoTags` its `manifest.json` gives the image of the same config.
+fn add_repo_tags(
+    store: &ArchiveStore,
+    path: &Path,
+    views: &mut [ImageView],
+) -> Result<(), ImageReadError> {
+    let list = json(store.file("manifest.json", path)?.as_ref(), path, "manifest.json")?;
+    for item in list.as_array().into_iter().flatten() {
+        let config_path = string_field(item, "Config", path)?;
+        let config = json(store.file(&config_path, path)?.as_ref(), path, &config_path)?;
+        for view in views.iter_mut().filter(|v| v.config == config) {
+            for tag in repo_tags(item) {
+                if !view.names.contains(&tag) {
+                    view.names.push(tag);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_manifest(
@@ -371,7 +407,8 @@ fn read_manifest(
         let layer_digest = string_field(layer, "digest", path)?;
         let hex_digest = hex_of(&layer_digest, path)?;
         let name = format!("blobs/sha256/{hex_digest}");
-        let layer = store.layer(&name, path, &layer_digest, limits)?;
+        let size = layer.get("size").and_then(serde_json::Value::as_u64);
+        let layer = store.layer(&name, path, &layer_digest, limits, size)?;
         check_digest(&layer.sha256(), hex_digest, &layer_digest, path)?;
         apply(&mut tree, layer.tar, path, &layer_digest)?;
     }

@@ -1,18 +1,18 @@
 //! Images picked by name: `PATH:NAME`, as skopeo's `oci:DIR:NAME` and
 //! `docker-archive:FILE:NAME` write it, names the images of the layout (or archive) at PATH
 //! listed under the `org.opencontainers.image.ref.name` NAME, or a docker-archive's images
-//! tagged NAME (`RepoTags`). Images of one platform under several names are refused unless
-//! a name picks one, so that no command silently reads the first of them.
+//! tagged NAME (`RepoTags`), or the image whose manifest digest NAME is. A command that
+//! picks an image by its platform refuses to choose among several of that platform, so that
+//! none is silently read in place of another.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{ImageReadError, ImageView, open_with};
 use crate::apk::datatar::Limits;
 
 /// What `PATH:NAME` names when `arg` itself does not exist: the longest part before a `:`
-/// that is a file or a directory with an `index.json`, and the non-empty NAME after that
-/// `:`. `None` for anything else, such as an existing path or a registry reference.
+/// that is a directory with an `index.json` or a file other than a blueprint or lock
+/// (`.yaml`, `.yml`, `.json`), and the non-empty NAME after that `:`. `None` for anything else, such as an existing path or a registry reference.
 pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
     if arg.exists() {
         return None;
@@ -20,33 +20,89 @@ pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
     let text = arg.to_str()?;
     text.rmatch_indices(':').find_map(|(at, _)| {
         let (path, name) = (&text[..at], &text[at + 1..]);
-        let image = Path::new(path).is_file() || Path::new(path).join("index.json").is_file();
+        // A blueprint or a lock holds no named image: `bp.yaml:x` is no name of it.
+        let (path_of, document) = (Path::new(path), ["yaml", "yml", "json"]);
+        let file = path_of.is_file()
+            && !path_of.extension().is_some_and(|e| document.iter().any(|d| e == *d));
+        let image = file || path_of.join("index.json").is_file();
         let usable = !path.is_empty() && !name.is_empty() && image;
         usable.then(|| (PathBuf::from(path), name.to_string()))
     })
 }
 
 /// The images `arg` names: every image [`open_with`] reads from the path `arg`, or for
-/// `PATH:NAME` (see [`split_named`]) those of PATH named NAME (all their platforms).
+/// `PATH:NAME` (see [`split_named`]) those of PATH named NAME (all their platforms), where
+/// NAME is one of an image's names or its manifest digest (`sha256:…`).
 ///
 /// # Errors
-/// As [`open_with`]; [`ImageReadError::NoSuchName`] when PATH holds no image named NAME;
-/// [`ImageReadError::SeveralNamed`] when, without a name, images of one platform come under
-/// different names (or with and without one).
+/// As [`open_with`]; [`ImageReadError::NoSuchName`] when PATH holds no image named NAME.
 pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageReadError> {
     let Some((path, name)) = split_named(arg) else {
-        let views = open_with(arg, limits)?;
-        check_one_name_per_platform(arg, &views)?;
-        return Ok(views);
+        return open_with(arg, limits);
     };
 
     let views = open_with(&path, limits)?;
     let names = distinct_names(&views);
-    let named: Vec<ImageView> = views.into_iter().filter(|v| v.names.contains(&name)).collect();
+    let named: Vec<ImageView> = views
+        .into_iter()
+        .filter(|v| v.digest == name || v.names.iter().any(|n| same_name(n, &name)))
+        .collect();
     if named.is_empty() {
         return Err(ImageReadError::NoSuchName { path, name, names });
     }
     Ok(named)
+}
+
+/// Checks that `views[chosen]`, the image a command picked by its platform from what the
+/// argument `arg` names, is the only image of that platform, so that none is read in place
+/// of another the user meant.
+///
+/// # Errors
+/// [`ImageReadError::Ambiguous`], naming what tells the images of the platform apart: their
+/// names when each has one of its own, else their digests.
+pub fn only_one_of_its_platform(
+    views: &[ImageView],
+    chosen: usize,
+    arg: &Path,
+) -> Result<(), ImageReadError> {
+    let platform = |v: &ImageView| (v.arch.clone(), v.variant.clone());
+    let Some(wanted) = views.get(chosen).map(platform) else {
+        return Ok(());
+    };
+    let mut same: Vec<&ImageView> = Vec::new();
+    for view in views.iter().filter(|v| platform(v) == wanted) {
+        if !same.iter().any(|s| s.digest == view.digest) {
+            same.push(view);
+        }
+    }
+    if same.len() < 2 {
+        return Ok(());
+    }
+
+    let firsts: Vec<Option<&String>> = same.iter().map(|v| v.names.first()).collect();
+    let named_apart = firsts.iter().enumerate().all(|(i, name)| {
+        name.is_some() && !firsts[..i].contains(name) && !firsts[i + 1..].contains(name)
+    });
+    let (by, choices) = if named_apart {
+        ("NAME", firsts.iter().flatten().map(|n| n.to_string()).collect())
+    } else {
+        ("DIGEST", same.iter().map(|v| v.digest.clone()).collect())
+    };
+    let (arch, variant) = wanted;
+    Err(ImageReadError::Ambiguous {
+        path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
+        platform: variant.map_or(arch.clone(), |v| format!("{arch}/{v}")),
+        by,
+        choices,
+    })
+}
+
+/// Whether `asked` names the image named `name`: the same, or, as Docker reads a tag,
+/// `name` without its `docker.io/library/` or `docker.io/` (`one:a` for
+/// `docker.io/library/one:a`, as skopeo writes a docker-archive's tags).
+fn same_name(name: &str, asked: &str) -> bool {
+    let short = |prefix| name.strip_prefix(prefix) == Some(asked);
+    name == asked || short("docker.io/library/") || short("docker.io/")
 }
 
 /// The names of `views`, each once, in order.
@@ -58,32 +114,6 @@ fn distinct_names(views: &[ImageView]) -> Vec<String> {
         }
     }
     names
-}
-
-fn check_one_name_per_platform(path: &Path, views: &[ImageView]) -> Result<(), ImageReadError> {
-    let mut by_platform: BTreeMap<String, Vec<&[String]>> = BTreeMap::new();
-    for view in views {
-        let platform = match &view.variant {
-            Some(variant) => format!("{}/{variant}", view.arch),
-            None => view.arch.clone(),
-        };
-        let names = by_platform.entry(platform).or_default();
-        if !names.contains(&view.names.as_slice()) {
-            names.push(&view.names);
-        }
-    }
-
-    match by_platform.into_iter().find(|(_, names)| names.len() > 1) {
-        None => Ok(()),
-        Some((platform, names)) => Err(ImageReadError::SeveralNamed {
-            path: path.to_path_buf(),
-            platform,
-            names: names
-                .iter()
-                .map(|n| n.first().map_or("(no name)", String::as_str).to_string())
-                .collect(),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -113,5 +143,20 @@ mod tests {
         assert_eq!(split("layout:"), None);
         assert_eq!(split("plain:one"), None);
         assert_eq!(split_named(Path::new("localhost:5000/name:tag")), None);
+        // A blueprint or lock is named by its path alone.
+        std::fs::write(at("image.yaml"), b"").unwrap();
+        std::fs::write(at("apko.lock.json"), b"").unwrap();
+        assert_eq!(split("image.yaml:x"), None);
+        assert_eq!(split("apko.lock.json:x"), None);
+    }
+
+    #[test]
+    fn a_tag_is_named_whole_or_without_docker_hubs_prefix() {
+        assert!(same_name("web:v1", "web:v1"));
+        assert!(same_name("docker.io/library/one:a", "one:a"));
+        assert!(same_name("docker.io/library/one:a", "library/one:a"));
+        assert!(same_name("docker.io/library/one:a", "docker.io/library/one:a"));
+        assert!(!same_name("quay.io/one:a", "one:a"));
+        assert!(!same_name("web:v1", "web"));
     }
 }

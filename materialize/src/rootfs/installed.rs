@@ -179,6 +179,7 @@ pub fn scripts_tar(packages: &[InstalledPackage], time: i64) -> io::Result<Vec<u
             header.set_gid(0);
             header.set_username("root")?;
             header.set_groupname("root")?;
+            // The ustar field apk reads holds no time before 1970: such a time is written 0.
             header.set_mtime(u64::try_from(time).unwrap_or(0));
             header.set_entry_type(tar::EntryType::Regular);
             builder.append_data(&mut header, name, script.data.as_slice())?;
