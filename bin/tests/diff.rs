@@ -795,3 +795,72 @@ fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_
                 (raise it with --max-data-size)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
 }
+
+#[test]
+fn a_registry_reference_stays_one_when_its_host_is_a_file_here() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("localhost"), b"not an image").unwrap();
+    let output = run(flatroot().current_dir(dir.path()).args([
+        "diff",
+        "localhost:1/app:v1",
+        "localhost:1/app:v2",
+        "--retries",
+        "0",
+    ]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("localhost:1/app:v1"), "{text}");
+    assert!(!text.contains("holds no image") && !text.contains("malformed"), "{text}");
+}
+
+/// Writes `document` as a blob of `layout`; returns its descriptor as an image index.
+fn put_index(layout: &Path, document: &Value) -> Value {
+    use sha2::Digest as _;
+    let bytes = serde_json::to_vec(document).unwrap();
+    let hex = hex::encode(sha2::Sha256::digest(&bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": format!("sha256:{hex}"),
+        "size": bytes.len(),
+    })
+}
+
+#[test]
+fn nested_indexes_are_read_once_each_and_no_deeper_than_eight() {
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let printed = build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let top = index["manifests"][0].clone();
+
+    // Each index lists the one below twice: 2^depth paths to one image, read once.
+    let chain = |depth: usize| {
+        let mut descriptor = top.clone();
+        for _ in 0..depth {
+            let listing = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [descriptor.clone(), descriptor],
+            });
+            descriptor = put_index(&layout, &listing);
+        }
+        let index = serde_json::json!({ "schemaVersion": 2, "manifests": [descriptor] });
+        std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    };
+    chain(6);
+    assert_eq!(images(&layout).len(), 1);
+    let (code, _) = diff_json(&[s(&layout), s(&layout)]);
+    assert_eq!(code, 0);
+    // The digest `build` printed still names the image, however deep it now lies.
+    let named = format!("{}:{}", layout.display(), printed.trim());
+    let (code, report) = diff_json(&[&named, s(&layout)]);
+    assert_eq!(code, 0, "{report:#}");
+
+    chain(24);
+    let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("image indexes nested more than 8 deep"), "{text}");
+}

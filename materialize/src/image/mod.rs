@@ -10,7 +10,7 @@
 mod blob;
 mod named;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use flatroot_vfs::tar::{ReadError, apply_layer};
@@ -47,6 +47,10 @@ pub struct ImageView {
     /// through, or a docker-archive image's `RepoTags`; empty for an entry without one and
     /// for bare layers.
     pub names: Vec<String>,
+    /// The digests of the image indexes the image was reached through, outermost first
+    /// (the digest `flatroot build` prints is the outermost one); empty for docker-archive
+    /// images and bare layers.
+    pub indexes: Vec<String>,
 }
 
 /// Why an image could not be read.
@@ -205,6 +209,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         tree,
         annotations: BTreeMap::new(),
         names: Vec::new(),
+        indexes: Vec::new(),
     }])
 }
 
@@ -299,36 +304,80 @@ fn open_layout(
     limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
     let index = json(store.file("index.json", path)?.as_ref(), path, "index.json")?;
-    let mut views = Vec::new();
+    let mut views: Vec<ImageView> = Vec::new();
     // A stack holding descriptors in reverse, so that images come out in index order, each
     // with the annotations of the indexes above it.
     let outer = annotations_of(&index, &BTreeMap::new());
-    let mut pending: Vec<(serde_json::Value, BTreeMap<String, String>, Option<String>)> =
-        manifests(&index, path)?
-            .into_iter()
-            .map(|d| {
-                let name = d.pointer(REF_NAME_POINTER).and_then(|n| n.as_str()).map(str::to_string);
-                (d, outer.clone(), name)
-            })
-            .collect();
+    let mut pending: Vec<Reached> = manifests(&index, path)?
+        .into_iter()
+        .map(|descriptor| {
+            let name = descriptor.pointer(REF_NAME_POINTER).and_then(|n| n.as_str());
+            let name = name.map(str::to_string);
+            Reached { descriptor, above: outer.clone(), name, indexes: Vec::new() }
+        })
+        .collect();
     pending.reverse();
-    while let Some((descriptor, above, name)) = pending.pop() {
-        let digest = string_field(&descriptor, "digest", path)?;
-        let media_type = descriptor.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
+    // Each index is read once under each name, and each image once: an index that lists
+    // another twice, nested deep, would otherwise be read 2^depth times over.
+    let mut expanded: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    while let Some(reached) = pending.pop() {
+        let digest = string_field(&reached.descriptor, "digest", path)?;
+        if let Some(view) = views.iter_mut().find(|v| v.digest == digest) {
+            let known = |list: &mut Vec<String>, items: Vec<String>| {
+                for item in items {
+                    if !list.contains(&item) {
+                        list.push(item);
+                    }
+                }
+            };
+            known(&mut view.names, reached.name.into_iter().collect());
+            known(&mut view.indexes, reached.indexes);
+            continue;
+        }
+        let media_type = reached.descriptor.get("mediaType").and_then(|m| m.as_str());
         let document = json(blob(store, path, &digest)?.as_ref(), path, &digest)?;
-        if media_type.contains("index") || document.get("manifests").is_some() {
-            let inner = annotations_of(&document, &above);
+        if media_type.unwrap_or_default().contains("index") || document.get("manifests").is_some() {
+            if !expanded.insert((digest.clone(), reached.name.clone())) {
+                continue;
+            }
+            if reached.indexes.len() >= MAX_INDEX_DEPTH {
+                let what = format!("image indexes nested more than {MAX_INDEX_DEPTH} deep");
+                return Err(ImageReadError::Format { path: path.to_path_buf(), what });
+            }
+            let inner = annotations_of(&document, &reached.above);
+            let mut indexes = reached.indexes;
+            indexes.push(digest);
             let nested = manifests(&document, path)?.into_iter().rev();
-            pending.extend(nested.map(|d| (d, inner.clone(), name.clone())));
+            pending.extend(nested.map(|descriptor| Reached {
+                descriptor,
+                above: inner.clone(),
+                name: reached.name.clone(),
+                indexes: indexes.clone(),
+            }));
             continue;
         }
         let mut view = read_manifest(store, path, &digest, &document, limits)?;
-        view.annotations = above;
-        view.names = name.into_iter().collect();
+        view.annotations = reached.above;
+        view.names = reached.name.into_iter().collect();
+        view.indexes = reached.indexes;
         views.push(view);
     }
     Ok(views)
 }
+
+/// A descriptor of a layout met on the way down from `index.json`.
+struct Reached {
+    descriptor: serde_json::Value,
+    /// The annotations of the indexes above it.
+    above: BTreeMap<String, String>,
+    /// The ref name of the `index.json` entry it was reached through.
+    name: Option<String>,
+    /// The digests of the image indexes above it, outermost first.
+    indexes: Vec<String>,
+}
+
+/// The deepest nesting of image indexes read, as a push reads them.
+const MAX_INDEX_DEPTH: usize = 8;
 
 /// A docker-archive without an OCI `index.json`: `manifest.json` names config and layer
 /// members by path.
@@ -357,7 +406,8 @@ fn open_docker_manifest(
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
         let annotations = BTreeMap::new();
         let names = repo_tags(&item);
-        views.push(ImageView { arch, variant, digest, config, tree, annotations, names });
+        let indexes = Vec::new();
+        views.push(ImageView { arch, variant, digest, config, tree, annotations, names, indexes });
     }
     Ok(views)
 }
@@ -417,7 +467,8 @@ fn read_manifest(
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
     let digest = digest.to_string();
     let annotations = BTreeMap::new();
-    Ok(ImageView { arch, variant, digest, config, tree, annotations, names: Vec::new() })
+    let (names, indexes) = (Vec::new(), Vec::new());
+    Ok(ImageView { arch, variant, digest, config, tree, annotations, names, indexes })
 }
 
 /// `above` with the string annotations of `index` over it, less the layout-local ref name.

@@ -18,21 +18,27 @@ pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
         return None;
     }
     let text = arg.to_str()?;
-    text.rmatch_indices(':').find_map(|(at, _)| {
-        let (path, name) = (&text[..at], &text[at + 1..]);
-        // A blueprint or a lock holds no named image: `bp.yaml:x` is no name of it.
-        let (path_of, document) = (Path::new(path), ["yaml", "yml", "json"]);
-        let file = path_of.is_file()
-            && !path_of.extension().is_some_and(|e| document.iter().any(|d| e == *d));
-        let image = file || path_of.join("index.json").is_file();
-        let usable = !path.is_empty() && !name.is_empty() && image;
-        usable.then(|| (PathBuf::from(path), name.to_string()))
-    })
+    // A registry reference's `HOST:PORT` is no path and name, whatever lies in the working
+    // directory under the host's name.
+    let host_end = text.find('/').filter(|_| crate::registry::Reference::looks_like(text));
+    text.rmatch_indices(':').filter(|(at, _)| host_end.is_none_or(|end| *at > end)).find_map(
+        |(at, _)| {
+            let (path, name) = (&text[..at], &text[at + 1..]);
+            // A blueprint or a lock holds no named image: `bp.yaml:x` is no name of it.
+            let (path_of, document) = (Path::new(path), ["yaml", "yml", "json"]);
+            let file = path_of.is_file()
+                && !path_of.extension().is_some_and(|e| document.iter().any(|d| e == *d));
+            let image = file || path_of.join("index.json").is_file();
+            let usable = !path.is_empty() && !name.is_empty() && image;
+            usable.then(|| (PathBuf::from(path), name.to_string()))
+        },
+    )
 }
 
 /// The images `arg` names: every image [`open_with`] reads from the path `arg`, or for
 /// `PATH:NAME` (see [`split_named`]) those of PATH named NAME (all their platforms), where
-/// NAME is one of an image's names or its manifest digest (`sha256:…`).
+/// NAME is one of an image's names, its manifest digest (`sha256:…`) or the digest of an
+/// image index above it (such as the one `flatroot build` prints).
 ///
 /// # Errors
 /// As [`open_with`]; [`ImageReadError::NoSuchName`] when PATH holds no image named NAME.
@@ -45,7 +51,11 @@ pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRead
     let names = distinct_names(&views);
     let named: Vec<ImageView> = views
         .into_iter()
-        .filter(|v| v.digest == name || v.names.iter().any(|n| same_name(n, &name)))
+        .filter(|v| {
+            v.digest == name
+                || v.indexes.contains(&name)
+                || v.names.iter().any(|n| same_name(n, &name))
+        })
         .collect();
     if named.is_empty() {
         return Err(ImageReadError::NoSuchName { path, name, names });
@@ -65,12 +75,12 @@ pub fn only_one_of_its_platform(
     chosen: usize,
     arg: &Path,
 ) -> Result<(), ImageReadError> {
-    let platform = |v: &ImageView| (v.arch.clone(), v.variant.clone());
-    let Some(wanted) = views.get(chosen).map(platform) else {
+    // By architecture alone, as commands pick: `arm/v6` and `arm/v7` are both `arm` to them.
+    let Some(wanted) = views.get(chosen).map(|v| v.arch.as_str()) else {
         return Ok(());
     };
     let mut same: Vec<&ImageView> = Vec::new();
-    for view in views.iter().filter(|v| platform(v) == wanted) {
+    for view in views.iter().filter(|v| v.arch == wanted) {
         if !same.iter().any(|s| s.digest == view.digest) {
             same.push(view);
         }
@@ -88,10 +98,9 @@ pub fn only_one_of_its_platform(
     } else {
         ("DIGEST", same.iter().map(|v| v.digest.clone()).collect())
     };
-    let (arch, variant) = wanted;
     Err(ImageReadError::Ambiguous {
         path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
-        platform: variant.map_or(arch.clone(), |v| format!("{arch}/{v}")),
+        platform: wanted.to_string(),
         by,
         choices,
     })
@@ -143,11 +152,58 @@ mod tests {
         assert_eq!(split("layout:"), None);
         assert_eq!(split("plain:one"), None);
         assert_eq!(split_named(Path::new("localhost:5000/name:tag")), None);
+        // A layout in a directory whose name holds a colon.
+        std::fs::create_dir_all(at("localhost:5000/layout")).unwrap();
+        std::fs::write(at("localhost:5000/layout/index.json"), b"{}").unwrap();
+        let layout = at("localhost:5000/layout");
+        assert_eq!(split("localhost:5000/layout:tag"), Some((layout, "tag".to_string())));
         // A blueprint or lock is named by its path alone.
         std::fs::write(at("image.yaml"), b"").unwrap();
         std::fs::write(at("apko.lock.json"), b"").unwrap();
         assert_eq!(split("image.yaml:x"), None);
         assert_eq!(split("apko.lock.json:x"), None);
+    }
+
+    fn view(arch: &str, variant: Option<&str>, digest: &str, names: &[&str]) -> ImageView {
+        use flatroot_vfs::{Metadata, Tree};
+        ImageView {
+            arch: arch.to_string(),
+            variant: variant.map(str::to_string),
+            digest: digest.to_string(),
+            config: serde_json::Value::Null,
+            tree: Tree::new(Metadata::directory(0o755)).freeze(),
+            annotations: Default::default(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_picked_image_must_be_the_only_one_of_its_architecture() {
+        let path = Path::new("L");
+        let check = |views: &[ImageView], chosen| {
+            only_one_of_its_platform(views, chosen, path).map_err(|e| e.to_string())
+        };
+        let amd = || view("amd64", None, "sha256:a", &["one"]);
+
+        // One per architecture, or one image listed twice: nothing to choose.
+        let arm = view("arm64", None, "sha256:b", &["two"]);
+        assert_eq!(check(&[amd(), arm], 0), Ok(()));
+        assert_eq!(check(&[amd(), view("amd64", None, "sha256:a", &["uno"])], 0), Ok(()));
+
+        // Variants are one architecture to a command that picks by architecture.
+        let v6 = view("arm", Some("v6"), "sha256:c", &["six"]);
+        let v7 = view("arm", Some("v7"), "sha256:d", &["seven"]);
+        let want = "L holds 2 images for arm: pick one as L:NAME (six, seven)";
+        assert_eq!(check(&[v6, v7], 1).unwrap_err(), want);
+
+        // Names that do not tell them apart give way to digests.
+        let unnamed = view("amd64", None, "sha256:e", &[]);
+        let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:e)";
+        assert_eq!(check(&[amd(), unnamed], 0).unwrap_err(), want);
+        let also_one = view("amd64", None, "sha256:f", &["one"]);
+        let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:f)";
+        assert_eq!(check(&[amd(), also_one], 0).unwrap_err(), want);
     }
 
     #[test]
