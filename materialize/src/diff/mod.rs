@@ -463,15 +463,17 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
         return Err(error);
     }
     let mut report = compare::report(&side_a, &side_b, options);
-    let note = arch_note(&side_a.info.arch, &side_b.info.arch, others);
+    let chosen = options.arch.is_some();
+    let note = arch_note(&side_a.info.arch, &side_b.info.arch, others, chosen);
     report.notes.extend(note);
     Ok(report)
 }
 
 /// What the report says of architectures: which were compared, when A's and B's differ
 /// (a single image stands for any) or when some were left out, and which were left out.
-/// `all` holds every architecture either side has; a bare layer has none.
-fn arch_note(a: &str, b: &str, mut all: BTreeSet<String>) -> Option<String> {
+/// `all` holds every architecture either side has; a bare layer has none. `chosen` says
+/// that `--arch` picked the compared one, so the note does not suggest it.
+fn arch_note(a: &str, b: &str, mut all: BTreeSet<String>, chosen: bool) -> Option<String> {
     all.retain(|arch| !arch.is_empty() && arch != a && arch != b);
     let compared = match (a, b) {
         ("", "") => None,
@@ -485,7 +487,8 @@ fn arch_note(a: &str, b: &str, mut all: BTreeSet<String>) -> Option<String> {
     }
     let left = all.into_iter().collect::<Vec<_>>().join(", ");
     let compared = compared.map(|c| format!("compared {c} only; ")).unwrap_or_default();
-    Some(format!("{compared}not compared: {left} (choose with --arch)"))
+    let hint = if chosen { "" } else { " (choose with --arch)" };
+    Some(format!("{compared}not compared: {left}{hint}"))
 }
 
 /// Runs `a` on a thread of its own and `b` on this one, and returns both results.
@@ -505,7 +508,7 @@ mod tests {
     use super::*;
 
     fn note(a: &str, b: &str, all: &[&str]) -> Option<String> {
-        arch_note(a, b, all.iter().map(|s| s.to_string()).collect())
+        arch_note(a, b, all.iter().map(|s| s.to_string()).collect(), false)
     }
 
     #[test]
@@ -533,6 +536,12 @@ mod tests {
             Some("compared amd64 only; not compared: arm64 (choose with --arch)")
         );
         assert_eq!(note("", "", &[""]), None);
+        // Once --arch chose, the note only says what was left out.
+        let all = ["amd64", "arm64"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            arch_note("amd64", "amd64", all, true).as_deref(),
+            Some("compared amd64 only; not compared: arm64")
+        );
     }
 
     #[test]
