@@ -863,4 +863,29 @@ fn nested_indexes_are_read_once_each_and_no_deeper_than_eight() {
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     assert!(text.contains("image indexes nested more than 8 deep"), "{text}");
+
+    // Wide, under many names: 300 names of an index listing 300 copies of another would
+    // be 90,000 lists to follow; each index is parsed once, and the lists are counted.
+    let copies = |descriptor: &Value| {
+        let listing = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": vec![descriptor.clone(); 300],
+        });
+        put_index(&layout, &listing)
+    };
+    let wide = copies(&copies(&top));
+    let named: Vec<Value> = (0..300)
+        .map(|i| {
+            let mut entry = wide.clone();
+            entry["annotations"] =
+                serde_json::json!({ "org.opencontainers.image.ref.name": format!("n{i}") });
+            entry
+        })
+        .collect();
+    let index = serde_json::json!({ "schemaVersion": 2, "manifests": named });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("lists more than 65536 images and indexes"), "{text}");
 }

@@ -441,6 +441,37 @@ fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
 }
 
 #[test]
+fn arch_finds_32_bit_arm_images_and_asks_which_variant_when_there_are_two() {
+    let name = "arch_finds_32_bit_arm_images_and_asks_which_variant_when_there_are_two";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let (v6, v7, both) = (dir.path().join("v6"), dir.path().join("v7"), dir.path().join("both"));
+    for (layout, variant) in [(&v6, "v6"), (&v7, "v7")] {
+        build(BLUEPRINT, layout, &["--arch", "x86_64"]);
+        relabel_platform(layout, "arm", Some(variant));
+    }
+    layout_of_named(&both, &[("six", &v6), ("seven", &v7)]);
+
+    for arch in ["armv7", "armhf", "arm/v7"] {
+        let mounted = Mounted::start(&v7, &["--arch", arch]);
+        assert!(mounted.path("etc/apk/arch").exists(), "{arch}");
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let _guard = scopeguard(&empty);
+    let output = run(flatroot().arg("mount").arg(&both).arg(&empty).args(["--arch", "armv7"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want =
+        format!("{0} holds 2 images for arm: pick one as {0}:NAME (six, seven)", both.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(!is_mounted(&empty));
+    let seven = format!("{}:seven", both.display());
+    drop(Mounted::start(Path::new(&seven), &["--arch", "armv7"]));
+}
+
+#[test]
 fn a_malformed_source_date_epoch_is_refused_for_an_image_as_for_a_blueprint() {
     let dir = tempdir();
     let (layout, mountpoint) = (dir.path().join("image"), dir.path().join("mnt"));

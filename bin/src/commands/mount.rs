@@ -377,9 +377,11 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         }
         None => None,
     };
-    // A bare layer has no platform: it is what there is, whatever --arch says.
+    // A bare layer has no platform: it is what there is, whatever --arch says. Images match
+    // by OCI architecture alone (`arm` for armv7 and armhf): which variant is meant, when an
+    // image holds several, the ambiguity check below asks.
     let matches = |view: &image::ImageView, arch: Arch| {
-        view.arch.is_empty() || Arch::from_name(&view.arch) == Some(arch)
+        view.arch.is_empty() || view.arch == arch.oci_platform().architecture
     };
     let index = match (wanted, host_arch()) {
         (Some(arch), _) => views.iter().position(|v| matches(v, arch)).with_context(|| {

@@ -282,6 +282,50 @@ pub fn layout_of_named(to: &Path, images: &[(&str, &Path)]) {
     std::fs::write(to.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
+/// Makes the one image of the layout at `layout` claim another platform: its config's
+/// `architecture` and `variant`, and the platform of the descriptors leading to it, every
+/// changed document written anew and named in the one above.
+pub fn relabel_platform(layout: &Path, architecture: &str, variant: Option<&str>) {
+    let blobs = layout.join("blobs/sha256");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    relabel_below(&mut index, &blobs, architecture, variant);
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+fn relabel_below(index: &mut serde_json::Value, blobs: &Path, arch: &str, variant: Option<&str>) {
+    let put = |value: &serde_json::Value| -> (String, usize) {
+        let bytes = serde_json::to_vec(value).unwrap();
+        let hex = hex::encode(Sha256::digest(&bytes));
+        std::fs::write(blobs.join(&hex), &bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let get = |digest: &str| -> serde_json::Value {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&std::fs::read(blobs.join(hex)).unwrap()).unwrap()
+    };
+    let descriptors = index["manifests"].as_array_mut().unwrap();
+    assert_eq!(descriptors.len(), 1, "a layout of one image");
+    let mut document = get(descriptors[0]["digest"].as_str().unwrap());
+    if document.get("manifests").is_some() {
+        relabel_below(&mut document, blobs, arch, variant);
+    } else {
+        let mut config = get(document["config"]["digest"].as_str().unwrap());
+        config["architecture"] = arch.into();
+        config["variant"] = variant.into();
+        let (digest, size) = put(&config);
+        document["config"]["digest"] = digest.into();
+        document["config"]["size"] = size.into();
+    }
+    let (digest, size) = put(&document);
+    descriptors[0]["digest"] = digest.into();
+    descriptors[0]["size"] = size.into();
+    if descriptors[0].get("platform").is_some() {
+        descriptors[0]["platform"]["architecture"] = arch.into();
+        descriptors[0]["platform"]["variant"] = variant.into();
+    }
+}
+
 /// Adds `layer` to the one image that the index `index` leads to, through nested indexes,
 /// writing every changed document to `blobs` and naming it in the one above.
 fn add_layer_below(index: &mut serde_json::Value, blobs: &Path, layer: &[u8]) {

@@ -12,6 +12,7 @@ mod named;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use flatroot_vfs::tar::{ReadError, apply_layer};
 use flatroot_vfs::{FrozenTree, Metadata, Tree};
@@ -317,11 +318,21 @@ fn open_layout(
         })
         .collect();
     pending.reverse();
-    // Each index is read once under each name, and each image once: an index that lists
-    // another twice, nested deep, would otherwise be read 2^depth times over.
-    let mut expanded: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    // Each descriptor is followed once under each name, each document parsed once, and each
+    // image read once: an index that lists another many times, nested, would otherwise be
+    // read a number of times that grows as the product of the lists' lengths.
+    let mut seen: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    let mut documents: BTreeMap<String, Rc<serde_json::Value>> = BTreeMap::new();
+    let mut listed = pending.len();
+    if listed > MAX_DESCRIPTORS {
+        let what = format!("lists more than {MAX_DESCRIPTORS} images and indexes");
+        return Err(ImageReadError::Format { path: path.to_path_buf(), what });
+    }
     while let Some(reached) = pending.pop() {
         let digest = string_field(&reached.descriptor, "digest", path)?;
+        if !seen.insert((digest.clone(), reached.name.clone())) {
+            continue;
+        }
         if let Some(view) = views.iter_mut().find(|v| v.digest == digest) {
             let known = |list: &mut Vec<String>, items: Vec<String>| {
                 for item in items {
@@ -335,11 +346,15 @@ fn open_layout(
             continue;
         }
         let media_type = reached.descriptor.get("mediaType").and_then(|m| m.as_str());
-        let document = json(blob(store, path, &digest)?.as_ref(), path, &digest)?;
-        if media_type.unwrap_or_default().contains("index") || document.get("manifests").is_some() {
-            if !expanded.insert((digest.clone(), reached.name.clone())) {
-                continue;
+        let document = match documents.get(&digest) {
+            Some(document) => Rc::clone(document),
+            None => {
+                let parsed = Rc::new(json(blob(store, path, &digest)?.as_ref(), path, &digest)?);
+                documents.insert(digest.clone(), Rc::clone(&parsed));
+                parsed
             }
+        };
+        if media_type.unwrap_or_default().contains("index") || document.get("manifests").is_some() {
             if reached.indexes.len() >= MAX_INDEX_DEPTH {
                 let what = format!("image indexes nested more than {MAX_INDEX_DEPTH} deep");
                 return Err(ImageReadError::Format { path: path.to_path_buf(), what });
@@ -347,8 +362,13 @@ fn open_layout(
             let inner = annotations_of(&document, &reached.above);
             let mut indexes = reached.indexes;
             indexes.push(digest);
-            let nested = manifests(&document, path)?.into_iter().rev();
-            pending.extend(nested.map(|descriptor| Reached {
+            let nested = manifests(&document, path)?;
+            listed += nested.len();
+            if listed > MAX_DESCRIPTORS {
+                let what = format!("lists more than {MAX_DESCRIPTORS} images and indexes");
+                return Err(ImageReadError::Format { path: path.to_path_buf(), what });
+            }
+            pending.extend(nested.into_iter().rev().map(|descriptor| Reached {
                 descriptor,
                 above: inner.clone(),
                 name: reached.name.clone(),
@@ -378,6 +398,11 @@ struct Reached {
 
 /// The deepest nesting of image indexes read, as a push reads them.
 const MAX_INDEX_DEPTH: usize = 8;
+
+/// The most descriptors a layout's indexes may list in all, counting an index's list each
+/// time it is followed under another name: far more images and indexes than any layout
+/// holds, and few enough to follow in moments.
+const MAX_DESCRIPTORS: usize = 1 << 16;
 
 /// A docker-archive without an OCI `index.json`: `manifest.json` names config and layer
 /// members by path.
