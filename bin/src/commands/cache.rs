@@ -32,7 +32,12 @@ pub enum CacheCommand {
     Gc {
         /// The most the cache may hold: bytes, or a number with a K, M, G or T suffix
         /// (powers of 1024; `KiB`, `MB` and the like are read the same), such as 1.5G.
-        #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = super::sizes::parse_size)]
+        #[arg(
+            long,
+            value_name = "SIZE",
+            allow_negative_numbers = true,
+            value_parser = super::sizes::parse_size
+        )]
         max_size: u64,
         /// The package cache [default: $XDG_CACHE_HOME/flatroot, else ~/.cache/flatroot].
         #[arg(long, value_name = "DIR")]

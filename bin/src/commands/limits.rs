@@ -1,25 +1,28 @@
-//! The `--max-*` flags of `flatroot build`, `mount` and `diff`: bounds on what hostile indexes and packages may
-//! make a build hold. Each defaults to [`Limits::default`]'s value.
+//! The `--max-*` flags of `flatroot build`, `mount` and `diff`: bounds on what hostile
+//! indexes, packages and images may make a command hold. Each defaults to
+//! [`Limits::default`]'s value.
 
 use clap::Args;
 use flatroot_materialize::apk::datatar::Limits;
+
+use super::sizes::parse_size;
 
 /// Limits on indexes and packages, flattened into the build options.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LimitArgs {
     /// Largest decompressed APKINDEX member (bytes, or with K, M, G or T) [default: 512M].
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = super::sizes::parse_size)]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
     pub max_index_size: Option<u64>,
     /// Largest decompressed signature or control segment of a package (bytes, or with K,
     /// M, G or T) [default: 16M].
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = super::sizes::parse_size)]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
     pub max_control_size: Option<u64>,
     /// Largest decompressed data segment of one package, or layer of an image (bytes, or
     /// with K, M, G or T) [default: 8G].
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = super::sizes::parse_size)]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
     pub max_data_size: Option<u64>,
     /// Largest single file in a package (bytes, or with K, M, G or T) [default: 4G].
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = super::sizes::parse_size)]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
     pub max_file_size: Option<u64>,
     /// Most entries in one package's data tar [default: 1000000].
     #[arg(long, value_name = "N")]

@@ -12,7 +12,8 @@ use crate::apk::datatar::Limits;
 
 /// What `PATH:NAME` names when `arg` itself does not exist: the longest part before a `:`
 /// that is a directory with an `index.json` or a file other than a blueprint or lock
-/// (`.yaml`, `.yml`, `.json`), and the non-empty NAME after that `:`. `None` for anything else, such as an existing path or a registry reference.
+/// (`.yaml`, `.yml`, `.json`), and the non-empty NAME after that `:`. `None` for anything
+/// else, such as an existing path or a registry reference.
 pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
     if arg.exists() {
         return None;
