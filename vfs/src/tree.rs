@@ -238,6 +238,10 @@ impl Tree {
             }
             walked.extend_from_slice(name.as_bytes());
             current = match self.child(current, name.as_bytes()) {
+                // A directory is stepped into; only a symlink needs the path resolved again
+                // from the root, which for every component of a deep path would cost the
+                // square of its depth.
+                Some(id) if self.node(id).is_dir() => id,
                 Some(_) => {
                     let id = resolve(&self.nodes, &walked, Follow::Final, true, self.max_hops)
                         .map_err(|e| relabel(e, &walked))?;
@@ -336,9 +340,11 @@ pub(crate) fn resolve(
         let Some(&child) = entries.get(part.as_slice()) else {
             return Err(TreeError::NotFound { path: err_path() });
         };
-        let is_last = pending.iter().all(|p| p.is_empty() || p == b".");
+        // Whether this is the last component is asked of symlinks only: scanning what is
+        // left at every component would cost the square of the path's depth.
+        let is_last = || pending.iter().all(|p| p.is_empty() || p == b".");
         if let NodeKind::Symlink(target) = &nodes[child.index()].kind
-            && (!is_last || follow == Follow::Final)
+            && (follow == Follow::Final || !is_last())
         {
             hops += 1;
             if hops > max_hops {
