@@ -889,3 +889,36 @@ fn nested_indexes_are_read_once_each_and_no_deeper_than_eight() {
     let text = stderr(&output);
     assert!(text.contains("lists more than 65536 images and indexes"), "{text}");
 }
+
+#[test]
+fn a_layer_listed_many_times_is_read_once_and_no_image_has_over_1024_layers() {
+    let dir = tempdir();
+    let (once, many) = (dir.path().join("once"), dir.path().join("many"));
+    build(BLUEPRINT, &once, &["--arch", "x86_64"]);
+    let repeat = |layout: &Path, times: usize| {
+        let _ = std::fs::remove_dir_all(layout);
+        layout_with_layer(&once, layout, &layer_of_files(&["etc/extra"]));
+        edit_image(
+            layout,
+            |manifest, config| {
+                let last = manifest["layers"].as_array().unwrap().last().unwrap().clone();
+                let id = config["rootfs"]["diff_ids"].as_array().unwrap().last().unwrap().clone();
+                manifest["layers"].as_array_mut().unwrap().extend(vec![last; times - 1]);
+                config["rootfs"]["diff_ids"].as_array_mut().unwrap().extend(vec![id; times - 1]);
+            },
+            |_| {},
+        );
+    };
+
+    // Listed 1000 times, the layer gives the tree it gives once.
+    let single = dir.path().join("single");
+    layout_with_layer(&once, &single, &layer_of_files(&["etc/extra"]));
+    repeat(&many, 1000);
+    let (code, report) = diff_json(&[s(&many), s(&single), "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+
+    repeat(&many, 1024);
+    let output = run(flatroot().arg("diff").arg(&many).arg(&single));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("1025 layers; at most 1024 are read"), "{}", stderr(&output));
+}

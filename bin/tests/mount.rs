@@ -441,8 +441,8 @@ fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
 }
 
 #[test]
-fn arch_finds_32_bit_arm_images_and_asks_which_variant_when_there_are_two() {
-    let name = "arch_finds_32_bit_arm_images_and_asks_which_variant_when_there_are_two";
+fn arch_finds_32_bit_arm_images_in_mount_and_diff_and_asks_which_variant_of_two() {
+    let name = "arch_finds_32_bit_arm_images_in_mount_and_diff_and_asks_which_variant_of_two";
     if !fuse_available(name) {
         return;
     }
@@ -469,6 +469,14 @@ fn arch_finds_32_bit_arm_images_and_asks_which_variant_when_there_are_two() {
     assert!(!is_mounted(&empty));
     let seven = format!("{}:seven", both.display());
     drop(Mounted::start(Path::new(&seven), &["--arch", "armv7"]));
+
+    // diff takes the same spellings, and asks the same question.
+    for arch in ["armv7", "armhf", "arm/v7"] {
+        let output = run(flatroot().arg("diff").arg(&v7).arg(&v7).args(["--arch", arch]));
+        assert_eq!(output.status.code(), Some(0), "{arch}: {}", stderr(&output));
+    }
+    let output = run(flatroot().arg("diff").arg(&both).arg(&v7).args(["--arch", "arm/v7"]));
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }
 
 #[test]

@@ -242,10 +242,21 @@ pub fn layout_with_layer(from: &Path, to: &Path, layer: &[u8]) {
         std::fs::copy(entry.path(), blobs.join(entry.file_name())).unwrap();
     }
     std::fs::copy(from.join("oci-layout"), to.join("oci-layout")).unwrap();
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
-    add_layer_below(&mut index, &blobs, layer);
-    std::fs::write(to.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::copy(from.join("index.json"), to.join("index.json")).unwrap();
+    let layer_digest = format!("sha256:{}", hex::encode(Sha256::digest(layer)));
+    std::fs::write(blobs.join(&layer_digest["sha256:".len()..]), layer).unwrap();
+    edit_image(
+        to,
+        |manifest, config| {
+            config["rootfs"]["diff_ids"].as_array_mut().unwrap().push(layer_digest.clone().into());
+            manifest["layers"].as_array_mut().unwrap().push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest,
+                "size": layer.len(),
+            }));
+        },
+        |_| {},
+    );
 }
 
 /// Builds `blueprint` for x86_64 into `DIR/plain`, the same with an extra layer holding
@@ -283,17 +294,45 @@ pub fn layout_of_named(to: &Path, images: &[(&str, &Path)]) {
 }
 
 /// Makes the one image of the layout at `layout` claim another platform: its config's
-/// `architecture` and `variant`, and the platform of the descriptors leading to it, every
-/// changed document written anew and named in the one above.
+/// `architecture` and `variant`, and the platform of the descriptors leading to it.
 pub fn relabel_platform(layout: &Path, architecture: &str, variant: Option<&str>) {
+    let platform =
+        serde_json::json!({ "os": "linux", "architecture": architecture, "variant": variant });
+    edit_image(
+        layout,
+        |_, config| {
+            config["architecture"] = architecture.into();
+            config["variant"] = variant.into();
+        },
+        |descriptor| {
+            if descriptor.get("platform").is_some() {
+                descriptor["platform"] = platform.clone();
+            }
+        },
+    );
+}
+
+/// Changes the manifest and config of the one image of the layout at `layout` with
+/// `edit`, and each descriptor on the way to it with `descriptor`, writing every changed
+/// document anew and naming it in the one above.
+pub fn edit_image(
+    layout: &Path,
+    mut edit: impl FnMut(&mut serde_json::Value, &mut serde_json::Value),
+    mut descriptor: impl FnMut(&mut serde_json::Value),
+) {
     let blobs = layout.join("blobs/sha256");
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    relabel_below(&mut index, &blobs, architecture, variant);
+    edit_below(&mut index, &blobs, &mut edit, &mut descriptor);
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
-fn relabel_below(index: &mut serde_json::Value, blobs: &Path, arch: &str, variant: Option<&str>) {
+fn edit_below(
+    index: &mut serde_json::Value,
+    blobs: &Path,
+    edit: &mut impl FnMut(&mut serde_json::Value, &mut serde_json::Value),
+    descriptor: &mut impl FnMut(&mut serde_json::Value),
+) {
     let put = |value: &serde_json::Value| -> (String, usize) {
         let bytes = serde_json::to_vec(value).unwrap();
         let hex = hex::encode(Sha256::digest(&bytes));
@@ -308,11 +347,10 @@ fn relabel_below(index: &mut serde_json::Value, blobs: &Path, arch: &str, varian
     assert_eq!(descriptors.len(), 1, "a layout of one image");
     let mut document = get(descriptors[0]["digest"].as_str().unwrap());
     if document.get("manifests").is_some() {
-        relabel_below(&mut document, blobs, arch, variant);
+        edit_below(&mut document, blobs, edit, descriptor);
     } else {
         let mut config = get(document["config"]["digest"].as_str().unwrap());
-        config["architecture"] = arch.into();
-        config["variant"] = variant.into();
+        edit(&mut document, &mut config);
         let (digest, size) = put(&config);
         document["config"]["digest"] = digest.into();
         document["config"]["size"] = size.into();
@@ -320,45 +358,7 @@ fn relabel_below(index: &mut serde_json::Value, blobs: &Path, arch: &str, varian
     let (digest, size) = put(&document);
     descriptors[0]["digest"] = digest.into();
     descriptors[0]["size"] = size.into();
-    if descriptors[0].get("platform").is_some() {
-        descriptors[0]["platform"]["architecture"] = arch.into();
-        descriptors[0]["platform"]["variant"] = variant.into();
-    }
-}
-
-/// Adds `layer` to the one image that the index `index` leads to, through nested indexes,
-/// writing every changed document to `blobs` and naming it in the one above.
-fn add_layer_below(index: &mut serde_json::Value, blobs: &Path, layer: &[u8]) {
-    let put = |bytes: &[u8]| -> String {
-        let hex = hex::encode(Sha256::digest(bytes));
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
-        format!("sha256:{hex}")
-    };
-    let get = |digest: &str| -> serde_json::Value {
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        serde_json::from_slice(&std::fs::read(blobs.join(hex)).unwrap()).unwrap()
-    };
-    let descriptors = index["manifests"].as_array_mut().unwrap();
-    assert_eq!(descriptors.len(), 1, "a layout of one image");
-    let mut document = get(descriptors[0]["digest"].as_str().unwrap());
-    if document.get("manifests").is_some() {
-        add_layer_below(&mut document, blobs, layer);
-    } else {
-        let layer_digest = put(layer);
-        let mut config = get(document["config"]["digest"].as_str().unwrap());
-        config["rootfs"]["diff_ids"].as_array_mut().unwrap().push(layer_digest.clone().into());
-        let config_bytes = serde_json::to_vec(&config).unwrap();
-        document["config"]["digest"] = put(&config_bytes).into();
-        document["config"]["size"] = config_bytes.len().into();
-        document["layers"].as_array_mut().unwrap().push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer_digest,
-            "size": layer.len(),
-        }));
-    }
-    let bytes = serde_json::to_vec(&document).unwrap();
-    descriptors[0]["digest"] = put(&bytes).into();
-    descriptors[0]["size"] = bytes.len().into();
+    descriptor(&mut descriptors[0]);
 }
 
 /// A layer tar of regular files, each holding its own name, and nothing else: no entry for

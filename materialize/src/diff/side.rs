@@ -157,8 +157,12 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
             .map(|s| s.arch)
             .map_err(|_| DiffError::UnknownArch { arch: apk.to_string() })
     };
+    // Either spelling, as `mount --arch` takes it (`arm/v7` too); images are then matched
+    // by OCI architecture alone.
     if let Some(arch) = &options.arch {
-        return oci(arch);
+        let known = crate::blueprint::Arch::from_name(arch);
+        let architecture = known.map(|a| a.oci_platform().architecture.to_string());
+        return architecture.ok_or_else(|| DiffError::UnknownArch { arch: arch.clone() });
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),

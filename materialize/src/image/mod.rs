@@ -323,6 +323,7 @@ fn open_layout(
     // read a number of times that grows as the product of the lists' lengths.
     let mut seen: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     let mut documents: BTreeMap<String, Rc<serde_json::Value>> = BTreeMap::new();
+    let mut layers = LayerCache::new();
     let mut listed = pending.len();
     if listed > MAX_DESCRIPTORS {
         let what = format!("lists more than {MAX_DESCRIPTORS} images and indexes");
@@ -376,7 +377,7 @@ fn open_layout(
             }));
             continue;
         }
-        let mut view = read_manifest(store, path, &digest, &document, limits)?;
+        let mut view = read_manifest(store, path, &digest, &document, limits, &mut layers)?;
         view.annotations = reached.above;
         view.names = reached.name.into_iter().collect();
         view.indexes = reached.indexes;
@@ -414,16 +415,26 @@ fn open_docker_manifest(
     let list = json(store.file("manifest.json", path)?.as_ref(), path, "manifest.json")?;
     let items = list.as_array().cloned().unwrap_or_default();
     let mut views = Vec::with_capacity(items.len());
+    let mut cache = LayerCache::new();
     for item in items {
         let config_path = string_field(&item, "Config", path)?;
         let config_bytes = store.file(&config_path, path)?;
         let config = json(config_bytes.as_ref(), path, &config_path)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(config_bytes.as_ref())));
         let mut tree = Tree::new(Metadata::directory(0o755));
-        for layer in item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default() {
+        let layers = item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+        check_layer_count(layers.len(), path, &config_path)?;
+        for layer in layers {
             let layer_path = layer.as_str().unwrap_or_default().to_string();
-            let layer = store.layer(&layer_path, path, &layer_path, limits, None)?;
-            apply(&mut tree, layer.tar, path, &layer_path)?;
+            let tar = match cache.get(&layer_path) {
+                Some(tar) => tar.clone(),
+                None => {
+                    let tar = store.layer(&layer_path, path, &layer_path, limits, None)?.tar;
+                    cache.insert(layer_path.clone(), tar.clone());
+                    tar
+                }
+            };
+            apply(&mut tree, tar, path, &layer_path)?;
         }
         let tree = tree.freeze();
         let arch =
@@ -465,27 +476,54 @@ fn add_repo_tags(
     Ok(())
 }
 
+/// The tars of the layers read so far, by digest (or archive member), so that a layer that
+/// several images (or one image, many times) list is read and inflated once.
+type LayerCache = BTreeMap<String, Bytes>;
+
+/// The most layers one image may have: overlay file systems stop at 128 (Docker at 125), so
+/// no image that runs comes near, while a small manifest listing one layer a million times
+/// would otherwise be applied a million times.
+const MAX_LAYERS: usize = 1024;
+
+/// Refuses a list of more than [`MAX_LAYERS`] layers.
+fn check_layer_count(count: usize, path: &Path, image: &str) -> Result<(), ImageReadError> {
+    if count <= MAX_LAYERS {
+        return Ok(());
+    }
+    let what = format!("image {image} has {count} layers; at most {MAX_LAYERS} are read");
+    Err(ImageReadError::Format { path: path.to_path_buf(), what })
+}
+
 fn read_manifest(
     store: &dyn Store,
     path: &Path,
     digest: &str,
     manifest: &serde_json::Value,
     limits: &Limits,
+    cache: &mut LayerCache,
 ) -> Result<ImageView, ImageReadError> {
     let config_digest =
         string_field(manifest.get("config").unwrap_or(&serde_json::Value::Null), "digest", path)?;
     let config = json(blob(store, path, &config_digest)?.as_ref(), path, &config_digest)?;
     let layers = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+    check_layer_count(layers.len(), path, digest)?;
     // Later layers are read over earlier ones, their whiteouts applied (see `apply`).
     let mut tree = Tree::new(Metadata::directory(0o755));
     for layer in &layers {
         let layer_digest = string_field(layer, "digest", path)?;
-        let hex_digest = hex_of(&layer_digest, path)?;
-        let name = format!("blobs/sha256/{hex_digest}");
-        let size = layer.get("size").and_then(serde_json::Value::as_u64);
-        let layer = store.layer(&name, path, &layer_digest, limits, size)?;
-        check_digest(&layer.sha256(), hex_digest, &layer_digest, path)?;
-        apply(&mut tree, layer.tar, path, &layer_digest)?;
+        let tar = match cache.get(&layer_digest) {
+            Some(tar) => tar.clone(),
+            None => {
+                let hex_digest = hex_of(&layer_digest, path)?;
+                let name = format!("blobs/sha256/{hex_digest}");
+                let size = layer.get("size").and_then(serde_json::Value::as_u64);
+                let layer = store.layer(&name, path, &layer_digest, limits, size)?;
+                check_digest(&layer.sha256(), hex_digest, &layer_digest, path)?;
+                cache.insert(layer_digest.clone(), layer.tar.clone());
+                layer.tar
+            }
+        };
+        apply(&mut tree, tar, path, &layer_digest)?;
     }
     let tree = tree.freeze();
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();

@@ -71,25 +71,21 @@ impl ImageSpec {
     ///
     /// Mapping: `x86_64` → `amd64`, `aarch64` → `arm64` (no variant, as apko writes it),
     /// `armv7` → `arm`/`v7`, `armhf` → `arm`/`v6`, `x86` → `386`, `ppc64le`, `s390x` and
-    /// `riscv64` unchanged, `loongarch64` → `loong64`. OCI spellings (`amd64`, `arm64`,
-    /// ...) are accepted as-is.
+    /// `riscv64` unchanged, `loongarch64` → `loong64`, as [`crate::blueprint::Arch`] maps
+    /// them. OCI spellings (`amd64`, `arm64`, `arm/v7`, ...) are accepted as-is.
     ///
     /// # Errors
     /// [`ImageError::UnknownArch`] for any other name.
     pub fn for_apk_arch(apk_arch: &str) -> Result<Self, ImageError> {
-        let (arch, variant) = match apk_arch {
-            "x86_64" | "amd64" => ("amd64", None),
-            "aarch64" | "arm64" => ("arm64", None),
-            "armv7" => ("arm", Some("v7")),
-            "armhf" => ("arm", Some("v6")),
-            "x86" | "386" => ("386", None),
-            "ppc64le" => ("ppc64le", None),
-            "s390x" => ("s390x", None),
-            "riscv64" => ("riscv64", None),
-            "loongarch64" | "loong64" => ("loong64", None),
-            other => return Err(ImageError::UnknownArch { arch: other.to_owned() }),
-        };
-        Ok(Self { arch: arch.to_owned(), variant: variant.map(str::to_owned), ..Self::default() })
+        let known = crate::blueprint::Arch::from_name(apk_arch);
+        let platform = known
+            .map(crate::blueprint::Arch::oci_platform)
+            .ok_or_else(|| ImageError::UnknownArch { arch: apk_arch.to_owned() })?;
+        Ok(Self {
+            arch: platform.architecture.to_owned(),
+            variant: platform.variant.map(str::to_owned),
+            ..Self::default()
+        })
     }
 }
 
