@@ -396,7 +396,7 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         (None, Some(host)) => views.iter().position(|v| matches(v, host)).unwrap_or(0),
         (None, None) => 0,
     };
-    image::only_one_of_its_platform(&views, index, &args.source)?;
+    image::only_one_of_its_arch(&views, index, &args.source)?;
     let Some(view) = views.into_iter().nth(index) else {
         bail!("{} holds no image", args.source.display());
     };

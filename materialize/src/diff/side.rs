@@ -447,7 +447,7 @@ fn load_image(
             arch: arch.to_string(),
             available: views.iter().map(|v| v.arch.as_str()).collect::<Vec<_>>().join(", "),
         })?;
-    image::only_one_of_its_platform(&views, index, path).map_err(|source| DiffError::Image {
+    image::only_one_of_its_arch(&views, index, path).map_err(|source| DiffError::Image {
         input: path.to_path_buf(),
         source: Box::new(source),
     })?;

@@ -19,7 +19,7 @@ use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes, Layer};
-pub use self::named::{only_one_of_its_platform, open_arg, split_named};
+pub use self::named::{only_one_of_its_arch, open_arg, split_named};
 use crate::apk::datatar::{Limit, Limits};
 
 /// The most an index, manifest or config of a layout directory may weigh: four times what
@@ -105,9 +105,9 @@ pub enum ImageReadError {
         /// The names the layout holds.
         names: Vec<String>,
     },
-    /// Several images of the platform a command picked, and nothing says which is meant.
+    /// Several images of the architecture a command picked, and nothing says which is meant.
     #[error(
-        "{path} holds {} images for {platform}: pick one as {}:{by} ({})",
+        "{path} holds {} images for {arch}: pick one as {}:{by} ({})",
         choices.len(),
         path.display(),
         choices.join(", ")
@@ -115,8 +115,8 @@ pub enum ImageReadError {
     Ambiguous {
         /// The layout or archive.
         path: PathBuf,
-        /// The platform (`amd64`, `arm64/v8`).
-        platform: String,
+        /// The OCI architecture (`amd64`, `arm`): commands pick by it, not by variant.
+        arch: String,
         /// What tells them apart: `NAME`, or `DIGEST` when their names do not.
         by: &'static str,
         /// Their names, or their manifest digests.
@@ -150,6 +150,15 @@ pub enum ImageReadError {
         #[source]
         source: ReadError,
     },
+}
+
+/// Appends to `list` each of `items` it does not hold yet, in order.
+fn push_new(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for item in items {
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
 }
 
 /// The names of a layout's images as messages list them.
@@ -325,25 +334,15 @@ fn open_layout(
     let mut documents: BTreeMap<String, Rc<serde_json::Value>> = BTreeMap::new();
     let mut layers = LayerCache::new();
     let mut listed = pending.len();
-    if listed > MAX_DESCRIPTORS {
-        let what = format!("lists more than {MAX_DESCRIPTORS} images and indexes");
-        return Err(ImageReadError::Format { path: path.to_path_buf(), what });
-    }
+    check_listed(listed, path)?;
     while let Some(reached) = pending.pop() {
         let digest = string_field(&reached.descriptor, "digest", path)?;
         if !seen.insert((digest.clone(), reached.name.clone())) {
             continue;
         }
         if let Some(view) = views.iter_mut().find(|v| v.digest == digest) {
-            let known = |list: &mut Vec<String>, items: Vec<String>| {
-                for item in items {
-                    if !list.contains(&item) {
-                        list.push(item);
-                    }
-                }
-            };
-            known(&mut view.names, reached.name.into_iter().collect());
-            known(&mut view.indexes, reached.indexes);
+            push_new(&mut view.names, reached.name);
+            push_new(&mut view.indexes, reached.indexes);
             continue;
         }
         let media_type = reached.descriptor.get("mediaType").and_then(|m| m.as_str());
@@ -365,10 +364,7 @@ fn open_layout(
             indexes.push(digest);
             let nested = manifests(&document, path)?;
             listed += nested.len();
-            if listed > MAX_DESCRIPTORS {
-                let what = format!("lists more than {MAX_DESCRIPTORS} images and indexes");
-                return Err(ImageReadError::Format { path: path.to_path_buf(), what });
-            }
+            check_listed(listed, path)?;
             pending.extend(nested.into_iter().rev().map(|descriptor| Reached {
                 descriptor,
                 above: inner.clone(),
@@ -405,6 +401,15 @@ const MAX_INDEX_DEPTH: usize = 8;
 /// holds, and few enough to follow in moments.
 const MAX_DESCRIPTORS: usize = 1 << 16;
 
+/// Refuses a layout whose indexes have listed more than [`MAX_DESCRIPTORS`] descriptors.
+fn check_listed(listed: usize, path: &Path) -> Result<(), ImageReadError> {
+    if listed <= MAX_DESCRIPTORS {
+        return Ok(());
+    }
+    let what = format!("lists more than {MAX_DESCRIPTORS} images and indexes");
+    Err(ImageReadError::Format { path: path.to_path_buf(), what })
+}
+
 /// A docker-archive without an OCI `index.json`: `manifest.json` names config and layer
 /// members by path.
 fn open_docker_manifest(
@@ -426,14 +431,9 @@ fn open_docker_manifest(
         check_layer_count(layers.len(), path, &config_path)?;
         for layer in layers {
             let layer_path = layer.as_str().unwrap_or_default().to_string();
-            let tar = match cache.get(&layer_path) {
-                Some(tar) => tar.clone(),
-                None => {
-                    let tar = store.layer(&layer_path, path, &layer_path, limits, None)?.tar;
-                    cache.insert(layer_path.clone(), tar.clone());
-                    tar
-                }
-            };
+            let tar = cached_layer(&mut cache, &layer_path, || {
+                Ok(store.layer(&layer_path, path, &layer_path, limits, None)?.tar)
+            })?;
             apply(&mut tree, tar, path, &layer_path)?;
         }
         let tree = tree.freeze();
@@ -466,11 +466,7 @@ fn add_repo_tags(
         let config_path = string_field(item, "Config", path)?;
         let config = json(store.file(&config_path, path)?.as_ref(), path, &config_path)?;
         for view in views.iter_mut().filter(|v| v.config == config) {
-            for tag in repo_tags(item) {
-                if !view.names.contains(&tag) {
-                    view.names.push(tag);
-                }
-            }
+            push_new(&mut view.names, repo_tags(item));
         }
     }
     Ok(())
@@ -479,6 +475,20 @@ fn add_repo_tags(
 /// The tars of the layers read so far, by digest (or archive member), so that a layer that
 /// several images (or one image, many times) list is read and inflated once.
 type LayerCache = BTreeMap<String, Bytes>;
+
+/// The tar of the layer `key` names: from `cache`, or read by `read` and kept there.
+fn cached_layer(
+    cache: &mut LayerCache,
+    key: &str,
+    read: impl FnOnce() -> Result<Bytes, ImageReadError>,
+) -> Result<Bytes, ImageReadError> {
+    if let Some(tar) = cache.get(key) {
+        return Ok(tar.clone());
+    }
+    let tar = read()?;
+    cache.insert(key.to_string(), tar.clone());
+    Ok(tar)
+}
 
 /// The most layers one image may have: overlay file systems stop at 128 (Docker at 125), so
 /// no image that runs comes near, while a small manifest listing one layer a million times
@@ -511,18 +521,14 @@ fn read_manifest(
     let mut tree = Tree::new(Metadata::directory(0o755));
     for layer in &layers {
         let layer_digest = string_field(layer, "digest", path)?;
-        let tar = match cache.get(&layer_digest) {
-            Some(tar) => tar.clone(),
-            None => {
-                let hex_digest = hex_of(&layer_digest, path)?;
-                let name = format!("blobs/sha256/{hex_digest}");
-                let size = layer.get("size").and_then(serde_json::Value::as_u64);
-                let layer = store.layer(&name, path, &layer_digest, limits, size)?;
-                check_digest(&layer.sha256(), hex_digest, &layer_digest, path)?;
-                cache.insert(layer_digest.clone(), layer.tar.clone());
-                layer.tar
-            }
-        };
+        let tar = cached_layer(cache, &layer_digest, || {
+            let hex_digest = hex_of(&layer_digest, path)?;
+            let name = format!("blobs/sha256/{hex_digest}");
+            let size = layer.get("size").and_then(serde_json::Value::as_u64);
+            let read = store.layer(&name, path, &layer_digest, limits, size)?;
+            check_digest(&read.sha256(), hex_digest, &layer_digest, path)?;
+            Ok(read.tar)
+        })?;
         apply(&mut tree, tar, path, &layer_digest)?;
     }
     let tree = tree.freeze();

@@ -1,8 +1,8 @@
 //! Images picked by name: `PATH:NAME`, as skopeo's `oci:DIR:NAME` and
 //! `docker-archive:FILE:NAME` write it, names the images of the layout (or archive) at PATH
 //! listed under the `org.opencontainers.image.ref.name` NAME, or a docker-archive's images
-//! tagged NAME (`RepoTags`), or the image whose manifest digest NAME is. A command that
-//! picks an image by its platform refuses to choose among several of that platform, so that
+//! tagged NAME (`RepoTags`), or the images under the digest NAME. A command that picks an
+//! image by its architecture refuses to choose among several of that architecture, so that
 //! none is silently read in place of another.
 
 use std::path::{Path, PathBuf};
@@ -64,19 +64,19 @@ pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRead
     Ok(named)
 }
 
-/// Checks that `views[chosen]`, the image a command picked by its platform from what the
-/// argument `arg` names, is the only image of that platform, so that none is read in place
-/// of another the user meant.
+/// Checks that `views[chosen]`, the image a command picked by its architecture from what
+/// the argument `arg` names, is the only image of that architecture (variants included:
+/// `arm/v6` and `arm/v7` are both `arm` to a command), so that none is read in place of
+/// another the user meant.
 ///
 /// # Errors
-/// [`ImageReadError::Ambiguous`], naming what tells the images of the platform apart: their
-/// names when each has one of its own, else their digests.
-pub fn only_one_of_its_platform(
+/// [`ImageReadError::Ambiguous`], naming what tells the images apart: their names when
+/// each has one of its own, else their digests.
+pub fn only_one_of_its_arch(
     views: &[ImageView],
     chosen: usize,
     arg: &Path,
 ) -> Result<(), ImageReadError> {
-    // By architecture alone, as commands pick: `arm/v6` and `arm/v7` are both `arm` to them.
     let Some(wanted) = views.get(chosen).map(|v| v.arch.as_str()) else {
         return Ok(());
     };
@@ -101,7 +101,7 @@ pub fn only_one_of_its_platform(
     };
     Err(ImageReadError::Ambiguous {
         path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
-        platform: wanted.to_string(),
+        arch: wanted.to_string(),
         by,
         choices,
     })
@@ -118,11 +118,7 @@ fn same_name(name: &str, asked: &str) -> bool {
 /// The names of `views`, each once, in order.
 fn distinct_names(views: &[ImageView]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for name in views.iter().flat_map(|v| &v.names) {
-        if !names.contains(name) {
-            names.push(name.clone());
-        }
-    }
+    super::push_new(&mut names, views.iter().flat_map(|v| v.names.iter().cloned()));
     names
 }
 
@@ -183,7 +179,7 @@ mod tests {
     fn the_picked_image_must_be_the_only_one_of_its_architecture() {
         let path = Path::new("L");
         let check = |views: &[ImageView], chosen| {
-            only_one_of_its_platform(views, chosen, path).map_err(|e| e.to_string())
+            only_one_of_its_arch(views, chosen, path).map_err(|e| e.to_string())
         };
         let amd = || view("amd64", None, "sha256:a", &["one"]);
 
