@@ -78,6 +78,17 @@ pub fn build(blueprint: &str, out: &Path, extra: &[&str]) -> String {
     success(&output)
 }
 
+/// Runs `flatroot diff ARGS --format json`; returns the exit code and the report.
+pub fn diff_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let output = run(flatroot().arg("diff").args(args).args(["--format", "json"]));
+    let code = output.status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit {code}: {}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&output)));
+    assert_eq!(report["equal"], code == 0, "exit status and `equal` agree");
+    (code, report)
+}
+
 /// Every image in a layout, docker-archive or layer.
 pub fn images(path: &Path) -> Vec<ImageView> {
     image::open(path).unwrap_or_else(|e| panic!("cannot read {}: {e:#?}", path.display()))

@@ -1,0 +1,254 @@
+//! What `diff` and `mount` take as an image, and what they refuse: one image of a layout
+//! or archive named as `PATH:NAME`, several images of one architecture, registry references
+//! that look like paths, and hostile layouts (blobs of another length than their
+//! descriptors, nested and repeated indexes, a layer listed many times).
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::*;
+
+const BLUEPRINT: &str = "testdata/blueprint.yaml";
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
+    let dir = tempdir();
+    let (plain, extra, both) = two_named_images(dir.path(), BLUEPRINT);
+    let both_text = both.display().to_string();
+    let (plain_text, extra_text) = (plain.display().to_string(), extra.display().to_string());
+
+    // Without a name, which of the two amd64 images is meant cannot be told.
+    let output = run(flatroot().args(["diff", &both_text, &plain_text]));
+    assert_eq!(output.status.code(), Some(2));
+    let want =
+        format!("{both_text} holds 2 images for amd64: pick one as {both_text}:NAME (one, two)");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    let named = |name: &str| format!("{both_text}:{name}");
+    let (code, report) = diff_json(&[&named("one"), &plain_text, "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["a"]["input"], named("one"));
+    let (code, report) = diff_json(&[&named("two"), &plain_text, "--level", "files"]);
+    assert_eq!(code, 1);
+    let files = report["files"].as_array().unwrap();
+    let removed: Vec<&str> = files
+        .iter()
+        .filter(|f| f["change"] == "removed")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, ["/etc/extra"], "{report:#}");
+
+    let output = run(flatroot().args(["diff", &named("three"), &plain_text]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{both_text} holds no image named \"three\" (its names: one, two)");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    // --arch narrows the choice first: one arm64 image beside the two amd64 ones is no
+    // question, and the amd64 ones still are.
+    let arm = dir.path().join("arm");
+    build(BLUEPRINT, &arm, &["--arch", "aarch64"]);
+    let mixed = dir.path().join("mixed");
+    layout_of_named(&mixed, &[("one", &plain), ("two", &extra), ("arm", &arm)]);
+    let (code, _) = diff_json(&[s(&mixed), s(&arm), "--arch", "arm64"]);
+    assert_eq!(code, 0);
+    let output = run(flatroot().arg("diff").arg(&mixed).arg(&arm).args(["--arch", "amd64"]));
+    assert!(stderr(&output).contains("holds 2 images for amd64"), "{}", stderr(&output));
+
+    // One name on two images does not tell them apart; their digests do.
+    let twice = dir.path().join("twice");
+    layout_of_named(&twice, &[("one", &plain), ("one", &extra)]);
+    let digests: Vec<String> = images(&twice).iter().map(|v| v.digest.clone()).collect();
+    let output = run(flatroot().arg("diff").arg(format!("{}:one", twice.display())).arg(&plain));
+    let want = format!(
+        "{0} holds 2 images for amd64: pick one as {0}:DIGEST ({1}, {2})",
+        twice.display(),
+        digests[0],
+        digests[1]
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    let by_digest = format!("{}:{}", twice.display(), digests[1]);
+    let (code, report) = diff_json(&[&by_digest, &extra_text, "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+
+    // A docker-archive's images are named by their tags, colons and all.
+    let archive = dir.path().join("image.tar");
+    build(BLUEPRINT, &archive, &["--arch", "x86_64", "--tag", "web:v1"]);
+    let tagged = format!("{}:web:v1", archive.display());
+    let (code, report) = diff_json(&[&tagged, &plain_text, "--level", "files"]);
+    assert_eq!((code, &report["a"]["input"]), (0, &Value::from(tagged)), "{report:#}");
+    let output =
+        run(flatroot().arg("diff").arg(format!("{}:web:v2", archive.display())).arg(&plain));
+    let want = format!("{} holds no image named \"web:v2\" (its names: web:v1)", archive.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    // A multi-architecture archive tags each image with its architecture too.
+    let both_archs = dir.path().join("both-archs.tar");
+    build(BLUEPRINT, &both_archs, &["--tag", "web:v1"]);
+    let tagged = format!("{}:web:v1-arm64", both_archs.display());
+    let (code, report) = diff_json(&[&tagged, s(&arm), "--level", "files"]);
+    assert_eq!((code, &report["a"]["arch"]), (0, &Value::from("arm64")), "{report:#}");
+}
+
+#[test]
+fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_unread() {
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let mut blobs: Vec<(u64, PathBuf)> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    blobs.sort();
+    let (size, layer) = blobs.pop().unwrap();
+    let digest = format!("sha256:{}", layer.file_name().unwrap().to_string_lossy());
+
+    // Sparse: reading either file would take many gigabytes of zeros and minutes.
+    std::fs::OpenOptions::new().write(true).open(&layer).unwrap().set_len(20 << 30).unwrap();
+    let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("blob {digest} is 21474836480 bytes, its descriptor says {size}");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    let plain = dir.path().join("sparse.tar");
+    std::fs::File::create(&plain).unwrap().set_len(9 << 30).unwrap();
+    let output = run(flatroot().arg("diff").arg(&plain).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let want = "the layer is 9663676416 bytes, over the data segment size limit of 8589934592 \
+                (raise it with --max-data-size)";
+    assert!(stderr(&output).contains(want), "{}", stderr(&output));
+}
+
+#[test]
+fn a_registry_reference_stays_one_when_its_host_is_a_file_here() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("localhost"), b"not an image").unwrap();
+    let output = run(flatroot().current_dir(dir.path()).args([
+        "diff",
+        "localhost:1/app:v1",
+        "localhost:1/app:v2",
+        "--retries",
+        "0",
+    ]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("localhost:1/app:v1"), "{text}");
+    assert!(!text.contains("holds no image") && !text.contains("malformed"), "{text}");
+}
+
+/// Writes `document` as a blob of `layout`; returns its descriptor as an image index.
+fn put_index(layout: &Path, document: &Value) -> Value {
+    use sha2::Digest as _;
+    let bytes = serde_json::to_vec(document).unwrap();
+    let hex = hex::encode(sha2::Sha256::digest(&bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": format!("sha256:{hex}"),
+        "size": bytes.len(),
+    })
+}
+
+#[test]
+fn nested_indexes_are_read_once_each_and_no_deeper_than_eight() {
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let printed = build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let top = index["manifests"][0].clone();
+
+    // Each index lists the one below twice: 2^depth paths to one image, read once.
+    let chain = |depth: usize| {
+        let mut descriptor = top.clone();
+        for _ in 0..depth {
+            let listing = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [descriptor.clone(), descriptor],
+            });
+            descriptor = put_index(&layout, &listing);
+        }
+        let index = serde_json::json!({ "schemaVersion": 2, "manifests": [descriptor] });
+        std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    };
+    chain(6);
+    assert_eq!(images(&layout).len(), 1);
+    let (code, _) = diff_json(&[s(&layout), s(&layout)]);
+    assert_eq!(code, 0);
+    // The digest `build` printed still names the image, however deep it now lies.
+    let named = format!("{}:{}", layout.display(), printed.trim());
+    let (code, report) = diff_json(&[&named, s(&layout)]);
+    assert_eq!(code, 0, "{report:#}");
+
+    chain(24);
+    let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("image indexes nested more than 8 deep"), "{text}");
+
+    // Wide, under many names: 300 names of an index listing 300 copies of another would
+    // be 90,000 lists to follow; each index is parsed once, and the lists are counted.
+    let copies = |descriptor: &Value| {
+        let listing = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": vec![descriptor.clone(); 300],
+        });
+        put_index(&layout, &listing)
+    };
+    let wide = copies(&copies(&top));
+    let named: Vec<Value> = (0..300)
+        .map(|i| {
+            let mut entry = wide.clone();
+            entry["annotations"] =
+                serde_json::json!({ "org.opencontainers.image.ref.name": format!("n{i}") });
+            entry
+        })
+        .collect();
+    let index = serde_json::json!({ "schemaVersion": 2, "manifests": named });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("lists more than 65536 images and indexes"), "{text}");
+}
+
+#[test]
+fn a_layer_listed_many_times_is_read_once_and_no_image_has_over_1024_layers() {
+    let dir = tempdir();
+    let (once, many) = (dir.path().join("once"), dir.path().join("many"));
+    build(BLUEPRINT, &once, &["--arch", "x86_64"]);
+    let repeat = |layout: &Path, times: usize| {
+        let _ = std::fs::remove_dir_all(layout);
+        layout_with_layer(&once, layout, &layer_of_files(&["etc/extra"]));
+        edit_image(
+            layout,
+            |manifest, config| {
+                let last = manifest["layers"].as_array().unwrap().last().unwrap().clone();
+                let id = config["rootfs"]["diff_ids"].as_array().unwrap().last().unwrap().clone();
+                manifest["layers"].as_array_mut().unwrap().extend(vec![last; times - 1]);
+                config["rootfs"]["diff_ids"].as_array_mut().unwrap().extend(vec![id; times - 1]);
+            },
+            |_| {},
+        );
+    };
+
+    // Listed 1000 times, the layer gives the tree it gives once.
+    let single = dir.path().join("single");
+    layout_with_layer(&once, &single, &layer_of_files(&["etc/extra"]));
+    repeat(&many, 1000);
+    let (code, report) = diff_json(&[s(&many), s(&single), "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+
+    repeat(&many, 1024);
+    let output = run(flatroot().arg("diff").arg(&many).arg(&single));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("1025 layers; at most 1024 are read"), "{}", stderr(&output));
+}
