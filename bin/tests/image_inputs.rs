@@ -221,7 +221,7 @@ fn nested_indexes_are_read_once_each_and_no_deeper_than_eight() {
 }
 
 #[test]
-fn a_layer_listed_many_times_is_read_once_and_no_image_has_over_1024_layers() {
+fn a_layer_listed_many_times_gives_the_tree_of_one_listing_and_1025_layers_are_refused() {
     let dir = tempdir();
     let (once, many) = (dir.path().join("once"), dir.path().join("many"));
     build(BLUEPRINT, &once, &["--arch", "x86_64"]);

@@ -545,7 +545,7 @@ mod tests {
     }
 
     #[test]
-    fn both_blueprint_sides_verify_each_package_they_share_once() {
+    fn both_blueprint_sides_verify_through_the_callers_one_set() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let options = Options { cwd: root.clone(), level: Level::Files, ..Options::default() };
         let blueprint = Input::Blueprint(root.join("testdata/blueprint.yaml"));
