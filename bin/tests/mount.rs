@@ -441,41 +441,57 @@ fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
 }
 
 #[test]
-fn arch_finds_32_bit_arm_images_in_mount_and_diff_and_asks_which_variant_of_two() {
-    let name = "arch_finds_32_bit_arm_images_in_mount_and_diff_and_asks_which_variant_of_two";
+fn arch_picks_a_32_bit_arm_image_by_its_variant_in_mount_and_diff() {
+    let name = "arch_picks_a_32_bit_arm_image_by_its_variant_in_mount_and_diff";
     if !fuse_available(name) {
         return;
     }
     let dir = tempdir();
-    let (v6, v7, both) = (dir.path().join("v6"), dir.path().join("v7"), dir.path().join("both"));
-    for (layout, variant) in [(&v6, "v6"), (&v7, "v7")] {
-        build(BLUEPRINT, layout, &["--arch", "x86_64"]);
-        relabel_platform(layout, "arm", Some(variant));
+    let at = |name: &str| dir.path().join(name);
+    build(BLUEPRINT, &at("base"), &["--arch", "x86_64"]);
+    // Three arm images told apart by a file of their own: v6, v7, and one naming no variant.
+    for (layout, variant) in [("v6", Some("v6")), ("v7", Some("v7")), ("any", None)] {
+        layout_with_layer(&at("base"), &at(layout), &layer_of_files(&[&format!("etc/{layout}")]));
+        relabel_platform(&at(layout), "arm", variant);
     }
-    layout_of_named(&both, &[("six", &v6), ("seven", &v7)]);
+    layout_of_named(&at("both"), &[("six", &at("v6")), ("seven", &at("v7"))]);
+    layout_of_named(&at("three"), &[("six", &at("v6")), ("seven", &at("v7")), ("any", &at("any"))]);
 
-    for arch in ["armv7", "armhf", "arm/v7"] {
-        let mounted = Mounted::start(&v7, &["--arch", arch]);
+    // Each spelling picks its variant out of the two.
+    for (arch, file) in [("armv7", "etc/v7"), ("arm/v7", "etc/v7"), ("armhf", "etc/v6")] {
+        let mounted = Mounted::start(&at("both"), &["--arch", arch]);
+        assert!(mounted.path(file).exists(), "{arch}");
         assert!(mounted.path("etc/apk/arch").exists(), "{arch}");
     }
-    let empty = dir.path().join("empty");
+    // An image naming no variant is taken for any.
+    drop(Mounted::start(&at("any"), &["--arch", "armv7"]));
+
+    // The other variant is not there; one naming none may be either, so it is asked which.
+    let empty = at("empty");
     std::fs::create_dir(&empty).unwrap();
     let _guard = scopeguard(&empty);
-    let output = run(flatroot().arg("mount").arg(&both).arg(&empty).args(["--arch", "armv7"]));
+    let output = run(flatroot().arg("mount").arg(at("v7")).arg(&empty).args(["--arch", "armhf"]));
     assert_eq!(output.status.code(), Some(2));
     let want =
-        format!("{0} holds 2 images for arm: pick one as {0}:NAME (six, seven)", both.display());
+        format!("{}: no image for architecture \"arm/v6\" (it has arm/v7)", at("v7").display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    let three = at("three");
+    let output = run(flatroot().arg("mount").arg(&three).arg(&empty).args(["--arch", "armv7"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!(
+        "{0} holds 2 images for arm/v7: pick one as {0}:NAME (seven, any)",
+        three.display()
+    );
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
     assert!(!is_mounted(&empty));
-    let seven = format!("{}:seven", both.display());
-    drop(Mounted::start(Path::new(&seven), &["--arch", "armv7"]));
 
-    // diff takes the same spellings, and asks the same question.
-    for arch in ["armv7", "armhf", "arm/v7"] {
-        let output = run(flatroot().arg("diff").arg(&v7).arg(&v7).args(["--arch", arch]));
+    // diff takes the same spellings and picks the same way.
+    for (arch, same) in [("armv7", "v7"), ("arm/v7", "v7"), ("armhf", "v6")] {
+        let output =
+            run(flatroot().arg("diff").arg(at("both")).arg(at(same)).args(["--arch", arch]));
         assert_eq!(output.status.code(), Some(0), "{arch}: {}", stderr(&output));
     }
-    let output = run(flatroot().arg("diff").arg(&both).arg(&v7).args(["--arch", "arm/v7"]));
+    let output = run(flatroot().arg("diff").arg(&three).arg(at("v7")).args(["--arch", "arm/v7"]));
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }
 

@@ -29,8 +29,8 @@ pub struct MountArgs {
     pub source: PathBuf,
     /// Where: an existing, empty directory.
     pub mountpoint: PathBuf,
-    /// The architecture to mount (apk or OCI spelling); default: the host's if the
-    /// blueprint or image has it, else the first.
+    /// The architecture to mount (apk or OCI spelling: `armv7` or `arm/v7`); default: the
+    /// host's if the blueprint or image has it, else the first.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// Detach once the mount is ready and print the server's pid; `flatroot umount` or
@@ -372,38 +372,38 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
             .with_context(|| format!("cannot read the image {}", args.source.display()))?
     };
     let wanted = match &args.arch {
-        Some(name) => {
-            Some(Arch::from_name(name).with_context(|| format!("--arch {name}: unknown"))?)
-        }
+        Some(name) => Some(
+            Arch::from_name(name).with_context(|| format!("--arch {name}: unknown"))?.oci_name(),
+        ),
         None => None,
     };
     // A bare layer has no platform: it is what there is, whatever --arch says. Images match
-    // by OCI architecture alone (`arm` for armv7 and armhf): which variant is meant, when an
-    // image holds several, the ambiguity check below asks.
-    let matches = |view: &image::ImageView, arch: Arch| {
-        view.arch.is_empty() || view.arch == arch.oci_platform().architecture
-    };
-    let index = match (wanted, host_arch()) {
-        (Some(arch), _) => views.iter().position(|v| matches(v, arch)).with_context(|| {
-            let have: Vec<&str> = views.iter().map(|v| v.arch.as_str()).collect();
-            format!(
-                "{}: no image for architecture {:?} (it has {})",
-                args.source.display(),
-                arch.oci_platform().architecture,
-                have.join(", ")
-            )
-        })?,
-        (None, Some(host)) => views.iter().position(|v| matches(v, host)).unwrap_or(0),
+    // by platform (`arm/v7` for armv7); one that names no variant matches any, and the
+    // ambiguity check below asks which is meant when that leaves several.
+    let bare = views.iter().position(|v| v.arch.is_empty());
+    let host = host_arch().map(Arch::oci_name);
+    let index = match (wanted, host) {
+        (Some(wanted), _) => {
+            bare.or_else(|| image::position_of(&views, &wanted)).with_context(|| {
+                let have: Vec<String> = views.iter().map(image::ImageView::platform).collect();
+                format!(
+                    "{}: no image for architecture {wanted:?} (it has {})",
+                    args.source.display(),
+                    have.join(", ")
+                )
+            })?
+        }
+        (None, Some(host)) => bare.or_else(|| image::position_of(&views, &host)).unwrap_or(0),
         (None, None) => 0,
     };
-    image::only_one_of_its_arch(&views, index, &args.source)?;
+    image::only_one_of_its_platform(&views, index, &args.source)?;
     let Some(view) = views.into_iter().nth(index) else {
         bail!("{} holds no image", args.source.display());
     };
     let label = if view.arch.is_empty() {
         args.source.display().to_string()
     } else {
-        format!("{} ({})", args.source.display(), view.arch)
+        format!("{} ({})", args.source.display(), view.platform())
     };
     Ok((view.tree, label))
 }

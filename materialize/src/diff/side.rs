@@ -9,6 +9,7 @@ use oci_spec::image::MediaType;
 use super::model::SideInfo;
 use super::{DiffError, Input, Level, Options};
 use crate::apk::signature::Trust;
+use crate::blueprint::Arch;
 use crate::build::{self, BuildError, Plan};
 use crate::image::{self, ImageView};
 use crate::lock::{self, Lock};
@@ -136,38 +137,36 @@ fn lock_blueprint(lock: &Lock, path: &Path, options: &Options) -> Result<Bluepri
     Ok((Box::new(plan), warnings))
 }
 
-/// The OCI architectures an input has, in its order (empty for a bare layer).
+/// The platforms an input has (`amd64`, `arm/v7`), in its order (empty for a bare layer).
 pub(super) fn archs(opened: &Opened) -> Vec<String> {
     match opened {
         Opened::Blueprint { plan, .. } => plan.archs.iter().map(|a| oci_name(a)).collect(),
-        Opened::Images { views, .. } => views.iter().map(|v| v.arch.clone()).collect(),
+        Opened::Images { views, .. } => views.iter().map(ImageView::platform).collect(),
         Opened::Lock { lock, .. } => lock.archs().iter().map(|a| oci_name(a)).collect(),
     }
 }
 
-/// The OCI spelling of an apk architecture, or the apk one when flatroot knows none.
+/// The OCI platform of an apk architecture (`arm/v7` for `armv7`), or the apk name when
+/// flatroot knows none.
 fn oci_name(apk: &str) -> String {
-    ImageSpec::for_apk_arch(apk).map(|s| s.arch).unwrap_or_else(|_| apk.to_string())
+    Arch::from_name(apk).map_or_else(|| apk.to_string(), Arch::oci_name)
 }
 
-/// The OCI architecture compared: `--arch`, else A's first.
+/// The platform compared (`amd64`, `arm/v7`): `--arch`, else A's first.
 pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffError> {
     let oci = |apk: &str| {
-        ImageSpec::for_apk_arch(apk)
-            .map(|s| s.arch)
-            .map_err(|_| DiffError::UnknownArch { arch: apk.to_string() })
+        Arch::from_name(apk)
+            .map(Arch::oci_name)
+            .ok_or_else(|| DiffError::UnknownArch { arch: apk.to_string() })
     };
-    // Either spelling, as `mount --arch` takes it (`arm/v7` too); images are then matched
-    // by OCI architecture alone.
+    // Either spelling, as `mount --arch` takes it (`armv7` or `arm/v7`).
     if let Some(arch) = &options.arch {
-        let known = crate::blueprint::Arch::from_name(arch);
-        let architecture = known.map(|a| a.oci_platform().architecture.to_string());
-        return architecture.ok_or_else(|| DiffError::UnknownArch { arch: arch.clone() });
+        return oci(arch);
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),
         Opened::Images { views, .. } => {
-            Ok(views.first().map(|v| v.arch.clone()).unwrap_or_default())
+            Ok(views.first().map(ImageView::platform).unwrap_or_default())
         }
         Opened::Lock { lock, .. } => lock.archs().first().map_or(Ok(String::new()), |a| oci(a)),
     }
@@ -193,7 +192,7 @@ fn load_blueprint(
     let apk_arch = plan
         .archs
         .iter()
-        .find(|a| arch.is_empty() || ImageSpec::for_apk_arch(a).is_ok_and(|s| s.arch == arch))
+        .find(|a| arch.is_empty() || image::platform_matches(arch, &oci_name(a)))
         .cloned()
         .ok_or_else(|| DiffError::NoArch {
             input: path.to_path_buf(),
@@ -205,9 +204,9 @@ fn load_blueprint(
         input: path.to_path_buf(),
         source: Box::new(source),
     };
-    let oci_arch = ImageSpec::for_apk_arch(&apk_arch).map(|s| s.arch).unwrap_or_default();
+    let platform = oci_name(&apk_arch);
     let mut side = Side {
-        info: SideInfo { input: path.display().to_string(), kind: "blueprint", arch: oci_arch },
+        info: SideInfo { input: path.display().to_string(), kind: "blueprint", arch: platform },
         config: None,
         packages: None,
         tree: None,
@@ -314,14 +313,15 @@ fn load_lock(
     options: &Options,
 ) -> Result<Side, DiffError> {
     let archs = lock.archs();
-    let apk_arch =
-        archs.iter().find(|a| arch.is_empty() || oci_name(a) == arch).cloned().ok_or_else(
-            || DiffError::NoArch {
-                input: path.to_path_buf(),
-                arch: arch.to_string(),
-                available: archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
-            },
-        )?;
+    let apk_arch = archs
+        .iter()
+        .find(|a| arch.is_empty() || image::platform_matches(arch, &oci_name(a)))
+        .cloned()
+        .ok_or_else(|| DiffError::NoArch {
+            input: path.to_path_buf(),
+            arch: arch.to_string(),
+            available: archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
+        })?;
     let mut side = Side {
         info: SideInfo {
             input: path.display().to_string(),
@@ -438,16 +438,14 @@ fn load_image(
     // never when one was: that side lacks it.
     let stands_for_any =
         |v: &ImageView| v.arch.is_empty() || (views.len() == 1 && options.arch.is_none());
-    let index = views
-        .iter()
-        .position(|v| v.arch == arch)
+    let index = image::position_of(&views, arch)
         .or_else(|| views.first().filter(|v| arch.is_empty() || stands_for_any(v)).map(|_| 0))
         .ok_or_else(|| DiffError::NoArch {
             input: path.to_path_buf(),
             arch: arch.to_string(),
-            available: views.iter().map(|v| v.arch.as_str()).collect::<Vec<_>>().join(", "),
+            available: views.iter().map(ImageView::platform).collect::<Vec<_>>().join(", "),
         })?;
-    image::only_one_of_its_arch(&views, index, path).map_err(|source| DiffError::Image {
+    image::only_one_of_its_platform(&views, index, path).map_err(|source| DiffError::Image {
         input: path.to_path_buf(),
         source: Box::new(source),
     })?;
@@ -457,7 +455,7 @@ fn load_image(
         info: SideInfo {
             input: path.display().to_string(),
             kind: if is_layer { "layer" } else { "image" },
-            arch: view.arch.clone(),
+            arch: view.platform(),
         },
         config: (!is_layer)
             .then(|| with_annotations(config_fields(&view.config), &view.annotations)),

@@ -9,6 +9,7 @@
 
 mod blob;
 mod named;
+mod platform;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,8 @@ use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes, Layer};
-pub use self::named::{only_one_of_its_arch, open_arg, split_named};
+pub use self::named::{open_arg, split_named};
+pub use self::platform::{only_one_of_its_platform, platform_matches, platform_name, position_of};
 use crate::apk::datatar::{Limit, Limits};
 
 /// The most an index, manifest or config of a layout directory may weigh: four times what
@@ -105,9 +107,9 @@ pub enum ImageReadError {
         /// The names the layout holds.
         names: Vec<String>,
     },
-    /// Several images of the architecture a command picked, and nothing says which is meant.
+    /// Several images of the platform a command picked, and nothing says which is meant.
     #[error(
-        "{path} holds {} images for {arch}: pick one as {}:{by} ({})",
+        "{path} holds {} images for {platform}: pick one as {}:{by} ({})",
         choices.len(),
         path.display(),
         choices.join(", ")
@@ -115,8 +117,8 @@ pub enum ImageReadError {
     Ambiguous {
         /// The layout or archive.
         path: PathBuf,
-        /// The OCI architecture (`amd64`, `arm`): commands pick by it, not by variant.
-        arch: String,
+        /// The platform, `ARCH[/VARIANT]` (`amd64`, `arm/v7`).
+        platform: String,
         /// What tells them apart: `NAME`, or `DIGEST` when their names do not.
         by: &'static str,
         /// Their names, or their manifest digests.

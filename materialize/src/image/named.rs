@@ -1,9 +1,7 @@
 //! Images picked by name: `PATH:NAME`, as skopeo's `oci:DIR:NAME` and
 //! `docker-archive:FILE:NAME` write it, names the images of the layout (or archive) at PATH
 //! listed under the `org.opencontainers.image.ref.name` NAME, or a docker-archive's images
-//! tagged NAME (`RepoTags`), or the images under the digest NAME. A command that picks an
-//! image by its architecture refuses to choose among several of that architecture, so that
-//! none is silently read in place of another.
+//! tagged NAME (`RepoTags`), or the images under the digest NAME.
 
 use std::path::{Path, PathBuf};
 
@@ -64,49 +62,6 @@ pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRead
     Ok(named)
 }
 
-/// Checks that `views[chosen]`, the image a command picked by its architecture from what
-/// the argument `arg` names, is the only image of that architecture (variants included:
-/// `arm/v6` and `arm/v7` are both `arm` to a command), so that none is read in place of
-/// another the user meant.
-///
-/// # Errors
-/// [`ImageReadError::Ambiguous`], naming what tells the images apart: their names when
-/// each has one of its own, else their digests.
-pub fn only_one_of_its_arch(
-    views: &[ImageView],
-    chosen: usize,
-    arg: &Path,
-) -> Result<(), ImageReadError> {
-    let Some(wanted) = views.get(chosen).map(|v| v.arch.as_str()) else {
-        return Ok(());
-    };
-    let mut same: Vec<&ImageView> = Vec::new();
-    for view in views.iter().filter(|v| v.arch == wanted) {
-        if !same.iter().any(|s| s.digest == view.digest) {
-            same.push(view);
-        }
-    }
-    if same.len() < 2 {
-        return Ok(());
-    }
-
-    let firsts: Vec<Option<&String>> = same.iter().map(|v| v.names.first()).collect();
-    let named_apart = firsts.iter().enumerate().all(|(i, name)| {
-        name.is_some() && !firsts[..i].contains(name) && !firsts[i + 1..].contains(name)
-    });
-    let (by, choices) = if named_apart {
-        ("NAME", firsts.iter().flatten().map(|n| n.to_string()).collect())
-    } else {
-        ("DIGEST", same.iter().map(|v| v.digest.clone()).collect())
-    };
-    Err(ImageReadError::Ambiguous {
-        path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
-        arch: wanted.to_string(),
-        by,
-        choices,
-    })
-}
-
 /// Whether `asked` names the image named `name`: the same, or, as Docker reads a tag,
 /// `name` without its `docker.io/library/` or `docker.io/` (`one:a` for
 /// `docker.io/library/one:a`, as skopeo writes a docker-archive's tags).
@@ -159,48 +114,6 @@ mod tests {
         std::fs::write(at("apko.lock.json"), b"").unwrap();
         assert_eq!(split("image.yaml:x"), None);
         assert_eq!(split("apko.lock.json:x"), None);
-    }
-
-    fn view(arch: &str, variant: Option<&str>, digest: &str, names: &[&str]) -> ImageView {
-        use flatroot_vfs::{Metadata, Tree};
-        ImageView {
-            arch: arch.to_string(),
-            variant: variant.map(str::to_string),
-            digest: digest.to_string(),
-            config: serde_json::Value::Null,
-            tree: Tree::new(Metadata::directory(0o755)).freeze(),
-            annotations: Default::default(),
-            names: names.iter().map(|n| n.to_string()).collect(),
-            indexes: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn the_picked_image_must_be_the_only_one_of_its_architecture() {
-        let path = Path::new("L");
-        let check = |views: &[ImageView], chosen| {
-            only_one_of_its_arch(views, chosen, path).map_err(|e| e.to_string())
-        };
-        let amd = || view("amd64", None, "sha256:a", &["one"]);
-
-        // One per architecture, or one image listed twice: nothing to choose.
-        let arm = view("arm64", None, "sha256:b", &["two"]);
-        assert_eq!(check(&[amd(), arm], 0), Ok(()));
-        assert_eq!(check(&[amd(), view("amd64", None, "sha256:a", &["uno"])], 0), Ok(()));
-
-        // Variants are one architecture to a command that picks by architecture.
-        let v6 = view("arm", Some("v6"), "sha256:c", &["six"]);
-        let v7 = view("arm", Some("v7"), "sha256:d", &["seven"]);
-        let want = "L holds 2 images for arm: pick one as L:NAME (six, seven)";
-        assert_eq!(check(&[v6, v7], 1).unwrap_err(), want);
-
-        // Names that do not tell them apart give way to digests.
-        let unnamed = view("amd64", None, "sha256:e", &[]);
-        let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:e)";
-        assert_eq!(check(&[amd(), unnamed], 0).unwrap_err(), want);
-        let also_one = view("amd64", None, "sha256:f", &["one"]);
-        let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:f)";
-        assert_eq!(check(&[amd(), also_one], 0).unwrap_err(), want);
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! Images picked by platform: `mount` and `diff` take the image of one architecture, named
+//! `ARCH[/VARIANT]` as OCI image indexes spell it (`amd64`, `arm/v7`), and refuse to choose
+//! among several images of that platform, so that none is silently read in place of another.
+
+use std::path::Path;
+
+use super::named::split_named;
+use super::{ImageReadError, ImageView};
+
+impl ImageView {
+    /// The image's platform as one name, `ARCH[/VARIANT]` (`amd64`, `arm/v7`); empty for a
+    /// bare layer.
+    pub fn platform(&self) -> String {
+        platform_name(&self.arch, self.variant.as_deref())
+    }
+}
+
+/// `arch`, with `/variant` after it when there is one.
+pub fn platform_name(arch: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) if !variant.is_empty() => format!("{arch}/{variant}"),
+        _ => arch.to_string(),
+    }
+}
+
+/// Whether the platform named `have` (`ARCH[/VARIANT]`) is one that `wanted` asks for: the
+/// same architecture, and the same variant unless either leaves it out (an `arm` image that
+/// names no variant may be any; `arm` asked for takes any variant).
+pub fn platform_matches(wanted: &str, have: &str) -> bool {
+    let (wanted_arch, wanted_variant) = split(wanted);
+    let (arch, variant) = split(have);
+    wanted_arch == arch
+        && (wanted_variant.is_none() || variant.is_none() || wanted_variant == variant)
+}
+
+/// The first of `views` whose platform is `wanted`, else the first that matches it (see
+/// [`platform_matches`]): an exact `arm/v7` is taken before an `arm` that names no variant.
+pub fn position_of(views: &[ImageView], wanted: &str) -> Option<usize> {
+    let exact = views.iter().position(|v| v.platform() == wanted);
+    exact.or_else(|| views.iter().position(|v| platform_matches(wanted, &v.platform())))
+}
+
+/// Splits `ARCH[/VARIANT]`.
+fn split(platform: &str) -> (&str, Option<&str>) {
+    match platform.split_once('/') {
+        Some((arch, variant)) => (arch, Some(variant)),
+        None => (platform, None),
+    }
+}
+
+/// Checks that `views[chosen]`, the image a command picked by its platform from what the
+/// argument `arg` names, is the only image of that platform (see [`platform_matches`]: an
+/// `arm` image without a variant is of `arm/v7` too), so that none is read in place of
+/// another the user meant. A bare layer is what there is.
+///
+/// # Errors
+/// [`ImageReadError::Ambiguous`], naming what tells the images apart: their names when
+/// each has one of its own, else their digests.
+pub fn only_one_of_its_platform(
+    views: &[ImageView],
+    chosen: usize,
+    arg: &Path,
+) -> Result<(), ImageReadError> {
+    let Some(wanted) = views.get(chosen).map(ImageView::platform) else {
+        return Ok(());
+    };
+    let mut same: Vec<&ImageView> = Vec::new();
+    for view in views.iter().filter(|v| !v.arch.is_empty()) {
+        let alike = platform_matches(&wanted, &view.platform());
+        if alike && !same.iter().any(|s| s.digest == view.digest) {
+            same.push(view);
+        }
+    }
+    if same.len() < 2 {
+        return Ok(());
+    }
+
+    let firsts: Vec<Option<&String>> = same.iter().map(|v| v.names.first()).collect();
+    let named_apart = firsts.iter().enumerate().all(|(i, name)| {
+        name.is_some() && !firsts[..i].contains(name) && !firsts[i + 1..].contains(name)
+    });
+    let (by, choices) = if named_apart {
+        ("NAME", firsts.iter().flatten().map(|n| n.to_string()).collect())
+    } else {
+        ("DIGEST", same.iter().map(|v| v.digest.clone()).collect())
+    };
+    Err(ImageReadError::Ambiguous {
+        path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
+        platform: wanted,
+        by,
+        choices,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    fn view(arch: &str, variant: Option<&str>, digest: &str, names: &[&str]) -> ImageView {
+        use flatroot_vfs::{Metadata, Tree};
+        ImageView {
+            arch: arch.to_string(),
+            variant: variant.map(str::to_string),
+            digest: digest.to_string(),
+            config: serde_json::Value::Null,
+            tree: Tree::new(Metadata::directory(0o755)).freeze(),
+            annotations: Default::default(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_variant_is_matched_when_both_sides_name_one() {
+        assert!(platform_matches("arm/v7", "arm/v7"));
+        assert!(!platform_matches("arm/v7", "arm/v6"));
+        assert!(platform_matches("arm", "arm/v6"));
+        assert!(platform_matches("arm/v7", "arm"));
+        assert!(!platform_matches("arm64", "arm"));
+        assert!(!platform_matches("amd64", ""));
+        assert_eq!(platform_name("arm", Some("v7")), "arm/v7");
+        assert_eq!(platform_name("amd64", Some("")), "amd64");
+    }
+
+    #[test]
+    fn the_exact_platform_is_picked_before_one_without_a_variant() {
+        let views = [
+            view("arm", None, "sha256:a", &[]),
+            view("arm", Some("v6"), "sha256:b", &[]),
+            view("arm", Some("v7"), "sha256:c", &[]),
+        ];
+        assert_eq!(position_of(&views, "arm/v7"), Some(2));
+        assert_eq!(position_of(&views, "arm"), Some(0));
+        assert_eq!(position_of(&views[1..], "arm/v7"), Some(1));
+        assert_eq!(position_of(&views[1..2], "arm/v7"), None);
+        assert_eq!(position_of(&views, "arm64"), None);
+    }
+
+    #[test]
+    fn the_picked_image_must_be_the_only_one_of_its_platform() {
+        let path = Path::new("L");
+        let check = |views: &[ImageView], chosen| {
+            only_one_of_its_platform(views, chosen, path).map_err(|e| e.to_string())
+        };
+        let amd = || view("amd64", None, "sha256:a", &["one"]);
+
+        // One per platform, or one image listed twice: nothing to choose.
+        let arm = view("arm64", None, "sha256:b", &["two"]);
+        assert_eq!(check(&[amd(), arm], 0), Ok(()));
+        assert_eq!(check(&[amd(), view("amd64", None, "sha256:a", &["uno"])], 0), Ok(()));
+
+        // Variants are platforms of their own; an image without one may be either.
+        let v6 = || view("arm", Some("v6"), "sha256:c", &["six"]);
+        let v7 = || view("arm", Some("v7"), "sha256:d", &["seven"]);
+        assert_eq!(check(&[v6(), v7()], 1), Ok(()));
+        let bare_arm = view("arm", None, "sha256:e", &["any"]);
+        let want = "L holds 2 images for arm/v7: pick one as L:NAME (seven, any)";
+        assert_eq!(check(&[v6(), v7(), bare_arm], 1).unwrap_err(), want);
+
+        // Names that do not tell them apart give way to digests.
+        let unnamed = view("amd64", None, "sha256:e", &[]);
+        let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:e)";
+        assert_eq!(check(&[amd(), unnamed], 0).unwrap_err(), want);
+        let also_one = view("amd64", None, "sha256:f", &["one"]);
+        let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:f)";
+        assert_eq!(check(&[amd(), also_one], 0).unwrap_err(), want);
+    }
+}
