@@ -1,5 +1,6 @@
 //! Hostile images given to `image::open`: layers with traversal names, a bomb, corrupt and
-//! truncated gzip. Each gives its exact error; reading never writes anything.
+//! truncated gzip, documents that are not the size their descriptors say. Each gives its
+//! exact error; reading never writes anything.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
@@ -261,4 +262,74 @@ fn fifos_and_oversized_documents_are_refused_without_waiting_or_reading() {
             index.display()
         )
     );
+}
+
+/// Writes a layout of one image (an empty layer) at `dir`, the manifest and config
+/// descriptors' sizes given by `manifest_size` and `config_size` from their true sizes;
+/// returns the true sizes of the manifest and the config.
+fn layout_with_sizes(
+    dir: &std::path::Path,
+    manifest_size: impl Fn(usize) -> usize,
+    config_size: impl Fn(usize) -> usize,
+) -> (usize, usize) {
+    use sha2::{Digest as _, Sha256};
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let hex = hex::encode(Sha256::digest(bytes));
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (layer, layer_len) = put(&[0; 1024]);
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+    let (config, config_len) = put(config);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config, "size": config_size(config_len),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer, "size": layer_len,
+        }],
+    });
+    let (manifest, manifest_len) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest, "size": manifest_size(manifest_len),
+        }],
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    (manifest_len, config_len)
+}
+
+#[test]
+fn a_manifest_or_config_of_another_size_than_its_descriptor_says_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (same, more) = (|len| len, |len| len + 1);
+    // The error, its layout's path shown as `L` and its digest left out.
+    let error = |name: &str| {
+        let path = dir.path().join(name);
+        let shown = chain(&image::open(&path).err().unwrap());
+        let shown = shown.replace(&path.display().to_string(), "L");
+        let at = shown.find("sha256:").unwrap();
+        format!("{}sha256:…{}", &shown[..at], &shown[at + 71..])
+    };
+
+    layout_with_sizes(&dir.path().join("true"), same, same);
+    assert_eq!(image::open(&dir.path().join("true")).unwrap().len(), 1);
+
+    let (manifest, _) = layout_with_sizes(&dir.path().join("manifest"), more, same);
+    let want =
+        format!("L: blob sha256:… is {manifest} bytes, its descriptor says {}", manifest + 1);
+    assert_eq!(error("manifest"), want);
+
+    let (_, config) = layout_with_sizes(&dir.path().join("config"), same, more);
+    let want = format!("L: blob sha256:… is {config} bytes, its descriptor says {}", config + 1);
+    assert_eq!(error("config"), want);
 }

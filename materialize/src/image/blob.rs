@@ -188,7 +188,12 @@ pub(super) fn layer_file(
 }
 
 /// Refuses a blob of `len` bytes whose descriptor says `size`.
-fn check_size(len: u64, size: Option<u64>, image: &Path, what: &str) -> Result<(), ImageReadError> {
+pub(super) fn check_size(
+    len: u64,
+    size: Option<u64>,
+    image: &Path,
+    what: &str,
+) -> Result<(), ImageReadError> {
     match size {
         Some(size) if size != len => Err(ImageReadError::Format {
             path: image.to_path_buf(),

@@ -351,7 +351,9 @@ fn open_layout(
         let document = match documents.get(&digest) {
             Some(document) => Rc::clone(document),
             None => {
-                let parsed = Rc::new(json(blob(store, path, &digest)?.as_ref(), path, &digest)?);
+                let size = size_of(&reached.descriptor);
+                let parsed =
+                    Rc::new(json(blob(store, path, &digest, size)?.as_ref(), path, &digest)?);
                 documents.insert(digest.clone(), Rc::clone(&parsed));
                 parsed
             }
@@ -514,9 +516,10 @@ fn read_manifest(
     limits: &Limits,
     cache: &mut LayerCache,
 ) -> Result<ImageView, ImageReadError> {
-    let config_digest =
-        string_field(manifest.get("config").unwrap_or(&serde_json::Value::Null), "digest", path)?;
-    let config = json(blob(store, path, &config_digest)?.as_ref(), path, &config_digest)?;
+    let config_descriptor = manifest.get("config").unwrap_or(&serde_json::Value::Null);
+    let config_digest = string_field(config_descriptor, "digest", path)?;
+    let config_bytes = blob(store, path, &config_digest, size_of(config_descriptor))?;
+    let config = json(config_bytes.as_ref(), path, &config_digest)?;
     let layers = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
     check_layer_count(layers.len(), path, digest)?;
     // Later layers are read over earlier ones, their whiteouts applied (see `apply`).
@@ -526,8 +529,7 @@ fn read_manifest(
         let tar = cached_layer(cache, &layer_digest, || {
             let hex_digest = hex_of(&layer_digest, path)?;
             let name = format!("blobs/sha256/{hex_digest}");
-            let size = layer.get("size").and_then(serde_json::Value::as_u64);
-            let read = store.layer(&name, path, &layer_digest, limits, size)?;
+            let read = store.layer(&name, path, &layer_digest, limits, size_of(layer))?;
             check_digest(&read.sha256(), hex_digest, &layer_digest, path)?;
             Ok(read.tar)
         })?;
@@ -600,12 +602,24 @@ fn string_field(
     })
 }
 
-/// The document blob `digest` names, checked against it.
-fn blob(store: &dyn Store, path: &Path, digest: &str) -> Result<Bytes, ImageReadError> {
+/// The document blob `digest` names, checked against it and against the `size` its
+/// descriptor gives (when it gives one).
+fn blob(
+    store: &dyn Store,
+    path: &Path,
+    digest: &str,
+    size: Option<u64>,
+) -> Result<Bytes, ImageReadError> {
     let hex_digest = hex_of(digest, path)?;
     let bytes = store.file(&format!("blobs/sha256/{hex_digest}"), path)?;
+    blob::check_size(bytes.as_ref().len() as u64, size, path, digest)?;
     check_digest(&hex::encode(Sha256::digest(bytes.as_ref())), hex_digest, digest, path)?;
     Ok(bytes)
+}
+
+/// The `size` a descriptor gives, if it gives one as a number.
+fn size_of(descriptor: &serde_json::Value) -> Option<u64> {
+    descriptor.get("size").and_then(serde_json::Value::as_u64)
 }
 
 /// The hex part of a `sha256:` digest, the only algorithm read.
