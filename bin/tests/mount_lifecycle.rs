@@ -95,6 +95,41 @@ fn background_mode_prints_the_pid_and_ends_on_umount_even_through_a_symlink() {
 }
 
 #[test]
+fn an_empty_layer_tar_mounts_as_an_empty_root_as_diff_reads_it() {
+    let name = "an_empty_layer_tar_mounts_as_an_empty_root_as_diff_reads_it";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    // What `tar cf empty.tar -T /dev/null` writes: a record of zeros and no header at all.
+    let layer = dir.path().join("empty.tar");
+    std::fs::write(&layer, vec![0u8; 10240]).unwrap();
+
+    let mounted = Mounted::start(&layer, &[]);
+    let listing: Vec<_> = std::fs::read_dir(mounted.path("")).unwrap().collect();
+    assert!(listing.is_empty(), "{listing:?}");
+    drop(mounted);
+    let output = run(flatroot().arg("diff").arg(&layer).arg(&layer));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    // Zeros shorter than one tar block are no tar.
+    let short = dir.path().join("short.tar");
+    std::fs::write(&short, vec![0u8; 511]).unwrap();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .arg("mount")
+        .arg(&short)
+        .arg(&mountpoint));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("neither a blueprint"), "{}", stderr(&output));
+    assert!(!is_mounted(&mountpoint));
+}
+
+#[test]
 fn bad_sources_and_mountpoints_give_clear_errors_and_no_mount() {
     let name = "bad_sources_and_mountpoints_give_clear_errors_and_no_mount";
     if !fuse_available(name) {

@@ -242,8 +242,10 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
     };
     let head = &head[..read];
     let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-    // POSIX tar puts "ustar" at offset 257 of every header.
-    let tar = head.get(257..262) == Some(b"ustar");
+    // POSIX tar puts "ustar" at offset 257 of every header; an empty archive is its
+    // end-of-archive blocks of zeros alone.
+    let empty_tar = read == 512 && head.iter().all(|&b| b == 0);
+    let tar = head.get(257..262) == Some(b"ustar") || empty_tar;
     if compressed || tar {
         return Ok(Source::Image);
     }
