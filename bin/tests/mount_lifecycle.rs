@@ -95,6 +95,30 @@ fn background_mode_prints_the_pid_and_ends_on_umount_even_through_a_symlink() {
 }
 
 #[test]
+fn a_background_server_that_fails_is_reported_once_with_its_exit_status() {
+    let name = "a_background_server_that_fails_is_reported_once_with_its_exit_status";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let _guard = scopeguard(&mountpoint);
+    let output = run(Command::new("timeout")
+        .arg(TIMEOUT)
+        .arg(env!("CARGO_BIN_EXE_flatroot"))
+        .current_dir(root())
+        .args(["mount", BLUEPRINT])
+        .arg(&mountpoint)
+        .args(["--arch", "bogus", "--background"]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors, ["error: --arch \"bogus\": unknown architecture"], "{text}");
+    assert!(!is_mounted(&mountpoint));
+}
+
+#[test]
 fn an_empty_layer_tar_mounts_as_an_empty_root_as_diff_reads_it() {
     let name = "an_empty_layer_tar_mounts_as_an_empty_root_as_diff_reads_it";
     if !fuse_available(name) {

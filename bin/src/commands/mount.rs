@@ -457,7 +457,11 @@ fn detach() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let status = child.wait().context("waiting for the mount server")?;
-    // The server has printed its own error on the shared stderr.
+    // A server that exited with an error has printed it on the shared stderr: its status is
+    // this command's, and a second message would only repeat it.
+    if let Some(code) = status.code().filter(|&code| code != 0) {
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+    }
     bail!("the mount server ended before the mount was ready ({status})");
 }
 
