@@ -1,7 +1,8 @@
 //! What `diff` and `mount` take as an image, and what they refuse: one image of a layout
 //! or archive named as `PATH:NAME`, several images of one architecture, registry references
 //! that look like paths, and hostile layouts (blobs of another length than their
-//! descriptors, nested and repeated indexes, a layer listed many times).
+//! descriptors, nested and repeated indexes, a layer listed many times, more entries than
+//! `--max-entries`).
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
 mod support;
@@ -247,8 +248,85 @@ fn a_layer_listed_many_times_gives_the_tree_of_one_listing_and_1025_layers_are_r
     let (code, report) = diff_json(&[s(&many), s(&single), "--level", "files"]);
     assert_eq!(code, 0, "{report:#}");
 
+    // Each listing spends from the image's entries: the fixture's tree and one file fit in
+    // 1000, the same file listed 1000 times over it does not.
+    let (code, report) = diff_json(&[s(&single), s(&single), "--max-entries", "1000"]);
+    assert_eq!(code, 0, "{report:#}");
+    let output =
+        run(flatroot().arg("diff").arg(&many).arg(&single).args(["--max-entries", "1000"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = "place more than 1000 entries (raise it with --max-entries)";
+    assert!(stderr(&output).contains(want), "{}", stderr(&output));
+
     repeat(&many, 1024);
     let output = run(flatroot().arg("diff").arg(&many).arg(&single));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("1025 layers; at most 1024 are read"), "{}", stderr(&output));
+}
+
+#[test]
+fn max_entries_bounds_what_an_images_layers_place_in_diff_and_mount() {
+    let dir = tempdir();
+    let layer = dir.path().join("three.tar");
+    std::fs::write(&layer, layer_of_files(&["a", "b", "c"])).unwrap();
+    let (layout, extra) = (dir.path().join("image"), dir.path().join("extra"));
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    layout_with_layer(&layout, &extra, &layer_of_files(&["new/deep/file"]));
+    let diff = |a: &Path, b: &Path, limit: usize| {
+        let limit = limit.to_string();
+        run(flatroot().arg("diff").arg(a).arg(b).args(["--max-entries", &limit]))
+    };
+    // The error of an image over the limit, less the manifest digest it names.
+    let over = |output: &std::process::Output, limit: usize| {
+        let text = stderr(output);
+        let tail = format!(" place more than {limit} entries (raise it with --max-entries)");
+        let head = ": the layers of image sha256:";
+        let named = text.find(head).is_some_and(|at| {
+            text[at + head.len()..].get(64..).is_some_and(|rest| rest.starts_with(&tail))
+        });
+        assert!(named, "{text}");
+    };
+
+    // Three files are three entries.
+    assert_eq!(diff(&layer, &layer, 3).status.code(), Some(0));
+    let output = diff(&layer, &layer, 2);
+    assert_eq!(output.status.code(), Some(2));
+    let bare = format!(
+        "{}: the layer places more than 2 entries (raise it with --max-entries)",
+        layer.display()
+    );
+    assert!(stderr(&output).contains(&bare), "{}", stderr(&output));
+
+    // The fewest entries the fixture's image fits in, found by halving; an error below it
+    // names the image.
+    let (mut low, mut high) = (1, 100_000);
+    while low < high {
+        let middle = (low + high) / 2;
+        if diff(&layout, &layout, middle).status.code() == Some(0) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    let fits = low;
+    assert!(fits > 3 && fits < 100_000, "{fits}");
+    over(&diff(&layout, &layout, fits - 1), fits - 1);
+
+    // The layers of an image count together, and so do the directories made on the way to a
+    // file: the extra layer's one file costs three.
+    let output = diff(&extra, &layout, fits + 2);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    over(&output, fits + 2);
+    assert_eq!(diff(&extra, &layout, fits + 3).status.code(), Some(1));
+
+    // mount reads images within the same limit.
+    if !support::mount::fuse_available("max_entries_bounds_what_an_images_layers_place") {
+        return;
+    }
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let output =
+        run(flatroot().arg("mount").arg(&layer).arg(&mountpoint).args(["--max-entries", "2"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains(&bare), "{}", stderr(&output));
 }

@@ -24,7 +24,8 @@ pub struct LimitArgs {
     /// Largest single file in a package (bytes, or with K, M, G or T) [default: 4G].
     #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
     pub max_file_size: Option<u64>,
-    /// Most entries in one package's data tar [default: 1000000].
+    /// Most entries in one package's data tar, or placed by the layers of one image (each
+    /// entry and each directory made for it, in every layer that lists it) [default: 1000000].
     #[arg(long, value_name = "N")]
     pub max_entries: Option<usize>,
     /// Longest entry name or link target, in bytes [default: 4096].

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use flatroot_vfs::tar::{ReadError, apply_layer};
+use flatroot_vfs::tar::{EntryBudget, ReadError, apply_layer};
 use flatroot_vfs::{FrozenTree, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
@@ -141,6 +141,21 @@ pub enum ImageReadError {
         /// The bound in bytes of output.
         value: u64,
     },
+    /// The layers of one image place more entries than [`Limits::max_entries`] allows
+    /// (see [`EntryBudget`]).
+    #[error(
+        "{path}: {} more than {limit} entries (raise it with {})",
+        placer(image),
+        Limit::Entries.option()
+    )]
+    TooManyEntries {
+        /// The image.
+        path: PathBuf,
+        /// The image within it: its manifest digest or config member, empty for a bare layer.
+        image: String,
+        /// The limit.
+        limit: usize,
+    },
     /// A layer tar is malformed.
     #[error("{path}: {}", layer_name(digest))]
     Layer {
@@ -171,6 +186,16 @@ fn names_of(names: &[String]) -> String {
     }
 }
 
+/// What places too many entries in messages: `the layers of image NAME place`, or `the
+/// layer places` for a bare layer (whose name is empty: the path already names it).
+fn placer(image: &str) -> String {
+    if image.is_empty() {
+        "the layer places".to_string()
+    } else {
+        format!("the layers of image {image} place")
+    }
+}
+
 /// How a layer is named in messages: `layer DIGEST`, or `the layer` for a bare layer (whose
 /// name is empty: the path already names it).
 fn layer_name(digest: &str) -> String {
@@ -188,13 +213,15 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
 
 /// Reads every image at `path`, as [`open`] does; no layer may inflate past
 /// [`Limits::max_data_size`] or [`Limits::max_inflate_ratio`] times its compressed size
-/// (once past 1 MiB), the bounds of a package's data segment. The other limits are not
-/// used.
+/// (once past 1 MiB), the bounds of a package's data segment, and the layers of one image
+/// may place at most [`Limits::max_entries`] entries in all (see [`EntryBudget`]). The
+/// other limits are not used.
 ///
 /// # Errors
 /// [`ImageReadError`]: a file that cannot be read, a document that is not what the image
 /// spec requires, a blob that does not match its digest, a layer that cannot be inflated,
-/// inflates past a limit ([`ImageReadError::TooLarge`]) or is not a valid tar.
+/// inflates past a limit ([`ImageReadError::TooLarge`]) or is not a valid tar, an image
+/// whose layers place too many entries ([`ImageReadError::TooManyEntries`]).
 pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageReadError> {
     if path.is_dir() {
         return open_layout(&DirStore(path.to_path_buf()), path, limits);
@@ -212,7 +239,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         return open_docker_manifest(&store, path, limits);
     }
     let digest = format!("sha256:{}", layer.sha256());
-    let tree = tree_of(layer.tar, path, &digest)?;
+    let tree = tree_of(layer.tar, path, &digest, limits)?;
     Ok(vec![ImageView {
         arch: String::new(),
         variant: None,
@@ -433,12 +460,13 @@ fn open_docker_manifest(
         let mut tree = Tree::new(Metadata::directory(0o755));
         let layers = item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
         check_layer_count(layers.len(), path, &config_path)?;
+        let mut budget = ImageBudget::new(limits, &config_path);
         for layer in layers {
             let layer_path = layer.as_str().unwrap_or_default().to_string();
             let tar = cached_layer(&mut cache, &layer_path, || {
                 Ok(store.layer(&layer_path, path, &layer_path, limits, None)?.tar)
             })?;
-            apply(&mut tree, tar, path, &layer_path)?;
+            apply(&mut tree, tar, path, &layer_path, &mut budget)?;
         }
         let tree = tree.freeze();
         let arch =
@@ -524,6 +552,7 @@ fn read_manifest(
     check_layer_count(layers.len(), path, digest)?;
     // Later layers are read over earlier ones, their whiteouts applied (see `apply`).
     let mut tree = Tree::new(Metadata::directory(0o755));
+    let mut budget = ImageBudget::new(limits, digest);
     for layer in &layers {
         let layer_digest = string_field(layer, "digest", path)?;
         let tar = cached_layer(cache, &layer_digest, || {
@@ -533,7 +562,7 @@ fn read_manifest(
             check_digest(&read.sha256(), hex_digest, &layer_digest, path)?;
             Ok(read.tar)
         })?;
-        apply(&mut tree, tar, path, &layer_digest)?;
+        apply(&mut tree, tar, path, &layer_digest, &mut budget)?;
     }
     let tree = tree.freeze();
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
@@ -560,20 +589,50 @@ fn annotations_of(
     out
 }
 
-fn tree_of(tar: Bytes, path: &Path, digest: &str) -> Result<FrozenTree, ImageReadError> {
+fn tree_of(
+    tar: Bytes,
+    path: &Path,
+    digest: &str,
+    limits: &Limits,
+) -> Result<FrozenTree, ImageReadError> {
     let mut tree = Tree::new(Metadata::directory(0o755));
-    apply(&mut tree, tar, path, digest)?;
+    apply(&mut tree, tar, path, digest, &mut ImageBudget::new(limits, ""))?;
     Ok(tree.freeze())
 }
 
-/// Reads a layer's tar over `tree`, which holds the layers below it; its files point into
-/// the tar's buffer. Its OCI whiteouts delete what the lower layers hold and are not
-/// themselves shown, in every form of image and in a bare layer alike.
-fn apply(tree: &mut Tree, tar: Bytes, path: &Path, digest: &str) -> Result<(), ImageReadError> {
-    apply_layer(tree, tar.into_shared()).map_err(|source| ImageReadError::Layer {
-        path: path.to_path_buf(),
-        digest: digest.to_string(),
-        source,
+/// The entries one image's layers may still place, and the image's name for the error
+/// that says it overspent.
+struct ImageBudget {
+    entries: EntryBudget,
+    image: String,
+}
+
+impl ImageBudget {
+    fn new(limits: &Limits, image: &str) -> ImageBudget {
+        ImageBudget { entries: EntryBudget::new(limits.max_entries), image: image.to_string() }
+    }
+}
+
+/// Reads a layer's tar over `tree`, which holds the layers below it, spending its entries
+/// from the image's `budget`; its files point into the tar's buffer. Its OCI whiteouts
+/// delete what the lower layers hold and are not themselves shown, in every form of image
+/// and in a bare layer alike.
+fn apply(
+    tree: &mut Tree,
+    tar: Bytes,
+    path: &Path,
+    digest: &str,
+    budget: &mut ImageBudget,
+) -> Result<(), ImageReadError> {
+    apply_layer(tree, tar.into_shared(), &mut budget.entries).map_err(|source| match source {
+        ReadError::TooManyEntries { limit } => ImageReadError::TooManyEntries {
+            path: path.to_path_buf(),
+            image: budget.image.clone(),
+            limit,
+        },
+        source => {
+            ImageReadError::Layer { path: path.to_path_buf(), digest: digest.to_string(), source }
+        }
     })
 }
 

@@ -11,7 +11,7 @@ mod header;
 mod read;
 mod write;
 
-pub use read::{ReadError, apply_layer, read_layer, read_layer_into};
+pub use read::{EntryBudget, ReadError, apply_layer, read_layer, read_layer_into};
 pub use write::{LayerOptions, TarSink, WriteSink, write_layer};
 
 /// The size of a tar block.

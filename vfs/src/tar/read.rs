@@ -43,6 +43,12 @@ pub enum ReadError {
         /// The name it links to.
         target: Lossy,
     },
+    /// The layers applied to one tree place more entries than their [`EntryBudget`] allows.
+    #[error("the layers place more than {limit} entries")]
+    TooManyEntries {
+        /// The budget's limit.
+        limit: usize,
+    },
     /// An entry type flatroot does not represent (sparse files, tape volumes).
     #[error("layer entry {path:?} has unsupported type {typeflag:?}")]
     Unsupported {
@@ -64,7 +70,34 @@ pub fn read_layer(buffer: SharedBuffer, root: Metadata) -> Result<Tree, ReadErro
 /// same name. Whiteout files (`.wh.*`) are kept as they are, as plain entries; an image's
 /// layers are read with [`apply_layer`], which honours them.
 pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadError> {
-    read_entries(tree, buffer, false)
+    read_entries(tree, buffer, false, &mut EntryBudget::new(usize::MAX))
+}
+
+/// How many entries the layers applied to one tree may still place: what bounds the tree an
+/// image's layers make, in memory and in time. Each tar entry spends the nodes it adds to the
+/// tree (a file, and the directories made on the way to it), and at least one, so that
+/// neither many entries nor one long path gets past it, and a layer applied many times
+/// spends each time.
+#[derive(Debug, Clone)]
+pub struct EntryBudget {
+    limit: usize,
+    spent: usize,
+}
+
+impl EntryBudget {
+    /// A budget of `limit` entries.
+    pub fn new(limit: usize) -> EntryBudget {
+        EntryBudget { limit, spent: 0 }
+    }
+
+    /// Spends one entry that added `added` nodes.
+    fn spend(&mut self, added: usize) -> Result<(), ReadError> {
+        self.spent = self.spent.saturating_add(added.max(1));
+        if self.spent > self.limit {
+            return Err(ReadError::TooManyEntries { limit: self.limit });
+        }
+        Ok(())
+    }
 }
 
 /// The prefix of an OCI whiteout's name: `.wh.NAME` deletes `NAME` of the lower layers.
@@ -82,8 +115,13 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 ///
 /// See: <https://github.com/opencontainers/image-spec/blob/main/layer.md#whiteouts>.
 ///
-/// Errors: as [`read_layer_into`].
-pub fn apply_layer(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadError> {
+/// Errors: as [`read_layer_into`], and [`ReadError::TooManyEntries`] once the layer's entries
+/// overspend `budget`, which the caller carries from one layer of an image to the next.
+pub fn apply_layer(
+    tree: &mut Tree,
+    buffer: SharedBuffer,
+    budget: &mut EntryBudget,
+) -> Result<(), ReadError> {
     // Every whiteout acts before any entry of its layer is placed, so that it reaches the
     // lower layers only, whatever order the layer lists its entries in.
     for path in whiteouts(&buffer) {
@@ -109,7 +147,7 @@ pub fn apply_layer(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), ReadErro
             tree.unlink(dir, name);
         }
     }
-    read_entries(tree, buffer, true)
+    read_entries(tree, buffer, true, budget)
 }
 
 /// The paths of the whiteout entries of a layer, in its order, as far as it can be read:
@@ -132,12 +170,13 @@ fn is_whiteout(path: &[u8]) -> bool {
     last.starts_with(WHITEOUT)
 }
 
-/// Reads the entries of the layer in `buffer` into `tree`; with `skip_whiteouts`, entries
-/// whose name is a whiteout's are left out.
+/// Reads the entries of the layer in `buffer` into `tree`, each spent from `budget`; with
+/// `skip_whiteouts`, entries whose name is a whiteout's are left out.
 fn read_entries(
     tree: &mut Tree,
     buffer: SharedBuffer,
     skip_whiteouts: bool,
+    budget: &mut EntryBudget,
 ) -> Result<(), ReadError> {
     let bytes: &[u8] = (*buffer).as_ref();
     // Content is taken as ranges of `buffer`, never read: seeking over it spares a copy of
@@ -147,7 +186,14 @@ fn read_entries(
 
     let entries = archive.entries_with_seek().map_err(malformed(0))?;
     let mut last_offset = 0;
+    // The node count before the entry being placed: an entry is spent when the next one
+    // comes (or the layer ends), whichever way its placing ended.
+    let mut placing: Option<usize> = None;
     for item in entries {
+        if let Some(before) = placing {
+            budget.spend(tree.node_count() - before)?;
+        }
+        placing = Some(tree.node_count());
         let mut item = item.map_err(malformed(last_offset))?;
         last_offset = item.raw_header_position();
         let path = item.path_bytes().into_owned();
@@ -237,6 +283,9 @@ fn read_entries(
         // A later entry of the same name replaces an earlier one, as when a layer is unpacked.
         tree.unlink(dir, name.as_bytes());
         tree.link(dir, name, id, &path).map_err(entry_error)?;
+    }
+    if let Some(before) = placing {
+        budget.spend(tree.node_count() - before)?;
     }
     Ok(())
 }
@@ -408,10 +457,41 @@ mod tests {
 
     fn layers(layers: &[&[&str]]) -> Vec<String> {
         let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut budget = EntryBudget::new(usize::MAX);
         for names in layers {
-            apply_layer(&mut tree, layer(names)).unwrap();
+            apply_layer(&mut tree, layer(names), &mut budget).unwrap();
         }
         paths(tree)
+    }
+
+    #[test]
+    fn the_budget_counts_each_entry_and_each_directory_it_makes_across_layers() {
+        let apply = |limit: usize, layers: &[&[&str]]| {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            let mut budget = EntryBudget::new(limit);
+            let mut result = Ok(());
+            for names in layers {
+                result = result.and_then(|()| apply_layer(&mut tree, layer(names), &mut budget));
+            }
+            result.map_err(|e| e.to_string())
+        };
+        let too_many = |limit| Err(format!("the layers place more than {limit} entries"));
+
+        // Three files: three entries.
+        let flat: &[&str] = &["a", "b", "c"];
+        assert_eq!(apply(3, &[flat]), Ok(()));
+        assert_eq!(apply(2, &[flat]), too_many(2));
+        // One file three directories down makes four nodes.
+        let deep: &[&str] = &["x/y/z/f"];
+        assert_eq!(apply(4, &[deep]), Ok(()));
+        assert_eq!(apply(3, &[deep]), too_many(3));
+        // A whiteout, and an entry placing nothing new, still count one; and the budget runs
+        // on across layers, so a layer applied again spends again.
+        let marker: &[&str] = &["x/", ".wh.a"];
+        assert_eq!(apply(5, &[flat, marker]), Ok(()));
+        assert_eq!(apply(4, &[flat, marker]), too_many(4));
+        assert_eq!(apply(8, &[flat, flat, marker]), Ok(()));
+        assert_eq!(apply(7, &[flat, flat, marker]), too_many(7));
     }
 
     #[test]
@@ -437,8 +517,9 @@ mod tests {
         assert_eq!(layers(&[lower, upper]), ["a", "c"]);
         let tree = {
             let mut tree = Tree::new(Metadata::directory(0o755));
-            apply_layer(&mut tree, layer(lower)).unwrap();
-            apply_layer(&mut tree, layer(upper)).unwrap();
+            let mut budget = EntryBudget::new(usize::MAX);
+            apply_layer(&mut tree, layer(lower), &mut budget).unwrap();
+            apply_layer(&mut tree, layer(upper), &mut budget).unwrap();
             tree
         };
         let id = tree.lookup(b"a", Follow::NotFinal).unwrap();
