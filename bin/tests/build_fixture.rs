@@ -52,7 +52,7 @@ fn the_tree_holds_what_the_packages_and_blueprint_say() {
     let views = support::images(&out);
     assert_eq!(views.len(), 1);
     let view = &views[0];
-    let tree = &view.tree;
+    let tree = &view.tree().unwrap();
     let node = |path: &str| tree.node(tree.lookup(path.as_bytes(), Follow::NotFinal).unwrap());
 
     // The highest version of hello, its library through so: provides, and busybox.
@@ -150,7 +150,7 @@ annotations: {{org.opencontainers.image.title: t}}
     // Accounts: a home for every user that has none, owned by the user; one line for the
     // user listed twice alike; empty homedir and shell take apko's defaults.
     let views = images(&out);
-    let tree = &views[0].tree;
+    let tree = &views[0].tree().unwrap();
     let node = |path: &str| tree.node(tree.lookup(path.as_bytes(), Follow::NotFinal).unwrap());
     let owner_mode = |path: &str| {
         let meta = &node(path).meta;
@@ -194,7 +194,7 @@ fn umoci_unpacks_exactly_the_tree() {
         .unwrap();
     assert!(status.success(), "umoci unpack failed");
 
-    let expected = list_tree(&images(&out)[0].tree);
+    let expected = list_tree(&images(&out)[0].tree().unwrap());
     let actual = list_dir(&bundle.join("rootfs"));
     // umoci restores every mtime but the root's, which it leaves at unpack time.
     let mut diffs = differences(&expected, &actual, &[]);
@@ -236,8 +236,8 @@ fn skopeo_reads_the_layout_and_the_docker_archive() {
         .status()
         .unwrap();
     assert!(status.success());
-    let original = list_tree(&images(&layout)[0].tree);
-    let again = list_tree(&images(&copied)[0].tree);
+    let original = list_tree(&images(&layout)[0].tree().unwrap());
+    let again = list_tree(&images(&copied)[0].tree().unwrap());
     assert_eq!(differences(&original, &again, &[]), Vec::<String>::new());
 }
 
@@ -339,8 +339,9 @@ fn source_date_epoch_clamps_times_and_sets_the_creation_time() {
     assert_ne!(plain, clamped);
 
     let view = &images(&out)[0];
+    let tree = view.tree().unwrap();
     assert_eq!(view.config["created"], "2001-09-09T01:46:40Z");
-    let newest = view.tree.walk().map(|e| view.tree.node(e.node).meta.mtime.secs).max().unwrap();
+    let newest = tree.walk().map(|e| tree.node(e.node).meta.mtime.secs).max().unwrap();
     assert_eq!(newest, 1_000_000_000);
     let flag = build(
         BLUEPRINT,
@@ -373,7 +374,8 @@ fn json_summary_lists_digests_sizes_and_packages() {
     assert!(summary["index"]["digest"].as_str().unwrap().starts_with("sha256:"));
     // As many entries as the layer holds: the tree read back from it, but for its root.
     let views = support::images(&out);
-    let read_back = views.iter().find(|v| v.arch == "amd64").unwrap().tree.walk().count();
+    let read_back =
+        views.iter().find(|v| v.arch == "amd64").unwrap().tree().unwrap().walk().count();
     assert_eq!(images[0]["entries"].as_u64().unwrap() as usize, read_back - 1);
 }
 
@@ -382,16 +384,13 @@ fn zstd_and_uncompressed_layers_hold_the_same_tree() {
     let dir = tempdir();
     let gzip = dir.path().join("gzip");
     build(BLUEPRINT, &gzip, &["--arch", "x86_64"]);
-    let reference = list_tree(&images(&gzip)[0].tree);
+    let reference = list_tree(&images(&gzip)[0].tree().unwrap());
     for kind in ["zstd", "none"] {
         let out = dir.path().join(kind);
         build(BLUEPRINT, &out, &["--arch", "x86_64", "--compression", kind]);
         let view = &images(&out)[0];
-        assert_eq!(
-            differences(&reference, &list_tree(&view.tree), &[]),
-            Vec::<String>::new(),
-            "{kind}"
-        );
+        let tree = view.tree().unwrap();
+        assert_eq!(differences(&reference, &list_tree(&tree), &[]), Vec::<String>::new(), "{kind}");
     }
 }
 
@@ -405,7 +404,7 @@ fn compression_levels_change_the_layer_and_not_the_tree() {
         let summary: serde_json::Value =
             serde_json::from_str(&success(&run(command.args(flags)))).unwrap();
         let size = summary["images"][0]["layer"]["size"].as_u64().unwrap();
-        (size, list_tree(&images(&out)[0].tree))
+        (size, list_tree(&images(&out)[0].tree().unwrap()))
     };
     let (default, reference) = build_at("default", &[]);
     let (fast, fast_tree) = build_at("gzip-1", &["--compression-level", "1"]);

@@ -33,16 +33,19 @@ fn a_build_over_http_matches_the_local_build_and_a_warm_one_asks_only_for_the_in
     assert_eq!(stderr(&cold_output), "", "nothing on stderr without -v");
 
     // The trees are the same but for the repository line apk-tools would write.
-    let (remote_tree, local_tree) =
-        (list_tree(&images(&cold)[0].tree), list_tree(&images(&local_out)[0].tree));
+    let (remote_tree, local_tree) = (
+        list_tree(&images(&cold)[0].tree().unwrap()),
+        list_tree(&images(&local_out)[0].tree().unwrap()),
+    );
     let diffs = differences(&local_tree, &remote_tree, &[]);
     assert!(!diffs.is_empty());
     let elsewhere: Vec<&String> =
         diffs.iter().filter(|d| !d.starts_with("/etc/apk/repositories:")).collect();
     assert!(elsewhere.is_empty(), "{elsewhere:?}");
     let view = &images(&cold)[0];
-    let node = view.tree.lookup(b"etc/apk/repositories", flatroot_vfs::Follow::Final).unwrap();
-    let flatroot_vfs::NodeKind::File(content) = &view.tree.node(node).kind else { panic!() };
+    let tree = view.tree().unwrap();
+    let node = tree.lookup(b"etc/apk/repositories", flatroot_vfs::Follow::Final).unwrap();
+    let flatroot_vfs::NodeKind::File(content) = &tree.node(node).kind else { panic!() };
     assert_eq!(content.bytes(), format!("{url}\n").as_bytes());
 
     // Downloads ran in parallel, never more than --jobs at once, over reused connections.

@@ -48,13 +48,14 @@ fn image_is_clean(out: &Path, clean: &str) {
         no_password(&file.display().to_string(), &std::fs::read(&file).unwrap());
     }
     let view = &images(out)[0];
-    for entry in view.tree.walk() {
-        if let NodeKind::File(content) = &view.tree.node(entry.node).kind {
+    let tree = view.tree().unwrap();
+    for entry in tree.walk() {
+        if let NodeKind::File(content) = &tree.node(entry.node).kind {
             no_password(&String::from_utf8_lossy(&entry.path), content.bytes());
         }
     }
-    let node = view.tree.lookup(b"etc/apk/repositories", flatroot_vfs::Follow::Final).unwrap();
-    let NodeKind::File(content) = &view.tree.node(node).kind else { panic!("not a file") };
+    let node = tree.lookup(b"etc/apk/repositories", flatroot_vfs::Follow::Final).unwrap();
+    let NodeKind::File(content) = &tree.node(node).kind else { panic!("not a file") };
     assert_eq!(content.bytes(), format!("{clean}\n").as_bytes());
 }
 

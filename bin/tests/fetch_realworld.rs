@@ -50,8 +50,8 @@ fn real_alpine_packages_over_http_give_the_local_tree_and_a_cut_busybox_is_resum
     let clean_out = dir.path().join("clean");
     let clean = success(&build_with_cache(&home, &dir.path().join("c1"), &remote, &clean_out, &[]));
     let diffs = differences(
-        &list_tree(&images(&local_out)[0].tree),
-        &list_tree(&images(&clean_out)[0].tree),
+        &list_tree(&images(&local_out)[0].tree().unwrap()),
+        &list_tree(&images(&clean_out)[0].tree().unwrap()),
         &[],
     );
     let elsewhere: Vec<&String> =

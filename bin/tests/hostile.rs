@@ -92,7 +92,7 @@ fn a_symlink_to_the_root_keeps_entries_inside_the_image() {
     let blueprint = repository(dir.path(), &[pkg], &["victim"]);
     let out = dir.path().join("out");
     build(&blueprint.display().to_string(), &out, &[]);
-    let listing = list_tree(&images(&out)[0].tree);
+    let listing = list_tree(&images(&out)[0].tree().unwrap());
     assert_eq!(listing["/escape"][..1], ["symlink".to_string()]);
     assert_eq!(listing["/escape"][5], "/");
     assert_eq!(listing["/etc/x"][..1], ["file".to_string()]);

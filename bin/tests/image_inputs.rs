@@ -10,6 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use sha2::Digest as _;
 use support::*;
 
 const BLUEPRINT: &str = "testdata/blueprint.yaml";
@@ -255,7 +256,7 @@ fn a_layer_listed_many_times_gives_the_tree_of_one_listing_and_1025_layers_are_r
     let output =
         run(flatroot().arg("diff").arg(&many).arg(&single).args(["--max-entries", "1000"]));
     assert_eq!(output.status.code(), Some(2));
-    let want = "place more than 1000 entries (raise it with --max-entries)";
+    let want = "exceed the entries per image limit of 1000 (raise it with --max-entries)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
 
     repeat(&many, 1024);
@@ -279,7 +280,8 @@ fn max_entries_bounds_what_an_images_layers_place_in_diff_and_mount() {
     // The error of an image over the limit, less the manifest digest it names.
     let over = |output: &std::process::Output, limit: usize| {
         let text = stderr(output);
-        let tail = format!(" place more than {limit} entries (raise it with --max-entries)");
+        let tail =
+            format!(" exceed the entries per image limit of {limit} (raise it with --max-entries)");
         let head = ": the layers of image sha256:";
         let named = text.find(head).is_some_and(|at| {
             text[at + head.len()..].get(64..).is_some_and(|rest| rest.starts_with(&tail))
@@ -292,7 +294,7 @@ fn max_entries_bounds_what_an_images_layers_place_in_diff_and_mount() {
     let output = diff(&layer, &layer, 2);
     assert_eq!(output.status.code(), Some(2));
     let bare = format!(
-        "{}: the layer places more than 2 entries (raise it with --max-entries)",
+        "{}: the layer exceeds the entries per image limit of 2 (raise it with --max-entries)",
         layer.display()
     );
     assert!(stderr(&output).contains(&bare), "{}", stderr(&output));
@@ -329,4 +331,74 @@ fn max_entries_bounds_what_an_images_layers_place_in_diff_and_mount() {
         run(flatroot().arg("mount").arg(&layer).arg(&mountpoint).args(["--max-entries", "2"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains(&bare), "{}", stderr(&output));
+}
+
+#[test]
+fn only_the_picked_image_is_read_so_a_broken_one_beside_it_fails_nothing() {
+    let dir = tempdir();
+    let (plain, broken, both) =
+        (dir.path().join("plain"), dir.path().join("broken"), dir.path().join("both"));
+    build(BLUEPRINT, &plain, &["--arch", "x86_64"]);
+    // An image whose own layer's bytes no longer match its digest (same length, so only
+    // reading it shows it).
+    let layer = layer_of_files(&["etc/broken"]);
+    layout_with_layer(&plain, &broken, &layer);
+    let hex = hex::encode(sha2::Sha256::digest(&layer));
+    let mut bytes = layer.clone();
+    bytes[600] ^= 0xff;
+    std::fs::write(broken.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    layout_of_named(&both, &[("good", &plain), ("bad", &broken)]);
+    let named = |name: &str| format!("{}:{name}", both.display());
+
+    // The good image is read and compared; the broken one's layers are never read.
+    let (code, report) = diff_json(&[&named("good"), s(&plain), "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+    // Its config needs none of its layers either.
+    let (code, report) = diff_json(&[&named("bad"), s(&plain), "--level", "config"]);
+    assert_eq!(code, 0, "{report:#}");
+    // Its files do, and the layer is refused.
+    let output = run(flatroot().arg("diff").arg(named("bad")).arg(&plain));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("blob sha256:{hex} in {} does not match its digest", both.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+}
+
+#[test]
+fn a_variant_only_the_index_descriptor_names_tells_arm_images_apart() {
+    let dir = tempdir();
+    let at = |name: &str| dir.path().join(name);
+    build(BLUEPRINT, &at("base"), &["--arch", "x86_64"]);
+    // Configs that say `arm` alone, as older images do; the descriptors say which variant.
+    for variant in ["v6", "v7"] {
+        let layout = at(variant);
+        layout_with_layer(&at("base"), &layout, &layer_of_files(&[&format!("etc/{variant}")]));
+        let platform =
+            serde_json::json!({ "os": "linux", "architecture": "arm", "variant": variant });
+        edit_image(
+            &layout,
+            |_, config| {
+                config["architecture"] = "arm".into();
+                config.as_object_mut().unwrap().remove("variant");
+            },
+            |descriptor| {
+                if descriptor.get("platform").is_some() {
+                    descriptor["platform"] = platform.clone();
+                }
+            },
+        );
+    }
+    layout_of_named(&at("both"), &[("six", &at("v6")), ("seven", &at("v7"))]);
+
+    let both = at("both");
+    for (arch, same) in [("armv7", "v7"), ("arm/v6", "v6")] {
+        let one = at(same);
+        let (code, report) = diff_json(&[s(&both), s(&one), "--arch", arch, "--level", "files"]);
+        assert_eq!(code, 0, "{arch}: {report:#}");
+        assert_eq!(report["a"]["arch"], format!("arm/{same}"), "{report:#}");
+    }
+    // `arm` alone is either, and so asks which.
+    let output = run(flatroot().arg("diff").arg(at("both")).arg(at("v7")).args(["--arch", "arm"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{0} holds 2 images for arm: pick one as {0}:NAME", at("both").display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }

@@ -44,8 +44,9 @@ fn url_blueprint(dir: &Path, name: &str, repository: &str, key: &str) -> PathBuf
 /// The bytes of the file at `path` in the (only) image at `out`.
 fn image_file(out: &Path, path: &str) -> Vec<u8> {
     let view = &images(out)[0];
-    let node = view.tree.lookup(path.as_bytes(), Follow::Final).unwrap();
-    let NodeKind::File(content) = &view.tree.node(node).kind else { panic!("{path}: not a file") };
+    let tree = view.tree().unwrap();
+    let node = tree.lookup(path.as_bytes(), Follow::Final).unwrap();
+    let NodeKind::File(content) = &tree.node(node).kind else { panic!("{path}: not a file") };
     content.bytes().to_vec()
 }
 

@@ -38,7 +38,7 @@ fn the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer() {
     let dir = tempdir();
     let layout = dir.path().join("image");
     build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
-    let tree = &images(&layout)[0].tree;
+    let tree = &images(&layout)[0].tree().unwrap();
     assert!(
         tree.walk().any(|e| !tree.node(e.node).meta.xattrs.is_empty()),
         "the fixture has an xattr to compare"
@@ -128,7 +128,7 @@ fn device_nodes_and_the_fifo_keep_their_numbers_and_owners() {
     let dir = tempdir();
     let layout = dir.path().join("image");
     build(DEVICES, &layout, &[]);
-    let tree = &images(&layout)[0].tree;
+    let tree = &images(&layout)[0].tree().unwrap();
     let mounted = Mounted::start(Path::new(DEVICES), &[]);
     assert_mount_shows(&mounted, tree, true);
     let stat = timed(
@@ -241,7 +241,7 @@ fn a_layer_tar_with_loops_and_odd_names_mounts_exactly() {
     let dir = tempdir();
     let layer = dir.path().join("layer.tar");
     write_tar(&odd_tree(3 << 20), &layer);
-    let tree = &images(&layer)[0].tree;
+    let tree = &images(&layer)[0].tree().unwrap();
     let mounted = Mounted::start(&layer, &[]);
     assert_mount_shows(&mounted, tree, false);
 
@@ -370,7 +370,7 @@ fn the_real_alpine_3_20_image_mounts_exactly() {
     let dir = tempdir();
     let layout = dir.path().join("image");
     build(&repo.join("blueprints/minirootfs.yaml").to_string_lossy(), &layout, &[]);
-    let tree = &images(&layout)[0].tree;
+    let tree = &images(&layout)[0].tree().unwrap();
     assert!(tree.walk().count() > 400, "a real tree");
     let mounted = Mounted::start(&layout, &[]);
     assert_mount_shows(&mounted, tree, true);
@@ -422,11 +422,11 @@ fn dir_colon_name_mounts_that_image_of_a_layout_of_several() {
     let two = format!("{}:two", both.display());
     let mounted = Mounted::start(Path::new(&two), &[]);
     assert!(mounted.path("etc/extra").exists(), "the image named two");
-    assert_mount_shows(&mounted, &images(&extra)[0].tree, false);
+    assert_mount_shows(&mounted, &images(&extra)[0].tree().unwrap(), false);
     drop(mounted);
     let one = format!("{}:one", both.display());
     let mounted = Mounted::start(Path::new(&one), &[]);
-    assert_mount_shows(&mounted, &images(&plain)[0].tree, false);
+    assert_mount_shows(&mounted, &images(&plain)[0].tree().unwrap(), false);
     drop(mounted);
 
     let empty = dir.path().join("empty");
@@ -554,7 +554,7 @@ fn an_upper_layers_whiteouts_hide_the_lower_layers_files_on_the_mount() {
     assert_eq!(apk, ["mine"], "an opaque directory keeps only its own layer's entries");
     let (listing, _) = list_mount(&mounted.mountpoint);
     assert!(!listing.keys().any(|p| p.contains(".wh.")), "{:?}", listing.keys());
-    let tree = &images(&layered)[0].tree;
+    let tree = &images(&layered)[0].tree().unwrap();
     assert_mount_shows(&mounted, tree, false);
 }
 
@@ -590,7 +590,7 @@ fn source_date_epoch_clamps_a_mounted_blueprint_as_the_built_layer() {
     let layout = dir.path().join("image");
     let epoch = "1000000000";
     build(BLUEPRINT, &layout, &["--arch", "x86_64", "--source-date-epoch", epoch]);
-    let tree = &images(&layout)[0].tree;
+    let tree = &images(&layout)[0].tree().unwrap();
     let mounted =
         Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64", "--source-date-epoch", epoch]);
     assert_mount_shows(&mounted, tree, false);

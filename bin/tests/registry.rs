@@ -379,7 +379,7 @@ fn mount_serves_a_registry_reference() {
 
     // The registry asks for no authentication, so no Docker config is read.
     let mounted = mount::Mounted::start(std::path::Path::new(&reference), &["--arch", "x86_64"]);
-    mount::assert_mount_shows(&mounted, &expected.tree, false);
+    mount::assert_mount_shows(&mounted, &expected.tree().unwrap(), false);
 }
 
 #[test]

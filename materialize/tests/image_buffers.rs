@@ -63,7 +63,7 @@ fn mapped_file(address: usize) -> Option<String> {
 fn only_tree(path: &Path) -> FrozenTree {
     let mut views = image::open(path).unwrap();
     assert_eq!(views.len(), 1);
-    views.remove(0).tree
+    views.remove(0).tree().unwrap()
 }
 
 #[test]

@@ -375,7 +375,8 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
     };
     let wanted = match &args.arch {
         Some(name) => Some(
-            Arch::from_name(name).with_context(|| format!("--arch {name}: unknown"))?.oci_name(),
+            image::platform_of_name(name)
+                .with_context(|| format!("--arch {name:?}: unknown architecture"))?,
         ),
         None => None,
     };
@@ -384,21 +385,25 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
     // ambiguity check below asks which is meant when that leaves several.
     let bare = views.iter().position(|v| v.arch.is_empty());
     let host = host_arch().map(Arch::oci_name);
-    let index = match (wanted, host) {
+    let (index, asked) = match (wanted, host) {
         (Some(wanted), _) => {
-            bare.or_else(|| image::position_of(&views, &wanted)).with_context(|| {
-                let have: Vec<String> = views.iter().map(image::ImageView::platform).collect();
-                format!(
-                    "{}: no image for architecture {wanted:?} (it has {})",
-                    args.source.display(),
-                    have.join(", ")
-                )
-            })?
+            let index =
+                bare.or_else(|| image::position_of(&views, &wanted)).with_context(|| {
+                    format!(
+                        "{}: no image for architecture {wanted:?} (it has {})",
+                        args.source.display(),
+                        image::platforms_of(&views)
+                    )
+                })?;
+            (index, Some(wanted))
         }
-        (None, Some(host)) => bare.or_else(|| image::position_of(&views, &host)).unwrap_or(0),
-        (None, None) => 0,
+        (None, Some(host)) => match bare.or_else(|| image::position_of(&views, &host)) {
+            Some(index) => (index, Some(host)),
+            None => (0, None),
+        },
+        (None, None) => (0, None),
     };
-    image::only_one_of_its_platform(&views, index, &args.source)?;
+    image::only_one_of_its_platform(&views, index, asked.as_deref(), &args.source)?;
     let Some(view) = views.into_iter().nth(index) else {
         bail!("{} holds no image", args.source.display());
     };
@@ -407,7 +412,9 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
     } else {
         format!("{} ({})", args.source.display(), view.platform())
     };
-    Ok((view.tree, label))
+    let tree =
+        view.tree().with_context(|| format!("cannot read the image {}", args.source.display()))?;
+    Ok((tree, label))
 }
 
 /// Runs this command again as a detached server and waits until it says the mount is

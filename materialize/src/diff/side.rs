@@ -159,9 +159,10 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
             .map(Arch::oci_name)
             .ok_or_else(|| DiffError::UnknownArch { arch: apk.to_string() })
     };
-    // Either spelling, as `mount --arch` takes it (`armv7` or `arm/v7`).
+    // Either spelling, or a platform as images name it, as `mount --arch` takes them.
     if let Some(arch) = &options.arch {
-        return oci(arch);
+        return image::platform_of_name(arch)
+            .ok_or_else(|| DiffError::UnknownArch { arch: arch.clone() });
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),
@@ -213,7 +214,8 @@ fn load_blueprint(
         owners: BTreeMap::new(),
         unusable_blueprint: None,
         mtime_clamp: options.source_date_epoch,
-        notes: warnings.into_iter().map(|w| format!("{}: {w}", path.display())).collect(),
+        // Every warning names the file it is about.
+        notes: warnings,
     };
 
     if options.level.config() {
@@ -363,7 +365,7 @@ fn load_lock(
     };
     let mut plan = *plan;
     plan.archs = vec![apk_arch.clone()];
-    side.notes.extend(warnings.into_iter().map(|w| format!("{}: {w}", plan.source.display())));
+    side.notes.extend(warnings);
     if options.level.config() {
         side.config = Some(planned_config(&plan, &apk_arch, path)?);
     }
@@ -438,16 +440,17 @@ fn load_image(
     // never when one was: that side lacks it.
     let stands_for_any =
         |v: &ImageView| v.arch.is_empty() || (views.len() == 1 && options.arch.is_none());
-    let index = image::position_of(&views, arch)
+    let found = image::position_of(&views, arch);
+    let asked = found.is_some().then_some(arch);
+    let index = found
         .or_else(|| views.first().filter(|v| arch.is_empty() || stands_for_any(v)).map(|_| 0))
         .ok_or_else(|| DiffError::NoArch {
             input: path.to_path_buf(),
             arch: arch.to_string(),
-            available: views.iter().map(ImageView::platform).collect::<Vec<_>>().join(", "),
+            available: image::platforms_of(&views),
         })?;
-    image::only_one_of_its_platform(&views, index, path).map_err(|source| DiffError::Image {
-        input: path.to_path_buf(),
-        source: Box::new(source),
+    image::only_one_of_its_platform(&views, index, asked, path).map_err(|source| {
+        DiffError::Image { input: path.to_path_buf(), source: Box::new(source) }
     })?;
     let view = views.swap_remove(index);
     let is_layer = view.config.is_null();
@@ -466,31 +469,37 @@ fn load_image(
         mtime_clamp: None,
         notes: Vec::new(),
     };
-    if options.level.packages() || options.level.files() {
-        let records = match installed_db(&view.tree) {
-            Some(bytes) => installed_read::parse(bytes)
-                .map_err(|source| DiffError::Installed { input: path.to_path_buf(), source })?,
-            None => {
-                side.notes.push(format!("{}: has no lib/apk/db/installed", path.display()));
-                Vec::new()
-            }
-        };
-        side.owners = installed_read::owners(&records);
-        let mut reasons = match options.level.packages() {
-            true => super::why::installed_reasons(&view.tree, &records),
-            false => BTreeMap::new(),
-        };
-        let packages = records
-            .into_iter()
-            .map(|r| {
-                let why = reasons.remove(&r.record.name);
-                (r.record.name, Package { version: r.record.version, why })
-            })
-            .collect();
-        side.packages = options.level.packages().then_some(packages);
+    if !options.level.packages() && !options.level.files() {
+        return Ok(side);
     }
+
+    let tree = view.tree().map_err(|source| DiffError::Image {
+        input: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let records = match installed_db(&tree) {
+        Some(bytes) => installed_read::parse(bytes)
+            .map_err(|source| DiffError::Installed { input: path.to_path_buf(), source })?,
+        None => {
+            side.notes.push(format!("{}: has no lib/apk/db/installed", path.display()));
+            Vec::new()
+        }
+    };
+    side.owners = installed_read::owners(&records);
+    let mut reasons = match options.level.packages() {
+        true => super::why::installed_reasons(&tree, &records),
+        false => BTreeMap::new(),
+    };
+    let packages = records
+        .into_iter()
+        .map(|r| {
+            let why = reasons.remove(&r.record.name);
+            (r.record.name, Package { version: r.record.version, why })
+        })
+        .collect();
+    side.packages = options.level.packages().then_some(packages);
     if options.level.files() {
-        side.tree = Some(view.tree);
+        side.tree = Some(tree);
     }
     Ok(side)
 }

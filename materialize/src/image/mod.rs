@@ -8,20 +8,26 @@
 //! Reading a file of the tree later is a slice of that buffer, never a second inflate.
 
 mod blob;
+mod layers;
 mod named;
 mod platform;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
-use flatroot_vfs::tar::{EntryBudget, ReadError, apply_layer};
-use flatroot_vfs::{FrozenTree, Metadata, Tree};
+use flatroot_vfs::FrozenTree;
+use flatroot_vfs::tar::ReadError;
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes, Layer};
+use self::layers::{LayerRef, Layers, Reader};
 pub use self::named::{open_arg, split_named};
-pub use self::platform::{only_one_of_its_platform, platform_matches, platform_name, position_of};
+pub use self::platform::{
+    only_one_of_its_platform, platform_matches, platform_name, platform_of_name, platforms_of,
+    position_of,
+};
 use crate::apk::datatar::{Limit, Limits};
 
 /// The most an index, manifest or config of a layout directory may weigh: four times what
@@ -39,8 +45,8 @@ pub struct ImageView {
     pub digest: String,
     /// The image config as JSON (`null` for a bare layer).
     pub config: serde_json::Value,
-    /// The root filesystem: all layers applied in order, with their whiteouts.
-    pub tree: FrozenTree,
+    /// The layers, read when [`ImageView::tree`] asks for them.
+    layers: Layers,
     /// The annotations of the image indexes that list the image, inner ones over outer
     /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
     /// for a docker-archive's `manifest.json` images and bare layers.
@@ -54,6 +60,21 @@ pub struct ImageView {
     /// (the digest `flatroot build` prints is the outermost one); empty for docker-archive
     /// images and bare layers.
     pub indexes: Vec<String>,
+}
+
+impl ImageView {
+    /// The root filesystem: all layers applied in order, with their whiteouts. Layers are
+    /// read (and inflated) the first time any image of the input asks for them, and shared
+    /// by every tree that lists them; each call applies them anew.
+    ///
+    /// # Errors
+    /// [`ImageReadError`]: a layer that cannot be read, does not match its digest or its
+    /// descriptor's size, cannot be inflated, inflates past a limit
+    /// ([`ImageReadError::TooLarge`]) or is not a valid tar, or layers that place more
+    /// entries than [`Limits::max_entries`] ([`ImageReadError::TooManyEntries`]).
+    pub fn tree(&self) -> Result<FrozenTree, ImageReadError> {
+        self.layers.tree()
+    }
 }
 
 /// Why an image could not be read.
@@ -144,7 +165,7 @@ pub enum ImageReadError {
     /// The layers of one image place more entries than [`Limits::max_entries`] allows
     /// (see [`EntryBudget`]).
     #[error(
-        "{path}: {} more than {limit} entries (raise it with {})",
+        "{path}: {} the entries per image limit of {limit} (raise it with {})",
         placer(image),
         Limit::Entries.option()
     )]
@@ -186,13 +207,13 @@ fn names_of(names: &[String]) -> String {
     }
 }
 
-/// What places too many entries in messages: `the layers of image NAME place`, or `the
-/// layer places` for a bare layer (whose name is empty: the path already names it).
+/// What places too many entries in messages: `the layers of image NAME exceed`, or `the
+/// layer exceeds` for a bare layer (whose name is empty: the path already names it).
 fn placer(image: &str) -> String {
     if image.is_empty() {
-        "the layer places".to_string()
+        "the layer exceeds".to_string()
     } else {
-        format!("the layers of image {image} place")
+        format!("the layers of image {image} exceed")
     }
 }
 
@@ -203,7 +224,8 @@ fn layer_name(digest: &str) -> String {
 }
 
 /// Reads every image at `path`: an OCI layout directory, a docker-archive (`.tar` with a
-/// `manifest.json`), or a bare layer, with the default [`Limits`].
+/// `manifest.json`), or a bare layer, with the default [`Limits`]. Their documents are read
+/// now, their layers when [`ImageView::tree`] asks.
 ///
 /// # Errors
 /// As [`open_with`].
@@ -214,38 +236,41 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
 /// Reads every image at `path`, as [`open`] does; no layer may inflate past
 /// [`Limits::max_data_size`] or [`Limits::max_inflate_ratio`] times its compressed size
 /// (once past 1 MiB), the bounds of a package's data segment, and the layers of one image
-/// may place at most [`Limits::max_entries`] entries in all (see [`EntryBudget`]). The
-/// other limits are not used.
+/// may place at most [`Limits::max_entries`] entries in all (see
+/// [`flatroot_vfs::tar::EntryBudget`]). The other limits are not used.
 ///
 /// # Errors
 /// [`ImageReadError`]: a file that cannot be read, a document that is not what the image
-/// spec requires, a blob that does not match its digest, a layer that cannot be inflated,
-/// inflates past a limit ([`ImageReadError::TooLarge`]) or is not a valid tar, an image
-/// whose layers place too many entries ([`ImageReadError::TooManyEntries`]).
+/// spec requires or does not match its digest or size, a bare layer (read now, to tell it
+/// from an archive) that cannot be inflated or inflates past a limit
+/// ([`ImageReadError::TooLarge`]). The layers of images are checked by
+/// [`ImageView::tree`].
 pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageReadError> {
     if path.is_dir() {
-        return open_layout(&DirStore(path.to_path_buf()), path, limits);
+        return open_layout(&Reader::new(Box::new(DirStore(path.to_path_buf())), path, limits));
     }
     let layer = blob::layer_file(path, path, "", limits, None)?;
     if let Some(archive) = Archive::index(&layer.tar) {
-        let store = ArchiveStore(archive);
-        if store.0.get("index.json").is_some() {
-            let mut views = open_layout(&store, path, limits)?;
-            if store.0.get("manifest.json").is_some() {
-                add_repo_tags(&store, path, &mut views)?;
+        let (layout, docker) = (archive.get("index.json"), archive.get("manifest.json"));
+        let reader = Reader::new(Box::new(ArchiveStore(archive)), path, limits);
+        if layout.is_some() {
+            let mut views = open_layout(&reader)?;
+            if docker.is_some() {
+                add_repo_tags(reader.store(), path, &mut views)?;
             }
             return Ok(views);
         }
-        return open_docker_manifest(&store, path, limits);
+        return open_docker_manifest(&reader, path);
     }
     let digest = format!("sha256:{}", layer.sha256());
-    let tree = tree_of(layer.tar, path, &digest, limits)?;
+    let reader = Reader::of_tar(&digest, layer.tar, path, limits);
+    let only = LayerRef { key: digest.clone(), member: String::new(), size: None, is_blob: false };
     Ok(vec![ImageView {
         arch: String::new(),
         variant: None,
         digest,
         config: serde_json::Value::Null,
-        tree,
+        layers: Layers::new(&reader, vec![only], "")?,
         annotations: BTreeMap::new(),
         names: Vec::new(),
         indexes: Vec::new(),
@@ -260,15 +285,16 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
 /// # Errors
 /// As [`open_with`] for a layout.
 pub fn open_files(
-    files: &std::collections::BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Vec<u8>>,
     label: &Path,
     limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
-    open_layout(&MemoryStore(files), label, limits)
+    open_layout(&Reader::new(Box::new(MemoryStore(files)), label, limits))
 }
 
-/// Blob access shared by a layout directory and an archive.
-trait Store {
+/// Blob access shared by a layout directory, an archive and a pull held in memory; shared by
+/// the images of one input, which may read their trees on any thread.
+trait Store: Send + Sync {
     /// A small document (an index, a manifest, a config), whole.
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
 
@@ -310,9 +336,9 @@ impl Store for DirStore {
 }
 
 /// Files pulled from a registry, held in memory by name (`index.json`, `blobs/sha256/…`).
-struct MemoryStore<'a>(&'a std::collections::BTreeMap<String, Vec<u8>>);
+struct MemoryStore(BTreeMap<String, Vec<u8>>);
 
-impl Store for MemoryStore<'_> {
+impl Store for MemoryStore {
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
         // Copied out of the map once: a pull could hand its buffers over instead.
         self.0.get(name).cloned().map(Bytes::owned).ok_or_else(|| ImageReadError::Format {
@@ -337,11 +363,10 @@ impl Store for ArchiveStore {
 /// Where an `index.json` entry holds its image's name.
 const REF_NAME_POINTER: &str = "/annotations/org.opencontainers.image.ref.name";
 
-fn open_layout(
-    store: &dyn Store,
-    path: &Path,
-    limits: &Limits,
-) -> Result<Vec<ImageView>, ImageReadError> {
+/// The images of a layout (a directory, an archive's members or a pull), each with its
+/// documents read and its layers left for [`ImageView::tree`].
+fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
+    let (store, path) = (reader.store(), reader.path());
     let index = json(store.file("index.json", path)?.as_ref(), path, "index.json")?;
     let mut views: Vec<ImageView> = Vec::new();
     // A stack holding descriptors in reverse, so that images come out in index order, each
@@ -361,7 +386,6 @@ fn open_layout(
     // read a number of times that grows as the product of the lists' lengths.
     let mut seen: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     let mut documents: BTreeMap<String, Rc<serde_json::Value>> = BTreeMap::new();
-    let mut layers = LayerCache::new();
     let mut listed = pending.len();
     check_listed(listed, path)?;
     while let Some(reached) = pending.pop() {
@@ -404,7 +428,16 @@ fn open_layout(
             }));
             continue;
         }
-        let mut view = read_manifest(store, path, &digest, &document, limits, &mut layers)?;
+        let mut view = read_manifest(reader, &digest, &document)?;
+        // An image whose config leaves its platform out has the one its descriptor gives.
+        let platform = reached.descriptor.get("platform");
+        let text = |field| platform.and_then(|p| p.get(field)).and_then(|v| v.as_str());
+        if view.arch.is_empty() {
+            view.arch = text("architecture").unwrap_or_default().to_string();
+        }
+        if view.variant.as_deref().is_none_or(str::is_empty) {
+            view.variant = text("variant").map(str::to_string);
+        }
         view.annotations = reached.above;
         view.names = reached.name.into_iter().collect();
         view.indexes = reached.indexes;
@@ -444,38 +477,45 @@ fn check_listed(listed: usize, path: &Path) -> Result<(), ImageReadError> {
 /// A docker-archive without an OCI `index.json`: `manifest.json` names config and layer
 /// members by path.
 fn open_docker_manifest(
-    store: &ArchiveStore,
+    reader: &Arc<Reader>,
     path: &Path,
-    limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
+    let store = reader.store();
     let list = json(store.file("manifest.json", path)?.as_ref(), path, "manifest.json")?;
     let items = list.as_array().cloned().unwrap_or_default();
     let mut views = Vec::with_capacity(items.len());
-    let mut cache = LayerCache::new();
     for item in items {
         let config_path = string_field(&item, "Config", path)?;
         let config_bytes = store.file(&config_path, path)?;
         let config = json(config_bytes.as_ref(), path, &config_path)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(config_bytes.as_ref())));
-        let mut tree = Tree::new(Metadata::directory(0o755));
-        let layers = item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
-        check_layer_count(layers.len(), path, &config_path)?;
-        let mut budget = ImageBudget::new(limits, &config_path);
-        for layer in layers {
-            let layer_path = layer.as_str().unwrap_or_default().to_string();
-            let tar = cached_layer(&mut cache, &layer_path, || {
-                Ok(store.layer(&layer_path, path, &layer_path, limits, None)?.tar)
-            })?;
-            apply(&mut tree, tar, path, &layer_path, &mut budget)?;
-        }
-        let tree = tree.freeze();
+        let listed = item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+        let list = listed
+            .iter()
+            .map(|layer| {
+                let member = layer.as_str().unwrap_or_default().to_string();
+                LayerRef { key: member.clone(), member, size: None, is_blob: false }
+            })
+            .collect();
+        let names = repo_tags(&item);
+        // Errors name the image by its first tag, else by its config member.
+        let label = names.first().unwrap_or(&config_path);
+        let layers = Layers::new(reader, list, label)?;
         let arch =
             config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
         let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
         let annotations = BTreeMap::new();
-        let names = repo_tags(&item);
         let indexes = Vec::new();
-        views.push(ImageView { arch, variant, digest, config, tree, annotations, names, indexes });
+        views.push(ImageView {
+            arch,
+            variant,
+            digest,
+            config,
+            layers,
+            annotations,
+            names,
+            indexes,
+        });
     }
     Ok(views)
 }
@@ -489,7 +529,7 @@ fn repo_tags(item: &serde_json::Value) -> Vec<String> {
 /// Adds to the images of an OCI archive that is a docker-archive as well (as flatroot
 /// writes them) the `RepoTags` its `manifest.json` gives the image of the same config.
 fn add_repo_tags(
-    store: &ArchiveStore,
+    store: &dyn Store,
     path: &Path,
     views: &mut [ImageView],
 ) -> Result<(), ImageReadError> {
@@ -504,73 +544,31 @@ fn add_repo_tags(
     Ok(())
 }
 
-/// The tars of the layers read so far, by digest (or archive member), so that a layer that
-/// several images (or one image, many times) list is read and inflated once.
-type LayerCache = BTreeMap<String, Bytes>;
-
-/// The tar of the layer `key` names: from `cache`, or read by `read` and kept there.
-fn cached_layer(
-    cache: &mut LayerCache,
-    key: &str,
-    read: impl FnOnce() -> Result<Bytes, ImageReadError>,
-) -> Result<Bytes, ImageReadError> {
-    if let Some(tar) = cache.get(key) {
-        return Ok(tar.clone());
-    }
-    let tar = read()?;
-    cache.insert(key.to_string(), tar.clone());
-    Ok(tar)
-}
-
-/// The most layers one image may have: overlay file systems stop at 128 (Docker at 125), so
-/// no image that runs comes near, while a small manifest listing one layer a million times
-/// would otherwise be applied a million times.
-const MAX_LAYERS: usize = 1024;
-
-/// Refuses a list of more than [`MAX_LAYERS`] layers.
-fn check_layer_count(count: usize, path: &Path, image: &str) -> Result<(), ImageReadError> {
-    if count <= MAX_LAYERS {
-        return Ok(());
-    }
-    let what = format!("image {image} has {count} layers; at most {MAX_LAYERS} are read");
-    Err(ImageReadError::Format { path: path.to_path_buf(), what })
-}
-
+/// The image `manifest` (of digest `digest`) describes: its config read, its layers listed.
 fn read_manifest(
-    store: &dyn Store,
-    path: &Path,
+    reader: &Arc<Reader>,
     digest: &str,
     manifest: &serde_json::Value,
-    limits: &Limits,
-    cache: &mut LayerCache,
 ) -> Result<ImageView, ImageReadError> {
+    let (store, path) = (reader.store(), reader.path());
     let config_descriptor = manifest.get("config").unwrap_or(&serde_json::Value::Null);
     let config_digest = string_field(config_descriptor, "digest", path)?;
     let config_bytes = blob(store, path, &config_digest, size_of(config_descriptor))?;
     let config = json(config_bytes.as_ref(), path, &config_digest)?;
-    let layers = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
-    check_layer_count(layers.len(), path, digest)?;
-    // Later layers are read over earlier ones, their whiteouts applied (see `apply`).
-    let mut tree = Tree::new(Metadata::directory(0o755));
-    let mut budget = ImageBudget::new(limits, digest);
-    for layer in &layers {
-        let layer_digest = string_field(layer, "digest", path)?;
-        let tar = cached_layer(cache, &layer_digest, || {
-            let hex_digest = hex_of(&layer_digest, path)?;
-            let name = format!("blobs/sha256/{hex_digest}");
-            let read = store.layer(&name, path, &layer_digest, limits, size_of(layer))?;
-            check_digest(&read.sha256(), hex_digest, &layer_digest, path)?;
-            Ok(read.tar)
-        })?;
-        apply(&mut tree, tar, path, &layer_digest, &mut budget)?;
+    let listed = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+    let mut list = Vec::with_capacity(listed.len());
+    for layer in &listed {
+        let key = string_field(layer, "digest", path)?;
+        let member = format!("blobs/sha256/{}", hex_of(&key, path)?);
+        list.push(LayerRef { key, member, size: size_of(layer), is_blob: true });
     }
-    let tree = tree.freeze();
+    let layers = Layers::new(reader, list, digest)?;
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
     let digest = digest.to_string();
     let annotations = BTreeMap::new();
     let (names, indexes) = (Vec::new(), Vec::new());
-    Ok(ImageView { arch, variant, digest, config, tree, annotations, names, indexes })
+    Ok(ImageView { arch, variant, digest, config, layers, annotations, names, indexes })
 }
 
 /// `above` with the string annotations of `index` over it, less the layout-local ref name.
@@ -587,53 +585,6 @@ fn annotations_of(
     }
     out.remove("org.opencontainers.image.ref.name");
     out
-}
-
-fn tree_of(
-    tar: Bytes,
-    path: &Path,
-    digest: &str,
-    limits: &Limits,
-) -> Result<FrozenTree, ImageReadError> {
-    let mut tree = Tree::new(Metadata::directory(0o755));
-    apply(&mut tree, tar, path, digest, &mut ImageBudget::new(limits, ""))?;
-    Ok(tree.freeze())
-}
-
-/// The entries one image's layers may still place, and the image's name for the error
-/// that says it overspent.
-struct ImageBudget {
-    entries: EntryBudget,
-    image: String,
-}
-
-impl ImageBudget {
-    fn new(limits: &Limits, image: &str) -> ImageBudget {
-        ImageBudget { entries: EntryBudget::new(limits.max_entries), image: image.to_string() }
-    }
-}
-
-/// Reads a layer's tar over `tree`, which holds the layers below it, spending its entries
-/// from the image's `budget`; its files point into the tar's buffer. Its OCI whiteouts
-/// delete what the lower layers hold and are not themselves shown, in every form of image
-/// and in a bare layer alike.
-fn apply(
-    tree: &mut Tree,
-    tar: Bytes,
-    path: &Path,
-    digest: &str,
-    budget: &mut ImageBudget,
-) -> Result<(), ImageReadError> {
-    apply_layer(tree, tar.into_shared(), &mut budget.entries).map_err(|source| match source {
-        ReadError::TooManyEntries { limit } => ImageReadError::TooManyEntries {
-            path: path.to_path_buf(),
-            image: budget.image.clone(),
-            limit,
-        },
-        source => {
-            ImageReadError::Layer { path: path.to_path_buf(), digest: digest.to_string(), source }
-        }
-    })
 }
 
 fn manifests(

@@ -40,6 +40,29 @@ pub fn position_of(views: &[ImageView], wanted: &str) -> Option<usize> {
     exact.or_else(|| views.iter().position(|v| platform_matches(wanted, &v.platform())))
 }
 
+/// The platform `--arch NAME` asks for: an architecture flatroot knows, in either spelling
+/// (`armv7` and `arm/v7` give `arm/v7`, `aarch64` gives `arm64`), or any other OCI platform
+/// name as images carry it (`arm64/v8`, `arm/v5`, `arm`); `None` for what is neither.
+pub fn platform_of_name(name: &str) -> Option<String> {
+    if let Some(arch) = crate::blueprint::Arch::from_name(name) {
+        return Some(arch.oci_name());
+    }
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.len() <= 32
+            && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    let (arch, variant) = split(name);
+    (word(arch) && variant.is_none_or(word)).then(|| name.to_string())
+}
+
+/// The platforms of `views`, each once, in order, as messages list them.
+pub fn platforms_of(views: &[ImageView]) -> String {
+    let mut platforms: Vec<String> = Vec::new();
+    super::push_new(&mut platforms, views.iter().map(ImageView::platform));
+    platforms.join(", ")
+}
+
 /// Splits `ARCH[/VARIANT]`.
 fn split(platform: &str) -> (&str, Option<&str>) {
     match platform.split_once('/') {
@@ -48,9 +71,10 @@ fn split(platform: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Checks that `views[chosen]`, the image a command picked by its platform from what the
-/// argument `arg` names, is the only image of that platform (see [`platform_matches`]: an
-/// `arm` image without a variant is of `arm/v7` too), so that none is read in place of
+/// Checks that `views[chosen]`, the image a command picked from what the argument `arg`
+/// names for the platform `asked` (or, when none was, for its own platform), is the only
+/// image of that platform (see [`platform_matches`]: an `arm` image without a variant is of
+/// `arm/v7` too, and `arm` asked for is any variant), so that none is read in place of
 /// another the user meant. A bare layer is what there is.
 ///
 /// # Errors
@@ -59,11 +83,13 @@ fn split(platform: &str) -> (&str, Option<&str>) {
 pub fn only_one_of_its_platform(
     views: &[ImageView],
     chosen: usize,
+    asked: Option<&str>,
     arg: &Path,
 ) -> Result<(), ImageReadError> {
-    let Some(wanted) = views.get(chosen).map(ImageView::platform) else {
+    let Some(own) = views.get(chosen).map(ImageView::platform) else {
         return Ok(());
     };
+    let wanted = asked.map_or(own, str::to_string);
     let mut same: Vec<&ImageView> = Vec::new();
     for view in views.iter().filter(|v| !v.arch.is_empty()) {
         let alike = platform_matches(&wanted, &view.platform());
@@ -98,13 +124,12 @@ mod tests {
     use super::*;
 
     fn view(arch: &str, variant: Option<&str>, digest: &str, names: &[&str]) -> ImageView {
-        use flatroot_vfs::{Metadata, Tree};
         ImageView {
             arch: arch.to_string(),
             variant: variant.map(str::to_string),
             digest: digest.to_string(),
             config: serde_json::Value::Null,
-            tree: Tree::new(Metadata::directory(0o755)).freeze(),
+            layers: super::super::layers::Layers::none(),
             annotations: Default::default(),
             names: names.iter().map(|n| n.to_string()).collect(),
             indexes: Vec::new(),
@@ -121,6 +146,18 @@ mod tests {
         assert!(!platform_matches("amd64", ""));
         assert_eq!(platform_name("arm", Some("v7")), "arm/v7");
         assert_eq!(platform_name("amd64", Some("")), "amd64");
+    }
+
+    #[test]
+    fn arch_names_flatroot_knows_and_oci_platform_names_are_platforms() {
+        assert_eq!(platform_of_name("armv7").as_deref(), Some("arm/v7"));
+        assert_eq!(platform_of_name("aarch64").as_deref(), Some("arm64"));
+        assert_eq!(platform_of_name("arm64/v8").as_deref(), Some("arm64/v8"));
+        assert_eq!(platform_of_name("arm/v5").as_deref(), Some("arm/v5"));
+        assert_eq!(platform_of_name("arm").as_deref(), Some("arm"));
+        for bad in ["", "ARM64", "arm/", "/v7", "arm/v7/x", "x86 64", "amd64\n"] {
+            assert_eq!(platform_of_name(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -141,7 +178,7 @@ mod tests {
     fn the_picked_image_must_be_the_only_one_of_its_platform() {
         let path = Path::new("L");
         let check = |views: &[ImageView], chosen| {
-            only_one_of_its_platform(views, chosen, path).map_err(|e| e.to_string())
+            only_one_of_its_platform(views, chosen, None, path).map_err(|e| e.to_string())
         };
         let amd = || view("amd64", None, "sha256:a", &["one"]);
 
@@ -157,6 +194,16 @@ mod tests {
         let bare_arm = view("arm", None, "sha256:e", &["any"]);
         let want = "L holds 2 images for arm/v7: pick one as L:NAME (seven, any)";
         assert_eq!(check(&[v6(), v7(), bare_arm], 1).unwrap_err(), want);
+
+        // What was asked for is what must be unique: an image without a variant is the only
+        // `arm/v6` beside a `v7`, while `arm` asked for is either.
+        let plain = || view("arm", None, "sha256:p", &["plain"]);
+        let asked = |views: &[ImageView], chosen, platform| {
+            only_one_of_its_platform(views, chosen, Some(platform), path).map_err(|e| e.to_string())
+        };
+        assert_eq!(asked(&[plain(), v7()], 0, "arm/v6"), Ok(()));
+        let want = "L holds 2 images for arm: pick one as L:NAME (six, seven)";
+        assert_eq!(asked(&[v6(), v7()], 0, "arm").unwrap_err(), want);
 
         // Names that do not tell them apart give way to digests.
         let unnamed = view("amd64", None, "sha256:e", &[]);

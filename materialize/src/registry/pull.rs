@@ -86,7 +86,7 @@ pub fn open_image(
     let outcome = fetch(reference, options, &target)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     files.insert("index.json".to_string(), layout_index(&outcome, None, &reference.to_string())?);
-    image::open_files(&files, Path::new(&reference.to_string()), limits).map_err(|source| {
+    image::open_files(files, Path::new(&reference.to_string()), limits).map_err(|source| {
         RegistryError::Image { reference: reference.to_string(), source: Box::new(source) }
     })
 }

@@ -1,0 +1,155 @@
+//! An image's layers, read when its tree is asked for: opening a layout or archive reads its
+//! documents only, so that the images a command does not pick cost neither time nor memory,
+//! and a broken layer of one of them fails no command that reads another.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use flatroot_vfs::tar::{EntryBudget, ReadError, apply_layer};
+use flatroot_vfs::{FrozenTree, Metadata, Tree};
+
+use super::blob::Bytes;
+use super::{ImageReadError, Store, check_digest, hex_of};
+use crate::apk::datatar::Limits;
+
+/// Where the layers of the images of one input are read from, and the tars read so far.
+pub(super) struct Reader {
+    store: Box<dyn Store>,
+    /// The input, as errors name it.
+    path: PathBuf,
+    limits: Limits,
+    /// The tars read so far, by digest (or archive member), so that a layer that several
+    /// images (or one image, many times) list is read and inflated once.
+    cache: Mutex<BTreeMap<String, Bytes>>,
+}
+
+impl Reader {
+    /// A reader of the layers in `store`, for the input `path`, held to `limits`.
+    pub(super) fn new(store: Box<dyn Store>, path: &Path, limits: &Limits) -> Arc<Reader> {
+        let cache = Mutex::new(BTreeMap::new());
+        Arc::new(Reader { store, path: path.to_path_buf(), limits: *limits, cache })
+    }
+
+    /// A reader holding one tar already read, under `key`: a bare layer's.
+    pub(super) fn of_tar(key: &str, tar: Bytes, path: &Path, limits: &Limits) -> Arc<Reader> {
+        let cache = Mutex::new(BTreeMap::from([(key.to_string(), tar)]));
+        let store = Box::new(super::MemoryStore(BTreeMap::new()));
+        Arc::new(Reader { store, path: path.to_path_buf(), limits: *limits, cache })
+    }
+
+    /// The store, for the documents that are read at once.
+    pub(super) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The input, as errors name it.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tar of `layer`: read before, or now (inflated, within the limits, and checked
+    /// against its digest when it is a blob).
+    fn tar(&self, layer: &LayerRef) -> Result<Bytes, ImageReadError> {
+        // Held while reading, so that two trees asked for at once read a layer once.
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tar) = cache.get(&layer.key) {
+            return Ok(tar.clone());
+        }
+        let (path, limits) = (&self.path, &self.limits);
+        let read = self.store.layer(&layer.member, path, &layer.key, limits, layer.size)?;
+        if layer.is_blob {
+            check_digest(&read.sha256(), hex_of(&layer.key, path)?, &layer.key, path)?;
+        }
+        cache.insert(layer.key.clone(), read.tar.clone());
+        Ok(read.tar)
+    }
+}
+
+/// One layer an image lists.
+pub(super) struct LayerRef {
+    /// Its digest (`sha256:…`), or its member's name in a docker-archive.
+    pub(super) key: String,
+    /// Where the store holds it.
+    pub(super) member: String,
+    /// The size its descriptor gives, if it gives one.
+    pub(super) size: Option<u64>,
+    /// Whether `key` is a digest its bytes must match.
+    pub(super) is_blob: bool,
+}
+
+/// The layers of one image, in order, and where they are read from.
+pub(super) struct Layers {
+    reader: Arc<Reader>,
+    list: Vec<LayerRef>,
+    /// The image as errors name it: its manifest digest or config member, or empty for a
+    /// bare layer.
+    image: String,
+}
+
+/// The most layers one image may have: overlay file systems stop at 128 (Docker at 125), so
+/// no image that runs comes near, while a small manifest listing one layer a million times
+/// would otherwise be applied a million times.
+const MAX_LAYERS: usize = 1024;
+
+impl Layers {
+    /// The layers `list` of the image named `image` (see [`Layers::image`]).
+    ///
+    /// # Errors
+    /// [`ImageReadError::Format`] for more than [`MAX_LAYERS`] layers.
+    pub(super) fn new(
+        reader: &Arc<Reader>,
+        list: Vec<LayerRef>,
+        image: &str,
+    ) -> Result<Layers, ImageReadError> {
+        if list.len() > MAX_LAYERS {
+            let what =
+                format!("image {image} has {} layers; at most {MAX_LAYERS} are read", list.len());
+            return Err(ImageReadError::Format { path: reader.path.clone(), what });
+        }
+        Ok(Layers { reader: Arc::clone(reader), list, image: image.to_string() })
+    }
+
+    /// The root filesystem: every layer applied in order over an empty root, with its
+    /// whiteouts, all of them within one budget of [`Limits::max_entries`] entries (see
+    /// [`EntryBudget`]). Files point into the layers' buffers, which are shared with every
+    /// other tree of the input that lists the same layer.
+    pub(super) fn tree(&self) -> Result<FrozenTree, ImageReadError> {
+        let reader = &self.reader;
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut budget = EntryBudget::new(reader.limits.max_entries);
+        for layer in &self.list {
+            let tar = reader.tar(layer)?;
+            self.apply(&mut tree, tar, &layer.key, &mut budget)?;
+        }
+        Ok(tree.freeze())
+    }
+
+    /// Reads a layer's tar over `tree`, which holds the layers below it, spending its
+    /// entries from `budget`; its files point into the tar's buffer. Its OCI whiteouts
+    /// delete what the lower layers hold and are not themselves shown, in every form of
+    /// image and in a bare layer alike.
+    fn apply(
+        &self,
+        tree: &mut Tree,
+        tar: Bytes,
+        key: &str,
+        budget: &mut EntryBudget,
+    ) -> Result<(), ImageReadError> {
+        let path = self.reader.path.clone();
+        apply_layer(tree, tar.into_shared(), budget).map_err(|source| match source {
+            ReadError::TooManyEntries { limit } => {
+                ImageReadError::TooManyEntries { path, image: self.image.clone(), limit }
+            }
+            source => ImageReadError::Layer { path, digest: key.to_string(), source },
+        })
+    }
+
+    /// No layers: an empty root.
+    #[cfg(test)]
+    pub(super) fn none() -> Layers {
+        let reader =
+            Reader::of_tar("", Bytes::owned(Vec::new()), Path::new(""), &Limits::default());
+        Layers { reader, list: Vec::new(), image: String::new() }
+    }
+}
