@@ -516,7 +516,7 @@ fn whiteouts_of_an_upper_layer_delete_what_the_lower_layer_has() {
     let dir = tempdir();
     let (base, layered) = (dir.path().join("base"), dir.path().join("layered"));
     fixture_with_whiteouts(&base, &layered);
-    let before = tree_paths(&images(&base)[0].tree);
+    let before = tree_paths(&images(&base)[0].tree().unwrap());
     assert!(before.iter().any(|p| p == "/etc/apk/arch"), "{before:?}");
 
     let (code, report) = diff_json(&[s(&base), s(&layered), "--level", "files"]);
@@ -560,6 +560,20 @@ fn the_inflate_limits_govern_image_layers_and_the_error_names_a_flag_diff_takes(
     let text = stderr(&output);
     let want = "past 1048576 bytes, the data segment size limit (raise it with --max-data-size)";
     assert!(text.contains(want), "{text}");
+}
+
+#[test]
+fn a_blueprint_warning_is_noted_once_and_names_its_file_once() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("bp.yaml");
+    std::fs::write(&blueprint, "contents:\n  packages: []\n").unwrap();
+    let (code, report) = diff_json(&[s(&blueprint), s(&blueprint), "--level", "config"]);
+    assert_eq!(code, 0, "{report:#}");
+    let want = format!(
+        "{}: contents.packages names no package; the image holds only generated files",
+        blueprint.display()
+    );
+    assert_eq!(report["notes"], serde_json::json!([want]), "{report:#}");
 }
 
 #[test]

@@ -19,7 +19,9 @@ use crate::apk::version;
 const MAX_DIFF_BYTES: usize = 1 << 20;
 
 pub(super) fn report(a: &Side, b: &Side, options: &Options) -> Report {
-    let mut notes: Vec<String> = a.notes.iter().chain(&b.notes).cloned().collect();
+    // A note both sides give (the same blueprint on each) is said once.
+    let mut notes: Vec<String> = a.notes.clone();
+    notes.extend(b.notes.iter().filter(|n| !a.notes.contains(n)).cloned());
     let config = match (&a.config, &b.config) {
         _ if !options.level.config() => None,
         (Some(ca), Some(cb)) => Some(config(ca, cb, &options.ignore)),
