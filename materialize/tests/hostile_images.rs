@@ -331,4 +331,19 @@ fn a_manifest_or_config_of_another_size_than_its_descriptor_says_is_refused() {
     let (_, config) = layout_with_sizes(&dir.path().join("config"), same, more);
     let want = format!("L: blob sha256:… is {config} bytes, its descriptor says {}", config + 1);
     assert_eq!(error("config"), want);
+
+    // A size that is no byte count is refused, not taken for none.
+    let odd = dir.path().join("odd");
+    layout_with_sizes(&odd, same, same);
+    for size in [serde_json::json!("705"), serde_json::json!(-1), serde_json::json!(7.5)] {
+        let index_path = odd.join("index.json");
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        index["manifests"][0]["size"] = size.clone();
+        std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let shown =
+            chain(&image::open(&odd).err().unwrap()).replace(&odd.display().to_string(), "L");
+        let want = format!("L: a descriptor whose size {size} is not a whole number of bytes");
+        assert_eq!(shown, want);
+    }
 }

@@ -402,7 +402,7 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
         let document = match documents.get(&digest) {
             Some(document) => Rc::clone(document),
             None => {
-                let size = size_of(&reached.descriptor);
+                let size = size_of(&reached.descriptor, path)?;
                 let parsed =
                     Rc::new(json(blob(store, path, &digest, size)?.as_ref(), path, &digest)?);
                 documents.insert(digest.clone(), Rc::clone(&parsed));
@@ -553,14 +553,15 @@ fn read_manifest(
     let (store, path) = (reader.store(), reader.path());
     let config_descriptor = manifest.get("config").unwrap_or(&serde_json::Value::Null);
     let config_digest = string_field(config_descriptor, "digest", path)?;
-    let config_bytes = blob(store, path, &config_digest, size_of(config_descriptor))?;
+    let config_bytes = blob(store, path, &config_digest, size_of(config_descriptor, path)?)?;
     let config = json(config_bytes.as_ref(), path, &config_digest)?;
     let listed = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
     let mut list = Vec::with_capacity(listed.len());
     for layer in &listed {
         let key = string_field(layer, "digest", path)?;
         let member = format!("blobs/sha256/{}", hex_of(&key, path)?);
-        list.push(LayerRef { key, member, size: size_of(layer), is_blob: true });
+        let size = size_of(layer, path)?;
+        list.push(LayerRef { key, member, size, is_blob: true });
     }
     let layers = Layers::new(reader, list, digest)?;
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
@@ -627,9 +628,19 @@ fn blob(
     Ok(bytes)
 }
 
-/// The `size` a descriptor gives, if it gives one as a number.
-fn size_of(descriptor: &serde_json::Value) -> Option<u64> {
-    descriptor.get("size").and_then(serde_json::Value::as_u64)
+/// The `size` a descriptor gives: `None` when it gives none (the spec requires one, but
+/// images that leave it out are read, their digests still checked).
+///
+/// # Errors
+/// [`ImageReadError::Format`] for a size that is not a whole number of bytes.
+fn size_of(descriptor: &serde_json::Value, path: &Path) -> Result<Option<u64>, ImageReadError> {
+    match descriptor.get("size") {
+        None => Ok(None),
+        Some(size) => size.as_u64().map(Some).ok_or_else(|| ImageReadError::Format {
+            path: path.to_path_buf(),
+            what: format!("a descriptor whose size {size} is not a whole number of bytes"),
+        }),
+    }
 }
 
 /// The hex part of a `sha256:` digest, the only algorithm read.
