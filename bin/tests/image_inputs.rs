@@ -143,6 +143,21 @@ fn a_registry_reference_stays_one_when_its_host_is_a_file_here() {
     let text = stderr(&output);
     assert!(text.contains("localhost:1/app:v1"), "{text}");
     assert!(!text.contains("holds no image") && !text.contains("malformed"), "{text}");
+
+    // A relative PATH and a NAME with a `/` (as skopeo tags a docker-archive's image) has no
+    // port after the colon, so it is a path and a name, not a reference.
+    let plain = dir.path().join("lay");
+    build(BLUEPRINT, &plain, &["--arch", "x86_64"]);
+    let named = dir.path().join("named");
+    layout_of_named(&named, &[("qa/good:v1", &plain)]);
+    let output = run(flatroot().current_dir(dir.path()).args([
+        "diff",
+        "named:qa/good:v1",
+        "lay",
+        "--level",
+        "files",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 /// Writes `document` as a blob of `layout`; returns its descriptor as an image index.

@@ -450,12 +450,17 @@ fn arch_picks_a_32_bit_arm_image_by_its_variant_in_mount_and_diff() {
     let at = |name: &str| dir.path().join(name);
     build(BLUEPRINT, &at("base"), &["--arch", "x86_64"]);
     // Three arm images told apart by a file of their own: v6, v7, and one naming no variant.
-    for (layout, variant) in [("v6", Some("v6")), ("v7", Some("v7")), ("any", None)] {
+    let images = [("v6", Some("v6")), ("v7", Some("v7")), ("any", None), ("other", None)];
+    for (layout, variant) in images {
         layout_with_layer(&at("base"), &at(layout), &layer_of_files(&[&format!("etc/{layout}")]));
         relabel_platform(&at(layout), "arm", variant);
     }
     layout_of_named(&at("both"), &[("six", &at("v6")), ("seven", &at("v7"))]);
-    layout_of_named(&at("three"), &[("six", &at("v6")), ("seven", &at("v7")), ("any", &at("any"))]);
+    // Two that name no variant beside a v6: neither is exactly `arm/v7`, both may be.
+    layout_of_named(
+        &at("three"),
+        &[("six", &at("v6")), ("any", &at("any")), ("other", &at("other"))],
+    );
 
     // Each spelling picks its variant out of the two.
     for (arch, file) in [("armv7", "etc/v7"), ("arm/v7", "etc/v7"), ("armhf", "etc/v6")] {
@@ -479,7 +484,7 @@ fn arch_picks_a_32_bit_arm_image_by_its_variant_in_mount_and_diff() {
     let output = run(flatroot().arg("mount").arg(&three).arg(&empty).args(["--arch", "armv7"]));
     assert_eq!(output.status.code(), Some(2));
     let want = format!(
-        "{0} holds 2 images for arm/v7: pick one as {0}:NAME (seven, any)",
+        "{0} holds 2 images for arm/v7: pick one as {0}:NAME (any, other)",
         three.display()
     );
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
@@ -493,6 +498,13 @@ fn arch_picks_a_32_bit_arm_image_by_its_variant_in_mount_and_diff() {
     }
     let output = run(flatroot().arg("diff").arg(&three).arg(at("v7")).args(["--arch", "arm/v7"]));
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    // An image exactly of the platform asked for is the one meant.
+    let mixed = at("mixed");
+    layout_of_named(&mixed, &[("any", &at("any")), ("seven", &at("v7"))]);
+    let output = run(flatroot().arg("diff").arg(&mixed).arg(at("v7")).args(["--arch", "armv7"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(flatroot().arg("diff").arg(&mixed).arg(at("any")).args(["--arch", "arm"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]

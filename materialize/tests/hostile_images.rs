@@ -343,7 +343,8 @@ fn a_manifest_or_config_of_another_size_than_its_descriptor_says_is_refused() {
         std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
         let shown =
             chain(&image::open(&odd).err().unwrap()).replace(&odd.display().to_string(), "L");
-        let want = format!("L: a descriptor whose size {size} is not a whole number of bytes");
+        let digest = index["manifests"][0]["digest"].as_str().unwrap();
+        let want = format!("L: the descriptor of {digest} gives the size {size}, not a byte count");
         assert_eq!(shown, want);
     }
 }

@@ -415,6 +415,17 @@ pub enum DiffError {
         /// The architectures it has.
         available: String,
     },
+    /// Several architectures of a blueprint or lock match the platform compared (`arm` for
+    /// `armhf` and `armv7`), and none is exactly it.
+    #[error("{input}: {} architectures match {arch:?} ({}): pick one with --arch", choices.len(), choices.join(", "))]
+    AmbiguousArch {
+        /// The input.
+        input: PathBuf,
+        /// The platform compared.
+        arch: String,
+        /// The platforms that match it.
+        choices: Vec<String>,
+    },
     /// `--arch` names no architecture flatroot knows.
     #[error("unknown architecture {arch:?}")]
     UnknownArch {

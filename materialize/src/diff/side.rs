@@ -152,6 +152,32 @@ fn oci_name(apk: &str) -> String {
     Arch::from_name(apk).map_or_else(|| apk.to_string(), Arch::oci_name)
 }
 
+/// The apk architecture of `archs` (a blueprint's or a lock's) that builds the platform
+/// `arch`: the first when `arch` is empty, else the one exactly of it, else the only one
+/// that matches it (see [`image::platform_matches`]).
+fn pick_arch(archs: &[String], arch: &str, input: &Path) -> Result<String, DiffError> {
+    let exact = archs.iter().find(|a| arch.is_empty() || oci_name(a) == arch);
+    if let Some(apk) = exact {
+        return Ok(apk.clone());
+    }
+
+    let matching: Vec<&String> =
+        archs.iter().filter(|a| image::platform_matches(arch, &oci_name(a))).collect();
+    match matching.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(DiffError::NoArch {
+            input: input.to_path_buf(),
+            arch: arch.to_string(),
+            available: archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
+        }),
+        several => Err(DiffError::AmbiguousArch {
+            input: input.to_path_buf(),
+            arch: arch.to_string(),
+            choices: several.iter().map(|a| oci_name(a)).collect(),
+        }),
+    }
+}
+
 /// The platform compared (`amd64`, `arm/v7`): `--arch`, else A's first.
 pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffError> {
     let oci = |apk: &str| {
@@ -190,16 +216,7 @@ fn load_blueprint(
     arch: &str,
     options: &Options,
 ) -> Result<Side, DiffError> {
-    let apk_arch = plan
-        .archs
-        .iter()
-        .find(|a| arch.is_empty() || image::platform_matches(arch, &oci_name(a)))
-        .cloned()
-        .ok_or_else(|| DiffError::NoArch {
-            input: path.to_path_buf(),
-            arch: arch.to_string(),
-            available: plan.archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
-        })?;
+    let apk_arch = pick_arch(&plan.archs, arch, path)?;
     plan.archs = vec![apk_arch.clone()];
     let build_error = |source: BuildError| DiffError::Build {
         input: path.to_path_buf(),
@@ -314,16 +331,7 @@ fn load_lock(
     arch: &str,
     options: &Options,
 ) -> Result<Side, DiffError> {
-    let archs = lock.archs();
-    let apk_arch = archs
-        .iter()
-        .find(|a| arch.is_empty() || image::platform_matches(arch, &oci_name(a)))
-        .cloned()
-        .ok_or_else(|| DiffError::NoArch {
-            input: path.to_path_buf(),
-            arch: arch.to_string(),
-            available: archs.iter().map(|a| oci_name(a)).collect::<Vec<_>>().join(", "),
-        })?;
+    let apk_arch = pick_arch(&lock.archs(), arch, path)?;
     let mut side = Side {
         info: SideInfo {
             input: path.display().to_string(),
@@ -587,6 +595,21 @@ pub(super) fn config_fields(config: &serde_json::Value) -> BTreeMap<String, serd
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blueprint_arch_is_picked_exactly_else_as_the_only_match() {
+        let archs: Vec<String> = ["x86_64", "armhf", "armv7"].map(String::from).to_vec();
+        let pick = |arch| pick_arch(&archs, arch, Path::new("bp.yaml")).map_err(|e| e.to_string());
+        assert_eq!(pick(""), Ok("x86_64".to_string()));
+        assert_eq!(pick("arm/v7"), Ok("armv7".to_string()));
+        assert_eq!(pick("arm/v6"), Ok("armhf".to_string()));
+        let want = "bp.yaml: 2 architectures match \"arm\" (arm/v6, arm/v7): pick one with --arch";
+        assert_eq!(pick("arm"), Err(want.to_string()));
+        let one_arm = ["armv7".to_string()];
+        assert_eq!(pick_arch(&one_arm, "arm", Path::new("x")).ok(), Some("armv7".to_string()));
+        let want = "bp.yaml: no image for architecture \"s390x\" (it has amd64, arm/v6, arm/v7)";
+        assert_eq!(pick("s390x"), Err(want.to_string()));
+    }
 
     #[test]
     fn config_fields_split_env_and_labels_and_drop_empty_lists_and_times() {

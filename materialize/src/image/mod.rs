@@ -429,14 +429,15 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
             continue;
         }
         let mut view = read_manifest(reader, &digest, &document)?;
-        // An image whose config leaves its platform out has the one its descriptor gives.
+        // The platform the index gives is the one images are picked by (as a runtime picks
+        // them); the config's stands where the index gives none.
         let platform = reached.descriptor.get("platform");
         let text = |field| platform.and_then(|p| p.get(field)).and_then(|v| v.as_str());
-        if view.arch.is_empty() {
-            view.arch = text("architecture").unwrap_or_default().to_string();
+        if let Some(arch) = text("architecture").filter(|a| !a.is_empty()) {
+            view.arch = arch.to_string();
         }
-        if view.variant.as_deref().is_none_or(str::is_empty) {
-            view.variant = text("variant").map(str::to_string);
+        if let Some(variant) = text("variant").filter(|v| !v.is_empty()) {
+            view.variant = Some(variant.to_string());
         }
         view.annotations = reached.above;
         view.names = reached.name.into_iter().collect();
@@ -634,13 +635,14 @@ fn blob(
 /// # Errors
 /// [`ImageReadError::Format`] for a size that is not a whole number of bytes.
 fn size_of(descriptor: &serde_json::Value, path: &Path) -> Result<Option<u64>, ImageReadError> {
-    match descriptor.get("size") {
-        None => Ok(None),
-        Some(size) => size.as_u64().map(Some).ok_or_else(|| ImageReadError::Format {
+    let Some(size) = descriptor.get("size") else { return Ok(None) };
+    size.as_u64().map(Some).ok_or_else(|| {
+        let digest = descriptor.get("digest").and_then(|d| d.as_str()).unwrap_or("?");
+        ImageReadError::Format {
             path: path.to_path_buf(),
-            what: format!("a descriptor whose size {size} is not a whole number of bytes"),
-        }),
-    }
+            what: format!("the descriptor of {digest} gives the size {size}, not a byte count"),
+        }
+    })
 }
 
 /// The hex part of a `sha256:` digest, the only algorithm read.

@@ -18,8 +18,10 @@ pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
     }
     let text = arg.to_str()?;
     // A registry reference's `HOST:PORT` is no path and name, whatever lies in the working
-    // directory under the host's name.
-    let host_end = text.find('/').filter(|_| crate::registry::Reference::looks_like(text));
+    // directory under the host's name; but a `PATH:NAME` whose NAME holds a `/` (as
+    // `x.tar:docker.io/library/one:a`) has no port, and is split.
+    let is_reference = crate::registry::Reference::parse(text).is_ok() || text.contains("://");
+    let host_end = text.find('/').filter(|_| is_reference);
     text.rmatch_indices(':').filter(|(at, _)| host_end.is_none_or(|end| *at > end)).find_map(
         |(at, _)| {
             let (path, name) = (&text[..at], &text[at + 1..]);
@@ -104,6 +106,9 @@ mod tests {
         assert_eq!(split("layout:"), None);
         assert_eq!(split("plain:one"), None);
         assert_eq!(split_named(Path::new("localhost:5000/name:tag")), None);
+        // A name with a `/` after a path without one: no port, so a path and a name.
+        let tagged = "a.tar:docker.io/library/one:a";
+        assert_eq!(split(tagged), Some((at("a.tar"), "docker.io/library/one:a".to_string())));
         // A layout in a directory whose name holds a colon.
         std::fs::create_dir_all(at("localhost:5000/layout")).unwrap();
         std::fs::write(at("localhost:5000/layout/index.json"), b"{}").unwrap();

@@ -44,6 +44,8 @@ pub fn position_of(views: &[ImageView], wanted: &str) -> Option<usize> {
 /// (`armv7` and `arm/v7` give `arm/v7`, `aarch64` gives `arm64`), or any other OCI platform
 /// name as images carry it (`arm64/v8`, `arm/v5`, `arm`); `None` for what is neither.
 pub fn platform_of_name(name: &str) -> Option<String> {
+    // `linux/arm64`, as `docker --platform` spells it: every image here is Linux.
+    let name = name.strip_prefix("linux/").unwrap_or(name);
     if let Some(arch) = crate::blueprint::Arch::from_name(name) {
         return Some(arch.oci_name());
     }
@@ -73,9 +75,10 @@ fn split(platform: &str) -> (&str, Option<&str>) {
 
 /// Checks that `views[chosen]`, the image a command picked from what the argument `arg`
 /// names for the platform `asked` (or, when none was, for its own platform), is the only
-/// image of that platform (see [`platform_matches`]: an `arm` image without a variant is of
-/// `arm/v7` too, and `arm` asked for is any variant), so that none is read in place of
-/// another the user meant. A bare layer is what there is.
+/// image of that platform, so that none is read in place of another the user meant: the
+/// only one of exactly that platform, or when none is, the only one that matches it (see
+/// [`platform_matches`]: an `arm` image without a variant may be `arm/v7`, and `arm` asked
+/// for is any variant). A bare layer is what there is.
 ///
 /// # Errors
 /// [`ImageReadError::Ambiguous`], naming what tells the images apart: their names when
@@ -90,9 +93,15 @@ pub fn only_one_of_its_platform(
         return Ok(());
     };
     let wanted = asked.map_or(own, str::to_string);
+    let images = || views.iter().filter(|v| !v.arch.is_empty());
+    let exact = images().any(|v| v.platform() == wanted);
     let mut same: Vec<&ImageView> = Vec::new();
-    for view in views.iter().filter(|v| !v.arch.is_empty()) {
-        let alike = platform_matches(&wanted, &view.platform());
+    for view in images() {
+        let alike = if exact {
+            view.platform() == wanted
+        } else {
+            platform_matches(&wanted, &view.platform())
+        };
         if alike && !same.iter().any(|s| s.digest == view.digest) {
             same.push(view);
         }
@@ -155,6 +164,7 @@ mod tests {
         assert_eq!(platform_of_name("arm64/v8").as_deref(), Some("arm64/v8"));
         assert_eq!(platform_of_name("arm/v5").as_deref(), Some("arm/v5"));
         assert_eq!(platform_of_name("arm").as_deref(), Some("arm"));
+        assert_eq!(platform_of_name("linux/arm64").as_deref(), Some("arm64"));
         for bad in ["", "ARM64", "arm/", "/v7", "arm/v7/x", "x86 64", "amd64\n"] {
             assert_eq!(platform_of_name(bad), None, "{bad:?}");
         }
@@ -187,20 +197,25 @@ mod tests {
         assert_eq!(check(&[amd(), arm], 0), Ok(()));
         assert_eq!(check(&[amd(), view("amd64", None, "sha256:a", &["uno"])], 0), Ok(()));
 
-        // Variants are platforms of their own; an image without one may be either.
+        // Variants are platforms of their own; an image without one may be either, unless
+        // one is exactly what was asked for.
         let v6 = || view("arm", Some("v6"), "sha256:c", &["six"]);
         let v7 = || view("arm", Some("v7"), "sha256:d", &["seven"]);
+        let bare_arm = || view("arm", None, "sha256:e", &["any"]);
         assert_eq!(check(&[v6(), v7()], 1), Ok(()));
-        let bare_arm = view("arm", None, "sha256:e", &["any"]);
-        let want = "L holds 2 images for arm/v7: pick one as L:NAME (seven, any)";
-        assert_eq!(check(&[v6(), v7(), bare_arm], 1).unwrap_err(), want);
+        assert_eq!(check(&[v6(), v7(), bare_arm()], 1), Ok(()));
+        assert_eq!(check(&[v6(), v7(), bare_arm()], 2), Ok(()));
+        let other_arm = view("arm", None, "sha256:g", &["other"]);
+        let asked = |views: &[ImageView], chosen, platform| {
+            only_one_of_its_platform(views, chosen, Some(platform), path).map_err(|e| e.to_string())
+        };
+        assert_eq!(asked(&[bare_arm(), v7()], 1, "arm/v7"), Ok(()));
+        let want = "L holds 2 images for arm/v7: pick one as L:NAME (any, other)";
+        assert_eq!(asked(&[bare_arm(), other_arm], 0, "arm/v7").unwrap_err(), want);
 
         // What was asked for is what must be unique: an image without a variant is the only
         // `arm/v6` beside a `v7`, while `arm` asked for is either.
         let plain = || view("arm", None, "sha256:p", &["plain"]);
-        let asked = |views: &[ImageView], chosen, platform| {
-            only_one_of_its_platform(views, chosen, Some(platform), path).map_err(|e| e.to_string())
-        };
         assert_eq!(asked(&[plain(), v7()], 0, "arm/v6"), Ok(()));
         let want = "L holds 2 images for arm: pick one as L:NAME (six, seven)";
         assert_eq!(asked(&[v6(), v7()], 0, "arm").unwrap_err(), want);
