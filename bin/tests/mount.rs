@@ -258,6 +258,39 @@ fn a_layer_tar_with_loops_and_odd_names_mounts_exactly() {
 }
 
 #[test]
+fn a_directory_of_twenty_thousand_entries_lists_whole_and_in_order() {
+    let name = "a_directory_of_twenty_thousand_entries_lists_whole_and_in_order";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    let files: Vec<String> = (0..20_000).map(|i| format!("big/f{i:05}")).collect();
+    let layer = dir.path().join("layer.tar");
+    std::fs::write(&layer, layer_of_files(&files.iter().map(String::as_str).collect::<Vec<_>>()))
+        .unwrap();
+    let mut expected = vec![".".to_string(), "..".to_string()];
+    expected.extend(files.iter().map(|f| f.trim_start_matches("big/").to_string()));
+    let mounted = Mounted::start(&layer, &[]);
+    let big = mounted.path("big");
+
+    // Listed by the kernel in many batches, two listings at once.
+    let listings: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let list = || {
+            let output = timed("ls", &[OsStr::new("-f"), big.as_os_str()]);
+            assert!(output.status.success(), "ls: {}", stderr(&output));
+            stdout(&output).lines().map(str::to_string).collect::<Vec<_>>()
+        };
+        let threads: Vec<_> = (0..2).map(|_| scope.spawn(list)).collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+
+    for listed in listings {
+        assert_eq!(listed.len(), expected.len());
+        assert!(listed == expected, "the listing is not every name once, in order");
+    }
+}
+
+#[test]
 fn concurrent_readers_see_the_same_bytes() {
     let name = "concurrent_readers_see_the_same_bytes";
     if !fuse_available(name) {

@@ -1,10 +1,13 @@
 //! The file system a frozen tree is served as: its inode lookups and directory listings.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fuser::{Errno, Generation, INodeNo, ReplyXattr};
 
+use crate::Name;
 use crate::frozen::FrozenTree;
 use crate::node::{NodeId, NodeKind};
 
@@ -22,12 +25,14 @@ pub(super) const GENERATION: Generation = Generation(0);
 /// FUSE requires), so they are stable across mounts.
 ///
 /// Every operation takes `&self` and the tree is immutable, so any number of worker threads
-/// can answer requests at once without a lock.
+/// can answer requests at once; the only lock guards where directory listings stopped.
 #[derive(Debug)]
 pub struct TreeFs {
     pub(super) tree: Arc<FrozenTree>,
     /// The parent inode of each directory inode, for `..` in `readdir`.
     parents: Vec<u64>,
+    /// Where listings stopped, so that the next batch starts there (see [`Cursors`]).
+    cursors: Cursors,
     /// Whether the kernel opens files, and directories, without asking (it said so at INIT):
     /// then the first open is answered ENOSYS, and the kernel opens every later one itself,
     /// with the cache flags `open` would give, saving two requests per file read.
@@ -52,7 +57,7 @@ impl TreeFs {
                 }
             }
         }
-        TreeFs { tree, parents, free_open: false, free_opendir: false }
+        TreeFs { tree, parents, cursors: Cursors::default(), free_open: false, free_opendir: false }
     }
 
     pub(super) fn node(&self, ino: INodeNo) -> Result<NodeId, Errno> {
@@ -63,10 +68,7 @@ impl TreeFs {
         Ok(&self.tree.node(self.node(ino)?).kind)
     }
 
-    pub(super) fn children(
-        &self,
-        ino: INodeNo,
-    ) -> Result<&std::collections::BTreeMap<crate::Name, NodeId>, Errno> {
+    pub(super) fn children(&self, ino: INodeNo) -> Result<&BTreeMap<Name, NodeId>, Errno> {
         match self.kind(ino)? {
             NodeKind::Directory(children) => Ok(children),
             _ => Err(Errno::ENOTDIR),
@@ -74,7 +76,11 @@ impl TreeFs {
     }
 
     /// The entries of a directory from `offset` on, `.` and `..` first: (offset of the next
-    /// entry, inode, node, name). Offsets are positions in that list, counted from 1.
+    /// entry, inode, node, name). Offsets are positions in that list, counted from 1, so any
+    /// offset gives the same entries whenever it is asked for.
+    ///
+    /// An offset that [`TreeFs::handed_out`] was told of resumes after the name it was told,
+    /// in O(log N); any other is found by counting entries from the start.
     pub(super) fn listing(
         &self,
         ino: INodeNo,
@@ -85,14 +91,76 @@ impl TreeFs {
         let parent = self.parents.get(ino.0 as usize).copied().unwrap_or(1);
         let parent_id = self.tree.node_by_inode(parent).unwrap_or(dir);
         let dots = [(ino.0, dir, &b"."[..]), (parent, parent_id, &b".."[..])];
-        let rest = children.iter().map(|(name, id)| (self.tree.inode(*id), *id, name.as_bytes()));
-        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+
+        // Resumed: the dots and every child up to the cursor's name come before `offset`.
+        // Otherwise the list is counted from its start.
+        let (after, dot_count, first, skip) = match self.cursors.take(ino.0, offset) {
+            Some(name) => (Bound::Excluded(name), 0, offset, 0),
+            None => {
+                if offset > 2 {
+                    tracing::trace!(ino = ino.0, offset, "listing counts to an offset not kept");
+                }
+                let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+                (Bound::Unbounded, dots.len(), 0, skip)
+            }
+        };
+        let rest = children
+            .range((after, Bound::Unbounded))
+            .map(|(name, id)| (self.tree.inode(*id), *id, name.as_bytes()));
         Ok(dots
             .into_iter()
+            .take(dot_count)
             .chain(rest)
             .enumerate()
             .skip(skip)
-            .map(|(i, (ino, id, name))| (i as u64 + 1, INodeNo(ino), id, name)))
+            .map(move |(i, (ino, id, name))| (first + i as u64 + 1, INodeNo(ino), id, name)))
+    }
+
+    /// Says that a listing of `ino` handed the kernel entries up to `name`, whose next offset
+    /// is `next`: a listing asked for from `next` then resumes after `name`.
+    pub(super) fn handed_out(&self, ino: INodeNo, next: u64, name: &[u8]) {
+        // `.` and `..` are not children to resume after; a listing stopped at them is at the
+        // start, where counting costs nothing.
+        if let Ok(name) = Name::new(name) {
+            self.cursors.put(ino.0, next, name);
+        }
+    }
+}
+
+/// Where directory listings stopped: the name last handed out, by directory inode and the
+/// offset the kernel will ask for next.
+///
+/// The kernel lists a directory in batches, each asking for the entries after the offset of
+/// the last one it got; counting to that offset in a directory of N entries would make a
+/// whole listing cost O(N²). Keyed by offset as well as directory, so that listings of one
+/// directory at once each find their own place. An entry is taken when used (the listing
+/// goes on under the next offset), and at most [`Cursors::MAX`] are kept, so that listings
+/// abandoned midway cost a bounded amount of memory.
+#[derive(Debug, Default)]
+struct Cursors {
+    by_place: Mutex<HashMap<(u64, u64), Name>>,
+}
+
+impl Cursors {
+    /// The most places kept: one per listing under way, far more than run at once.
+    const MAX: usize = 1024;
+
+    /// The name last handed out by the listing of `dir` that goes on at `offset`, if one
+    /// does; it is forgotten.
+    fn take(&self, dir: u64, offset: u64) -> Option<Name> {
+        let mut by_place = self.by_place.lock().unwrap_or_else(PoisonError::into_inner);
+        by_place.remove(&(dir, offset))
+    }
+
+    /// Remembers that the listing of `dir` going on at `offset` stopped after `name`.
+    fn put(&self, dir: u64, offset: u64, name: Name) {
+        let mut by_place = self.by_place.lock().unwrap_or_else(PoisonError::into_inner);
+        if by_place.len() >= Cursors::MAX
+            && let Some(&evicted) = by_place.keys().next()
+        {
+            by_place.remove(&evicted);
+        }
+        by_place.insert((dir, offset), name);
     }
 }
 
@@ -149,5 +217,113 @@ mod tests {
         assert_eq!(fs.listing(INodeNo(1), 99).unwrap().count(), 0);
         assert_eq!(fs.listing(INodeNo(4), 0).err(), Some(Errno::ENOTDIR));
         assert_eq!(fs.listing(INodeNo(77), 0).err(), Some(Errno::ENOENT));
+    }
+
+    /// A tree whose root holds a directory `d` (inode 2) of `count` empty files.
+    fn wide(count: usize) -> TreeFs {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"d", Metadata::directory(0o755)).unwrap();
+        for i in 0..count {
+            let path = format!("d/f{i:06}");
+            tree.insert_file(path.as_bytes(), Metadata::file(0o644), Content::empty()).unwrap();
+        }
+        TreeFs::new(Arc::new(tree.freeze()))
+    }
+
+    /// Every entry of `d` as (next offset, name): `.`, `..`, then the files in name order.
+    fn whole(count: usize) -> Vec<(u64, Vec<u8>)> {
+        let names = [b".".to_vec(), b"..".to_vec()].into_iter();
+        let files = (0..count).map(|i| format!("f{i:06}").into_bytes());
+        names.chain(files).enumerate().map(|(i, name)| (i as u64 + 1, name)).collect()
+    }
+
+    /// One batch of at most `size` entries from `offset`, handed out as the FUSE ops do.
+    fn batch(fs: &TreeFs, ino: INodeNo, offset: u64, size: usize) -> Vec<(u64, Vec<u8>)> {
+        let got: Vec<(u64, Vec<u8>)> = fs
+            .listing(ino, offset)
+            .unwrap()
+            .take(size)
+            .map(|(o, _, _, n)| (o, n.to_vec()))
+            .collect();
+        if let Some((next, name)) = got.last() {
+            fs.handed_out(ino, *next, name);
+        }
+        got
+    }
+
+    fn cursors(fs: &TreeFs) -> usize {
+        fs.cursors.by_place.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_big_directory_listed_in_small_batches_resumes_where_each_batch_stopped() {
+        let (count, dir) = (5_000, INodeNo(2));
+        let fs = wide(count);
+        let expected = whole(count);
+
+        // Two listings of the same directory at once, in batches of different sizes.
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        let (mut at_first, mut at_second) = (0, 0);
+        loop {
+            let a = batch(&fs, dir, at_first, 7);
+            let b = batch(&fs, dir, at_second, 13);
+            if a.is_empty() && b.is_empty() {
+                break;
+            }
+            at_first = a.last().map_or(at_first, |(next, _)| *next);
+            at_second = b.last().map_or(at_second, |(next, _)| *next);
+            first.extend(a);
+            second.extend(b);
+            // Each listing under way past the dots is resumed from its own place, taken
+            // when used: nothing else piles up.
+            assert!(cursors(&fs) <= 2);
+            if at_first > 2 && at_first < count as u64 + 2 {
+                assert!(fs.cursors.by_place.lock().unwrap().contains_key(&(2, at_first)));
+            }
+        }
+        assert_eq!(first, expected, "whole, in order, each entry once");
+        assert_eq!(second, expected);
+
+        // Offsets that no listing stopped at, seeking back included, give the same entries.
+        for offset in [0, 1, 2, 3, 4, 1_234, 4_321, count as u64 + 1, count as u64 + 2, u64::MAX] {
+            let from = usize::try_from(offset).unwrap_or(usize::MAX).min(expected.len());
+            let listed: Vec<(u64, Vec<u8>)> = batch(&fs, dir, offset, usize::MAX);
+            assert_eq!(listed, expected[from..], "from offset {offset}");
+        }
+        // A listing resumed where its own first batch stopped.
+        let head = batch(&fs, dir, 0, 100);
+        let rest = batch(&fs, dir, head.last().unwrap().0, usize::MAX);
+        assert_eq!([head, rest].concat(), expected);
+    }
+
+    #[test]
+    fn a_remembered_place_gives_what_counting_to_it_gives() {
+        let fs = wide(50);
+        let dir = INodeNo(2);
+        let head = batch(&fs, dir, 0, 10);
+        let next = head.last().unwrap().0;
+        assert_eq!(cursors(&fs), 1, "the place the batch stopped at is remembered");
+
+        let resumed = batch(&fs, dir, next, 5);
+        let counted: Vec<(u64, Vec<u8>)> =
+            whole(50).into_iter().skip(usize::try_from(next).unwrap()).take(5).collect();
+        assert_eq!(resumed, counted);
+        let key = (2, next);
+        assert!(!fs.cursors.by_place.lock().unwrap().contains_key(&key), "taken when used");
+
+        // Stopping at the dots remembers nothing: counting two entries costs nothing.
+        batch(&fs, dir, 0, 2);
+        assert!(!fs.cursors.by_place.lock().unwrap().contains_key(&(2, 2)));
+    }
+
+    #[test]
+    fn abandoned_listings_leave_a_bounded_number_of_places() {
+        let fs = wide(2 * Cursors::MAX + 30);
+        let dir = INodeNo(2);
+        // Each listing reads one entry and is never asked for again.
+        for i in 0..Cursors::MAX as u64 + 10 {
+            batch(&fs, dir, 3 + 2 * i, 1);
+        }
+        assert_eq!(cursors(&fs), Cursors::MAX);
     }
 }

@@ -126,11 +126,16 @@ impl Filesystem for TreeFs {
             Ok(listing) => listing,
             Err(errno) => return reply.error(errno),
         };
-        for (next, ino, id, name) in listing {
+        let mut last = None;
+        for (next, entry_ino, id, name) in listing {
             let kind = file_type(&self.tree.node(id).kind);
-            if reply.add(ino, next, kind, OsStr::from_bytes(name)) {
+            if reply.add(entry_ino, next, kind, OsStr::from_bytes(name)) {
                 break;
             }
+            last = Some((next, name));
+        }
+        if let Some((next, name)) = last {
+            self.handed_out(ino, next, name);
         }
         reply.ok();
     }
@@ -147,11 +152,16 @@ impl Filesystem for TreeFs {
             Ok(listing) => listing,
             Err(errno) => return reply.error(errno),
         };
-        for (next, ino, id, name) in listing {
+        let mut last = None;
+        for (next, entry_ino, id, name) in listing {
             let attr = attr_of(&self.tree, id);
-            if reply.add(ino, next, OsStr::from_bytes(name), &TTL, &attr, GENERATION) {
+            if reply.add(entry_ino, next, OsStr::from_bytes(name), &TTL, &attr, GENERATION) {
                 break;
             }
+            last = Some((next, name));
+        }
+        if let Some((next, name)) = last {
+            self.handed_out(ino, next, name);
         }
         reply.ok();
     }
