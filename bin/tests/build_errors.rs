@@ -10,7 +10,7 @@ mod support;
 
 use std::path::Path;
 
-use flatroot_benches::fixture::apk::{BuiltPackage, Entry, PackageBuilder};
+use flatroot_benches::fixture::apk::{Entry, PackageBuilder};
 use flatroot_benches::fixture::index::IndexBuilder;
 use flatroot_benches::fixture::keys::{Signature, SigningKey};
 use support::*;
@@ -373,43 +373,6 @@ fn a_multi_arch_archive_refuses_a_tag_its_arch_suffix_makes_too_long() {
     // One architecture needs no suffix, and a layout names its index without one.
     build("testdata/blueprint.yaml", &archive, &["--tag", &tag, "--arch", "x86_64"]);
     build("testdata/blueprint.yaml", &dir.path().join("layout"), &["--tag", &tag]);
-}
-
-/// A local repository under `dir` signed by the test key, whose index describes each
-/// package's first element and holds its second as the package file, and the path of a
-/// blueprint installing `world` from it.
-fn lying_repository(
-    dir: &Path,
-    packages: &[(BuiltPackage, Vec<u8>)],
-    world: &str,
-) -> std::path::PathBuf {
-    let key = SigningKey::test_key().unwrap();
-    let arch_dir = dir.join("repo/x86_64");
-    std::fs::create_dir_all(&arch_dir).unwrap();
-    let mut index = IndexBuilder::new("lies");
-    for (described, file) in packages {
-        std::fs::write(arch_dir.join(described.file_name()), file).unwrap();
-        index = index.package(described);
-    }
-    let index = index.signature(Signature::sha1(&key)).build().unwrap();
-    std::fs::write(arch_dir.join("APKINDEX.tar.gz"), index).unwrap();
-
-    let blueprint = dir.join("lies.yaml");
-    let yaml = format!(
-        concat!(
-            "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [{}]\n",
-            "archs: [x86_64]\n",
-        ),
-        dir.join("repo").display(),
-        root().join("testdata/keys/flatroot-test.rsa.pub").display(),
-        world,
-    );
-    std::fs::write(&blueprint, yaml).unwrap();
-    blueprint
-}
-
-fn signed(builder: PackageBuilder) -> BuiltPackage {
-    builder.sign_with(&SigningKey::test_key().unwrap()).build().unwrap()
 }
 
 #[test]

@@ -31,6 +31,49 @@ pub fn big_package(name: &str, content: Vec<u8>) -> flatroot_benches::fixture::a
         .unwrap()
 }
 
+/// A local repository under `dir` signed by the test key, whose index describes each
+/// package's first element and holds its second as the package file, and the path of a
+/// blueprint installing `world` from it: a repository that lies about its packages.
+pub fn lying_repository(
+    dir: &Path,
+    packages: &[(flatroot_benches::fixture::apk::BuiltPackage, Vec<u8>)],
+    world: &str,
+) -> PathBuf {
+    use flatroot_benches::fixture::index::IndexBuilder;
+    use flatroot_benches::fixture::keys::{Signature, SigningKey};
+    let key = SigningKey::test_key().unwrap();
+    let arch_dir = dir.join("repo/x86_64");
+    std::fs::create_dir_all(&arch_dir).unwrap();
+    let mut index = IndexBuilder::new("lies");
+    for (described, file) in packages {
+        std::fs::write(arch_dir.join(described.file_name()), file).unwrap();
+        index = index.package(described);
+    }
+    let index = index.signature(Signature::sha1(&key)).build().unwrap();
+    std::fs::write(arch_dir.join("APKINDEX.tar.gz"), index).unwrap();
+
+    let blueprint = dir.join("lies.yaml");
+    let yaml = format!(
+        concat!(
+            "contents:\n  repositories: [{}]\n  keyring: [{}]\n  packages: [{}]\n",
+            "archs: [x86_64]\n",
+        ),
+        dir.join("repo").display(),
+        root().join("testdata/keys/flatroot-test.rsa.pub").display(),
+        world,
+    );
+    std::fs::write(&blueprint, yaml).unwrap();
+    blueprint
+}
+
+/// The package `builder` makes, signed by the test key.
+pub fn signed(
+    builder: flatroot_benches::fixture::apk::PackageBuilder,
+) -> flatroot_benches::fixture::apk::BuiltPackage {
+    let key = flatroot_benches::fixture::keys::SigningKey::test_key().unwrap();
+    builder.sign_with(&key).build().unwrap()
+}
+
 /// The repository root (tests run with the crate directory as working directory).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

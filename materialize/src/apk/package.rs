@@ -512,6 +512,16 @@ fn check_signature(
     }
 }
 
+/// The `.PKGINFO` of a control segment already inflated to its tar, for a reader that wants
+/// the package's own name and version without verifying it ([`read_control`] does both).
+///
+/// # Errors
+/// [`PackageError`], naming `name`, when the tar is malformed or its `.PKGINFO` is missing,
+/// not UTF-8 or malformed.
+pub fn read_pkginfo(control: &[u8], name: &str) -> Result<PkgInfo, PackageError> {
+    read_control_tar(control, name).map(|(pkginfo, _)| pkginfo)
+}
+
 /// Parses the control tar: `.PKGINFO` and the known scripts; other entries are ignored.
 fn read_control_tar(control: &[u8], name: &str) -> Result<(PkgInfo, Vec<Script>), PackageError> {
     let mut pkginfo = None;

@@ -13,6 +13,7 @@ use super::{
 use crate::apk::datatar::Limits;
 use crate::apk::gzip::{self, GzipError};
 use crate::apk::index::Checksum;
+use crate::apk::package::{Expect, check_index_identity, read_pkginfo};
 use crate::apk::signature::{self, Keyring};
 use crate::build::{Plan, Resolved};
 use crate::fetch::{Remote, key_name};
@@ -44,14 +45,19 @@ pub struct PackageParts {
 /// A [`GzipError`] when the signature or control member does not inflate, or when no data
 /// follows the control member.
 pub fn package_parts(bytes: &[u8]) -> Result<PackageParts, GzipError> {
+    parts_and_control(bytes).map(|(parts, _)| parts)
+}
+
+/// [`package_parts`], and the control member inflated: the tar holding `.PKGINFO`.
+fn parts_and_control(bytes: &[u8]) -> Result<(PackageParts, Vec<u8>), GzipError> {
     let mut first = Vec::new();
     let first_end = gzip::inflate_member(bytes, 0, &mut first, MAX_HEADER_MEMBER)?;
-    let (signature, control) = if signature::is_signature_segment(&first) {
-        let mut scratch = Vec::new();
-        let end = gzip::inflate_member(bytes, first_end, &mut scratch, MAX_HEADER_MEMBER)?;
-        (Some(0..first_end), first_end..end)
+    let (signature, control, control_tar) = if signature::is_signature_segment(&first) {
+        let mut tar = Vec::new();
+        let end = gzip::inflate_member(bytes, first_end, &mut tar, MAX_HEADER_MEMBER)?;
+        (Some(0..first_end), first_end..end, tar)
     } else {
-        (None, 0..first_end)
+        (None, 0..first_end, first)
     };
     if control.end >= bytes.len() {
         return Err(GzipError::Missing { offset: bytes.len() });
@@ -63,14 +69,15 @@ pub fn package_parts(bytes: &[u8]) -> Result<PackageParts, GzipError> {
         range: format!("bytes={}-{}", range.start, range.end - 1),
         checksum,
     };
-    Ok(PackageParts {
+    let parts = PackageParts {
         signature: signature.map_or_else(LockPart::default, |r| {
             part(&r, format!("sha1-{}", base64_std(&Sha1::digest(&bytes[r.clone()]))))
         }),
         control: part(&control, format!("sha1-{}", base64_std(&control_sha1))),
         data: part(&data, format!("sha256-{}", base64_std(&Sha256::digest(&bytes[data.clone()])))),
         checksum: Checksum::Sha1(control_sha1).to_string(),
-    })
+    };
+    Ok((parts, control_tar))
 }
 
 /// The keyring of a lock: each key's location as the blueprint writes it (a URL without
@@ -112,7 +119,9 @@ pub fn keyring_of(locations: &[String], plan: &Plan, keyring: &Keyring) -> Vec<(
 /// [`LockError::Read`] for a package file that cannot be read,
 /// [`LockError::Gzip`] for a package that is not an APK, and
 /// [`LockError::IndexMismatch`] when a package file's control member does not match the
-/// index's `C:` (the file is not the one the index describes).
+/// index's `C:`, and [`LockError::Package`] when its `.PKGINFO` cannot be read or names
+/// another `pkgname` or `pkgver` than the index's `P:` and `V:` (either way, the file is not
+/// the one the index describes).
 pub fn create(
     config: Option<LockConfig>,
     keys: &[(String, String)],
@@ -149,10 +158,8 @@ pub fn create(
                         }
                     })?;
                 let (path, bytes) = (file.origin, file.bytes);
-                let parts = package_parts(&bytes).map_err(|source| LockError::Gzip {
-                    package: package.clone(),
-                    path: path.clone(),
-                    source,
+                let (parts, control) = parts_and_control(&bytes).map_err(|source| {
+                    LockError::Gzip { package: package.clone(), path: path.clone(), source }
                 })?;
                 if let Some(index) = &entry.checksum
                     && matches!(index, Checksum::Sha1(_))
@@ -165,6 +172,16 @@ pub fn create(
                         actual: parts.checksum,
                     });
                 }
+                // The lock records the index's name and version for this file, as apk-tools
+                // installs it under them: a file that says it is another package is refused,
+                // as a build refuses it.
+                let expect = Expect::named(package.clone());
+                read_pkginfo(&control, &package)
+                    .and_then(|pkginfo| check_index_identity(&pkginfo, entry, &expect))
+                    .map_err(|source| LockError::Package {
+                        path: path.clone(),
+                        source: Box::new(source),
+                    })?;
                 Ok(LockPackage {
                     name: entry.name.clone(),
                     url: format!(

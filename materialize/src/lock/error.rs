@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apk::dependency::DependencyError;
 use crate::apk::gzip::GzipError;
+use crate::apk::package::PackageError;
 use crate::blueprint::BlueprintError;
 use crate::repository::RepositoryError;
 use crate::resolve::ResolveError;
@@ -221,6 +222,16 @@ pub enum LockError {
         expected: String,
         /// What the file holds.
         actual: String,
+    },
+    /// While a lock is made, a package file's `.PKGINFO` cannot be read, or names another
+    /// package or version than its index entry.
+    #[error("package file {path}")]
+    Package {
+        /// The package file.
+        path: PathBuf,
+        /// What is wrong with it, naming the package as the index does.
+        #[source]
+        source: Box<PackageError>,
     },
     /// A lock lists one package name more than once for an architecture.
     #[error("{lock}: package {name} is locked more than once for {arch} ({})", versions.join(", "))]
