@@ -376,6 +376,22 @@ fn a_multi_arch_archive_refuses_a_tag_its_arch_suffix_makes_too_long() {
 }
 
 #[test]
+fn a_flag_of_pushing_without_push_is_refused_naming_both_flags() {
+    let blueprint = fixture("testdata/blueprint.yaml");
+    for flag in [
+        ["--chunk-size", "1M"],
+        ["--insecure-registry", "localhost:5000"],
+        ["--registry-ca-file", "ca.pem"],
+    ] {
+        let text = fails(&blueprint, &flag);
+        expect(
+            &text,
+            &[&format!("error: {} is an option of pushing: it needs --push REF", flag[0])],
+        );
+    }
+}
+
+#[test]
 fn a_local_package_of_another_size_than_its_index_says_is_an_error() {
     let dir = tempdir();
     let pkg = signed(PackageBuilder::new("victim", "1.0-r0", "x86_64").entry(Entry::dir("etc")));

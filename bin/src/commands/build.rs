@@ -16,6 +16,14 @@ use crate::output::{self, Spinner};
 /// Builds the blueprint and prints the index digest (or a JSON summary); with `--push`,
 /// publishes it as well.
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    // The flags of pushing change nothing but a push: given without one, they are a mistake
+    // that would otherwise pass unnoticed.
+    if args.push.is_empty()
+        && let Some(flag) = args.push_options.first_given()
+    {
+        bail!("{flag} is an option of pushing: it needs --push REF");
+    }
+
     let Some(out) = args.out.clone().filter(|_| args.push.is_empty()) else {
         let publish_args = PublishArgs {
             blueprint: args.blueprint,

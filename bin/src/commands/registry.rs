@@ -31,15 +31,15 @@ pub struct RegistryArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PushArgs {
     /// Upload blobs larger than this in chunks of this size (bytes, or a whole or decimal
-    /// number with a K, M, G or T suffix); smaller blobs go up in one request.
+    /// number with a K, M, G or T suffix); smaller blobs go up in one request [default: 16M].
+    // No clap default: `build` refuses the flag without `--push`, so it must tell it given.
     #[arg(
         long,
         value_name = "SIZE",
-        default_value = "16M",
         allow_negative_numbers = true,
         value_parser = super::sizes::parse_nonzero_size
     )]
-    pub chunk_size: u64,
+    pub chunk_size: Option<u64>,
     /// How registries are reached.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -60,7 +60,22 @@ impl RegistryArgs {
 impl PushArgs {
     /// The library's options for these flags.
     pub fn options(&self) -> registry::Options {
-        registry::Options { chunk_size: self.chunk_size, ..self.registry.options() }
+        let chunk_size = self.chunk_size.unwrap_or(registry::DEFAULT_CHUNK_SIZE);
+        registry::Options { chunk_size, ..self.registry.options() }
+    }
+
+    /// The first of these flags that was given, if any: for a command that pushes only
+    /// when asked, and so refuses them otherwise instead of ignoring them.
+    pub fn first_given(&self) -> Option<&'static str> {
+        if self.chunk_size.is_some() {
+            Some("--chunk-size")
+        } else if !self.registry.insecure.is_empty() {
+            Some("--insecure-registry")
+        } else if !self.registry.registry_ca_files.is_empty() {
+            Some("--registry-ca-file")
+        } else {
+            None
+        }
     }
 }
 
