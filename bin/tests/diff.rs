@@ -689,3 +689,31 @@ fn two_remote_blueprints_ask_the_server_for_their_index_once() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(requests(&server, "/x86_64/APKINDEX.tar.gz"), [(200, None)], "{:?}", server.log());
 }
+
+#[test]
+fn an_unusable_cache_dir_is_warned_about_once_as_build_warns_about_it() {
+    let dir = tempdir();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    let warning = format!(
+        "{} is not a flatroot cache: not an empty directory, and no CACHEDIR.TAG of flatroot's; \
+         choose an empty or new directory for --cache-dir; the cache {} is not used",
+        file.display(),
+        file.display()
+    );
+    let said = |output: &std::process::Output| stderr(output).matches(&warning).count();
+
+    // Both sides build the blueprint's tree, and would keep its package data in the cache.
+    let diff = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--cache-dir"]).arg(&file));
+    let build = run(flatroot()
+        .args(["build", BLUEPRINT])
+        .arg(dir.path().join("out"))
+        .arg("--cache-dir")
+        .arg(&file));
+
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+    assert_eq!(said(&diff), 1, "{}", stderr(&diff));
+    success(&build);
+    assert_eq!(said(&build), 1, "{}", stderr(&build));
+    assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left alone");
+}

@@ -18,7 +18,6 @@ use crate::apk::package::{
     read_data_into, verify_data_segment,
 };
 use crate::apk::signature::Keyring;
-use crate::cache::Cache;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Lock};
 use crate::oci::compress::Compression;
@@ -416,7 +415,7 @@ fn verify_one(
     // read before (by this process, or by any build through the cache) is not inflated again.
     // The file's data segment is still hashed then, so that a damaged package file is an
     // error (and a cached download fetched again) whether or not its data was needed.
-    let cache = options.derived_cache.then(|| Cache::new(&options.fetch.cache_dir));
+    let cache = options.derived();
     let inflated = Cell::new(false);
     let data = options
         .store

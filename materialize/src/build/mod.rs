@@ -34,6 +34,7 @@ pub use verified::VerifiedPackages;
 use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
 use crate::blueprint;
+use crate::cache::Cache;
 use crate::fetch::FetchOptions;
 use crate::oci::compress::Compression;
 use crate::oci::segment_share::SegmentSharing;
@@ -152,6 +153,16 @@ impl Default for Options {
             verified: VerifiedPackages::default(),
             segments: SegmentSharing::default(),
         }
+    }
+}
+
+impl Options {
+    /// The cache that work derived from verified inputs is kept in and taken from (see
+    /// [`Options::derived_cache`]): `None` when that is off, or when the cache is not
+    /// [usable](Cache::usable), which is said once, for a build, a diff or a mount alike.
+    pub(crate) fn derived(&self) -> Option<Cache> {
+        let cache = Cache::new(&self.fetch.cache_dir);
+        (self.derived_cache && cache.usable()).then_some(cache)
     }
 }
 

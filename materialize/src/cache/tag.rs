@@ -186,6 +186,41 @@ impl Cache {
         way == Way::Safe
     }
 
+    /// Whether this process may keep entries in the cache and take them from it: it can be
+    /// [claimed](Cache::claim) (made when missing) and is [trusted](Cache::trusted). Found
+    /// once per directory and process. A cache that is not usable is said in one warning,
+    /// naming why, whichever command or part of it asks first (downloads, unpacked package
+    /// data, layer segments), so that every command using the cache says it alike; the
+    /// askers then go on without it.
+    pub fn usable(&self) -> bool {
+        static KNOWN: Mutex<BTreeMap<PathBuf, bool>> = Mutex::new(BTreeMap::new());
+        let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&usable) = known.get(&self.root) {
+            return usable;
+        }
+
+        let usable = match self.claim(true) {
+            Ok(()) => self.trusted(),
+            // `trusted` says why such a cache is not used, once per process.
+            Err(CacheError::Shared { .. }) => {
+                self.trusted();
+                false
+            }
+            Err(error) => {
+                let mut why = error.to_string();
+                let mut cause = std::error::Error::source(&error);
+                while let Some(next) = cause {
+                    why = format!("{why}: {next}");
+                    cause = next.source();
+                }
+                tracing::warn!("{why}; the cache {} is not used", self.root.display());
+                false
+            }
+        };
+        known.insert(self.root.clone(), usable);
+        usable
+    }
+
     /// The way to the cache's directory and its kinds' directories: [`Way::Unsafe`] at the
     /// first of them that a group or other users may write, else what [`way_to`] finds on
     /// the way to each, the first that is not safe. Another user who could change any of it

@@ -211,25 +211,12 @@ impl Usable {
     /// [`Fetcher::cache`]); the configured one when even that cannot be made, whose error
     /// then says why downloads fail.
     fn for_cache(configured: &Cache) -> Usable {
-        // An untrusted cache is warned about by `trusted` itself; a build makes a fetcher
-        // for the keyring and each architecture, and says the rest once.
-        static WARNED: std::sync::Once = std::sync::Once::new();
         let own = Usable { cache: configured.clone(), _scratch: None };
-        // Claimed first: a cache not made yet is made, and only then can be trusted.
-        match configured.claim(true) {
-            Ok(()) if configured.trusted() => return own,
-            // `trusted` has said why (and says it once per process).
-            Ok(()) => {}
-            Err(CacheError::Shared { .. }) => {
-                configured.trusted();
-            }
-            Err(error) => WARNED.call_once(|| {
-                tracing::warn!(
-                    "downloads go to a temporary directory for this run: {}",
-                    &error as &dyn std::error::Error
-                );
-            }),
+        // `usable` says why not, once per process, as for every other use of the cache.
+        if configured.usable() {
+            return own;
         }
+        tracing::debug!("downloads go to a temporary directory for this run");
         // This user's alone, as a cache is, whatever the umask.
         use std::os::unix::fs::PermissionsExt as _;
         let scratch = tempfile::Builder::new()

@@ -221,7 +221,9 @@ pub struct SegmentStats {
 /// counts as a miss.
 ///
 /// Writing never makes a build fail: when the cache cannot be written, the first failure is
-/// logged as a warning, later ones at debug level, and the layer is compressed as usual.
+/// logged as a warning, later ones at debug level, and the layer is compressed as usual. A
+/// cache that is not [usable](Cache::usable) at all is not written to, each segment counting
+/// as a failed write; `usable` says why, once for the process.
 #[derive(Debug)]
 pub struct CacheSegments {
     cache: Cache,
@@ -322,6 +324,10 @@ impl SegmentStore for CacheSegments {
     fn store(&self, key: &SegmentKey, compressed: &[u8]) {
         // An untrusted cache was said once already; a long segment would never be read.
         if (compressed.len() + TRAILER_LEN) as u64 > MAX_SEGMENT_ENTRY || !self.cache.trusted() {
+            return;
+        }
+        if !self.cache.usable() {
+            self.write_failures.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let path = self.cache.entry_path(Kind::Segments, &key.to_hex());
