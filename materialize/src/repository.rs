@@ -251,6 +251,10 @@ pub enum RepositoryError {
         /// The file's size.
         found: u64,
     },
+    /// An index that failed to load earlier in this process: that error, shared by every
+    /// build that asks for the index again (see [`crate::build::LoadedIndexes`]).
+    #[error(transparent)]
+    Remembered(Arc<RepositoryError>),
     /// A package file of a local repository could not be read.
     #[error("cannot read package file {path}")]
     ReadPackage {

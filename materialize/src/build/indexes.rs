@@ -9,7 +9,10 @@
 //! architecture, the keys it is checked against, and the limits and trust of the build. The
 //! same index asked for again under all of these is the same loaded index. What the fetch
 //! options say (cache, offline) is not part of it: builds that share these indexes share one
-//! snapshot, however the first of them reached it.
+//! snapshot, however the first of them reached it. An index that failed to load is such a
+//! snapshot too: its error is kept, and given to every build that asks for it again.
+
+use std::sync::Arc;
 
 use super::memo::Memo;
 use super::verified::keyring_digest;
@@ -32,13 +35,18 @@ struct IndexKey {
 /// limits and trust.
 ///
 /// Cloning shares it, and so does cloning the [`super::Options`] that hold it. Concurrent
-/// builds asking for one index load it once: the others wait for the first's result. A
-/// failed load is not kept: a build waiting for it, and any later one, tries again and
-/// reports its own error, so an index that could not be read is never taken for an empty
-/// one, and one that failed for a passing reason (a server error) may still load.
+/// builds asking for one index load it once: the others wait for the first's result.
+///
+/// A failed load is kept as well, for as long as the indexes are: a build waiting for it,
+/// and every later one, gets the same error ([`RepositoryError::Remembered`], which reads
+/// as the first) without the index being read or fetched again. So the images of a batch
+/// and the sides of a diff that need an index that cannot be loaded all fail alike, at the
+/// cost of one attempt (with the fetcher's retries), and none of them takes an index that
+/// changed meanwhile for the one the others saw. One that failed for a passing reason (a
+/// server error) is tried again by the next process.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct LoadedIndexes {
-    memo: Memo<IndexKey, LoadedRepository>,
+    memo: Memo<IndexKey, Result<LoadedRepository, Arc<RepositoryError>>>,
 }
 
 impl std::fmt::Debug for LoadedIndexes {
@@ -54,7 +62,9 @@ impl LoadedIndexes {
     /// blueprint writes them), whichever blueprint loaded the index.
     ///
     /// # Errors
-    /// The first repository's error from [`repository::load`].
+    /// The first repository's error from [`repository::load`], as
+    /// [`RepositoryError::Remembered`]: made now, or kept from an earlier load in this
+    /// process.
     pub fn load(
         &self,
         specs: &[RepositorySpec],
@@ -75,8 +85,12 @@ impl LoadedIndexes {
                     limits: *limits,
                     allow_untrusted: trust.allow_untrusted,
                 };
-                let load = || repository::load(spec, arch, keyring, trust, limits, fetcher);
-                let (loaded, _) = self.memo.get(key, load)?;
+                let load = || {
+                    let loaded = repository::load(spec, arch, keyring, trust, limits, fetcher);
+                    Ok::<_, std::convert::Infallible>(loaded.map_err(Arc::new))
+                };
+                let Ok((loaded, _)) = self.memo.get(key, load);
+                let loaded = loaded.map_err(RepositoryError::Remembered)?;
                 Ok(LoadedRepository { spec: spec.clone(), ..loaded })
             })
             .collect()
@@ -114,27 +128,64 @@ mod tests {
     }
 
     #[test]
-    fn an_index_is_loaded_once_per_key_and_failures_are_not_kept() {
+    fn an_index_is_loaded_once_per_key() {
         let indexes = LoadedIndexes::default();
         let mut calls = 0;
-        let mut get = |key: IndexKey, fail: bool| {
-            indexes.memo.get(key, || {
+        let mut get = |key: IndexKey| {
+            let Ok((_, known)) = indexes.memo.get(key, || {
                 calls += 1;
-                if fail { Err("unreadable") } else { Ok(index(Some("k.rsa.pub"))) }
-            })
+                Ok::<_, std::convert::Infallible>(Ok(index(Some("k.rsa.pub"))))
+            });
+            known
         };
 
-        assert!(!get(key(1, false), false).unwrap().1);
-        assert!(get(key(1, false), false).unwrap().1, "the second is taken");
+        assert!(!get(key(1, false)));
+        assert!(get(key(1, false)), "the second is taken");
         // Another keyring or trust is another load.
-        assert!(!get(key(2, false), false).unwrap().1);
-        assert!(!get(key(1, true), false).unwrap().1);
-        // A failure is reported each time, and a later success is kept.
-        assert!(get(key(3, false), true).is_err());
-        assert!(get(key(3, false), true).is_err());
-        assert!(!get(key(3, false), false).unwrap().1);
-        assert!(get(key(3, false), false).unwrap().1);
-        assert_eq!(calls, 6);
+        assert!(!get(key(2, false)));
+        assert!(!get(key(1, true)));
+        assert_eq!(calls, 3);
+    }
+
+    /// The error and its causes, as the command line shows them.
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut cause = error.source();
+        while let Some(next) = cause {
+            text += &format!(": {next}");
+            cause = next.source();
+        }
+        text
+    }
+
+    #[test]
+    fn an_index_that_failed_to_load_fails_every_later_asker_without_being_read_again() {
+        let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        let keyring = Keyring::load_files(&[testdata.join("keys/flatroot-test.rsa.pub")]).unwrap();
+        let fetcher = Fetcher::new(&crate::fetch::FetchOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("x86_64")).unwrap();
+        let index_path = dir.path().join("x86_64/APKINDEX.tar.gz");
+        std::fs::write(&index_path, b"not gzip").unwrap();
+        let spec = RepositorySpec::parse(&dir.path().display().to_string(), &testdata);
+        let (limits, trust) = (Limits::default(), Trust::default());
+        let load = |indexes: &LoadedIndexes| {
+            indexes.load(std::slice::from_ref(&spec), "x86_64", &keyring, trust, &limits, &fetcher)
+        };
+        let indexes = LoadedIndexes::default();
+
+        let first = chain(&load(&indexes).unwrap_err());
+        // The index is fine now; this process goes on with the failure it met, so that
+        // every image of a batch reports the same one.
+        std::fs::copy(testdata.join("repo/x86_64/APKINDEX.tar.gz"), &index_path).unwrap();
+        let again = load(&indexes).unwrap_err();
+        assert!(matches!(again, RepositoryError::Remembered(_)), "{again:?}");
+        assert_eq!(chain(&again), first);
+        assert!(first.contains("x86_64/APKINDEX.tar.gz"), "{first}");
+        assert_eq!(indexes.memo.len(), 1);
+
+        // Another process (other indexes) reads the index again.
+        assert_eq!(load(&LoadedIndexes::default()).unwrap().len(), 1);
     }
 
     #[test]
@@ -184,9 +235,10 @@ mod tests {
                             calls.fetch_add(1, Ordering::SeqCst);
                             // Long enough that the others ask while this one loads.
                             std::thread::sleep(std::time::Duration::from_millis(50));
-                            Ok::<_, ()>(index(Some("k.rsa.pub")))
+                            Ok::<_, ()>(Ok(index(Some("k.rsa.pub"))))
                         };
-                        indexes.memo.get(key(1, false), load).unwrap()
+                        let (loaded, known) = indexes.memo.get(key(1, false), load).unwrap();
+                        (loaded.unwrap(), known)
                     })
                 })
                 .collect();

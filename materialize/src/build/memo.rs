@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 type Slot<V> = Arc<Mutex<Option<V>>>;
 
 /// Values by key, each made once. Concurrent askers for one key make its value once: the
-/// others wait for the first's result. A failure is not kept, so each asker that meets it
-/// reports it, and a later one tries again.
+/// others wait for the first's result. A failure of the maker is not kept, so each asker
+/// that meets it reports it, and a later one tries again; a user that wants a failure kept
+/// makes it part of the value, a `Result` with a shared error (as
+/// [`super::LoadedIndexes`] does).
 pub(crate) struct Memo<K, V> {
     slots: Arc<Mutex<HashMap<K, Slot<V>>>>,
 }
@@ -62,5 +64,32 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         let made = make()?;
         *slot = Some(made.clone());
         Ok((made, false))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_made_once_and_a_failure_of_the_maker_is_not_kept() {
+        let memo: Memo<&str, u32> = Memo::default();
+        let mut calls = 0;
+        let mut get = |key, fail: bool| {
+            memo.get(key, || {
+                calls += 1;
+                if fail { Err("failed") } else { Ok(7) }
+            })
+        };
+
+        assert_eq!(get("a", false), Ok((7, false)));
+        assert_eq!(get("a", true), Ok((7, true)), "made once, never again");
+        // A failure is reported each time, and a later success is kept.
+        assert_eq!(get("b", true), Err("failed"));
+        assert_eq!(get("b", true), Err("failed"));
+        assert_eq!(get("b", false), Ok((7, false)));
+        assert_eq!(get("b", true), Ok((7, true)));
+        assert_eq!(calls, 4);
     }
 }
