@@ -426,23 +426,10 @@ fn a_local_package_of_another_size_than_its_index_says_is_an_error() {
 #[test]
 fn a_pkginfo_naming_another_package_than_the_index_is_an_error() {
     let dir = tempdir();
-    let impostor = signed(PackageBuilder::new("impostor", "2.0-r0", "x86_64"));
-    // The index describes the impostor's file, checksum and all, as victim 1.0-r0.
-    let mut described = impostor.clone();
-    described.info.name = "victim".into();
-    described.info.version = "1.0-r0".into();
-
-    let blueprint = lying_repository(dir.path(), &[(described, impostor.bytes.clone())], "victim");
+    let blueprint = impostor_repository(dir.path());
 
     let text = fails(&blueprint, &[]);
-    expect(
-        &text,
-        &[
-            "victim-1.0-r0.apk",
-            "package victim-1.0-r0: .PKGINFO says pkgname \"impostor\" and pkgver \"2.0-r0\", \
-             the index says P:victim and V:1.0-r0",
-        ],
-    );
+    expect(&text, &["victim-1.0-r0.apk", IMPOSTOR_ERROR]);
 }
 
 #[test]

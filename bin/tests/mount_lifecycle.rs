@@ -59,13 +59,11 @@ fn background_mode_prints_the_pid_and_ends_on_umount_even_through_a_symlink() {
     let dir = tempdir();
     let mountpoint = dir.path().join("mnt");
     std::fs::create_dir(&mountpoint).unwrap();
-    let output = run(Command::new("timeout")
-        .arg(TIMEOUT)
-        .arg(env!("CARGO_BIN_EXE_flatroot"))
-        .current_dir(root())
-        .args(["mount", BLUEPRINT])
-        .arg(&mountpoint)
-        .args(["--arch", "x86_64", "--background"]));
+    let output = mount_under_timeout(
+        Path::new(BLUEPRINT),
+        &mountpoint,
+        &["--arch", "x86_64", "--background"],
+    );
     let guard = scopeguard(&mountpoint);
     let pid: u32 = success(&output).parse().unwrap();
     assert!(is_mounted(&mountpoint), "mounted once --background returns");
@@ -104,13 +102,11 @@ fn a_background_server_that_fails_is_reported_once_with_its_exit_status() {
     let mountpoint = dir.path().join("mnt");
     std::fs::create_dir(&mountpoint).unwrap();
     let _guard = scopeguard(&mountpoint);
-    let output = run(Command::new("timeout")
-        .arg(TIMEOUT)
-        .arg(env!("CARGO_BIN_EXE_flatroot"))
-        .current_dir(root())
-        .args(["mount", BLUEPRINT])
-        .arg(&mountpoint)
-        .args(["--arch", "bogus", "--background"]));
+    let output = mount_under_timeout(
+        Path::new(BLUEPRINT),
+        &mountpoint,
+        &["--arch", "bogus", "--background"],
+    );
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
@@ -142,12 +138,7 @@ fn an_empty_layer_tar_mounts_as_an_empty_root_as_diff_reads_it() {
     let mountpoint = dir.path().join("mnt");
     std::fs::create_dir(&mountpoint).unwrap();
     let _guard = scopeguard(&mountpoint);
-    let output = run(Command::new("timeout")
-        .arg(TIMEOUT)
-        .arg(env!("CARGO_BIN_EXE_flatroot"))
-        .arg("mount")
-        .arg(&short)
-        .arg(&mountpoint));
+    let output = mount_under_timeout(&short, &mountpoint, &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("neither a blueprint"), "{}", stderr(&output));
     assert!(!is_mounted(&mountpoint));
@@ -180,13 +171,7 @@ fn bad_sources_and_mountpoints_give_clear_errors_and_no_mount() {
         (Path::new(BLUEPRINT), &dir.path().join("absent"), "mountpoint"),
     ];
     for (source, target, message) in cases {
-        let output = run(Command::new("timeout")
-            .arg(TIMEOUT)
-            .arg(env!("CARGO_BIN_EXE_flatroot"))
-            .current_dir(root())
-            .arg("mount")
-            .arg(source)
-            .arg(target));
+        let output = mount_under_timeout(source, target, &[]);
         assert_eq!(output.status.code(), Some(2), "{}: {}", source.display(), stderr(&output));
         let text = stderr(&output);
         assert!(text.contains(message), "{}: {text}", source.display());
@@ -205,12 +190,7 @@ fn a_stale_mount_is_reported_with_the_command_that_clears_it() {
     nix_kill(mounted.pid(), libc::SIGKILL);
     let _ = mounted.wait_exit(10);
     assert!(is_mounted(&mounted.mountpoint));
-    let output = run(Command::new("timeout")
-        .arg(TIMEOUT)
-        .arg(env!("CARGO_BIN_EXE_flatroot"))
-        .current_dir(root())
-        .args(["mount", BLUEPRINT])
-        .arg(&mounted.mountpoint));
+    let output = mount_under_timeout(Path::new(BLUEPRINT), &mounted.mountpoint, &[]);
     assert_eq!(output.status.code(), Some(2));
     let want = format!("`flatroot umount {}`", mounted.mountpoint.display());
     assert!(

@@ -11,7 +11,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use flatroot_benches::fixture::apk::PackageBuilder;
 use support::*;
 
 const BLUEPRINT: &str = "testdata/blueprint.yaml";
@@ -433,23 +432,14 @@ fn a_locked_version_under_another_version_s_url_names_where_it_is() {
 #[test]
 fn a_package_whose_pkginfo_names_another_package_than_its_index_is_not_locked() {
     let dir = tempdir();
-    let impostor = signed(PackageBuilder::new("impostor", "2.0-r0", "x86_64"));
-    // The index describes the impostor's file, checksum and size and all, as victim 1.0-r0.
-    let mut described = impostor.clone();
-    described.info.name = "victim".into();
-    described.info.version = "1.0-r0".into();
-    let blueprint = lying_repository(dir.path(), &[(described, impostor.bytes.clone())], "victim");
+    let blueprint = impostor_repository(dir.path());
     let lock = dir.path().join("image.lock.json");
 
     let output = run(flatroot().arg("resolve").arg(&blueprint).arg("-o").arg(&lock));
 
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let text = stderr(&output);
-    for part in [
-        "repo/x86_64/victim-1.0-r0.apk",
-        "package victim-1.0-r0: .PKGINFO says pkgname \"impostor\" and pkgver \"2.0-r0\", \
-         the index says P:victim and V:1.0-r0",
-    ] {
+    for part in ["repo/x86_64/victim-1.0-r0.apk", IMPOSTOR_ERROR] {
         assert!(text.contains(part), "expected {part:?} in:\n{text}");
     }
     assert!(!lock.exists(), "no lock is written");

@@ -74,6 +74,23 @@ pub fn signed(
     builder.sign_with(&key).build().unwrap()
 }
 
+/// The error a build and a lock give for [`impostor_repository`]'s package, but for the path
+/// of its file.
+pub const IMPOSTOR_ERROR: &str = "package victim-1.0-r0: .PKGINFO says pkgname \"impostor\" \
+                                  and pkgver \"2.0-r0\", the index says P:victim and V:1.0-r0";
+
+/// A [`lying_repository`] under `dir` whose index describes the file of package `impostor`
+/// 2.0-r0 (checksum, size and all) as `victim` 1.0-r0, and the blueprint installing
+/// `victim` from it.
+pub fn impostor_repository(dir: &Path) -> PathBuf {
+    let impostor =
+        signed(flatroot_benches::fixture::apk::PackageBuilder::new("impostor", "2.0-r0", "x86_64"));
+    let mut described = impostor.clone();
+    described.info.name = "victim".into();
+    described.info.version = "1.0-r0".into();
+    lying_repository(dir, &[(described, impostor.bytes.clone())], "victim")
+}
+
 /// The repository root (tests run with the crate directory as working directory).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -120,6 +120,22 @@ pub fn is_mounted(path: &Path) -> bool {
     table.split(|b| *b == b'\n').any(|line| line.split(|b| *b == b' ').nth(4) == Some(wanted))
 }
 
+/// Runs `flatroot mount SOURCE MOUNTPOINT ARGS…` from the project's root under `timeout`:
+/// for a mount that must fail or go to the background, so that one that stays in the
+/// foreground by mistake fails the test instead of hanging it.
+pub fn mount_under_timeout(source: &Path, mountpoint: &Path, args: &[&str]) -> Output {
+    super::run(
+        Command::new("timeout")
+            .arg(TIMEOUT)
+            .arg(env!("CARGO_BIN_EXE_flatroot"))
+            .current_dir(super::root())
+            .arg("mount")
+            .arg(source)
+            .arg(mountpoint)
+            .args(args),
+    )
+}
+
 /// Runs a command under `timeout`.
 pub fn timed(program: &str, args: &[&OsStr]) -> Output {
     let output = Command::new("timeout").arg(TIMEOUT).arg(program).args(args).output().unwrap();
