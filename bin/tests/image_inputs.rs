@@ -417,3 +417,42 @@ fn a_variant_only_the_index_descriptor_names_tells_arm_images_apart() {
     let want = format!("{0} holds 2 images for arm: pick one as {0}:NAME", at("both").display());
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }
+
+#[test]
+fn a_layer_whose_tar_is_not_its_configs_diff_id_is_refused() {
+    let dir = tempdir();
+    let (plain, edited) = (dir.path().join("plain"), dir.path().join("edited"));
+    build(BLUEPRINT, &plain, &["--compression", "gzip", "--arch", "x86_64"]);
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let copy = |to: &Path| {
+        let _ = std::fs::remove_dir_all(to);
+        layout_with_layer(&plain, to, &layer_of_files(&["etc/extra"]));
+    };
+
+    // The gzip layer's tar, not its blob, is what the config's diff_id names.
+    copy(&edited);
+    let (code, report) = diff_json(&[s(&edited), s(&edited), "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+    edit_image(&edited, |_, config| config["rootfs"]["diff_ids"][0] = wrong.clone().into(), |_| {});
+    let output = run(flatroot().arg("diff").arg(&edited).arg(&plain));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("its image's config says {wrong}")), "{text}");
+    assert!(text.contains(" is a tar of sha256:"), "{text}");
+    // The config alone still compares: no layer is read for it.
+    let (code, report) = diff_json(&[s(&edited), s(&edited), "--level", "config"]);
+    assert_eq!(code, 0, "{report:#}");
+
+    // One diff_id too few is refused when the image is opened.
+    copy(&edited);
+    edit_image(
+        &edited,
+        |_, config| {
+            config["rootfs"]["diff_ids"].as_array_mut().unwrap().pop();
+        },
+        |_| {},
+    );
+    let output = run(flatroot().arg("diff").arg(&edited).arg(&plain).args(["--level", "config"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("diff_ids for 2 layers"), "{}", stderr(&output));
+}

@@ -117,6 +117,19 @@ impl Layer {
             None => hex::encode(Sha256::digest(self.tar.as_ref())),
         }
     }
+
+    /// The hex SHA-256 of the blob as stored and of its tar (an image config's `diff_id`):
+    /// one digest twice when the blob is the tar itself.
+    pub(super) fn sha256_and_tar_sha256(&self) -> (String, String) {
+        let tar = || hex::encode(Sha256::digest(self.tar.as_ref()));
+        match &self.compressed_sha256 {
+            Some(hex) => (hex.clone(), tar()),
+            None => {
+                let hex = tar();
+                (hex.clone(), hex)
+            }
+        }
+    }
 }
 
 /// Maps `file`, of `len` bytes, found at `path`, into memory (an empty file becomes an empty

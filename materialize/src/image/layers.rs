@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use flatroot_vfs::tar::{EntryBudget, ReadError, apply_layer};
 use flatroot_vfs::{FrozenTree, Metadata, Tree};
+use sha2::{Digest as _, Sha256};
 
 use super::blob::Bytes;
 use super::{ImageReadError, Store, check_digest, hex_of};
@@ -19,9 +20,10 @@ pub(super) struct Reader {
     /// The input, as errors name it.
     path: PathBuf,
     limits: Limits,
-    /// The tars read so far, by digest (or archive member), so that a layer that several
-    /// images (or one image, many times) list is read and inflated once.
-    cache: Mutex<BTreeMap<String, Bytes>>,
+    /// The tars read so far, by digest (or archive member), with the hex SHA-256 of each
+    /// tar when it was needed, so that a layer that several images (or one image, many
+    /// times) list is read, inflated and hashed once.
+    cache: Mutex<BTreeMap<String, (Bytes, Option<String>)>>,
 }
 
 impl Reader {
@@ -33,7 +35,7 @@ impl Reader {
 
     /// A reader holding one tar already read, under `key`: a bare layer's.
     pub(super) fn of_tar(key: &str, tar: Bytes, path: &Path, limits: &Limits) -> Arc<Reader> {
-        let cache = Mutex::new(BTreeMap::from([(key.to_string(), tar)]));
+        let cache = Mutex::new(BTreeMap::from([(key.to_string(), (tar, None))]));
         let store = Box::new(super::MemoryStore(BTreeMap::new()));
         Arc::new(Reader { store, path: path.to_path_buf(), limits: *limits, cache })
     }
@@ -48,21 +50,44 @@ impl Reader {
         &self.path
     }
 
-    /// The tar of `layer`: read before, or now (inflated, within the limits, and checked
-    /// against its digest when it is a blob).
+    /// The tar of `layer`: read before, or now (inflated, within the limits, checked
+    /// against its digest when it is a blob), and checked against the `diff_id` the image's
+    /// config gives it, if one does.
     fn tar(&self, layer: &LayerRef) -> Result<Bytes, ImageReadError> {
         // Held while reading, so that two trees asked for at once read a layer once.
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(tar) = cache.get(&layer.key) {
-            return Ok(tar.clone());
+        let path = &self.path;
+        let (tar, tar_sha256) = match cache.get(&layer.key) {
+            Some((tar, tar_sha256)) => (tar.clone(), tar_sha256.clone()),
+            None => {
+                let limits = &self.limits;
+                let read = self.store.layer(&layer.member, path, &layer.key, limits, layer.size)?;
+                let tar_sha256 = if layer.is_blob {
+                    let (blob, tar) = read.sha256_and_tar_sha256();
+                    check_digest(&blob, hex_of(&layer.key, path)?, &layer.key, path)?;
+                    Some(tar)
+                } else {
+                    None
+                };
+                (read.tar, tar_sha256)
+            }
+        };
+
+        let Some(diff_id) = &layer.diff_id else {
+            cache.insert(layer.key.clone(), (tar.clone(), tar_sha256));
+            return Ok(tar);
+        };
+        let found = tar_sha256.unwrap_or_else(|| hex::encode(Sha256::digest(tar.as_ref())));
+        cache.insert(layer.key.clone(), (tar.clone(), Some(found.clone())));
+        if diff_id.strip_prefix("sha256:") != Some(found.as_str()) {
+            return Err(ImageReadError::DiffId {
+                path: path.clone(),
+                layer: layer.key.clone(),
+                diff_id: diff_id.clone(),
+                found: format!("sha256:{found}"),
+            });
         }
-        let (path, limits) = (&self.path, &self.limits);
-        let read = self.store.layer(&layer.member, path, &layer.key, limits, layer.size)?;
-        if layer.is_blob {
-            check_digest(&read.sha256(), hex_of(&layer.key, path)?, &layer.key, path)?;
-        }
-        cache.insert(layer.key.clone(), read.tar.clone());
-        Ok(read.tar)
+        Ok(tar)
     }
 }
 
@@ -76,6 +101,8 @@ pub(super) struct LayerRef {
     pub(super) size: Option<u64>,
     /// Whether `key` is a digest its bytes must match.
     pub(super) is_blob: bool,
+    /// The digest its tar must have, as the image config's `rootfs.diff_ids` gives it.
+    pub(super) diff_id: Option<String>,
 }
 
 /// The layers of one image, in order, and where they are read from.

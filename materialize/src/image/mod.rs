@@ -107,6 +107,18 @@ pub enum ImageReadError {
         /// The digest of the bytes.
         found: String,
     },
+    /// A layer's tar does not hash to the `diff_id` its image's config gives it.
+    #[error("{path}: {} is a tar of {found}, its image's config says {diff_id}", layer_name(layer))]
+    DiffId {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        layer: String,
+        /// The `diff_id` the config gives.
+        diff_id: String,
+        /// The digest of the tar.
+        found: String,
+    },
     /// A layer could not be decompressed.
     #[error("{path}: {} cannot be decompressed", layer_name(digest))]
     Decompress {
@@ -264,7 +276,13 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
     }
     let digest = format!("sha256:{}", layer.sha256());
     let reader = Reader::of_tar(&digest, layer.tar, path, limits);
-    let only = LayerRef { key: digest.clone(), member: String::new(), size: None, is_blob: false };
+    let only = LayerRef {
+        key: digest.clone(),
+        member: String::new(),
+        size: None,
+        is_blob: false,
+        diff_id: None,
+    };
     Ok(vec![ImageView {
         arch: String::new(),
         variant: None,
@@ -491,11 +509,13 @@ fn open_docker_manifest(
         let config = json(config_bytes.as_ref(), path, &config_path)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(config_bytes.as_ref())));
         let listed = item.get("Layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+        let diff_ids = diff_ids(&config, listed.len(), path, &config_path)?;
         let list = listed
             .iter()
-            .map(|layer| {
+            .zip(diff_ids)
+            .map(|(layer, diff_id)| {
                 let member = layer.as_str().unwrap_or_default().to_string();
-                LayerRef { key: member.clone(), member, size: None, is_blob: false }
+                LayerRef { key: member.clone(), member, size: None, is_blob: false, diff_id }
             })
             .collect();
         let names = repo_tags(&item);
@@ -557,12 +577,13 @@ fn read_manifest(
     let config_bytes = blob(store, path, &config_digest, size_of(config_descriptor, path)?)?;
     let config = json(config_bytes.as_ref(), path, &config_digest)?;
     let listed = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+    let diff_ids = diff_ids(&config, listed.len(), path, &config_digest)?;
     let mut list = Vec::with_capacity(listed.len());
-    for layer in &listed {
+    for (layer, diff_id) in listed.iter().zip(diff_ids) {
         let key = string_field(layer, "digest", path)?;
         let member = format!("blobs/sha256/{}", hex_of(&key, path)?);
         let size = size_of(layer, path)?;
-        list.push(LayerRef { key, member, size, is_blob: true });
+        list.push(LayerRef { key, member, size, is_blob: true, diff_id });
     }
     let layers = Layers::new(reader, list, digest)?;
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
@@ -571,6 +592,32 @@ fn read_manifest(
     let annotations = BTreeMap::new();
     let (names, indexes) = (Vec::new(), Vec::new());
     Ok(ImageView { arch, variant, digest, config, layers, annotations, names, indexes })
+}
+
+/// The `rootfs.diff_ids` of an image `config` (named `what` in errors), one for each of its
+/// `layers` layers; `None` for each when the config lists none, as some old tools write it.
+///
+/// # Errors
+/// [`ImageReadError::Format`] when it lists another number of them, or one that is no
+/// `sha256:` digest.
+fn diff_ids(
+    config: &serde_json::Value,
+    layers: usize,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<Option<String>>, ImageReadError> {
+    let Some(listed) = config.pointer("/rootfs/diff_ids").and_then(|d| d.as_array()) else {
+        return Ok(vec![None; layers]);
+    };
+    if listed.len() != layers {
+        let what = format!("config {what} lists {} diff_ids for {layers} layers", listed.len());
+        return Err(ImageReadError::Format { path: path.to_path_buf(), what });
+    }
+    let digest = |id: &serde_json::Value| {
+        let text = id.as_str().unwrap_or_default();
+        hex_of(text, path).map(|_| Some(text.to_string()))
+    };
+    listed.iter().map(digest).collect()
 }
 
 /// `above` with the string annotations of `index` over it, less the layout-local ref name.
