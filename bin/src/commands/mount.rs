@@ -323,7 +323,7 @@ fn host_arch() -> Option<Arch> {
 
 /// Resolves and unpacks one architecture of a blueprint in memory.
 fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
-    let archs: Vec<String> = args.arch.iter().cloned().collect();
+    let archs: Vec<String> = args.arch.iter().map(|a| apk_arch_of(a)).collect::<Result<_, _>>()?;
     let plan = options::plan(&args.source, &archs, &args.repos)?;
     let opts = options::tree_options(args.source_date_epoch, args.jobs, &args.repos)?;
     let host = host_arch().map(Arch::apk_name);
@@ -349,6 +349,27 @@ fn blueprint_tree(args: &MountArgs) -> anyhow::Result<(FrozenTree, String)> {
         tree.clamp_mtimes(limit);
     }
     Ok((tree, format!("{} ({arch})", args.source.display())))
+}
+
+/// The apk architecture `--arch NAME` asks a blueprint to be built for: NAME in either
+/// spelling, or a platform as images name it (`linux/arm64`, `arm64/v8`) that only one
+/// architecture flatroot knows is.
+fn apk_arch_of(name: &str) -> anyhow::Result<String> {
+    if let Some(arch) = Arch::from_name(name) {
+        return Ok(arch.apk_name().to_string());
+    }
+    let unknown = || anyhow::anyhow!("--arch {name:?}: unknown architecture");
+    let platform = image::platform_of_name(name).ok_or_else(unknown)?;
+    let archs = Arch::ALL.into_iter().filter(|a| image::platform_matches(&platform, &a.oci_name()));
+    match archs.collect::<Vec<_>>().as_slice() {
+        [] => Err(unknown()),
+        [arch] => Ok(arch.apk_name().to_string()),
+        several => {
+            let names: Vec<String> =
+                several.iter().map(|a| format!("{} ({})", a.apk_name(), a.oci_name())).collect();
+            bail!("--arch {name:?} is any of {}: pick one", names.join(", "))
+        }
+    }
 }
 
 fn rayon_pool(jobs: usize) -> anyhow::Result<rayon::ThreadPool> {
@@ -530,4 +551,22 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blueprint_is_built_for_the_one_apk_arch_an_arch_or_platform_names() {
+        let apk = |name| apk_arch_of(name).map_err(|e| e.to_string());
+        assert_eq!(apk("aarch64"), Ok("aarch64".to_string()));
+        assert_eq!(apk("arm/v7"), Ok("armv7".to_string()));
+        assert_eq!(apk("linux/arm64"), Ok("aarch64".to_string()));
+        assert_eq!(apk("arm64/v8"), Ok("aarch64".to_string()));
+        let want = "--arch \"arm\" is any of armhf (arm/v6), armv7 (arm/v7): pick one";
+        assert_eq!(apk("arm"), Err(want.to_string()));
+        assert_eq!(apk("bogus"), Err("--arch \"bogus\": unknown architecture".to_string()));
+        assert_eq!(apk("Bad Name"), Err("--arch \"Bad Name\": unknown architecture".to_string()));
+    }
 }
