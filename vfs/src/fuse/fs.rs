@@ -1,6 +1,6 @@
 //! The file system a frozen tree is served as: its inode lookups and directory listings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -94,7 +94,7 @@ impl TreeFs {
 
         // Resumed: the dots and every child up to the cursor's name come before `offset`.
         // Otherwise the list is counted from its start.
-        let (after, dot_count, first, skip) = match self.cursors.take(ino.0, offset) {
+        let (after, dot_count, first, skip) = match self.cursors.get(ino.0, offset) {
             Some(name) => (Bound::Excluded(name), 0, offset, 0),
             None => {
                 if offset > 2 {
@@ -132,35 +132,46 @@ impl TreeFs {
 ///
 /// The kernel lists a directory in batches, each asking for the entries after the offset of
 /// the last one it got; counting to that offset in a directory of N entries would make a
-/// whole listing cost O(N²). Keyed by offset as well as directory, so that listings of one
-/// directory at once each find their own place. An entry is taken when used (the listing
-/// goes on under the next offset), and at most [`Cursors::MAX`] are kept, so that listings
-/// abandoned midway cost a bounded amount of memory.
+/// whole listing cost O(N²). Keyed by offset as well as directory: the tree never changes,
+/// so the name before an offset is always the same, and a place stays after use, for every
+/// listing of that directory that comes to the same offset (two `ls` at once ask for the
+/// same ones). At most [`Cursors::MAX`] are kept, the oldest given up first, so that
+/// listings cost a bounded amount of memory; a place given up is counted to again, which
+/// gives the same entries.
 #[derive(Debug, Default)]
 struct Cursors {
-    by_place: Mutex<HashMap<(u64, u64), Name>>,
+    places: Mutex<Places>,
+}
+
+/// The places kept, and the order they came in.
+#[derive(Debug, Default)]
+struct Places {
+    names: HashMap<(u64, u64), Name>,
+    order: VecDeque<(u64, u64)>,
 }
 
 impl Cursors {
     /// The most places kept: one per listing under way, far more than run at once.
     const MAX: usize = 1024;
 
-    /// The name last handed out by the listing of `dir` that goes on at `offset`, if one
-    /// does; it is forgotten.
-    fn take(&self, dir: u64, offset: u64) -> Option<Name> {
-        let mut by_place = self.by_place.lock().unwrap_or_else(PoisonError::into_inner);
-        by_place.remove(&(dir, offset))
+    /// The name a listing of `dir` handed out last before `offset`, if one was told of.
+    fn get(&self, dir: u64, offset: u64) -> Option<Name> {
+        let places = self.places.lock().unwrap_or_else(PoisonError::into_inner);
+        places.names.get(&(dir, offset)).cloned()
     }
 
     /// Remembers that the listing of `dir` going on at `offset` stopped after `name`.
     fn put(&self, dir: u64, offset: u64, name: Name) {
-        let mut by_place = self.by_place.lock().unwrap_or_else(PoisonError::into_inner);
-        if by_place.len() >= Cursors::MAX
-            && let Some(&evicted) = by_place.keys().next()
-        {
-            by_place.remove(&evicted);
+        let mut places = self.places.lock().unwrap_or_else(PoisonError::into_inner);
+        if places.names.insert((dir, offset), name).is_some() {
+            return;
         }
-        by_place.insert((dir, offset), name);
+        places.order.push_back((dir, offset));
+        if places.order.len() > Cursors::MAX
+            && let Some(oldest) = places.order.pop_front()
+        {
+            places.names.remove(&oldest);
+        }
     }
 }
 
@@ -252,7 +263,7 @@ mod tests {
     }
 
     fn cursors(fs: &TreeFs) -> usize {
-        fs.cursors.by_place.lock().unwrap().len()
+        fs.cursors.places.lock().unwrap().names.len()
     }
 
     #[test]
@@ -274,11 +285,11 @@ mod tests {
             at_second = b.last().map_or(at_second, |(next, _)| *next);
             first.extend(a);
             second.extend(b);
-            // Each listing under way past the dots is resumed from its own place, taken
-            // when used: nothing else piles up.
-            assert!(cursors(&fs) <= 2);
+            // Each listing under way past the dots is resumed from its own place; places
+            // stay after use, up to the bound.
+            assert!(cursors(&fs) <= Cursors::MAX);
             if at_first > 2 && at_first < count as u64 + 2 {
-                assert!(fs.cursors.by_place.lock().unwrap().contains_key(&(2, at_first)));
+                assert!(fs.cursors.places.lock().unwrap().names.contains_key(&(2, at_first)));
             }
         }
         assert_eq!(first, expected, "whole, in order, each entry once");
@@ -308,12 +319,14 @@ mod tests {
         let counted: Vec<(u64, Vec<u8>)> =
             whole(50).into_iter().skip(usize::try_from(next).unwrap()).take(5).collect();
         assert_eq!(resumed, counted);
+        // Kept for a second listing at the same pace, which resumes there too.
         let key = (2, next);
-        assert!(!fs.cursors.by_place.lock().unwrap().contains_key(&key), "taken when used");
+        assert!(fs.cursors.places.lock().unwrap().names.contains_key(&key), "kept after use");
+        assert_eq!(batch(&fs, dir, next, 5), counted);
 
         // Stopping at the dots remembers nothing: counting two entries costs nothing.
         batch(&fs, dir, 0, 2);
-        assert!(!fs.cursors.by_place.lock().unwrap().contains_key(&(2, 2)));
+        assert!(!fs.cursors.places.lock().unwrap().names.contains_key(&(2, 2)));
     }
 
     #[test]
