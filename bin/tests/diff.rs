@@ -696,8 +696,8 @@ fn an_unusable_cache_dir_is_warned_about_once_as_build_warns_about_it() {
     let file = dir.path().join("not-a-directory");
     std::fs::write(&file, "x").unwrap();
     let warning = format!(
-        "{} is not a flatroot cache: not an empty directory, and no CACHEDIR.TAG of flatroot's; \
-         choose an empty or new directory for --cache-dir; the cache {} is not used",
+        "{} is not a flatroot cache: it is not a directory; choose an empty or new directory \
+         for --cache-dir; the cache {} is not used",
         file.display(),
         file.display()
     );

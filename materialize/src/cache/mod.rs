@@ -146,18 +146,29 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 /// The cache directories whose abandoned temporaries this process has swept.
 static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
+/// What a path that is not a cache is instead, as [`CacheError::NotACache`] says it.
+pub(crate) const NOT_A_DIRECTORY: &str = "it is not a directory";
+/// See [`NOT_A_DIRECTORY`].
+pub(crate) const NOT_OUR_TAG: &str = "its CACHEDIR.TAG is not flatroot's, or cannot be read";
+/// See [`NOT_A_DIRECTORY`].
+pub(crate) const NO_TAG: &str = "it is empty, with no CACHEDIR.TAG of flatroot's";
+/// See [`NOT_A_DIRECTORY`].
+pub(crate) const OTHER_FILES: &str =
+    "it holds other files than a cache's, and no CACHEDIR.TAG of flatroot's";
+
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// The path is not a flatroot cache (it holds other files and not flatroot's tag, or it
     /// is not a directory), so nothing in it may be written, swept or collected.
     #[error(
-        "{path} is not a flatroot cache: not an empty directory, and no {TAG_FILE} of \
-         flatroot's; choose an empty or new directory for --cache-dir"
+        "{path} is not a flatroot cache: {why}; choose an empty or new directory for --cache-dir"
     )]
     NotACache {
         /// The directory.
         path: PathBuf,
+        /// What it is instead.
+        why: &'static str,
     },
     /// The directory, or one of its kinds', may be written by a group, other users, or
     /// belongs to another user: any of them could put entries into images.

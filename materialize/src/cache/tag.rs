@@ -242,7 +242,10 @@ impl Cache {
     fn recognise(&self, create: bool, tag: bool) -> Result<(), CacheError> {
         match std::fs::metadata(&self.root) {
             Ok(meta) if !meta.is_dir() => {
-                return Err(CacheError::NotACache { path: self.root.clone() });
+                return Err(CacheError::NotACache {
+                    path: self.root.clone(),
+                    why: super::NOT_A_DIRECTORY,
+                });
             }
             _ => {}
         }
@@ -251,7 +254,12 @@ impl Cache {
         }
         match is_our_tag(&self.root.join(TAG_FILE)) {
             Some(true) => return Ok(()),
-            Some(false) => return Err(CacheError::NotACache { path: self.root.clone() }),
+            Some(false) => {
+                return Err(CacheError::NotACache {
+                    path: self.root.clone(),
+                    why: super::NOT_OUR_TAG,
+                });
+            }
             None => {}
         }
 
@@ -279,7 +287,10 @@ impl Cache {
             if name == TAG_FILE {
                 return match is_our_tag(&item.path()) {
                     Some(true) => Ok(()),
-                    _ => Err(CacheError::NotACache { path: self.root.clone() }),
+                    _ => Err(CacheError::NotACache {
+                        path: self.root.clone(),
+                        why: super::NOT_OUR_TAG,
+                    }),
                 };
             }
             if name.to_string_lossy().starts_with(TAG_TEMP_PREFIX) {
@@ -290,14 +301,17 @@ impl Cache {
             let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
                 && item.file_type().is_ok_and(|t| t.is_dir());
             if !is_kind_dir {
-                return Err(CacheError::NotACache { path: self.root.clone() });
+                return Err(CacheError::NotACache {
+                    path: self.root.clone(),
+                    why: super::OTHER_FILES,
+                });
             }
         }
         if !tag {
             return Ok(());
         }
         if empty && !create {
-            return Err(CacheError::NotACache { path: self.root.clone() });
+            return Err(CacheError::NotACache { path: self.root.clone(), why: super::NO_TAG });
         }
         match self.write_tag() {
             Ok(()) => Ok(()),
