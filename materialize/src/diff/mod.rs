@@ -417,7 +417,11 @@ pub enum DiffError {
     },
     /// Several architectures of a blueprint or lock match the platform compared (`arm` for
     /// `armhf` and `armv7`), and none is exactly it.
-    #[error("{input}: {} architectures match {arch:?} ({}): pick one with --arch", choices.len(), choices.join(", "))]
+    #[error(
+        "{input}: {} architectures match {arch:?} ({}): pick one with --arch",
+        choices.len(),
+        choices.join(", ")
+    )]
     AmbiguousArch {
         /// The input.
         input: PathBuf,

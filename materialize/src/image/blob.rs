@@ -118,17 +118,9 @@ impl Layer {
         }
     }
 
-    /// The hex SHA-256 of the blob as stored and of its tar (an image config's `diff_id`):
-    /// one digest twice when the blob is the tar itself.
-    pub(super) fn sha256_and_tar_sha256(&self) -> (String, String) {
-        let tar = || hex::encode(Sha256::digest(self.tar.as_ref()));
-        match &self.compressed_sha256 {
-            Some(hex) => (hex.clone(), tar()),
-            None => {
-                let hex = tar();
-                (hex.clone(), hex)
-            }
-        }
+    /// Whether the blob is the tar itself, so that its digest is the tar's too.
+    pub(super) fn is_tar(&self) -> bool {
+        self.compressed_sha256.is_none()
     }
 }
 

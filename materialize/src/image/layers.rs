@@ -21,8 +21,9 @@ pub(super) struct Reader {
     path: PathBuf,
     limits: Limits,
     /// The tars read so far, by digest (or archive member), with the hex SHA-256 of each
-    /// tar when it was needed, so that a layer that several images (or one image, many
-    /// times) list is read, inflated and hashed once.
+    /// tar when it is known (its blob's, when the blob is the tar, or hashed for a
+    /// `diff_id`), so that a layer several images (or one image, many times) list is read,
+    /// inflated and hashed once.
     cache: Mutex<BTreeMap<String, (Bytes, Option<String>)>>,
 }
 
@@ -57,29 +58,30 @@ impl Reader {
         // Held while reading, so that two trees asked for at once read a layer once.
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let path = &self.path;
-        let (tar, tar_sha256) = match cache.get(&layer.key) {
-            Some((tar, tar_sha256)) => (tar.clone(), tar_sha256.clone()),
+        let (tar, known) = match cache.get(&layer.key) {
+            Some((tar, known)) => (tar.clone(), known.clone()),
             None => {
                 let limits = &self.limits;
                 let read = self.store.layer(&layer.member, path, &layer.key, limits, layer.size)?;
-                let tar_sha256 = if layer.is_blob {
-                    let (blob, tar) = read.sha256_and_tar_sha256();
+                let mut known = None;
+                if layer.is_blob {
+                    let blob = read.sha256();
                     check_digest(&blob, hex_of(&layer.key, path)?, &layer.key, path)?;
-                    Some(tar)
-                } else {
-                    None
-                };
-                (read.tar, tar_sha256)
+                    known = read.is_tar().then_some(blob);
+                }
+                (read.tar, known)
             }
         };
 
-        let Some(diff_id) = &layer.diff_id else {
-            cache.insert(layer.key.clone(), (tar.clone(), tar_sha256));
-            return Ok(tar);
+        // An inflated tar is hashed only when a diff_id asks, and then once.
+        let tar_sha256 = match &layer.diff_id {
+            Some(_) => Some(known.unwrap_or_else(|| hex::encode(Sha256::digest(tar.as_ref())))),
+            None => known,
         };
-        let found = tar_sha256.unwrap_or_else(|| hex::encode(Sha256::digest(tar.as_ref())));
-        cache.insert(layer.key.clone(), (tar.clone(), Some(found.clone())));
-        if diff_id.strip_prefix("sha256:") != Some(found.as_str()) {
+        cache.insert(layer.key.clone(), (tar.clone(), tar_sha256.clone()));
+        if let (Some(diff_id), Some(found)) = (&layer.diff_id, tar_sha256)
+            && diff_id.strip_prefix("sha256:") != Some(found.as_str())
+        {
             return Err(ImageReadError::DiffId {
                 path: path.clone(),
                 layer: layer.key.clone(),
