@@ -136,6 +136,16 @@ pub fn mount_under_timeout(source: &Path, mountpoint: &Path, args: &[&str]) -> O
     )
 }
 
+/// Runs a mount that must be refused (see [`mount_under_timeout`]): asserts that it exits
+/// with status 2 and leaves nothing mounted on `mountpoint`, and returns its stderr.
+pub fn mount_refused(source: &Path, mountpoint: &Path, args: &[&str]) -> String {
+    let output = mount_under_timeout(source, mountpoint, args);
+    let text = super::stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{} {args:?}: {text}", source.display());
+    assert!(!is_mounted(mountpoint), "{} was mounted", mountpoint.display());
+    text
+}
+
 /// Runs a command under `timeout`.
 pub fn timed(program: &str, args: &[&OsStr]) -> Output {
     let output = Command::new("timeout").arg(TIMEOUT).arg(program).args(args).output().unwrap();
