@@ -102,6 +102,14 @@ impl Spinner {
     }
 }
 
+impl Drop for Spinner {
+    /// Clears the spinner on every way out, an error's included, so that no stale line stays
+    /// above the message.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl Progress for Spinner {
     fn stage(&self, image: &str, stage: Stage) {
         if let Some(bar) = &self.bar {

@@ -364,6 +364,61 @@ fn diff_takes_registry_references() {
     assert!(stdout(&output).contains("hello"), "{}", stdout(&output));
 }
 
+/// The layer digests of the image of `arch` (OCI spelling) in `layout`.
+fn layers_of(layout: &std::path::Path, arch: &str) -> Vec<String> {
+    let view = images(layout).into_iter().find(|v| v.arch == arch).unwrap();
+    let manifest = blob_json(layout, &view.digest);
+    let layers = manifest["layers"].as_array().unwrap();
+    layers.iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads() {
+    let name = "diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+    let amd64 = layers_of(&built, "amd64");
+    let arm64: Vec<String> =
+        layers_of(&built, "arm64").into_iter().filter(|l| !amd64.contains(l)).collect();
+    assert!(!arm64.is_empty(), "the two platforms have layers of their own");
+
+    let diff = |arch: &str| {
+        let from = served.registry.requests().len();
+        let output =
+            run(served.flatroot().arg("diff").arg(&reference).arg(&built).args(["--arch", arch]));
+        let fetched: Vec<String> = served
+            .requests_since(from)
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.uri.contains("/blobs/"))
+            .map(|r| r.uri)
+            .collect();
+        (output, fetched)
+    };
+    let (output, fetched) = diff("x86_64");
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    for layer in &amd64 {
+        assert!(fetched.iter().any(|uri| uri.ends_with(layer)), "{layer} read: {fetched:#?}");
+    }
+    for layer in &arm64 {
+        assert!(!fetched.iter().any(|uri| uri.ends_with(layer)), "{layer} left: {fetched:#?}");
+    }
+
+    // A layer the registry lost fails the command that reads it, and only that one.
+    let hex = arm64[0].trim_start_matches("sha256:");
+    let storage = served.dir.path().join("storage/docker/registry/v2/blobs/sha256");
+    std::fs::remove_file(storage.join(&hex[..2]).join(hex).join("data")).unwrap();
+    let (output, _) = diff("x86_64");
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let (output, _) = diff("aarch64");
+    assert_eq!(output.status.code(), Some(2), "{}{}", stdout(&output), stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("cannot fetch layer {}", arm64[0])), "{text}");
+    assert!(text.contains(&reference), "{text}");
+}
+
 #[test]
 fn mount_serves_a_registry_reference() {
     let name = "mount_serves_a_registry_reference";

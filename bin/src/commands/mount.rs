@@ -382,14 +382,16 @@ fn rayon_pool(jobs: usize) -> anyhow::Result<rayon::ThreadPool> {
 
 /// Reads an image (from a file, or pulled from a registry) and picks one of its platforms.
 fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, String)> {
+    // A registry's layers are fetched when the picked image's tree is read, below: the
+    // spinner stays until then.
+    let mut spinner = None;
     let views = if source == Source::Registry {
         let text = args.source.to_string_lossy();
         let reference = registry::Reference::parse(&text)?;
-        let spinner = Spinner::new();
+        spinner = Some(Spinner::new());
         let limits = args.repos.limits.limits();
-        let views = registry::pull::open_image(&reference, &args.registry.options(), &limits);
-        spinner.finish();
-        views.with_context(|| format!("cannot pull the image {reference}"))?
+        registry::pull::open_image(&reference, &args.registry.options(), &limits)
+            .with_context(|| format!("cannot pull the image {reference}"))?
     } else {
         image::open_arg(&args.source, &args.repos.limits.limits())
             .with_context(|| format!("cannot read the image {}", args.source.display()))?
@@ -435,6 +437,7 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
     };
     let tree =
         view.tree().with_context(|| format!("cannot read the image {}", args.source.display()))?;
+    drop(spinner);
     Ok((tree, label))
 }
 

@@ -37,7 +37,7 @@ impl Reader {
     /// A reader holding one tar already read, under `key`: a bare layer's.
     pub(super) fn of_tar(key: &str, tar: Bytes, path: &Path, limits: &Limits) -> Arc<Reader> {
         let cache = Mutex::new(BTreeMap::from([(key.to_string(), (tar, None))]));
-        let store = Box::new(super::MemoryStore(BTreeMap::new()));
+        let store = Box::new(super::NoDocuments);
         Arc::new(Reader { store, path: path.to_path_buf(), limits: *limits, cache })
     }
 

@@ -189,6 +189,17 @@ pub enum ImageReadError {
         /// The limit.
         limit: usize,
     },
+    /// A layer that was left where it was pulled from could not be fetched.
+    #[error("{path}: cannot fetch {}", layer_name(digest))]
+    Fetch {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// Why not.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A layer tar is malformed.
     #[error("{path}: {}", layer_name(digest))]
     Layer {
@@ -295,22 +306,41 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
     }])
 }
 
-/// Reads the images of an OCI layout held in memory: `files` maps `index.json` and
-/// `blobs/sha256/<hex>` to their bytes (as a registry pull collects them); `label` names
-/// the image in errors. Every blob is checked against its digest, and every layer held to
-/// `limits`, as [`open_with`] does.
+/// Where the layers of a pulled image are fetched from when a tree needs them, so that a
+/// pull reads only its documents at first, and the layers of the one image a command picks.
+pub trait BlobSource: Send + Sync {
+    /// The bytes of the blob `digest` (`sha256:…`) of `size` bytes, each checked against
+    /// both as it arrives.
+    ///
+    /// # Errors
+    /// Why the blob could not be fetched, or does not match its digest or size.
+    fn fetch(
+        &self,
+        digest: &str,
+        size: u64,
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// Reads the images of an OCI layout pulled from a registry: `documents` maps `index.json`
+/// and `blobs/sha256/<hex>` to the bytes of the index, manifests and configs; the layers
+/// come from `layers` when a tree is asked for. `label` names the image in errors. Every
+/// blob is checked against its digest, and every layer held to `limits`, as [`open_with`]
+/// does.
 ///
 /// # Errors
-/// As [`open_with`] for a layout.
-pub fn open_files(
-    files: BTreeMap<String, Vec<u8>>,
+/// As [`open_with`] for a layout; [`ImageView::tree`] gives [`ImageReadError::Fetch`] for a
+/// layer that cannot be fetched.
+pub fn open_pulled(
+    documents: BTreeMap<String, Vec<u8>>,
+    layers: Box<dyn BlobSource>,
     label: &Path,
     limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
-    open_layout(&Reader::new(Box::new(MemoryStore(files)), label, limits))
+    let store = PulledStore { documents, layers };
+    open_layout(&Reader::new(Box::new(store), label, limits))
 }
 
-/// Blob access shared by a layout directory, an archive and a pull held in memory; shared by
+/// Blob access shared by a layout directory, an archive and a pull; shared by
 /// the images of one input, which may read their trees on any thread.
 trait Store: Send + Sync {
     /// A small document (an index, a manifest, a config), whole.
@@ -353,16 +383,55 @@ impl Store for DirStore {
     }
 }
 
-/// Files pulled from a registry, held in memory by name (`index.json`, `blobs/sha256/…`).
-struct MemoryStore(BTreeMap<String, Vec<u8>>);
+/// An image being pulled: its documents in memory by name (`index.json`, `blobs/sha256/…`),
+/// its layers where they are pulled from.
+struct PulledStore {
+    documents: BTreeMap<String, Vec<u8>>,
+    layers: Box<dyn BlobSource>,
+}
 
-impl Store for MemoryStore {
+impl Store for PulledStore {
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
-        // Copied out of the map once: a pull could hand its buffers over instead.
-        self.0.get(name).cloned().map(Bytes::owned).ok_or_else(|| ImageReadError::Format {
+        self.documents.get(name).cloned().map(Bytes::owned).ok_or_else(|| ImageReadError::Format {
             path: image.to_path_buf(),
             what: format!("the image has no {name}"),
         })
+    }
+
+    fn layer(
+        &self,
+        name: &str,
+        image: &Path,
+        what: &str,
+        limits: &Limits,
+        size: Option<u64>,
+    ) -> Result<Layer, ImageReadError> {
+        // A blob that is also a config (a pathological image) is held already.
+        if self.documents.contains_key(name) {
+            return blob::layer_bytes(&self.file(name, image)?, image, what, limits, size);
+        }
+        let fetch_error = |source| ImageReadError::Fetch {
+            path: image.to_path_buf(),
+            digest: what.to_string(),
+            source,
+        };
+        let digest = name.strip_prefix("blobs/").map(|d| d.replacen('/', ":", 1));
+        let (Some(digest), Some(size)) = (digest, size) else {
+            let what = format!("{} has no digest and size to fetch it by", layer_name(what));
+            return Err(ImageReadError::Format { path: image.to_path_buf(), what });
+        };
+        let bytes = self.layers.fetch(&digest, size).map_err(fetch_error)?;
+        blob::layer_bytes(&Bytes::owned(bytes), image, what, limits, Some(size))
+    }
+}
+
+/// The store of a bare layer, which is read at once and has no documents.
+struct NoDocuments;
+
+impl Store for NoDocuments {
+    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
+        let what = format!("a bare layer has no {name}");
+        Err(ImageReadError::Format { path: image.to_path_buf(), what })
     }
 }
 

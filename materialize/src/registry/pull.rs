@@ -1,7 +1,7 @@
 //! Pulling a reference: its manifest (an index, or one image), every manifest an index
 //! names, and every config and layer, each verified against its digest and size as it
 //! streams. Into an OCI image layout ([`pull_layout`]), or into memory and on into trees
-//! ([`open_image`]).
+//! ([`open_image`]), where a layer is fetched only when a tree that lists it is read.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -60,7 +60,8 @@ pub fn pull_layout(
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
     progress.stage(&reference.to_string(), Stage::Pull);
-    let outcome = fetch(reference, options, &LayoutTarget(&layout))?;
+    let remote = Remote::connect(reference, options)?;
+    let outcome = fetch(&remote.source(), options, &LayoutTarget(&layout), Blobs::All)?;
 
     let ref_name = reference.tag.as_ref().map(|_| {
         let mut named = reference.clone();
@@ -72,35 +73,47 @@ pub fn pull_layout(
     Ok(outcome)
 }
 
-/// Pulls `reference` into memory and reads its images as [`crate::image::open_with`] reads
-/// a layout, each layer held to `limits`, for `mount` and `diff`.
+/// Reads the images of `reference` as [`crate::image::open_with`] reads a layout, each
+/// layer held to `limits`, for `mount` and `diff`: the index, manifests and configs are
+/// pulled now, into memory, and an image's layers when its tree is asked for, so that the
+/// platforms a command does not pick are never downloaded.
 ///
 /// # Errors
-/// As [`pull_layout`], and [`RegistryError::Image`] when an image cannot be read back.
+/// As [`pull_layout`], and [`RegistryError::Image`] when an image cannot be read back. A
+/// layer that cannot be fetched is [`crate::image::ImageReadError::Fetch`] from the tree.
 pub fn open_image(
     reference: &Reference,
     options: &Options,
     limits: &crate::apk::datatar::Limits,
 ) -> Result<Vec<ImageView>, RegistryError> {
+    let remote = Remote::connect(reference, options)?;
     let target = MemoryTarget::default();
-    let outcome = fetch(reference, options, &target)?;
+    let outcome = fetch(&remote.source(), options, &target, Blobs::ConfigsOnly)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     files.insert("index.json".to_string(), layout_index(&outcome, None, &reference.to_string())?);
-    image::open_files(files, Path::new(&reference.to_string()), limits).map_err(|source| {
-        RegistryError::Image { reference: reference.to_string(), source: Box::new(source) }
-    })
+    let label = reference.to_string();
+    image::open_pulled(files, Box::new(remote), Path::new(&label), limits)
+        .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })
 }
 
-/// Fetches everything `reference` names into `target`.
+/// Which blobs a pull fetches with the manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blobs {
+    /// Every config and layer.
+    All,
+    /// The configs alone; layers are fetched when they are read.
+    ConfigsOnly,
+}
+
+/// Fetches the manifests `source`'s reference names into `target`, with the blobs `blobs`
+/// says.
 fn fetch(
-    reference: &Reference,
+    source: &Source<'_>,
     options: &Options,
     target: &dyn Target,
+    blobs: Blobs,
 ) -> Result<PullOutcome, RegistryError> {
-    let client = Client::new(&options.http).map_err(RegistryError::Client)?;
-    let session = Session::connect(reference, options, client)?;
-    let source = Source { session: &session, label: reference.to_string(), reference };
-
+    let reference = source.reference;
     let (bytes, media_type) = source.manifest(reference.manifest_reference(), None)?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
     let mut outcome = PullOutcome {
@@ -113,16 +126,64 @@ fn fetch(
     };
 
     // Children first, each once; blobs in the order first named.
-    let mut blobs: Vec<(String, u64)> = Vec::new();
+    let mut named: Vec<NamedBlob> = Vec::new();
     let mut seen = Vec::new();
-    source.walk(&outcome.digest, &bytes, target, &mut blobs, &mut seen, 0)?;
+    source.walk(&outcome.digest, &bytes, target, &mut named, &mut seen, 0)?;
+    let wanted: Vec<(String, u64)> = named
+        .into_iter()
+        .filter(|blob| blobs == Blobs::All || !blob.layer)
+        .map(|blob| (blob.digest, blob.size))
+        .collect();
     outcome.manifests = seen.len();
-    outcome.blobs = blobs.len();
-    outcome.blob_bytes = blobs.iter().map(|(_, size)| size).sum();
+    outcome.blobs = wanted.len();
+    outcome.blob_bytes = wanted.iter().map(|(_, size)| size).sum();
 
-    source.blobs(&blobs, target, options.jobs)?;
-    tracing::debug!(reference = %reference, digest = %outcome.digest, "pulled");
+    source.blobs(&wanted, target, options.jobs)?;
+    tracing::debug!(reference = %reference, digest = %outcome.digest, ?blobs, "pulled");
     Ok(outcome)
+}
+
+/// A blob an image manifest names.
+struct NamedBlob {
+    digest: String,
+    size: u64,
+    /// Whether every manifest naming it names it as a layer (not as a config).
+    layer: bool,
+}
+
+/// A registry session kept for the layers of a pull read later.
+struct Remote {
+    session: Session,
+    reference: Reference,
+}
+
+impl Remote {
+    fn connect(reference: &Reference, options: &Options) -> Result<Remote, RegistryError> {
+        let client = Client::new(&options.http).map_err(RegistryError::Client)?;
+        let session = Session::connect(reference, options, client)?;
+        Ok(Remote { session, reference: reference.clone() })
+    }
+
+    fn source(&self) -> Source<'_> {
+        let label = self.reference.to_string();
+        Source { session: &self.session, label, reference: &self.reference }
+    }
+}
+
+impl image::BlobSource for Remote {
+    fn fetch(
+        &self,
+        digest: &str,
+        size: u64,
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+        let source = self.source();
+        let target = MemoryTarget::default();
+        self.session.retrying(|_| source.blob(digest, size, &target))?;
+        let mut files =
+            target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let hex = digest.trim_start_matches("sha256:");
+        Ok(files.remove(&format!("blobs/sha256/{hex}")).unwrap_or_default())
+    }
 }
 
 /// The layout's `index.json`: one descriptor for the pulled manifest, written as a build
@@ -250,7 +311,7 @@ impl Source<'_> {
         digest: &str,
         bytes: &[u8],
         target: &dyn Target,
-        blobs: &mut Vec<(String, u64)>,
+        blobs: &mut Vec<NamedBlob>,
         seen: &mut Vec<String>,
         depth: u32,
     ) -> Result<(), RegistryError> {
@@ -276,10 +337,12 @@ impl Source<'_> {
             }
         } else if let Some(config) = document.get("config") {
             let layers = document.get("layers").and_then(|l| l.as_array());
-            for entry in std::iter::once(config).chain(layers.into_iter().flatten()) {
-                let (blob_digest, size) = descriptor(entry).map_err(manifest_error)?;
-                if !blobs.iter().any(|(d, _)| *d == blob_digest) {
-                    blobs.push((blob_digest, size));
+            let configs = std::iter::once((config, false));
+            for (entry, layer) in configs.chain(layers.into_iter().flatten().map(|l| (l, true))) {
+                let (digest, size) = descriptor(entry).map_err(manifest_error)?;
+                match blobs.iter_mut().find(|b| b.digest == digest) {
+                    Some(known) => known.layer &= layer,
+                    None => blobs.push(NamedBlob { digest, size, layer }),
                 }
             }
         } else {
