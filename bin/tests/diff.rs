@@ -235,6 +235,34 @@ fn locks_compare_by_packages_alone_and_by_files_through_their_blueprint() {
     }
 }
 
+#[test]
+fn a_lock_of_a_blueprint_without_packages_compares_on_its_blueprints_arch() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("nothing.yaml");
+    std::fs::write(&blueprint, "contents:\n  packages: []\narchs:\n  - aarch64\n").unwrap();
+    let lock = dir.path().join("nothing.lock.json");
+    resolve_to(s(&blueprint), &lock);
+    let image = dir.path().join("image");
+    build(s(&blueprint), &image, &[]);
+
+    // The lock names no architecture: its blueprint's is compared, on either side.
+    let (code, report) = diff_json(&[s(&lock), s(&image)]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!((&report["a"]["arch"], &report["b"]["arch"]), (&"arm64".into(), &"arm64".into()));
+    let (code, report) = diff_json(&[s(&image), s(&lock)]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["b"]["arch"], "arm64", "{report:#}");
+
+    // Without its blueprint, it locks the same nothing for whatever is compared.
+    std::fs::remove_file(&blueprint).unwrap();
+    let (code, report) = diff_json(&[s(&lock), s(&lock), "--level", "packages"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["a"]["arch"], "amd64", "the default architecture: {report:#}");
+    let (code, report) = diff_json(&[s(&lock), s(&lock), "--level", "packages", "--arch", "s390x"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["a"]["arch"], "s390x", "{report:#}");
+}
+
 /// Writes a layer tar holding one empty file per name.
 fn layer_of_names(path: &Path, names: &[&[u8]]) {
     use flatroot_vfs::tar::{LayerOptions, WriteSink, write_layer};
@@ -593,6 +621,27 @@ fn an_empty_file_is_no_input_of_any_kind() {
     layer_of_names(&layer, &[]);
     let (code, _) = diff_json(&[s(&layer), s(&layer)]);
     assert_eq!(code, 0);
+}
+
+#[test]
+fn a_file_that_starts_as_no_image_is_named_as_no_input_as_mount_names_it() {
+    let dir = tempdir();
+    let short = dir.path().join("short.tar");
+    std::fs::write(&short, vec![0u8; 511]).unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "not an image\n".repeat(100)).unwrap();
+    for odd in [&short, &text_file] {
+        for (a, b) in
+            [(odd.as_path(), root().join(BLUEPRINT)), (&root().join(BLUEPRINT), odd.clone())]
+        {
+            let output = run(flatroot().arg("diff").arg(a).arg(&b));
+            assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+            let text = stderr(&output);
+            let want = format!("{}: neither a blueprint (.yaml, .yml), a lock", odd.display());
+            assert!(text.contains(&want), "{text}");
+            assert!(!text.contains("malformed"), "{text}");
+        }
+    }
 }
 
 #[test]

@@ -121,6 +121,25 @@ fn an_edited_package_checksum_fails_naming_the_package_and_file() {
 }
 
 #[test]
+fn a_lock_of_an_empty_world_builds_the_image_its_blueprint_builds() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("nothing.yaml");
+    std::fs::write(&blueprint, "contents:\n  packages: []\narchs:\n  - aarch64\n").unwrap();
+    let blueprint = blueprint.to_str().unwrap();
+    let lock = resolve_to(dir.path(), blueprint, &[]);
+    let lock_arg = lock.to_str().unwrap();
+
+    let (locked, plain) = (dir.path().join("locked"), dir.path().join("plain"));
+    build(blueprint, &locked, &["--lock", lock_arg]);
+    build(blueprint, &plain, &[]);
+    assert_eq!(
+        std::fs::read(locked.join("index.json")).unwrap(),
+        std::fs::read(plain.join("index.json")).unwrap(),
+        "the same digests with and without the lock"
+    );
+}
+
+#[test]
 fn a_lock_for_other_archs_fails() {
     let dir = tempdir();
     let lock = resolve_to(dir.path(), BLUEPRINT, &["--arch", "x86_64"]);

@@ -233,20 +233,9 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
     if !meta.is_file() && blueprint {
         return Ok(Source::Blueprint);
     }
-    let mut head = [0u8; 512];
-    let read = {
-        use std::io::Read as _;
-        let mut file = flatroot_materialize::files::open_regular(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        file.read(&mut head).with_context(|| format!("cannot read {}", path.display()))?
-    };
-    let head = &head[..read];
-    let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-    // POSIX tar puts "ustar" at offset 257 of every header; an empty archive is its
-    // end-of-archive blocks of zeros alone.
-    let empty_tar = read == 512 && head.iter().all(|&b| b == 0);
-    let tar = head.get(257..262) == Some(b"ustar") || empty_tar;
-    if compressed || tar {
+    let image =
+        image::starts_as_image(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if image {
         return Ok(Source::Image);
     }
     if blueprint {

@@ -390,6 +390,16 @@ pub enum DiffError {
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
+    /// The input is a file that no kind of input starts as (see
+    /// [`crate::image::starts_as_image`]).
+    #[error(
+        "{input}: neither a blueprint (.yaml, .yml), a lock (.json) nor an image (an OCI \
+         layout directory, a docker-archive, a layer .tar, .tar.gz or .tar.zst)"
+    )]
+    NotAnInput {
+        /// The input.
+        input: PathBuf,
+    },
     /// The input is an empty file: neither a blueprint, a lock, an image nor a layer tar.
     #[error(
         "{input}: the file is empty, which is neither a blueprint, a lock, an image nor a \

@@ -85,6 +85,12 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
             Ok(Opened::Blueprint { path: path.clone(), plan: Box::new(plan), warnings })
         }
         Input::Image(path) => {
+            // Sniffed first, as `mount` does: any other file would be "a malformed layer".
+            if std::fs::metadata(path).is_ok_and(|m| m.is_file())
+                && !image::starts_as_image(path).is_ok_and(|image| image)
+            {
+                return Err(DiffError::NotAnInput { input: path.clone() });
+            }
             let views = image::open_arg(path, &options.limits).map_err(|source| {
                 DiffError::Image { input: path.clone(), source: Box::new(source) }
             })?;
@@ -142,8 +148,22 @@ pub(super) fn archs(opened: &Opened) -> Vec<String> {
     match opened {
         Opened::Blueprint { plan, .. } => plan.archs.iter().map(|a| oci_name(a)).collect(),
         Opened::Images { views, .. } => views.iter().map(ImageView::platform).collect(),
-        Opened::Lock { lock, .. } => lock.archs().iter().map(|a| oci_name(a)).collect(),
+        Opened::Lock { lock, .. } => lock_archs(lock).iter().map(|a| oci_name(a)).collect(),
     }
+}
+
+/// The architectures a lock is for: those it locks packages for, then those it lists
+/// repositories for (a blueprint without packages locks none). Empty for a lock of a
+/// blueprint with neither, which holds the same nothing for every architecture.
+fn lock_archs(lock: &Lock) -> Vec<String> {
+    let mut archs = lock.archs();
+    for repository in &lock.contents.repositories {
+        let arch = &repository.architecture;
+        if !arch.is_empty() && !archs.contains(arch) {
+            archs.push(arch.clone());
+        }
+    }
+    archs
 }
 
 /// The OCI platform of an apk architecture (`arm/v7` for `armv7`), or the apk name when
@@ -195,7 +215,7 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
         Opened::Images { views, .. } => {
             Ok(views.first().map(ImageView::platform).unwrap_or_default())
         }
-        Opened::Lock { lock, .. } => lock.archs().first().map_or(Ok(String::new()), |a| oci(a)),
+        Opened::Lock { lock, .. } => lock_archs(lock).first().map_or(Ok(String::new()), |a| oci(a)),
     }
 }
 
@@ -331,7 +351,19 @@ fn load_lock(
     arch: &str,
     options: &Options,
 ) -> Result<Side, DiffError> {
-    let apk_arch = pick_arch(&lock.archs(), arch, path)?;
+    let apk_arch = match lock_archs(lock) {
+        archs if !archs.is_empty() => pick_arch(&archs, arch, path)?,
+        // Nothing locked for any architecture: the one its blueprint builds, or the one
+        // compared (the default's when none is).
+        _ => match &blueprint {
+            Ok((plan, _)) => pick_arch(&plan.archs, arch, path)?,
+            Err(_) => Arch::ALL
+                .into_iter()
+                .find(|a| a.oci_name() == arch)
+                .map_or("x86_64", Arch::apk_name)
+                .to_string(),
+        },
+    };
     let mut side = Side {
         info: SideInfo {
             input: path.display().to_string(),

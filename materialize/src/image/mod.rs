@@ -246,6 +246,33 @@ fn layer_name(digest: &str) -> String {
     if digest.is_empty() { "the layer".to_string() } else { format!("layer {digest}") }
 }
 
+/// Whether the regular file at `path` starts as an image or a layer does: with gzip's or
+/// zstd's magic, a POSIX tar header (`ustar` at offset 257, as docker-archives and OCI
+/// archives have), or the end-of-archive zeros alone of an empty tar. `mount` and `diff`
+/// tell an image file from anything else by it.
+///
+/// # Errors
+/// The file cannot be opened as a regular file or read.
+pub fn starts_as_image(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+
+    let mut head = [0u8; 512];
+    let mut file = crate::files::open_regular(path)?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let head = &head[..read];
+    let compressed = blob::Compression::sniff(head) != blob::Compression::None;
+    let empty_tar = read == 512 && head.iter().all(|&b| b == 0);
+    Ok(compressed || empty_tar || head.get(257..262) == Some(b"ustar"))
+}
+
 /// Reads every image at `path`: an OCI layout directory, a docker-archive (`.tar` with a
 /// `manifest.json`), or a bare layer, with the default [`Limits`]. Their documents are read
 /// now, their layers when [`ImageView::tree`] asks.

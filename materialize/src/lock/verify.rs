@@ -116,7 +116,9 @@ pub fn resolved_from_lock(
     let lock_file = || lock_path.to_path_buf();
     let locked: Vec<&LockPackage> =
         lock.contents.packages.iter().filter(|p| locked_arch(p) == arch).collect();
-    if locked.is_empty() {
+    // A lock of an empty world locks no package for any architecture, and is kept to below
+    // like any other (a world that is not empty is not satisfied).
+    if locked.is_empty() && !lock.archs().is_empty() {
         return Err(LockError::ArchNotLocked {
             lock: lock_file(),
             arch: arch.to_string(),
