@@ -165,7 +165,7 @@ pub(super) fn layer_file(
         if len > limits.max_data_size {
             let what = format!(
                 "{} is {len} bytes, over the {} limit of {} (raise it with {})",
-                super::layer_name(what),
+                super::error::layer_name(what),
                 Limit::DataSize,
                 limits.max_data_size,
                 Limit::DataSize.option()

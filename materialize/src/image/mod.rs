@@ -8,32 +8,31 @@
 //! Reading a file of the tree later is a slice of that buffer, never a second inflate.
 
 mod blob;
+mod error;
 mod layers;
 mod named;
 mod platform;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use flatroot_vfs::FrozenTree;
-use flatroot_vfs::tar::ReadError;
 use sha2::{Digest as _, Sha256};
 
-use self::blob::{Archive, Bytes, Layer};
+use self::blob::{Archive, Bytes};
+pub use self::error::ImageReadError;
 use self::layers::{LayerRef, Layers, Reader};
 pub use self::named::{open_arg, split_named};
 pub use self::platform::{
     only_one_of_its_platform, platform_matches, platform_name, platform_of_name, platforms_of,
     position_of,
 };
-use crate::apk::datatar::{Limit, Limits};
-
-/// The most an index, manifest or config of a layout directory may weigh: four times what
-/// registries must accept for a manifest, so that no image a registry holds is refused, while
-/// a file of any size put in a layout cannot fill memory.
-const DOCUMENT_LIMIT: u64 = 16 << 20;
+pub use self::store::BlobSource;
+use self::store::{ArchiveStore, DirStore, NoDocuments, PulledStore, Store};
+use crate::apk::datatar::Limits;
 
 /// One platform's image as read back.
 pub struct ImageView {
@@ -77,142 +76,6 @@ impl ImageView {
     }
 }
 
-/// Why an image could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageReadError {
-    /// A file could not be read.
-    #[error("cannot read {path}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the file system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON document is malformed or lacks a field the image spec requires.
-    #[error("{path}: {what}")]
-    Format {
-        /// The file or blob.
-        path: PathBuf,
-        /// What was expected.
-        what: String,
-    },
-    /// A blob's bytes do not hash to its digest.
-    #[error("blob {digest} in {path} does not match its digest (found sha256:{found})")]
-    Digest {
-        /// The image.
-        path: PathBuf,
-        /// The digest named.
-        digest: String,
-        /// The digest of the bytes.
-        found: String,
-    },
-    /// A layer's tar does not hash to the `diff_id` its image's config gives it.
-    #[error("{path}: {} is a tar of {found}, its image's config says {diff_id}", layer_name(layer))]
-    DiffId {
-        /// The image.
-        path: PathBuf,
-        /// The layer.
-        layer: String,
-        /// The `diff_id` the config gives.
-        diff_id: String,
-        /// The digest of the tar.
-        found: String,
-    },
-    /// A layer could not be decompressed.
-    #[error("{path}: {} cannot be decompressed", layer_name(digest))]
-    Decompress {
-        /// The image.
-        path: PathBuf,
-        /// The layer.
-        digest: String,
-        /// What the decoder said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `PATH:NAME` names an image the layout or archive at PATH does not hold.
-    #[error("{path} holds no image named {name:?} ({})", names_of(names))]
-    NoSuchName {
-        /// The layout or archive.
-        path: PathBuf,
-        /// The name asked for.
-        name: String,
-        /// The names the layout holds.
-        names: Vec<String>,
-    },
-    /// Several images of the platform a command picked, and nothing says which is meant.
-    #[error(
-        "{path} holds {} images for {platform}: pick one as {}:{by} ({})",
-        choices.len(),
-        path.display(),
-        choices.join(", ")
-    )]
-    Ambiguous {
-        /// The layout or archive.
-        path: PathBuf,
-        /// The platform, `ARCH[/VARIANT]` (`amd64`, `arm/v7`).
-        platform: String,
-        /// What tells them apart: `NAME`, or `DIGEST` when their names do not.
-        by: &'static str,
-        /// Their names, or their manifest digests.
-        choices: Vec<String>,
-    },
-    /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
-    /// names the flag that raises the limit.
-    #[error(
-        "{path}: {} inflates past {value} bytes, the {limit} limit (raise it with {})",
-        layer_name(digest),
-        limit.option()
-    )]
-    TooLarge {
-        /// The image.
-        path: PathBuf,
-        /// The layer.
-        digest: String,
-        /// Which limit: the data size, or the inflate ratio.
-        limit: Limit,
-        /// The bound in bytes of output.
-        value: u64,
-    },
-    /// The layers of one image place more entries than [`Limits::max_entries`] allows
-    /// (see [`EntryBudget`]).
-    #[error(
-        "{path}: {} the entries per image limit of {limit} (raise it with {})",
-        placer(image),
-        Limit::Entries.option()
-    )]
-    TooManyEntries {
-        /// The image.
-        path: PathBuf,
-        /// The image within it: its manifest digest or config member, empty for a bare layer.
-        image: String,
-        /// The limit.
-        limit: usize,
-    },
-    /// A layer that was left where it was pulled from could not be fetched.
-    #[error("{path}: cannot fetch {}", layer_name(digest))]
-    Fetch {
-        /// The image.
-        path: PathBuf,
-        /// The layer.
-        digest: String,
-        /// Why not.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// A layer tar is malformed.
-    #[error("{path}: {}", layer_name(digest))]
-    Layer {
-        /// The image.
-        path: PathBuf,
-        /// The layer.
-        digest: String,
-        /// What is wrong with it.
-        #[source]
-        source: ReadError,
-    },
-}
-
 /// Appends to `list` each of `items` it does not hold yet, in order.
 fn push_new(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     for item in items {
@@ -220,30 +83,6 @@ fn push_new(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
             list.push(item);
         }
     }
-}
-
-/// The names of a layout's images as messages list them.
-fn names_of(names: &[String]) -> String {
-    match names {
-        [] => "it names none".to_string(),
-        names => format!("its names: {}", names.join(", ")),
-    }
-}
-
-/// What places too many entries in messages: `the layers of image NAME exceed`, or `the
-/// layer exceeds` for a bare layer (whose name is empty: the path already names it).
-fn placer(image: &str) -> String {
-    if image.is_empty() {
-        "the layer exceeds".to_string()
-    } else {
-        format!("the layers of image {image} exceed")
-    }
-}
-
-/// How a layer is named in messages: `layer DIGEST`, or `the layer` for a bare layer (whose
-/// name is empty: the path already names it).
-fn layer_name(digest: &str) -> String {
-    if digest.is_empty() { "the layer".to_string() } else { format!("layer {digest}") }
 }
 
 /// Whether the regular file at `path` starts as an image or a layer does: with gzip's or
@@ -333,21 +172,6 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
     }])
 }
 
-/// Where the layers of a pulled image are fetched from when a tree needs them, so that a
-/// pull reads only its documents at first, and the layers of the one image a command picks.
-pub trait BlobSource: Send + Sync {
-    /// The bytes of the blob `digest` (`sha256:…`) of `size` bytes, each checked against
-    /// both as it arrives.
-    ///
-    /// # Errors
-    /// Why the blob could not be fetched, or does not match its digest or size.
-    fn fetch(
-        &self,
-        digest: &str,
-        size: u64,
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
-}
-
 /// Reads the images of an OCI layout pulled from a registry: `documents` maps `index.json`
 /// and `blobs/sha256/<hex>` to the bytes of the index, manifests and configs; the layers
 /// come from `layers` when a tree is asked for. `label` names the image in errors. Every
@@ -365,113 +189,6 @@ pub fn open_pulled(
 ) -> Result<Vec<ImageView>, ImageReadError> {
     let store = PulledStore { documents, layers };
     open_layout(&Reader::new(Box::new(store), label, limits))
-}
-
-/// Blob access shared by a layout directory, an archive and a pull; shared by
-/// the images of one input, which may read their trees on any thread.
-trait Store: Send + Sync {
-    /// A small document (an index, a manifest, a config), whole.
-    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
-
-    /// A layer blob, decompressed into the one buffer its tree will point into, within
-    /// `limits`, and refused unread when it is not `size` bytes long (as its descriptor
-    /// says, when one does); by default from the bytes [`Store::file`] gives.
-    fn layer(
-        &self,
-        name: &str,
-        image: &Path,
-        what: &str,
-        limits: &Limits,
-        size: Option<u64>,
-    ) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what, limits, size)
-    }
-}
-
-struct DirStore(PathBuf);
-
-impl Store for DirStore {
-    fn file(&self, name: &str, _image: &Path) -> Result<Bytes, ImageReadError> {
-        let path = self.0.join(name);
-        crate::files::read_bounded(&path, DOCUMENT_LIMIT, "the most an image document may weigh")
-            .map(Bytes::owned)
-            .map_err(|source| ImageReadError::Io { path: path.clone(), source })
-    }
-
-    fn layer(
-        &self,
-        name: &str,
-        image: &Path,
-        what: &str,
-        limits: &Limits,
-        size: Option<u64>,
-    ) -> Result<Layer, ImageReadError> {
-        blob::layer_file(&self.0.join(name), image, what, limits, size)
-    }
-}
-
-/// An image being pulled: its documents in memory by name (`index.json`, `blobs/sha256/…`),
-/// its layers where they are pulled from.
-struct PulledStore {
-    documents: BTreeMap<String, Vec<u8>>,
-    layers: Box<dyn BlobSource>,
-}
-
-impl Store for PulledStore {
-    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
-        self.documents.get(name).cloned().map(Bytes::owned).ok_or_else(|| ImageReadError::Format {
-            path: image.to_path_buf(),
-            what: format!("the image has no {name}"),
-        })
-    }
-
-    fn layer(
-        &self,
-        name: &str,
-        image: &Path,
-        what: &str,
-        limits: &Limits,
-        size: Option<u64>,
-    ) -> Result<Layer, ImageReadError> {
-        // A blob that is also a config (a pathological image) is held already.
-        if self.documents.contains_key(name) {
-            return blob::layer_bytes(&self.file(name, image)?, image, what, limits, size);
-        }
-        let fetch_error = |source| ImageReadError::Fetch {
-            path: image.to_path_buf(),
-            digest: what.to_string(),
-            source,
-        };
-        let digest = name.strip_prefix("blobs/").map(|d| d.replacen('/', ":", 1));
-        let (Some(digest), Some(size)) = (digest, size) else {
-            let what = format!("{} has no digest and size to fetch it by", layer_name(what));
-            return Err(ImageReadError::Format { path: image.to_path_buf(), what });
-        };
-        let bytes = self.layers.fetch(&digest, size).map_err(fetch_error)?;
-        blob::layer_bytes(&Bytes::owned(bytes), image, what, limits, Some(size))
-    }
-}
-
-/// The store of a bare layer, which is read at once and has no documents.
-struct NoDocuments;
-
-impl Store for NoDocuments {
-    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
-        let what = format!("a bare layer has no {name}");
-        Err(ImageReadError::Format { path: image.to_path_buf(), what })
-    }
-}
-
-/// The members of a docker-archive or OCI archive, as ranges of the archive's bytes.
-struct ArchiveStore(Archive);
-
-impl Store for ArchiveStore {
-    fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
-        self.0.get(name).ok_or_else(|| ImageReadError::Format {
-            path: image.to_path_buf(),
-            what: format!("the archive has no member {name}"),
-        })
-    }
 }
 
 /// Where an `index.json` entry holds its image's name.

@@ -1,0 +1,167 @@
+//! Why an image could not be read, in messages that name the input, the image and the layer.
+
+use std::path::PathBuf;
+
+use flatroot_vfs::tar::ReadError;
+
+use crate::apk::datatar::Limit;
+
+/// Why an image could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageReadError {
+    /// A file could not be read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON document is malformed or lacks a field the image spec requires.
+    #[error("{path}: {what}")]
+    Format {
+        /// The file or blob.
+        path: PathBuf,
+        /// What was expected.
+        what: String,
+    },
+    /// A blob's bytes do not hash to its digest.
+    #[error("blob {digest} in {path} does not match its digest (found sha256:{found})")]
+    Digest {
+        /// The image.
+        path: PathBuf,
+        /// The digest named.
+        digest: String,
+        /// The digest of the bytes.
+        found: String,
+    },
+    /// A layer's tar does not hash to the `diff_id` its image's config gives it.
+    #[error("{path}: {} is a tar of {found}, its image's config says {diff_id}", layer_name(layer))]
+    DiffId {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        layer: String,
+        /// The `diff_id` the config gives.
+        diff_id: String,
+        /// The digest of the tar.
+        found: String,
+    },
+    /// A layer could not be decompressed.
+    #[error("{path}: {} cannot be decompressed", layer_name(digest))]
+    Decompress {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// What the decoder said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `PATH:NAME` names an image the layout or archive at PATH does not hold.
+    #[error("{path} holds no image named {name:?} ({})", names_of(names))]
+    NoSuchName {
+        /// The layout or archive.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names the layout holds.
+        names: Vec<String>,
+    },
+    /// Several images of the platform a command picked, and nothing says which is meant.
+    #[error(
+        "{path} holds {} images for {platform}: pick one as {}:{by} ({})",
+        choices.len(),
+        path.display(),
+        choices.join(", ")
+    )]
+    Ambiguous {
+        /// The layout or archive.
+        path: PathBuf,
+        /// The platform, `ARCH[/VARIANT]` (`amd64`, `arm/v7`).
+        platform: String,
+        /// What tells them apart: `NAME`, or `DIGEST` when their names do not.
+        by: &'static str,
+        /// Their names, or their manifest digests.
+        choices: Vec<String>,
+    },
+    /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
+    /// names the flag that raises the limit.
+    #[error(
+        "{path}: {} inflates past {value} bytes, the {limit} limit (raise it with {})",
+        layer_name(digest),
+        limit.option()
+    )]
+    TooLarge {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// Which limit: the data size, or the inflate ratio.
+        limit: Limit,
+        /// The bound in bytes of output.
+        value: u64,
+    },
+    /// The layers of one image place more entries than [`Limits::max_entries`] allows
+    /// (see [`EntryBudget`]).
+    #[error(
+        "{path}: {} the entries per image limit of {limit} (raise it with {})",
+        placer(image),
+        Limit::Entries.option()
+    )]
+    TooManyEntries {
+        /// The image.
+        path: PathBuf,
+        /// The image within it: its manifest digest or config member, empty for a bare layer.
+        image: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A layer that was left where it was pulled from could not be fetched.
+    #[error("{path}: cannot fetch {}", layer_name(digest))]
+    Fetch {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// Why not.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A layer tar is malformed.
+    #[error("{path}: {}", layer_name(digest))]
+    Layer {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// What is wrong with it.
+        #[source]
+        source: ReadError,
+    },
+}
+
+/// The names of a layout's images as messages list them.
+fn names_of(names: &[String]) -> String {
+    match names {
+        [] => "it names none".to_string(),
+        names => format!("its names: {}", names.join(", ")),
+    }
+}
+
+/// What places too many entries in messages: `the layers of image NAME exceed`, or `the
+/// layer exceeds` for a bare layer (whose name is empty: the path already names it).
+fn placer(image: &str) -> String {
+    if image.is_empty() {
+        "the layer exceeds".to_string()
+    } else {
+        format!("the layers of image {image} exceed")
+    }
+}
+
+/// How a layer is named in messages: `layer DIGEST`, or `the layer` for a bare layer (whose
+/// name is empty: the path already names it).
+pub(super) fn layer_name(digest: &str) -> String {
+    if digest.is_empty() { "the layer".to_string() } else { format!("layer {digest}") }
+}
