@@ -126,6 +126,15 @@ fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_
     let want = "the layer is 9663676416 bytes, over the data segment size limit of 8589934592 \
                 (raise it with --max-data-size)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
+
+    // So is a plain layer that is a member of an archive.
+    let archive = dir.path().join("plain.tar");
+    build(BLUEPRINT, &archive, &["--arch", "x86_64", "--compression", "none"]);
+    let output =
+        run(flatroot().arg("diff").arg(&archive).arg(&layout).args(["--max-data-size", "1K"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = "bytes, over the data segment size limit of 1024 (raise it with --max-data-size)";
+    assert!(stderr(&output).contains(want), "{}", stderr(&output));
 }
 
 #[test]
@@ -374,6 +383,39 @@ fn only_the_picked_image_is_read_so_a_broken_one_beside_it_fails_nothing() {
     assert_eq!(output.status.code(), Some(2));
     let want = format!("blob sha256:{hex} in {} does not match its digest", both.display());
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+}
+
+#[test]
+fn attestation_manifests_are_no_images_and_never_picked() {
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    build(BLUEPRINT, &layout, &[]);
+    let index_path = layout.join("index.json");
+    let built: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let by_annotation = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": missing,
+        "size": 100,
+        "annotations": { "vnd.docker.reference.type": "attestation-manifest" },
+    });
+    let by_platform = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": missing,
+        "size": 100,
+        "platform": { "os": "unknown", "architecture": "unknown" },
+    });
+
+    // Listed first, as no --arch picks the first image of A; its manifest is not there, so
+    // reading it at all would fail.
+    for attestation in [by_annotation, by_platform] {
+        let mut index = built.clone();
+        index["manifests"].as_array_mut().unwrap().insert(0, attestation);
+        std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let (code, report) = diff_json(&[s(&layout), s(&layout)]);
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(report["a"]["arch"], "amd64", "{report:#}");
+    }
 }
 
 #[test]

@@ -420,6 +420,37 @@ fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads
 }
 
 #[test]
+fn a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched() {
+    let name = "a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("plain:v1");
+    success(&run(served.flatroot().args(["build", BLUEPRINT]).arg(&built).args([
+        "--compression",
+        "none",
+        "--push",
+        &reference,
+    ])));
+    let layer = layers_of(&built, "amd64").remove(0);
+
+    let from = served.registry.requests().len();
+    let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built).args([
+        "--arch",
+        "x86_64",
+        "--max-data-size",
+        "1K",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{}{}", stdout(&output), stderr(&output));
+    let text = stderr(&output);
+    let want = format!("layer {layer} is ");
+    assert!(text.contains(&want), "{text}");
+    assert!(text.contains("over the data segment size limit of 1024"), "{text}");
+    let fetched = served.requests_since(from);
+    assert!(!fetched.iter().any(|r| r.uri.ends_with(&layer)), "{fetched:#?}");
+}
+
+#[test]
 fn mount_serves_a_registry_reference() {
     let name = "mount_serves_a_registry_reference";
     if !mount::fuse_available(name) {

@@ -133,7 +133,13 @@ fn lock_blueprint(lock: &Lock, path: &Path, options: &Options) -> Result<Bluepri
     };
     let blueprint = options.cwd.join(name);
     if !blueprint.is_file() {
-        return Err(format!("{lock_name} was made from {name}, which is not there"));
+        // A relative name is looked for in the working directory: say where that was.
+        let looked = if blueprint == Path::new(name) {
+            String::new()
+        } else {
+            format!(" (no file {})", blueprint.display())
+        };
+        return Err(format!("{lock_name} was made from {name}, which is not there{looked}"));
     }
 
     let actual = lock::config_of(&blueprint, &options.cwd).map_err(|e| format!("{name}: {e}"))?;

@@ -162,16 +162,7 @@ pub(super) fn layer_file(
     let head_len = read_at(&file, &mut head, 0).map_err(error)?;
     let compression = Compression::sniff(&head[..head_len]);
     if compression == Compression::None {
-        if len > limits.max_data_size {
-            let what = format!(
-                "{} is {len} bytes, over the {} limit of {} (raise it with {})",
-                super::error::layer_name(what),
-                Limit::DataSize,
-                limits.max_data_size,
-                Limit::DataSize.option()
-            );
-            return Err(ImageReadError::Format { path: path.to_path_buf(), what });
-        }
+        check_data_size(len, limits, path, what)?;
         return Ok(Layer { tar: map(&file, len, path)?, compressed_sha256: None });
     }
 
@@ -190,6 +181,29 @@ pub(super) fn layer_file(
     let tar = inflated?;
     let sha256 = reader.finish().map_err(error)?;
     Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
+}
+
+/// Refuses a layer `what` of `len` bytes in `path` when that is more than a layer's tar may
+/// weigh ([`Limits::max_data_size`]). Also used for a compressed blob before it is fetched:
+/// its tar would be about as large at least, since deflate and zstd store what they cannot
+/// shrink with only a few bytes per block added.
+pub(super) fn check_data_size(
+    len: u64,
+    limits: &Limits,
+    path: &Path,
+    what: &str,
+) -> Result<(), ImageReadError> {
+    if len <= limits.max_data_size {
+        return Ok(());
+    }
+    let what = format!(
+        "{} is {len} bytes, over the {} limit of {} (raise it with {})",
+        super::error::layer_name(what),
+        Limit::DataSize,
+        limits.max_data_size,
+        Limit::DataSize.option()
+    );
+    Err(ImageReadError::Format { path: path.to_path_buf(), what })
 }
 
 /// Refuses a blob of `len` bytes whose descriptor says `size`.
@@ -222,6 +236,7 @@ pub(super) fn layer_bytes(
     check_size(all.len() as u64, size, image, what)?;
     let compression = Compression::sniff(all);
     if compression == Compression::None {
+        check_data_size(all.len() as u64, limits, image, what)?;
         return Ok(Layer { tar: bytes.clone(), compressed_sha256: None });
     }
     let tail = all.get(all.len().saturating_sub(4)..).unwrap_or_default();

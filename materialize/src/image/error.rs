@@ -71,16 +71,18 @@ pub enum ImageReadError {
     },
     /// Several images of the platform a command picked, and nothing says which is meant.
     #[error(
-        "{path} holds {} images for {platform}: pick one as {}:{by} ({})",
+        "{path} holds {} images for {platform}: pick one as {}{separator}{by} ({})",
         choices.len(),
         path.display(),
-        choices.join(", ")
+        some_of(choices)
     )]
     Ambiguous {
-        /// The layout or archive.
+        /// The layout, archive or registry reference.
         path: PathBuf,
         /// The platform, `ARCH[/VARIANT]` (`amd64`, `arm/v7`).
         platform: String,
+        /// What joins the path and the choice: `:` after a path, `@` after a reference.
+        separator: char,
         /// What tells them apart: `NAME`, or `DIGEST` when their names do not.
         by: &'static str,
         /// Their names, or their manifest digests.
@@ -147,6 +149,19 @@ fn names_of(names: &[String]) -> String {
     match names {
         [] => "it names none".to_string(),
         names => format!("its names: {}", names.join(", ")),
+    }
+}
+
+/// The most choices a message lists: an index may list thousands of images.
+const LISTED_CHOICES: usize = 10;
+
+/// The first [`LISTED_CHOICES`] of `choices` as a message lists them, and how many more.
+fn some_of(choices: &[String]) -> String {
+    match choices.len().checked_sub(LISTED_CHOICES) {
+        Some(more) if more > 0 => {
+            format!("{} and {more} more", choices[..LISTED_CHOICES].join(", "))
+        }
+        _ => choices.join(", "),
     }
 }
 

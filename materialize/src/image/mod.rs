@@ -229,6 +229,9 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
             push_new(&mut view.indexes, reached.indexes);
             continue;
         }
+        if is_attestation(&reached.descriptor) {
+            continue;
+        }
         let media_type = reached.descriptor.get("mediaType").and_then(|m| m.as_str());
         let document = match documents.get(&digest) {
             Some(document) => Rc::clone(document),
@@ -276,6 +279,16 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
         views.push(view);
     }
     Ok(views)
+}
+
+/// Whether an index lists `descriptor` as an attestation of another image (BuildKit's
+/// provenance and SBOM manifests, of platform `unknown/unknown`): no image of a platform,
+/// and no file system, so no command picks it, as no runtime does.
+fn is_attestation(descriptor: &serde_json::Value) -> bool {
+    let text = |pointer| descriptor.pointer(pointer).and_then(|v| v.as_str());
+    text("/annotations/vnd.docker.reference.type") == Some("attestation-manifest")
+        || (text("/platform/os") == Some("unknown")
+            && text("/platform/architecture") == Some("unknown"))
 }
 
 /// A descriptor of a layout met on the way down from `index.json`.

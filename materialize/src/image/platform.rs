@@ -119,9 +119,14 @@ pub fn only_one_of_its_platform(
     } else {
         ("DIGEST", same.iter().map(|v| v.digest.clone()).collect())
     };
+    // A registry reference picks a manifest as `REF@DIGEST`; a path, as `PATH:DIGEST`.
+    let reference = !arg.exists()
+        && split_named(arg).is_none()
+        && arg.to_str().is_some_and(crate::registry::Reference::looks_like);
     Err(ImageReadError::Ambiguous {
         path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
         platform: wanted,
+        separator: if reference { '@' } else { ':' },
         by,
         choices,
     })
@@ -227,5 +232,17 @@ mod tests {
         let also_one = view("amd64", None, "sha256:f", &["one"]);
         let want = "L holds 2 images for amd64: pick one as L:DIGEST (sha256:a, sha256:f)";
         assert_eq!(check(&[amd(), also_one], 0).unwrap_err(), want);
+    }
+
+    #[test]
+    fn a_registry_reference_is_told_to_pick_by_digest_and_long_lists_are_cut() {
+        let many: Vec<ImageView> =
+            (0..12).map(|i| view("amd64", None, &format!("sha256:{i:x}"), &[])).collect();
+        let reference = Path::new("127.0.0.1:5000/many:v1");
+        let error = only_one_of_its_platform(&many, 0, None, reference).unwrap_err();
+        let want = "127.0.0.1:5000/many:v1 holds 12 images for amd64: pick one as \
+                    127.0.0.1:5000/many:v1@DIGEST (sha256:0, sha256:1, sha256:2, sha256:3, \
+                    sha256:4, sha256:5, sha256:6, sha256:7, sha256:8, sha256:9 and 2 more)";
+        assert_eq!(error.to_string(), want);
     }
 }

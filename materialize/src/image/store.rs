@@ -110,6 +110,8 @@ impl Store for PulledStore {
             let what = format!("{} has no digest and size to fetch it by", layer_name(what));
             return Err(ImageReadError::Format { path: image.to_path_buf(), what });
         };
+        // Refused before a byte is fetched: a blob this large would be refused once held.
+        blob::check_data_size(size, limits, image, what)?;
         let bytes = self.layers.fetch(&digest, size).map_err(fetch_error)?;
         blob::layer_bytes(&Bytes::owned(bytes), image, what, limits, Some(size))
     }

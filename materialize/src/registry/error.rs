@@ -158,7 +158,7 @@ pub enum RegistryError {
         found: String,
     },
     /// Content is not of the size its descriptor says.
-    #[error("{reference}: {what} {digest} is {found} bytes, its descriptor says {expected}")]
+    #[error("{reference}: {what} {digest} {}", size_mismatch(*found, *expected))]
     Size {
         /// The reference being worked on.
         reference: String,
@@ -280,6 +280,16 @@ impl RegistryError {
     }
 }
 
+/// How content of `found` bytes differs from the `expected` its descriptor gives. A blob is
+/// read one byte past its size at most, so a longer one is only known to be longer.
+fn size_mismatch(found: u64, expected: u64) -> String {
+    if found > expected {
+        format!("is longer than the {expected} bytes its descriptor says")
+    } else {
+        format!("is {found} bytes, its descriptor says {expected}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +303,11 @@ mod tests {
         assert_eq!(body.to_string(), ": MANIFEST_UNKNOWN: manifest unknown; DENIED");
         assert_eq!(ErrorBody::parse(b"  gateway down\n").to_string(), ": gateway down");
         assert_eq!(ErrorBody::parse(b"").to_string(), "");
+    }
+
+    #[test]
+    fn a_blob_read_past_its_size_is_called_longer_not_given_a_length() {
+        assert_eq!(size_mismatch(3525, 3524), "is longer than the 3524 bytes its descriptor says");
+        assert_eq!(size_mismatch(3000, 3524), "is 3000 bytes, its descriptor says 3524");
     }
 }
