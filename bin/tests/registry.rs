@@ -420,6 +420,54 @@ fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads
 }
 
 #[test]
+fn the_layers_of_a_picked_image_are_each_fetched_once_and_applied_in_order() {
+    let name = "the_layers_of_a_picked_image_are_each_fetched_once_and_applied_in_order";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let at = |name: &str| work.path().join(name);
+    build(BLUEPRINT, &at("base"), &["--arch", "x86_64"]);
+    layout_with_layer(&at("base"), &at("one"), &layer_of_files(&["etc/one", "etc/two"]));
+    layout_with_layer(&at("one"), &at("two"), &layer_of_files(&["etc/.wh.one", "etc/three"]));
+    let reference = served.reference("layers:v1");
+    success(&run(served.flatroot().arg("push").arg(at("two")).arg(&reference)));
+    let layers = layers_of(&at("two"), "amd64");
+    assert_eq!(layers.len(), 3);
+
+    let from = served.registry.requests().len();
+    let (code, report) = diff_json_with(&served, &[&reference, at("two").to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    let fetched: Vec<String> = served
+        .requests_since(from)
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.uri.contains("/blobs/"))
+        .map(|r| r.uri)
+        .collect();
+    for layer in &layers {
+        let times = fetched.iter().filter(|uri| uri.ends_with(layer)).count();
+        assert_eq!(times, 1, "{layer}: {fetched:#?}");
+    }
+
+    // The upper layer's whiteout took the file of the one below, as it does in a layout.
+    let (code, report) = diff_json_with(&served, &[at("base").to_str().unwrap(), &reference]);
+    assert_eq!(code, 1, "{report:#}");
+    let files = report["files"].as_array().unwrap();
+    let added: Vec<&str> = files
+        .iter()
+        .filter(|f| f["change"] == "added")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["/etc/three", "/etc/two"], "{report:#}");
+}
+
+/// `flatroot diff ARGS --format json` with the test's Docker config: the exit code and the
+/// report.
+fn diff_json_with(served: &Served, args: &[&str]) -> (i32, serde_json::Value) {
+    let output = run(served.flatroot().arg("diff").args(args).args(["--format", "json"]));
+    let report = serde_json::from_str(&stdout(&output)).unwrap_or_default();
+    (output.status.code().unwrap(), report)
+}
+
+#[test]
 fn a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched() {
     let name = "a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched";
     let Some(served) = Served::start(name, no_auth) else { return };

@@ -51,6 +51,19 @@ impl Reader {
         &self.path
     }
 
+    /// Readies the layers of `list` that are not read yet to be read soon (see
+    /// [`Store::prefetch`]).
+    fn prefetch(&self, list: &[LayerRef]) {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let wanted: Vec<(&str, Option<u64>)> = list
+            .iter()
+            .filter(|layer| !cache.contains_key(&layer.key))
+            .map(|layer| (layer.member.as_str(), layer.size))
+            .collect();
+        drop(cache);
+        self.store.prefetch(&wanted, &self.limits);
+    }
+
     /// The tar of `layer`: read before, or now (inflated, within the limits, checked
     /// against its digest when it is a blob), and checked against the `diff_id` the image's
     /// config gives it, if one does.
@@ -147,6 +160,7 @@ impl Layers {
         let reader = &self.reader;
         let mut tree = Tree::new(Metadata::directory(0o755));
         let mut budget = EntryBudget::new(reader.limits.max_entries);
+        reader.prefetch(&self.list);
         for layer in &self.list {
             let tar = reader.tar(layer)?;
             self.apply(&mut tree, tar, &layer.key, &mut budget)?;

@@ -30,8 +30,8 @@ pub use self::platform::{
     only_one_of_its_platform, platform_matches, platform_name, platform_of_name, platforms_of,
     position_of,
 };
-pub use self::store::BlobSource;
 use self::store::{ArchiveStore, DirStore, NoDocuments, PulledStore, Store};
+pub use self::store::{BlobSource, FetchError};
 use crate::apk::datatar::Limits;
 
 /// One platform's image as read back.
@@ -187,7 +187,7 @@ pub fn open_pulled(
     label: &Path,
     limits: &Limits,
 ) -> Result<Vec<ImageView>, ImageReadError> {
-    let store = PulledStore { documents, layers };
+    let store = PulledStore::new(documents, layers);
     open_layout(&Reader::new(Box::new(store), label, limits))
 }
 

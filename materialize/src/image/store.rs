@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::ImageReadError;
 use super::blob::{self, Archive, Bytes, Layer};
@@ -22,12 +24,16 @@ pub trait BlobSource: Send + Sync {
     ///
     /// # Errors
     /// Why the blob could not be fetched, or does not match its digest or size.
-    fn fetch(
-        &self,
-        digest: &str,
-        size: u64,
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
+    fn fetch(&self, digest: &str, size: u64) -> Result<Vec<u8>, FetchError>;
+
+    /// How many blobs may be fetched at once: 1 unless said otherwise.
+    fn at_once(&self) -> usize {
+        1
+    }
 }
+
+/// Why a blob could not be fetched.
+pub type FetchError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Blob access shared by a layout directory, an archive and a pull; shared by
 /// the images of one input, which may read their trees on any thread.
@@ -48,6 +54,10 @@ pub(super) trait Store: Send + Sync {
     ) -> Result<Layer, ImageReadError> {
         blob::layer_bytes(&self.file(name, image)?, image, what, limits, size)
     }
+
+    /// Readies the layers `wanted` (their names and sizes) to be read soon, all at once
+    /// where that is faster: nothing by default.
+    fn prefetch(&self, _wanted: &[(&str, Option<u64>)], _limits: &Limits) {}
 }
 
 /// An OCI layout directory, its files read by name (`index.json`, `blobs/sha256/…`).
@@ -76,8 +86,25 @@ impl Store for DirStore {
 /// An image being pulled: its documents in memory by name (`index.json`, `blobs/sha256/…`),
 /// its layers where they are pulled from.
 pub(super) struct PulledStore {
-    pub(super) documents: BTreeMap<String, Vec<u8>>,
-    pub(super) layers: Box<dyn BlobSource>,
+    documents: BTreeMap<String, Vec<u8>>,
+    layers: Box<dyn BlobSource>,
+    /// Layers fetched ahead of their reading, by name, until read.
+    fetched: Mutex<BTreeMap<String, Result<Vec<u8>, FetchError>>>,
+}
+
+impl PulledStore {
+    pub(super) fn new(documents: BTreeMap<String, Vec<u8>>, layers: Box<dyn BlobSource>) -> Self {
+        PulledStore { documents, layers, fetched: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// The digest (`sha256:…`) of the blob `name` (`blobs/sha256/…`).
+    fn digest_of(name: &str) -> Option<String> {
+        name.strip_prefix("blobs/").map(|d| d.replacen('/', ":", 1))
+    }
+
+    fn fetched(&self) -> MutexGuard<'_, BTreeMap<String, Result<Vec<u8>, FetchError>>> {
+        self.fetched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Store for PulledStore {
@@ -105,15 +132,52 @@ impl Store for PulledStore {
             digest: what.to_string(),
             source,
         };
-        let digest = name.strip_prefix("blobs/").map(|d| d.replacen('/', ":", 1));
-        let (Some(digest), Some(size)) = (digest, size) else {
+        let (Some(digest), Some(size)) = (Self::digest_of(name), size) else {
             let what = format!("{} has no digest and size to fetch it by", layer_name(what));
             return Err(ImageReadError::Format { path: image.to_path_buf(), what });
         };
         // Refused before a byte is fetched: a blob this large would be refused once held.
         blob::check_data_size(size, limits, image, what)?;
-        let bytes = self.layers.fetch(&digest, size).map_err(fetch_error)?;
+        let ahead = self.fetched().remove(name);
+        let bytes = ahead.unwrap_or_else(|| self.layers.fetch(&digest, size));
+        let bytes = bytes.map_err(fetch_error)?;
         blob::layer_bytes(&Bytes::owned(bytes), image, what, limits, Some(size))
+    }
+
+    /// Fetches the layers `wanted` that are to be fetched, [`BlobSource::at_once`] at a time,
+    /// and keeps them (or why each failed) for [`Store::layer`]: an image's layers download
+    /// together, while they are still read, inflated and checked one by one, in order.
+    fn prefetch(&self, wanted: &[(&str, Option<u64>)], limits: &Limits) {
+        let fetched = self.fetched();
+        let mut todo: Vec<(&str, String, u64)> = Vec::new();
+        for (name, size) in wanted {
+            let fits = size.filter(|size| *size <= limits.max_data_size);
+            if let (Some(digest), Some(size)) = (Self::digest_of(name), fits)
+                && !self.documents.contains_key(*name)
+                && !fetched.contains_key(*name)
+                && !todo.iter().any(|(n, _, _)| n == name)
+            {
+                todo.push((name, digest, size));
+            }
+        }
+        drop(fetched);
+        if todo.len() < 2 {
+            return;
+        }
+
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..self.layers.at_once().clamp(1, todo.len()) {
+                scope.spawn(|| {
+                    while let Some((name, digest, size)) =
+                        todo.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        let bytes = self.layers.fetch(digest, *size);
+                        self.fetched().insert(name.to_string(), bytes);
+                    }
+                });
+            }
+        });
     }
 }
 
@@ -136,5 +200,64 @@ impl Store for ArchiveStore {
             path: image.to_path_buf(),
             what: format!("the archive has no member {name}"),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use std::sync::{Arc, Condvar};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Blobs that wait for each other: each fetch waits until `expected` fetches are under
+    /// way at once, or ten seconds have passed, and records how many it saw.
+    struct Waiting {
+        expected: usize,
+        started: Mutex<usize>,
+        all_started: Condvar,
+        seen: Mutex<Vec<usize>>,
+    }
+
+    impl BlobSource for Arc<Waiting> {
+        fn fetch(&self, digest: &str, _size: u64) -> Result<Vec<u8>, FetchError> {
+            let mut started = self.started.lock().unwrap();
+            *started += 1;
+            self.all_started.notify_all();
+            let timeout = Duration::from_secs(10);
+            let (started, _) = self
+                .all_started
+                .wait_timeout_while(started, timeout, |n| *n < self.expected)
+                .unwrap();
+            self.seen.lock().unwrap().push(*started);
+            Ok(digest.as_bytes().to_vec())
+        }
+
+        fn at_once(&self) -> usize {
+            4
+        }
+    }
+
+    #[test]
+    fn an_images_layers_are_fetched_together_and_each_kept_for_its_reading() {
+        let source = Arc::new(Waiting {
+            expected: 3,
+            started: Mutex::new(0),
+            all_started: Condvar::new(),
+            seen: Mutex::new(Vec::new()),
+        });
+        let store = PulledStore::new(BTreeMap::new(), Box::new(Arc::clone(&source)));
+        let names = ["blobs/sha256/aa", "blobs/sha256/bb", "blobs/sha256/cc"];
+        let wanted: Vec<(&str, Option<u64>)> = names.iter().map(|n| (*n, Some(2))).collect();
+
+        store.prefetch(&wanted, &Limits::default());
+
+        let mut fetched = store.fetched();
+        let kept: Vec<Vec<u8>> =
+            names.iter().map(|n| fetched.remove(*n).unwrap().unwrap()).collect();
+        assert_eq!(kept, [b"sha256:aa".to_vec(), b"sha256:bb".to_vec(), b"sha256:cc".to_vec()]);
+        // Each of the three saw all three under way: none waited for another to end.
+        assert_eq!(*source.seen.lock().unwrap(), [3, 3, 3]);
     }
 }

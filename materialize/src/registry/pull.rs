@@ -155,13 +155,15 @@ struct NamedBlob {
 struct Remote {
     session: Session,
     reference: Reference,
+    /// Blobs fetched at the same time.
+    jobs: usize,
 }
 
 impl Remote {
     fn connect(reference: &Reference, options: &Options) -> Result<Remote, RegistryError> {
         let client = Client::new(&options.http).map_err(RegistryError::Client)?;
         let session = Session::connect(reference, options, client)?;
-        Ok(Remote { session, reference: reference.clone() })
+        Ok(Remote { session, reference: reference.clone(), jobs: options.jobs })
     }
 
     fn source(&self) -> Source<'_> {
@@ -171,11 +173,7 @@ impl Remote {
 }
 
 impl image::BlobSource for Remote {
-    fn fetch(
-        &self,
-        digest: &str,
-        size: u64,
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    fn fetch(&self, digest: &str, size: u64) -> Result<Vec<u8>, image::FetchError> {
         let source = self.source();
         let target = MemoryTarget::default();
         self.session.retrying(|_| source.blob(digest, size, &target))?;
@@ -183,6 +181,10 @@ impl image::BlobSource for Remote {
             target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         let hex = digest.trim_start_matches("sha256:");
         Ok(files.remove(&format!("blobs/sha256/{hex}")).unwrap_or_default())
+    }
+
+    fn at_once(&self) -> usize {
+        self.jobs
     }
 }
 
