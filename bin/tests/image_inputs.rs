@@ -135,6 +135,11 @@ fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_
     assert_eq!(output.status.code(), Some(2));
     let want = "bytes, over the data segment size limit of 1024 (raise it with --max-data-size)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
+    // The limit is of a layer, not of the archive that holds it: one larger than the limit
+    // whose every member fits is read.
+    let limit = (std::fs::metadata(&archive).unwrap().len() - 1).to_string();
+    let (code, report) = diff_json(&[s(&archive), s(&archive), "--max-data-size", &limit]);
+    assert_eq!(code, 0, "{report:#}");
 }
 
 #[test]

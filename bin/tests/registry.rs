@@ -467,6 +467,76 @@ fn diff_json_with(served: &Served, args: &[&str]) -> (i32, serde_json::Value) {
     (output.status.code().unwrap(), report)
 }
 
+/// Writes `bytes` as a blob of `layout`; returns its descriptor of `media_type`.
+fn put_blob(layout: &std::path::Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    use sha2::Digest as _;
+    let hex = hex::encode(sha2::Sha256::digest(bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+    serde_json::json!({ "mediaType": media_type, "digest": format!("sha256:{hex}"),
+        "size": bytes.len() })
+}
+
+/// Lists in the image index of `layout` an attestation manifest as BuildKit writes one (an
+/// in-toto statement as its layer, platform `unknown/unknown`); returns its digest and its
+/// statement's.
+fn add_attestation(layout: &std::path::Path) -> (String, String) {
+    let statement = put_blob(layout, "application/vnd.in-toto+json", br#"{"_type":"x"}"#);
+    let config = put_blob(layout, "application/vnd.oci.image.config.v1+json", b"{}");
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [statement],
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let mut attestation =
+        put_blob(layout, "application/vnd.oci.image.manifest.v1+json", &manifest_bytes);
+    attestation["platform"] = serde_json::json!({ "os": "unknown", "architecture": "unknown" });
+
+    let top_path = layout.join("index.json");
+    let mut top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&top_path).unwrap()).unwrap();
+    let inner_digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut inner = blob_json(layout, &inner_digest);
+    inner["manifests"].as_array_mut().unwrap().push(attestation.clone());
+    let inner_bytes = serde_json::to_vec(&inner).unwrap();
+    let descriptor = put_blob(layout, "application/vnd.oci.image.index.v1+json", &inner_bytes);
+    top["manifests"][0]["digest"] = descriptor["digest"].clone();
+    top["manifests"][0]["size"] = descriptor["size"].clone();
+    std::fs::write(&top_path, serde_json::to_vec(&top).unwrap()).unwrap();
+    let digest = |d: &serde_json::Value| d["digest"].as_str().unwrap().to_string();
+    (digest(&attestation), digest(&manifest["layers"][0]))
+}
+
+#[test]
+fn attestations_in_a_registry_index_are_neither_fetched_nor_read_as_images() {
+    let name = "attestations_in_a_registry_index_are_neither_fetched_nor_read_as_images";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let layout = work.path().join("attested");
+    build(BLUEPRINT, &layout, &["--arch", "x86_64"]);
+    let (attestation, statement) = add_attestation(&layout);
+    let reference = served.reference("attested:v1");
+    success(&run(served.flatroot().arg("push").arg(&layout).arg(&reference)));
+
+    let from = served.registry.requests().len();
+    let (code, report) = diff_json_with(&served, &[&reference, layout.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    let asked = served.requests_since(from);
+    assert!(!asked.iter().any(|r| r.uri.ends_with(&attestation)), "{asked:#?}");
+
+    // Asked for by its digest, it is refused before its statement is fetched.
+    let from = served.registry.requests().len();
+    let by_digest = format!("{}@{attestation}", served.reference("attested"));
+    let output = run(served.flatroot().arg("diff").arg(&by_digest).arg(&layout));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let want =
+        format!("layer {statement} is application/vnd.in-toto+json, not a file system layer");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    let asked = served.requests_since(from);
+    assert!(!asked.iter().any(|r| r.uri.ends_with(&statement)), "{asked:#?}");
+}
+
 #[test]
 fn a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched() {
     let name = "a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched";

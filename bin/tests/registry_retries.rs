@@ -114,3 +114,39 @@ fn a_push_failing_at_one_reference_puts_no_tag_at_any() {
     assert_eq!(pulled.status.code(), Some(2));
     assert!(stderr(&pulled).contains("MANIFEST_UNKNOWN"), "{}", stderr(&pulled));
 }
+
+#[test]
+fn diff_holds_a_registry_reference_to_timeout_and_retries() {
+    let name = "diff_holds_a_registry_reference_to_timeout_and_retries";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let direct = served.reference("hello:v1");
+    success(&run(served
+        .flatroot()
+        .args(["build", BLUEPRINT])
+        .arg(&built)
+        .args(["--push", &direct])));
+    // Every blob read through the proxy stalls: the registry answers nothing at all.
+    let rules = vec![rule("GET", "/blobs/sha256:", usize::MAX, Failure::Stall)];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v1", proxy.host());
+
+    let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built).args([
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&reference), "{text}");
+    // Each blob read once (the configs are fetched together), given up after --timeout and
+    // not tried again: --retries 0 held.
+    let failed = proxy.failed();
+    let mut distinct = failed.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(!failed.is_empty(), "a blob was asked for");
+    assert_eq!(failed.len(), distinct.len(), "{failed:#?}");
+}

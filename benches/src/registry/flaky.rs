@@ -21,6 +21,8 @@ pub enum Failure {
     Unavailable,
     /// Close the connection without answering.
     Drop,
+    /// Answer nothing: hold the connection until the client closes it, or a minute passes.
+    Stall,
 }
 
 /// Requests with this method whose URI contains `uri` fail the first `times` times.
@@ -141,6 +143,11 @@ fn serve(
     let mut client = client;
     if let Some(failure) = failure {
         failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((method, uri));
+        if failure == Failure::Stall {
+            // Whatever the client sends now ends the wait as its closing does.
+            let _ = client.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+            let _ = client.read(&mut [0u8; 1]);
+        }
         if failure == Failure::Unavailable {
             let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the test"}]}"#;
             write!(

@@ -150,7 +150,7 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
             Some(secs) => Some(secs),
             None => super::options::source_date_epoch_from_env()?,
         },
-        registry: args.registry.options(),
+        registry: args.registry.options_with(&args.fetch)?,
         derived_cache: !args.fetch.no_cache,
         fetch: args.fetch.options()?,
         limits: args.limits.limits(),

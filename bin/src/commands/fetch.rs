@@ -31,12 +31,12 @@ pub struct FetchArgs {
     /// too. Neither is used for registries, which take credentials from the Docker config.
     #[arg(long, value_name = "FILE")]
     pub netrc: Option<PathBuf>,
-    /// Seconds to wait for a connection, and for each read of a stalled transfer
-    /// [default: 60].
+    /// Seconds to wait for a connection, and for each read of a stalled transfer, from
+    /// package repositories and (for `mount` and `diff`) registries [default: 60].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Attempts after the first for a transient failure (dropped connection, timeout,
-    /// 5xx), with exponential backoff [default: 4].
+    /// 5xx), with exponential backoff, as `--timeout` applies [default: 4].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
 }

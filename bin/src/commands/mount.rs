@@ -379,7 +379,8 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         let reference = registry::Reference::parse(&text)?;
         spinner = Some(Spinner::new());
         let limits = args.repos.limits.limits();
-        registry::pull::open_image(&reference, &args.registry.options(), &limits)
+        let options = args.registry.options_with(&args.repos.fetch)?;
+        registry::pull::open_image(&reference, &options, &limits)
             .with_context(|| format!("cannot pull the image {reference}"))?
     } else {
         image::open_arg(&args.source, &args.repos.limits.limits())

@@ -11,6 +11,7 @@ use flatroot_materialize::http::HttpConfig;
 use flatroot_materialize::registry::{self, Reference, push::PushOutcome};
 use serde_json::json;
 
+use super::fetch::FetchArgs;
 use crate::output::{self, Spinner};
 
 /// How registries are reached.
@@ -54,6 +55,17 @@ impl RegistryArgs {
             insecure: self.insecure.clone(),
             ..registry::Options::default()
         }
+    }
+
+    /// These options, with the waits and retries of `fetch` (`--timeout`, `--retries`): a
+    /// command that reads both package repositories and registries holds both to them.
+    pub fn options_with(&self, fetch: &FetchArgs) -> anyhow::Result<registry::Options> {
+        let repositories = fetch.options()?.http;
+        let mut options = self.options();
+        options.http.connect_timeout = repositories.connect_timeout;
+        options.http.io_timeout = repositories.io_timeout;
+        options.http.retries = repositories.retries;
+        Ok(options)
     }
 }
 

@@ -183,6 +183,21 @@ pub(super) fn layer_file(
     Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
 }
 
+/// Reads the file an input names, as [`layer_file`] reads a layer, except that a plain file
+/// is mapped whatever its size: it may be an archive, whose members are each held to the
+/// limits when read. The caller holds a plain file that is a bare layer to
+/// [`check_data_size`].
+pub(super) fn input_file(path: &Path, limits: &Limits) -> Result<Layer, ImageReadError> {
+    let error = |source| ImageReadError::Io { path: path.to_path_buf(), source };
+    let (file, len) = crate::files::open_sized(path).map_err(error)?;
+    let mut head = [0u8; 4];
+    let head_len = read_at(&file, &mut head, 0).map_err(error)?;
+    if Compression::sniff(&head[..head_len]) == Compression::None {
+        return Ok(Layer { tar: map(&file, len, path)?, compressed_sha256: None });
+    }
+    layer_file(path, path, "", limits, None)
+}
+
 /// Refuses a layer `what` of `len` bytes in `path` when that is more than a layer's tar may
 /// weigh ([`Limits::max_data_size`]). Also used for a compressed blob before it is fetched:
 /// its tar would be about as large at least, since deflate and zstd store what they cannot

@@ -118,6 +118,18 @@ pub(super) struct LayerRef {
     pub(super) is_blob: bool,
     /// The digest its tar must have, as the image config's `rootfs.diff_ids` gives it.
     pub(super) diff_id: Option<String>,
+    /// The media type its descriptor gives, if one does.
+    pub(super) media_type: Option<String>,
+}
+
+impl LayerRef {
+    /// Whether its media type, when given, is one of a file system layer: a tar, plain or
+    /// compressed, in OCI's or Docker's spelling (`application/vnd.oci.image.layer.v1.tar+gzip`,
+    /// `application/vnd.docker.image.rootfs.diff.tar.gzip`). An in-toto statement or a Wasm
+    /// module listed as a layer is none.
+    fn is_file_system(&self) -> bool {
+        self.media_type.as_deref().is_none_or(|m| m.is_empty() || m.contains(".tar"))
+    }
 }
 
 /// The layers of one image, in order, and where they are read from.
@@ -160,6 +172,16 @@ impl Layers {
         let reader = &self.reader;
         let mut tree = Tree::new(Metadata::directory(0o755));
         let mut budget = EntryBudget::new(reader.limits.max_entries);
+        // Before anything is fetched: an attestation asked for by digest lists its statement
+        // as a layer.
+        if let Some(layer) = self.list.iter().find(|layer| !layer.is_file_system()) {
+            let what = format!(
+                "{} is {}, not a file system layer (an image's layers are tars)",
+                super::error::layer_name(&layer.key),
+                layer.media_type.as_deref().unwrap_or_default()
+            );
+            return Err(ImageReadError::Format { path: reader.path.clone(), what });
+        }
         reader.prefetch(&self.list);
         for layer in &self.list {
             let tar = reader.tar(layer)?;

@@ -138,7 +138,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
     if path.is_dir() {
         return open_layout(&Reader::new(Box::new(DirStore(path.to_path_buf())), path, limits));
     }
-    let layer = blob::layer_file(path, path, "", limits, None)?;
+    let layer = blob::input_file(path, limits)?;
     if let Some(archive) = Archive::index(&layer.tar) {
         let (layout, docker) = (archive.get("index.json"), archive.get("manifest.json"));
         let reader = Reader::new(Box::new(ArchiveStore(archive)), path, limits);
@@ -151,6 +151,9 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         }
         return open_docker_manifest(&reader, path);
     }
+    if layer.is_tar() {
+        blob::check_data_size(layer.tar.as_ref().len() as u64, limits, path, "")?;
+    }
     let digest = format!("sha256:{}", layer.sha256());
     let reader = Reader::of_tar(&digest, layer.tar, path, limits);
     let only = LayerRef {
@@ -159,6 +162,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         size: None,
         is_blob: false,
         diff_id: None,
+        media_type: None,
     };
     Ok(vec![ImageView {
         arch: String::new(),
@@ -284,7 +288,7 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
 /// Whether an index lists `descriptor` as an attestation of another image (BuildKit's
 /// provenance and SBOM manifests, of platform `unknown/unknown`): no image of a platform,
 /// and no file system, so no command picks it, as no runtime does.
-fn is_attestation(descriptor: &serde_json::Value) -> bool {
+pub(crate) fn is_attestation(descriptor: &serde_json::Value) -> bool {
     let text = |pointer| descriptor.pointer(pointer).and_then(|v| v.as_str());
     text("/annotations/vnd.docker.reference.type") == Some("attestation-manifest")
         || (text("/platform/os") == Some("unknown")
@@ -341,7 +345,8 @@ fn open_docker_manifest(
             .zip(diff_ids)
             .map(|(layer, diff_id)| {
                 let member = layer.as_str().unwrap_or_default().to_string();
-                LayerRef { key: member.clone(), member, size: None, is_blob: false, diff_id }
+                let key = member.clone();
+                LayerRef { key, member, size: None, is_blob: false, diff_id, media_type: None }
             })
             .collect();
         let names = repo_tags(&item);
@@ -409,7 +414,8 @@ fn read_manifest(
         let key = string_field(layer, "digest", path)?;
         let member = format!("blobs/sha256/{}", hex_of(&key, path)?);
         let size = size_of(layer, path)?;
-        list.push(LayerRef { key, member, size, is_blob: true, diff_id });
+        let media_type = layer.get("mediaType").and_then(|m| m.as_str()).map(str::to_string);
+        list.push(LayerRef { key, member, size, is_blob: true, diff_id, media_type });
     }
     let layers = Layers::new(reader, list, digest)?;
     let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();

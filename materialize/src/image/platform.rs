@@ -62,7 +62,7 @@ pub fn platform_of_name(name: &str) -> Option<String> {
 pub fn platforms_of(views: &[ImageView]) -> String {
     let mut platforms: Vec<String> = Vec::new();
     super::push_new(&mut platforms, views.iter().map(ImageView::platform));
-    platforms.join(", ")
+    if platforms.is_empty() { "none".to_string() } else { platforms.join(", ") }
 }
 
 /// Splits `ARCH[/VARIANT]`.

@@ -61,7 +61,7 @@ pub fn pull_layout(
     let layout = LayoutWriter::create(out).map_err(write)?;
     progress.stage(&reference.to_string(), Stage::Pull);
     let remote = Remote::connect(reference, options)?;
-    let outcome = fetch(&remote.source(), options, &LayoutTarget(&layout), Blobs::All)?;
+    let outcome = fetch(&remote.source(false), options, &LayoutTarget(&layout), Blobs::All)?;
 
     let ref_name = reference.tag.as_ref().map(|_| {
         let mut named = reference.clone();
@@ -88,7 +88,7 @@ pub fn open_image(
 ) -> Result<Vec<ImageView>, RegistryError> {
     let remote = Remote::connect(reference, options)?;
     let target = MemoryTarget::default();
-    let outcome = fetch(&remote.source(), options, &target, Blobs::ConfigsOnly)?;
+    let outcome = fetch(&remote.source(true), options, &target, Blobs::ConfigsOnly)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     files.insert("index.json".to_string(), layout_index(&outcome, None, &reference.to_string())?);
     let label = reference.to_string();
@@ -166,15 +166,15 @@ impl Remote {
         Ok(Remote { session, reference: reference.clone(), jobs: options.jobs })
     }
 
-    fn source(&self) -> Source<'_> {
+    fn source(&self, images_only: bool) -> Source<'_> {
         let label = self.reference.to_string();
-        Source { session: &self.session, label, reference: &self.reference }
+        Source { session: &self.session, label, reference: &self.reference, images_only }
     }
 }
 
 impl image::BlobSource for Remote {
     fn fetch(&self, digest: &str, size: u64) -> Result<Vec<u8>, image::FetchError> {
-        let source = self.source();
+        let source = self.source(true);
         let target = MemoryTarget::default();
         self.session.retrying(|_| source.blob(digest, size, &target))?;
         let mut files =
@@ -227,6 +227,9 @@ struct Source<'a> {
     /// The reference as written, for errors.
     label: String,
     reference: &'a Reference,
+    /// Whether only images are walked to, leaving out attestations (see
+    /// [`image::is_attestation`]): what `mount` and `diff` read.
+    images_only: bool,
 }
 
 impl Source<'_> {
@@ -332,7 +335,11 @@ impl Source<'_> {
             serde_json::from_slice(bytes).map_err(|e| manifest_error(format!("not JSON: {e}")))?;
 
         if let Some(children) = document.get("manifests").and_then(|m| m.as_array()) {
-            for child in children {
+            // Attestations are no images that `mount` or `diff` would read; a pull into a
+            // layout keeps them, as it keeps everything the index names.
+            let wanted =
+                children.iter().filter(|c| !(self.images_only && image::is_attestation(c)));
+            for child in wanted {
                 let (child_digest, size) = descriptor(child).map_err(manifest_error)?;
                 let (child_bytes, _) = self.manifest(&child_digest, Some(size))?;
                 self.walk(&child_digest, &child_bytes, target, blobs, seen, depth + 1)?;
