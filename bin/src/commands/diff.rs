@@ -63,7 +63,8 @@ pub struct DiffArgs {
         value_parser = super::options::parse_epoch
     )]
     pub source_date_epoch: Option<i64>,
-    /// Worker threads for building blueprint trees (default: the number of CPUs).
+    /// Worker threads for building blueprint trees (default: the number of CPUs); also how
+    /// many layers of a registry image download at once (default: 4).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
     /// The cache, `--offline`, TLS, credentials and timeouts of the repositories that
@@ -161,6 +162,7 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
             bail!("--jobs must be at least 1");
         }
         options.jobs = jobs;
+        options.registry.jobs = jobs;
     }
     Ok(options)
 }

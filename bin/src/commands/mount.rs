@@ -50,7 +50,8 @@ pub struct MountArgs {
     )]
     pub source_date_epoch: Option<i64>,
     /// Worker threads for unpacking a blueprint, and for answering the kernel's requests
-    /// once mounted (at most 64 of those); default: the number of CPUs.
+    /// once mounted (at most 64 of those); default: the number of CPUs. Also how many layers
+    /// of a registry image download at once (default: 4).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Repositories, keys and trust, for a blueprint; limits, for a blueprint's packages
@@ -379,7 +380,8 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         let reference = registry::Reference::parse(&text)?;
         spinner = Some(Spinner::new());
         let limits = args.repos.limits.limits();
-        let options = args.registry.options_with(&args.repos.fetch)?;
+        let mut options = args.registry.options_with(&args.repos.fetch)?;
+        options.jobs = args.jobs.unwrap_or(options.jobs).max(1);
         registry::pull::open_image(&reference, &options, &limits)
             .with_context(|| format!("cannot pull the image {reference}"))?
     } else {

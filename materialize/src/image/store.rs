@@ -212,12 +212,28 @@ mod tests {
     use super::*;
 
     /// Blobs that wait for each other: each fetch waits until `expected` fetches are under
-    /// way at once, or ten seconds have passed, and records how many it saw.
+    /// way at once, or `patience` has passed, and records how many it saw; `at_once` are
+    /// allowed at a time.
     struct Waiting {
         expected: usize,
+        patience: Duration,
+        at_once: usize,
         started: Mutex<usize>,
         all_started: Condvar,
         seen: Mutex<Vec<usize>>,
+    }
+
+    impl Waiting {
+        fn new(expected: usize, patience: Duration, at_once: usize) -> Arc<Waiting> {
+            Arc::new(Waiting {
+                expected,
+                patience,
+                at_once,
+                started: Mutex::new(0),
+                all_started: Condvar::new(),
+                seen: Mutex::new(Vec::new()),
+            })
+        }
     }
 
     impl BlobSource for Arc<Waiting> {
@@ -225,28 +241,22 @@ mod tests {
             let mut started = self.started.lock().unwrap();
             *started += 1;
             self.all_started.notify_all();
-            let timeout = Duration::from_secs(10);
             let (started, _) = self
                 .all_started
-                .wait_timeout_while(started, timeout, |n| *n < self.expected)
+                .wait_timeout_while(started, self.patience, |n| *n < self.expected)
                 .unwrap();
             self.seen.lock().unwrap().push(*started);
             Ok(digest.as_bytes().to_vec())
         }
 
         fn at_once(&self) -> usize {
-            4
+            self.at_once
         }
     }
 
     #[test]
     fn an_images_layers_are_fetched_together_and_each_kept_for_its_reading() {
-        let source = Arc::new(Waiting {
-            expected: 3,
-            started: Mutex::new(0),
-            all_started: Condvar::new(),
-            seen: Mutex::new(Vec::new()),
-        });
+        let source = Waiting::new(3, Duration::from_secs(10), 4);
         let store = PulledStore::new(BTreeMap::new(), Box::new(Arc::clone(&source)));
         let names = ["blobs/sha256/aa", "blobs/sha256/bb", "blobs/sha256/cc"];
         let wanted: Vec<(&str, Option<u64>)> = names.iter().map(|n| (*n, Some(2))).collect();
@@ -259,5 +269,23 @@ mod tests {
         assert_eq!(kept, [b"sha256:aa".to_vec(), b"sha256:bb".to_vec(), b"sha256:cc".to_vec()]);
         // Each of the three saw all three under way: none waited for another to end.
         assert_eq!(*source.seen.lock().unwrap(), [3, 3, 3]);
+    }
+
+    #[test]
+    fn no_more_layers_are_fetched_at_once_than_the_source_allows() {
+        // One at a time: each fetch gives up waiting for the others, and sees only those
+        // started before it.
+        let source = Waiting::new(3, Duration::from_millis(100), 1);
+        let store = PulledStore::new(BTreeMap::new(), Box::new(Arc::clone(&source)));
+        let wanted = [
+            ("blobs/sha256/aa", Some(2)),
+            ("blobs/sha256/bb", Some(2)),
+            ("blobs/sha256/cc", Some(2)),
+        ];
+
+        store.prefetch(&wanted, &Limits::default());
+
+        assert_eq!(*source.seen.lock().unwrap(), [1, 2, 3]);
+        assert_eq!(store.fetched().len(), 3);
     }
 }
