@@ -586,7 +586,7 @@ fn the_inflate_limits_govern_image_layers_and_the_error_names_a_flag_diff_takes(
         .args(["--max-data-size", "1M"]));
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     let text = stderr(&output);
-    let want = "past 1048576 bytes, the data segment size limit (raise it with --max-data-size)";
+    let want = "past 1048576 bytes, the layer size limit (raise it with --max-data-size)";
     assert!(text.contains(want), "{text}");
 }
 

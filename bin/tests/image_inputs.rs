@@ -123,7 +123,7 @@ fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_
     std::fs::File::create(&plain).unwrap().set_len(9 << 30).unwrap();
     let output = run(flatroot().arg("diff").arg(&plain).arg(&layout));
     assert_eq!(output.status.code(), Some(2));
-    let want = "the layer is 9663676416 bytes, over the data segment size limit of 8589934592 \
+    let want = "the layer is 9663676416 bytes, over the layer size limit of 8589934592 \
                 (raise it with --max-data-size)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
 
@@ -133,7 +133,7 @@ fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_
     let output =
         run(flatroot().arg("diff").arg(&archive).arg(&layout).args(["--max-data-size", "1K"]));
     assert_eq!(output.status.code(), Some(2));
-    let want = "bytes, over the data segment size limit of 1024 (raise it with --max-data-size)";
+    let want = "bytes, over the layer size limit of 1024 (raise it with --max-data-size)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
     // The limit is of a layer, not of the archive that holds it: one larger than the limit
     // whose every member fits is read.

@@ -563,7 +563,7 @@ fn a_plain_layer_over_the_data_size_limit_is_refused_before_it_is_fetched() {
     let text = stderr(&output);
     let want = format!("layer {layer} is ");
     assert!(text.contains(&want), "{text}");
-    assert!(text.contains("over the data segment size limit of 1024"), "{text}");
+    assert!(text.contains("over the layer size limit of 1024"), "{text}");
     let fetched = served.requests_since(from);
     assert!(!fetched.iter().any(|r| r.uri.ends_with(&layer)), "{fetched:#?}");
 }

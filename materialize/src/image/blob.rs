@@ -214,7 +214,7 @@ pub(super) fn check_data_size(
     let what = format!(
         "{} is {len} bytes, over the {} limit of {} (raise it with {})",
         super::error::layer_name(what),
-        Limit::DataSize,
+        super::error::limit_name(Limit::DataSize),
         limits.max_data_size,
         Limit::DataSize.option()
     );

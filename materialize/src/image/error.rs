@@ -91,8 +91,9 @@ pub enum ImageReadError {
     /// A layer inflates past its bound (see [`Limits::data_output_limit`]); the message
     /// names the flag that raises the limit.
     #[error(
-        "{path}: {} inflates past {value} bytes, the {limit} limit (raise it with {})",
+        "{path}: {} inflates past {value} bytes, the {} limit (raise it with {})",
         layer_name(digest),
+        limit_name(*limit),
         limit.option()
     )]
     TooLarge {
@@ -149,6 +150,15 @@ fn names_of(names: &[String]) -> String {
     match names {
         [] => "it names none".to_string(),
         names => format!("its names: {}", names.join(", ")),
+    }
+}
+
+/// A limit as messages about image layers name it: `--max-data-size` bounds a layer's tar
+/// here, where for a package it bounds the data segment.
+pub(super) fn limit_name(limit: Limit) -> String {
+    match limit {
+        Limit::DataSize => "layer size".to_string(),
+        other => other.to_string(),
     }
 }
 
