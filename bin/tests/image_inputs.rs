@@ -415,11 +415,21 @@ fn attestation_manifests_are_no_images_and_never_picked() {
     // reading it at all would fail.
     for attestation in [by_annotation, by_platform] {
         let mut index = built.clone();
-        index["manifests"].as_array_mut().unwrap().insert(0, attestation);
+        index["manifests"].as_array_mut().unwrap().insert(0, attestation.clone());
         std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
         let (code, report) = diff_json(&[s(&layout), s(&layout)]);
         assert_eq!(code, 0, "{report:#}");
         assert_eq!(report["a"]["arch"], "amd64", "{report:#}");
+
+        // An index of attestations alone holds no image, and says why.
+        let mut only = built.clone();
+        only["manifests"] = serde_json::json!([attestation]);
+        std::fs::write(&index_path, serde_json::to_vec(&only).unwrap()).unwrap();
+        let output = run(flatroot().arg("diff").arg(&layout).arg(&layout));
+        assert_eq!(output.status.code(), Some(2));
+        let want =
+            format!("{}: it lists attestation manifests only (1), no image", layout.display());
+        assert!(stderr(&output).contains(&want), "{}", stderr(&output));
     }
 }
 

@@ -223,6 +223,7 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
     let mut documents: BTreeMap<String, Rc<serde_json::Value>> = BTreeMap::new();
     let mut listed = pending.len();
     check_listed(listed, path)?;
+    let mut attestations = 0;
     while let Some(reached) = pending.pop() {
         let digest = string_field(&reached.descriptor, "digest", path)?;
         if !seen.insert((digest.clone(), reached.name.clone())) {
@@ -234,6 +235,7 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
             continue;
         }
         if is_attestation(&reached.descriptor) {
+            attestations += 1;
             continue;
         }
         let media_type = reached.descriptor.get("mediaType").and_then(|m| m.as_str());
@@ -281,6 +283,10 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
         view.names = reached.name.into_iter().collect();
         view.indexes = reached.indexes;
         views.push(view);
+    }
+    if views.is_empty() && attestations > 0 {
+        let what = format!("it lists attestation manifests only ({attestations}), no image");
+        return Err(ImageReadError::Format { path: path.to_path_buf(), what });
     }
     Ok(views)
 }
