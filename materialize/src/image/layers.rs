@@ -123,12 +123,15 @@ pub(super) struct LayerRef {
 }
 
 impl LayerRef {
-    /// Whether its media type, when given, is one of a file system layer: a tar, plain or
-    /// compressed, in OCI's or Docker's spelling (`application/vnd.oci.image.layer.v1.tar+gzip`,
-    /// `application/vnd.docker.image.rootfs.diff.tar.gzip`). An in-toto statement or a Wasm
+    /// Whether its media type, when given, may be one of a file system layer: a tar, plain
+    /// or compressed, in any spelling (OCI's `application/vnd.oci.image.layer.v1.tar+gzip`,
+    /// Docker's `…rootfs.diff.tar.gzip`, `application/x-tar`), or bytes of no stated kind
+    /// (`application/octet-stream`, which some tools write). An in-toto statement or a Wasm
     /// module listed as a layer is none.
     fn is_file_system(&self) -> bool {
-        self.media_type.as_deref().is_none_or(|m| m.is_empty() || m.contains(".tar"))
+        self.media_type
+            .as_deref()
+            .is_none_or(|m| m.is_empty() || m.contains("tar") || m == "application/octet-stream")
     }
 }
 
