@@ -114,6 +114,58 @@ fn flatroot_pull_gives_the_built_layout_byte_for_byte() {
 }
 
 #[test]
+fn pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other() {
+    let name = "pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+    let arm = images(&built).into_iter().find(|v| v.arch == "arm64").unwrap();
+    let amd64 = layers_of(&built, "amd64");
+    let arm64_layers = layers_of(&built, "arm64");
+
+    let from = served.registry.requests().len();
+    let pulled = work.path().join("arm");
+    let output =
+        run(served.flatroot().args(["pull", &reference, "--arch", "aarch64"]).arg(&pulled));
+    assert_eq!(success(&output), arm.digest, "the digest of the arm64 manifest");
+    let fetched = served.requests_since(from);
+    for layer in amd64.iter().filter(|l| !arm64_layers.contains(l)) {
+        assert!(!fetched.iter().any(|r| r.uri.ends_with(layer)), "{layer}: {fetched:#?}");
+    }
+
+    // The layout holds that image alone, named by the tag, byte for byte as built.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
+    let listed = index["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{index:#}");
+    assert_eq!(listed[0]["digest"], arm.digest.as_str());
+    assert_eq!(listed[0]["annotations"]["org.opencontainers.image.ref.name"], reference.as_str());
+    for (hex, bytes) in blobs(&pulled) {
+        assert_eq!(blobs(&built).get(&hex), Some(&bytes), "blob {hex}");
+    }
+    let output =
+        run(served.flatroot().arg("diff").arg(&pulled).arg(&built).args(["--arch", "arm64"]));
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    if let Some(skopeo) = testenv::command_for(name, "skopeo", "skopeo") {
+        let output = run(Command::new(skopeo)
+            .arg("inspect")
+            .arg(format!("oci:{}:{reference}", pulled.display())));
+        let text = success(&output);
+        assert!(text.contains("\"Architecture\": \"arm64\""), "skopeo reads it: {text}");
+    }
+
+    // A platform the reference does not have: an error naming those it has, and no layout.
+    let none = work.path().join("none");
+    let output = run(served.flatroot().args(["pull", &reference, "--arch", "s390x"]).arg(&none));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{reference}: no image for architecture \"s390x\" (it has amd64, arm64)");
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    assert!(!none.exists());
+}
+
+#[test]
 fn a_second_push_of_an_unchanged_image_uploads_no_blob() {
     let name = "a_second_push_of_an_unchanged_image_uploads_no_blob";
     let Some(served) = Served::start(name, no_auth) else { return };

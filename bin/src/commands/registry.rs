@@ -182,6 +182,10 @@ pub struct PullArgs {
     pub reference: String,
     /// The OCI image layout directory to write (replaced if it is one already).
     pub out: PathBuf,
+    /// Pull only the image of this platform (`x86_64` or `amd64`, `armv7` or `arm/v7`,
+    /// `linux/arm64`), written as the layout's one image; default: every platform.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
     /// Print a JSON summary instead of the digest.
     #[arg(long)]
     pub json: bool,
@@ -196,9 +200,20 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     if matches!(super::build::output_for(args.out.clone())?, Output::DockerArchive(_)) {
         bail!("{}: pull writes an OCI image layout directory, not a .tar", args.out.display());
     }
-    let spinner = Spinner::new();
-    let pulled =
-        registry::pull::pull_layout(&reference, &args.out, &args.registry.options(), &spinner);
+    let platform = match &args.arch {
+        Some(name) => Some(
+            flatroot_materialize::image::platform_of_name(name)
+                .with_context(|| format!("--arch {name:?}: unknown architecture"))?,
+        ),
+        None => None,
+    };
+    let (options, spinner) = (args.registry.options(), Spinner::new());
+    let pulled = match &platform {
+        Some(platform) => {
+            registry::pull::pull_platform(&reference, platform, &args.out, &options, &spinner)
+        }
+        None => registry::pull::pull_layout(&reference, &args.out, &options, &spinner),
+    };
     spinner.finish();
     let pulled = pulled.with_context(|| format!("pulling {reference}"))?;
 

@@ -256,6 +256,16 @@ pub enum RegistryError {
     /// The build before a push failed.
     #[error("cannot build the image")]
     Build(#[source] Box<crate::build::BuildError>),
+    /// The reference has no image of the platform asked for.
+    #[error("{reference}: no image for architecture {platform:?} (it has {available})")]
+    NoPlatform {
+        /// The reference.
+        reference: String,
+        /// The platform asked for, `ARCH[/VARIANT]`.
+        platform: String,
+        /// The platforms it has.
+        available: String,
+    },
     /// An image pulled for `mount` or `diff` could not be read back.
     #[error("{reference}: cannot read the image")]
     Image {

@@ -3,6 +3,7 @@
 //! streams. Into an OCI image layout ([`pull_layout`]), or into memory and on into trees
 //! ([`open_image`]), where a layer is fetched only when a tree that lists it is read.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::Path;
 use std::sync::Mutex;
@@ -57,6 +58,17 @@ pub fn pull_layout(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<PullOutcome, RegistryError> {
+    pull_into(reference, out, options, progress, &BTreeMap::new())
+}
+
+/// [`pull_layout`], with `annotations` on the layout's `index.json`.
+fn pull_into(
+    reference: &Reference,
+    out: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+    annotations: &BTreeMap<String, String>,
+) -> Result<PullOutcome, RegistryError> {
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
     progress.stage(&reference.to_string(), Stage::Pull);
@@ -68,9 +80,47 @@ pub fn pull_layout(
         named.digest = None;
         named.to_string()
     });
-    let index = layout_index(&outcome, ref_name.as_deref(), &reference.to_string())?;
+    let label = reference.to_string();
+    let index = layout_index(&outcome, ref_name.as_deref(), annotations, &label)?;
     layout.finish(&index).map_err(write)?;
     Ok(outcome)
+}
+
+/// Pulls the one image of `reference` of the platform `platform` (`amd64`, `arm/v7`; see
+/// [`image::platform_of_name`]) into an OCI image layout at `out`, as [`pull_layout`] pulls
+/// a whole reference: the index, manifests and configs are read to pick the image, and only
+/// its manifest, config and layers are written. The layout's `index.json` names that
+/// manifest (under the reference's tag, when it has one), not the index above it.
+///
+/// # Errors
+/// As [`pull_layout`]; [`RegistryError::NoPlatform`] when no image has the platform, and
+/// [`RegistryError::Image`] with [`image::ImageReadError::Ambiguous`] when several do.
+pub fn pull_platform(
+    reference: &Reference,
+    platform: &str,
+    out: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<PullOutcome, RegistryError> {
+    progress.stage(&reference.to_string(), Stage::Pull);
+    let label = reference.to_string();
+    let limits = crate::apk::datatar::Limits::default();
+    let views = open_image(reference, options, &limits)?;
+    let Some(index) = image::position_of(&views, platform) else {
+        return Err(RegistryError::NoPlatform {
+            reference: label,
+            platform: platform.to_string(),
+            available: image::platforms_of(&views),
+        });
+    };
+    image::only_one_of_its_platform(&views, index, Some(platform), Path::new(&label))
+        .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })?;
+
+    // The image's index is not pulled: what it says of the image (its annotations) goes on
+    // the layout's own index, where `mount` and `diff` read it as they read it there.
+    let mut picked = reference.clone();
+    picked.digest = Some(views[index].digest.clone());
+    pull_into(&picked, out, options, progress, &views[index].annotations)
 }
 
 /// Reads the images of `reference` as [`crate::image::open_with`] reads a layout, each
@@ -90,7 +140,8 @@ pub fn open_image(
     let target = MemoryTarget::default();
     let outcome = fetch(&remote.source(true), options, &target, Blobs::ConfigsOnly)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    files.insert("index.json".to_string(), layout_index(&outcome, None, &reference.to_string())?);
+    let index = layout_index(&outcome, None, &BTreeMap::new(), &reference.to_string())?;
+    files.insert("index.json".to_string(), index);
     let label = reference.to_string();
     image::open_pulled(files, Box::new(remote), Path::new(&label), limits)
         .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })
@@ -189,10 +240,11 @@ impl image::BlobSource for Remote {
 }
 
 /// The layout's `index.json`: one descriptor for the pulled manifest, written as a build
-/// writes it.
+/// writes it, with `annotations` of its own when there are any.
 fn layout_index(
     outcome: &PullOutcome,
     ref_name: Option<&str>,
+    annotations: &BTreeMap<String, String>,
     reference: &str,
 ) -> Result<Vec<u8>, RegistryError> {
     let malformed = |what: String| RegistryError::Manifest {
@@ -207,17 +259,19 @@ fn layout_index(
         .digest(digest)
         .size(outcome.size);
     if let Some(name) = ref_name {
-        let annotations: std::collections::HashMap<String, String> =
+        let annotations: HashMap<String, String> =
             [(REF_NAME.to_string(), name.to_string())].into();
         descriptor = descriptor.annotations(annotations);
     }
     let descriptor = descriptor.build().map_err(|e| malformed(e.to_string()))?;
-    let index = ImageIndexBuilder::default()
+    let mut index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(vec![descriptor])
-        .build()
-        .map_err(|e| malformed(e.to_string()))?;
+        .manifests(vec![descriptor]);
+    if !annotations.is_empty() {
+        index = index.annotations(annotations.clone().into_iter().collect::<HashMap<_, _>>());
+    }
+    let index = index.build().map_err(|e| malformed(e.to_string()))?;
     crate::oci::image::canonical_json("layout index", &index).map_err(|e| malformed(e.to_string()))
 }
 
