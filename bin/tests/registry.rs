@@ -163,6 +163,16 @@ fn pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other() {
     let want = format!("{reference}: no image for architecture \"s390x\" (it has amd64, arm64)");
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
     assert!(!none.exists());
+
+    // Nor is an archive of any kind written.
+    for archive in ["image.tar", "image.tar.gz", "image.tar.zst"] {
+        let out = work.path().join(archive);
+        let output = run(served.flatroot().args(["pull", &reference, "--arch", "arm64"]).arg(&out));
+        assert_eq!(output.status.code(), Some(2));
+        let want = "pull writes an OCI image layout directory, not an archive";
+        assert!(stderr(&output).contains(want), "{archive}: {}", stderr(&output));
+        assert!(!out.exists());
+    }
 }
 
 #[test]

@@ -197,8 +197,12 @@ pub struct PullArgs {
 /// Pulls the reference into a layout and prints its manifest's digest.
 pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
-    if matches!(super::build::output_for(args.out.clone())?, Output::DockerArchive(_)) {
-        bail!("{}: pull writes an OCI image layout directory, not a .tar", args.out.display());
+    // Any archive name is refused as such: `build`'s words for a compressed one would offer
+    // a .tar, which pull does not write either.
+    let archive = super::build::output_for(args.out.clone())
+        .map_or(true, |out| matches!(out, Output::DockerArchive(_)));
+    if archive {
+        bail!("{}: pull writes an OCI image layout directory, not an archive", args.out.display());
     }
     let platform = match &args.arch {
         Some(name) => Some(

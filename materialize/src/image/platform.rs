@@ -61,7 +61,9 @@ pub fn platform_of_name(name: &str) -> Option<String> {
 /// The platforms of `views`, each once, in order, as messages list them.
 pub fn platforms_of(views: &[ImageView]) -> String {
     let mut platforms: Vec<String> = Vec::new();
-    super::push_new(&mut platforms, views.iter().map(ImageView::platform));
+    // An image of no stated platform (a bare layer, a config without one) adds no name.
+    let named = views.iter().map(ImageView::platform).filter(|p| !p.is_empty());
+    super::push_new(&mut platforms, named);
     if platforms.is_empty() { "none".to_string() } else { platforms.join(", ") }
 }
 
@@ -114,10 +116,17 @@ pub fn only_one_of_its_platform(
     let named_apart = firsts.iter().enumerate().all(|(i, name)| {
         name.is_some() && !firsts[..i].contains(name) && !firsts[i + 1..].contains(name)
     });
+    // Each named with its platform when those differ (`arm` asked for, `arm/v6` and `arm/v7`
+    // found), so that the message says which is which.
+    let platforms_differ = same.iter().any(|v| v.platform() != same[0].platform());
+    let label = |choice: String, view: &ImageView| {
+        if platforms_differ { format!("{choice} ({})", view.platform()) } else { choice }
+    };
     let (by, choices) = if named_apart {
-        ("NAME", firsts.iter().flatten().map(|n| n.to_string()).collect())
+        let names = firsts.iter().zip(&same).filter_map(|(n, v)| Some(label((*n)?.clone(), v)));
+        ("NAME", names.collect())
     } else {
-        ("DIGEST", same.iter().map(|v| v.digest.clone()).collect())
+        ("DIGEST", same.iter().map(|v| label(v.digest.clone(), v)).collect())
     };
     // A registry reference picks a manifest as `REF@DIGEST`; a path, as `PATH:DIGEST`.
     let reference = !arg.exists()
@@ -222,7 +231,7 @@ mod tests {
         // `arm/v6` beside a `v7`, while `arm` asked for is either.
         let plain = || view("arm", None, "sha256:p", &["plain"]);
         assert_eq!(asked(&[plain(), v7()], 0, "arm/v6"), Ok(()));
-        let want = "L holds 2 images for arm: pick one as L:NAME (six, seven)";
+        let want = "L holds 2 images for arm: pick one as L:NAME (six (arm/v6), seven (arm/v7))";
         assert_eq!(asked(&[v6(), v7()], 0, "arm").unwrap_err(), want);
 
         // Names that do not tell them apart give way to digests.
