@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use flatroot_benches::registry::Auth;
@@ -20,6 +21,18 @@ const BLUEPRINT: &str = "testdata/blueprint.yaml";
 
 fn no_auth(_: &std::path::Path) -> Auth {
     Auth::None
+}
+
+/// A registry of the test `name`'s own, with the fixture built into `WORK/built` and pushed
+/// as `hello:v1`: the registry, the work directory, the layout and the reference; `None`
+/// (the test skips, saying so) when `docker-registry` is missing.
+fn pushed_fixture(name: &str) -> Option<(Served, tempfile::TempDir, PathBuf, String)> {
+    let served = Served::start(name, no_auth)?;
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+    Some((served, work, built, reference))
 }
 
 /// Builds the fixture into `out`, tagged and pushed as `reference`; returns the digest.
@@ -116,11 +129,7 @@ fn flatroot_pull_gives_the_built_layout_byte_for_byte() {
 #[test]
 fn pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other() {
     let name = "pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other";
-    let Some(served) = Served::start(name, no_auth) else { return };
-    let work = tempdir();
-    let built = work.path().join("built");
-    let reference = served.reference("hello:v1");
-    build_and_push(&served, &reference, &built);
+    let Some((served, work, built, reference)) = pushed_fixture(name) else { return };
     let arm = images(&built).into_iter().find(|v| v.arch == "arm64").unwrap();
     let amd64 = layers_of(&built, "amd64");
     let arm64_layers = layers_of(&built, "arm64");
@@ -310,11 +319,7 @@ fn a_layer_over_16_mib_goes_up_in_16_mib_chunks() {
 #[test]
 fn a_blob_the_registry_serves_corrupted_fails_the_pull_and_leaves_nothing() {
     let name = "a_blob_the_registry_serves_corrupted_fails_the_pull_and_leaves_nothing";
-    let Some(served) = Served::start(name, no_auth) else { return };
-    let work = tempdir();
-    let built = work.path().join("built");
-    let reference = served.reference("hello:v1");
-    build_and_push(&served, &reference, &built);
+    let Some((served, work, built, reference)) = pushed_fixture(name) else { return };
 
     // Flip one byte of the largest blob in the registry's own storage, keeping its size.
     let (hex, bytes) = blobs(&built).into_iter().max_by_key(|(_, b)| b.len()).unwrap();
@@ -407,11 +412,7 @@ fn errors_name_the_reference_and_what_the_registry_said() {
 #[test]
 fn diff_takes_registry_references() {
     let name = "diff_takes_registry_references";
-    let Some(served) = Served::start(name, no_auth) else { return };
-    let work = tempdir();
-    let built = work.path().join("built");
-    let reference = served.reference("hello:v1");
-    build_and_push(&served, &reference, &built);
+    let Some((served, _work, built, reference)) = pushed_fixture(name) else { return };
 
     let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built));
     assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
@@ -437,11 +438,7 @@ fn layers_of(layout: &std::path::Path, arch: &str) -> Vec<String> {
 #[test]
 fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads() {
     let name = "diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads";
-    let Some(served) = Served::start(name, no_auth) else { return };
-    let work = tempdir();
-    let built = work.path().join("built");
-    let reference = served.reference("hello:v1");
-    build_and_push(&served, &reference, &built);
+    let Some((served, _work, built, reference)) = pushed_fixture(name) else { return };
     let amd64 = layers_of(&built, "amd64");
     let arm64: Vec<String> =
         layers_of(&built, "arm64").into_iter().filter(|l| !amd64.contains(l)).collect();
@@ -636,11 +633,7 @@ fn mount_serves_a_registry_reference() {
     if !mount::fuse_available(name) {
         return;
     }
-    let Some(served) = Served::start(name, no_auth) else { return };
-    let work = tempdir();
-    let built = work.path().join("built");
-    let reference = served.reference("hello:v1");
-    build_and_push(&served, &reference, &built);
+    let Some((_served, _work, built, reference)) = pushed_fixture(name) else { return };
     let expected = images(&built).into_iter().find(|v| v.arch == "amd64").unwrap();
 
     // The registry asks for no authentication, so no Docker config is read.
