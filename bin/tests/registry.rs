@@ -427,6 +427,12 @@ fn diff_takes_registry_references() {
     assert!(stdout(&output).contains("hello"), "{}", stdout(&output));
 }
 
+/// The blobs asked for (`GET …/blobs/…`) since request `from` of the registry's log.
+fn blob_gets_since(served: &Served, from: usize) -> Vec<String> {
+    let requests = served.requests_since(from).into_iter();
+    requests.filter(|r| r.method == "GET" && r.uri.contains("/blobs/")).map(|r| r.uri).collect()
+}
+
 /// The layer digests of the image of `arch` (OCI spelling) in `layout`.
 fn layers_of(layout: &std::path::Path, arch: &str) -> Vec<String> {
     let view = images(layout).into_iter().find(|v| v.arch == arch).unwrap();
@@ -448,12 +454,7 @@ fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads
         let from = served.registry.requests().len();
         let output =
             run(served.flatroot().arg("diff").arg(&reference).arg(&built).args(["--arch", arch]));
-        let fetched: Vec<String> = served
-            .requests_since(from)
-            .into_iter()
-            .filter(|r| r.method == "GET" && r.uri.contains("/blobs/"))
-            .map(|r| r.uri)
-            .collect();
+        let fetched = blob_gets_since(&served, from);
         (output, fetched)
     };
     let (output, fetched) = diff("x86_64");
@@ -495,12 +496,7 @@ fn the_layers_of_a_picked_image_are_each_fetched_once_and_applied_in_order() {
     let from = served.registry.requests().len();
     let (code, report) = diff_json_with(&served, &[&reference, at("two").to_str().unwrap()]);
     assert_eq!(code, 0, "{report:#}");
-    let fetched: Vec<String> = served
-        .requests_since(from)
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.uri.contains("/blobs/"))
-        .map(|r| r.uri)
-        .collect();
+    let fetched = blob_gets_since(&served, from);
     for layer in &layers {
         let times = fetched.iter().filter(|uri| uri.ends_with(layer)).count();
         assert_eq!(times, 1, "{layer}: {fetched:#?}");
