@@ -343,6 +343,17 @@ fn a_blob_the_registry_serves_corrupted_fails_the_pull_and_leaves_nothing() {
     let left: Vec<_> =
         std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["built"], "nothing at the output, no temporary sibling");
+
+    // Read by diff, the layer is checked as it arrives too (not hashed again once held).
+    let corrupted = format!("sha256:{hex}");
+    let owner =
+        images(&built).into_iter().find(|v| layers_of(&built, &v.arch).contains(&corrupted));
+    let arch = owner.expect("the largest blob is a layer").arch;
+    let output =
+        run(served.flatroot().arg("diff").arg(&reference).arg(&built).args(["--arch", &arch]));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("blob {corrupted} arrived as sha256:")), "{text}");
 }
 
 #[test]

@@ -104,15 +104,17 @@ fn page_size() -> usize {
 /// A layer blob read in: its tar bytes, and how to know the SHA-256 of the blob as stored.
 pub(super) struct Layer {
     pub(super) tar: Bytes,
-    /// The hex digest of the compressed blob, hashed while it streamed; `None` when the blob
-    /// is the tar itself, hashed only if asked.
-    compressed_sha256: Option<String>,
+    /// The hex digest of the blob when it is known: hashed while a compressed blob streamed,
+    /// or checked where the blob was fetched; `None` for a tar hashed only if asked.
+    sha256: Option<String>,
+    /// Whether the blob is compressed, so that its digest is not the tar's.
+    compressed: bool,
 }
 
 impl Layer {
     /// The hex SHA-256 of the blob as stored.
     pub(super) fn sha256(&self) -> String {
-        match &self.compressed_sha256 {
+        match &self.sha256 {
             Some(hex) => hex.clone(),
             None => hex::encode(Sha256::digest(self.tar.as_ref())),
         }
@@ -120,7 +122,12 @@ impl Layer {
 
     /// Whether the blob is the tar itself, so that its digest is the tar's too.
     pub(super) fn is_tar(&self) -> bool {
-        self.compressed_sha256.is_none()
+        !self.compressed
+    }
+
+    /// The tar of a plain blob, whose digest is hashed when asked for.
+    fn plain(tar: Bytes) -> Layer {
+        Layer { tar, sha256: None, compressed: false }
     }
 }
 
@@ -163,7 +170,7 @@ pub(super) fn layer_file(
     let compression = Compression::sniff(&head[..head_len]);
     if compression == Compression::None {
         check_data_size(len, limits, path, what)?;
-        return Ok(Layer { tar: map(&file, len, path)?, compressed_sha256: None });
+        return Ok(Layer::plain(map(&file, len, path)?));
     }
 
     let mut tail = [0u8; 4];
@@ -180,7 +187,7 @@ pub(super) fn layer_file(
     }
     let tar = inflated?;
     let sha256 = reader.finish().map_err(error)?;
-    Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
+    Ok(Layer { tar: Bytes::owned(tar), sha256: Some(sha256), compressed: true })
 }
 
 /// Reads the file an input names, as [`layer_file`] reads a layer, except that a plain file
@@ -193,7 +200,7 @@ pub(super) fn input_file(path: &Path, limits: &Limits) -> Result<Layer, ImageRea
     let mut head = [0u8; 4];
     let head_len = read_at(&file, &mut head, 0).map_err(error)?;
     if Compression::sniff(&head[..head_len]) == Compression::None {
-        return Ok(Layer { tar: map(&file, len, path)?, compressed_sha256: None });
+        return Ok(Layer::plain(map(&file, len, path)?));
     }
     layer_file(path, path, "", limits, None)
 }
@@ -237,32 +244,42 @@ pub(super) fn check_size(
     }
 }
 
-/// Reads a layer blob held in memory (an archive's member): used in place when it is a plain
-/// tar, else inflated into a buffer of its own, after which its compressed pages are let go.
-/// Blobs of another length than `size` (their descriptor's) are refused.
+/// Reads a layer blob held in memory (an archive's member, a fetched blob): used in place
+/// when it is a plain tar, else inflated into a buffer of its own, after which its
+/// compressed pages are let go. Blobs of another length than `size` (their descriptor's)
+/// are refused. `verified` is the hex digest the bytes were already checked against where
+/// they were fetched, so that they are not hashed again.
 pub(super) fn layer_bytes(
     bytes: &Bytes,
     image: &Path,
     what: &str,
     limits: &Limits,
     size: Option<u64>,
+    verified: Option<String>,
 ) -> Result<Layer, ImageReadError> {
     let all = bytes.as_ref();
     check_size(all.len() as u64, size, image, what)?;
     let compression = Compression::sniff(all);
     if compression == Compression::None {
         check_data_size(all.len() as u64, limits, image, what)?;
-        return Ok(Layer { tar: bytes.clone(), compressed_sha256: None });
+        return Ok(Layer { tar: bytes.clone(), sha256: verified, compressed: false });
     }
     let tail = all.get(all.len().saturating_sub(4)..).unwrap_or_default();
     let hint = size_hint(compression, all, tail);
-    let mut reader = HashingReader::new(Releasing { bytes, read: 0, released: 0 });
-    let tar = inflate(&mut reader, compression, all.len(), hint, image, what, limits)?;
-    let sha256 = reader
-        .finish()
-        .map_err(|source| ImageReadError::Io { path: image.to_path_buf(), source })?;
+    let releasing = Releasing { bytes, read: 0, released: 0 };
+    let (tar, sha256) = match verified {
+        Some(hex) => (inflate(releasing, compression, all.len(), hint, image, what, limits)?, hex),
+        None => {
+            let mut reader = HashingReader::new(releasing);
+            let tar = inflate(&mut reader, compression, all.len(), hint, image, what, limits)?;
+            let sha256 = reader
+                .finish()
+                .map_err(|source| ImageReadError::Io { path: image.to_path_buf(), source })?;
+            (tar, sha256)
+        }
+    };
     bytes.release(0, all.len());
-    Ok(Layer { tar: Bytes::owned(tar), compressed_sha256: Some(sha256) })
+    Ok(Layer { tar: Bytes::owned(tar), sha256: Some(sha256), compressed: true })
 }
 
 /// How much of a mapped member is read between two releases of what has been read.

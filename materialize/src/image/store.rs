@@ -52,7 +52,7 @@ pub(super) trait Store: Send + Sync {
         limits: &Limits,
         size: Option<u64>,
     ) -> Result<Layer, ImageReadError> {
-        blob::layer_bytes(&self.file(name, image)?, image, what, limits, size)
+        blob::layer_bytes(&self.file(name, image)?, image, what, limits, size, None)
     }
 
     /// Readies the layers `wanted` (their names and sizes) to be read soon, all at once
@@ -125,7 +125,7 @@ impl Store for PulledStore {
     ) -> Result<Layer, ImageReadError> {
         // A blob that is also a config (a pathological image) is held already.
         if self.documents.contains_key(name) {
-            return blob::layer_bytes(&self.file(name, image)?, image, what, limits, size);
+            return blob::layer_bytes(&self.file(name, image)?, image, what, limits, size, None);
         }
         let fetch_error = |source| ImageReadError::Fetch {
             path: image.to_path_buf(),
@@ -141,7 +141,9 @@ impl Store for PulledStore {
         let ahead = self.fetched().remove(name);
         let bytes = ahead.unwrap_or_else(|| self.layers.fetch(&digest, size));
         let bytes = bytes.map_err(fetch_error)?;
-        blob::layer_bytes(&Bytes::owned(bytes), image, what, limits, Some(size))
+        // Checked against its digest as it arrived (see [`BlobSource::fetch`]).
+        let verified = digest.strip_prefix("sha256:").map(str::to_string);
+        blob::layer_bytes(&Bytes::owned(bytes), image, what, limits, Some(size), verified)
     }
 
     /// Fetches the layers `wanted` that are to be fetched, [`BlobSource::at_once`] at a time,
