@@ -149,4 +149,55 @@ fn diff_holds_a_registry_reference_to_timeout_and_retries() {
     distinct.dedup();
     assert!(!failed.is_empty(), "a blob was asked for");
     assert_eq!(failed.len(), distinct.len(), "{failed:#?}");
+    assert_eq!(proxy.abandoned(), failed.len(), "flatroot gave up on every stalled blob");
+}
+
+#[test]
+fn push_publish_and_pull_take_timeout_and_retries() {
+    let name = "push_publish_and_pull_take_timeout_and_retries";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let work = tempdir();
+    let built = work.path().join("built");
+    let direct = served.reference("hello:v1");
+    success(&run(served
+        .flatroot()
+        .args(["build", BLUEPRINT])
+        .arg(&built)
+        .args(["--push", &direct])));
+
+    // A registry that is never available: tried once and again as often as --retries says.
+    let rules = vec![rule("GET", "/v2/", usize::MAX, Failure::Unavailable)];
+    let down = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v2", down.host());
+    let output =
+        run(served.flatroot().arg("push").arg(&built).args([&reference, "--retries", "1"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("answered 503"), "{}", stderr(&output));
+    assert_eq!(down.failed().len(), 2, "push: the first try and one retry");
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &reference, "--retries", "0"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(down.failed().len(), 3, "publish: the first try alone");
+
+    // A registry that never sends a blob: each asked for once, and given up by flatroot
+    // after --timeout (long before the proxy's minute), not tried again.
+    let rules = vec![rule("GET", "/blobs/sha256:", usize::MAX, Failure::Stall)];
+    let stalled = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v1", stalled.host());
+    let pulled = work.path().join("pulled");
+    let output = run(served.flatroot().args(["pull", &reference]).arg(&pulled).args([
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+    ]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains(&reference), "{}", stderr(&output));
+    assert!(!pulled.exists(), "nothing is left where the layout was to be");
+    let failed = stalled.failed();
+    let mut distinct = failed.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(!failed.is_empty(), "a blob was asked for");
+    assert_eq!(failed.len(), distinct.len(), "{failed:#?}");
+    assert_eq!(stalled.abandoned(), failed.len(), "flatroot gave up on every stalled blob");
 }

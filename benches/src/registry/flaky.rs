@@ -8,7 +8,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -44,6 +44,8 @@ pub struct FlakyProxy {
     port: u16,
     stop: Arc<AtomicBool>,
     failed: Arc<Mutex<Vec<(String, String)>>>,
+    /// Stalled requests the client gave up on, closing the connection within the minute.
+    abandoned: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -59,7 +61,10 @@ impl FlakyProxy {
         let failed = Arc::new(Mutex::new(Vec::new()));
         let rules = Arc::new(Mutex::new(rules));
 
+        let abandoned = Arc::new(AtomicUsize::new(0));
+
         let (stop_flag, log) = (Arc::clone(&stop), Arc::clone(&failed));
+        let given_up = Arc::clone(&abandoned);
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop_flag.load(Ordering::SeqCst) {
@@ -67,12 +72,13 @@ impl FlakyProxy {
                 }
                 let Ok(stream) = stream else { continue };
                 let (rules, log) = (Arc::clone(&rules), Arc::clone(&log));
+                let given_up = Arc::clone(&given_up);
                 std::thread::spawn(move || {
-                    let _ = serve(stream, upstream, &rules, &log);
+                    let _ = serve(stream, upstream, &rules, &log, &given_up);
                 });
             }
         });
-        Ok(FlakyProxy { port, stop, failed, thread: Some(thread) })
+        Ok(FlakyProxy { port, stop, failed, abandoned, thread: Some(thread) })
     }
 
     /// `127.0.0.1:<port>`, the registry part of references through the proxy.
@@ -83,6 +89,12 @@ impl FlakyProxy {
     /// The requests made to fail so far: method and URI.
     pub fn failed(&self) -> Vec<(String, String)> {
         self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// How many stalled requests ([`Failure::Stall`]) the client gave up on by closing the
+    /// connection before the proxy's minute passed: a client's own timeout at work.
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst)
     }
 }
 
@@ -101,6 +113,7 @@ fn serve(
     upstream: u16,
     rules: &Mutex<Vec<Rule>>,
     failed: &Mutex<Vec<(String, String)>>,
+    abandoned: &AtomicUsize,
 ) -> Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     // A TLS handshake (a client trying HTTPS first) is refused as a plain HTTP server would.
@@ -146,7 +159,15 @@ fn serve(
         if failure == Failure::Stall {
             // Whatever the client sends now ends the wait as its closing does.
             let _ = client.set_read_timeout(Some(std::time::Duration::from_secs(60)));
-            let _ = client.read(&mut [0u8; 1]);
+            let timed_out = |e: &std::io::Error| {
+                matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+            };
+            match client.read(&mut [0u8; 1]) {
+                Err(error) if timed_out(&error) => {}
+                _ => {
+                    abandoned.fetch_add(1, Ordering::SeqCst);
+                }
+            }
         }
         if failure == Failure::Unavailable {
             let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the test"}]}"#;

@@ -99,7 +99,8 @@ pub fn publish(args: PublishArgs, out: Option<PathBuf>) -> anyhow::Result<ExitCo
             out.display()
         );
     }
-    let registry = args.push.options();
+    let fetch = &args.build.repos.fetch;
+    let registry = args.push.options(fetch.timeout, fetch.retries)?;
     let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
     let lock = match &args.lock {

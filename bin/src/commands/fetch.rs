@@ -32,7 +32,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "FILE")]
     pub netrc: Option<PathBuf>,
     /// Seconds to wait for a connection, and for each read of a stalled transfer, from
-    /// package repositories and (for `mount` and `diff`) registries [default: 60].
+    /// package repositories and registries [default: 60].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Attempts after the first for a transient failure (dropped connection, timeout,
@@ -44,6 +44,31 @@ pub struct FetchArgs {
 /// The longest `--timeout` accepted: a day.
 const MAX_TIMEOUT: u64 = 86_400;
 
+/// Sets `http`'s waits to `--timeout SECS` and its retries to `--retries N`, where given.
+///
+/// # Errors
+/// A timeout outside 1 second to a day, or more than 100 retries.
+pub fn set_waits(
+    http: &mut HttpConfig,
+    timeout: Option<u64>,
+    retries: Option<u32>,
+) -> anyhow::Result<()> {
+    if let Some(secs) = timeout {
+        if !(1..=MAX_TIMEOUT).contains(&secs) {
+            bail!("--timeout {secs}: expected 1 to {MAX_TIMEOUT} seconds");
+        }
+        http.connect_timeout = Duration::from_secs(secs);
+        http.io_timeout = Duration::from_secs(secs);
+    }
+    if let Some(retries) = retries {
+        if retries > 100 {
+            bail!("--retries {retries}: expected 0 to 100");
+        }
+        http.retries = retries;
+    }
+    Ok(())
+}
+
 impl FetchArgs {
     /// The cache directory these flags name.
     pub fn cache_dir(&self) -> PathBuf {
@@ -53,19 +78,7 @@ impl FetchArgs {
     /// The fetch options these flags (and `NETRC`, `HOME`, `HTTP_AUTH`) ask for.
     pub fn options(&self) -> anyhow::Result<FetchOptions> {
         let mut http = HttpConfig { ca_files: self.ca_files.clone(), ..HttpConfig::default() };
-        if let Some(secs) = self.timeout {
-            if !(1..=MAX_TIMEOUT).contains(&secs) {
-                bail!("--timeout {secs}: expected 1 to {MAX_TIMEOUT} seconds");
-            }
-            http.connect_timeout = Duration::from_secs(secs);
-            http.io_timeout = Duration::from_secs(secs);
-        }
-        if let Some(retries) = self.retries {
-            if retries > 100 {
-                bail!("--retries {retries}: expected 0 to 100");
-            }
-            http.retries = retries;
-        }
+        set_waits(&mut http, self.timeout, self.retries)?;
         let home_netrc = std::env::var_os("HOME")
             .map(|home| PathBuf::from(home).join(".netrc"))
             .filter(|path| path.is_file());

@@ -1,5 +1,5 @@
-//! Registry flags shared by `publish`, `build --push`, `pull`, `mount` and `diff`, and the
-//! `flatroot pull` subcommand.
+//! Registry flags shared by `publish`, `build --push`, `push`, `pull`, `mount` and `diff`,
+//! and the `flatroot push` and `flatroot pull` subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use flatroot_materialize::http::HttpConfig;
 use flatroot_materialize::registry::{self, Reference, push::PushOutcome};
 use serde_json::json;
 
-use super::fetch::FetchArgs;
+use super::fetch::{FetchArgs, set_waits};
 use crate::output::{self, Spinner};
 
 /// How registries are reached.
@@ -26,6 +26,21 @@ pub struct RegistryArgs {
     /// system's (repeatable).
     #[arg(long = "registry-ca-file", value_name = "FILE")]
     pub registry_ca_files: Vec<PathBuf>,
+}
+
+/// How long registry requests wait, and how often they are tried again, for the commands
+/// that read no package repository (`push`, `pull`); the others hold registries to their
+/// repositories' `--timeout` and `--retries`.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Seconds to wait for a connection, and for each read or write of a stalled transfer
+    /// [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Attempts after the first for a transient failure (dropped connection, timeout, 5xx),
+    /// with exponential backoff [default: 4].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 }
 
 /// Options of pushing, besides where.
@@ -60,20 +75,36 @@ impl RegistryArgs {
     /// These options, with the waits and retries of `fetch` (`--timeout`, `--retries`): a
     /// command that reads both package repositories and registries holds both to them.
     pub fn options_with(&self, fetch: &FetchArgs) -> anyhow::Result<registry::Options> {
-        let repositories = fetch.options()?.http;
+        self.options_waiting(fetch.timeout, fetch.retries)
+    }
+
+    /// These options, with `--timeout` and `--retries` as `wait` gives them.
+    pub fn options_waiting_as(&self, wait: &WaitArgs) -> anyhow::Result<registry::Options> {
+        self.options_waiting(wait.timeout, wait.retries)
+    }
+
+    fn options_waiting(
+        &self,
+        timeout: Option<u64>,
+        retries: Option<u32>,
+    ) -> anyhow::Result<registry::Options> {
         let mut options = self.options();
-        options.http.connect_timeout = repositories.connect_timeout;
-        options.http.io_timeout = repositories.io_timeout;
-        options.http.retries = repositories.retries;
+        set_waits(&mut options.http, timeout, retries)?;
         Ok(options)
     }
 }
 
 impl PushArgs {
-    /// The library's options for these flags.
-    pub fn options(&self) -> registry::Options {
+    /// The library's options for these flags, waiting and retrying as `--timeout` and
+    /// `--retries` say (`timeout`, `retries`).
+    pub fn options(
+        &self,
+        timeout: Option<u64>,
+        retries: Option<u32>,
+    ) -> anyhow::Result<registry::Options> {
         let chunk_size = self.chunk_size.unwrap_or(registry::DEFAULT_CHUNK_SIZE);
-        registry::Options { chunk_size, ..self.registry.options() }
+        let options = self.registry.options_waiting(timeout, retries)?;
+        Ok(registry::Options { chunk_size, ..options })
     }
 
     /// The first of these flags that was given, if any: for a command that pushes only
@@ -147,12 +178,15 @@ pub struct PushLayoutArgs {
     /// How the image is pushed.
     #[command(flatten)]
     pub push: PushArgs,
+    /// How long requests wait.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// Pushes a layout to every reference and prints its digest.
 pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
     let targets = references(&args.references)?;
-    let options = args.push.options();
+    let options = args.push.options(args.wait.timeout, args.wait.retries)?;
     if args.layout.is_file() {
         bail!(
             "{}: push takes an OCI image layout directory, not a file such as a docker-archive",
@@ -192,6 +226,9 @@ pub struct PullArgs {
     /// How registries are reached.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// How long requests wait.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// Pulls the reference into a layout and prints its manifest's digest.
@@ -211,7 +248,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let (options, spinner) = (args.registry.options(), Spinner::new());
+    let (options, spinner) = (args.registry.options_waiting_as(&args.wait)?, Spinner::new());
     let pulled = match &platform {
         Some(platform) => {
             registry::pull::pull_platform(&reference, platform, &args.out, &options, &spinner)
