@@ -143,6 +143,13 @@ fn pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other() {
     for layer in amd64.iter().filter(|l| !arm64_layers.contains(l)) {
         assert!(!fetched.iter().any(|r| r.uri.ends_with(layer)), "{layer}: {fetched:#?}");
     }
+    // One session: nothing asked for twice, the registry's `/v2/` included.
+    let mut asked: Vec<(&str, &str)> =
+        fetched.iter().map(|r| (r.method.as_str(), r.uri.as_str())).collect();
+    asked.sort_unstable();
+    let before = asked.len();
+    asked.dedup();
+    assert_eq!(asked.len(), before, "{fetched:#?}");
 
     // The layout holds that image alone, named by the tag, byte for byte as built.
     let index: serde_json::Value =

@@ -58,39 +58,33 @@ pub fn pull_layout(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<PullOutcome, RegistryError> {
-    pull_into(reference, out, options, progress, &BTreeMap::new())
-}
-
-/// [`pull_layout`], with `annotations` on the layout's `index.json`.
-fn pull_into(
-    reference: &Reference,
-    out: &Path,
-    options: &Options,
-    progress: &dyn Progress,
-    annotations: &BTreeMap<String, String>,
-) -> Result<PullOutcome, RegistryError> {
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
     progress.stage(&reference.to_string(), Stage::Pull);
     let remote = Remote::connect(reference, options)?;
     let outcome = fetch(&remote.source(false), options, &LayoutTarget(&layout), Blobs::All)?;
 
-    let ref_name = reference.tag.as_ref().map(|_| {
-        let mut named = reference.clone();
-        named.digest = None;
-        named.to_string()
-    });
     let label = reference.to_string();
-    let index = layout_index(&outcome, ref_name.as_deref(), annotations, &label)?;
+    let index = layout_index(&outcome, tag_name(reference).as_deref(), &BTreeMap::new(), &label)?;
     layout.finish(&index).map_err(write)?;
     Ok(outcome)
 }
 
+/// `registry/repository:tag`, the name a layout's `index.json` gives the image pulled by
+/// `reference`; `None` when it names no tag.
+fn tag_name(reference: &Reference) -> Option<String> {
+    reference.tag.as_ref().map(|_| {
+        let mut named = reference.clone();
+        named.digest = None;
+        named.to_string()
+    })
+}
+
 /// Pulls the one image of `reference` of the platform `platform` (`amd64`, `arm/v7`; see
 /// [`image::platform_of_name`]) into an OCI image layout at `out`, as [`pull_layout`] pulls
-/// a whole reference: the index, manifests and configs are read to pick the image, and only
-/// its manifest, config and layers are written. The layout's `index.json` names that
-/// manifest (under the reference's tag, when it has one), not the index above it.
+/// a whole reference: the index, manifests and configs are read (each once) to pick the
+/// image, and only its manifest, config and layers are written. The layout's `index.json`
+/// names that manifest (under the reference's tag, when it has one), not the index above it.
 ///
 /// # Errors
 /// As [`pull_layout`]; [`RegistryError::NoPlatform`] when no image has the platform, and
@@ -104,8 +98,9 @@ pub fn pull_platform(
 ) -> Result<PullOutcome, RegistryError> {
     progress.stage(&reference.to_string(), Stage::Pull);
     let label = reference.to_string();
-    let limits = crate::apk::datatar::Limits::default();
-    let views = open_image(reference, options, &limits)?;
+    let remote = Remote::connect(reference, options)?;
+    let source = remote.source(true);
+    let (documents, views) = read_documents(&source, options)?;
     let Some(index) = image::position_of(&views, platform) else {
         return Err(RegistryError::NoPlatform {
             reference: label,
@@ -113,14 +108,71 @@ pub fn pull_platform(
             available: image::platforms_of(&views),
         });
     };
-    image::only_one_of_its_platform(&views, index, Some(platform), Path::new(&label))
-        .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })?;
+    image::only_one_of_its_platform(&views, index, Some(platform), Path::new(&label)).map_err(
+        |source| RegistryError::Image { reference: label.clone(), source: Box::new(source) },
+    )?;
+    let picked = &views[index];
+
+    // The manifest and config were verified as they arrived; the layers are fetched now.
+    let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
+    let layout = LayoutWriter::create(out).map_err(write)?;
+    let target = LayoutTarget(&layout);
+    let document = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        documents.get(&format!("blobs/sha256/{hex}")).map(Vec::as_slice).unwrap_or_default()
+    };
+    let manifest_bytes = document(&picked.digest);
+    let malformed = |what: String| RegistryError::Manifest {
+        reference: label.clone(),
+        digest: picked.digest.clone(),
+        what,
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(manifest_bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let config = manifest.get("config").unwrap_or(&serde_json::Value::Null);
+    let (config_digest, config_size) = descriptor(config).map_err(malformed)?;
+    let layers = manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten();
+    let layers = layers.map(descriptor).collect::<Result<Vec<_>, _>>().map_err(malformed)?;
+    target.manifest(manifest_bytes)?;
+    let mut config_out = target.blob()?;
+    config_out.write(document(&config_digest))?;
+    config_out.finish()?;
+    source.blobs(&layers, &target, options.jobs)?;
 
     // The image's index is not pulled: what it says of the image (its annotations) goes on
     // the layout's own index, where `mount` and `diff` read it as they read it there.
-    let mut picked = reference.clone();
-    picked.digest = Some(views[index].digest.clone());
-    pull_into(&picked, out, options, progress, &views[index].annotations)
+    let outcome = PullOutcome {
+        digest: picked.digest.clone(),
+        media_type: media_type_of(&documents, &picked.digest, &manifest),
+        size: manifest_bytes.len() as u64,
+        manifests: 1,
+        blobs: 1 + layers.len(),
+        blob_bytes: config_size + layers.iter().map(|(_, size)| size).sum::<u64>(),
+    };
+    let index =
+        layout_index(&outcome, tag_name(reference).as_deref(), &picked.annotations, &label)?;
+    layout.finish(&index).map_err(write)?;
+    Ok(outcome)
+}
+
+/// The media type of the manifest `digest` (parsed: `manifest`): as its own document says,
+/// else as an index among `documents` that lists it says.
+fn media_type_of(
+    documents: &BTreeMap<String, Vec<u8>>,
+    digest: &str,
+    manifest: &serde_json::Value,
+) -> String {
+    if let Some(own) = manifest.get("mediaType").and_then(|m| m.as_str()) {
+        return own.to_string();
+    }
+    let listed = documents.values().find_map(|bytes| {
+        let document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let children = document.get("manifests")?.as_array()?;
+        let child =
+            children.iter().find(|c| c.get("digest").and_then(|d| d.as_str()) == Some(digest))?;
+        child.get("mediaType")?.as_str().map(str::to_string)
+    });
+    listed.unwrap_or_else(|| MediaType::ImageManifest.to_string())
 }
 
 /// Reads the images of `reference` as [`crate::image::open_with`] reads a layout, each
@@ -137,14 +189,48 @@ pub fn open_image(
     limits: &crate::apk::datatar::Limits,
 ) -> Result<Vec<ImageView>, RegistryError> {
     let remote = Remote::connect(reference, options)?;
-    let target = MemoryTarget::default();
-    let outcome = fetch(&remote.source(true), options, &target, Blobs::ConfigsOnly)?;
-    let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let index = layout_index(&outcome, None, &BTreeMap::new(), &reference.to_string())?;
-    files.insert("index.json".to_string(), index);
+    let files = documents(&remote.source(true), options)?;
     let label = reference.to_string();
     image::open_pulled(files, Box::new(remote), Path::new(&label), limits)
         .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })
+}
+
+/// The index, manifests and configs `source`'s reference names, by their layout names
+/// (`index.json` naming the reference's manifest, `blobs/sha256/<hex>`), attestations left
+/// out.
+fn documents(
+    source: &Source<'_>,
+    options: &Options,
+) -> Result<BTreeMap<String, Vec<u8>>, RegistryError> {
+    let target = MemoryTarget::default();
+    let outcome = fetch(source, options, &target, Blobs::ConfigsOnly)?;
+    let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let index = layout_index(&outcome, None, &BTreeMap::new(), &source.label)?;
+    files.insert("index.json".to_string(), index);
+    Ok(files)
+}
+
+/// [`documents`], and the images they describe, read to be picked from (their layers are
+/// not read: a tree asked for is an error).
+fn read_documents(
+    source: &Source<'_>,
+    options: &Options,
+) -> Result<(BTreeMap<String, Vec<u8>>, Vec<ImageView>), RegistryError> {
+    let files = documents(source, options)?;
+    let label = source.label.clone();
+    let limits = crate::apk::datatar::Limits::default();
+    let views = image::open_pulled(files.clone(), Box::new(Unfetched), Path::new(&label), &limits)
+        .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })?;
+    Ok((files, views))
+}
+
+/// The layers of images read only to pick one: never fetched through here.
+struct Unfetched;
+
+impl image::BlobSource for Unfetched {
+    fn fetch(&self, digest: &str, _size: u64) -> Result<Vec<u8>, image::FetchError> {
+        Err(format!("{digest}: layers of an image being picked are not fetched").into())
+    }
 }
 
 /// Which blobs a pull fetches with the manifests.
