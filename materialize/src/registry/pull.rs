@@ -157,11 +157,7 @@ pub fn pull_platform(
 
 /// The media type of the manifest `digest` (parsed: `manifest`): as its own document says,
 /// else as an index among `documents` that lists it says.
-fn media_type_of(
-    documents: &BTreeMap<String, Vec<u8>>,
-    digest: &str,
-    manifest: &serde_json::Value,
-) -> String {
+fn media_type_of(documents: &Documents, digest: &str, manifest: &serde_json::Value) -> String {
     if let Some(own) = manifest.get("mediaType").and_then(|m| m.as_str()) {
         return own.to_string();
     }
@@ -195,13 +191,13 @@ pub fn open_image(
         .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })
 }
 
+/// An image's small documents by their layout names (`index.json`, `blobs/sha256/<hex>`).
+type Documents = BTreeMap<String, Vec<u8>>;
+
 /// The index, manifests and configs `source`'s reference names, by their layout names
 /// (`index.json` naming the reference's manifest, `blobs/sha256/<hex>`), attestations left
 /// out.
-fn documents(
-    source: &Source<'_>,
-    options: &Options,
-) -> Result<BTreeMap<String, Vec<u8>>, RegistryError> {
+fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, RegistryError> {
     let target = MemoryTarget::default();
     let outcome = fetch(source, options, &target, Blobs::ConfigsOnly)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -215,7 +211,7 @@ fn documents(
 fn read_documents(
     source: &Source<'_>,
     options: &Options,
-) -> Result<(BTreeMap<String, Vec<u8>>, Vec<ImageView>), RegistryError> {
+) -> Result<(Documents, Vec<ImageView>), RegistryError> {
     let files = documents(source, options)?;
     let label = source.label.clone();
     let limits = crate::apk::datatar::Limits::default();
