@@ -474,6 +474,43 @@ fn a_variant_only_the_index_descriptor_names_tells_arm_images_apart() {
 }
 
 #[test]
+fn an_image_of_another_os_is_never_picked_for_an_arch() {
+    let dir = tempdir();
+    let at = |name: &str| dir.path().join(name);
+    build(BLUEPRINT, &at("linux"), &["--arch", "x86_64"]);
+    // The same platform's architecture, for Windows, listed first.
+    layout_with_layer(&at("linux"), &at("windows"), &layer_of_files(&["Files/readme.txt"]));
+    edit_image(
+        &at("windows"),
+        |_, config| config["os"] = "windows".into(),
+        |descriptor| {
+            if descriptor.get("platform").is_some() {
+                descriptor["platform"]["os"] = "windows".into();
+            }
+        },
+    );
+    layout_of_named(&at("both"), &[("win", &at("windows")), ("lin", &at("linux"))]);
+
+    let (both, linux) = (at("both"), at("linux"));
+    for arch in ["amd64", "x86_64", "linux/amd64"] {
+        let (code, report) = diff_json(&[s(&both), s(&linux), "--arch", arch, "--level", "files"]);
+        assert_eq!(code, 0, "{arch}: the Linux image, the same as built: {report:#}");
+        assert_eq!(report["a"]["arch"], "amd64", "{report:#}");
+    }
+    let output =
+        run(flatroot().arg("diff").arg(&both).arg(&linux).args(["--arch", "windows/amd64"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = "--arch \"windows/amd64\": flatroot reads Linux images only, not windows";
+    assert!(stderr(&output).contains(want), "{}", stderr(&output));
+    // The Windows image alone: named with its OS where the platforms are listed.
+    let windows = at("windows");
+    let output = run(flatroot().arg("diff").arg(&windows).arg(&linux).args(["--arch", "amd64"]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = "(it has windows/amd64)";
+    assert!(stderr(&output).contains(want), "{}", stderr(&output));
+}
+
+#[test]
 fn a_layer_whose_tar_is_not_its_configs_diff_id_is_refused() {
     let dir = tempdir();
     let (plain, edited) = (dir.path().join("plain"), dir.path().join("edited"));

@@ -349,7 +349,7 @@ fn apk_arch_of(name: &str) -> anyhow::Result<String> {
         return Ok(arch.apk_name().to_string());
     }
     let unknown = || anyhow::anyhow!("--arch {name:?}: unknown architecture");
-    let platform = image::platform_of_name(name).ok_or_else(unknown)?;
+    let platform = image::platform_of_name(name).map_err(anyhow::Error::msg)?;
     let archs = Arch::ALL.into_iter().filter(|a| image::platform_matches(&platform, &a.oci_name()));
     match archs.collect::<Vec<_>>().as_slice() {
         [] => Err(unknown()),
@@ -389,10 +389,7 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
             .with_context(|| format!("cannot read the image {}", args.source.display()))?
     };
     let wanted = match &args.arch {
-        Some(name) => Some(
-            image::platform_of_name(name)
-                .with_context(|| format!("--arch {name:?}: unknown architecture"))?,
-        ),
+        Some(name) => Some(image::platform_of_name(name).map_err(anyhow::Error::msg)?),
         None => None,
     };
     // A bare layer has no platform: it is what there is, whatever --arch says. Images match

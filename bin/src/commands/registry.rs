@@ -242,10 +242,9 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         bail!("{}: pull writes an OCI image layout directory, not an archive", args.out.display());
     }
     let platform = match &args.arch {
-        Some(name) => Some(
-            flatroot_materialize::image::platform_of_name(name)
-                .with_context(|| format!("--arch {name:?}: unknown architecture"))?,
-        ),
+        Some(name) => {
+            Some(flatroot_materialize::image::platform_of_name(name).map_err(anyhow::Error::msg)?)
+        }
         None => None,
     };
     let (options, spinner) = (args.registry.options_waiting_as(&args.wait)?, Spinner::new());

@@ -440,11 +440,17 @@ pub enum DiffError {
         /// The platforms that match it.
         choices: Vec<String>,
     },
-    /// `--arch` names no architecture flatroot knows.
+    /// An architecture a lock or blueprint names is none flatroot knows.
     #[error("unknown architecture {arch:?}")]
     UnknownArch {
         /// The value given.
         arch: String,
+    },
+    /// `--arch` names no Linux platform.
+    #[error("{why}")]
+    UnknownPlatform {
+        /// Why, naming the value given.
+        why: String,
     },
     /// An image's installed database is malformed.
     #[error("{input}: cannot read lib/apk/db/installed")]

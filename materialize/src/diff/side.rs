@@ -213,8 +213,7 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
     };
     // Either spelling, or a platform as images name it, as `mount --arch` takes them.
     if let Some(arch) = &options.arch {
-        return image::platform_of_name(arch)
-            .ok_or_else(|| DiffError::UnknownArch { arch: arch.clone() });
+        return image::platform_of_name(arch).map_err(|why| DiffError::UnknownPlatform { why });
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),

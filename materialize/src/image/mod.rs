@@ -36,6 +36,9 @@ use crate::apk::datatar::Limits;
 
 /// One platform's image as read back.
 pub struct ImageView {
+    /// OCI operating system (`linux`, `windows`), or empty when neither the index nor the
+    /// config names one, and for a bare layer.
+    pub os: String,
     /// OCI architecture (`amd64`, `arm64`, …), or empty for a bare layer.
     pub arch: String,
     /// CPU variant, if any.
@@ -165,6 +168,7 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         media_type: None,
     };
     Ok(vec![ImageView {
+        os: String::new(),
         arch: String::new(),
         variant: None,
         digest,
@@ -273,6 +277,9 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
         // them); the config's stands where the index gives none.
         let platform = reached.descriptor.get("platform");
         let text = |field| platform.and_then(|p| p.get(field)).and_then(|v| v.as_str());
+        if let Some(os) = text("os").filter(|o| !o.is_empty()) {
+            view.os = os.to_string();
+        }
         if let Some(arch) = text("architecture").filter(|a| !a.is_empty()) {
             view.arch = arch.to_string();
         }
@@ -365,6 +372,7 @@ fn open_docker_manifest(
         let annotations = BTreeMap::new();
         let indexes = Vec::new();
         views.push(ImageView {
+            os: text_of(&config, "os"),
             arch,
             variant,
             digest,
@@ -424,12 +432,17 @@ fn read_manifest(
         list.push(LayerRef { key, member, size, is_blob: true, diff_id, media_type });
     }
     let layers = Layers::new(reader, list, digest)?;
-    let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or_default().to_string();
+    let (os, arch) = (text_of(&config, "os"), text_of(&config, "architecture"));
     let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
     let digest = digest.to_string();
     let annotations = BTreeMap::new();
     let (names, indexes) = (Vec::new(), Vec::new());
-    Ok(ImageView { arch, variant, digest, config, layers, annotations, names, indexes })
+    Ok(ImageView { os, arch, variant, digest, config, layers, annotations, names, indexes })
+}
+
+/// The string `field` of `document`; empty when it has none.
+fn text_of(document: &serde_json::Value, field: &str) -> String {
+    document.get(field).and_then(|v| v.as_str()).unwrap_or_default().to_string()
 }
 
 /// The `rootfs.diff_ids` of an image `config` (named `what` in errors), one for each of its

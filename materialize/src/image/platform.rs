@@ -1,6 +1,8 @@
 //! Images picked by platform: `mount` and `diff` take the image of one architecture, named
 //! `ARCH[/VARIANT]` as OCI image indexes spell it (`amd64`, `arm/v7`), and refuse to choose
 //! among several images of that platform, so that none is silently read in place of another.
+//! Every platform so named is Linux: an image of another OS is named `OS/ARCH[/VARIANT]`
+//! (`windows/amd64`), which no `--arch` matches.
 
 use std::path::Path;
 
@@ -8,12 +10,36 @@ use super::named::split_named;
 use super::{ImageReadError, ImageView};
 
 impl ImageView {
-    /// The image's platform as one name, `ARCH[/VARIANT]` (`amd64`, `arm/v7`); empty for a
-    /// bare layer.
+    /// The image's platform as one name, `ARCH[/VARIANT]` (`amd64`, `arm/v7`) for a Linux
+    /// image (or one that names no OS), `OS/ARCH[/VARIANT]` for another (`windows/amd64`);
+    /// empty for a bare layer.
     pub fn platform(&self) -> String {
-        platform_name(&self.arch, self.variant.as_deref())
+        let name = platform_name(&self.arch, self.variant.as_deref());
+        if self.os.is_empty() || self.os == "linux" || self.arch.is_empty() {
+            name
+        } else {
+            format!("{}/{name}", self.os)
+        }
     }
 }
+
+/// Operating systems images are made for besides Linux (Go's names, as OCI uses them).
+const OTHER_SYSTEMS: [&str; 14] = [
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "illumos",
+    "ios",
+    "js",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+];
 
 /// `arch`, with `/variant` after it when there is one.
 pub fn platform_name(arch: &str, variant: Option<&str>) -> String {
@@ -41,21 +67,42 @@ pub fn position_of(views: &[ImageView], wanted: &str) -> Option<usize> {
 }
 
 /// The platform `--arch NAME` asks for: an architecture flatroot knows, in either spelling
-/// (`armv7` and `arm/v7` give `arm/v7`, `aarch64` gives `arm64`), or any other OCI platform
-/// name as images carry it (`arm64/v8`, `arm/v5`, `arm`); `None` for what is neither.
-pub fn platform_of_name(name: &str) -> Option<String> {
-    // `linux/arm64`, as `docker --platform` spells it: every image here is Linux.
-    let name = name.strip_prefix("linux/").unwrap_or(name);
-    if let Some(arch) = crate::blueprint::Arch::from_name(name) {
-        return Some(arch.oci_name());
+/// (`armv7` and `arm/v7` give `arm/v7`, `aarch64` gives `arm64`), with a variant after it
+/// (`x86_64/v2` gives `amd64/v2`), `armvN` for `arm/vN`, or any other Linux platform name as
+/// images carry it (`arm64/v8`, `arm/v5`, `arm`), with `linux/` before it or not.
+///
+/// # Errors
+/// A message saying why `NAME` is none of these: a platform of another OS than Linux
+/// (`windows/amd64`), or not a platform name.
+pub fn platform_of_name(name: &str) -> Result<String, String> {
+    let unknown = || format!("--arch {name:?}: unknown architecture");
+    // `linux/arm64`, as `docker --platform` spells it: every image read here is Linux.
+    let bare = name.strip_prefix("linux/").unwrap_or(name);
+    let (arch, variant) = split(bare);
+    if OTHER_SYSTEMS.contains(&arch) {
+        return Err(format!("--arch {name:?}: flatroot reads Linux images only, not {arch}"));
+    }
+    if let Some(known) = crate::blueprint::Arch::from_name(bare) {
+        return Ok(known.oci_name());
     }
     let word = |w: &str| {
         !w.is_empty()
             && w.len() <= 32
             && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
-    let (arch, variant) = split(name);
-    (word(arch) && variant.is_none_or(word)).then(|| name.to_string())
+    if !word(arch) || !variant.is_none_or(word) {
+        return Err(unknown());
+    }
+    // An apk spelling with a variant after it (`x86_64/v2`), and `armv6` as `armv7` is.
+    let oci_arch = crate::blueprint::Arch::from_name(arch).map(|a| a.oci_name());
+    match (oci_arch, variant) {
+        (Some(oci), Some(variant)) if !oci.contains('/') => Ok(format!("{oci}/{variant}")),
+        (Some(_), Some(_)) => Err(unknown()),
+        _ => match arch.strip_prefix("armv").filter(|n| n.parse::<u8>().is_ok()) {
+            Some(version) if variant.is_none() => Ok(format!("arm/v{version}")),
+            _ => Ok(bare.to_string()),
+        },
+    }
 }
 
 /// The platforms of `views`, each once, in order, as messages list them.
@@ -148,6 +195,7 @@ mod tests {
 
     fn view(arch: &str, variant: Option<&str>, digest: &str, names: &[&str]) -> ImageView {
         ImageView {
+            os: String::new(),
             arch: arch.to_string(),
             variant: variant.map(str::to_string),
             digest: digest.to_string(),
@@ -173,15 +221,40 @@ mod tests {
 
     #[test]
     fn arch_names_flatroot_knows_and_oci_platform_names_are_platforms() {
-        assert_eq!(platform_of_name("armv7").as_deref(), Some("arm/v7"));
-        assert_eq!(platform_of_name("aarch64").as_deref(), Some("arm64"));
-        assert_eq!(platform_of_name("arm64/v8").as_deref(), Some("arm64/v8"));
-        assert_eq!(platform_of_name("arm/v5").as_deref(), Some("arm/v5"));
-        assert_eq!(platform_of_name("arm").as_deref(), Some("arm"));
-        assert_eq!(platform_of_name("linux/arm64").as_deref(), Some("arm64"));
-        for bad in ["", "ARM64", "arm/", "/v7", "arm/v7/x", "x86 64", "amd64\n"] {
-            assert_eq!(platform_of_name(bad), None, "{bad:?}");
+        let of = |name| platform_of_name(name).ok();
+        assert_eq!(of("armv7").as_deref(), Some("arm/v7"));
+        assert_eq!(of("armv6").as_deref(), Some("arm/v6"));
+        assert_eq!(of("armv5").as_deref(), Some("arm/v5"));
+        assert_eq!(of("aarch64").as_deref(), Some("arm64"));
+        assert_eq!(of("aarch64/v8").as_deref(), Some("arm64/v8"));
+        assert_eq!(of("x86_64/v2").as_deref(), Some("amd64/v2"));
+        assert_eq!(of("linux/x86_64/v3").as_deref(), Some("amd64/v3"));
+        assert_eq!(of("arm64/v8").as_deref(), Some("arm64/v8"));
+        assert_eq!(of("arm/v5").as_deref(), Some("arm/v5"));
+        assert_eq!(of("arm").as_deref(), Some("arm"));
+        assert_eq!(of("linux/arm64").as_deref(), Some("arm64"));
+        for bad in ["", "ARM64", "arm/", "/v7", "arm/v7/x", "x86 64", "amd64\n", "armv7/v7"] {
+            let error = platform_of_name(bad).unwrap_err();
+            assert_eq!(error, format!("--arch {bad:?}: unknown architecture"));
         }
+        for other in ["windows/amd64", "windows", "darwin/arm64"] {
+            let error = platform_of_name(other).unwrap_err();
+            assert!(error.contains("flatroot reads Linux images only, not "), "{error}");
+        }
+    }
+
+    #[test]
+    fn images_of_another_os_are_named_with_it_and_match_no_linux_platform() {
+        let mut windows = view("amd64", None, "sha256:w", &[]);
+        windows.os = "windows".to_string();
+        let mut linux = view("amd64", None, "sha256:l", &[]);
+        linux.os = "linux".to_string();
+        assert_eq!(windows.platform(), "windows/amd64");
+        assert_eq!(linux.platform(), "amd64");
+        let views = [windows, linux];
+        assert_eq!(position_of(&views, "amd64"), Some(1));
+        assert_eq!(platforms_of(&views), "windows/amd64, amd64");
+        assert!(only_one_of_its_platform(&views, 1, Some("amd64"), Path::new("L")).is_ok());
     }
 
     #[test]
