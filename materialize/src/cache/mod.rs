@@ -153,8 +153,7 @@ pub(crate) const NOT_OUR_TAG: &str = "its CACHEDIR.TAG is not flatroot's, or can
 /// See [`NOT_A_DIRECTORY`].
 pub(crate) const NO_TAG: &str = "it is empty, with no CACHEDIR.TAG of flatroot's";
 /// See [`NOT_A_DIRECTORY`].
-pub(crate) const OTHER_FILES: &str =
-    "it holds other files than a cache's, and no CACHEDIR.TAG of flatroot's";
+pub(crate) const OTHER_FILES: &str = "it holds files, and no CACHEDIR.TAG of flatroot's";
 
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -357,8 +356,10 @@ impl Cache {
     /// minute) and returns how many it removed.
     ///
     /// # Errors
+    /// As [`Cache::check`] (nothing is swept from a directory that is no cache), and
     /// [`CacheError::Io`] when `tmp/` cannot be listed or an abandoned file removed.
     pub fn sweep_abandoned(&self) -> Result<usize, CacheError> {
+        self.check()?;
         let Some(dir) = self.kind_dir(Kind::Temporary) else { return Ok(0) };
         let listing = match std::fs::read_dir(&dir) {
             Ok(listing) => listing,

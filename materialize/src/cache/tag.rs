@@ -137,11 +137,10 @@ fn steps(path: &Path) -> VecDeque<Step> {
 impl Cache {
     /// Makes sure the directory is a flatroot cache before anything in it is written or
     /// removed: tagged with flatroot's own [`TAG_FILE`], or (with `create`) made (its owner's
-    /// alone) and tagged when it is missing or empty. A directory that holds only the kinds'
-    /// subdirectories is the cache of a flatroot from before the tag, and is tagged; one
-    /// tagged, or of that shape but read-only, is used as it is. Another tool's tag is not
-    /// flatroot's, and a directory every user may write is refused: its entries go into
-    /// images.
+    /// alone) and tagged when it is missing or empty. A cache is tagged before anything goes
+    /// into it, so a directory that holds anything without the tag is never taken for one,
+    /// whatever its subdirectories are named. Another tool's tag is not flatroot's, and a
+    /// directory every user may write is refused: its entries go into images.
     ///
     /// # Errors
     /// [`CacheError::NotACache`] for a directory holding anything else, or a file;
@@ -279,7 +278,6 @@ impl Cache {
             Err(e) => return Err(CacheError::Io { path: self.root.clone(), source: e }),
         };
 
-        let mut empty = true;
         for item in listing {
             let item = item.map_err(io_error(&self.root))?;
             let name = item.file_name();
@@ -296,32 +294,16 @@ impl Cache {
             if name.to_string_lossy().starts_with(TAG_TEMP_PREFIX) {
                 continue;
             }
-            empty = false;
-            // A kind's directory itself, not a symlink to somewhere else.
-            let is_kind_dir = Kind::ALL.iter().any(|kind| name == kind.dir())
-                && item.file_type().is_ok_and(|t| t.is_dir());
-            if !is_kind_dir {
-                return Err(CacheError::NotACache {
-                    path: self.root.clone(),
-                    why: super::OTHER_FILES,
-                });
-            }
+            // Even the kinds' directories alone: another program's, or someone's, by chance.
+            return Err(CacheError::NotACache { path: self.root.clone(), why: super::OTHER_FILES });
         }
         if !tag {
             return Ok(());
         }
-        if empty && !create {
+        if !create {
             return Err(CacheError::NotACache { path: self.root.clone(), why: super::NO_TAG });
         }
-        match self.write_tag() {
-            Ok(()) => Ok(()),
-            // A read-only cache of the right shape is still read.
-            Err(e) if !empty => {
-                tracing::debug!(root = %self.root.display(), error = %e, "cannot tag the cache");
-                Ok(())
-            }
-            Err(e) => Err(CacheError::Io { path: self.root.join(TAG_FILE), source: e }),
-        }
+        self.write_tag().map_err(io_error(&self.root.join(TAG_FILE)))
     }
 
     /// Writes [`TAG_FILE`] whole under a temporary name and renames it into place, so that

@@ -56,29 +56,50 @@ fn another_tools_tag_a_shared_directory_and_symlinked_kinds_are_left_alone() {
 }
 
 #[test]
-fn a_new_empty_or_older_cache_is_tagged_and_a_missing_one_is_not_collected() {
+fn a_new_or_empty_cache_is_tagged_and_a_missing_one_is_not_collected() {
     let dir = tempfile::tempdir().unwrap();
     let new = Cache::new(dir.path().join("new"));
     assert!(matches!(new.gc(0), Err(CacheError::Missing { .. })));
     drop(new.temporary().unwrap());
     assert!(dir.path().join("new").join(TAG_FILE).is_file());
 
-    // An older flatroot's cache: the kinds' directories and nothing else.
-    let older = dir.path().join("older");
-    std::fs::create_dir_all(older.join("packages")).unwrap();
-    std::fs::write(older.join("packages/q1-00.apk"), b"apk").unwrap();
-    let usage = Cache::new(&older).usage().unwrap();
-    let bytes: u64 = usage.iter().map(|(_, size, _)| size).sum();
-    let entries: usize = usage.iter().map(|(_, _, count)| count).sum();
-    assert_eq!((bytes, entries), (3, 1));
-    assert!(!older.join(TAG_FILE).exists(), "reading usage tags nothing");
+    // An empty directory reads as an empty cache, and is tagged when first written.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     assert!(Cache::new(&empty).usage().unwrap().iter().all(|(_, size, _)| *size == 0));
-    assert!(!empty.join(TAG_FILE).exists());
-    let report = Cache::new(&older).gc(0).unwrap();
-    assert_eq!(report.removed, 1);
-    assert!(older.join(TAG_FILE).is_file());
+    assert!(!empty.join(TAG_FILE).exists(), "reading usage tags nothing");
+    assert!(matches!(Cache::new(&empty).gc(0), Err(CacheError::NotACache { .. })));
+    drop(Cache::new(&empty).temporary().unwrap());
+    assert!(empty.join(TAG_FILE).is_file());
+}
+
+#[test]
+fn an_untagged_directory_of_subdirectories_named_as_a_caches_is_no_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (file, text) in [("packages/README.md", "precious"), ("tmp/notes.txt", "mine")] {
+        std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+        std::fs::write(root.join(file), text).unwrap();
+        age(&root.join(file), 7200);
+    }
+    std::fs::create_dir_all(root.join("unpacked/sub")).unwrap();
+    std::fs::write(root.join("unpacked/sub/x"), "p").unwrap();
+    let cache = Cache::new(root);
+
+    for error in [
+        cache.gc(0).map(drop).unwrap_err(),
+        cache.usage().map(drop).unwrap_err(),
+        cache.temporary().map(drop).unwrap_err(),
+        cache.sweep_abandoned().map(drop).unwrap_err(),
+    ] {
+        let CacheError::NotACache { why, .. } = error else { panic!("{error}") };
+        assert_eq!(why, OTHER_FILES);
+    }
+    assert!(!cache.usable());
+    assert_eq!(std::fs::read_to_string(root.join("packages/README.md")).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(root.join("tmp/notes.txt")).unwrap(), "mine");
+    assert!(root.join("unpacked/sub/x").is_file());
+    assert!(!root.join(TAG_FILE).exists());
 }
 
 fn age(path: &Path, secs: u64) {
@@ -126,6 +147,7 @@ fn gc_removes_the_least_recently_used_first_and_keeps_live_temporaries() {
 fn a_sweep_removes_abandoned_temporaries_and_keeps_those_being_written() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path());
+    cache.claim(true).unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let (abandoned, young) = (tmp.join("part-killed"), tmp.join("part-just-made"));
@@ -180,6 +202,7 @@ fn what_is_not_a_regular_file_in_an_entrys_place_is_counted_and_always_collected
 fn an_entry_lands_where_a_directory_stood() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path());
+    cache.claim(true).unwrap();
     let path = cache.package_path(&Checksum::Sha1([3; 20])).unwrap();
     std::fs::create_dir_all(path.join("inner")).unwrap();
     std::fs::write(path.join("inner/file"), b"planted").unwrap();
