@@ -365,6 +365,23 @@ fn resolve_dash_o_dash_writes_the_lock_alone_to_stdout() {
 }
 
 #[test]
+fn a_lock_is_not_written_over_a_symlink_or_a_directory() {
+    let dir = tempdir();
+    let (target, link, directory) =
+        (dir.path().join("target.lock"), dir.path().join("link.lock"), dir.path().join("d"));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::fs::create_dir(&directory).unwrap();
+    for (out, found) in [(&link, "a symbolic link"), (&directory, "no regular file")] {
+        let output = run(flatroot().args(["resolve", BLUEPRINT, "-o"]).arg(out));
+        assert_eq!(output.status.code(), Some(2));
+        let want = format!("refusing to replace it: it is {found}");
+        assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(!target.exists() && directory.is_dir());
+}
+
+#[test]
 fn a_lock_in_a_missing_directory_names_the_directory() {
     let dir = tempdir();
     let missing = dir.path().join("nodir");

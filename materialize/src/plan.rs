@@ -68,6 +68,19 @@ pub enum PlanError {
         /// The name.
         name: String,
     },
+    /// A setting of the image config that no runtime would run: a `work-dir` or a `volumes`
+    /// entry that is not an absolute path, a `stop-signal` that names no signal.
+    #[error("{blueprint}: {field} {value:?}: expected {expected}")]
+    RunConfig {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The key.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
@@ -101,6 +114,17 @@ pub fn load(
         warnings.push(format!(
             "{}: contents.packages names no package; the image holds only generated files",
             path.display()
+        ));
+    }
+    // The layer holds no entry for the root: its owner and mode are the runtime's.
+    let root =
+        plan.paths.iter().find(|m| m.path.split('/').all(|part| part.is_empty() || part == "."));
+    if let Some(root) = root {
+        warnings.push(format!(
+            "{}: paths: {:?} is the image's root directory, which the layer holds no entry for; \
+             its owner and permissions are left to the runtime",
+            path.display(),
+            root.path
         ));
     }
     Ok((plan, warnings))
@@ -197,6 +221,7 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
     if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
         return Err(PlanError::Environment { blueprint: blueprint(), key: key.clone() });
     }
+    check_run_config(&plan.config, &plan.source)?;
 
     let account = |what: String| PlanError::Account { blueprint: blueprint(), what };
     let bad = |value: &str| value.contains([':', '\n', '\r', '\0']);
@@ -249,6 +274,52 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
         }
     }
     Ok(())
+}
+
+/// Refuses a run setting a runtime would refuse when it starts the image: see
+/// [`PlanError::RunConfig`].
+fn check_run_config(config: &RunConfig, source: &Path) -> Result<(), PlanError> {
+    let refuse = |field, value: &str, expected| PlanError::RunConfig {
+        blueprint: source.to_path_buf(),
+        field,
+        value: value.to_string(),
+        expected,
+    };
+    let absolute = "an absolute path";
+    if let Some(dir) = config.work_dir.as_deref().filter(|d| !d.starts_with('/')) {
+        return Err(refuse("work-dir", dir, absolute));
+    }
+    if let Some(volume) = config.volumes.iter().find(|v| !v.starts_with('/')) {
+        return Err(refuse("volumes", volume, absolute));
+    }
+    if let Some(signal) = config.stop_signal.as_deref().filter(|s| !is_signal(s)) {
+        let expected = "a signal's name (SIGTERM, TERM, SIGRTMIN+3) or number (1 to 64)";
+        return Err(refuse("stop-signal", signal, expected));
+    }
+    Ok(())
+}
+
+/// Whether `text` names a Linux signal as container runtimes read a stop signal: a number
+/// from 1 to 64, or a name in any case with or without `SIG`.
+fn is_signal(text: &str) -> bool {
+    const NAMES: [&str; 35] = [
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "RTMIN",
+    ];
+    if let Ok(number) = text.parse::<u8>() {
+        return (1..=64).contains(&number);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let offset = |rest: &str| rest.parse::<u8>().is_ok_and(|n| (1..=15).contains(&n));
+    NAMES.contains(&name)
+        || name == "RTMAX"
+        || name.strip_prefix("RTMIN+").is_some_and(offset)
+        || name
+            .strip_prefix("RTMAX-")
+            .is_some_and(|rest| rest.parse::<u8>().is_ok_and(|n| (1..=14).contains(&n)))
 }
 
 fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
@@ -370,6 +441,39 @@ mod tests {
         let plan =
             from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)?;
         Ok((plan, warnings))
+    }
+
+    #[test]
+    fn run_settings_no_runtime_would_start_are_refused() {
+        for (text, field) in [
+            ("work-dir: app\n", "work-dir \"app\""),
+            ("volumes: [/data, cache]\n", "volumes \"cache\""),
+            ("stop-signal: NOTASIGNAL\n", "stop-signal \"NOTASIGNAL\""),
+            ("stop-signal: \"0\"\n", "stop-signal \"0\""),
+            ("stop-signal: SIGRTMIN+16\n", "stop-signal \"SIGRTMIN+16\""),
+        ] {
+            let error = plan_of(text).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("b.yaml: {field}: expected ")), "{error}");
+        }
+        for signal in ["SIGTERM", "term", "SIGRTMIN+3", "RTMAX-1", "9", "SIGWINCH"] {
+            let text = format!("stop-signal: \"{signal}\"\nwork-dir: /app\nvolumes: [/data]\n");
+            let (plan, _) = plan_of(&text).unwrap();
+            assert_eq!(plan.config.stop_signal.as_deref(), Some(signal));
+        }
+    }
+
+    #[test]
+    fn a_path_setting_the_root_directory_is_warned_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.yaml");
+        let text = "contents: {packages: [x]}\n\
+                    paths: [{path: /, type: directory, permissions: 0o700}]\n";
+        std::fs::write(&path, text).unwrap();
+        let (_, warnings) = load(&path, dir.path(), &Overrides::default()).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("paths: \"/\" is the image's root directory")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

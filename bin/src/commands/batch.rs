@@ -165,7 +165,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         output::note(&format!("built {total} image{}", if total == 1 { "" } else { "s" }));
         return Ok(ExitCode::SUCCESS);
     }
-    output::note(&format!("{failed} of {total} blueprints failed"));
+    let blueprints = if total == 1 { "blueprint" } else { "blueprints" };
+    output::note(&format!("{failed} of {total} {blueprints} failed"));
     Ok(ExitCode::from(u8::try_from(failed.min(MAX_FAILED_STATUS)).unwrap_or(u8::MAX)))
 }
 

@@ -5,9 +5,9 @@
 const EXPECTED: &str =
     "expected bytes, or a number with K, M, G or T (powers of 1024), such as 512M or 1.5G";
 
-/// A size: a whole or decimal number, then an optional K, M, G or T for powers of 1024
+/// A size: whole bytes, or a whole or decimal number then K, M, G or T for powers of 1024
 /// (`Ki`, `KiB`, `KB`, `k` and the like read the same), such as `4096`, `64K` or `1.5G`. A
-/// fraction of a byte left by a decimal is dropped.
+/// fraction of a byte left by a decimal with a multiple is dropped.
 ///
 /// # Errors
 /// What was expected, or that the size is past what 64 bits hold.
@@ -27,6 +27,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || !digits(fraction) {
         return Err(EXPECTED.to_string());
+    }
+    if shift == 0 && number.contains('.') {
+        return Err(format!("{EXPECTED}: a number of bytes is whole"));
     }
 
     let too_large = || "too large: sizes go up to 16 EiB".to_string();
@@ -75,7 +78,11 @@ mod tests {
         assert_eq!(parse("2.0T"), Some(2 << 40));
         // A fraction of a byte is dropped, however many digits it has.
         assert_eq!(parse("1.0009K"), Some(1024));
-        assert_eq!(parse("1.5"), Some(1));
+        assert_eq!(
+            parse_size("1.5").unwrap_err(),
+            format!("{EXPECTED}: a number of bytes is whole")
+        );
+        assert_eq!(parse("1.0B"), None);
         assert_eq!(parse("0.999999999999999999999999999999T"), Some((1 << 40) - 1));
         assert_eq!(parse("16777215.99999999999999T"), Some(u64::MAX));
 

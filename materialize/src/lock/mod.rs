@@ -195,6 +195,16 @@ impl Lock {
         use std::io::Write as _;
         use std::os::unix::fs::PermissionsExt as _;
         let write = |source| LockError::Write { path: path.to_path_buf(), source };
+        // Renaming over a symlink would replace the link, not write where it leads; neither
+        // is surely meant, so a lock replaces a regular file only, as a build its layout.
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                let found = if meta.is_symlink() { "a symbolic link" } else { "no regular file" };
+                let why = format!("refusing to replace it: it is {found}");
+                return Err(write(std::io::Error::new(std::io::ErrorKind::AlreadyExists, why)));
+            }
+            _ => {}
+        }
         let dir = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
@@ -213,7 +223,7 @@ impl Lock {
                     write(error)
                 }
             })?;
-        if let Ok(existing) = std::fs::metadata(path)
+        if let Ok(existing) = std::fs::symlink_metadata(path)
             && existing.is_file()
         {
             let mode = std::fs::Permissions::from_mode(existing.permissions().mode() & 0o7777);
