@@ -361,6 +361,24 @@ fn max_entries_bounds_what_an_images_layers_place_in_diff_and_mount() {
 }
 
 #[test]
+fn max_path_length_bounds_the_names_an_images_layers_hold() {
+    let dir = tempdir();
+    let layer = dir.path().join("long.tar");
+    let name = format!("{}/file", "d".repeat(40));
+    std::fs::write(&layer, layer_of_files(&[&name])).unwrap();
+    let diff = |limit: &str| {
+        run(flatroot().arg("diff").arg(&layer).arg(&layer).args(["--max-path-length", limit]))
+    };
+
+    assert_eq!(diff("45").status.code(), Some(0), "{}", stderr(&diff("45")));
+    let output = diff("44");
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("(the path length limit; raise it with --max-path-length)"), "{text}");
+    assert!(text.contains("its name is 45 bytes long, past the limit of 44"), "{text}");
+}
+
+#[test]
 fn only_the_picked_image_is_read_so_a_broken_one_beside_it_fails_nothing() {
     let dir = tempdir();
     let (plain, broken, both) =

@@ -31,13 +31,24 @@ pub enum NameError {
     Dots(Lossy),
 }
 
-/// A byte string shown lossily in messages, so that non-UTF-8 names stay readable.
+/// A byte string shown lossily in messages, so that non-UTF-8 names stay readable, and
+/// one longer than [`Lossy::SHOWN`] bytes cut short, so that a hostile path of kilobytes
+/// does not bury the message it is in.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Lossy(pub Vec<u8>);
 
+impl Lossy {
+    /// The most bytes shown whole; a longer string shows its first half of that.
+    pub const SHOWN: usize = 256;
+}
+
 impl fmt::Debug for Lossy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.0.escape_ascii())
+        if self.0.len() <= Self::SHOWN {
+            return write!(f, "\"{}\"", self.0.escape_ascii());
+        }
+        let head = &self.0[..Self::SHOWN / 2];
+        write!(f, "\"{}\"… ({} bytes)", head.escape_ascii(), self.0.len())
     }
 }
 

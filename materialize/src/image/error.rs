@@ -132,6 +132,18 @@ pub enum ImageReadError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A layer holds a name or link target longer than [`Limits::max_path_len`].
+    #[error("{path}: {} (the path length limit; raise it with {})",
+        layer_name(digest), Limit::PathLength.option())]
+    PathTooLong {
+        /// The image.
+        path: PathBuf,
+        /// The layer.
+        digest: String,
+        /// The entry and its length.
+        #[source]
+        source: ReadError,
+    },
     /// A layer tar is malformed.
     #[error("{path}: {}", layer_name(digest))]
     Layer {

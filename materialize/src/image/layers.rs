@@ -174,7 +174,8 @@ impl Layers {
     pub(super) fn tree(&self) -> Result<FrozenTree, ImageReadError> {
         let reader = &self.reader;
         let mut tree = Tree::new(Metadata::directory(0o755));
-        let mut budget = EntryBudget::new(reader.limits.max_entries);
+        let limits = &reader.limits;
+        let mut budget = EntryBudget::new(limits.max_entries).with_max_path(limits.max_path_len);
         // Before anything is fetched: an attestation asked for by digest lists its statement
         // as a layer.
         if let Some(layer) = self.list.iter().find(|layer| !layer.is_file_system()) {
@@ -205,9 +206,13 @@ impl Layers {
         budget: &mut EntryBudget,
     ) -> Result<(), ImageReadError> {
         let path = self.reader.path.clone();
+        let max_path = self.reader.limits.max_path_len;
         apply_layer(tree, tar.into_shared(), budget).map_err(|source| match source {
             ReadError::TooManyEntries { limit } => {
                 ImageReadError::TooManyEntries { path, image: self.image.clone(), limit }
+            }
+            ReadError::PathTooLong { limit, .. } if limit == max_path => {
+                ImageReadError::PathTooLong { path, digest: key.to_string(), source }
             }
             source => ImageReadError::Layer { path, digest: key.to_string(), source },
         })

@@ -64,12 +64,26 @@ pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRead
     Ok(named)
 }
 
-/// Whether `asked` names the image named `name`: the same, or, as Docker reads a tag,
-/// `name` without its `docker.io/library/` or `docker.io/` (`one:a` for
-/// `docker.io/library/one:a`, as skopeo writes a docker-archive's tags).
+/// Whether `asked` names the image named `name`: the same, or the same once both are read
+/// as Docker reads a tag (`one:a`, `library/one:a` and `docker.io/library/one:a` alike,
+/// whichever of them a docker-archive's tags or the argument spell).
 fn same_name(name: &str, asked: &str) -> bool {
-    let short = |prefix| name.strip_prefix(prefix) == Some(asked);
-    name == asked || short("docker.io/library/") || short("docker.io/")
+    name == asked || docker_name(name) == docker_name(asked)
+}
+
+/// `name` in full as Docker reads it: a first part that is no host (no `.` or `:`, not
+/// `localhost`) is on `docker.io`, and a name there of one part is in `library/`.
+fn docker_name(name: &str) -> String {
+    let (host, path) = match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
+        _ => ("docker.io", name),
+    };
+    let host = if host == "index.docker.io" { "docker.io" } else { host };
+    if host == "docker.io" && !path.contains('/') {
+        format!("docker.io/library/{path}")
+    } else {
+        format!("{host}/{path}")
+    }
 }
 
 /// The names of `views`, each once, in order.
@@ -129,5 +143,12 @@ mod tests {
         assert!(same_name("docker.io/library/one:a", "docker.io/library/one:a"));
         assert!(!same_name("quay.io/one:a", "one:a"));
         assert!(!same_name("web:v1", "web"));
+        // A short tag asked for in full, as skopeo takes it.
+        assert!(same_name("flatroot:latest-arm64", "docker.io/library/flatroot:latest-arm64"));
+        assert!(same_name("one:a", "library/one:a"));
+        assert!(same_name("user/one:a", "docker.io/user/one:a"));
+        assert!(same_name("user/one:a", "index.docker.io/user/one:a"));
+        assert!(!same_name("user/one:a", "one:a"));
+        assert!(!same_name("localhost/one:a", "one:a"));
     }
 }

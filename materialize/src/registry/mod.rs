@@ -83,3 +83,20 @@ impl Default for Options {
         }
     }
 }
+
+/// A descriptor's digest (`sha256:` and 64 hex digits, the only algorithm read) and size.
+///
+/// # Errors
+/// Which of the two is missing or malformed, with the descriptor.
+pub(crate) fn descriptor(value: &serde_json::Value) -> Result<(String, u64), String> {
+    let digest = value.get("digest").and_then(|d| d.as_str());
+    let hex = digest.and_then(|d| d.strip_prefix("sha256:"));
+    if !hex.is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        let found = digest.map_or_else(|| "no digest".to_string(), |d| format!("digest {d:?}"));
+        return Err(format!("a descriptor with {found}, not sha256: and 64 hex digits: {value}"));
+    }
+    let Some(size) = value.get("size").and_then(serde_json::Value::as_u64) else {
+        return Err(format!("a descriptor without a size in bytes: {value}"));
+    };
+    Ok((digest.unwrap_or_default().to_string(), size))
+}

@@ -16,7 +16,7 @@ use super::auth::repository_scope;
 use super::session::{Call, Session, header};
 use super::sink::{LayoutTarget, MemoryTarget, Target};
 use super::source::MANIFEST_LIMIT;
-use super::{MANIFEST_ACCEPT, Options, Reference, RegistryError};
+use super::{MANIFEST_ACCEPT, Options, Reference, RegistryError, descriptor};
 use crate::http::{Client, HttpError};
 use crate::image::{self, ImageView};
 use crate::oci::layout::LayoutWriter;
@@ -586,18 +586,5 @@ impl Source<'_> {
             });
         }
         Ok(())
-    }
-}
-
-/// A descriptor's sha256 digest and size.
-fn descriptor(value: &serde_json::Value) -> Result<(String, u64), String> {
-    let digest = value.get("digest").and_then(|d| d.as_str()).unwrap_or_default();
-    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
-    let size = value.get("size").and_then(|s| s.as_u64());
-    match size {
-        Some(size) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Ok((digest.to_string(), size))
-        }
-        _ => Err(format!("a descriptor without a sha256 digest and a size: {value}")),
     }
 }

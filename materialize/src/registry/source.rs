@@ -140,17 +140,9 @@ fn blob_of(
     dir: &Path,
     descriptor: &serde_json::Value,
 ) -> Result<(String, u64, PathBuf), RegistryError> {
-    let digest = descriptor.get("digest").and_then(|d| d.as_str()).unwrap_or_default();
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    let (Some(hex), Some(size)) = (hex, descriptor.get("size").and_then(|s| s.as_u64())) else {
-        return Err(layout_error(
-            dir,
-            format!("a descriptor without a sha256 digest and a size: {descriptor}"),
-        ));
-    };
-    Ok((digest.to_string(), size, dir.join("blobs/sha256").join(hex)))
+    let (digest, size) = super::descriptor(descriptor).map_err(|what| layout_error(dir, what))?;
+    let file = dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    Ok((digest, size, file))
 }
 
 /// Checks that the blob `digest` of manifest `manifest` is a file at `path` of `size` bytes.

@@ -280,6 +280,7 @@ fn data_larger_than_one_growth_step_is_kept_whole_in_the_cache() {
 fn an_entry_that_is_a_fifo_is_discarded_and_rebuilt_without_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path());
+    cache.claim(true).unwrap();
     let entry = cache.entry_path(Kind::Unpacked, &hex::encode(HASH));
     std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
     nix::unistd::mkfifo(&entry, nix::sys::stat::Mode::S_IRWXU).unwrap();

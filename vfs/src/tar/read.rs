@@ -49,6 +49,26 @@ pub enum ReadError {
         /// The budget's limit.
         limit: usize,
     },
+    /// A name or link target longer than the reader allows (see
+    /// [`EntryBudget::with_max_path`]), or a link target longer than a symlink may be.
+    #[error("layer entry {path:?}: its {what} is {len} bytes long, past the limit of {limit}")]
+    PathTooLong {
+        /// The entry's name.
+        path: Lossy,
+        /// `name` or `link target`.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A sparse file in the PAX form GNU tar writes (`GNU.sparse.*` records), whose data is
+    /// an encoding of the file, not the file.
+    #[error("layer entry {path:?} is a sparse file (PAX GNU.sparse records), which is not read")]
+    Sparse {
+        /// The file's name, as the records give it.
+        path: Lossy,
+    },
     /// An entry type flatroot does not represent (sparse files, tape volumes).
     #[error("layer entry {path:?} has unsupported type {typeflag:?}")]
     Unsupported {
@@ -82,12 +102,45 @@ pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), Read
 pub struct EntryBudget {
     limit: usize,
     spent: usize,
+    max_path: usize,
 }
 
+/// The longest symlink target Linux holds (`PATH_MAX` less its NUL): a longer one could be
+/// listed but never read back.
+const MAX_LINK_TARGET: usize = 4095;
+
 impl EntryBudget {
-    /// A budget of `limit` entries.
+    /// A budget of `limit` entries, of names and link targets of any length a symlink may
+    /// have.
     pub fn new(limit: usize) -> EntryBudget {
-        EntryBudget { limit, spent: 0 }
+        EntryBudget { limit, spent: 0, max_path: usize::MAX }
+    }
+
+    /// This budget, with no entry name or link target longer than `max_path` bytes.
+    #[must_use]
+    pub fn with_max_path(self, max_path: usize) -> EntryBudget {
+        EntryBudget { max_path, ..self }
+    }
+
+    /// Refuses a `name` or link `target` of the entry `path` past [`Self::with_max_path`],
+    /// or a link target past what a symlink holds.
+    fn check_lengths(&self, path: &[u8], target: Option<&[u8]>) -> Result<(), ReadError> {
+        let too_long = |what, len, limit| ReadError::PathTooLong {
+            path: Lossy(path.to_vec()),
+            what,
+            len,
+            limit,
+        };
+        if path.len() > self.max_path {
+            return Err(too_long("name", path.len(), self.max_path));
+        }
+        let limit = self.max_path.min(MAX_LINK_TARGET);
+        match target {
+            Some(target) if target.len() > limit => {
+                Err(too_long("link target", target.len(), limit))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Spends one entry that added `added` nodes.
@@ -209,11 +262,17 @@ fn read_entries(
                 pax.insert(ext.key_bytes().to_vec(), ext.value_bytes().to_vec());
             }
         }
+        if pax.keys().any(|key| key.starts_with(b"GNU.sparse.")) {
+            let name = pax.get(&b"GNU.sparse.name"[..]).unwrap_or(&path);
+            return Err(ReadError::Sparse { path: Lossy(name.clone()) });
+        }
         let header = item.header();
         check_size(header, &pax).map_err(malformed(last_offset))?;
         let meta = metadata(header, &pax).map_err(malformed(last_offset))?;
         let typeflag = header.entry_type().as_byte();
         let link = item.link_name_bytes().map(|l| l.into_owned());
+        let target = link.as_deref().filter(|_| typeflag == b'2');
+        budget.check_lengths(&path, target)?;
 
         let names = components(&path).map_err(|e| entry_error(e.into()))?;
         if names.is_empty() {
@@ -425,6 +484,70 @@ mod tests {
         let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
         let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
         assert!(matches!(err, ReadError::BadHardlink { .. }), "{err}");
+    }
+
+    fn header(kind: tar::EntryType, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header
+    }
+
+    #[test]
+    fn a_pax_sparse_file_is_refused_by_its_own_name() {
+        // As `tar -S --format=posix` writes it: the real name in the records, a stand-in
+        // name on the entry, and the sparse map before the data.
+        let mut builder = tar::Builder::new(Vec::new());
+        let records = [
+            ("GNU.sparse.major", "1"),
+            ("GNU.sparse.minor", "0"),
+            ("GNU.sparse.name", "rs.img"),
+            ("GNU.sparse.realsize", "1073741824"),
+        ];
+        builder.append_pax_extensions(records.map(|(k, v)| (k, v.as_bytes()))).unwrap();
+        let data = [0u8; 512];
+        let mut entry = header(tar::EntryType::Regular, data.len() as u64);
+        builder.append_data(&mut entry, "GNUSparseFile.1/rs.img", &data[..]).unwrap();
+        let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
+
+        let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
+        let ReadError::Sparse { path } = &err else { panic!("{err}") };
+        assert_eq!(path.0, b"rs.img");
+    }
+
+    #[test]
+    fn names_and_link_targets_past_their_limits_are_refused() {
+        let long_link = |target: &str| {
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut link = header(tar::EntryType::Symlink, 0);
+            builder.append_link(&mut link, "l", target).unwrap();
+            let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
+            bytes
+        };
+        let apply = |bytes, budget: &mut EntryBudget| {
+            apply_layer(&mut Tree::new(Metadata::directory(0o755)), bytes, budget)
+        };
+
+        // No symlink holds a target past 4095 bytes, whatever the limit.
+        let err = apply(long_link(&"y".repeat(4096)), &mut EntryBudget::new(10)).unwrap_err();
+        let ReadError::PathTooLong { what, len, limit, .. } = &err else { panic!("{err}") };
+        assert_eq!((*what, *len, *limit), ("link target", 4096, 4095));
+        assert!(apply(long_link(&"y".repeat(4095)), &mut EntryBudget::new(10)).is_ok());
+
+        let mut short = EntryBudget::new(10).with_max_path(100);
+        let err = apply(long_link(&"y".repeat(101)), &mut short).unwrap_err();
+        assert!(matches!(err, ReadError::PathTooLong { len: 101, limit: 100, .. }), "{err}");
+        let name = format!("{}/f", "d".repeat(300));
+        let err = apply(layer(&[&name]), &mut short).unwrap_err();
+        assert!(matches!(err, ReadError::PathTooLong { what: "name", .. }), "{err}");
+        // A long name is cut short in the message.
+        let shown = err.to_string();
+        assert!(shown.contains("\"… (302 bytes)"), "{shown}");
+        assert!(shown.len() < 250, "{shown}");
     }
 
     /// A layer of regular files (names ending in `/` are directories), each holding its
