@@ -445,6 +445,14 @@ fn errors_exit_with_status_2() {
     let output = run(flatroot().args(["diff", BLUEPRINT, HELLO_OLD, "--arch", "s390x"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no image for architecture \"s390x\""), "{}", stderr(&output));
+
+    // What is made of the files compared is refused where none are.
+    for (flag, level) in [("--stat", "packages"), ("--content", "config")] {
+        let output = run(flatroot().args(["diff", BLUEPRINT, HELLO_OLD, flag, "--level", level]));
+        assert_eq!(output.status.code(), Some(2));
+        let want = format!("{flag} shows the files that differ: it needs --level files or all");
+        assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    }
 }
 
 #[test]
@@ -487,6 +495,9 @@ fn alpine_3_16_and_3_20_minirootfs_layers() {
         diff.contains("\n-VERSION_ID=3.16.9\n") && diff.contains("\n+VERSION_ID=3.20.3\n"),
         "{diff}"
     );
+    // A binary says it differs, as `diff` says it, rather than nothing.
+    let busybox = files.iter().find(|f| f["path"] == "/bin/busybox").unwrap();
+    assert_eq!(busybox["diff"], "Binary files a/bin/busybox and b/bin/busybox differ\n");
     // A library that changed soname: gone from A's package, new in B's.
     assert!(files.iter().any(|f| f["change"] == "removed" && f["package"]["a"] == "libssl1.1"));
     assert!(files.iter().any(|f| f["change"] == "added" && f["package"]["b"] == "libssl3"));

@@ -47,7 +47,7 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
-    /// Show a unified diff of each changed text file.
+    /// Show a unified diff of each changed text file (and say which binary files differ).
     #[arg(long)]
     pub content: bool,
     /// Add counts and bytes per package and per top-level directory.
@@ -133,6 +133,14 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
             bail!("--ignore {name:?}: not one of {}", known.join(", "));
         };
         ignore.insert(field);
+    }
+    // Both are made of the files compared: at another level they would show nothing.
+    let files_compared = matches!(args.level, LevelArg::Files | LevelArg::All);
+    if let Some(flag) = [(args.content, "--content"), (args.stat, "--stat")]
+        .into_iter()
+        .find_map(|(given, flag)| (given && !files_compared).then_some(flag))
+    {
+        bail!("{flag} shows the files that differ: it needs --level files or all");
     }
     let mut options = Options {
         level: match args.level {

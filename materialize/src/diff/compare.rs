@@ -297,19 +297,22 @@ pub(super) fn escaped(bytes: &[u8]) -> String {
     out
 }
 
-/// A unified diff of two text files; `None` when either is binary (not UTF-8, or holds
-/// NUL) or too large to diff usefully.
+/// A unified diff of two regular files; when either is binary (not UTF-8, or holds NUL) or
+/// too large to diff usefully, one line that says so, as `diff` and git say it. `None` when
+/// either is no regular file.
 fn unified(path: &[u8], a: &Node, b: &Node) -> Option<String> {
-    fn text(node: &Node) -> Option<&str> {
-        match &node.kind {
-            NodeKind::File(c) if c.len() <= MAX_DIFF_BYTES && !c.bytes().contains(&0) => {
-                std::str::from_utf8(c.bytes()).ok()
-            }
-            _ => None,
-        }
-    }
-    let (ta, tb) = (text(a)?, text(b)?);
+    let (NodeKind::File(ca), NodeKind::File(cb)) = (&a.kind, &b.kind) else { return None };
     let name = escaped(path);
+    if ca.len() > MAX_DIFF_BYTES || cb.len() > MAX_DIFF_BYTES {
+        let limit = MAX_DIFF_BYTES >> 20;
+        return Some(format!("Files a/{name} and b/{name} differ (over {limit} MiB, not shown)\n"));
+    }
+    fn text(bytes: &[u8]) -> Option<&str> {
+        if bytes.contains(&0) { None } else { std::str::from_utf8(bytes).ok() }
+    }
+    let (Some(ta), Some(tb)) = (text(ca.bytes()), text(cb.bytes())) else {
+        return Some(format!("Binary files a/{name} and b/{name} differ\n"));
+    };
     let diff = similar::TextDiff::from_lines(ta, tb);
     let unified = diff
         .unified_diff()
