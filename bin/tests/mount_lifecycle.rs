@@ -205,6 +205,21 @@ fn sigint_and_sighup_unmount_too() {
         assert!(mounted.wait_exit(20).success(), "signal {signal}: {}", mounted.log_text());
         assert!(!is_mounted(&mounted.mountpoint), "signal {signal}");
     }
+
+    // A file open there holds the server, and the user is told so.
+    let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+    let held = std::fs::File::open(mounted.path("etc/os-release")).unwrap();
+    nix_kill(mounted.pid(), libc::SIGINT);
+    let said = "files still open there are served until they are closed";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mounted.log_text().contains(said) {
+        assert!(Instant::now() < deadline, "no note: {}", mounted.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!is_mounted(&mounted.mountpoint), "detached at once");
+    assert!(mounted.server.as_mut().unwrap().try_wait().unwrap().is_none(), "still serving");
+    drop(held);
+    assert!(mounted.wait_exit(20).success(), "{}", mounted.log_text());
 }
 
 #[test]

@@ -535,6 +535,17 @@ fn watch_signals(signals: SigSet, mounted: &Mutex<Option<PathBuf>>) {
             std::process::exit(2);
         }
         detached = true;
+        // The server ends as soon as the kernel lets go of the mount; a process with files
+        // open there holds it, and the user is told why nothing ends yet.
+        let mountpoint = mountpoint.display().to_string();
+        let waiting = std::thread::Builder::new().name("flatroot-unmounting".to_string());
+        let _ = waiting.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            output::note(&format!(
+                "unmounted {mountpoint}; files still open there are served until they are \
+                 closed (another signal ends the server now)"
+            ));
+        });
     }
 }
 
