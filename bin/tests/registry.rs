@@ -865,3 +865,23 @@ fn a_failed_push_keeps_the_out_it_wrote_and_an_archive_out_is_refused() {
     assert!(text.contains("--push needs an OCI layout directory or no OUT"), "{text}");
     assert!(!archive.exists(), "nothing was built");
 }
+
+#[test]
+fn a_loopback_registry_that_answers_nothing_is_said_to_fail_both_ways() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
+    let reference = format!("127.0.0.1:{port}/hello:v1");
+    let out = tempdir();
+    let output = run(flatroot()
+        .args(["pull", &reference])
+        .arg(out.path().join("x"))
+        .args(["--retries", "0"]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    let want = format!(
+        "{reference}: the registry did not answer over HTTPS, nor over plain HTTP \
+         (http://127.0.0.1:{port}/v2/: request failed"
+    );
+    assert!(text.contains(&want), "{text}");
+    assert!(text.contains(&format!("caused by: https://127.0.0.1:{port}/v2/")), "{text}");
+}

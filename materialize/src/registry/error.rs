@@ -76,6 +76,18 @@ pub enum RegistryError {
     /// The HTTP client could not be set up (a CA file).
     #[error("cannot set up the registry client")]
     Client(#[source] HttpError),
+    /// A registry that may speak plain HTTP answered neither over HTTPS (the source) nor
+    /// over plain HTTP.
+    #[error("{reference}: the registry did not answer over HTTPS, nor over plain HTTP ({plain})")]
+    Unreachable {
+        /// The reference being worked on.
+        reference: String,
+        /// What the plain HTTP attempt met, with its causes.
+        plain: String,
+        /// What the HTTPS attempt met.
+        #[source]
+        source: HttpError,
+    },
     /// The registry could not be reached, or kept failing after the retries.
     #[error("{reference}: the registry did not answer")]
     Http {

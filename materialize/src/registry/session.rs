@@ -104,7 +104,19 @@ impl Session {
             }
             Err(http_error) => {
                 tracing::debug!(error = %http_error, "plain HTTP failed too");
-                Err(https_error)
+                let (RegistryError::Http { source, .. }, RegistryError::Http { source: plain, .. }) =
+                    (https_error, &http_error)
+                else {
+                    return Err(http_error);
+                };
+                // The plain attempt's cause says what it met: `connection refused`, a reset.
+                let mut cause: Option<&dyn std::error::Error> = Some(plain);
+                let mut met = Vec::new();
+                while let Some(error) = cause {
+                    met.push(error.to_string());
+                    cause = error.source();
+                }
+                Err(RegistryError::Unreachable { reference: label, plain: met.join(": "), source })
             }
         }
     }
