@@ -95,12 +95,22 @@ fn visit(
         return Ok(());
     }
     if size > MANIFEST_LIMIT {
-        return Err(layout_error(&path, format!("a manifest of {size} bytes")));
+        let what = format!(
+            "its descriptor says {size} bytes, past the {MANIFEST_LIMIT} a manifest may weigh"
+        );
+        return Err(layout_error(&path, what));
     }
     let bytes = read_manifest(&path)?;
     let found = hex::encode(Sha256::digest(&bytes));
-    if format!("sha256:{found}") != digest || bytes.len() as u64 != size {
-        return Err(layout_error(&path, format!("does not match its descriptor {digest}")));
+    if bytes.len() as u64 != size {
+        let what = format!("is {} bytes, its descriptor says {size}", bytes.len());
+        return Err(layout_error(&path, what));
+    }
+    if format!("sha256:{found}") != digest {
+        return Err(layout_error(
+            &path,
+            format!("is sha256:{found}, its descriptor says {digest}"),
+        ));
     }
     let document = read_json(&path, &bytes)?;
     let media_type = descriptor
@@ -248,5 +258,41 @@ mod tests {
             shown(&error),
             format!("cannot read {}: not a regular file", manifest.display())
         );
+    }
+
+    #[test]
+    fn a_manifest_unlike_its_descriptor_is_refused_saying_how() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        let bytes = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        let hex = hex::encode(Sha256::digest(bytes));
+        let other = "ab".repeat(32);
+        std::fs::write(dir.path().join("blobs/sha256").join(&hex), bytes).unwrap();
+        std::fs::write(dir.path().join("blobs/sha256").join(&other), bytes).unwrap();
+        let with = |digest: &str, size: u64| {
+            let index = serde_json::json!({
+                "schemaVersion": 2,
+                "manifests": [{
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": format!("sha256:{digest}"),
+                    "size": size,
+                }],
+            });
+            std::fs::write(dir.path().join("index.json"), index.to_string()).unwrap();
+            shown(&read_layout(dir.path()).unwrap_err())
+        };
+
+        let len = bytes.len() as u64;
+        let error = with(&other, len);
+        assert!(
+            error.contains(&format!("is sha256:{hex}, its descriptor says sha256:{other}")),
+            "{error}"
+        );
+        let error = with(&hex, len + 1);
+        assert!(error.contains(&format!("is {len} bytes, its descriptor says {}", len + 1)));
+        let error = with(&hex, 1 << 62);
+        assert!(error.contains("its descriptor says 4611686018427387904 bytes, past the"));
+        let error = with("../../etc/passwd", len);
+        assert!(error.contains("a descriptor with digest \"sha256:../../etc/passwd\""), "{error}");
     }
 }
