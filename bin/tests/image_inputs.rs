@@ -520,12 +520,33 @@ fn an_image_of_another_os_is_never_picked_for_an_arch() {
     assert_eq!(output.status.code(), Some(2));
     let want = "--arch \"windows/amd64\": flatroot reads Linux images only, not windows";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
-    // The Windows image alone: named with its OS where the platforms are listed.
+    // Without --arch, A's first Linux image, not the Windows one listed before it.
+    let (code, report) = diff_json(&[s(&both), s(&linux), "--level", "files"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["a"]["arch"], "amd64", "{report:#}");
+
+    // The Windows image alone: named with its OS where the platforms are listed, and never
+    // read, asked for or not.
     let windows = at("windows");
     let output = run(flatroot().arg("diff").arg(&windows).arg(&linux).args(["--arch", "amd64"]));
     assert_eq!(output.status.code(), Some(2));
     let want = "(it has windows/amd64)";
     assert!(stderr(&output).contains(want), "{}", stderr(&output));
+    let output = run(flatroot().arg("diff").arg(&windows).arg(&linux));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!(
+        "{}: no Linux image (it has windows/amd64); flatroot reads Linux images only",
+        windows.display()
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    if !support::mount::fuse_available("an_image_of_another_os_is_never_picked_for_an_arch") {
+        return;
+    }
+    let mountpoint = at("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let text = support::mount::mount_refused(&windows, &mountpoint, &[]);
+    assert!(text.contains(&want), "{text}");
 }
 
 #[test]

@@ -178,6 +178,24 @@ fn push_publish_and_pull_take_timeout_and_retries() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(down.failed().len(), 3, "publish: the first try alone");
 
+    // An upload that cannot be opened: each blob's upload is tried once and again, its
+    // opening request not retried again within each try.
+    let rules = vec![rule("POST", "/blobs/uploads/", usize::MAX, Failure::Unavailable)];
+    let refusing = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let from = served.registry.requests().len();
+    let reference = format!("{}/fresh:v1", refusing.host());
+    let output =
+        run(served.flatroot().arg("push").arg(&built).args([&reference, "--retries", "1"]));
+    assert_eq!(output.status.code(), Some(2));
+    // Each blob found missing (`HEAD` 404) went on to open an upload.
+    let missing = served
+        .requests_since(from)
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.uri.starts_with("/v2/fresh/blobs/") && r.status == 404)
+        .count();
+    assert!(missing > 0);
+    assert_eq!(refusing.failed().len(), 2 * missing, "two tries of each upload");
+
     // A registry that never sends a blob: each asked for once, and given up by flatroot
     // after --timeout (long before the proxy's minute), not tried again.
     let rules = vec![rule("GET", "/blobs/sha256:", usize::MAX, Failure::Stall)];

@@ -362,6 +362,18 @@ fn apk_arch_of(name: &str) -> anyhow::Result<String> {
     }
 }
 
+/// The first Linux image of `views`, read from `source`, when none was asked for and the
+/// host's platform is not there.
+fn first_linux(views: &[image::ImageView], source: &Path) -> anyhow::Result<usize> {
+    image::first_linux(views).with_context(|| {
+        format!(
+            "{}: no Linux image (it has {}); flatroot reads Linux images only",
+            source.display(),
+            image::platforms_of(views)
+        )
+    })
+}
+
 fn rayon_pool(jobs: usize) -> anyhow::Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
@@ -411,9 +423,9 @@ fn image_tree(args: &MountArgs, source: Source) -> anyhow::Result<(FrozenTree, S
         }
         (None, Some(host)) => match bare.or_else(|| image::position_of(&views, &host)) {
             Some(index) => (index, Some(host)),
-            None => (0, None),
+            None => (first_linux(&views, &args.source)?, None),
         },
-        (None, None) => (0, None),
+        (None, None) => (first_linux(&views, &args.source)?, None),
     };
     image::only_one_of_its_platform(&views, index, asked.as_deref(), &args.source)?;
     let Some(view) = views.into_iter().nth(index) else {

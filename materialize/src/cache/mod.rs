@@ -546,9 +546,10 @@ impl Cache {
     /// process is writing are never removed.
     ///
     /// # Errors
-    /// As [`Cache::entries`] and [`Cache::claim`], or an entry that cannot be removed.
+    /// As [`Cache::entries`] and [`Cache::check`], or an entry that cannot be removed.
     pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
-        self.claim(false)?;
+        // An empty directory is an empty cache: nothing to remove, and nothing to tag.
+        self.check()?;
         let now = SystemTime::now();
         let stale = |e: &Entry| {
             !e.regular || (e.kind == Kind::Temporary && abandoned(&e.path, e.used, now))

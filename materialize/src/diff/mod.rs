@@ -446,7 +446,7 @@ pub enum DiffError {
         /// The value given.
         arch: String,
     },
-    /// `--arch` names no Linux platform.
+    /// `--arch` names no Linux platform, or A holds no Linux image to compare.
     #[error("{why}")]
     UnknownPlatform {
         /// Why, naming the value given.

@@ -217,9 +217,18 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),
-        Opened::Images { views, .. } => {
-            Ok(views.first().map(ImageView::platform).unwrap_or_default())
-        }
+        // A's first Linux image: another OS's is never picked, as no `--arch` picks it.
+        Opened::Images { views, path } => match image::first_linux(views) {
+            Some(first) => Ok(views[first].platform()),
+            None if views.is_empty() => Ok(String::new()),
+            None => Err(DiffError::UnknownPlatform {
+                why: format!(
+                    "{}: no Linux image (it has {}); flatroot reads Linux images only",
+                    path.display(),
+                    image::platforms_of(views)
+                ),
+            }),
+        },
         Opened::Lock { lock, .. } => lock_archs(lock).first().map_or(Ok(String::new()), |a| oci(a)),
     }
 }

@@ -82,6 +82,9 @@ pub fn platform_of_name(name: &str) -> Result<String, String> {
     if OTHER_SYSTEMS.contains(&arch) {
         return Err(format!("--arch {name:?}: flatroot reads Linux images only, not {arch}"));
     }
+    if bare == "linux" {
+        return Err(unknown());
+    }
     if let Some(known) = crate::blueprint::Arch::from_name(bare) {
         return Ok(known.oci_name());
     }
@@ -103,6 +106,12 @@ pub fn platform_of_name(name: &str) -> Result<String, String> {
             _ => Ok(bare.to_string()),
         },
     }
+}
+
+/// The first of `views` that is a Linux image (or names no OS, or is a bare layer): what a
+/// command reads when no platform is asked for and the host's is not there.
+pub fn first_linux(views: &[ImageView]) -> Option<usize> {
+    views.iter().position(|v| v.os.is_empty() || v.os == "linux")
 }
 
 /// The platforms of `views`, each once, in order, as messages list them.
@@ -233,7 +242,9 @@ mod tests {
         assert_eq!(of("arm/v5").as_deref(), Some("arm/v5"));
         assert_eq!(of("arm").as_deref(), Some("arm"));
         assert_eq!(of("linux/arm64").as_deref(), Some("arm64"));
-        for bad in ["", "ARM64", "arm/", "/v7", "arm/v7/x", "x86 64", "amd64\n", "armv7/v7"] {
+        let bad =
+            ["", "ARM64", "arm/", "/v7", "arm/v7/x", "x86 64", "amd64\n", "armv7/v7", "linux"];
+        for bad in bad {
             let error = platform_of_name(bad).unwrap_err();
             assert_eq!(error, format!("--arch {bad:?}: unknown architecture"));
         }
@@ -253,6 +264,8 @@ mod tests {
         assert_eq!(linux.platform(), "amd64");
         let views = [windows, linux];
         assert_eq!(position_of(&views, "amd64"), Some(1));
+        assert_eq!(first_linux(&views), Some(1));
+        assert_eq!(first_linux(&views[..1]), None);
         assert_eq!(platforms_of(&views), "windows/amd64, amd64");
         assert!(only_one_of_its_platform(&views, 1, Some("amd64"), Path::new("L")).is_ok());
     }

@@ -100,7 +100,8 @@ impl Destination<'_> {
     /// (`202`).
     fn start(&self, blob: &Blob, mount_from: Option<&str>) -> Result<Started, RegistryError> {
         let mut url = self.session.url(&format!("/v2/{}/blobs/uploads/", self.repository));
-        let mut call = self.call("POST", String::new(), true);
+        // Not retried here: the caller retries the whole upload, this request included.
+        let mut call = self.call("POST", String::new(), false);
         if let Some(from) = mount_from {
             url = format!("{url}?mount={}&from={from}", encode(&blob.digest));
             call.scopes.push(repository_scope(from, false));

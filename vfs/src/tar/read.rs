@@ -123,8 +123,13 @@ impl EntryBudget {
     }
 
     /// Refuses a `name` or link `target` of the entry `path` past [`Self::with_max_path`],
-    /// or a link target past what a symlink holds.
-    fn check_lengths(&self, path: &[u8], target: Option<&[u8]>) -> Result<(), ReadError> {
+    /// or a symlink's target (`symbolic`) past what a symlink holds.
+    fn check_lengths(
+        &self,
+        path: &[u8],
+        target: Option<&[u8]>,
+        symbolic: bool,
+    ) -> Result<(), ReadError> {
         let too_long = |what, len, limit| ReadError::PathTooLong {
             path: Lossy(path.to_vec()),
             what,
@@ -134,7 +139,7 @@ impl EntryBudget {
         if path.len() > self.max_path {
             return Err(too_long("name", path.len(), self.max_path));
         }
-        let limit = self.max_path.min(MAX_LINK_TARGET);
+        let limit = if symbolic { self.max_path.min(MAX_LINK_TARGET) } else { self.max_path };
         match target {
             Some(target) if target.len() > limit => {
                 Err(too_long("link target", target.len(), limit))
@@ -271,8 +276,8 @@ fn read_entries(
         let meta = metadata(header, &pax).map_err(malformed(last_offset))?;
         let typeflag = header.entry_type().as_byte();
         let link = item.link_name_bytes().map(|l| l.into_owned());
-        let target = link.as_deref().filter(|_| typeflag == b'2');
-        budget.check_lengths(&path, target)?;
+        let target = link.as_deref().filter(|_| matches!(typeflag, b'1' | b'2'));
+        budget.check_lengths(&path, target, typeflag == b'2')?;
 
         let names = components(&path).map_err(|e| entry_error(e.into()))?;
         if names.is_empty() {
