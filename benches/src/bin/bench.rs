@@ -27,6 +27,12 @@ struct Args {
     scratch: PathBuf,
 }
 
+/// What `--help` prints.
+const USAGE: &str = "bench [--preset medium] [--blueprint everything] [--rounds 5] [--jobs N]\n\
+    [--scratch DIR]\n\
+    Each scenario beside the baseline a user would otherwise script, in alternating rounds\n\
+    (see benches/BENCHMARKS.md). Build first: cargo build --release -p flatroot";
+
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         preset: "medium".into(),
@@ -44,7 +50,11 @@ fn parse_args() -> Result<Args> {
             "--rounds" => args.rounds = value()?.parse()?,
             "--jobs" => args.jobs = value()?.parse()?,
             "--scratch" => args.scratch = value()?.into(),
-            other => bail!("unknown flag {other}; see the module documentation"),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other}; --help lists them"),
         }
     }
     Ok(args)

@@ -30,6 +30,12 @@ struct Args {
     flatroot: PathBuf,
 }
 
+/// What `--help` prints.
+const USAGE: &str = "publish-bench [--preset large] [--blueprint everything] [--rounds 3]\n\
+    [--scratch DIR] [--flatroot BINARY]\n\
+    flatroot push and publish beside skopeo copy, into fresh registries on loopback\n\
+    (see benches/BENCHMARKS.md). Build first: cargo build --release -p flatroot";
+
 fn parse_args() -> Result<Args> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| testenv::workspace_root().join("target"), PathBuf::from);
@@ -49,7 +55,11 @@ fn parse_args() -> Result<Args> {
             "--rounds" => args.rounds = value()?.parse()?,
             "--scratch" => args.scratch = value()?.into(),
             "--flatroot" => args.flatroot = value()?.into(),
-            other => bail!("unknown flag {other}; see the module documentation"),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other}; --help lists them"),
         }
     }
     Ok(args)

@@ -40,6 +40,14 @@ struct Args {
     keep_scratch: bool,
 }
 
+/// What `--help` prints.
+const USAGE: &str = "speed-bench [--preset large] [--blueprint everything] [--rounds 3]\n\
+    [--batch-rounds 1] [--jobs N] [--change xz-utils] [--skip-batch | --only-batch]\n\
+    [--scratch DIR] [--keep-scratch]\n\
+    One cold build against compressing its layer alone, warm rebuilds and a batch, each\n\
+    beside its baseline (see benches/BENCHMARKS.md). Build first:\n\
+    cargo build --release -p flatroot";
+
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         preset: "large".into(),
@@ -67,7 +75,11 @@ fn parse_args() -> Result<Args> {
             "--only-batch" => args.only_batch = true,
             "--scratch" => args.scratch = value()?.into(),
             "--keep-scratch" => args.keep_scratch = true,
-            other => bail!("unknown flag {other}; see the module documentation"),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other}; --help lists them"),
         }
     }
     Ok(args)
