@@ -104,19 +104,25 @@ impl Session {
             }
             Err(http_error) => {
                 tracing::debug!(error = %http_error, "plain HTTP failed too");
-                let (RegistryError::Http { source, .. }, RegistryError::Http { source: plain, .. }) =
-                    (https_error, &http_error)
-                else {
-                    return Err(http_error);
-                };
-                // The plain attempt's cause says what it met: `connection refused`, a reset.
-                let mut cause: Option<&dyn std::error::Error> = Some(plain);
-                let mut met = Vec::new();
-                while let Some(error) = cause {
-                    met.push(error.to_string());
-                    cause = error.source();
+                match (https_error, http_error) {
+                    (
+                        RegistryError::Http { source, .. },
+                        RegistryError::Http { source: plain, .. },
+                    ) => {
+                        // The plain attempt's causes say what it met: refused, reset.
+                        let mut cause: Option<&dyn std::error::Error> = Some(&plain);
+                        let mut met = Vec::new();
+                        while let Some(error) = cause {
+                            met.push(error.to_string());
+                            cause = error.source();
+                        }
+                        let plain = met.join(": ");
+                        Err(RegistryError::Unreachable { reference: label, plain, source })
+                    }
+                    // An HTTPS server's 400 to plain HTTP: its HTTPS failure (a certificate)
+                    // is what the user must hear of.
+                    (https_error, _) => Err(https_error),
                 }
-                Err(RegistryError::Unreachable { reference: label, plain: met.join(": "), source })
             }
         }
     }
