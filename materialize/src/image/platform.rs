@@ -59,11 +59,41 @@ pub fn platform_matches(wanted: &str, have: &str) -> bool {
         && (wanted_variant.is_none() || variant.is_none() || wanted_variant == variant)
 }
 
-/// The first of `views` whose platform is `wanted`, else the first that matches it (see
-/// [`platform_matches`]): an exact `arm/v7` is taken before an `arm` that names no variant.
+/// The first of `views` whose platform is `wanted`; else, for an architecture whose
+/// variants are levels (see [`level`]), the first of the highest level below the one asked
+/// for, as a CPU of that level runs it (`amd64/v4` takes `amd64/v3`, `arm/v8` takes
+/// `arm/v7`); else the first that matches it (see [`platform_matches`]): an `arm` that names
+/// no variant.
 pub fn position_of(views: &[ImageView], wanted: &str) -> Option<usize> {
     let exact = views.iter().position(|v| v.platform() == wanted);
-    exact.or_else(|| views.iter().position(|v| platform_matches(wanted, &v.platform())))
+    exact
+        .or_else(|| below(views, wanted))
+        .or_else(|| views.iter().position(|v| platform_matches(wanted, &v.platform())))
+}
+
+/// The level of the variant of `platform` (`ARCH/vN`) for the architectures whose variants
+/// are levels, each running what the ones below it run: amd64 (`v1` to `v4`) and 32-bit arm
+/// (`v5` to `v8`). `None` for any other platform or variant.
+fn level(platform: &str) -> Option<(&str, u32)> {
+    let (arch, variant) = split(platform);
+    if !matches!(arch, "amd64" | "arm") {
+        return None;
+    }
+    let level = variant?.strip_prefix('v')?.parse().ok()?;
+    Some((arch, level))
+}
+
+/// The first image of `views` of the highest level below `wanted`'s, of its architecture
+/// (see [`level`]).
+fn below(views: &[ImageView], wanted: &str) -> Option<usize> {
+    let (arch, asked) = level(wanted)?;
+    let levels = views.iter().enumerate().filter_map(|(i, view)| {
+        let platform = view.platform();
+        let (of, level) = level(&platform)?;
+        (of == arch && level < asked).then_some((level, i))
+    });
+    // The highest level; of several images of it, the first.
+    levels.max_by(|(a, i), (b, j)| a.cmp(b).then(j.cmp(i))).map(|(_, i)| i)
 }
 
 /// The platform `--arch NAME` asks for: an architecture flatroot knows, in either spelling
@@ -150,13 +180,17 @@ pub fn only_one_of_its_platform(
     let Some(own) = views.get(chosen).map(ImageView::platform) else {
         return Ok(());
     };
-    let wanted = asked.map_or(own, str::to_string);
+    let wanted = asked.map_or(own.clone(), str::to_string);
     let images = || views.iter().filter(|v| !v.arch.is_empty());
     let exact = images().any(|v| v.platform() == wanted);
+    // A level below the one asked for was taken: the images of that level are the choices.
+    let lower = !exact && level(&own).is_some() && level(&wanted).is_some();
     let mut same: Vec<&ImageView> = Vec::new();
     for view in images() {
         let alike = if exact {
             view.platform() == wanted
+        } else if lower {
+            view.platform() == own
         } else {
             platform_matches(&wanted, &view.platform())
         };
@@ -190,7 +224,7 @@ pub fn only_one_of_its_platform(
         && arg.to_str().is_some_and(crate::registry::Reference::looks_like);
     Err(ImageReadError::Ambiguous {
         path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
-        platform: wanted,
+        platform: if lower { own } else { wanted },
         separator: if reference { '@' } else { ':' },
         by,
         choices,
@@ -280,8 +314,36 @@ mod tests {
         assert_eq!(position_of(&views, "arm/v7"), Some(2));
         assert_eq!(position_of(&views, "arm"), Some(0));
         assert_eq!(position_of(&views[1..], "arm/v7"), Some(1));
-        assert_eq!(position_of(&views[1..2], "arm/v7"), None);
+        assert_eq!(position_of(&views[1..2], "arm/v5"), None);
         assert_eq!(position_of(&views, "arm64"), None);
+    }
+
+    #[test]
+    fn a_level_below_the_one_asked_for_is_taken_before_one_without_a_variant() {
+        let views = [
+            view("amd64", None, "sha256:1", &[]),
+            view("amd64", Some("v2"), "sha256:2", &[]),
+            view("amd64", Some("v3"), "sha256:3", &[]),
+            view("amd64", Some("v3"), "sha256:4", &[]),
+            view("arm", Some("v6"), "sha256:6", &[]),
+            view("arm", Some("v7"), "sha256:7", &[]),
+        ];
+        assert_eq!(position_of(&views, "amd64/v4"), Some(2), "the first v3");
+        assert_eq!(position_of(&views, "amd64/v3"), Some(2));
+        assert_eq!(position_of(&views, "amd64/v2"), Some(1));
+        assert_eq!(position_of(&views[..1], "amd64/v4"), Some(0), "no variant: any level");
+        assert_eq!(position_of(&views, "arm/v8"), Some(5));
+        assert_eq!(position_of(&views, "arm/v7"), Some(5));
+        assert_eq!(position_of(&views[4..], "arm/v5"), None, "no level below v5 there");
+        assert_eq!(position_of(&views, "arm64/v9"), None, "arm64's variants are no levels");
+
+        // The choices are the images of the level taken: two of v3, one of v7.
+        let path = Path::new("L");
+        let error = only_one_of_its_platform(&views, 2, Some("amd64/v4"), path).unwrap_err();
+        let want = "L holds 2 images for amd64/v3: pick one as L:DIGEST (sha256:3, sha256:4)";
+        assert_eq!(error.to_string(), want);
+        assert!(only_one_of_its_platform(&views, 5, Some("arm/v8"), path).is_ok());
+        assert!(only_one_of_its_platform(&views, 1, Some("amd64/v2"), path).is_ok());
     }
 
     #[test]
