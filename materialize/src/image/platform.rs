@@ -60,10 +60,10 @@ pub fn platform_matches(wanted: &str, have: &str) -> bool {
 }
 
 /// The first of `views` whose platform is `wanted`; else, for an architecture whose
-/// variants are levels (see [`level`]), the first of the highest level below the one asked
+/// variants are levels (see [`level`]), the first of the highest level up to the one asked
 /// for, as a CPU of that level runs it (`amd64/v4` takes `amd64/v3`, `arm/v8` takes
-/// `arm/v7`); else the first that matches it (see [`platform_matches`]): an `arm` that names
-/// no variant.
+/// `arm/v7`, or an `arm` that names no variant, which runtimes take for `v7`); else the
+/// first that matches it (see [`platform_matches`]): an `arm` that names no variant.
 pub fn position_of(views: &[ImageView], wanted: &str) -> Option<usize> {
     let exact = views.iter().position(|v| v.platform() == wanted);
     exact
@@ -83,14 +83,24 @@ fn level(platform: &str) -> Option<(&str, u32)> {
     Some((arch, level))
 }
 
-/// The first image of `views` of the highest level below `wanted`'s, of its architecture
-/// (see [`level`]).
+/// The level an image of `platform` runs at: its variant's (see [`level`]), or for one that
+/// names no variant the level runtimes take it for (amd64's `v1`, arm's `v7`).
+fn level_of_image(platform: &str) -> Option<(&str, u32)> {
+    match split(platform) {
+        ("amd64", None) => Some(("amd64", 1)),
+        ("arm", None) => Some(("arm", 7)),
+        _ => level(platform),
+    }
+}
+
+/// The first image of `views` of the highest level up to `wanted`'s, of its architecture
+/// (see [`level_of_image`]).
 fn below(views: &[ImageView], wanted: &str) -> Option<usize> {
     let (arch, asked) = level(wanted)?;
     let levels = views.iter().enumerate().filter_map(|(i, view)| {
         let platform = view.platform();
-        let (of, level) = level(&platform)?;
-        (of == arch && level < asked).then_some((level, i))
+        let (of, level) = level_of_image(&platform)?;
+        (of == arch && level <= asked).then_some((level, i))
     });
     // The highest level; of several images of it, the first.
     levels.max_by(|(a, i), (b, j)| a.cmp(b).then(j.cmp(i))).map(|(_, i)| i)
@@ -336,6 +346,15 @@ mod tests {
         assert_eq!(position_of(&views, "arm/v7"), Some(5));
         assert_eq!(position_of(&views[4..], "arm/v5"), None, "no level below v5 there");
         assert_eq!(position_of(&views, "arm64/v9"), None, "arm64's variants are no levels");
+        // An arm image naming no variant is v7 to a runtime: above v6, and any when no
+        // image of a level up to the one asked for is there.
+        let (v6, bare) =
+            (view("arm", Some("v6"), "sha256:a", &[]), view("arm", None, "sha256:b", &[]));
+        let arms = [v6, bare];
+        assert_eq!(position_of(&arms, "arm/v8"), Some(1));
+        assert_eq!(position_of(&arms, "arm/v7"), Some(1));
+        assert_eq!(position_of(&arms, "arm/v6"), Some(0));
+        assert_eq!(position_of(&arms[1..], "arm/v5"), Some(0));
 
         // The choices are the images of the level taken: two of v3, one of v7.
         let path = Path::new("L");
