@@ -113,46 +113,59 @@ pub fn pull_platform(
     )?;
     let picked = &views[index];
 
-    // The manifest and config were verified as they arrived; the layers are fetched now.
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
-    let target = LayoutTarget(&layout);
+    let outcome =
+        write_image(&source, &documents, &picked.digest, &LayoutTarget(&layout), options)?;
+
+    // The image's index is not pulled: what it says of the image (its annotations) goes on
+    // the layout's own index, where `mount` and `diff` read it as they read it there.
+    let index =
+        layout_index(&outcome, tag_name(reference).as_deref(), &picked.annotations, &label)?;
+    layout.finish(&index).map_err(write)?;
+    Ok(outcome)
+}
+
+/// Writes the image of manifest `digest` into `target`: its manifest and config from
+/// `documents`, where they were verified as they arrived, and its layers fetched now.
+fn write_image(
+    source: &Source<'_>,
+    documents: &Documents,
+    digest: &str,
+    target: &dyn Target,
+    options: &Options,
+) -> Result<PullOutcome, RegistryError> {
     let document = |digest: &str| {
         let hex = digest.trim_start_matches("sha256:");
         documents.get(&format!("blobs/sha256/{hex}")).map(Vec::as_slice).unwrap_or_default()
     };
-    let manifest_bytes = document(&picked.digest);
     let malformed = |what: String| RegistryError::Manifest {
-        reference: label.clone(),
-        digest: picked.digest.clone(),
+        reference: source.label.clone(),
+        digest: digest.to_string(),
         what,
     };
+    let manifest_bytes = document(digest);
     let manifest: serde_json::Value =
         serde_json::from_slice(manifest_bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
     let config = manifest.get("config").unwrap_or(&serde_json::Value::Null);
     let (config_digest, config_size) = descriptor(config).map_err(malformed)?;
     let layers = manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten();
     let layers = layers.map(descriptor).collect::<Result<Vec<_>, _>>().map_err(malformed)?;
+
     target.manifest(manifest_bytes)?;
     let mut config_out = target.blob()?;
     config_out.write(document(&config_digest))?;
     config_out.finish()?;
-    source.blobs(&layers, &target, options.jobs)?;
+    source.blobs(&layers, target, options.jobs)?;
 
-    // The image's index is not pulled: what it says of the image (its annotations) goes on
-    // the layout's own index, where `mount` and `diff` read it as they read it there.
-    let outcome = PullOutcome {
-        digest: picked.digest.clone(),
-        media_type: media_type_of(&documents, &picked.digest, &manifest),
+    Ok(PullOutcome {
+        digest: digest.to_string(),
+        media_type: media_type_of(documents, digest, &manifest),
         size: manifest_bytes.len() as u64,
         manifests: 1,
         blobs: 1 + layers.len(),
         blob_bytes: config_size + layers.iter().map(|(_, size)| size).sum::<u64>(),
-    };
-    let index =
-        layout_index(&outcome, tag_name(reference).as_deref(), &picked.annotations, &label)?;
-    layout.finish(&index).map_err(write)?;
-    Ok(outcome)
+    })
 }
 
 /// The media type of the manifest `digest` (parsed: `manifest`): as its own document says,
