@@ -539,6 +539,11 @@ fn an_image_of_another_os_is_never_picked_for_an_arch() {
         windows.display()
     );
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    // As B, it stands for no platform either.
+    let output = run(flatroot().arg("diff").arg(&linux).arg(&windows));
+    assert_eq!(output.status.code(), Some(2));
+    let no_amd64 = "no image for architecture \"amd64\" (it has windows/amd64)";
+    assert!(stderr(&output).contains(no_amd64), "{}", stderr(&output));
 
     if !support::mount::fuse_available("an_image_of_another_os_is_never_picked_for_an_arch") {
         return;

@@ -513,13 +513,21 @@ fn arch_note(a: &str, b: &str, mut all: BTreeSet<String>, chosen: bool) -> Optio
         (a, b) => Some(format!("{a} of A with {b} of B")),
     };
     let different = !a.is_empty() && !b.is_empty() && a != b;
-    if all.is_empty() {
-        return different.then(|| format!("compared {}", compared.unwrap_or_default()));
-    }
-    let left = all.into_iter().collect::<Vec<_>>().join(", ");
-    let compared = compared.map(|c| format!("compared {c} only; ")).unwrap_or_default();
-    let hint = if chosen { "" } else { " (choose with --arch)" };
-    Some(format!("{compared}not compared: {left}{hint}"))
+    // Another OS's images are never read: listed apart, not offered as a choice.
+    let (left, foreign): (Vec<String>, Vec<String>) =
+        all.into_iter().partition(|arch| crate::image::platform_of_name(arch).is_ok());
+    let foreign =
+        (!foreign.is_empty()).then(|| format!("not Linux, never compared: {}", foreign.join(", ")));
+
+    let said = if left.is_empty() {
+        compared.filter(|_| different || foreign.is_some()).map(|c| format!("compared {c}"))
+    } else {
+        let compared = compared.map(|c| format!("compared {c} only; ")).unwrap_or_default();
+        let hint = if chosen { "" } else { " (choose with --arch)" };
+        Some(format!("{compared}not compared: {}{hint}", left.join(", ")))
+    };
+    let parts: Vec<String> = said.into_iter().chain(foreign).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Runs `a` on a thread of its own and `b` on this one, and returns both results.
@@ -567,6 +575,18 @@ mod tests {
             Some("compared amd64 only; not compared: arm64 (choose with --arch)")
         );
         assert_eq!(note("", "", &[""]), None);
+        // Another OS's image is never offered as a choice.
+        assert_eq!(
+            note("amd64", "amd64", &["amd64", "windows/amd64"]).as_deref(),
+            Some("compared amd64; not Linux, never compared: windows/amd64")
+        );
+        assert_eq!(
+            note("amd64", "amd64", &["amd64", "arm64", "windows/amd64"]).as_deref(),
+            Some(
+                "compared amd64 only; not compared: arm64 (choose with --arch); not Linux, \
+                 never compared: windows/amd64"
+            )
+        );
         // Once --arch chose, the note only says what was left out.
         let all = ["amd64", "arm64"].iter().map(|s| s.to_string()).collect();
         assert_eq!(

@@ -489,11 +489,13 @@ fn load_image(
     arch: &str,
     options: &Options,
 ) -> Result<Side, DiffError> {
-    // The image for the architecture. A bare layer stands for any; so does a single image
-    // when no --arch was asked for (the report then says which two were compared), but
-    // never when one was: that side lacks it.
-    let stands_for_any =
-        |v: &ImageView| v.arch.is_empty() || (views.len() == 1 && options.arch.is_none());
+    // The image for the architecture. A bare layer stands for any; so does a single Linux
+    // image when no --arch was asked for (the report then says which two were compared),
+    // but never when one was: that side lacks it. Another OS's image stands for none.
+    let linux = |v: &ImageView| v.os.is_empty() || v.os == "linux";
+    let stands_for_any = |v: &ImageView| {
+        v.arch.is_empty() || (views.len() == 1 && options.arch.is_none() && linux(v))
+    };
     let found = image::position_of(&views, arch);
     let asked = found.is_some().then_some(arch);
     let index = found

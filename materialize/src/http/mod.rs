@@ -108,6 +108,29 @@ impl HttpError {
         }
     }
 
+    /// Whether no server was reached at all: the connection was refused, reset or timed
+    /// out before anything (TLS included) was said. A certificate refused, or any answer,
+    /// means a server is there.
+    pub fn reached_no_server(&self) -> bool {
+        use std::io::ErrorKind as K;
+        let HttpError::Transport { source, .. } = self else { return false };
+        match &**source {
+            ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => true,
+            ureq::Error::Io(error) => matches!(
+                error.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::TimedOut
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::AddrNotAvailable
+                    | K::NotConnected
+            ),
+            _ => false,
+        }
+    }
+
     /// Wraps a ureq error for `url` (redacted here).
     pub fn transport(url: &str, source: ureq::Error) -> HttpError {
         HttpError::Transport { url: redact(url), source: Box::new(source) }

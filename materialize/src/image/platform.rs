@@ -193,16 +193,23 @@ pub fn only_one_of_its_platform(
     let wanted = asked.map_or(own.clone(), str::to_string);
     let images = || views.iter().filter(|v| !v.arch.is_empty());
     let exact = images().any(|v| v.platform() == wanted);
-    // A level below the one asked for was taken: the images of that level are the choices.
-    let lower = !exact && level(&own).is_some() && level(&wanted).is_some();
+    // A level up to the one asked for was taken: the images of that level are the choices,
+    // an `arm` naming no variant among the `arm/v7` ones.
+    let by_level = match (level(&wanted), level_of_image(&own)) {
+        (Some((arch, asked)), Some((of, at))) if !exact && of == arch && at <= asked => {
+            Some((of.to_string(), at))
+        }
+        _ => None,
+    };
     let mut same: Vec<&ImageView> = Vec::new();
     for view in images() {
+        let platform = view.platform();
         let alike = if exact {
-            view.platform() == wanted
-        } else if lower {
-            view.platform() == own
+            platform == wanted
+        } else if let Some((arch, at)) = &by_level {
+            level_of_image(&platform) == Some((arch.as_str(), *at))
         } else {
-            platform_matches(&wanted, &view.platform())
+            platform_matches(&wanted, &platform)
         };
         if alike && !same.iter().any(|s| s.digest == view.digest) {
             same.push(view);
@@ -234,7 +241,7 @@ pub fn only_one_of_its_platform(
         && arg.to_str().is_some_and(crate::registry::Reference::looks_like);
     Err(ImageReadError::Ambiguous {
         path: split_named(arg).map_or_else(|| arg.to_path_buf(), |(path, _)| path),
-        platform: if lower { own } else { wanted },
+        platform: by_level.map_or(wanted, |(arch, at)| format!("{arch}/v{at}")),
         separator: if reference { '@' } else { ':' },
         by,
         choices,
@@ -346,6 +353,16 @@ mod tests {
         assert_eq!(position_of(&views, "arm/v7"), Some(5));
         assert_eq!(position_of(&views[4..], "arm/v5"), None, "no level below v5 there");
         assert_eq!(position_of(&views, "arm64/v9"), None, "arm64's variants are no levels");
+        let path = Path::new("L");
+        // An arm image naming no variant and an `arm/v7` are both of level 7: asked for a
+        // level above, neither is taken for the other.
+        let two =
+            [view("arm", None, "sha256:n", &["nov"]), view("arm", Some("v7"), "sha256:7", &["v7"])];
+        assert_eq!(position_of(&two, "arm/v8"), Some(0));
+        let error = only_one_of_its_platform(&two, 0, Some("arm/v8"), path).unwrap_err();
+        let want = "L holds 2 images for arm/v7: pick one as L:NAME (nov (arm), v7 (arm/v7))";
+        assert_eq!(error.to_string(), want);
+        assert!(only_one_of_its_platform(&two, 1, Some("arm/v7"), path).is_ok(), "exact");
         // An arm image naming no variant is v7 to a runtime: above v6, and any when no
         // image of a level up to the one asked for is there.
         let (v6, bare) =
@@ -357,7 +374,6 @@ mod tests {
         assert_eq!(position_of(&arms[1..], "arm/v5"), Some(0));
 
         // The choices are the images of the level taken: two of v3, one of v7.
-        let path = Path::new("L");
         let error = only_one_of_its_platform(&views, 2, Some("amd64/v4"), path).unwrap_err();
         let want = "L holds 2 images for amd64/v3: pick one as L:DIGEST (sha256:3, sha256:4)";
         assert_eq!(error.to_string(), want);

@@ -108,7 +108,7 @@ impl Session {
                     (
                         RegistryError::Http { source, .. },
                         RegistryError::Http { source: plain, .. },
-                    ) => {
+                    ) if source.reached_no_server() => {
                         // The plain attempt's causes say what it met: refused, reset.
                         let mut cause: Option<&dyn std::error::Error> = Some(&plain);
                         let mut met = Vec::new();
@@ -119,8 +119,8 @@ impl Session {
                         let plain = met.join(": ");
                         Err(RegistryError::Unreachable { reference: label, plain, source })
                     }
-                    // An HTTPS server's 400 to plain HTTP: its HTTPS failure (a certificate)
-                    // is what the user must hear of.
+                    // An HTTPS server (its certificate refused, or its 400 to plain HTTP):
+                    // its HTTPS failure is what the user must hear of.
                     (https_error, _) => Err(https_error),
                 }
             }
