@@ -158,6 +158,23 @@ fn pull_arch_writes_the_one_image_of_that_platform_and_fetches_no_other() {
     assert_eq!(listed.len(), 1, "{index:#}");
     assert_eq!(listed[0]["digest"], arm.digest.as_str());
     assert_eq!(listed[0]["annotations"]["org.opencontainers.image.ref.name"], reference.as_str());
+    let built_index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(built.join("index.json")).unwrap()).unwrap();
+    let built_index = built_index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let hex = built_index.trim_start_matches("sha256:");
+    let platforms: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(built.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap();
+    let listed_as = platforms["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["digest"] == arm.digest.as_str());
+    assert_eq!(
+        listed[0]["platform"],
+        listed_as.unwrap()["platform"],
+        "the platform it was listed under"
+    );
     for (hex, bytes) in blobs(&pulled) {
         assert_eq!(blobs(&built).get(&hex), Some(&bytes), "blob {hex}");
     }

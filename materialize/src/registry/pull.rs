@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType};
+use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType, Platform};
 use sha2::{Digest as _, Sha256};
 
 use super::auth::repository_scope;
@@ -65,7 +65,9 @@ pub fn pull_layout(
     let outcome = fetch(&remote.source(false), options, &LayoutTarget(&layout), Blobs::All)?;
 
     let label = reference.to_string();
-    let index = layout_index(&outcome, tag_name(reference).as_deref(), &BTreeMap::new(), &label)?;
+    let none = BTreeMap::new();
+    let named = Named { ref_name: tag_name(reference), platform: None, annotations: &none };
+    let index = layout_index(&outcome, &named, &label)?;
     layout.finish(&index).map_err(write)?;
     Ok(outcome)
 }
@@ -120,8 +122,11 @@ pub fn pull_platform(
 
     // The image's index is not pulled: what it says of the image (its annotations) goes on
     // the layout's own index, where `mount` and `diff` read it as they read it there.
-    let index =
-        layout_index(&outcome, tag_name(reference).as_deref(), &picked.annotations, &label)?;
+    // The platform the index listed the image under stays with it.
+    let listing = listing_of(&documents, &picked.digest);
+    let platform = listing.and_then(|l| serde_json::from_value(l.get("platform")?.clone()).ok());
+    let named = Named { ref_name: tag_name(reference), platform, annotations: &picked.annotations };
+    let index = layout_index(&outcome, &named, &label)?;
     layout.finish(&index).map_err(write)?;
     Ok(outcome)
 }
@@ -169,19 +174,23 @@ fn write_image(
 }
 
 /// The media type of the manifest `digest` (parsed: `manifest`): as its own document says,
-/// else as an index among `documents` that lists it says.
+/// else as the index among `documents` that lists it says.
 fn media_type_of(documents: &Documents, digest: &str, manifest: &serde_json::Value) -> String {
     if let Some(own) = manifest.get("mediaType").and_then(|m| m.as_str()) {
         return own.to_string();
     }
-    let listed = documents.values().find_map(|bytes| {
+    let listed = listing_of(documents, digest);
+    let listed = listed.as_ref().and_then(|l| l.get("mediaType")).and_then(|m| m.as_str());
+    listed.map_or_else(|| MediaType::ImageManifest.to_string(), str::to_string)
+}
+
+/// The descriptor that an index among `documents` lists the manifest `digest` by.
+fn listing_of(documents: &Documents, digest: &str) -> Option<serde_json::Value> {
+    documents.values().find_map(|bytes| {
         let document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
         let children = document.get("manifests")?.as_array()?;
-        let child =
-            children.iter().find(|c| c.get("digest").and_then(|d| d.as_str()) == Some(digest))?;
-        child.get("mediaType")?.as_str().map(str::to_string)
-    });
-    listed.unwrap_or_else(|| MediaType::ImageManifest.to_string())
+        children.iter().find(|c| c.get("digest").and_then(|d| d.as_str()) == Some(digest)).cloned()
+    })
 }
 
 /// Reads the images of `reference` as [`crate::image::open_with`] reads a layout, each
@@ -214,7 +223,9 @@ fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, Regist
     let target = MemoryTarget::default();
     let outcome = fetch(source, options, &target, Blobs::ConfigsOnly)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let index = layout_index(&outcome, None, &BTreeMap::new(), &source.label)?;
+    let none = BTreeMap::new();
+    let named = Named { ref_name: None, platform: None, annotations: &none };
+    let index = layout_index(&outcome, &named, &source.label)?;
     files.insert("index.json".to_string(), index);
     Ok(files)
 }
@@ -334,14 +345,24 @@ impl image::BlobSource for Remote {
     }
 }
 
+/// What a pulled layout's `index.json` says of its image besides its descriptor.
+struct Named<'a> {
+    /// Its `org.opencontainers.image.ref.name`.
+    ref_name: Option<String>,
+    /// The platform an index listed it under.
+    platform: Option<Platform>,
+    /// The annotations of the index itself.
+    annotations: &'a BTreeMap<String, String>,
+}
+
 /// The layout's `index.json`: one descriptor for the pulled manifest, written as a build
-/// writes it, with `annotations` of its own when there are any.
+/// writes it, with what `named` gives.
 fn layout_index(
     outcome: &PullOutcome,
-    ref_name: Option<&str>,
-    annotations: &BTreeMap<String, String>,
+    named: &Named<'_>,
     reference: &str,
 ) -> Result<Vec<u8>, RegistryError> {
+    let (ref_name, annotations) = (named.ref_name.as_deref(), named.annotations);
     let malformed = |what: String| RegistryError::Manifest {
         reference: reference.to_string(),
         digest: outcome.digest.clone(),
@@ -357,6 +378,9 @@ fn layout_index(
         let annotations: HashMap<String, String> =
             [(REF_NAME.to_string(), name.to_string())].into();
         descriptor = descriptor.annotations(annotations);
+    }
+    if let Some(platform) = &named.platform {
+        descriptor = descriptor.platform(platform.clone());
     }
     let descriptor = descriptor.build().map_err(|e| malformed(e.to_string()))?;
     let mut index = ImageIndexBuilder::default()
