@@ -374,7 +374,8 @@ fn max_path_length_bounds_the_names_an_images_layers_hold() {
     let output = diff("44");
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
-    assert!(text.contains("(the path length limit; raise it with --max-path-length)"), "{text}");
+    let limit = "past the path length limit (raise it with --max-path-length)";
+    assert!(text.contains(limit), "{text}");
     assert!(text.contains("its name is 45 bytes long, past the limit of 44"), "{text}");
 }
 

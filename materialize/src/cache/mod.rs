@@ -153,7 +153,7 @@ pub(crate) const NOT_OUR_TAG: &str = "its CACHEDIR.TAG is not flatroot's, or can
 /// See [`NOT_A_DIRECTORY`].
 pub(crate) const NO_TAG: &str = "it is empty, with no CACHEDIR.TAG of flatroot's";
 /// See [`NOT_A_DIRECTORY`].
-pub(crate) const OTHER_FILES: &str = "it holds files, and no CACHEDIR.TAG of flatroot's";
+pub(crate) const OTHER_FILES: &str = "it is not empty, and holds no CACHEDIR.TAG of flatroot's";
 
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]

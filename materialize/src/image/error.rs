@@ -133,8 +133,8 @@ pub enum ImageReadError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A layer holds a name or link target longer than [`Limits::max_path_len`].
-    #[error("{path}: {} (the path length limit; raise it with {})",
-        layer_name(digest), Limit::PathLength.option())]
+    #[error("{path}: {} holds a name or link target past the path length limit (raise it \
+        with {})", layer_name(digest), Limit::PathLength.option())]
     PathTooLong {
         /// The image.
         path: PathBuf,

@@ -278,7 +278,8 @@ pub enum RegistryError {
         /// The platforms it has.
         available: String,
     },
-    /// An image pulled for `mount` or `diff` could not be read back.
+    /// An image pulled for `mount`, `diff` or `pull --arch` could not be read back, or not
+    /// picked among several.
     #[error("{reference}: cannot read the image")]
     Image {
         /// The reference.
