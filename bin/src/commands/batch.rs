@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -88,6 +89,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     }
     let (indices, items): (Vec<usize>, Vec<BatchItem>) = items.into_iter().unzip();
 
+    // `NAME DIGEST` lines go out in the blueprints' order, each as soon as its image and
+    // those before it are done, so that a batch cut short has printed what it built.
+    let lines = Mutex::new(InOrder::new(args.blueprints.len(), rows.keys().copied()));
+    let printed: Mutex<anyhow::Result<()>> = Mutex::new(Ok(()));
     let started = Instant::now();
     let finished = |i: usize, result: &Result<build::Outcome, build::BuildError>| {
         let name = &items[i].name;
@@ -99,9 +104,18 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             ),
             Err(error) => failure_text(name, error),
         });
+        let line = result.as_ref().ok().map(|outcome| format!("{name} {}", outcome.index_digest));
+        let mut lines = lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut printed = printed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for line in lines.done(indices[i], line.filter(|_| !args.json)) {
+            if printed.is_ok() {
+                *printed = output::data(&line);
+            }
+        }
     };
     let results = build::batch(&items, &options, concurrency, &spinner, &finished);
     spinner.finish();
+    printed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)?;
 
     let mut failed = rows.len();
     let mut segments = SegmentStats::default();
@@ -150,14 +164,6 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             },
         });
         output::data(&serde_json::to_string_pretty(&summary)?)?;
-    } else {
-        for row in rows.values().filter(|row| row.get("digest").is_some()) {
-            output::data(&format!(
-                "{} {}",
-                row["name"].as_str().unwrap_or(""),
-                row["digest"].as_str().unwrap_or("")
-            ))?;
-        }
     }
 
     let total = args.blueprints.len();
@@ -168,6 +174,39 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let blueprints = if total == 1 { "blueprint" } else { "blueprints" };
     output::note(&format!("{failed} of {total} {blueprints} failed"));
     Ok(ExitCode::from(u8::try_from(failed.min(MAX_FAILED_STATUS)).unwrap_or(u8::MAX)))
+}
+
+/// Lines of stdout, one or none per blueprint, let out in the blueprints' order as soon as
+/// every blueprint before them is done.
+struct InOrder {
+    /// Each blueprint's line, once it is done (`None` within: done, with no line).
+    pending: Vec<Option<Option<String>>>,
+    /// The first blueprint not let out yet.
+    next: usize,
+}
+
+impl InOrder {
+    /// For `count` blueprints, of which those at `done` are done already, with no line.
+    fn new(count: usize, done: impl IntoIterator<Item = usize>) -> InOrder {
+        let mut lines = InOrder { pending: vec![None; count], next: 0 };
+        for index in done {
+            lines.done(index, None);
+        }
+        lines
+    }
+
+    /// Records the blueprint `index` as done, with its `line`; returns the lines now ready.
+    fn done(&mut self, index: usize, line: Option<String>) -> Vec<String> {
+        if let Some(slot) = self.pending.get_mut(index) {
+            *slot = Some(line);
+        }
+        let mut ready = Vec::new();
+        while let Some(Some(line)) = self.pending.get_mut(self.next).map(Option::take) {
+            self.next += 1;
+            ready.extend(line);
+        }
+        ready
+    }
 }
 
 /// `error: NAME: …` and a `caused by: …` line per cause, as a failed build prints them.
@@ -285,7 +324,18 @@ fn batch_tag(reference: &str) -> anyhow::Result<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{batch_tag, ignored_name};
+    use super::{InOrder, batch_tag, ignored_name};
+
+    #[test]
+    fn lines_go_out_in_the_blueprints_order_as_soon_as_those_before_are_done() {
+        let line = |text: &str| Some(text.to_string());
+        // Blueprint 1 failed before the batch began; 3 finishes first, then 0, 2, 4.
+        let mut lines = InOrder::new(5, [1]);
+        assert_eq!(lines.done(3, line("d")), Vec::<String>::new());
+        assert_eq!(lines.done(0, line("a")), ["a"]);
+        assert_eq!(lines.done(2, None), ["d"], "a failed build has no line");
+        assert_eq!(lines.done(4, line("e")), ["e"]);
+    }
 
     #[test]
     fn the_tag_is_read_as_build_reads_it() {
