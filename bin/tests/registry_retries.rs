@@ -21,21 +21,6 @@ fn rule(method: &str, uri: &str, times: usize, failure: Failure) -> Rule {
     Rule { method: method.into(), uri: uri.into(), times, failure }
 }
 
-/// A registry of the test `name`'s own, with the fixture built into `WORK/built` and pushed
-/// as `hello:v1`; `None` (the test skips, saying so) when `docker-registry` is missing.
-fn pushed_fixture(name: &str) -> Option<(Served, tempfile::TempDir, std::path::PathBuf)> {
-    let served = Served::start(name, |_| Auth::None)?;
-    let work = tempdir();
-    let built = work.path().join("built");
-    let direct = served.reference("hello:v1");
-    success(&run(served
-        .flatroot()
-        .args(["build", BLUEPRINT])
-        .arg(&built)
-        .args(["--push", &direct])));
-    Some((served, work, built))
-}
-
 /// Asserts that the stalled requests through `proxy` were each made once, and each given up
 /// by flatroot itself (its `--timeout`), not ended by the proxy: `--retries 0` held.
 fn given_up_once_each(proxy: &FlakyProxy) {
@@ -145,7 +130,7 @@ fn a_push_failing_at_one_reference_puts_no_tag_at_any() {
 #[test]
 fn diff_holds_a_registry_reference_to_timeout_and_retries() {
     let name = "diff_holds_a_registry_reference_to_timeout_and_retries";
-    let Some((served, _work, built)) = pushed_fixture(name) else { return };
+    let Some((served, _work, built, _)) = pushed_fixture(name) else { return };
     // Every blob read through the proxy stalls: the registry answers nothing at all.
     let rules = vec![rule("GET", "/blobs/sha256:", usize::MAX, Failure::Stall)];
     let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
@@ -168,7 +153,7 @@ fn diff_holds_a_registry_reference_to_timeout_and_retries() {
 #[test]
 fn push_publish_and_pull_take_timeout_and_retries() {
     let name = "push_publish_and_pull_take_timeout_and_retries";
-    let Some((served, work, built)) = pushed_fixture(name) else { return };
+    let Some((served, work, built, _)) = pushed_fixture(name) else { return };
 
     // A registry that is never available: tried once and again as often as --retries says.
     let rules = vec![rule("GET", "/v2/", usize::MAX, Failure::Unavailable)];

@@ -128,3 +128,38 @@ pub fn write_auths(config_dir: &Path, host: &str, user: &str, password: &str) {
     let json = serde_json::json!({ "auths": { host: { "auth": auth } } });
     std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
 }
+
+/// A registry that asks for no credentials.
+pub fn no_auth(_: &std::path::Path) -> Auth {
+    Auth::None
+}
+
+/// A registry of the test `name`'s own, with the fixture built into `WORK/built` and pushed
+/// as `hello:v1`: the registry, the work directory, the layout and the reference; `None`
+/// (the test skips, saying so) when `docker-registry` is missing.
+pub fn pushed_fixture(name: &str) -> Option<(Served, tempfile::TempDir, PathBuf, String)> {
+    let served = Served::start(name, no_auth)?;
+    let work = tempdir();
+    let built = work.path().join("built");
+    let reference = served.reference("hello:v1");
+    build_and_push(&served, &reference, &built);
+    Some((served, work, built, reference))
+}
+
+/// Builds the fixture into `out`, tagged and pushed as `reference`; returns the digest.
+pub fn build_and_push(served: &Served, reference: &str, out: &std::path::Path) -> String {
+    let output = run(served
+        .flatroot()
+        .args(["build", "testdata/blueprint.yaml"])
+        .arg(out)
+        .args(["--tag", reference, "--push", reference]));
+    success(&output)
+}
+
+/// The layer digests of the image of `arch` (OCI spelling) in `layout`.
+pub fn layers_of(layout: &std::path::Path, arch: &str) -> Vec<String> {
+    let view = images(layout).into_iter().find(|v| v.arch == arch).unwrap();
+    let manifest = blob_json(layout, &view.digest);
+    let layers = manifest["layers"].as_array().unwrap();
+    layers.iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
