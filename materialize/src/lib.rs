@@ -28,3 +28,16 @@ pub mod resolve;
 pub mod rootfs;
 pub mod store;
 pub mod unpack;
+
+/// `error` and each of its causes, joined by `: `, as the command line shows them: for a
+/// message that carries a whole error as text (a warning, another error's detail).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}

@@ -147,17 +147,6 @@ mod tests {
         assert_eq!(calls, 3);
     }
 
-    /// The error and its causes, as the command line shows them.
-    fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut cause = error.source();
-        while let Some(next) = cause {
-            text += &format!(": {next}");
-            cause = next.source();
-        }
-        text
-    }
-
     #[test]
     fn an_index_that_failed_to_load_fails_every_later_asker_without_being_read_again() {
         let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
@@ -174,13 +163,13 @@ mod tests {
         };
         let indexes = LoadedIndexes::default();
 
-        let first = chain(&load(&indexes).unwrap_err());
+        let first = crate::error_chain(&load(&indexes).unwrap_err());
         // The index is fine now; this process goes on with the failure it met, so that
         // every image of a batch reports the same one.
         std::fs::copy(testdata.join("repo/x86_64/APKINDEX.tar.gz"), &index_path).unwrap();
         let again = load(&indexes).unwrap_err();
         assert!(matches!(again, RepositoryError::Remembered(_)), "{again:?}");
-        assert_eq!(chain(&again), first);
+        assert_eq!(crate::error_chain(&again), first);
         assert!(first.contains("x86_64/APKINDEX.tar.gz"), "{first}");
         assert_eq!(indexes.memo.len(), 1);
 

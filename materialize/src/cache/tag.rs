@@ -206,12 +206,7 @@ impl Cache {
                 false
             }
             Err(error) => {
-                let mut why = error.to_string();
-                let mut cause = std::error::Error::source(&error);
-                while let Some(next) = cause {
-                    why = format!("{why}: {next}");
-                    cause = next.source();
-                }
+                let why = crate::error_chain(&error);
                 tracing::warn!("{why}; the cache {} is not used", self.root.display());
                 false
             }

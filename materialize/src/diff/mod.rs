@@ -514,8 +514,8 @@ fn arch_note(a: &str, b: &str, mut all: BTreeSet<String>, chosen: bool) -> Optio
     };
     let different = !a.is_empty() && !b.is_empty() && a != b;
     // Another OS's images are never read: listed apart, not offered as a choice.
-    let (left, foreign): (Vec<String>, Vec<String>) =
-        all.into_iter().partition(|arch| crate::image::platform_of_name(arch).is_ok());
+    let (foreign, left): (Vec<String>, Vec<String>) =
+        all.into_iter().partition(|arch| crate::image::is_other_os(arch));
     let foreign =
         (!foreign.is_empty()).then(|| format!("not Linux, never compared: {}", foreign.join(", ")));
 
@@ -575,7 +575,12 @@ mod tests {
             Some("compared amd64 only; not compared: arm64 (choose with --arch)")
         );
         assert_eq!(note("", "", &[""]), None);
-        // Another OS's image is never offered as a choice.
+        // Another OS's image is never offered as a choice; any Linux one is, whatever its
+        // variant is spelt.
+        assert_eq!(
+            note("arm64", "arm64", &["arm64", "arm64/v8.2"]).as_deref(),
+            Some("compared arm64 only; not compared: arm64/v8.2 (choose with --arch)")
+        );
         assert_eq!(
             note("amd64", "amd64", &["amd64", "windows/amd64"]).as_deref(),
             Some("compared amd64; not Linux, never compared: windows/amd64")

@@ -27,8 +27,8 @@ pub use self::error::ImageReadError;
 use self::layers::{LayerRef, Layers, Reader};
 pub use self::named::{open_arg, split_named};
 pub use self::platform::{
-    first_linux, only_one_of_its_platform, platform_matches, platform_name, platform_of_name,
-    platforms_of, position_of,
+    first_linux, is_other_os, only_one_of_its_platform, platform_matches, platform_name,
+    platform_of_name, platforms_of, position_of,
 };
 use self::store::{ArchiveStore, DirStore, NoDocuments, PulledStore, Store};
 pub use self::store::{BlobSource, FetchError};

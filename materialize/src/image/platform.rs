@@ -119,7 +119,7 @@ pub fn platform_of_name(name: &str) -> Result<String, String> {
     // `linux/arm64`, as `docker --platform` spells it: every image read here is Linux.
     let bare = name.strip_prefix("linux/").unwrap_or(name);
     let (arch, variant) = split(bare);
-    if OTHER_SYSTEMS.contains(&arch) {
+    if is_other_os(bare) {
         return Err(format!("--arch {name:?}: flatroot reads Linux images only, not {arch}"));
     }
     if bare == "linux" {
@@ -146,6 +146,12 @@ pub fn platform_of_name(name: &str) -> Result<String, String> {
             _ => Ok(bare.to_string()),
         },
     }
+}
+
+/// Whether `platform` (as [`ImageView::platform`] names it, or as `--arch` is given) is of
+/// another OS than Linux: its first part names one (`windows/amd64`, `darwin`).
+pub fn is_other_os(platform: &str) -> bool {
+    OTHER_SYSTEMS.contains(&split(platform).0)
 }
 
 /// The first of `views` that is a Linux image (or names no OS, or is a bare layer): what a

@@ -110,13 +110,7 @@ impl Session {
                         RegistryError::Http { source: plain, .. },
                     ) if source.reached_no_server() => {
                         // The plain attempt's causes say what it met: refused, reset.
-                        let mut cause: Option<&dyn std::error::Error> = Some(&plain);
-                        let mut met = Vec::new();
-                        while let Some(error) = cause {
-                            met.push(error.to_string());
-                            cause = error.source();
-                        }
-                        let plain = met.join(": ");
+                        let plain = crate::error_chain(&plain);
                         Err(RegistryError::Unreachable { reference: label, plain, source })
                     }
                     // An HTTPS server (its certificate refused, or its 400 to plain HTTP):
