@@ -26,18 +26,27 @@ pub struct LimitArgs {
     pub max_file_size: Option<u64>,
     /// Most entries in one package's data tar, or placed by the layers of one image (each
     /// entry and each directory made for it, in every layer that lists it) [default: 1000000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_entries: Option<usize>,
     /// Longest entry name or link target, in bytes [default: 4096].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = at_least_one)]
     pub max_path_length: Option<usize>,
     /// Most bytes one compressed byte of a package's data segment or an image's layer may
     /// inflate to, once it passes 1 MiB [default: 1000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_inflate_ratio: Option<u64>,
     /// Most symlinks one path of a package may pass through [default: 40].
     #[arg(long, value_name = "N")]
     pub max_symlink_hops: Option<u32>,
+}
+
+/// A count of at least one, for a limit that at zero would refuse every package and image.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("expected at least 1: 0 would refuse every entry".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number of at least 1: {e}")),
+    }
 }
 
 impl LimitArgs {
@@ -89,6 +98,17 @@ mod tests {
         assert_eq!(limits.max_data_size, Limits::default().max_data_size);
         let none = Probe::parse_from(["x"]).limits.limits();
         assert_eq!(none, Limits::default());
+    }
+
+    #[test]
+    fn limits_that_would_refuse_everything_are_refused() {
+        for flag in ["--max-path-length", "--max-entries", "--max-inflate-ratio"] {
+            let error = Probe::try_parse_from(["x", flag, "0"]).err().unwrap().to_string();
+            assert!(error.contains(flag) && error.contains('0'), "{flag}: {error}");
+            assert!(Probe::try_parse_from(["x", flag, "1"]).is_ok(), "{flag}");
+        }
+        let error = Probe::try_parse_from(["x", "--max-entries", "1.5"]).err().unwrap();
+        assert!(error.to_string().contains("expected a whole number"), "{error}");
     }
 
     #[test]
