@@ -77,6 +77,25 @@ fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads
 }
 
 #[test]
+fn a_config_the_registry_lost_is_named_as_the_config_of_its_image() {
+    let name = "a_config_the_registry_lost_is_named_as_the_config_of_its_image";
+    let Some((served, _work, built, reference)) = pushed_fixture(name) else { return };
+    let arm64 = images(&built).into_iter().find(|v| v.arch == "arm64").unwrap();
+    let config = blob_json(&built, &arm64.digest)["config"]["digest"].as_str().unwrap().to_string();
+    let hex = config.trim_start_matches("sha256:");
+    let storage = served.dir.path().join("storage/docker/registry/v2/blobs/sha256");
+    std::fs::remove_file(storage.join(&hex[..2]).join(hex).join("data")).unwrap();
+
+    let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built));
+    assert_eq!(output.status.code(), Some(2), "{}{}", stdout(&output), stderr(&output));
+    let text = stderr(&output);
+    let whose =
+        format!("cannot fetch {config}, the config of the image {} (linux/arm64)", arm64.digest);
+    assert!(text.contains(&whose), "{text}");
+    assert!(text.contains("404"), "the registry's answer is kept: {text}");
+}
+
+#[test]
 fn the_layers_of_a_picked_image_are_each_fetched_once_and_applied_in_order() {
     let name = "the_layers_of_a_picked_image_are_each_fetched_once_and_applied_in_order";
     let Some(served) = Served::start(name, no_auth) else { return };

@@ -157,6 +157,19 @@ pub enum RegistryError {
         #[source]
         source: CredentialsError,
     },
+    /// The config of an image could not be fetched.
+    #[error("{reference}: cannot fetch {digest}, the config of {image}")]
+    Config {
+        /// The reference being worked on.
+        reference: String,
+        /// The config's digest.
+        digest: String,
+        /// Which image: its manifest's digest, and the platform its index lists it under.
+        image: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
+    },
     /// Content does not hash to the digest it was asked for by.
     #[error("{reference}: {what} {digest} arrived as sha256:{found}")]
     Digest {

@@ -161,7 +161,9 @@ fn write_image(
     let mut config_out = target.blob()?;
     config_out.write(document(&config_digest))?;
     config_out.finish()?;
-    source.blobs(&layers, target, options.jobs)?;
+    let named: Vec<NamedBlob> =
+        layers.iter().map(|(digest, size)| NamedBlob::layer(digest.clone(), *size)).collect();
+    source.blobs(&named, target, options.jobs)?;
 
     Ok(PullOutcome {
         digest: digest.to_string(),
@@ -285,15 +287,13 @@ fn fetch(
     // Children first, each once; blobs in the order first named.
     let mut named: Vec<NamedBlob> = Vec::new();
     let mut seen = Vec::new();
-    source.walk(&outcome.digest, &bytes, target, &mut named, &mut seen, 0)?;
-    let wanted: Vec<(String, u64)> = named
-        .into_iter()
-        .filter(|blob| blobs == Blobs::All || !blob.layer)
-        .map(|blob| (blob.digest, blob.size))
-        .collect();
+    let top = Walked { digest: &outcome.digest, bytes: &bytes, platform: None };
+    source.walk(&top, target, &mut named, &mut seen, 0)?;
+    let wanted: Vec<NamedBlob> =
+        named.into_iter().filter(|blob| blobs == Blobs::All || !blob.layer).collect();
     outcome.manifests = seen.len();
     outcome.blobs = wanted.len();
-    outcome.blob_bytes = wanted.iter().map(|(_, size)| size).sum();
+    outcome.blob_bytes = wanted.iter().map(|blob| blob.size).sum();
 
     source.blobs(&wanted, target, options.jobs)?;
     tracing::debug!(reference = %reference, digest = %outcome.digest, ?blobs, "pulled");
@@ -306,6 +306,34 @@ struct NamedBlob {
     size: u64,
     /// Whether every manifest naming it names it as a layer (not as a config).
     layer: bool,
+    /// For a config, the image it is first named by (its manifest's digest, and the
+    /// platform an index lists it under), for errors.
+    config_of: Option<String>,
+}
+
+impl NamedBlob {
+    fn layer(digest: String, size: u64) -> NamedBlob {
+        NamedBlob { digest, size, layer: true, config_of: None }
+    }
+}
+
+/// A manifest met on the walk down from a reference.
+struct Walked<'a> {
+    digest: &'a str,
+    bytes: &'a [u8],
+    /// `os/architecture[/variant]`, as the index that lists it says.
+    platform: Option<String>,
+}
+
+/// `os/architecture[/variant]` of an index entry's `platform`, if it has one.
+fn listed_platform(entry: &serde_json::Value) -> Option<String> {
+    let platform = entry.get("platform")?;
+    let part = |field: &str| platform.get(field).and_then(|v| v.as_str());
+    let mut text = format!("{}/{}", part("os")?, part("architecture")?);
+    if let Some(variant) = part("variant") {
+        text = format!("{text}/{variant}");
+    }
+    Some(text)
 }
 
 /// A registry session kept for the layers of a pull read later.
@@ -482,17 +510,17 @@ impl Source<'_> {
         Ok((bytes, media_type))
     }
 
-    /// Stores the manifest `bytes` (digest `digest`) after everything it names, and lists
-    /// the blobs of the images among them.
+    /// Stores the manifest `walked` after everything it names, and lists the blobs of the
+    /// images among them.
     fn walk(
         &self,
-        digest: &str,
-        bytes: &[u8],
+        walked: &Walked<'_>,
         target: &dyn Target,
         blobs: &mut Vec<NamedBlob>,
         seen: &mut Vec<String>,
         depth: u32,
     ) -> Result<(), RegistryError> {
+        let (digest, bytes) = (walked.digest, walked.bytes);
         let manifest_error = |what: String| RegistryError::Manifest {
             reference: self.label.clone(),
             digest: digest.to_string(),
@@ -515,16 +543,25 @@ impl Source<'_> {
             for child in wanted {
                 let (child_digest, size) = descriptor(child).map_err(manifest_error)?;
                 let (child_bytes, _) = self.manifest(&child_digest, Some(size))?;
-                self.walk(&child_digest, &child_bytes, target, blobs, seen, depth + 1)?;
+                let platform = listed_platform(child);
+                let child = Walked { digest: &child_digest, bytes: &child_bytes, platform };
+                self.walk(&child, target, blobs, seen, depth + 1)?;
             }
         } else if let Some(config) = document.get("config") {
             let layers = document.get("layers").and_then(|l| l.as_array());
             let configs = std::iter::once((config, false));
             for (entry, layer) in configs.chain(layers.into_iter().flatten().map(|l| (l, true))) {
-                let (digest, size) = descriptor(entry).map_err(manifest_error)?;
-                match blobs.iter_mut().find(|b| b.digest == digest) {
-                    Some(known) => known.layer &= layer,
-                    None => blobs.push(NamedBlob { digest, size, layer }),
+                let (blob, size) = descriptor(entry).map_err(manifest_error)?;
+                let config_of = (!layer).then(|| match &walked.platform {
+                    Some(platform) => format!("the image {digest} ({platform})"),
+                    None => format!("the image {digest}"),
+                });
+                match blobs.iter_mut().find(|b| b.digest == blob) {
+                    Some(known) => {
+                        known.layer &= layer;
+                        known.config_of = known.config_of.take().or(config_of);
+                    }
+                    None => blobs.push(NamedBlob { digest: blob, size, layer, config_of }),
                 }
             }
         } else {
@@ -539,10 +576,11 @@ impl Source<'_> {
         Ok(())
     }
 
-    /// Fetches every blob, `jobs` at a time; the first failure stops the others.
+    /// Fetches every blob, `jobs` at a time; the first failure stops the others. A config
+    /// that fails is named as the config of its image.
     fn blobs(
         &self,
-        blobs: &[(String, u64)],
+        blobs: &[NamedBlob],
         target: &dyn Target,
         jobs: usize,
     ) -> Result<(), RegistryError> {
@@ -554,12 +592,22 @@ impl Source<'_> {
                 scope.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((digest, size)) = blobs.get(i) else { break };
+                        let Some(blob) = blobs.get(i) else { break };
                         if lock().is_some() {
                             break;
                         }
-                        let fetched = self.session.retrying(|_| self.blob(digest, *size, target));
+                        let fetched =
+                            self.session.retrying(|_| self.blob(&blob.digest, blob.size, target));
                         if let Err(error) = fetched {
+                            let error = match &blob.config_of {
+                                Some(image) => RegistryError::Config {
+                                    reference: self.label.clone(),
+                                    digest: blob.digest.clone(),
+                                    image: image.clone(),
+                                    source: Box::new(error),
+                                },
+                                None => error,
+                            };
                             lock().get_or_insert(error);
                             break;
                         }
