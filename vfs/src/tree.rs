@@ -25,10 +25,13 @@ pub enum Follow {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeError {
     /// A component of the path does not exist.
-    #[error("{path:?}: no such file or directory")]
+    #[error("{path:?}: no such file or directory{}", missing_through_symlink(missing))]
     NotFound {
         /// The path looked up.
         path: Lossy,
+        /// When a symlink on the way led there: the absolute path that does not exist
+        /// (boxed, to keep the error two words smaller where no symlink was followed).
+        missing: Option<Box<Lossy>>,
     },
     /// A component that must be a directory is something else.
     #[error("{path:?}: a component of the path is not a directory")]
@@ -66,6 +69,16 @@ pub enum TreeError {
     /// The path is not a valid relative path.
     #[error(transparent)]
     Name(#[from] NameError),
+}
+
+/// What a [`TreeError::NotFound`] adds when a symlink led to the missing path.
+fn missing_through_symlink(missing: &Option<Box<Lossy>>) -> String {
+    match missing {
+        Some(missing) => {
+            format!(" (a symlink on the way leads to {missing:?}, which does not exist)")
+        }
+        None => String::new(),
+    }
 }
 
 impl Borrow<[u8]> for Name {
@@ -297,7 +310,7 @@ fn join(names: &[Name]) -> Vec<u8> {
 fn relabel(error: TreeError, path: &[u8]) -> TreeError {
     let path = Lossy(path.to_vec());
     match error {
-        TreeError::NotFound { .. } => TreeError::NotFound { path },
+        TreeError::NotFound { missing, .. } => TreeError::NotFound { path, missing },
         TreeError::NotADirectory { .. } => TreeError::NotADirectory { path },
         TreeError::Loop { .. } => TreeError::Loop { path },
         TreeError::Escape { .. } => TreeError::Escape { path },
@@ -318,6 +331,8 @@ pub(crate) fn resolve(
     let err_path = || Lossy(path.to_vec());
     let mut pending: VecDeque<Vec<u8>> = path.split(|b| *b == b'/').map(<[u8]>::to_vec).collect();
     let mut stack = vec![NodeId(0)];
+    // The names of `stack[1..]`, to say where a symlink led when a component is missing.
+    let mut names: Vec<Vec<u8>> = Vec::new();
     let mut hops = 0u32;
 
     while let Some(part) = pending.pop_front() {
@@ -326,6 +341,7 @@ pub(crate) fn resolve(
             b".." => {
                 if stack.len() > 1 {
                     stack.pop();
+                    names.pop();
                 } else if strict {
                     return Err(TreeError::Escape { path: err_path() });
                 }
@@ -338,7 +354,15 @@ pub(crate) fn resolve(
             return Err(TreeError::NotADirectory { path: err_path() });
         };
         let Some(&child) = entries.get(part.as_slice()) else {
-            return Err(TreeError::NotFound { path: err_path() });
+            let missing = (hops > 0).then(|| {
+                let mut missing = Vec::new();
+                for name in names.iter().chain(std::iter::once(&part)) {
+                    missing.push(b'/');
+                    missing.extend_from_slice(name);
+                }
+                Box::new(Lossy(missing))
+            });
+            return Err(TreeError::NotFound { path: err_path(), missing });
         };
         // Whether this is the last component is asked of symlinks only: scanning what is
         // left at every component would cost the square of the path's depth.
@@ -352,10 +376,11 @@ pub(crate) fn resolve(
             }
             // As on Linux, an empty target names nothing (it is not `.`).
             if target.is_empty() {
-                return Err(TreeError::NotFound { path: err_path() });
+                return Err(TreeError::NotFound { path: err_path(), missing: None });
             }
             if target.first() == Some(&b'/') {
                 stack.truncate(1);
+                names.clear();
             }
             for piece in target.split(|b| *b == b'/').rev() {
                 pending.push_front(piece.to_vec());
@@ -363,6 +388,7 @@ pub(crate) fn resolve(
             continue;
         }
         stack.push(child);
+        names.push(part);
     }
     Ok(stack.last().copied().unwrap_or(NodeId(0)))
 }
@@ -415,8 +441,26 @@ mod tests {
         assert!(matches!(err, TreeError::NotFound { .. }), "{err:?}");
         assert_eq!(
             tree.lookup(b"escape", Follow::Final).unwrap_err(),
-            TreeError::NotFound { path: Lossy(b"escape".to_vec()) }
+            TreeError::NotFound {
+                path: Lossy(b"escape".to_vec()),
+                missing: Some(Box::new(Lossy(b"/etc".to_vec())))
+            }
         );
+    }
+
+    #[test]
+    fn a_missing_path_a_symlink_led_to_is_named() {
+        let tree = sample();
+        let err = tree.lookup(b"usr/lib64/none/x", Follow::Final).unwrap_err();
+        let missing = Some(Box::new(Lossy(b"/usr/lib/none".to_vec())));
+        assert_eq!(err, TreeError::NotFound { path: Lossy(b"usr/lib64/none/x".to_vec()), missing });
+        let text = err.to_string();
+        assert!(text.contains("leads to \"/usr/lib/none\", which does not exist"), "{text}");
+
+        // Without a symlink on the way, the path itself says what is missing.
+        let err = tree.lookup(b"usr/none", Follow::Final).unwrap_err();
+        assert_eq!(err, TreeError::NotFound { path: Lossy(b"usr/none".to_vec()), missing: None });
+        assert_eq!(err.to_string(), "\"usr/none\": no such file or directory");
     }
 
     #[test]
