@@ -76,7 +76,15 @@ impl std::error::Error for SyntaxError {}
 /// not match `T` (unknown keys included, when `T` denies them).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
     prescan(text, MAX_FLOW_DEPTH, MAX_ALIASES)?;
-    serde_yaml::from_str(text).map_err(|error| convert(error, text))
+    serde_yaml::from_str(text).map_err(|error| {
+        // Deserialization stops at the first value of the wrong type, which can come before
+        // the parser reaches a syntax error further on (a `[` left open at the end reads as
+        // a sequence first). A document that is not YAML is reported as such.
+        match serde_yaml::from_str::<serde::de::IgnoredAny>(text) {
+            Err(syntax) => convert(syntax, text),
+            Ok(_) => convert(error, text),
+        }
+    })
 }
 
 fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
@@ -388,6 +396,27 @@ impl<'a> Scan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_that_is_not_yaml_is_a_syntax_error_before_a_type_error() {
+        #[derive(Debug, serde::Deserialize)]
+        #[expect(dead_code, reason = "only its type is read")]
+        struct Entrypoint {
+            command: String,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[expect(dead_code, reason = "only its type is read")]
+        struct Doc {
+            entrypoint: Entrypoint,
+        }
+        let error = from_str::<Doc>("entrypoint:\n  command: [").unwrap_err();
+        assert!(error.message().contains("while parsing"), "{error}");
+        assert_eq!(error.line(), Some(3), "{error}");
+
+        // Well-formed YAML of the wrong type is still a type error.
+        let error = from_str::<Doc>("entrypoint:\n  command: [a]\n").unwrap_err();
+        assert!(error.message().contains("invalid type: sequence"), "{error}");
+    }
 
     #[test]
     fn ordinary_flow_collections_pass() {
