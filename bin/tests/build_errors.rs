@@ -191,7 +191,7 @@ fn untrusted_input_needs_the_flag_and_is_recorded() {
     success(&output);
     expect(&stderr(&output), &["warning:", "not verified", "--allow-untrusted"]);
     let view = &images(&out)[0];
-    assert_eq!(view.config["config"]["Labels"]["dev.flatroot.unverified-input"], "true");
+    assert_eq!(view.config().unwrap()["config"]["Labels"]["dev.flatroot.unverified-input"], "true");
 }
 
 /// A blueprint over the fixture repository with `extra` YAML appended, in `dir`.

@@ -82,7 +82,7 @@ fn the_tree_holds_what_the_packages_and_blueprint_say() {
     // Busybox applet links from etc/busybox-paths.d, pointing at /bin/busybox.
     assert_eq!(node("usr/bin/env").kind, NodeKind::Symlink(b"/bin/busybox".as_slice().into()));
 
-    let config = &view.config["config"];
+    let config = &view.config().unwrap()["config"];
     assert_eq!(config["Entrypoint"], serde_json::json!(["/usr/bin/hello"]));
     assert_eq!(config["Cmd"], serde_json::json!(["--verbose"]));
     assert_eq!(config["User"], "greeter");
@@ -340,7 +340,7 @@ fn source_date_epoch_clamps_times_and_sets_the_creation_time() {
 
     let view = &images(&out)[0];
     let tree = view.tree().unwrap();
-    assert_eq!(view.config["created"], "2001-09-09T01:46:40Z");
+    assert_eq!(view.config().unwrap()["created"], "2001-09-09T01:46:40Z");
     let newest = tree.walk().map(|e| tree.node(e.node).meta.mtime.secs).max().unwrap();
     assert_eq!(newest, 1_000_000_000);
     let flag = build(

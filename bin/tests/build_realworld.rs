@@ -74,7 +74,10 @@ fn apkos_own_test_blueprint_builds_unchanged_for_both_archs() {
             assert_eq!(inspect["Architecture"], arch);
         }
     }
-    assert_eq!(views[0].config["config"]["Entrypoint"], serde_json::json!(["/bin/sh", "-l"]));
+    assert_eq!(
+        views[0].config().unwrap()["config"]["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-l"])
+    );
 }
 
 #[test]
@@ -354,7 +357,7 @@ fn gzip_readers_read_every_member_of_a_real_layer() {
     build(&repo.join("blueprints/minirootfs.yaml").to_string_lossy(), &out, &[]);
 
     let view = &images(&out)[0];
-    let diff_id = view.config["rootfs"]["diff_ids"][0].as_str().unwrap().to_string();
+    let diff_id = view.config().unwrap()["rootfs"]["diff_ids"][0].as_str().unwrap().to_string();
     let manifest = support::registry::blob_json(&out, &view.digest);
     let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
     let layer = out.join("blobs/sha256").join(layer_digest.strip_prefix("sha256:").unwrap());

@@ -77,22 +77,41 @@ fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads
 }
 
 #[test]
-fn a_config_the_registry_lost_is_named_as_the_config_of_its_image() {
-    let name = "a_config_the_registry_lost_is_named_as_the_config_of_its_image";
-    let Some((served, _work, built, reference)) = pushed_fixture(name) else { return };
+fn a_config_the_registry_lost_fails_only_the_commands_that_read_its_image() {
+    let name = "a_config_the_registry_lost_fails_only_the_commands_that_read_its_image";
+    let Some((served, work, built, reference)) = pushed_fixture(name) else { return };
     let arm64 = images(&built).into_iter().find(|v| v.arch == "arm64").unwrap();
     let config = blob_json(&built, &arm64.digest)["config"]["digest"].as_str().unwrap().to_string();
     let hex = config.trim_start_matches("sha256:");
     let storage = served.dir.path().join("storage/docker/registry/v2/blobs/sha256");
     std::fs::remove_file(storage.join(&hex[..2]).join(hex).join("data")).unwrap();
-
-    let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built));
-    assert_eq!(output.status.code(), Some(2), "{}{}", stdout(&output), stderr(&output));
-    let text = stderr(&output);
     let whose =
         format!("cannot fetch {config}, the config of the image {} (linux/arm64)", arm64.digest);
+
+    // The other platform is read, and pulled, without it.
+    let from = served.registry.requests().len();
+    let output = run(served.flatroot().arg("diff").arg(&reference).arg(&built));
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let out = work.path().join("amd64");
+    let pull = |arch: &str, out: &std::path::Path| {
+        run(served.flatroot().args(["pull", "--arch", arch]).arg(&reference).arg(out))
+    };
+    success(&pull("amd64", &out));
+    let fetched = blob_gets_since(&served, from);
+    assert!(!fetched.iter().any(|uri| uri.ends_with(&config)), "{fetched:#?}");
+
+    // The commands that read the image it belongs to fail, naming whose config it is.
+    let output =
+        run(served.flatroot().arg("diff").arg(&reference).arg(&built).args(["--arch", "aarch64"]));
+    assert_eq!(output.status.code(), Some(2), "{}{}", stdout(&output), stderr(&output));
+    let text = stderr(&output);
     assert!(text.contains(&whose), "{text}");
     assert!(text.contains("404"), "the registry's answer is kept: {text}");
+    let out = work.path().join("arm64");
+    let output = pull("arm64", &out);
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&whose), "{}", stderr(&output));
+    assert!(!out.exists(), "nothing half-written");
 }
 
 #[test]

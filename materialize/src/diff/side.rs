@@ -509,15 +509,17 @@ fn load_image(
         DiffError::Image { input: path.to_path_buf(), source: Box::new(source) }
     })?;
     let view = views.swap_remove(index);
-    let is_layer = view.config.is_null();
+    let is_layer = view.is_layer();
+    let image_error =
+        |source| DiffError::Image { input: path.to_path_buf(), source: Box::new(source) };
+    let config = if is_layer { None } else { Some(view.config().map_err(image_error)?) };
     let mut side = Side {
         info: SideInfo {
             input: path.display().to_string(),
             kind: if is_layer { "layer" } else { "image" },
             arch: view.platform(),
         },
-        config: (!is_layer)
-            .then(|| with_annotations(config_fields(&view.config), &view.annotations)),
+        config: config.map(|config| with_annotations(config_fields(config), &view.annotations)),
         packages: None,
         tree: None,
         owners: BTreeMap::new(),
@@ -529,10 +531,7 @@ fn load_image(
         return Ok(side);
     }
 
-    let tree = view.tree().map_err(|source| DiffError::Image {
-        input: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
+    let tree = view.tree().map_err(image_error)?;
     let records = match installed_db(&tree) {
         Some(bytes) => installed_read::parse(bytes)
             .map_err(|source| DiffError::Installed { input: path.to_path_buf(), source })?,

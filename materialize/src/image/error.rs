@@ -132,6 +132,19 @@ pub enum ImageReadError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The config of an image that was left where it was pulled from could not be fetched.
+    #[error("{path}: cannot fetch {digest}, the config of the image {image}")]
+    FetchConfig {
+        /// The image input (a reference).
+        path: PathBuf,
+        /// The config's digest.
+        digest: String,
+        /// The image: its manifest digest, and the platform its index lists it under.
+        image: String,
+        /// Why not.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A layer holds a name or link target longer than [`Limits::max_path_len`].
     #[error("{path}: {} holds a name or link target past the path length limit (raise it \
         with {})", layer_name(digest), Limit::PathLength.option())]

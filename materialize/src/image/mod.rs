@@ -13,11 +13,13 @@ mod layers;
 mod named;
 mod platform;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use flatroot_vfs::FrozenTree;
 use sha2::{Digest as _, Sha256};
@@ -45,10 +47,9 @@ pub struct ImageView {
     pub variant: Option<String>,
     /// The manifest digest, or the layer digest for a bare layer.
     pub digest: String,
-    /// The image config as JSON (`null` for a bare layer).
-    pub config: serde_json::Value,
-    /// The layers, read when [`ImageView::tree`] asks for them.
-    layers: Layers,
+    /// The config and the list of layers: read with the manifest, or, for an image a
+    /// registry serves, when first asked for.
+    contents: Contents,
     /// The annotations of the image indexes that list the image, inner ones over outer
     /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
     /// for a docker-archive's `manifest.json` images and bare layers.
@@ -64,7 +65,58 @@ pub struct ImageView {
     pub indexes: Vec<String>,
 }
 
+/// An image's config and the list of its layers (not their bytes).
+struct Read {
+    /// The image config as JSON (`null` for a bare layer).
+    config: serde_json::Value,
+    /// The layers, read when [`ImageView::tree`] asks for them.
+    layers: Layers,
+}
+
+/// How an image's [`Read`] is had.
+enum Contents {
+    /// Read when the image was.
+    Read(Read),
+    /// Read from `manifest` the first time it is asked for: the config of an image that a
+    /// registry's index lists under its platform is fetched only if a command picks it.
+    Deferred {
+        reader: Arc<Reader>,
+        manifest: serde_json::Value,
+        /// The image as errors name it: its digest and platform.
+        label: String,
+        read: OnceLock<Read>,
+    },
+}
+
 impl ImageView {
+    /// The image config as JSON (`null` for a bare layer).
+    ///
+    /// # Errors
+    /// For an image a registry serves, when its config cannot be fetched
+    /// ([`ImageReadError::FetchConfig`]), or is not JSON or does not match its digest, size
+    /// or layers.
+    pub fn config(&self) -> Result<&serde_json::Value, ImageReadError> {
+        Ok(&self.read()?.config)
+    }
+
+    /// Whether this is a bare layer: no manifest, no config.
+    pub fn is_layer(&self) -> bool {
+        matches!(&self.contents, Contents::Read(read) if read.config.is_null())
+    }
+
+    fn read(&self) -> Result<&Read, ImageReadError> {
+        match &self.contents {
+            Contents::Read(read) => Ok(read),
+            Contents::Deferred { reader, manifest, label, read } => {
+                if let Some(done) = read.get() {
+                    return Ok(done);
+                }
+                let done = read_contents(reader, &self.digest, manifest, Some(label))?;
+                Ok(read.get_or_init(|| done))
+            }
+        }
+    }
+
     /// The root filesystem: all layers applied in order, with their whiteouts. Layers are
     /// read (and inflated) the first time any image of the input asks for them, and shared
     /// by every tree that lists them; each call applies them anew.
@@ -75,7 +127,7 @@ impl ImageView {
     /// ([`ImageReadError::TooLarge`]) or is not a valid tar, or layers that place more
     /// entries than [`Limits::max_entries`] ([`ImageReadError::TooManyEntries`]).
     pub fn tree(&self) -> Result<FrozenTree, ImageReadError> {
-        self.layers.tree()
+        self.read()?.layers.tree()
     }
 }
 
@@ -172,8 +224,10 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
         arch: String::new(),
         variant: None,
         digest,
-        config: serde_json::Value::Null,
-        layers: Layers::new(&reader, vec![only], "")?,
+        contents: Contents::Read(Read {
+            config: serde_json::Value::Null,
+            layers: Layers::new(&reader, vec![only], "")?,
+        }),
         annotations: BTreeMap::new(),
         names: Vec::new(),
         indexes: Vec::new(),
@@ -272,11 +326,17 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
             }));
             continue;
         }
-        let mut view = read_manifest(reader, &digest, &document)?;
         // The platform the index gives is the one images are picked by (as a runtime picks
         // them); the config's stands where the index gives none.
         let platform = reached.descriptor.get("platform");
         let text = |field| platform.and_then(|p| p.get(field)).and_then(|v| v.as_str());
+        let listed = [text("os"), text("architecture")];
+        let mut view =
+            if store.fetches_blobs() && listed.iter().all(|t| t.is_some_and(|t| !t.is_empty())) {
+                deferred(reader, &digest, &document, platform)
+            } else {
+                read_manifest(reader, &digest, &document)?
+            };
         if let Some(os) = text("os").filter(|o| !o.is_empty()) {
             view.os = os.to_string();
         }
@@ -376,8 +436,7 @@ fn open_docker_manifest(
             arch,
             variant,
             digest,
-            config,
-            layers,
+            contents: Contents::Read(Read { config, layers }),
             annotations,
             names,
             indexes,
@@ -403,7 +462,7 @@ fn add_repo_tags(
     for item in list.as_array().into_iter().flatten() {
         let config_path = string_field(item, "Config", path)?;
         let config = json(store.file(&config_path, path)?.as_ref(), path, &config_path)?;
-        for view in views.iter_mut().filter(|v| v.config == config) {
+        for view in views.iter_mut().filter(|v| v.config().ok() == Some(&config)) {
             push_new(&mut view.names, repo_tags(item));
         }
     }
@@ -416,10 +475,74 @@ fn read_manifest(
     digest: &str,
     manifest: &serde_json::Value,
 ) -> Result<ImageView, ImageReadError> {
+    let read = read_contents(reader, digest, manifest, None)?;
+    let config = &read.config;
+    let (os, arch) = (text_of(config, "os"), text_of(config, "architecture"));
+    let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
+    let digest = digest.to_string();
+    let annotations = BTreeMap::new();
+    let (names, indexes) = (Vec::new(), Vec::new());
+    let contents = Contents::Read(read);
+    Ok(ImageView { os, arch, variant, digest, contents, annotations, names, indexes })
+}
+
+/// The image `manifest` (of digest `digest`) describes, listed under `platform` by an index,
+/// its config left to be read when asked for. The platform is set by the caller.
+fn deferred(
+    reader: &Arc<Reader>,
+    digest: &str,
+    manifest: &serde_json::Value,
+    platform: Option<&serde_json::Value>,
+) -> ImageView {
+    let text = |field| platform.and_then(|p| p.get(field)).and_then(|v| v.as_str());
+    let mut listed = [text("os"), text("architecture"), text("variant")]
+        .into_iter()
+        .flatten()
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    if !listed.is_empty() {
+        listed = format!(" ({listed})");
+    }
+    let contents = Contents::Deferred {
+        reader: Arc::clone(reader),
+        manifest: manifest.clone(),
+        label: format!("{digest}{listed}"),
+        read: OnceLock::new(),
+    };
+    ImageView {
+        os: String::new(),
+        arch: String::new(),
+        variant: None,
+        digest: digest.to_string(),
+        contents,
+        annotations: BTreeMap::new(),
+        names: Vec::new(),
+        indexes: Vec::new(),
+    }
+}
+
+/// The config and layer list of the image `manifest` (of digest `digest`). `label` names the
+/// image in the error for a config that cannot be fetched.
+fn read_contents(
+    reader: &Arc<Reader>,
+    digest: &str,
+    manifest: &serde_json::Value,
+    label: Option<&str>,
+) -> Result<Read, ImageReadError> {
     let (store, path) = (reader.store(), reader.path());
     let config_descriptor = manifest.get("config").unwrap_or(&serde_json::Value::Null);
     let config_digest = string_field(config_descriptor, "digest", path)?;
-    let config_bytes = blob(store, path, &config_digest, size_of(config_descriptor, path)?)?;
+    let size = size_of(config_descriptor, path)?;
+    let config_bytes = blob(store, path, &config_digest, size).map_err(|error| match error {
+        ImageReadError::Fetch { path, digest: config, source } => ImageReadError::FetchConfig {
+            path,
+            digest: config,
+            image: label.unwrap_or(digest).to_string(),
+            source,
+        },
+        other => other,
+    })?;
     let config = json(config_bytes.as_ref(), path, &config_digest)?;
     let listed = manifest.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
     let diff_ids = diff_ids(&config, listed.len(), path, &config_digest)?;
@@ -432,12 +555,7 @@ fn read_manifest(
         list.push(LayerRef { key, member, size, is_blob: true, diff_id, media_type });
     }
     let layers = Layers::new(reader, list, digest)?;
-    let (os, arch) = (text_of(&config, "os"), text_of(&config, "architecture"));
-    let variant = config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-    let digest = digest.to_string();
-    let annotations = BTreeMap::new();
-    let (names, indexes) = (Vec::new(), Vec::new());
-    Ok(ImageView { os, arch, variant, digest, config, layers, annotations, names, indexes })
+    Ok(Read { config, layers })
 }
 
 /// The string `field` of `document`; empty when it has none.
@@ -521,7 +639,7 @@ fn blob(
     size: Option<u64>,
 ) -> Result<Bytes, ImageReadError> {
     let hex_digest = hex_of(digest, path)?;
-    let bytes = store.file(&format!("blobs/sha256/{hex_digest}"), path)?;
+    let bytes = store.document(&format!("blobs/sha256/{hex_digest}"), path, size)?;
     blob::check_size(bytes.as_ref().len() as u64, size, path, digest)?;
     check_digest(&hex::encode(Sha256::digest(bytes.as_ref())), hex_digest, digest, path)?;
     Ok(bytes)

@@ -265,8 +265,10 @@ mod tests {
             arch: arch.to_string(),
             variant: variant.map(str::to_string),
             digest: digest.to_string(),
-            config: serde_json::Value::Null,
-            layers: super::super::layers::Layers::none(),
+            contents: super::super::Contents::Read(super::super::Read {
+                config: serde_json::Value::Null,
+                layers: super::super::layers::Layers::none(),
+            }),
             annotations: Default::default(),
             names: names.iter().map(|n| n.to_string()).collect(),
             indexes: Vec::new(),

@@ -41,6 +41,23 @@ pub(super) trait Store: Send + Sync {
     /// A small document (an index, a manifest, a config), whole.
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError>;
 
+    /// The document blob `name` (`blobs/sha256/…`) of `size` bytes (as its descriptor
+    /// says, when one does): by default [`Store::file`]'s bytes.
+    fn document(
+        &self,
+        name: &str,
+        image: &Path,
+        _size: Option<u64>,
+    ) -> Result<Bytes, ImageReadError> {
+        self.file(name, image)
+    }
+
+    /// Whether blobs are fetched from afar ([`BlobSource`]), so that a config is better
+    /// left unread until an image is picked.
+    fn fetches_blobs(&self) -> bool {
+        false
+    }
+
     /// A layer blob, decompressed into the one buffer its tree will point into, within
     /// `limits`, and refused unread when it is not `size` bytes long (as its descriptor
     /// says, when one does); by default from the bytes [`Store::file`] gives.
@@ -113,6 +130,36 @@ impl Store for PulledStore {
             path: image.to_path_buf(),
             what: format!("the image has no {name}"),
         })
+    }
+
+    /// A document pulled with the manifests, else (a config) fetched now, at most
+    /// [`DOCUMENT_LIMIT`] bytes.
+    fn document(
+        &self,
+        name: &str,
+        image: &Path,
+        size: Option<u64>,
+    ) -> Result<Bytes, ImageReadError> {
+        if self.documents.contains_key(name) {
+            return self.file(name, image);
+        }
+        let (Some(digest), Some(size)) = (Self::digest_of(name), size) else {
+            return self.file(name, image);
+        };
+        if size > DOCUMENT_LIMIT {
+            let what = format!("{digest} is {size} bytes; a document may weigh {DOCUMENT_LIMIT}");
+            return Err(ImageReadError::Format { path: image.to_path_buf(), what });
+        }
+        let fetched = self.layers.fetch(&digest, size).map_err(|source| ImageReadError::Fetch {
+            path: image.to_path_buf(),
+            digest: digest.clone(),
+            source,
+        })?;
+        Ok(Bytes::owned(fetched))
+    }
+
+    fn fetches_blobs(&self) -> bool {
+        true
     }
 
     fn layer(

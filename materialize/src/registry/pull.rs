@@ -1,13 +1,13 @@
 //! Pulling a reference: its manifest (an index, or one image), every manifest an index
 //! names, and every config and layer, each verified against its digest and size as it
 //! streams. Into an OCI image layout ([`pull_layout`]), or into memory and on into trees
-//! ([`open_image`]), where a layer is fetched only when a tree that lists it is read.
+//! ([`open_image`]), where an image's config and layers are fetched only when it is picked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType, Platform};
 use sha2::{Digest as _, Sha256};
@@ -84,8 +84,9 @@ fn tag_name(reference: &Reference) -> Option<String> {
 
 /// Pulls the one image of `reference` of the platform `platform` (`amd64`, `arm/v7`; see
 /// [`image::platform_of_name`]) into an OCI image layout at `out`, as [`pull_layout`] pulls
-/// a whole reference: the index, manifests and configs are read (each once) to pick the
-/// image, and only its manifest, config and layers are written. The layout's `index.json`
+/// a whole reference: the index and manifests are read (each once) to pick the image, with
+/// the configs of images the index lists under no platform, and only the picked image's
+/// manifest, config and layers are fetched and written. The layout's `index.json`
 /// names that manifest (under the reference's tag, when it has one), not the index above it.
 ///
 /// # Errors
@@ -102,7 +103,7 @@ pub fn pull_platform(
     let label = reference.to_string();
     let remote = Remote::connect(reference, options)?;
     let source = remote.source(true);
-    let (documents, views) = read_documents(&source, options)?;
+    let (documents, views) = read_documents(&remote, options)?;
     let Some(index) = image::position_of(&views, platform) else {
         return Err(RegistryError::NoPlatform {
             reference: label,
@@ -117,13 +118,16 @@ pub fn pull_platform(
 
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
-    let outcome =
-        write_image(&source, &documents, &picked.digest, &LayoutTarget(&layout), options)?;
+    let listing = listing_of(&documents, &picked.digest);
+    let parts = [picked.os.as_str(), picked.arch.as_str(), picked.variant.as_deref().unwrap_or("")];
+    let platform = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/");
+    let image = format!("the image {} ({platform})", picked.digest);
+    let picked_image = (picked.digest.as_str(), image.as_str());
+    let outcome = write_image(&source, &documents, picked_image, &LayoutTarget(&layout), options)?;
 
     // The image's index is not pulled: what it says of the image (its annotations) goes on
     // the layout's own index, where `mount` and `diff` read it as they read it there.
     // The platform the index listed the image under stays with it.
-    let listing = listing_of(&documents, &picked.digest);
     let platform = listing.and_then(|l| serde_json::from_value(l.get("platform")?.clone()).ok());
     let named = Named { ref_name: tag_name(reference), platform, annotations: &picked.annotations };
     let index = layout_index(&outcome, &named, &label)?;
@@ -131,12 +135,13 @@ pub fn pull_platform(
     Ok(outcome)
 }
 
-/// Writes the image of manifest `digest` into `target`: its manifest and config from
-/// `documents`, where they were verified as they arrived, and its layers fetched now.
+/// Writes the image of manifest `digest` (`image` in errors) into `target`: its manifest
+/// from `documents`, where it was verified as it arrived, and its config and layers fetched
+/// now.
 fn write_image(
     source: &Source<'_>,
     documents: &Documents,
-    digest: &str,
+    (digest, image): (&str, &str),
     target: &dyn Target,
     options: &Options,
 ) -> Result<PullOutcome, RegistryError> {
@@ -158,11 +163,11 @@ fn write_image(
     let layers = layers.map(descriptor).collect::<Result<Vec<_>, _>>().map_err(malformed)?;
 
     target.manifest(manifest_bytes)?;
-    let mut config_out = target.blob()?;
-    config_out.write(document(&config_digest))?;
-    config_out.finish()?;
-    let named: Vec<NamedBlob> =
-        layers.iter().map(|(digest, size)| NamedBlob::layer(digest.clone(), *size)).collect();
+    let config =
+        NamedBlob { digest: config_digest, size: config_size, config_of: Some(image.to_string()) };
+    let named: Vec<NamedBlob> = std::iter::once(config)
+        .chain(layers.iter().map(|(digest, size)| NamedBlob::layer(digest.clone(), *size)))
+        .collect();
     source.blobs(&named, target, options.jobs)?;
 
     Ok(PullOutcome {
@@ -196,9 +201,10 @@ fn listing_of(documents: &Documents, digest: &str) -> Option<serde_json::Value> 
 }
 
 /// Reads the images of `reference` as [`crate::image::open_with`] reads a layout, each
-/// layer held to `limits`, for `mount` and `diff`: the index, manifests and configs are
-/// pulled now, into memory, and an image's layers when its tree is asked for, so that the
-/// platforms a command does not pick are never downloaded.
+/// layer held to `limits`, for `mount` and `diff`: the index and manifests are pulled now,
+/// into memory, and an image's config and layers when they are asked for, so that the
+/// platforms a command does not pick are never downloaded. (The config of an image that
+/// its index lists under no platform is fetched now, to learn its platform.)
 ///
 /// # Errors
 /// As [`pull_layout`], and [`RegistryError::Image`] when an image cannot be read back. A
@@ -218,12 +224,11 @@ pub fn open_image(
 /// An image's small documents by their layout names (`index.json`, `blobs/sha256/<hex>`).
 type Documents = BTreeMap<String, Vec<u8>>;
 
-/// The index, manifests and configs `source`'s reference names, by their layout names
-/// (`index.json` naming the reference's manifest, `blobs/sha256/<hex>`), attestations left
-/// out.
+/// The index and manifests `source`'s reference names, by their layout names (`index.json`
+/// naming the reference's manifest, `blobs/sha256/<hex>`), attestations left out.
 fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, RegistryError> {
     let target = MemoryTarget::default();
-    let outcome = fetch(source, options, &target, Blobs::ConfigsOnly)?;
+    let outcome = fetch(source, options, &target, Blobs::Later)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     let none = BTreeMap::new();
     let named = Named { ref_name: None, platform: None, annotations: &none };
@@ -232,27 +237,19 @@ fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, Regist
     Ok(files)
 }
 
-/// [`documents`], and the images they describe, read to be picked from (their layers are
-/// not read: a tree asked for is an error).
+/// [`documents`], and the images they describe, read to be picked from.
 fn read_documents(
-    source: &Source<'_>,
+    remote: &Remote,
     options: &Options,
 ) -> Result<(Documents, Vec<ImageView>), RegistryError> {
-    let files = documents(source, options)?;
+    let source = remote.source(true);
+    let files = documents(&source, options)?;
     let label = source.label.clone();
     let limits = crate::apk::datatar::Limits::default();
-    let views = image::open_pulled(files.clone(), Box::new(Unfetched), Path::new(&label), &limits)
+    let fetcher = Box::new(remote.clone());
+    let views = image::open_pulled(files.clone(), fetcher, Path::new(&label), &limits)
         .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })?;
     Ok((files, views))
-}
-
-/// The layers of images read only to pick one: never fetched through here.
-struct Unfetched;
-
-impl image::BlobSource for Unfetched {
-    fn fetch(&self, digest: &str, _size: u64) -> Result<Vec<u8>, image::FetchError> {
-        Err(format!("{digest}: layers of an image being picked are not fetched").into())
-    }
 }
 
 /// Which blobs a pull fetches with the manifests.
@@ -260,8 +257,8 @@ impl image::BlobSource for Unfetched {
 enum Blobs {
     /// Every config and layer.
     All,
-    /// The configs alone; layers are fetched when they are read.
-    ConfigsOnly,
+    /// None: an image's config and layers are fetched when it is read.
+    Later,
 }
 
 /// Fetches the manifests `source`'s reference names into `target`, with the blobs `blobs`
@@ -289,8 +286,7 @@ fn fetch(
     let mut seen = Vec::new();
     let top = Walked { digest: &outcome.digest, bytes: &bytes, platform: None };
     source.walk(&top, target, &mut named, &mut seen, 0)?;
-    let wanted: Vec<NamedBlob> =
-        named.into_iter().filter(|blob| blobs == Blobs::All || !blob.layer).collect();
+    let wanted: Vec<NamedBlob> = if blobs == Blobs::All { named } else { Vec::new() };
     outcome.manifests = seen.len();
     outcome.blobs = wanted.len();
     outcome.blob_bytes = wanted.iter().map(|blob| blob.size).sum();
@@ -304,8 +300,6 @@ fn fetch(
 struct NamedBlob {
     digest: String,
     size: u64,
-    /// Whether every manifest naming it names it as a layer (not as a config).
-    layer: bool,
     /// For a config, the image it is first named by (its manifest's digest, and the
     /// platform an index lists it under), for errors.
     config_of: Option<String>,
@@ -313,7 +307,7 @@ struct NamedBlob {
 
 impl NamedBlob {
     fn layer(digest: String, size: u64) -> NamedBlob {
-        NamedBlob { digest, size, layer: true, config_of: None }
+        NamedBlob { digest, size, config_of: None }
     }
 }
 
@@ -336,9 +330,10 @@ fn listed_platform(entry: &serde_json::Value) -> Option<String> {
     Some(text)
 }
 
-/// A registry session kept for the layers of a pull read later.
+/// A registry session kept for the configs and layers of a pull read later.
+#[derive(Clone)]
 struct Remote {
-    session: Session,
+    session: Arc<Session>,
     reference: Reference,
     /// Blobs fetched at the same time.
     jobs: usize,
@@ -347,7 +342,7 @@ struct Remote {
 impl Remote {
     fn connect(reference: &Reference, options: &Options) -> Result<Remote, RegistryError> {
         let client = Client::new(&options.http).map_err(RegistryError::Client)?;
-        let session = Session::connect(reference, options, client)?;
+        let session = Arc::new(Session::connect(reference, options, client)?);
         Ok(Remote { session, reference: reference.clone(), jobs: options.jobs })
     }
 
@@ -557,11 +552,8 @@ impl Source<'_> {
                     None => format!("the image {digest}"),
                 });
                 match blobs.iter_mut().find(|b| b.digest == blob) {
-                    Some(known) => {
-                        known.layer &= layer;
-                        known.config_of = known.config_of.take().or(config_of);
-                    }
-                    None => blobs.push(NamedBlob { digest: blob, size, layer, config_of }),
+                    Some(known) => known.config_of = known.config_of.take().or(config_of),
+                    None => blobs.push(NamedBlob { digest: blob, size, config_of }),
                 }
             }
         } else {
