@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use flatroot_materialize::build::Output;
 use flatroot_materialize::http::HttpConfig;
+use flatroot_materialize::registry::pull::PullFormat;
 use flatroot_materialize::registry::{self, Reference, push::PushOutcome};
 use serde_json::json;
 
@@ -220,6 +221,11 @@ pub struct PullArgs {
     /// `linux/arm64`), written as the layout's one image; default: every platform.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
+    /// Rewrite Docker's manifest lists and manifests with OCI's media types, as `skopeo copy`
+    /// writes a layout, so that skopeo and umoci find the image by name; the manifests and
+    /// the digest printed then differ from the registry's (configs and layers do not)
+    #[arg(long)]
+    pub oci: bool,
     /// Print a JSON summary instead of the digest.
     #[arg(long)]
     pub json: bool,
@@ -248,14 +254,26 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let (options, spinner) = (args.registry.options_waiting_as(&args.wait)?, Spinner::new());
+    let format = if args.oci { PullFormat::Oci } else { PullFormat::AsServed };
     let pulled = match &platform {
-        Some(platform) => {
-            registry::pull::pull_platform(&reference, platform, &args.out, &options, &spinner)
-        }
-        None => registry::pull::pull_layout(&reference, &args.out, &options, &spinner),
+        Some(platform) => registry::pull::pull_platform(
+            &reference,
+            platform,
+            &args.out,
+            (&options, format),
+            &spinner,
+        ),
+        None => registry::pull::pull_layout(&reference, &args.out, (&options, format), &spinner),
     };
     spinner.finish();
     let pulled = pulled.with_context(|| format!("pulling {reference}"))?;
+    if pulled.docker_manifests > 0 {
+        output::note(&format!(
+            "note: {}: the registry's manifests are of Docker's media types, kept as served; skopeo \
+             and umoci find no image of such a layout by name (pull with --oci to rewrite them)",
+            args.out.display()
+        ));
+    }
 
     if args.json {
         let summary = json!({

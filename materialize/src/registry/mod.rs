@@ -29,6 +29,7 @@
 //! See: <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 
 pub mod auth;
+mod convert;
 pub mod credentials;
 mod error;
 pub mod publish;

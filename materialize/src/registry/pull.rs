@@ -13,6 +13,7 @@ use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, MediaType, Platform}
 use sha2::{Digest as _, Sha256};
 
 use super::auth::repository_scope;
+use super::convert::{self, Renamed};
 use super::session::{Call, Session, header};
 use super::sink::{LayoutTarget, MemoryTarget, Target};
 use super::source::MANIFEST_LIMIT;
@@ -25,10 +26,23 @@ use crate::progress::{Progress, Stage};
 /// The annotation that names a tag in an OCI layout's `index.json`.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// What a pull writes of the manifests and indexes it fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullFormat {
+    /// The registry's bytes, whatever their media types.
+    #[default]
+    AsServed,
+    /// Docker's manifest lists and manifests rewritten with OCI's media types (as `skopeo
+    /// copy` writes an OCI layout), so that every OCI tool finds the image by name; they and
+    /// the digest printed then differ from the registry's.
+    Oci,
+}
+
 /// What a pull fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullOutcome {
-    /// The digest of the reference's manifest (the image index for a multi-arch image).
+    /// The digest of the reference's manifest (the image index for a multi-arch image), as
+    /// written: after conversion with [`PullFormat::Oci`].
     pub digest: String,
     /// Its media type.
     pub media_type: String,
@@ -40,6 +54,8 @@ pub struct PullOutcome {
     pub blobs: usize,
     /// Their bytes.
     pub blob_bytes: u64,
+    /// How many manifests written are of Docker's media types (kept as served).
+    pub docker_manifests: usize,
 }
 
 /// Pulls `reference` into an OCI image layout at `out`.
@@ -47,7 +63,8 @@ pub struct PullOutcome {
 /// The layout is written in a temporary sibling and renamed into place (as a build's is):
 /// its `index.json` names the reference's manifest (with the reference's
 /// `registry/repository:tag` as `org.opencontainers.image.ref.name` when it has a tag), and
-/// every manifest, config and layer is stored byte for byte as the registry served it.
+/// every manifest, config and layer is stored byte for byte as the registry served it, or
+/// with [`PullFormat::Oci`], Docker's manifests rewritten as OCI's.
 ///
 /// # Errors
 /// [`RegistryError`] naming the reference and the request; a blob or manifest whose bytes do
@@ -55,14 +72,15 @@ pub struct PullOutcome {
 pub fn pull_layout(
     reference: &Reference,
     out: &Path,
-    options: &Options,
+    (options, format): (&Options, PullFormat),
     progress: &dyn Progress,
 ) -> Result<PullOutcome, RegistryError> {
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
     progress.stage(&reference.to_string(), Stage::Pull);
     let remote = Remote::connect(reference, options)?;
-    let outcome = fetch(&remote.source(false), options, &LayoutTarget(&layout), Blobs::All)?;
+    let source = Source { format, ..remote.source(false) };
+    let outcome = fetch(&source, options, &LayoutTarget(&layout), Blobs::All)?;
 
     let label = reference.to_string();
     let none = BTreeMap::new();
@@ -96,14 +114,15 @@ pub fn pull_platform(
     reference: &Reference,
     platform: &str,
     out: &Path,
-    options: &Options,
+    (options, format): (&Options, PullFormat),
     progress: &dyn Progress,
 ) -> Result<PullOutcome, RegistryError> {
     progress.stage(&reference.to_string(), Stage::Pull);
     let label = reference.to_string();
     let remote = Remote::connect(reference, options)?;
-    let source = remote.source(true);
-    let (documents, views) = read_documents(&remote, options)?;
+    // Converted as they arrive, the documents name the converted manifests throughout.
+    let source = Source { format, ..remote.source(true) };
+    let (documents, views) = read_documents(&source, &remote, options)?;
     let Some(index) = image::position_of(&views, platform) else {
         return Err(RegistryError::NoPlatform {
             reference: label,
@@ -170,9 +189,11 @@ fn write_image(
         .collect();
     source.blobs(&named, target, options.jobs)?;
 
+    let media_type = media_type_of(documents, digest, &manifest);
     Ok(PullOutcome {
         digest: digest.to_string(),
-        media_type: media_type_of(documents, digest, &manifest),
+        docker_manifests: usize::from(convert::is_docker_manifest(&media_type)),
+        media_type,
         size: manifest_bytes.len() as u64,
         manifests: 1,
         blobs: 1 + layers.len(),
@@ -237,13 +258,14 @@ fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, Regist
     Ok(files)
 }
 
-/// [`documents`], and the images they describe, read to be picked from.
+/// [`documents`] of `source`, and the images they describe, read to be picked from; their
+/// configs and layers are fetched from `remote`.
 fn read_documents(
+    source: &Source<'_>,
     remote: &Remote,
     options: &Options,
 ) -> Result<(Documents, Vec<ImageView>), RegistryError> {
-    let source = remote.source(true);
-    let files = documents(&source, options)?;
+    let files = documents(source, options)?;
     let label = source.label.clone();
     let limits = crate::apk::datatar::Limits::default();
     let fetcher = Box::new(remote.clone());
@@ -279,15 +301,20 @@ fn fetch(
         manifests: 0,
         blobs: 0,
         blob_bytes: 0,
+        docker_manifests: 0,
     };
 
     // Children first, each once; blobs in the order first named.
-    let mut named: Vec<NamedBlob> = Vec::new();
-    let mut seen = Vec::new();
+    let mut found = Found::default();
     let top = Walked { digest: &outcome.digest, bytes: &bytes, platform: None };
-    source.walk(&top, target, &mut named, &mut seen, 0)?;
-    let wanted: Vec<NamedBlob> = if blobs == Blobs::All { named } else { Vec::new() };
-    outcome.manifests = seen.len();
+    source.walk(&top, target, &mut found, 0)?;
+    if let Some((digest, size)) = found.renamed.get(&outcome.digest) {
+        (outcome.digest, outcome.size) = (digest.clone(), *size);
+        outcome.media_type = convert::oci_media_type(&outcome.media_type).to_string();
+    }
+    let wanted: Vec<NamedBlob> = if blobs == Blobs::All { found.blobs } else { Vec::new() };
+    outcome.manifests = found.seen.len();
+    outcome.docker_manifests = found.docker;
     outcome.blobs = wanted.len();
     outcome.blob_bytes = wanted.iter().map(|blob| blob.size).sum();
 
@@ -309,6 +336,19 @@ impl NamedBlob {
     fn layer(digest: String, size: u64) -> NamedBlob {
         NamedBlob { digest, size, config_of: None }
     }
+}
+
+/// What the walk down from a reference found.
+#[derive(Default)]
+struct Found {
+    /// The blobs of the images, each once, in the order first named.
+    blobs: Vec<NamedBlob>,
+    /// The manifests and indexes walked, by the digest they were fetched by.
+    seen: Vec<String>,
+    /// What the manifests rewritten with OCI's media types became.
+    renamed: Renamed,
+    /// How many manifests of Docker's media types were kept as served.
+    docker: usize,
 }
 
 /// A manifest met on the walk down from a reference.
@@ -348,7 +388,8 @@ impl Remote {
 
     fn source(&self, images_only: bool) -> Source<'_> {
         let label = self.reference.to_string();
-        Source { session: &self.session, label, reference: &self.reference, images_only }
+        let format = PullFormat::AsServed;
+        Source { session: &self.session, label, reference: &self.reference, images_only, format }
     }
 }
 
@@ -426,6 +467,8 @@ struct Source<'a> {
     /// Whether only images are walked to, leaving out attestations (see
     /// [`image::is_attestation`]): what `mount` and `diff` read.
     images_only: bool,
+    /// What is written of the manifests.
+    format: PullFormat,
 }
 
 impl Source<'_> {
@@ -505,14 +548,13 @@ impl Source<'_> {
         Ok((bytes, media_type))
     }
 
-    /// Stores the manifest `walked` after everything it names, and lists the blobs of the
-    /// images among them.
+    /// Stores the manifest `walked` after everything it names (rewritten with OCI's media
+    /// types when the format asks), and lists the blobs of the images among them.
     fn walk(
         &self,
         walked: &Walked<'_>,
         target: &dyn Target,
-        blobs: &mut Vec<NamedBlob>,
-        seen: &mut Vec<String>,
+        found: &mut Found,
         depth: u32,
     ) -> Result<(), RegistryError> {
         let (digest, bytes) = (walked.digest, walked.bytes);
@@ -521,7 +563,7 @@ impl Source<'_> {
             digest: digest.to_string(),
             what,
         };
-        if seen.iter().any(|s| s == digest) {
+        if found.seen.iter().any(|s| s == digest) {
             return Ok(());
         }
         if depth > 8 {
@@ -540,7 +582,7 @@ impl Source<'_> {
                 let (child_bytes, _) = self.manifest(&child_digest, Some(size))?;
                 let platform = listed_platform(child);
                 let child = Walked { digest: &child_digest, bytes: &child_bytes, platform };
-                self.walk(&child, target, blobs, seen, depth + 1)?;
+                self.walk(&child, target, found, depth + 1)?;
             }
         } else if let Some(config) = document.get("config") {
             let layers = document.get("layers").and_then(|l| l.as_array());
@@ -551,9 +593,9 @@ impl Source<'_> {
                     Some(platform) => format!("the image {digest} ({platform})"),
                     None => format!("the image {digest}"),
                 });
-                match blobs.iter_mut().find(|b| b.digest == blob) {
+                match found.blobs.iter_mut().find(|b| b.digest == blob) {
                     Some(known) => known.config_of = known.config_of.take().or(config_of),
-                    None => blobs.push(NamedBlob { digest: blob, size, config_of }),
+                    None => found.blobs.push(NamedBlob { digest: blob, size, config_of }),
                 }
             }
         } else {
@@ -563,8 +605,25 @@ impl Source<'_> {
             ));
         }
 
-        target.manifest(bytes)?;
-        seen.push(digest.to_string());
+        let converted = match self.format {
+            PullFormat::AsServed => None,
+            PullFormat::Oci => {
+                convert::to_oci(&document, &found.renamed).map_err(manifest_error)?
+            }
+        };
+        match converted {
+            Some(converted) => {
+                let new = format!("sha256:{}", hex::encode(Sha256::digest(&converted)));
+                found.renamed.insert(digest.to_string(), (new, converted.len() as u64));
+                target.manifest(&converted)?;
+            }
+            None => {
+                let media_type = document.get("mediaType").and_then(|m| m.as_str());
+                found.docker += usize::from(media_type.is_some_and(convert::is_docker_manifest));
+                target.manifest(bytes)?;
+            }
+        }
+        found.seen.push(digest.to_string());
         Ok(())
     }
 
