@@ -261,3 +261,27 @@ fn a_package_file_that_differs_from_the_lock_is_named() {
     let err = lock::verify_package(&edited, &lock_path, &path, &bytes).unwrap_err();
     assert!(matches!(err, LockError::PackageMismatch { part: "data checksum", .. }), "{err}");
 }
+
+#[test]
+fn a_real_lock_whose_architectures_are_swapped_is_refused_naming_the_package() {
+    let name = "a_real_lock_whose_architectures_are_swapped_is_refused_naming_the_package";
+    let Some(root) = realworld(name) else { return };
+    let bytes = std::fs::read(root.join(CLI).join("testdata/apko.lock.json")).unwrap();
+    let mut lock = Lock::parse(&bytes).unwrap();
+    for package in &mut lock.contents.packages {
+        let other = if package.architecture == "x86_64" { "aarch64" } else { "x86_64" };
+        package.architecture = other.to_string();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("swapped.lock.json");
+    lock.write(&path).unwrap();
+
+    let error = Lock::read(&path).unwrap_err();
+    assert!(matches!(error, LockError::ArchDisagrees { .. }), "{error:?}");
+    let first = &lock.contents.packages[0];
+    let text = error.to_string();
+    let expected = [path.to_str().unwrap(), &first.name, &first.url, &first.architecture];
+    for part in expected {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+}

@@ -142,7 +142,10 @@ pub enum LockError {
         locked: String,
     },
     /// The locked packages do not satisfy the blueprint's world.
-    #[error("{lock}: the packages locked for {arch} do not satisfy the world of the blueprint")]
+    #[error(
+        "{lock}: the packages locked for {arch} do not satisfy the world of the blueprint (only \
+         the locked packages are candidates: one missing from the lock is \"no such package\")"
+    )]
     WorldUnsatisfied {
         /// The lock file.
         lock: PathBuf,
@@ -233,6 +236,23 @@ pub enum LockError {
         #[source]
         source: Box<PackageError>,
     },
+    /// A locked package's URL names one architecture and its `architecture` field another.
+    #[error(
+        "{lock}: package {package} is locked for {field} by its architecture field, but its \
+         URL {url} is in the {by_url} directory; a lock names one architecture per package"
+    )]
+    ArchDisagrees {
+        /// The lock file.
+        lock: PathBuf,
+        /// `name-version`.
+        package: String,
+        /// Its URL.
+        url: String,
+        /// Its `architecture` field.
+        field: String,
+        /// The architecture directory its URL names.
+        by_url: String,
+    },
     /// A lock lists one package name more than once for an architecture.
     #[error("{lock}: package {name} is locked more than once for {arch} ({})", versions.join(", "))]
     Duplicate {
@@ -272,6 +292,9 @@ impl LockError {
             LockError::Json { source, .. } => LockError::Json { path: path.to_path_buf(), source },
             LockError::Version { version, .. } => {
                 LockError::Version { path: path.to_path_buf(), version }
+            }
+            LockError::ArchDisagrees { package, url, field, by_url, .. } => {
+                LockError::ArchDisagrees { lock: path.to_path_buf(), package, url, field, by_url }
             }
             other => other,
         }

@@ -151,13 +151,15 @@ impl Lock {
     ///
     /// # Errors
     /// [`LockError::Json`] when the bytes are not a lock, [`LockError::Version`] when the
-    /// version is not `v1`.
+    /// version is not `v1`, [`LockError::ArchDisagrees`] when a package's URL and
+    /// `architecture` name two architectures.
     pub fn parse(bytes: &[u8]) -> Result<Lock, LockError> {
         let lock: Lock = serde_json::from_slice(bytes)
             .map_err(|source| LockError::Json { path: PathBuf::new(), source })?;
         if lock.version != VERSION {
             return Err(LockError::Version { path: PathBuf::new(), version: lock.version });
         }
+        verify::check_archs(&lock, Path::new(""))?;
         Ok(lock)
     }
 

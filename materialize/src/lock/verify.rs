@@ -27,6 +27,30 @@ pub fn locked_arch(package: &LockPackage) -> &str {
     }
 }
 
+/// Checks that every package of `lock` names one architecture: the directory of its URL
+/// and its `architecture` field agree, unless the field is empty or `noarch`. apko picks a
+/// locked package by the field and flatroot by the URL, so a lock in which they differ
+/// would mean two images.
+///
+/// # Errors
+/// [`LockError::ArchDisagrees`] for the first package whose two disagree.
+pub(super) fn check_archs(lock: &Lock, lock_path: &Path) -> Result<(), LockError> {
+    for package in &lock.contents.packages {
+        let by_url = locked_arch(package);
+        let field = package.architecture.as_str();
+        if !field.is_empty() && field != "noarch" && field != by_url {
+            return Err(LockError::ArchDisagrees {
+                lock: lock_path.to_path_buf(),
+                package: format!("{}-{}", package.name, package.version),
+                url: package.url.clone(),
+                field: field.to_string(),
+                by_url: by_url.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `bytes`, the file of `locked` at `path`, is the file the lock at `lock_path`
 /// recorded: the range and digest of its signature, control and data parts, and its index
 /// checksum.
@@ -300,6 +324,29 @@ mod tests {
 
     fn package(url: &str, architecture: &str) -> LockPackage {
         LockPackage { url: url.into(), architecture: architecture.into(), ..LockPackage::default() }
+    }
+
+    #[test]
+    fn a_package_whose_url_and_architecture_disagree_is_refused() {
+        let lock = |packages: Vec<LockPackage>| {
+            let mut lock = Lock::default();
+            lock.contents.packages = packages;
+            lock
+        };
+        let agreeing = vec![
+            package("./r/x86_64/a-1.apk", "x86_64"),
+            package("./r/aarch64/b-1.apk", "noarch"),
+            package("./r/aarch64/c-1.apk", ""),
+        ];
+        assert!(check_archs(&lock(agreeing), Path::new("l.json")).is_ok());
+
+        let mut swapped = package("./r/x86_64/a-1.apk", "aarch64");
+        (swapped.name, swapped.version) = ("a".into(), "1".into());
+        let error = check_archs(&lock(vec![swapped]), Path::new("l.json")).unwrap_err();
+        let text = error.to_string();
+        for part in ["l.json", "a-1", "./r/x86_64/a-1.apk", "aarch64", "x86_64"] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
     }
 
     #[test]
