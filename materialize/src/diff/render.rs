@@ -178,7 +178,7 @@ pub fn markdown(report: &Report) -> String {
             out.push('\n');
             for change in changes.iter().filter(|c| c.diff.is_some()) {
                 let diff = change.diff.as_deref().unwrap_or_default();
-                let _ = writeln!(out, "```diff\n{}```\n", ensure_newline(diff));
+                let _ = writeln!(out, "{}", code_block("diff", &ensure_newline(diff)));
             }
         }
         let _ = writeln!(out, "</details>\n");
@@ -391,6 +391,15 @@ fn code_span(text: &str) -> String {
     format!("{fence}{pad}{text}{pad}{fence}")
 }
 
+/// `text` (ending in a newline) as a fenced markdown code block of language `info`: fenced
+/// by more backticks than its longest run, at least three, so that no line of it (a file's
+/// own fence, say) can close the block early (CommonMark 4.5).
+fn code_block(info: &str, text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}{info}\n{text}{fence}\n")
+}
+
 /// Text made safe for a Markdown table cell: pipes escaped, line breaks flattened.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -490,6 +499,18 @@ mod tests {
         }]);
         let text = text(&report, false);
         assert!(text.contains("      -a^M\n      +a\n"), "{text}");
+    }
+
+    #[test]
+    fn a_code_block_is_fenced_past_every_fence_inside_it() {
+        assert_eq!(code_block("diff", "-a\n+b\n"), "```diff\n-a\n+b\n```\n");
+        let inner = " ```\n-x\n+````y\n";
+        let block = code_block("diff", inner);
+        assert_eq!(block, format!("`````diff\n{inner}`````\n"));
+        // No line inside is a closing fence: none is five backticks or more alone.
+        let lines: Vec<&str> = block.lines().collect();
+        let closing = |line: &&&str| line.trim_start().starts_with("`````");
+        assert_eq!(lines.iter().filter(closing).count(), 2, "{block}");
     }
 
     #[test]
