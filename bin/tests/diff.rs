@@ -672,6 +672,18 @@ fn a_side_without_the_asked_architecture_is_an_error_and_the_note_is_true() {
     );
     assert_eq!(report["notes"], serde_json::json!(["compared amd64 of A with arm64 of B"]));
 
+    // So is a blueprint of one architecture.
+    let archs = "archs:\n  - x86_64\n  - aarch64\n";
+    let arm_only = variant(dir.path(), BLUEPRINT, "arm.yaml", archs, "archs:\n  - aarch64\n");
+    let (code, report) = diff_json(&[s(&amd), s(&arm_only), "--level", "packages"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["b"]["arch"], "arm64");
+    assert_eq!(report["notes"], serde_json::json!(["compared amd64 of A with arm64 of B"]));
+    let asked = ["--level", "packages", "--arch", "amd64"];
+    let output = run(flatroot().arg("diff").arg(&amd).arg(&arm_only).args(asked));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stderr(&output).contains("(it has arm64)"), "{}", stderr(&output));
+
     // With --arch, the side that lacks it is an error naming it and what it has.
     for (arch, lacking, has) in [("arm64", &amd, "amd64"), ("x86_64", &arm, "arm64")] {
         let output = run(flatroot().arg("diff").arg(&amd).arg(&arm).args(["--arch", arch]));

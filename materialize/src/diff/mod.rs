@@ -258,7 +258,7 @@ pub struct Options {
     pub strict: bool,
     /// The architecture to compare (apk or OCI spelling). Default: the first of A (a
     /// blueprint's first `archs` entry, an image's first manifest), then the image of B
-    /// for it, or B's only image.
+    /// for it, or B's only one (image, or architecture of a blueprint or lock).
     pub arch: Option<String>,
     /// Attach a unified diff to content changes of text files.
     pub content: bool,

@@ -178,6 +178,20 @@ fn oci_name(apk: &str) -> String {
     Arch::from_name(apk).map_or_else(|| apk.to_string(), Arch::oci_name)
 }
 
+/// [`pick_arch`] for a side of a comparison: without `--arch`, a side of one architecture
+/// stands for any, as an image of one platform does, so that A's first is compared with it.
+fn pick_side_arch(
+    archs: &[String],
+    arch: &str,
+    input: &Path,
+    options: &Options,
+) -> Result<String, DiffError> {
+    match (pick_arch(archs, arch, input), archs) {
+        (Err(DiffError::NoArch { .. }), [only]) if options.arch.is_none() => Ok(only.clone()),
+        (picked, _) => picked,
+    }
+}
+
 /// The apk architecture of `archs` (a blueprint's or a lock's) that builds the platform
 /// `arch`: the first when `arch` is empty, else the one exactly of it, else the only one
 /// that matches it (see [`image::platform_matches`]).
@@ -250,7 +264,7 @@ fn load_blueprint(
     arch: &str,
     options: &Options,
 ) -> Result<Side, DiffError> {
-    let apk_arch = pick_arch(&plan.archs, arch, path)?;
+    let apk_arch = pick_side_arch(&plan.archs, arch, path, options)?;
     plan.archs = vec![apk_arch.clone()];
     let build_error = |source: BuildError| DiffError::Build {
         input: path.to_path_buf(),
@@ -366,11 +380,11 @@ fn load_lock(
     options: &Options,
 ) -> Result<Side, DiffError> {
     let apk_arch = match lock_archs(lock) {
-        archs if !archs.is_empty() => pick_arch(&archs, arch, path)?,
+        archs if !archs.is_empty() => pick_side_arch(&archs, arch, path, options)?,
         // Nothing locked for any architecture: the one its blueprint builds, or the one
         // compared (the default's when none is).
         _ => match &blueprint {
-            Ok((plan, _)) => pick_arch(&plan.archs, arch, path)?,
+            Ok((plan, _)) => pick_side_arch(&plan.archs, arch, path, options)?,
             Err(_) => Arch::ALL
                 .into_iter()
                 .find(|a| a.oci_name() == arch)
@@ -656,6 +670,18 @@ mod tests {
         assert_eq!(pick_arch(&one_arm, "arm", Path::new("x")).ok(), Some("armv7".to_string()));
         let want = "bp.yaml: no image for architecture \"s390x\" (it has amd64, arm/v6, arm/v7)";
         assert_eq!(pick("s390x"), Err(want.to_string()));
+    }
+
+    #[test]
+    fn a_side_of_one_architecture_stands_for_any_unless_one_is_asked_for() {
+        let only = ["aarch64".to_string()];
+        let input = Path::new("bp.yaml");
+        let default = Options::default();
+        assert_eq!(pick_side_arch(&only, "amd64", input, &default).ok(), Some("aarch64".into()));
+        let asked = Options { arch: Some("x86_64".to_string()), ..Options::default() };
+        assert!(pick_side_arch(&only, "amd64", input, &asked).is_err());
+        let two = ["aarch64".to_string(), "armv7".to_string()];
+        assert!(pick_side_arch(&two, "amd64", input, &default).is_err());
     }
 
     #[test]
