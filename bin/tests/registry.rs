@@ -519,6 +519,40 @@ fn a_publish_ended_by_a_signal_removes_its_scratch_layout() {
     }
 }
 
+#[test]
+fn the_scratch_layout_of_a_killed_publish_is_removed_by_the_next_one() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let reference = format!("{}/hello:v1", silent.local_addr().unwrap());
+    let (docker, scratch) = (tempdir(), tempdir());
+    let publish = || {
+        let mut command = flatroot();
+        command.env("TMPDIR", scratch.path()).env("DOCKER_CONFIG", docker.path());
+        command.args(["publish", BLUEPRINT, &reference, "--timeout", "1", "--retries", "0"]);
+        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        command
+    };
+    let left = || -> Vec<std::path::PathBuf> {
+        scratch.path().read_dir().unwrap().map(|e| e.unwrap().path()).collect()
+    };
+
+    let mut child = publish().spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !left().iter().any(|dir| dir.join("image/index.json").exists()) {
+        assert!(child.try_wait().unwrap().is_none(), "the publish ended before its push");
+        assert!(started.elapsed().as_secs() < 300, "no scratch layout after 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = left();
+    assert_eq!(killed.len(), 1, "SIGKILL leaves the scratch layout: {killed:?}");
+
+    // The next publish (which fails on the silent registry) removes it, and its own.
+    let status = publish().status().unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(left().is_empty(), "{:?} is left in TMPDIR", left());
+}
+
 /// The largest config or layer of a layout: its digest hex, size and file.
 fn largest_blob(layout: &std::path::Path) -> (String, usize, std::path::PathBuf) {
     let (hex, size) = content_blobs(layout).into_iter().max_by_key(|(_, size)| *size).unwrap();

@@ -68,13 +68,74 @@ struct Scratch {
     _pending: Pending,
 }
 
+/// What every scratch directory's name starts with, before its process id.
+const SCRATCH_PREFIX: &str = ".flatroot-publish-";
+
 impl Scratch {
+    /// A new scratch directory `.flatroot-publish-<pid>-<random>` in the temporary
+    /// directory, after removing those that killed processes left (see [`sweep_scratch`]).
     fn new() -> Result<Scratch, RegistryError> {
+        let temp = std::env::temp_dir();
+        sweep_scratch(&temp);
         let dir = tempfile::Builder::new()
-            .prefix(".flatroot-publish-")
-            .tempdir()
-            .map_err(|source| RegistryError::Read { path: std::env::temp_dir(), source })?;
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
+            .tempdir_in(&temp)
+            .map_err(|source| RegistryError::Read { path: temp.clone(), source })?;
         let _pending = Pending::new(dir.path());
         Ok(Scratch { dir, _pending })
+    }
+}
+
+/// Removes the scratch directories in `temp` that a publish killed before it could clean up
+/// (SIGKILL, a power cut) left: those of this user whose process no longer runs. Another
+/// user's, a running process's, and anything that is not a directory are left alone.
+fn sweep_scratch(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    let me = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != me {
+            continue;
+        }
+        let removed = std::fs::remove_dir_all(&path).is_ok();
+        tracing::debug!(path = %path.display(), removed, "removed a killed publish's scratch");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_scratch_directories_of_ended_processes_are_swept() {
+        let temp = tempfile::tempdir().unwrap();
+        // A pid above the kernel's maximum (4194304) never runs.
+        let ended = temp.path().join(format!("{SCRATCH_PREFIX}4999999-abc"));
+        let running = temp.path().join(format!("{SCRATCH_PREFIX}{}-abc", std::process::id()));
+        let unnamed = temp.path().join(format!("{SCRATCH_PREFIX}abcdef"));
+        let file = temp.path().join(format!("{SCRATCH_PREFIX}4999998-abc"));
+        for dir in [&ended, &running, &unnamed] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("blob"), b"x").unwrap();
+        }
+        std::fs::write(&file, b"not a directory").unwrap();
+
+        sweep_scratch(temp.path());
+        assert!(!ended.exists(), "an ended process's scratch is removed");
+        for kept in [&running, &unnamed, &file] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
     }
 }
