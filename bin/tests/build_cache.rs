@@ -298,3 +298,28 @@ fn a_build_ended_by_a_signal_leaves_no_cache_temporary() {
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "ended by SIGTERM");
     assert_eq!(temporaries(), Vec::<std::ffi::OsString>::new(), "left in tmp/ (saw {seen:?})");
 }
+
+#[test]
+fn an_output_inside_the_cache_directory_is_refused_before_anything_is_built() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let (_, _) = build_logged(&cache, &dir.path().join("first"), &[]);
+    let inside = [cache.join("segments/img"), cache.join("img"), cache.join("tmp/new/img")];
+    for out in &inside {
+        let output =
+            run(flatroot().args(["build", BLUEPRINT]).arg(out).arg("--cache-dir").arg(&cache));
+        assert_eq!(output.status.code(), Some(2), "{}", out.display());
+        let text = stderr(&output);
+        assert!(text.contains("inside the cache directory") && text.contains("cache gc"), "{text}");
+        assert!(!out.exists(), "{} is not written", out.display());
+    }
+    let output = run(flatroot()
+        .args(["batch", "--out-dir"])
+        .arg(cache.join("images"))
+        .arg(BLUEPRINT)
+        .arg("--cache-dir")
+        .arg(&cache));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--out-dir"), "{}", stderr(&output));
+    assert!(!cache.join("images").exists(), "the out dir is not made");
+}

@@ -54,6 +54,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         None => 2,
     };
     let options = options::build_options(&args.build)?;
+    options::refuse_output_in_cache(&args.out_dir, &options.fetch.cache_dir, "--out-dir")?;
     let tag = batch_tag(&args.build.tag)?;
     if let Some(name) = ignored_name(&args.build.tag) {
         output::warn(&format!(

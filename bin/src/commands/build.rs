@@ -38,6 +38,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 
     let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
+    options::refuse_output_in_cache(&out, &options.fetch.cache_dir, "OUT")?;
     let target = output_for(out)?;
 
     let lock = match &args.lock {
@@ -103,6 +104,9 @@ pub fn publish(args: PublishArgs, out: Option<PathBuf>) -> anyhow::Result<ExitCo
     let registry = args.push.options(fetch.timeout, fetch.retries)?;
     let plan = options::plan(&args.blueprint, &args.build.archs, &args.build.repos)?;
     let options = options::build_options(&args.build)?;
+    if let Some(out) = &out {
+        options::refuse_output_in_cache(out, &options.fetch.cache_dir, "OUT")?;
+    }
     let lock = match &args.lock {
         Some(path) => Some((locked(path, &args.blueprint)?, path.as_path())),
         None => None,

@@ -128,3 +128,66 @@ pub fn build_options(options: &BuildOptions) -> anyhow::Result<Options> {
     let tree = tree_options(options.source_date_epoch, options.jobs, &options.repos)?;
     Ok(Options { compression, tag: options.tag.clone(), ..tree })
 }
+
+/// Refuses an output `out` (`what`: "OUT", "--out-dir") at or inside the cache directory
+/// `cache_dir`, where `cache gc` would delete it as cache entries. Both are compared as
+/// they resolve: symlinks followed as far as the paths exist.
+pub fn refuse_output_in_cache(out: &Path, cache_dir: &Path, what: &str) -> anyhow::Result<()> {
+    let (out_at, cache_at) = (resolved(out), resolved(cache_dir));
+    if out_at.starts_with(&cache_at) {
+        bail!(
+            "{what} {}: it is inside the cache directory {}, whose `cache gc` would delete it; \
+             write the image elsewhere",
+            out.display(),
+            cache_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `path` made absolute, with its longest existing prefix canonicalized and the rest kept.
+fn resolved(path: &Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(canonical) = existing.canonicalize() {
+            return rest.iter().rev().fold(canonical, |at, part| at.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod output_tests {
+    use super::*;
+
+    #[test]
+    fn an_output_at_or_under_the_cache_is_refused_however_it_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir_all(cache.join("segments")).unwrap();
+        std::os::unix::fs::symlink(&cache, dir.path().join("link")).unwrap();
+
+        for inside in [
+            cache.join("segments/img"),
+            cache.join("tmp/new/img"),
+            cache.clone(),
+            dir.path().join("link/img"),
+            cache.join("segments/../x"),
+        ] {
+            let error = refuse_output_in_cache(&inside, &cache, "OUT").unwrap_err().to_string();
+            assert!(error.contains("inside the cache directory"), "{}: {error}", inside.display());
+        }
+        for outside in [dir.path().join("img"), dir.path().join("cache-other/img")] {
+            assert!(refuse_output_in_cache(&outside, &cache, "OUT").is_ok(), "{outside:?}");
+        }
+    }
+}
