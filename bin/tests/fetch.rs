@@ -387,3 +387,28 @@ fn cache_du_and_gc_report_and_trim_the_cache() {
     // Decimal sizes are taken, as every size flag takes them.
     assert!(gc("1.5G").starts_with("removed 0 entries"));
 }
+
+#[test]
+fn a_default_cache_not_made_yet_is_empty_and_a_named_missing_one_an_error() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let default = home.join(".cache/flatroot");
+    let du = run(isolated(&home).args(["cache", "du"]));
+    assert_eq!(stdout(&du).lines().last(), Some("total\t0\t0"), "{}", stderr(&du));
+    assert!(du.status.success());
+    let gc = run(isolated(&home).args(["cache", "gc", "--max-size", "0"]));
+    assert_eq!(success(&gc), "removed 0 entries (0 bytes); 0 bytes kept");
+    for output in [&du, &gc] {
+        let note = format!("no cache at {} yet", default.display());
+        assert!(stderr(output).contains(&note), "{}", stderr(output));
+    }
+    assert!(!default.exists(), "neither makes the cache");
+
+    let typo = dir.path().join("typo");
+    for args in [vec!["du"], vec!["gc", "--max-size", "0"]] {
+        let output = run(isolated(&home).arg("cache").args(&args).arg("--cache-dir").arg(&typo));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let want = format!("there is no cache at {}", typo.display());
+        assert!(stderr(&output).contains(&want), "{args:?}: {}", stderr(&output));
+    }
+}

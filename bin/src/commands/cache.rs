@@ -45,18 +45,32 @@ pub enum CacheCommand {
     },
 }
 
+/// For a cache directory that does not exist: an error when `--cache-dir` `named` it (a
+/// mistyped path should not pass for an empty cache), else a note that the default cache
+/// is not made yet, which holds nothing (a scheduled `gc` before the first build is fine).
+fn not_made_yet(cache: &Cache, named: bool) -> anyhow::Result<()> {
+    if named {
+        bail!("there is no cache at {}", cache.root().display());
+    }
+    output::note(&format!("no cache at {} yet: no build has used it", cache.root().display()));
+    Ok(())
+}
+
 /// Runs a cache subcommand.
 pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         CacheCommand::Du { cache_dir } => {
+            let named = cache_dir.is_some();
             let cache = Cache::new(cache_dir.unwrap_or_else(cache::default_dir));
             // Anything else there is no cache, and `usage` says so as `gc` and builds do.
-            if std::fs::symlink_metadata(cache.root()).is_err() {
-                bail!("there is no cache at {}", cache.root().display());
-            }
-            let usage = cache
-                .usage()
-                .with_context(|| format!("reading the cache {}", cache.root().display()))?;
+            let usage = if std::fs::symlink_metadata(cache.root()).is_err() {
+                not_made_yet(&cache, named)?;
+                cache::Kind::ALL.iter().map(|&kind| (kind, 0, 0)).collect()
+            } else {
+                cache
+                    .usage()
+                    .with_context(|| format!("reading the cache {}", cache.root().display()))?
+            };
             let (mut bytes, mut entries) = (0, 0);
             for (kind, size, count) in usage {
                 output::data(&format!("{}\t{size}\t{count}", kind.dir()))?;
@@ -66,7 +80,13 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
             output::data(&format!("total\t{bytes}\t{entries}"))?;
         }
         CacheCommand::Gc { max_size, cache_dir } => {
+            let named = cache_dir.is_some();
             let cache = Cache::new(cache_dir.unwrap_or_else(cache::default_dir));
+            if std::fs::symlink_metadata(cache.root()).is_err() {
+                not_made_yet(&cache, named)?;
+                output::data("removed 0 entries (0 bytes); 0 bytes kept")?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let report = cache
                 .gc(max_size)
                 .with_context(|| format!("trimming the cache {}", cache.root().display()))?;
