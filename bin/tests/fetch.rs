@@ -266,6 +266,16 @@ fn offline_builds_use_the_cache_and_name_what_is_missing() {
     assert_eq!(output.status.code(), Some(2));
     let damaged = "(its cached copy did not match the index and was removed) is not in the cache";
     assert!(stderr(&output).contains(damaged), "{}", stderr(&output));
+    // So is a damaged cached index.
+    let index = files_under(&cache.join("indexes")).pop().unwrap();
+    let mut bytes = std::fs::read(&index).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&index, bytes).unwrap();
+    let output = build_with_cache(&home, &cache, &remote, &dir.path().join("g"), &["--offline"]);
+    assert_eq!(output.status.code(), Some(2));
+    let damaged = "the index (its cached copy was damaged and was removed) is not in the cache";
+    assert!(stderr(&output).contains(damaged), "{}", stderr(&output));
     // Without --offline the stopped server is an error, not a silent use of the cache.
     let output =
         build_with_cache(&home, &cache, &remote, &dir.path().join("e"), &["--retries", "0"]);

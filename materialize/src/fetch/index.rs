@@ -79,6 +79,8 @@ impl Fetcher {
     ) -> Result<FetchedIndex, FetchError> {
         let url = remote.index_url(arch);
         let path = self.cache().index_path(&url);
+        // An entry there that reads as none was damaged, and is gone now: said so offline.
+        let was_there = path.exists();
         let cached = if revalidate { self.read_by_url(&path, &url, limit)? } else { None };
         let cached = cached.map(|(bytes, validators)| FetchedIndex {
             url: url.clone(),
@@ -87,10 +89,13 @@ impl Fetcher {
             validators,
         });
         if self.offline {
-            return cached.ok_or_else(|| FetchError::Offline {
-                what: "the index".to_string(),
-                url: redact(&url),
-            });
+            let what = if was_there && revalidate && cached.is_none() {
+                "the index (its cached copy was damaged and was removed)"
+            } else {
+                "the index"
+            };
+            return cached
+                .ok_or_else(|| FetchError::Offline { what: what.to_string(), url: redact(&url) });
         }
 
         let validators = cached.as_ref().map(|c| &c.validators);
