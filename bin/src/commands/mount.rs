@@ -123,9 +123,15 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
     };
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
         .with_context(|| format!("cannot resolve {}", args.mountpoint.display()))?;
+    // A file is named by its absolute path, which `/proc/self/mountinfo` and `df` then
+    // show whatever the directory the mount was made from.
+    let shown = match source {
+        Source::Registry => args.source.clone(),
+        _ => std::path::absolute(&args.source).unwrap_or_else(|_| args.source.clone()),
+    };
     let config = MountConfig {
         // Mount options are comma-separated, so the source name must not hold a comma.
-        fsname: format!("flatroot:{}", args.source.display()).replace([',', ' ', '\\'], "_"),
+        fsname: format!("flatroot:{}", shown.display()).replace([',', ' ', '\\'], "_"),
         allow_other: args.allow_other,
         threads: jobs,
     };
