@@ -26,7 +26,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Build many blueprints as one batch, one OCI layout each under `--out-dir`: every
     /// package is read and inflated once for all of them, and one failure does not stop
-    /// the others. Exit status: the number of blueprints that failed (at most 100).
+    /// the others. Exit status: the number of blueprints that failed (at most 100); 2 is
+    /// also that of a batch that could not start (`--json` tells the two apart).
     Batch(crate::commands::batch::BatchArgs),
     /// Build an image from an apko blueprint and push it to one or more registry
     /// references; prints the image's digest.
