@@ -44,9 +44,17 @@ fn the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer() {
         "the fixture has an xattr to compare"
     );
 
+    let config = images(&layout)[0].config().unwrap().clone();
+    let created = config["created"].as_str().unwrap();
+    let created = flatroot_materialize::oci::image::parse_rfc3339(created).unwrap();
+
     for source in [Path::new(BLUEPRINT), layout.as_path()] {
         let mounted = Mounted::start(source, &["--arch", "x86_64"]);
         assert_mount_shows(&mounted, tree, true);
+
+        // The root, which the layer does not list, shows the image's creation time.
+        let root = std::fs::metadata(&mounted.mountpoint).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&root), created, "{}", source.display());
 
         // Hardlinks: one inode, st_nlink 2, through stat itself.
         let stat = timed(

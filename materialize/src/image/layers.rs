@@ -167,13 +167,14 @@ impl Layers {
         Ok(Layers { reader: Arc::clone(reader), list, image: image.to_string() })
     }
 
-    /// The root filesystem: every layer applied in order over an empty root, with its
+    /// The root filesystem: every layer applied in order over an empty root of `root`'s
+    /// metadata (unless a layer gives the root its own), with its
     /// whiteouts, all of them within one budget of [`Limits::max_entries`] entries (see
     /// [`EntryBudget`]). Files point into the layers' buffers, which are shared with every
     /// other tree of the input that lists the same layer.
-    pub(super) fn tree(&self) -> Result<FrozenTree, ImageReadError> {
+    pub(super) fn tree(&self, root: Metadata) -> Result<FrozenTree, ImageReadError> {
         let reader = &self.reader;
-        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut tree = Tree::new(root);
         let limits = &reader.limits;
         let mut budget = EntryBudget::new(limits.max_entries).with_max_path(limits.max_path_len);
         // Before anything is fetched: an attestation asked for by digest lists its statement

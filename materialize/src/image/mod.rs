@@ -21,7 +21,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
-use flatroot_vfs::FrozenTree;
+use flatroot_vfs::{FrozenTree, Metadata, Timestamp};
 use sha2::{Digest as _, Sha256};
 
 use self::blob::{Archive, Bytes};
@@ -127,7 +127,15 @@ impl ImageView {
     /// ([`ImageReadError::TooLarge`]) or is not a valid tar, or layers that place more
     /// entries than [`Limits::max_entries`] ([`ImageReadError::TooManyEntries`]).
     pub fn tree(&self) -> Result<FrozenTree, ImageReadError> {
-        self.read()?.layers.tree()
+        let read = self.read()?;
+        // Layers seldom list the root itself; it then shows the image's creation time, as
+        // the root of a blueprint's tree does.
+        let mut root = Metadata::directory(0o755);
+        let created = read.config.get("created").and_then(|c| c.as_str());
+        if let Some(secs) = created.and_then(crate::oci::image::parse_rfc3339) {
+            root.mtime = Timestamp::from_secs(secs);
+        }
+        read.layers.tree(root)
     }
 }
 
