@@ -45,7 +45,19 @@ struct Header {
     etag: Option<String>,
     last_modified: Option<String>,
     size: u64,
-    sha256: String,
+    /// [`entry_digest`] of the fields above and the body: a damaged validator is found as
+    /// a damaged body is, and never sent to the server.
+    digest: String,
+}
+
+/// The hex SHA-256 of a cached entry's URL, validators, size and body.
+fn entry_digest(url: &str, validators: &Validators, body: &[u8]) -> String {
+    let fields = (url, &validators.etag, &validators.last_modified, body.len() as u64);
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&fields).unwrap_or_default());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hex::encode(hasher.finalize())
 }
 
 /// The validators a server gave for a body, to ask it later whether the body changed.
@@ -181,7 +193,7 @@ impl Fetcher {
             etag: validators.etag.clone(),
             last_modified: validators.last_modified.clone(),
             size: body.len() as u64,
-            sha256: hex::encode(Sha256::digest(body)),
+            digest: entry_digest(url, validators, body),
         };
         let mut entry = serde_json::to_vec(&header).unwrap_or_default();
         entry.push(b'\n');
@@ -205,16 +217,18 @@ impl Fetcher {
         let parsed = entry.iter().position(|&b| b == b'\n').and_then(|newline| {
             let header: Header = serde_json::from_slice(&entry[..newline]).ok()?;
             let body = &entry[newline + 1..];
+            let validators = Validators { etag: header.etag, last_modified: header.last_modified };
             let intact = header.url == url
                 && header.size == body.len() as u64
-                && header.sha256 == hex::encode(Sha256::digest(body));
-            intact.then(|| (header, body.to_vec()))
+                && header.digest == entry_digest(url, &validators, body);
+            intact.then(|| (validators, body.to_vec()))
         });
-        let Some((header, bytes)) = parsed else {
+        // An entry written before validators were covered has no `digest`, and is fetched
+        // again like a damaged one.
+        let Some((validators, bytes)) = parsed else {
             self.cache().discard(path).map_err(FetchError::Cache)?;
             return Ok(None);
         };
-        let validators = Validators { etag: header.etag, last_modified: header.last_modified };
         Ok(Some((bytes, validators)))
     }
 
@@ -244,4 +258,37 @@ impl Fetcher {
 /// The error for a body past `limit`.
 pub(super) fn too_large(what: &str, url: &str, limit: u64) -> FetchError {
     FetchError::TooLarge { what: what.to_string(), url: redact(url), limit }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests panic on failure")]
+mod tests {
+    use super::*;
+    use crate::fetch::FetchOptions;
+
+    #[test]
+    fn a_cached_entry_whose_validators_were_damaged_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let options =
+            FetchOptions { cache_dir: dir.path().join("cache"), ..FetchOptions::default() };
+        let fetcher = Fetcher::new(&options).unwrap();
+        let url = "http://127.0.0.1:1/repo/x86_64/APKINDEX.tar.gz";
+        let path = fetcher.cache().index_path(url);
+        let validators = Validators {
+            etag: Some("\"abc\"".to_string()),
+            last_modified: Some("Sat, 05 Dec 2026 10:00:00 GMT".to_string()),
+        };
+        fetcher.write_by_url(&path, url, &validators, b"index bytes").unwrap();
+        let read = fetcher.read_by_url(&path, url, 1 << 20).unwrap();
+        assert_eq!(read, Some((b"index bytes".to_vec(), validators)));
+
+        for (from, to) in [("Sat,", "Sun,"), ("abc", "abd")] {
+            fetcher.write_by_url(&path, url, &read.as_ref().unwrap().1, b"index bytes").unwrap();
+            let entry = std::fs::read(&path).unwrap();
+            let damaged = String::from_utf8(entry).unwrap().replacen(from, to, 1);
+            std::fs::write(&path, damaged).unwrap();
+            assert_eq!(fetcher.read_by_url(&path, url, 1 << 20).unwrap(), None, "{from}");
+            assert!(!path.exists(), "{from}: the damaged entry is removed");
+        }
+    }
 }
