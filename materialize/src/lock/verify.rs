@@ -20,7 +20,10 @@ use crate::resolve;
 /// apko groups packages by `architecture`, which is the index's `A:`; a `noarch` package
 /// would then belong to no architecture, so the URL's directory decides first.
 pub fn locked_arch(package: &LockPackage) -> &str {
-    let mut parts = package.url.rsplit('/');
+    // A URL's query and fragment are no part of its path (a local path keeps every byte).
+    let url = package.url.as_str();
+    let path = if url.contains("://") { url.split(['?', '#']).next().unwrap_or(url) } else { url };
+    let mut parts = path.rsplit('/');
     match (parts.next(), parts.next()) {
         (Some(_file), Some(dir)) if !dir.is_empty() && dir != "." && dir != ".." => dir,
         _ => &package.architecture,
@@ -355,5 +358,8 @@ mod tests {
         assert_eq!(locked_arch(&package("https://h/r/x86_64/a-1.apk", "x86_64")), "x86_64");
         assert_eq!(locked_arch(&package("a-1.apk", "riscv64")), "riscv64");
         assert_eq!(locked_arch(&package("./a-1.apk", "riscv64")), "riscv64");
+        let signed = package("http://h/r/x86_64/a-1.apk?sig=a/b#c/d", "x86_64");
+        assert_eq!(locked_arch(&signed), "x86_64");
+        assert_eq!(locked_arch(&package("./r/x86_64/a?1.apk", "")), "x86_64");
     }
 }
