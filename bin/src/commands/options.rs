@@ -145,23 +145,32 @@ pub fn refuse_output_in_cache(out: &Path, cache_dir: &Path, what: &str) -> anyho
     Ok(())
 }
 
-/// `path` made absolute, with its longest existing prefix canonicalized and the rest kept.
+/// `path` made absolute, with its longest existing prefix canonicalized and the rest kept; a
+/// symlink on the way whose target does not exist yet is followed by hand (at most 40).
 fn resolved(path: &Path) -> std::path::PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut rest = Vec::new();
-    let mut existing = absolute.as_path();
-    loop {
-        if let Ok(canonical) = existing.canonicalize() {
-            return rest.iter().rev().fold(canonical, |at, part| at.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
+    let mut path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for _ in 0..40 {
+        let mut rest = Vec::new();
+        let mut existing = path.as_path();
+        let followed = loop {
+            if let Ok(canonical) = existing.canonicalize() {
+                return rest.iter().rev().fold(canonical, |at, part| at.join(part));
             }
-            _ => return absolute,
-        }
+            if let Ok(target) = std::fs::read_link(existing) {
+                let base = existing.parent().unwrap_or(Path::new("/"));
+                break rest.iter().rev().fold(base.join(target), |at, part| at.join(part));
+            }
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => return path,
+            }
+        };
+        path = followed;
     }
+    path
 }
 
 #[cfg(test)]
@@ -175,6 +184,13 @@ mod output_tests {
         let cache = dir.path().join("cache");
         std::fs::create_dir_all(cache.join("segments")).unwrap();
         std::os::unix::fs::symlink(&cache, dir.path().join("link")).unwrap();
+        // A cache not made yet, named through a symlink to where it will be.
+        let later = dir.path().join("later");
+        std::os::unix::fs::symlink(&later, dir.path().join("dangling")).unwrap();
+        let error = refuse_output_in_cache(&later.join("img"), &dir.path().join("dangling"), "OUT");
+        assert!(error.is_err(), "through a dangling symlink");
+        let error = refuse_output_in_cache(&dir.path().join("dangling/img"), &later, "OUT");
+        assert!(error.is_err(), "an output through a dangling symlink");
 
         for inside in [
             cache.join("segments/img"),
