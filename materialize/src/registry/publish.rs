@@ -65,8 +65,18 @@ struct Scratch {
     // Declared first so it is dropped first: the directory is removed while it is still
     // registered, and a signal that comes in between finds it either way.
     dir: tempfile::TempDir,
+    /// [`OWNER_LOCK`] in the directory, locked while the publish runs: what tells a live
+    /// publish's scratch from a killed one's, whatever PID namespace either runs in.
+    _owner: std::fs::File,
     _pending: Pending,
 }
+
+/// The file in a scratch directory that its publish holds locked (`flock`).
+const OWNER_LOCK: &str = ".owner";
+
+/// How old a scratch directory without its lock file must be to be taken for abandoned: a
+/// publish makes the file right after the directory.
+const UNLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What every scratch directory's name starts with, before its process id.
 const SCRATCH_PREFIX: &str = ".flatroot-publish-";
@@ -82,13 +92,18 @@ impl Scratch {
             .tempdir_in(&temp)
             .map_err(|source| RegistryError::Read { path: temp.clone(), source })?;
         let _pending = Pending::new(dir.path());
-        Ok(Scratch { dir, _pending })
+        let lock = dir.path().join(OWNER_LOCK);
+        let _owner = std::fs::File::create(&lock)
+            .and_then(|file| file.try_lock().map(|()| file).map_err(std::io::Error::from))
+            .map_err(|source| RegistryError::Read { path: lock, source })?;
+        Ok(Scratch { dir, _owner, _pending })
     }
 }
 
 /// Removes the scratch directories in `temp` that a publish killed before it could clean up
-/// (SIGKILL, a power cut) left: those of this user whose process no longer runs. Another
-/// user's, a running process's, and anything that is not a directory are left alone.
+/// (SIGKILL, a power cut) left: those of this user whose lock no process holds (see
+/// [`Scratch`]). Another user's, a locked one, one whose named process still runs, and
+/// anything that is not a directory are left alone.
 fn sweep_scratch(temp: &Path) {
     let Ok(entries) = std::fs::read_dir(temp) else { return };
     let me = nix::unistd::geteuid().as_raw();
@@ -108,6 +123,17 @@ fn sweep_scratch(temp: &Path) {
         if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != me {
             continue;
         }
+        // The PID alone cannot tell: a publish in another PID namespace sharing the
+        // directory names itself by a PID this one does not see.
+        let held = match std::fs::File::open(path.join(OWNER_LOCK)) {
+            Ok(file) => file.try_lock().is_err(),
+            Err(_) => {
+                meta.modified().is_ok_and(|m| m.elapsed().unwrap_or_default() < UNLOCKED_GRACE)
+            }
+        };
+        if held {
+            continue;
+        }
         let removed = std::fs::remove_dir_all(&path).is_ok();
         tracing::debug!(path = %path.display(), removed, "removed a killed publish's scratch");
     }
@@ -123,18 +149,28 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         // A pid above the kernel's maximum (4194304) never runs.
         let ended = temp.path().join(format!("{SCRATCH_PREFIX}4999999-abc"));
+        // A live publish elsewhere (another PID namespace): a PID that is not running here,
+        // and its lock held.
+        let elsewhere = temp.path().join(format!("{SCRATCH_PREFIX}4999997-abc"));
+        std::fs::create_dir(&elsewhere).unwrap();
+        let held = std::fs::File::create(elsewhere.join(OWNER_LOCK)).unwrap();
+        held.try_lock().unwrap();
+        // Made a moment ago, its lock file not yet there.
+        let new = temp.path().join(format!("{SCRATCH_PREFIX}4999996-abc"));
+        std::fs::create_dir(&new).unwrap();
         let running = temp.path().join(format!("{SCRATCH_PREFIX}{}-abc", std::process::id()));
         let unnamed = temp.path().join(format!("{SCRATCH_PREFIX}abcdef"));
         let file = temp.path().join(format!("{SCRATCH_PREFIX}4999998-abc"));
         for dir in [&ended, &running, &unnamed] {
             std::fs::create_dir(dir).unwrap();
             std::fs::write(dir.join("blob"), b"x").unwrap();
+            std::fs::write(dir.join(OWNER_LOCK), b"").unwrap();
         }
         std::fs::write(&file, b"not a directory").unwrap();
 
         sweep_scratch(temp.path());
         assert!(!ended.exists(), "an ended process's scratch is removed");
-        for kept in [&running, &unnamed, &file] {
+        for kept in [&running, &unnamed, &file, &elsewhere, &new] {
             assert!(kept.exists(), "{} is kept", kept.display());
         }
     }
