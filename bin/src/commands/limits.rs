@@ -33,7 +33,7 @@ pub struct LimitArgs {
     pub max_path_length: Option<usize>,
     /// Most bytes one compressed byte of a package's data segment or an image's layer may
     /// inflate to, once it passes 1 MiB [default: 1000].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least_one_ratio)]
     pub max_inflate_ratio: Option<u64>,
     /// Most symlinks one path of a package may pass through [default: 40].
     #[arg(long, value_name = "N")]
@@ -44,6 +44,16 @@ pub struct LimitArgs {
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("expected at least 1: 0 would refuse every entry".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number of at least 1: {e}")),
+    }
+}
+
+/// [`at_least_one`] for the inflate ratio, which at zero would refuse every layer and data
+/// segment past 1 MiB.
+fn at_least_one_ratio(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("expected at least 1: 0 would refuse all data past 1 MiB".to_string()),
         Ok(n) => Ok(n),
         Err(e) => Err(format!("expected a whole number of at least 1: {e}")),
     }
@@ -104,7 +114,10 @@ mod tests {
     fn limits_that_would_refuse_everything_are_refused() {
         for flag in ["--max-path-length", "--max-entries", "--max-inflate-ratio"] {
             let error = Probe::try_parse_from(["x", flag, "0"]).err().unwrap().to_string();
-            assert!(error.contains(flag) && error.contains('0'), "{flag}: {error}");
+            assert!(
+                error.contains(flag) && error.contains("expected at least 1"),
+                "{flag}: {error}"
+            );
             assert!(Probe::try_parse_from(["x", flag, "1"]).is_ok(), "{flag}");
         }
         let error = Probe::try_parse_from(["x", "--max-entries", "1.5"]).err().unwrap();
