@@ -679,6 +679,15 @@ fn a_side_without_the_asked_architecture_is_an_error_and_the_note_is_true() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["b"]["arch"], "arm64");
     assert_eq!(report["notes"], serde_json::json!(["compared amd64 of A with arm64 of B"]));
+    // A side of both against it compares the one they share, whichever comes first in A.
+    let (code, report) = diff_json(&[BLUEPRINT, s(&arm_only), "--level", "packages"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        (report["a"]["arch"].as_str(), report["b"]["arch"].as_str()),
+        (Some("arm64"), Some("arm64"))
+    );
+    let note = "compared arm64 only; not compared: amd64 (choose with --arch)";
+    assert_eq!(report["notes"], serde_json::json!([note]));
     let asked = ["--level", "packages", "--arch", "amd64"];
     let output = run(flatroot().arg("diff").arg(&amd).arg(&arm_only).args(asked));
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));

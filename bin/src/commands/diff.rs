@@ -41,7 +41,8 @@ pub struct DiffArgs {
     /// rather than by meaning; takes effect only with no --ignore.
     #[arg(long)]
     pub strict: bool,
-    /// The architecture to compare (apk or OCI spelling); default: A's first.
+    /// The architecture to compare (apk or OCI spelling); default: the first of A's that B
+    /// has too, else A's first.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// Output format.

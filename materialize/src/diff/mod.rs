@@ -256,9 +256,9 @@ pub struct Options {
     /// Compare generated files byte for byte (only when `ignore` is empty as well);
     /// default `false`, which compares them by meaning.
     pub strict: bool,
-    /// The architecture to compare (apk or OCI spelling). Default: the first of A (a
-    /// blueprint's first `archs` entry, an image's first manifest), then the image of B
-    /// for it, or B's only one (image, or architecture of a blueprint or lock).
+    /// The architecture to compare (apk or OCI spelling). Default: the first of A's (a
+    /// blueprint's `archs`, an image's manifests, in order) that B has too; when they share
+    /// none, A's first against B's only one (image, or architecture of a blueprint or lock).
     pub arch: Option<String>,
     /// Attach a unified diff to content changes of text files.
     pub content: bool,
@@ -473,7 +473,7 @@ pub fn diff(a: &Input, b: &Input, options: &Options) -> Result<Report, DiffError
     // layer or builds its own tree, so they run at once.
     let (opened_a, opened_b) = both(|| side::open(a, options), || side::open(b, options));
     let (opened_a, opened_b) = (opened_a?, opened_b?);
-    let arch = side::choose_arch(&opened_a, options)?;
+    let arch = side::choose_arch(&opened_a, &opened_b, options)?;
     let others: BTreeSet<String> =
         side::archs(&opened_a).into_iter().chain(side::archs(&opened_b)).collect();
     let (side_a, side_b) =

@@ -219,7 +219,7 @@ fn pick_arch(archs: &[String], arch: &str, input: &Path) -> Result<String, DiffE
 }
 
 /// The platform compared (`amd64`, `arm/v7`): `--arch`, else A's first.
-pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffError> {
+pub(super) fn choose_arch(a: &Opened, b: &Opened, options: &Options) -> Result<String, DiffError> {
     let oci = |apk: &str| {
         Arch::from_name(apk)
             .map(Arch::oci_name)
@@ -228,6 +228,15 @@ pub(super) fn choose_arch(a: &Opened, options: &Options) -> Result<String, DiffE
     // Either spelling, or a platform as images name it, as `mount --arch` takes them.
     if let Some(arch) = &options.arch {
         return image::platform_of_name(arch).map_err(|why| DiffError::UnknownPlatform { why });
+    }
+    // The first of A's platforms that B has too, so that two inputs sharing one compare on
+    // it; A's first when they share none.
+    let theirs = archs(b);
+    let shared = archs(a)
+        .into_iter()
+        .find(|arch| !arch.is_empty() && !image::is_other_os(arch) && theirs.contains(arch));
+    if let Some(shared) = shared {
+        return Ok(shared);
     }
     match a {
         Opened::Blueprint { plan, .. } => plan.archs.first().map_or(Ok(String::new()), |a| oci(a)),
