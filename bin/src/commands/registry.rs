@@ -269,8 +269,9 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let pulled = pulled.with_context(|| format!("pulling {reference}"))?;
     if pulled.docker_manifests > 0 {
         output::note(&format!(
-            "note: {}: the registry's manifests are of Docker's media types, kept as served; skopeo \
-             and umoci find no image of such a layout by name (pull with --oci to rewrite them)",
+            "note: {}: the registry's manifests are of Docker's media types, kept as served; \
+             skopeo and umoci find no image of such a layout by name (pull with --oci to rewrite \
+             them)",
             args.out.display()
         ));
     }

@@ -79,13 +79,7 @@ enum Contents {
     Read(Read),
     /// Read from `manifest` the first time it is asked for: the config of an image that a
     /// registry's index lists under its platform is fetched only if a command picks it.
-    Deferred {
-        reader: Arc<Reader>,
-        manifest: serde_json::Value,
-        /// The image as errors name it: its digest and platform.
-        label: String,
-        read: OnceLock<Read>,
-    },
+    Deferred { reader: Arc<Reader>, manifest: serde_json::Value, read: OnceLock<Read> },
 }
 
 impl ImageView {
@@ -107,11 +101,11 @@ impl ImageView {
     fn read(&self) -> Result<&Read, ImageReadError> {
         match &self.contents {
             Contents::Read(read) => Ok(read),
-            Contents::Deferred { reader, manifest, label, read } => {
+            Contents::Deferred { reader, manifest, read } => {
                 if let Some(done) = read.get() {
                     return Ok(done);
                 }
-                let done = read_contents(reader, &self.digest, manifest, Some(label))?;
+                let done = read_contents(reader, &self.digest, manifest, Some(&self.labelled()))?;
                 Ok(read.get_or_init(|| done))
             }
         }
@@ -341,7 +335,7 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
         let listed = [text("os"), text("architecture")];
         let mut view =
             if store.fetches_blobs() && listed.iter().all(|t| t.is_some_and(|t| !t.is_empty())) {
-                deferred(reader, &digest, &document, platform)
+                deferred(reader, &digest, &document)
             } else {
                 read_manifest(reader, &digest, &document)?
             };
@@ -494,28 +488,12 @@ fn read_manifest(
     Ok(ImageView { os, arch, variant, digest, contents, annotations, names, indexes })
 }
 
-/// The image `manifest` (of digest `digest`) describes, listed under `platform` by an index,
-/// its config left to be read when asked for. The platform is set by the caller.
-fn deferred(
-    reader: &Arc<Reader>,
-    digest: &str,
-    manifest: &serde_json::Value,
-    platform: Option<&serde_json::Value>,
-) -> ImageView {
-    let text = |field| platform.and_then(|p| p.get(field)).and_then(|v| v.as_str());
-    let mut listed = [text("os"), text("architecture"), text("variant")]
-        .into_iter()
-        .flatten()
-        .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join("/");
-    if !listed.is_empty() {
-        listed = format!(" ({listed})");
-    }
+/// The image `manifest` (of digest `digest`) describes, its config left to be read when
+/// asked for. Its platform, which an index lists, is set by the caller.
+fn deferred(reader: &Arc<Reader>, digest: &str, manifest: &serde_json::Value) -> ImageView {
     let contents = Contents::Deferred {
         reader: Arc::clone(reader),
         manifest: manifest.clone(),
-        label: format!("{digest}{listed}"),
         read: OnceLock::new(),
     };
     ImageView {

@@ -10,6 +10,18 @@ use super::named::split_named;
 use super::{ImageReadError, ImageView};
 
 impl ImageView {
+    /// The image as errors name one that is not read yet: its digest and its whole
+    /// platform, `sha256:… (linux/arm/v7)`.
+    pub fn labelled(&self) -> String {
+        let variant = self.variant.as_deref().unwrap_or_default();
+        let parts = [self.os.as_str(), self.arch.as_str(), variant];
+        let platform = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>();
+        match platform.as_slice() {
+            [] => self.digest.clone(),
+            parts => format!("{} ({})", self.digest, parts.join("/")),
+        }
+    }
+
     /// The image's platform as one name, `ARCH[/VARIANT]` (`amd64`, `arm/v7`) for a Linux
     /// image (or one that names no OS), `OS/ARCH[/VARIANT]` for another (`windows/amd64`);
     /// empty for a bare layer.

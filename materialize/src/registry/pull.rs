@@ -138,9 +138,7 @@ pub fn pull_platform(
     let write = |source| RegistryError::Write { path: out.to_path_buf(), source };
     let layout = LayoutWriter::create(out).map_err(write)?;
     let listing = listing_of(&documents, &picked.digest);
-    let parts = [picked.os.as_str(), picked.arch.as_str(), picked.variant.as_deref().unwrap_or("")];
-    let platform = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/");
-    let image = format!("the image {} ({platform})", picked.digest);
+    let image = format!("the image {}", picked.labelled());
     let picked_image = (picked.digest.as_str(), image.as_str());
     let outcome = write_image(&source, &documents, picked_image, &LayoutTarget(&layout), options)?;
 
