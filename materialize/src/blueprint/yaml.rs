@@ -114,8 +114,27 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
         (line, column) = (Some(second), Some(1));
     }
 
+    // libyaml's end-of-stream mark lies on the line after the last one; point at where the
+    // text ends instead, and say so in the message that quoted the mark.
+    if let (Some(at_line), Some(at_column)) = (line, column)
+        && let Some((last, end)) = end_of_text(text)
+        && at_line > last
+    {
+        let mark = format!(" at line {at_line} column {at_column}");
+        message = message.replacen(&mark, " at the end of the file", 1);
+        (line, column) = (Some(last), Some(end));
+    }
+
     let unknown_key = unknown_key(&message);
     SyntaxError { message, line, column, unknown_key }
+}
+
+/// The 1-based number of the text's last line that is not blank, and the column just past
+/// its last character; `None` for a blank text.
+fn end_of_text(text: &str) -> Option<(usize, usize)> {
+    let (index, last) =
+        text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).last()?;
+    Some((index + 1, last.trim_end().chars().count() + 1))
 }
 
 /// The key of serde's "duplicate field `key`" or of a map's "duplicate key `key`".
@@ -411,11 +430,30 @@ mod tests {
         }
         let error = from_str::<Doc>("entrypoint:\n  command: [").unwrap_err();
         assert!(error.message().contains("while parsing"), "{error}");
-        assert_eq!(error.line(), Some(3), "{error}");
+        assert_eq!((error.line(), error.column()), (Some(2), Some(13)), "{error}");
 
         // Well-formed YAML of the wrong type is still a type error.
         let error = from_str::<Doc>("entrypoint:\n  command: [a]\n").unwrap_err();
         assert!(error.message().contains("invalid type: sequence"), "{error}");
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_the_text_points_at_its_last_line() {
+        #[derive(Debug, serde::Deserialize)]
+        #[expect(dead_code, reason = "only its type is read")]
+        struct Doc {
+            packages: Vec<String>,
+        }
+        for text in ["packages: [a, b", "packages: [a, b\n", "packages: [a, b  \n\n  \n"] {
+            let error = from_str::<Doc>(text).unwrap_err();
+            assert_eq!((error.line(), error.column()), (Some(1), Some(16)), "{text:?}");
+            assert!(error.message().contains("at the end of the file"), "{error}");
+            assert!(!error.message().contains("at line 2"), "{error}");
+        }
+
+        // An error inside the text keeps the parser's place.
+        let error = from_str::<Doc>("packages: [a, b\nother: 1\n").unwrap_err();
+        assert_eq!(error.line(), Some(2), "{error}");
     }
 
     #[test]
