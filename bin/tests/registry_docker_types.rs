@@ -112,6 +112,41 @@ fn a_docker_manifest_list_pulled_with_oci_is_read_by_skopeo_and_umoci_by_name() 
         .unwrap();
     assert!(status.success(), "umoci unpacks {image}");
     assert!(at("bundle/rootfs/usr/bin/hello").is_file());
+
+    // --json says what was rewritten, and the digest the registry served.
+    let pulled = |args: &[&str], out: &str| -> serde_json::Value {
+        let mut command = served.flatroot();
+        command.args(["pull", "--json"]).args(args).arg(&reference).arg(at(out));
+        serde_json::from_str(&success(&run(&mut command))).unwrap()
+    };
+    let summary = pulled(&[], "served-json");
+    assert_eq!(summary["digest"], served_digest.as_str(), "{summary:#}");
+    assert_eq!(summary["served_digest"], served_digest.as_str(), "{summary:#}");
+    assert_eq!(
+        (&summary["docker_manifests"], &summary["rewritten_manifests"]),
+        (&3.into(), &0.into())
+    );
+    let summary = pulled(&["--oci"], "oci-json");
+    assert_eq!(summary["digest"], top_digest(&at("oci")).as_str(), "{summary:#}");
+    assert_eq!(summary["served_digest"], served_digest.as_str(), "{summary:#}");
+    assert_eq!(
+        (&summary["docker_manifests"], &summary["rewritten_manifests"]),
+        (&0.into(), &3.into())
+    );
+    let served_arm64 = blob_json(&at("served"), &served_digest)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|child| child["platform"]["architecture"] == "arm64")
+        .map(|child| child["digest"].clone())
+        .unwrap();
+    let summary = pulled(&["--oci", "--arch", "arm64"], "arm64-json");
+    assert_eq!(summary["digest"], top_digest(&at("arm64")).as_str(), "{summary:#}");
+    assert_eq!(summary["served_digest"], served_arm64, "{summary:#}");
+    assert_eq!(
+        (&summary["docker_manifests"], &summary["rewritten_manifests"]),
+        (&0.into(), &1.into())
+    );
 }
 
 #[test]
@@ -123,4 +158,11 @@ fn an_oci_image_pulled_with_oci_keeps_its_bytes_and_digest() {
     assert_eq!(success(&output), top_digest(&built));
     assert!(stderr(&output).is_empty(), "{}", stderr(&output));
     assert_eq!(blobs(&out), blobs(&built));
+
+    let out = work.path().join("pulled-json");
+    let mut command = served.flatroot();
+    command.args(["pull", "--oci", "--json"]).arg(&reference).arg(&out);
+    let summary: serde_json::Value = serde_json::from_str(&success(&run(&mut command))).unwrap();
+    assert_eq!(summary["served_digest"], top_digest(&built).as_str(), "{summary:#}");
+    assert_eq!(summary["rewritten_manifests"], 0, "{summary:#}");
 }

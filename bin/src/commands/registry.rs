@@ -284,6 +284,9 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
             "manifests": pulled.manifests,
             "blobs": pulled.blobs,
             "blob_bytes": pulled.blob_bytes,
+            "docker_manifests": pulled.docker_manifests,
+            "rewritten_manifests": pulled.rewritten_manifests,
+            "served_digest": pulled.served_digest,
         });
         output::data(&serde_json::to_string_pretty(&summary)?)?;
     } else {

@@ -56,6 +56,11 @@ pub struct PullOutcome {
     pub blob_bytes: u64,
     /// How many manifests written are of Docker's media types (kept as served).
     pub docker_manifests: usize,
+    /// How many manifests were rewritten with OCI's media types ([`PullFormat::Oci`]).
+    pub rewritten_manifests: usize,
+    /// The digest the registry served the manifest of [`Self::digest`] under: the same
+    /// digest unless it was rewritten.
+    pub served_digest: String,
 }
 
 /// Pulls `reference` into an OCI image layout at `out`.
@@ -122,7 +127,7 @@ pub fn pull_platform(
     let remote = Remote::connect(reference, options)?;
     // Converted as they arrive, the documents name the converted manifests throughout.
     let source = Source { format, ..remote.source(true) };
-    let (documents, views) = read_documents(&source, &remote, options)?;
+    let (documents, renamed, views) = read_documents(&source, &remote, options)?;
     let Some(index) = image::position_of(&views, platform) else {
         return Err(RegistryError::NoPlatform {
             reference: label,
@@ -140,7 +145,11 @@ pub fn pull_platform(
     let listing = listing_of(&documents, &picked.digest);
     let image = format!("the image {}", picked.labelled());
     let picked_image = (picked.digest.as_str(), image.as_str());
-    let outcome = write_image(&source, &documents, picked_image, &LayoutTarget(&layout), options)?;
+    let mut outcome =
+        write_image(&source, &documents, picked_image, &LayoutTarget(&layout), options)?;
+    if let Some(served) = renamed.get(&picked.digest) {
+        (outcome.served_digest, outcome.rewritten_manifests) = (served.clone(), 1);
+    }
 
     // The image's index is not pulled: what it says of the image (its annotations) goes on
     // the layout's own index, where `mount` and `diff` read it as they read it there.
@@ -190,6 +199,8 @@ fn write_image(
     let media_type = media_type_of(documents, digest, &manifest);
     Ok(PullOutcome {
         digest: digest.to_string(),
+        served_digest: digest.to_string(),
+        rewritten_manifests: 0,
         docker_manifests: usize::from(convert::is_docker_manifest(&media_type)),
         media_type,
         size: manifest_bytes.len() as u64,
@@ -246,30 +257,40 @@ type Documents = BTreeMap<String, Vec<u8>>;
 /// The index and manifests `source`'s reference names, by their layout names (`index.json`
 /// naming the reference's manifest, `blobs/sha256/<hex>`), attestations left out.
 fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, RegistryError> {
+    Ok(documents_renamed(source, options)?.0)
+}
+
+/// [`documents`], and for each manifest rewritten with OCI's media types, the digest it was
+/// served under by the digest it was written under.
+fn documents_renamed(
+    source: &Source<'_>,
+    options: &Options,
+) -> Result<(Documents, HashMap<String, String>), RegistryError> {
     let target = MemoryTarget::default();
-    let outcome = fetch(source, options, &target, Blobs::Later)?;
+    let (outcome, renamed) = fetch_renamed(source, options, &target, Blobs::Later)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     let none = BTreeMap::new();
     let named = Named { ref_name: None, platform: None, annotations: &none };
     let index = layout_index(&outcome, &named, &source.label)?;
     files.insert("index.json".to_string(), index);
-    Ok(files)
+    let served_by_written = renamed.into_iter().map(|(served, (written, _))| (written, served));
+    Ok((files, served_by_written.collect()))
 }
 
-/// [`documents`] of `source`, and the images they describe, read to be picked from; their
-/// configs and layers are fetched from `remote`.
+/// [`documents_renamed`] of `source`, and the images they describe, read to be picked from;
+/// their configs and layers are fetched from `remote`.
 fn read_documents(
     source: &Source<'_>,
     remote: &Remote,
     options: &Options,
-) -> Result<(Documents, Vec<ImageView>), RegistryError> {
-    let files = documents(source, options)?;
+) -> Result<(Documents, HashMap<String, String>, Vec<ImageView>), RegistryError> {
+    let (files, renamed) = documents_renamed(source, options)?;
     let label = source.label.clone();
     let limits = crate::apk::datatar::Limits::default();
     let fetcher = Box::new(remote.clone());
     let views = image::open_pulled(files.clone(), fetcher, Path::new(&label), &limits)
         .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })?;
-    Ok((files, views))
+    Ok((files, renamed, views))
 }
 
 /// Which blobs a pull fetches with the manifests.
@@ -289,10 +310,23 @@ fn fetch(
     target: &dyn Target,
     blobs: Blobs,
 ) -> Result<PullOutcome, RegistryError> {
+    Ok(fetch_renamed(source, options, target, blobs)?.0)
+}
+
+/// [`fetch`], and what the manifests rewritten with OCI's media types became, by the digest
+/// they were served under.
+fn fetch_renamed(
+    source: &Source<'_>,
+    options: &Options,
+    target: &dyn Target,
+    blobs: Blobs,
+) -> Result<(PullOutcome, Renamed), RegistryError> {
     let reference = source.reference;
     let (bytes, media_type) = source.manifest(reference.manifest_reference(), None)?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
     let mut outcome = PullOutcome {
+        served_digest: digest.clone(),
+        rewritten_manifests: 0,
         digest,
         media_type,
         size: bytes.len() as u64,
@@ -313,12 +347,13 @@ fn fetch(
     let wanted: Vec<NamedBlob> = if blobs == Blobs::All { found.blobs } else { Vec::new() };
     outcome.manifests = found.seen.len();
     outcome.docker_manifests = found.docker;
+    outcome.rewritten_manifests = found.renamed.len();
     outcome.blobs = wanted.len();
     outcome.blob_bytes = wanted.iter().map(|blob| blob.size).sum();
 
     source.blobs(&wanted, target, options.jobs)?;
     tracing::debug!(reference = %reference, digest = %outcome.digest, ?blobs, "pulled");
-    Ok(outcome)
+    Ok((outcome, found.renamed))
 }
 
 /// A blob an image manifest names.
