@@ -46,7 +46,7 @@ fn the_fixture_mounts_as_blueprint_and_as_layout_exactly_as_its_layer() {
 
     let config = images(&layout)[0].config().unwrap().clone();
     let created = config["created"].as_str().unwrap();
-    let created = flatroot_materialize::oci::image::parse_rfc3339(created).unwrap();
+    let (created, _) = flatroot_materialize::oci::image::parse_rfc3339(created).unwrap();
 
     for source in [Path::new(BLUEPRINT), layout.as_path()] {
         let mounted = Mounted::start(source, &["--arch", "x86_64"]);

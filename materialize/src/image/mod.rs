@@ -126,8 +126,8 @@ impl ImageView {
         // the root of a blueprint's tree does.
         let mut root = Metadata::directory(0o755);
         let created = read.config.get("created").and_then(|c| c.as_str());
-        if let Some(secs) = created.and_then(crate::oci::image::parse_rfc3339) {
-            root.mtime = Timestamp::from_secs(secs);
+        if let Some((secs, nanos)) = created.and_then(crate::oci::image::parse_rfc3339) {
+            root.mtime = Timestamp { secs, nanos };
         }
         read.layers.tree(root)
     }

@@ -87,3 +87,40 @@ fn a_config_that_cannot_be_fetched_is_named_with_its_image_and_platform() {
     assert!(text.contains(&digest(&amd64_config)) && text.contains(&whose), "{text}");
     assert!(views[0].tree().is_err(), "nor is its tree read");
 }
+
+#[test]
+fn the_root_of_an_image_tree_shows_its_creation_time_to_the_nanosecond() {
+    let config = |created: Option<&str>| {
+        let mut config = serde_json::json!({ "os": "linux", "architecture": "amd64" });
+        config["rootfs"] = serde_json::json!({ "type": "layers", "diff_ids": [] });
+        if let Some(created) = created {
+            config["created"] = created.into();
+        }
+        config.to_string().into_bytes()
+    };
+    for (created, expected) in [
+        (
+            Some("2023-11-14T23:13:20.25+01:00"),
+            Timestamp { secs: 1_700_000_000, nanos: 250_000_000 },
+        ),
+        (Some("2023-11-14T22:13:20Z"), Timestamp { secs: 1_700_000_000, nanos: 0 }),
+        (Some("yesterday"), Timestamp { secs: 0, nanos: 0 }),
+        (None, Timestamp { secs: 0, nanos: 0 }),
+    ] {
+        let config = config(created);
+        let manifest = serde_json::json!({ "config": descriptor(&config), "layers": [] });
+        let manifest = manifest.to_string().into_bytes();
+        let index = serde_json::json!({ "manifests": [descriptor(&manifest)] });
+        let documents = BTreeMap::from([
+            (format!("blobs/sha256/{}", &digest(&manifest)[7..]), manifest.clone()),
+            ("index.json".to_string(), index.to_string().into_bytes()),
+        ]);
+        let mut served = Served::default();
+        served.blobs.insert(digest(&config), config.clone());
+
+        let views =
+            open_pulled(documents, Box::new(served), Path::new("ref"), &Limits::default()).unwrap();
+        let tree = views[0].tree().unwrap();
+        assert_eq!(tree.node(tree.root()).meta.mtime, expected, "{created:?}");
+    }
+}

@@ -381,10 +381,10 @@ pub fn rfc3339(seconds: i64) -> Result<String, ImageError> {
     Ok(format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z"))
 }
 
-/// The seconds since the epoch of an RFC 3339 time as image configs give `created`
-/// (`2023-11-14T22:13:20Z`, with a fraction or an offset such as `+02:00`; the fraction is
-/// dropped); `None` for anything else.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
+/// The seconds since the epoch and the nanoseconds past them of an RFC 3339 time as image
+/// configs give `created` (`2023-11-14T22:13:20Z`, with a fraction or an offset such as
+/// `+02:00`; digits of the fraction past the ninth are dropped); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
         let digits = text.get(range)?;
         digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
@@ -411,11 +411,14 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     }
 
     let mut rest = &text[19..];
+    let mut nanos = 0;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
+        let first_nine = fraction[..digits].bytes().chain(std::iter::repeat(b'0')).take(9);
+        nanos = first_nine.fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
         rest = &fraction[digits..];
     }
     let offset = match rest.as_bytes() {
@@ -435,7 +438,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         _ => return None,
     };
     let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset)
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset, nanos))
 }
 
 /// The days from 1970-01-01 to the proleptic Gregorian date `year-month-day`: the inverse
@@ -495,10 +498,14 @@ mod tests {
     #[test]
     fn rfc3339_times_are_read_back_as_they_are_written_and_with_offsets() {
         for seconds in [0, 951_782_400, 1_700_000_000, -1, 253_402_300_799, -62_167_219_200] {
-            assert_eq!(parse_rfc3339(&rfc3339(seconds).unwrap()), Some(seconds), "{seconds}");
+            assert_eq!(parse_rfc3339(&rfc3339(seconds).unwrap()), Some((seconds, 0)), "{seconds}");
         }
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"), Some(1_700_000_000));
-        assert_eq!(parse_rfc3339("2023-11-14T21:13:20-01:00"), Some(1_700_000_000));
+        let time = parse_rfc3339("2023-11-14T23:13:20.123456789+01:00");
+        assert_eq!(time, Some((1_700_000_000, 123_456_789)));
+        assert_eq!(parse_rfc3339("2023-11-14T21:13:20-01:00"), Some((1_700_000_000, 0)));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some((1_700_000_000, 500_000_000)));
+        let time = parse_rfc3339("2023-11-14T22:13:20.0000000019Z");
+        assert_eq!(time, Some((1_700_000_000, 1)), "digits past the ninth are dropped");
         for bad in [
             "",
             "2023-11-14",
