@@ -1,7 +1,9 @@
 //! The three channels: data on stdout, user messages and progress on stderr, diagnostics
 //! through `tracing` (enabled with `-v` or `FLATROOT_LOG`).
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Mutex;
 
 use flatroot_materialize::progress::{Progress, Stage};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -67,23 +69,57 @@ pub fn data(line: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Progress drawn with a spinner when stderr is a terminal, and nothing otherwise.
+/// Progress drawn with a spinner when stderr is a terminal, and nothing otherwise: one line
+/// that names each image in progress, its stage and how much of the stage is done.
 pub struct Spinner {
     bar: Option<ProgressBar>,
+    images: Mutex<Shown>,
+}
+
+/// Each image in progress, by name: its stage and, once reported, the steps done of it and
+/// their total.
+type Shown = BTreeMap<String, (Stage, Option<(usize, usize)>)>;
+
+/// The spinner's line for `images`: `NAME: STAGE, N of M done`, joined by ` · `.
+fn status_line(images: &Shown) -> String {
+    let parts: Vec<String> = images
+        .iter()
+        .map(|(name, (stage, steps))| match steps {
+            Some((done, total)) => format!("{name}: {stage}, {done} of {total} done"),
+            None => format!("{name}: {stage}"),
+        })
+        .collect();
+    parts.join(" · ")
 }
 
 impl Spinner {
     /// A spinner on a terminal, a silent reporter elsewhere.
     pub fn new() -> Spinner {
+        let images = Mutex::default();
         if !std::io::stderr().is_terminal() {
-            return Spinner { bar: None };
+            return Spinner { bar: None, images };
         }
         let bar = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
             bar.set_style(style);
         }
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Spinner { bar: Some(bar) }
+        Spinner { bar: Some(bar), images }
+    }
+
+    /// Stops showing the images whose names start with `prefix` (those of a finished
+    /// blueprint of a batch).
+    pub fn forget(&self, prefix: &str) {
+        self.update(|images| images.retain(|name, _| !name.starts_with(prefix)));
+    }
+
+    /// Changes what is shown of the images and redraws the line.
+    fn update(&self, change: impl FnOnce(&mut Shown)) {
+        let mut images = self.images.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(&mut images);
+        if let Some(bar) = &self.bar {
+            bar.set_message(status_line(&images));
+        }
     }
 
     /// Prints a line on stderr above the spinner.
@@ -112,8 +148,52 @@ impl Drop for Spinner {
 
 impl Progress for Spinner {
     fn stage(&self, image: &str, stage: Stage) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("{image}: {stage}"));
-        }
+        self.update(|images| {
+            images.insert(image.to_string(), (stage, None));
+        });
+    }
+
+    fn advance(&self, image: &str, done: usize, total: usize) {
+        self.update(|images| {
+            if let Some(shown) = images.get_mut(image) {
+                // Threads report out of order: the count only grows.
+                let before = shown.1.map_or(0, |(done, _)| done);
+                shown.1 = Some((done.max(before), total));
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_names_each_image_its_stage_and_what_is_done() {
+        let mut shown = Shown::new();
+        assert_eq!(status_line(&shown), "");
+        shown.insert("x86_64".into(), (Stage::Unpack { packages: 12 }, Some((5, 12))));
+        shown.insert("aarch64".into(), (Stage::Layer, None));
+        assert_eq!(
+            status_line(&shown),
+            "aarch64: writing the layer · x86_64: unpacking 12 packages, 5 of 12 done"
+        );
+    }
+
+    #[test]
+    fn advances_only_count_up_and_a_finished_blueprint_is_forgotten() {
+        // A spinner that draws nothing still keeps what it would show.
+        let spinner = Spinner { bar: None, images: Mutex::default() };
+        let shown = |spinner: &Spinner| status_line(&spinner.images.lock().unwrap());
+        spinner.stage("a/x86_64", Stage::Unpack { packages: 3 });
+        spinner.stage("b/x86_64", Stage::Resolve);
+        spinner.advance("a/x86_64", 2, 3);
+        spinner.advance("a/x86_64", 1, 3);
+        assert_eq!(
+            shown(&spinner),
+            "a/x86_64: unpacking 3 packages, 2 of 3 done · b/x86_64: resolving"
+        );
+        spinner.forget("a/");
+        assert_eq!(shown(&spinner), "b/x86_64: resolving");
     }
 }

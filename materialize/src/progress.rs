@@ -46,6 +46,10 @@ impl fmt::Display for Stage {
 pub trait Progress: Sync {
     /// `image` (an arch, or a blueprint in a batch) entered `stage`.
     fn stage(&self, image: &str, stage: Stage);
+
+    /// `image` has done `done` of the `total` steps of its current stage (the packages of
+    /// [`Stage::Unpack`]); reports of one image may arrive out of order from its threads.
+    fn advance(&self, _image: &str, _done: usize, _total: usize) {}
 }
 
 /// A [`Progress`] that reports nothing.

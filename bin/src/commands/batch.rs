@@ -97,6 +97,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let finished = |i: usize, result: &Result<build::Outcome, build::BuildError>| {
         let name = &items[i].name;
+        spinner.forget(&format!("{name}/"));
         spinner.println(&match result {
             Ok(outcome) => format!(
                 "built {name} {} at {:.1} s",

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flatroot_vfs::{ContentId, FrozenTree, Metadata, Timestamp, Tree};
@@ -229,13 +230,17 @@ fn tree_checked(
         early,
         spares: Spares::default(),
     };
+    let done = AtomicUsize::new(0);
     let mut read: Vec<(usize, ReadResult)> = pool.install(|| {
         order
             .into_iter()
             .par_bridge()
             .map(|i| {
                 let (repo, entry) = chosen[i];
-                (i, reader.read(repo, entry))
+                let result = reader.read(repo, entry);
+                let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+                progress.advance(arch, done, chosen.len());
+                (i, result)
             })
             .collect()
     });

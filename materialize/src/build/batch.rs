@@ -118,4 +118,8 @@ impl Progress for Named<'_> {
     fn stage(&self, image: &str, stage: Stage) {
         self.inner.stage(&format!("{}/{image}", self.name), stage);
     }
+
+    fn advance(&self, image: &str, done: usize, total: usize) {
+        self.inner.advance(&format!("{}/{image}", self.name), done, total);
+    }
 }
