@@ -260,12 +260,15 @@ fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, Regist
     Ok(documents_renamed(source, options)?.0)
 }
 
-/// [`documents`], and for each manifest rewritten with OCI's media types, the digest it was
-/// served under by the digest it was written under.
+/// The digest each manifest rewritten with OCI's media types was served under, by the digest
+/// it was written under.
+type ServedAs = HashMap<String, String>;
+
+/// [`documents`], and what the manifests rewritten with OCI's media types were served as.
 fn documents_renamed(
     source: &Source<'_>,
     options: &Options,
-) -> Result<(Documents, HashMap<String, String>), RegistryError> {
+) -> Result<(Documents, ServedAs), RegistryError> {
     let target = MemoryTarget::default();
     let (outcome, renamed) = fetch_renamed(source, options, &target, Blobs::Later)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -283,7 +286,7 @@ fn read_documents(
     source: &Source<'_>,
     remote: &Remote,
     options: &Options,
-) -> Result<(Documents, HashMap<String, String>, Vec<ImageView>), RegistryError> {
+) -> Result<(Documents, ServedAs, Vec<ImageView>), RegistryError> {
     let (files, renamed) = documents_renamed(source, options)?;
     let label = source.label.clone();
     let limits = crate::apk::datatar::Limits::default();
