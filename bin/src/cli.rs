@@ -181,8 +181,13 @@ pub struct IndexSourceArgs {
     /// Repositories, keys and trust.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Largest decompressed APKINDEX member, in bytes [default: 536870912].
-    #[arg(long, value_name = "BYTES")]
+    /// Largest decompressed APKINDEX member (bytes, or with K, M, G or T) [default: 512M].
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_negative_numbers = true,
+        value_parser = crate::commands::sizes::parse_size
+    )]
     pub max_index_size: Option<u64>,
     /// The cache, `--offline`, TLS, credentials and timeouts of remote repositories.
     #[command(flatten)]

@@ -480,3 +480,28 @@ fn a_package_whose_pkginfo_names_another_package_than_its_index_is_not_locked() 
     }
     assert!(!lock.exists(), "no lock is written");
 }
+
+#[test]
+fn resolve_reads_the_index_limit_as_every_size_flag_is_read() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    let resolve = |limit: &str| {
+        run(flatroot()
+            .args(["resolve", BLUEPRINT, "--max-index-size", limit, "--cache-dir"])
+            .arg(&cache))
+    };
+    for limit in ["512M", "1.5G", "64KiB", "1048576"] {
+        let output = resolve(limit);
+        assert!(output.status.success(), "{limit}: {}", stderr(&output));
+    }
+
+    let output = resolve("1K");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("over the limit of 1024 (--max-index-size)"),
+        "{}",
+        stderr(&output)
+    );
+    let output = resolve("-1");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}

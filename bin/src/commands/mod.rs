@@ -11,7 +11,7 @@ mod mountinfo;
 pub(crate) mod options;
 pub mod registry;
 pub mod resolve;
-mod sizes;
+pub(crate) mod sizes;
 
 use std::process::ExitCode;
 
