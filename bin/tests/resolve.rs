@@ -105,6 +105,25 @@ fn an_edited_data_checksum_fails_naming_the_package_and_file() {
 }
 
 #[test]
+fn a_lock_without_the_parts_of_a_package_says_it_records_none() {
+    let dir = tempdir();
+    let lock = resolve_to(dir.path(), BLUEPRINT, &[]);
+    edit_lock(&lock, |v| {
+        let hello = packages(v).iter_mut().find(|p| p["name"] == "hello").unwrap();
+        let hello = hello.as_object_mut().unwrap();
+        for part in ["signature", "control", "data"] {
+            hello.remove(part);
+        }
+    });
+
+    let text = build_fails(&lock, BLUEPRINT, dir.path());
+
+    assert!(text.contains("package hello-2.1-r1"), "{text}");
+    assert!(text.contains("signature range is bytes=0-"), "{text}");
+    assert!(text.trim_end().ends_with("the lock says none"), "{text}");
+}
+
+#[test]
 fn an_edited_package_checksum_fails_naming_the_package_and_file() {
     let dir = tempdir();
     let lock = resolve_to(dir.path(), BLUEPRINT, &[]);

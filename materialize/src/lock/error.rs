@@ -209,9 +209,9 @@ pub enum LockError {
         path: PathBuf,
         /// Which field: `signature range`, `control checksum`, `checksum`, ...
         part: &'static str,
-        /// What the lock records.
+        /// What the lock records (`none` for an empty or missing field).
         expected: Box<str>,
-        /// What the file holds.
+        /// What the file holds (`none` for an unsigned package's signature).
         actual: Box<str>,
     },
     /// While a lock is made, a package file's control checksum differs from its index's.

@@ -107,8 +107,9 @@ fn mismatch(
         package: package.to_string(),
         path: path.to_path_buf(),
         part,
-        expected: expected.into(),
-        actual: actual.into(),
+        // An empty field reads as nothing at all in the message.
+        expected: if expected.is_empty() { "none".into() } else { expected.into() },
+        actual: if actual.is_empty() { "none".into() } else { actual.into() },
     }
 }
 
