@@ -113,7 +113,9 @@ pub struct PublishArgs {
 /// Options shared by every command that builds a blueprint.
 #[derive(Debug, Args)]
 pub struct BuildOptions {
-    /// Build only this architecture (repeatable); default: the blueprint's `archs`.
+    /// Build only this architecture (repeatable): an apk or OCI name (`x86_64`, `arm64`),
+    /// `all` for the eight apko builds when none is named, `host` for this machine's;
+    /// default: the blueprint's `archs`, else `x86_64`.
     #[arg(long = "arch", value_name = "ARCH")]
     pub archs: Vec<String>,
     /// Image name and tag, `NAME[:TAG]`; a docker-archive of several architectures tags

@@ -38,7 +38,10 @@ pub enum PlanError {
     #[error(transparent)]
     Blueprint(#[from] Box<BlueprintError>),
     /// An `--arch` that names no architecture.
-    #[error("--arch {arch:?}: unknown architecture")]
+    #[error(
+        "--arch {arch:?}: unknown architecture (expected one of {}, all or host)",
+        blueprint::Arch::NAMES
+    )]
     Arch {
         /// The value given.
         arch: String,
@@ -165,15 +168,11 @@ pub fn from_blueprint(
         let archs: Vec<String> = bp.archs.iter().map(|a| a.apk_name().to_string()).collect();
         if archs.is_empty() { vec!["x86_64".to_string()] } else { archs }
     } else {
-        overrides
-            .archs
-            .iter()
-            .map(|a| {
-                blueprint::Arch::from_name(a)
-                    .map(|arch| arch.apk_name().to_string())
-                    .ok_or_else(|| PlanError::Arch { arch: a.clone() })
-            })
-            .collect::<Result<_, _>>()?
+        let mut archs = Vec::new();
+        for name in &overrides.archs {
+            archs.extend(archs_named(name)?.into_iter().map(|a| a.apk_name().to_string()));
+        }
+        archs
     };
 
     // One image per architecture, however often it is named (`--arch x86_64 --arch amd64`),
@@ -297,6 +296,20 @@ fn check_run_config(config: &RunConfig, source: &Path) -> Result<(), PlanError> 
         return Err(refuse("stop-signal", signal, expected));
     }
     Ok(())
+}
+
+/// The architectures one `--arch` value names: one by its apk or OCI name, `all` for
+/// [`blueprint::Arch::APKO_ALL`] and `host` for the machine's own, as apko reads them.
+///
+/// # Errors
+/// [`PlanError::Arch`] for any other name, or `host` on a machine of no known architecture.
+fn archs_named(name: &str) -> Result<Vec<blueprint::Arch>, PlanError> {
+    let unknown = || PlanError::Arch { arch: name.to_string() };
+    match name {
+        "all" => Ok(blueprint::Arch::APKO_ALL.to_vec()),
+        "host" => blueprint::Arch::host().map(|arch| vec![arch]).ok_or_else(unknown),
+        _ => blueprint::Arch::from_name(name).map(|arch| vec![arch]).ok_or_else(unknown),
+    }
 }
 
 /// Whether `text` names a Linux signal as container runtimes read a stop signal: a number
@@ -441,6 +454,35 @@ mod tests {
         let plan =
             from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)?;
         Ok((plan, warnings))
+    }
+
+    #[test]
+    fn arch_all_names_apkos_architectures_and_host_this_machines() {
+        let archs_of = |names: &[&str]| {
+            let loaded =
+                blueprint::parse_str("archs: [s390x]\n", Path::new("b.yaml"), Path::new("/"))
+                    .unwrap();
+            let overrides = Overrides {
+                archs: names.iter().map(ToString::to_string).collect(),
+                ..Overrides::default()
+            };
+            from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)
+                .map(|plan| plan.archs)
+        };
+
+        let all = archs_of(&["all"]).unwrap();
+        let expected =
+            ["x86", "x86_64", "aarch64", "armhf", "armv7", "ppc64le", "riscv64", "s390x"];
+        assert_eq!(all.len(), expected.len(), "{all:?}");
+        assert!(expected.iter().all(|arch| all.contains(&arch.to_string())), "{all:?}");
+        assert_eq!(archs_of(&["all", "amd64", "loong64"]).unwrap().len(), 9);
+        if let Some(host) = blueprint::Arch::host() {
+            assert_eq!(archs_of(&["host"]).unwrap(), [host.apk_name()]);
+        }
+
+        let error = archs_of(&["bogus"]).unwrap_err().to_string();
+        assert!(error.starts_with("--arch \"bogus\": unknown architecture"), "{error}");
+        assert!(error.contains("x86_64/amd64") && error.ends_with("all or host)"), "{error}");
     }
 
     #[test]

@@ -21,7 +21,9 @@ use crate::output;
 pub struct ResolveArgs {
     /// The apko blueprint (YAML).
     pub blueprint: PathBuf,
-    /// Resolve only this architecture (repeatable); default: the blueprint's `archs`.
+    /// Resolve only this architecture (repeatable): an apk or OCI name (`x86_64`, `arm64`),
+    /// `all` for the eight apko builds when none is named, `host` for this machine's;
+    /// default: the blueprint's `archs`, else `x86_64`.
     #[arg(long = "arch", value_name = "ARCH")]
     pub archs: Vec<String>,
     /// Write an apko lock file (`apko.lock.json` format) here; `-` writes it to stdout

@@ -62,6 +62,35 @@ impl Arch {
         Arch::Loongarch64,
     ];
 
+    /// What apko builds for when neither the blueprint nor `--arch` names an architecture
+    /// (apko's `types.AllArchs`), and what `--arch all` names: every one but LoongArch.
+    pub const APKO_ALL: [Arch; 8] = [
+        Arch::X86,
+        Arch::X86_64,
+        Arch::Aarch64,
+        Arch::Armhf,
+        Arch::Armv7,
+        Arch::Ppc64le,
+        Arch::Riscv64,
+        Arch::S390x,
+    ];
+
+    /// The names [`Arch::from_name`] accepts, for messages: each apk name, with its OCI name
+    /// after a slash where the two differ.
+    pub const NAMES: &str = "x86/386, x86_64/amd64, aarch64/arm64, armhf/arm/v6, \
+                             armv7/arm/v7, ppc64le, s390x, riscv64, loongarch64/loong64";
+
+    /// The architecture of the machine flatroot runs on (`--arch host`, as in apko); `None`
+    /// on a machine of none of them.
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "powerpc64" if cfg!(target_endian = "little") => Some(Arch::Ppc64le),
+            // Rust's `arm` targets that Alpine builds for are ARMv7 hard-float ones.
+            "arm" => Some(Arch::Armv7),
+            other => Arch::from_name(other),
+        }
+    }
+
     /// Parses an apk or OCI architecture name; `None` when the name is not one of them.
     ///
     /// Accepted: `x86`/`386`, `x86_64`/`amd64`, `aarch64`/`arm64`, `armhf`/`arm/v6`,
@@ -172,6 +201,24 @@ impl Visitor<'_> for ArchVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_architecture_is_named_in_the_list_of_names() {
+        for arch in Arch::ALL {
+            assert!(Arch::NAMES.contains(arch.apk_name()), "{arch}");
+            assert!(Arch::NAMES.contains(&arch.oci_name()), "{arch}");
+        }
+    }
+
+    #[test]
+    fn the_host_is_the_machine_the_tests_run_on() {
+        let expected = match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Aarch64),
+            _ => return,
+        };
+        assert_eq!(Arch::host(), expected);
+    }
 
     #[test]
     fn every_arch_round_trips_through_both_spellings() {
