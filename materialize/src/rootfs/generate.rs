@@ -172,6 +172,9 @@ fn write_all(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
 
     if !inputs.users.is_empty() || !inputs.groups.is_empty() {
         write_accounts(tree, inputs)?;
+    } else {
+        // apko makes an empty `etc/passwd` when no package ships one, whatever the accounts.
+        put(tree, "etc/passwd", Vec::new(), 0o644, time, false)?;
     }
     supervision(tree, inputs.services, time)?;
     Ok(busybox_links(tree, time))
@@ -496,6 +499,32 @@ mod tests {
         assert_eq!(mode_of(&tree, b"lib/apk/db/lock"), Some((false, 0o600)));
         let tmp = tree.node(tree.lookup(b"tmp", Follow::NotFinal).unwrap());
         assert_eq!(tmp.meta.mtime, Timestamp::from_secs(5));
+    }
+
+    #[test]
+    fn an_empty_passwd_is_made_where_no_package_ships_one_and_none_is_asked_for() {
+        let content =
+            |tree: &Tree| match &tree.node(tree.lookup(b"etc/passwd", Follow::Final).unwrap()).kind
+            {
+                NodeKind::File(content) => content.bytes().to_vec(),
+                _ => panic!("not a file"),
+            };
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        write(&mut tree, &inputs(5)).unwrap();
+        assert_eq!(mode_of(&tree, b"etc/passwd"), Some((false, 0o644)));
+        assert_eq!(content(&tree), b"");
+        assert!(tree.lookup(b"etc/group", Follow::NotFinal).is_err(), "apko makes no group");
+
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+        let shipped = b"root:x:0:0:root:/root:/bin/sh\n".to_vec();
+        tree.insert_file(b"etc/passwd", Metadata::file(0o600), Content::from_vec(shipped.clone()))
+            .unwrap();
+        write(&mut tree, &inputs(5)).unwrap();
+        assert_eq!(
+            (content(&tree), mode_of(&tree, b"etc/passwd")),
+            (shipped, Some((false, 0o600)))
+        );
     }
 
     #[test]
