@@ -6,6 +6,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::Mutex;
 
 use flatroot_materialize::progress::{Progress, Stage};
+use flatroot_materialize::terminal::{visible, visible_lines};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::filter::LevelFilter;
 
@@ -40,23 +41,25 @@ pub fn init_logging(verbose: u8) {
     }
 }
 
-/// Prints an error and its causes, one per line: `error: …` then `caused by: …`.
+/// Prints an error and its causes, one per line: `error: …` then `caused by: …`. What they
+/// quote of the input (a registry's message, a layer's bytes, a path) is shown [`visible`]:
+/// no control character of it reaches the terminal.
 pub fn print_error(error: &anyhow::Error) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {error}");
+    let _ = writeln!(stderr, "error: {}", visible_lines(&error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(stderr, "caused by: {cause}");
+        let _ = writeln!(stderr, "caused by: {}", visible_lines(&cause.to_string()));
     }
 }
 
-/// Prints a warning for the user.
+/// Prints a warning for the user, [`visible`] as errors are.
 pub fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "warning: {}", visible_lines(message));
 }
 
-/// Tells the user what was done, on stderr.
+/// Tells the user what was done, on stderr, [`visible`] as errors are.
 pub fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", visible_lines(message));
 }
 
 /// Writes a line of data to stdout. A reader that has gone away (`| head`, `| true`) is
@@ -118,7 +121,7 @@ impl Spinner {
         let mut images = self.images.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         change(&mut images);
         if let Some(bar) = &self.bar {
-            bar.set_message(status_line(&images));
+            bar.set_message(visible(&status_line(&images)).into_owned());
         }
     }
 

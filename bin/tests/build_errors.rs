@@ -460,3 +460,15 @@ fn a_package_file_where_a_generated_directory_goes_names_the_package() {
         &["cannot write generated etc/apk/world: package victim installs \"etc\" as a file"],
     );
 }
+
+#[test]
+fn control_characters_in_what_an_error_quotes_reach_no_terminal() {
+    let dir = tempdir();
+    let blueprint = dir.path().join("title\x1b]0;owned\x07-\x1b[31mred.yaml");
+    std::fs::write(&blueprint, "contents:\n  packages: [\"a\x1b[2Jb\"\n").unwrap();
+
+    let text = fails(&blueprint, &[]);
+
+    assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
+    expect(&text, &["title^[]0;owned^G-^[[31mred.yaml"]);
+}

@@ -27,6 +27,7 @@ pub mod repository;
 pub mod resolve;
 pub mod rootfs;
 pub mod store;
+pub mod terminal;
 pub mod unpack;
 
 /// `error` and each of its causes, joined by `: `, as the command line shows them: for a

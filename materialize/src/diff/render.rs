@@ -12,6 +12,7 @@ use super::model::{
     ChangeKind, ConfigChange, EntryView, FileChange, PackageChange, PackageDirection, Report,
     StatRow,
 };
+use crate::terminal::visible;
 
 /// The report as pretty-printed JSON (see [`Report`] for the fields), with a final newline.
 ///
@@ -43,35 +44,42 @@ impl Paint {
 }
 
 /// The report for people: one line per change; ANSI colours when `color` (the caller
-/// decides, from whether stdout is a terminal).
+/// decides, from whether stdout is a terminal). What the inputs say (labels, package names,
+/// paths, contents) is shown [`visible`]: no byte of an image reaches the terminal as a
+/// control character.
 pub fn text(report: &Report, color: bool) -> String {
     let paint = Paint(color);
     let mut out = String::new();
-    let _ = writeln!(out, "a: {}", side(&report.a));
-    let _ = writeln!(out, "b: {}", side(&report.b));
+    let _ = writeln!(out, "a: {}", visible(&side(&report.a)));
+    let _ = writeln!(out, "b: {}", visible(&side(&report.b)));
     if let Some(config) = report.config.as_deref().filter(|c| !c.is_empty()) {
         let _ = writeln!(out, "{}", paint.paint("", "config:"));
         for change in config {
             let (marker, line) = config_line(change);
-            let _ = writeln!(out, "  {}", paint.paint(marker, &format!("{marker} {line}")));
+            let line = format!("{marker} {}", visible(&line));
+            let _ = writeln!(out, "  {}", paint.paint(marker, &line));
         }
     }
     if let Some(packages) = report.packages.as_deref().filter(|p| !p.is_empty()) {
         let _ = writeln!(out, "{}", paint.paint("", "packages:"));
         for change in packages {
             let marker = package_marker(change.change);
-            let line = format!("{marker} {} {}", change.name, versions(change));
-            let _ = writeln!(out, "  {}  why: {}", paint.paint(marker, &line), why(change));
+            let line =
+                visible(&format!("{marker} {} {}", change.name, versions(change))).into_owned();
+            let why = why(change);
+            let _ = writeln!(out, "  {}  why: {}", paint.paint(marker, &line), visible(&why));
         }
     }
     if let Some(files) = report.files.as_deref().filter(|f| !f.is_empty()) {
         let _ = writeln!(out, "{}", paint.paint("", "files:"));
         for (group, changes) in groups(files) {
-            let _ = writeln!(out, "  {group}:");
+            let _ = writeln!(out, "  {}:", visible(&group));
             for change in changes {
                 let marker = file_marker(change.change);
-                let line = format!("{marker} {}", change.path);
-                let _ = writeln!(out, "    {}  {}", paint.paint(marker, &line), describe(change));
+                let line = visible(&format!("{marker} {}", change.path)).into_owned();
+                let described = describe(change);
+                let _ =
+                    writeln!(out, "    {}  {}", paint.paint(marker, &line), visible(&described));
                 // Split at line feeds alone: `lines` would drop a carriage return before
                 // one, and `a\r\n` would show as `a\n` does.
                 let diff_lines = change.diff.iter().flat_map(|d| d.split_terminator('\n'));
@@ -88,38 +96,15 @@ pub fn text(report: &Report, color: bool) -> String {
         for (title, rows) in [("by package", &stat.packages), ("by directory", &stat.directories)] {
             let _ = writeln!(out, "  {title}:");
             for row in rows {
-                let _ = writeln!(out, "    {}", stat_line(row));
+                let _ = writeln!(out, "    {}", visible(&stat_line(row)));
             }
         }
     }
     for note in &report.notes {
-        let _ = writeln!(out, "note: {note}");
+        let _ = writeln!(out, "note: {}", visible(note));
     }
     let _ = writeln!(out, "{}", summary(report));
     out
-}
-
-/// A line of a content diff as a terminal can show it: control characters other than tab
-/// in caret notation, as `cat -v` writes them (`^M` for a carriage return, `^[` for an
-/// escape), so that lines differing only in them look different, and none moves the cursor
-/// or colours the terminal.
-fn visible(line: &str) -> std::borrow::Cow<'_, str> {
-    let control = |c: char| c.is_ascii_control() && c != '\t';
-    if !line.contains(control) {
-        return std::borrow::Cow::Borrowed(line);
-    }
-    let mut out = String::with_capacity(line.len() + 8);
-    for c in line.chars() {
-        match c {
-            '\x7f' => out.push_str("^?"),
-            c if control(c) => {
-                out.push('^');
-                out.push(char::from(c as u8 + 0x40));
-            }
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// The report as Markdown for a pull-request comment: a summary line, then tables of
@@ -135,8 +120,8 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(out, "#### Config\n\n| field | A | B |\n|---|---|---|");
         for change in config {
             let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("—".into(), code);
-            let _ =
-                writeln!(out, "| `{}` | {} | {} |", change.field, show(&change.a), show(&change.b));
+            let field = code_span(&cell(&change.field));
+            let _ = writeln!(out, "| {field} | {} | {} |", show(&change.a), show(&change.b));
         }
         out.push('\n');
     }
@@ -147,12 +132,12 @@ pub fn markdown(report: &Report) -> String {
         );
         for change in packages {
             let version =
-                |v: &Option<String>| v.as_deref().map_or("—".to_string(), |v| format!("`{v}`"));
+                |v: &Option<String>| v.as_deref().map_or("—".into(), |v| code_span(&cell(v)));
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 direction(change.change),
-                change.name,
+                code_span(&cell(&change.name)),
                 version(&change.a),
                 version(&change.b),
                 cell(&why(change)),
@@ -395,14 +380,16 @@ fn code_span(text: &str) -> String {
 /// by more backticks than its longest run, at least three, so that no line of it (a file's
 /// own fence, say) can close the block early (CommonMark 4.5).
 fn code_block(info: &str, text: &str) -> String {
+    let text = crate::terminal::visible_lines(text);
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest + 1).max(3));
     format!("{fence}{info}\n{text}{fence}\n")
 }
 
-/// Text made safe for a Markdown table cell: pipes escaped, line breaks flattened.
+/// Text made safe for a Markdown table cell: pipes escaped, line breaks flattened, other
+/// control characters [`visible`].
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    visible(&text.replace('|', "\\|").replace('\n', " ")).into_owned()
 }
 
 fn ensure_newline(text: &str) -> String {
@@ -479,13 +466,6 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_of_content_diffs_show_in_caret_notation() {
-        assert_eq!(visible("+a\r"), "+a^M");
-        assert_eq!(visible("-\x1b[31mred\x7f"), "-^[[31mred^?");
-        assert_eq!(visible("+tab\there"), "+tab\there");
-    }
-
-    #[test]
     fn a_carriage_return_before_a_line_feed_stays_visible_in_text() {
         let mut report = report();
         report.files = Some(vec![FileChange {
@@ -511,6 +491,23 @@ mod tests {
         let lines: Vec<&str> = block.lines().collect();
         let closing = |line: &&&str| line.trim_start().starts_with("`````");
         assert_eq!(lines.iter().filter(closing).count(), 2, "{block}");
+    }
+
+    #[test]
+    fn what_an_image_says_reaches_no_terminal_as_a_control_character() {
+        let mut report = report();
+        report.config = Some(vec![ConfigChange {
+            field: "labels.\x1b[31mk".into(),
+            a: None,
+            b: Some("\x1b]0;title\x07".into()),
+        }]);
+        report.notes = vec!["note \x1b[2J".into()];
+        for rendered in [text(&report, false), markdown(&report)] {
+            assert!(!rendered.contains('\x1b') && !rendered.contains('\x07'), "{rendered}");
+            assert!(rendered.contains("labels.^[[31mk"), "{rendered}");
+        }
+        // The colours a terminal is given are the report's own.
+        assert!(text(&report, true).contains("\x1b[32m+ labels.^[[31mk"));
     }
 
     #[test]
