@@ -31,6 +31,8 @@ pub const MAX_KEY_SIZE: u64 = 64 << 10;
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: BTreeMap<String, (RsaPublicKey, String)>,
+    /// Where each key added by [`Keyring::insert_from`] came from, by name.
+    origins: BTreeMap<String, String>,
 }
 
 impl Keyring {
@@ -44,7 +46,8 @@ impl Keyring {
     ///
     /// # Errors
     /// [`SignatureError::ReadKey`] if a file cannot be read or has no UTF-8 file name,
-    /// [`SignatureError::BadKey`] if it holds no RSA public key in PEM.
+    /// [`SignatureError::BadKey`] if it holds no RSA public key in PEM,
+    /// [`SignatureError::NameTaken`] if two files of one name hold different keys.
     pub fn load_files(paths: &[PathBuf]) -> Result<Keyring, SignatureError> {
         let mut keyring = Keyring::new();
         for path in paths {
@@ -53,7 +56,8 @@ impl Keyring {
         Ok(keyring)
     }
 
-    /// Adds (or replaces) the key in the PEM file at `path`, under its file name.
+    /// Adds the key in the PEM file at `path`, under its file name, as
+    /// [`Keyring::insert_from`] adds it.
     ///
     /// # Errors
     /// As [`Keyring::load_files`].
@@ -65,7 +69,36 @@ impl Keyring {
         let pem = String::from_utf8(bytes).map_err(|_| {
             read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
         })?;
-        self.insert_pem(&name, &pem)
+        self.insert_from(&name, &pem, &path.display().to_string())
+    }
+
+    /// Adds the key `name` from PEM text read from `origin` (a path or URL, for errors), as
+    /// [`Keyring::insert_pem`] does, unless a key of that name from elsewhere is held
+    /// already: the same key again is one key, another is an error, since a signature names
+    /// its key by name alone and an image's `etc/apk/keys` holds one file of each name.
+    ///
+    /// # Errors
+    /// [`SignatureError::NameTaken`] naming both origins, or as [`Keyring::insert_pem`].
+    pub fn insert_from(
+        &mut self,
+        name: &str,
+        pem: &str,
+        origin: &str,
+    ) -> Result<(), SignatureError> {
+        let held = self.keys.get(name).map(|(key, _)| key.clone());
+        let first = self.origins.get(name).cloned();
+        self.insert_pem(name, pem)?;
+        if let (Some(held), Some(first)) = (held, first)
+            && self.get(name) != Some(&held)
+        {
+            return Err(SignatureError::NameTaken {
+                name: name.to_string(),
+                first,
+                second: origin.to_string(),
+            });
+        }
+        self.origins.entry(name.to_string()).or_insert_with(|| origin.to_string());
+        Ok(())
     }
 
     /// Adds (or replaces) the key `name` from PEM text: SubjectPublicKeyInfo
@@ -195,6 +228,19 @@ pub enum SignatureError {
         /// The SubjectPublicKeyInfo decoding error, when the text has a PEM block at all.
         #[source]
         source: Option<rsa::pkcs8::spki::Error>,
+    },
+    /// Two keys of one name, from different places, differ.
+    #[error(
+        "keyring: {first} and {second} are both named {name} but hold different keys; a \
+         signature names its key by file name, so one of them must be renamed or left out"
+    )]
+    NameTaken {
+        /// The key's file name.
+        name: String,
+        /// Where the key first added came from.
+        first: String,
+        /// Where the other came from.
+        second: String,
     },
     /// The signature segment is not a well-formed tar.
     #[error("malformed signature segment")]
@@ -498,6 +544,28 @@ pub(crate) mod tests {
         let err = read_signature_segment(&other).unwrap_err();
         assert!(matches!(err, SignatureError::UnknownEntry { ref name } if name == ".PKGINFO"));
         assert!(!is_signature_segment(&entry(b".PKGINFO", b'0', b"x", 0o644, b"")));
+    }
+
+    #[test]
+    fn two_different_keys_of_one_name_are_refused_naming_both_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = |seed| key(seed).to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let write = |sub: &str, seed| {
+            let path = dir.path().join(sub).join("k.rsa.pub");
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, pem(seed)).unwrap();
+            path
+        };
+        let (first, again, other) = (write("a", 1), write("b", 1), write("c", 2));
+
+        let keyring = Keyring::load_files(&[first.clone(), again]).unwrap();
+        assert_eq!(keyring.names().collect::<Vec<_>>(), ["k.rsa.pub"], "one key, twice");
+
+        let error = Keyring::load_files(&[first.clone(), other.clone()]).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, SignatureError::NameTaken { .. }), "{text}");
+        let (first, other) = (first.display().to_string(), other.display().to_string());
+        assert!(text.contains(&first) && text.contains(&other), "{text}");
     }
 
     #[test]

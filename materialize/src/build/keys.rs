@@ -29,7 +29,9 @@ pub fn load_keyring(plan: &Plan, options: &Options) -> Result<Keyring, BuildErro
         };
         let key = fetcher.key(&location).map_err(|e| BuildError::Key(Box::new(e)))?;
         tracing::debug!(url = %key.url, name = %key.name, "key fetched");
-        keyring.insert_pem(&key.name, &key.pem).map_err(|e| BuildError::Keyring(Box::new(e)))?;
+        keyring
+            .insert_from(&key.name, &key.pem, &key.url)
+            .map_err(|e| BuildError::Keyring(Box::new(e)))?;
     }
     Ok(keyring)
 }
