@@ -76,6 +76,18 @@ pub enum PathsError {
         /// What is there: `a directory` or `an entry`.
         what: &'static str,
     },
+    /// A hardlink source that the tree does not have (or a path to it that cannot be
+    /// followed).
+    #[error("paths entry {path:?} (type hardlink): cannot find its source {source_path:?}")]
+    HardlinkSourceMissing {
+        /// The entry's path.
+        path: String,
+        /// The source named.
+        source_path: String,
+        /// What the tree said.
+        #[source]
+        source: TreeError,
+    },
     /// A hardlink source that is not a regular file.
     #[error("paths entry {path:?}: hardlink source {source_path:?} is not a regular file")]
     HardlinkSource {
@@ -93,6 +105,11 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
             Failure::Tree(source) => {
                 PathsError::Tree { path: m.path.clone(), kind: m.kind, source }
             }
+            Failure::Source(source) => PathsError::HardlinkSourceMissing {
+                path: m.path.clone(),
+                source_path: m.source.clone(),
+                source,
+            },
             Failure::NotAFile => {
                 PathsError::HardlinkSource { path: m.path.clone(), source_path: m.source.clone() }
             }
@@ -106,6 +123,7 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
 
 enum Failure {
     Tree(TreeError),
+    Source(TreeError),
     NotAFile,
     Occupied(&'static str),
 }
@@ -159,7 +177,9 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
             tree.link(dir, name, node, path)?;
         }
         MutationKind::Hardlink => {
-            let source = tree.lookup(m.source.trim_start_matches('/').as_bytes(), Follow::Final)?;
+            let source = tree
+                .lookup(m.source.trim_start_matches('/').as_bytes(), Follow::Final)
+                .map_err(Failure::Source)?;
             if !matches!(tree.node(source).kind, NodeKind::File(_)) {
                 return Err(Failure::NotAFile);
             }
@@ -312,6 +332,19 @@ mod tests {
             "paths entry \"/etc\" (type hardlink): a directory is already there"
         );
         assert!(tree.node(tree.lookup(b"etc", Follow::NotFinal).unwrap()).is_dir());
+    }
+
+    #[test]
+    fn a_hardlink_to_nothing_names_its_source() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut hard = mutation("/x", MutationKind::Hardlink);
+        hard.source = "/nope".into();
+        let err = apply(&mut tree, &[hard], 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "paths entry \"/x\" (type hardlink): cannot find its source \"/nope\""
+        );
+        assert!(matches!(err, PathsError::HardlinkSourceMissing { .. }), "{err}");
     }
 
     #[test]
