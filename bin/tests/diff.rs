@@ -798,3 +798,28 @@ fn an_unusable_cache_dir_is_warned_about_once_as_build_warns_about_it() {
     assert_eq!(said(&build), 1, "{}", stderr(&build));
     assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left alone");
 }
+
+#[test]
+fn blueprint_sides_take_the_repositories_keys_and_trust_that_build_takes() {
+    let dir = tempdir();
+    let sources = "  repositories:\n    - testdata/repo\n  keyring:\n    - \
+                   testdata/keys/flatroot-test.rsa.pub\n";
+    let bare = variant(dir.path(), BLUEPRINT, "bare.yaml", sources, "");
+    let repo = ["--repository", "testdata/repo"];
+    let key = ["--keyring", "testdata/keys/flatroot-test.rsa.pub"];
+
+    let (code, _) = diff_text(&[s(&bare), s(&bare), "--level", "packages"]);
+    assert_eq!(code, 2, "no repository provides its packages");
+    let (code, report) = diff_json(&[&[s(&bare), BLUEPRINT][..], &repo, &key].concat());
+    // Every side gets them: B, which names the repository itself, lists it twice.
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["packages"], serde_json::json!([]), "{report:#}");
+    assert_eq!(names(&report["files"], "path"), ["/etc/apk/repositories"], "{report:#}");
+
+    let packages = ["--level", "packages"];
+    let (code, _) = diff_text(&[&[s(&bare), s(&bare)][..], &repo, &packages].concat());
+    assert_eq!(code, 2, "the index does not verify without its key");
+    let untrusted = [&[s(&bare), s(&bare)][..], &repo, &packages, &["--allow-untrusted"]].concat();
+    let (code, report) = diff_json(&untrusted);
+    assert_eq!(code, 0, "{report:#}");
+}

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
+use flatroot_materialize::apk::signature::Trust;
 use flatroot_materialize::diff::{self, Field, Input, Level, Options, render};
+use flatroot_materialize::plan::Overrides;
 use flatroot_materialize::registry::masked;
 
 use crate::output;
@@ -68,6 +70,10 @@ pub struct DiffArgs {
     /// many layers of a registry image download at once (default: 4).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Repositories and keys added to every blueprint and lock side, and their trust, as
+    /// `flatroot build` takes them.
+    #[command(flatten)]
+    pub source: crate::cli::SourceArgs,
     /// The cache, `--offline`, TLS, credentials and timeouts of the repositories that
     /// blueprint and lock sides are built from.
     #[command(flatten)]
@@ -164,6 +170,12 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
         derived_cache: !args.fetch.no_cache,
         fetch: args.fetch.options()?,
         limits: args.limits.limits(),
+        overrides: Overrides {
+            archs: Vec::new(),
+            repositories: args.source.repositories.clone(),
+            keyring: args.source.keyrings.clone(),
+        },
+        trust: Trust { allow_untrusted: args.source.allow_untrusted },
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {

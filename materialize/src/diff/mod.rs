@@ -293,6 +293,12 @@ pub struct Options {
     /// blueprint or lock side, as [`crate::image::open_with`] and a build apply them.
     /// Default: [`Limits::default`](crate::apk::datatar::Limits::default).
     pub limits: crate::apk::datatar::Limits,
+    /// Repositories and keys added to every blueprint and lock side, as `flatroot build`
+    /// adds them (its `archs` are not used: [`Options::arch`] picks); default none.
+    pub overrides: crate::plan::Overrides,
+    /// Whether blueprint and lock sides accept unverifiable indexes and packages; default
+    /// not.
+    pub trust: crate::apk::signature::Trust,
 }
 
 impl Default for Options {
@@ -314,6 +320,8 @@ impl Default for Options {
             verified: crate::build::VerifiedPackages::default(),
             fetch: crate::fetch::FetchOptions::default(),
             limits: crate::apk::datatar::Limits::default(),
+            overrides: crate::plan::Overrides::default(),
+            trust: crate::apk::signature::Trust::default(),
         }
     }
 }

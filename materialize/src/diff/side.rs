@@ -8,7 +8,6 @@ use oci_spec::image::MediaType;
 
 use super::model::SideInfo;
 use super::{DiffError, Input, Level, Options};
-use crate::apk::signature::Trust;
 use crate::blueprint::Arch;
 use crate::build::{self, BuildError, Plan};
 use crate::image::{self, ImageView};
@@ -16,7 +15,7 @@ use crate::lock::{self, Lock};
 use crate::oci::compress::LayerDigests;
 use crate::oci::digest::digest_of;
 use crate::oci::image::{CREATED_ANNOTATION, ImageError, ImageSpec, config_blob};
-use crate::plan::{self, Overrides};
+use crate::plan;
 use crate::progress::Silent;
 use crate::rootfs::installed_read;
 
@@ -79,7 +78,7 @@ pub(super) fn open(input: &Input, options: &Options) -> Result<Opened, DiffError
     match input {
         Input::Blueprint(path) => {
             let (plan, warnings) =
-                plan::load(path, &options.cwd, &Overrides::default()).map_err(|source| {
+                plan::load(path, &options.cwd, &options.overrides).map_err(|source| {
                     DiffError::Plan { input: path.clone(), source: Box::new(source) }
                 })?;
             Ok(Opened::Blueprint { path: path.clone(), plan: Box::new(plan), warnings })
@@ -144,7 +143,7 @@ fn lock_blueprint(lock: &Lock, path: &Path, options: &Options) -> Result<Bluepri
 
     let actual = lock::config_of(&blueprint, &options.cwd).map_err(|e| format!("{name}: {e}"))?;
     lock.check_config(path, &blueprint, &actual).map_err(|e| e.to_string())?;
-    let (plan, warnings) = plan::load(&blueprint, &options.cwd, &Overrides::default())
+    let (plan, warnings) = plan::load(&blueprint, &options.cwd, &options.overrides)
         .map_err(|e| format!("{name}: {e}"))?;
     Ok((Box::new(plan), warnings))
 }
@@ -360,7 +359,7 @@ fn build_options(options: &Options) -> build::Options {
     build::Options {
         source_date_epoch: options.source_date_epoch,
         jobs: options.jobs.max(1),
-        trust: Trust::default(),
+        trust: options.trust,
         derived_cache: options.derived_cache,
         store: options.store.clone(),
         indexes: options.indexes.clone(),
