@@ -32,14 +32,23 @@ pub(crate) fn attr_of(tree: &FrozenTree, id: NodeId) -> FileAttr {
         ctime: time,
         crtime: time,
         kind: file_type(&node.kind),
-        // The twelve permission bits; `Metadata::mode` never holds type bits.
-        perm: (node.meta.mode & 0o7777) as u16,
+        perm: permissions(&node.kind, node.meta.mode),
         nlink: tree.nlink(id),
         uid: node.meta.uid,
         gid: node.meta.gid,
         rdev,
         blksize: BLOCK_SIZE,
         flags: 0,
+    }
+}
+
+/// The permission bits `stat` shows: the twelve of the mode (`Metadata::mode` never holds
+/// type bits), but 0777 for every symlink, whose mode Linux ignores and always shows so: an
+/// image's layer may give a symlink any mode, and the image unpacked would show 0777.
+pub(crate) fn permissions(kind: &NodeKind, mode: u32) -> u16 {
+    match kind {
+        NodeKind::Symlink(_) => 0o777,
+        _ => (mode & 0o7777) as u16,
     }
 }
 
@@ -84,6 +93,14 @@ mod tests {
         assert_eq!(encode_dev(7, 0), 0x700);
         // A minor above 255 puts its high bits above the major, as new_encode_dev does.
         assert_eq!(encode_dev(8, 0x1234), 0x34 | (8 << 8) | (0x1200 << 12));
+    }
+
+    #[test]
+    fn symlinks_show_0777_whatever_mode_their_entry_gave() {
+        let link = NodeKind::Symlink(b"target".as_slice().into());
+        assert_eq!(permissions(&link, 0o644), 0o777);
+        assert_eq!(permissions(&NodeKind::Fifo, 0o4644), 0o4644);
+        assert_eq!(permissions(&NodeKind::Fifo, 0o170644), 0o644);
     }
 
     #[test]
