@@ -52,8 +52,9 @@ fn open_layer(bytes: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// What each hostile tar gives as a bare gzip layer. The layer reader follows container
-/// runtimes where they differ from apk: a leading `/` is the image root, later entries
-/// replace earlier ones of another type, and a name that is the root alone is skipped.
+/// runtimes where they differ from apk: a leading `/` is the image root, and later entries
+/// replace earlier ones of another type; an entry that names the root alone is refused
+/// unless it is a directory, as umoci refuses it.
 fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
     let err = |tail: &str| Err(format!("LAYER: layer sha256:… / {tail}"));
     let tree = |entries: &[&'static str]| Ok(entries.to_vec());
@@ -86,7 +87,9 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
             err("layer entry \"d/sub\" cannot be placed in the tree / \"d\": a symlink on the way \
              climbs above the root")
         }
-        TarCase::NameSlash | TarCase::NameDoubleSlash | TarCase::NameDot => tree(&["/ directory"]),
+        TarCase::NameSlash => err(ROOT_FILE_SLASH),
+        TarCase::NameDoubleSlash => err(ROOT_FILE_DOUBLE_SLASH),
+        TarCase::NameDot => err(ROOT_FILE_DOT),
         TarCase::NameDotSlash => tree(&["/ directory", "/f file"]),
         TarCase::DuplicateTypes => tree(&["/ directory", "/a directory"]),
         TarCase::HardlinkMissing => {
@@ -143,6 +146,14 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
         }
     }
 }
+
+/// What a regular file named `/`, `//` or `.` gives: no layer changes the root's type.
+const ROOT_FILE_SLASH: &str = "layer entry \"/\" is a regular file naming the root directory, \
+     and a layer cannot change the root's type";
+const ROOT_FILE_DOUBLE_SLASH: &str = "layer entry \"//\" is a regular file naming the root \
+     directory, and a layer cannot change the root's type";
+const ROOT_FILE_DOT: &str = "layer entry \".\" is a regular file naming the root directory, \
+     and a layer cannot change the root's type";
 
 #[test]
 fn every_hostile_tar_as_a_layer_gives_its_exact_outcome() {
@@ -347,4 +358,35 @@ fn a_manifest_or_config_of_another_size_than_its_descriptor_says_is_refused() {
         let want = format!("L: the descriptor of {digest} gives the size {size}, not a byte count");
         assert_eq!(shown, want);
     }
+}
+
+#[test]
+fn a_layer_entry_that_would_make_the_root_a_non_directory_is_refused() {
+    use hostile::{RawHeader, raw_entry};
+    let entry = |name: &[u8], typeflag: u8, link: &[u8]| {
+        raw_entry(&RawHeader::new(name, typeflag, 0).field(100..108, b"0000600\0").link(link), b"")
+    };
+    let cases: [(&[u8], u8, &[u8], &str); 5] = [
+        (b"./", b'0', b"", "\"./\" is a regular file"),
+        (b"", b'0', b"", "\"\" is a regular file"),
+        (b"/", b'2', b"/etc", "\"/\" is a symlink"),
+        (b".", b'6', b"", "\".\" is a FIFO"),
+        (b".", b'1', b"a", "\".\" is a hardlink"),
+    ];
+    for (name, typeflag, link, what) in cases {
+        let tar = hostile::archive(&[hostile::file(b"a", b"a\n"), entry(name, typeflag, link)]);
+        let got = open_layer(&gzip::member(&tar, 6).unwrap());
+        let want = format!(
+            "LAYER: layer sha256:… / layer entry {what} naming the root directory, and a layer \
+             cannot change the root's type"
+        );
+        assert_eq!(got, Err(want));
+    }
+    // A directory entry for the root still gives the root its metadata.
+    let tar = hostile::archive(&[entry(b"./", b'5', b""), hostile::file(b"a", b"a\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar");
+    std::fs::write(&path, &tar).unwrap();
+    let tree = image::open(&path).unwrap()[0].tree().unwrap();
+    assert_eq!(tree.node(tree.root()).meta.mode, 0o600);
 }

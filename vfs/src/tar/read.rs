@@ -69,6 +69,22 @@ pub enum ReadError {
         /// The file's name, as the records give it.
         path: Lossy,
     },
+    /// An entry for the root itself (`./`, `/`, `.`, an empty name) that is not a
+    /// directory: the root of an image is a directory, and no layer may change that.
+    /// A directory entry for the root is allowed and gives the root its metadata.
+    ///
+    /// See: umoci's "refusing to change type of root directory",
+    /// <https://github.com/opencontainers/umoci/blob/main/oci/layer/tar_extract.go>.
+    #[error(
+        "layer entry {path:?} is {kind} naming the root directory, and a layer cannot change \
+         the root's type"
+    )]
+    RootType {
+        /// The entry's name.
+        path: Lossy,
+        /// What the entry is, as the message says it: `a regular file`, `a symlink`, ...
+        kind: &'static str,
+    },
     /// An entry type flatroot does not represent (sparse files, tape volumes).
     #[error("layer entry {path:?} has unsupported type {typeflag:?}")]
     Unsupported {
@@ -281,6 +297,9 @@ fn read_entries(
 
         let names = components(&path).map_err(|e| entry_error(e.into()))?;
         if names.is_empty() {
+            if typeflag != b'5' {
+                return Err(ReadError::RootType { path: Lossy(path), kind: kind_name(typeflag) });
+            }
             // The root entry (`./`) carries the root's own metadata.
             tree.node_mut(tree.root()).meta = meta;
             continue;
@@ -352,6 +371,20 @@ fn read_entries(
         budget.spend(tree.node_count() - before)?;
     }
     Ok(())
+}
+
+/// What an entry of `typeflag` is, as messages say it.
+fn kind_name(typeflag: u8) -> &'static str {
+    match typeflag {
+        b'0' | b'\0' | b'7' => "a regular file",
+        b'1' => "a hardlink",
+        b'2' => "a symlink",
+        b'3' => "a character device",
+        b'4' => "a block device",
+        b'5' => "a directory",
+        b'6' => "a FIFO",
+        _ => "an entry of an unsupported type",
+    }
 }
 
 fn parent_path(path: &[u8]) -> Vec<u8> {
@@ -674,6 +707,63 @@ mod tests {
         let mut tree = Tree::new(Metadata::directory(0o755));
         read_layer_into(&mut tree, layer(&["a", ".wh.a"])).unwrap();
         assert_eq!(paths(tree), [".wh.a", "a"]);
+    }
+
+    /// One entry of any `typeflag`, `name` and `link` as given (no check on either), mode
+    /// `mode`, holding `data`.
+    fn raw_entry(name: &[u8], typeflag: u8, link: &[u8], mode: u32, data: &[u8]) -> Vec<u8> {
+        let mut header = tar::Header::new_ustar();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_000);
+        header.as_old_mut().linkflag = [typeflag];
+        header.set_cksum();
+        let padding = (crate::tar::BLOCK - data.len() % crate::tar::BLOCK) % crate::tar::BLOCK;
+        [header.as_bytes().as_slice(), data, &vec![0; padding]].concat()
+    }
+
+    /// The entries, and the end-of-archive marker, as one layer.
+    fn raw_layer(entries: &[Vec<u8>]) -> SharedBuffer {
+        Arc::new([entries.concat(), vec![0; 2 * crate::tar::BLOCK]].concat())
+    }
+
+    #[test]
+    fn a_non_directory_entry_for_the_root_is_refused() {
+        let cases: [(&[u8], u8, &[u8], &str); 5] = [
+            (b"./", b'0', b"", "\"./\" is a regular file"),
+            (b"", b'0', b"", "\"\" is a regular file"),
+            (b"/", b'2', b"/etc", "\"/\" is a symlink"),
+            (b".", b'6', b"", "\".\" is a FIFO"),
+            (b".", b'1', b"a", "\".\" is a hardlink"),
+        ];
+        for (name, typeflag, link, what) in cases {
+            let first = raw_entry(b"a", b'0', b"", 0o644, b"a\n");
+            let layer = raw_layer(&[first, raw_entry(name, typeflag, link, 0o600, b"")]);
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            let err = apply_layer(&mut tree, layer, &mut EntryBudget::new(10)).unwrap_err();
+            assert!(matches!(err, ReadError::RootType { .. }), "{err}");
+            let want = format!(
+                "layer entry {what} naming the root directory, and a layer cannot change the \
+                 root's type"
+            );
+            assert_eq!(err.to_string(), want);
+            assert_eq!(tree.node(tree.root()).meta.mode, 0o755, "the root is left as it was");
+        }
+    }
+
+    #[test]
+    fn a_directory_entry_for_the_root_gives_the_root_its_metadata() {
+        for (name, typeflag) in [(&b"./"[..], b'5'), (b"/", b'5'), (b"", b'5')] {
+            let layer = raw_layer(&[raw_entry(name, typeflag, b"", 0o700, b"")]);
+            let tree = read_layer(layer, Metadata::directory(0o755)).unwrap();
+            let root = tree.node(tree.root());
+            assert!(root.is_dir());
+            assert_eq!((root.meta.mode, root.meta.mtime.secs), (0o700, 1_000));
+        }
     }
 
     #[test]
