@@ -390,3 +390,41 @@ fn a_layer_entry_that_would_make_the_root_a_non_directory_is_refused() {
     let tree = image::open(&path).unwrap()[0].tree().unwrap();
     assert_eq!(tree.node(tree.root()).meta.mode, 0o600);
 }
+
+/// One PAX record, `LEN KEY=VALUE\n`, its length counting its own digits.
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let inner = key.len() + value.len() + 3;
+    let mut len = inner + 1;
+    while len != inner + len.to_string().len() {
+        len = inner + len.to_string().len();
+    }
+    [format!("{len} {key}=").as_bytes(), value, b"\n"].concat()
+}
+
+#[test]
+fn a_layer_entry_with_an_xattr_no_linux_file_can_hold_is_refused() {
+    let with = |key: &str, value: &[u8]| {
+        let tar =
+            hostile::archive(&[hostile::pax(&pax_record(key, value)), hostile::file(b"f", b"x")]);
+        open_layer(&gzip::member(&tar, 6).unwrap())
+    };
+    let refused = |why: &str| {
+        Err(format!(
+            "LAYER: layer sha256:… / layer entry \"f\" has an xattr that no Linux file can \
+             hold / {why}"
+        ))
+    };
+    assert_eq!(with("SCHILY.xattr.", b"v"), refused("an xattr has an empty name"));
+    assert_eq!(
+        with("SCHILY.xattr.user.", b"v"),
+        refused(
+            "the xattr name \"user.\" is not NAMESPACE.NAME with both parts non-empty (as user.x)"
+        )
+    );
+    assert_eq!(
+        with("SCHILY.xattr.user.big", &[b'v'; 65537]),
+        refused("the value of the xattr \"user.big\" is 65537 bytes, past Linux's limit of 65536")
+    );
+    let kept = ["/ directory", "/f file"].map(String::from).to_vec();
+    assert_eq!(with("SCHILY.xattr.user.x", &[b'v'; 65536]), Ok(kept));
+}

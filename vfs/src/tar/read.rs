@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::content::{Content, SharedBuffer};
-use crate::name::{Lossy, components};
+use crate::name::{Lossy, XattrError, check_xattr, components};
 use crate::node::{Metadata, Node, NodeKind, Timestamp};
 use crate::tree::{Follow, Tree, TreeError};
 
@@ -68,6 +68,18 @@ pub enum ReadError {
     Sparse {
         /// The file's name, as the records give it.
         path: Lossy,
+    },
+    /// An entry with an extended attribute no Linux file can hold (see
+    /// [`check_xattr`]): served as it is, it would fail `listxattr` or `getxattr` on the
+    /// whole file.
+    #[error("layer entry {path:?} has an xattr that no Linux file can hold")]
+    Xattr {
+        /// The entry's name.
+        path: Lossy,
+        /// Which attribute, and what is wrong with it (boxed: the rare error keeps the
+        /// others small).
+        #[source]
+        source: Box<XattrError>,
     },
     /// An entry for the root itself (`./`, `/`, `.`, an empty name) that is not a
     /// directory: the root of an image is a directory, and no layer may change that.
@@ -290,6 +302,10 @@ fn read_entries(
         let header = item.header();
         check_size(header, &pax).map_err(malformed(last_offset))?;
         let meta = metadata(header, &pax).map_err(malformed(last_offset))?;
+        for (name, value) in &meta.xattrs {
+            check_xattr(name, value)
+                .map_err(|e| ReadError::Xattr { path: Lossy(path.clone()), source: Box::new(e) })?;
+        }
         let typeflag = header.entry_type().as_byte();
         let link = item.link_name_bytes().map(|l| l.into_owned());
         let target = link.as_deref().filter(|_| matches!(typeflag, b'1' | b'2'));
@@ -764,6 +780,44 @@ mod tests {
             assert!(root.is_dir());
             assert_eq!((root.meta.mode, root.meta.mtime.secs), (0o700, 1_000));
         }
+    }
+
+    #[test]
+    fn an_entry_with_an_xattr_linux_cannot_hold_is_refused() {
+        let pax = |records: &[(&str, &[u8])]| {
+            let mut builder = tar::Builder::new(Vec::new());
+            builder.append_pax_extensions(records.iter().copied()).unwrap();
+            let mut entry = header(tar::EntryType::Regular, 1);
+            builder.append_data(&mut entry, "f", &b"x"[..]).unwrap();
+            let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
+            read_layer(bytes, Metadata::directory(0o755)).map_err(|e| {
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                format!("{e} / {}", cause.unwrap_or_default())
+            })
+        };
+        let refused = "layer entry \"f\" has an xattr that no Linux file can hold / ";
+        let empty = pax(&[("SCHILY.xattr.", b"v")]).unwrap_err();
+        assert_eq!(empty, format!("{refused}an xattr has an empty name"));
+        let bare = pax(&[("SCHILY.xattr.user.", b"v")]).unwrap_err();
+        assert_eq!(
+            bare,
+            format!(
+                "{refused}the xattr name \"user.\" is not NAMESPACE.NAME with both parts \
+                 non-empty (as user.x)"
+            )
+        );
+        let big = vec![b'v'; 65537];
+        let large = pax(&[("SCHILY.xattr.user.big", &big)]).unwrap_err();
+        assert_eq!(
+            large,
+            format!(
+                "{refused}the value of the xattr \"user.big\" is 65537 bytes, past Linux's limit \
+                 of 65536"
+            )
+        );
+        let tree = pax(&[("SCHILY.xattr.user.x", &big[..65536])]).unwrap();
+        let f = tree.node(tree.lookup(b"f", Follow::NotFinal).unwrap());
+        assert_eq!(f.meta.xattrs.get(&b"user.x"[..]).map(|v| v.len()), Some(65536));
     }
 
     #[test]
