@@ -391,6 +391,23 @@ fn a_layer_entry_that_would_make_the_root_a_non_directory_is_refused() {
     assert_eq!(tree.node(tree.root()).meta.mode, 0o600);
 }
 
+#[test]
+fn an_old_style_regular_file_named_with_a_slash_is_a_directory() {
+    use hostile::{RawHeader, raw_entry};
+    let tar = hostile::archive(&[
+        raw_entry(&RawHeader::new(b"olddir/", b'\0', 0), b""),
+        hostile::file(b"olddir/f", b"f\n"),
+        raw_entry(&RawHeader::new(b"oldfile", b'\0', 2), b"x\n"),
+        // A POSIX regular file (`0`) named with a slash stays a file, as containerd and
+        // Docker place it.
+        hostile::file(b"newfile/", b"y\n"),
+    ]);
+    let got = open_layer(&gzip::member(&tar, 6).unwrap());
+    let want =
+        ["/ directory", "/newfile file", "/olddir directory", "/olddir/f file", "/oldfile file"];
+    assert_eq!(got, Ok(want.map(String::from).to_vec()));
+}
+
 /// One PAX record, `LEN KEY=VALUE\n`, its length counting its own digits.
 fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     let inner = key.len() + value.len() + 3;

@@ -306,10 +306,21 @@ fn read_entries(
             check_xattr(name, value)
                 .map_err(|e| ReadError::Xattr { path: Lossy(path.clone()), source: Box::new(e) })?;
         }
-        let typeflag = header.entry_type().as_byte();
+        // The byte itself: the tar crate reads NUL as '0', which hides a pre-POSIX entry.
+        let typeflag = header.as_old().linkflag[0];
         let link = item.link_name_bytes().map(|l| l.into_owned());
         let target = link.as_deref().filter(|_| matches!(typeflag, b'1' | b'2'));
         budget.check_lengths(&path, target, typeflag == b'2')?;
+
+        // A pre-POSIX regular file (typeflag NUL) whose name ends in `/` is a directory, as
+        // GNU tar, Go's archive/tar and so umoci and containerd read it; a '0' of that name
+        // stays a regular file of the name without its slash, as containerd and Docker
+        // place it.
+        // See: <https://pkg.go.dev/archive/tar#TypeRegA>.
+        let typeflag = match typeflag {
+            b'\0' if path.ends_with(b"/") => b'5',
+            other => other,
+        };
 
         let names = components(&path).map_err(|e| entry_error(e.into()))?;
         if names.is_empty() {
@@ -773,13 +784,33 @@ mod tests {
 
     #[test]
     fn a_directory_entry_for_the_root_gives_the_root_its_metadata() {
-        for (name, typeflag) in [(&b"./"[..], b'5'), (b"/", b'5'), (b"", b'5')] {
+        for (name, typeflag) in [(&b"./"[..], b'5'), (b"/", b'5'), (b"", b'5'), (b"./", b'\0')] {
             let layer = raw_layer(&[raw_entry(name, typeflag, b"", 0o700, b"")]);
             let tree = read_layer(layer, Metadata::directory(0o755)).unwrap();
             let root = tree.node(tree.root());
             assert!(root.is_dir());
             assert_eq!((root.meta.mode, root.meta.mtime.secs), (0o700, 1_000));
         }
+    }
+
+    #[test]
+    fn an_old_style_regular_file_named_with_a_slash_is_a_directory() {
+        let layer = raw_layer(&[
+            raw_entry(b"olddir/", b'\0', b"", 0o750, b""),
+            raw_entry(b"olddir/f", b'\0', b"", 0o644, b"f\n"),
+            raw_entry(b"oldfile", b'\0', b"", 0o644, b"x\n"),
+            // A POSIX regular file whose name ends in `/` stays a file, named without it.
+            raw_entry(b"newfile/", b'0', b"", 0o644, b"y\n"),
+        ]);
+        let tree = read_layer(layer, Metadata::directory(0o755)).unwrap();
+        let kind = |path: &[u8]| {
+            let node = tree.node(tree.lookup(path, Follow::NotFinal).unwrap());
+            (node.kind_name(), node.meta.mode)
+        };
+        assert_eq!(kind(b"olddir"), ("directory", 0o750));
+        assert_eq!(kind(b"olddir/f"), ("file", 0o644));
+        assert_eq!(kind(b"oldfile"), ("file", 0o644));
+        assert_eq!(kind(b"newfile"), ("file", 0o644));
     }
 
     #[test]
