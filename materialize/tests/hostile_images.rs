@@ -445,3 +445,104 @@ fn a_layer_entry_with_an_xattr_no_linux_file_can_hold_is_refused() {
     let kept = ["/ directory", "/f file"].map(String::from).to_vec();
     assert_eq!(with("SCHILY.xattr.user.x", &[b'v'; 65536]), Ok(kept));
 }
+
+/// A docker-archive at `path` of one image whose manifest lists the layer `abc/layer.tar`,
+/// with `members` after `manifest.json`, `config.json` and the layer tar `def/layer.tar`.
+fn docker_archive(path: &std::path::Path, members: &[Vec<u8>]) {
+    let manifest = br#"[{"Config":"config.json","RepoTags":["x:1"],"Layers":["abc/layer.tar"]}]"#;
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+    let layer = hostile::archive(&[hostile::file(b"hello", b"hi\n")]);
+    let mut all = vec![
+        hostile::file(b"manifest.json", manifest),
+        hostile::file(b"config.json", config),
+        hostile::file(b"def/layer.tar", &layer),
+    ];
+    all.extend_from_slice(members);
+    std::fs::write(path, hostile::archive(&all)).unwrap();
+}
+
+/// A symlink member `name -> target`.
+fn symlink_member(name: &[u8], target: &[u8]) -> Vec<u8> {
+    hostile::raw_entry(&hostile::RawHeader::new(name, b'2', 0).link(target), b"")
+}
+
+#[test]
+fn a_docker_archive_member_that_is_a_symlink_is_followed_within_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    // What the image's tree lists, or the error, its archive's path shown as `A`.
+    let read = |members: &[Vec<u8>]| {
+        docker_archive(&path, members);
+        let listing = image::open(&path).and_then(|views| views[0].tree()).map(|tree| {
+            let walk = tree.walk();
+            walk.map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect::<Vec<_>>()
+        });
+        listing.map_err(|e| chain(&e).replace(&path.display().to_string(), "A"))
+    };
+    let tree = Ok(vec![String::new(), "hello".to_string()]);
+
+    // As legacy `docker save` wrote a layer several images share: relative to its directory.
+    assert_eq!(read(&[symlink_member(b"abc/layer.tar", b"../def/layer.tar")]), tree);
+    // Through another symlink, and with `./` in the names.
+    let chained = [
+        symlink_member(b"./abc/layer.tar", b"./../shared.tar"),
+        symlink_member(b"shared.tar", b"def/layer.tar"),
+    ];
+    assert_eq!(read(&chained), tree);
+
+    let outside = |target: &str| {
+        Err(format!("A: abc/layer.tar is a symlink to {target}, which is outside the archive"))
+    };
+    assert_eq!(read(&[symlink_member(b"abc/layer.tar", b"/tmp/x.tar")]), outside("/tmp/x.tar"));
+    assert_eq!(read(&[symlink_member(b"abc/layer.tar", b"../../x.tar")]), outside("../../x.tar"));
+    assert_eq!(
+        read(&[symlink_member(b"abc/layer.tar", b"missing.tar")]),
+        Err("A: abc/layer.tar is a symlink to missing.tar, which the archive does not hold".into())
+    );
+    let hop = [symlink_member(b"abc/layer.tar", b"../hop"), symlink_member(b"hop", b"/etc/x")];
+    assert_eq!(
+        read(&hop),
+        Err("A: abc/layer.tar leads to hop, a symlink to /etc/x, which is outside the archive"
+            .into())
+    );
+    let looped =
+        [symlink_member(b"abc/layer.tar", b"../a"), symlink_member(b"a", b"abc/layer.tar")];
+    assert_eq!(
+        read(&looped),
+        Err("A: abc/layer.tar is a symlink that leads into a loop of symlinks".into())
+    );
+    assert_eq!(
+        read(&[symlink_member(b"abc/layer.tar", b"layer.tar")]),
+        Err("A: abc/layer.tar is a symlink that leads into a loop of symlinks".into())
+    );
+    assert_eq!(read(&[]), Err("A: the archive has no member abc/layer.tar".into()));
+}
+
+#[test]
+fn a_docker_archives_manifest_and_config_may_be_symlinks_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    let manifest = br#"[{"Config":"c/config.json","Layers":["def/layer.tar"]}]"#;
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+    let layer = hostile::archive(&[hostile::file(b"hello", b"hi\n")]);
+    let members = [
+        hostile::file(b"real/manifest.json", manifest),
+        hostile::file(b"real/config.json", config),
+        hostile::file(b"def/layer.tar", &layer),
+        symlink_member(b"manifest.json", b"real/manifest.json"),
+        symlink_member(b"c/config.json", b"../real/config.json"),
+    ];
+    std::fs::write(&path, hostile::archive(&members)).unwrap();
+    let views = image::open(&path).unwrap();
+    assert_eq!(views[0].tree().unwrap().walk().count(), 2);
+
+    let members =
+        [hostile::file(b"def/layer.tar", &layer), symlink_member(b"manifest.json", b"/x")];
+    std::fs::write(&path, hostile::archive(&members)).unwrap();
+    let err = chain(&image::open(&path).err().unwrap());
+    let want = format!(
+        "{}: manifest.json is a symlink to /x, which is outside the archive",
+        path.display()
+    );
+    assert_eq!(err, want);
+}
