@@ -52,8 +52,9 @@ fn open_layer(bytes: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// What each hostile tar gives as a bare gzip layer. The layer reader follows container
-/// runtimes where they differ from apk: a leading `/` is the image root, later entries
-/// replace earlier ones of another type, and a name that is the root alone is skipped.
+/// runtimes where they differ from apk: a leading `/` is the image root, and later entries
+/// replace earlier ones of another type; an entry that names the root alone is refused
+/// unless it is a directory, as umoci refuses it.
 fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
     let err = |tail: &str| Err(format!("LAYER: layer sha256:… / {tail}"));
     let tree = |entries: &[&'static str]| Ok(entries.to_vec());
@@ -86,7 +87,9 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
             err("layer entry \"d/sub\" cannot be placed in the tree / \"d\": a symlink on the way \
              climbs above the root")
         }
-        TarCase::NameSlash | TarCase::NameDoubleSlash | TarCase::NameDot => tree(&["/ directory"]),
+        TarCase::NameSlash => err(ROOT_FILE_SLASH),
+        TarCase::NameDoubleSlash => err(ROOT_FILE_DOUBLE_SLASH),
+        TarCase::NameDot => err(ROOT_FILE_DOT),
         TarCase::NameDotSlash => tree(&["/ directory", "/f file"]),
         TarCase::DuplicateTypes => tree(&["/ directory", "/a directory"]),
         TarCase::HardlinkMissing => {
@@ -143,6 +146,14 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
         }
     }
 }
+
+/// What a regular file named `/`, `//` or `.` gives: no layer changes the root's type.
+const ROOT_FILE_SLASH: &str = "layer entry \"/\" is a regular file naming the root directory, \
+     and a layer cannot change the root's type";
+const ROOT_FILE_DOUBLE_SLASH: &str = "layer entry \"//\" is a regular file naming the root \
+     directory, and a layer cannot change the root's type";
+const ROOT_FILE_DOT: &str = "layer entry \".\" is a regular file naming the root directory, \
+     and a layer cannot change the root's type";
 
 #[test]
 fn every_hostile_tar_as_a_layer_gives_its_exact_outcome() {
@@ -347,4 +358,191 @@ fn a_manifest_or_config_of_another_size_than_its_descriptor_says_is_refused() {
         let want = format!("L: the descriptor of {digest} gives the size {size}, not a byte count");
         assert_eq!(shown, want);
     }
+}
+
+#[test]
+fn a_layer_entry_that_would_make_the_root_a_non_directory_is_refused() {
+    use hostile::{RawHeader, raw_entry};
+    let entry = |name: &[u8], typeflag: u8, link: &[u8]| {
+        raw_entry(&RawHeader::new(name, typeflag, 0).field(100..108, b"0000600\0").link(link), b"")
+    };
+    let cases: [(&[u8], u8, &[u8], &str); 5] = [
+        (b"./", b'0', b"", "\"./\" is a regular file"),
+        (b"", b'0', b"", "\"\" is a regular file"),
+        (b"/", b'2', b"/etc", "\"/\" is a symlink"),
+        (b".", b'6', b"", "\".\" is a FIFO"),
+        (b".", b'1', b"a", "\".\" is a hardlink"),
+    ];
+    for (name, typeflag, link, what) in cases {
+        let tar = hostile::archive(&[hostile::file(b"a", b"a\n"), entry(name, typeflag, link)]);
+        let got = open_layer(&gzip::member(&tar, 6).unwrap());
+        let want = format!(
+            "LAYER: layer sha256:… / layer entry {what} naming the root directory, and a layer \
+             cannot change the root's type"
+        );
+        assert_eq!(got, Err(want));
+    }
+    // A directory entry for the root still gives the root its metadata.
+    let tar = hostile::archive(&[entry(b"./", b'5', b""), hostile::file(b"a", b"a\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar");
+    std::fs::write(&path, &tar).unwrap();
+    let tree = image::open(&path).unwrap()[0].tree().unwrap();
+    assert_eq!(tree.node(tree.root()).meta.mode, 0o600);
+}
+
+#[test]
+fn an_old_style_regular_file_named_with_a_slash_is_a_directory() {
+    use hostile::{RawHeader, raw_entry};
+    let tar = hostile::archive(&[
+        raw_entry(&RawHeader::new(b"olddir/", b'\0', 0), b""),
+        hostile::file(b"olddir/f", b"f\n"),
+        raw_entry(&RawHeader::new(b"oldfile", b'\0', 2), b"x\n"),
+        // A POSIX regular file (`0`) named with a slash stays a file, as containerd and
+        // Docker place it.
+        hostile::file(b"newfile/", b"y\n"),
+    ]);
+    let got = open_layer(&gzip::member(&tar, 6).unwrap());
+    let want =
+        ["/ directory", "/newfile file", "/olddir directory", "/olddir/f file", "/oldfile file"];
+    assert_eq!(got, Ok(want.map(String::from).to_vec()));
+}
+
+/// One PAX record, `LEN KEY=VALUE\n`, its length counting its own digits.
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let inner = key.len() + value.len() + 3;
+    let mut len = inner + 1;
+    while len != inner + len.to_string().len() {
+        len = inner + len.to_string().len();
+    }
+    [format!("{len} {key}=").as_bytes(), value, b"\n"].concat()
+}
+
+#[test]
+fn a_layer_entry_with_an_xattr_no_linux_file_can_hold_is_refused() {
+    let with = |key: &str, value: &[u8]| {
+        let tar =
+            hostile::archive(&[hostile::pax(&pax_record(key, value)), hostile::file(b"f", b"x")]);
+        open_layer(&gzip::member(&tar, 6).unwrap())
+    };
+    let refused = |why: &str| {
+        Err(format!(
+            "LAYER: layer sha256:… / layer entry \"f\" has an xattr that no Linux file can \
+             hold / {why}"
+        ))
+    };
+    assert_eq!(with("SCHILY.xattr.", b"v"), refused("an xattr has an empty name"));
+    assert_eq!(
+        with("SCHILY.xattr.user.", b"v"),
+        refused(
+            "the xattr name \"user.\" is not NAMESPACE.NAME with both parts non-empty (as user.x)"
+        )
+    );
+    assert_eq!(
+        with("SCHILY.xattr.user.big", &[b'v'; 65537]),
+        refused("the value of the xattr \"user.big\" is 65537 bytes, past Linux's limit of 65536")
+    );
+    let kept = ["/ directory", "/f file"].map(String::from).to_vec();
+    assert_eq!(with("SCHILY.xattr.user.x", &[b'v'; 65536]), Ok(kept));
+}
+
+/// A docker-archive at `path` of one image whose manifest lists the layer `abc/layer.tar`,
+/// with `members` after `manifest.json`, `config.json` and the layer tar `def/layer.tar`.
+fn docker_archive(path: &std::path::Path, members: &[Vec<u8>]) {
+    let manifest = br#"[{"Config":"config.json","RepoTags":["x:1"],"Layers":["abc/layer.tar"]}]"#;
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+    let layer = hostile::archive(&[hostile::file(b"hello", b"hi\n")]);
+    let mut all = vec![
+        hostile::file(b"manifest.json", manifest),
+        hostile::file(b"config.json", config),
+        hostile::file(b"def/layer.tar", &layer),
+    ];
+    all.extend_from_slice(members);
+    std::fs::write(path, hostile::archive(&all)).unwrap();
+}
+
+/// A symlink member `name -> target`.
+fn symlink_member(name: &[u8], target: &[u8]) -> Vec<u8> {
+    hostile::raw_entry(&hostile::RawHeader::new(name, b'2', 0).link(target), b"")
+}
+
+#[test]
+fn a_docker_archive_member_that_is_a_symlink_is_followed_within_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    // What the image's tree lists, or the error, its archive's path shown as `A`.
+    let read = |members: &[Vec<u8>]| {
+        docker_archive(&path, members);
+        let listing = image::open(&path).and_then(|views| views[0].tree()).map(|tree| {
+            let walk = tree.walk();
+            walk.map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect::<Vec<_>>()
+        });
+        listing.map_err(|e| chain(&e).replace(&path.display().to_string(), "A"))
+    };
+    let tree = Ok(vec![String::new(), "hello".to_string()]);
+
+    // As legacy `docker save` wrote a layer several images share: relative to its directory.
+    assert_eq!(read(&[symlink_member(b"abc/layer.tar", b"../def/layer.tar")]), tree);
+    // Through another symlink, and with `./` in the names.
+    let chained = [
+        symlink_member(b"./abc/layer.tar", b"./../shared.tar"),
+        symlink_member(b"shared.tar", b"def/layer.tar"),
+    ];
+    assert_eq!(read(&chained), tree);
+
+    let outside = |target: &str| {
+        Err(format!("A: abc/layer.tar is a symlink to {target}, which is outside the archive"))
+    };
+    assert_eq!(read(&[symlink_member(b"abc/layer.tar", b"/tmp/x.tar")]), outside("/tmp/x.tar"));
+    assert_eq!(read(&[symlink_member(b"abc/layer.tar", b"../../x.tar")]), outside("../../x.tar"));
+    assert_eq!(
+        read(&[symlink_member(b"abc/layer.tar", b"missing.tar")]),
+        Err("A: abc/layer.tar is a symlink to missing.tar, which the archive does not hold".into())
+    );
+    let hop = [symlink_member(b"abc/layer.tar", b"../hop"), symlink_member(b"hop", b"/etc/x")];
+    assert_eq!(
+        read(&hop),
+        Err("A: abc/layer.tar leads to hop, a symlink to /etc/x, which is outside the archive"
+            .into())
+    );
+    let looped =
+        [symlink_member(b"abc/layer.tar", b"../a"), symlink_member(b"a", b"abc/layer.tar")];
+    assert_eq!(
+        read(&looped),
+        Err("A: abc/layer.tar is a symlink that leads into a loop of symlinks".into())
+    );
+    assert_eq!(
+        read(&[symlink_member(b"abc/layer.tar", b"layer.tar")]),
+        Err("A: abc/layer.tar is a symlink that leads into a loop of symlinks".into())
+    );
+    assert_eq!(read(&[]), Err("A: the archive has no member abc/layer.tar".into()));
+}
+
+#[test]
+fn a_docker_archives_manifest_and_config_may_be_symlinks_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    let manifest = br#"[{"Config":"c/config.json","Layers":["def/layer.tar"]}]"#;
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+    let layer = hostile::archive(&[hostile::file(b"hello", b"hi\n")]);
+    let members = [
+        hostile::file(b"real/manifest.json", manifest),
+        hostile::file(b"real/config.json", config),
+        hostile::file(b"def/layer.tar", &layer),
+        symlink_member(b"manifest.json", b"real/manifest.json"),
+        symlink_member(b"c/config.json", b"../real/config.json"),
+    ];
+    std::fs::write(&path, hostile::archive(&members)).unwrap();
+    let views = image::open(&path).unwrap();
+    assert_eq!(views[0].tree().unwrap().walk().count(), 2);
+
+    let members =
+        [hostile::file(b"def/layer.tar", &layer), symlink_member(b"manifest.json", b"/x")];
+    std::fs::write(&path, hostile::archive(&members)).unwrap();
+    let err = chain(&image::open(&path).err().unwrap());
+    let want = format!(
+        "{}: manifest.json is a symlink to /x, which is outside the archive",
+        path.display()
+    );
+    assert_eq!(err, want);
 }

@@ -31,6 +31,9 @@ mod tree;
 
 pub use content::{Content, ContentId, RangeError, SharedBuffer};
 pub use frozen::{Entry, FrozenTree};
-pub use name::{Lossy, MAX_NAME_LEN, Name, NameError, components};
+pub use name::{
+    Lossy, MAX_NAME_LEN, Name, NameError, XATTR_NAME_MAX, XATTR_SIZE_MAX, XattrError, check_xattr,
+    components,
+};
 pub use node::{Metadata, Node, NodeId, NodeKind, Timestamp, Xattrs};
 pub use tree::{Follow, MAX_SYMLINK_HOPS, Tree, TreeError};

@@ -85,6 +85,74 @@ impl fmt::Debug for Name {
     }
 }
 
+/// The longest extended attribute name Linux holds (`XATTR_NAME_MAX`), namespace included.
+pub const XATTR_NAME_MAX: usize = 255;
+
+/// The largest extended attribute value Linux holds (`XATTR_SIZE_MAX`): a larger one could
+/// be listed, but `getxattr` on it fails with `E2BIG`.
+pub const XATTR_SIZE_MAX: usize = 65536;
+
+/// Why an extended attribute could not be set on a Linux file: see xattr(7),
+/// <https://man7.org/linux/man-pages/man7/xattr.7.html>.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XattrError {
+    /// An empty name: `listxattr` would list it as an empty string, which the kernel takes
+    /// for a corrupt list and fails with `EIO` for every attribute of the file.
+    #[error("an xattr has an empty name")]
+    Empty,
+    /// A name that is not `NAMESPACE.NAME` with both parts non-empty (`user.` alone, `user`,
+    /// `.x`).
+    #[error("the xattr name {0:?} is not NAMESPACE.NAME with both parts non-empty (as user.x)")]
+    Unqualified(Lossy),
+    /// A name with a NUL byte, which would read as two names in a `listxattr` list.
+    #[error("the xattr name {0:?} contains a NUL byte")]
+    Nul(Lossy),
+    /// A name longer than [`XATTR_NAME_MAX`].
+    #[error("the xattr name {name:?} is {len} bytes long, past Linux's limit of 255")]
+    NameTooLong {
+        /// The name.
+        name: Lossy,
+        /// Its length.
+        len: usize,
+    },
+    /// A value larger than [`XATTR_SIZE_MAX`].
+    #[error("the value of the xattr {name:?} is {len} bytes, past Linux's limit of 65536")]
+    ValueTooLarge {
+        /// The attribute's name.
+        name: Lossy,
+        /// The value's length.
+        len: usize,
+    },
+}
+
+/// Checks that the extended attribute `name` = `value` is one a Linux file can hold and
+/// `listxattr`/`getxattr` can serve: a name of the form `NAMESPACE.NAME` (both parts
+/// non-empty, as `user.x` or `security.capability`), without NUL, at most
+/// [`XATTR_NAME_MAX`] bytes, and a value of at most [`XATTR_SIZE_MAX`] bytes.
+///
+/// # Errors
+/// The first [`XattrError`] that applies, naming the attribute.
+pub fn check_xattr(name: &[u8], value: &[u8]) -> Result<(), XattrError> {
+    let lossy = || Lossy(name.to_vec());
+    if name.is_empty() {
+        return Err(XattrError::Empty);
+    }
+    if name.contains(&0) {
+        return Err(XattrError::Nul(lossy()));
+    }
+    if name.len() > XATTR_NAME_MAX {
+        return Err(XattrError::NameTooLong { name: lossy(), len: name.len() });
+    }
+    match name.iter().position(|&b| b == b'.') {
+        Some(dot) if dot > 0 && dot + 1 < name.len() => {}
+        _ => return Err(XattrError::Unqualified(lossy())),
+    }
+    if value.len() > XATTR_SIZE_MAX {
+        return Err(XattrError::ValueTooLarge { name: lossy(), len: value.len() });
+    }
+    Ok(())
+}
+
 /// Splits a relative path into names.
 ///
 /// Leading `/` and `./` are dropped, repeated slashes collapse and a trailing slash is
@@ -133,6 +201,28 @@ mod tests {
         assert_eq!(bytes, vec![&b"usr"[..], b"bin", b"x"]);
         assert!(components(b"/").unwrap().is_empty());
         assert!(matches!(components(b"a/../../x"), Err(NameError::Dots(_))));
+    }
+
+    #[test]
+    fn xattrs_need_a_qualified_name_of_linux_length_and_a_value_within_its_limit() {
+        assert_eq!(check_xattr(b"user.x", b"v"), Ok(()));
+        assert_eq!(check_xattr(b"security.capability", &[0; XATTR_SIZE_MAX]), Ok(()));
+        assert_eq!(check_xattr(b"user.a.b", b""), Ok(()));
+        assert_eq!(check_xattr(b"", b"v"), Err(XattrError::Empty));
+        for bad in [&b"user."[..], b"user", b".x", b"."] {
+            assert_eq!(check_xattr(bad, b""), Err(XattrError::Unqualified(Lossy(bad.to_vec()))));
+        }
+        assert!(matches!(check_xattr(b"user.a\0b", b""), Err(XattrError::Nul(_))));
+        let long = [b"user.".as_slice(), &[b'n'; 250]].concat();
+        assert_eq!(check_xattr(&long, b""), Ok(()));
+        let longer = [long.as_slice(), b"n"].concat();
+        let err = check_xattr(&longer, b"").unwrap_err();
+        assert!(matches!(err, XattrError::NameTooLong { len: 256, .. }), "{err}");
+        let err = check_xattr(b"user.big", &[0; XATTR_SIZE_MAX + 1]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the value of the xattr \"user.big\" is 65537 bytes, past Linux's limit of 65536"
+        );
     }
 
     #[test]

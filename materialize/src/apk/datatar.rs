@@ -383,6 +383,20 @@ pub enum DataTarError {
         /// Header offset.
         offset: usize,
     },
+    /// An entry with an extended attribute no Linux file can hold (see
+    /// [`flatroot_vfs::check_xattr`]): an empty name, a namespace alone (`user.`), a value
+    /// past 64 KiB. apk-tools could not set it, and a mount of the image could not serve it.
+    #[error("entry {path:?} at byte {offset} has an xattr that no Linux file can hold")]
+    Xattr {
+        /// The entry's name.
+        path: String,
+        /// Header offset.
+        offset: usize,
+        /// Which attribute, and what is wrong with it (boxed: the rare error keeps the
+        /// others small).
+        #[source]
+        source: Box<flatroot_vfs::XattrError>,
+    },
     /// A hard link whose target is empty (or `.`, `./`): it names no file to link to.
     #[error("entry {path:?} at byte {offset}: hard link with an empty target")]
     EmptyHardlinkTarget {
@@ -450,6 +464,13 @@ fn to_data_entry(raw: RawEntry) -> Result<DataEntry, DataTarError> {
     };
     if path.is_empty() && kind != EntryKind::Directory {
         return Err(DataTarError::EmptyName { offset });
+    }
+    for (name, value) in &raw.xattrs {
+        flatroot_vfs::check_xattr(name, value).map_err(|source| DataTarError::Xattr {
+            path: String::from_utf8_lossy(&raw.name).into_owned(),
+            offset,
+            source: Box::new(source),
+        })?;
     }
     Ok(DataEntry {
         path,

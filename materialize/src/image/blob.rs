@@ -2,6 +2,7 @@
 //! and used in place, a compressed layer is inflated straight into one buffer, and an
 //! archive's members are ranges of the archive's bytes.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -429,41 +430,174 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(done)
 }
 
-/// The regular-file members of a tar archive, as ranges of its bytes; nothing is copied.
+/// A member of an archive as its header gives it.
+enum Member {
+    /// A regular file: a range of the archive's bytes, `start` and `len`.
+    File(usize, usize),
+    /// A symlink, and its target as written.
+    Symlink(String),
+}
+
+/// The most symlinks [`Archive::get`] follows from one name, as Linux's `ELOOP` bound.
+const MAX_MEMBER_HOPS: u32 = flatroot_vfs::MAX_SYMLINK_HOPS;
+
+/// Why an archive's member could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberError {
+    /// No member has the name.
+    #[error("the archive has no member {name}")]
+    Missing {
+        /// The name asked for.
+        name: String,
+    },
+    /// A symlink whose target climbs out of the archive (`/…`, or `..` past its top).
+    #[error("{} to {target}, which is outside the archive", via(name, link))]
+    Outside {
+        /// The name asked for.
+        name: String,
+        /// The symlink, `name` itself or one it leads to.
+        link: String,
+        /// Its target, as written.
+        target: String,
+    },
+    /// A symlink whose target the archive holds no file of.
+    #[error("{} to {target}, which the archive does not hold", via(name, link))]
+    Dangling {
+        /// The name asked for.
+        name: String,
+        /// The symlink, `name` itself or one it leads to.
+        link: String,
+        /// Its target, as written.
+        target: String,
+    },
+    /// Symlinks that lead back to one already followed.
+    #[error("{name} is a symlink that leads into a loop of symlinks")]
+    Loop {
+        /// The name asked for.
+        name: String,
+    },
+    /// More than [`MAX_MEMBER_HOPS`] symlinks in a row.
+    #[error("{name} is a symlink to a symlink, more than {MAX_MEMBER_HOPS} deep")]
+    TooDeep {
+        /// The name asked for.
+        name: String,
+    },
+}
+
+/// How a message names the symlink `link` met when `name` was asked for.
+fn via(name: &str, link: &str) -> String {
+    if name == link {
+        format!("{name} is a symlink")
+    } else {
+        format!("{name} leads to {link}, a symlink")
+    }
+}
+
+/// The members of a tar archive, as ranges of its bytes: its regular files, and its
+/// symlinks, which [`Archive::get`] follows within it; nothing is copied.
 pub(super) struct Archive {
     bytes: Bytes,
-    members: Vec<(String, usize, usize)>,
+    /// By name (see [`member_name`]); a later member of a name replaces an earlier one, as
+    /// tar extracts them.
+    members: BTreeMap<String, Member>,
 }
 
 impl Archive {
     /// Indexes `bytes` as a docker-archive or OCI archive: `None` unless it is a readable tar
-    /// with a `manifest.json` or `index.json` member. Only headers are read; member data is
-    /// seeked over.
+    /// with a `manifest.json` or `index.json` member (a file or a symlink). Only headers are
+    /// read; member data is seeked over.
     pub(super) fn index(bytes: &Bytes) -> Option<Archive> {
         let mut archive = tar::Archive::new(io::Cursor::new(bytes.as_ref()));
-        let mut members = Vec::new();
+        let mut members = BTreeMap::new();
         for entry in archive.entries_with_seek().ok()? {
             let entry = entry.ok()?;
-            if !entry.header().entry_type().is_file() {
+            let kind = entry.header().entry_type();
+            let member = if kind.is_file() {
+                let start = usize::try_from(entry.raw_file_position()).ok()?;
+                let len = usize::try_from(entry.size()).ok()?;
+                bytes.slice(start, len)?;
+                Member::File(start, len)
+            } else if kind.is_symlink() {
+                let target = entry.link_name_bytes().unwrap_or_default();
+                Member::Symlink(String::from_utf8_lossy(&target).into_owned())
+            } else {
                 continue;
-            }
-            let name = entry.path().ok()?.to_string_lossy().trim_start_matches("./").to_string();
-            let start = usize::try_from(entry.raw_file_position()).ok()?;
-            let len = usize::try_from(entry.size()).ok()?;
-            bytes.slice(start, len)?;
-            members.push((name, start, len));
+            };
+            // A name that climbs out of the archive names no member.
+            let Some(name) = member_name(&String::from_utf8_lossy(&entry.path_bytes())) else {
+                continue;
+            };
+            members.insert(name, member);
         }
-        members
-            .iter()
-            .any(|(n, ..)| n == "manifest.json" || n == "index.json")
+        (members.contains_key("manifest.json") || members.contains_key("index.json"))
             .then(|| Archive { bytes: bytes.clone(), members })
     }
 
-    /// The member called `name` (the last of that name, as tar extracts them).
-    pub(super) fn get(&self, name: &str) -> Option<Bytes> {
-        let (_, start, len) = self.members.iter().rev().find(|(n, ..)| n == name)?;
-        self.bytes.slice(*start, *len)
+    /// Whether a member (a file or a symlink) is called `name`.
+    pub(super) fn holds(&self, name: &str) -> bool {
+        member_name(name).is_some_and(|name| self.members.contains_key(&name))
     }
+
+    /// The member called `name`: a regular file, or the one a symlink of that name leads to
+    /// within the archive, its target taken relative to the symlink's own directory, as
+    /// `docker save` wrote the layers several images share and skopeo reads them.
+    ///
+    /// # Errors
+    /// [`MemberError`]: no member of that name, or a symlink whose target is outside the
+    /// archive or not in it, that leads into a loop or through more than
+    /// [`MAX_MEMBER_HOPS`] symlinks.
+    pub(super) fn get(&self, name: &str) -> Result<Bytes, MemberError> {
+        let missing = || MemberError::Missing { name: name.to_string() };
+        let mut current = member_name(name).ok_or_else(missing)?;
+        let mut followed: Vec<String> = Vec::new();
+        loop {
+            let target = match self.members.get(&current) {
+                None => return Err(missing()),
+                Some(Member::File(start, len)) => {
+                    return self.bytes.slice(*start, *len).ok_or_else(missing);
+                }
+                Some(Member::Symlink(target)) => target,
+            };
+            let link = || current.clone();
+            let dir = current.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let next = (!target.starts_with('/'))
+                .then(|| member_name(&format!("{dir}/{target}")))
+                .flatten();
+            let Some(next) = next else {
+                let target = target.clone();
+                return Err(MemberError::Outside { name: name.to_string(), link: link(), target });
+            };
+            if !self.members.contains_key(&next) {
+                let target = target.clone();
+                return Err(MemberError::Dangling { name: name.to_string(), link: link(), target });
+            }
+            followed.push(current);
+            if followed.contains(&next) {
+                return Err(MemberError::Loop { name: name.to_string() });
+            }
+            if followed.len() > MAX_MEMBER_HOPS as usize {
+                return Err(MemberError::TooDeep { name: name.to_string() });
+            }
+            current = next;
+        }
+    }
+}
+
+/// `name` as members are looked up by: its `.` and empty components dropped, each `..`
+/// taking back the one before, and a leading `/` dropped (`./a//b/../c` is `a/c`); `None`
+/// when a `..` climbs past the top.
+fn member_name(name: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 #[cfg(test)]

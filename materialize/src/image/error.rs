@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use flatroot_vfs::tar::ReadError;
 
+use super::blob::MemberError;
 use crate::apk::datatar::Limit;
 
 /// Why an image could not be read.
@@ -156,6 +157,16 @@ pub enum ImageReadError {
         /// The entry and its length.
         #[source]
         source: ReadError,
+    },
+    /// A member of a docker-archive or OCI archive is missing, or is a symlink that leads
+    /// nowhere within the archive.
+    #[error("{path}: {problem}")]
+    Member {
+        /// The archive.
+        path: PathBuf,
+        /// Which member, and why it could not be read (boxed: the rare error keeps the
+        /// others small).
+        problem: Box<MemberError>,
     },
     /// A layer tar is malformed.
     #[error("{path}: {}", layer_name(digest))]

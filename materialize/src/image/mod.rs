@@ -24,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 use flatroot_vfs::{FrozenTree, Metadata, Timestamp};
 use sha2::{Digest as _, Sha256};
 
+pub use self::blob::MemberError;
 use self::blob::{Archive, Bytes};
 pub use self::error::ImageReadError;
 use self::layers::{LayerRef, Layers, Reader};
@@ -197,11 +198,11 @@ pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRe
     }
     let layer = blob::input_file(path, limits)?;
     if let Some(archive) = Archive::index(&layer.tar) {
-        let (layout, docker) = (archive.get("index.json"), archive.get("manifest.json"));
+        let (layout, docker) = (archive.holds("index.json"), archive.holds("manifest.json"));
         let reader = Reader::new(Box::new(ArchiveStore(archive)), path, limits);
-        if layout.is_some() {
+        if layout {
             let mut views = open_layout(&reader)?;
-            if docker.is_some() {
+            if docker {
                 add_repo_tags(reader.store(), path, &mut views)?;
             }
             return Ok(views);

@@ -245,9 +245,9 @@ pub(super) struct ArchiveStore(pub(super) Archive);
 
 impl Store for ArchiveStore {
     fn file(&self, name: &str, image: &Path) -> Result<Bytes, ImageReadError> {
-        self.0.get(name).ok_or_else(|| ImageReadError::Format {
+        self.0.get(name).map_err(|problem| ImageReadError::Member {
             path: image.to_path_buf(),
-            what: format!("the archive has no member {name}"),
+            problem: Box::new(problem),
         })
     }
 }

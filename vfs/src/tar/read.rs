@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::content::{Content, SharedBuffer};
-use crate::name::{Lossy, components};
+use crate::name::{Lossy, XattrError, check_xattr, components};
 use crate::node::{Metadata, Node, NodeKind, Timestamp};
 use crate::tree::{Follow, Tree, TreeError};
 
@@ -68,6 +68,34 @@ pub enum ReadError {
     Sparse {
         /// The file's name, as the records give it.
         path: Lossy,
+    },
+    /// An entry with an extended attribute no Linux file can hold (see
+    /// [`check_xattr`]): served as it is, it would fail `listxattr` or `getxattr` on the
+    /// whole file.
+    #[error("layer entry {path:?} has an xattr that no Linux file can hold")]
+    Xattr {
+        /// The entry's name.
+        path: Lossy,
+        /// Which attribute, and what is wrong with it (boxed: the rare error keeps the
+        /// others small).
+        #[source]
+        source: Box<XattrError>,
+    },
+    /// An entry for the root itself (`./`, `/`, `.`, an empty name) that is not a
+    /// directory: the root of an image is a directory, and no layer may change that.
+    /// A directory entry for the root is allowed and gives the root its metadata.
+    ///
+    /// See: umoci's "refusing to change type of root directory",
+    /// <https://github.com/opencontainers/umoci/blob/main/oci/layer/tar_extract.go>.
+    #[error(
+        "layer entry {path:?} is {kind} naming the root directory, and a layer cannot change \
+         the root's type"
+    )]
+    RootType {
+        /// The entry's name.
+        path: Lossy,
+        /// What the entry is, as the message says it: `a regular file`, `a symlink`, ...
+        kind: &'static str,
     },
     /// An entry type flatroot does not represent (sparse files, tape volumes).
     #[error("layer entry {path:?} has unsupported type {typeflag:?}")]
@@ -274,13 +302,31 @@ fn read_entries(
         let header = item.header();
         check_size(header, &pax).map_err(malformed(last_offset))?;
         let meta = metadata(header, &pax).map_err(malformed(last_offset))?;
-        let typeflag = header.entry_type().as_byte();
+        for (name, value) in &meta.xattrs {
+            check_xattr(name, value)
+                .map_err(|e| ReadError::Xattr { path: Lossy(path.clone()), source: Box::new(e) })?;
+        }
+        // The byte itself: the tar crate reads NUL as '0', which hides a pre-POSIX entry.
+        let typeflag = header.as_old().linkflag[0];
         let link = item.link_name_bytes().map(|l| l.into_owned());
         let target = link.as_deref().filter(|_| matches!(typeflag, b'1' | b'2'));
         budget.check_lengths(&path, target, typeflag == b'2')?;
 
+        // A pre-POSIX regular file (typeflag NUL) whose name ends in `/` is a directory, as
+        // GNU tar, Go's archive/tar and so umoci and containerd read it; a '0' of that name
+        // stays a regular file of the name without its slash, as containerd and Docker
+        // place it.
+        // See: <https://pkg.go.dev/archive/tar#TypeRegA>.
+        let typeflag = match typeflag {
+            b'\0' if path.ends_with(b"/") => b'5',
+            other => other,
+        };
+
         let names = components(&path).map_err(|e| entry_error(e.into()))?;
         if names.is_empty() {
+            if typeflag != b'5' {
+                return Err(ReadError::RootType { path: Lossy(path), kind: kind_name(typeflag) });
+            }
             // The root entry (`./`) carries the root's own metadata.
             tree.node_mut(tree.root()).meta = meta;
             continue;
@@ -352,6 +398,20 @@ fn read_entries(
         budget.spend(tree.node_count() - before)?;
     }
     Ok(())
+}
+
+/// What an entry of `typeflag` is, as messages say it.
+fn kind_name(typeflag: u8) -> &'static str {
+    match typeflag {
+        b'0' | b'\0' | b'7' => "a regular file",
+        b'1' => "a hardlink",
+        b'2' => "a symlink",
+        b'3' => "a character device",
+        b'4' => "a block device",
+        b'5' => "a directory",
+        b'6' => "a FIFO",
+        _ => "an entry of an unsupported type",
+    }
 }
 
 fn parent_path(path: &[u8]) -> Vec<u8> {
@@ -674,6 +734,121 @@ mod tests {
         let mut tree = Tree::new(Metadata::directory(0o755));
         read_layer_into(&mut tree, layer(&["a", ".wh.a"])).unwrap();
         assert_eq!(paths(tree), [".wh.a", "a"]);
+    }
+
+    /// One entry of any `typeflag`, `name` and `link` as given (no check on either), mode
+    /// `mode`, holding `data`.
+    fn raw_entry(name: &[u8], typeflag: u8, link: &[u8], mode: u32, data: &[u8]) -> Vec<u8> {
+        let mut header = tar::Header::new_ustar();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_000);
+        header.as_old_mut().linkflag = [typeflag];
+        header.set_cksum();
+        let padding = (crate::tar::BLOCK - data.len() % crate::tar::BLOCK) % crate::tar::BLOCK;
+        [header.as_bytes().as_slice(), data, &vec![0; padding]].concat()
+    }
+
+    /// The entries, and the end-of-archive marker, as one layer.
+    fn raw_layer(entries: &[Vec<u8>]) -> SharedBuffer {
+        Arc::new([entries.concat(), vec![0; 2 * crate::tar::BLOCK]].concat())
+    }
+
+    #[test]
+    fn a_non_directory_entry_for_the_root_is_refused() {
+        let cases: [(&[u8], u8, &[u8], &str); 5] = [
+            (b"./", b'0', b"", "\"./\" is a regular file"),
+            (b"", b'0', b"", "\"\" is a regular file"),
+            (b"/", b'2', b"/etc", "\"/\" is a symlink"),
+            (b".", b'6', b"", "\".\" is a FIFO"),
+            (b".", b'1', b"a", "\".\" is a hardlink"),
+        ];
+        for (name, typeflag, link, what) in cases {
+            let first = raw_entry(b"a", b'0', b"", 0o644, b"a\n");
+            let layer = raw_layer(&[first, raw_entry(name, typeflag, link, 0o600, b"")]);
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            let err = apply_layer(&mut tree, layer, &mut EntryBudget::new(10)).unwrap_err();
+            assert!(matches!(err, ReadError::RootType { .. }), "{err}");
+            let want = format!(
+                "layer entry {what} naming the root directory, and a layer cannot change the \
+                 root's type"
+            );
+            assert_eq!(err.to_string(), want);
+            assert_eq!(tree.node(tree.root()).meta.mode, 0o755, "the root is left as it was");
+        }
+    }
+
+    #[test]
+    fn a_directory_entry_for_the_root_gives_the_root_its_metadata() {
+        for (name, typeflag) in [(&b"./"[..], b'5'), (b"/", b'5'), (b"", b'5'), (b"./", b'\0')] {
+            let layer = raw_layer(&[raw_entry(name, typeflag, b"", 0o700, b"")]);
+            let tree = read_layer(layer, Metadata::directory(0o755)).unwrap();
+            let root = tree.node(tree.root());
+            assert!(root.is_dir());
+            assert_eq!((root.meta.mode, root.meta.mtime.secs), (0o700, 1_000));
+        }
+    }
+
+    #[test]
+    fn an_old_style_regular_file_named_with_a_slash_is_a_directory() {
+        let layer = raw_layer(&[
+            raw_entry(b"olddir/", b'\0', b"", 0o750, b""),
+            raw_entry(b"olddir/f", b'\0', b"", 0o644, b"f\n"),
+            raw_entry(b"oldfile", b'\0', b"", 0o644, b"x\n"),
+            // A POSIX regular file whose name ends in `/` stays a file, named without it.
+            raw_entry(b"newfile/", b'0', b"", 0o644, b"y\n"),
+        ]);
+        let tree = read_layer(layer, Metadata::directory(0o755)).unwrap();
+        let kind = |path: &[u8]| {
+            let node = tree.node(tree.lookup(path, Follow::NotFinal).unwrap());
+            (node.kind_name(), node.meta.mode)
+        };
+        assert_eq!(kind(b"olddir"), ("directory", 0o750));
+        assert_eq!(kind(b"olddir/f"), ("file", 0o644));
+        assert_eq!(kind(b"oldfile"), ("file", 0o644));
+        assert_eq!(kind(b"newfile"), ("file", 0o644));
+    }
+
+    #[test]
+    fn an_entry_with_an_xattr_linux_cannot_hold_is_refused() {
+        let pax = |records: &[(&str, &[u8])]| {
+            let mut builder = tar::Builder::new(Vec::new());
+            builder.append_pax_extensions(records.iter().copied()).unwrap();
+            let mut entry = header(tar::EntryType::Regular, 1);
+            builder.append_data(&mut entry, "f", &b"x"[..]).unwrap();
+            let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
+            read_layer(bytes, Metadata::directory(0o755)).map_err(|e| {
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                format!("{e} / {}", cause.unwrap_or_default())
+            })
+        };
+        let refused = "layer entry \"f\" has an xattr that no Linux file can hold / ";
+        let empty = pax(&[("SCHILY.xattr.", b"v")]).unwrap_err();
+        assert_eq!(empty, format!("{refused}an xattr has an empty name"));
+        let bare = pax(&[("SCHILY.xattr.user.", b"v")]).unwrap_err();
+        assert_eq!(
+            bare,
+            format!(
+                "{refused}the xattr name \"user.\" is not NAMESPACE.NAME with both parts \
+                 non-empty (as user.x)"
+            )
+        );
+        let big = vec![b'v'; 65537];
+        let large = pax(&[("SCHILY.xattr.user.big", &big)]).unwrap_err();
+        assert_eq!(
+            large,
+            format!(
+                "{refused}the value of the xattr \"user.big\" is 65537 bytes, past Linux's limit \
+                 of 65536"
+            )
+        );
+        let tree = pax(&[("SCHILY.xattr.user.x", &big[..65536])]).unwrap();
+        let f = tree.node(tree.lookup(b"f", Follow::NotFinal).unwrap());
+        assert_eq!(f.meta.xattrs.get(&b"user.x"[..]).map(|v| v.len()), Some(65536));
     }
 
     #[test]

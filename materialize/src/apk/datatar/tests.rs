@@ -261,6 +261,37 @@ fn refuses_a_symlink_with_an_empty_target() {
 }
 
 #[test]
+fn refuses_an_xattr_no_linux_file_can_hold_naming_the_entry_and_the_attribute() {
+    use flatroot_vfs::XattrError;
+    let with = |key: &str, value: &[u8]| {
+        let tar = [pax(&[(key, value)]), entry(b"usr/bin/x", b'0', b"", 0o755, b"")].concat();
+        read(&tar)
+    };
+    // The entry's header comes after the pax header and its records.
+    let refused = |source, offset| {
+        Err(DataTarError::Xattr { path: "usr/bin/x".into(), offset, source: Box::new(source) })
+    };
+    let lossy = |name: &[u8]| flatroot_vfs::Lossy(name.to_vec());
+    assert_eq!(with("SCHILY.xattr.", b"v"), refused(XattrError::Empty, 2 * BLOCK));
+    let bare = XattrError::Unqualified(lossy(b"user."));
+    assert_eq!(with("SCHILY.xattr.user.", b"v"), refused(bare, 2 * BLOCK));
+    let big = vec![b'v'; 65537];
+    let too_large = XattrError::ValueTooLarge { name: lossy(b"user.big"), len: 65537 };
+    let offset = pax(&[("SCHILY.xattr.user.big", &big)]).len();
+    assert_eq!(with("SCHILY.xattr.user.big", &big), refused(too_large, offset));
+    let err = with("SCHILY.xattr.", b"v").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "entry \"usr/bin/x\" at byte {} has an xattr that no Linux file can hold",
+            BLOCK * 2
+        )
+    );
+    let entries = with("SCHILY.xattr.user.x", &big[..65536]).unwrap();
+    assert_eq!(entries[0].xattrs[0].0, b"user.x");
+}
+
+#[test]
 fn accepts_cut_tars_and_rejects_data_after_the_end_marker() {
     let cut = entry(b"f", b'0', b"abc", 0o644, b"");
     assert_eq!(read(&cut).unwrap().len(), 1);
