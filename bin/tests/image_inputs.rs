@@ -593,3 +593,25 @@ fn a_layer_whose_tar_is_not_its_configs_diff_id_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("diff_ids for 2 layers"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_small_layer_of_deep_paths_is_refused_before_it_holds_gigabytes_of_them() {
+    // 60 names 4,000 bytes long, each making 2,000 directories: 120,000 entries, within the
+    // default limit of 1,000,000, but 480 MB of paths where 256 MB are allowed.
+    let dir = tempdir();
+    let names: Vec<String> = (0..60).map(|i| format!("{i:03}/{}f", "a/".repeat(1998))).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let layer = dir.path().join("deep.tar");
+    std::fs::write(&layer, layer_of_files(&names)).unwrap();
+    assert!(std::fs::metadata(&layer).unwrap().len() < 1 << 20);
+
+    let output = run(flatroot().arg("diff").arg(&layer).arg(&layer));
+
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let want = format!(
+        "{}: the layer exceeds the paths allowed by the entries per image limit: more than \
+         256000000 bytes, 256 for each entry (raise it with --max-entries)",
+        layer.display()
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+}

@@ -122,6 +122,24 @@ pub enum ImageReadError {
         /// The limit.
         limit: usize,
     },
+    /// The entries the layers of one image place have longer paths, together, than the
+    /// entries limit allows ([`flatroot_vfs::tar::PATH_BYTES_PER_ENTRY`] bytes for each
+    /// entry of [`Limits::max_entries`]): a deep tree would hold gigabytes of paths.
+    #[error(
+        "{path}: {} the paths allowed by the entries per image limit: more than {limit} bytes, \
+         {} for each entry (raise it with {})",
+        placer(image),
+        flatroot_vfs::tar::PATH_BYTES_PER_ENTRY,
+        Limit::Entries.option()
+    )]
+    TooMuchPath {
+        /// The image.
+        path: PathBuf,
+        /// The image within it: its manifest digest or config member, empty for a bare layer.
+        image: String,
+        /// The bound, in bytes.
+        limit: u64,
+    },
     /// A layer that was left where it was pulled from could not be fetched.
     #[error("{path}: cannot fetch {}", layer_name(digest))]
     Fetch {

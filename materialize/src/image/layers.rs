@@ -212,6 +212,9 @@ impl Layers {
             ReadError::TooManyEntries { limit } => {
                 ImageReadError::TooManyEntries { path, image: self.image.clone(), limit }
             }
+            ReadError::TooMuchPath { limit } => {
+                ImageReadError::TooMuchPath { path, image: self.image.clone(), limit }
+            }
             ReadError::PathTooLong { limit, .. } if limit == max_path => {
                 ImageReadError::PathTooLong { path, digest: key.to_string(), source }
             }

@@ -120,7 +120,8 @@ impl ImageView {
     /// [`ImageReadError`]: a layer that cannot be read, does not match its digest or its
     /// descriptor's size, cannot be inflated, inflates past a limit
     /// ([`ImageReadError::TooLarge`]) or is not a valid tar, or layers that place more
-    /// entries than [`Limits::max_entries`] ([`ImageReadError::TooManyEntries`]).
+    /// entries than [`Limits::max_entries`] ([`ImageReadError::TooManyEntries`]) or paths
+    /// of more bytes than it allows ([`ImageReadError::TooMuchPath`]).
     pub fn tree(&self) -> Result<FrozenTree, ImageReadError> {
         let read = self.read()?;
         // Layers seldom list the root itself; it then shows the image's creation time, as

@@ -11,7 +11,9 @@ mod header;
 mod read;
 mod write;
 
-pub use read::{EntryBudget, ReadError, apply_layer, read_layer, read_layer_into};
+pub use read::{
+    EntryBudget, PATH_BYTES_PER_ENTRY, ReadError, apply_layer, read_layer, read_layer_into,
+};
 pub use write::{LayerOptions, TarSink, WriteSink, write_layer};
 
 /// The size of a tar block.

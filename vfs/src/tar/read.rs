@@ -49,6 +49,13 @@ pub enum ReadError {
         /// The budget's limit.
         limit: usize,
     },
+    /// The paths of the entries the layers place come to more bytes than their
+    /// [`EntryBudget`] allows ([`PATH_BYTES_PER_ENTRY`] for each entry of its limit).
+    #[error("the paths of the entries the layers place come to more than {limit} bytes")]
+    TooMuchPath {
+        /// The budget's limit, in bytes.
+        limit: u64,
+    },
     /// A name or link target longer than the reader allows (see
     /// [`EntryBudget::with_max_path`]), or a link target longer than a symlink may be.
     #[error("layer entry {path:?}: its {what} is {len} bytes long, past the limit of {limit}")]
@@ -126,12 +133,23 @@ pub fn read_layer_into(tree: &mut Tree, buffer: SharedBuffer) -> Result<(), Read
 /// tree (a file, and the directories made on the way to it), and at least one, so that
 /// neither many entries nor one long path gets past it, and a layer applied many times
 /// spends each time.
+///
+/// It bounds the bytes of their paths too: a tree holds every entry's whole path, and a
+/// deep one costs memory quadratic in its depth (a 10 KB layer of 450 names of 4 KB, each
+/// making 2,000 directories, would hold 2 GB of paths). Each entry spends its path's length
+/// for every node it adds, which is the sum of their paths' lengths or more.
 #[derive(Debug, Clone)]
 pub struct EntryBudget {
     limit: usize,
     spent: usize,
     max_path: usize,
+    path_limit: u64,
+    path_spent: u64,
 }
+
+/// The bytes of path an [`EntryBudget`] allows for each entry of its limit: far more than
+/// real images hold (their paths average under a hundred bytes).
+pub const PATH_BYTES_PER_ENTRY: u64 = 256;
 
 /// The longest symlink target Linux holds (`PATH_MAX` less its NUL): a longer one could be
 /// listed but never read back.
@@ -141,7 +159,8 @@ impl EntryBudget {
     /// A budget of `limit` entries, of names and link targets of any length a symlink may
     /// have.
     pub fn new(limit: usize) -> EntryBudget {
-        EntryBudget { limit, spent: 0, max_path: usize::MAX }
+        let path_limit = (limit as u64).saturating_mul(PATH_BYTES_PER_ENTRY);
+        EntryBudget { limit, spent: 0, max_path: usize::MAX, path_limit, path_spent: 0 }
     }
 
     /// This budget, with no entry name or link target longer than `max_path` bytes.
@@ -176,11 +195,17 @@ impl EntryBudget {
         }
     }
 
-    /// Spends one entry that added `added` nodes.
-    fn spend(&mut self, added: usize) -> Result<(), ReadError> {
-        self.spent = self.spent.saturating_add(added.max(1));
+    /// Spends one entry of a path `path_len` bytes long that added `added` nodes.
+    fn spend(&mut self, added: usize, path_len: usize) -> Result<(), ReadError> {
+        let added = added.max(1);
+        self.spent = self.spent.saturating_add(added);
         if self.spent > self.limit {
             return Err(ReadError::TooManyEntries { limit: self.limit });
+        }
+        let bytes = (added as u64).saturating_mul(path_len as u64);
+        self.path_spent = self.path_spent.saturating_add(bytes);
+        if self.path_spent > self.path_limit {
+            return Err(ReadError::TooMuchPath { limit: self.path_limit });
         }
         Ok(())
     }
@@ -272,17 +297,17 @@ fn read_entries(
 
     let entries = archive.entries_with_seek().map_err(malformed(0))?;
     let mut last_offset = 0;
-    // The node count before the entry being placed: an entry is spent when the next one
-    // comes (or the layer ends), whichever way its placing ended.
-    let mut placing: Option<usize> = None;
+    // The node count before the entry being placed, and its path's length: an entry is
+    // spent when the next one comes (or the layer ends), whichever way its placing ended.
+    let mut placing: Option<(usize, usize)> = None;
     for item in entries {
-        if let Some(before) = placing {
-            budget.spend(tree.node_count() - before)?;
+        if let Some((before, path_len)) = placing {
+            budget.spend(tree.node_count() - before, path_len)?;
         }
-        placing = Some(tree.node_count());
         let mut item = item.map_err(malformed(last_offset))?;
         last_offset = item.raw_header_position();
         let path = item.path_bytes().into_owned();
+        placing = Some((tree.node_count(), path.len()));
         if skip_whiteouts && is_whiteout(&path) {
             continue;
         }
@@ -394,8 +419,8 @@ fn read_entries(
         tree.unlink(dir, name.as_bytes());
         tree.link(dir, name, id, &path).map_err(entry_error)?;
     }
-    if let Some(before) = placing {
-        budget.spend(tree.node_count() - before)?;
+    if let Some((before, path_len)) = placing {
+        budget.spend(tree.node_count() - before, path_len)?;
     }
     Ok(())
 }
@@ -650,6 +675,28 @@ mod tests {
             apply_layer(&mut tree, layer(names), &mut budget).unwrap();
         }
         paths(tree)
+    }
+
+    #[test]
+    fn the_budget_bounds_the_bytes_of_the_paths_a_deep_layer_would_hold() {
+        let long = |c: char| c.to_string().repeat(100);
+        let names: Vec<String> =
+            (0..3).map(|i| format!("{}{i}/{}/{}", long('x'), long('y'), long('z'))).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let apply = |limit| {
+            let mut budget = EntryBudget::new(limit);
+            apply_layer(&mut Tree::new(Metadata::directory(0o755)), layer(&names), &mut budget)
+        };
+
+        // Nine nodes of ten allowed, but each spends its 303-byte path three times: 2,727
+        // bytes of the 2,560 ten entries allow.
+        let error = apply(10).unwrap_err();
+        assert!(matches!(error, ReadError::TooMuchPath { limit: 2560 }), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "the paths of the entries the layers place come to more than 2560 bytes"
+        );
+        assert!(apply(11).is_ok(), "2,816 bytes allowed");
     }
 
     #[test]
