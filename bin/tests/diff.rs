@@ -823,3 +823,35 @@ fn blueprint_sides_take_the_repositories_keys_and_trust_that_build_takes() {
     let (code, report) = diff_json(&untrusted);
     assert_eq!(code, 0, "{report:#}");
 }
+
+#[test]
+fn annotations_are_read_from_the_manifest_of_a_layout_skopeo_wrote() {
+    let name = "annotations_are_read_from_the_manifest_of_a_layout_skopeo_wrote";
+    let Some(skopeo) = testenv::command_for(name, "skopeo", "skopeo") else { return };
+    let dir = tempdir();
+    let at = |name: &str| dir.path().join(name);
+    let description = "org.opencontainers.image.description: The default flatroot test image";
+    let changed = "org.opencontainers.image.description: Changed";
+    let other = variant(dir.path(), BLUEPRINT, "other.yaml", description, changed);
+    build(BLUEPRINT, &at("built"), &["--arch", "x86_64"]);
+    build(s(&other), &at("other"), &["--arch", "x86_64"]);
+    // skopeo's layout lists the manifest itself in index.json, with no index above it.
+    for (from, to) in [("built", "copied"), ("other", "other-copied")] {
+        let status = std::process::Command::new(&skopeo)
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}", at(from).display()))
+            .arg(format!("oci:{}:latest", at(to).display()))
+            .status()
+            .unwrap();
+        assert!(status.success(), "skopeo copies {from}");
+    }
+
+    let (code, report) = diff_json(&[s(&at("built")), s(&at("copied")), "--level", "config"]);
+    assert_eq!(code, 0, "the same annotations, read from the manifest: {report:#}");
+    let (code, report) =
+        diff_json(&[s(&at("copied")), s(&at("other-copied")), "--level", "config"]);
+    assert_eq!(code, 1, "{report:#}");
+    let fields = names(&report["config"], "field");
+    let field = "annotations.org.opencontainers.image.description";
+    assert!(fields.iter().any(|f| f == field), "{report:#}");
+}

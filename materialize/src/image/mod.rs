@@ -51,9 +51,10 @@ pub struct ImageView {
     /// The config and the list of layers: read with the manifest, or, for an image a
     /// registry serves, when first asked for.
     contents: Contents,
-    /// The annotations of the image indexes that list the image, inner ones over outer
-    /// ones, without `org.opencontainers.image.ref.name` (a name within one layout); empty
-    /// for a docker-archive's `manifest.json` images and bare layers.
+    /// The annotations of the image's manifest and of the image indexes that list it, inner
+    /// ones over outer ones (the manifest's over all), without
+    /// `org.opencontainers.image.ref.name` (a name within one layout); empty for a
+    /// docker-archive's `manifest.json` images and bare layers.
     pub annotations: BTreeMap<String, String>,
     /// The names `PATH:NAME` picks the image by (see [`open_arg`]): the
     /// `org.opencontainers.image.ref.name` of the `index.json` entry the image was reached
@@ -350,7 +351,9 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
         if let Some(variant) = text("variant").filter(|v| !v.is_empty()) {
             view.variant = Some(variant.to_string());
         }
-        view.annotations = reached.above;
+        // A layout whose `index.json` lists the manifest itself (as skopeo writes one) has
+        // the image's annotations on the manifest alone.
+        view.annotations = annotations_of(&document, &reached.above);
         view.names = reached.name.into_iter().collect();
         view.indexes = reached.indexes;
         views.push(view);

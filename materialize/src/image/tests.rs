@@ -124,3 +124,33 @@ fn the_root_of_an_image_tree_shows_its_creation_time_to_the_nanosecond() {
         assert_eq!(tree.node(tree.root()).meta.mtime, expected, "{created:?}");
     }
 }
+
+#[test]
+fn an_images_annotations_are_its_manifests_over_its_indexes() {
+    let config = serde_json::json!({ "os": "linux", "architecture": "amd64", "rootfs": {} });
+    let config = config.to_string().into_bytes();
+    let mut manifest = serde_json::json!({ "config": descriptor(&config), "layers": [] });
+    manifest["annotations"] = serde_json::json!({ "a": "manifest", "m": "only on the manifest" });
+    let manifest = manifest.to_string().into_bytes();
+    let mut listed = descriptor(&manifest);
+    listed["annotations"] =
+        serde_json::json!({ "org.opencontainers.image.ref.name": "v1", "i": "x" });
+    let mut index = serde_json::json!({ "manifests": [listed] });
+    index["annotations"] = serde_json::json!({ "a": "index", "o": "only on the index" });
+    let documents = BTreeMap::from([
+        (format!("blobs/sha256/{}", &digest(&manifest)[7..]), manifest.clone()),
+        ("index.json".to_string(), index.to_string().into_bytes()),
+    ]);
+    let mut served = Served::default();
+    served.blobs.insert(digest(&config), config);
+
+    let views =
+        open_pulled(documents, Box::new(served), Path::new("ref"), &Limits::default()).unwrap();
+
+    let expected: BTreeMap<String, String> =
+        [("a", "manifest"), ("m", "only on the manifest"), ("o", "only on the index")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    assert_eq!(views[0].annotations, expected);
+}
