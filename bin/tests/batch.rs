@@ -135,7 +135,7 @@ fn one_failing_blueprint_does_not_stop_the_others_and_the_status_counts_failures
 }
 
 #[test]
-fn two_blueprints_with_one_name_are_refused_before_anything_is_built() {
+fn a_batch_that_cannot_name_its_images_or_archs_is_refused_before_anything_is_built() {
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("blueprint.yaml");
     std::fs::copy(support::root().join("testdata/blueprint.yaml"), &other).unwrap();
@@ -160,6 +160,18 @@ fn two_blueprints_with_one_name_are_refused_before_anything_is_built() {
     assert_eq!(output.status.code(), Some(2));
     let expected = format!("{}: cannot name an image after this file name", nameless.display());
     assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    assert!(!out.exists());
+
+    // So is an --arch that names no architecture, which would fail every blueprint.
+    let output = run(flatroot()
+        .args(["batch", "--arch", "riscv", "--out-dir"])
+        .arg(&out)
+        .arg("testdata/blueprint.yaml"));
+    assert_eq!(output.status.code(), Some(2));
+    let errors: Vec<String> =
+        stderr(&output).lines().filter(|l| l.starts_with("error:")).map(String::from).collect();
+    assert_eq!(errors.len(), 1, "{}", stderr(&output));
+    assert!(errors[0].starts_with("error: --arch \"riscv\": unknown architecture"), "{errors:?}");
     assert!(!out.exists());
 }
 

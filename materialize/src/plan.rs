@@ -298,6 +298,16 @@ fn check_run_config(config: &RunConfig, source: &Path) -> Result<(), PlanError> 
     Ok(())
 }
 
+/// Checks that every one of `names` (`--arch` values) names architectures, as
+/// [`from_blueprint`] reads them, before any blueprint is: a batch refuses to start on a
+/// name that would fail every blueprint.
+///
+/// # Errors
+/// [`PlanError::Arch`] for the first that does not.
+pub fn check_arch_names(names: &[String]) -> Result<(), PlanError> {
+    names.iter().try_for_each(|name| archs_named(name).map(drop))
+}
+
 /// The architectures one `--arch` value names: one by its apk or OCI name, `all` for
 /// [`blueprint::Arch::APKO_ALL`] and `host` for the machine's own, as apko reads them.
 ///

@@ -63,6 +63,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             args.build.tag
         ));
     }
+    flatroot_materialize::plan::check_arch_names(&args.build.archs)?;
     let names = image_names(&args.blueprints)?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("cannot make the output directory {}", args.out_dir.display()))?;
