@@ -103,7 +103,7 @@ impl Spinner {
             return Spinner { bar: None, images };
         }
         let bar = ProgressBar::new_spinner();
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}") {
             bar.set_style(style);
         }
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -127,9 +127,15 @@ impl Spinner {
 
     /// Prints a line on stderr above the spinner.
     pub fn println(&self, line: &str) {
+        self.suspend(|| note(line));
+    }
+
+    /// Runs `f` with the spinner off the terminal, so that what it prints (on stdout or
+    /// stderr) does not land on the spinner's line.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.bar {
-            Some(bar) => bar.suspend(|| note(line)),
-            None => note(line),
+            Some(bar) => bar.suspend(f),
+            None => f(),
         }
     }
 

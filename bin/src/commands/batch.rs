@@ -112,7 +112,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         let mut printed = printed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for line in lines.done(indices[i], line.filter(|_| !args.json)) {
             if printed.is_ok() {
-                *printed = output::data(&line);
+                *printed = spinner.suspend(|| output::data(&line));
             }
         }
     };
