@@ -4,11 +4,13 @@
 use std::borrow::Cow;
 
 /// `line` with every control character but tab in caret notation, as `cat -v` writes them
-/// (`^M` for a carriage return, `^[` for an escape, `^?` for delete), and the C1 controls of
-/// Unicode as `\u{9b}`: lines differing only in them look different, and none moves the
-/// cursor, retitles or colours the terminal. A line feed becomes `^J`; see [`visible_lines`].
+/// (`^M` for a carriage return, `^[` for an escape, `^?` for delete), and the C1 controls and
+/// bidirectional formatting characters of Unicode as `\u{9b}` or `\u{202e}`: lines differing
+/// only in them look different, none moves the cursor, retitles or colours the terminal, and
+/// none reorders what follows it on the line. A line feed becomes `^J`; see
+/// [`visible_lines`].
 pub fn visible(line: &str) -> Cow<'_, str> {
-    let control = |c: char| c.is_control() && c != '\t';
+    let control = |c: char| (c.is_control() && c != '\t') || is_bidi(c);
     if !line.contains(control) {
         return Cow::Borrowed(line);
     }
@@ -27,9 +29,16 @@ pub fn visible(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The characters that change the direction of the text after them (Unicode's bidirectional
+/// marks, embeddings, overrides and isolates), with which a line can show other than it
+/// holds.
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// [`visible`] for text of several lines: its line feeds are kept.
 pub fn visible_lines(text: &str) -> Cow<'_, str> {
-    if !text.contains(|c: char| c.is_control() && c != '\t' && c != '\n') {
+    if !text.contains(|c: char| (c.is_control() && c != '\t' && c != '\n') || is_bidi(c)) {
         return Cow::Borrowed(text);
     }
     let lines: Vec<Cow<'_, str>> = text.split('\n').map(visible).collect();
@@ -47,6 +56,8 @@ mod tests {
         assert_eq!(visible("+tab\there"), "+tab\there");
         assert_eq!(visible("bell\x07 csi\u{9b}31m"), "bell^G csi\\u{9b}31m");
         assert!(matches!(visible("plain é"), Cow::Borrowed("plain é")));
+        assert_eq!(visible("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(visible_lines("a\u{2066}b\nc"), "a\\u{2066}b\nc");
     }
 
     #[test]
