@@ -822,6 +822,14 @@ fn blueprint_sides_take_the_repositories_keys_and_trust_that_build_takes() {
     let untrusted = [&[s(&bare), s(&bare)][..], &repo, &packages, &["--allow-untrusted"]].concat();
     let (code, report) = diff_json(&untrusted);
     assert_eq!(code, 0, "{report:#}");
+
+    // The image a build from unverified input writes records that it was, and the
+    // blueprint's side says it would.
+    let image = dir.path().join("image");
+    build(s(&bare), &image, &[&repo[..], &["--allow-untrusted"]].concat());
+    let (code, report) =
+        diff_json(&[&[s(&bare), s(&image)][..], &repo, &["--allow-untrusted"]].concat());
+    assert_eq!(code, 0, "{report:#}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub use batch::{BATCH_MEMORY_SEGMENTS, BatchItem, Finished, batch};
 pub use error::BuildError;
 pub use indexes::LoadedIndexes;
 pub use keys::load_keyring;
-pub use output::{Output, build, build_locked, image_spec};
+pub use output::{Output, UNVERIFIED, build, build_locked, image_spec};
 pub use verified::VerifiedPackages;
 
 use crate::apk::datatar::Limits;

@@ -312,6 +312,9 @@ fn load_blueprint(
         })
         .collect();
     side.packages = options.level.packages().then_some(packages);
+    if resolved.repositories.iter().any(|r| r.signed_by.is_none()) {
+        mark_unverified(&mut side);
+    }
     if !options.level.files() {
         return Ok(side);
     }
@@ -319,6 +322,9 @@ fn load_blueprint(
     let pool = pool(&build_options).map_err(build_error)?;
     let built = build::tree_of(&plan, &build_options, &resolved, &keyring, &pool, &Silent)
         .map_err(build_error)?;
+    if built.unverified {
+        mark_unverified(&mut side);
+    }
     side.owners = owners(&built.tree, path)?;
     side.tree = Some(built.tree);
     Ok(side)
@@ -474,9 +480,25 @@ fn load_lock(
         None,
     )
     .map_err(build_error)?;
+    if built.unverified {
+        mark_unverified(&mut side);
+    }
     side.owners = owners(&built.tree, path)?;
     side.tree = Some(built.tree);
     Ok(side)
+}
+
+/// Gives `side`'s config the label and annotation a build records of unverified input
+/// ([`build::UNVERIFIED`]), once the side has accepted some: what `--allow-untrusted` would
+/// make the build write. Which it is, is known only once indexes (or packages) are read, so
+/// a config compared alone never has them.
+fn mark_unverified(side: &mut Side) {
+    if let Some(config) = side.config.as_mut() {
+        for kind in ["labels", "annotations"] {
+            let value = serde_json::Value::String("true".to_string());
+            config.insert(format!("{kind}.{}", build::UNVERIFIED), value);
+        }
+    }
 }
 
 /// Fills in why each locked package is there: the blueprint's world resolved against its
