@@ -121,27 +121,39 @@ pub struct LockPackage {
     /// The index's `A:` (may be `noarch`).
     pub architecture: String,
     /// The signature gzip member; both fields empty for an unsigned package.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub signature: LockPart,
     /// The control gzip member; its checksum is `sha1-<base64>`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub control: LockPart,
     /// The data gzip member(s) to the end of the file; checksum `sha256-<base64>`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub data: LockPart,
     /// The index's `C:` (`Q1` + base64 of the control member's SHA-1); empty in locks
     /// written before apko 0.13.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub checksum: String,
 }
 
 /// Where one part of a package file lies and its digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "an object with a range and a checksum")]
 pub struct LockPart {
     /// `bytes=START-END`, an inclusive HTTP byte range of the file.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub range: String,
     /// `sha1-<base64>` or `sha256-<base64>` of those bytes.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub checksum: String,
+}
+
+/// A `null` read as the empty value, as apko's JSON decoder leaves a field it is null for.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl Lock {
@@ -413,6 +425,26 @@ mod tests {
         assert!(text.ends_with("}\n"));
         assert!(!text.contains("\"content\":"), "empty content is omitted: {text}");
         assert_eq!(Lock::parse(text.as_bytes()).unwrap(), lock);
+    }
+
+    #[test]
+    fn a_null_part_is_empty_as_apko_reads_it_and_a_wrong_one_says_what_was_expected() {
+        let package = |part: &str| {
+            let text = format!(
+                r#"{{"version":"v1","contents":{{"packages":[{{"name":"a","url":"r/x86_64/a.apk",
+                "version":"1","architecture":"x86_64","signature":{part},"checksum":null}}]}}}}"#
+            );
+            Lock::parse(text.as_bytes())
+        };
+        let lock = package("null").unwrap();
+        assert_eq!(lock.contents.packages[0].signature, LockPart::default());
+        assert_eq!(lock.contents.packages[0].checksum, "");
+        let lock = package(r#"{"range":null,"checksum":"sha1-x"}"#).unwrap();
+        assert_eq!(lock.contents.packages[0].signature.checksum, "sha1-x");
+
+        let error = crate::error_chain(&package("5").unwrap_err());
+        assert!(error.contains("expected an object with a range and a checksum"), "{error}");
+        assert!(!error.contains("LockPart"), "{error}");
     }
 
     #[test]
