@@ -129,11 +129,11 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
     SyntaxError { message, line, column, unknown_key }
 }
 
-/// The 1-based number of the text's last line that is not blank, and the column just past
-/// its last character; `None` for a blank text.
+/// The 1-based number of the text's last line that is neither blank nor a comment, and the
+/// column just past its last character; `None` for a text of neither.
 fn end_of_text(text: &str) -> Option<(usize, usize)> {
-    let (index, last) =
-        text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).last()?;
+    let content = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
+    let (index, last) = text.lines().enumerate().filter(|(_, line)| content(line)).last()?;
     Some((index + 1, last.trim_end().chars().count() + 1))
 }
 
@@ -444,7 +444,8 @@ mod tests {
         struct Doc {
             packages: Vec<String>,
         }
-        for text in ["packages: [a, b", "packages: [a, b\n", "packages: [a, b  \n\n  \n"] {
+        let texts = ["packages: [a, b", "packages: [a, b\n", "packages: [a, b  \n\n  \n# end\n"];
+        for text in texts {
             let error = from_str::<Doc>(text).unwrap_err();
             assert_eq!((error.line(), error.column()), (Some(1), Some(16)), "{text:?}");
             assert!(error.message().contains("at the end of the file"), "{error}");
