@@ -214,8 +214,11 @@ fn changed_fields(path: &[u8], x: &Seen<'_>, y: &Seen<'_>, options: &Options) ->
         _ => {}
     }
     let (mx, my) = (&nx.meta, &ny.meta);
+    // Linux ignores a symlink's mode and shows every symlink as 0777, as a mount does: two
+    // symlinks that differ in it alone are the same in any unpacked image.
+    let symlinks = matches!((&nx.kind, &ny.kind), (NodeKind::Symlink(_), NodeKind::Symlink(_)));
     for (field, differs) in [
-        (Field::Mode, mx.mode != my.mode),
+        (Field::Mode, mx.mode != my.mode && !symlinks),
         (Field::Uid, mx.uid != my.uid),
         (Field::Gid, mx.gid != my.gid),
         (Field::Mtime, x.mtime != y.mtime),
@@ -456,6 +459,20 @@ mod tests {
 
         let strict_ignoring = Options { ignore: [Field::Mtime].into(), ..strict };
         assert!(report(&a, &b, &strict_ignoring).equal);
+    }
+
+    #[test]
+    fn symlinks_differing_in_mode_alone_are_the_same() {
+        let link = |mode: u32, target: &[u8]| {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            let node = Node { kind: NodeKind::Symlink(target.into()), meta: Metadata::new(mode) };
+            tree.insert(b"l", node).unwrap();
+            side(tree.freeze())
+        };
+        assert!(report(&link(0o777, b"t"), &link(0o600, b"t"), &Options::default()).equal);
+
+        let files = report(&link(0o777, b"t"), &link(0o600, b"u"), &Options::default()).files;
+        assert_eq!(files.unwrap()[0].fields, [Field::Target], "the target still counts");
     }
 
     #[test]
