@@ -183,7 +183,8 @@ pub struct IndexSourceArgs {
     /// Repositories, keys and trust.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Largest decompressed APKINDEX member (bytes, or with K, M, G or T) [default: 512M].
+    /// Largest repository index, both its `APKINDEX.tar.gz` and that decompressed (bytes, or
+    /// with K, M, G or T) [default: 512M].
     #[arg(
         long,
         value_name = "SIZE",

@@ -10,7 +10,8 @@ use super::sizes::parse_size;
 /// Limits on indexes and packages, flattened into the build options.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LimitArgs {
-    /// Largest decompressed APKINDEX member (bytes, or with K, M, G or T) [default: 512M].
+    /// Largest repository index, both its `APKINDEX.tar.gz` and that decompressed (bytes, or
+    /// with K, M, G or T) [default: 512M].
     #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
     pub max_index_size: Option<u64>,
     /// Largest decompressed signature or control segment of a package (bytes, or with K,
