@@ -316,7 +316,11 @@ fn unified(path: &[u8], a: &Node, b: &Node) -> Option<String> {
     let (Some(ta), Some(tb)) = (text(ca.bytes()), text(cb.bytes())) else {
         return Some(format!("Binary files a/{name} and b/{name} differ\n"));
     };
-    let diff = similar::TextDiff::from_lines(ta, tb);
+    // Lines end at line feeds alone: `from_lines` would also end one at a lone carriage
+    // return, whose hunk line the report could not tell from the next.
+    let (la, lb): (Vec<&str>, Vec<&str>) =
+        (ta.split_inclusive('\n').collect(), tb.split_inclusive('\n').collect());
+    let diff = similar::TextDiff::configure().newline_terminated(true).diff_slices(&la, &lb);
     let unified = diff
         .unified_diff()
         .context_radius(3)
@@ -459,6 +463,24 @@ mod tests {
 
         let strict_ignoring = Options { ignore: [Field::Mtime].into(), ..strict };
         assert!(report(&a, &b, &strict_ignoring).equal);
+    }
+
+    #[test]
+    fn a_lone_carriage_return_does_not_end_a_line_of_a_content_diff() {
+        let (a, b) = (side(tree(b"one\rtwo\nthree\n", 1)), side(tree(b"one\rtwo\nfour\n", 1)));
+        let options = Options { content: true, ..Options::default() };
+        let files = report(&a, &b, &options).files.unwrap();
+        let diff = files[0].diff.as_deref().unwrap();
+        assert!(diff.contains("@@ -1,2 +1,2 @@\n one\rtwo\n-three\n+four\n"), "{diff:?}");
+
+        // A last line without a line feed says so, as diff(1) does.
+        let (a, b) = (side(tree(b"a\nb", 1)), side(tree(b"a\nc", 1)));
+        let files = report(&a, &b, &options).files.unwrap();
+        let diff = files[0].diff.as_deref().unwrap();
+        assert!(
+            diff.ends_with("-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n"),
+            "{diff:?}"
+        );
     }
 
     #[test]
