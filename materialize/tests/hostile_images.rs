@@ -467,7 +467,7 @@ fn symlink_member(name: &[u8], target: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_docker_archive_member_that_is_a_symlink_is_followed_within_the_archive() {
+fn a_docker_archive_member_that_is_a_symlink_or_hardlink_is_read_within_the_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("image.tar");
     // What the image's tree lists, or the error, its archive's path shown as `A`.
@@ -516,6 +516,16 @@ fn a_docker_archive_member_that_is_a_symlink_is_followed_within_the_archive() {
         Err("A: abc/layer.tar is a symlink that leads into a loop of symlinks".into())
     );
     assert_eq!(read(&[]), Err("A: the archive has no member abc/layer.tar".into()));
+
+    // A hardlink names an earlier member by its whole name, and is that file.
+    let hardlink = |target: &[u8]| {
+        hostile::raw_entry(&hostile::RawHeader::new(b"abc/layer.tar", b'1', 0).link(target), b"")
+    };
+    assert_eq!(read(&[hardlink(b"def/layer.tar")]), tree);
+    assert_eq!(read(&[hardlink(b"./def//layer.tar")]), tree);
+    let no_member = Err("A: the archive has no member abc/layer.tar".to_string());
+    assert_eq!(read(&[hardlink(b"../def/layer.tar")]), no_member, "outside the archive");
+    assert_eq!(read(&[hardlink(b"nothing.tar")]), no_member);
 }
 
 #[test]

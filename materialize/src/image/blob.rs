@@ -493,8 +493,9 @@ fn via(name: &str, link: &str) -> String {
     }
 }
 
-/// The members of a tar archive, as ranges of its bytes: its regular files, and its
-/// symlinks, which [`Archive::get`] follows within it; nothing is copied.
+/// The members of a tar archive, as ranges of its bytes: its regular files (a hardlink to
+/// one is that file under another name), and its symlinks, which [`Archive::get`] follows
+/// within it; nothing is copied.
 pub(super) struct Archive {
     bytes: Bytes,
     /// By name (see [`member_name`]); a later member of a name replaces an earlier one, as
@@ -520,6 +521,14 @@ impl Archive {
             } else if kind.is_symlink() {
                 let target = entry.link_name_bytes().unwrap_or_default();
                 Member::Symlink(String::from_utf8_lossy(&target).into_owned())
+            } else if kind.is_hard_link() {
+                // A hardlink names an earlier member by its whole name and shares its bytes;
+                // one to anything but a file names no member.
+                let target = entry.link_name_bytes().unwrap_or_default();
+                match member_name(&String::from_utf8_lossy(&target)).and_then(|t| members.get(&t)) {
+                    Some(&Member::File(start, len)) => Member::File(start, len),
+                    _ => continue,
+                }
             } else {
                 continue;
             };
