@@ -33,7 +33,10 @@ pub fn visible(line: &str) -> Cow<'_, str> {
 /// marks, embeddings, overrides and isolates), with which a line can show other than it
 /// holds.
 fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// [`visible`] for text of several lines: its line feeds are kept.

@@ -108,7 +108,7 @@ pub enum XattrError {
     #[error("the xattr name {0:?} contains a NUL byte")]
     Nul(Lossy),
     /// A name longer than [`XATTR_NAME_MAX`].
-    #[error("the xattr name {name:?} is {len} bytes long, past Linux's limit of 255")]
+    #[error("the xattr name {name:?} is {len} bytes long, past Linux's limit of {XATTR_NAME_MAX}")]
     NameTooLong {
         /// The name.
         name: Lossy,
@@ -116,7 +116,9 @@ pub enum XattrError {
         len: usize,
     },
     /// A value larger than [`XATTR_SIZE_MAX`].
-    #[error("the value of the xattr {name:?} is {len} bytes, past Linux's limit of 65536")]
+    #[error(
+        "the value of the xattr {name:?} is {len} bytes, past Linux's limit of {XATTR_SIZE_MAX}"
+    )]
     ValueTooLarge {
         /// The attribute's name.
         name: Lossy,
