@@ -74,8 +74,9 @@ impl Keyring {
 
     /// Adds the key `name` from PEM text read from `origin` (a path or URL, for errors), as
     /// [`Keyring::insert_pem`] does, unless a key of that name from elsewhere is held
-    /// already: the same key again is one key, another is an error, since a signature names
-    /// its key by name alone and an image's `etc/apk/keys` holds one file of each name.
+    /// already: the same key again is one key (the first copy kept), another is an error,
+    /// since a signature names its key by name alone and an image's `etc/apk/keys` holds one
+    /// file of each name. On error the keyring is left as it was.
     ///
     /// # Errors
     /// [`SignatureError::NameTaken`] naming both origins, or as [`Keyring::insert_pem`].
@@ -85,19 +86,16 @@ impl Keyring {
         pem: &str,
         origin: &str,
     ) -> Result<(), SignatureError> {
-        let held = self.keys.get(name).map(|(key, _)| key.clone());
-        let first = self.origins.get(name).cloned();
-        self.insert_pem(name, pem)?;
-        if let (Some(held), Some(first)) = (held, first)
-            && self.get(name) != Some(&held)
-        {
-            return Err(SignatureError::NameTaken {
-                name: name.to_string(),
-                first,
-                second: origin.to_string(),
-            });
+        let key = parse_pem(name, pem)?;
+        if let (Some(held), Some(first)) = (self.get(name), self.origins.get(name)) {
+            if *held == key {
+                return Ok(());
+            }
+            let (first, second) = (first.clone(), origin.to_string());
+            return Err(SignatureError::NameTaken { name: name.to_string(), first, second });
         }
-        self.origins.entry(name.to_string()).or_insert_with(|| origin.to_string());
+        self.keys.insert(name.to_string(), (key, pem.to_string()));
+        self.origins.insert(name.to_string(), origin.to_string());
         Ok(())
     }
 
@@ -108,14 +106,7 @@ impl Keyring {
     /// # Errors
     /// [`SignatureError::BadKey`] when the text is neither.
     pub fn insert_pem(&mut self, name: &str, pem: &str) -> Result<(), SignatureError> {
-        let key = match RsaPublicKey::from_public_key_pem(pem) {
-            Ok(key) => key,
-            Err(spki) => RsaPublicKey::from_pkcs1_pem(pem).map_err(|_| {
-                // Without a PEM block, the decoder's complaint about the text is noise.
-                let source = pem.contains("-----BEGIN").then_some(spki);
-                SignatureError::BadKey { name: name.to_string(), source }
-            })?,
-        };
+        let key = parse_pem(name, pem)?;
         self.keys.insert(name.to_string(), (key, pem.to_string()));
         Ok(())
     }
@@ -202,6 +193,18 @@ impl Trust {
             }
             Err(error) => Err(error),
         }
+    }
+}
+
+/// The RSA public key in `pem` (SubjectPublicKeyInfo or PKCS#1), named `name` in errors.
+fn parse_pem(name: &str, pem: &str) -> Result<RsaPublicKey, SignatureError> {
+    match RsaPublicKey::from_public_key_pem(pem) {
+        Ok(key) => Ok(key),
+        Err(spki) => RsaPublicKey::from_pkcs1_pem(pem).map_err(|_| {
+            // Without a PEM block, the decoder's complaint about the text is noise.
+            let source = pem.contains("-----BEGIN").then_some(spki);
+            SignatureError::BadKey { name: name.to_string(), source }
+        }),
     }
 }
 

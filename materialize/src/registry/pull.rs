@@ -85,7 +85,7 @@ pub fn pull_layout(
     progress.stage(&reference.to_string(), Stage::Pull);
     let remote = Remote::connect(reference, options)?;
     let source = Source { format, ..remote.source(false) };
-    let outcome = fetch(&source, options, &LayoutTarget(&layout), Blobs::All)?;
+    let (outcome, _) = fetch(&source, options, &LayoutTarget(&layout), Blobs::All)?;
 
     let label = reference.to_string();
     let none = BTreeMap::new();
@@ -245,7 +245,7 @@ pub fn open_image(
     limits: &crate::apk::datatar::Limits,
 ) -> Result<Vec<ImageView>, RegistryError> {
     let remote = Remote::connect(reference, options)?;
-    let files = documents(&remote.source(true), options)?;
+    let (files, _) = documents(&remote.source(true), options)?;
     let label = reference.to_string();
     image::open_pulled(files, Box::new(remote), Path::new(&label), limits)
         .map_err(|source| RegistryError::Image { reference: label, source: Box::new(source) })
@@ -254,23 +254,19 @@ pub fn open_image(
 /// An image's small documents by their layout names (`index.json`, `blobs/sha256/<hex>`).
 type Documents = BTreeMap<String, Vec<u8>>;
 
-/// The index and manifests `source`'s reference names, by their layout names (`index.json`
-/// naming the reference's manifest, `blobs/sha256/<hex>`), attestations left out.
-fn documents(source: &Source<'_>, options: &Options) -> Result<Documents, RegistryError> {
-    Ok(documents_renamed(source, options)?.0)
-}
-
 /// The digest each manifest rewritten with OCI's media types was served under, by the digest
 /// it was written under.
 type ServedAs = HashMap<String, String>;
 
-/// [`documents`], and what the manifests rewritten with OCI's media types were served as.
-fn documents_renamed(
+/// The index and manifests `source`'s reference names, by their layout names (`index.json`
+/// naming the reference's manifest, `blobs/sha256/<hex>`), attestations left out; and what
+/// those rewritten with OCI's media types were served as.
+fn documents(
     source: &Source<'_>,
     options: &Options,
 ) -> Result<(Documents, ServedAs), RegistryError> {
     let target = MemoryTarget::default();
-    let (outcome, renamed) = fetch_renamed(source, options, &target, Blobs::Later)?;
+    let (outcome, renamed) = fetch(source, options, &target, Blobs::Later)?;
     let mut files = target.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     let none = BTreeMap::new();
     let named = Named { ref_name: None, platform: None, annotations: &none };
@@ -280,14 +276,14 @@ fn documents_renamed(
     Ok((files, served_by_written.collect()))
 }
 
-/// [`documents_renamed`] of `source`, and the images they describe, read to be picked from;
+/// [`documents`] of `source`, and the images they describe, read to be picked from;
 /// their configs and layers are fetched from `remote`.
 fn read_documents(
     source: &Source<'_>,
     remote: &Remote,
     options: &Options,
 ) -> Result<(Documents, ServedAs, Vec<ImageView>), RegistryError> {
-    let (files, renamed) = documents_renamed(source, options)?;
+    let (files, renamed) = documents(source, options)?;
     let label = source.label.clone();
     let limits = crate::apk::datatar::Limits::default();
     let fetcher = Box::new(remote.clone());
@@ -306,19 +302,9 @@ enum Blobs {
 }
 
 /// Fetches the manifests `source`'s reference names into `target`, with the blobs `blobs`
-/// says.
+/// says; returns what was fetched, and what the manifests rewritten with OCI's media types
+/// became, by the digest they were served under.
 fn fetch(
-    source: &Source<'_>,
-    options: &Options,
-    target: &dyn Target,
-    blobs: Blobs,
-) -> Result<PullOutcome, RegistryError> {
-    Ok(fetch_renamed(source, options, target, blobs)?.0)
-}
-
-/// [`fetch`], and what the manifests rewritten with OCI's media types became, by the digest
-/// they were served under.
-fn fetch_renamed(
     source: &Source<'_>,
     options: &Options,
     target: &dyn Target,
