@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::apk::signature::canonical_public_key_pem;
 use crate::blueprint::{self, Blueprint, BlueprintError, PathKind};
 use crate::build::{Plan, RunConfig};
 use crate::fetch::Remote;
@@ -84,6 +85,17 @@ pub enum PlanError {
         /// What it must be.
         expected: &'static str,
     },
+    /// A `contents.runtime_keyring` entry that is not one RSA public key under a plain file
+    /// name, or a name given twice with different keys.
+    #[error("{blueprint}: contents.runtime_keyring: {name:?}: {reason}")]
+    RuntimeKey {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The entry's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
@@ -140,15 +152,14 @@ pub fn from_blueprint(
     cwd: &Path,
     overrides: &Overrides,
 ) -> Result<Plan, PlanError> {
-    let mut repositories: Vec<RepositorySpec> = bp
-        .contents
-        .repositories
-        .iter()
-        .map(|r| {
+    let specs = |list: &[blueprint::Repository]| -> Vec<RepositorySpec> {
+        let spec = |r: &blueprint::Repository| {
             let local = r.local_path.clone().unwrap_or_else(|| cwd.join(&r.location));
             RepositorySpec::new(r.tag.clone(), &r.location, local)
-        })
-        .collect();
+        };
+        list.iter().map(spec).collect()
+    };
+    let mut repositories = specs(&bp.contents.repositories);
     repositories.extend(overrides.repositories.iter().map(|r| RepositorySpec::parse(r, cwd)));
 
     let mut keyring: Vec<PathBuf> = bp
@@ -195,8 +206,11 @@ pub fn from_blueprint(
         source: source.to_path_buf(),
         world,
         repositories,
-        build_repositories: bp.contents.build_repositories.clone().unwrap_or_default(),
-        runtime_repositories: bp.contents.runtime_repositories.clone().unwrap_or_default(),
+        build_repositories: specs(bp.contents.build_repositories.as_deref().unwrap_or_default()),
+        runtime_repositories: specs(
+            bp.contents.runtime_repositories.as_deref().unwrap_or_default(),
+        ),
+        runtime_keys: runtime_keys(bp, source)?,
         keyring,
         archs,
         config: run_config(bp, source)?,
@@ -212,6 +226,51 @@ pub fn from_blueprint(
     };
     check(&plan)?;
     Ok(plan)
+}
+
+/// The keys of `contents.runtime_keyring`, by name, in SubjectPublicKeyInfo PEM: each name
+/// a plain file name, each text one RSA public key, a name given twice the same key.
+fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<(String, String)>, PlanError> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for entry in bp.contents.runtime_keyring.iter().flatten() {
+        let refuse = |reason: String| PlanError::RuntimeKey {
+            blueprint: source.to_path_buf(),
+            name: entry.name.clone(),
+            reason,
+        };
+        check_key_name(&entry.name).map_err(|e| refuse(format!("not a key file name: {e}")))?;
+        let blocks = entry.content.matches("-----BEGIN").count();
+        if blocks != 1 {
+            let found = format!("the content holds {blocks} PEM blocks; expected one public key");
+            return Err(refuse(found));
+        }
+        let pem = canonical_public_key_pem(&entry.name, &entry.content)
+            .map_err(|e| refuse(e.to_string()))?;
+
+        match keys.iter().find(|(name, _)| *name == entry.name) {
+            Some((_, first)) if *first != pem => {
+                return Err(refuse("named twice, with different keys".to_string()));
+            }
+            Some(_) => {}
+            None => keys.push((entry.name.clone(), pem)),
+        }
+    }
+    Ok(keys)
+}
+
+/// Checks that `name` can be a file of `etc/apk/keys` as apk names keys: ASCII letters,
+/// digits and `._+@-`, not starting with a dot, at most 255 bytes.
+fn check_key_name(name: &str) -> Result<(), &'static str> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._+@-".contains(c);
+    if name.is_empty() || name.len() > 255 {
+        return Err("expected a file name of 1 to 255 bytes");
+    }
+    if name.starts_with('.') || !name.chars().all(allowed) {
+        return Err(
+            "expected a file name of ASCII letters, digits and ._+@- that does not start with '.'",
+        );
+    }
+    Ok(())
 }
 
 /// Refuses what would make a broken or surprising image: see [`PlanError`].
@@ -464,6 +523,24 @@ mod tests {
         let plan =
             from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)?;
         Ok((plan, warnings))
+    }
+
+    #[test]
+    fn build_repositories_come_first_and_runtime_ones_are_listed_last_each_once() {
+        let (plan, warnings) = plan_of(
+            "contents:\n  repositories: [/main, '@t https://t.example/os']\n  \
+             build_repositories: [/build, /main]\n  runtime_repositories: \
+             [https://r.example/os, /main]\n",
+        )
+        .unwrap();
+
+        let sources: Vec<String> = plan.sources().iter().map(|r| r.world_line()).collect();
+        assert_eq!(sources, ["/build", "/main", "@t https://t.example/os"]);
+        assert_eq!(
+            plan.runtime_lines(),
+            ["/main", "@t https://t.example/os", "https://r.example/os"]
+        );
+        assert!(!warnings.iter().any(|w| w.contains("repositories")), "{warnings:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use flatroot_benches::httpd::Server;
 use flatroot_materialize::apk::signature::{Keyring, Trust};
 use flatroot_materialize::blueprint;
 use flatroot_materialize::build::{self, Options, Resolved};
@@ -136,22 +137,28 @@ fn the_lock_of_apkos_test_blueprint_equals_apkos() {
 
 /// apko's `LockCmd` lists the blueprint's `build_repositories` and `runtime_repositories`
 /// for every architecture, each in its own list, named as it names `repositories`; a tagged
-/// entry keeps its URL scheme in the name, as apko strips the scheme before the tag.
+/// entry keeps its URL scheme in the name, as apko strips the scheme before the tag. The
+/// build repositories are read (served here on loopback); the runtime one never is.
 #[test]
 fn build_and_runtime_repositories_are_listed_per_arch_as_apko_lists_them() {
     let test = "build_and_runtime_repositories_are_listed_per_arch_as_apko_lists_them";
     let Some(root) = realworld(test) else { return };
     let cwd = root.join(CLI);
+    let packages = cwd.join("testdata/packages");
+    let server = Server::start(&[("/build-only", packages.clone()), ("/extra", packages)]).unwrap();
+    let host = server.host();
     let dir = tempfile::tempdir().unwrap();
     let blueprint = dir.path().join("extra-repos.yaml");
     std::fs::write(
         &blueprint,
-        "contents:\n  keyring:\n    - ./testdata/melange.rsa.pub\n  repositories:\n\
-         \x20   - ./testdata/packages\n  build_repositories:\n\
-         \x20   - https://packages.example.org/build-only\n\
-         \x20   - '@extra https://packages.example.org/extra'\n  runtime_repositories:\n\
-         \x20   - https://dl-cdn.alpinelinux.org/alpine/v3.22/main\n  packages:\n\
-         \x20   - replayout\narchs:\n  - x86_64\n  - aarch64\n",
+        format!(
+            "contents:\n  keyring:\n    - ./testdata/melange.rsa.pub\n  repositories:\n\
+             \x20   - ./testdata/packages\n  build_repositories:\n\
+             \x20   - http://{host}/build-only\n\
+             \x20   - '@extra http://{host}/extra'\n  runtime_repositories:\n\
+             \x20   - https://dl-cdn.alpinelinux.org/alpine/v3.22/main\n  packages:\n\
+             \x20   - replayout\narchs:\n  - x86_64\n  - aarch64\n"
+        ),
     )
     .unwrap();
 
@@ -164,14 +171,8 @@ fn build_and_runtime_repositories_are_listed_per_arch_as_apko_lists_them() {
         (format!("{name}/{arch}"), format!("{url}/{arch}/APKINDEX.tar.gz"), arch.to_string())
     };
     let build = |arch| {
-        [
-            entry(
-                "packages.example.org/build-only",
-                "https://packages.example.org/build-only",
-                arch,
-            ),
-            entry("https://packages.example.org/extra", "https://packages.example.org/extra", arch),
-        ]
+        let (plain, tagged) = (format!("http://{host}/build-only"), format!("http://{host}/extra"));
+        [entry(&plain[7..], &plain, arch), entry(&tagged, &tagged, arch)]
     };
     let runtime = |arch| {
         let main = "dl-cdn.alpinelinux.org/alpine/v3.22/main";
@@ -194,6 +195,8 @@ fn build_and_runtime_repositories_are_listed_per_arch_as_apko_lists_them() {
     );
     let written = made.to_bytes();
     assert_eq!(Lock::parse(&written).unwrap(), made, "the lists read back as written");
+    let served = server.log();
+    assert!(served.iter().any(|r| r.path.contains("/build-only/x86_64/APKINDEX")), "{served:?}");
 }
 
 #[test]

@@ -196,6 +196,23 @@ impl Trust {
     }
 }
 
+/// The RSA public key in `pem` (SubjectPublicKeyInfo or PKCS#1, one PEM block), written
+/// again as SubjectPublicKeyInfo PEM with LF line ends: the form apk reads its keys in, the
+/// same text for the same key however it was given.
+///
+/// # Errors
+/// [`SignatureError::BadKey`] naming `name`, for text that is not one RSA public key.
+pub fn canonical_public_key_pem(name: &str, pem: &str) -> Result<String, SignatureError> {
+    use rsa::pkcs8::EncodePublicKey as _;
+
+    let bad = || SignatureError::BadKey { name: name.to_string(), source: None };
+    if pem.matches("-----BEGIN").count() != 1 {
+        return Err(bad());
+    }
+    let key = parse_pem(name, pem)?;
+    key.to_public_key_pem(rsa::pkcs8::LineEnding::LF).map_err(|_| bad())
+}
+
 /// The RSA public key in `pem` (SubjectPublicKeyInfo or PKCS#1), named `name` in errors.
 fn parse_pem(name: &str, pem: &str) -> Result<RsaPublicKey, SignatureError> {
     match RsaPublicKey::from_public_key_pem(pem) {

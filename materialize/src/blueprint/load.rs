@@ -29,7 +29,7 @@ pub struct Loaded {
 /// A key present in a blueprint that flatroot parses but does not act on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Warning {
-    /// The key's path as written in YAML, e.g. `contents.runtime_repositories` or `vcs-url`.
+    /// The key's path as written in YAML, e.g. `contents.baseimage` or `layering`.
     pub key: String,
     /// The file that sets it.
     pub file: PathBuf,
@@ -367,9 +367,6 @@ fn warnings(blueprint: &Blueprint, file: &Path) -> Vec<Warning> {
     let bundle = blueprint.entrypoint.is_service_bundle();
     let contents = &blueprint.contents;
     let present = [
-        ("contents.build_repositories", contents.build_repositories.is_some()),
-        ("contents.runtime_repositories", contents.runtime_repositories.is_some()),
-        ("contents.runtime_keyring", contents.runtime_keyring.is_some()),
         ("contents.baseimage", contents.baseimage.is_some()),
         ("entrypoint.type", blueprint.entrypoint.kind.is_some() && !bundle),
         ("entrypoint.services", blueprint.entrypoint.services.is_some() && !bundle),

@@ -103,17 +103,19 @@ pub struct Contents {
     /// `/etc/apk/repositories`.
     #[serde(default, deserialize_with = "nullable")]
     pub repositories: Vec<Repository>,
-    /// `build_repositories`: used at build time only. Not acted on.
+    /// `build_repositories`: used to resolve packages at build time, not written to the
+    /// image.
     #[serde(default)]
     pub build_repositories: Option<Vec<Repository>>,
-    /// `runtime_repositories`: written to `/etc/apk/repositories` only. Not acted on.
+    /// `runtime_repositories`: written to `/etc/apk/repositories` after `repositories`,
+    /// never read.
     #[serde(default)]
     pub runtime_repositories: Option<Vec<Repository>>,
     /// `keyring`: public keys (URLs or local files) that index signatures must verify against.
     #[serde(default, deserialize_with = "nullable")]
     pub keyring: Vec<KeyringEntry>,
-    /// `runtime_keyring`: keys installed into `/etc/apk/keys` for runtime use only. Not acted
-    /// on.
+    /// `runtime_keyring`: public keys given inline, installed into `/etc/apk/keys` for `apk`
+    /// in the container; never used to verify a package of the build.
     #[serde(default)]
     pub runtime_keyring: Option<Vec<InlineFile>>,
     /// `packages`: the world, one apk dependency each (`name`, `name=1.2-r0`, `name@tag`,

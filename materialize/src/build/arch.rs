@@ -83,7 +83,7 @@ pub fn resolve_arch(
     let fetcher = fetcher(options)?;
     let repos = options
         .indexes
-        .load(&plan.repositories, arch, keyring, options.trust, &options.limits, &fetcher)
+        .load(&plan.sources(), arch, keyring, options.trust, &options.limits, &fetcher)
         .map_err(|source| BuildError::Repository {
             arch: arch.to_string(),
             source: Box::new(source),
@@ -267,12 +267,12 @@ fn tree_checked(
     // verified, under its name.
     let keys: Vec<(String, Vec<u8>)> =
         keyring.pems().map(|(name, pem)| (name.to_string(), pem.as_bytes().to_vec())).collect();
-    let repository_lines: Vec<String> = plan.repositories.iter().map(|r| r.world_line()).collect();
     let inputs = Inputs {
         arch,
         world: &plan.world,
-        repositories: &repository_lines,
+        repositories: &plan.runtime_lines(),
         keys: &keys,
+        runtime_keys: &plan.runtime_keys,
         installed: &installed,
         users: &plan.users,
         groups: &plan.groups,

@@ -33,7 +33,6 @@ pub use verified::VerifiedPackages;
 
 use crate::apk::datatar::Limits;
 use crate::apk::signature::Trust;
-use crate::blueprint;
 use crate::cache::Cache;
 use crate::fetch::FetchOptions;
 use crate::oci::compress::Compression;
@@ -51,12 +50,19 @@ pub struct Plan {
     pub source: PathBuf,
     /// The world: dependency strings in blueprint order.
     pub world: Vec<String>,
-    /// Repositories in priority order.
+    /// `contents.repositories`, then `--repository`: packages come from them, and the
+    /// image's `etc/apk/repositories` lists them.
     pub repositories: Vec<RepositorySpec>,
-    /// `contents.build_repositories`, as written. Not read; a lock lists them as apko does.
-    pub build_repositories: Vec<blueprint::Repository>,
-    /// `contents.runtime_repositories`, as written. Not read; a lock lists them as apko does.
-    pub runtime_repositories: Vec<blueprint::Repository>,
+    /// `contents.build_repositories`: packages come from them too, but the image does not
+    /// list them.
+    pub build_repositories: Vec<RepositorySpec>,
+    /// `contents.runtime_repositories`: the image's `etc/apk/repositories` lists them after
+    /// `repositories`; they are never read.
+    pub runtime_repositories: Vec<RepositorySpec>,
+    /// `contents.runtime_keyring`: public keys written to the image's `etc/apk/keys` under
+    /// their names, for `apk` in the container; never used to verify a package. Each is
+    /// checked and in SubjectPublicKeyInfo PEM.
+    pub runtime_keys: Vec<(String, String)>,
     /// Public keys: local files, or `http(s)://` URLs that [`load_keyring`] fetches. Each
     /// is matched to signatures by its file name (a URL's last path segment).
     pub keyring: Vec<PathBuf>,
@@ -75,6 +81,24 @@ pub struct Plan {
     /// For an `entrypoint.type: service-bundle`, the s6 services: name to command line,
     /// written as `/sv/NAME/run` scripts; empty otherwise.
     pub services: BTreeMap<String, String>,
+}
+
+impl Plan {
+    /// The repositories packages are chosen from, in priority order: `build_repositories`,
+    /// then `repositories` (as apko orders them), each once.
+    pub fn sources(&self) -> Vec<RepositorySpec> {
+        let all = self.build_repositories.iter().chain(&self.repositories);
+        let mut seen = std::collections::BTreeSet::new();
+        all.filter(|r| seen.insert((r.tag.clone(), r.location.clone()))).cloned().collect()
+    }
+
+    /// The lines of the image's `etc/apk/repositories`: `repositories`, then
+    /// `runtime_repositories`, each once.
+    pub fn runtime_lines(&self) -> Vec<String> {
+        let lines = self.repositories.iter().chain(&self.runtime_repositories);
+        let mut seen = std::collections::BTreeSet::new();
+        lines.map(RepositorySpec::world_line).filter(|line| seen.insert(line.clone())).collect()
+    }
 }
 
 /// The `config` part of an image: how a container runs.

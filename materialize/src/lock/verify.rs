@@ -156,10 +156,9 @@ pub fn resolved_from_lock(
 
     check_once_each(&locked, arch, lock_path)?;
 
-    let mut repos =
-        indexes.load(&plan.repositories, arch, keyring, trust, limits, &fetcher).map_err(
-            |source| LockError::Repository { arch: arch.to_string(), source: Box::new(source) },
-        )?;
+    let mut repos = indexes.load(&plan.sources(), arch, keyring, trust, limits, &fetcher).map_err(
+        |source| LockError::Repository { arch: arch.to_string(), source: Box::new(source) },
+    )?;
     let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
     for package in &locked {
         let (repo, entry) = find(&repos, arch, package, lock_path)?;

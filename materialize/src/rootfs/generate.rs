@@ -24,6 +24,9 @@ pub struct Inputs<'a> {
     pub repositories: &'a [String],
     /// Keyring files, by file name, for `etc/apk/keys/`.
     pub keys: &'a [(String, Vec<u8>)],
+    /// Keys for `apk` in the container only (`contents.runtime_keyring`), by file name, for
+    /// `etc/apk/keys/`: an entry of that name already there must hold the same bytes.
+    pub runtime_keys: &'a [(String, String)],
     /// What the installed database records.
     pub installed: &'a [InstalledPackage],
     /// Users to add to the account files (none: the files stay as packages shipped them).
@@ -71,6 +74,17 @@ pub enum GenerateError {
         kind: &'static str,
         /// The package that installed it.
         package: String,
+    },
+    /// A runtime key's place in `etc/apk/keys` holds something else already.
+    #[error(
+        "contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from {origin}, \
+         and holds something else; a runtime key cannot replace it"
+    )]
+    RuntimeKeyTaken {
+        /// The key's file name.
+        name: String,
+        /// `contents.keyring` or `a package`.
+        origin: &'static str,
     },
     /// Writing `scripts.tar` failed.
     #[error("cannot write lib/apk/db/scripts.tar")]
@@ -164,6 +178,7 @@ fn write_all(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
         // A key a package ships (alpine-keys, wolfi-keys) stays as the package has it.
         put(tree, &format!("etc/apk/keys/{name}"), bytes.clone(), 0o644, time, false)?;
     }
+    runtime_keys(tree, inputs)?;
 
     put(tree, "lib/apk/db/installed", installed::installed(inputs.installed), 0o644, time, true)?;
     let scripts = installed::scripts_tar(inputs.installed, time).map_err(GenerateError::Scripts)?;
@@ -314,6 +329,27 @@ fn put(
     Ok(())
 }
 
+/// Writes the runtime keys into `etc/apk/keys`, after the keyring's and the packages' keys:
+/// one of the same name must be the same bytes, since apk would verify with whichever it
+/// found.
+fn runtime_keys(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateError> {
+    for (name, pem) in inputs.runtime_keys {
+        let path = format!("etc/apk/keys/{name}");
+        if let Ok(id) = tree.lookup(path.as_bytes(), Follow::NotFinal) {
+            let same =
+                matches!(&tree.node(id).kind, NodeKind::File(c) if c.bytes() == pem.as_bytes());
+            if same {
+                continue;
+            }
+            let keyring = inputs.keys.iter().any(|(key, _)| key == name);
+            let origin = if keyring { "contents.keyring" } else { "a package" };
+            return Err(GenerateError::RuntimeKeyTaken { name: name.clone(), origin });
+        }
+        put(tree, &path, pem.clone().into_bytes(), 0o644, inputs.build_time, false)?;
+    }
+    Ok(())
+}
+
 /// Links every busybox applet that has no entry yet to `/bin/busybox`, as busybox's
 /// `--install -s` does from the package's install hook, making a missing directory on the
 /// way (root-owned, 0755) as apko does. An applet whose place a non-directory blocks is
@@ -415,6 +451,7 @@ mod tests {
             world: &["hello>=2".into(), "busybox".into(), "hello>=2".into()],
             repositories: &["/repo".into()],
             keys: &[("k.pub".into(), b"blueprint".to_vec())],
+            runtime_keys: &[],
             installed: &[],
             users: &[],
             groups: &[],
@@ -439,6 +476,7 @@ mod tests {
             world: &[],
             repositories: &[],
             keys: &[],
+            runtime_keys: &[],
             installed: &[],
             users: &[],
             groups: &[],
