@@ -331,7 +331,8 @@ fn a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server(
     let repo = dir.path().join("repo");
     flatroot_benches::fixture::hostile::write_repository(&repo, &[package], &["big"]).unwrap();
     let blueprint = repo.join("blueprint.yaml");
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+    // SIGKILL cannot be passed on: the server notices its launcher's death by itself.
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL] {
         let mountpoint = dir.path().join(format!("mnt-{signal}"));
         std::fs::create_dir(&mountpoint).unwrap();
         let _unmount = scopeguard(&mountpoint);
@@ -358,12 +359,70 @@ fn a_signal_to_the_background_parent_before_the_mount_is_ready_stops_the_server(
         std::thread::sleep(Duration::from_millis(100));
         nix_kill(parent.id(), signal);
         let output = parent.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(128 + signal), "{}", stderr(&output));
+        if signal == libc::SIGKILL {
+            use std::os::unix::process::ExitStatusExt as _;
+            assert_eq!(output.status.signal(), Some(signal));
+        } else {
+            assert_eq!(output.status.code(), Some(128 + signal), "{}", stderr(&output));
+        }
         assert_eq!(stdout(&output), "", "the mount was not ready yet");
-        assert!(!Path::new(&format!("/proc/{server}")).exists(), "the server is gone");
+        // The launcher reaps its server, except when killed: then init reaps it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server_runs(server) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!server_runs(server), "signal {signal}: the server is gone");
         // A server left running would mount once it has unpacked: give it the time.
         std::thread::sleep(Duration::from_millis(500));
         assert!(!is_mounted(&mountpoint), "signal {signal}: nothing is mounted");
+    }
+}
+
+/// Whether `pid` is a `flatroot mount` that has not ended (a zombie has ended).
+fn server_runs(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    state.is_some_and(|s| s != "Z") && cmdline.windows(5).any(|w| w == b"mount")
+}
+
+#[test]
+fn of_two_mounts_of_one_place_started_together_one_mounts_and_one_is_refused() {
+    let name = "of_two_mounts_of_one_place_started_together_one_mounts_and_one_is_refused";
+    if !fuse_available(name) {
+        return;
+    }
+    let dir = tempdir();
+    for round in 0..3 {
+        let mountpoint = dir.path().join(format!("mnt-{round}"));
+        std::fs::create_dir(&mountpoint).unwrap();
+        let _unmount = scopeguard(&mountpoint);
+        let start = || {
+            flatroot()
+                .args(["mount", BLUEPRINT])
+                .arg(&mountpoint)
+                .args(["--background", "--arch", "x86_64"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (first, second) = (start(), start());
+        let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+        let servers: Vec<KillGuard> =
+            outputs.iter().filter_map(|o| stdout(o).trim().parse().ok()).map(KillGuard).collect();
+
+        let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
+        assert!(codes == [Some(0), Some(2)] || codes == [Some(2), Some(0)], "{codes:?}");
+        let refused = outputs.iter().find(|o| o.status.code() == Some(2)).unwrap();
+        assert!(stderr(refused).contains("is already mounted"), "{}", stderr(refused));
+        assert_eq!(servers.len(), 1);
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let wanted = mountpoint.to_str().unwrap();
+        let mounts = table.lines().filter(|l| l.split(' ').nth(4) == Some(wanted)).count();
+        assert_eq!(mounts, 1, "round {round}: one mount, not two stacked");
+        success(&run(flatroot().arg("umount").arg(&mountpoint)));
     }
 }
 

@@ -100,6 +100,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
     if args.background_child {
         // A session of its own: the terminal's Ctrl-C and hangup are not for the daemon.
         let _ = nix::unistd::setsid();
+        die_with_launcher()?;
     }
 
     // Signals are taken by one thread from the start, before any worker thread exists to
@@ -138,7 +139,11 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
 
     let session = {
         let mut slot = mounted.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked again under the claim: another mount may have come while the tree was made.
+        let claim = claim(&mountpoint)?;
+        check_mountpoint(&mountpoint)?;
         let session = fuse::mount(Arc::new(tree), &mountpoint, &config)?;
+        drop(claim);
         *slot = Some(mountpoint.clone());
         session
     };
@@ -277,6 +282,17 @@ fn check_fuse() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// An exclusive lock on the directory `mountpoint` (the one under any mount to come), held
+/// from the last check of the mountpoint until the mount is made, so that of two `flatroot
+/// mount`s of one place the second finds the first's mount, not an empty directory.
+fn claim(mountpoint: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let mp = mountpoint.display();
+    let dir = std::fs::File::open(mountpoint).with_context(|| format!("mountpoint {mp}"))?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("cannot lock mountpoint {mp}"))
 }
 
 /// The mountpoint must be an empty directory, and not a mount whose server died.
@@ -469,6 +485,7 @@ fn detach() -> anyhow::Result<ExitCode> {
     let mut child = Command::new(exe)
         .args(args)
         .arg("--background-child")
+        .env(LAUNCHER_VAR, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -518,9 +535,26 @@ fn stop_server_on_signals(signals: SigSet, server: nix::unistd::Pid, decided: &M
     std::process::exit(128 + signal as i32);
 }
 
+/// The variable through which `--background` tells its server the launcher's pid.
+const LAUNCHER_VAR: &str = "FLATROOT_MOUNT_LAUNCHER";
+
+/// Makes the `--background` server end (SIGTERM: no mount is left) if its launcher dies
+/// before the mount is announced, even by SIGKILL, which the launcher cannot pass on; ends
+/// at once if the launcher is gone already.
+fn die_with_launcher() -> anyhow::Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).context("cannot watch the launcher")?;
+    let launcher = std::env::var(LAUNCHER_VAR).ok().and_then(|pid| pid.parse::<i32>().ok());
+    if launcher != Some(nix::unistd::getppid().as_raw()) {
+        bail!("the `flatroot mount --background` that started this server is gone");
+    }
+    Ok(())
+}
+
 /// Tells the waiting `--background` parent that the mount is up, then lets go of the
-/// terminal: the daemon's stdin, stdout and stderr become /dev/null.
+/// terminal: the daemon's stdin, stdout and stderr become /dev/null. From here the server
+/// outlives its launcher.
 fn announce_ready() -> anyhow::Result<()> {
+    nix::sys::prctl::set_pdeathsig(None).context("cannot stop watching the launcher")?;
     output::data("ready")?;
     let null = std::fs::OpenOptions::new()
         .read(true)
