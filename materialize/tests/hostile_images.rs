@@ -76,12 +76,12 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
              climbs above the root")
         }
         TarCase::HardlinkOutside => {
-            err("layer entry \"h\" is a hardlink to \"../../etc/passwd\", which is not an earlier \
-             regular file")
+            err("layer entry \"h\" is a hardlink to \"../../etc/passwd\", which has a '..' \
+             component")
         }
         TarCase::HardlinkAbsolute => {
             err("layer entry \"h\" is a hardlink to \"/etc/passwd\", which is not an earlier \
-             regular file")
+             entry")
         }
         TarCase::DirectoryThroughSymlink => {
             err("layer entry \"d/sub\" cannot be placed in the tree / \"d\": a symlink on the way \
@@ -93,11 +93,17 @@ fn expected(case: TarCase) -> Result<Vec<&'static str>, String> {
         TarCase::NameDotSlash => tree(&["/ directory", "/f file"]),
         TarCase::DuplicateTypes => tree(&["/ directory", "/a directory"]),
         TarCase::HardlinkMissing => {
-            err("layer entry \"h\" is a hardlink to \"nowhere\", which is not an earlier regular \
-             file")
+            err("layer entry \"h\" is a hardlink to \"nowhere\", which is not an earlier entry")
+        }
+        TarCase::HardlinkToSpecial => {
+            tree(&["/ directory", "/null char", "/null2 char", "/s symlink", "/s2 symlink"])
+        }
+        TarCase::SymlinkEmpty => err("layer entry \"empty\" is a symlink with an empty target"),
+        TarCase::WhiteoutOfDot => {
+            err("layer entry \"d/.wh..\" is a whiteout that names no entry (empty, . or ..)")
         }
         TarCase::HardlinkToDirectory => {
-            err("layer entry \"h\" is a hardlink to \"d\", which is not an earlier regular file")
+            err("layer entry \"h\" is a hardlink to \"d\", which is a directory")
         }
         TarCase::SymlinkCycle => {
             err("layer entry \"a/x\" cannot be placed in the tree / \"a\": too many levels of \

@@ -130,8 +130,19 @@ fn expected(case: TarCase) -> String {
         TarCase::HardlinkMissing => format!(
             "{MERGE}hardlink \"h\" names \"nowhere\", which is not a regular file of the tree"
         ),
+        TarCase::SymlinkEmpty => {
+            format!("{TAR}entry \"empty\" at byte 0: symlink with an empty target")
+        }
+        TarCase::WhiteoutOfDot => format!(
+            "{TAR}entry \"d/.wh..\" at byte 512: a name starting with '.wh.', which image \
+             layers reserve for whiteouts"
+        ),
         TarCase::HardlinkToDirectory => {
             format!("{MERGE}hardlink \"h\" names \"d\", which is not a regular file of the tree")
+        }
+        // A package's hardlinks are files the installed database records with checksums.
+        TarCase::HardlinkToSpecial => {
+            format!("{MERGE}hardlink \"s2\" names \"s\", which is not a regular file of the tree")
         }
         TarCase::SymlinkCycle => {
             format!(

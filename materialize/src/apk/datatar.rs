@@ -293,6 +293,18 @@ pub enum DataTarError {
         /// Header offset.
         offset: usize,
     },
+    /// A name with a component starting with `.wh.`: in an image layer that is a whiteout,
+    /// which a runtime would take to delete a file instead of installing one.
+    #[error(
+        "entry {path:?} at byte {offset}: a name starting with '.wh.', which image layers \
+         reserve for whiteouts"
+    )]
+    Whiteout {
+        /// The name as written.
+        path: String,
+        /// Header offset.
+        offset: usize,
+    },
     /// A name or link target with a NUL byte inside.
     #[error("entry at byte {offset}: NUL byte in {what}")]
     Nul {
@@ -504,6 +516,9 @@ fn normalise(name: &[u8], offset: usize) -> Result<Vec<u8>, DataTarError> {
         match component {
             b"" | b"." => continue,
             b".." => return Err(DataTarError::DotDot { path: shown(), offset }),
+            c if c.starts_with(b".wh.") => {
+                return Err(DataTarError::Whiteout { path: shown(), offset });
+            }
             c => {
                 if !out.is_empty() {
                     out.push(b'/');

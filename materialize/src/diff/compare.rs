@@ -254,9 +254,11 @@ fn view(seen: &Seen<'_>) -> EntryView {
             (escaped(name), value)
         })
         .collect();
+    // A symlink's mode is shown as Linux and a mount show it, whatever the layer says.
+    let mode = if matches!(node.kind, NodeKind::Symlink(_)) { 0o777 } else { node.meta.mode };
     EntryView {
         kind: node.kind_name(),
-        mode: format!("{:04o}", node.meta.mode),
+        mode: format!("{mode:04o}"),
         uid: node.meta.uid,
         gid: node.meta.gid,
         mtime: seen.mtime.secs,
@@ -494,7 +496,10 @@ mod tests {
         assert!(report(&link(0o777, b"t"), &link(0o600, b"t"), &Options::default()).equal);
 
         let files = report(&link(0o777, b"t"), &link(0o600, b"u"), &Options::default()).files;
-        assert_eq!(files.unwrap()[0].fields, [Field::Target], "the target still counts");
+        let change = &files.unwrap()[0];
+        assert_eq!(change.fields, [Field::Target], "the target still counts");
+        let b = change.b.as_ref().unwrap();
+        assert_eq!(b.mode, "0777", "shown as Linux shows every symlink");
     }
 
     #[test]

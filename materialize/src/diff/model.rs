@@ -134,7 +134,9 @@ pub struct EntryView {
 /// A path that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileChange {
-    /// The path, with a leading `/` (bytes that are not UTF-8 shown lossily).
+    /// The path, with a leading `/`, escaped so that any path is one line of text: `\\`,
+    /// `\n`, `\t`, `\r`, `\xNN` for other control characters and for bytes that are not
+    /// UTF-8, `\u{N}` for other control code points.
     pub path: String,
     /// Added, removed or changed.
     pub change: ChangeKind,

@@ -33,15 +33,15 @@ pub enum ReadError {
         #[source]
         source: TreeError,
     },
-    /// A hardlink to a name that is not a regular file earlier in the layer.
-    #[error(
-        "layer entry {path:?} is a hardlink to {target:?}, which is not an earlier regular file"
-    )]
+    /// A hardlink to a name that no earlier entry of the layer placed, or to a directory.
+    #[error("layer entry {path:?} is a hardlink to {target:?}, which {why}")]
     BadHardlink {
         /// The link's name.
         path: Lossy,
         /// The name it links to.
         target: Lossy,
+        /// What the target is instead of an earlier non-directory.
+        why: HardlinkTarget,
     },
     /// The layers applied to one tree place more entries than their [`EntryBudget`] allows.
     #[error("the layers place more than {limit} entries")]
@@ -104,6 +104,19 @@ pub enum ReadError {
         /// What the entry is, as the message says it: `a regular file`, `a symlink`, ...
         kind: &'static str,
     },
+    /// A symlink without a target, which no Linux filesystem can hold (symlink(2) refuses
+    /// an empty target).
+    #[error("layer entry {path:?} is a symlink with an empty target")]
+    EmptySymlink {
+        /// The entry's name.
+        path: Lossy,
+    },
+    /// A whiteout (`.wh.NAME`) whose `NAME` is empty, `.` or `..`: it names no entry.
+    #[error("layer entry {path:?} is a whiteout that names no entry (empty, . or ..)")]
+    BadWhiteout {
+        /// The entry's name.
+        path: Lossy,
+    },
     /// An entry type flatroot does not represent (sparse files, tape volumes).
     #[error("layer entry {path:?} has unsupported type {typeflag:?}")]
     Unsupported {
@@ -112,6 +125,27 @@ pub enum ReadError {
         /// The typeflag byte.
         typeflag: char,
     },
+}
+
+/// What is wrong with a hardlink's target: see [`ReadError::BadHardlink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HardlinkTarget {
+    /// No earlier entry has the name.
+    Missing,
+    /// It names a directory.
+    Directory,
+    /// It has a `..` component.
+    DotDot,
+}
+
+impl std::fmt::Display for HardlinkTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HardlinkTarget::Missing => "is not an earlier entry",
+            HardlinkTarget::Directory => "is a directory",
+            HardlinkTarget::DotDot => "has a '..' component",
+        })
+    }
 }
 
 /// Builds a tree from the layer tar in `buffer`; the root gets `root` metadata.
@@ -226,8 +260,9 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 ///
 /// See: <https://github.com/opencontainers/image-spec/blob/main/layer.md#whiteouts>.
 ///
-/// Errors: as [`read_layer_into`], and [`ReadError::TooManyEntries`] once the layer's entries
-/// overspend `budget`, which the caller carries from one layer of an image to the next.
+/// Errors: as [`read_layer_into`], [`ReadError::BadWhiteout`] for a whiteout of an empty
+/// name, `.` or `..`, and [`ReadError::TooManyEntries`] once the layer's entries overspend
+/// `budget`, which the caller carries from one layer of an image to the next.
 pub fn apply_layer(
     tree: &mut Tree,
     buffer: SharedBuffer,
@@ -236,6 +271,10 @@ pub fn apply_layer(
     // Every whiteout acts before any entry of its layer is placed, so that it reaches the
     // lower layers only, whatever order the layer lists its entries in.
     for path in whiteouts(&buffer) {
+        let hidden = last_name(&path).strip_prefix(WHITEOUT).unwrap_or_default();
+        if matches!(hidden, b"" | b"." | b"..") {
+            return Err(ReadError::BadWhiteout { path: Lossy(path) });
+        }
         let Ok((dir, marker)) = tree.parent_of(&path) else {
             // The directory is not in the lower layers (or cannot be reached): nothing to
             // hide.
@@ -276,9 +315,13 @@ fn whiteouts(buffer: &SharedBuffer) -> Vec<Vec<u8>> {
 
 /// Whether the last name of `path` is a whiteout's (`.wh.` and more).
 fn is_whiteout(path: &[u8]) -> bool {
+    last_name(path).starts_with(WHITEOUT)
+}
+
+/// The last name of `path`, a trailing `/` aside.
+fn last_name(path: &[u8]) -> &[u8] {
     let trimmed = path.strip_suffix(b"/").unwrap_or(path);
-    let last = trimmed.rsplit(|b| *b == b'/').next().unwrap_or(trimmed);
-    last.starts_with(WHITEOUT)
+    trimmed.rsplit(|b| *b == b'/').next().unwrap_or(trimmed)
 }
 
 /// Reads the entries of the layer in `buffer` into `tree`, each spent from `budget`; with
@@ -375,13 +418,22 @@ fn read_entries(
             }
             b'1' => {
                 let target = link.unwrap_or_default();
-                let bad = || ReadError::BadHardlink {
+                let bad = |why| ReadError::BadHardlink {
                     path: Lossy(path.clone()),
                     target: Lossy(target.clone()),
+                    why,
                 };
-                let id = tree.lookup(&target, Follow::NotFinal).map_err(|_| bad())?;
-                if !matches!(tree.node(id).kind, NodeKind::File(_)) {
-                    return Err(bad());
+                // Refused as in an entry's name, rather than clamped at the root.
+                if target.split(|b| *b == b'/').any(|part| part == b"..") {
+                    return Err(bad(HardlinkTarget::DotDot));
+                }
+                // Any non-directory may have several names (GNU tar archives a hardlinked
+                // symlink or device node as a link entry too); a directory never.
+                let id = tree
+                    .lookup(&target, Follow::NotFinal)
+                    .map_err(|_| bad(HardlinkTarget::Missing))?;
+                if tree.node(id).is_dir() {
+                    return Err(bad(HardlinkTarget::Directory));
                 }
                 let (dir, name) = tree.parent_of(&path).map_err(entry_error)?;
                 tree.link(dir, name, id, &path).map_err(entry_error)?;
@@ -395,7 +447,10 @@ fn read_entries(
                 })?;
                 NodeKind::File(content)
             }
-            b'2' => NodeKind::Symlink(link.unwrap_or_default().into()),
+            b'2' => match link.filter(|target| !target.is_empty()) {
+                Some(target) => NodeKind::Symlink(target.into()),
+                None => return Err(ReadError::EmptySymlink { path: Lossy(path) }),
+            },
             b'3' | b'4' => {
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);

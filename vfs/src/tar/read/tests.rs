@@ -246,10 +246,18 @@ fn whiteouts_in_the_lowest_layer_hide_nothing_and_vanish() {
 }
 
 #[test]
-fn odd_whiteout_names_hide_nothing() {
+fn reserved_whiteout_names_hide_nothing_and_whiteouts_of_no_name_are_errors() {
     let lower: &[&str] = &["a", "x"];
-    let upper: &[&str] = &[".wh.", ".wh..", ".wh..wh.x", ".wh..wh..plnk"];
+    let upper: &[&str] = &[".wh..wh.x", ".wh..wh..plnk"];
     assert_eq!(layers(&[lower, upper]), ["a", "x"]);
+
+    for name in [".wh.", "d/.wh..", ".wh..."] {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        let mut budget = EntryBudget::new(usize::MAX);
+        apply_layer(&mut tree, layer(&["d/x"]), &mut budget).unwrap();
+        let error = apply_layer(&mut tree, layer(&[name]), &mut budget).unwrap_err();
+        assert!(matches!(error, ReadError::BadWhiteout { .. }), "{name}: {error}");
+    }
 }
 
 #[test]
