@@ -130,8 +130,9 @@ fn index<'t>(tree: &'t FrozenTree, clamp: Option<i64>) -> BTreeMap<&'t [u8], See
         .filter(|e| !e.path.is_empty())
         .map(|e: &Entry| {
             let node = tree.node(e.node);
-            let linked = !node.is_dir() && tree.nlink(e.node) > 1;
-            let hardlink = if linked { tree.first_path(e.node) } else { None };
+            // Only a later name of a group links to the first, as a layer writes them: the
+            // first name is the file itself, and gaining a link does not change it.
+            let hardlink = if e.is_link_follower { tree.first_path(e.node) } else { None };
             let mtime = clamp.map_or(node.meta.mtime, |limit| node.meta.mtime.clamp_to(limit));
             (&*e.path, Seen { node, hardlink, mtime })
         })
@@ -483,6 +484,33 @@ mod tests {
             diff.ends_with("-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n"),
             "{diff:?}"
         );
+    }
+
+    #[test]
+    fn a_new_hardlink_is_one_added_path_that_names_its_first_path() {
+        let with_link = {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+            let motd = Content::from_vec(b"hi\n".to_vec());
+            let id = tree.insert_file(b"etc/motd", Metadata::file(0o644), motd).unwrap();
+            let (dir, name) = tree.parent_of(b"hl").unwrap();
+            tree.link(dir, name, id, b"hl").unwrap();
+            tree.freeze()
+        };
+        let plain = {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+            let motd = Content::from_vec(b"hi\n".to_vec());
+            tree.insert_file(b"etc/motd", Metadata::file(0o644), motd).unwrap();
+            tree.freeze()
+        };
+
+        let files = report(&side(plain), &side(with_link), &Options::default()).files.unwrap();
+
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/hl"], "the first path is the file itself, unchanged");
+        let added = files[0].b.as_ref().unwrap();
+        assert_eq!(added.hardlink.as_deref(), Some("/etc/motd"));
     }
 
     #[test]

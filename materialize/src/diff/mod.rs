@@ -150,7 +150,7 @@ pub enum Field {
     Mtime,
     /// A symlink's target.
     Target,
-    /// Which other paths share the node (the first path of the hardlink group).
+    /// Which earlier path the entry is a hardlink to (the first path of its group).
     Hardlink,
     /// Extended attributes.
     Xattrs,

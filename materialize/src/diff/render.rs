@@ -309,6 +309,9 @@ fn entry(e: &EntryView) -> String {
     if let Some(target) = &e.target {
         let _ = write!(text, " -> {target}");
     }
+    if let Some(first) = &e.hardlink {
+        let _ = write!(text, ", hardlink to {first}");
+    }
     text
 }
 
@@ -450,6 +453,25 @@ mod tests {
         assert_eq!(time(&view(-1, 500_000_000)), "-0.500000000");
         assert_eq!(time(&view(5, 120_000_000)), "5.120000000");
         assert_eq!(time(&view(-3, 0)), "-3");
+    }
+
+    #[test]
+    fn an_added_hardlink_names_the_path_it_links_to() {
+        let link = EntryView {
+            kind: "file",
+            mode: "0644".into(),
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            mtime_nanos: 0,
+            size: 3,
+            sha256: None,
+            target: None,
+            device: None,
+            hardlink: Some("/etc/motd".into()),
+            xattrs: Default::default(),
+        };
+        assert_eq!(entry(&link), "file 0644 0:0 3 B, hardlink to /etc/motd");
     }
 
     #[test]
