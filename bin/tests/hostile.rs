@@ -299,6 +299,51 @@ fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
 }
 
 /// Every regular file under `dir`, relative, sorted.
+/// A download that the cache's disk cannot hold is said to be the disk's fault, naming the
+/// file written, not the server's.
+#[test]
+fn a_download_onto_a_full_disk_names_the_file_it_could_not_write() {
+    let name = "a_download_onto_a_full_disk_names_the_file_it_could_not_write";
+    let dir = tempdir();
+    let repo_blueprint = repository(dir.path(), &[big_package(1 << 20)], &["big"]);
+    let server =
+        flatroot_benches::httpd::Server::start(&[("/repo", dir.path().join("repo"))]).unwrap();
+    let local = std::fs::read_to_string(&repo_blueprint).unwrap();
+    let blueprint = dir.path().join("remote.yaml");
+    let repo = dir.path().join("repo").display().to_string();
+    let remote = local.replacen(&format!("- {repo}\n"), &format!("- {}/repo\n", server.url()), 1);
+    assert_ne!(remote, local);
+    std::fs::write(&blueprint, remote).unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .output();
+    if !matches!(&mounted, Ok(o) if o.status.success()) {
+        let what = format!("a tmpfs mount at {} ({mounted:?})", small.display());
+        return flatroot_benches::testenv::missing(name, &what);
+    }
+
+    let cache = small.join("cache");
+    let output = run(flatroot()
+        .arg("build")
+        .arg(&blueprint)
+        .arg(dir.path().join("out"))
+        .arg("--cache-dir")
+        .arg(&cache));
+    let _ = std::process::Command::new("umount").arg(&small).status();
+
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    let written = format!("cannot write what it sent to {}", cache.join("tmp/part-").display());
+    assert!(text.contains(&written), "{text}");
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(!text.contains("reading the response failed"), "{text}");
+    let asked = server.log().iter().filter(|r| r.path.ends_with(".apk")).count();
+    assert_eq!(asked, 1, "a full disk is not retried");
+}
+
 fn files_of(dir: &Path) -> Vec<String> {
     let files = tree_of(dir).into_iter().filter(|p| dir.join(p).is_file());
     files.collect()

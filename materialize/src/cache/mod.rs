@@ -421,6 +421,14 @@ impl Cache {
                 remove_entry(path).map_err(io_error(path))?;
                 e.file.persist(path).map(drop).map_err(failed)
             }
+            // A file (or a symlink) where the kind's directory goes is damage too.
+            Err(e) if e.error.raw_os_error() == Some(libc::ENOTDIR) => {
+                if let Some(dir) = path.parent() {
+                    clear_non_directory(dir).map_err(io_error(dir))?;
+                    tag::make_private_dir(dir).map_err(io_error(dir))?;
+                }
+                e.file.persist(path).map(drop).map_err(failed)
+            }
             Err(e) => Err(failed(e)),
         }
     }
@@ -450,7 +458,19 @@ impl Cache {
         match crate::files::read_bounded(path, max, "the size of an entry of its kind") {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            // Not a directory where the kind's directory goes: removed, and made again by
+            // the first entry written.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                let dir = path.parent().unwrap_or(path);
+                tracing::debug!(dir = %dir.display(), "removing what is not a directory");
+                clear_non_directory(dir).map_err(io_error(dir))?;
+                Ok(None)
+            }
+            // A symlink loop stands in the entry's place as a directory or a FIFO would.
+            Err(e)
+                if e.kind() == io::ErrorKind::InvalidData
+                    || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
                 tracing::debug!(path = %path.display(), "removing what is not an entry");
                 match remove_entry(path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -601,6 +621,17 @@ pub(crate) fn remove_entry(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes what stands at `dir` unless it is a real directory (a file, a symlink, a FIFO);
+/// nothing there is fine.
+fn clear_non_directory(dir: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if !meta.is_dir() => std::fs::remove_file(dir),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -214,6 +214,30 @@ fn an_entry_lands_where_a_directory_stood() {
 }
 
 #[test]
+fn a_symlink_loop_in_an_entrys_place_or_a_file_in_its_kinds_is_removed_and_the_entry_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    cache.claim(true).unwrap();
+    let looping = cache.entry_path(Kind::Packages, "q1-00.apk");
+    std::fs::create_dir_all(looping.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&looping, &looping).unwrap();
+    let index = cache.entry_path(Kind::Indexes, "00");
+    std::fs::write(index.parent().unwrap(), b"a file where a directory goes").unwrap();
+
+    assert_eq!(cache.read(&looping, 100).unwrap(), None);
+    assert_eq!(cache.read(&index, 100).unwrap(), None);
+    assert!(std::fs::symlink_metadata(&looping).is_err(), "the loop is removed");
+    assert!(std::fs::symlink_metadata(index.parent().unwrap()).is_err(), "so is the file");
+
+    // The kind's directory is a file again when the entry is written: it lands all the same.
+    std::fs::write(index.parent().unwrap(), b"planted again").unwrap();
+    cache.write(&index, b"the index").unwrap();
+    cache.write(&looping, b"the package").unwrap();
+    assert_eq!(cache.read(&index, 100).unwrap().as_deref(), Some(&b"the index"[..]));
+    assert_eq!(cache.read(&looping, 100).unwrap().as_deref(), Some(&b"the package"[..]));
+}
+
+#[test]
 fn an_entry_that_is_not_a_regular_file_is_removed_as_missing_not_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path());

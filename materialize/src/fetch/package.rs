@@ -79,7 +79,8 @@ impl Fetcher {
         }
 
         let mut file = self.cache().temporary().map_err(FetchError::Cache)?;
-        self.download(remote, &url, &what, file.as_file_mut(), limit)?;
+        let part = file.path().to_path_buf();
+        self.download(remote, &url, &what, (file.as_file_mut(), &part), limit)?;
         let mut bytes = Vec::new();
         file.rewind()
             .and_then(|()| file.read_to_end(&mut bytes))
@@ -95,16 +96,16 @@ impl Fetcher {
         Ok(PackageFile { bytes, url, from_cache: false })
     }
 
-    /// Downloads `url` into `out`. A retry after a body was cut short asks for the rest
-    /// (`Range`, with `If-Range` naming the version already begun) and appends it; when the
-    /// server sends the whole file instead, or gave nothing to name the version by, the
-    /// file starts over.
+    /// Downloads `url` into `out`, the file at the path it comes with (for messages). A
+    /// retry after a body was cut short asks for the rest (`Range`, with `If-Range` naming
+    /// the version already begun) and appends it; when the server sends the whole file
+    /// instead, or gave nothing to name the version by, the file starts over.
     fn download(
         &self,
         remote: &Remote,
         url: &str,
         what: &str,
-        out: &mut std::fs::File,
+        (out, path): (&mut std::fs::File, &std::path::Path),
         limit: u64,
     ) -> Result<(), FetchError> {
         let client = self.client()?;
@@ -133,11 +134,11 @@ impl Fetcher {
                     if status != 200 {
                         return Err(HttpError::status(url, status));
                     }
-                    restart(out, url)?;
+                    restart(out, path, url)?;
                     written = 0;
                     version = validator(&response);
                 }
-                copy_body(response, out, &mut written, limit, url)
+                copy_body(response, (out, path), &mut written, limit, url)
             })
             .map_err(|source| FetchError::Http { what: what.to_string(), source })?;
         match outcome {
@@ -169,23 +170,27 @@ fn validator(response: &ureq::http::Response<ureq::Body>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Empties `out` for a fresh start; a failure here is the cache's, not the server's, but
-/// it is reported as a body error so that the retry loop can carry it.
-fn restart(out: &mut std::fs::File, url: &str) -> Result<(), HttpError> {
-    out.set_len(0)
-        .and_then(|()| out.rewind())
-        .map_err(|source| HttpError::Body { url: redact(url), source })
+/// Empties `out`, the file at `path`, for a fresh start.
+fn restart(out: &mut std::fs::File, path: &std::path::Path, url: &str) -> Result<(), HttpError> {
+    out.set_len(0).and_then(|()| out.rewind()).map_err(|source| HttpError::Local {
+        url: redact(url),
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// Appends the body to `out`, counting into `written`; stops at `limit` bytes in all.
+/// Appends the body to `out`, the file at the path it comes with, counting into `written`;
+/// stops at `limit` bytes in all.
 fn copy_body(
     response: ureq::http::Response<ureq::Body>,
-    out: &mut std::fs::File,
+    (out, path): (&mut std::fs::File, &std::path::Path),
     written: &mut u64,
     limit: u64,
     url: &str,
 ) -> Result<Body, HttpError> {
     let body_error = |source| HttpError::Body { url: redact(url), source };
+    let write_error =
+        |source| HttpError::Local { url: redact(url), path: path.to_path_buf(), source };
     let mut reader = response.into_body().into_reader();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -196,7 +201,7 @@ fn copy_body(
         if *written + n as u64 > limit {
             return Ok(Body::TooLarge);
         }
-        out.write_all(&buffer[..n]).map_err(body_error)?;
+        out.write_all(&buffer[..n]).map_err(write_error)?;
         *written += n as u64;
     }
 }

@@ -85,6 +85,18 @@ pub enum HttpError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing what was received to a local file failed (a full disk): no fault of the
+    /// server's, and not retried.
+    #[error("{url}: cannot write what it sent to {path}")]
+    Local {
+        /// The URL asked for, redacted.
+        url: String,
+        /// The file written.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl HttpError {
@@ -104,7 +116,9 @@ impl HttpError {
                     | ureq::Error::Protocol(_)
             ),
             HttpError::Body { .. } => true,
-            HttpError::CaFile { .. } | HttpError::CaFormat { .. } => false,
+            HttpError::CaFile { .. } | HttpError::CaFormat { .. } | HttpError::Local { .. } => {
+                false
+            }
         }
     }
 
