@@ -129,10 +129,16 @@ fn runtime_keys_are_written_to_etc_apk_keys_as_public_key_pem() {
         let key = SigningKey::untrusted_key().unwrap().public_key();
         key.to_pkcs1_pem(rsa::pkcs1::LineEnding::CRLF).unwrap()
     };
+    // Words around the block, as people paste it, are no part of the key.
+    let noted = format!("# the mirror's key\n{mirror}\n\nrotated yearly\n");
     let path = with_runtime_keys(
         dir.path(),
         "keys.yaml",
-        &[("mirror.rsa.pub", &mirror), ("mirror-again@example.org.rsa.pub", &pkcs1)],
+        &[
+            ("mirror.rsa.pub", &mirror),
+            ("mirror-again@example.org.rsa.pub", &pkcs1),
+            ("mirror-noted.rsa.pub", &noted),
+        ],
     );
 
     let out = dir.path().join("out");
@@ -145,8 +151,10 @@ fn runtime_keys_are_written_to_etc_apk_keys_as_public_key_pem() {
         file(&tree, "etc/apk/keys/mirror.rsa.pub"),
         (mirror.clone().into_bytes(), 0o644, 1234567890)
     );
-    let (again, _, _) = file(&tree, "etc/apk/keys/mirror-again@example.org.rsa.pub");
-    assert_eq!(String::from_utf8(again).unwrap(), mirror);
+    for name in ["mirror-again@example.org.rsa.pub", "mirror-noted.rsa.pub"] {
+        let (again, _, _) = file(&tree, &format!("etc/apk/keys/{name}"));
+        assert_eq!(String::from_utf8(again).unwrap(), mirror, "{name}");
+    }
     assert!(mirror.starts_with("-----BEGIN PUBLIC KEY-----\n") && !mirror.contains('\r'));
     // The build's own key is there too, as the keyring gives it.
     let own = std::fs::read(root().join(KEY)).unwrap();

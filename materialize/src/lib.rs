@@ -20,6 +20,7 @@ pub mod http;
 pub mod image;
 pub mod lock;
 pub mod oci;
+pub mod pem;
 pub mod plan;
 pub mod progress;
 pub mod registry;

@@ -19,6 +19,7 @@ use crate::build::{Plan, RunConfig};
 use crate::fetch::Remote;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
+use crate::rootfs::certificates::{self, Certificates};
 use crate::rootfs::paths::{MutationKind, PathMutation};
 
 /// What the command line adds to or changes in a blueprint.
@@ -89,6 +90,17 @@ pub enum PlanError {
     /// name, or a name given twice with different keys.
     #[error("{blueprint}: contents.runtime_keyring: {name:?}: {reason}")]
     RuntimeKey {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The entry's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `certificates.additional` entry that is not one X.509 certificate in PEM under a
+    /// plain file name.
+    #[error("{blueprint}: certificates.additional: {name:?}: {reason}")]
+    Certificate {
         /// The blueprint.
         blueprint: PathBuf,
         /// The entry's name.
@@ -211,6 +223,7 @@ pub fn from_blueprint(
             bp.contents.runtime_repositories.as_deref().unwrap_or_default(),
         ),
         runtime_keys: runtime_keys(bp, source)?,
+        certificates: certificates(bp, source)?,
         keyring,
         archs,
         config: run_config(bp, source)?,
@@ -239,13 +252,13 @@ fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<(String, String)>, 
             reason,
         };
         check_key_name(&entry.name).map_err(|e| refuse(format!("not a key file name: {e}")))?;
-        let blocks = entry.content.matches("-----BEGIN").count();
+        let blocks = crate::pem::block_count(&entry.content);
         if blocks != 1 {
             let found = format!("the content holds {blocks} PEM blocks; expected one public key");
             return Err(refuse(found));
         }
         let pem = canonical_public_key_pem(&entry.name, &entry.content)
-            .map_err(|e| refuse(e.to_string()))?;
+            .map_err(|e| refuse(crate::error_chain(&e)))?;
 
         match keys.iter().find(|(name, _)| *name == entry.name) {
             Some((_, first)) if *first != pem => {
@@ -256,6 +269,28 @@ fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<(String, String)>, 
         }
     }
     Ok(keys)
+}
+
+/// `certificates`: each additional certificate checked, under a plain file name; an entry
+/// given twice alike (a blueprint and one it includes) is one.
+fn certificates(bp: &Blueprint, source: &Path) -> Result<Certificates, PlanError> {
+    let Some(given) = &bp.certificates else { return Ok(Certificates::default()) };
+    let mut additional: Vec<(String, certificates::Certificate)> = Vec::new();
+    for entry in &given.additional {
+        let refuse = |reason: String| PlanError::Certificate {
+            blueprint: source.to_path_buf(),
+            name: entry.name.clone(),
+            reason,
+        };
+        check_key_name(&entry.name).map_err(|e| refuse(format!("not a file name: {e}")))?;
+        let parsed = certificates::parse(&entry.content).map_err(|e| refuse(e.to_string()))?;
+
+        let named = (entry.name.clone(), parsed);
+        if !additional.contains(&named) {
+            additional.push(named);
+        }
+    }
+    Ok(Certificates { additional, providers: given.providers.clone() })
 }
 
 /// Checks that `name` can be a file of `etc/apk/keys` as apk names keys: ASCII letters,

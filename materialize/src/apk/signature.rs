@@ -196,7 +196,8 @@ impl Trust {
     }
 }
 
-/// The RSA public key in `pem` (SubjectPublicKeyInfo or PKCS#1, one PEM block), written
+/// The RSA public key in `pem` (SubjectPublicKeyInfo or PKCS#1, one PEM block, whatever text
+/// is around it), written
 /// again as SubjectPublicKeyInfo PEM with LF line ends: the form apk reads its keys in, the
 /// same text for the same key however it was given.
 ///
@@ -206,10 +207,10 @@ pub fn canonical_public_key_pem(name: &str, pem: &str) -> Result<String, Signatu
     use rsa::pkcs8::EncodePublicKey as _;
 
     let bad = || SignatureError::BadKey { name: name.to_string(), source: None };
-    if pem.matches("-----BEGIN").count() != 1 {
+    if crate::pem::block_count(pem) != 1 {
         return Err(bad());
     }
-    let key = parse_pem(name, pem)?;
+    let key = parse_pem(name, crate::pem::first_block(pem).ok_or_else(bad)?)?;
     key.to_public_key_pem(rsa::pkcs8::LineEnding::LF).map_err(|_| bad())
 }
 

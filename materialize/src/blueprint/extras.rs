@@ -10,19 +10,6 @@ use serde::Deserialize;
 
 use super::types::{Entrypoint, nullable};
 
-/// A file given inline: `{name, content}` (apko's `RuntimeKeyringEntry` and
-/// `AdditionalCertificateEntry`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InlineFile {
-    /// `name`: the file name the content is installed under.
-    #[serde(default)]
-    pub name: String,
-    /// `content`: the PEM text.
-    #[serde(default)]
-    pub content: String,
-}
-
 /// `contents.baseimage`: apko's `BaseImageDescriptor`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,18 +32,6 @@ pub struct Layering {
     /// `budget`: the number of layers apko may add.
     #[serde(default)]
     pub budget: Option<i64>,
-}
-
-/// `certificates`: apko's `ImageCertificates`. Not acted on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Certificates {
-    /// `additional`: PEM certificates given inline.
-    #[serde(default, deserialize_with = "nullable")]
-    pub additional: Vec<InlineFile>,
-    /// `providers`: virtual package names whose certificate files form the CA bundle.
-    #[serde(default, deserialize_with = "nullable")]
-    pub providers: Vec<String>,
 }
 
 /// `os-release`: the fields of a generated `/etc/os-release` (older apko). Not acted on.

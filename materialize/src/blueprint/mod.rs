@@ -27,18 +27,19 @@ mod arch;
 mod extras;
 mod load;
 mod mode;
+mod trust;
 mod types;
 mod yaml;
 
 pub use arch::{Arch, Platform};
 pub use extras::{
-    AccountsOption, BaseImage, BuildOption, Certificates, ContentsOption, InlineFile, Layering,
-    ListOption, OsRelease,
+    AccountsOption, BaseImage, BuildOption, ContentsOption, Layering, ListOption, OsRelease,
 };
 pub use load::{
     BlueprintError, Loaded, MAX_BLUEPRINT_BYTES, MAX_INCLUDE_DEPTH, Warning, load, parse_str,
 };
 pub use mode::Mode;
+pub use trust::{Certificates, InlineFile};
 pub use types::{
     Accounts, Blueprint, Contents, Entrypoint, Group, KeyringEntry, PathKind, PathMutation,
     Repository, User,

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use super::arch::Arch;
-use super::extras::{BaseImage, BuildOption, Certificates, InlineFile, Layering, OsRelease};
+use super::extras::{BaseImage, BuildOption, Layering, OsRelease};
 use super::mode::Mode;
+use super::trust::{Certificates, InlineFile};
 
 /// A whole blueprint: apko's `ImageConfiguration`.
 ///
@@ -71,7 +72,7 @@ pub struct Blueprint {
     /// layer.
     #[serde(default)]
     pub layering: Option<Layering>,
-    /// `certificates`: CA certificates to add to the image's bundle. Not acted on.
+    /// `certificates`: CA certificates to install and add to the image's bundles.
     #[serde(default)]
     pub certificates: Option<Certificates>,
     /// `os-release`: fields of a generated `/etc/os-release` (older apko). Not acted on.

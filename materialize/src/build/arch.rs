@@ -27,6 +27,7 @@ use crate::oci::segment_share::EarlySegments;
 use crate::progress::{Progress, Stage};
 use crate::repository::{self, LoadedRepository, PackageBytes, RepositoryError};
 use crate::resolve::{self, Resolution};
+use crate::rootfs::certificates;
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
 use crate::rootfs::paths;
@@ -285,6 +286,13 @@ fn tree_checked(
     })?;
     let (links, source) = (report.busybox_links, report.busybox_source);
     tracing::debug!(arch, links, source = ?source, "generated files");
+    let added = certificates::install(&mut tree, &plan.certificates, &installed, build_time)
+        .map_err(|source| BuildError::Certificates {
+            arch: arch.to_string(),
+            blueprint: plan.source.clone(),
+            source: Box::new(source),
+        })?;
+    tracing::debug!(arch, certificates = added.certificates, stores = ?added.stores, "certificates");
     paths::apply(&mut tree, &plan.paths, build_time).map_err(|source| BuildError::Paths {
         blueprint: plan.source.clone(),
         source: Box::new(source),

@@ -163,6 +163,17 @@ pub enum BuildError {
         #[source]
         source: Box<GenerateError>,
     },
+    /// The blueprint's certificates could not be installed.
+    #[error("{arch}: {blueprint}: certificates")]
+    Certificates {
+        /// The architecture.
+        arch: String,
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<crate::rootfs::certificates::InstallError>,
+    },
     /// A `paths` mutation failed.
     #[error("{blueprint}: paths")]
     Paths {

@@ -40,6 +40,7 @@ use crate::oci::segment_share::SegmentSharing;
 use crate::oci::segment_store::SegmentStats;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
+use crate::rootfs::certificates::Certificates;
 use crate::rootfs::paths::PathMutation;
 use crate::store::DataStore;
 
@@ -76,6 +77,8 @@ pub struct Plan {
     pub users: Vec<User>,
     /// Groups to add to the account files.
     pub groups: Vec<Group>,
+    /// `certificates`: CA certificates to install, checked.
+    pub certificates: Certificates,
     /// The `paths` mutations, in order.
     pub paths: Vec<PathMutation>,
     /// For an `entrypoint.type: service-bundle`, the s6 services: name to command line,

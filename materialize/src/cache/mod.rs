@@ -411,8 +411,10 @@ impl Cache {
         // directory standing where the entry goes is damage, removed so the entry can land.
         match file.persist(path) {
             Ok(_) => Ok(()),
+            // A dangling symlink where the directory goes is damage, cleared first.
             Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
+                    clear_non_directory(dir).map_err(io_error(dir))?;
                     tag::make_private_dir(dir).map_err(io_error(dir))?;
                 }
                 e.file.persist(path).map(drop).map_err(failed)
@@ -628,11 +630,15 @@ pub(crate) fn remove_entry(path: &Path) -> io::Result<()> {
 /// Removes what stands at `dir` unless it is a real directory (a file, a symlink, a FIFO);
 /// nothing there is fine.
 fn clear_non_directory(dir: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(dir) {
+    let removed = match std::fs::symlink_metadata(dir) {
         Ok(meta) if !meta.is_dir() => std::fs::remove_file(dir),
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+    };
+    // Gone already: another thread or process cleared it first.
+    match removed {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

@@ -238,6 +238,35 @@ fn a_symlink_loop_in_an_entrys_place_or_a_file_in_its_kinds_is_removed_and_the_e
 }
 
 #[test]
+fn a_kinds_directory_that_is_a_dangling_symlink_or_a_file_is_repaired_by_many_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    cache.claim(true).unwrap();
+    let kind = cache.entry_path(Kind::Packages, "x").parent().unwrap().to_path_buf();
+
+    for damage in ["dangling symlink", "file"] {
+        let _ = crate::cache::remove_entry(&kind);
+        match damage {
+            "file" => std::fs::write(&kind, b"planted").unwrap(),
+            _ => std::os::unix::fs::symlink(dir.path().join("nowhere"), &kind).unwrap(),
+        }
+        std::thread::scope(|scope| {
+            for n in 0..8 {
+                let cache = &cache;
+                scope.spawn(move || {
+                    let path = cache.entry_path(Kind::Packages, &format!("q1-{n}.apk"));
+                    assert_eq!(cache.read(&path, 100).unwrap(), None, "{damage}");
+                    cache.write(&path, format!("package {n}").as_bytes()).unwrap();
+                    let read = cache.read(&path, 100).unwrap().unwrap();
+                    assert_eq!(read, format!("package {n}").into_bytes(), "{damage}");
+                });
+            }
+        });
+        assert!(std::fs::symlink_metadata(&kind).unwrap().is_dir(), "{damage}");
+    }
+}
+
+#[test]
 fn an_entry_that_is_not_a_regular_file_is_removed_as_missing_not_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path());

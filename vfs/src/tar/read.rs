@@ -429,9 +429,11 @@ fn read_entries(
                 }
                 // Any non-directory may have several names (GNU tar archives a hardlinked
                 // symlink or device node as a link entry too); a directory never.
-                let id = tree
-                    .lookup(&target, Follow::NotFinal)
-                    .map_err(|_| bad(HardlinkTarget::Missing))?;
+                // An empty target names no entry (a lookup would find the root).
+                let id = Some(&target)
+                    .filter(|target| !target.is_empty())
+                    .and_then(|target| tree.lookup(target, Follow::NotFinal).ok())
+                    .ok_or_else(|| bad(HardlinkTarget::Missing))?;
                 if tree.node(id).is_dir() {
                     return Err(bad(HardlinkTarget::Directory));
                 }

@@ -50,6 +50,12 @@ fn a_hardlink_to_a_missing_name_is_an_error() {
     let bytes: SharedBuffer = Arc::new(builder.into_inner().unwrap());
     let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
     assert!(matches!(err, ReadError::BadHardlink { .. }), "{err}");
+
+    // An empty target is missing too, not the root directory.
+    let empty = raw_entry(b"b", b'1', b"", 0o644, b"");
+    let bytes: SharedBuffer = Arc::new([empty, vec![0; 1024]].concat());
+    let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
+    assert!(matches!(err, ReadError::BadHardlink { why: HardlinkTarget::Missing, .. }), "{err}");
 }
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {

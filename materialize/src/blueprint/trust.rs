@@ -1,0 +1,31 @@
+//! What a blueprint gives inline for the image to trust: `contents.runtime_keyring` keys and
+//! `certificates`.
+
+use serde::Deserialize;
+
+use super::types::nullable;
+
+/// A file given inline: `{name, content}` (apko's `RuntimeKeyringEntry` and
+/// `AdditionalCertificateEntry`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlineFile {
+    /// `name`: the file name the content is installed under.
+    #[serde(default)]
+    pub name: String,
+    /// `content`: the PEM text.
+    #[serde(default)]
+    pub content: String,
+}
+
+/// `certificates`: apko's `ImageCertificates`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificates {
+    /// `additional`: PEM certificates given inline.
+    #[serde(default, deserialize_with = "nullable")]
+    pub additional: Vec<InlineFile>,
+    /// `providers`: virtual package names whose certificate files form the CA bundle.
+    #[serde(default, deserialize_with = "nullable")]
+    pub providers: Vec<String>,
+}
