@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use flatroot_vfs::{Entry, FrozenTree, Node, NodeKind, Timestamp};
+use flatroot_vfs::{Entry, FrozenTree, Node, NodeId, NodeKind, Timestamp};
 use sha2::{Digest as _, Sha256};
 
 use super::meaning;
@@ -120,23 +120,42 @@ fn packages(
 /// An entry as compared: its node and the derived properties that are not on the node.
 struct Seen<'t> {
     node: &'t Node,
+    id: NodeId,
+    /// Another name of the node: see [`link_partners`].
     hardlink: Option<&'t [u8]>,
     mtime: Timestamp,
 }
 
+/// The entries of `tree` by path, with no hardlink partner yet.
 fn index<'t>(tree: &'t FrozenTree, clamp: Option<i64>) -> BTreeMap<&'t [u8], Seen<'t>> {
     // The layer carries no root entry, so the root's own metadata is not compared.
     tree.walk()
         .filter(|e| !e.path.is_empty())
         .map(|e: &Entry| {
             let node = tree.node(e.node);
-            // Only a later name of a group links to the first, as a layer writes them: the
-            // first name is the file itself, and gaining a link does not change it.
-            let hardlink = if e.is_link_follower { tree.first_path(e.node) } else { None };
             let mtime = clamp.map_or(node.meta.mtime, |limit| node.meta.mtime.clamp_to(limit));
-            (&*e.path, Seen { node, hardlink, mtime })
+            (&*e.path, Seen { node, id: e.node, hardlink: None, mtime })
         })
         .collect()
+}
+
+/// Gives each entry of `side` that shares its node with others the first of those others
+/// (walk order) that `other` has too, or for a path `other` lacks, the first of them: so a
+/// name added to or removed from a group is one added or removed path naming a partner,
+/// and the names both sides have differ only when their links among themselves do.
+fn link_partners<'t>(side: &mut BTreeMap<&'t [u8], Seen<'t>>, other: &BTreeSet<&[u8]>) {
+    let mut groups: BTreeMap<NodeId, Vec<&'t [u8]>> = BTreeMap::new();
+    for (path, seen) in side.iter().filter(|(_, seen)| !seen.node.is_dir()) {
+        groups.entry(seen.id).or_default().push(path);
+    }
+    for (path, seen) in side.iter_mut() {
+        let Some(members) = groups.get(&seen.id).filter(|m| m.len() > 1) else { continue };
+        let common = other.contains(path);
+        seen.hardlink = members
+            .iter()
+            .find(|member| *member != path && (!common || other.contains(*member)))
+            .copied();
+    }
 }
 
 fn files(
@@ -146,8 +165,11 @@ fn files(
     tb: &FrozenTree,
     options: &Options,
 ) -> Vec<FileChange> {
-    let ia = index(ta, a.mtime_clamp);
-    let ib = index(tb, b.mtime_clamp);
+    let (mut ia, mut ib) = (index(ta, a.mtime_clamp), index(tb, b.mtime_clamp));
+    let (paths_a, paths_b): (BTreeSet<&[u8]>, BTreeSet<&[u8]>) =
+        (ia.keys().copied().collect(), ib.keys().copied().collect());
+    link_partners(&mut ia, &paths_b);
+    link_partners(&mut ib, &paths_a);
     let paths: BTreeSet<&[u8]> = ia.keys().chain(ib.keys()).copied().collect();
     let mut out = Vec::new();
     for path in paths {
@@ -511,6 +533,51 @@ mod tests {
         assert_eq!(paths, ["/hl"], "the first path is the file itself, unchanged");
         let added = files[0].b.as_ref().unwrap();
         assert_eq!(added.hardlink.as_deref(), Some("/etc/motd"));
+    }
+
+    #[test]
+    fn a_name_that_sorts_first_joining_a_group_changes_no_other_name() {
+        let group = |names: &[&[u8]]| {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            tree.insert_dir_all(b"d", Metadata::directory(0o755)).unwrap();
+            let hi = Content::from_vec(b"hi\n".to_vec());
+            let id = tree.insert_file(b"d/file", Metadata::file(0o644), hi).unwrap();
+            for name in names {
+                let (dir, leaf) = tree.parent_of(name).unwrap();
+                tree.link(dir, leaf, id, name).unwrap();
+            }
+            side(tree.freeze())
+        };
+
+        let grown = report(&group(&[b"d/hl"]), &group(&[b"d/a-new", b"d/hl"]), &Options::default());
+        let files = grown.files.unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/d/a-new"]);
+        assert_eq!(files[0].b.as_ref().unwrap().hardlink.as_deref(), Some("/d/file"));
+
+        let shrunk =
+            report(&group(&[b"d/a-new", b"d/hl"]), &group(&[b"d/hl"]), &Options::default());
+        let files = shrunk.files.unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/d/a-new"], "removed, and nothing else changed");
+        assert_eq!(files[0].change, ChangeKind::Removed);
+
+        // Two files that become one are each reported, naming the other.
+        let apart = {
+            let mut tree = Tree::new(Metadata::directory(0o755));
+            tree.insert_dir_all(b"d", Metadata::directory(0o755)).unwrap();
+            for name in [&b"d/file"[..], b"d/hl"] {
+                let hi = Content::from_vec(b"hi\n".to_vec());
+                tree.insert_file(name, Metadata::file(0o644), hi).unwrap();
+            }
+            side(tree.freeze())
+        };
+        let joined = report(&apart, &group(&[b"d/hl"]), &Options::default()).files.unwrap();
+        let links: Vec<(&str, Option<&str>)> = joined
+            .iter()
+            .map(|f| (f.path.as_str(), f.b.as_ref().unwrap().hardlink.as_deref()))
+            .collect();
+        assert_eq!(links, [("/d/file", Some("/d/hl")), ("/d/hl", Some("/d/file"))]);
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub enum Field {
     Mtime,
     /// A symlink's target.
     Target,
-    /// Which earlier path the entry is a hardlink to (the first path of its group).
+    /// Which other paths the entry shares its node with (one of them is shown).
     Hardlink,
     /// Extended attributes.
     Xattrs,

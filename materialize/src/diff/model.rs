@@ -21,9 +21,9 @@
 //!
 //! An entry is `{"type", "mode" ("0644"), "uid", "gid", "mtime", "mtime_nanos", "size",
 //! "sha256", "target", "device" ("major,minor"), "hardlink", "xattrs"}`; `sha256` is set for
-//! regular files, `target` for symlinks, `device` for device nodes, `hardlink` (the first
-//! path of the group in walk order) for the later paths of a node reached by several, as
-//! a layer writes them as links to the first, and `xattrs` maps
+//! regular files, `target` for symlinks, `device` for device nodes, `hardlink` for a node
+//! reached by several paths (another of them: the first in walk order that both sides
+//! have, or for an added or removed path the first of all), and `xattrs` maps
 //! each name to its value (as text when it is UTF-8, else `hex:` and the bytes in hex). A
 //! stat row is `{"name", "added", "removed", "changed", "bytes_a", "bytes_b"}`.
 
@@ -126,7 +126,8 @@ pub struct EntryView {
     pub target: Option<String>,
     /// A device's `major,minor`.
     pub device: Option<String>,
-    /// For a later path of a hardlink group, the group's first path (walk order).
+    /// For a node reached by several paths, another of them: the first (walk order) that
+    /// both sides have, or for an added or removed path the first of all.
     pub hardlink: Option<String>,
     /// Extended attributes.
     pub xattrs: BTreeMap<String, String>,
