@@ -154,17 +154,13 @@ pub fn install(
     if certificates.is_empty() {
         return Ok(Installed::default());
     }
-    // Each with its truststore alias.
-    let mut taken: Vec<(String, &Certificate)> = Vec::new();
 
     for (name, certificate) in &certificates.additional {
         let path = format!("{LOCAL_DIR}/{name}-{}.crt", certificate.fingerprint);
         write(tree, &path, certificate.pem.clone().into_bytes(), time)?;
-        taken.push((format!("{name}-{}", certificate.fingerprint), certificate));
     }
 
-    let provided = provided_files(certificates, installed);
-    let from_packages: Vec<(String, Certificate)> = provided
+    let from_packages: Vec<(String, Certificate)> = provided_files(certificates, installed)
         .into_iter()
         .filter_map(|path| {
             let text = String::from_utf8(file_bytes(tree, &path)?).ok()?;
@@ -181,9 +177,12 @@ pub fn install(
         conf.extend_from_slice(listed.as_bytes());
         write(tree, CONF, conf, time)?;
     }
-    let pkg = |(_, c): &(String, Certificate)| (format!("pkg-{}", c.fingerprint), c.clone());
-    let from_packages: Vec<(String, Certificate)> = from_packages.iter().map(pkg).collect();
-    taken.extend(from_packages.iter().map(|(alias, certificate)| (alias.clone(), certificate)));
+
+    // Every certificate, the additional ones first, with its truststore alias.
+    let additional =
+        certificates.additional.iter().map(|(name, c)| (format!("{name}-{}", c.fingerprint), c));
+    let provided = from_packages.iter().map(|(_, c)| (format!("pkg-{}", c.fingerprint), c));
+    let taken: Vec<(String, &Certificate)> = additional.chain(provided).collect();
 
     let mut report = Installed { certificates: taken.len(), ..Installed::default() };
     if taken.is_empty() {
