@@ -239,26 +239,32 @@ fn a_build_killed_at_any_moment_leaves_no_partial_output() {
     }
 }
 
-/// A full disk (a 256 KiB tmpfs) gives one clean error and removes the partial output.
-#[test]
-fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
-    let dir = tempdir();
-    let blueprint = repository(dir.path(), &[big_package(1 << 20)], &["big"]);
-    let small = dir.path().join("small");
+/// `dir/small`, a 256 KiB tmpfs mounted there for `test` (which unmounts it), or `None`,
+/// said loudly, where tmpfs cannot be mounted (not root).
+fn full_disk(dir: &Path, test: &str) -> Option<PathBuf> {
+    let small = dir.join("small");
     std::fs::create_dir(&small).unwrap();
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
         .arg(&small)
         .output();
-    let ok = matches!(&mounted, Ok(o) if o.status.success());
-    if !ok {
-        let what = format!("a tmpfs mount at {} ({mounted:?})", small.display());
-        flatroot_benches::testenv::missing(
-            "a_full_disk_is_a_clean_error_and_leaves_nothing",
-            &what,
-        );
-        return;
+    if matches!(&mounted, Ok(o) if o.status.success()) {
+        return Some(small);
     }
+    let what = format!("a tmpfs mount at {} ({mounted:?})", small.display());
+    flatroot_benches::testenv::missing(test, &what);
+    None
+}
+
+/// A full disk (a 256 KiB tmpfs) gives one clean error and removes the partial output.
+#[test]
+fn a_full_disk_is_a_clean_error_and_leaves_nothing() {
+    let dir = tempdir();
+    let blueprint = repository(dir.path(), &[big_package(1 << 20)], &["big"]);
+    let Some(small) = full_disk(dir.path(), "a_full_disk_is_a_clean_error_and_leaves_nothing")
+    else {
+        return;
+    };
 
     let output = run(flatroot()
         .arg("build")
@@ -314,16 +320,7 @@ fn a_download_onto_a_full_disk_names_the_file_it_could_not_write() {
     let remote = local.replacen(&format!("- {repo}\n"), &format!("- {}/repo\n", server.url()), 1);
     assert_ne!(remote, local);
     std::fs::write(&blueprint, remote).unwrap();
-    let small = dir.path().join("small");
-    std::fs::create_dir(&small).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&small)
-        .output();
-    if !matches!(&mounted, Ok(o) if o.status.success()) {
-        let what = format!("a tmpfs mount at {} ({mounted:?})", small.display());
-        return flatroot_benches::testenv::missing(name, &what);
-    }
+    let Some(small) = full_disk(dir.path(), name) else { return };
 
     let cache = small.join("cache");
     let output = run(flatroot()
