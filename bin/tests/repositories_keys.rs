@@ -221,11 +221,20 @@ fn a_runtime_key_may_not_replace_a_different_key_of_its_name() {
     let own = std::fs::read_to_string(root().join(KEY)).unwrap();
     let other = SigningKey::untrusted_key().unwrap().public_key_pem().unwrap();
 
-    // The keyring's key again, in its canonical form (the fixture's file is one): accepted.
-    let same = with_runtime_keys(dir.path(), "same.yaml", &[("flatroot-test.rsa.pub", &own)]);
-    let out = dir.path().join("same");
-    success(&build_offline(&same, &out));
-    assert_eq!(text(&tree_of(&out), "etc/apk/keys/flatroot-test.rsa.pub"), own);
+    // The keyring's key again, as its file has it and as PKCS#1 with CRLF line ends: the
+    // same key, accepted, and the keyring's file stays as it is.
+    let pkcs1 = {
+        use rsa::pkcs1::EncodeRsaPublicKey as _;
+        let key = SigningKey::test_key().unwrap().public_key();
+        key.to_pkcs1_pem(rsa::pkcs1::LineEnding::CRLF).unwrap()
+    };
+    for (n, form) in [own.as_str(), pkcs1.as_str()].into_iter().enumerate() {
+        let blueprint = format!("same{n}.yaml");
+        let same = with_runtime_keys(dir.path(), &blueprint, &[("flatroot-test.rsa.pub", form)]);
+        let out = dir.path().join(format!("same{n}"));
+        success(&build_offline(&same, &out));
+        assert_eq!(text(&tree_of(&out), "etc/apk/keys/flatroot-test.rsa.pub"), own);
+    }
 
     let clash = with_runtime_keys(dir.path(), "clash.yaml", &[("flatroot-test.rsa.pub", &other)]);
     let out = dir.path().join("clash");

@@ -11,6 +11,7 @@ use flatroot_vfs::{Content, Follow, Lossy, Metadata, Node, NodeKind, Timestamp, 
 use super::accounts::{self, Group, User};
 use super::busybox;
 use super::installed::{self, InstalledPackage};
+use crate::apk::signature::canonical_public_key_pem;
 
 /// The inputs of the generated files.
 #[derive(Debug, Clone, Copy)]
@@ -330,14 +331,19 @@ fn put(
 }
 
 /// Writes the runtime keys into `etc/apk/keys`, after the keyring's and the packages' keys:
-/// one of the same name must be the same bytes, since apk would verify with whichever it
-/// found.
+/// one of the same name must be the same key (which is left as it is), since apk would
+/// verify with whichever it found.
 fn runtime_keys(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateError> {
     for (name, pem) in inputs.runtime_keys {
         let path = format!("etc/apk/keys/{name}");
         if let Ok(id) = tree.lookup(path.as_bytes(), Follow::NotFinal) {
-            let same =
-                matches!(&tree.node(id).kind, NodeKind::File(c) if c.bytes() == pem.as_bytes());
+            // The same key in another PEM form (PKCS#1, CRLF) is the same key.
+            let same = match &tree.node(id).kind {
+                NodeKind::File(c) => std::str::from_utf8(c.bytes()).is_ok_and(|text| {
+                    canonical_public_key_pem(name, text).is_ok_and(|there| there == *pem)
+                }),
+                _ => false,
+            };
             if same {
                 continue;
             }
