@@ -120,6 +120,18 @@ fn additional_and_provided_certificates_reach_the_bundle_the_conf_and_the_trusts
             Entry::file("etc/ssl/certs/ca-certificates.crt", shipped.clone().into_bytes()),
             Entry::dir("etc/ssl/certs/java"),
             Entry::file("etc/ssl/certs/java/cacerts", cacerts),
+            // A list whose last line has no newline, and a second bundle that is the first.
+            Entry::file("etc/ca-certificates.conf", b"mozilla/Foo.crt".to_vec()),
+            Entry::dir("var"),
+            Entry::dir("var/lib"),
+            Entry::dir("var/lib/ecs"),
+            Entry::dir("var/lib/ecs/deps"),
+            Entry::dir("var/lib/ecs/deps/execute-command"),
+            Entry::dir("var/lib/ecs/deps/execute-command/certs"),
+            Entry::symlink(
+                "var/lib/ecs/deps/execute-command/certs/tls-ca-bundle.pem",
+                "/etc/ssl/certs/ca-certificates.crt",
+            ),
         ],
         None,
     );
@@ -135,6 +147,8 @@ fn additional_and_provided_certificates_reach_the_bundle_the_conf_and_the_trusts
                 "usr/share/ca-certificates/extra/readme.pem",
                 b"not a certificate".to_vec(),
             ),
+            // The same certificate again, through a link.
+            Entry::symlink("usr/share/ca-certificates/extra/again.crt", "provided.crt"),
         ],
         Some("custom-ca-certificates"),
     );
@@ -159,9 +173,10 @@ fn additional_and_provided_certificates_reach_the_bundle_the_conf_and_the_trusts
     let written = format!("usr/local/share/ca-certificates/Corp-Root-{corporate_fp}.crt");
     assert_eq!(String::from_utf8(file(&tree, &written)).unwrap(), corporate);
     let bundle = String::from_utf8(file(&tree, "etc/ssl/certs/ca-certificates.crt")).unwrap();
-    assert_eq!(bundle, format!("{shipped}{corporate}\n{provided}\n"), "additional first");
-    let conf = file(&tree, "etc/ca-certificates.conf");
-    assert_eq!(conf, b"extra/provided.crt\n", "readme.pem holds no certificate");
+    assert_eq!(bundle, format!("{shipped}{corporate}\n{provided}\n"), "additional first, once");
+    let conf = String::from_utf8(file(&tree, "etc/ca-certificates.conf")).unwrap();
+    let listed = "mozilla/Foo.crt\nextra/again.crt\nextra/provided.crt\n";
+    assert_eq!(conf, listed, "readme.pem holds no certificate");
     let id = tree.lookup(b"etc/ssl/certs/ca-certificates.crt", Follow::Final).unwrap();
     assert_eq!(tree.node(id).meta.mtime.secs, 1_700_000_000);
 
@@ -188,6 +203,32 @@ fn additional_and_provided_certificates_reach_the_bundle_the_conf_and_the_trusts
         .arg(dir.path().join("again"))
         .args(["--source-date-epoch", "1700000000"]));
     assert_eq!(success(&again), success(&output));
+}
+
+#[test]
+fn an_additional_certificates_name_must_leave_room_for_its_fingerprint() {
+    let test = "an_additional_certificates_name_must_leave_room_for_its_fingerprint";
+    if testenv::command_for(test, "openssl", "openssl").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let (pem, fingerprint) = certificate(dir.path(), "long");
+    let packages = [
+        package("ca-bundle", vec![Entry::dir("etc")], None),
+        package("extra-ca", vec![Entry::dir("usr")], None),
+    ];
+
+    let longest = "n".repeat(186);
+    let path = blueprint(dir.path(), &packages, &additional(&longest, &pem));
+    let out = dir.path().join("longest");
+    success(&run(flatroot().arg("build").arg(&path).arg(&out)));
+    let tree = images(&out)[0].tree().unwrap();
+    file(&tree, &format!("usr/local/share/ca-certificates/{longest}-{fingerprint}.crt"));
+
+    let path = blueprint(dir.path(), &packages, &additional(&"n".repeat(187), &pem));
+    let output = run(flatroot().arg("build").arg(&path).arg(dir.path().join("longer")));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("longer than 186 bytes"), "{}", stderr(&output));
 }
 
 #[test]

@@ -283,6 +283,11 @@ fn certificates(bp: &Blueprint, source: &Path) -> Result<Certificates, PlanError
             reason,
         };
         check_key_name(&entry.name).map_err(|e| refuse(format!("not a file name: {e}")))?;
+        if entry.name.len() > certificates::MAX_NAME_LEN {
+            let most = certificates::MAX_NAME_LEN;
+            let why = format!("longer than {most} bytes, so NAME-SHA256.crt is no file name");
+            return Err(refuse(why));
+        }
         let parsed = certificates::parse(&entry.content).map_err(|e| refuse(e.to_string()))?;
 
         let named = (entry.name.clone(), parsed);

@@ -139,23 +139,68 @@ fn index<'t>(tree: &'t FrozenTree, clamp: Option<i64>) -> BTreeMap<&'t [u8], See
         .collect()
 }
 
+/// For each path of a hardlink group of one side that the other side has too, the names
+/// of its group that both sides have, itself included, in walk order.
+type Groups<'t> = BTreeMap<&'t [u8], Names<'t>>;
+
+/// Paths, in walk order.
+type Names<'t> = Vec<&'t [u8]>;
+
 /// Gives each entry of `side` that shares its node with others the first of those others
-/// (walk order) that `other` has too, or for a path `other` lacks, the first of them: so a
-/// name added to or removed from a group is one added or removed path naming a partner,
-/// and the names both sides have differ only when their links among themselves do.
-fn link_partners<'t>(side: &mut BTreeMap<&'t [u8], Seen<'t>>, other: &BTreeSet<&[u8]>) {
-    let mut groups: BTreeMap<NodeId, Vec<&'t [u8]>> = BTreeMap::new();
+/// (walk order) that `other` has too, or for a path `other` lacks, the first of them, and
+/// returns the [`Groups`] of the paths both have.
+fn link_partners<'t>(
+    side: &mut BTreeMap<&'t [u8], Seen<'t>>,
+    other: &BTreeSet<&[u8]>,
+) -> Groups<'t> {
+    let mut nodes: BTreeMap<NodeId, Vec<&'t [u8]>> = BTreeMap::new();
     for (path, seen) in side.iter().filter(|(_, seen)| !seen.node.is_dir()) {
-        groups.entry(seen.id).or_default().push(path);
+        nodes.entry(seen.id).or_default().push(path);
     }
+    let mut groups = Groups::new();
     for (path, seen) in side.iter_mut() {
-        let Some(members) = groups.get(&seen.id).filter(|m| m.len() > 1) else { continue };
+        let Some(members) = nodes.get(&seen.id).filter(|m| m.len() > 1) else { continue };
         let common = other.contains(path);
         seen.hardlink = members
             .iter()
             .find(|member| *member != path && (!common || other.contains(*member)))
             .copied();
+        if common {
+            let shared = members.iter().filter(|member| other.contains(*member)).copied();
+            groups.insert(*path, shared.collect());
+        }
     }
+    groups
+}
+
+/// The paths both sides have whose hardlinks changed in their own right: a path is one
+/// when its group (among the paths both have) differs and either it keeps none of its
+/// partners (it moved alone: joined, left or changed groups) or its group still differs
+/// without the paths that moved alone. So a name joining or leaving a group is that one
+/// path, and the rest of the group is not reported with it.
+fn relinked<'t>(a: &Groups<'t>, b: &Groups<'t>) -> BTreeSet<&'t [u8]> {
+    let group = |groups: &Groups<'t>, path: &'t [u8]| -> Names<'t> {
+        groups.get(path).cloned().unwrap_or_else(|| vec![path])
+    };
+    let paths: BTreeSet<&'t [u8]> = a.keys().chain(b.keys()).copied().collect();
+    let changed: Vec<(&'t [u8], Names<'t>, Names<'t>)> = paths
+        .into_iter()
+        .map(|path| (path, group(a, path), group(b, path)))
+        .filter(|(_, ga, gb)| ga != gb)
+        .collect();
+    let alone: BTreeSet<&'t [u8]> = changed
+        .iter()
+        .filter(|(path, ga, gb)| ga.iter().all(|m| m == path || !gb.contains(m)))
+        .map(|(path, _, _)| *path)
+        .collect();
+    let without = |group: &[&'t [u8]]| -> Names<'t> {
+        group.iter().filter(|m| !alone.contains(*m)).copied().collect()
+    };
+    changed
+        .iter()
+        .filter(|(path, ga, gb)| alone.contains(path) || without(ga) != without(gb))
+        .map(|(path, _, _)| *path)
+        .collect()
 }
 
 fn files(
@@ -168,8 +213,7 @@ fn files(
     let (mut ia, mut ib) = (index(ta, a.mtime_clamp), index(tb, b.mtime_clamp));
     let (paths_a, paths_b): (BTreeSet<&[u8]>, BTreeSet<&[u8]>) =
         (ia.keys().copied().collect(), ib.keys().copied().collect());
-    link_partners(&mut ia, &paths_b);
-    link_partners(&mut ib, &paths_a);
+    let relinked = relinked(&link_partners(&mut ia, &paths_b), &link_partners(&mut ib, &paths_a));
     let paths: BTreeSet<&[u8]> = ia.keys().chain(ib.keys()).copied().collect();
     let mut out = Vec::new();
     for path in paths {
@@ -178,6 +222,9 @@ fn files(
         let (change, fields) = match (ea, eb) {
             (Some(x), Some(y)) => {
                 let mut fields = changed_fields(path, x, y, options);
+                if relinked.contains(path) {
+                    fields.push(Field::Hardlink);
+                }
                 // Many packages list a shared directory; only a file's owner is its own.
                 if package.a != package.b && !(x.node.is_dir() && y.node.is_dir()) {
                     fields.push(Field::Owner);
@@ -245,7 +292,6 @@ fn changed_fields(path: &[u8], x: &Seen<'_>, y: &Seen<'_>, options: &Options) ->
         (Field::Uid, mx.uid != my.uid),
         (Field::Gid, mx.gid != my.gid),
         (Field::Mtime, x.mtime != y.mtime),
-        (Field::Hardlink, x.hardlink != y.hardlink),
         (Field::Xattrs, mx.xattrs != my.xattrs),
     ] {
         if differs {
@@ -578,6 +624,46 @@ mod tests {
             .map(|f| (f.path.as_str(), f.b.as_ref().unwrap().hardlink.as_deref()))
             .collect();
         assert_eq!(links, [("/d/file", Some("/d/hl")), ("/d/hl", Some("/d/file"))]);
+    }
+
+    /// A tree of files, one node per group, each group's names linked to it.
+    fn grouped(groups: &[&[&str]]) -> Side {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        for names in groups {
+            let content = Content::from_vec(b"same bytes\n".to_vec());
+            let id = tree.insert_file(names[0].as_bytes(), Metadata::file(0o644), content);
+            let id = id.unwrap();
+            for name in &names[1..] {
+                let (dir, leaf) = tree.parent_of(name.as_bytes()).unwrap();
+                tree.link(dir, leaf, id, name.as_bytes()).unwrap();
+            }
+        }
+        side(tree.freeze())
+    }
+
+    #[test]
+    fn only_the_names_that_moved_between_groups_are_reported() {
+        let reported = |a: &[&[&str]], b: &[&[&str]]| -> Vec<String> {
+            let files = report(&grouped(a), &grouped(b), &Options::default()).files.unwrap();
+            files.iter().map(|f| f.path.clone()).collect()
+        };
+        // A name that sorts first, in the middle or last joins or leaves a group.
+        assert_eq!(reported(&[&["a"], &["b", "c"]], &[&["a", "b", "c"]]), ["/a"]);
+        assert_eq!(reported(&[&["b"], &["a", "c"]], &[&["a", "b", "c"]]), ["/b"]);
+        assert_eq!(reported(&[&["a", "b", "c"]], &[&["a"], &["b", "c"]]), ["/a"]);
+        assert_eq!(reported(&[&["c"], &["a", "b"]], &[&["a", "b", "c"]]), ["/c"]);
+        // Two names that swap groups, and nothing else.
+        let (before, after): (&[&[&str]], &[&[&str]]) =
+            (&[&["a", "b", "c"], &["d", "e", "f"]], &[&["b", "c", "d"], &["a", "e", "f"]]);
+        assert_eq!(reported(before, after), ["/a", "/d"]);
+        // In groups of two, which pair swapped cannot be told: all four.
+        let pairs = reported(&[&["a", "b"], &["c", "d"]], &[&["b", "c"], &["a", "d"]]);
+        assert_eq!(pairs, ["/a", "/b", "/c", "/d"]);
+        // Groups that merge: every name's group changed.
+        let merged = reported(&[&["a", "b"], &["c", "d"]], &[&["a", "b", "c", "d"]]);
+        assert_eq!(merged, ["/a", "/b", "/c", "/d"]);
+        // The same groups, however their first names sort: nothing.
+        assert!(reported(&[&["x", "y"], &["a"]], &[&["a"], &["y", "x"]]).is_empty());
     }
 
     #[test]

@@ -38,6 +38,10 @@ const BUNDLES: &[&str] = &[
     "var/lib/ecs/deps/execute-command/certs/tls-ca-bundle.pem",
 ];
 
+/// The longest name of an additional certificate: `NAME-` and 64 hex digits and `.crt` make
+/// a file name of at most 255 bytes.
+pub const MAX_NAME_LEN: usize = 255 - 1 - 64 - 4;
+
 /// Java's truststore.
 const JAVA_TRUSTSTORE: &str = "etc/ssl/certs/java/cacerts";
 
@@ -174,6 +178,10 @@ pub fn install(
         .collect();
     if !listed.is_empty() {
         let mut conf = file_bytes(tree, CONF).unwrap_or_default();
+        // A last line without its newline stays a line of its own.
+        if conf.last().is_some_and(|&b| b != b'\n') {
+            conf.push(b'\n');
+        }
         conf.extend_from_slice(listed.as_bytes());
         write(tree, CONF, conf, time)?;
     }
@@ -182,14 +190,23 @@ pub fn install(
     let additional =
         certificates.additional.iter().map(|(name, c)| (format!("{name}-{}", c.fingerprint), c));
     let provided = from_packages.iter().map(|(_, c)| (format!("pkg-{}", c.fingerprint), c));
-    let taken: Vec<(String, &Certificate)> = additional.chain(provided).collect();
+    // A certificate twice (a file and a link to it, or given and provided) is added once.
+    let mut seen = std::collections::BTreeSet::new();
+    let taken: Vec<(String, &Certificate)> =
+        additional.chain(provided).filter(|(_, c)| seen.insert(&c.fingerprint)).collect();
 
     let mut report = Installed { certificates: taken.len(), ..Installed::default() };
     if taken.is_empty() {
         return Ok(report);
     }
     let appended: String = taken.iter().map(|(_, c)| format!("{}\n", c.pem)).collect();
+    // One bundle reached through a symlink at another's place is appended to once.
+    let mut appended_to = std::collections::BTreeSet::new();
     for bundle in BUNDLES {
+        let node = tree.lookup(bundle.as_bytes(), Follow::Final).ok();
+        if !node.is_some_and(|node| appended_to.insert(node)) {
+            continue;
+        }
         let Some(mut bytes) = file_bytes(tree, bundle) else { continue };
         bytes.extend_from_slice(appended.as_bytes());
         write(tree, bundle, bytes, time)?;
