@@ -218,6 +218,11 @@ pub fn canonical_public_key_pem(name: &str, pem: &str) -> Result<String, Signatu
 fn parse_pem(name: &str, pem: &str) -> Result<RsaPublicKey, SignatureError> {
     match RsaPublicKey::from_public_key_pem(pem) {
         Ok(key) => Ok(key),
+        // A well-formed public key of another algorithm (EC, Ed25519): the decoder names the
+        // OID it expected, which would only confuse.
+        Err(rsa::pkcs8::spki::Error::OidUnknown { .. }) => {
+            Err(SignatureError::NotRsa { name: name.to_string() })
+        }
         Err(spki) => RsaPublicKey::from_pkcs1_pem(pem).map_err(|_| {
             // Without a PEM block, the decoder's complaint about the text is noise.
             let source = pem.contains("-----BEGIN").then_some(spki);
@@ -249,6 +254,12 @@ pub enum SignatureError {
         /// The SubjectPublicKeyInfo decoding error, when the text has a PEM block at all.
         #[source]
         source: Option<rsa::pkcs8::spki::Error>,
+    },
+    /// A public key of an algorithm other than RSA, which apk does not sign with.
+    #[error("key {name} is not an RSA key (apk signs with RSA only)")]
+    NotRsa {
+        /// The key's name.
+        name: String,
     },
     /// Two keys of one name, from different places, differ.
     #[error(
@@ -593,5 +604,16 @@ pub(crate) mod tests {
     fn rejects_keys_that_are_not_pem() {
         let err = Keyring::new().insert_pem("k", "not a key").unwrap_err();
         assert!(matches!(err, SignatureError::BadKey { ref name, .. } if name == "k"));
+    }
+
+    #[test]
+    fn a_key_of_another_algorithm_is_said_to_be_no_rsa_key() {
+        // A P-256 public key, made with `openssl ecparam -genkey | openssl ec -pubout`.
+        let ec = "-----BEGIN PUBLIC KEY-----\n\
+                  MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEr8AMl+AJFc9y8X/towMCWADcND0V\n\
+                  Jf0/jZZO+S7lZ9nT7wPnYK15iJ7mNJvlgqCvO0zJ4c6C8f6tSj1qRvdmTw==\n\
+                  -----END PUBLIC KEY-----\n";
+        let err = canonical_public_key_pem("ec.pub", ec).unwrap_err();
+        assert_eq!(err.to_string(), "key ec.pub is not an RSA key (apk signs with RSA only)");
     }
 }
