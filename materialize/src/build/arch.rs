@@ -286,13 +286,16 @@ fn tree_checked(
     })?;
     let (links, source) = (report.busybox_links, report.busybox_source);
     tracing::debug!(arch, links, source = ?source, "generated files");
+
     let added = certificates::install(&mut tree, &plan.certificates, &installed, build_time)
         .map_err(|source| BuildError::Certificates {
             arch: arch.to_string(),
             blueprint: plan.source.clone(),
             source: Box::new(source),
         })?;
-    tracing::debug!(arch, certificates = added.certificates, stores = ?added.stores, "certificates");
+    let (count, stores) = (added.certificates, &added.stores);
+    tracing::debug!(arch, count, stores = ?stores, "certificates installed");
+
     paths::apply(&mut tree, &plan.paths, build_time).map_err(|source| BuildError::Paths {
         blueprint: plan.source.clone(),
         source: Box::new(source),
