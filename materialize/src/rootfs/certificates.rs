@@ -15,10 +15,11 @@
 //!   and `pkg-FINGERPRINT`, created at the build time.
 
 use sha2::{Digest as _, Sha256};
-use x509_cert::der::{Decode as _, Encode as _};
+use x509_cert::der::Decode as _;
 
-use flatroot_vfs::{Content, Follow, Metadata, Node, NodeKind, Timestamp, Tree, TreeError};
+use flatroot_vfs::{Content, Follow, NodeKind, Timestamp, Tree};
 
+use super::generate::{GenerateError, put};
 use super::installed::InstalledPackage;
 use super::jks::{self, JksError, TrustedCertificate};
 
@@ -87,10 +88,8 @@ pub fn parse(text: &str) -> Result<Certificate, CertificateError> {
     if label != "CERTIFICATE" {
         return Err(CertificateError::Pem(format!("a {label} block")));
     }
-    let certificate = x509_cert::Certificate::from_der(&der)
-        .map_err(|e| CertificateError::X509(e.to_string()))?;
-    // Encoded again, so that the PEM holds exactly the certificate's DER.
-    let der = certificate.to_der().map_err(|e| CertificateError::X509(e.to_string()))?;
+    // Decoding refuses bytes after the certificate, so the PEM below holds exactly it.
+    x509_cert::Certificate::from_der(&der).map_err(|e| CertificateError::X509(e.to_string()))?;
     let pem = x509_cert::der::pem::encode_string(
         "CERTIFICATE",
         x509_cert::der::pem::LineEnding::LF,
@@ -130,14 +129,8 @@ pub struct Installed {
 pub enum InstallError {
     /// A file cannot be placed (a package put a non-directory where a directory of the path
     /// must be).
-    #[error("cannot write {path}")]
-    Tree {
-        /// The file.
-        path: String,
-        /// What the tree said.
-        #[source]
-        source: TreeError,
-    },
+    #[error(transparent)]
+    Write(GenerateError),
     /// Java's truststore is not one that certificates can be added to.
     #[error("cannot add certificates to the Java truststore {JAVA_TRUSTSTORE}")]
     Truststore(#[source] JksError),
@@ -266,7 +259,6 @@ fn file_bytes(tree: &Tree, path: &str) -> Option<Vec<u8>> {
 /// does), keeping the owner and mode of a file already there and giving a new one root and
 /// 0644; missing directories are made root-owned 0755. Everything written gets mtime `time`.
 fn write(tree: &mut Tree, path: &str, bytes: Vec<u8>, time: i64) -> Result<(), InstallError> {
-    let error = |source| InstallError::Tree { path: path.to_string(), source };
     if let Ok(id) = tree.lookup(path.as_bytes(), Follow::Final)
         && matches!(tree.node(id).kind, NodeKind::File(_))
     {
@@ -275,18 +267,7 @@ fn write(tree: &mut Tree, path: &str, bytes: Vec<u8>, time: i64) -> Result<(), I
         node.meta.mtime = Timestamp::from_secs(time);
         return Ok(());
     }
-    let mut dir = Metadata::directory(0o755);
-    dir.mtime = Timestamp::from_secs(time);
-    if let Some((parent, _)) = path.rsplit_once('/') {
-        tree.insert_dir_all(parent.as_bytes(), dir).map_err(error)?;
-    }
-    let mut meta = Metadata::file(0o644);
-    meta.mtime = Timestamp::from_secs(time);
-    let (parent, name) = tree.parent_of(path.as_bytes()).map_err(error)?;
-    tree.unlink(parent, name.as_bytes());
-    let node = tree.add(Node { kind: NodeKind::File(Content::from_vec(bytes)), meta });
-    tree.link(parent, name, node, path.as_bytes()).map_err(error)?;
-    Ok(())
+    put(tree, path, bytes, 0o644, time, true).map_err(InstallError::Write)
 }
 
 #[cfg(test)]

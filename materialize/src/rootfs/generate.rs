@@ -305,7 +305,7 @@ fn replace_content(
 }
 
 /// Creates (or with `replace`, replaces) a root-owned file, and its missing parents.
-fn put(
+pub(super) fn put(
     tree: &mut Tree,
     path: &str,
     bytes: Vec<u8>,
