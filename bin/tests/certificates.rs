@@ -249,3 +249,34 @@ fn an_additional_certificate_that_is_none_is_refused_naming_it() {
     assert!(text.contains(want), "{text}");
     assert!(!out.exists());
 }
+
+#[test]
+fn an_error_in_an_included_blueprints_certificate_or_key_names_that_file() {
+    let dir = tempdir();
+    let bundle = package("ca-bundle", vec![Entry::dir("etc")], None);
+    let extra = package("extra-ca", vec![Entry::dir("usr")], None);
+    let main = blueprint(dir.path(), &[bundle, extra], "  providers: []\n");
+    let not_a_cert = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    let included = dir.path().join("included.yaml");
+    let with_include = |text: &str| {
+        std::fs::write(&included, text).unwrap();
+        let yaml = std::fs::read_to_string(&main).unwrap();
+        let yaml = yaml.lines().filter(|l| !l.starts_with("include:")).collect::<Vec<_>>();
+        let yaml = format!("include: {}\n{}\n", included.display(), yaml.join("\n"));
+        std::fs::write(&main, yaml).unwrap();
+    };
+
+    with_include(&format!("certificates:\n{}", additional("not-a-cert", not_a_cert)));
+    let output = run(flatroot().arg("build").arg(&main).arg(dir.path().join("out")));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{}: certificates.additional: \"not-a-cert\"", included.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
+    let keyring =
+        format!("contents:\n  runtime_keyring:\n    - name: k.rsa.pub\n      content: {:?}\n", "x");
+    with_include(&keyring);
+    let output = run(flatroot().arg("build").arg(&main).arg(dir.path().join("out")));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{}: contents.runtime_keyring: \"k.rsa.pub\"", included.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+}

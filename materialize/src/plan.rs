@@ -90,7 +90,7 @@ pub enum PlanError {
     /// name, or a name given twice with different keys.
     #[error("{blueprint}: contents.runtime_keyring: {name:?}: {reason}")]
     RuntimeKey {
-        /// The blueprint.
+        /// The blueprint file that gives the entry (an included one where it is there).
         blueprint: PathBuf,
         /// The entry's name.
         name: String,
@@ -101,7 +101,7 @@ pub enum PlanError {
     /// plain file name.
     #[error("{blueprint}: certificates.additional: {name:?}: {reason}")]
     Certificate {
-        /// The blueprint.
+        /// The blueprint file that gives the entry (an included one where it is there).
         blueprint: PathBuf,
         /// The entry's name.
         name: String,
@@ -247,7 +247,7 @@ fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<(String, String)>, 
     let mut keys: Vec<(String, String)> = Vec::new();
     for entry in bp.contents.runtime_keyring.iter().flatten() {
         let refuse = |reason: String| PlanError::RuntimeKey {
-            blueprint: source.to_path_buf(),
+            blueprint: entry.file.clone().unwrap_or_else(|| source.to_path_buf()),
             name: entry.name.clone(),
             reason,
         };
@@ -278,7 +278,7 @@ fn certificates(bp: &Blueprint, source: &Path) -> Result<Certificates, PlanError
     let mut additional: Vec<(String, certificates::Certificate)> = Vec::new();
     for entry in &given.additional {
         let refuse = |reason: String| PlanError::Certificate {
-            blueprint: source.to_path_buf(),
+            blueprint: entry.file.clone().unwrap_or_else(|| source.to_path_buf()),
             name: entry.name.clone(),
             reason,
         };

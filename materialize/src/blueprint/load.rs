@@ -227,6 +227,7 @@ impl Loader<'_> {
         let mut blueprint: Blueprint = yaml::from_str(text).map_err(|e| syntax(&file, e))?;
 
         check(&blueprint, &file)?;
+        mark_inline_files(&mut blueprint, &file);
         self.warnings.extend(warnings(&blueprint, &file));
         self.files.push(file.clone());
 
@@ -266,6 +267,16 @@ impl Loader<'_> {
         self.stack.pop();
         merge_included(included, &mut blueprint);
         Ok(blueprint)
+    }
+}
+
+/// Records in each inline key and certificate the file it is written in, which merging
+/// includes would otherwise lose.
+fn mark_inline_files(blueprint: &mut Blueprint, file: &Path) {
+    let keys = blueprint.contents.runtime_keyring.iter_mut().flatten();
+    let certificates = blueprint.certificates.iter_mut().flat_map(|c| c.additional.iter_mut());
+    for entry in keys.chain(certificates) {
+        entry.file = Some(file.to_path_buf());
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a blueprint gives inline for the image to trust: `contents.runtime_keyring` keys and
 //! `certificates`.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use super::types::nullable;
@@ -16,6 +18,10 @@ pub struct InlineFile {
     /// `content`: the PEM text.
     #[serde(default)]
     pub content: String,
+    /// The blueprint file that gives the entry, set by the loader so that an error in an
+    /// included file names that file; `None` for entries made otherwise.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// `certificates`: apko's `ImageCertificates`.
