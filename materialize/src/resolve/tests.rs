@@ -470,3 +470,18 @@ fn a_record_with_another_packages_checksum_is_that_package() {
     assert_eq!(chosen(&res), ["bar-1", "app-1"]);
     assert!(matches!(asked, Problem::NoSuchPackage { .. }), "{asked:?}");
 }
+
+#[test]
+fn a_package_providing_a_renamed_one_at_a_higher_version_wins_however_the_name_is_asked_for() {
+    // b is a's successor: it provides a=2. apk selects by the version offered for the name
+    // asked for, so b-2 replaces a-1 whether the world or a dependency asks for `a`.
+    let r = repo("P:a\nV:1\n\nP:b\nV:2\np:a=2\n\nP:x\nV:1\nD:a\n");
+
+    for world in [&["a"][..], &["x"], &["a", "x"]] {
+        let res = resolve(&request(world, vec![r.clone()])).unwrap();
+
+        let got = chosen(&res);
+        assert!(got.contains(&"b-2".to_string()), "{world:?}: {got:?}");
+        assert!(!got.contains(&"a-1".to_string()), "{world:?}: {got:?}");
+    }
+}

@@ -8,10 +8,13 @@ use crate::apk::version;
 use crate::resolve::pool::Pool;
 
 impl Solver<'_, '_> {
-    /// Candidate order: named in the world, in a repository of the preferred pinning,
-    /// versioned before unversioned, higher version, higher priority, the real package of
-    /// the name, earlier repository, then name and id so the order never depends on where
-    /// entries sit in a file.
+    /// Candidate order: a package the world names by its own name, which apk selects for
+    /// that name and so finds already providing this one; then as apk's `compare_providers`:
+    /// in a repository of the preferred pinning, versioned before unversioned, higher
+    /// version offered for the name (so a package that `provides` a renamed one at a higher
+    /// version wins over the old package, even when the world names the old name), higher
+    /// priority; then the real package of the name, earlier repository, then name and id so
+    /// the order never depends on where entries sit in a file.
     pub(super) fn rank(
         &self,
         pins: &Pins,
@@ -20,10 +23,10 @@ impl Solver<'_, '_> {
         b: &Candidate<'_>,
     ) -> Ordering {
         let (pa, pb) = (&self.pool.pkgs[a.pkg], &self.pool.pkgs[b.pkg]);
-        let requested = |p: &str| self.requested.contains(p);
+        let elsewhere = |p: &str| p != dep.name && self.requested.contains(p);
         let preferred = |id: usize| self.pool.preferred(id, pins.preferred.as_deref());
-        requested(&pb.name)
-            .cmp(&requested(&pa.name))
+        elsewhere(&pb.name)
+            .cmp(&elsewhere(&pa.name))
             .then_with(|| preferred(b.pkg).cmp(&preferred(a.pkg)))
             .then_with(|| cmp_offer(b.offered, a.offered))
             .then_with(|| pb.priority.cmp(&pa.priority))
