@@ -11,6 +11,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use flatroot_vfs::{Follow, NodeKind};
 use support::*;
 
 const BLUEPRINT: &str = "testdata/blueprint.yaml";
@@ -280,18 +281,20 @@ fn json_output_has_archs_packages_reasons_and_explanations() {
 }
 
 #[test]
-fn a_locked_package_the_world_does_not_need_fails() {
+fn a_locked_package_the_world_does_not_need_is_installed_as_apko_installs_it() {
     let dir = tempdir();
-    let lock = resolve_to(dir.path(), BLUEPRINT, &["--arch", "x86_64"]);
-    edit_lock(&lock, |v| {
-        let mut docs = packages(v)[0].clone();
-        docs["name"] = "docs".into();
-        docs["version"] = "1.0-r0".into();
-        docs["url"] = "testdata/repo/x86_64/docs-1.0-r0.apk".into();
-        // As in a lock from before apko 0.13, which records no index checksum.
-        docs["checksum"] = "".into();
-        packages(v).push(docs);
-    });
+    let with_docs = dir.path().join("with-docs.yaml");
+    let text = std::fs::read_to_string(root().join(BLUEPRINT)).unwrap();
+    std::fs::write(&with_docs, text.replace("    - busybox\n", "    - busybox\n    - docs\n"))
+        .unwrap();
+    let docs_lock = resolve_to(dir.path(), with_docs.to_str().unwrap(), &["--arch", "x86_64"]);
+    let mut docs_lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(docs_lock).unwrap()).unwrap();
+    let docs = packages(&mut docs_lock).iter().find(|p| p["name"] == "docs").unwrap().clone();
+    let lock = dir.path().join("blueprint.lock.json");
+    let args = ["resolve", BLUEPRINT, "--arch", "x86_64", "-o"];
+    success(&run(flatroot().args(args).arg(&lock)));
+    edit_lock(&lock, |v| packages(v).push(docs));
 
     let out = dir.path().join("out");
     let output = run(flatroot()
@@ -300,10 +303,13 @@ fn a_locked_package_the_world_does_not_need_fails() {
         .arg(BLUEPRINT)
         .arg(&out));
 
-    assert_eq!(output.status.code(), Some(2));
-    let text = stderr(&output);
-    assert!(text.contains("package docs-1.0-r0 is locked for x86_64"), "{text}");
-    assert!(text.contains("does not need it"), "{text}");
+    success(&output);
+    let tree = images(&out)[0].tree().unwrap();
+    let installed = tree.lookup(b"lib/apk/db/installed", Follow::Final).unwrap();
+    let NodeKind::File(content) = &tree.node(installed).kind else { panic!("not a file") };
+    let installed = String::from_utf8_lossy(content.bytes()).into_owned();
+    assert!(installed.contains("\nP:docs\nV:1.0-r0\n"), "{installed}");
+    assert!(installed.contains("\nP:hello\n"), "{installed}");
 }
 
 #[test]

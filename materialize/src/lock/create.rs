@@ -116,7 +116,7 @@ pub fn keyring_of(locations: &[String], plan: &Plan, keyring: &Keyring) -> Vec<(
 /// `keys` pairs each key's location as written with its text (see [`keyring_of`]).
 ///
 /// # Errors
-/// [`LockError::Read`] for a package file that cannot be read,
+/// [`LockError::ReadPackage`] for a package file that cannot be read,
 /// [`LockError::Gzip`] for a package that is not an APK, and
 /// [`LockError::IndexMismatch`] when a package file's control member does not match the
 /// index's `C:`, and [`LockError::Package`] when its `.PKGINFO` cannot be read or names
@@ -148,7 +148,7 @@ pub fn create(
                     .package_bytes(entry, &arch.fetcher, &Limits::default(), true)
                     .map_err(|e| match e {
                         RepositoryError::ReadPackage { path, source } => {
-                            LockError::Read { path, source }
+                            LockError::ReadPackage { path, source }
                         }
                         mismatch @ RepositoryError::SizeMismatch { .. } => {
                             LockError::PackageFile(Box::new(mismatch))

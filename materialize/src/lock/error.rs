@@ -21,6 +21,15 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    /// A package file could not be read to record its byte ranges and checksums in a lock.
+    #[error("cannot read {path}: a lock records each package's byte ranges and checksums")]
+    ReadPackage {
+        /// The package file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A package file of a remote repository could not be fetched.
     #[error("package {package}: cannot fetch")]
     Fetch {
@@ -165,18 +174,6 @@ pub enum LockError {
         /// What is wrong with it.
         #[source]
         source: DependencyError,
-    },
-    /// A locked package that nothing in the blueprint's world needs.
-    #[error(
-        "{lock}: package {package} is locked for {arch} but the blueprint's world does not need it"
-    )]
-    Unneeded {
-        /// The lock file.
-        lock: PathBuf,
-        /// The architecture.
-        arch: String,
-        /// `name-version`.
-        package: String,
     },
     /// A package's repositories could not be loaded for the lock.
     #[error("{arch}: cannot load repositories")]

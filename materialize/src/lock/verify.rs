@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Lock, LockError, LockPackage, package_parts};
-use crate::apk::dependency::Dependency;
+use crate::apk::dependency::{Dependency, Op};
 use crate::apk::signature::{Keyring, Trust};
 use crate::build::{LoadedIndexes, Plan, Resolved};
 use crate::fetch::Fetcher;
@@ -115,8 +115,9 @@ fn mismatch(
 
 /// Turns the packages `lock` holds for `arch` into what a build installs, checking them
 /// against the blueprint: every locked package must be in a repository of `plan` (by URL)
-/// and in its verified index with the checksum the lock records; the world of `plan` must be
-/// met by the locked packages alone, and need every one of them.
+/// and in its verified index with the checksum the lock records, and the world of `plan`
+/// must be met by the locked packages alone. Every locked package is installed, as apko
+/// installs a lock's packages, also one the world does not need.
 ///
 /// The repositories of the result hold only the locked packages, and the resolution lists
 /// them in the lock's order, which is the order they are installed in.
@@ -125,8 +126,8 @@ fn mismatch(
 /// [`LockError::ArchNotLocked`], [`LockError::Duplicate`], [`LockError::Repository`],
 /// [`LockError::UnknownRepository`], [`LockError::NotInIndex`], [`LockError::UrlElsewhere`],
 /// [`LockError::OtherVersions`],
-/// [`LockError::IndexChecksum`], [`LockError::WorldUnsatisfied`] (with the solver's
-/// explanation) and [`LockError::Unneeded`]; `lock_path` names the lock in each. The
+/// [`LockError::IndexChecksum`] and [`LockError::WorldUnsatisfied`] (with the solver's
+/// explanation); `lock_path` names the lock in each. The
 /// indexes are taken from `indexes` or loaded into it; remote ones come through `fetcher`,
 /// which the result keeps for the packages.
 #[expect(clippy::too_many_arguments, reason = "what resolving needs, plus the lock")]
@@ -160,9 +161,11 @@ pub fn resolved_from_lock(
         |source| LockError::Repository { arch: arch.to_string(), source: Box::new(source) },
     )?;
     let mut keep: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); repos.len()];
+    let mut tags: Vec<Option<String>> = Vec::with_capacity(locked.len());
     for package in &locked {
         let (repo, entry) = find(&repos, arch, package, lock_path)?;
         keep[repo].insert(entry);
+        tags.push(repos[repo].spec.tag.clone());
     }
     // Only the kept records are copied: the index itself may be shared with other builds.
     for (repo, keep) in repos.iter_mut().zip(&keep) {
@@ -180,6 +183,16 @@ pub fn resolved_from_lock(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Each locked package is asked for at its version, from its repository's tag, so the
+    // solver installs every one and only checks that they meet the world and each other.
+    let pinned = locked.iter().zip(tags).map(|(p, tag)| Dependency {
+        name: p.name.clone(),
+        tag,
+        op: Some(Op::Equal),
+        version: Some(p.version.clone()),
+        conflict: false,
+    });
+    let world = world.into_iter().chain(pinned).collect();
     let request = repository::request(world, &repos, arch);
     let mut resolution =
         resolve::resolve(&request).map_err(|source| LockError::WorldUnsatisfied {
@@ -188,20 +201,10 @@ pub fn resolved_from_lock(
             source: Box::new(source),
         })?;
 
-    // The solver chose among the locked packages only; each must have been needed, and the
-    // install order is the lock's.
+    // The solver chose among the locked packages only; the install order is the lock's.
     let position = |name: &str, version: &str| {
         locked.iter().position(|p| p.name == name && p.version == version)
     };
-    for package in &locked {
-        if resolution.get(&package.name).is_none_or(|c| c.version != package.version) {
-            return Err(LockError::Unneeded {
-                lock: lock_file(),
-                arch: arch.to_string(),
-                package: format!("{}-{}", package.name, package.version),
-            });
-        }
-    }
     resolution.packages.sort_by_key(|c| position(&c.name, &c.version));
     Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution, fetcher })
 }
