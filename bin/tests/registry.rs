@@ -97,6 +97,16 @@ fn flatroot_pull_gives_the_built_layout_byte_for_byte() {
     assert_eq!(blobs(&by_digest), blobs(&built));
     let index = std::fs::read_to_string(by_digest.join("index.json")).unwrap();
     assert!(!index.contains("ref.name"), "{index}");
+
+    // Without a tag, `latest` is pushed, pulled and named, as skopeo and umoci look it up.
+    let untagged = served.reference("hello");
+    success(&run(served.flatroot().arg("push").arg(&built).arg(&untagged)));
+    let latest = work.path().join("latest");
+    assert_eq!(success(&run(served.flatroot().args(["pull", &untagged]).arg(&latest))), digest);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest.join("index.json")).unwrap()).unwrap();
+    let name = &index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"];
+    assert_eq!(name.as_str(), Some(format!("{untagged}:latest").as_str()), "{index:#}");
 }
 
 #[test]

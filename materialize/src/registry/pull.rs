@@ -96,13 +96,16 @@ pub fn pull_layout(
 }
 
 /// `registry/repository:tag`, the name a layout's `index.json` gives the image pulled by
-/// `reference`; `None` when it names no tag.
+/// `reference`: a reference without tag or digest pulls (and names) `latest`; one with a
+/// digest alone names nothing.
 fn tag_name(reference: &Reference) -> Option<String> {
-    reference.tag.as_ref().map(|_| {
-        let mut named = reference.clone();
-        named.digest = None;
-        named.to_string()
-    })
+    if reference.tag.is_none() && reference.digest.is_some() {
+        return None;
+    }
+    let mut named = reference.clone();
+    named.digest = None;
+    named.tag = Some(reference.tag_or_latest().to_string());
+    Some(named.to_string())
 }
 
 /// Pulls the one image of `reference` of the platform `platform` (`amd64`, `arm/v7`; see
