@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::credentials::CredentialsError;
 use super::reference::ReferenceError;
 use crate::http::HttpError;
+use crate::terminal::visible;
 
 /// One entry of a registry's error body (`{"errors":[{"code","message","detail"}]}`, OCI
 /// distribution spec, "Error Codes").
@@ -51,17 +52,19 @@ impl ErrorBody {
     }
 }
 
+/// Shown on the line of the error that quotes it: a line feed the registry put in its
+/// message shows as `^J`, so that it cannot start a line that looks like flatroot's own.
 impl fmt::Display for ErrorBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, item) in self.errors.iter().enumerate() {
             let sep = if i == 0 { ": " } else { "; " };
-            write!(f, "{sep}{}", item.code)?;
+            write!(f, "{sep}{}", visible(&item.code))?;
             if !item.message.is_empty() {
-                write!(f, ": {}", item.message)?;
+                write!(f, ": {}", visible(&item.message))?;
             }
         }
         if let Some(text) = &self.text {
-            write!(f, ": {text}")?;
+            write!(f, ": {}", visible(text))?;
         }
         Ok(())
     }
@@ -339,6 +342,15 @@ mod tests {
         assert_eq!(body.to_string(), ": MANIFEST_UNKNOWN: manifest unknown; DENIED");
         assert_eq!(ErrorBody::parse(b"  gateway down\n").to_string(), ": gateway down");
         assert_eq!(ErrorBody::parse(b"").to_string(), "");
+    }
+
+    #[test]
+    fn a_line_feed_in_a_registrys_message_cannot_start_a_line_of_its_own() {
+        let body = ErrorBody::parse(
+            br#"{"errors":[{"code":"DENIED","message":"no\ncaused by: forged\r\n"}]}"#,
+        );
+        assert_eq!(body.to_string(), ": DENIED: no^Jcaused by: forged^M^J");
+        assert_eq!(ErrorBody::parse(b"<p>a</p>\n<p>b</p>").to_string(), ": <p>a</p>^J<p>b</p>");
     }
 
     #[test]

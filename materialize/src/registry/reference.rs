@@ -26,7 +26,10 @@ pub struct Reference {
 
 /// Why a text is not an image reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not an image reference HOST[:PORT]/NAME[:TAG][@sha256:DIGEST]: {why}")]
+#[error(
+    "\"{}\" is not an image reference HOST[:PORT]/NAME[:TAG][@sha256:DIGEST]: {why}",
+    crate::terminal::visible(.text)
+)]
 pub struct ReferenceError {
     /// The text given, with any `USER[:PASSWORD]@` before the host replaced by `***@`, so
     /// that a password written into a reference is never printed.
@@ -318,6 +321,10 @@ fn check_repository(repository: &str) -> Result<(), &'static str> {
             }
             let run = &component[start..i];
             let ok = run == "." || run == "_" || run == "__" || run.bytes().all(|b| b == b'-');
+            if !ok && run.bytes().all(|b| b"._-".contains(&b)) {
+                return Err("a repository name separates two words by other than one '.', one \
+                            or two '_', or any number of '-'");
+            }
             if !ok {
                 return Err("a repository name holds a character other than lowercase letters, \
                             digits and the separators '.', '_', '__', '-'");
@@ -412,7 +419,9 @@ mod tests {
             ("out/image", "not a registry host"),
             ("localhost:5000/", "repository name is empty"),
             ("localhost:5000/Upper", "lowercase"),
-            ("localhost:5000/a..b", "separators"),
+            ("localhost:5000/a..b", "separates two words"),
+            ("localhost:5000/a._b", "separates two words"),
+            ("localhost:5000/a+b", "separators"),
             ("localhost:5000/x:", "a tag"),
             ("localhost:5000/x:.t", "a tag"),
             ("localhost:port/x", "port"),
@@ -422,8 +431,10 @@ mod tests {
         ] {
             let error = Reference::parse(text).unwrap_err();
             assert!(error.why.contains(why), "{text}: {error}");
-            assert!(error.to_string().contains(&format!("{text:?}")), "{error}");
+            assert!(error.to_string().contains(&format!("\"{text}\"")), "{error}");
         }
+        let error = Reference::parse("localhost/a\x1b[31mb").unwrap_err();
+        assert!(error.to_string().starts_with("\"localhost/a^[[31mb\" is not"), "{error}");
     }
 
     #[test]
