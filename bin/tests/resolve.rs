@@ -230,6 +230,14 @@ fn explain_prints_the_path_from_the_world_to_a_package_or_what_it_provides() {
     let missing = run(flatroot().args(["resolve", BLUEPRINT, "--explain", "nonesuch"]));
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("nonesuch is not in the image"), "{}", stderr(&missing));
+
+    for not_a_name in ["", "hello=2.1-r1", "hello@edge", "hello>1"] {
+        let output = run(flatroot().args(["resolve", BLUEPRINT, "--explain", not_a_name]));
+        assert_eq!(output.status.code(), Some(2));
+        let text = stderr(&output);
+        assert!(text.contains("--explain takes a name alone"), "{text}");
+        assert!(text.contains(&format!("not \"{not_a_name}\"")), "{text}");
+    }
 }
 
 #[test]

@@ -52,6 +52,14 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
              with --json or --explain (give -o a file name to have both)"
         );
     }
+    if let Some(name) = &args.explain
+        && (name.is_empty() || name.contains(|c: char| c.is_whitespace() || "<>=~!@".contains(c)))
+    {
+        anyhow::bail!(
+            "--explain takes a name alone, of a package or of what one provides (busybox, \
+             so:libc.musl-x86_64.so.1), without version or tag: not \"{name}\""
+        );
+    }
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let loaded = blueprint::load(&args.blueprint, &cwd).map_err(Box::new)?;
     for warning in &loaded.warnings {

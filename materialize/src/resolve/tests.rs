@@ -485,3 +485,15 @@ fn a_package_providing_a_renamed_one_at_a_higher_version_wins_however_the_name_i
         assert!(!got.contains(&"a-1".to_string()), "{world:?}: {got:?}");
     }
 }
+
+#[test]
+fn a_package_with_an_unreadable_dependency_says_which_index_entry_holds_it() {
+    let r = repo("P:a\nV:1\nD:b>>1\n\nP:b\nV:1\n");
+
+    let p = problem(resolve(&request(&["a"], vec![r])).unwrap_err());
+
+    let Problem::Rejected { candidates, .. } = p else { panic!("{p:?}") };
+    let Why::Unusable { detail } = &candidates[0].why else { panic!("{candidates:?}") };
+    assert!(detail.contains("index entry in main has a D: token 'b>>1'"), "{detail}");
+    assert!(!detail.contains("world"), "{detail}");
+}
