@@ -39,6 +39,13 @@ pub fn clean_up_on_signals() -> anyhow::Result<()> {
                 ENDING.store(true, Ordering::SeqCst);
                 let removed = pending::remove_all();
                 tracing::debug!(?signal, removed, "ending on a signal");
+                // Said once, so that a user who pressed Ctrl-C sees the command did stop.
+                let unfinished = match removed {
+                    0 => String::new(),
+                    1 => ": the 1 unfinished output it was writing is removed".to_string(),
+                    n => format!(": the {n} unfinished outputs it was writing are removed"),
+                };
+                crate::output::note(&format!("flatroot stopped on {signal}{unfinished}"));
                 std::process::exit(128 + signal as i32);
             }
         })

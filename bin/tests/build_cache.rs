@@ -227,7 +227,7 @@ fn a_build_ended_by_a_signal_removes_its_temporary_output() {
             .arg(repo.join("blueprints/base.yaml"))
             .arg(&out)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let temporaries = || {
@@ -246,9 +246,11 @@ fn a_build_ended_by_a_signal_removes_its_temporary_output() {
 
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, signal).unwrap();
-        let status = child.wait().unwrap();
+        let output = child.wait_with_output().unwrap();
 
-        assert_eq!(status.code(), Some(128 + signal as i32), "{signal}");
+        assert_eq!(output.status.code(), Some(128 + signal as i32), "{signal}");
+        let said = format!("flatroot stopped on {signal}: the 1 unfinished output");
+        assert!(stderr(&output).contains(&said), "{signal}: {}", stderr(&output));
         assert_eq!(temporaries(), 0, "{signal}: a temporary output is left");
         assert!(!out.exists(), "{signal}: nothing at the output");
     }
