@@ -136,6 +136,8 @@ pub enum HardlinkTarget {
     Directory,
     /// It has a `..` component.
     DotDot,
+    /// It ends in `/`, which only a directory's name may, and names a file.
+    TrailingSlash,
 }
 
 impl std::fmt::Display for HardlinkTarget {
@@ -144,6 +146,7 @@ impl std::fmt::Display for HardlinkTarget {
             HardlinkTarget::Missing => "is not an earlier entry",
             HardlinkTarget::Directory => "is a directory",
             HardlinkTarget::DotDot => "has a '..' component",
+            HardlinkTarget::TrailingSlash => "ends in '/' but names no directory",
         })
     }
 }
@@ -436,6 +439,10 @@ fn read_entries(
                     .ok_or_else(|| bad(HardlinkTarget::Missing))?;
                 if tree.node(id).is_dir() {
                     return Err(bad(HardlinkTarget::Directory));
+                }
+                // As `link(2)` refuses `file/` with ENOTDIR.
+                if target.ends_with(b"/") {
+                    return Err(bad(HardlinkTarget::TrailingSlash));
                 }
                 let (dir, name) = tree.parent_of(&path).map_err(entry_error)?;
                 tree.link(dir, name, id, &path).map_err(entry_error)?;

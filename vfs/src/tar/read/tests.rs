@@ -56,6 +56,15 @@ fn a_hardlink_to_a_missing_name_is_an_error() {
     let bytes: SharedBuffer = Arc::new([empty, vec![0; 1024]].concat());
     let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
     assert!(matches!(err, ReadError::BadHardlink { why: HardlinkTarget::Missing, .. }), "{err}");
+
+    // A file named with a trailing slash, as link(2) refuses it.
+    let file = raw_entry(b"f", b'0', b"", 0o644, b"");
+    let slash = raw_entry(b"g", b'1', b"f/", 0o644, b"");
+    let bytes: SharedBuffer = Arc::new([file, slash, vec![0; 1024]].concat());
+    let err = read_layer(bytes, Metadata::directory(0o755)).unwrap_err();
+    let ReadError::BadHardlink { why, .. } = &err else { panic!("{err}") };
+    assert_eq!(*why, HardlinkTarget::TrailingSlash);
+    assert!(err.to_string().contains("ends in '/' but names no directory"), "{err}");
 }
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
