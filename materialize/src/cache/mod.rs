@@ -635,9 +635,11 @@ fn clear_non_directory(dir: &Path) -> io::Result<()> {
         Ok(_) => Ok(()),
         Err(e) => Err(e),
     };
-    // Gone already: another thread or process cleared it first.
+    // Gone already: another thread or process cleared it first, and may have made the
+    // directory since then, which is what the caller wants there.
     match removed {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) if std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) => Ok(()),
         other => other,
     }
 }
