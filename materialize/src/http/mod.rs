@@ -1,18 +1,21 @@
 //! The one HTTP(S) client that package fetching and the registry client share.
 //!
 //! [`Client`] wraps a connection-reusing agent configured from [`HttpConfig`]: TLS through
-//! rustls with the system's roots plus any `--ca-file`, bounded timeouts, and a retry policy
-//! with exponential backoff for failures that may pass ([`HttpError::is_transient`]).
+//! rustls with the system's roots plus any `--ca-file` (`tls.rs` says how a self-signed
+//! server certificate given there is trusted), bounded timeouts, and a retry policy with
+//! exponential backoff for failures that may pass ([`HttpError::is_transient`]).
 //! Every URL that reaches an error or a log line goes through [`redact`] first, so
 //! credentials written into a URL are never shown.
 
 pub mod auth;
 mod redact;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use redact::{Userinfo, redact, split_userinfo};
+pub use tls::TlsError;
 
 /// How the client connects, waits and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +70,12 @@ pub enum HttpError {
         /// The HTTP status code.
         status: u16,
     },
-    /// The exchange did not complete: connection, TLS, timeout or protocol failure.
-    #[error("{url}: request failed")]
+    /// The TLS settings could not be made from the CA files and the system's roots.
+    #[error("cannot set up TLS")]
+    Tls(#[from] TlsError),
+    /// The exchange did not complete: connection, TLS, timeout or protocol failure. A
+    /// certificate refused is said so, with what to do.
+    #[error("{url}: {}", tls::describe(.source))]
     Transport {
         /// The URL asked for, redacted.
         url: String,
@@ -116,9 +123,10 @@ impl HttpError {
                     | ureq::Error::Protocol(_)
             ),
             HttpError::Body { .. } => true,
-            HttpError::CaFile { .. } | HttpError::CaFormat { .. } | HttpError::Local { .. } => {
-                false
-            }
+            HttpError::CaFile { .. }
+            | HttpError::CaFormat { .. }
+            | HttpError::Tls(_)
+            | HttpError::Local { .. } => false,
         }
     }
 
@@ -169,12 +177,11 @@ impl Client {
     /// `config.ca_files`. Statuses are returned to the caller, not turned into errors.
     ///
     /// # Errors
-    /// A CA file that cannot be read or holds no certificate.
+    /// A CA file that cannot be read or holds no certificate, or not one certificate that
+    /// can serve as a root.
     pub fn new(config: &HttpConfig) -> Result<Client, HttpError> {
-        let roots = root_certificates(&config.ca_files)?;
-        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+        let tls = tls::client_config(trust(&config.ca_files)?)?;
+        let settings = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_per_read(Some(config.io_timeout))
@@ -182,8 +189,10 @@ impl Client {
             .user_agent(concat!("flatroot/", env!("CARGO_PKG_VERSION")))
             // Bodies are digested as sent: a transparent gzip decoder would change them.
             .accept_encoding("identity")
-            .build()
-            .new_agent();
+            .build();
+        // ureq's TLS settings take no verifier: the agent's connectors are ours (see `tls`).
+        let resolver = ureq::unversioned::resolver::DefaultResolver::default();
+        let agent = ureq::Agent::with_parts(settings, tls::connector(tls), resolver);
         Ok(Client { agent, retries: config.retries, backoff: config.backoff })
     }
 
@@ -218,20 +227,20 @@ impl Client {
     }
 }
 
-/// The system's trusted roots (as `rustls-native-certs` finds them) plus the certificates
-/// of `ca_files`; Mozilla's roots when the system has none and no file is given.
-fn root_certificates(ca_files: &[PathBuf]) -> Result<ureq::tls::RootCerts, HttpError> {
-    let mut certificates = Vec::new();
+/// What the client trusts: the certificates of `ca_files` and the system's roots (as
+/// `rustls-native-certs` finds them).
+fn trust(ca_files: &[PathBuf]) -> Result<tls::Trust, HttpError> {
+    let mut given = Vec::new();
     for path in ca_files {
         let pem = std::fs::read(path)
             .map_err(|source| HttpError::CaFile { path: path.clone(), source })?;
-        let before = certificates.len();
+        let before = given.len();
         for item in ureq::tls::parse_pem(&pem) {
             if let Ok(ureq::tls::PemItem::Certificate(certificate)) = item {
-                certificates.push(certificate);
+                given.push(certificate.der().to_vec().into());
             }
         }
-        if certificates.len() == before {
+        if given.len() == before {
             return Err(HttpError::CaFormat { path: path.clone() });
         }
     }
@@ -240,14 +249,7 @@ fn root_certificates(ca_files: &[PathBuf]) -> Result<ureq::tls::RootCerts, HttpE
     for error in &system.errors {
         tracing::debug!(%error, "a system certificate could not be loaded");
     }
-    for der in system.certs {
-        certificates.push(ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
-    }
-
-    if certificates.is_empty() {
-        return Ok(ureq::tls::RootCerts::WebPki);
-    }
-    Ok(ureq::tls::RootCerts::new_with_certs(&certificates))
+    Ok(tls::Trust::new(given, system.certs))
 }
 
 #[cfg(test)]
