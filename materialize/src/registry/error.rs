@@ -91,8 +91,9 @@ pub enum RegistryError {
         #[source]
         source: HttpError,
     },
-    /// The registry could not be reached, or kept failing after the retries.
-    #[error("{reference}: the registry did not answer")]
+    /// The registry could not be reached, its TLS certificate was refused, or a request
+    /// kept failing (a connection dropped, a body cut short) after the retries.
+    #[error("{reference}: the exchange with the registry failed")]
     Http {
         /// The reference being worked on.
         reference: String,
