@@ -91,7 +91,7 @@ fn a_self_signed_ca_certificate_is_trusted_when_given_itself() {
     // Not given, or another self-signed certificate given: refused, before any request.
     let pull_to = |out: &str| dir.path().join(out).to_str().unwrap().to_string();
     let push = ["push", layout, &reference];
-    let marked = "it is marked as a CA, and no CA file gave it";
+    let marked = "it is marked as a CA, and is none of the certificates of the CA files given";
     refused(&flatroot_with(dir.path(), &push, None), marked);
     refused(&flatroot_with(dir.path(), &push, Some(&other.certificate)), marked);
     let pull = ["pull", &reference, &pull_to("refused")];

@@ -238,6 +238,8 @@ fn explain_prints_the_path_from_the_world_to_a_package_or_what_it_provides() {
         assert!(text.contains("--explain takes a name alone"), "{text}");
         assert!(text.contains(&format!("not \"{not_a_name}\"")), "{text}");
     }
+    let output = run(flatroot().args(["resolve", BLUEPRINT, "--explain", "x\ny=1"]));
+    assert!(stderr(&output).contains("not \"x^Jy=1\""), "{}", stderr(&output));
 }
 
 #[test]

@@ -31,11 +31,17 @@ pub fn visible(line: &str) -> Cow<'_, str> {
 
 /// The characters that change the direction of the text after them (Unicode's bidirectional
 /// marks, embeddings, overrides and isolates), with which a line can show other than it
-/// holds.
+/// holds, and Unicode's line and paragraph separators, which some terminals break lines at.
 fn is_bidi(c: char) -> bool {
     matches!(
         c,
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
     )
 }
 
@@ -61,6 +67,7 @@ mod tests {
         assert!(matches!(visible("plain é"), Cow::Borrowed("plain é")));
         assert_eq!(visible("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         assert_eq!(visible_lines("a\u{2066}b\nc"), "a\\u{2066}b\nc");
+        assert_eq!(visible("line\u{2028}separator"), "line\\u{2028}separator");
     }
 
     #[test]

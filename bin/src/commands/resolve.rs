@@ -57,7 +57,8 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!(
             "--explain takes a name alone, of a package or of what one provides (busybox, \
-             so:libc.musl-x86_64.so.1), without version or tag: not \"{name}\""
+             so:libc.musl-x86_64.so.1), without version or tag: not \"{}\"",
+            flatroot_materialize::terminal::visible(name)
         );
     }
     let cwd = std::env::current_dir().context("cannot read the working directory")?;

@@ -112,13 +112,19 @@ impl fmt::Display for Op {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DependencyError {
     /// A dependency token apk would reject (the message is apk's own wording).
-    #[error("'{token}' is not a valid world dependency, format is name(@tag)([<>~=]version)")]
+    #[error(
+        "'{}' is not a valid world dependency, format is name(@tag)([<>~=]version)",
+        crate::terminal::visible(.token)
+    )]
     InvalidDependency {
         /// The token as given.
         token: String,
     },
     /// A `p:` token that is neither `name` nor `name=version`.
-    #[error("'{token}' is not a valid provided name, format is name(=version)")]
+    #[error(
+        "'{}' is not a valid provided name, format is name(=version)",
+        crate::terminal::visible(.token)
+    )]
     InvalidProvide {
         /// The token as given.
         token: String,
@@ -343,6 +349,9 @@ mod tests {
             let err = Dependency::parse(bad).unwrap_err();
             assert_eq!(err, DependencyError::InvalidDependency { token: bad.into() });
         }
+        // What the token holds cannot start a line of its own in the message.
+        let err = Dependency::parse("hello\nerror: injected").unwrap_err();
+        assert!(err.to_string().starts_with("'hello^Jerror: injected' is not"), "{err}");
         assert_eq!(
             Dependency::parse("foo==").unwrap_err().to_string(),
             "'foo==' is not a valid world dependency, format is name(@tag)([<>~=]version)"

@@ -356,16 +356,30 @@ pub fn describe(error: &ureq::Error) -> Cow<'static, str> {
     const NOT_TRUSTED: &str = "the server's TLS certificate is not trusted";
     const FLAGS: &str = "--registry-ca-file for a registry, --ca-file for a package repository";
     let Some(problem) = refused_certificate(error) else { return "request failed".into() };
-    if marked_as_ca(problem) {
-        format!(
-            "{NOT_TRUSTED} (it is marked as a CA, and no CA file gave it): give it with {FLAGS}"
+    let when = |time: &UnixTime| {
+        let seconds = i64::try_from(time.as_secs()).unwrap_or(i64::MAX);
+        crate::oci::image::rfc3339(seconds).unwrap_or_else(|_| format!("{seconds} s after 1970"))
+    };
+    match problem {
+        _ if marked_as_ca(problem) => format!(
+            "{NOT_TRUSTED} (it is marked as a CA, and is none of the certificates of the CA \
+             files given): give it with {FLAGS}"
         )
-        .into()
-    } else if matches!(problem, CertificateError::UnknownIssuer) {
-        format!("{NOT_TRUSTED} (no trusted CA issued it): give its CA's certificate with {FLAGS}")
-            .into()
-    } else {
-        format!("{NOT_TRUSTED} ({problem})").into()
+        .into(),
+        CertificateError::UnknownIssuer => format!(
+            "{NOT_TRUSTED} (no trusted CA issued it): give its CA's certificate with {FLAGS}"
+        )
+        .into(),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            format!("{NOT_TRUSTED} (its extended key usage does not allow a TLS server)").into()
+        }
+        CertificateError::ExpiredContext { not_after, .. } => {
+            format!("{NOT_TRUSTED} (it expired at {})", when(not_after)).into()
+        }
+        CertificateError::NotValidYetContext { not_before, .. } => {
+            format!("{NOT_TRUSTED} (it is not valid before {})", when(not_before)).into()
+        }
+        _ => format!("{NOT_TRUSTED} ({problem})").into(),
     }
 }
 
@@ -537,11 +551,18 @@ gIFTdQIgVoaWQlzHTIxHJJ2+lP6YPWM0lYDQu1N4nJsdqiWZejE=
         let marked = refused(CertificateError::Other(marked));
         let wrapped = ureq::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, marked));
         let text = describe(&wrapped);
-        assert!(text.contains("(it is marked as a CA, and no CA file gave it)"), "{text}");
+        assert!(text.contains("(it is marked as a CA, and is none of the certificates"), "{text}");
 
         let expired = ureq::Error::Rustls(refused(CertificateError::Expired));
         let text = describe(&expired);
         assert!(text.contains("not trusted (") && !text.contains("give"), "{text}");
+        let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_796_536_591));
+        let not_after = UnixTime::since_unix_epoch(std::time::Duration::from_secs(86_400));
+        let expired =
+            ureq::Error::Rustls(refused(CertificateError::ExpiredContext { time, not_after }));
+        assert!(describe(&expired).ends_with("(it expired at 1970-01-02T00:00:00Z)"), "{expired}");
+        let purpose = ureq::Error::Rustls(refused(CertificateError::InvalidPurpose));
+        assert!(describe(&purpose).contains("does not allow a TLS server"), "{purpose}");
 
         assert_eq!(describe(&ureq::Error::ConnectionFailed), "request failed");
         let other = ureq::Error::Rustls(rustls::Error::DecryptError);
