@@ -244,8 +244,8 @@ fn a_runtime_key_may_not_replace_a_different_key_of_its_name() {
     let text = stderr(&output);
     assert!(
         text.contains(
-            "etc/apk/keys/flatroot-test.rsa.pub is already in the image, from \
-                       contents.keyring"
+            "clash.yaml: contents.runtime_keyring: etc/apk/keys/flatroot-test.rsa.pub is \
+             already in the image, from contents.keyring"
         ),
         "{text}"
     );

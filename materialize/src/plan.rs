@@ -20,6 +20,7 @@ use crate::fetch::Remote;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
 use crate::rootfs::certificates::{self, Certificates};
+use crate::rootfs::generate::RuntimeKey;
 use crate::rootfs::paths::{MutationKind, PathMutation};
 
 /// What the command line adds to or changes in a blueprint.
@@ -243,11 +244,12 @@ pub fn from_blueprint(
 
 /// The keys of `contents.runtime_keyring`, by name, in SubjectPublicKeyInfo PEM: each name
 /// a plain file name, each text one RSA public key, a name given twice the same key.
-fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<(String, String)>, PlanError> {
-    let mut keys: Vec<(String, String)> = Vec::new();
+fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<RuntimeKey>, PlanError> {
+    let mut keys: Vec<RuntimeKey> = Vec::new();
     for entry in bp.contents.runtime_keyring.iter().flatten() {
+        let file = entry.file.clone().unwrap_or_else(|| source.to_path_buf());
         let refuse = |reason: String| PlanError::RuntimeKey {
-            blueprint: entry.file.clone().unwrap_or_else(|| source.to_path_buf()),
+            blueprint: file.clone(),
             name: entry.name.clone(),
             reason,
         };
@@ -260,12 +262,12 @@ fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<(String, String)>, 
         let pem = canonical_public_key_pem(&entry.name, &entry.content)
             .map_err(|e| refuse(crate::error_chain(&e)))?;
 
-        match keys.iter().find(|(name, _)| *name == entry.name) {
-            Some((_, first)) if *first != pem => {
+        match keys.iter().find(|key| key.name == entry.name) {
+            Some(first) if first.pem != pem => {
                 return Err(refuse("named twice, with different keys".to_string()));
             }
             Some(_) => {}
-            None => keys.push((entry.name.clone(), pem)),
+            None => keys.push(RuntimeKey { name: entry.name.clone(), pem, file }),
         }
     }
     Ok(keys)

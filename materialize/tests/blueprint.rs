@@ -247,7 +247,7 @@ fn runtime_keyring_and_certificates_examples_parse_inline_entries() {
     let plan =
         flatroot_materialize::plan::from_blueprint(&keyring.blueprint, source, &apko, &overrides)
             .unwrap();
-    assert_eq!(plan.runtime_keys[0].0, "example-mirror.rsa.pub");
+    assert_eq!(plan.runtime_keys[0].name, "example-mirror.rsa.pub");
 }
 
 #[test]

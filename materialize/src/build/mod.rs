@@ -63,7 +63,7 @@ pub struct Plan {
     /// `contents.runtime_keyring`: public keys written to the image's `etc/apk/keys` under
     /// their names, for `apk` in the container; never used to verify a package. Each is
     /// checked and in SubjectPublicKeyInfo PEM.
-    pub runtime_keys: Vec<(String, String)>,
+    pub runtime_keys: Vec<crate::rootfs::generate::RuntimeKey>,
     /// Public keys: local files, or `http(s)://` URLs that [`load_keyring`] fetches. Each
     /// is matched to signatures by its file name (a URL's last path segment).
     pub keyring: Vec<PathBuf>,

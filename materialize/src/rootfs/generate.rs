@@ -25,9 +25,9 @@ pub struct Inputs<'a> {
     pub repositories: &'a [String],
     /// Keyring files, by file name, for `etc/apk/keys/`.
     pub keys: &'a [(String, Vec<u8>)],
-    /// Keys for `apk` in the container only (`contents.runtime_keyring`), by file name, for
-    /// `etc/apk/keys/`: an entry of that name already there must hold the same bytes.
-    pub runtime_keys: &'a [(String, String)],
+    /// Keys for `apk` in the container only (`contents.runtime_keyring`), for
+    /// `etc/apk/keys/`: an entry of that name already there must hold the same key.
+    pub runtime_keys: &'a [RuntimeKey],
     /// What the installed database records.
     pub installed: &'a [InstalledPackage],
     /// Users to add to the account files (none: the files stay as packages shipped them).
@@ -38,6 +38,17 @@ pub struct Inputs<'a> {
     pub services: &'a BTreeMap<String, String>,
     /// The mtime of every generated entry.
     pub build_time: i64,
+}
+
+/// A key of `contents.runtime_keyring`, checked: it goes to `etc/apk/keys/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeKey {
+    /// The file name under `etc/apk/keys`.
+    pub name: String,
+    /// The key in SubjectPublicKeyInfo PEM.
+    pub pem: String,
+    /// The blueprint file that gives it, for errors.
+    pub file: std::path::PathBuf,
 }
 
 /// What generation did that a user may want to know.
@@ -78,10 +89,13 @@ pub enum GenerateError {
     },
     /// A runtime key's place in `etc/apk/keys` holds something else already.
     #[error(
-        "contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from {origin}, \
-         and holds something else; a runtime key cannot replace it"
+        "{}: contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from \
+         {origin}, and holds something else; a runtime key cannot replace it",
+        file.display()
     )]
     RuntimeKeyTaken {
+        /// The blueprint file that gives the key.
+        file: std::path::PathBuf,
         /// The key's file name.
         name: String,
         /// `contents.keyring` or `a package`.
@@ -334,7 +348,7 @@ pub(super) fn put(
 /// one of the same name must be the same key (which is left as it is), since apk would
 /// verify with whichever it found.
 fn runtime_keys(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateError> {
-    for (name, pem) in inputs.runtime_keys {
+    for RuntimeKey { name, pem, file } in inputs.runtime_keys {
         let path = format!("etc/apk/keys/{name}");
         if let Ok(id) = tree.lookup(path.as_bytes(), Follow::NotFinal) {
             // The same key in another PEM form (PKCS#1, CRLF) is the same key.
@@ -349,7 +363,8 @@ fn runtime_keys(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateErro
             }
             let keyring = inputs.keys.iter().any(|(key, _)| key == name);
             let origin = if keyring { "contents.keyring" } else { "a package" };
-            return Err(GenerateError::RuntimeKeyTaken { name: name.clone(), origin });
+            let file = file.clone();
+            return Err(GenerateError::RuntimeKeyTaken { file, name: name.clone(), origin });
         }
         put(tree, &path, pem.clone().into_bytes(), 0o644, inputs.build_time, false)?;
     }
