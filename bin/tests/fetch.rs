@@ -244,6 +244,19 @@ fn offline_builds_use_the_cache_and_name_what_is_missing() {
     // Only the index cached (resolve reads no package): the first package is named.
     let output = run(isolated(&home).arg("resolve").arg(&remote).arg("--cache-dir").arg(&cache));
     success(&output);
+    // A lock needs the packages, and says why when it cannot have them.
+    let lock = dir.path().join("remote.lock.json");
+    let output = run(isolated(&home)
+        .arg("resolve")
+        .arg(&remote)
+        .args(["--offline", "-o"])
+        .arg(&lock)
+        .arg("--cache-dir")
+        .arg(&cache));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("a lock records each package's byte ranges and checksums"), "{text}");
+    assert!(!lock.exists());
     let output = build_with_cache(&home, &cache, &remote, &dir.path().join("b"), &["--offline"]);
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);

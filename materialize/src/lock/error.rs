@@ -30,8 +30,12 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    /// A package file of a remote repository could not be fetched.
-    #[error("package {package}: cannot fetch")]
+    /// A package file of a remote repository could not be fetched to record its byte ranges
+    /// and checksums in a lock.
+    #[error(
+        "package {package}: cannot fetch it, and a lock records each package's byte ranges and \
+         checksums"
+    )]
     Fetch {
         /// `name-version`.
         package: String,
