@@ -247,7 +247,7 @@ pub fn from_blueprint(
 fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<RuntimeKey>, PlanError> {
     let mut keys: Vec<RuntimeKey> = Vec::new();
     for entry in bp.contents.runtime_keyring.iter().flatten() {
-        let file = entry.file.clone().unwrap_or_else(|| source.to_path_buf());
+        let file = entry.file_or(source);
         let refuse = |reason: String| PlanError::RuntimeKey {
             blueprint: file.clone(),
             name: entry.name.clone(),
@@ -280,7 +280,7 @@ fn certificates(bp: &Blueprint, source: &Path) -> Result<Certificates, PlanError
     let mut additional: Vec<(String, certificates::Certificate)> = Vec::new();
     for entry in &given.additional {
         let refuse = |reason: String| PlanError::Certificate {
-            blueprint: entry.file.clone().unwrap_or_else(|| source.to_path_buf()),
+            blueprint: entry.file_or(source),
             name: entry.name.clone(),
             reason,
         };

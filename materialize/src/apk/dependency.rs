@@ -131,6 +131,16 @@ pub enum DependencyError {
     },
 }
 
+impl DependencyError {
+    /// The token that could not be read.
+    pub fn token(&self) -> &str {
+        match self {
+            DependencyError::InvalidDependency { token }
+            | DependencyError::InvalidProvide { token } => token,
+        }
+    }
+}
+
 /// One dependency: a name, an optional repository tag, an optional version constraint, and
 /// whether it is a conflict (`!name`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

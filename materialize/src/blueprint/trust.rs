@@ -24,6 +24,13 @@ pub struct InlineFile {
     pub file: Option<PathBuf>,
 }
 
+impl InlineFile {
+    /// The blueprint file that gives the entry; `source` when the loader did not say.
+    pub fn file_or(&self, source: &std::path::Path) -> PathBuf {
+        self.file.clone().unwrap_or_else(|| source.to_path_buf())
+    }
+}
+
 /// `certificates`: apko's `ImageCertificates`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -411,8 +411,12 @@ impl Cache {
         // directory standing where the entry goes is damage, removed so the entry can land.
         match file.persist(path) {
             Ok(_) => Ok(()),
-            // A dangling symlink where the directory goes is damage, cleared first.
-            Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
+            // No directory, or a dangling symlink, a file or another symlink where the
+            // kind's directory goes: the damage is cleared first.
+            Err(e)
+                if e.error.kind() == io::ErrorKind::NotFound
+                    || e.error.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
                 if let Some(dir) = path.parent() {
                     clear_non_directory(dir).map_err(io_error(dir))?;
                     tag::make_private_dir(dir).map_err(io_error(dir))?;
@@ -421,14 +425,6 @@ impl Cache {
             }
             Err(e) if matches!(e.error.raw_os_error(), Some(libc::EISDIR | libc::ENOTEMPTY)) => {
                 remove_entry(path).map_err(io_error(path))?;
-                e.file.persist(path).map(drop).map_err(failed)
-            }
-            // A file (or a symlink) where the kind's directory goes is damage too.
-            Err(e) if e.error.raw_os_error() == Some(libc::ENOTDIR) => {
-                if let Some(dir) = path.parent() {
-                    clear_non_directory(dir).map_err(io_error(dir))?;
-                    tag::make_private_dir(dir).map_err(io_error(dir))?;
-                }
                 e.file.persist(path).map(drop).map_err(failed)
             }
             Err(e) => Err(failed(e)),

@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::apk::dependency::{Dependency, DependencyError, Provide};
+use crate::apk::dependency::{Dependency, Provide};
 use crate::apk::index::{Checksum, IndexEntry};
 use crate::apk::version;
 use crate::resolve::Request;
@@ -304,10 +304,7 @@ fn make_pkg(
     // apk marks a package with an unreadable D: uninstallable rather than failing the
     // index (`apk_pkgtmpl_add_info`); an unreadable i: only disables the install_if rule.
     let depends = Dependency::parse_all(&entry.depends).unwrap_or_else(|err| {
-        let token = match &err {
-            DependencyError::InvalidDependency { token }
-            | DependencyError::InvalidProvide { token } => token.as_str(),
-        };
+        let token = err.token();
         let repository = &request.repositories[r].name;
         unusable = Some(format!(
             "its index entry in {repository} has a D: token '{token}' that is no dependency \
