@@ -93,6 +93,23 @@ fn a_registry_that_keeps_failing_is_an_error_once_the_retries_are_spent() {
 }
 
 #[test]
+fn a_registry_message_too_long_to_quote_is_quoted_in_part() {
+    let name = "a_registry_message_too_long_to_quote_is_quoted_in_part";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let rules = vec![rule("PUT", "/manifests/v1", 1, Failure::DeniedAtLength)];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v1", proxy.host());
+
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &reference]));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    let quoted = format!("DENIED: denied {}… (cut at 500 characters)", "x".repeat(493));
+    assert!(text.contains(&quoted), "{text}");
+    assert!(text.len() < 2000, "{} bytes of stderr", text.len());
+    assert_eq!(proxy.failed().len(), 1, "a refusal is not retried");
+}
+
+#[test]
 fn a_push_failing_at_one_reference_puts_no_tag_at_any() {
     let name = "a_push_failing_at_one_reference_puts_no_tag_at_any";
     let Some(served) = Served::start(name, |_| Auth::None) else { return };

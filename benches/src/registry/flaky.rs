@@ -23,7 +23,13 @@ pub enum Failure {
     Drop,
     /// Answer nothing: hold the connection until the client closes it, or a minute passes.
     Stall,
+    /// Answer `403 Forbidden` with a `DENIED` error whose message is [`LONG_MESSAGE`]
+    /// characters long, more than a client should quote.
+    DeniedAtLength,
 }
+
+/// The length of the message [`Failure::DeniedAtLength`] gives: `denied ` then `x`s.
+pub const LONG_MESSAGE: usize = 100_000;
 
 /// Requests with this method whose URI contains `uri` fail the first `times` times.
 #[derive(Debug, Clone)]
@@ -174,6 +180,16 @@ fn serve(
             write!(
                 client,
                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+        }
+        if failure == Failure::DeniedAtLength {
+            let message = format!("denied {}", "x".repeat(LONG_MESSAGE - 7));
+            let body = format!(r#"{{"errors":[{{"code":"DENIED","message":"{message}"}}]}}"#);
+            write!(
+                client,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\
                  Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             )?;

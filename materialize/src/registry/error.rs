@@ -33,7 +33,7 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// Reads a body as the spec's error JSON, keeping up to 200 characters of anything else.
+    /// Reads a body as the spec's error JSON, keeping anything else as text.
     pub fn parse(body: &[u8]) -> ErrorBody {
         #[derive(serde::Deserialize)]
         struct Errors {
@@ -47,26 +47,38 @@ impl ErrorBody {
         }
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
-        let text = (!text.is_empty()).then(|| text.chars().take(200).collect());
+        let text = (!text.is_empty()).then(|| text.to_string());
         ErrorBody { errors: Vec::new(), text }
     }
 }
 
+/// The most characters of one code or message of a registry's error that are shown.
+const QUOTE_LIMIT: usize = 500;
+
 /// Shown on the line of the error that quotes it: a line feed the registry put in its
-/// message shows as `^J`, so that it cannot start a line that looks like flatroot's own.
+/// message shows as `^J`, so that it cannot start a line that looks like flatroot's own, and
+/// a message longer than [`QUOTE_LIMIT`] characters is cut, saying so.
 impl fmt::Display for ErrorBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, item) in self.errors.iter().enumerate() {
             let sep = if i == 0 { ": " } else { "; " };
-            write!(f, "{sep}{}", visible(&item.code))?;
+            write!(f, "{sep}{}", quote(&item.code))?;
             if !item.message.is_empty() {
-                write!(f, ": {}", visible(&item.message))?;
+                write!(f, ": {}", quote(&item.message))?;
             }
         }
         if let Some(text) = &self.text {
-            write!(f, ": {}", visible(text))?;
+            write!(f, ": {}", quote(text))?;
         }
         Ok(())
+    }
+}
+
+/// `text` as [`visible`] shows it, its first [`QUOTE_LIMIT`] characters only.
+fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_LIMIT) {
+        None => visible(text).into_owned(),
+        Some((cut, _)) => format!("{}… (cut at {QUOTE_LIMIT} characters)", visible(&text[..cut])),
     }
 }
 
@@ -352,6 +364,16 @@ mod tests {
         );
         assert_eq!(body.to_string(), ": DENIED: no^Jcaused by: forged^M^J");
         assert_eq!(ErrorBody::parse(b"<p>a</p>\n<p>b</p>").to_string(), ": <p>a</p>^J<p>b</p>");
+    }
+
+    #[test]
+    fn a_long_message_is_cut_and_says_so() {
+        let message = "é".repeat(QUOTE_LIMIT + 7);
+        let json = format!(r#"{{"errors":[{{"code":"DENIED","message":"{message}"}}]}}"#);
+        let shown = ErrorBody::parse(json.as_bytes()).to_string();
+        let kept = "é".repeat(QUOTE_LIMIT);
+        assert_eq!(shown, format!(": DENIED: {kept}… (cut at 500 characters)"));
+        assert_eq!(ErrorBody::parse(kept.as_bytes()).to_string(), format!(": {kept}"));
     }
 
     #[test]

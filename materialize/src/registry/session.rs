@@ -14,8 +14,9 @@ use super::error::{ErrorBody, RegistryError};
 use super::reference::{Reference, is_loopback};
 use crate::http::{Client, HttpError, redact};
 
-/// The most of an error body kept for a message.
-const ERROR_BODY_LIMIT: u64 = 64 << 10;
+/// The most of an error body read: enough for the spec's JSON around a message far longer
+/// than is quoted, so that the message is found; a longer body is quoted from its start.
+const ERROR_BODY_LIMIT: u64 = 1 << 20;
 
 /// The most of a token endpoint's answer read.
 const TOKEN_LIMIT: u64 = 1 << 20;
@@ -448,10 +449,13 @@ pub(crate) fn header(response: &Response<Body>, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-/// The registry's error body, read up to a bound; empty when it cannot be read.
+/// The registry's error body: its first [`ERROR_BODY_LIMIT`] bytes, so that a longer one is
+/// still quoted in part; what was read before a failure when it cannot be read to the end.
 pub(crate) fn error_body(response: &mut Response<Body>) -> ErrorBody {
-    let bytes =
-        response.body_mut().with_config().limit(ERROR_BODY_LIMIT).read_to_vec().unwrap_or_default();
+    use std::io::Read;
+
+    let mut bytes = Vec::new();
+    let _partial = response.body_mut().as_reader().take(ERROR_BODY_LIMIT).read_to_end(&mut bytes);
     ErrorBody::parse(&bytes)
 }
 
