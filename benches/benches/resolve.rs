@@ -52,6 +52,7 @@ fn request(world: &[String], entries: &[IndexEntry], arch: &str) -> Request {
         world: world.iter().map(|w| Dependency::parse(w).unwrap()).collect(),
         repositories: vec![Repository { tag: None, name: "main".into(), entries: entries.into() }],
         arch: Some(arch.to_string()),
+        locked: Vec::new(),
     }
 }
 

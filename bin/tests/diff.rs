@@ -236,6 +236,26 @@ fn locks_compare_by_packages_alone_and_by_files_through_their_blueprint() {
 }
 
 #[test]
+fn a_locked_package_is_explained_by_the_world_chain_that_needs_it() {
+    let dir = tempdir();
+    let lock = dir.path().join("image.lock.json");
+    resolve_to(BLUEPRINT, &lock);
+    let without = variant(dir.path(), BLUEPRINT, "without.yaml", "    - hello\n", "");
+
+    let (code, report) = diff_json(&[s(&lock), s(&without), "--level", "packages"]);
+
+    assert_eq!(code, 1);
+    let packages = report["packages"].as_array().unwrap();
+    let why = |name: &str| &packages.iter().find(|p| p["name"] == name).unwrap()["why"];
+    assert_eq!(why("hello"), &serde_json::json!(["hello-2.1-r1 (world[hello])"]), "{report:#}");
+    let libhello = [
+        "hello-2.1-r1 (world[hello])",
+        "libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])",
+    ];
+    assert_eq!(why("libhello"), &serde_json::json!(libhello), "{report:#}");
+}
+
+#[test]
 fn a_lock_of_a_blueprint_without_packages_compares_on_its_blueprints_arch() {
     let dir = tempdir();
     let blueprint = dir.path().join("nothing.yaml");

@@ -323,6 +323,19 @@ fn a_locked_package_the_world_does_not_need_is_installed_as_apko_installs_it() {
 }
 
 #[test]
+fn a_file_conflict_between_locked_packages_names_the_lock() {
+    let dir = tempdir();
+    let blueprint = "testdata/blueprints/conflict.yaml";
+    let lock = resolve_to(dir.path(), blueprint, &[]);
+
+    let text = build_fails(&lock, blueprint, dir.path());
+
+    let merge = format!("x86_64: cannot merge the packages locked in {}", lock.display());
+    assert!(text.contains(&merge), "{text}");
+    assert!(text.contains("file conflict at \"etc/conflict\""), "{text}");
+}
+
+#[test]
 fn a_locked_package_outside_the_blueprints_repositories_fails() {
     let dir = tempdir();
     let lock = resolve_to(dir.path(), BLUEPRINT, &[]);

@@ -90,7 +90,8 @@ pub struct LoadedRepository {
     pub signed_by: Option<String>,
 }
 
-/// What the solver is asked for `arch`: `world`, over `repos` in their priority order.
+/// What the solver is asked for `arch`: `world`, over `repos` in their priority order (a
+/// lock's pins are set by the caller).
 pub fn request(world: Vec<Dependency>, repos: &[LoadedRepository], arch: &str) -> resolve::Request {
     let repositories = repos
         .iter()
@@ -100,7 +101,7 @@ pub fn request(world: Vec<Dependency>, repos: &[LoadedRepository], arch: &str) -
             entries: r.entries.clone(),
         })
         .collect();
-    resolve::Request { world, repositories, arch: Some(arch.to_string()) }
+    resolve::Request { world, repositories, arch: Some(arch.to_string()), locked: Vec::new() }
 }
 
 /// A package file's bytes and where they came from.

@@ -75,7 +75,12 @@ fn setup(test: &str) -> Option<(Vec<Dependency>, Vec<IndexEntry>, Vec<String>)> 
 
 fn request(world: Vec<Dependency>, entries: Vec<IndexEntry>) -> Request {
     let repository = Repository { tag: None, name: "alpine-316".into(), entries: entries.into() };
-    Request { world, repositories: vec![repository], arch: Some("x86_64".into()) }
+    Request {
+        world,
+        repositories: vec![repository],
+        arch: Some("x86_64".into()),
+        locked: Vec::new(),
+    }
 }
 
 #[test]

@@ -199,7 +199,8 @@ fn run(s: &Scenario, dir: &Path) -> Outcome {
         Err(e) => return Outcome::Fail(format!("world: {e}")),
     };
 
-    let request = Request { world, repositories, arch: Some("x86_64".to_string()) };
+    let request =
+        Request { world, repositories, arch: Some("x86_64".to_string()), locked: Vec::new() };
     match (resolve(&request), expect_error) {
         (Err(_), true) => Outcome::Pass,
         (Ok(r), true) => {

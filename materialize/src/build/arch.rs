@@ -189,7 +189,14 @@ pub fn locked_tree(
             None => Ok(()),
         }
     };
-    tree_checked(plan, options, &resolved, keyring, pool, progress, Some(&check), early)
+    tree_checked(plan, options, &resolved, keyring, pool, progress, Some(&check), early).map_err(
+        |error| match error {
+            BuildError::Merge { arch, lock: None, source } => {
+                BuildError::Merge { arch, lock: Some(lock_path.to_path_buf()), source }
+            }
+            other => other,
+        },
+    )
 }
 
 /// [`tree_of`], passing every package file through `check` before reading it (a package is
@@ -260,8 +267,11 @@ fn tree_checked(
     root.mtime = Timestamp::from_secs(build_time);
     let mut tree = Tree::new(root);
     tree.set_max_symlink_hops(options.limits.max_symlink_hops);
-    let installed = unpack::merge(&mut tree, &unpacked)
-        .map_err(|source| BuildError::Merge { arch: arch.to_string(), source: Box::new(source) })?;
+    let installed = unpack::merge(&mut tree, &unpacked).map_err(|source| BuildError::Merge {
+        arch: arch.to_string(),
+        lock: None,
+        source: Box::new(source),
+    })?;
 
     progress.stage(arch, Stage::Rootfs);
     // The keys as the keyring holds them, so that a key fetched by URL is written as it was

@@ -146,10 +146,12 @@ pub enum BuildError {
         source: rayon::ThreadPoolBuildError,
     },
     /// Two packages collide, or a package does not fit the tree.
-    #[error("{arch}: cannot merge the packages")]
+    #[error("{arch}: cannot merge the packages{}", locked_in(lock.as_deref()))]
     Merge {
         /// The architecture.
         arch: String,
+        /// The lock that chose the packages, for a build from one.
+        lock: Option<PathBuf>,
         /// The collision.
         #[source]
         source: Box<MergeError>,
@@ -214,4 +216,9 @@ pub enum BuildError {
     /// The docker-archive could not be written.
     #[error("cannot write the docker-archive")]
     DockerArchive(#[source] Box<DockerArchiveError>),
+}
+
+/// ` locked in LOCK` for a build from a lock, nothing otherwise.
+fn locked_in(lock: Option<&std::path::Path>) -> String {
+    lock.map(|lock| format!(" locked in {}", lock.display())).unwrap_or_default()
 }

@@ -31,6 +31,7 @@ pub(super) fn installed_reasons(
             entries: records.iter().map(|r| r.record.clone()).collect(),
         }],
         arch: None,
+        locked: Vec::new(),
     };
     let resolution = match resolve::resolve(&request) {
         Ok(resolution) => resolution,

@@ -192,14 +192,15 @@ pub fn resolved_from_lock(
         version: Some(p.version.clone()),
         conflict: false,
     });
-    let world = world.into_iter().chain(pinned).collect();
-    let request = repository::request(world, &repos, arch);
+    let mut request = repository::request(world, &repos, arch);
+    request.locked = pinned.collect();
     let mut resolution =
         resolve::resolve(&request).map_err(|source| LockError::WorldUnsatisfied {
             lock: lock_file(),
             arch: arch.to_string(),
             source: Box::new(source),
         })?;
+    explain_by_the_world(&mut resolution, request);
 
     // The solver chose among the locked packages only; the install order is the lock's.
     let position = |name: &str, version: &str| {
@@ -207,6 +208,22 @@ pub fn resolved_from_lock(
     };
     resolution.packages.sort_by_key(|c| position(&c.name, &c.version));
     Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution, fetcher })
+}
+
+/// Gives each locked package the reason a build of the world alone would give it (a chain
+/// from a world entry), where the world alone installs it; a package only the lock asks for
+/// keeps the lock as its reason. The solver meets the lock's pins before any dependency,
+/// so its own reasons would name the lock for every package the world does not name.
+fn explain_by_the_world(resolution: &mut resolve::Resolution, mut request: resolve::Request) {
+    // Only the locked records are left in the request, one per name: the world alone can
+    // choose nothing the lock does not hold.
+    request.locked.clear();
+    let Ok(plain) = resolve::resolve(&request) else { return };
+    for chosen in &mut resolution.packages {
+        if let Some(same) = plain.get(&chosen.name).filter(|p| p.version == chosen.version) {
+            chosen.reason = same.reason.clone();
+        }
+    }
 }
 
 /// Checks that no package name is locked twice for `arch`: an installed world holds one

@@ -34,6 +34,7 @@ pub fn resolve_archs(
                 world: world.to_vec(),
                 repositories: repos.clone(),
                 arch: Some(arch.clone()),
+                locked: Vec::new(),
             };
             (arch, request)
         })

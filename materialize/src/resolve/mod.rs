@@ -46,6 +46,7 @@
 //!     world: vec![Dependency::parse("a").unwrap()],
 //!     repositories: vec![Repository { name: "main".into(), tag: None, entries }],
 //!     arch: None,
+//!     locked: Vec::new(),
 //! };
 //! let resolution = resolve(&request).unwrap();
 //! let names: Vec<_> = resolution.packages.iter().map(|c| c.name.as_str()).collect();
@@ -92,6 +93,9 @@ pub struct Request {
     /// Target architecture; when set, entries whose `A:` is neither it nor `noarch` (nor
     /// empty) are not installable. `None` accepts every entry.
     pub arch: Option<String>,
+    /// What a lock pins (`name=version`, tagged as its repository is): required as world
+    /// entries are, and named `lock[...]` where a package is explained, not `world[...]`.
+    pub locked: Vec<Dependency>,
 }
 
 /// Why a package is in a resolution.
@@ -100,6 +104,11 @@ pub enum Reason {
     /// A world entry asks for it.
     World {
         /// The world entry.
+        dependency: Dependency,
+    },
+    /// A lock pins it, and no world entry asks for it by that name first.
+    Locked {
+        /// The pin, `name=version`.
         dependency: Dependency,
     },
     /// Another chosen package depends on it.
@@ -162,8 +171,8 @@ impl Resolution {
         while seen.insert(current.name.clone()) {
             let here = format!("{}-{}", current.name, current.version);
             match &current.reason {
-                Reason::World { dependency } => {
-                    steps.push(format!("{here} (world[{dependency}])"));
+                Reason::World { .. } | Reason::Locked { .. } => {
+                    steps.push(format!("{here} ({})", current.reason));
                     break;
                 }
                 Reason::InstallIf { condition } => {
@@ -187,10 +196,12 @@ impl Resolution {
 }
 
 impl fmt::Display for Reason {
-    /// apk's notation: `world[dep]`, `parent[dep]`, or `install_if[...]`.
+    /// apk's notation: `world[dep]`, `parent[dep]`, or `install_if[...]`; `lock[name=version]`
+    /// for a lock's pin.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::World { dependency } => write!(f, "world[{dependency}]"),
+            Reason::Locked { dependency } => write!(f, "lock[{dependency}]"),
             Reason::Dependency { parent, dependency } => write!(f, "{parent}[{dependency}]"),
             Reason::InstallIf { condition } => {
                 let list: Vec<String> = condition.iter().map(|d| d.to_string()).collect();

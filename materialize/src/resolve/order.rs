@@ -30,7 +30,9 @@ pub(crate) fn install_order(pool: &Pool<'_>, picked: &[Picked<'_>]) -> Resolutio
     let edges: Vec<Vec<usize>> = picked.iter().map(|p| successors(pool, &by_pkg, p)).collect();
 
     // apk keeps its world sorted and walks it in that order, then whatever else is chosen.
-    let mut world: Vec<&Dependency> = pool.request.world.iter().filter(|d| !d.conflict).collect();
+    let request = pool.request;
+    let mut world: Vec<&Dependency> =
+        request.world.iter().chain(&request.locked).filter(|d| !d.conflict).collect();
     world.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.to_string().cmp(&b.to_string())));
     let mut by_name: Vec<usize> = (0..picked.len()).collect();
     by_name.sort_by(|&a, &b| pool.pkgs[picked[a].pkg].name.cmp(&pool.pkgs[picked[b].pkg].name));

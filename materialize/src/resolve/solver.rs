@@ -34,6 +34,8 @@ pub(crate) struct Pins {
 pub(crate) enum Origin {
     /// A world entry.
     World,
+    /// A lock's pin.
+    Locked,
     /// A `D:` entry of this package.
     Dependency(usize),
     /// This package's install_if condition.
@@ -45,7 +47,7 @@ impl Origin {
     fn owner(self) -> Option<usize> {
         match self {
             Origin::Dependency(pkg) => Some(pkg),
-            Origin::World | Origin::InstallIf(_) => None,
+            Origin::World | Origin::Locked | Origin::InstallIf(_) => None,
         }
     }
 
@@ -53,6 +55,7 @@ impl Origin {
     pub fn reason(self, pool: &Pool<'_>, dep: &Dependency) -> Reason {
         match self {
             Origin::World => Reason::World { dependency: dep.clone() },
+            Origin::Locked => Reason::Locked { dependency: dep.clone() },
             Origin::Dependency(parent) => Reason::Dependency {
                 parent: pool.pkgs[parent].name.clone(),
                 dependency: dep.clone(),
@@ -159,8 +162,13 @@ pub(crate) fn solve(
     exclude: &BTreeSet<(String, String)>,
 ) -> Result<Resolution, ResolveError> {
     let pool = Pool::new(request, exclude);
-    let requested: BTreeSet<&str> =
-        request.world.iter().filter(|d| !d.conflict).map(|d| d.name.as_str()).collect();
+    let requested: BTreeSet<&str> = request
+        .world
+        .iter()
+        .chain(&request.locked)
+        .filter(|d| !d.conflict)
+        .map(|d| d.name.as_str())
+        .collect();
 
     let mut forced: Vec<(usize, Rc<Pins>)> = Vec::new();
     let mut given_up: BTreeSet<usize> = BTreeSet::new();
@@ -210,10 +218,11 @@ pub(crate) fn solve(
 impl<'p, 'r: 'p> Solver<'p, 'r> {
     /// The starting state: the world, then any install_if packages required outright.
     fn initial(&mut self, request: &'p Request, forced: &[(usize, Rc<Pins>)]) -> State<'p> {
-        for dep in &request.world {
+        let world = request.world.iter().map(|dep| (dep, Origin::World));
+        for (dep, origin) in world.chain(request.locked.iter().map(|dep| (dep, Origin::Locked))) {
             let pins =
                 Pins { allowed: dep.tag.iter().cloned().collect(), preferred: dep.tag.clone() };
-            self.push(dep, Origin::World, Rc::new(pins));
+            self.push(dep, origin, Rc::new(pins));
         }
         for (pkg, pins) in forced {
             self.push(self.pool.exact_dep(*pkg), Origin::InstallIf(*pkg), pins.clone());

@@ -9,7 +9,7 @@ fn repo(text: &str) -> Repository {
 
 fn request(world: &[&str], repositories: Vec<Repository>) -> Request {
     let world = world.iter().map(|t| Dependency::parse(t).unwrap()).collect();
-    Request { world, repositories, arch: None }
+    Request { world, repositories, arch: None, locked: Vec::new() }
 }
 
 fn chosen(resolution: &Resolution) -> Vec<String> {
@@ -56,6 +56,36 @@ fn nothing_provides_names_who_needed_it() {
     let Problem::NoSuchPackage { dependency, required_by } = p else { panic!("{p:?}") };
     assert_eq!(dependency.name, "so:libgone.so.1");
     assert_eq!(required_by, ["b-1[so:libgone.so.1]", "a-1[b]", "world[a]"]);
+}
+
+#[test]
+fn a_locks_pins_are_installed_and_named_as_the_locks() {
+    let r = repo("P:a\nV:1\nD:b\n\nP:b\nV:1\n\nP:b\nV:2\n\nP:c\nV:1\nD:so:libgone.so.1\n");
+    let mut req = request(&["a"], vec![r]);
+    req.locked = ["a=1", "b=1"].iter().map(|t| Dependency::parse(t).unwrap()).collect();
+
+    let res = resolve(&req).unwrap();
+    req.locked.push(Dependency::parse("c=1").unwrap());
+    let p = problem(resolve(&req).unwrap_err());
+
+    assert_eq!(chosen(&res), ["b-1", "a-1"]);
+    assert_eq!(res.explain("a").unwrap(), ["a-1 (world[a])"]);
+    // Pins are met before any package's dependencies: what holds b at 1 is the lock.
+    assert_eq!(res.explain("b").unwrap(), ["b-1 (lock[b=1])"]);
+    let Problem::NoSuchPackage { required_by, .. } = p else { panic!("{p:?}") };
+    assert_eq!(required_by, ["c-1[so:libgone.so.1]", "lock[c=1]"]);
+}
+
+#[test]
+fn a_lock_pin_no_world_entry_asks_for_is_explained_by_the_lock() {
+    let r = repo("P:a\nV:1\n\nP:docs\nV:2\n");
+    let mut req = request(&["a"], vec![r]);
+    req.locked = ["a=1", "docs=2"].iter().map(|t| Dependency::parse(t).unwrap()).collect();
+
+    let res = resolve(&req).unwrap();
+
+    assert_eq!(res.explain("docs").unwrap(), ["docs-2 (lock[docs=2])"]);
+    assert_eq!(res.get("docs").unwrap().reason.to_string(), "lock[docs=2]");
 }
 
 #[test]
