@@ -600,6 +600,43 @@ fn scalar_values_read_as_strings_like_apko() {
 }
 
 #[test]
+fn a_byte_order_mark_before_the_document_is_not_part_of_it() {
+    let bp = load_text("\u{feff}cmd: x\nwork-dir: /a\n").unwrap().blueprint;
+    assert_eq!(bp.cmd.as_deref(), Some("x"));
+    assert_eq!(bp.work_dir.as_deref(), Some("/a"));
+}
+
+#[test]
+fn merge_keys_are_applied_as_apkos_decoder_applies_them() {
+    let text = "paths:\n  - &d {path: /d1, type: directory, permissions: 0o700, uid: 7}\n  \
+                - <<: *d\n    path: /d2\nenvironment:\n  <<: {A: '1', B: '2'}\n  B: own\n";
+    let bp = load_text(text).unwrap().blueprint;
+    let (first, second) = (&bp.paths[0], &bp.paths[1]);
+    assert_eq!((first.path.as_str(), second.path.as_str()), ("/d1", "/d2"));
+    assert_eq!(second.kind, PathKind::Directory);
+    assert_eq!(second.permissions.map(|m| m.bits()), Some(0o700));
+    assert_eq!(second.uid, Some(7));
+    let environment: Vec<_> = bp.environment.iter().collect();
+    assert_eq!(environment, [(&"A".to_string(), &"1".to_string()), (&"B".into(), &"own".into())]);
+
+    // A merged document is still checked against the schema.
+    let error = load_text("paths:\n  - <<: {path: /x, type: directory, colour: red}\n");
+    assert!(chain(&error.unwrap_err()).contains("unknown field `colour`"));
+}
+
+#[test]
+fn yaml_1_1_booleans_are_read_as_apkos_decoder_reads_them() {
+    for (word, expected) in
+        [("yes", true), ("On", true), ("Y", true), ("NO", false), ("off", false)]
+    {
+        let text = format!("paths: [{{path: /d, type: directory, recursive: {word}}}]\n");
+        assert_eq!(load_text(&text).unwrap().blueprint.paths[0].recursive, expected, "{word}");
+    }
+    let error = load_text("paths: [{path: /d, type: directory, recursive: maybe}]\n");
+    assert!(chain(&error.unwrap_err()).contains("a boolean (true, false, yes, no, on, off)"));
+}
+
+#[test]
 fn billion_laughs_fails_quickly() {
     let mut text = String::from(
         "contents:\n  packages: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",

@@ -327,8 +327,9 @@ pub struct PathMutation {
     #[serde(default)]
     pub source: Option<String>,
     /// `recursive`: apply `permissions` (and `uid`/`gid` when set) to everything beneath
-    /// `path`; honoured for `directory` and `permissions`. Default `false`.
-    #[serde(default)]
+    /// `path`; honoured for `directory` and `permissions`. Default `false`; `yes`, `on`,
+    /// `no`, `off` are read as apko's YAML decoder reads them.
+    #[serde(default, deserialize_with = "yaml11_bool")]
     pub recursive: bool,
 }
 
@@ -356,6 +357,45 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Reads a boolean as apko's YAML decoder (go-yaml v3) reads one into a boolean field:
+/// `true`/`false`, and for YAML 1.1's sake `y`, `yes`, `on`, `n`, `no`, `off` (lower case,
+/// capitalized or upper case); `null` is `false`.
+pub(super) fn yaml11_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct Yaml11Bool;
+
+    impl de::Visitor<'_> for Yaml11Bool {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean (true, false, yes, no, on, off)")
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<bool, E> {
+            let spellings = |word: &str| {
+                let capital = word[..1].to_uppercase() + &word[1..];
+                [word.to_string(), capital, word.to_uppercase()].contains(&value.to_string())
+            };
+            if ["y", "yes", "on"].into_iter().any(spellings) {
+                Ok(true)
+            } else if ["n", "no", "off"].into_iter().any(spellings) {
+                Ok(false)
+            } else {
+                Err(de::Error::invalid_value(de::Unexpected::Str(value), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Yaml11Bool)
 }
 
 /// Reads a mapping (or `null`, as the empty one) whose keys must all differ, as apko's YAML

@@ -75,7 +75,15 @@ impl std::error::Error for SyntaxError {}
 /// YAML, holds more than one document, exceeds serde_yaml's nesting or alias limits, or does
 /// not match `T` (unknown keys included, when `T` denies them).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
+    // A byte order mark is not part of the document; editors on some systems write one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     prescan(text, MAX_FLOW_DEPTH, MAX_ALIASES)?;
+    if text.contains("<<")
+        && let Ok(mut value) = serde_yaml::from_str::<serde_yaml::Value>(text)
+        && has_merge_key(&value)
+    {
+        return from_merged(&mut value, text);
+    }
     serde_yaml::from_str(text).map_err(|error| {
         // Deserialization stops at the first value of the wrong type, which can come before
         // the parser reaches a syntax error further on (a `[` left open at the end reads as
@@ -85,6 +93,31 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
             Ok(_) => convert(error, text),
         }
     })
+}
+
+/// Deserializes a document that uses YAML 1.1 merge keys (`<<: *anchor`), which apko's
+/// decoder applies and serde_yaml's typed deserializer does not: the keys are merged first,
+/// a mapping's own keys winning over merged ones. The merged document has no positions, so
+/// an error in it is reported without line and column.
+fn from_merged<T: DeserializeOwned>(
+    value: &mut serde_yaml::Value,
+    text: &str,
+) -> Result<T, SyntaxError> {
+    value.apply_merge().map_err(|error| convert(error, text))?;
+    let value = std::mem::take(value);
+    serde_yaml::from_value(value).map_err(|error| convert(error, text))
+}
+
+/// Whether a mapping anywhere in `value` has the merge key `<<`.
+fn has_merge_key(value: &serde_yaml::Value) -> bool {
+    match value {
+        serde_yaml::Value::Mapping(mapping) => {
+            mapping.contains_key("<<") || mapping.values().any(has_merge_key)
+        }
+        serde_yaml::Value::Sequence(items) => items.iter().any(has_merge_key),
+        serde_yaml::Value::Tagged(tagged) => has_merge_key(&tagged.value),
+        _ => false,
+    }
 }
 
 fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
