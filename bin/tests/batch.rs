@@ -173,6 +173,15 @@ fn a_batch_that_cannot_name_its_images_or_archs_is_refused_before_anything_is_bu
     assert_eq!(errors.len(), 1, "{}", stderr(&output));
     assert!(errors[0].starts_with("error: --arch \"riscv\": unknown architecture"), "{errors:?}");
     assert!(!out.exists());
+
+    // An --out-dir that is a file is said to be one, and left as it is.
+    std::fs::write(&out, b"kept").unwrap();
+    let output =
+        run(flatroot().arg("batch").arg("--out-dir").arg(&out).arg("testdata/blueprint.yaml"));
+    assert_eq!(output.status.code(), Some(2));
+    let expected = format!("error: --out-dir {} is not a directory", out.display());
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&out).unwrap(), b"kept");
 }
 
 #[test]

@@ -54,6 +54,22 @@ fn an_unknown_key_names_the_key_and_its_place() {
 }
 
 #[test]
+fn a_base_image_is_refused_naming_the_file_that_sets_it() {
+    let dir = tempdir();
+    let base = dir.path().join("base.yaml");
+    std::fs::write(&base, "contents:\n  baseimage:\n    image: ./base-layout\n").unwrap();
+    let blueprint = dir.path().join("on-top.yaml");
+    let text = std::fs::read_to_string(fixture("testdata/blueprints/hello-old.yaml")).unwrap();
+    std::fs::write(&blueprint, format!("include: {}\n{text}", base.display())).unwrap();
+
+    let text = fails(&blueprint, &[]);
+
+    let refused =
+        format!("{}: contents.baseimage: building on top of a base image", base.display());
+    expect(&text, &[&refused, "the image would lack the base image's files"]);
+}
+
+#[test]
 fn a_missing_repository_names_the_path_tried() {
     let text = fails(&fixture("testdata/blueprints/missing-repository.yaml"), &[]);
     expect(&text, &["testdata/no-such-repo/x86_64/APKINDEX.tar.gz", "No such file or directory"]);

@@ -134,6 +134,12 @@ fn an_empty_layer_tar_mounts_as_an_empty_root_as_diff_reads_it() {
     let _guard = scopeguard(&mountpoint);
     let text = mount_refused(&short, &mountpoint, &[]);
     assert!(text.contains("neither a blueprint"), "{text}");
+
+    // An empty file is said to be one, as diff says it.
+    let empty = dir.path().join("empty-file.tar");
+    std::fs::write(&empty, b"").unwrap();
+    let text = mount_refused(&empty, &mountpoint, &[]);
+    assert!(text.contains("empty-file.tar: the file is empty, which is neither"), "{text}");
 }
 
 #[test]

@@ -40,6 +40,16 @@ pub enum PlanError {
     /// The blueprint could not be read or parsed.
     #[error(transparent)]
     Blueprint(#[from] Box<BlueprintError>),
+    /// `contents.baseimage` is set: the image would lack the base image's contents.
+    #[error(
+        "{file}: contents.baseimage: building on top of a base image is not supported; the \
+         image would lack the base image's files (remove the key to build from the packages \
+         alone)"
+    )]
+    BaseImage {
+        /// The blueprint, or the included one, that sets it.
+        file: PathBuf,
+    },
     /// An `--arch` that names no architecture.
     #[error(
         "--arch {arch:?}: unknown architecture (expected one of {}, all or host)",
@@ -136,6 +146,10 @@ pub fn load(
     overrides: &Overrides,
 ) -> Result<(Plan, Vec<String>), PlanError> {
     let loaded = blueprint::load(path, cwd).map_err(Box::new)?;
+    // Refused wherever it is set, an included blueprint too.
+    if let Some(setter) = loaded.warnings.iter().find(|w| w.key == "contents.baseimage") {
+        return Err(PlanError::BaseImage { file: setter.file.clone() });
+    }
     let mut warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     let plan = from_blueprint(&loaded.blueprint, path, cwd, overrides)?;
     if plan.world.is_empty() {

@@ -65,8 +65,14 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     }
     flatroot_materialize::plan::check_arch_names(&args.build.archs)?;
     let names = image_names(&args.blueprints)?;
+    let out_dir = args.out_dir.display();
+    if std::fs::metadata(&args.out_dir).is_ok_and(|m| !m.is_dir()) {
+        bail!(
+            "--out-dir {out_dir} is not a directory (batch writes one image layout per blueprint in it)"
+        );
+    }
     std::fs::create_dir_all(&args.out_dir)
-        .with_context(|| format!("cannot make the output directory {}", args.out_dir.display()))?;
+        .with_context(|| format!("cannot make the output directory {out_dir}"))?;
     let spinner = Spinner::new();
 
     // A blueprint that cannot be read fails alone, as a build of it would.

@@ -253,6 +253,12 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
     if blueprint {
         return Ok(Source::Blueprint);
     }
+    if meta.len() == 0 {
+        bail!(
+            "{}: the file is empty, which is neither a blueprint (.yaml, .yml) nor an image",
+            path.display()
+        );
+    }
     bail!(
         "{}: neither a blueprint (.yaml, .yml) nor an image (an OCI layout directory, a \
          docker-archive, a layer .tar, .tar.gz or .tar.zst)",

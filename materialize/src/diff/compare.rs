@@ -285,10 +285,12 @@ fn changed_fields(path: &[u8], x: &Seen<'_>, y: &Seen<'_>, options: &Options) ->
     }
     let (mx, my) = (&nx.meta, &ny.meta);
     // Linux ignores a symlink's mode and shows every symlink as 0777, as a mount does: two
-    // symlinks that differ in it alone are the same in any unpacked image.
-    let symlinks = matches!((&nx.kind, &ny.kind), (NodeKind::Symlink(_), NodeKind::Symlink(_)));
+    // symlinks that differ in it alone are the same in any unpacked image, and a file that
+    // became a symlink has no mode to compare with.
+    let symlink = |kind: &NodeKind| matches!(kind, NodeKind::Symlink(_));
+    let any_symlink = symlink(&nx.kind) || symlink(&ny.kind);
     for (field, differs) in [
-        (Field::Mode, mx.mode != my.mode && !symlinks),
+        (Field::Mode, mx.mode != my.mode && !any_symlink),
         (Field::Uid, mx.uid != my.uid),
         (Field::Gid, mx.gid != my.gid),
         (Field::Mtime, x.mtime != y.mtime),
@@ -681,6 +683,11 @@ mod tests {
         assert_eq!(change.fields, [Field::Target], "the target still counts");
         let b = change.b.as_ref().unwrap();
         assert_eq!(b.mode, "0777", "shown as Linux shows every symlink");
+
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_file(b"l", Metadata::file(0o644), Content::from_vec(b"t".to_vec())).unwrap();
+        let files = report(&side(tree.freeze()), &link(0o777, b"t"), &Options::default()).files;
+        assert_eq!(files.unwrap()[0].fields, [Field::Type], "a symlink has no mode to compare");
     }
 
     #[test]
