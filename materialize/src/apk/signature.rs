@@ -86,7 +86,8 @@ impl Keyring {
         pem: &str,
         origin: &str,
     ) -> Result<(), SignatureError> {
-        let key = parse_pem(name, pem)?;
+        // An error names where the key came from (its file or URL), not just its name.
+        let key = parse_pem(origin, pem)?;
         if let (Some(held), Some(first)) = (self.get(name), self.origins.get(name)) {
             if *held == key {
                 return Ok(());
@@ -604,6 +605,11 @@ pub(crate) mod tests {
     fn rejects_keys_that_are_not_pem() {
         let err = Keyring::new().insert_pem("k", "not a key").unwrap_err();
         assert!(matches!(err, SignatureError::BadKey { ref name, .. } if name == "k"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.rsa.pub");
+        std::fs::write(&path, "not a key").unwrap();
+        let err = Keyring::new().insert_file(&path).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("key {} is not", path.display())), "{err}");
     }
 
     #[test]
