@@ -435,3 +435,28 @@ fn a_default_cache_not_made_yet_is_empty_and_a_named_missing_one_an_error() {
         assert!(stderr(&output).contains(&want), "{args:?}: {}", stderr(&output));
     }
 }
+
+#[test]
+fn a_proxy_that_cannot_be_reached_is_named_and_not_taken_for_the_server() {
+    let dir = tempdir();
+    let server = serve_fixture();
+    let remote = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let out = dir.path().join("out");
+
+    let output = run(isolated(&dir.path().join("home"))
+        .env("HTTP_PROXY", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .args(["build", "--no-cache", "--retries", "0"])
+        .arg(&remote)
+        .arg(&out));
+
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("request failed (through the proxy {proxy})")), "{text}");
+    assert!(server.log().is_empty(), "nothing reached the server: {:?}", server.log());
+    assert!(!out.exists());
+}

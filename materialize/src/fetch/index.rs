@@ -152,7 +152,7 @@ impl Fetcher {
                         request = request.header("If-Modified-Since", date);
                     }
                 }
-                let response = request.call().map_err(|e| HttpError::transport(url, e))?;
+                let response = request.call().map_err(|e| client.transport_error(url, e))?;
                 let status = response.status().as_u16();
                 tracing::debug!(url = %redact(url), status, attempt, "conditional request");
                 match status {

@@ -124,7 +124,7 @@ impl Fetcher {
                         .header("Range", format!("bytes={written}-"))
                         .header("If-Range", validator);
                 }
-                let response = request.call().map_err(|e| HttpError::transport(url, e))?;
+                let response = request.call().map_err(|e| client.transport_error(url, e))?;
                 let status = response.status().as_u16();
                 tracing::debug!(url = %redact(url), status, attempt, written, "package request");
                 let resumed = status == 206

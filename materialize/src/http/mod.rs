@@ -75,10 +75,12 @@ pub enum HttpError {
     Tls(#[from] TlsError),
     /// The exchange did not complete: connection, TLS, timeout or protocol failure. A
     /// certificate refused is said so, with what to do.
-    #[error("{url}: {}", tls::describe(.source))]
+    #[error("{url}: {}{}", tls::describe(.source), through(.proxy.as_deref()))]
     Transport {
         /// The URL asked for, redacted.
         url: String,
+        /// The proxy the request went through, `http://host:port`, if any.
+        proxy: Option<String>,
         /// What went wrong.
         #[source]
         source: Box<ureq::Error>,
@@ -153,15 +155,15 @@ impl HttpError {
         }
     }
 
-    /// Wraps a ureq error for `url` (redacted here).
-    pub fn transport(url: &str, source: ureq::Error) -> HttpError {
-        HttpError::Transport { url: redact(url), source: Box::new(source) }
-    }
-
     /// A status the caller does not accept, for `url` (redacted here).
     pub fn status(url: &str, status: u16) -> HttpError {
         HttpError::Status { url: redact(url), status }
     }
+}
+
+/// ` (through the proxy P)` when a request went through a proxy, nothing otherwise.
+fn through(proxy: Option<&str>) -> String {
+    proxy.map(|proxy| format!(" (through the proxy {proxy})")).unwrap_or_default()
 }
 
 /// A connection-reusing HTTP(S) client; cheap to clone and safe to share across threads.
@@ -199,6 +201,32 @@ impl Client {
     /// The underlying agent, for building requests.
     pub fn agent(&self) -> &ureq::Agent {
         &self.agent
+    }
+
+    /// Wraps a ureq error met by a request of this client for `url`, naming the proxy the
+    /// request went through: a proxy that cannot be reached fails as a server would, and
+    /// the message must not blame the server.
+    pub fn transport_error(&self, url: &str, source: ureq::Error) -> HttpError {
+        let proxy = self.proxy_for(url);
+        HttpError::Transport { url: redact(url), proxy, source: Box::new(source) }
+    }
+
+    /// The CONNECT proxy of the environment (`HTTPS_PROXY`, `ALL_PROXY`, ...) a request for
+    /// `url` goes through, as `scheme://host:port` without credentials: none when `NO_PROXY`
+    /// exempts its host, or for a SOCKS proxy, which is not used.
+    fn proxy_for(&self, url: &str) -> Option<String> {
+        use ureq::ProxyProtocol as P;
+        let proxy = self.agent.config().proxy()?;
+        let scheme = match proxy.protocol() {
+            P::Http => "http",
+            P::Https => "https",
+            _ => return None,
+        };
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        if proxy.is_no_proxy(&uri) {
+            return None;
+        }
+        Some(format!("{scheme}://{}:{}", proxy.host(), proxy.port()))
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the retries are spent, waiting
@@ -262,7 +290,8 @@ mod tests {
         assert!(HttpError::status("http://h/x", 429).is_transient());
         assert!(!HttpError::status("http://h/x", 404).is_transient());
         assert!(!HttpError::status("http://h/x", 401).is_transient());
-        let refused = HttpError::transport("http://h/x", ureq::Error::ConnectionFailed);
+        let client = Client::new(&HttpConfig::default()).unwrap();
+        let refused = client.transport_error("http://h/x", ureq::Error::ConnectionFailed);
         assert!(refused.is_transient());
     }
 

@@ -249,7 +249,7 @@ impl Session {
         let mut last_body = ErrorBody::default();
         let once = |last_body: &mut ErrorBody| {
             let mut response = send(self.client.agent(), authorization)
-                .map_err(|e| HttpError::transport(&call.url, e))?;
+                .map_err(|e| self.client.transport_error(&call.url, e))?;
             let status = response.status().as_u16();
             let failure = HttpError::status(&call.url, status);
             if failure.is_transient() {
