@@ -350,6 +350,12 @@ fn output_names_that_ask_for_what_is_not_written_are_refused_before_building() {
         assert_eq!(output.status.code(), Some(2), "{name}");
         expect(&stderr(&output), &[name, why]);
     }
+    // `-` is not taken for a directory of that name, by build or pull.
+    for args in [["build", &blueprint.to_string_lossy(), "-"], ["pull", "127.0.0.1:1/x", "-"]] {
+        let output = run(flatroot().args(args).current_dir(dir.path()));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        expect(&stderr(&output), &["OUT is `-`", "not to standard output"]);
+    }
     let names: Vec<_> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "only the blueprint: {names:?}");

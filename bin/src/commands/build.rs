@@ -65,9 +65,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 
 /// What `OUT` asks for: a docker-archive when it ends in `.tar` (any case), else an OCI
 /// layout directory. A name that looks like a compressed archive or a `.tar` directory
-/// (`x.tar/`) is refused before anything is built, not made into a layout or failed at the
-/// end.
+/// (`x.tar/`), or `-`, is refused before anything is built, not made into a layout or failed
+/// at the end.
 pub(crate) fn output_for(out: PathBuf) -> anyhow::Result<Output> {
+    not_standard_output(&out)?;
     let text = out.to_string_lossy().to_ascii_lowercase();
     let compressed = [".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2"];
     if let Some(suffix) = compressed.iter().find(|s| text.trim_end_matches('/').ends_with(*s)) {
@@ -84,6 +85,18 @@ pub(crate) fn output_for(out: PathBuf) -> anyhow::Result<Output> {
         bail!("{}: a .tar OUT is a docker-archive, a file, not a directory", out.display());
     }
     Ok(Output::DockerArchive(out))
+}
+
+/// Refuses an `OUT` of `-`, which reads as standard output to most tools: an image is
+/// written to a directory or a file, and a directory named `-` is never what was meant.
+pub(crate) fn not_standard_output(out: &Path) -> anyhow::Result<()> {
+    if out.as_os_str() == "-" {
+        bail!(
+            "OUT is `-`: an image is written to a directory (OCI layout) or a .tar file \
+             (docker-archive), not to standard output; name one (./- for a directory so named)"
+        );
+    }
+    Ok(())
 }
 
 /// Builds the blueprint into `out` (an OCI layout; a temporary one when `None`), pushes it
