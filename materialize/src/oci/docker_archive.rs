@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 use super::compress::LayerDigests;
 use super::digest::{DigestError, sha256_digest};
 use super::image::ImageBlobs;
-use super::layout::{OCI_LAYOUT, StoredBlob, temp_sibling};
+use super::layout::{OCI_LAYOUT, StoredBlob, pending_sibling};
 use super::pending::Pending;
 
 /// The `NAME:TAG` an image gets when the blueprint names none (apko's default is the same
@@ -225,7 +225,7 @@ impl DockerArchiveWriter {
             return Err(bad(found));
         }
 
-        let temp = temp_sibling(out, "tmp", |path| File::create_new(path).map(drop))
+        let (temp, pending) = pending_sibling(out, |path| File::create_new(path).map(drop))
             .map_err(|(path, source)| DockerArchiveError::Io { action: "create", path, source })?;
         let file = match fs::OpenOptions::new().write(true).open(&temp) {
             Ok(file) => file,
@@ -237,7 +237,7 @@ impl DockerArchiveWriter {
 
         let mut writer = Self {
             out: out.to_owned(),
-            _pending: Pending::new(&temp),
+            _pending: pending,
             temp,
             file: BufWriter::with_capacity(1 << 20, file),
             position: 0,

@@ -130,11 +130,10 @@ impl LayoutWriter {
             return Err(LayoutError::NoFileName { path: out.to_owned() });
         }
         check_replaceable(out)?;
-        let temp = temp_sibling(out, "tmp", |path| fs::create_dir(path))
+        let (temp, _pending) = pending_sibling(out, |path| fs::create_dir(path))
             .map_err(|(path, source)| LayoutError::Io { action: "create", path, source })?;
 
         let blobs = temp.join("blobs").join("sha256");
-        let _pending = Pending::new(&temp);
         let writer = Self { out: out.to_owned(), temp, blobs, finished: false, _pending };
         fs::create_dir_all(&writer.blobs).map_err(io_error("create", &writer.blobs))?;
         let (out, temp) = (writer.out.display(), writer.temp.display());
@@ -463,6 +462,23 @@ fn sweep_stale(parent: &Path, name: &std::ffi::OsStr) {
     }
 }
 
+/// [`temp_sibling`] of kind `tmp`, made and registered as pending in one step (see
+/// [`Pending::make`]), so that a signal's cleanup finds it or comes before it exists.
+pub(crate) fn pending_sibling(
+    out: &Path,
+    make: impl Fn(&Path) -> io::Result<()>,
+) -> Result<(PathBuf, Pending), (PathBuf, io::Error)> {
+    let mut pending = None;
+    let path = temp_sibling(out, "tmp", |path| {
+        pending = Some(Pending::make(path, &make)?);
+        Ok(())
+    })?;
+    match pending {
+        Some(pending) => Ok((path, pending)),
+        None => Err((path, io::Error::other("the temporary was made but not registered"))),
+    }
+}
+
 /// Makes a fresh sibling `.<name>.<kind>-<pid>-<n>` of `out` with `make`, trying the next `n`
 /// while the name is taken. Shared with the docker-archive writer.
 ///
@@ -471,7 +487,7 @@ fn sweep_stale(parent: &Path, name: &std::ffi::OsStr) {
 pub(crate) fn temp_sibling(
     out: &Path,
     kind: &str,
-    make: impl Fn(&Path) -> io::Result<()>,
+    mut make: impl FnMut(&Path) -> io::Result<()>,
 ) -> Result<PathBuf, (PathBuf, io::Error)> {
     let Some(name) = out.file_name() else {
         return Err((out.to_owned(), io::Error::from(io::ErrorKind::InvalidInput)));

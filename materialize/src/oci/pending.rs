@@ -24,6 +24,17 @@ impl Pending {
         PENDING.register(path);
         Pending(path.to_owned())
     }
+
+    /// Makes the temporary at `path` with `make` and registers it as one step: a signal's
+    /// [`remove_all`] either comes first (and then nothing is made: an `Interrupted` error)
+    /// or finds it, never falls between the two and leaves it behind uncounted.
+    pub(crate) fn make(
+        path: &Path,
+        make: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> std::io::Result<Pending> {
+        PENDING.make_registered(path, make)?;
+        Ok(Pending(path.to_owned()))
+    }
 }
 
 impl Drop for Pending {
@@ -67,6 +78,24 @@ impl Registry {
         if ending {
             let _ = remove_entry(path);
         }
+    }
+
+    /// See [`Pending::make`]. `make` runs under the registry's lock, which
+    /// [`Registry::remove_all`] takes before it looks: making a directory or an empty file
+    /// is quick.
+    fn make_registered(
+        &self,
+        path: &Path,
+        make: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.1 {
+            let why = "not made: the process is ending on a signal";
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, why));
+        }
+        make(path)?;
+        pending.0.insert(path.to_owned());
+        Ok(())
     }
 
     fn forget(&self, path: &Path) {
@@ -136,6 +165,21 @@ mod tests {
         registry.register(&late);
 
         assert!(!late.exists(), "made while the process was ending");
+    }
+
+    #[test]
+    fn a_temporary_made_as_it_is_registered_is_found_by_removal_or_never_made() {
+        let registry = Registry::new();
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join(".image.tmp-1-0");
+        registry.make_registered(&made, |p| std::fs::create_dir(p)).unwrap();
+        assert_eq!(registry.remove_all(), 1);
+        assert!(!made.exists());
+
+        let late = dir.path().join(".image.tmp-1-1");
+        let error = registry.make_registered(&late, |p| std::fs::create_dir(p)).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::Interrupted);
+        assert!(!late.exists(), "nothing is made once the process is ending");
     }
 
     #[test]
