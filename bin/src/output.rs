@@ -6,7 +6,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::Mutex;
 
 use flatroot_materialize::progress::{Progress, Stage};
-use flatroot_materialize::terminal::{visible, visible_lines};
+use flatroot_materialize::terminal::visible;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::filter::LevelFilter;
 
@@ -43,23 +43,24 @@ pub fn init_logging(verbose: u8) {
 
 /// Prints an error and its causes, one per line: `error: …` then `caused by: …`. What they
 /// quote of the input (a registry's message, a layer's bytes, a path) is shown [`visible`]:
-/// no control character of it reaches the terminal.
+/// no control character of it reaches the terminal, and a line feed in a file name cannot
+/// start a line that reads as one of flatroot's own.
 pub fn print_error(error: &anyhow::Error) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", visible_lines(&error.to_string()));
+    let _ = writeln!(stderr, "error: {}", visible(&error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(stderr, "caused by: {}", visible_lines(&cause.to_string()));
+        let _ = writeln!(stderr, "caused by: {}", visible(&cause.to_string()));
     }
 }
 
-/// Prints a warning for the user, [`visible`] as errors are.
+/// Prints a warning for the user, on one line, [`visible`] as errors are.
 pub fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "warning: {}", visible_lines(message));
+    let _ = writeln!(std::io::stderr().lock(), "warning: {}", visible(message));
 }
 
-/// Tells the user what was done, on stderr, [`visible`] as errors are.
+/// Tells the user what was done, on stderr, on one line, [`visible`] as errors are.
 pub fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{}", visible_lines(message));
+    let _ = writeln!(std::io::stderr().lock(), "{}", visible(message));
 }
 
 /// Writes a line of data to stdout. A reader that has gone away (`| head`, `| true`) is

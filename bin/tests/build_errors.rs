@@ -494,3 +494,17 @@ fn control_characters_in_what_an_error_quotes_reach_no_terminal() {
     assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
     expect(&text, &["title^[]0;owned^G-^[[31mred.yaml"]);
 }
+
+#[test]
+fn a_line_feed_in_a_file_name_cannot_start_a_line_of_its_own() {
+    let dir = tempdir();
+    let forged = dir.path().join("x\nerror: forged.yaml");
+
+    let output = run(flatroot().arg("build").arg(&forged).arg(dir.path().join("out")));
+
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("x^Jerror: forged.yaml"), "{text}");
+    assert!(text.lines().all(|l| l.starts_with("error: ") || l.starts_with("caused by: ")));
+    assert_eq!(text.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{text}");
+}

@@ -90,7 +90,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 },
             )),
             Err(error) => {
-                spinner.println(&failure_text(name, error.as_ref()));
+                for line in failure_lines(name, error.as_ref()) {
+                    spinner.println(&line);
+                }
                 rows.insert(index, failure_row(name, blueprint, error.as_ref()));
             }
         }
@@ -105,14 +107,17 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let finished = |i: usize, result: &Result<build::Outcome, build::BuildError>| {
         let name = &items[i].name;
         spinner.forget(&format!("{name}/"));
-        spinner.println(&match result {
-            Ok(outcome) => format!(
+        let report = match result {
+            Ok(outcome) => vec![format!(
                 "built {name} {} at {:.1} s",
                 outcome.index_digest,
                 started.elapsed().as_secs_f64()
-            ),
-            Err(error) => failure_text(name, error),
-        });
+            )],
+            Err(error) => failure_lines(name, error),
+        };
+        for line in report {
+            spinner.println(&line);
+        }
         let line = result.as_ref().ok().map(|outcome| format!("{name} {}", outcome.index_digest));
         let mut lines = lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut printed = printed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -219,14 +224,14 @@ impl InOrder {
 }
 
 /// `error: NAME: …` and a `caused by: …` line per cause, as a failed build prints them.
-fn failure_text(name: &str, error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("error: {name}: {error}");
+fn failure_lines(name: &str, error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut lines = vec![format!("error: {name}: {error}")];
     let mut cause = error.source();
     while let Some(inner) = cause {
-        text.push_str(&format!("\ncaused by: {inner}"));
+        lines.push(format!("caused by: {inner}"));
         cause = inner.source();
     }
-    text
+    lines
 }
 
 fn failure_row(
