@@ -55,17 +55,24 @@ impl ErrorBody {
 /// The most characters of one code or message of a registry's error that are shown.
 const QUOTE_LIMIT: usize = 500;
 
+/// The most entries of a registry's error list that are shown.
+const ERRORS_SHOWN: usize = 5;
+
 /// Shown on the line of the error that quotes it: a line feed the registry put in its
 /// message shows as `^J`, so that it cannot start a line that looks like flatroot's own, and
-/// a message longer than [`QUOTE_LIMIT`] characters is cut, saying so.
+/// a message longer than [`QUOTE_LIMIT`] characters is cut, saying so, as is a list of more
+/// than [`ERRORS_SHOWN`] errors.
 impl fmt::Display for ErrorBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, item) in self.errors.iter().enumerate() {
+        for (i, item) in self.errors.iter().take(ERRORS_SHOWN).enumerate() {
             let sep = if i == 0 { ": " } else { "; " };
             write!(f, "{sep}{}", quote(&item.code))?;
             if !item.message.is_empty() {
                 write!(f, ": {}", quote(&item.message))?;
             }
+        }
+        if let Some(more) = self.errors.len().checked_sub(ERRORS_SHOWN).filter(|&n| n > 0) {
+            write!(f, "; and {more} more error{}", if more == 1 { "" } else { "s" })?;
         }
         if let Some(text) = &self.text {
             write!(f, ": {}", quote(text))?;
@@ -364,6 +371,14 @@ mod tests {
         );
         assert_eq!(body.to_string(), ": DENIED: no^Jcaused by: forged^M^J");
         assert_eq!(ErrorBody::parse(b"<p>a</p>\n<p>b</p>").to_string(), ": <p>a</p>^J<p>b</p>");
+    }
+
+    #[test]
+    fn a_long_list_of_errors_is_cut_and_says_so() {
+        let item = r#"{"code":"DENIED","message":"no"}"#;
+        let body = format!(r#"{{"errors":[{}]}}"#, vec![item; 1000].join(","));
+        let shown = ErrorBody::parse(body.as_bytes()).to_string();
+        assert_eq!(shown, format!(": DENIED: no{}; and 995 more errors", "; DENIED: no".repeat(4)));
     }
 
     #[test]
