@@ -619,9 +619,28 @@ fn merge_keys_are_applied_as_apkos_decoder_applies_them() {
     let environment: Vec<_> = bp.environment.iter().collect();
     assert_eq!(environment, [(&"A".to_string(), &"1".to_string()), (&"B".into(), &"own".into())]);
 
-    // A merged document is still checked against the schema.
+    // A merged document is still checked against the schema, and an error names its field.
     let error = load_text("paths:\n  - <<: {path: /x, type: directory, colour: red}\n");
     assert!(chain(&error.unwrap_err()).contains("unknown field `colour`"));
+    let error = load_text("paths:\n  - <<: {path: /x, type: directory}\n    uid: one\n");
+    assert!(chain(&error.unwrap_err()).contains("paths[0].uid: invalid type"));
+    // A key given twice is reported as such, at its line, not as an unknown `<<`.
+    let error = load_text("environment:\n  <<: {A: a}\n  B: b\n  B: c\n").unwrap_err();
+    assert!(chain(&error).contains("duplicate"), "{}", chain(&error));
+    assert!(matches!(error, BlueprintError::Syntax { line: Some(4), .. }), "{error:?}");
+}
+
+#[test]
+fn aliases_may_stand_for_little_text_in_all() {
+    let big = "x".repeat(200_000);
+    let aliases = "  - *s\n".repeat(400);
+    let text = format!("annotations:\n  s: &s {big}\nvolumes:\n{aliases}");
+
+    let started = Instant::now();
+    let error = load_text(&text).unwrap_err();
+
+    assert!(chain(&error).contains("aliases (at most 1000, fewer the longer"), "{}", chain(&error));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[test]

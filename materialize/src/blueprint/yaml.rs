@@ -28,6 +28,12 @@ pub const MAX_FLOW_DEPTH: usize = 64;
 /// collections in the schema this bounds expansion to about 250 000 values, a few MiB.
 pub const MAX_ALIASES: usize = 1000;
 
+/// The most bytes of text aliases may stand for in all: a document of `N` bytes may use at
+/// most this many divided by `N` aliases (and never more than [`MAX_ALIASES`]), since an
+/// alias can repeat up to the whole document; one anchored string of 3 MiB and 999 aliases
+/// to it would otherwise take gigabytes.
+pub const ALIAS_TEXT_BUDGET: usize = 64 << 20;
+
 /// A document that is not valid YAML or does not fit the blueprint schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -77,12 +83,16 @@ impl std::error::Error for SyntaxError {}
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
     // A byte order mark is not part of the document; editors on some systems write one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    prescan(text, MAX_FLOW_DEPTH, MAX_ALIASES)?;
-    if text.contains("<<")
-        && let Ok(mut value) = serde_yaml::from_str::<serde_yaml::Value>(text)
-        && has_merge_key(&value)
-    {
-        return from_merged(&mut value, text);
+    let max_aliases = MAX_ALIASES.min(ALIAS_TEXT_BUDGET / text.len().max(1));
+    prescan(text, MAX_FLOW_DEPTH, max_aliases)?;
+    if text.contains("<<") {
+        match serde_yaml::from_str::<serde_yaml::Value>(text) {
+            Ok(mut value) if has_merge_key(&value) => return from_merged(&mut value, text),
+            Ok(_) => {}
+            // A document that is no YAML (a key given twice, say) is reported as such, not
+            // as a schema that knows no `<<` key.
+            Err(error) => return Err(convert(error, text)),
+        }
     }
     serde_yaml::from_str(text).map_err(|error| {
         // Deserialization stops at the first value of the wrong type, which can come before
@@ -97,15 +107,20 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
 
 /// Deserializes a document that uses YAML 1.1 merge keys (`<<: *anchor`), which apko's
 /// decoder applies and serde_yaml's typed deserializer does not: the keys are merged first,
-/// a mapping's own keys winning over merged ones. The merged document has no positions, so
-/// an error in it is reported without line and column.
+/// a mapping's own keys winning over merged ones. The merged document is written out and
+/// read again, so that an error in it names its field (`paths[1].uid: …`) as one in any
+/// other document does; its line and column would be those of the merged text, and are left
+/// out.
 fn from_merged<T: DeserializeOwned>(
     value: &mut serde_yaml::Value,
     text: &str,
 ) -> Result<T, SyntaxError> {
     value.apply_merge().map_err(|error| convert(error, text))?;
-    let value = std::mem::take(value);
-    serde_yaml::from_value(value).map_err(|error| convert(error, text))
+    let merged = serde_yaml::to_string(value).map_err(|error| convert(error, text))?;
+    serde_yaml::from_str(&merged).map_err(|error| {
+        let SyntaxError { message, unknown_key, .. } = convert(error, &merged);
+        SyntaxError { message, line: None, column: None, unknown_key }
+    })
 }
 
 /// Whether a mapping anywhere in `value` has the merge key `<<`.
@@ -170,12 +185,18 @@ fn end_of_text(text: &str) -> Option<(usize, usize)> {
     Some((index + 1, last.trim_end().chars().count() + 1))
 }
 
-/// The key of serde's "duplicate field `key`" or of a map's "duplicate key `key`".
+/// The key of serde's "duplicate field `key`", of a map's "duplicate key `key`", or of
+/// serde_yaml's untyped `duplicate entry with key "key"`.
 fn repeated_key(message: &str) -> Option<&str> {
-    let start = ["duplicate field `", "duplicate key `"]
+    let markers = [
+        ("duplicate field `", '`'),
+        ("duplicate key `", '`'),
+        ("duplicate entry with key \"", '"'),
+    ];
+    let (start, close) = markers
         .iter()
-        .find_map(|marker| message.find(marker).map(|at| at + marker.len()))?;
-    message.get(start..)?.split('`').next()
+        .find_map(|(marker, close)| message.find(marker).map(|at| (at + marker.len(), *close)))?;
+    message.get(start..)?.split(close).next()
 }
 
 /// The 1-based line where `key` appears the second time among the keys of the block
@@ -320,7 +341,11 @@ impl<'a> Scan<'a> {
     fn count_alias(&self, aliases: &mut usize, limit: usize) -> Result<(), SyntaxError> {
         *aliases += 1;
         if *aliases > limit {
-            return Err(self.error_here(format!("more than {limit} aliases")));
+            let why = format!(
+                "more than {limit} aliases (at most {MAX_ALIASES}, fewer the longer the \
+                 document, so that what they stand for stays small)"
+            );
+            return Err(self.error_here(why));
         }
         Ok(())
     }
