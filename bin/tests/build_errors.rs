@@ -67,6 +67,13 @@ fn a_base_image_is_refused_naming_the_file_that_sets_it() {
     let refused =
         format!("{}: contents.baseimage: building on top of a base image", base.display());
     expect(&text, &[&refused, "the image would lack the base image's files"]);
+
+    // A lock of it would not build either: resolve refuses it too.
+    let lock = dir.path().join("on-top.lock.json");
+    let output = run(flatroot().arg("resolve").arg(&blueprint).arg("-o").arg(&lock));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    expect(&stderr(&output), &[&refused]);
+    assert!(!lock.exists());
 }
 
 #[test]
@@ -350,11 +357,17 @@ fn output_names_that_ask_for_what_is_not_written_are_refused_before_building() {
         assert_eq!(output.status.code(), Some(2), "{name}");
         expect(&stderr(&output), &[name, why]);
     }
-    // `-` is not taken for a directory of that name, by build or pull.
-    for args in [["build", &blueprint.to_string_lossy(), "-"], ["pull", "127.0.0.1:1/x", "-"]] {
+    // `-` is not taken for a directory of that name, by build, pull or batch.
+    let bp = blueprint.to_string_lossy();
+    let refused: [(&[&str], &str); 3] = [
+        (&["build", &bp, "-"], "OUT is `-`"),
+        (&["pull", "127.0.0.1:1/x", "-"], "OUT is `-`"),
+        (&["batch", "--out-dir", "-", &bp], "--out-dir is `-`"),
+    ];
+    for (args, said) in refused {
         let output = run(flatroot().args(args).current_dir(dir.path()));
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        expect(&stderr(&output), &["OUT is `-`", "not to standard output"]);
+        expect(&stderr(&output), &[said, "not to standard output"]);
     }
     let names: Vec<_> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

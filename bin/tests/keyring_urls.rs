@@ -89,6 +89,26 @@ fn a_key_url_is_fetched_and_its_key_is_in_the_image_under_its_name() {
 }
 
 #[test]
+fn a_key_url_given_with_the_keyring_flag_is_fetched_as_the_blueprints_are() {
+    let dir = tempdir();
+    let (home, cache) = (dir.path().join("home"), dir.path().join("cache"));
+    let server = serve_repo_and_keys();
+    let key_url = format!("{}/keys/{KEY}", server.url());
+    let repository = format!("{}/repo", server.url());
+    let in_blueprint = url_blueprint(dir.path(), "url-key.yaml", &repository, &key_url);
+    let without = dir.path().join("no-key.yaml");
+    let text = std::fs::read_to_string(&in_blueprint).unwrap();
+    std::fs::write(&without, text.replace(&format!("[{key_url:?}]"), "[]")).unwrap();
+
+    let expected =
+        success(&build_with_cache(&home, &cache, &in_blueprint, &dir.path().join("a"), &[]));
+    let flag = ["--keyring", key_url.as_str()];
+    let digest = success(&build_with_cache(&home, &cache, &without, &dir.path().join("b"), &flag));
+
+    assert_eq!(digest, expected);
+}
+
+#[test]
 fn a_missing_key_names_its_url() {
     let dir = tempdir();
     let server = serve_repo_and_keys();

@@ -146,10 +146,7 @@ pub fn load(
     overrides: &Overrides,
 ) -> Result<(Plan, Vec<String>), PlanError> {
     let loaded = blueprint::load(path, cwd).map_err(Box::new)?;
-    // Refused wherever it is set, an included blueprint too.
-    if let Some(setter) = loaded.warnings.iter().find(|w| w.key == "contents.baseimage") {
-        return Err(PlanError::BaseImage { file: setter.file.clone() });
-    }
+    refuse_base_image(&loaded)?;
     let mut warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     let plan = from_blueprint(&loaded.blueprint, path, cwd, overrides)?;
     if plan.world.is_empty() {
@@ -170,6 +167,16 @@ pub fn load(
         ));
     }
     Ok((plan, warnings))
+}
+
+/// [`PlanError::BaseImage`] when the blueprint, or one it includes, sets
+/// `contents.baseimage`: an image built without the base image's files is not the one the
+/// blueprint asks for.
+pub fn refuse_base_image(loaded: &blueprint::Loaded) -> Result<(), PlanError> {
+    match loaded.warnings.iter().find(|w| w.key == "contents.baseimage") {
+        Some(setter) => Err(PlanError::BaseImage { file: setter.file.clone() }),
+        None => Ok(()),
+    }
 }
 
 /// The plan of an already parsed blueprint.
@@ -200,7 +207,13 @@ pub fn from_blueprint(
             None => cwd.join(&k.location),
         })
         .collect();
-    keyring.extend(overrides.keyring.iter().map(|k| cwd.join(k)));
+    // A URL given with --keyring is fetched as one in the blueprint is.
+    keyring.extend(
+        overrides
+            .keyring
+            .iter()
+            .map(|k| if k.to_str().is_some_and(Remote::is_url) { k.clone() } else { cwd.join(k) }),
+    );
 
     let archs = if overrides.archs.is_empty() {
         let archs: Vec<String> = bp.archs.iter().map(|a| a.apk_name().to_string()).collect();

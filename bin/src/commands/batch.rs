@@ -65,6 +65,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     }
     flatroot_materialize::plan::check_arch_names(&args.build.archs)?;
     let names = image_names(&args.blueprints)?;
+    super::build::not_standard_output("--out-dir", &args.out_dir)?;
     let out_dir = args.out_dir.display();
     if std::fs::metadata(&args.out_dir).is_ok_and(|m| !m.is_dir()) {
         bail!(

@@ -68,7 +68,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// (`x.tar/`), or `-`, is refused before anything is built, not made into a layout or failed
 /// at the end.
 pub(crate) fn output_for(out: PathBuf) -> anyhow::Result<Output> {
-    not_standard_output(&out)?;
+    not_standard_output("OUT", &out)?;
     let text = out.to_string_lossy().to_ascii_lowercase();
     let compressed = [".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2"];
     if let Some(suffix) = compressed.iter().find(|s| text.trim_end_matches('/').ends_with(*s)) {
@@ -87,13 +87,14 @@ pub(crate) fn output_for(out: PathBuf) -> anyhow::Result<Output> {
     Ok(Output::DockerArchive(out))
 }
 
-/// Refuses an `OUT` of `-`, which reads as standard output to most tools: an image is
-/// written to a directory or a file, and a directory named `-` is never what was meant.
-pub(crate) fn not_standard_output(out: &Path) -> anyhow::Result<()> {
+/// Refuses an output path (`what`: `OUT`, `--out-dir`) of `-`, which reads as standard
+/// output to most tools: images are written to a path, and a directory named `-` is never
+/// what was meant.
+pub(crate) fn not_standard_output(what: &str, out: &Path) -> anyhow::Result<()> {
     if out.as_os_str() == "-" {
         bail!(
-            "OUT is `-`: an image is written to a directory (OCI layout) or a .tar file \
-             (docker-archive), not to standard output; name one (./- for a directory so named)"
+            "{what} is `-`: images are written to a path, not to standard output; give one \
+             (./- for a path named -)"
         );
     }
     Ok(())

@@ -240,7 +240,7 @@ pub struct PullArgs {
 /// Pulls the reference into a layout and prints its manifest's digest.
 pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
-    super::build::not_standard_output(&args.out)?;
+    super::build::not_standard_output("OUT", &args.out)?;
     // Any archive name is refused as such: `build`'s words for a compressed one would offer
     // a .tar, which pull does not write either.
     let archive = super::build::output_for(args.out.clone())

@@ -63,6 +63,7 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     }
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let loaded = blueprint::load(&args.blueprint, &cwd).map_err(Box::new)?;
+    plan::refuse_base_image(&loaded)?;
     for warning in &loaded.warnings {
         output::warn(&warning.to_string());
     }

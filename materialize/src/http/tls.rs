@@ -223,7 +223,11 @@ impl<In: Transport> Connector<In> for SocksWarning {
             && let Some(proxy) = details.config.proxy()
             && matches!(proxy.protocol(), P::Socks4 | P::Socks4A | P::Socks5 | P::Socks5h)
         {
-            tracing::warn!("a SOCKS proxy is not supported: connecting directly");
+            // Once a process: every connection would say it again.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!("a SOCKS proxy is not supported: connecting directly");
+            });
         }
         Ok(chained)
     }
