@@ -253,6 +253,17 @@ fn a_locked_package_is_explained_by_the_world_chain_that_needs_it() {
         "libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])",
     ];
     assert_eq!(why("libhello"), &serde_json::json!(libhello), "{report:#}");
+
+    // A lock that does not meet its world explains nothing, and says why in a note.
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    value["contents"]["packages"].as_array_mut().unwrap().retain(|p| p["name"] != "libhello");
+    std::fs::write(&lock, serde_json::to_vec(&value).unwrap()).unwrap();
+    let (code, report) = diff_json(&[s(&lock), s(&without), "--level", "packages"]);
+    assert_eq!(code, 1);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("why each package is locked is not known"), "{notes}");
+    assert!(notes.contains("so:libhello.so.1 (no such package)"), "{notes}");
 }
 
 #[test]

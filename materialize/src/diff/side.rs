@@ -461,8 +461,11 @@ fn load_lock(
     };
     let build_options = build_options(options);
     let keyring = build::load_keyring(&plan, &build_options).map_err(build_error)?;
-    if let Some(packages) = side.packages.as_mut() {
-        locked_reasons(packages, lock, path, &plan, &apk_arch, &keyring, &build_options);
+    if let Some(packages) = side.packages.as_mut()
+        && let Err(why) =
+            locked_reasons(packages, lock, path, &plan, &apk_arch, &keyring, &build_options)
+    {
+        side.notes.push(format!("why each package is locked is not known: {why}"));
     }
     if !options.level.files() {
         return Ok(side);
@@ -503,8 +506,8 @@ fn mark_unverified(side: &mut Side) {
 
 /// Fills in why each locked package is there: the blueprint's world resolved against its
 /// indexes, held to exactly the locked packages (what `build --lock` checks), needs the
-/// indexes but no package file. Left unknown when that fails; the build of the files, if
-/// asked for, reports the failure.
+/// indexes but no package file. Left unknown when that fails, and the failure returned for a
+/// note; the build of the files, if asked for, reports it as an error.
 fn locked_reasons(
     packages: &mut BTreeMap<String, Package>,
     lock: &Lock,
@@ -513,18 +516,17 @@ fn locked_reasons(
     arch: &str,
     keyring: &crate::apk::signature::Keyring,
     options: &build::Options,
-) {
-    let resolved = crate::fetch::Fetcher::new(&options.fetch).ok().and_then(|fetcher| {
-        let fetcher = std::sync::Arc::new(fetcher);
-        let (trust, limits, indexes) = (options.trust, &options.limits, &options.indexes);
+) -> Result<(), String> {
+    let fetcher = crate::fetch::Fetcher::new(&options.fetch).map_err(|e| crate::error_chain(&e))?;
+    let fetcher = std::sync::Arc::new(fetcher);
+    let (trust, limits, indexes) = (options.trust, &options.limits, &options.indexes);
+    let resolved =
         lock::resolved_from_lock(lock, path, plan, arch, keyring, trust, limits, fetcher, indexes)
-            .map_err(|error| tracing::debug!(%error, "no reasons for the locked packages"))
-            .ok()
-    });
-    let Some(resolved) = resolved else { return };
+            .map_err(|error| crate::error_chain(&error))?;
     for (name, package) in packages.iter_mut() {
         package.why = resolved.resolution.explain(name);
     }
+    Ok(())
 }
 
 fn load_image(
