@@ -460,3 +460,22 @@ fn a_proxy_that_cannot_be_reached_is_named_and_not_taken_for_the_server() {
     assert!(server.log().is_empty(), "nothing reached the server: {:?}", server.log());
     assert!(!out.exists());
 }
+
+#[test]
+fn a_proxy_variable_that_holds_no_usable_url_is_warned_of_without_its_value() {
+    let dir = tempdir();
+    let server = serve_fixture();
+    let remote = blueprint(dir.path(), "remote.yaml", &format!("{}/repo", server.url()), WORLD);
+
+    let output = run(isolated(&dir.path().join("home"))
+        .env("HTTPS_PROXY", "ftp://user:s3cret@proxy.invalid")
+        .args(["build", "--no-cache"])
+        .arg(&remote)
+        .arg(dir.path().join("out")));
+
+    success(&output);
+    let text = stderr(&output);
+    assert!(text.contains("HTTPS_PROXY holds no proxy URL flatroot can use"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!server.log().is_empty(), "the build went to the server directly");
+}

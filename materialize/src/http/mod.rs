@@ -161,6 +161,26 @@ impl HttpError {
     }
 }
 
+/// Warns, once a process, of each proxy variable of the environment whose value ureq cannot
+/// use: ureq skips it silently and connects directly (or through the next variable's
+/// proxy), which a user who set it would not expect. The value is not shown: it may hold
+/// credentials.
+fn warn_of_unusable_proxies() {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let names = ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY"];
+        for name in names.into_iter().chain(["http_proxy"]) {
+            let Ok(value) = std::env::var(name) else { continue };
+            if !value.trim().is_empty() && ureq::Proxy::new(&value).is_err() {
+                tracing::warn!(
+                    "{name} holds no proxy URL flatroot can use (expected http://HOST:PORT); \
+                     it is ignored"
+                );
+            }
+        }
+    });
+}
+
 /// ` (through the proxy P)` when a request went through a proxy, nothing otherwise.
 fn through(proxy: Option<&str>) -> String {
     proxy.map(|proxy| format!(" (through the proxy {proxy})")).unwrap_or_default()
@@ -182,6 +202,7 @@ impl Client {
     /// A CA file that cannot be read or holds no certificate, or not one certificate that
     /// can serve as a root.
     pub fn new(config: &HttpConfig) -> Result<Client, HttpError> {
+        warn_of_unusable_proxies();
         let tls = tls::client_config(trust(&config.ca_files)?)?;
         let settings = ureq::Agent::config_builder()
             .http_status_as_error(false)
