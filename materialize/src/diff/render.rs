@@ -309,6 +309,9 @@ fn entry(e: &EntryView) -> String {
     if let Some(target) = &e.target {
         let _ = write!(text, " -> {target}");
     }
+    if let Some(device) = &e.device {
+        let _ = write!(text, " device {device}");
+    }
     if let Some(first) = &e.hardlink {
         let _ = write!(text, ", hardlink to {first}");
     }
@@ -456,7 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn an_added_hardlink_names_the_path_it_links_to() {
+    fn an_added_hardlink_names_the_path_it_links_to_and_a_device_its_numbers() {
         let link = EntryView {
             kind: "file",
             mode: "0644".into(),
@@ -472,6 +475,16 @@ mod tests {
             xattrs: Default::default(),
         };
         assert_eq!(entry(&link), "file 0644 0:0 3 B, hardlink to /etc/motd");
+
+        let null = EntryView {
+            kind: "char-device",
+            mode: "0666".into(),
+            size: 0,
+            device: Some("1,3".into()),
+            hardlink: None,
+            ..link
+        };
+        assert_eq!(entry(&null), "char-device 0666 0:0 device 1,3");
     }
 
     #[test]
