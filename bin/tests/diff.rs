@@ -894,3 +894,33 @@ fn annotations_are_read_from_the_manifest_of_a_layout_skopeo_wrote() {
     let field = "annotations.org.opencontainers.image.description";
     assert!(fields.iter().any(|f| f == field), "{report:#}");
 }
+
+#[test]
+fn strict_compares_generated_files_byte_for_byte_unless_fields_are_ignored() {
+    let dir = tempdir();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    build(BLUEPRINT, &a, &["--arch", "x86_64", "--source-date-epoch", "1600000000"]);
+    build(BLUEPRINT, &b, &["--arch", "x86_64", "--source-date-epoch", "1600000500"]);
+    let scripts = |report: &Value| {
+        let files = report["files"].as_array().unwrap().clone();
+        files.into_iter().find(|f| f["path"] == "/lib/apk/db/scripts.tar")
+    };
+
+    // By meaning, the scripts archive differs in its own mtime alone; strictly, in content.
+    let (_, loose) = diff_json(&[s(&a), s(&b), "--level", "files"]);
+    let (_, strict) = diff_json(&[s(&a), s(&b), "--level", "files", "--strict"]);
+    let fields = |report: &Value| scripts(report).map(|f| f["fields"].clone());
+    assert_eq!(fields(&loose), Some(serde_json::json!(["mtime"])), "{loose:#}");
+    assert_eq!(fields(&strict), Some(serde_json::json!(["content", "mtime"])), "{strict:#}");
+
+    // With mtimes ignored, --strict would bring them back inside the archive: it has no
+    // effect, and says so.
+    let args = [s(&a), s(&b), "--level", "files", "--ignore", "mtime", "--strict"];
+    let output = run(flatroot().arg("diff").args(args));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("--strict has no effect with --ignore"),
+        "{}",
+        stderr(&output)
+    );
+}

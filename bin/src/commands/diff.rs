@@ -149,6 +149,13 @@ fn options(args: &DiffArgs) -> anyhow::Result<Options> {
     {
         bail!("{flag} shows the files that differ: it needs --level files or all");
     }
+    if args.strict && !ignore.is_empty() {
+        crate::output::warn(
+            "--strict has no effect with --ignore: generated files compare by meaning, so that \
+             what --ignore leaves out is left out inside them too (an mtime in \
+             lib/apk/db/scripts.tar)",
+        );
+    }
     let mut options = Options {
         level: match args.level {
             LevelArg::Config => Level::Config,
