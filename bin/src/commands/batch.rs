@@ -69,7 +69,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let out_dir = args.out_dir.display();
     if std::fs::metadata(&args.out_dir).is_ok_and(|m| !m.is_dir()) {
         bail!(
-            "--out-dir {out_dir} is not a directory (batch writes one image layout per blueprint in it)"
+            "--out-dir {out_dir} is not a directory (batch writes one image layout per \
+             blueprint in it)"
         );
     }
     std::fs::create_dir_all(&args.out_dir)

@@ -381,16 +381,10 @@ pub(super) fn yaml11_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
         }
 
         fn visit_str<E: de::Error>(self, value: &str) -> Result<bool, E> {
-            let spellings = |word: &str| {
-                let capital = word[..1].to_uppercase() + &word[1..];
-                [word.to_string(), capital, word.to_uppercase()].contains(&value.to_string())
-            };
-            if ["y", "yes", "on"].into_iter().any(spellings) {
-                Ok(true)
-            } else if ["n", "no", "off"].into_iter().any(spellings) {
-                Ok(false)
-            } else {
-                Err(de::Error::invalid_value(de::Unexpected::Str(value), &self))
+            match value {
+                "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(true),
+                "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(false),
+                _ => Err(de::Error::invalid_value(de::Unexpected::Str(value), &self)),
             }
         }
     }

@@ -520,9 +520,10 @@ fn locked_reasons(
     let fetcher = crate::fetch::Fetcher::new(&options.fetch).map_err(|e| crate::error_chain(&e))?;
     let fetcher = std::sync::Arc::new(fetcher);
     let (trust, limits, indexes) = (options.trust, &options.limits, &options.indexes);
-    let resolved =
+    let mut resolved =
         lock::resolved_from_lock(lock, path, plan, arch, keyring, trust, limits, fetcher, indexes)
             .map_err(|error| crate::error_chain(&error))?;
+    lock::explain_by_the_world(&mut resolved, plan);
     for (name, package) in packages.iter_mut() {
         package.why = resolved.resolution.explain(name);
     }

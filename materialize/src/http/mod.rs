@@ -168,8 +168,9 @@ impl HttpError {
 fn warn_of_unusable_proxies() {
     static CHECKED: std::sync::Once = std::sync::Once::new();
     CHECKED.call_once(|| {
-        let names = ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY"];
-        for name in names.into_iter().chain(["http_proxy"]) {
+        let names =
+            ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+        for name in names {
             let Ok(value) = std::env::var(name) else { continue };
             if !value.trim().is_empty() && ureq::Proxy::new(&value).is_err() {
                 tracing::warn!(

@@ -200,7 +200,6 @@ pub fn resolved_from_lock(
             arch: arch.to_string(),
             source: Box::new(source),
         })?;
-    explain_by_the_world(&mut resolution, request);
 
     // The solver chose among the locked packages only; the install order is the lock's.
     let position = |name: &str, version: &str| {
@@ -210,16 +209,19 @@ pub fn resolved_from_lock(
     Ok(Resolved { arch: arch.to_string(), repositories: repos, resolution, fetcher })
 }
 
-/// Gives each locked package the reason a build of the world alone would give it (a chain
-/// from a world entry), where the world alone installs it; a package only the lock asks for
-/// keeps the lock as its reason. The solver meets the lock's pins before any dependency,
-/// so its own reasons would name the lock for every package the world does not name.
-fn explain_by_the_world(resolution: &mut resolve::Resolution, mut request: resolve::Request) {
-    // Only the locked records are left in the request, one per name: the world alone can
-    // choose nothing the lock does not hold.
-    request.locked.clear();
+/// Gives each package of `resolved` (from [`resolved_from_lock`]) the reason a build of
+/// `plan`'s world alone would give it (a chain from a world entry), where the world alone
+/// installs it; a package only the lock asks for keeps the lock as its reason. The solver
+/// meets the lock's pins before any dependency, so its own reasons would name the lock for
+/// every package the world does not name. For explanations only: a build needs no reasons,
+/// and this is a second solve.
+pub fn explain_by_the_world(resolved: &mut Resolved, plan: &Plan) {
+    // The world was checked by `resolved_from_lock`. Only the locked records are left in
+    // the repositories, one per name: the world alone can choose nothing the lock lacks.
+    let world = plan.world.iter().filter_map(|entry| Dependency::parse(entry).ok()).collect();
+    let request = repository::request(world, &resolved.repositories, &resolved.arch);
     let Ok(plain) = resolve::resolve(&request) else { return };
-    for chosen in &mut resolution.packages {
+    for chosen in &mut resolved.resolution.packages {
         if let Some(same) = plain.get(&chosen.name).filter(|p| p.version == chosen.version) {
             chosen.reason = same.reason.clone();
         }

@@ -71,7 +71,8 @@ impl fmt::Display for ErrorBody {
                 write!(f, ": {}", quote(&item.message))?;
             }
         }
-        if let Some(more) = self.errors.len().checked_sub(ERRORS_SHOWN).filter(|&n| n > 0) {
+        let more = self.errors.len().saturating_sub(ERRORS_SHOWN);
+        if more > 0 {
             write!(f, "; and {more} more error{}", if more == 1 { "" } else { "s" })?;
         }
         if let Some(text) = &self.text {
