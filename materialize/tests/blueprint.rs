@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use flatroot_materialize::blueprint::{
     self, Arch, BlueprintError, Group, Loaded, PathKind, Platform, User,
@@ -631,16 +630,37 @@ fn merge_keys_are_applied_as_apkos_decoder_applies_them() {
 }
 
 #[test]
+fn merge_keys_chain_through_anchors_built_with_merge_keys() {
+    // `/c` merges `/b`, which merges `/a`: own keys win over `/b`'s, `/b`'s over `/a`'s. In
+    // a merged list an earlier mapping wins, and a later one's own chain is still followed.
+    let text = "paths:\n  - &a {path: /a, type: directory, uid: 1, gid: 1, permissions: 0o700}\n  \
+                - &b {<<: *a, path: /b, uid: 2}\n  \
+                - <<: [*b, {<<: {recursive: true}, gid: 9}]\n    path: /c\n";
+    let bp = load_text(text).unwrap().blueprint;
+
+    let c = &bp.paths[2];
+    assert_eq!(c.path, "/c");
+    assert_eq!((c.uid, c.gid), (Some(2), Some(1)));
+    assert_eq!(c.permissions.map(|m| m.bits()), Some(0o700));
+    assert!(c.recursive);
+    assert_eq!((bp.paths[1].uid, bp.paths[1].gid), (Some(2), Some(1)));
+
+    // An operand that is no mapping is refused, naming the merge key.
+    for bad in ["environment:\n  <<: [x]\n", "environment:\n  <<: x\n"] {
+        let error = load_text(bad).unwrap_err();
+        assert!(chain(&error).contains("merge key `<<`"), "{}", chain(&error));
+    }
+}
+
+#[test]
 fn aliases_may_stand_for_little_text_in_all() {
     let big = "x".repeat(200_000);
     let aliases = "  - *s\n".repeat(400);
     let text = format!("annotations:\n  s: &s {big}\nvolumes:\n{aliases}");
 
-    let started = Instant::now();
     let error = load_text(&text).unwrap_err();
 
     assert!(chain(&error).contains("aliases (at most 1000, fewer the longer"), "{}", chain(&error));
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[test]
@@ -656,7 +676,7 @@ fn yaml_1_1_booleans_are_read_as_apkos_decoder_reads_them() {
 }
 
 #[test]
-fn billion_laughs_fails_quickly() {
+fn billion_laughs_is_refused_at_its_first_alias() {
     let mut text = String::from(
         "contents:\n  packages: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
     );
@@ -664,39 +684,37 @@ fn billion_laughs_fails_quickly() {
         let refs = vec![format!("*a{}", level - 1); 10].join(", ");
         text.push_str(&format!("volumes{level}: &a{level} [{refs}]\n"));
     }
-    // The same bomb under a key the schema has, so the aliases are really expanded.
+    // The same bomb under keys the schema has.
     let typed = format!(
         "contents:\n  packages: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n\
          annotations: &a1 {{{}}}\nenvironment: *a1\n",
         (0..10).map(|i| format!("k{i}: *a0")).collect::<Vec<_>>().join(", ")
     );
 
-    for bomb in [text, typed] {
-        let started = Instant::now();
-        let error = load_text(&bomb).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-        assert!(
-            matches!(error, BlueprintError::Syntax { .. } | BlueprintError::UnknownKey { .. }),
-            "{error:?}"
-        );
-    }
+    // Both stop where the first aliased list meets the schema, before any alias is expanded
+    // into the value that holds it.
+    let error = load_text(&text).unwrap_err();
+    let BlueprintError::UnknownKey { line, key, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*line, key.as_str()), (Some(3), "volumes1"));
+    let error = load_text(&typed).unwrap_err();
+    let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*line, *column), (Some(2), Some(13)), "{error:?}");
+    assert!(chain(&error).contains("annotations.k0: invalid type: sequence"), "{error:?}");
 }
 
 #[test]
-fn deep_flow_nesting_fails_quickly() {
+fn deep_flow_nesting_is_refused_before_it_is_parsed() {
     let text = format!("contents:\n  packages: {}", "[".repeat(1_000_000));
 
-    let started = Instant::now();
     let error = load_text(&text).unwrap_err();
 
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     let BlueprintError::Syntax { line, .. } = &error else { panic!("{error:?}") };
     assert_eq!(*line, Some(2));
     assert!(chain(&error).contains("nest deeper than"), "{}", chain(&error));
 }
 
 #[test]
-fn deep_block_nesting_fails_quickly() {
+fn deep_block_nesting_is_refused_at_its_first_level() {
     let mut text = String::from("options:\n");
     for depth in 1..400 {
         text.push_str(&"  ".repeat(depth));
@@ -708,11 +726,16 @@ fn deep_block_nesting_fails_quickly() {
         sequences.push_str("-\n");
     }
 
-    for deep in [text, sequences] {
-        let started = Instant::now();
+    // Each fails where the first nested value meets the schema, not at the bottom.
+    let expected = [
+        (text, 2, "options: invalid type: sequence, expected a mapping"),
+        (sequences, 3, "volumes[0]: invalid type: sequence, expected a string"),
+    ];
+    for (deep, at_line, message) in expected {
         let error = load_text(&deep).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-        assert!(matches!(error, BlueprintError::Syntax { .. }), "{error:?}");
+        let BlueprintError::Syntax { line, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(*line, Some(at_line), "{error:?}");
+        assert!(chain(&error).contains(message), "{}", chain(&error));
     }
 }
 
@@ -845,10 +868,8 @@ fn alias_expansion_through_nested_collections_is_refused() {
         text.push_str(&format!("  o{index}: {{contents: {{packages: {{add: *l}}}}}}\n"));
     }
 
-    let started = Instant::now();
     let error = load_text(&text).unwrap_err();
 
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     let BlueprintError::Syntax { line, .. } = &error else { panic!("{error:?}") };
     assert_eq!(*line, Some(2));
     assert!(chain(&error).contains("aliases"), "{}", chain(&error));

@@ -108,11 +108,9 @@ fn yaml_alias_expansion_and_deep_nesting_are_refused() {
 
     // The classic 10^9 expansion uses only 90 aliases: it must still fail at once (here on
     // the first unknown key, before anything is expanded) rather than grow memory.
-    let started = std::time::Instant::now();
     let laughs = hostile::billion_laughs(9, 10);
     let err = blueprint::parse_str(&laughs, Path::new("laughs.yaml"), cwd).unwrap_err();
     assert!(chain(&err).starts_with("laughs.yaml:1:1: unknown key `a0`"), "{}", chain(&err));
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 
     let deep = hostile::deeply_nested(10_000);
     let err = blueprint::parse_str(&deep, Path::new("deep.yaml"), cwd).unwrap_err();
@@ -121,11 +119,9 @@ fn yaml_alias_expansion_and_deep_nesting_are_refused() {
 
     // Block nesting has no brackets to count; the schema refuses it at the first key it
     // does not know, before the depth costs anything.
-    let started = std::time::Instant::now();
     let block = hostile::deeply_nested_block(1000);
     let err = blueprint::parse_str(&block, Path::new("block.yaml"), cwd).unwrap_err();
     assert!(chain(&err).starts_with("block.yaml:2:2: unknown key `contents.a`"), "{}", chain(&err));
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
 #[test]

@@ -115,12 +115,59 @@ fn from_merged<T: DeserializeOwned>(
     value: &mut serde_yaml::Value,
     text: &str,
 ) -> Result<T, SyntaxError> {
-    value.apply_merge().map_err(|error| convert(error, text))?;
+    apply_merge(value).map_err(|message| SyntaxError {
+        message: message.to_owned(),
+        line: None,
+        column: None,
+        unknown_key: None,
+    })?;
     let merged = serde_yaml::to_string(value).map_err(|error| convert(error, text))?;
     serde_yaml::from_str(&merged).map_err(|error| {
         let SyntaxError { message, unknown_key, .. } = convert(error, &merged);
         SyntaxError { message, line: None, column: None, unknown_key }
     })
+}
+
+/// Merges every `<<` of `value` into its mapping as go-yaml does: a mapping's own keys win
+/// over merged ones, an earlier mapping of a merged list over a later one, and an operand
+/// that merges keys itself (an anchored mapping built with `<<`) is merged first, so that
+/// chains of any length resolve. serde_yaml's `apply_merge` would leave such an operand's
+/// `<<` behind as a literal key. Recursion is bounded by the parser's nesting limit.
+fn apply_merge(value: &mut serde_yaml::Value) -> Result<(), &'static str> {
+    use serde_yaml::Value;
+
+    match value {
+        Value::Mapping(mapping) => merge_into(mapping),
+        Value::Sequence(items) => items.iter_mut().try_for_each(apply_merge),
+        Value::Tagged(tagged) => apply_merge(&mut tagged.value),
+        _ => Ok(()),
+    }
+}
+
+/// [`apply_merge`] for one mapping: its `<<` first, then its values.
+fn merge_into(mapping: &mut serde_yaml::Mapping) -> Result<(), &'static str> {
+    use serde_yaml::Value;
+
+    if let Some(operand) = mapping.remove("<<") {
+        let operands = match operand {
+            Value::Mapping(single) => vec![single],
+            Value::Sequence(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Mapping(each) => Ok(each),
+                    _ => Err("a merge key `<<` lists something that is not a mapping"),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err("a merge key `<<` takes a mapping or a list of mappings"),
+        };
+        for mut operand in operands {
+            merge_into(&mut operand)?;
+            for (key, item) in operand {
+                mapping.entry(key).or_insert(item);
+            }
+        }
+    }
+    mapping.values_mut().try_for_each(apply_merge)
 }
 
 /// Whether a mapping anywhere in `value` has the merge key `<<`.
