@@ -304,6 +304,16 @@ fn command_line_values_out_of_range_are_refused() {
         let refused = fails(&blueprint, &["--source-date-epoch", value]);
         expect(&refused, &[&format!("invalid value '{value}' for '--source-date-epoch <SECS>'")]);
     }
+    // A time the image's creation time cannot write fails before the build, from either.
+    let beyond = fails(&blueprint, &["--source-date-epoch", "253402300800"]);
+    expect(&beyond, &["'253402300800' for '--source-date-epoch <SECS>': a time outside"]);
+    let output = run(flatroot()
+        .arg("build")
+        .arg(&blueprint)
+        .arg(&out)
+        .env("SOURCE_DATE_EPOCH", "-62167219201"));
+    assert_eq!(output.status.code(), Some(2));
+    expect(&stderr(&output), &["SOURCE_DATE_EPOCH=\"-62167219201\": a time outside the years"]);
     // Empty means unset, as reproducible-builds.org defines it.
     let output =
         run(flatroot().arg("build").arg(&blueprint).arg(&out).env("SOURCE_DATE_EPOCH", ""));
@@ -423,6 +433,22 @@ fn a_flag_of_pushing_without_push_is_refused_naming_both_flags() {
             &text,
             &[&format!("error: {} is an option of pushing: it needs --push REF", flag[0])],
         );
+    }
+}
+
+#[test]
+fn an_insecure_registry_that_is_no_registry_is_refused_before_anything_is_read() {
+    let blueprint = fixture("testdata/blueprint.yaml");
+    let cases = [
+        ("http://localhost:5000", "without a scheme (give localhost:5000)"),
+        ("localhost:99999", "the registry port is not in 1-65535"),
+        ("localhost:5000/team", "without a path"),
+        ("", "the registry host is not a host name"),
+    ];
+    for (value, why) in cases {
+        let flag = ["--push", "localhost:5000/app", "--insecure-registry", value];
+        let text = fails(&blueprint, &flag);
+        expect(&text, &[&format!("'{value}' for '--insecure-registry <HOST>': "), why]);
     }
 }
 

@@ -645,11 +645,49 @@ fn merge_keys_chain_through_anchors_built_with_merge_keys() {
     assert!(c.recursive);
     assert_eq!((bp.paths[1].uid, bp.paths[1].gid), (Some(2), Some(1)));
 
-    // An operand that is no mapping is refused, naming the merge key.
-    for bad in ["environment:\n  <<: [x]\n", "environment:\n  <<: x\n"] {
+    // An operand that is no mapping is refused, naming its field and the merge key.
+    let cases = [
+        ("environment:\n  <<: [x]\n", "environment: a merge key `<<` lists something"),
+        ("environment:\n  <<: x\n", "environment: a merge key `<<` takes a mapping"),
+        ("paths:\n  - {path: /a}\n  - {<<: 3}\n", "paths[1]: a merge key `<<` takes"),
+    ];
+    for (bad, expected) in cases {
         let error = load_text(bad).unwrap_err();
-        assert!(chain(&error).contains("merge key `<<`"), "{}", chain(&error));
+        assert!(chain(&error).contains(expected), "{}", chain(&error));
     }
+}
+
+#[test]
+fn a_quoted_merge_key_is_refused_at_its_place() {
+    // go-yaml merges only for a plain `<<`; a quoted one is a key of that name, which
+    // serde_yaml's values cannot tell from a merge key.
+    let cases =
+        [("environment: {\"<<\": {A: a}}\n", (1, 15)), ("environment:\n  '<<': x\n", (2, 3))];
+    for (text, (at_line, at_column)) in cases {
+        let error = load_text(text).unwrap_err();
+        let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+        assert_eq!((*line, *column), (Some(at_line), Some(at_column)), "{error:?}");
+        assert!(chain(&error).contains("a quoted `<<` key is refused"), "{}", chain(&error));
+    }
+    // Quoted `<<` as a value is text.
+    let bp = load_text("environment:\n  A: '<<'\n  <<: {B: b}\n").unwrap().blueprint;
+    assert_eq!(bp.environment.get("A").map(String::as_str), Some("<<"));
+    assert_eq!(bp.environment.get("B").map(String::as_str), Some("b"));
+}
+
+#[test]
+fn merges_that_repeat_too_much_are_refused_saying_why() {
+    // Each level merges the one before four times: 4^7 copies of the first.
+    let mut text = String::from("paths:\n  - &m0 {path: /a, type: directory}\n");
+    for level in 1..=7 {
+        let previous = format!("*m{}", level - 1);
+        let list = [previous.as_str(); 4].join(", ");
+        text.push_str(&format!("  - &m{level} {{<<: [{list}], path: /a{level}}}\n"));
+    }
+
+    let error = load_text(&text).unwrap_err();
+
+    assert!(chain(&error).contains("aliases stand for too much"), "{}", chain(&error));
 }
 
 #[test]

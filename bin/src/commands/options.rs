@@ -44,13 +44,18 @@ pub(crate) fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
 /// one takes the other takes too.
 ///
 /// # Errors
-/// What was expected, for anything else or a number out of range.
+/// What was expected, for anything else or a time an image's creation time (RFC 3339, years
+/// 0000 to 9999) cannot write, so that it fails before the build rather than after it.
 pub(crate) fn parse_epoch(text: &str) -> Result<i64, String> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("expected whole seconds since the epoch, as `date +%s` prints them".into());
     }
-    text.parse().map_err(|_| "a time too far from the epoch to be held".to_string())
+    let too_far = "a time outside the years 0000-9999, which an image's creation time \
+                   (RFC 3339) cannot write";
+    let seconds: i64 = text.parse().map_err(|_| too_far.to_string())?;
+    flatroot_materialize::oci::image::rfc3339(seconds).map_err(|_| too_far.to_string())?;
+    Ok(seconds)
 }
 
 /// Checks `NAME[:TAG]` against the distribution project's reference grammar, the registry

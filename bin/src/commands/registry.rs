@@ -21,12 +21,18 @@ pub struct RegistryArgs {
     /// Let this registry (`host` or `host:port`; repeatable) fall back to plain HTTP when
     /// HTTPS does not connect, as loopback registries (localhost, 127.0.0.0/8, ::1) always
     /// may; every other registry is HTTPS only.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
+    #[arg(long = "insecure-registry", value_name = "HOST", value_parser = registry_host)]
     pub insecure: Vec<String>,
     /// Trust the certificate authorities in this PEM file for registries, besides the
     /// system's (repeatable).
     #[arg(long = "registry-ca-file", value_name = "FILE")]
     pub registry_ca_files: Vec<PathBuf>,
+}
+
+/// An `--insecure-registry` value: a registry as a reference names it, checked so that a
+/// misspelt one (`http://host:5000`) is refused instead of never matching.
+fn registry_host(text: &str) -> Result<String, String> {
+    registry::check_registry(text).map(|()| text.to_string())
 }
 
 /// How long registry requests wait, and how often they are tried again, for the commands

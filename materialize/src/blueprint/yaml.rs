@@ -115,8 +115,8 @@ fn from_merged<T: DeserializeOwned>(
     value: &mut serde_yaml::Value,
     text: &str,
 ) -> Result<T, SyntaxError> {
-    apply_merge(value).map_err(|message| SyntaxError {
-        message: message.to_owned(),
+    apply_merge(value, "").map_err(|message| SyntaxError {
+        message,
         line: None,
         column: None,
         unknown_key: None,
@@ -133,21 +133,27 @@ fn from_merged<T: DeserializeOwned>(
 /// that merges keys itself (an anchored mapping built with `<<`) is merged first, so that
 /// chains of any length resolve. serde_yaml's `apply_merge` would leave such an operand's
 /// `<<` behind as a literal key. Recursion is bounded by the parser's nesting limit.
-fn apply_merge(value: &mut serde_yaml::Value) -> Result<(), &'static str> {
+fn apply_merge(value: &mut serde_yaml::Value, field: &str) -> Result<(), String> {
     use serde_yaml::Value;
 
     match value {
-        Value::Mapping(mapping) => merge_into(mapping),
-        Value::Sequence(items) => items.iter_mut().try_for_each(apply_merge),
-        Value::Tagged(tagged) => apply_merge(&mut tagged.value),
+        Value::Mapping(mapping) => merge_into(mapping, field),
+        Value::Sequence(items) => items
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(index, item)| apply_merge(item, &format!("{field}[{index}]"))),
+        Value::Tagged(tagged) => apply_merge(&mut tagged.value, field),
         _ => Ok(()),
     }
 }
 
-/// [`apply_merge`] for one mapping: its `<<` first, then its values.
-fn merge_into(mapping: &mut serde_yaml::Mapping) -> Result<(), &'static str> {
+/// [`apply_merge`] for one mapping at `field` (dotted, empty at the top): its `<<` first,
+/// then its values.
+fn merge_into(mapping: &mut serde_yaml::Mapping, field: &str) -> Result<(), String> {
     use serde_yaml::Value;
 
+    let at =
+        |what: &str| if field.is_empty() { what.to_owned() } else { format!("{field}: {what}") };
     if let Some(operand) = mapping.remove("<<") {
         let operands = match operand {
             Value::Mapping(single) => vec![single],
@@ -155,19 +161,23 @@ fn merge_into(mapping: &mut serde_yaml::Mapping) -> Result<(), &'static str> {
                 .into_iter()
                 .map(|item| match item {
                     Value::Mapping(each) => Ok(each),
-                    _ => Err("a merge key `<<` lists something that is not a mapping"),
+                    _ => Err(at("a merge key `<<` lists something that is not a mapping")),
                 })
                 .collect::<Result<_, _>>()?,
-            _ => return Err("a merge key `<<` takes a mapping or a list of mappings"),
+            _ => return Err(at("a merge key `<<` takes a mapping or a list of mappings")),
         };
         for mut operand in operands {
-            merge_into(&mut operand)?;
+            merge_into(&mut operand, field)?;
             for (key, item) in operand {
                 mapping.entry(key).or_insert(item);
             }
         }
     }
-    mapping.values_mut().try_for_each(apply_merge)
+    mapping.iter_mut().try_for_each(|(key, item)| {
+        let key = key.as_str().map_or_else(|| "?".to_owned(), ToOwned::to_owned);
+        let nested = if field.is_empty() { key } else { format!("{field}.{key}") };
+        apply_merge(item, &nested)
+    })
 }
 
 /// Whether a mapping anywhere in `value` has the merge key `<<`.
@@ -218,6 +228,14 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
         let mark = format!(" at line {at_line} column {at_column}");
         message = message.replacen(&mark, " at the end of the file", 1);
         (line, column) = (Some(last), Some(end));
+    }
+
+    // serde_yaml stops expanding aliases after 100 times the document's own events; say so.
+    if message == "repetition limit exceeded" {
+        message = "aliases stand for too much: expanding them would repeat more than 100 \
+                   times what the document itself holds (merge keys of aliases that merge \
+                   aliases multiply at every level)"
+            .to_owned();
     }
 
     let unknown_key = unknown_key(&message);
@@ -353,8 +371,31 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Skips a quoted scalar whose opening quote is at the cursor; it may span lines.
-    fn skip_quoted(&mut self, quote: u8) {
+    /// Skips a quoted scalar whose opening quote is at the cursor (it may span lines), and
+    /// refuses one that is the key `<<`: go-yaml reads a quoted `<<` as a plain key and an
+    /// unquoted one as a merge key, and serde_yaml's values no longer tell the two apart.
+    fn skip_quoted(&mut self, quote: u8) -> Result<(), SyntaxError> {
+        let (start, line, column) = (self.at, self.line, self.at - self.line_start + 1);
+        self.skip_quoted_text(quote);
+
+        let scalar = self.bytes.get(start..self.at).unwrap_or_default();
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let next = rest.iter().find(|byte| !matches!(byte, b' ' | b'\t'));
+        if scalar.get(1..scalar.len().saturating_sub(1)) == Some(b"<<") && next == Some(&b':') {
+            let message = "a quoted `<<` key is refused: apko reads it as a key named `<<`, \
+                           where flatroot would merge its value; write `<<` unquoted to merge";
+            return Err(SyntaxError {
+                message: message.to_owned(),
+                line: Some(line),
+                column: Some(column),
+                unknown_key: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor past a quoted scalar whose opening quote is at the cursor.
+    fn skip_quoted_text(&mut self, quote: u8) {
         self.bump();
         while let Some(byte) = self.peek(0) {
             if quote == b'"' && byte == b'\\' {
@@ -448,7 +489,7 @@ impl<'a> Scan<'a> {
                         continue;
                     }
                     b'\'' | b'"' if token_start => {
-                        self.skip_quoted(byte);
+                        self.skip_quoted(byte)?;
                         token_start = false;
                         previous_blank = false;
                         continue;
@@ -487,7 +528,7 @@ impl<'a> Scan<'a> {
                     token_start = true;
                 }
                 b'\'' | b'"' => {
-                    self.skip_quoted(byte);
+                    self.skip_quoted(byte)?;
                     token_start = false;
                     previous_blank = false;
                     continue;

@@ -43,7 +43,7 @@ mod upload;
 
 pub use credentials::{CredentialSource, Credentials, CredentialsError};
 pub use error::{ErrorBody, RegistryError, RegistryErrorItem};
-pub use reference::{Reference, ReferenceError, is_loopback, masked};
+pub use reference::{Reference, ReferenceError, check_registry, is_loopback, masked};
 
 use crate::http::HttpConfig;
 

@@ -243,6 +243,22 @@ fn split_tag(path: &str) -> Result<(&str, Option<&str>), &'static str> {
     }
 }
 
+/// Checks that `text` is a registry as a reference starts with, `host` or `host:port` (a
+/// bracketed IPv6 address with or without a port), for flags that name registries.
+///
+/// # Errors
+/// What does not fit: a scheme (`http://`), a path, a port out of range, a host that is
+/// no host name.
+pub fn check_registry(text: &str) -> Result<(), String> {
+    if let Some((_, rest)) = text.split_once("://") {
+        return Err(format!("a registry is named without a scheme (give {rest})"));
+    }
+    if text.contains('/') {
+        return Err("a registry is host or host:port alone, without a path".to_string());
+    }
+    check_host(text).map_err(str::to_string)
+}
+
 fn looks_like_host(component: &str) -> bool {
     component.contains(['.', ':']) || component == "localhost" || component.starts_with('[')
 }
@@ -356,6 +372,16 @@ fn check_digest(digest: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_registry_is_a_host_and_port_alone() {
+        for good in ["myreg", "myreg:5000", "r.example.com", "127.0.0.1:5000", "[::1]:5000"] {
+            assert_eq!(check_registry(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a b", "http://myreg:5000", "myreg:0", "myreg:5000/team", "-x", "[::1"] {
+            assert!(check_registry(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn names_with_tags_follow_the_grammar_with_an_optional_host() {
