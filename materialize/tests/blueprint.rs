@@ -599,6 +599,17 @@ fn scalar_values_read_as_strings_like_apko() {
 }
 
 #[test]
+fn a_null_value_of_a_mapping_is_empty_as_apkos_decoder_reads_it() {
+    let text = "environment:\n  A: ~\n  B:\n  C: null\n  D: '~'\nannotations: {E: ~}\n";
+    let bp = load_text(text).unwrap().blueprint;
+
+    let environment: Vec<(&str, &str)> =
+        bp.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(environment, [("A", ""), ("B", ""), ("C", ""), ("D", "~")]);
+    assert_eq!(bp.annotations.get("E").map(String::as_str), Some(""));
+}
+
+#[test]
 fn a_byte_order_mark_before_the_document_is_not_part_of_it() {
     let bp = load_text("\u{feff}cmd: x\nwork-dir: /a\n").unwrap().blueprint;
     assert_eq!(bp.cmd.as_deref(), Some("x"));

@@ -393,11 +393,13 @@ pub(super) fn yaml11_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
 }
 
 /// Reads a mapping (or `null`, as the empty one) whose keys must all differ, as apko's YAML
-/// decoder requires; serde would otherwise keep the last of two equal keys silently.
+/// decoder requires; serde would otherwise keep the last of two equal keys silently. A null
+/// value (`~`, `null`, nothing) is the value type's empty one, as go-yaml decodes it: `A: ~`
+/// in `environment` is `A=`, not `A=~`.
 pub(super) fn unique_map<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
 where
     D: Deserializer<'de>,
-    V: Deserialize<'de>,
+    V: Deserialize<'de> + Default,
 {
     Ok(deserializer.deserialize_option(UniqueMap(std::marker::PhantomData))?.unwrap_or_default())
 }
@@ -408,14 +410,14 @@ pub(super) fn some_unique_map<'de, D, V>(
 ) -> Result<Option<BTreeMap<String, V>>, D::Error>
 where
     D: Deserializer<'de>,
-    V: Deserialize<'de>,
+    V: Deserialize<'de> + Default,
 {
     unique_map(deserializer).map(Some)
 }
 
 struct UniqueMap<V>(std::marker::PhantomData<V>);
 
-impl<'de, V: Deserialize<'de>> de::Visitor<'de> for UniqueMap<V> {
+impl<'de, V: Deserialize<'de> + Default> de::Visitor<'de> for UniqueMap<V> {
     type Value = Option<BTreeMap<String, V>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -440,8 +442,8 @@ impl<'de, V: Deserialize<'de>> de::Visitor<'de> for UniqueMap<V> {
             if map.contains_key(&key) {
                 return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
             }
-            let value = access.next_value()?;
-            map.insert(key, value);
+            let value: Option<V> = access.next_value()?;
+            map.insert(key, value.unwrap_or_default());
         }
         Ok(Some(map))
     }

@@ -78,7 +78,8 @@ pub enum LockError {
     /// The blueprint changed since the lock was written (apko refuses this too).
     #[error(
         "{lock}: the lock was made from a blueprint with checksum {locked}, but {blueprint} \
-         has checksum {actual} (regenerate the lock with `flatroot resolve -o`)"
+         with the files it includes has checksum {actual} (regenerate the lock with \
+         `flatroot resolve -o`)"
     )]
     ConfigChecksum {
         /// The lock file.
