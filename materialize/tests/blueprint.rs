@@ -669,6 +669,15 @@ fn merge_keys_chain_through_anchors_built_with_merge_keys() {
 }
 
 #[test]
+fn an_unknown_anchor_is_named() {
+    let error = load_text("annotations:\n  <<: *base\n").unwrap_err();
+
+    let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*line, *column), (Some(2), Some(7)), "{error:?}");
+    assert!(chain(&error).contains("unknown anchor `base`: no `&base`"), "{}", chain(&error));
+}
+
+#[test]
 fn a_quoted_merge_key_is_refused_at_its_place() {
     // go-yaml merges only for a plain `<<`; a quoted one is a key of that name, which
     // serde_yaml's values cannot tell from a merge key.

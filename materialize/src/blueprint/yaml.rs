@@ -230,6 +230,17 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
         (line, column) = (Some(last), Some(end));
     }
 
+    // serde_yaml names no anchor it cannot find; the alias at the location does.
+    if message == "unknown anchor"
+        && let (Some(at_line), Some(at_column)) = (line, column)
+        && let Some(name) = alias_at(text, at_line, at_column)
+    {
+        message = format!(
+            "unknown anchor `{name}`: no `&{name}` comes before this `*{name}` (anchors belong \
+             to their file; an included file's cannot be used)"
+        );
+    }
+
     // serde_yaml stops expanding aliases after 100 times the document's own events; say so.
     if message == "repetition limit exceeded" {
         message = "aliases stand for too much: expanding them would repeat more than 100 \
@@ -240,6 +251,15 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
 
     let unknown_key = unknown_key(&message);
     SyntaxError { message, line, column, unknown_key }
+}
+
+/// The name of the alias (`*name`) at 1-based `line` and `column` of `text`, if one is there.
+fn alias_at(text: &str, line: usize, column: usize) -> Option<&str> {
+    let line = text.lines().nth(line.checked_sub(1)?)?;
+    let start = line.char_indices().nth(column.checked_sub(1)?).map(|(at, _)| at)?;
+    let name = line.get(start..)?.strip_prefix('*')?;
+    let end = name.find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).unwrap_or(name.len());
+    name.get(..end).filter(|name| !name.is_empty())
 }
 
 /// The 1-based number of the text's last line that is neither blank nor a comment, and the
