@@ -8,7 +8,8 @@ use serde::de::{self, Deserializer, Visitor};
 /// Permission bits: the twelve low bits of a file mode (at most `0o7777`).
 ///
 /// apko reads `permissions` as a YAML integer, so `0o755`, `0755` (octal, YAML 1.1 style),
-/// decimal `493` and hex `0x1ed` are all the same mode. flatroot accepts those forms; because
+/// decimal `493`, hex `0x1ed` and binary `0b111101101` are all the same mode, and `_` may
+/// separate digits. flatroot accepts those forms; because
 /// the YAML parser hands `0755` over as text, a quoted `"0755"` or `"0o755"` is accepted too.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mode(u32);
@@ -27,19 +28,24 @@ impl Mode {
         self.0
     }
 
-    /// Parses `0o755` or `0755` (octal) or `493` (decimal).
+    /// Parses `0o755` or `0755` (octal), `493` (decimal), `0x1ed` or `0b111101101`, with
+    /// `_` anywhere among the digits ignored (`0o7_55`), as go-yaml reads YAML 1.1 integers.
     pub fn parse(text: &str) -> Option<Mode> {
-        let text = text.trim();
+        let text: String = text.trim().chars().filter(|c| *c != '_').collect();
         let (digits, radix) = if let Some(octal) = text.strip_prefix("0o") {
             (octal, 8)
+        } else if let Some(hex) = text.strip_prefix("0x") {
+            (hex, 16)
+        } else if let Some(binary) = text.strip_prefix("0b") {
+            (binary, 2)
         } else if let Some(octal) = text.strip_prefix('0').filter(|rest| !rest.is_empty()) {
             (octal, 8)
         } else {
-            (text, 10)
+            (text.as_str(), 10)
         };
 
         // `from_str_radix` would also take a sign; a mode is digits only.
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         Mode::new(u32::from_str_radix(digits, radix).ok()?)
@@ -104,6 +110,10 @@ mod tests {
         assert_eq!(Mode::parse("493").map(Mode::bits), Some(0o755));
         assert_eq!(Mode::parse("0").map(Mode::bits), Some(0));
         assert_eq!(Mode::parse("0o4755").map(Mode::bits), Some(0o4755));
+        assert_eq!(Mode::parse("0x1ed").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("0b111101101").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("0o7_55").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("4_93").map(Mode::bits), Some(0o755));
     }
 
     #[test]
@@ -115,5 +125,8 @@ mod tests {
         assert_eq!(Mode::parse(""), None);
         assert_eq!(Mode::parse("0o+7"), None);
         assert_eq!(Mode::parse("+493"), None);
+        assert_eq!(Mode::parse("49a"), None);
+        assert_eq!(Mode::parse("0b102"), None);
+        assert_eq!(Mode::parse("_"), None);
     }
 }
