@@ -691,3 +691,45 @@ fn a_loopback_registry_that_answers_nothing_is_said_to_fail_both_ways() {
     assert!(text.contains(&want), "{text}");
     assert!(text.contains(&format!("caused by: https://127.0.0.1:{port}/v2/")), "{text}");
 }
+
+#[test]
+fn a_plain_http_registry_that_stalls_is_said_to_stall_not_to_speak_bad_tls() {
+    use std::io::{Read as _, Write as _};
+
+    // As Go's and Python's servers do, a TLS handshake is answered in HTTP (a 400); a plain
+    // request is read and never answered.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut first = [0u8; 1];
+                if stream.read_exact(&mut first).is_ok() && first[0] == 0x16 {
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                } else {
+                    std::thread::sleep(std::time::Duration::from_secs(30));
+                }
+            });
+        }
+    });
+    let reference = format!("127.0.0.1:{port}/hello:v1");
+    let out = tempdir();
+
+    let output = run(flatroot().args(["pull", &reference]).arg(out.path().join("x")).args([
+        "--retries",
+        "0",
+        "--timeout",
+        "1",
+    ]));
+
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    let want = format!(
+        "{reference}: the registry did not answer over HTTPS, nor over plain HTTP \
+         (http://127.0.0.1:{port}/v2/: request failed"
+    );
+    assert!(text.contains(&want), "{text}");
+    assert!(text.contains("/v2/: request failed: timeout"), "{text}");
+}

@@ -110,6 +110,26 @@ fn a_registry_message_too_long_to_quote_is_quoted_in_part() {
 }
 
 #[test]
+fn a_failed_upload_is_named_without_its_session_state() {
+    let name = "a_failed_upload_is_named_without_its_session_state";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let rules = vec![rule("PUT", "/blobs/uploads/", usize::MAX, Failure::Unavailable)];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let reference = format!("{}/hello:v1", proxy.host());
+
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &reference, "--retries", "0"]));
+
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    // docker-registry's upload URLs carry the session's state in `_state`: it is a token of
+    // the registry's, and a storage's signed URL would carry its signature the same way.
+    let upload = format!("PUT http://{}/v2/hello/blobs/uploads/", proxy.host());
+    assert!(text.contains(&upload), "{text}");
+    assert!(text.contains("?_state=***&digest=sha256%3A"), "{text}");
+    assert!(text.contains(" answered 503"), "{text}");
+}
+
+#[test]
 fn a_push_failing_at_one_reference_puts_no_tag_at_any() {
     let name = "a_push_failing_at_one_reference_puts_no_tag_at_any";
     let Some(served) = Served::start(name, |_| Auth::None) else { return };

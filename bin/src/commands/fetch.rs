@@ -23,7 +23,8 @@ pub struct FetchArgs {
     /// the cache (downloaded files are still cached); the image is the same either way.
     #[arg(long)]
     pub no_cache: bool,
-    /// A PEM file of certificate authorities to trust besides the system's (repeatable).
+    /// A PEM file of certificate authorities to trust besides the system's, for package
+    /// repositories and keys (repeatable); registries take `--registry-ca-file`.
     #[arg(long = "ca-file", value_name = "FILE")]
     pub ca_files: Vec<PathBuf>,
     /// A netrc file with credentials for package repository hosts [default: $NETRC, else

@@ -132,27 +132,11 @@ impl HttpError {
         }
     }
 
-    /// Whether no server was reached at all: the connection was refused, reset or timed
-    /// out before anything (TLS included) was said. A certificate refused, or any answer,
-    /// means a server is there.
-    pub fn reached_no_server(&self) -> bool {
-        use std::io::ErrorKind as K;
+    /// Whether TLS refused the server's certificate: a server that speaks HTTPS, which a
+    /// plain HTTP attempt would not reach.
+    pub fn refused_certificate(&self) -> bool {
         let HttpError::Transport { source, .. } = self else { return false };
-        match &**source {
-            ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => true,
-            ureq::Error::Io(error) => matches!(
-                error.kind(),
-                K::ConnectionRefused
-                    | K::ConnectionReset
-                    | K::ConnectionAborted
-                    | K::TimedOut
-                    | K::HostUnreachable
-                    | K::NetworkUnreachable
-                    | K::AddrNotAvailable
-                    | K::NotConnected
-            ),
-            _ => false,
-        }
+        tls::refused_certificate(source).is_some()
     }
 
     /// A status the caller does not accept, for `url` (redacted here).

@@ -45,15 +45,38 @@ pub fn split_userinfo(url: &str) -> (String, Option<Userinfo>) {
     (clean, Some(Userinfo { user: decoded(user), password }))
 }
 
-/// `url` with any userinfo replaced by `***`, fit for messages and logs.
+/// `url` with any userinfo replaced by `***`, and the value of every query parameter but
+/// the registry API's own (`digest`, `mount`, `from`, `n`, `last`), fit for messages and
+/// logs: an upload session's `Location` or a redirect to storage carries its state or a
+/// signature there.
 pub fn redact(url: &str) -> String {
     let Some((start, end)) = authority(url) else {
         return url.to_string();
     };
-    match url[start..end].rfind('@') {
+    let url = match url[start..end].rfind('@') {
         Some(at) => format!("{}***@{}", &url[..start], &url[start + at + 1..]),
         None => url.to_string(),
-    }
+    };
+    hide_query_values(&url)
+}
+
+/// [`redact`]'s query rule: `?a=1&digest=sha256:…` becomes `?a=***&digest=sha256:…`.
+fn hide_query_values(url: &str) -> String {
+    const SHOWN: [&str; 5] = ["digest", "mount", "from", "n", "last"];
+    let Some(question) = url.find('?') else { return url.to_string() };
+    let (before, rest) = url.split_at(question + 1);
+    let (query, fragment) = rest.split_at(rest.find('#').unwrap_or(rest.len()));
+
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((name, value)) if !value.is_empty() && !SHOWN.contains(&name) => {
+                format!("{name}=***")
+            }
+            _ => parameter.to_string(),
+        })
+        .collect();
+    format!("{before}{}{fragment}", parameters.join("&"))
 }
 
 /// Userinfo with its `%XX` escapes decoded; a malformed escape is kept as written.
@@ -82,5 +105,21 @@ mod tests {
         assert_eq!(redact("http://u:secret@127.0.0.1:8080/x?q"), "http://***@127.0.0.1:8080/x?q");
         assert_eq!(redact("http://127.0.0.1/x@y"), "http://127.0.0.1/x@y");
         assert_eq!(redact("./local/repo"), "./local/repo");
+    }
+
+    #[test]
+    fn redaction_hides_query_values_but_the_registry_apis() {
+        let upload = "http://r:5000/v2/a/blobs/uploads/1?_state=Jx7F%3D&digest=sha256:ab#f";
+        assert_eq!(
+            redact(upload),
+            "http://r:5000/v2/a/blobs/uploads/1?_state=***&digest=sha256:ab#f"
+        );
+        let mount = "https://r/v2/a/blobs/uploads/?mount=sha256:ab&from=b";
+        assert_eq!(redact(mount), mount);
+        let signed = "https://s3.example/b?X-Amz-Signature=abc&X-Amz-Expires=60&flag";
+        assert_eq!(
+            redact(signed),
+            "https://s3.example/b?X-Amz-Signature=***&X-Amz-Expires=***&flag"
+        );
     }
 }

@@ -72,7 +72,8 @@ impl Session {
     /// A loopback host or one of `options.insecure` may speak plain HTTP: when HTTPS does
     /// not connect there (no TLS, or a certificate not trusted), `/v2/` is asked over HTTP;
     /// when that fails too, the HTTPS failure is the error, unless plain HTTP got an answer
-    /// other than the `400` of an HTTPS server. Every other host is HTTPS only.
+    /// other than the `400` of an HTTPS server, or neither attempt met an HTTPS server (then
+    /// both failures are). Every other host is HTTPS only.
     ///
     /// # Errors
     /// [`RegistryError`] when the registry does not answer `/v2/` as a registry does.
@@ -106,11 +107,13 @@ impl Session {
             Err(http_error) => {
                 tracing::debug!(error = %http_error, "plain HTTP failed too");
                 match (https_error, http_error) {
+                    // Neither got an answer (nothing listens, or a plain HTTP server that
+                    // answered the handshake in HTTP and then timed out): both are told.
                     (
                         RegistryError::Http { source, .. },
                         RegistryError::Http { source: plain, .. },
-                    ) if source.reached_no_server() => {
-                        // The plain attempt's causes say what it met: refused, reset.
+                    ) if !source.refused_certificate() => {
+                        // The plain attempt's causes say what it met: refused, reset, timeout.
                         let plain = crate::error_chain(&plain);
                         Err(RegistryError::Unreachable { reference: label, plain, source })
                     }
