@@ -733,3 +733,39 @@ fn a_plain_http_registry_that_stalls_is_said_to_stall_not_to_speak_bad_tls() {
     assert!(text.contains(&want), "{text}");
     assert!(text.contains("/v2/: request failed: timeout"), "{text}");
 }
+
+#[test]
+fn push_picks_one_image_of_a_layout_of_several_by_its_name() {
+    let name = "push_picks_one_image_of_a_layout_of_several_by_its_name";
+    let Some(skopeo) = testenv::command_for(name, "skopeo", "skopeo") else { return };
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let work = tempdir();
+    let multi = work.path().join("multi");
+    let mut digests = Vec::new();
+    for (image, arch) in [("first", "x86_64"), ("second", "aarch64")] {
+        let built = work.path().join(image);
+        digests.push(build(BLUEPRINT, &built, &["--arch", arch]));
+        let status = Command::new(&skopeo)
+            .args(["copy", "--all", "--quiet"])
+            .arg(format!("oci:{}", built.display()))
+            .arg(format!("oci:{}:{image}", multi.display()))
+            .status()
+            .unwrap();
+        assert!(status.success(), "skopeo copy into {image}");
+    }
+    let push = |layout: &str| {
+        let reference = served.reference("picked:v1");
+        run(served.flatroot().args(["push", &format!("{}{layout}", multi.display()), &reference]))
+    };
+
+    let output = push(":second");
+    assert_eq!(success(&output), digests[1], "the image named second was pushed");
+
+    let output = push("");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("names 2 images; a push takes a layout of one, or one of"));
+    let output = push(":third");
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("names no image \"third\" (its names: first, second)"), "{text}");
+}

@@ -174,7 +174,9 @@ pub fn push_json(pushed: &PushOutcome) -> serde_json::Value {
 /// Options of `flatroot push`.
 #[derive(Debug, Args)]
 pub struct PushLayoutArgs {
-    /// The OCI image layout directory; its `index.json` must name one image.
+    /// The OCI image layout directory; its `index.json` must name one image, or
+    /// `LAYOUT:NAME` picks one of several by its name (`org.opencontainers.image.ref.name`)
+    /// or digest.
     pub layout: PathBuf,
     /// Where to push, as for `flatroot publish`.
     #[arg(required = true, value_name = "REF")]
@@ -200,8 +202,13 @@ pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
             args.layout.display()
         );
     }
+    // `LAYOUT:NAME` picks one image of a layout of several, as `mount` and `diff` read it.
+    let (layout, name) = match flatroot_materialize::image::split_named(&args.layout) {
+        Some((layout, name)) => (layout, Some(name)),
+        None => (args.layout.clone(), None),
+    };
     let spinner = Spinner::new();
-    let pushed = registry::push::push_layout(&args.layout, &targets, &options, &spinner);
+    let pushed = registry::push::push_named(&layout, name.as_deref(), &targets, &options, &spinner);
     spinner.finish();
     let pushed = pushed.with_context(|| {
         format!("pushing {} to {}", args.layout.display(), args.references.join(", "))

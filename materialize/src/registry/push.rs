@@ -67,7 +67,22 @@ impl TargetOutcome {
 }
 
 /// Pushes the image of the layout at `layout` (its `index.json` names one) to every
-/// reference in `targets`.
+/// reference in `targets`; [`push_named`] of no name.
+///
+/// # Errors
+/// As [`push_named`].
+pub fn push_layout(
+    layout: &Path,
+    targets: &[Reference],
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<PushOutcome, RegistryError> {
+    push_named(layout, None, targets, options, progress)
+}
+
+/// Pushes the image of the layout at `layout` to every reference in `targets`: the one its
+/// `index.json` names, or with `name` the one it lists under that name
+/// (`org.opencontainers.image.ref.name`) or digest.
 ///
 /// Per reference, in order: each blob the repository lacks is mounted from a repository of
 /// the same registry that this push already filled, or uploaded (`options.jobs` at a
@@ -78,13 +93,14 @@ impl TargetOutcome {
 ///
 /// # Errors
 /// [`RegistryError`] naming the reference, the request and what the registry said.
-pub fn push_layout(
+pub fn push_named(
     layout: &Path,
+    name: Option<&str>,
     targets: &[Reference],
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<PushOutcome, RegistryError> {
-    let image = source::read_layout(layout)?;
+    let image = source::read_layout(layout, name)?;
     let top = image.top();
     for target in targets {
         if let Some(digest) = &target.digest

@@ -50,34 +50,66 @@ impl Image {
     }
 }
 
-/// Reads the one image the layout at `dir` holds (its `index.json` must name exactly one),
-/// and checks that every blob it reaches is a file of the size its descriptor says, so that
-/// a broken layout fails here, before anything is sent. Blob contents are not hashed: the
-/// registry checks each digest as the blob arrives.
+/// Reads the image the layout at `dir` holds, or with `name` the one its `index.json` lists
+/// under that `org.opencontainers.image.ref.name` or digest, and checks that every blob it
+/// reaches is a file of the size its descriptor says, so that a broken layout fails here,
+/// before anything is sent. Blob contents are not hashed: the registry checks each digest
+/// as the blob arrives.
 ///
 /// # Errors
 /// [`RegistryError::Read`] for a file that cannot be read, [`RegistryError::Layout`] for an
-/// `index.json` naming other than one image, a malformed manifest, a manifest whose bytes do
-/// not match its digest, or a blob file that is missing or of another size.
-pub(crate) fn read_layout(dir: &Path) -> Result<Image, RegistryError> {
+/// `index.json` naming other than one image (or than one named `name`), a malformed
+/// manifest, a manifest whose bytes do not match its digest, or a blob file that is missing
+/// or of another size.
+pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Result<Image, RegistryError> {
     let index_path = dir.join("index.json");
     let index_bytes = read_manifest(&index_path)?;
     let index = read_json(&index_path, &index_bytes)?;
-    let descriptors = index.get("manifests").and_then(|m| m.as_array()).cloned();
-    let top = match descriptors.as_deref() {
-        Some([one]) => one.clone(),
-        Some(many) => {
-            return Err(layout_error(
-                &index_path,
-                format!("names {} images; a push takes a layout of one", many.len()),
-            ));
+    let Some(descriptors) = index.get("manifests").and_then(|m| m.as_array()) else {
+        return Err(layout_error(&index_path, "has no manifests list".to_string()));
+    };
+    let picked: Vec<&serde_json::Value> = match name {
+        Some(name) => descriptors
+            .iter()
+            .filter(|d| {
+                ref_name(d) == Some(name) || d.get("digest").and_then(|v| v.as_str()) == Some(name)
+            })
+            .collect(),
+        None => descriptors.iter().collect(),
+    };
+    let top = match (picked.as_slice(), name) {
+        ([one], _) => (*one).clone(),
+        ([], Some(name)) => {
+            let mut names: Vec<&str> = descriptors.iter().filter_map(ref_name).collect();
+            names.sort_unstable();
+            names.dedup();
+            let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            let what = format!("names no image {name:?} (its names: {names})");
+            return Err(layout_error(&index_path, what));
         }
-        None => return Err(layout_error(&index_path, "has no manifests list".to_string())),
+        (many, Some(name)) => {
+            let what = format!("names {} images {name:?}; a push takes one", many.len());
+            return Err(layout_error(&index_path, what));
+        }
+        (many, None) => {
+            let what = format!(
+                "names {} images; a push takes a layout of one, or one of them as \
+                 LAYOUT:NAME by its name or digest",
+                many.len()
+            );
+            return Err(layout_error(&index_path, what));
+        }
     };
 
     let mut image = Image { blobs: Vec::new(), manifests: Vec::new() };
     visit(dir, &top, &mut image, 0)?;
     Ok(image)
+}
+
+/// The `org.opencontainers.image.ref.name` of an index's descriptor.
+fn ref_name(descriptor: &serde_json::Value) -> Option<&str> {
+    let annotation = "/annotations/org.opencontainers.image.ref.name";
+    descriptor.pointer(annotation).and_then(|name| name.as_str())
 }
 
 /// Adds the manifest `descriptor` names, after everything it names.
@@ -220,12 +252,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("index.json");
         fifo(&index);
-        let error = read_layout(dir.path()).unwrap_err();
+        let error = read_layout(dir.path(), None).unwrap_err();
         assert_eq!(shown(&error), format!("cannot read {}: not a regular file", index.display()));
 
         std::fs::remove_file(&index).unwrap();
         std::fs::File::create(&index).unwrap().set_len(MANIFEST_LIMIT + 1).unwrap();
-        let error = read_layout(dir.path()).unwrap_err();
+        let error = read_layout(dir.path(), None).unwrap_err();
         assert_eq!(
             shown(&error),
             format!(
@@ -253,7 +285,7 @@ mod tests {
         let manifest = dir.path().join("blobs/sha256").join(&hex);
         fifo(&manifest);
 
-        let error = read_layout(dir.path()).unwrap_err();
+        let error = read_layout(dir.path(), None).unwrap_err();
         assert_eq!(
             shown(&error),
             format!("cannot read {}: not a regular file", manifest.display())
@@ -279,7 +311,7 @@ mod tests {
                 }],
             });
             std::fs::write(dir.path().join("index.json"), index.to_string()).unwrap();
-            shown(&read_layout(dir.path()).unwrap_err())
+            shown(&read_layout(dir.path(), None).unwrap_err())
         };
 
         let len = bytes.len() as u64;
