@@ -769,3 +769,19 @@ fn push_picks_one_image_of_a_layout_of_several_by_its_name() {
     let text = stderr(&output);
     assert!(text.contains("names no image \"third\" (its names: first, second)"), "{text}");
 }
+
+#[test]
+fn a_reference_given_twice_or_spelt_two_ways_is_pushed_once() {
+    let name = "a_reference_given_twice_or_spelt_two_ways_is_pushed_once";
+    let Some(served) = Served::start(name, no_auth) else { return };
+    let (bare, latest) = (served.reference("app"), served.reference("app:latest"));
+
+    let output = run(served.flatroot().args(["publish", BLUEPRINT, &bare, &latest, &bare]));
+
+    success(&output);
+    let requests = served.registry.requests();
+    let tags = requests.iter().filter(|r| r.method == "PUT" && r.uri.ends_with("/latest"));
+    assert_eq!(tags.count(), 1, "one tag put: {requests:#?}");
+    let reports = stderr(&output).matches("pushed ").count();
+    assert_eq!(reports, 1, "{}", stderr(&output));
+}

@@ -113,10 +113,12 @@ pub fn push_named(
         }
     }
 
+    let targets = distinct(targets);
+
     let client = Client::new(&options.http).map_err(RegistryError::Client)?;
     // Every registry is reached before anything is sent to any of them.
     let mut sessions: BTreeMap<&str, Session> = BTreeMap::new();
-    for target in targets {
+    for target in &targets {
         if !sessions.contains_key(target.registry.as_str()) {
             let session = Session::connect(target, options, client.clone())?;
             sessions.insert(target.registry.as_str(), session);
@@ -126,7 +128,7 @@ pub fn push_named(
     // The first repository of each registry that this push filled: where mounts come from.
     let mut holders: BTreeMap<&str, &str> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(targets.len());
-    for target in targets {
+    for target in &targets {
         progress.stage(&target.to_string(), Stage::Push);
         let session = &sessions[target.registry.as_str()];
         let reference = target.to_string();
@@ -145,11 +147,7 @@ pub fn push_named(
         holders.entry(target.registry.as_str()).or_insert(target.repository.as_str());
 
         let blobs = image.blobs.iter().zip(sent).map(|(b, s)| (b.digest.clone(), b.size, s));
-        let tag = match (&target.tag, &target.digest) {
-            (Some(tag), _) => Some(tag.clone()),
-            (None, Some(_)) => None,
-            (None, None) => Some("latest".to_string()),
-        };
+        let tag = tag_of(target).map(str::to_string);
         outcomes.push(TargetOutcome { reference, blobs: blobs.collect(), tag });
     }
 
@@ -167,6 +165,25 @@ pub fn push_named(
         size: top.bytes.len() as u64,
         targets: outcomes,
     })
+}
+
+/// The tag a push to `target` puts: its own, none for a reference by digest alone, else
+/// `latest`.
+fn tag_of(target: &Reference) -> Option<&str> {
+    match (&target.tag, &target.digest) {
+        (Some(tag), _) => Some(tag),
+        (None, Some(_)) => None,
+        (None, None) => Some("latest"),
+    }
+}
+
+/// `targets` without those that name what an earlier one names (`host/app` after
+/// `host/app:latest`, or the same reference twice), which would be pushed and tagged twice.
+fn distinct(targets: &[Reference]) -> Vec<&Reference> {
+    let mut seen = std::collections::HashSet::new();
+    let key =
+        |t: &Reference| (t.registry.clone(), t.repository.clone(), tag_of(t).map(str::to_string));
+    targets.iter().filter(|target| seen.insert(key(target))).collect()
 }
 
 /// Sends every blob, `jobs` at a time; the first failure stops the others from starting
