@@ -71,6 +71,14 @@ fn transient_failures_are_retried_and_a_cut_upload_starts_again() {
     let requests = served.registry.requests();
     let opened = requests.iter().filter(|r| r.method == "POST").count();
     assert!(opened >= content_blobs(&built).len() + 2, "{opened} uploads opened");
+    // The session the 503 answered was cancelled; the one whose connection dropped could
+    // not be told apart from a registry gone, and was left to expire.
+    let cancelled: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.uri.contains("/blobs/uploads/"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(cancelled, [204], "{requests:#?}");
 }
 
 #[test]

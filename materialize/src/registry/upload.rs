@@ -53,15 +53,19 @@ impl Destination<'_> {
             if attempt > 0 {
                 tracing::debug!(digest = %blob.digest, attempt, "restarting the upload");
             }
-            let location = match self.start(blob, mount_from)? {
+            let mut location = match self.start(blob, mount_from)? {
                 Started::Mounted => return Ok(Sent::Mounted),
                 Started::Upload(location) => location,
             };
-            if blob.size > self.chunk_size {
-                self.chunked(blob, location)
+            let sent = if blob.size > self.chunk_size {
+                self.chunked(blob, &mut location)
             } else {
                 self.monolithic(blob, &location).map(|()| Sent::Uploaded)
+            };
+            if let Err(RegistryError::Status { .. }) = &sent {
+                self.cancel(&location);
             }
+            sent
         });
         match sent {
             // The file is hashed only now, so a good push reads each blob once.
@@ -139,9 +143,27 @@ impl Destination<'_> {
         self.session.expect(&call, response, &[201]).map(drop)
     }
 
-    /// One `PATCH` per chunk, each to the location the last answer gave, then the closing
+    /// Cancels the upload session at `location` (`DELETE`), so that the registry does not
+    /// keep a failed one until it expires. Only after an answer that was not the one
+    /// expected: a registry that answers at all answers this at once, where one that does
+    /// not would hold the push for a timeout more. Whatever it answers, the failure stands.
+    fn cancel(&self, location: &str) {
+        let call = self.call("DELETE", location.to_string(), false);
+        let cancelled = self.session.call(&call, &|agent, auth| {
+            let mut request = agent.delete(&call.url);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        });
+        let status = cancelled.as_ref().map(|response| response.status().as_u16());
+        tracing::debug!(url = %crate::http::redact(location), ?status, "upload cancelled");
+    }
+
+    /// One `PATCH` per chunk, each to the location the last answer gave (`location` follows
+    /// it, so that a failed upload can be cancelled where it stands), then the closing
     /// `PUT ?digest=` without a body.
-    fn chunked(&self, blob: &Blob, mut location: String) -> Result<Sent, RegistryError> {
+    fn chunked(&self, blob: &Blob, location: &mut String) -> Result<Sent, RegistryError> {
         let mut offset = 0u64;
         let mut chunks = 0u64;
         let file = open(blob)?;
@@ -174,12 +196,12 @@ impl Destination<'_> {
                     range,
                 });
             }
-            location = self.location(&call, &response)?;
+            *location = self.location(&call, &response)?;
             offset += length;
             chunks += 1;
         }
 
-        let call = self.call("PUT", with_digest(&location, &blob.digest), false);
+        let call = self.call("PUT", with_digest(location, &blob.digest), false);
         let response = self.session.call(&call, &|agent, auth| {
             let mut request = agent.put(&call.url).header("Content-Length", "0");
             if let Some(auth) = auth {
