@@ -248,6 +248,11 @@ fn run(args: &Args) -> Result<()> {
     )?;
 
     if !args.skip_batch {
+        // The batch starts from an empty scratch, as with --only-batch: the caches, outputs
+        // and tars the single builds left (about 7 GB on /dev/shm) would crowd the memory
+        // the batch's sides work in, the batch most (it holds every package's data at once).
+        std::fs::remove_dir_all(scratch)?;
+        std::fs::create_dir_all(scratch)?;
         batch(args, &flatroot, &repo, unpacked)?;
     }
     Ok(())
