@@ -553,3 +553,13 @@ fn resolve_reads_the_index_limit_as_every_size_flag_is_read() {
     let output = resolve("-1");
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
+
+#[test]
+fn resolve_reads_no_time_so_a_bad_source_date_epoch_cannot_fail_it() {
+    let output = run(flatroot()
+        .args(["resolve", "testdata/blueprint.yaml"])
+        .env("SOURCE_DATE_EPOCH", "253402300800"));
+
+    let listed = success(&output);
+    assert!(listed.lines().any(|line| line.starts_with("x86_64 busybox ")), "{listed}");
+}

@@ -671,6 +671,13 @@ fn merge_keys_chain_through_anchors_built_with_merge_keys() {
 }
 
 #[test]
+fn an_alias_inside_its_own_anchor_says_so() {
+    let error = load_text("environment: &x {<<: *x}\n").unwrap_err();
+
+    assert!(chain(&error).contains("an alias inside the collection its anchor"), "{error:?}");
+}
+
+#[test]
 fn an_unknown_anchor_is_named() {
     let error = load_text("annotations:\n  <<: *base\n").unwrap_err();
 
@@ -691,8 +698,25 @@ fn a_quoted_merge_key_is_refused_at_its_place() {
         assert_eq!((*line, *column), (Some(at_line), Some(at_column)), "{error:?}");
         assert!(chain(&error).contains("a quoted `<<` key is refused"), "{}", chain(&error));
     }
+    // An explicit key (`? "<<"`, its value on a later line) and a tag other than go-yaml's
+    // merge tags make the same plain key.
+    let cases = [
+        ("environment:\n  ? \"<<\"\n  # the value:\n  : {A: a}\n", (2, 5), "quoted"),
+        ("environment:\n  !!str <<: {A: a}\n", (2, 3), "tagged"),
+        ("environment: {!!str <<: {A: a}}\n", (1, 15), "tagged"),
+        ("environment:\n  ! <<: {A: a}\n", (2, 3), "tagged"),
+    ];
+    for (text, (at_line, at_column), how) in cases {
+        let error = load_text(text).unwrap_err();
+        let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+        assert_eq!((*line, *column), (Some(at_line), Some(at_column)), "{error:?}");
+        let refused = format!("a {how} `<<` key is refused");
+        assert!(chain(&error).contains(&refused), "{}", chain(&error));
+    }
+    let bp = load_text("environment:\n  !!merge <<: {A: a}\n").unwrap().blueprint;
+    assert_eq!(bp.environment.get("A").map(String::as_str), Some("a"));
     // Quoted `<<` as a value is text.
-    let bp = load_text("environment:\n  A: '<<'\n  <<: {B: b}\n").unwrap().blueprint;
+    let bp = load_text("environment:\n  A: '<<'\n  <<: {B: b}\n  C: \"<<\"\n").unwrap().blueprint;
     assert_eq!(bp.environment.get("A").map(String::as_str), Some("<<"));
     assert_eq!(bp.environment.get("B").map(String::as_str), Some("b"));
 }

@@ -102,7 +102,13 @@ pub fn tree_options(
         Some(secs) => Some(secs),
         None => source_date_epoch_from_env()?,
     };
-    let mut built = Options { source_date_epoch, ..Options::default() };
+    Ok(Options { source_date_epoch, ..repository_options(jobs, repos)? })
+}
+
+/// [`tree_options`] for a command that makes no tree (`resolve`): no time is read, so that
+/// `SOURCE_DATE_EPOCH` cannot fail it.
+pub fn repository_options(jobs: Option<usize>, repos: &RepositoryArgs) -> anyhow::Result<Options> {
+    let mut built = Options::default();
     built.jobs = self::jobs(jobs, built.jobs)?;
     built.trust = Trust { allow_untrusted: repos.source.allow_untrusted };
     built.limits = repos.limits.limits();

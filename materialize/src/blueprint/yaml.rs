@@ -241,6 +241,13 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
         );
     }
 
+    // serde_yaml's depth limit is met by deep nesting, or by an alias inside its own anchor.
+    if message == "recursion limit exceeded" {
+        message = "nested deeper than 128 levels, or an alias inside the collection its \
+                   anchor names (`&x {<<: *x}`)"
+            .to_owned();
+    }
+
     // serde_yaml stops expanding aliases after 100 times the document's own events; say so.
     if message == "repetition limit exceeded" {
         message = "aliases stand for too much: expanding them would repeat more than 100 \
@@ -399,19 +406,54 @@ impl<'a> Scan<'a> {
         self.skip_quoted_text(quote);
 
         let scalar = self.bytes.get(start..self.at).unwrap_or_default();
-        let rest = self.bytes.get(self.at..).unwrap_or_default();
-        let next = rest.iter().find(|byte| !matches!(byte, b' ' | b'\t'));
-        if scalar.get(1..scalar.len().saturating_sub(1)) == Some(b"<<") && next == Some(&b':') {
-            let message = "a quoted `<<` key is refused: apko reads it as a key named `<<`, \
-                           where flatroot would merge its value; write `<<` unquoted to merge";
-            return Err(SyntaxError {
-                message: message.to_owned(),
-                line: Some(line),
-                column: Some(column),
-                unknown_key: None,
-            });
+        if scalar.get(1..scalar.len().saturating_sub(1)) == Some(b"<<") && self.key_follows() {
+            return Err(Self::literal_merge_key(line, column, "quoted"));
         }
         Ok(())
+    }
+
+    /// Whether a key's `:` comes next: after blanks, and for an explicit key (`? "<<"`) after
+    /// line ends and comment lines too (a line may begin with `:` only as a key's value).
+    fn key_follows(&self) -> bool {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let mut lines = rest.split(|byte| *byte == b'\n');
+        let on_this_line = lines.next().unwrap_or_default();
+        let first = |line: &[u8]| line.iter().copied().find(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+        match first(on_this_line) {
+            Some(b':') => true,
+            Some(_) => false,
+            None => lines
+                .map(first)
+                .find(|byte| byte.is_some_and(|b| b != b'#'))
+                .is_some_and(|byte| byte == Some(b':')),
+        }
+    }
+
+    /// Refuses a tag other than `!!merge` on a plain `<<` key: go-yaml reads `!!str <<: x`
+    /// as a key named `<<`, and merges for `! <<`, which serde_yaml keeps as a tagged key
+    /// (refused too, rather than read as neither). `tag` ends at the cursor.
+    fn check_tagged_key(&self, tag: &[u8], line: usize, column: usize) -> Result<(), SyntaxError> {
+        let merge_tags: [&[u8]; 2] = [b"!!merge", b"!<tag:yaml.org,2002:merge>"];
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let key =
+            rest.iter().position(|b| !matches!(b, b' ' | b'\t')).and_then(|at| rest.get(at..));
+        let plain_merge_key = key.is_some_and(|key| {
+            key.starts_with(b"<<")
+                && key.get(2..).unwrap_or_default().iter().find(|b| !matches!(b, b' ' | b'\t'))
+                    == Some(&b':')
+        });
+        if plain_merge_key && !merge_tags.contains(&tag) {
+            return Err(Self::literal_merge_key(line, column, "tagged"));
+        }
+        Ok(())
+    }
+
+    fn literal_merge_key(line: usize, column: usize, how: &str) -> SyntaxError {
+        let message = format!(
+            "a {how} `<<` key is refused: apko reads it as a key named `<<`, where flatroot \
+             would merge its value; write `<<` plain and untagged to merge"
+        );
+        SyntaxError { message, line: Some(line), column: Some(column), unknown_key: None }
     }
 
     /// Moves the cursor past a quoted scalar whose opening quote is at the cursor.
@@ -518,6 +560,20 @@ impl<'a> Scan<'a> {
                         self.count_alias(&mut aliases, max_aliases)?;
                         token_start = false;
                     }
+                    b'!' if token_start => {
+                        let (start, line, column) =
+                            (self.at, self.line, self.at - self.line_start + 1);
+                        while !Self::is_blank(self.peek(0))
+                            && !matches!(self.peek(0), Some(b',' | b'[' | b']' | b'{' | b'}'))
+                        {
+                            self.bump();
+                        }
+                        let tag = self.bytes.get(start..self.at).unwrap_or_default();
+                        self.check_tagged_key(tag, line, column)?;
+                        token_start = false;
+                        previous_blank = false;
+                        continue;
+                    }
                     _ => token_start = false,
                 }
                 previous_blank = Self::is_blank(Some(byte));
@@ -554,6 +610,8 @@ impl<'a> Scan<'a> {
                     continue;
                 }
                 b'|' | b'>' => {
+                    // Not checked: a block scalar key (`? |` then `<<`), which go-yaml reads
+                    // as a key named `<<` and flatroot merges.
                     block_scalar_indent = Some(line_indent);
                     self.skip_to_line_end();
                     continue;
@@ -563,8 +621,13 @@ impl<'a> Scan<'a> {
                     if byte == b'*' {
                         self.count_alias(&mut aliases, max_aliases)?;
                     }
+                    let (start, line, column) = (self.at, self.line, self.at - self.line_start + 1);
                     while !Self::is_blank(self.peek(0)) {
                         self.bump();
+                    }
+                    if byte == b'!' {
+                        let tag = self.bytes.get(start..self.at).unwrap_or_default();
+                        self.check_tagged_key(tag, line, column)?;
                     }
                     previous_blank = false;
                     continue;

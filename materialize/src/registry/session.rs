@@ -141,8 +141,11 @@ impl Session {
         format!("{}{path}", self.base)
     }
 
-    /// A `Location` header made absolute: registries may answer with a path.
+    /// A `Location` header made absolute: registries may answer with a path. A fragment
+    /// (`#…`) is dropped: it is never sent, and a query added after it (an upload's
+    /// `digest=`) would be lost with it.
     pub(crate) fn resolve(&self, location: &str) -> String {
+        let location = location.split('#').next().unwrap_or_default();
         if location.starts_with("http://") || location.starts_with("https://") {
             location.to_string()
         } else if location.starts_with('/') {
@@ -500,5 +503,11 @@ mod tests {
         );
         assert_eq!(session.resolve("https://s3.example/u?x=1"), "https://s3.example/u?x=1");
         assert_eq!(session.url("/v2/"), "http://localhost:5000/v2/");
+        // A fragment is never sent; a `digest=` added after one would be lost with it.
+        assert_eq!(
+            session.resolve("/v2/x/blobs/uploads/1?_state=s#f"),
+            session.resolve("/v2/x/blobs/uploads/1?_state=s")
+        );
+        assert_eq!(session.resolve("u/1#f"), "http://localhost:5000/u/1");
     }
 }
