@@ -256,6 +256,9 @@ pub fn check_registry(text: &str) -> Result<(), String> {
     if text.contains('/') {
         return Err("a registry is host or host:port alone, without a path".to_string());
     }
+    if !text.starts_with('[') && text.matches(':').count() > 1 {
+        return Err("an IPv6 address is written in brackets: [::1] or [::1]:5000".to_string());
+    }
     check_host(text).map_err(str::to_string)
 }
 
@@ -381,6 +384,7 @@ mod tests {
         for bad in ["", "a b", "http://myreg:5000", "myreg:0", "myreg:5000/team", "-x", "[::1"] {
             assert!(check_registry(bad).is_err(), "{bad}");
         }
+        assert!(check_registry("::1").is_err_and(|why| why.contains("in brackets")));
     }
 
     #[test]
