@@ -673,15 +673,16 @@ fn a_failed_push_keeps_the_out_it_wrote_and_an_archive_out_is_refused() {
 }
 
 #[test]
-fn a_loopback_registry_that_answers_nothing_is_said_to_fail_both_ways() {
-    // A port nothing listens on: bound, then let go.
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
+/// Pulls from the loopback `port` with no retries and `extra` flags, asserts that the pull
+/// failed saying neither HTTPS nor plain HTTP answered, and returns its stderr.
+fn pull_fails_both_ways(port: u16, extra: &[&str]) -> String {
     let reference = format!("127.0.0.1:{port}/hello:v1");
     let out = tempdir();
     let output = run(flatroot()
         .args(["pull", &reference])
         .arg(out.path().join("x"))
-        .args(["--retries", "0"]));
+        .args(["--retries", "0"])
+        .args(extra));
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     let want = format!(
@@ -689,6 +690,16 @@ fn a_loopback_registry_that_answers_nothing_is_said_to_fail_both_ways() {
          (http://127.0.0.1:{port}/v2/: request failed"
     );
     assert!(text.contains(&want), "{text}");
+    text
+}
+
+#[test]
+fn a_loopback_registry_that_answers_nothing_is_said_to_fail_both_ways() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
+
+    let text = pull_fails_both_ways(port, &[]);
+
     assert!(text.contains(&format!("caused by: https://127.0.0.1:{port}/v2/")), "{text}");
 }
 
@@ -714,23 +725,9 @@ fn a_plain_http_registry_that_stalls_is_said_to_stall_not_to_speak_bad_tls() {
             });
         }
     });
-    let reference = format!("127.0.0.1:{port}/hello:v1");
-    let out = tempdir();
 
-    let output = run(flatroot().args(["pull", &reference]).arg(out.path().join("x")).args([
-        "--retries",
-        "0",
-        "--timeout",
-        "1",
-    ]));
+    let text = pull_fails_both_ways(port, &["--timeout", "1"]);
 
-    assert_eq!(output.status.code(), Some(2));
-    let text = stderr(&output);
-    let want = format!(
-        "{reference}: the registry did not answer over HTTPS, nor over plain HTTP \
-         (http://127.0.0.1:{port}/v2/: request failed"
-    );
-    assert!(text.contains(&want), "{text}");
     assert!(text.contains("/v2/: request failed: timeout"), "{text}");
 }
 
