@@ -672,7 +672,6 @@ fn a_failed_push_keeps_the_out_it_wrote_and_an_archive_out_is_refused() {
     assert!(!archive.exists(), "nothing was built");
 }
 
-#[test]
 /// Pulls from the loopback `port` with no retries and `extra` flags, asserts that the pull
 /// failed saying neither HTTPS nor plain HTTP answered, and returns its stderr.
 fn pull_fails_both_ways(port: u16, extra: &[&str]) -> String {
