@@ -260,6 +260,12 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
     SyntaxError { message, line, column, unknown_key }
 }
 
+/// `bytes` from its first byte that is no space, tab or carriage return.
+fn skip_blanks(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+    start.and_then(|at| bytes.get(at..)).unwrap_or_default()
+}
+
 /// The name of the alias (`*name`) at 1-based `line` and `column` of `text`, if one is there.
 fn alias_at(text: &str, line: usize, column: usize) -> Option<&str> {
     let line = text.lines().nth(line.checked_sub(1)?)?;
@@ -402,7 +408,7 @@ impl<'a> Scan<'a> {
     /// refuses one that is the key `<<`: go-yaml reads a quoted `<<` as a plain key and an
     /// unquoted one as a merge key, and serde_yaml's values no longer tell the two apart.
     fn skip_quoted(&mut self, quote: u8) -> Result<(), SyntaxError> {
-        let (start, line, column) = (self.at, self.line, self.at - self.line_start + 1);
+        let (start, line, column) = (self.at, self.line, self.column());
         self.skip_quoted_text(quote);
 
         let scalar = self.bytes.get(start..self.at).unwrap_or_default();
@@ -417,15 +423,10 @@ impl<'a> Scan<'a> {
     fn key_follows(&self) -> bool {
         let rest = self.bytes.get(self.at..).unwrap_or_default();
         let mut lines = rest.split(|byte| *byte == b'\n');
-        let on_this_line = lines.next().unwrap_or_default();
-        let first = |line: &[u8]| line.iter().copied().find(|b| !matches!(b, b' ' | b'\t' | b'\r'));
-        match first(on_this_line) {
-            Some(b':') => true,
-            Some(_) => false,
-            None => lines
-                .map(first)
-                .find(|byte| byte.is_some_and(|b| b != b'#'))
-                .is_some_and(|byte| byte == Some(b':')),
+        let first = |line: &[u8]| skip_blanks(line).first().copied();
+        match lines.next().and_then(first) {
+            Some(byte) => byte == b':',
+            None => lines.filter_map(first).find(|byte| *byte != b'#') == Some(b':'),
         }
     }
 
@@ -434,14 +435,9 @@ impl<'a> Scan<'a> {
     /// (refused too, rather than read as neither). `tag` ends at the cursor.
     fn check_tagged_key(&self, tag: &[u8], line: usize, column: usize) -> Result<(), SyntaxError> {
         let merge_tags: [&[u8]; 2] = [b"!!merge", b"!<tag:yaml.org,2002:merge>"];
-        let rest = self.bytes.get(self.at..).unwrap_or_default();
-        let key =
-            rest.iter().position(|b| !matches!(b, b' ' | b'\t')).and_then(|at| rest.get(at..));
-        let plain_merge_key = key.is_some_and(|key| {
-            key.starts_with(b"<<")
-                && key.get(2..).unwrap_or_default().iter().find(|b| !matches!(b, b' ' | b'\t'))
-                    == Some(&b':')
-        });
+        let key = skip_blanks(self.bytes.get(self.at..).unwrap_or_default());
+        let plain_merge_key =
+            key.strip_prefix(b"<<").is_some_and(|after| skip_blanks(after).first() == Some(&b':'));
         if plain_merge_key && !merge_tags.contains(&tag) {
             return Err(Self::literal_merge_key(line, column, "tagged"));
         }
@@ -479,8 +475,13 @@ impl<'a> Scan<'a> {
         matches!(byte, None | Some(b' ' | b'\t' | b'\r' | b'\n'))
     }
 
+    /// The cursor's 1-based column.
+    fn column(&self) -> usize {
+        self.at - self.line_start + 1
+    }
+
     fn error_here(&self, message: String) -> SyntaxError {
-        let column = self.at - self.line_start + 1;
+        let column = self.column();
         SyntaxError { message, line: Some(self.line), column: Some(column), unknown_key: None }
     }
 
@@ -561,8 +562,7 @@ impl<'a> Scan<'a> {
                         token_start = false;
                     }
                     b'!' if token_start => {
-                        let (start, line, column) =
-                            (self.at, self.line, self.at - self.line_start + 1);
+                        let (start, line, column) = (self.at, self.line, self.column());
                         while !Self::is_blank(self.peek(0))
                             && !matches!(self.peek(0), Some(b',' | b'[' | b']' | b'{' | b'}'))
                         {
@@ -621,7 +621,7 @@ impl<'a> Scan<'a> {
                     if byte == b'*' {
                         self.count_alias(&mut aliases, max_aliases)?;
                     }
-                    let (start, line, column) = (self.at, self.line, self.at - self.line_start + 1);
+                    let (start, line, column) = (self.at, self.line, self.column());
                     while !Self::is_blank(self.peek(0)) {
                         self.bump();
                     }

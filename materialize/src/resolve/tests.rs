@@ -8,8 +8,11 @@ fn repo(text: &str) -> Repository {
 }
 
 fn request(world: &[&str], repositories: Vec<Repository>) -> Request {
-    let world = world.iter().map(|t| Dependency::parse(t).unwrap()).collect();
-    Request { world, repositories, arch: None, locked: Vec::new() }
+    Request { world: dependencies(world), repositories, arch: None, locked: Vec::new() }
+}
+
+fn dependencies(texts: &[&str]) -> Vec<Dependency> {
+    texts.iter().map(|t| Dependency::parse(t).unwrap()).collect()
 }
 
 fn chosen(resolution: &Resolution) -> Vec<String> {
@@ -62,7 +65,7 @@ fn nothing_provides_names_who_needed_it() {
 fn a_locks_pins_are_installed_and_named_as_the_locks() {
     let r = repo("P:a\nV:1\nD:b\n\nP:b\nV:1\n\nP:b\nV:2\n\nP:c\nV:1\nD:so:libgone.so.1\n");
     let mut req = request(&["a"], vec![r]);
-    req.locked = ["a=1", "b=1"].iter().map(|t| Dependency::parse(t).unwrap()).collect();
+    req.locked = dependencies(&["a=1", "b=1"]);
 
     let res = resolve(&req).unwrap();
     req.locked.push(Dependency::parse("c=1").unwrap());
@@ -80,7 +83,7 @@ fn a_locks_pins_are_installed_and_named_as_the_locks() {
 fn a_lock_pin_no_world_entry_asks_for_is_explained_by_the_lock() {
     let r = repo("P:a\nV:1\n\nP:docs\nV:2\n");
     let mut req = request(&["a"], vec![r]);
-    req.locked = ["a=1", "docs=2"].iter().map(|t| Dependency::parse(t).unwrap()).collect();
+    req.locked = dependencies(&["a=1", "docs=2"]);
 
     let res = resolve(&req).unwrap();
 

@@ -1,12 +1,17 @@
 //! `flatroot diff` on the fixture repository and the real Alpine minirootfs tarballs: exit
-//! codes, what each level reports, ignores, and the three output formats.
+//! codes, what each level reports, ignores, and the three output formats. Locks are
+//! `locks.rs`; what diff takes as its sides and refuses is `inputs.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
     reason = "test code: a failed unwrap is a failed test, and skips are reported on stderr"
 )]
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod inputs;
+mod locks;
 
 use std::path::{Path, PathBuf};
 
@@ -173,125 +178,6 @@ fn the_packages_level_reads_indexes_and_no_package_files() {
     let output = run(flatroot().arg("diff").args([s(&old), s(&new), "--level", "files"]));
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("cannot read package file"), "{}", stderr(&output));
-}
-
-/// Writes the lock of `blueprint` to `lock` with `flatroot resolve`.
-fn resolve_to(blueprint: &str, lock: &Path) {
-    success(&run(flatroot().arg("resolve").arg(blueprint).arg("-o").arg(lock)));
-}
-
-#[test]
-fn locks_compare_by_packages_alone_and_by_files_through_their_blueprint() {
-    let dir = tempdir();
-    let newest = variant(dir.path(), HELLO_OLD, "new.yaml", "- hello=1.0-r0\n", "- hello\n");
-    let (old_lock, new_lock) = (dir.path().join("old.lock.json"), dir.path().join("new.lock.json"));
-    resolve_to(HELLO_OLD, &old_lock);
-    resolve_to(s(&newest), &new_lock);
-
-    let (code, report) = diff_json(&[s(&old_lock), s(&new_lock), "--level", "packages"]);
-    assert_eq!(code, 1);
-    assert_eq!(report["a"]["kind"], "lock");
-    let hello = report["packages"].as_array().unwrap().iter().find(|p| p["name"] == "hello");
-    let hello = hello.unwrap_or_else(|| panic!("{report:#}"));
-    assert_eq!(
-        (&hello["change"], &hello["a"], &hello["b"]),
-        (&"upgraded".into(), &"1.0-r0".into(), &"2.1-r1".into())
-    );
-    // Why, from each lock's blueprint resolved against its indexes and held to the lock.
-    assert_eq!(hello["why"], serde_json::json!(["hello-2.1-r1 (world[hello])"]), "{report:#}");
-
-    // A lock against its own blueprint, and against the image built from that blueprint:
-    // config and files come from the blueprint, built exactly as locked.
-    let (code, report) = diff_json(&[s(&old_lock), HELLO_OLD]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["files"], serde_json::json!([]));
-    assert_ne!(report["config"], Value::Null, "the config comes from the blueprint");
-    let image = dir.path().join("image");
-    build(HELLO_OLD, &image, &[]);
-    let (code, report) = diff_json(&[s(&image), s(&old_lock)]);
-    assert_eq!(code, 0, "{report:#}");
-    let (code, report) = diff_json(&[s(&image), s(&new_lock), "--level", "files"]);
-    assert_eq!(code, 1);
-    let files = report["files"].as_array().unwrap();
-    let added = files.iter().find(|f| f["path"] == "/usr/bin/hello-again");
-    let added = added.unwrap_or_else(|| panic!("{report:#}"));
-    assert_eq!((&added["change"], &added["package"]["b"]), (&"added".into(), &"hello".into()));
-
-    // A lock whose blueprint is gone still compares its packages; files alone cannot be.
-    std::fs::remove_file(&newest).unwrap();
-    let (code, report) = diff_json(&[s(&new_lock), s(&new_lock)]);
-    assert_eq!(code, 0);
-    let notes = report["notes"].to_string();
-    assert!(notes.contains("config and files of the lock not compared"), "{notes}");
-    assert!(notes.contains("which is not there"), "{notes}");
-    let output = run(flatroot().arg("diff").args([s(&new_lock), HELLO_OLD, "--level", "files"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("config and files of a lock come from its blueprint"));
-    // Against an image, leaving config and files out would call the two equal unseen.
-    for args in [[s(&new_lock), s(&image)], [s(&image), s(&new_lock)]] {
-        let output = run(flatroot().arg("diff").args(args));
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stdout(&output));
-        assert!(stderr(&output).contains("config and files of a lock come from its blueprint"));
-    }
-}
-
-#[test]
-fn a_locked_package_is_explained_by_the_world_chain_that_needs_it() {
-    let dir = tempdir();
-    let lock = dir.path().join("image.lock.json");
-    resolve_to(BLUEPRINT, &lock);
-    let without = variant(dir.path(), BLUEPRINT, "without.yaml", "    - hello\n", "");
-
-    let (code, report) = diff_json(&[s(&lock), s(&without), "--level", "packages"]);
-
-    assert_eq!(code, 1);
-    let packages = report["packages"].as_array().unwrap();
-    let why = |name: &str| &packages.iter().find(|p| p["name"] == name).unwrap()["why"];
-    assert_eq!(why("hello"), &serde_json::json!(["hello-2.1-r1 (world[hello])"]), "{report:#}");
-    let libhello = [
-        "hello-2.1-r1 (world[hello])",
-        "libhello-1.0-r0 (required by hello-2.1-r1[so:libhello.so.1])",
-    ];
-    assert_eq!(why("libhello"), &serde_json::json!(libhello), "{report:#}");
-
-    // A lock that does not meet its world explains nothing, and says why in a note.
-    let text = std::fs::read_to_string(&lock).unwrap();
-    let mut value: Value = serde_json::from_str(&text).unwrap();
-    value["contents"]["packages"].as_array_mut().unwrap().retain(|p| p["name"] != "libhello");
-    std::fs::write(&lock, serde_json::to_vec(&value).unwrap()).unwrap();
-    let (code, report) = diff_json(&[s(&lock), s(&without), "--level", "packages"]);
-    assert_eq!(code, 1);
-    let notes = report["notes"].to_string();
-    assert!(notes.contains("why each package is locked is not known"), "{notes}");
-    assert!(notes.contains("so:libhello.so.1 (no such package)"), "{notes}");
-}
-
-#[test]
-fn a_lock_of_a_blueprint_without_packages_compares_on_its_blueprints_arch() {
-    let dir = tempdir();
-    let blueprint = dir.path().join("nothing.yaml");
-    std::fs::write(&blueprint, "contents:\n  packages: []\narchs:\n  - aarch64\n").unwrap();
-    let lock = dir.path().join("nothing.lock.json");
-    resolve_to(s(&blueprint), &lock);
-    let image = dir.path().join("image");
-    build(s(&blueprint), &image, &[]);
-
-    // The lock names no architecture: its blueprint's is compared, on either side.
-    let (code, report) = diff_json(&[s(&lock), s(&image)]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!((&report["a"]["arch"], &report["b"]["arch"]), (&"arm64".into(), &"arm64".into()));
-    let (code, report) = diff_json(&[s(&image), s(&lock)]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["b"]["arch"], "arm64", "{report:#}");
-
-    // Without its blueprint, it locks the same nothing for whatever is compared.
-    std::fs::remove_file(&blueprint).unwrap();
-    let (code, report) = diff_json(&[s(&lock), s(&lock), "--level", "packages"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["a"]["arch"], "amd64", "the default architecture: {report:#}");
-    let (code, report) = diff_json(&[s(&lock), s(&lock), "--level", "packages", "--arch", "s390x"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["a"]["arch"], "s390x", "{report:#}");
 }
 
 /// Writes a layer tar holding one empty file per name.
@@ -462,31 +348,6 @@ fn text_and_markdown_render_one_line_per_change() {
 }
 
 #[test]
-fn errors_exit_with_status_2() {
-    let dir = tempdir();
-    let missing = dir.path().join("missing.tar");
-    let output = run(flatroot().args(["diff", BLUEPRINT]).arg(&missing));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("missing.tar"), "{}", stderr(&output));
-
-    let output = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--ignore", "colour"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--ignore \"colour\""), "{}", stderr(&output));
-
-    let output = run(flatroot().args(["diff", BLUEPRINT, HELLO_OLD, "--arch", "s390x"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no image for architecture \"s390x\""), "{}", stderr(&output));
-
-    // What is made of the files compared is refused where none are.
-    for (flag, level) in [("--stat", "packages"), ("--content", "config")] {
-        let output = run(flatroot().args(["diff", BLUEPRINT, HELLO_OLD, flag, "--level", level]));
-        assert_eq!(output.status.code(), Some(2));
-        let want = format!("{flag} shows the files that differ: it needs --level files or all");
-        assert!(stderr(&output).contains(&want), "{}", stderr(&output));
-    }
-}
-
-#[test]
 fn alpine_3_16_and_3_20_minirootfs_layers() {
     let test = "alpine_3_16_and_3_20_minirootfs_layers";
     let Some(realworld) = testenv::realworld_for(test) else { return };
@@ -540,39 +401,6 @@ fn alpine_3_16_and_3_20_minirootfs_layers() {
     assert!(names(&report["stat"]["packages"], "name").contains(&"musl".to_string()));
 }
 
-#[test]
-fn source_date_epoch_is_read_as_build_reads_it() {
-    let args = [BLUEPRINT, BLUEPRINT, "--level", "config"];
-    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", ""));
-    assert_eq!(output.status.code(), Some(0), "empty means unset: {}", stderr(&output));
-    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", "soon"));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("SOURCE_DATE_EPOCH=\"soon\""), "{}", stderr(&output));
-    // A time before 1970 is a time as it is for build, from the flag as from the variable.
-    let output = run(flatroot().arg("diff").args(args).args(["--source-date-epoch", "-86400"]));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let output = run(flatroot().arg("diff").args(args).env("SOURCE_DATE_EPOCH", "-86400"));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-}
-
-#[test]
-fn blueprint_sides_are_built_through_the_cache_the_flags_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cache, other) = (dir.path().join("cache"), dir.path().join("other"));
-    let args = [BLUEPRINT, HELLO_OLD, "--level", "files"];
-
-    let named = run(flatroot().arg("diff").args(args).arg("--cache-dir").arg(&cache));
-    let no_cache =
-        run(flatroot().arg("diff").args(args).arg("--cache-dir").arg(&other).arg("--no-cache"));
-
-    assert_eq!(named.status.code(), Some(1), "{}", stderr(&named));
-    let unpacked = std::fs::read_dir(cache.join("unpacked")).unwrap().count();
-    assert!(unpacked > 0, "the decompressed data goes to --cache-dir");
-    assert_eq!(no_cache.status.code(), Some(1), "{}", stderr(&no_cache));
-    assert!(!other.join("unpacked").exists(), "--no-cache keeps no decompressed data");
-    assert_eq!(stdout(&named), stdout(&no_cache), "the report is the same either way");
-}
-
 /// The fixture image for x86_64 at `base`, and at `layered` the same with an upper layer
 /// that whites out `usr/bin/hello`, makes `etc/apk` opaque and adds `etc/apk/mine` there.
 fn fixture_with_whiteouts(base: &Path, layered: &Path) {
@@ -609,141 +437,6 @@ fn whiteouts_of_an_upper_layer_delete_what_the_lower_layer_has() {
 }
 
 #[test]
-fn the_inflate_limits_govern_image_layers_and_the_error_names_a_flag_diff_takes() {
-    let dir = tempdir();
-    let layer = dir.path().join("zeros.tar.gz");
-    zeros_layer(&layer, 64 << 20);
-    let output = run(flatroot().arg("diff").arg(&layer).arg(&layer));
-    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-    let text = stderr(&output);
-    assert!(text.contains("the inflate ratio limit (raise it with --max-inflate-ratio)"), "{text}");
-    assert!(!text.contains("layer layer"), "{text}");
-    let (code, _) = diff_json(&[s(&layer), s(&layer), "--max-inflate-ratio", "100000"]);
-    assert_eq!(code, 0);
-
-    // The data size limit a layer's error names is a flag diff takes, as mount and build do.
-    let output = run(flatroot()
-        .arg("diff")
-        .args([s(&layer), s(&layer), "--max-inflate-ratio", "100000"])
-        .args(["--max-data-size", "1M"]));
-    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-    let text = stderr(&output);
-    let want = "past 1048576 bytes, the layer size limit (raise it with --max-data-size)";
-    assert!(text.contains(want), "{text}");
-}
-
-#[test]
-fn a_blueprint_warning_is_noted_once_and_names_its_file_once() {
-    let dir = tempdir();
-    let blueprint = dir.path().join("bp.yaml");
-    std::fs::write(&blueprint, "contents:\n  packages: []\n").unwrap();
-    let (code, report) = diff_json(&[s(&blueprint), s(&blueprint), "--level", "config"]);
-    assert_eq!(code, 0, "{report:#}");
-    let want = format!(
-        "{}: contents.packages names no package; the image holds only generated files",
-        blueprint.display()
-    );
-    assert_eq!(report["notes"], serde_json::json!([want]), "{report:#}");
-}
-
-#[test]
-fn an_empty_file_is_no_input_of_any_kind() {
-    let dir = tempdir();
-    let empty = dir.path().join("emptyfile");
-    std::fs::write(&empty, b"").unwrap();
-    for (a, b) in [(&empty, &empty), (&empty, &root().join(BLUEPRINT))] {
-        let output = run(flatroot().arg("diff").arg(a).arg(b));
-        assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-        let text = stderr(&output);
-        assert!(text.contains("emptyfile: the file is empty"), "{text}");
-        assert!(text.contains("neither a blueprint, a lock, an image nor a layer tar"), "{text}");
-    }
-    // An empty layer tar (its end-of-archive blocks and nothing else) is still a layer.
-    let layer = dir.path().join("empty.tar");
-    layer_of_names(&layer, &[]);
-    let (code, _) = diff_json(&[s(&layer), s(&layer)]);
-    assert_eq!(code, 0);
-}
-
-#[test]
-fn a_file_that_starts_as_no_image_is_named_as_no_input_as_mount_names_it() {
-    let dir = tempdir();
-    let short = dir.path().join("short.tar");
-    std::fs::write(&short, vec![0u8; 511]).unwrap();
-    let text_file = dir.path().join("notes.txt");
-    std::fs::write(&text_file, "not an image\n".repeat(100)).unwrap();
-    for odd in [&short, &text_file] {
-        for (a, b) in
-            [(odd.as_path(), root().join(BLUEPRINT)), (&root().join(BLUEPRINT), odd.clone())]
-        {
-            let output = run(flatroot().arg("diff").arg(a).arg(&b));
-            assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-            let text = stderr(&output);
-            let want = format!("{}: neither a blueprint (.yaml, .yml), a lock", odd.display());
-            assert!(text.contains(&want), "{text}");
-            assert!(!text.contains("malformed"), "{text}");
-        }
-    }
-}
-
-#[test]
-fn a_side_without_the_asked_architecture_is_an_error_and_the_note_is_true() {
-    let dir = tempdir();
-    let (amd, arm) = (dir.path().join("amd64"), dir.path().join("arm64"));
-    build(BLUEPRINT, &amd, &["--arch", "x86_64"]);
-    build(BLUEPRINT, &arm, &["--arch", "aarch64"]);
-
-    // Without --arch, two single images are compared whatever their architectures, and the
-    // note says which two were.
-    let (code, report) = diff_json(&[s(&amd), s(&arm)]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        (report["a"]["arch"].as_str(), report["b"]["arch"].as_str()),
-        (Some("amd64"), Some("arm64"))
-    );
-    assert_eq!(report["notes"], serde_json::json!(["compared amd64 of A with arm64 of B"]));
-
-    // So is a blueprint of one architecture.
-    let archs = "archs:\n  - x86_64\n  - aarch64\n";
-    let arm_only = variant(dir.path(), BLUEPRINT, "arm.yaml", archs, "archs:\n  - aarch64\n");
-    let (code, report) = diff_json(&[s(&amd), s(&arm_only), "--level", "packages"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["b"]["arch"], "arm64");
-    assert_eq!(report["notes"], serde_json::json!(["compared amd64 of A with arm64 of B"]));
-    // A side of both against it compares the one they share, whichever comes first in A.
-    let (code, report) = diff_json(&[BLUEPRINT, s(&arm_only), "--level", "packages"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(
-        (report["a"]["arch"].as_str(), report["b"]["arch"].as_str()),
-        (Some("arm64"), Some("arm64"))
-    );
-    let note = "compared arm64 only; not compared: amd64 (choose with --arch)";
-    assert_eq!(report["notes"], serde_json::json!([note]));
-    let asked = ["--level", "packages", "--arch", "amd64"];
-    let output = run(flatroot().arg("diff").arg(&amd).arg(&arm_only).args(asked));
-    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-    assert!(stderr(&output).contains("(it has arm64)"), "{}", stderr(&output));
-
-    // With --arch, the side that lacks it is an error naming it and what it has.
-    for (arch, lacking, has) in [("arm64", &amd, "amd64"), ("x86_64", &arm, "arm64")] {
-        let output = run(flatroot().arg("diff").arg(&amd).arg(&arm).args(["--arch", arch]));
-        assert_eq!(output.status.code(), Some(2), "{arch}: {}", stdout(&output));
-        let oci = if arch == "x86_64" { "amd64" } else { arch };
-        let want =
-            format!("{}: no image for architecture \"{oci}\" (it has {has})", lacking.display());
-        assert!(stderr(&output).contains(&want), "{arch}: {}", stderr(&output));
-    }
-    // A blueprint says what it has in the same OCI names.
-    let output = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--arch", "ppc64le"]));
-    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-    assert!(stderr(&output).contains("(it has amd64, arm64)"), "{}", stderr(&output));
-
-    let (code, report) = diff_json(&[s(&amd), s(&amd), "--arch", "amd64"]);
-    assert_eq!(code, 0);
-    assert_eq!(report["notes"], serde_json::json!([]));
-}
-
-#[test]
 fn content_lines_that_differ_in_a_carriage_return_look_different_in_text() {
     let dir = tempdir();
     let layer = |name: &str, content: &[u8]| -> PathBuf {
@@ -763,104 +456,6 @@ fn content_lines_that_differ_in_a_carriage_return_look_different_in_text() {
     assert_eq!(code, 1);
     assert!(text.contains("-a^M\n") && text.contains("+a\n"), "{text}");
     assert!(!text.contains('\r'), "{text:?}");
-}
-
-#[test]
-fn a_reference_with_credentials_is_refused_without_printing_them() {
-    // No connection is made: the reference is refused as it is read.
-    for (a, shown) in [
-        ("alice:s3cretPW@127.0.0.1:1/x", "***@127.0.0.1:1/x"),
-        ("alice:s3cretPW@127.0.0.1:1", "***@127.0.0.1:1"),
-    ] {
-        let output = run(flatroot().args(["diff", a, BLUEPRINT]));
-        let text = stderr(&output);
-        assert_eq!(output.status.code(), Some(2), "{text}");
-        assert!(!text.contains("s3cret") && !text.contains("alice"), "{text}");
-        assert!(text.contains(shown) && text.contains("credentials"), "{text}");
-    }
-    let output = run(flatroot().args(["diff", "docker://127.0.0.1:1/x", BLUEPRINT]));
-    assert!(stderr(&output).contains("transport prefix"), "{}", stderr(&output));
-}
-
-#[test]
-fn two_remote_blueprints_ask_the_server_for_their_index_once() {
-    use support::remote::{blueprint, isolated, requests, serve_fixture};
-
-    let dir = tempdir();
-    let server = serve_fixture();
-    let url = format!("{}/repo", server.url());
-    let old = blueprint(dir.path(), "old.yaml", &url, &["flatroot-baselayout", "busybox"]);
-    let new = blueprint(dir.path(), "new.yaml", &url, &["flatroot-baselayout", "hello"]);
-
-    let output = run(isolated(&dir.path().join("home"))
-        .arg("diff")
-        .args([&old, &new])
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache")));
-
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert_eq!(requests(&server, "/x86_64/APKINDEX.tar.gz"), [(200, None)], "{:?}", server.log());
-}
-
-#[test]
-fn an_unusable_cache_dir_is_warned_about_once_as_build_warns_about_it() {
-    let dir = tempdir();
-    let file = dir.path().join("not-a-directory");
-    std::fs::write(&file, "x").unwrap();
-    let warning = format!(
-        "{} is not a flatroot cache: it is not a directory; choose an empty or new directory \
-         for --cache-dir; the cache {} is not used",
-        file.display(),
-        file.display()
-    );
-    let said = |output: &std::process::Output| stderr(output).matches(&warning).count();
-
-    // Both sides build the blueprint's tree, and would keep its package data in the cache.
-    let diff = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--cache-dir"]).arg(&file));
-    let build = run(flatroot()
-        .args(["build", BLUEPRINT])
-        .arg(dir.path().join("out"))
-        .arg("--cache-dir")
-        .arg(&file));
-
-    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
-    assert_eq!(said(&diff), 1, "{}", stderr(&diff));
-    success(&build);
-    assert_eq!(said(&build), 1, "{}", stderr(&build));
-    assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left alone");
-}
-
-#[test]
-fn blueprint_sides_take_the_repositories_keys_and_trust_that_build_takes() {
-    let dir = tempdir();
-    let sources = "  repositories:\n    - testdata/repo\n  keyring:\n    - \
-                   testdata/keys/flatroot-test.rsa.pub\n";
-    let bare = variant(dir.path(), BLUEPRINT, "bare.yaml", sources, "");
-    let repo = ["--repository", "testdata/repo"];
-    let key = ["--keyring", "testdata/keys/flatroot-test.rsa.pub"];
-
-    let (code, _) = diff_text(&[s(&bare), s(&bare), "--level", "packages"]);
-    assert_eq!(code, 2, "no repository provides its packages");
-    let (code, report) = diff_json(&[&[s(&bare), BLUEPRINT][..], &repo, &key].concat());
-    // Every side gets them: B, which names the repository itself too, lists it once.
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["packages"], serde_json::json!([]), "{report:#}");
-    assert_eq!(report["files"], serde_json::json!([]), "{report:#}");
-
-    let packages = ["--level", "packages"];
-    let (code, _) = diff_text(&[&[s(&bare), s(&bare)][..], &repo, &packages].concat());
-    assert_eq!(code, 2, "the index does not verify without its key");
-    let untrusted = [&[s(&bare), s(&bare)][..], &repo, &packages, &["--allow-untrusted"]].concat();
-    let (code, report) = diff_json(&untrusted);
-    assert_eq!(code, 0, "{report:#}");
-
-    // The image a build from unverified input writes records that it was, and the
-    // blueprint's side says it would.
-    let image = dir.path().join("image");
-    build(s(&bare), &image, &[&repo[..], &["--allow-untrusted"]].concat());
-    let (code, report) =
-        diff_json(&[&[s(&bare), s(&image)][..], &repo, &["--allow-untrusted"]].concat());
-    assert_eq!(code, 0, "{report:#}");
 }
 
 #[test]
