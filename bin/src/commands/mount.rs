@@ -315,18 +315,28 @@ fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
     if !meta.is_dir() {
         bail!("mountpoint {mp} is not a directory");
     }
-    // Said before "not empty", which an active mount's files would make it.
-    if let (Ok(dir), Ok(mounts)) = (mountinfo::resolve(mountpoint), mountinfo::read())
-        && let Some(mount) = mountinfo::on(&mounts, &dir).filter(|m| m.is_flatroot())
-    {
-        bail!("{mp} is already mounted ({}); `flatroot umount {mp}` unmounts it", mount.source);
-    }
+    // Said before "not empty", which an active mount's files would make it; asked again
+    // after listing, since another `flatroot mount` may have mounted in between.
+    let already_mounted = || match flatroot_mount_on(mountpoint) {
+        Some(source) => {
+            bail!("{mp} is already mounted ({source}); `flatroot umount {mp}` unmounts it")
+        }
+        None => Ok(()),
+    };
+    already_mounted()?;
     let mut entries =
         std::fs::read_dir(mountpoint).with_context(|| format!("cannot list mountpoint {mp}"))?;
     if entries.next().is_some() {
+        already_mounted()?;
         bail!("mountpoint {mp} is not empty");
     }
     Ok(())
+}
+
+/// The source of the `flatroot mount` on `dir` now, if there is one.
+fn flatroot_mount_on(dir: &Path) -> Option<String> {
+    let (dir, mounts) = (mountinfo::resolve(dir).ok()?, mountinfo::read().ok()?);
+    mountinfo::on(&mounts, &dir).filter(|m| m.is_flatroot()).map(|m| m.source.clone())
 }
 
 fn find_command(name: &str) -> Option<PathBuf> {
