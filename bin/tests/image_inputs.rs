@@ -99,6 +99,46 @@ fn a_layout_of_several_named_images_is_read_by_name_and_never_as_its_first() {
 }
 
 #[test]
+fn a_missing_name_is_said_so_and_an_unknown_one_lists_the_digests_of_unnamed_images() {
+    let dir = tempdir();
+    let (plain, _extra, both) = two_named_images(dir.path(), BLUEPRINT);
+    let both_text = both.display().to_string();
+
+    // `PATH:` with no name is no file named `PATH:`, for diff, mount and push alike.
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let empty = format!("{both_text}:");
+    let want = format!("`{empty}` names no image: nothing follows the `:`; `{both_text}:NAME`");
+    for args in [
+        vec!["diff", &empty, s(&plain)],
+        vec!["mount", &empty, s(&mountpoint)],
+        vec!["push", &empty, "127.0.0.1:9/unused"],
+    ] {
+        let output = run(flatroot().args(&args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains(&want), "{args:?}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("No such file"), "{args:?}: {}", stderr(&output));
+    }
+
+    // An image without a name is picked by its digest, so an unknown name lists that too.
+    let index_path = both.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"][1].as_object_mut().unwrap().remove("annotations");
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let views = images(&both);
+    let unnamed = &views.iter().find(|v| v.names.is_empty()).unwrap().digest;
+    let output = run(flatroot().args(["diff", &format!("{both_text}:three"), s(&plain)]));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!(
+        "{both_text} holds no image named \"three\" (its names: one; the digests of its \
+         images without one: {unnamed})"
+    );
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    let (code, _) = diff_json(&[&format!("{both_text}:{unnamed}"), s(&plain)]);
+    assert_eq!(code, 1, "the unnamed image is picked by its digest");
+}
+
+#[test]
 fn a_blob_longer_than_its_descriptor_or_a_plain_layer_past_the_limit_is_refused_unread() {
     let dir = tempdir();
     let layout = dir.path().join("image");

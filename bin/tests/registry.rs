@@ -764,6 +764,9 @@ fn push_picks_one_image_of_a_layout_of_several_by_its_name() {
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     assert!(text.contains("names no image \"third\" (its names: first, second)"), "{text}");
+    let output = push(":");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("names no image: nothing follows the `:`"), "{output:?}");
 }
 
 #[test]

@@ -222,6 +222,7 @@ pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
 /// Tells a blueprint from an image by what the path is, and an image named as
 /// `PATH:NAME` or a registry reference by its form when no such path exists.
 fn classify(path: &Path) -> anyhow::Result<Source> {
+    image::check_name_given(path)?;
     if image::split_named(path).is_some() {
         return Ok(Source::Image);
     }

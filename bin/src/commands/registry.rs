@@ -203,6 +203,7 @@ pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // `LAYOUT:NAME` picks one image of a layout of several, as `mount` and `diff` read it.
+    flatroot_materialize::image::check_name_given(&args.layout)?;
     let (layout, name) = match flatroot_materialize::image::split_named(&args.layout) {
         Some((layout, name)) => (layout, Some(name)),
         None => (args.layout.clone(), None),

@@ -61,7 +61,7 @@ pub enum ImageReadError {
         source: std::io::Error,
     },
     /// `PATH:NAME` names an image the layout or archive at PATH does not hold.
-    #[error("{path} holds no image named {name:?} ({})", names_of(names))]
+    #[error("{path} holds no image named {name:?} ({})", names_of(names, unnamed))]
     NoSuchName {
         /// The layout or archive.
         path: PathBuf,
@@ -69,6 +69,23 @@ pub enum ImageReadError {
         name: String,
         /// The names the layout holds.
         names: Vec<String>,
+        /// The manifest digests of its images that have no name, by which they are picked.
+        unnamed: Vec<String>,
+    },
+    /// `PATH:` with nothing after the colon, where PATH is an image.
+    #[error(
+        "`{}` names no image: nothing follows the `:`; `{}:NAME` picks an image of {} by \
+         its name or digest, and `{}` alone takes all of it",
+        arg.display(),
+        path.display(),
+        path.display(),
+        path.display()
+    )]
+    EmptyName {
+        /// The argument as given.
+        arg: PathBuf,
+        /// The layout or archive before the colon.
+        path: PathBuf,
     },
     /// Several images of the platform a command picked, and nothing says which is meant.
     #[error(
@@ -200,10 +217,18 @@ pub enum ImageReadError {
 }
 
 /// The names of a layout's images as messages list them.
-fn names_of(names: &[String]) -> String {
-    match names {
-        [] => "it names none".to_string(),
-        names => format!("its names: {}", names.join(", ")),
+/// What a layout or archive holds, for a message about a name it lacks: its names and the
+/// digests of its images without one.
+pub(crate) fn names_of(names: &[String], unnamed: &[String]) -> String {
+    match (names, unnamed) {
+        ([], []) => "it names none".to_string(),
+        ([], unnamed) => format!("it names none; its images' digests: {}", unnamed.join(", ")),
+        (names, []) => format!("its names: {}", names.join(", ")),
+        (names, unnamed) => format!(
+            "its names: {}; the digests of its images without one: {}",
+            names.join(", "),
+            unnamed.join(", ")
+        ),
     }
 }
 

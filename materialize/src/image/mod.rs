@@ -27,8 +27,9 @@ use sha2::{Digest as _, Sha256};
 pub use self::blob::MemberError;
 use self::blob::{Archive, Bytes};
 pub use self::error::ImageReadError;
+pub(crate) use self::error::names_of;
 use self::layers::{LayerRef, Layers, Reader};
-pub use self::named::{open_arg, split_named};
+pub use self::named::{check_name_given, open_arg, split_named};
 pub use self::platform::{
     first_linux, is_other_os, only_one_of_its_platform, platform_matches, platform_name,
     platform_of_name, platforms_of, position_of,
@@ -137,7 +138,7 @@ impl ImageView {
 }
 
 /// Appends to `list` each of `items` it does not hold yet, in order.
-fn push_new(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+pub(crate) fn push_new(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     for item in items {
         if !list.contains(&item) {
             list.push(item);

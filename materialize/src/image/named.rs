@@ -25,15 +25,19 @@ pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
     text.rmatch_indices(':').filter(|(at, _)| host_end.is_none_or(|end| *at > end)).find_map(
         |(at, _)| {
             let (path, name) = (&text[..at], &text[at + 1..]);
-            // A blueprint or a lock holds no named image: `bp.yaml:x` is no name of it.
-            let (path_of, document) = (Path::new(path), ["yaml", "yml", "json"]);
-            let file = path_of.is_file()
-                && !path_of.extension().is_some_and(|e| document.iter().any(|d| e == *d));
-            let image = file || path_of.join("index.json").is_file();
-            let usable = !path.is_empty() && !name.is_empty() && image;
+            let usable = !path.is_empty() && !name.is_empty() && may_hold_names(Path::new(path));
             usable.then(|| (PathBuf::from(path), name.to_string()))
         },
     )
+}
+
+/// Whether `path` is a layout (a directory with an `index.json`) or a file other than a
+/// blueprint or lock: a blueprint holds no named image, so `bp.yaml:x` is no name of it.
+fn may_hold_names(path: &Path) -> bool {
+    let document = ["yaml", "yml", "json"];
+    let file =
+        path.is_file() && !path.extension().is_some_and(|e| document.iter().any(|d| e == *d));
+    file || path.join("index.json").is_file()
 }
 
 /// The images `arg` names: every image [`open_with`] reads from the path `arg`, or for
@@ -44,12 +48,16 @@ pub fn split_named(arg: &Path) -> Option<(PathBuf, String)> {
 /// # Errors
 /// As [`open_with`]; [`ImageReadError::NoSuchName`] when PATH holds no image named NAME.
 pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageReadError> {
+    check_name_given(arg)?;
     let Some((path, name)) = split_named(arg) else {
         return open_with(arg, limits);
     };
 
     let views = open_with(&path, limits)?;
     let names = distinct_names(&views);
+    let mut unnamed: Vec<String> = Vec::new();
+    let digests = views.iter().filter(|v| v.names.is_empty()).map(|v| v.digest.clone());
+    super::push_new(&mut unnamed, digests);
     let named: Vec<ImageView> = views
         .into_iter()
         .filter(|v| {
@@ -59,9 +67,25 @@ pub fn open_arg(arg: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageRead
         })
         .collect();
     if named.is_empty() {
-        return Err(ImageReadError::NoSuchName { path, name, names });
+        return Err(ImageReadError::NoSuchName { path, name, names, unnamed });
     }
     Ok(named)
+}
+
+/// Refuses `PATH:` where PATH is an image and `PATH:` itself does not exist: a name left
+/// out, which would otherwise be reported as a missing file named `PATH:`.
+///
+/// # Errors
+/// [`ImageReadError::EmptyName`] for such an argument.
+pub fn check_name_given(arg: &Path) -> Result<(), ImageReadError> {
+    let Some(path) = arg.to_str().and_then(|text| text.strip_suffix(':')) else {
+        return Ok(());
+    };
+    let path = Path::new(path);
+    if arg.exists() || path.as_os_str().is_empty() || !may_hold_names(path) {
+        return Ok(());
+    }
+    Err(ImageReadError::EmptyName { arg: arg.to_path_buf(), path: path.to_path_buf() })
 }
 
 /// Whether `asked` names the image named `name`: the same, or the same once both are read
@@ -133,6 +157,28 @@ mod tests {
         std::fs::write(at("apko.lock.json"), b"").unwrap();
         assert_eq!(split("image.yaml:x"), None);
         assert_eq!(split("apko.lock.json:x"), None);
+    }
+
+    #[test]
+    fn an_image_path_and_a_colon_alone_is_a_name_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |rest: &str| dir.path().join(rest);
+        std::fs::create_dir_all(at("layout")).unwrap();
+        std::fs::write(at("layout/index.json"), b"{}").unwrap();
+        std::fs::write(at("a.tar"), b"").unwrap();
+        std::fs::write(at("b.tar"), b"").unwrap();
+        std::fs::write(at("b.tar:"), b"").unwrap();
+        std::fs::write(at("bp.yaml"), b"").unwrap();
+        let refused = |rest: &str| check_name_given(&at(rest)).is_err();
+
+        assert!(refused("layout:"));
+        assert!(refused("a.tar:"));
+        // Not a name left out: a file of that name, a blueprint, no image, no colon.
+        assert!(!refused("b.tar:"));
+        assert!(!refused("bp.yaml:"));
+        assert!(!refused("missing:"));
+        assert!(!refused("layout"));
+        assert!(check_name_given(Path::new(":")).is_ok());
     }
 
     #[test]

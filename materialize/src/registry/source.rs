@@ -80,11 +80,7 @@ pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Result<Image, Regis
     let top = match (picked.as_slice(), name) {
         ([one], _) => (*one).clone(),
         ([], Some(name)) => {
-            let mut names: Vec<&str> = descriptors.iter().filter_map(ref_name).collect();
-            names.sort_unstable();
-            names.dedup();
-            let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-            let what = format!("names no image {name:?} (its names: {names})");
+            let what = format!("names no image {name:?} ({})", held_names(descriptors));
             return Err(layout_error(&index_path, what));
         }
         (many, Some(name)) => {
@@ -107,6 +103,18 @@ pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Result<Image, Regis
 }
 
 /// The `org.opencontainers.image.ref.name` of an index's descriptor.
+/// The names a layout's `descriptors` give, sorted, and the digests of those without one.
+fn held_names(descriptors: &[serde_json::Value]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    crate::image::push_new(&mut names, descriptors.iter().filter_map(ref_name).map(String::from));
+    names.sort_unstable();
+    let unnamed = descriptors.iter().filter(|d| ref_name(d).is_none());
+    let digests = unnamed.filter_map(|d| d.get("digest").and_then(|v| v.as_str()));
+    let mut unnamed: Vec<String> = Vec::new();
+    crate::image::push_new(&mut unnamed, digests.map(String::from));
+    crate::image::names_of(&names, &unnamed)
+}
+
 fn ref_name(descriptor: &serde_json::Value) -> Option<&str> {
     let annotation = "/annotations/org.opencontainers.image.ref.name";
     descriptor.pointer(annotation).and_then(|name| name.as_str())
