@@ -27,6 +27,7 @@ mod arch;
 mod extras;
 mod load;
 mod mode;
+mod number;
 mod trust;
 mod types;
 mod yaml;

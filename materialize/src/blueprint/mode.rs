@@ -29,26 +29,10 @@ impl Mode {
     }
 
     /// Parses `0o755` or `0755` (octal), `493` (decimal), `0x1ed` or `0b111101101`, with
-    /// `_` anywhere among the digits ignored (`0o7_55`), as go-yaml reads YAML 1.1 integers.
+    /// `_` among the digits ignored (`0o7_55`), as go-yaml reads YAML 1.1 integers.
     pub fn parse(text: &str) -> Option<Mode> {
-        let text: String = text.trim().chars().filter(|c| *c != '_').collect();
-        let (digits, radix) = if let Some(octal) = text.strip_prefix("0o") {
-            (octal, 8)
-        } else if let Some(hex) = text.strip_prefix("0x") {
-            (hex, 16)
-        } else if let Some(binary) = text.strip_prefix("0b") {
-            (binary, 2)
-        } else if let Some(octal) = text.strip_prefix('0').filter(|rest| !rest.is_empty()) {
-            (octal, 8)
-        } else {
-            (text.as_str(), 10)
-        };
-
-        // `from_str_radix` would also take a sign; a mode is digits only.
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        Mode::new(u32::from_str_radix(digits, radix).ok()?)
+        let bits = super::number::parse_unsigned(text.trim())?;
+        Mode::new(u32::try_from(bits).ok()?)
     }
 }
 
@@ -114,6 +98,7 @@ mod tests {
         assert_eq!(Mode::parse("0b111101101").map(Mode::bits), Some(0o755));
         assert_eq!(Mode::parse("0o7_55").map(Mode::bits), Some(0o755));
         assert_eq!(Mode::parse("4_93").map(Mode::bits), Some(0o755));
+        assert_eq!(Mode::parse("+493").map(Mode::bits), Some(0o755));
     }
 
     #[test]
@@ -124,7 +109,9 @@ mod tests {
         assert_eq!(Mode::parse("rwxr-xr-x"), None);
         assert_eq!(Mode::parse(""), None);
         assert_eq!(Mode::parse("0o+7"), None);
-        assert_eq!(Mode::parse("+493"), None);
+        assert_eq!(Mode::parse("-493"), None);
+        assert_eq!(Mode::parse("_0o755"), None, "go-yaml reads it as text");
+        assert_eq!(Mode::parse("0o4294967789"), None);
         assert_eq!(Mode::parse("49a"), None);
         assert_eq!(Mode::parse("0b102"), None);
         assert_eq!(Mode::parse("_"), None);

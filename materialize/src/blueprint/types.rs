@@ -15,6 +15,7 @@ use serde::de::{self, Deserializer};
 use super::arch::Arch;
 use super::extras::{BaseImage, BuildOption, Layering, OsRelease};
 use super::mode::Mode;
+use super::number::{yaml11_id, yaml11_optional_id};
 use super::trust::{Certificates, InlineFile};
 
 /// A whole blueprint: apko's `ImageConfiguration`.
@@ -266,10 +267,10 @@ pub struct User {
     #[serde(default)]
     pub username: String,
     /// `uid`: the user id; never 0 (use `run-as: 0` to run as root).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml11_id")]
     pub uid: u32,
     /// `gid`: the primary group id; `None` when not written.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml11_optional_id")]
     pub gid: Option<u32>,
     /// `shell`: the login shell; `None` when not written.
     #[serde(default)]
@@ -297,7 +298,7 @@ pub struct Group {
     #[serde(default)]
     pub groupname: String,
     /// `gid`: the group id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml11_id")]
     pub gid: u32,
     /// `members`: user names listed in the group's member field.
     #[serde(default, deserialize_with = "nullable")]
@@ -314,10 +315,10 @@ pub struct PathMutation {
     #[serde(rename = "type")]
     pub kind: PathKind,
     /// `uid`: owner to set; `None` leaves the owner as it is.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml11_optional_id")]
     pub uid: Option<u32>,
     /// `gid`: group to set; `None` leaves the group as it is.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml11_optional_id")]
     pub gid: Option<u32>,
     /// `permissions`: mode bits to set; `None` when not written.
     #[serde(default)]

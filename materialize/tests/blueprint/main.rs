@@ -538,13 +538,45 @@ fn permissions_accept_apko_forms() {
 
 #[test]
 fn permissions_out_of_range_or_malformed_are_rejected() {
-    for written in ["0o10000", "0o789", "rwxr-xr-x", "-1", "0x10000"] {
+    for written in ["0o10000", "0o789", "rwxr-xr-x", "-1", "0x10000", "_0o755"] {
         let text =
             format!("paths:\n  - path: /x\n    type: permissions\n    permissions: {written}\n");
         let error = load_text(&text).expect_err(written);
         let BlueprintError::Syntax { line, .. } = &error else { panic!("{written}: {error:?}") };
         assert_eq!(*line, Some(4), "{written}");
     }
+}
+
+#[test]
+fn ids_are_read_as_apkos_decoder_reads_integers() {
+    for (written, id) in [("1000", 1000), ("1_000", 1000), ("0x3e8", 1000), ("01750", 1000)] {
+        let text = format!(
+            "accounts:\n  users: [{{username: u, uid: {written}, gid: {written}}}]\n  \
+             groups: [{{groupname: g, gid: {written}}}]\n\
+             paths:\n  - {{path: /x, type: directory, uid: {written}, gid: {written}}}\n"
+        );
+        let bp = load_text(&text).unwrap_or_else(|e| panic!("{written}: {}", chain(&e))).blueprint;
+        let (user, group, path) = (&bp.accounts.users[0], &bp.accounts.groups[0], &bp.paths[0]);
+        assert_eq!((user.uid, user.gid, group.gid), (id, Some(id), id), "{written}");
+        assert_eq!((path.uid, path.gid), (Some(id), Some(id)), "{written}");
+    }
+
+    // Left out or null: the path's owner stays as it is.
+    let text = "paths:\n  - {path: /x, type: directory, uid: ~, gid: null}\n";
+    let path = &load_text(text).unwrap().blueprint.paths[0];
+    assert_eq!((path.uid, path.gid), (None, None));
+
+    for written in ["-1", "4294967296", "_1000", "10.5", "[1000]"] {
+        let text = format!("accounts:\n  users: [{{username: u, uid: {written}}}]\n");
+        let error = load_text(&text).expect_err(written);
+        let BlueprintError::Syntax { line, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(*line, Some(2), "{written}");
+        assert!(chain(&error).contains("expected a user or group id"), "{}", chain(&error));
+    }
+    // A null uid is 0, as go-yaml leaves it, which a user may not have.
+    let error = load_text("accounts:\n  users: [{username: u, uid: ~}]\n").unwrap_err();
+    let BlueprintError::Invalid { field, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(field, "accounts.users[0].uid");
 }
 
 #[test]

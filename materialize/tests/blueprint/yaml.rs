@@ -49,7 +49,8 @@ fn merge_keys_are_applied_as_apkos_decoder_applies_them() {
     let error = load_text("paths:\n  - <<: {path: /x, type: directory, colour: red}\n");
     assert!(chain(&error.unwrap_err()).contains("unknown field `colour`"));
     let error = load_text("paths:\n  - <<: {path: /x, type: directory}\n    uid: one\n");
-    assert!(chain(&error.unwrap_err()).contains("paths[0].uid: invalid type"));
+    let error = chain(&error.unwrap_err());
+    assert!(error.contains("paths[0].uid: invalid value: string \"one\""), "{error}");
     // A key given twice is reported as such, at its line, not as an unknown `<<`.
     let error = load_text("environment:\n  <<: {A: a}\n  B: b\n  B: c\n").unwrap_err();
     assert!(chain(&error).contains("duplicate"), "{}", chain(&error));
