@@ -478,4 +478,19 @@ fn a_proxy_variable_that_holds_no_usable_url_is_warned_of_without_its_value() {
     assert!(text.contains("HTTPS_PROXY holds no proxy URL flatroot can use"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
     assert!(!server.log().is_empty(), "the build went to the server directly");
+
+    // A port that is none is warned of too (the client would quietly use port 80); the
+    // server is exempted from the proxy, so the build goes on.
+    let host = server.url().split("://").nth(1).unwrap().split(':').next().unwrap().to_string();
+    let output = run(isolated(&dir.path().join("home"))
+        .env("HTTPS_PROXY", "http://user:s3cret@proxy.invalid:99999")
+        .env("NO_PROXY", host)
+        .args(["build", "--no-cache"])
+        .arg(&remote)
+        .arg(dir.path().join("out-2")));
+    success(&output);
+    let text = stderr(&output);
+    let want = "HTTPS_PROXY gives its proxy a port out of range (expected 1 to 65535)";
+    assert!(text.contains(want), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
 }

@@ -161,9 +161,27 @@ fn warn_of_unusable_proxies() {
                     "{name} holds no proxy URL flatroot can use (expected http://HOST:PORT); \
                      it is ignored"
                 );
+            } else if port_out_of_range(&value) {
+                tracing::warn!(
+                    "{name} gives its proxy a port out of range (expected 1 to 65535); the \
+                     proxy is reached on its scheme's default port instead"
+                );
             }
         }
     });
+}
+
+/// Whether the proxy URL `value` (`[scheme://][user@]host[:port][/]`) writes a port that
+/// is none: ureq then takes the scheme's default port without a word.
+fn port_out_of_range(value: &str) -> bool {
+    let rest = value.trim().split_once("://").map_or(value.trim(), |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let port = match host_port.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => host_port.rsplit_once(':').map(|(_, port)| port),
+    };
+    port.is_some_and(|port| !port.is_empty() && port.parse::<u16>().ok().is_none_or(|p| p == 0))
 }
 
 /// ` (through the proxy P)` when a request went through a proxy, nothing otherwise.
@@ -299,6 +317,31 @@ mod tests {
         let client = Client::new(&HttpConfig::default()).unwrap();
         let refused = client.transport_error("http://h/x", ureq::Error::ConnectionFailed);
         assert!(refused.is_transient());
+    }
+
+    #[test]
+    fn a_proxy_port_out_of_range_is_found() {
+        for bad in [
+            "http://proxy:99999",
+            "proxy:0",
+            "http://user:pass@proxy:65536/",
+            "http://[::1]:70000",
+            "socks5://p:-1",
+            "http://p:8o",
+        ] {
+            assert!(port_out_of_range(bad), "{bad}");
+        }
+        for good in [
+            "http://proxy:3128",
+            "http://proxy",
+            "proxy",
+            "http://user:pa:ss@proxy:8080/",
+            "http://[::1]:3128",
+            "http://[::1]",
+            "http://proxy:",
+        ] {
+            assert!(!port_out_of_range(good), "{good}");
+        }
     }
 
     #[test]
