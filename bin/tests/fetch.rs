@@ -462,6 +462,44 @@ fn a_proxy_that_cannot_be_reached_is_named_and_not_taken_for_the_server() {
 }
 
 #[test]
+fn no_proxy_is_read_as_curl_reads_it_spaces_subdomains_and_ports_and_all() {
+    let dir = tempdir();
+    let server = serve_fixture();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let (url, world) = (format!("http://localhost:{port}/repo"), WORLD);
+    let remote = blueprint(dir.path(), "remote.yaml", &url, world);
+
+    // Each exempts the server (`localhost`); a proxy that is not there fails any other way.
+    for (round, no_proxy) in
+        ["example.invalid, localhost", ".localhost", "localhost:1234", " LOCALHOST "]
+            .into_iter()
+            .enumerate()
+    {
+        let output = run(isolated(&dir.path().join("home"))
+            .env("HTTP_PROXY", &proxy)
+            .env("NO_PROXY", no_proxy)
+            .args(["build", "--no-cache", "--retries", "0"])
+            .arg(&remote)
+            .arg(dir.path().join(format!("out-{round}"))));
+        assert!(output.status.success(), "NO_PROXY={no_proxy:?}: {}", stderr(&output));
+    }
+
+    let output = run(isolated(&dir.path().join("home"))
+        .env("HTTP_PROXY", &proxy)
+        .env("NO_PROXY", "10.0.0.0/8,otherhost")
+        .args(["build", "--no-cache", "--retries", "0"])
+        .arg(&remote)
+        .arg(dir.path().join("out-proxied")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("(through the proxy {proxy})")), "{text}");
+    assert!(text.contains("NO_PROXY entry 10.0.0.0/8 is an address range"), "{text}");
+}
+
+#[test]
 fn a_proxy_variable_that_holds_no_usable_url_is_warned_of_without_its_value() {
     let dir = tempdir();
     let server = serve_fixture();

@@ -8,6 +8,7 @@
 //! credentials written into a URL are never shown.
 
 pub mod auth;
+mod proxy;
 mod redact;
 mod tls;
 
@@ -145,45 +146,6 @@ impl HttpError {
     }
 }
 
-/// Warns, once a process, of each proxy variable of the environment whose value ureq cannot
-/// use: ureq skips it silently and connects directly (or through the next variable's
-/// proxy), which a user who set it would not expect. The value is not shown: it may hold
-/// credentials.
-fn warn_of_unusable_proxies() {
-    static CHECKED: std::sync::Once = std::sync::Once::new();
-    CHECKED.call_once(|| {
-        let names =
-            ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
-        for name in names {
-            let Ok(value) = std::env::var(name) else { continue };
-            if !value.trim().is_empty() && ureq::Proxy::new(&value).is_err() {
-                tracing::warn!(
-                    "{name} holds no proxy URL flatroot can use (expected http://HOST:PORT); \
-                     it is ignored"
-                );
-            } else if port_out_of_range(&value) {
-                tracing::warn!(
-                    "{name} gives its proxy a port out of range (expected 1 to 65535); the \
-                     proxy is reached on its scheme's default port instead"
-                );
-            }
-        }
-    });
-}
-
-/// Whether the proxy URL `value` (`[scheme://][user@]host[:port][/]`) writes a port that
-/// is none: ureq then takes the scheme's default port without a word.
-fn port_out_of_range(value: &str) -> bool {
-    let rest = value.trim().split_once("://").map_or(value.trim(), |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let port = match host_port.rsplit_once(']') {
-        Some((_, after)) => after.strip_prefix(':'),
-        None => host_port.rsplit_once(':').map(|(_, port)| port),
-    };
-    port.is_some_and(|port| !port.is_empty() && port.parse::<u16>().ok().is_none_or(|p| p == 0))
-}
-
 /// ` (through the proxy P)` when a request went through a proxy, nothing otherwise.
 fn through(proxy: Option<&str>) -> String {
     proxy.map(|proxy| format!(" (through the proxy {proxy})")).unwrap_or_default()
@@ -205,7 +167,7 @@ impl Client {
     /// A CA file that cannot be read or holds no certificate, or not one certificate that
     /// can serve as a root.
     pub fn new(config: &HttpConfig) -> Result<Client, HttpError> {
-        warn_of_unusable_proxies();
+        proxy::warn_of_unusable_proxies();
         let tls = tls::client_config(trust(&config.ca_files)?)?;
         let settings = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -215,6 +177,7 @@ impl Client {
             .user_agent(concat!("flatroot/", env!("CARGO_PKG_VERSION")))
             // Bodies are digested as sent: a transparent gzip decoder would change them.
             .accept_encoding("identity")
+            .proxy(proxy::environment_proxy())
             .build();
         // ureq's TLS settings take no verifier: the agent's connectors are ours (see `tls`).
         let resolver = ureq::unversioned::resolver::DefaultResolver::default();
@@ -317,31 +280,6 @@ mod tests {
         let client = Client::new(&HttpConfig::default()).unwrap();
         let refused = client.transport_error("http://h/x", ureq::Error::ConnectionFailed);
         assert!(refused.is_transient());
-    }
-
-    #[test]
-    fn a_proxy_port_out_of_range_is_found() {
-        for bad in [
-            "http://proxy:99999",
-            "proxy:0",
-            "http://user:pass@proxy:65536/",
-            "http://[::1]:70000",
-            "socks5://p:-1",
-            "http://p:8o",
-        ] {
-            assert!(port_out_of_range(bad), "{bad}");
-        }
-        for good in [
-            "http://proxy:3128",
-            "http://proxy",
-            "proxy",
-            "http://user:pa:ss@proxy:8080/",
-            "http://[::1]:3128",
-            "http://[::1]",
-            "http://proxy:",
-        ] {
-            assert!(!port_out_of_range(good), "{good}");
-        }
     }
 
     #[test]

@@ -1,0 +1,186 @@
+//! The proxy of the environment (`ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, and their lower
+//! case forms, as ureq picks one), with `NO_PROXY` read as curl and most tools read it:
+//! entries trimmed, a name matching its subdomains too, a port ignored. ureq alone compares
+//! each entry whole, so `localhost, 127.0.0.1` never exempted `127.0.0.1`.
+
+/// The environment's proxy, with its `NO_PROXY` exemptions ([`exemptions`]); `None` when
+/// no variable names a proxy ureq can use. A SOCKS proxy is kept as ureq read it: it is
+/// never used (see `tls::SocksWarning`).
+pub(super) fn environment_proxy() -> Option<ureq::Proxy> {
+    let proxy = ureq::Proxy::try_from_env()?;
+    let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|name| std::env::var(name).ok());
+    use ureq::ProxyProtocol as P;
+    let socks = matches!(proxy.protocol(), P::Socks4 | P::Socks4A | P::Socks5 | P::Socks5h);
+    let Some(no_proxy) = no_proxy.filter(|_| !socks) else {
+        return Some(proxy);
+    };
+
+    let mut builder = ureq::Proxy::builder(proxy.protocol())
+        .host(proxy.host())
+        .port(proxy.port())
+        .resolve_target(proxy.resolve_target());
+    if let Some(username) = proxy.username() {
+        builder = builder.username(username);
+    }
+    if let Some(password) = proxy.password() {
+        builder = builder.password(password);
+    }
+    for pattern in no_proxy.split(',').flat_map(exemptions) {
+        builder = builder.no_proxy(&pattern);
+    }
+    match builder.build() {
+        Ok(rebuilt) => Some(rebuilt),
+        Err(error) => {
+            tracing::debug!(%error, "the proxy could not be rebuilt; NO_PROXY as ureq reads it");
+            Some(proxy)
+        }
+    }
+}
+
+/// The patterns ureq matches hosts against (an exact host, `.suffix`, `*`) for one entry of
+/// `NO_PROXY`: `example.com` and `.example.com` both exempt `example.com` and its
+/// subdomains, `host:port` exempts the host, `::1` and `[::1]` the bracketed form a URL
+/// gives. An address range (`10.0.0.0/8`) cannot be matched by host: it is warned of.
+fn exemptions(entry: &str) -> Vec<String> {
+    let entry = entry.trim().to_ascii_lowercase();
+    if entry.is_empty() {
+        return Vec::new();
+    }
+    if entry == "*" {
+        return vec![entry];
+    }
+    if entry.contains('/') {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(
+                "NO_PROXY entry {entry} is an address range, which flatroot does not match; \
+                 list the hosts instead"
+            );
+        });
+        return Vec::new();
+    }
+
+    // A bracketed IPv6 address, a bare one (more than one colon), or a name with a port.
+    let host = if let Some(rest) = entry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default().to_string()
+    } else if entry.matches(':').count() > 1 {
+        entry
+    } else {
+        entry.split(':').next().unwrap_or_default().to_string()
+    };
+    if host.contains(':') {
+        return vec![format!("[{host}]")];
+    }
+    let name = host.trim_start_matches('*').trim_start_matches('.');
+    if name.is_empty() {
+        return Vec::new();
+    }
+    vec![name.to_string(), format!(".{name}")]
+}
+
+/// Warns, once a process, of each proxy variable of the environment whose value ureq cannot
+/// use: ureq skips it silently and connects directly (or through the next variable's
+/// proxy), which a user who set it would not expect. The value is not shown: it may hold
+/// credentials.
+pub(super) fn warn_of_unusable_proxies() {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let names =
+            ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+        for name in names {
+            let Ok(value) = std::env::var(name) else { continue };
+            if !value.trim().is_empty() && ureq::Proxy::new(&value).is_err() {
+                tracing::warn!(
+                    "{name} holds no proxy URL flatroot can use (expected http://HOST:PORT); \
+                     it is ignored"
+                );
+            } else if port_out_of_range(&value) {
+                tracing::warn!(
+                    "{name} gives its proxy a port out of range (expected 1 to 65535); the \
+                     proxy is reached on its scheme's default port instead"
+                );
+            }
+        }
+    });
+}
+
+/// Whether the proxy URL `value` (`[scheme://][user@]host[:port][/]`) writes a port that
+/// is none: ureq then takes the scheme's default port without a word.
+fn port_out_of_range(value: &str) -> bool {
+    let rest = value.trim().split_once("://").map_or(value.trim(), |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let port = match host_port.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => host_port.rsplit_once(':').map(|(_, port)| port),
+    };
+    port.is_some_and(|port| !port.is_empty() && port.parse::<u16>().ok().is_none_or(|p| p == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_entries_are_read_as_curl_reads_them() {
+        let both = |name: &str| vec![name.to_string(), format!(".{name}")];
+        assert_eq!(exemptions(" 127.0.0.1"), both("127.0.0.1"));
+        assert_eq!(exemptions("Example.COM"), both("example.com"));
+        assert_eq!(exemptions(".example.com"), both("example.com"));
+        assert_eq!(exemptions("*.example.com"), both("example.com"));
+        assert_eq!(exemptions("registry.local:5000"), both("registry.local"));
+        assert_eq!(exemptions("::1"), ["[::1]"]);
+        assert_eq!(exemptions("[::1]:5000"), ["[::1]"]);
+        assert_eq!(exemptions("*"), ["*"]);
+        for nothing in ["", "  ", ".", "10.0.0.0/8", ":80"] {
+            assert!(exemptions(nothing).is_empty(), "{nothing:?}");
+        }
+    }
+
+    #[test]
+    fn an_exempted_host_is_matched_by_the_proxy_ureq_is_given() {
+        let mut builder = ureq::Proxy::builder(ureq::ProxyProtocol::Http).host("proxy").port(3128);
+        for pattern in "localhost, 127.0.0.1 ,corp.example,[::1]".split(',').flat_map(exemptions) {
+            builder = builder.no_proxy(&pattern);
+        }
+        let proxy = builder.build().unwrap();
+        let exempt = |url: &str| proxy.is_no_proxy(&url.parse().unwrap());
+        for url in [
+            "http://localhost/",
+            "http://127.0.0.1:5000/v2/",
+            "https://corp.example/",
+            "https://a.b.corp.example/x",
+            "http://[::1]:5000/",
+        ] {
+            assert!(exempt(url), "{url}");
+        }
+        for url in ["http://127.0.0.2/", "https://notcorp.example/", "https://example/"] {
+            assert!(!exempt(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_port_out_of_range_is_found() {
+        for bad in [
+            "http://proxy:99999",
+            "proxy:0",
+            "http://user:pass@proxy:65536/",
+            "http://[::1]:70000",
+            "socks5://p:-1",
+            "http://p:8o",
+        ] {
+            assert!(port_out_of_range(bad), "{bad}");
+        }
+        for good in [
+            "http://proxy:3128",
+            "http://proxy",
+            "proxy",
+            "http://user:pa:ss@proxy:8080/",
+            "http://[::1]:3128",
+            "http://[::1]",
+            "http://proxy:",
+        ] {
+            assert!(!port_out_of_range(good), "{good}");
+        }
+    }
+}
