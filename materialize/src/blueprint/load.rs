@@ -51,7 +51,7 @@ impl fmt::Display for Warning {
 /// Why a blueprint could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum BlueprintError {
-    /// The file could not be opened or read, or is not UTF-8.
+    /// The file could not be opened or read.
     #[error("cannot read blueprint {}", path.display())]
     Read {
         /// The file.
@@ -310,7 +310,8 @@ fn read_limited(path: &Path) -> Result<String, BlueprintError> {
     if bytes.len() as u64 > MAX_BLUEPRINT_BYTES {
         return Err(too_large());
     }
-    String::from_utf8(bytes).map_err(|e| read_error(io::Error::new(io::ErrorKind::InvalidData, e)))
+    String::from_utf8(bytes)
+        .map_err(|e| syntax(path, yaml::not_utf8(e.as_bytes(), &e.utf8_error())))
 }
 
 /// What apko's `Validate` refuses, checked per file so the error names the file at fault.

@@ -206,6 +206,16 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
     let mut line = location.as_ref().map(serde_yaml::Location::line);
     let mut column = location.as_ref().map(serde_yaml::Location::column);
 
+    // libyaml's reader places a character it refuses (a control character) by its byte
+    // offset alone, and serde_yaml at 1:1.
+    if let Some((said, offset)) = message.rsplit_once(" at position ")
+        && let Ok(offset) = offset.parse::<usize>()
+        && let Some((at_line, at_column)) = line_and_column(text.as_bytes(), offset)
+    {
+        message = said.to_owned();
+        (line, column) = (Some(at_line), Some(at_column));
+    }
+
     // serde_yaml places a repeated key at the start of its mapping, and a second document
     // nowhere; point at the line a user has to change instead.
     if let (Some(key), Some(at_line), Some(at_column)) = (repeated_key(&message), line, column)
@@ -273,6 +283,30 @@ fn alias_at(text: &str, line: usize, column: usize) -> Option<&str> {
     let name = line.get(start..)?.strip_prefix('*')?;
     let end = name.find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).unwrap_or(name.len());
     name.get(..end).filter(|name| !name.is_empty())
+}
+
+/// The 1-based line and column (in characters) of the byte at `offset` of `bytes`; `None`
+/// past their end.
+fn line_and_column(bytes: &[u8], offset: usize) -> Option<(usize, usize)> {
+    let before = bytes.get(..offset)?;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    Some((line, column))
+}
+
+/// The error for a blueprint whose bytes are not UTF-8 text: where the first byte that is
+/// not lies, and its value.
+pub(super) fn not_utf8(bytes: &[u8], error: &std::str::Utf8Error) -> SyntaxError {
+    let offset = error.valid_up_to();
+    let (line, column) = line_and_column(bytes, offset).unzip();
+    let byte = bytes.get(offset).copied().unwrap_or_default();
+    SyntaxError {
+        message: format!("byte {byte:#04x} is not UTF-8 text, which a blueprint must be"),
+        line,
+        column,
+        unknown_key: None,
+    }
 }
 
 /// The 1-based number of the text's last line that is neither blank nor a comment, and the

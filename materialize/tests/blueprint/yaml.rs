@@ -317,3 +317,21 @@ fn alias_expansion_through_nested_collections_is_refused() {
     assert_eq!(*line, Some(2));
     assert!(chain(&error).contains("aliases"), "{}", chain(&error));
 }
+
+#[test]
+fn a_control_character_or_a_byte_that_is_not_utf8_is_placed_where_it_is() {
+    let error = load_text("contents:\n  packages:\n    - é\u{1}b\n").unwrap_err();
+    let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*line, *column), (Some(3), Some(8)), "{}", chain(&error));
+    assert!(chain(&error).ends_with("control characters are not allowed"), "{}", chain(&error));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("apko.yaml");
+    std::fs::write(&file, b"contents:\n  packages:\n    - \xc3\xa9\xffb\n").unwrap();
+    let error = blueprint::load(&file, dir.path()).unwrap_err();
+    let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*line, *column), (Some(3), Some(8)), "{}", chain(&error));
+    let text = chain(&error);
+    assert!(text.contains("byte 0xff is not UTF-8 text, which a blueprint must be"), "{text}");
+    assert!(text.starts_with(&format!("{}:3:8", file.display())), "{text}");
+}
