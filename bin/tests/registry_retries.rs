@@ -1,7 +1,7 @@
 //! Failures between `flatroot` and a real `docker-registry`, injected by a loopback proxy:
 //! each kind of request is retried, an upload cut short starts again, a registry that keeps
-//! failing is an error once the retries are spent, and a push that fails at one reference
-//! leaves no tag at any.
+//! failing is an error once the retries are spent, a push that fails at one reference
+//! leaves no tag at any, and a blob redirected to storage that refuses it names both URLs.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
@@ -115,6 +115,41 @@ fn a_registry_message_too_long_to_quote_is_quoted_in_part() {
     assert!(text.contains(&quoted), "{text}");
     assert!(text.len() < 2000, "{} bytes of stderr", text.len());
     assert_eq!(proxy.failed().len(), 1, "a refusal is not retried");
+}
+
+#[test]
+fn a_blob_redirected_to_storage_that_refuses_it_names_both_urls_without_the_signature() {
+    let name = "a_blob_redirected_to_storage_that_refuses_it_names_both_urls_without_the_signature";
+    let Some(served) = Served::start(name, |_| Auth::None) else { return };
+    let reference = served.reference("hello:v1");
+    success(&run(served.flatroot().args(["publish", BLUEPRINT, &reference])));
+    let rules = vec![
+        rule("GET", "/blobs/sha256:", usize::MAX, Failure::Redirect),
+        rule("GET", "/storage/", usize::MAX, Failure::DeniedAtLength),
+    ];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let through = format!("{}/hello:v1", proxy.host());
+
+    let out = tempdir();
+    let output = run(served.flatroot().args(["pull", &through]).arg(out.path().join("pulled")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(names_both_urls(&text, &proxy.host()), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// Whether `text` says that a blob `GET` through `host` was redirected to the storage path
+/// and answered 403 there, the signed query's values hidden.
+fn names_both_urls(text: &str, host: &str) -> bool {
+    let asked = format!("GET http://{host}/v2/hello/blobs/sha256:");
+    let told = format!(
+        " (redirected to http://{host}/storage/blob?expires=***&signature=***) answered 403"
+    );
+    text.match_indices(&asked).any(|(at, _)| {
+        let digest = text.get(at + asked.len()..at + asked.len() + 64).unwrap_or_default();
+        let rest = text.get(at + asked.len() + 64..).unwrap_or_default();
+        digest.bytes().all(|b| b.is_ascii_hexdigit()) && rest.starts_with(&told)
+    })
 }
 
 #[test]

@@ -26,7 +26,14 @@ pub enum Failure {
     /// Answer `403 Forbidden` with a `DENIED` error whose message is [`LONG_MESSAGE`]
     /// characters long, more than a client should quote.
     DeniedAtLength,
+    /// Answer `307 Temporary Redirect` to [`REDIRECT_TARGET`] on the proxy itself, as a
+    /// registry sends a blob's client on to its storage.
+    Redirect,
 }
+
+/// Where [`Failure::Redirect`] sends the client: a path of the proxy with a signed URL's
+/// query, whose signature must never be shown.
+pub const REDIRECT_TARGET: &str = "/storage/blob?expires=1&signature=s3cret";
 
 /// The length of the message [`Failure::DeniedAtLength`] gives: `denied ` then `x`s.
 pub const LONG_MESSAGE: usize = 100_000;
@@ -192,6 +199,13 @@ fn serve(
                 "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\
                  Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
+            )?;
+        }
+        if failure == Failure::Redirect {
+            write!(
+                client,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {REDIRECT_TARGET}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
             )?;
         }
         let _ = client.shutdown(Shutdown::Both);

@@ -237,7 +237,7 @@ impl Session {
         Err(RegistryError::Status {
             reference: call.reference.to_string(),
             method: call.method,
-            url: redact(&call.url),
+            url: answered_url(&call.url, &response),
             status,
             body: error_body(&mut response),
         })
@@ -257,7 +257,7 @@ impl Session {
             let mut response = send(self.client.agent(), authorization)
                 .map_err(|e| self.client.transport_error(&call.url, e))?;
             let status = response.status().as_u16();
-            let failure = HttpError::status(&call.url, status);
+            let failure = HttpError::Status { url: answered_url(&call.url, &response), status };
             if failure.is_transient() {
                 *last_body = error_body(&mut response);
                 return Err(failure);
@@ -463,6 +463,19 @@ pub(crate) fn error_body(response: &mut Response<Body>) -> ErrorBody {
     let mut bytes = Vec::new();
     let _partial = response.body_mut().as_reader().take(ERROR_BODY_LIMIT).read_to_end(&mut bytes);
     ErrorBody::parse(&bytes)
+}
+
+/// The URL a failed answer is told by: the request's, and where it was redirected (to a
+/// storage service, say) when it came from elsewhere; both redacted.
+fn answered_url(asked: &str, response: &Response<Body>) -> String {
+    use ureq::ResponseExt as _;
+
+    let answered = response.get_uri();
+    if asked.parse::<ureq::http::Uri>().is_ok_and(|asked| asked == *answered) {
+        redact(asked)
+    } else {
+        format!("{} (redirected to {})", redact(asked), redact(&answered.to_string()))
+    }
 }
 
 #[cfg(test)]
