@@ -23,7 +23,7 @@ pub mod tls;
 use std::io::{self, BufReader};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -101,6 +101,8 @@ struct Shared {
     connections: Mutex<usize>,
     /// Requests being answered now, and the most there ever were at once.
     in_flight: Mutex<(usize, usize)>,
+    /// Requests whose answer is being written and that are not in the log yet.
+    answering: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -166,8 +168,16 @@ impl Server {
         *lock(&self.shared.faults) = faults;
     }
 
-    /// Every request so far, in the order answered.
+    /// Every request so far, in the order answered. A request whose answer is being written
+    /// is waited for (a second at most), so that a client that has read its answer and
+    /// ended finds its request here.
     pub fn log(&self) -> Vec<Logged> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while self.shared.answering.load(Ordering::SeqCst) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         lock(&self.shared.log).clone()
     }
 
@@ -259,6 +269,7 @@ fn serve<S: io::Read + io::Write>(stream: S, shared: &Shared, connection: usize)
         if let Some(delay) = delay {
             std::thread::sleep(delay);
         }
+        shared.answering.fetch_add(1, Ordering::SeqCst);
         let (status, keep) = respond(&request, shared, reader.get_mut());
         let _ = reader.get_mut().flush();
         lock(&shared.in_flight).0 -= 1;
@@ -273,6 +284,7 @@ fn serve<S: io::Read + io::Write>(stream: S, shared: &Shared, connection: usize)
             authorization: request.header("authorization").map(str::to_string),
             connection,
         });
+        shared.answering.fetch_sub(1, Ordering::SeqCst);
         if !keep {
             return;
         }
