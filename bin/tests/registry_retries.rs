@@ -140,16 +140,31 @@ fn a_blob_redirected_to_storage_that_refuses_it_names_both_urls_without_the_sign
     let output = run(served.flatroot().args(["pull", &through]).arg(out.path().join("pulled")));
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
-    assert!(names_both_urls(&text, &proxy.host()), "{text}");
+    assert!(names_both_urls(&text, &proxy.host(), 403), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+
+    // A 401 there is the storage's refusal, not the registry's: no credentials are blamed.
+    let rules = vec![
+        rule("GET", "/blobs/sha256:", usize::MAX, Failure::Redirect),
+        rule("GET", "/storage/", usize::MAX, Failure::Unauthorized),
+    ];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let through = format!("{}/hello:v1", proxy.host());
+    let output = run(served.flatroot().args(["pull", &through]).arg(out.path().join("again")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(names_both_urls(&text, &proxy.host(), 401), "{text}");
+    assert!(text.contains("UNAUTHORIZED: signature expired"), "{text}");
+    assert!(!text.contains("refused"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
 
 /// Whether `text` says that a blob `GET` through `host` was redirected to the storage path
-/// and answered 403 there, the signed query's values hidden.
-fn names_both_urls(text: &str, host: &str) -> bool {
+/// and answered `status` there, the signed query's values hidden.
+fn names_both_urls(text: &str, host: &str, status: u16) -> bool {
     let asked = format!("GET http://{host}/v2/hello/blobs/sha256:");
     let told = format!(
-        " (redirected to http://{host}/storage/blob?expires=***&signature=***) answered 403"
+        " (redirected to http://{host}/storage/blob?expires=***&signature=***) answered {status}"
     );
     text.match_indices(&asked).any(|(at, _)| {
         let digest = text.get(at + asked.len()..at + asked.len() + 64).unwrap_or_default();

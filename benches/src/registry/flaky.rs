@@ -29,6 +29,8 @@ pub enum Failure {
     /// Answer `307 Temporary Redirect` to [`REDIRECT_TARGET`] on the proxy itself, as a
     /// registry sends a blob's client on to its storage.
     Redirect,
+    /// Answer `401 Unauthorized` with a Basic challenge, as storage refusing a signature.
+    Unauthorized,
 }
 
 /// Where [`Failure::Redirect`] sends the client: a path of the proxy with a signed URL's
@@ -198,6 +200,16 @@ fn serve(
                 client,
                 "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\
                  Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+        }
+        if failure == Failure::Unauthorized {
+            let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"signature expired"}]}"#;
+            write!(
+                client,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"storage\"\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
                 body.len()
             )?;
         }

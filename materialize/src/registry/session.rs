@@ -173,7 +173,9 @@ impl Session {
         loop {
             let authorization = if own { self.authorization(call, renewed)? } else { None };
             let response = self.send_retrying(call, send, authorization.as_deref())?;
-            if response.status().as_u16() != 401 {
+            // A 401 from where a redirect led (a blob's storage) is no challenge of the
+            // registry's: it is reported as a status, naming that place.
+            if response.status().as_u16() != 401 || redirected(&call.url, &response) {
                 return Ok(response);
             }
 
@@ -470,12 +472,19 @@ pub(crate) fn error_body(response: &mut Response<Body>) -> ErrorBody {
 fn answered_url(asked: &str, response: &Response<Body>) -> String {
     use ureq::ResponseExt as _;
 
-    let answered = response.get_uri();
-    if asked.parse::<ureq::http::Uri>().is_ok_and(|asked| asked == *answered) {
-        redact(asked)
+    if redirected(asked, response) {
+        let answered = response.get_uri().to_string();
+        format!("{} (redirected to {})", redact(asked), redact(&answered))
     } else {
-        format!("{} (redirected to {})", redact(asked), redact(&answered.to_string()))
+        redact(asked)
     }
+}
+
+/// Whether `response` came from another URL than `asked`, through redirects.
+fn redirected(asked: &str, response: &Response<Body>) -> bool {
+    use ureq::ResponseExt as _;
+
+    !asked.parse::<ureq::http::Uri>().is_ok_and(|asked| asked == *response.get_uri())
 }
 
 #[cfg(test)]
