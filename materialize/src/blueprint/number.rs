@@ -9,7 +9,7 @@ use serde::Deserializer;
 use serde::de::{self, Visitor};
 
 /// Parses `text` as go-yaml reads an unsigned integer: `1000`, `+1000`, `1_000`, `0x3e8`,
-/// `0o1750`, `01750` (octal) or `0b1111101000`. `None` for anything else, such as a
+/// `0o1750`, `01750` (octal) or `0b1111101000`, prefixes in either case (`0X3E8`). `None` for anything else, such as a
 /// scalar that does not start as a number (`_1000`, which go-yaml reads as text), a sign of
 /// minus, or a value past `u64`.
 pub(super) fn parse_unsigned(text: &str) -> Option<u64> {
@@ -18,11 +18,13 @@ pub(super) fn parse_unsigned(text: &str) -> Option<u64> {
     }
     let text: String = text.chars().filter(|c| *c != '_').collect();
     let text = text.strip_prefix('+').unwrap_or(&text);
-    let (digits, radix) = if let Some(octal) = text.strip_prefix("0o") {
+    let prefixed =
+        |lower: &str, upper: &str| text.strip_prefix(lower).or_else(|| text.strip_prefix(upper));
+    let (digits, radix) = if let Some(octal) = prefixed("0o", "0O") {
         (octal, 8)
-    } else if let Some(hex) = text.strip_prefix("0x") {
+    } else if let Some(hex) = prefixed("0x", "0X") {
         (hex, 16)
-    } else if let Some(binary) = text.strip_prefix("0b") {
+    } else if let Some(binary) = prefixed("0b", "0B") {
         (binary, 2)
     } else if let Some(octal) = text.strip_prefix('0').filter(|rest| !rest.is_empty()) {
         (octal, 8)
@@ -105,6 +107,9 @@ mod tests {
             ("01750", 1000),
             ("0_1750", 1000),
             ("0b1111101000", 1000),
+            ("0X3E8", 1000),
+            ("0O1750", 1000),
+            ("0B1111101000", 1000),
             ("0", 0),
             ("00", 0),
         ] {

@@ -192,9 +192,11 @@ fn has_merge_key(value: &serde_yaml::Value) -> bool {
     }
 }
 
-fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
+fn convert(error: serde_yaml::Error, original: &str) -> SyntaxError {
     let location = error.location();
     let mut message = error.to_string();
+    // The helpers below read the text line by line, as `\n` ends lines.
+    let text = &*with_newlines(original);
 
     // serde_yaml appends " at line L column C" to its message; the location is kept apart.
     if let Some(location) = &location {
@@ -205,16 +207,6 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
     }
     let mut line = location.as_ref().map(serde_yaml::Location::line);
     let mut column = location.as_ref().map(serde_yaml::Location::column);
-
-    // libyaml's reader places a character it refuses (a control character) by its byte
-    // offset alone, and serde_yaml at 1:1.
-    if let Some((said, offset)) = message.rsplit_once(" at position ")
-        && let Ok(offset) = offset.parse::<usize>()
-        && let Some((at_line, at_column)) = line_and_column(text.as_bytes(), offset)
-    {
-        message = said.to_owned();
-        (line, column) = (Some(at_line), Some(at_column));
-    }
 
     // serde_yaml places a repeated key at the start of its mapping, and a second document
     // nowhere; point at the line a user has to change instead.
@@ -238,6 +230,16 @@ fn convert(error: serde_yaml::Error, text: &str) -> SyntaxError {
         let mark = format!(" at line {at_line} column {at_column}");
         message = message.replacen(&mark, " at the end of the file", 1);
         (line, column) = (Some(last), Some(end));
+    }
+
+    // libyaml's reader places a character it refuses (a control character) by its byte
+    // offset alone, and serde_yaml at 1:1.
+    if let Some((said, offset)) = message.rsplit_once(" at position ")
+        && let Ok(offset) = offset.parse::<usize>()
+        && let Some((at_line, at_column)) = line_and_column(original.as_bytes(), offset)
+    {
+        message = said.to_owned();
+        (line, column) = (Some(at_line), Some(at_column));
     }
 
     // serde_yaml names no anchor it cannot find; the alias at the location does.
@@ -285,13 +287,32 @@ fn alias_at(text: &str, line: usize, column: usize) -> Option<&str> {
     name.get(..end).filter(|name| !name.is_empty())
 }
 
-/// The 1-based line and column (in characters) of the byte at `offset` of `bytes`; `None`
-/// past their end.
+/// `text` with every line break the YAML parser counts (`\r\n`, a lone `\r`, NEL, LS, PS)
+/// written as `\n`, so that lines and columns read from it are the parser's.
+fn with_newlines(text: &str) -> std::borrow::Cow<'_, str> {
+    let breaks = ['\r', '\u{85}', '\u{2028}', '\u{2029}'];
+    if !text.contains(breaks) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let text = text.replace("\r\n", "\n");
+    std::borrow::Cow::Owned(text.replace(breaks, "\n"))
+}
+
+/// The 1-based line and column (in characters) of the byte at `offset` of `bytes`, with
+/// line breaks counted as the YAML parser counts them (`\n`, `\r\n`, a lone `\r`, NEL, LS
+/// and PS); `None` past their end.
 fn line_and_column(bytes: &[u8], offset: usize) -> Option<(usize, usize)> {
-    let before = bytes.get(..offset)?;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let before = String::from_utf8_lossy(bytes.get(..offset)?);
+    let (mut line, mut column) = (1, 1);
+    let mut chars = before.chars().peekable();
+    while let Some(c) = chars.next() {
+        let crlf = c == '\r' && chars.peek() == Some(&'\n');
+        if matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') && !crlf {
+            (line, column) = (line + 1, 1);
+        } else if !crlf {
+            column += 1;
+        }
+    }
     Some((line, column))
 }
 

@@ -324,6 +324,17 @@ fn a_control_character_or_a_byte_that_is_not_utf8_is_placed_where_it_is() {
     let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
     assert_eq!((*line, *column), (Some(3), Some(8)), "{}", chain(&error));
     assert!(chain(&error).ends_with("control characters are not allowed"), "{}", chain(&error));
+    // Lines end as the parser ends them: with a lone CR, or CR LF; an unknown key too.
+    let error = load_text("contents:\r  packages: [a]\rcolour: red\r").unwrap_err();
+    let BlueprintError::UnknownKey { line, column, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*line, *column), (Some(3), Some(1)), "{}", chain(&error));
+    for text in
+        ["contents:\r  packages:\r    - é\u{1}b\r", "contents:\r\n  packages:\r\n    - é\u{1}b"]
+    {
+        let error = load_text(text).unwrap_err();
+        let BlueprintError::Syntax { line, column, .. } = &error else { panic!("{error:?}") };
+        assert_eq!((*line, *column), (Some(3), Some(8)), "{text:?}: {}", chain(&error));
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("apko.yaml");
