@@ -474,13 +474,14 @@ fn no_proxy_is_read_as_curl_reads_it_spaces_subdomains_and_ports_and_all() {
 
     // Each exempts the server (`localhost`); a proxy that is not there fails any other way.
     for (round, no_proxy) in
-        ["example.invalid, localhost", ".localhost", "localhost:1234", " LOCALHOST "]
+        ["example.invalid, localhost", ".localhost", "localhost:1234", " LOCALHOST.", "*"]
             .into_iter()
             .enumerate()
     {
         let output = run(isolated(&dir.path().join("home"))
             .env("HTTP_PROXY", &proxy)
             .env("NO_PROXY", no_proxy)
+            .env_remove("no_proxy")
             .args(["build", "--no-cache", "--retries", "0"])
             .arg(&remote)
             .arg(dir.path().join(format!("out-{round}"))));
@@ -489,7 +490,8 @@ fn no_proxy_is_read_as_curl_reads_it_spaces_subdomains_and_ports_and_all() {
 
     let output = run(isolated(&dir.path().join("home"))
         .env("HTTP_PROXY", &proxy)
-        .env("NO_PROXY", "10.0.0.0/8,otherhost")
+        .env("NO_PROXY", "10.0.0.0/8,otherhost, ::1/128")
+        .env_remove("no_proxy")
         .args(["build", "--no-cache", "--retries", "0"])
         .arg(&remote)
         .arg(dir.path().join("out-proxied")));
@@ -497,6 +499,7 @@ fn no_proxy_is_read_as_curl_reads_it_spaces_subdomains_and_ports_and_all() {
     let text = stderr(&output);
     assert!(text.contains(&format!("(through the proxy {proxy})")), "{text}");
     assert!(text.contains("NO_PROXY entry 10.0.0.0/8 is an address range"), "{text}");
+    assert!(text.contains("NO_PROXY entry ::1/128 is an address range"), "{text}");
 }
 
 #[test]

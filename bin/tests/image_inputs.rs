@@ -136,6 +136,13 @@ fn a_missing_name_is_said_so_and_an_unknown_one_lists_the_digests_of_unnamed_ima
     assert!(stderr(&output).contains(&want), "{}", stderr(&output));
     let (code, _) = diff_json(&[&format!("{both_text}:{unnamed}"), s(&plain)]);
     assert_eq!(code, 1, "the unnamed image is picked by its digest");
+
+    // An empty name is no name either.
+    index["manifests"][1]["annotations"] =
+        serde_json::json!({ "org.opencontainers.image.ref.name": "" });
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let output = run(flatroot().args(["diff", &format!("{both_text}:three"), s(&plain)]));
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
 }
 
 #[test]

@@ -454,11 +454,14 @@ fn push_sends_an_existing_layout_and_refuses_what_is_not_one() {
 
     let archive = work.path().join("image.tar");
     success(&run(flatroot().args(["build", BLUEPRINT]).arg(&archive)));
-    let output = run(served.flatroot().arg("push").arg(&archive).arg(&reference));
-    assert_eq!(output.status.code(), Some(2));
-    let want =
-        format!("{}: push takes an OCI image layout directory, not a file", archive.display());
-    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    // The archive alone, with an empty name, or with one of its names: the same refusal.
+    let archive_text = archive.display().to_string();
+    for given in [archive_text.clone(), format!("{archive_text}:"), format!("{archive_text}:x")] {
+        let output = run(served.flatroot().arg("push").arg(&given).arg(&reference));
+        assert_eq!(output.status.code(), Some(2));
+        let want = format!("{given}: push takes an OCI image layout directory, not a file");
+        assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+    }
 }
 
 #[test]

@@ -93,7 +93,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
     }
     let source = classify(&args.source)?;
     check_fuse()?;
-    check_mountpoint(&args.mountpoint)?;
+    check_mountpoint(&args.mountpoint, &args.mountpoint)?;
     if args.background && !args.background_child {
         return detach();
     }
@@ -141,7 +141,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
         let mut slot = mounted.lock().unwrap_or_else(|p| p.into_inner());
         // Checked again under the claim: another mount may have come while the tree was made.
         let claim = claim(&mountpoint)?;
-        check_mountpoint(&mountpoint)?;
+        check_mountpoint(&mountpoint, &args.mountpoint)?;
         let session = fuse::mount(Arc::new(tree), &mountpoint, &config)?;
         drop(claim);
         *slot = Some(mountpoint.clone());
@@ -302,9 +302,10 @@ fn claim(mountpoint: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> 
         .with_context(|| format!("cannot lock mountpoint {mp}"))
 }
 
-/// The mountpoint must be an empty directory, and not a mount whose server died.
-fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
-    let mp = mountpoint.display();
+/// The mountpoint must be an empty directory, and not a mount whose server died. Messages
+/// name it as `shown`, as the user gave it, whichever form of it is checked.
+fn check_mountpoint(mountpoint: &Path, shown: &Path) -> anyhow::Result<()> {
+    let mp = shown.display();
     let meta = match std::fs::metadata(mountpoint) {
         Ok(meta) => meta,
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(

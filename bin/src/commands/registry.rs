@@ -1,7 +1,7 @@
 //! Registry flags shared by `publish`, `build --push`, `push`, `pull`, `mount` and `diff`,
 //! and the `flatroot push` and `flatroot pull` subcommands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -196,18 +196,21 @@ pub struct PushLayoutArgs {
 pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
     let targets = references(&args.references)?;
     let options = args.push.options(args.wait.timeout, args.wait.retries)?;
-    if args.layout.is_file() {
+    // `LAYOUT:NAME` picks one image of a layout of several, as `mount` and `diff` read it.
+    let (layout, name) = match flatroot_materialize::image::split_named(&args.layout) {
+        Some((layout, name)) => (layout, Some(name)),
+        None => (args.layout.clone(), None),
+    };
+    let no_name = flatroot_materialize::image::check_name_given(&args.layout);
+    let given = args.layout.to_string_lossy();
+    let before_colon = Path::new(given.strip_suffix(':').unwrap_or(&given));
+    if layout.is_file() || (no_name.is_err() && before_colon.is_file()) {
         bail!(
             "{}: push takes an OCI image layout directory, not a file such as a docker-archive",
             args.layout.display()
         );
     }
-    // `LAYOUT:NAME` picks one image of a layout of several, as `mount` and `diff` read it.
-    flatroot_materialize::image::check_name_given(&args.layout)?;
-    let (layout, name) = match flatroot_materialize::image::split_named(&args.layout) {
-        Some((layout, name)) => (layout, Some(name)),
-        None => (args.layout.clone(), None),
-    };
+    no_name?;
     let spinner = Spinner::new();
     let pushed = registry::push::push_named(&layout, name.as_deref(), &targets, &options, &spinner);
     spinner.finish();

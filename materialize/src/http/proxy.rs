@@ -8,7 +8,8 @@
 /// never used (see `tls::SocksWarning`).
 pub(super) fn environment_proxy() -> Option<ureq::Proxy> {
     let proxy = ureq::Proxy::try_from_env()?;
-    let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|name| std::env::var(name).ok());
+    // The lower case name first, as curl reads it; a variable set empty exempts nothing.
+    let no_proxy = ["no_proxy", "NO_PROXY"].iter().find_map(|name| std::env::var(name).ok());
     use ureq::ProxyProtocol as P;
     let socks = matches!(proxy.protocol(), P::Socks4 | P::Socks4A | P::Socks5 | P::Socks5h);
     let Some(no_proxy) = no_proxy.filter(|_| !socks) else {
@@ -43,6 +44,9 @@ pub(super) fn environment_proxy() -> Option<ureq::Proxy> {
 /// gives. An address range (`10.0.0.0/8`) cannot be matched by host: it is warned of.
 fn exemptions(entry: &str) -> Vec<String> {
     let entry = entry.trim().to_ascii_lowercase();
+    // A scheme is no part of a host (`http://host`), though curl would not strip it either.
+    let entry = entry.split_once("://").map_or(entry.as_str(), |(_, rest)| rest);
+    let entry = entry.trim_end_matches('/').to_string();
     if entry.is_empty() {
         return Vec::new();
     }
@@ -50,13 +54,7 @@ fn exemptions(entry: &str) -> Vec<String> {
         return vec![entry];
     }
     if entry.contains('/') {
-        static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| {
-            tracing::warn!(
-                "NO_PROXY entry {entry} is an address range, which flatroot does not match; \
-                 list the hosts instead"
-            );
-        });
+        warn_once(&entry);
         return Vec::new();
     }
 
@@ -71,11 +69,25 @@ fn exemptions(entry: &str) -> Vec<String> {
     if host.contains(':') {
         return vec![format!("[{host}]")];
     }
-    let name = host.trim_start_matches('*').trim_start_matches('.');
+    // A name written fully qualified (`example.com.`) is the same name.
+    let name = host.trim_start_matches('*').trim_start_matches('.').trim_end_matches('.');
     if name.is_empty() {
         return Vec::new();
     }
     vec![name.to_string(), format!(".{name}")]
+}
+
+/// Warns of an address range in `NO_PROXY`, once a process for each.
+fn warn_once(range: &str) {
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if said.insert(range.to_string()) {
+        tracing::warn!(
+            "NO_PROXY entry {range} is an address range, which flatroot does not match; list \
+             the hosts instead"
+        );
+    }
 }
 
 /// Warns, once a process, of each proxy variable of the environment whose value ureq cannot
@@ -94,19 +106,23 @@ pub(super) fn warn_of_unusable_proxies() {
                     "{name} holds no proxy URL flatroot can use (expected http://HOST:PORT); \
                      it is ignored"
                 );
-            } else if port_out_of_range(&value) {
+            } else if let Some(port) = bad_port(&value) {
+                let instead = if port.parse::<u16>().is_ok() {
+                    "no proxy can be reached there"
+                } else {
+                    "the proxy is reached on its scheme's default port instead"
+                };
                 tracing::warn!(
-                    "{name} gives its proxy a port out of range (expected 1 to 65535); the \
-                     proxy is reached on its scheme's default port instead"
+                    "{name} gives its proxy a port out of range (expected 1 to 65535); {instead}"
                 );
             }
         }
     });
 }
 
-/// Whether the proxy URL `value` (`[scheme://][user@]host[:port][/]`) writes a port that
-/// is none: ureq then takes the scheme's default port without a word.
-fn port_out_of_range(value: &str) -> bool {
+/// The port the proxy URL `value` (`[scheme://][user@]host[:port][/]`) writes if it is none:
+/// ureq then takes the scheme's default port without a word, or port 0 for `0`.
+fn bad_port(value: &str) -> Option<&str> {
     let rest = value.trim().split_once("://").map_or(value.trim(), |(_, rest)| rest);
     let authority = rest.split('/').next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
@@ -114,7 +130,7 @@ fn port_out_of_range(value: &str) -> bool {
         Some((_, after)) => after.strip_prefix(':'),
         None => host_port.rsplit_once(':').map(|(_, port)| port),
     };
-    port.is_some_and(|port| !port.is_empty() && port.parse::<u16>().ok().is_none_or(|p| p == 0))
+    port.filter(|port| !port.is_empty() && port.parse::<u16>().ok().is_none_or(|p| p == 0))
 }
 
 #[cfg(test)]
@@ -132,6 +148,8 @@ mod tests {
         assert_eq!(exemptions("::1"), ["[::1]"]);
         assert_eq!(exemptions("[::1]:5000"), ["[::1]"]);
         assert_eq!(exemptions("*"), ["*"]);
+        assert_eq!(exemptions("example.com."), both("example.com"));
+        assert_eq!(exemptions("http://127.0.0.1/"), both("127.0.0.1"));
         for nothing in ["", "  ", ".", "10.0.0.0/8", ":80"] {
             assert!(exemptions(nothing).is_empty(), "{nothing:?}");
         }
@@ -161,6 +179,7 @@ mod tests {
 
     #[test]
     fn a_proxy_port_out_of_range_is_found() {
+        assert_eq!(bad_port("http://p:0"), Some("0"));
         for bad in [
             "http://proxy:99999",
             "proxy:0",
@@ -169,7 +188,7 @@ mod tests {
             "socks5://p:-1",
             "http://p:8o",
         ] {
-            assert!(port_out_of_range(bad), "{bad}");
+            assert!(bad_port(bad).is_some(), "{bad}");
         }
         for good in [
             "http://proxy:3128",
@@ -180,7 +199,7 @@ mod tests {
             "http://[::1]",
             "http://proxy:",
         ] {
-            assert!(!port_out_of_range(good), "{good}");
+            assert_eq!(bad_port(good), None, "{good}");
         }
     }
 }

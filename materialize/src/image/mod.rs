@@ -274,8 +274,9 @@ fn open_layout(reader: &Arc<Reader>) -> Result<Vec<ImageView>, ImageReadError> {
     let mut pending: Vec<Reached> = manifests(&index, path)?
         .into_iter()
         .map(|descriptor| {
+            // An empty name names nothing: the image is picked by its digest.
             let name = descriptor.pointer(REF_NAME_POINTER).and_then(|n| n.as_str());
-            let name = name.map(str::to_string);
+            let name = name.filter(|n| !n.is_empty()).map(str::to_string);
             Reached { descriptor, above: outer.clone(), name, indexes: Vec::new() }
         })
         .collect();

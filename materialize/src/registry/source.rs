@@ -103,11 +103,11 @@ pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Result<Image, Regis
 }
 
 /// The `org.opencontainers.image.ref.name` of an index's descriptor.
-/// The names a layout's `descriptors` give, sorted, and the digests of those without one.
+/// The names a layout's `descriptors` give, in their order, and the digests of those without
+/// one.
 fn held_names(descriptors: &[serde_json::Value]) -> String {
     let mut names: Vec<String> = Vec::new();
     crate::image::push_new(&mut names, descriptors.iter().filter_map(ref_name).map(String::from));
-    names.sort_unstable();
     let unnamed = descriptors.iter().filter(|d| ref_name(d).is_none());
     let digests = unnamed.filter_map(|d| d.get("digest").and_then(|v| v.as_str()));
     let mut unnamed: Vec<String> = Vec::new();
@@ -115,9 +115,10 @@ fn held_names(descriptors: &[serde_json::Value]) -> String {
     crate::image::names_of(&names, &unnamed)
 }
 
+/// The name a descriptor gives its image; an empty one names nothing.
 fn ref_name(descriptor: &serde_json::Value) -> Option<&str> {
     let annotation = "/annotations/org.opencontainers.image.ref.name";
-    descriptor.pointer(annotation).and_then(|name| name.as_str())
+    descriptor.pointer(annotation).and_then(|name| name.as_str()).filter(|n| !n.is_empty())
 }
 
 /// Adds the manifest `descriptor` names, after everything it names.
