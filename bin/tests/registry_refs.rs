@@ -41,7 +41,7 @@ fn blob_gets_since(served: &Served, from: usize) -> Vec<String> {
 #[test]
 fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads() {
     let name = "diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads";
-    let Some((served, _work, built, reference)) = pushed_fixture(name) else { return };
+    let Some((served, work, built, reference)) = pushed_fixture(name) else { return };
     let amd64 = layers_of(&built, "amd64");
     let arm64: Vec<String> =
         layers_of(&built, "arm64").into_iter().filter(|l| !amd64.contains(l)).collect();
@@ -74,6 +74,22 @@ fn diff_of_a_registry_reference_fetches_only_the_layers_of_the_platform_it_reads
     let text = stderr(&output);
     assert!(text.contains(&format!("cannot fetch layer {}", arm64[0])), "{text}");
     assert!(text.contains(&reference), "{text}");
+
+    // A pull names it by its place in its image.
+    let image = images(&built).into_iter().find(|v| v.arch == "arm64").unwrap();
+    let manifest = blob_json(&built, &image.digest);
+    let layers = manifest["layers"].as_array().unwrap();
+    let place = layers.iter().position(|l| l["digest"] == arm64[0].as_str()).unwrap() + 1;
+    let out = work.path().join("pulled");
+    let output = run(served.flatroot().args(["pull", "--arch", "arm64"]).arg(&reference).arg(&out));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let whose = format!(
+        "cannot fetch {}, layer {place} of {} of the image {} (linux/arm64)",
+        arm64[0],
+        layers.len(),
+        image.digest
+    );
+    assert!(stderr(&output).contains(&whose), "{}", stderr(&output));
 }
 
 #[test]

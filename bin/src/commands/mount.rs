@@ -154,7 +154,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<ExitCode> {
             std::io::stderr().lock(),
             "mounted {label} on {}; Ctrl-C or `flatroot umount {}` unmounts",
             mountpoint.display(),
-            mountpoint.display()
+            shell_word(&mountpoint)
         );
     }
     session.serve()?;
@@ -212,8 +212,9 @@ pub fn umount(args: UmountArgs) -> anyhow::Result<ExitCode> {
     if message.contains("busy") {
         bail!(
             "cannot unmount {mp}: a process still has files open there ({message}); close \
-             them, or `flatroot umount --lazy {mp}` detaches it now and the server ends when \
-             the last file is closed"
+             them, or `flatroot umount --lazy {}` detaches it now and the server ends when \
+             the last file is closed",
+            shell_word(&args.mountpoint)
         );
     }
     bail!("cannot unmount {mp}: {message}");
@@ -310,7 +311,8 @@ fn check_mountpoint(mountpoint: &Path, shown: &Path) -> anyhow::Result<()> {
         Ok(meta) => meta,
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
             "{mp} is a stale FUSE mount whose server is gone; clear it with \
-             `flatroot umount {mp}`"
+             `flatroot umount {}`",
+            shell_word(shown)
         ),
         Err(e) => return Err(e).with_context(|| format!("mountpoint {mp}")),
     };
@@ -320,9 +322,10 @@ fn check_mountpoint(mountpoint: &Path, shown: &Path) -> anyhow::Result<()> {
     // Said before "not empty", which an active mount's files would make it; asked again
     // after listing, since another `flatroot mount` may have mounted in between.
     let already_mounted = || match flatroot_mount_on(mountpoint) {
-        Some(source) => {
-            bail!("{mp} is already mounted ({source}); `flatroot umount {mp}` unmounts it")
-        }
+        Some(source) => bail!(
+            "{mp} is already mounted ({source}); `flatroot umount {}` unmounts it",
+            shell_word(shown)
+        ),
         None => Ok(()),
     };
     already_mounted()?;
@@ -339,6 +342,18 @@ fn check_mountpoint(mountpoint: &Path, shown: &Path) -> anyhow::Result<()> {
 fn flatroot_mount_on(dir: &Path) -> Option<String> {
     let (dir, mounts) = (mountinfo::resolve(dir).ok()?, mountinfo::read().ok()?);
     mountinfo::on(&mounts, &dir).filter(|m| m.is_flatroot()).map(|m| m.source.clone())
+}
+
+/// `path` as a shell reads it back as one word: as it is when it holds nothing a shell
+/// treats specially, else in single quotes, so that a command the user is told to run can be
+/// pasted as shown.
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.into_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn find_command(name: &str) -> Option<PathBuf> {
@@ -629,6 +644,15 @@ fn peak_rss_kib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_shown_as_one_shell_word() {
+        assert_eq!(shell_word(Path::new("/tmp/m-1_x.y")), "/tmp/m-1_x.y");
+        assert_eq!(shell_word(Path::new("sp ace")), "'sp ace'");
+        assert_eq!(shell_word(Path::new("it's")), r"'it'\''s'");
+        assert_eq!(shell_word(Path::new("$HOME/*")), "'$HOME/*'");
+        assert_eq!(shell_word(Path::new("")), "''");
+    }
 
     #[test]
     fn a_blueprint_is_built_for_the_one_apk_arch_an_arch_or_platform_names() {

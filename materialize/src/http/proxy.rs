@@ -1,7 +1,7 @@
 //! The proxy of the environment (`ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, and their lower
-//! case forms, as ureq picks one), with `NO_PROXY` read as curl and most tools read it:
-//! entries trimmed, a name matching its subdomains too, a port ignored. ureq alone compares
-//! each entry whole, so `localhost, 127.0.0.1` never exempted `127.0.0.1`.
+//! case forms, as ureq picks one), with `no_proxy` (else `NO_PROXY`) read as curl and most
+//! tools read it: entries trimmed, a name matching its subdomains too, a port ignored. ureq
+//! alone compares each entry whole, so `localhost, 127.0.0.1` never exempted `127.0.0.1`.
 
 /// The environment's proxy, with its `NO_PROXY` exemptions ([`exemptions`]); `None` when
 /// no variable names a proxy ureq can use. A SOCKS proxy is kept as ureq read it: it is
@@ -9,10 +9,12 @@
 pub(super) fn environment_proxy() -> Option<ureq::Proxy> {
     let proxy = ureq::Proxy::try_from_env()?;
     // The lower case name first, as curl reads it; a variable set empty exempts nothing.
-    let no_proxy = ["no_proxy", "NO_PROXY"].iter().find_map(|name| std::env::var(name).ok());
+    let no_proxy = ["no_proxy", "NO_PROXY"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().map(|value| (name, value)));
     use ureq::ProxyProtocol as P;
     let socks = matches!(proxy.protocol(), P::Socks4 | P::Socks4A | P::Socks5 | P::Socks5h);
-    let Some(no_proxy) = no_proxy.filter(|_| !socks) else {
+    let Some((variable, no_proxy)) = no_proxy.filter(|_| !socks) else {
         return Some(proxy);
     };
 
@@ -26,7 +28,7 @@ pub(super) fn environment_proxy() -> Option<ureq::Proxy> {
     if let Some(password) = proxy.password() {
         builder = builder.password(password);
     }
-    for pattern in no_proxy.split(',').flat_map(exemptions) {
+    for pattern in no_proxy.split(',').flat_map(|entry| exemptions(variable, entry)) {
         builder = builder.no_proxy(&pattern);
     }
     match builder.build() {
@@ -39,10 +41,11 @@ pub(super) fn environment_proxy() -> Option<ureq::Proxy> {
 }
 
 /// The patterns ureq matches hosts against (an exact host, `.suffix`, `*`) for one entry of
-/// `NO_PROXY`: `example.com` and `.example.com` both exempt `example.com` and its
-/// subdomains, `host:port` exempts the host, `::1` and `[::1]` the bracketed form a URL
-/// gives. An address range (`10.0.0.0/8`) cannot be matched by host: it is warned of.
-fn exemptions(entry: &str) -> Vec<String> {
+/// `variable` (`no_proxy` or `NO_PROXY`): `example.com` and `.example.com` both exempt
+/// `example.com` and its subdomains, `host:port` exempts the host, `::1` and `[::1]` the
+/// bracketed form a URL gives. An address range (`10.0.0.0/8`) cannot be matched by host:
+/// it is warned of, naming `variable`.
+fn exemptions(variable: &str, entry: &str) -> Vec<String> {
     let entry = entry.trim().to_ascii_lowercase();
     // A scheme is no part of a host (`http://host`), though curl would not strip it either.
     let entry = entry.split_once("://").map_or(entry.as_str(), |(_, rest)| rest);
@@ -54,7 +57,7 @@ fn exemptions(entry: &str) -> Vec<String> {
         return vec![entry];
     }
     if entry.contains('/') {
-        warn_once(&entry);
+        warn_once(variable, &entry);
         return Vec::new();
     }
 
@@ -77,15 +80,16 @@ fn exemptions(entry: &str) -> Vec<String> {
     vec![name.to_string(), format!(".{name}")]
 }
 
-/// Warns of an address range in `NO_PROXY`, once a process for each.
-fn warn_once(range: &str) {
+/// Warns of an address range in `variable` (`no_proxy` or `NO_PROXY`), once a process for
+/// each.
+fn warn_once(variable: &str, range: &str) {
     static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
     let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if said.insert(range.to_string()) {
         tracing::warn!(
-            "NO_PROXY entry {range} is an address range, which flatroot does not match; list \
-             the hosts instead"
+            "{variable} entry {range} is an address range, which flatroot does not match; \
+             list the hosts instead"
         );
     }
 }
@@ -140,25 +144,28 @@ mod tests {
     #[test]
     fn no_proxy_entries_are_read_as_curl_reads_them() {
         let both = |name: &str| vec![name.to_string(), format!(".{name}")];
-        assert_eq!(exemptions(" 127.0.0.1"), both("127.0.0.1"));
-        assert_eq!(exemptions("Example.COM"), both("example.com"));
-        assert_eq!(exemptions(".example.com"), both("example.com"));
-        assert_eq!(exemptions("*.example.com"), both("example.com"));
-        assert_eq!(exemptions("registry.local:5000"), both("registry.local"));
-        assert_eq!(exemptions("::1"), ["[::1]"]);
-        assert_eq!(exemptions("[::1]:5000"), ["[::1]"]);
-        assert_eq!(exemptions("*"), ["*"]);
-        assert_eq!(exemptions("example.com."), both("example.com"));
-        assert_eq!(exemptions("http://127.0.0.1/"), both("127.0.0.1"));
+        assert_eq!(exemptions("NO_PROXY", " 127.0.0.1"), both("127.0.0.1"));
+        assert_eq!(exemptions("NO_PROXY", "Example.COM"), both("example.com"));
+        assert_eq!(exemptions("NO_PROXY", ".example.com"), both("example.com"));
+        assert_eq!(exemptions("NO_PROXY", "*.example.com"), both("example.com"));
+        assert_eq!(exemptions("NO_PROXY", "registry.local:5000"), both("registry.local"));
+        assert_eq!(exemptions("NO_PROXY", "::1"), ["[::1]"]);
+        assert_eq!(exemptions("NO_PROXY", "[::1]:5000"), ["[::1]"]);
+        assert_eq!(exemptions("NO_PROXY", "*"), ["*"]);
+        assert_eq!(exemptions("NO_PROXY", "example.com."), both("example.com"));
+        assert_eq!(exemptions("NO_PROXY", "http://127.0.0.1/"), both("127.0.0.1"));
         for nothing in ["", "  ", ".", "10.0.0.0/8", ":80"] {
-            assert!(exemptions(nothing).is_empty(), "{nothing:?}");
+            assert!(exemptions("NO_PROXY", nothing).is_empty(), "{nothing:?}");
         }
     }
 
     #[test]
     fn an_exempted_host_is_matched_by_the_proxy_ureq_is_given() {
         let mut builder = ureq::Proxy::builder(ureq::ProxyProtocol::Http).host("proxy").port(3128);
-        for pattern in "localhost, 127.0.0.1 ,corp.example,[::1]".split(',').flat_map(exemptions) {
+        for pattern in "localhost, 127.0.0.1 ,corp.example,[::1]"
+            .split(',')
+            .flat_map(|e| exemptions("NO_PROXY", e))
+        {
             builder = builder.no_proxy(&pattern);
         }
         let proxy = builder.build().unwrap();

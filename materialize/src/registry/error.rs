@@ -181,15 +181,16 @@ pub enum RegistryError {
         #[source]
         source: CredentialsError,
     },
-    /// The config of an image could not be fetched.
-    #[error("{reference}: cannot fetch {digest}, the config of {image}")]
-    Config {
+    /// A blob of an image (its config or a layer) could not be fetched.
+    #[error("{reference}: cannot fetch {digest}, {what}")]
+    Blob {
         /// The reference being worked on.
         reference: String,
-        /// The config's digest.
+        /// The blob's digest.
         digest: String,
-        /// Which image: its manifest's digest, and the platform its index lists it under.
-        image: String,
+        /// What it is to which image: `the config of the image sha256:… (linux/amd64)`,
+        /// `layer 2 of 3 of the image …`.
+        what: String,
         /// Why.
         #[source]
         source: Box<RegistryError>,

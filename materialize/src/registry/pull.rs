@@ -192,10 +192,14 @@ fn write_image(
     let layers = layers.map(descriptor).collect::<Result<Vec<_>, _>>().map_err(malformed)?;
 
     target.manifest(manifest_bytes)?;
-    let config =
-        NamedBlob { digest: config_digest, size: config_size, config_of: Some(image.to_string()) };
+    let config = (config_digest, config_size, format!("the config of {image}"));
+    let count = layers.len();
+    let roles = layers.iter().enumerate().map(|(i, (digest, size))| {
+        (digest.clone(), *size, format!("layer {} of {count} of {image}", i + 1))
+    });
     let named: Vec<NamedBlob> = std::iter::once(config)
-        .chain(layers.iter().map(|(digest, size)| NamedBlob::layer(digest.clone(), *size)))
+        .chain(roles)
+        .map(|(digest, size, role)| NamedBlob { digest, size, role: Some(role) })
         .collect();
     source.blobs(&named, target, options.jobs)?;
 
@@ -352,15 +356,9 @@ fn fetch(
 struct NamedBlob {
     digest: String,
     size: u64,
-    /// For a config, the image it is first named by (its manifest's digest, and the
-    /// platform an index lists it under), for errors.
-    config_of: Option<String>,
-}
-
-impl NamedBlob {
-    fn layer(digest: String, size: u64) -> NamedBlob {
-        NamedBlob { digest, size, config_of: None }
-    }
+    /// What it is to the image it is first named by, for errors: `the config of the image
+    /// sha256:… (linux/amd64)`, `layer 2 of 3 of the image …`.
+    role: Option<String>,
 }
 
 /// What the walk down from a reference found.
@@ -611,16 +609,22 @@ impl Source<'_> {
             }
         } else if let Some(config) = document.get("config") {
             let layers = document.get("layers").and_then(|l| l.as_array());
-            let configs = std::iter::once((config, false));
-            for (entry, layer) in configs.chain(layers.into_iter().flatten().map(|l| (l, true))) {
+            let image = match &walked.platform {
+                Some(platform) => format!("the image {digest} ({platform})"),
+                None => format!("the image {digest}"),
+            };
+            let layers: Vec<&serde_json::Value> = layers.into_iter().flatten().collect();
+            let count = layers.len();
+            let config = std::iter::once((config, format!("the config of {image}")));
+            let layers = layers
+                .into_iter()
+                .enumerate()
+                .map(|(i, layer)| (layer, format!("layer {} of {count} of {image}", i + 1)));
+            for (entry, role) in config.chain(layers) {
                 let (blob, size) = descriptor(entry).map_err(manifest_error)?;
-                let config_of = (!layer).then(|| match &walked.platform {
-                    Some(platform) => format!("the image {digest} ({platform})"),
-                    None => format!("the image {digest}"),
-                });
                 match found.blobs.iter_mut().find(|b| b.digest == blob) {
-                    Some(known) => known.config_of = known.config_of.take().or(config_of),
-                    None => found.blobs.push(NamedBlob { digest: blob, size, config_of }),
+                    Some(known) => known.role = known.role.take().or(Some(role)),
+                    None => found.blobs.push(NamedBlob { digest: blob, size, role: Some(role) }),
                 }
             }
         } else {
@@ -652,8 +656,8 @@ impl Source<'_> {
         Ok(())
     }
 
-    /// Fetches every blob, `jobs` at a time; the first failure stops the others. A config
-    /// that fails is named as the config of its image.
+    /// Fetches every blob, `jobs` at a time; the first failure stops the others. A blob
+    /// that fails is named by what it is to its image (its config, or its layer N).
     fn blobs(
         &self,
         blobs: &[NamedBlob],
@@ -675,11 +679,11 @@ impl Source<'_> {
                         let fetched =
                             self.session.retrying(|_| self.blob(&blob.digest, blob.size, target));
                         if let Err(error) = fetched {
-                            let error = match &blob.config_of {
-                                Some(image) => RegistryError::Config {
+                            let error = match &blob.role {
+                                Some(what) => RegistryError::Blob {
                                     reference: self.label.clone(),
                                     digest: blob.digest.clone(),
-                                    image: image.clone(),
+                                    what: what.clone(),
                                     source: Box::new(error),
                                 },
                                 None => error,
