@@ -156,6 +156,24 @@ fn a_blob_redirected_to_storage_that_refuses_it_names_both_urls_without_the_sign
     assert!(names_both_urls(&text, &proxy.host(), 401), "{text}");
     assert!(text.contains("UNAUTHORIZED: signature expired"), "{text}");
     assert!(!text.contains("refused"), "{text}");
+
+    // Storage that cannot be reached is named, as where the redirect led.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let rules = vec![rule("GET", "/blobs/sha256:", usize::MAX, Failure::RedirectTo(port))];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let through = format!("{}/hello:v1", proxy.host());
+    let output = run(served
+        .flatroot()
+        .args(["pull", &through, "--retries", "0"])
+        .arg(out.path().join("lost")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("was redirected, and the exchange there failed"), "{text}");
+    let storage = format!("http://127.0.0.1:{port}/storage/blob?expires=***&signature=***");
+    assert!(text.contains(&format!("{storage}: request failed")), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
 

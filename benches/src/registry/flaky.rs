@@ -31,6 +31,9 @@ pub enum Failure {
     Redirect,
     /// Answer `401 Unauthorized` with a Basic challenge, as storage refusing a signature.
     Unauthorized,
+    /// Answer `307 Temporary Redirect` to [`REDIRECT_TARGET`] on another loopback port (one
+    /// where nothing listens, say).
+    RedirectTo(u16),
 }
 
 /// Where [`Failure::Redirect`] sends the client: a path of the proxy with a signed URL's
@@ -213,10 +216,15 @@ fn serve(
                 body.len()
             )?;
         }
-        if failure == Failure::Redirect {
+        let location = match failure {
+            Failure::Redirect => Some(REDIRECT_TARGET.to_string()),
+            Failure::RedirectTo(port) => Some(format!("http://127.0.0.1:{port}{REDIRECT_TARGET}")),
+            _ => None,
+        };
+        if let Some(location) = location {
             write!(
                 client,
-                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {REDIRECT_TARGET}\r\n\
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\n\
                  Content-Length: 0\r\nConnection: close\r\n\r\n"
             )?;
         }

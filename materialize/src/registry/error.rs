@@ -121,6 +121,20 @@ pub enum RegistryError {
         #[source]
         source: HttpError,
     },
+    /// Where the registry redirected a request (its storage, say) could not be reached, or
+    /// the exchange there failed.
+    #[error("{reference}: {method} {url} was redirected, and the exchange there failed")]
+    Redirected {
+        /// The reference being worked on.
+        reference: String,
+        /// The request's method.
+        method: &'static str,
+        /// The URL asked of the registry, redacted.
+        url: String,
+        /// What the HTTP client said, naming where the redirect led.
+        #[source]
+        source: Box<HttpError>,
+    },
     /// The registry answered with a status the step does not accept.
     #[error("{reference}: {method} {url} answered {status}{body}")]
     Status {
@@ -333,6 +347,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Http { source, .. } => source.is_transient(),
+            RegistryError::Redirected { source, .. } => source.is_transient(),
             RegistryError::Status { status, .. } => {
                 HttpError::Status { url: String::new(), status: *status }.is_transient()
             }

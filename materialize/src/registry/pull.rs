@@ -706,13 +706,16 @@ impl Source<'_> {
         let repository = &self.reference.repository;
         // Not retried here: the caller retries the whole blob, a body cut short included.
         let call = self.call("GET", format!("/v2/{repository}/blobs/{digest}"), false);
+        // Redirects (to the registry's storage) are followed by the session, so that a place
+        // that cannot be reached is named.
         let response = self.session.call(&call, &|agent, auth| {
-            let mut request = agent.get(&call.url);
+            let mut request = agent.get(&call.url).config().max_redirects(0).build();
             if let Some(auth) = auth {
                 request = request.header("Authorization", auth);
             }
             request.call()
         })?;
+        let response = self.session.follow_redirects(&call, response)?;
         let mut response = self.session.expect(&call, response, &[200])?;
 
         let mut out = target.blob()?;

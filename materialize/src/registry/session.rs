@@ -224,6 +224,34 @@ impl Session {
         }
     }
 
+    /// Follows the redirects of an answer to `call` sent without following them, as a
+    /// registry sends a blob's client on to its storage, so that a place that cannot be
+    /// reached is named: ureq's own following names only the first URL. No credentials go
+    /// along, and at most [`MAX_REDIRECTS`] are followed; the answer after them is returned
+    /// whatever its status.
+    pub(crate) fn follow_redirects(
+        &self,
+        call: &Call<'_>,
+        mut response: Response<Body>,
+    ) -> Result<Response<Body>, RegistryError> {
+        let mut url = call.url.clone();
+        for _ in 0..MAX_REDIRECTS {
+            let redirect = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let Some(location) = header(&response, "location").filter(|_| redirect) else {
+                return Ok(response);
+            };
+            url = join_location(&url, &location);
+            let request = self.client.agent().get(&url).config().max_redirects(0).build();
+            response = request.call().map_err(|e| RegistryError::Redirected {
+                reference: call.reference.to_string(),
+                method: call.method,
+                url: redact(&call.url),
+                source: Box::new(self.client.transport_error(&url, e)),
+            })?;
+        }
+        Ok(response)
+    }
+
     /// Turns an answer whose status is not in `ok` into [`RegistryError::Status`] with the
     /// registry's error body.
     pub(crate) fn expect(
@@ -487,6 +515,28 @@ fn redirected(asked: &str, response: &Response<Body>) -> bool {
     !asked.parse::<ureq::http::Uri>().is_ok_and(|asked| asked == *response.get_uri())
 }
 
+/// The most redirects [`Session::follow_redirects`] follows, as many as ureq's default.
+const MAX_REDIRECTS: usize = 10;
+
+/// A `Location` made absolute against the URL `current` it answered; a fragment is dropped.
+fn join_location(current: &str, location: &str) -> String {
+    let location = location.split('#').next().unwrap_or_default();
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let (scheme, rest) = current.split_once("://").unwrap_or(("https", current));
+    if let Some(elsewhere) = location.strip_prefix("//") {
+        return format!("{scheme}://{elsewhere}");
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = rest[authority.len()..].split('?').next().unwrap_or_default();
+    let directory = path.rfind('/').map_or("/", |end| &path[..=end]);
+    format!("{scheme}://{authority}{directory}{location}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,6 +548,16 @@ mod tests {
             ..Options::default()
         };
         may_speak_plain_http(&Reference::parse(text).unwrap(), &options)
+    }
+
+    #[test]
+    fn a_location_is_made_absolute_against_the_url_it_answered() {
+        let at = "https://r.example:5000/v2/app/blobs/sha256:ab?x=1";
+        assert_eq!(join_location(at, "https://s.example/b?sig=2#f"), "https://s.example/b?sig=2");
+        assert_eq!(join_location(at, "//s.example/b"), "https://s.example/b");
+        assert_eq!(join_location(at, "/store/b"), "https://r.example:5000/store/b");
+        assert_eq!(join_location(at, "b?y=2"), "https://r.example:5000/v2/app/blobs/b?y=2");
+        assert_eq!(join_location("http://h", "b"), "http://h/b");
     }
 
     #[test]
