@@ -157,6 +157,20 @@ fn a_blob_redirected_to_storage_that_refuses_it_names_both_urls_without_the_sign
     assert!(text.contains("UNAUTHORIZED: signature expired"), "{text}");
     assert!(!text.contains("refused"), "{text}");
 
+    // Redirects that never end are followed ten times, not forever.
+    let rules = vec![
+        rule("GET", "/blobs/sha256:", usize::MAX, Failure::Redirect),
+        rule("GET", "/storage/", usize::MAX, Failure::Redirect),
+    ];
+    let proxy = FlakyProxy::start(served.registry.port(), rules).unwrap();
+    let through = format!("{}/hello:v1", proxy.host());
+    let output = run(served.flatroot().args(["pull", &through]).arg(out.path().join("loop")));
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    let last = format!("http://{}/storage/blob?expires=***&signature=***", proxy.host());
+    let want = format!("was redirected more than 10 times, the last time to {last}");
+    assert!(text.contains(&want), "{text}");
+
     // Storage that cannot be reached is named, as where the redirect led.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();

@@ -195,6 +195,11 @@ impl Client {
     /// the message must not blame the server.
     pub fn transport_error(&self, url: &str, source: ureq::Error) -> HttpError {
         let proxy = self.proxy_for(url);
+        // ureq quotes a URL it cannot use whole, query and credentials included.
+        let source = match source {
+            ureq::Error::BadUri(text) => ureq::Error::BadUri(redact(&text)),
+            source => source,
+        };
         HttpError::Transport { url: redact(url), proxy, source: Box::new(source) }
     }
 

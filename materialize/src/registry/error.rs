@@ -135,6 +135,21 @@ pub enum RegistryError {
         #[source]
         source: Box<HttpError>,
     },
+    /// A request was redirected more times than are followed (a loop, say).
+    #[error(
+        "{reference}: {method} {url} was redirected more than {} times, the last time to {last}",
+        super::session::MAX_REDIRECTS
+    )]
+    TooManyRedirects {
+        /// The reference being worked on.
+        reference: String,
+        /// The request's method.
+        method: &'static str,
+        /// The URL asked of the registry, redacted.
+        url: String,
+        /// Where the last redirect led, redacted.
+        last: String,
+    },
     /// The registry answered with a status the step does not accept.
     #[error("{reference}: {method} {url} answered {status}{body}")]
     Status {

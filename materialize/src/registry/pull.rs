@@ -719,6 +719,8 @@ impl Source<'_> {
         let mut response = self.session.expect(&call, response, &[200])?;
 
         let mut out = target.blob()?;
+        // A body cut short is named by where it came from: the storage a redirect led to.
+        let answered = ureq::ResponseExt::get_uri(&response).to_string();
         let mut reader = response.body_mut().as_reader().take(size.saturating_add(1));
         let mut buffer = vec![0u8; 256 << 10];
         loop {
@@ -727,7 +729,7 @@ impl Source<'_> {
                 Ok(n) => n,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(source) => {
-                    let url = crate::http::redact(&call.url);
+                    let url = crate::http::redact(&answered);
                     let source = HttpError::Body { url, source };
                     return Err(RegistryError::Http { reference: self.label.clone(), source });
                 }

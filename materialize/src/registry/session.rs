@@ -227,8 +227,8 @@ impl Session {
     /// Follows the redirects of an answer to `call` sent without following them, as a
     /// registry sends a blob's client on to its storage, so that a place that cannot be
     /// reached is named: ureq's own following names only the first URL. No credentials go
-    /// along, and at most [`MAX_REDIRECTS`] are followed; the answer after them is returned
-    /// whatever its status.
+    /// along; the answer after the redirects is returned whatever its status, and one more
+    /// redirect after [`MAX_REDIRECTS`] is an error.
     pub(crate) fn follow_redirects(
         &self,
         call: &Call<'_>,
@@ -249,7 +249,16 @@ impl Session {
                 source: Box::new(self.client.transport_error(&url, e)),
             })?;
         }
-        Ok(response)
+        let redirect = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+        match header(&response, "location").filter(|_| redirect) {
+            Some(location) => Err(RegistryError::TooManyRedirects {
+                reference: call.reference.to_string(),
+                method: call.method,
+                url: redact(&call.url),
+                last: redact(&join_location(&url, &location)),
+            }),
+            None => Ok(response),
+        }
     }
 
     /// Turns an answer whose status is not in `ok` into [`RegistryError::Status`] with the
@@ -516,12 +525,14 @@ fn redirected(asked: &str, response: &Response<Body>) -> bool {
 }
 
 /// The most redirects [`Session::follow_redirects`] follows, as many as ureq's default.
-const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
-/// A `Location` made absolute against the URL `current` it answered; a fragment is dropped.
+/// A `Location` made absolute against the URL `current` it answered, as RFC 3986 (5.2)
+/// resolves a reference: a fragment is dropped, and `.` and `..` segments removed.
 fn join_location(current: &str, location: &str) -> String {
     let location = location.split('#').next().unwrap_or_default();
-    if location.contains("://") {
+    let lower = location.get(..8).unwrap_or(location).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
         return location.to_string();
     }
     let (scheme, rest) = current.split_once("://").unwrap_or(("https", current));
@@ -529,12 +540,47 @@ fn join_location(current: &str, location: &str) -> String {
         return format!("{scheme}://{elsewhere}");
     }
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}");
-    }
     let path = rest[authority.len()..].split('?').next().unwrap_or_default();
-    let directory = path.rfind('/').map_or("/", |end| &path[..=end]);
-    format!("{scheme}://{authority}{directory}{location}")
+    let (reference, query) = match location.split_once('?') {
+        Some((reference, query)) => (reference, Some(query)),
+        None => (location, None),
+    };
+    let joined = if reference.is_empty() {
+        path.to_string()
+    } else if reference.starts_with('/') {
+        reference.to_string()
+    } else {
+        let directory = path.rfind('/').map_or("/", |end| &path[..=end]);
+        format!("{directory}{reference}")
+    };
+    let query = query.map(|query| format!("?{query}")).unwrap_or_default();
+    format!("{scheme}://{authority}{}{query}", without_dot_segments(&joined))
+}
+
+/// `path` without its `.` and `..` segments (RFC 3986, 5.2.4); `..` never climbs above the
+/// root.
+fn without_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." | ".." if last => {
+                if *segment == ".." && kept.len() > 1 {
+                    kept.pop();
+                }
+                kept.push("");
+            }
+            "." => {}
+            ".." => {
+                if kept.len() > 1 {
+                    kept.pop();
+                }
+            }
+            segment => kept.push(segment),
+        }
+    }
+    kept.join("/")
 }
 
 #[cfg(test)]
@@ -558,6 +604,19 @@ mod tests {
         assert_eq!(join_location(at, "/store/b"), "https://r.example:5000/store/b");
         assert_eq!(join_location(at, "b?y=2"), "https://r.example:5000/v2/app/blobs/b?y=2");
         assert_eq!(join_location("http://h", "b"), "http://h/b");
+        // A query alone keeps the path; a `://` in the query makes no URL absolute.
+        assert_eq!(join_location(at, "?y=2"), "https://r.example:5000/v2/app/blobs/sha256:ab?y=2");
+        assert_eq!(
+            join_location(at, "/s/b?next=https://x/"),
+            "https://r.example:5000/s/b?next=https://x/"
+        );
+        assert_eq!(join_location(at, "HTTPS://S.example/b"), "HTTPS://S.example/b");
+        // Dot segments go, and never above the root.
+        assert_eq!(join_location(at, "../../../../s/b"), "https://r.example:5000/s/b");
+        assert_eq!(join_location(at, "./b"), "https://r.example:5000/v2/app/blobs/b");
+        assert_eq!(join_location(at, "/a/./b/../c"), "https://r.example:5000/a/c");
+        assert_eq!(join_location(at, ".."), "https://r.example:5000/v2/app/");
+        assert_eq!(join_location(at, "/a/b/."), "https://r.example:5000/a/b/");
     }
 
     #[test]
