@@ -1,13 +1,14 @@
 //! Registry flags shared by `publish`, `build --push`, `push`, `pull`, `mount` and `diff`,
 //! and the `flatroot push` and `flatroot pull` subcommands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use flatroot_materialize::build::Output;
 use flatroot_materialize::http::HttpConfig;
+use flatroot_materialize::image::ImageReadError;
 use flatroot_materialize::registry::pull::PullFormat;
 use flatroot_materialize::registry::{self, Reference, push::PushOutcome};
 use serde_json::json;
@@ -202,9 +203,9 @@ pub fn push(args: PushLayoutArgs) -> anyhow::Result<ExitCode> {
         None => (args.layout.clone(), None),
     };
     let no_name = flatroot_materialize::image::check_name_given(&args.layout);
-    let given = args.layout.to_string_lossy();
-    let before_colon = Path::new(given.strip_suffix(':').unwrap_or(&given));
-    if layout.is_file() || (no_name.is_err() && before_colon.is_file()) {
+    let file_without_name =
+        matches!(&no_name, Err(ImageReadError::EmptyName { path, .. }) if path.is_file());
+    if layout.is_file() || file_without_name {
         bail!(
             "{}: push takes an OCI image layout directory, not a file such as a docker-archive",
             args.layout.display()

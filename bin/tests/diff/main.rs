@@ -87,16 +87,15 @@ fn the_blueprint_equals_the_image_built_from_it_on_each_arch() {
     assert_eq!(code, 0);
 }
 
+/// The test blueprint with `hello-doc` in its world too, written in `dir` as `more.yaml`.
+fn with_hello_doc(dir: &Path) -> PathBuf {
+    variant(dir, BLUEPRINT, "more.yaml", "    - busybox\n", "    - busybox\n    - hello-doc\n")
+}
+
 #[test]
 fn one_more_package_is_added_with_its_reason_and_its_files() {
     let dir = tempdir();
-    let more = variant(
-        dir.path(),
-        BLUEPRINT,
-        "more.yaml",
-        "    - busybox\n",
-        "    - busybox\n    - hello-doc\n",
-    );
+    let more = with_hello_doc(dir.path());
 
     let (code, report) = diff_json(&[BLUEPRINT, s(&more)]);
     assert_eq!(code, 1);
@@ -296,13 +295,7 @@ fn index_annotations_are_compared_beside_labels() {
 #[test]
 fn text_and_markdown_render_one_line_per_change() {
     let dir = tempdir();
-    let more = variant(
-        dir.path(),
-        BLUEPRINT,
-        "more.yaml",
-        "    - busybox\n",
-        "    - busybox\n    - hello-doc\n",
-    );
+    let more = with_hello_doc(dir.path());
 
     let (code, text) = diff_text(&[BLUEPRINT, s(&more), "--stat"]);
     assert_eq!(code, 1);

@@ -9,9 +9,9 @@ use serde::Deserializer;
 use serde::de::{self, Visitor};
 
 /// Parses `text` as go-yaml reads an unsigned integer: `1000`, `+1000`, `1_000`, `0x3e8`,
-/// `0o1750`, `01750` (octal) or `0b1111101000`, prefixes in either case (`0X3E8`). `None` for anything else, such as a
-/// scalar that does not start as a number (`_1000`, which go-yaml reads as text), a sign of
-/// minus, or a value past `u64`.
+/// `0o1750`, `01750` (octal) or `0b1111101000`, prefixes in either case (`0X3E8`). `None`
+/// for anything else, such as a scalar that does not start as a number (`_1000`, which
+/// go-yaml reads as text), a sign of minus, or a value past `u64`.
 pub(super) fn parse_unsigned(text: &str) -> Option<u64> {
     if !text.starts_with(|c: char| c.is_ascii_digit() || c == '+') {
         return None;

@@ -299,21 +299,14 @@ fn with_newlines(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The 1-based line and column (in characters) of the byte at `offset` of `bytes`, with
-/// line breaks counted as the YAML parser counts them (`\n`, `\r\n`, a lone `\r`, NEL, LS
-/// and PS); `None` past their end.
+/// line breaks counted as the YAML parser counts them ([`with_newlines`]); `None` past their
+/// end.
 fn line_and_column(bytes: &[u8], offset: usize) -> Option<(usize, usize)> {
     let before = String::from_utf8_lossy(bytes.get(..offset)?);
-    let (mut line, mut column) = (1, 1);
-    let mut chars = before.chars().peekable();
-    while let Some(c) = chars.next() {
-        let crlf = c == '\r' && chars.peek() == Some(&'\n');
-        if matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') && !crlf {
-            (line, column) = (line + 1, 1);
-        } else if !crlf {
-            column += 1;
-        }
-    }
-    Some((line, column))
+    let before = with_newlines(&before);
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    let line = before.matches('\n').count() + 1;
+    Some((line, before[line_start..].chars().count() + 1))
 }
 
 /// The error for a blueprint whose bytes are not UTF-8 text: where the first byte that is
