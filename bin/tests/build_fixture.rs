@@ -169,6 +169,61 @@ annotations: {{org.opencontainers.image.title: t}}
     assert_eq!(node("etc/motd").meta.mode, 0o600);
 }
 
+#[test]
+fn os_release_is_written_as_apko_writes_it() {
+    let dir = tempdir();
+    let build_with = |name: &str, packages: &str, os_release: &str| {
+        let blueprint = dir.path().join(format!("{name}.yaml"));
+        let yaml = format!(
+            "contents:\n  repositories: [{repo}]\n  keyring: [{key}]\n  packages: [{packages}]\n\
+             archs: [x86_64]\n{os_release}",
+            repo = root().join("testdata/repo").display(),
+            key = root().join("testdata/keys/flatroot-test.rsa.pub").display(),
+        );
+        std::fs::write(&blueprint, yaml).unwrap();
+        let out = dir.path().join(name);
+        let output = run(flatroot().arg("build").arg(&blueprint).arg(&out));
+        success(&output);
+        let tree = images(&out).remove(0).tree().unwrap();
+        (tree, stderr(&output))
+    };
+    let text = |tree: &flatroot_vfs::FrozenTree, path: &str| file_text(tree, path);
+    let absent = |tree: &flatroot_vfs::FrozenTree, path: &str| {
+        tree.lookup(path.as_bytes(), Follow::NotFinal).is_err()
+    };
+
+    // A named system replaces the package's file, and etc/ID-release holds the version.
+    let named = "os-release: {id: acme, name: Acme Linux, version-id: '2.0', \
+                 bug-report-url: 'https://acme.example/bugs'}\n";
+    let (tree, log) = build_with("named", "flatroot-baselayout", named);
+    let expected = "ID=acme\nNAME=\"Acme Linux\"\nVERSION_ID=2.0\n\
+                    HOME_URL=\"https://github.com/chainguard-dev/apko\"\n\
+                    BUG_REPORT_URL=\"https://acme.example/bugs\"\n";
+    assert_eq!(text(&tree, "etc/os-release"), expected);
+    assert_eq!(text(&tree, "etc/acme-release"), "2.0\n");
+    assert!(!log.contains("os-release"), "nothing to warn of: {log}");
+
+    // Without a name the package's file stays, with a warning that says so.
+    let (plain, _) = build_with("plain", "flatroot-baselayout", "");
+    let (tree, log) = build_with("unnamed", "flatroot-baselayout", "os-release: {id: acme}\n");
+    assert_eq!(text(&tree, "etc/os-release"), text(&plain, "etc/os-release"));
+    assert!(text(&tree, "etc/os-release").contains("ID=flatroot"));
+    assert!(absent(&tree, "etc/acme-release"));
+    assert!(log.contains("os-release sets no name"), "{log}");
+
+    // Where no package ships one, apko's placeholder is written with the fields given.
+    let (tree, _) = build_with("placeholder", "libhello", "os-release: {version-id: '7'}\n");
+    let expected = "ID=unknown\nNAME=\"apko-generated image\"\n\
+                    PRETTY_NAME=\"apko-generated image\"\nVERSION_ID=7\n\
+                    HOME_URL=\"https://github.com/chainguard-dev/apko\"\n";
+    assert_eq!(text(&tree, "etc/os-release"), expected);
+    assert_eq!(text(&tree, "etc/unknown-release"), "7\n");
+
+    // Without the key nothing is generated.
+    let (tree, _) = build_with("none", "libhello", "");
+    assert!(absent(&tree, "etc/os-release") && absent(&tree, "etc/unknown-release"));
+}
+
 fn file_text(tree: &flatroot_vfs::FrozenTree, path: &str) -> String {
     let id = tree.lookup(path.as_bytes(), Follow::Final).unwrap_or_else(|e| panic!("{path}: {e}"));
     match &tree.node(id).kind {

@@ -9,6 +9,8 @@
 //!   and are the labels of each config.
 //! - A user without a `gid` gets its uid as gid, `/bin/sh` as shell and `/home/<name>` as
 //!   home, as apko does.
+//! - `os-release` is kept as given; the build completes it with apko's defaults (see
+//!   [`crate::rootfs::os_release`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
 use crate::rootfs::certificates::{self, Certificates};
 use crate::rootfs::generate::RuntimeKey;
+use crate::rootfs::os_release::OsRelease;
 use crate::rootfs::paths::{MutationKind, PathMutation};
 
 /// What the command line adds to or changes in a blueprint.
@@ -119,6 +122,19 @@ pub enum PlanError {
         /// What is wrong.
         reason: String,
     },
+    /// An `os-release` field that would break `etc/os-release` (a control character) or
+    /// an `id` that would put `etc/ID-release` elsewhere.
+    #[error("{blueprint}: os-release.{field} {value:?}: expected {expected}")]
+    OsRelease {
+        /// The blueprint.
+        blueprint: PathBuf,
+        /// The field, as the blueprint spells it.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
@@ -152,6 +168,13 @@ pub fn load(
     if plan.world.is_empty() {
         warnings.push(format!(
             "{}: contents.packages names no package; the image holds only generated files",
+            path.display()
+        ));
+    }
+    if plan.os_release.as_ref().is_some_and(|os| os.name.is_empty()) {
+        warnings.push(format!(
+            "{}: os-release sets no name: as in apko, a package's etc/os-release is kept and \
+             the other fields are written only where no package ships one",
             path.display()
         ));
     }
@@ -264,6 +287,7 @@ pub fn from_blueprint(
         })),
         paths: bp.paths.iter().map(mutation).collect(),
         services,
+        os_release: bp.os_release.as_ref().map(os_release),
     };
     check(&plan)?;
     Ok(plan)
@@ -384,6 +408,9 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             return Err(PlanError::Service { blueprint: blueprint(), name });
         }
     }
+    if let Some(os_release) = &plan.os_release {
+        check_os_release(os_release, &plan.source)?;
+    }
     let mut groups = std::collections::BTreeSet::new();
     for g in &plan.groups {
         if bad(&g.name) || g.members.iter().any(|m| bad(m) || m.contains(',')) {
@@ -399,6 +426,35 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
                 g.name, first.gid, g.gid, first.members, g.members
             )));
         }
+    }
+    Ok(())
+}
+
+/// Refuses what would break `etc/os-release` or misplace `etc/ID-release`: see
+/// [`PlanError::OsRelease`].
+fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanError> {
+    let fields = [
+        ("id", &os_release.id),
+        ("name", &os_release.name),
+        ("pretty-name", &os_release.pretty_name),
+        ("version-id", &os_release.version_id),
+        ("home-url", &os_release.home_url),
+        ("bug-report-url", &os_release.bug_report_url),
+    ];
+    let refuse = |field, value: &str, expected| PlanError::OsRelease {
+        blueprint: source.to_path_buf(),
+        field,
+        value: value.to_string(),
+        expected,
+    };
+    for (field, value) in fields {
+        if value.chars().any(char::is_control) {
+            return Err(refuse(field, value, "a value without control characters"));
+        }
+    }
+    if os_release.id.contains('/') {
+        let expected = "an ID without '/' (it names the file etc/ID-release)";
+        return Err(refuse("id", &os_release.id, expected));
     }
     Ok(())
 }
@@ -562,6 +618,19 @@ fn user(u: &blueprint::User) -> User {
     }
 }
 
+/// A blueprint's `os-release` as apko reads it: a field left out is empty.
+fn os_release(given: &blueprint::OsRelease) -> OsRelease {
+    let field = |value: &Option<String>| value.clone().unwrap_or_default();
+    OsRelease {
+        id: field(&given.id),
+        name: field(&given.name),
+        pretty_name: field(&given.pretty_name),
+        version_id: field(&given.version_id),
+        home_url: field(&given.home_url),
+        bug_report_url: field(&given.bug_report_url),
+    }
+}
+
 fn mutation(m: &blueprint::PathMutation) -> PathMutation {
     PathMutation {
         path: m.path.clone(),
@@ -658,6 +727,42 @@ mod tests {
             let (plan, _) = plan_of(&text).unwrap();
             assert_eq!(plan.config.stop_signal.as_deref(), Some(signal));
         }
+    }
+
+    #[test]
+    fn os_release_is_kept_as_given_and_what_would_break_its_files_is_refused() {
+        let text = "os-release: {id: acme, name: Acme, version-id: '2.0'}\n";
+        let (plan, _) = plan_of(text).unwrap();
+        let os = plan.os_release.unwrap();
+        assert_eq!((os.id.as_str(), os.name.as_str()), ("acme", "Acme"));
+        assert_eq!((os.version_id.as_str(), os.home_url.as_str()), ("2.0", ""));
+        assert_eq!(plan_of("contents: {packages: [x]}\n").unwrap().0.os_release, None);
+
+        for (text, field) in [
+            ("os-release: {id: ../../bin/sh}\n", "id \"../../bin/sh\""),
+            ("os-release: {name: \"A\\nID=evil\"}\n", "name \"A\\nID=evil\""),
+            ("os-release: {bug-report-url: \"x\\ty\"}\n", "bug-report-url \"x\\ty\""),
+        ] {
+            let error = plan_of(text).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("b.yaml: os-release.{field}: expected ")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn os_release_without_a_name_is_warned_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.yaml");
+        let warned = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let (_, warnings) = load(&path, dir.path(), &Overrides::default()).unwrap();
+            warnings.iter().any(|w| w.contains("os-release sets no name"))
+        };
+        assert!(warned("contents: {packages: [x]}\nos-release: {id: acme}\n"));
+        assert!(!warned("contents: {packages: [x]}\nos-release: {name: Acme}\n"));
+        assert!(!warned("contents: {packages: [x]}\n"));
     }
 
     #[test]

@@ -34,30 +34,6 @@ pub struct Layering {
     pub budget: Option<i64>,
 }
 
-/// `os-release`: the fields of a generated `/etc/os-release` (older apko). Not acted on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct OsRelease {
-    /// `name`: `NAME=`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// `id`: `ID=`.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// `version-id`: `VERSION_ID=`.
-    #[serde(default)]
-    pub version_id: Option<String>,
-    /// `pretty-name`: `PRETTY_NAME=`.
-    #[serde(default)]
-    pub pretty_name: Option<String>,
-    /// `home-url`: `HOME_URL=`.
-    #[serde(default)]
-    pub home_url: Option<String>,
-    /// `bug-report-url`: `BUG_REPORT_URL=`.
-    #[serde(default)]
-    pub bug_report_url: Option<String>,
-}
-
 /// One entry of `options`: apko's (deprecated) `BuildOption`, a patch applied on request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -383,7 +383,6 @@ fn warnings(blueprint: &Blueprint, file: &Path) -> Vec<Warning> {
         ("entrypoint.type", blueprint.entrypoint.kind.is_some() && !bundle),
         ("entrypoint.services", blueprint.entrypoint.services.is_some() && !bundle),
         ("layering", blueprint.layering.is_some()),
-        ("os-release", blueprint.os_release.is_some()),
         ("options", blueprint.options.is_some()),
         ("format", blueprint.format.is_some()),
     ];

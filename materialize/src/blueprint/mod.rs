@@ -33,16 +33,14 @@ mod types;
 mod yaml;
 
 pub use arch::{Arch, Platform};
-pub use extras::{
-    AccountsOption, BaseImage, BuildOption, ContentsOption, Layering, ListOption, OsRelease,
-};
+pub use extras::{AccountsOption, BaseImage, BuildOption, ContentsOption, Layering, ListOption};
 pub use load::{
     BlueprintError, Loaded, MAX_BLUEPRINT_BYTES, MAX_INCLUDE_DEPTH, Warning, load, parse_str,
 };
 pub use mode::Mode;
 pub use trust::{Certificates, InlineFile};
 pub use types::{
-    Accounts, Blueprint, Contents, Entrypoint, Group, KeyringEntry, PathKind, PathMutation,
-    Repository, User,
+    Accounts, Blueprint, Contents, Entrypoint, Group, KeyringEntry, OsRelease, PathKind,
+    PathMutation, Repository, User,
 };
 pub use yaml::{MAX_ALIASES, MAX_FLOW_DEPTH, SyntaxError};

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use super::arch::Arch;
-use super::extras::{BaseImage, BuildOption, Layering, OsRelease};
+use super::extras::{BaseImage, BuildOption, Layering};
 use super::mode::Mode;
 use super::number::{yaml11_id, yaml11_optional_id};
 use super::trust::{Certificates, InlineFile};
@@ -76,7 +76,8 @@ pub struct Blueprint {
     /// `certificates`: CA certificates to install and add to the image's bundles.
     #[serde(default)]
     pub certificates: Option<Certificates>,
-    /// `os-release`: fields of a generated `/etc/os-release` (older apko). Not acted on.
+    /// `os-release`: the fields of `/etc/os-release` and `/etc/ID-release` (see
+    /// [`crate::rootfs::os_release`]).
     #[serde(default)]
     pub os_release: Option<OsRelease>,
     /// `options`: named variations of the blueprint (older apko). Not acted on.
@@ -448,6 +449,30 @@ impl<'de, V: Deserialize<'de> + Default> de::Visitor<'de> for UniqueMap<V> {
         }
         Ok(Some(map))
     }
+}
+
+/// `os-release`: the fields of a generated `/etc/os-release`, apko's `OSRelease`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OsRelease {
+    /// `name`: `NAME=`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `id`: `ID=`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `version-id`: `VERSION_ID=`.
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// `pretty-name`: `PRETTY_NAME=`.
+    #[serde(default)]
+    pub pretty_name: Option<String>,
+    /// `home-url`: `HOME_URL=`.
+    #[serde(default)]
+    pub home_url: Option<String>,
+    /// `bug-report-url`: `BUG_REPORT_URL=`.
+    #[serde(default)]
+    pub bug_report_url: Option<String>,
 }
 
 #[cfg(test)]

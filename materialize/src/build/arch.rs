@@ -30,7 +30,7 @@ use crate::resolve::{self, Resolution};
 use crate::rootfs::certificates;
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
-use crate::rootfs::paths;
+use crate::rootfs::{os_release, paths};
 use crate::store::PackageData;
 use crate::unpack::{self, UnpackedPackage};
 
@@ -310,6 +310,14 @@ fn tree_checked(
         blueprint: plan.source.clone(),
         source: Box::new(source),
     })?;
+
+    if let Some(given) = &plan.os_release {
+        let outcome =
+            os_release::write(&mut tree, given, &installed, build_time).map_err(|source| {
+                BuildError::Generate { arch: arch.to_string(), source: Box::new(source) }
+            })?;
+        tracing::debug!(arch, ?outcome, "os-release");
+    }
 
     let packages =
         unpacked.iter().map(|p| (p.record.name.clone(), p.record.version.clone())).collect();

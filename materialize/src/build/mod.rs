@@ -84,6 +84,8 @@ pub struct Plan {
     /// For an `entrypoint.type: service-bundle`, the s6 services: name to command line,
     /// written as `/sv/NAME/run` scripts; empty otherwise.
     pub services: BTreeMap<String, String>,
+    /// `os-release`, as given: written after `paths` (see [`crate::rootfs::os_release`]).
+    pub os_release: Option<crate::rootfs::os_release::OsRelease>,
 }
 
 impl Plan {

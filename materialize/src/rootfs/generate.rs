@@ -87,6 +87,14 @@ pub enum GenerateError {
         /// The package that installed it.
         package: String,
     },
+    /// A generated file's place holds what a file cannot replace (a directory).
+    #[error("cannot write generated {path}: the image holds a {kind} there")]
+    Occupied {
+        /// The generated path.
+        path: String,
+        /// What is there.
+        kind: &'static str,
+    },
     /// A runtime key's place in `etc/apk/keys` holds something else already.
     #[error(
         "{}: contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from \
@@ -136,9 +144,19 @@ const SKELETON_DIRS: &[(&str, u32)] = &[
 /// Writes every generated file; see the module documentation. A path that a package's
 /// non-directory blocks is an error naming that package and entry.
 pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateError> {
-    write_all(tree, inputs).map_err(|error| match error {
+    write_all(tree, inputs).map_err(|error| name_blocker(tree, error, inputs.installed))
+}
+
+/// `error`, made [`GenerateError::Blocked`] where a tree's "not a directory" comes from an
+/// entry one of the `installed` packages put there.
+pub(super) fn name_blocker(
+    tree: &Tree,
+    error: GenerateError,
+    installed: &[InstalledPackage],
+) -> GenerateError {
+    match error {
         GenerateError::Tree { path, source: source @ TreeError::NotADirectory { .. } } => {
-            match blocking_entry(tree, &path, inputs.installed) {
+            match blocking_entry(tree, &path, installed) {
                 Some((blocker, kind, package)) => {
                     GenerateError::Blocked { path, blocker, kind, package }
                 }
@@ -146,7 +164,7 @@ pub fn write(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<Report, GenerateErr
             }
         }
         other => other,
-    })
+    }
 }
 
 /// The entry of an installed package that stands where `path` needs a directory: its path as
@@ -300,7 +318,7 @@ fn make_homes(tree: &mut Tree, users: &[User], time: i64) -> Result<(), Generate
 
 /// Replaces the content of a file the packages shipped, keeping its mode and owner, or
 /// creates it with `mode`.
-fn replace_content(
+pub(super) fn replace_content(
     tree: &mut Tree,
     path: &str,
     bytes: Vec<u8>,

@@ -627,7 +627,7 @@ fn tagged_and_local_repositories_are_parsed() {
 }
 
 #[test]
-fn old_apko_keys_parse_and_warn() {
+fn old_apko_keys_parse_and_those_not_acted_on_warn() {
     let text = "\
 os-release:
   name: Example
@@ -647,7 +647,7 @@ format: erofs+zstd
     assert_eq!(debug.contents.packages.add, ["busybox"]);
     assert_eq!(debug.accounts.run_as.as_deref(), Some("root"));
     let keys: Vec<&str> = loaded.warnings.iter().map(|w| w.key.as_str()).collect();
-    assert_eq!(keys, ["os-release", "options", "format"]);
+    assert_eq!(keys, ["options", "format"], "os-release is acted on");
 }
 
 #[test]
