@@ -451,7 +451,8 @@ impl<'de, V: Deserialize<'de> + Default> de::Visitor<'de> for UniqueMap<V> {
     }
 }
 
-/// `os-release`: the fields of a generated `/etc/os-release`, apko's `OSRelease`.
+/// `os-release`: the fields of a generated `/etc/os-release`, the `OSRelease` of older apko
+/// releases.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct OsRelease {

@@ -20,6 +20,8 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
+mod locate;
+
 /// The deepest flow nesting (`[`/`{`) accepted before parsing. Blueprints need at most a few
 /// levels; serde_yaml would refuse more than 128 levels of any nesting anyway.
 pub const MAX_FLOW_DEPTH: usize = 64;
@@ -109,8 +111,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
 /// decoder applies and serde_yaml's typed deserializer does not: the keys are merged first,
 /// a mapping's own keys winning over merged ones. The merged document is written out and
 /// read again, so that an error in it names its field (`paths[1].uid: …`) as one in any
-/// other document does; its line and column would be those of the merged text, and are left
-/// out.
+/// other document does; the line and column of the merged text are not the file's, so the
+/// field is looked up in the file (see [`locate`]), and left unplaced where it cannot be.
 fn from_merged<T: DeserializeOwned>(
     value: &mut serde_yaml::Value,
     text: &str,
@@ -124,7 +126,14 @@ fn from_merged<T: DeserializeOwned>(
     let merged = serde_yaml::to_string(value).map_err(|error| convert(error, text))?;
     serde_yaml::from_str(&merged).map_err(|error| {
         let SyntaxError { message, unknown_key, .. } = convert(error, &merged);
-        SyntaxError { message, line: None, column: None, unknown_key }
+        let place = match &unknown_key {
+            Some(key) => locate::locate(text, key, true),
+            None => {
+                message.split_once(": ").and_then(|(path, _)| locate::locate(text, path, false))
+            }
+        };
+        let (line, column) = place.unzip();
+        SyntaxError { message, line, column, unknown_key }
     })
 }
 

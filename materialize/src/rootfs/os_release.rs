@@ -1,4 +1,5 @@
-//! `etc/os-release` from a blueprint's `os-release`, as apko writes it.
+//! `etc/os-release` from a blueprint's `os-release`, as the apko releases that read the key
+//! write it (newer ones dropped it).
 //!
 //! The fields left out take apko's defaults. A package's `etc/os-release` stays when the
 //! blueprint names no system (no `name`); otherwise the file is written, through a symlink

@@ -45,12 +45,23 @@ fn merge_keys_are_applied_as_apkos_decoder_applies_them() {
     let environment: Vec<_> = bp.environment.iter().collect();
     assert_eq!(environment, [(&"A".to_string(), &"1".to_string()), (&"B".into(), &"own".into())]);
 
-    // A merged document is still checked against the schema, and an error names its field.
+    // A merged document is still checked against the schema, and an error names its field
+    // and the place it is written: in the mapping, or where the merged mapping gives it.
     let error = load_text("paths:\n  - <<: {path: /x, type: directory, colour: red}\n");
-    assert!(chain(&error.unwrap_err()).contains("unknown field `colour`"));
+    let error = error.unwrap_err();
+    assert!(chain(&error).contains("unknown field `colour`"));
+    let placed =
+        matches!(error, BlueprintError::UnknownKey { line: Some(2), column: Some(37), .. });
+    assert!(placed, "{error:?}");
     let error = load_text("paths:\n  - <<: {path: /x, type: directory}\n    uid: one\n");
-    let error = chain(&error.unwrap_err());
-    assert!(error.contains("paths[0].uid: invalid value: string \"one\""), "{error}");
+    let error = error.unwrap_err();
+    assert!(chain(&error).contains("paths[0].uid: invalid value: string \"one\""), "{error:?}");
+    assert!(matches!(error, BlueprintError::Syntax { line: Some(3), column: Some(10), .. }));
+    // An inherited value is placed where its anchored mapping writes it.
+    let text = "annotations: &a {uid: nine}\npaths:\n  - <<: *a\n    path: /y\n";
+    let error = load_text(text).unwrap_err();
+    assert!(chain(&error).contains("paths[0].uid: invalid value"), "{error:?}");
+    assert!(matches!(error, BlueprintError::Syntax { line: Some(1), column: Some(23), .. }));
     // A key given twice is reported as such, at its line, not as an unknown `<<`.
     let error = load_text("environment:\n  <<: {A: a}\n  B: b\n  B: c\n").unwrap_err();
     assert!(chain(&error).contains("duplicate"), "{}", chain(&error));
