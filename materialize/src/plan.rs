@@ -456,6 +456,10 @@ fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanErr
         let expected = "an ID without '/' (it names the file etc/ID-release)";
         return Err(refuse("id", &os_release.id, expected));
     }
+    if os_release.id == "os" {
+        let expected = "an ID other than \"os\" (etc/os-release would hold the version alone)";
+        return Err(refuse("id", &os_release.id, expected));
+    }
     Ok(())
 }
 
@@ -740,6 +744,7 @@ mod tests {
 
         for (text, field) in [
             ("os-release: {id: ../../bin/sh}\n", "id \"../../bin/sh\""),
+            ("os-release: {id: os, name: O}\n", "id \"os\""),
             ("os-release: {name: \"A\\nID=evil\"}\n", "name \"A\\nID=evil\""),
             ("os-release: {bug-report-url: \"x\\ty\"}\n", "bug-report-url \"x\\ty\""),
         ] {
