@@ -173,8 +173,8 @@ pub fn load(
     }
     if plan.os_release.as_ref().is_some_and(|os| os.name.is_empty()) {
         warnings.push(format!(
-            "{}: os-release sets no name: as in apko, a package's etc/os-release is kept and \
-             the other fields are written only where no package ships one",
+            "{}: os-release sets no name: as in apko, a package's etc/os-release is kept if \
+             one ships it, and the fields given are written only where none does",
             path.display()
         ));
     }
@@ -287,7 +287,8 @@ pub fn from_blueprint(
         })),
         paths: bp.paths.iter().map(mutation).collect(),
         services,
-        os_release: bp.os_release.as_ref().map(os_release),
+        // One that sets no field asks for nothing, as one left out.
+        os_release: bp.os_release.as_ref().map(os_release).filter(|o| *o != OsRelease::default()),
     };
     check(&plan)?;
     Ok(plan)
@@ -454,6 +455,10 @@ fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanErr
     }
     if os_release.id.contains('/') {
         let expected = "an ID without '/' (it names the file etc/ID-release)";
+        return Err(refuse("id", &os_release.id, expected));
+    }
+    if os_release.id.len() > 247 {
+        let expected = "an ID of at most 247 bytes (etc/ID-release is a file name)";
         return Err(refuse("id", &os_release.id, expected));
     }
     if os_release.id == "os" {
@@ -740,11 +745,17 @@ mod tests {
         let os = plan.os_release.unwrap();
         assert_eq!((os.id.as_str(), os.name.as_str()), ("acme", "Acme"));
         assert_eq!((os.version_id.as_str(), os.home_url.as_str()), ("2.0", ""));
-        assert_eq!(plan_of("contents: {packages: [x]}\n").unwrap().0.os_release, None);
+        for nothing in ["", "os-release:\n", "os-release: {}\n", "os-release: {name: ''}\n"] {
+            let text = format!("contents: {{packages: [x]}}\n{nothing}");
+            assert_eq!(plan_of(&text).unwrap().0.os_release, None, "{nothing:?}");
+        }
 
+        let long = "x".repeat(248);
+        let long = (format!("os-release: {{id: {long}}}\n"), format!("id {long:?}"));
         for (text, field) in [
             ("os-release: {id: ../../bin/sh}\n", "id \"../../bin/sh\""),
             ("os-release: {id: os, name: O}\n", "id \"os\""),
+            (long.0.as_str(), long.1.as_str()),
             ("os-release: {name: \"A\\nID=evil\"}\n", "name \"A\\nID=evil\""),
             ("os-release: {bug-report-url: \"x\\ty\"}\n", "bug-report-url \"x\\ty\""),
         ] {

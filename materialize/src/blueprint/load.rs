@@ -168,12 +168,14 @@ fn chain(files: &[PathBuf]) -> String {
 ///
 /// Includes merge as apko's `MergeInto` does, the including blueprint taking precedence:
 /// `entrypoint` (as a whole), `cmd`, `stop-signal`, `work-dir`, `archs` and `accounts.run-as`
-/// come from the included file only when the including one leaves them empty; `environment`
-/// and `annotations` are merged key by key, the including file winning; `accounts.users`,
-/// `accounts.groups`, `paths`, `volumes` and every list of `contents` (and of
-/// `certificates`) are concatenated, the included file's entries first. The other keys of an
-/// included file (`vcs-url`, `layering`, `contents.baseimage`, `os-release`, `options`,
-/// `format`) are dropped, as in apko.
+/// come from the included file only when the including one leaves them empty, and so do the
+/// fields of `os-release`, each on its own (a key of older apko releases, which newer ones
+/// and their `MergeInto` do not know); `environment` and `annotations` are merged key by key,
+/// the including file
+/// winning; `accounts.users`, `accounts.groups`, `paths`, `volumes` and every list of
+/// `contents` (and of `certificates`) are concatenated, the included file's entries first.
+/// The other keys of an included file (`vcs-url`, `layering`, `contents.baseimage`,
+/// `options`, `format`) are dropped, as in apko.
 ///
 /// Errors: [`BlueprintError`] naming the file (and line and column where the parser knows
 /// them) for unreadable or oversized files, malformed YAML, unknown keys, invalid values,
@@ -431,6 +433,20 @@ fn merge_included(included: Blueprint, target: &mut Blueprint) {
         (Some(mut mine), Some(theirs)) => {
             prepend(&mut mine.additional, theirs.additional);
             prepend(&mut mine.providers, theirs.providers);
+            Some(mine)
+        }
+        (mine, theirs) => mine.or(theirs),
+    };
+
+    // `os-release` field by field, as `cmd` and `work-dir` merge.
+    target.os_release = match (target.os_release.take(), included.os_release) {
+        (Some(mut mine), Some(theirs)) => {
+            fill(&mut mine.id, theirs.id);
+            fill(&mut mine.name, theirs.name);
+            fill(&mut mine.pretty_name, theirs.pretty_name);
+            fill(&mut mine.version_id, theirs.version_id);
+            fill(&mut mine.home_url, theirs.home_url);
+            fill(&mut mine.bug_report_url, theirs.bug_report_url);
             Some(mine)
         }
         (mine, theirs) => mine.or(theirs),

@@ -117,11 +117,12 @@ fn from_merged<T: DeserializeOwned>(
     value: &mut serde_yaml::Value,
     text: &str,
 ) -> Result<T, SyntaxError> {
-    apply_merge(value, "").map_err(|message| SyntaxError {
-        message,
-        line: None,
-        column: None,
-        unknown_key: None,
+    apply_merge(value, "").map_err(|message| {
+        // The message names the mapping whose `<<` is wrong, where it has a name.
+        let mapping = message.split_once(": ").filter(|(_, what)| what.starts_with("a merge"));
+        let key = mapping.map_or_else(|| "<<".to_owned(), |(field, _)| format!("{field}.<<"));
+        let (line, column) = locate::locate(text, &key, true).unzip();
+        SyntaxError { message, line, column, unknown_key: None }
     })?;
     let merged = serde_yaml::to_string(value).map_err(|error| convert(error, text))?;
     serde_yaml::from_str(&merged).map_err(|error| {
@@ -277,8 +278,20 @@ fn convert(error: serde_yaml::Error, original: &str) -> SyntaxError {
             .to_owned();
     }
 
+    let message = without_type_names(message);
     let unknown_key = unknown_key(&message);
     SyntaxError { message, line, column, unknown_key }
+}
+
+/// `message` with serde's "expected struct Name" (a type of this crate, which a blueprint's
+/// author never sees) said as "expected a mapping".
+fn without_type_names(message: String) -> String {
+    const MARKER: &str = "expected struct ";
+    let Some(at) = message.find(MARKER) else { return message };
+    let before = message.get(..at).unwrap_or_default();
+    let name = message.get(at + MARKER.len()..).unwrap_or_default();
+    let end = name.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(name.len());
+    format!("{before}expected a mapping{}", name.get(end..).unwrap_or_default())
 }
 
 /// `bytes` from its first byte that is no space, tab or carriage return.

@@ -95,6 +95,22 @@ pub enum GenerateError {
         /// What is there.
         kind: &'static str,
     },
+    /// A generated file's place is a symlink that leads to no file.
+    #[error("cannot write generated {path}: it is a symlink to {target:?}, which leads to no file")]
+    Dangling {
+        /// The generated path.
+        path: String,
+        /// The symlink's target.
+        target: Lossy,
+    },
+    /// A generated file leads, through a symlink, to another generated file.
+    #[error("cannot write generated {path}: {path} leads to {other}, which is generated too")]
+    Clash {
+        /// The generated path.
+        path: String,
+        /// The other generated file.
+        other: &'static str,
+    },
     /// A runtime key's place in `etc/apk/keys` holds something else already.
     #[error(
         "{}: contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from \

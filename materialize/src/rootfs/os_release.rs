@@ -6,7 +6,7 @@
 //! where the package made one, as apko's `os.Create` writes through it. When it is written,
 //! `etc/ID-release` is written too, holding `VERSION_ID`.
 
-use flatroot_vfs::{Follow, Tree};
+use flatroot_vfs::{Follow, Lossy, Node, NodeId, NodeKind, Tree};
 
 use super::generate::{self, GenerateError};
 use super::installed::InstalledPackage;
@@ -115,7 +115,9 @@ pub enum Outcome {
 /// module documentation), stamped with `time`, root-owned and 0644 where they are new.
 ///
 /// Errors: [`GenerateError::Blocked`] when a package's non-directory stands where `etc`
-/// must be, [`GenerateError::Occupied`] when either path is a directory.
+/// must be, [`GenerateError::Occupied`] when either path is a directory,
+/// [`GenerateError::Dangling`] when either is a symlink that leads to no file, and
+/// [`GenerateError::Clash`] when `etc/ID-release` leads to the `etc/os-release` just written.
 pub fn write(
     tree: &mut Tree,
     given: &OsRelease,
@@ -133,22 +135,43 @@ pub fn write(
         ("etc/os-release", fields.text()),
         (vendor_file.as_str(), format!("{}\n", fields.version_id)),
     ];
+    let mut os_release = None;
     for (path, text) in files {
-        let there = tree.lookup(path.as_bytes(), Follow::Final);
-        if there.is_ok_and(|id| tree.node(id).is_dir()) {
+        let there = existing(tree, path)?;
+        if there.is_some() && there == os_release {
             let path = path.to_string();
-            return Err(GenerateError::Occupied { path, kind: "directory" });
+            return Err(GenerateError::Clash { path, other: "etc/os-release" });
         }
         generate::replace_content(tree, path, text.into_bytes(), 0o644, time)
             .map_err(|error| generate::name_blocker(tree, error, installed))?;
+        os_release = os_release.or_else(|| tree.lookup(path.as_bytes(), Follow::Final).ok());
     }
     Ok(Outcome::Written)
+}
+
+/// The file `path` leads to, if one is there; an error where no file can be written: at a
+/// directory, or through a symlink that leads to nothing (apko's `os.Create` would make the
+/// file the symlink names, or fail where its directory is missing).
+fn existing(tree: &Tree, path: &str) -> Result<Option<NodeId>, GenerateError> {
+    match tree.lookup(path.as_bytes(), Follow::Final) {
+        Ok(id) if tree.node(id).is_dir() => {
+            Err(GenerateError::Occupied { path: path.to_string(), kind: "directory" })
+        }
+        Ok(id) => Ok(Some(id)),
+        Err(_) => match tree.lookup(path.as_bytes(), Follow::NotFinal).map(|id| tree.node(id)) {
+            Ok(Node { kind: NodeKind::Symlink(target), .. }) => Err(GenerateError::Dangling {
+                path: path.to_string(),
+                target: Lossy(target.to_vec()),
+            }),
+            _ => Ok(None),
+        },
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests panic on failure")]
 mod tests {
-    use flatroot_vfs::{Content, Metadata, NodeKind};
+    use flatroot_vfs::{Content, Metadata};
 
     use super::*;
 
@@ -270,6 +293,29 @@ mod tests {
         let id = tree.lookup(b"etc/os-release", Follow::NotFinal).unwrap();
         assert!(matches!(tree.node(id).kind, NodeKind::Symlink(_)), "the symlink stays");
         assert_eq!(text_of(&tree, "usr/lib/os-release"), wolfi().completed().text());
+    }
+
+    #[test]
+    fn a_symlink_that_leads_nowhere_is_an_error_naming_its_target() {
+        let mut tree = tree();
+        tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+        let target = b"../usr/lib/os-release";
+        tree.insert_symlink(b"etc/os-release", Metadata::new(0o777), target).unwrap();
+
+        let message = write(&mut tree, &wolfi(), &[], 0).unwrap_err().to_string();
+        assert!(message.contains("etc/os-release") && message.contains(".."), "{message}");
+        let id = tree.lookup(b"etc/os-release", Follow::NotFinal).unwrap();
+        assert!(matches!(tree.node(id).kind, NodeKind::Symlink(_)), "nothing replaced it");
+    }
+
+    #[test]
+    fn a_version_file_leading_to_os_release_is_an_error() {
+        let mut tree = tree();
+        tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+        tree.insert_symlink(b"etc/wolfi-release", Metadata::new(0o777), b"os-release").unwrap();
+
+        let message = write(&mut tree, &wolfi(), &[], 0).unwrap_err().to_string();
+        assert!(message.contains("etc/wolfi-release leads to etc/os-release"), "{message}");
     }
 
     #[test]

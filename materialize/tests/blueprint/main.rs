@@ -345,6 +345,7 @@ paths: [{path: /base, type: directory}]
 volumes: [/base-volume]
 archs: [arm64]
 vcs-url: https://base.example/repo
+os-release: {id: base, name: Base, version-id: '1'}
 ",
     );
     let top = write(
@@ -362,6 +363,7 @@ environment: {B: top, C: top}
 annotations: {org.b: top}
 paths: [{path: /top, type: empty-file}]
 volumes: [/top-volume]
+os-release: {name: Top}
 ",
     );
 
@@ -391,6 +393,9 @@ volumes: [/top-volume]
     assert_eq!(bp.volumes, ["/base-volume", "/top-volume"]);
     assert_eq!(bp.archs, [Arch::Aarch64], "archs come from the include when unset");
     assert_eq!(bp.vcs_url, None, "apko does not merge vcs-url");
+    let os = bp.os_release.as_ref().unwrap();
+    let fields = (os.id.as_deref(), os.name.as_deref(), os.version_id.as_deref());
+    assert_eq!(fields, (Some("base"), Some("Top"), Some("1")), "os-release field by field");
 
     // The warning names the included file, which is the one that sets the key.
     assert_eq!(loaded.warnings.len(), 1);

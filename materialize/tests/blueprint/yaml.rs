@@ -15,6 +15,14 @@ fn scalar_values_read_as_strings_like_apko() {
 }
 
 #[test]
+fn a_scalar_where_a_mapping_belongs_is_said_so_without_type_names() {
+    for text in ["os-release: ''\n", "accounts: 3\n", "paths: [x]\n"] {
+        let error = chain(&load_text(text).unwrap_err());
+        assert!(error.contains("expected a mapping") && !error.contains("struct"), "{error}");
+    }
+}
+
+#[test]
 fn a_null_value_of_a_mapping_is_empty_as_apkos_decoder_reads_it() {
     let text = "environment:\n  A: ~\n  B:\n  C: null\n  D: '~'\nannotations: {E: ~}\n";
     let bp = load_text(text).unwrap().blueprint;
@@ -84,15 +92,20 @@ fn merge_keys_chain_through_anchors_built_with_merge_keys() {
     assert!(c.recursive);
     assert_eq!((bp.paths[1].uid, bp.paths[1].gid), (Some(2), Some(1)));
 
-    // An operand that is no mapping is refused, naming its field and the merge key.
+    // An operand that is no mapping is refused, naming its field and the merge key, and
+    // placed at that key.
     let cases = [
-        ("environment:\n  <<: [x]\n", "environment: a merge key `<<` lists something"),
-        ("environment:\n  <<: x\n", "environment: a merge key `<<` takes a mapping"),
-        ("paths:\n  - {path: /a}\n  - {<<: 3}\n", "paths[1]: a merge key `<<` takes"),
+        ("environment:\n  <<: [x]\n", "environment: a merge key `<<` lists something", 2, 3),
+        ("environment:\n  <<: x\n", "environment: a merge key `<<` takes a mapping", 2, 3),
+        ("paths:\n  - {path: /a}\n  - {<<: 3}\n", "paths[1]: a merge key `<<` takes", 3, 6),
+        ("<<: [1]\n", "a merge key `<<` lists something", 1, 1),
     ];
-    for (bad, expected) in cases {
+    for (bad, expected, line, column) in cases {
         let error = load_text(bad).unwrap_err();
         assert!(chain(&error).contains(expected), "{}", chain(&error));
+        let placed = matches!(error, BlueprintError::Syntax { line: Some(l), column: Some(c), .. }
+            if (l, c) == (line, column));
+        assert!(placed, "{error:?}");
     }
 }
 

@@ -295,6 +295,12 @@ accounts:
     }
 
     #[test]
+    fn a_merge_key_itself_can_be_placed() {
+        assert_eq!(locate(TEXT, "accounts.users[1].<<", true), Some((9, 7)));
+        assert_eq!(locate(TEXT, "accounts.users[2].<<", true), Some((12, 7)));
+    }
+
+    #[test]
     fn a_path_that_leads_nowhere_has_no_place() {
         assert_eq!(locate(TEXT, "accounts.users[3].uid", false), None);
         assert_eq!(locate(TEXT, "accounts.groups", false), None);
