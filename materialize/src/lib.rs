@@ -43,3 +43,43 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// A serde message in a file's author's words: "expected struct Name" (a type of this crate,
+/// which the author never sees) becomes "expected " and `container` (`a mapping`, `a JSON
+/// object`), and serde's "unit value" becomes "null".
+pub(crate) fn plain_serde_message(message: &str, container: &str) -> String {
+    const MARKER: &str = "expected struct ";
+    let message = message.replace("unit value", "null");
+    let Some(at) = message.find(MARKER) else { return message };
+    let before = message.get(..at).unwrap_or_default();
+    let name = message.get(at + MARKER.len()..).unwrap_or_default();
+    let end = name.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(name.len());
+    let after = name.get(end..).unwrap_or_default();
+    // serde says how many elements a struct read from a sequence wants: not a sequence here.
+    let after = after.strip_prefix(" with ").and_then(|rest| {
+        rest.find(" elements").map(|at| rest.get(at + " elements".len()..).unwrap_or_default())
+    });
+    let after = after.unwrap_or_else(|| name.get(end..).unwrap_or_default());
+    format!("{before}expected {container}{after}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn serde_messages_lose_type_names() {
+        let plain = |m: &str| super::plain_serde_message(m, "a mapping");
+        assert_eq!(
+            plain("invalid type: string \"\", expected struct OsRelease at line 1 column 3"),
+            "invalid type: string \"\", expected a mapping at line 1 column 3"
+        );
+        assert_eq!(
+            plain("invalid length 0, expected struct Lock with 3 elements"),
+            "invalid length 0, expected a mapping"
+        );
+        assert_eq!(
+            plain("paths[0]: invalid type: unit value, expected a mapping"),
+            "paths[0]: invalid type: null, expected a mapping"
+        );
+        assert_eq!(plain("unknown field `x`"), "unknown field `x`");
+    }
+}

@@ -174,7 +174,7 @@ pub fn load(
     if plan.os_release.as_ref().is_some_and(|os| os.name.is_empty()) {
         warnings.push(format!(
             "{}: os-release sets no name: as in apko, a package's etc/os-release is kept if \
-             one ships it, and the fields given are written only where none does",
+             one ships it, and where none does, NAME and PRETTY_NAME are apko's placeholder",
             path.display()
         ));
     }
@@ -442,10 +442,15 @@ fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanErr
         ("home-url", &os_release.home_url),
         ("bug-report-url", &os_release.bug_report_url),
     ];
+    // A value of kilobytes is shown by its start.
+    let shown = |value: &str| match value.char_indices().nth(80) {
+        Some((end, _)) => format!("{}…", value.get(..end).unwrap_or_default()),
+        None => value.to_string(),
+    };
     let refuse = |field, value: &str, expected| PlanError::OsRelease {
         blueprint: source.to_path_buf(),
         field,
-        value: value.to_string(),
+        value: shown(value),
         expected,
     };
     for (field, value) in fields {
@@ -751,7 +756,8 @@ mod tests {
         }
 
         let long = "x".repeat(248);
-        let long = (format!("os-release: {{id: {long}}}\n"), format!("id {long:?}"));
+        let shown = format!("{}…", &long[..80]);
+        let long = (format!("os-release: {{id: {long}}}\n"), format!("id {shown:?}"));
         for (text, field) in [
             ("os-release: {id: ../../bin/sh}\n", "id \"../../bin/sh\""),
             ("os-release: {id: os, name: O}\n", "id \"os\""),

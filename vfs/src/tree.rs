@@ -336,7 +336,15 @@ pub(crate) fn resolve(
     let mut hops = 0u32;
 
     while let Some(part) = pending.pop_front() {
+        // As on Linux, a name after a file (`file/`, `file/..`) names nothing, even where it
+        // would lead back. (A symlink is only here when a final one is not followed.)
+        let current = stack.last().copied().unwrap_or(NodeId(0));
+        let after_file =
+            !matches!(nodes[current.index()].kind, NodeKind::Directory(_) | NodeKind::Symlink(_));
         match part.as_slice() {
+            b"" | b"." | b".." if after_file => {
+                return Err(TreeError::NotADirectory { path: err_path() });
+            }
             b"" | b"." => continue,
             b".." => {
                 if stack.len() > 1 {
@@ -349,7 +357,6 @@ pub(crate) fn resolve(
             }
             _ => {}
         }
-        let current = stack.last().copied().unwrap_or(NodeId(0));
         let NodeKind::Directory(entries) = &nodes[current.index()].kind else {
             return Err(TreeError::NotADirectory { path: err_path() });
         };
@@ -408,6 +415,26 @@ mod tests {
         tree.insert_symlink(b"loop2", Metadata::new(0o777), b"loop1").unwrap();
         tree.insert_file(b"usr/lib/libz.so", Metadata::file(0o644), Content::empty()).unwrap();
         tree
+    }
+
+    #[test]
+    fn a_name_after_a_file_names_nothing_as_on_linux() {
+        let mut tree = sample();
+        tree.insert_symlink(b"slash", Metadata::new(0o777), b"usr/lib/libz.so/").unwrap();
+        tree.insert_symlink(b"back", Metadata::new(0o777), b"usr/lib/libz.so/../libz.so").unwrap();
+
+        for path in [&b"usr/lib/libz.so/"[..], b"usr/lib/libz.so/.", b"usr/lib/libz.so/../libz.so"]
+        {
+            let found = tree.lookup(path, Follow::Final);
+            assert!(matches!(found, Err(TreeError::NotADirectory { .. })), "{found:?}");
+        }
+        for link in [&b"slash"[..], b"back"] {
+            let found = tree.lookup(link, Follow::Final);
+            assert!(matches!(found, Err(TreeError::NotADirectory { .. })), "{found:?}");
+        }
+        assert!(tree.lookup(b"usr/lib/./libz.so", Follow::Final).is_ok());
+        assert!(tree.lookup(b"usr/lib/../lib/libz.so", Follow::Final).is_ok());
+        assert!(tree.lookup(b"lib/", Follow::NotFinal).is_ok(), "a final symlink stays");
     }
 
     #[test]

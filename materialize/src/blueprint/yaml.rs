@@ -221,9 +221,10 @@ fn convert(error: serde_yaml::Error, original: &str) -> SyntaxError {
     // serde_yaml places a repeated key at the start of its mapping, and a second document
     // nowhere; point at the line a user has to change instead.
     if let (Some(key), Some(at_line), Some(at_column)) = (repeated_key(&message), line, column)
+        && let (at_line, at_column) = past_properties(text, at_line, at_column)
         && let Some(repeat) = second_key_line(text, at_line, at_column, key)
     {
-        line = Some(repeat);
+        (line, column) = (Some(repeat), Some(at_column));
     }
     if message.contains("more than one document")
         && let Some(second) = second_document_line(text)
@@ -278,20 +279,9 @@ fn convert(error: serde_yaml::Error, original: &str) -> SyntaxError {
             .to_owned();
     }
 
-    let message = without_type_names(message);
+    let message = crate::plain_serde_message(&message, "a mapping");
     let unknown_key = unknown_key(&message);
     SyntaxError { message, line, column, unknown_key }
-}
-
-/// `message` with serde's "expected struct Name" (a type of this crate, which a blueprint's
-/// author never sees) said as "expected a mapping".
-fn without_type_names(message: String) -> String {
-    const MARKER: &str = "expected struct ";
-    let Some(at) = message.find(MARKER) else { return message };
-    let before = message.get(..at).unwrap_or_default();
-    let name = message.get(at + MARKER.len()..).unwrap_or_default();
-    let end = name.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(name.len());
-    format!("{before}expected a mapping{}", name.get(end..).unwrap_or_default())
 }
 
 /// `bytes` from its first byte that is no space, tab or carriage return.
@@ -401,6 +391,30 @@ fn second_key_line(text: &str, line: usize, column: usize, key: &str) -> Option<
         }
     }
     None
+}
+
+/// Where a block mapping marked at `line`, `column` has its first key: the mark itself, or,
+/// when the mapping's anchor or tag (`&m`, `!t`) stands there alone on its line, the first
+/// line of content after it, at its indentation.
+fn past_properties(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let at = |line: usize| text.lines().nth(line.checked_sub(1)?);
+    let rest =
+        at(line).and_then(|l| l.char_indices().nth(column.checked_sub(1)?).map(|(i, _)| &l[i..]));
+    let Some(rest) = rest.filter(|rest| rest.starts_with(['&', '!'])) else {
+        return (line, column);
+    };
+    let alone = rest.split_whitespace().take_while(|word| !word.starts_with('#'));
+    if !alone.into_iter().all(|word| word.starts_with(['&', '!'])) {
+        return (line, column);
+    }
+    let content = text.lines().enumerate().skip(line).find(|(_, l)| {
+        let trimmed = l.trim_start();
+        !trimmed.is_empty() && !trimmed.starts_with('#')
+    });
+    match content {
+        Some((index, l)) => (index + 1, l.len() - l.trim_start().len() + 1),
+        None => (line, column),
+    }
 }
 
 /// The 1-based line of the `---` that starts a second document.

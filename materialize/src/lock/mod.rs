@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use create::{PackageParts, create, keyring_of, package_parts};
-pub use error::LockError;
+pub use error::{JsonDetail, LockError};
 pub use verify::{explain_by_the_world, locked_arch, resolved_from_lock, verify_package};
 
 /// The only lock format version apko writes and flatroot reads.
@@ -167,7 +167,7 @@ impl Lock {
     /// `architecture` name two architectures.
     pub fn parse(bytes: &[u8]) -> Result<Lock, LockError> {
         let lock: Lock = serde_json::from_slice(bytes)
-            .map_err(|source| LockError::Json { path: PathBuf::new(), source })?;
+            .map_err(|error| LockError::Json { path: PathBuf::new(), source: error.into() })?;
         if lock.version != VERSION {
             return Err(LockError::Version { path: PathBuf::new(), version: lock.version });
         }

@@ -87,7 +87,7 @@ pub enum GenerateError {
         /// The package that installed it.
         package: String,
     },
-    /// A generated file's place holds what a file cannot replace (a directory).
+    /// A generated file's place holds what a file cannot replace (a directory, a device).
     #[error("cannot write generated {path}: the image holds a {kind} there")]
     Occupied {
         /// The generated path.
@@ -104,7 +104,7 @@ pub enum GenerateError {
         target: Lossy,
     },
     /// A generated file leads, through a symlink, to another generated file.
-    #[error("cannot write generated {path}: {path} leads to {other}, which is generated too")]
+    #[error("cannot write generated {path}: it and {other} lead to the same file")]
     Clash {
         /// The generated path.
         path: String,

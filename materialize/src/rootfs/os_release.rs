@@ -149,15 +149,23 @@ pub fn write(
     Ok(Outcome::Written)
 }
 
-/// The file `path` leads to, if one is there; an error where no file can be written: at a
-/// directory, or through a symlink that leads to nothing (apko's `os.Create` would make the
-/// file the symlink names, or fail where its directory is missing).
+/// The file `path` leads to, if one is there; an error where no file can be written: at
+/// anything but a regular file, or through a symlink that leads to nothing (apko's
+/// `os.Create` would make the file the symlink names, or fail where its directory is
+/// missing).
 fn existing(tree: &Tree, path: &str) -> Result<Option<NodeId>, GenerateError> {
     match tree.lookup(path.as_bytes(), Follow::Final) {
-        Ok(id) if tree.node(id).is_dir() => {
-            Err(GenerateError::Occupied { path: path.to_string(), kind: "directory" })
+        Ok(id) => {
+            // A directory, a device node, a FIFO: nothing a file's content can replace.
+            let kind = match tree.node(id).kind {
+                NodeKind::File(_) => return Ok(Some(id)),
+                NodeKind::CharDevice { .. } => "character device",
+                NodeKind::BlockDevice { .. } => "block device",
+                NodeKind::Fifo => "FIFO",
+                NodeKind::Directory(_) | NodeKind::Symlink(_) => "directory",
+            };
+            Err(GenerateError::Occupied { path: path.to_string(), kind })
         }
-        Ok(id) => Ok(Some(id)),
         Err(_) => match tree.lookup(path.as_bytes(), Follow::NotFinal).map(|id| tree.node(id)) {
             Ok(Node { kind: NodeKind::Symlink(target), .. }) => Err(GenerateError::Dangling {
                 path: path.to_string(),
@@ -315,18 +323,28 @@ mod tests {
         tree.insert_symlink(b"etc/wolfi-release", Metadata::new(0o777), b"os-release").unwrap();
 
         let message = write(&mut tree, &wolfi(), &[], 0).unwrap_err().to_string();
-        assert!(message.contains("etc/wolfi-release leads to etc/os-release"), "{message}");
+        let said = "etc/wolfi-release: it and etc/os-release lead to the same file";
+        assert!(message.contains(said), "{message}");
     }
 
     #[test]
-    fn a_directory_in_the_way_is_an_error_naming_the_path() {
+    fn a_directory_or_device_in_the_way_is_an_error_naming_the_path() {
         let mut tree = tree();
         tree.insert_dir_all(b"etc/wolfi-release", Metadata::directory(0o755)).unwrap();
-        let error = write(&mut tree, &wolfi(), &[], 0).unwrap_err();
-        let message = error.to_string();
-        assert!(
-            message.contains("etc/wolfi-release") && message.contains("directory"),
-            "{message}"
-        );
+        let message = write(&mut tree, &wolfi(), &[], 0).unwrap_err().to_string();
+        let named = message.contains("etc/wolfi-release") && message.contains("a directory");
+        assert!(named, "{message}");
+
+        let mut tree = self::tree();
+        tree.insert_dir_all(b"dev", Metadata::directory(0o755)).unwrap();
+        let kind = NodeKind::CharDevice { major: 1, minor: 3 };
+        tree.insert(b"dev/null", Node { kind, meta: Metadata::new(0o666) }).unwrap();
+        tree.insert_dir_all(b"etc", Metadata::directory(0o755)).unwrap();
+        tree.insert_symlink(b"etc/os-release", Metadata::new(0o777), b"../dev/null").unwrap();
+        let message = write(&mut tree, &wolfi(), &[], 0).unwrap_err().to_string();
+        let named = message.contains("etc/os-release") && message.contains("character device");
+        assert!(named, "{message}");
+        let id = tree.lookup(b"etc/os-release", Follow::NotFinal).unwrap();
+        assert!(matches!(tree.node(id).kind, NodeKind::Symlink(_)), "the symlink stays");
     }
 }

@@ -291,6 +291,9 @@ fn duplicate_keys_are_rejected_at_the_repeat() {
             "duplicate field `uid`",
         ),
         ("entrypoint:\n  type: x\n  services: {a: x, a: y}\n", (3, 13), "duplicate key `a`"),
+        // An anchored or tagged mapping is marked at its anchor; the repeat is still found.
+        ("annotations: &m\n  a: b\n\n  a: c\n", (4, 3), "duplicate key `a`"),
+        ("annotations: &m !!map # note\n  a: b\n  a: c\n", (3, 3), "duplicate key `a`"),
     ];
     for (text, (line, column), says) in cases {
         let error = load_text(text).unwrap_err();

@@ -433,9 +433,17 @@ fn read_entries(
                 // Any non-directory may have several names (GNU tar archives a hardlinked
                 // symlink or device node as a link entry too); a directory never.
                 // An empty target names no entry (a lookup would find the root).
-                let id = Some(&target)
-                    .filter(|target| !target.is_empty())
-                    .and_then(|target| tree.lookup(target, Follow::NotFinal).ok())
+                // A trailing `/` is judged below, once the entry it names is known.
+                let named = target
+                    .iter()
+                    .rposition(|b| *b != b'/')
+                    .map_or(&[][..], |end| target.get(..=end).unwrap_or_default());
+                if named.is_empty() && !target.is_empty() {
+                    return Err(bad(HardlinkTarget::Directory));
+                }
+                let id = Some(named)
+                    .filter(|named| !named.is_empty())
+                    .and_then(|named| tree.lookup(named, Follow::NotFinal).ok())
                     .ok_or_else(|| bad(HardlinkTarget::Missing))?;
                 if tree.node(id).is_dir() {
                     return Err(bad(HardlinkTarget::Directory));
