@@ -63,6 +63,18 @@ pub(crate) fn plain_serde_message(message: &str, container: &str) -> String {
     format!("{before}expected {container}{after}")
 }
 
+/// What the JSON parser said of a file (a lock, a docker config, a helper's answer), in its
+/// author's words: no names of this crate's types (see [`plain_serde_message`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JsonDetail(String);
+
+impl From<serde_json::Error> for JsonDetail {
+    fn from(error: serde_json::Error) -> JsonDetail {
+        JsonDetail(plain_serde_message(&error.to_string(), "a JSON object"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

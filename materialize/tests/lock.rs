@@ -288,3 +288,18 @@ fn a_real_lock_whose_architectures_are_swapped_is_refused_naming_the_package() {
         assert!(text.contains(part), "{part}: {text}");
     }
 }
+
+#[test]
+fn a_lock_of_the_wrong_shape_is_said_so_without_type_names() {
+    let cases: [&[u8]; 3] = [
+        b"3",
+        br#"{"version":"v1","contents":3}"#,
+        br#"{"version":"v1","contents":{"packages":[3]}}"#,
+    ];
+    for bytes in cases {
+        let error = Lock::parse(bytes).unwrap_err();
+        assert!(matches!(error, LockError::Json { .. }), "{error:?}");
+        let cause = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+        assert!(cause.contains("expected a JSON object") && !cause.contains("struct"), "{cause}");
+    }
+}

@@ -62,7 +62,7 @@ pub enum LockError {
         path: PathBuf,
         /// The parser's report, with line and column.
         #[source]
-        source: JsonDetail,
+        source: crate::JsonDetail,
     },
     /// A lock format version other than `v1`.
     #[error("{path}: lock version {version:?} is not supported (expected \"v1\")")]
@@ -300,17 +300,5 @@ impl LockError {
             }
             other => other,
         }
-    }
-}
-
-/// What the JSON parser said of a lock file, in the file's author's words (no names of this
-/// crate's types).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct JsonDetail(String);
-
-impl From<serde_json::Error> for JsonDetail {
-    fn from(error: serde_json::Error) -> JsonDetail {
-        JsonDetail(crate::plain_serde_message(&error.to_string(), "a JSON object"))
     }
 }

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use create::{PackageParts, create, keyring_of, package_parts};
-pub use error::{JsonDetail, LockError};
+pub use error::LockError;
 pub use verify::{explain_by_the_world, locked_arch, resolved_from_lock, verify_package};
 
 /// The only lock format version apko writes and flatroot reads.

@@ -66,7 +66,7 @@ pub enum CredentialsError {
         path: PathBuf,
         /// What the parser said.
         #[source]
-        source: serde_json::Error,
+        source: crate::JsonDetail,
     },
     /// An `auths` entry whose `auth` is not base64 of `user:password`.
     #[error("{path}: auths.{host}.auth is not base64 of user:password")]
@@ -108,7 +108,7 @@ pub enum CredentialsError {
         host: String,
         /// What the parser said.
         #[source]
-        source: serde_json::Error,
+        source: crate::JsonDetail,
     },
 }
 
@@ -191,7 +191,7 @@ impl CredentialSource {
             Err(source) => return Err(CredentialsError::Read { path, source }),
         };
         let config: DockerConfig = serde_json::from_slice(&text)
-            .map_err(|source| CredentialsError::Json { path: path.clone(), source })?;
+            .map_err(|error| CredentialsError::Json { path: path.clone(), source: error.into() })?;
         lookup_in(&config, &path, registry)
     }
 }
@@ -276,8 +276,9 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Credentia
             message,
         });
     }
-    let answer: HelperAnswer = serde_json::from_slice(&output.stdout).map_err(|source| {
-        CredentialsError::HelperOutput { helper: helper.clone(), host: server.to_string(), source }
+    let answer: HelperAnswer = serde_json::from_slice(&output.stdout).map_err(|error| {
+        let (helper, host) = (helper.clone(), server.to_string());
+        CredentialsError::HelperOutput { helper, host, source: error.into() }
     })?;
     if answer.username == "<token>" {
         tracing::warn!(helper, server, "a helper's identity token is not supported");
@@ -332,6 +333,19 @@ mod tests {
             error.to_string(),
             "c.json: auths.localhost:5000.auth is not base64 of user:password"
         );
+    }
+
+    #[test]
+    fn a_config_of_the_wrong_shape_is_said_so_without_type_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for json in ["3", r#"{"auths":{"localhost:5000":3}}"#] {
+            std::fs::write(&path, json).unwrap();
+            let error = CredentialSource::File(path.clone()).lookup("localhost:5000").unwrap_err();
+            let said = crate::error_chain(&error);
+            assert!(said.contains("not a docker config file"), "{said}");
+            assert!(said.contains("expected a JSON object") && !said.contains("struct"), "{said}");
+        }
     }
 
     #[test]
