@@ -56,11 +56,10 @@ pub(crate) fn plain_serde_message(message: &str, container: &str) -> String {
     let end = name.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(name.len());
     let after = name.get(end..).unwrap_or_default();
     // serde says how many elements a struct read from a sequence wants: not a sequence here.
-    let after = after.strip_prefix(" with ").and_then(|rest| {
-        rest.find(" elements").map(|at| rest.get(at + " elements".len()..).unwrap_or_default())
+    let counted = after.strip_prefix(" with ").and_then(|count| {
+        count.find(" elements").and_then(|at| count.get(at + " elements".len()..))
     });
-    let after = after.unwrap_or_else(|| name.get(end..).unwrap_or_default());
-    format!("{before}expected {container}{after}")
+    format!("{before}expected {container}{}", counted.unwrap_or(after))
 }
 
 /// What the JSON parser said of a file (a lock, a docker config, a helper's answer), in its
