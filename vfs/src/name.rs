@@ -26,9 +26,12 @@ pub enum NameError {
     /// A name longer than [`MAX_NAME_LEN`] bytes, which no Linux filesystem can hold.
     #[error("name {0:?} is longer than 255 bytes")]
     TooLong(Lossy),
-    /// The name is `.` or `..`, or a path has a `..` component.
-    #[error("path {0:?} has a '.' or '..' component")]
+    /// The name is `.` or `..`.
+    #[error("name {0:?} is '.' or '..'")]
     Dots(Lossy),
+    /// A path has a `..` component.
+    #[error("path {0:?} has a '..' component")]
+    DotDot(Lossy),
 }
 
 /// A byte string shown lossily in messages, so that non-UTF-8 names stay readable, and
@@ -169,7 +172,7 @@ pub fn components(path: &[u8]) -> Result<Vec<Name>, NameError> {
     for part in path.split(|b| *b == b'/') {
         match part {
             b"" | b"." => continue,
-            b".." => return Err(NameError::Dots(Lossy(path.to_vec()))),
+            b".." => return Err(NameError::DotDot(Lossy(path.to_vec()))),
             name if name.len() > MAX_NAME_LEN => {
                 return Err(NameError::TooLong(Lossy(name.to_vec())));
             }
@@ -202,7 +205,7 @@ mod tests {
         let bytes: Vec<&[u8]> = names.iter().map(Name::as_bytes).collect();
         assert_eq!(bytes, vec![&b"usr"[..], b"bin", b"x"]);
         assert!(components(b"/").unwrap().is_empty());
-        assert!(matches!(components(b"a/../../x"), Err(NameError::Dots(_))));
+        assert!(matches!(components(b"a/../../x"), Err(NameError::DotDot(_))));
     }
 
     #[test]

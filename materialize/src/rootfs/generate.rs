@@ -305,7 +305,8 @@ fn supervision(
 /// packages, so that an Alpine image has the tree of Alpine's own root filesystem.
 fn make_homes(tree: &mut Tree, users: &[User], time: i64) -> Result<(), GenerateError> {
     for user in users {
-        let path = user.home.trim_start_matches('/');
+        // `/home/u/` is `/home/u`, as the kernel reads it.
+        let path = user.home.trim_matches('/');
         if user.home == "/dev/null" || path.is_empty() {
             continue;
         }
@@ -672,7 +673,12 @@ mod tests {
         };
         let mut tree = Tree::new(Metadata::directory(0o755));
         tree.insert_dir_all(b"srv", Metadata::directory(0o751)).unwrap();
-        let users = [user("a", 7, "/srv/a/home"), user("b", 8, "/srv"), user("c", 9, "/dev/null")];
+        let users = [
+            user("a", 7, "/srv/a/home"),
+            user("b", 8, "/srv"),
+            user("c", 9, "/dev/null"),
+            user("d", 10, "/srv/d/"),
+        ];
         let mut with_users = inputs(5);
         with_users.users = &users;
 
@@ -688,6 +694,8 @@ mod tests {
         assert_eq!((meta(b"srv/a").mode, meta(b"srv/a").uid), (0o755, 0));
         assert_eq!((meta(b"srv").mode, meta(b"srv").uid), (0o751, 0), "a home there stays");
         assert!(tree.lookup(b"dev/null", Follow::NotFinal).is_err(), "/dev/null is no home");
+        let slashed = meta(b"srv/d");
+        assert_eq!((slashed.mode, slashed.uid), (0o700, 10), "/srv/d/ is /srv/d");
 
         let mut tree = Tree::new(Metadata::directory(0o755));
         tree.insert_file(b"home", Metadata::file(0o644), Content::empty()).unwrap();

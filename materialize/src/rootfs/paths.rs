@@ -76,6 +76,15 @@ pub enum PathsError {
         /// What is there: `a directory` or `an entry`.
         what: &'static str,
     },
+    /// An `empty-file`, `hardlink` or `symlink` whose path ends in `/` or `/.`, which names a
+    /// directory.
+    #[error("paths entry {path:?} (type {kind}): a path ending in '/' or '/.' names a directory")]
+    DirectoryName {
+        /// The entry's path.
+        path: String,
+        /// The entry's kind.
+        kind: MutationKind,
+    },
     /// A hardlink source that the tree does not have (or a path to it that cannot be
     /// followed).
     #[error("paths entry {path:?} (type hardlink): cannot find its source {source_path:?}")]
@@ -116,6 +125,9 @@ pub fn apply(tree: &mut Tree, mutations: &[PathMutation], mtime: i64) -> Result<
             Failure::Occupied(what) => {
                 PathsError::Occupied { path: m.path.clone(), kind: m.kind, what }
             }
+            Failure::DirectoryName => {
+                PathsError::DirectoryName { path: m.path.clone(), kind: m.kind }
+            }
         })?;
     }
     Ok(())
@@ -126,6 +138,7 @@ enum Failure {
     Source(TreeError),
     NotAFile,
     Occupied(&'static str),
+    DirectoryName,
 }
 
 impl From<TreeError> for Failure {
@@ -136,6 +149,13 @@ impl From<TreeError> for Failure {
 
 fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), Failure> {
     let path = m.path.trim_start_matches('/').as_bytes();
+    // `file/` and `file/.` name a directory, as the kernel reads them: no file, hardlink or
+    // symlink is made there.
+    let names_a_directory = path.ends_with(b"/") || path.ends_with(b"/.") || path == b".";
+    let makes_a_file = !matches!(m.kind, MutationKind::Directory | MutationKind::Permissions);
+    if makes_a_file && names_a_directory {
+        return Err(Failure::DirectoryName);
+    }
     let meta = |default: u32| {
         let mut meta = Metadata::new(m.permissions.unwrap_or(default));
         meta.uid = m.uid;
@@ -167,9 +187,11 @@ fn apply_one(tree: &mut Tree, m: &PathMutation, mtime: Timestamp) -> Result<(), 
         MutationKind::EmptyFile => {
             parent(tree)?;
             let (dir, name) = tree.parent_of(path)?;
-            // A file there is truncated, as apko's create does; a directory is never replaced.
-            if let Some(existing) = tree.child(dir, name.as_bytes())
-                && tree.node(existing).is_dir()
+            // A file there is truncated, as apko's create does; a directory is never replaced,
+            // nor a symlink to one, which apko's create would follow.
+            let followed = tree.lookup(path, Follow::Final);
+            if tree.child(dir, name.as_bytes()).is_some()
+                && followed.is_ok_and(|id| tree.node(id).is_dir())
             {
                 return Err(Failure::Occupied("a directory"));
             }
@@ -354,5 +376,31 @@ mod tests {
         hard.source = "/".into();
         let err = apply(&mut tree, &[hard], 0).unwrap_err();
         assert!(matches!(err, PathsError::HardlinkSource { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_entry_named_as_a_directory_is_refused() {
+        for kind in [MutationKind::EmptyFile, MutationKind::Hardlink, MutationKind::Symlink] {
+            for path in ["/srv/new/", "/srv/new/.", "/etc//"] {
+                let mut tree = Tree::new(Metadata::directory(0o755));
+                let mut entry = mutation(path, kind);
+                entry.source = "/".into();
+                let err = apply(&mut tree, &[entry], 0).unwrap_err();
+                assert!(matches!(err, PathsError::DirectoryName { .. }), "{path}: {err}");
+                assert!(err.to_string().contains("names a directory"), "{err}");
+                assert!(tree.lookup(b"srv", Follow::NotFinal).is_err(), "nothing was made");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_file_never_replaces_a_symlink_to_a_directory() {
+        let mut tree = Tree::new(Metadata::directory(0o755));
+        tree.insert_dir_all(b"usr/lib", Metadata::directory(0o755)).unwrap();
+        tree.insert_symlink(b"usr/lib64", Metadata::new(0o777), b"lib").unwrap();
+        let err = apply(&mut tree, &[mutation("/usr/lib64", MutationKind::EmptyFile)], 0);
+        assert!(matches!(err, Err(PathsError::Occupied { .. })), "{err:?}");
+        let link = tree.lookup(b"usr/lib64", Follow::NotFinal).unwrap();
+        assert!(matches!(tree.node(link).kind, NodeKind::Symlink(_)), "the symlink stays");
     }
 }
