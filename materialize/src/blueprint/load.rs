@@ -171,11 +171,10 @@ fn chain(files: &[PathBuf]) -> String {
 /// come from the included file only when the including one leaves them empty, and so do the
 /// fields of `os-release`, each on its own (a key of older apko releases, which newer ones
 /// and their `MergeInto` do not know); `environment` and `annotations` are merged key by key,
-/// the including file
-/// winning; `accounts.users`, `accounts.groups`, `paths`, `volumes` and every list of
-/// `contents` (and of `certificates`) are concatenated, the included file's entries first.
-/// The other keys of an included file (`vcs-url`, `layering`, `contents.baseimage`,
-/// `options`, `format`) are dropped, as in apko.
+/// the including file winning; `accounts.users`, `accounts.groups`, `paths`, `volumes` and
+/// every list of `contents` (and of `certificates`) are concatenated, the included file's
+/// entries first. The other keys of an included file (`vcs-url`, `layering`,
+/// `contents.baseimage`, `options`, `format`) are dropped, as in apko.
 ///
 /// Errors: [`BlueprintError`] naming the file (and line and column where the parser knows
 /// them) for unreadable or oversized files, malformed YAML, unknown keys, invalid values,

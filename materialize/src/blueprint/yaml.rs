@@ -117,10 +117,12 @@ fn from_merged<T: DeserializeOwned>(
     value: &mut serde_yaml::Value,
     text: &str,
 ) -> Result<T, SyntaxError> {
-    apply_merge(value, "").map_err(|message| {
-        // The message names the mapping whose `<<` is wrong, where it has a name.
-        let mapping = message.split_once(": ").filter(|(_, what)| what.starts_with("a merge"));
-        let key = mapping.map_or_else(|| "<<".to_owned(), |(field, _)| format!("{field}.<<"));
+    apply_merge(value, "").map_err(|MergeError { field, what }| {
+        let (message, key) = if field.is_empty() {
+            (what.to_owned(), "<<".to_owned())
+        } else {
+            (format!("{field}: {what}"), format!("{field}.<<"))
+        };
         let (line, column) = locate::locate(text, &key, true).unzip();
         SyntaxError { message, line, column, unknown_key: None }
     })?;
@@ -143,7 +145,7 @@ fn from_merged<T: DeserializeOwned>(
 /// that merges keys itself (an anchored mapping built with `<<`) is merged first, so that
 /// chains of any length resolve. serde_yaml's `apply_merge` would leave such an operand's
 /// `<<` behind as a literal key. Recursion is bounded by the parser's nesting limit.
-fn apply_merge(value: &mut serde_yaml::Value, field: &str) -> Result<(), String> {
+fn apply_merge(value: &mut serde_yaml::Value, field: &str) -> Result<(), MergeError> {
     use serde_yaml::Value;
 
     match value {
@@ -159,11 +161,10 @@ fn apply_merge(value: &mut serde_yaml::Value, field: &str) -> Result<(), String>
 
 /// [`apply_merge`] for one mapping at `field` (dotted, empty at the top): its `<<` first,
 /// then its values.
-fn merge_into(mapping: &mut serde_yaml::Mapping, field: &str) -> Result<(), String> {
+fn merge_into(mapping: &mut serde_yaml::Mapping, field: &str) -> Result<(), MergeError> {
     use serde_yaml::Value;
 
-    let at =
-        |what: &str| if field.is_empty() { what.to_owned() } else { format!("{field}: {what}") };
+    let at = |what| MergeError { field: field.to_owned(), what };
     if let Some(operand) = mapping.remove("<<") {
         let operands = match operand {
             Value::Mapping(single) => vec![single],
@@ -188,6 +189,13 @@ fn merge_into(mapping: &mut serde_yaml::Mapping, field: &str) -> Result<(), Stri
         let nested = if field.is_empty() { key } else { format!("{field}.{key}") };
         apply_merge(item, &nested)
     })
+}
+
+/// A merge key whose operand is not a mapping (or a list of them): the dotted field of the
+/// mapping that holds it (empty at the top) and what is wrong.
+struct MergeError {
+    field: String,
+    what: &'static str,
 }
 
 /// Whether a mapping anywhere in `value` has the merge key `<<`.

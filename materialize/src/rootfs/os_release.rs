@@ -115,9 +115,8 @@ pub enum Outcome {
 /// module documentation), stamped with `time`, root-owned and 0644 where they are new.
 ///
 /// Errors: [`GenerateError::Blocked`] when a package's non-directory stands where `etc`
-/// must be, [`GenerateError::Occupied`] when either path leads to a directory, device node or
-/// FIFO,
-/// [`GenerateError::Dangling`] when either is a symlink that leads to no file, and
+/// must be, [`GenerateError::Occupied`] when either path leads to a directory, device node
+/// or FIFO, [`GenerateError::Dangling`] when either is a symlink that leads to no file, and
 /// [`GenerateError::Clash`] when `etc/ID-release` leads to the `etc/os-release` just written.
 pub fn write(
     tree: &mut Tree,
