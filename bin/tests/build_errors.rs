@@ -64,16 +64,41 @@ fn a_base_image_is_refused_naming_the_file_that_sets_it() {
 
     let text = fails(&blueprint, &[]);
 
-    let refused =
-        format!("{}: contents.baseimage: building on top of a base image", base.display());
-    expect(&text, &[&refused, "the image would lack the base image's files"]);
+    let refused = "contents.baseimage: building on top of a base image";
+    assert_eq!(assert_placed(&text, &base, refused, "baseimage:"), (2, 3));
+    expect(&text, &["the image would lack the base image's files"]);
 
     // A lock of it would not build either: resolve refuses it too.
     let lock = dir.path().join("on-top.lock.json");
     let output = run(flatroot().arg("resolve").arg(&blueprint).arg("-o").arg(&lock));
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    expect(&stderr(&output), &[&refused]);
+    assert_placed(&stderr(&output), &base, refused, "baseimage:");
     assert!(!lock.exists());
+}
+
+#[test]
+fn a_paths_entry_that_fails_is_placed_in_the_file_that_gives_it() {
+    let dir = tempdir();
+    let (base, blueprint) = (dir.path().join("base.yaml"), dir.path().join("main.yaml"));
+    let hello = std::fs::read_to_string(fixture("testdata/blueprints/hello-old.yaml")).unwrap();
+    let write = |included: &str, own: &str| {
+        std::fs::write(&base, included).unwrap();
+        let text = format!("include: {}\n{hello}paths:\n{own}", base.display());
+        std::fs::write(&blueprint, text).unwrap();
+    };
+
+    // The include's entries come first in the merged list; the one at fault is its second.
+    let included = "paths:\n  - {path: /srv, type: directory, permissions: 0o755}\n  \
+                    - path: /srv/link/\n    type: symlink\n    source: /etc\n";
+    write(included, "  - {path: /srv/ok, type: empty-file, permissions: 0o644}\n");
+    let text = fails(&blueprint, &[]);
+    assert_eq!(assert_placed(&text, &base, "paths", "/srv/link/"), (3, 11));
+    expect(&text, &["paths entry \"/srv/link/\" (type symlink): a path ending in '/'"]);
+
+    // The blueprint's own entry, after the include's, is placed in the blueprint.
+    write("paths: [{path: /srv, type: directory}]\n", "  - {path: /srv/ok/, type: empty-file}\n");
+    let text = fails(&blueprint, &[]);
+    assert_placed(&text, &blueprint, "paths", "/srv/ok/");
 }
 
 #[test]

@@ -200,6 +200,30 @@ fn a_stale_mount_is_reported_with_the_command_that_clears_it() {
 }
 
 #[test]
+fn umount_does_not_wait_for_a_server_that_stopped_answering() {
+    let name = "umount_does_not_wait_for_a_server_that_stopped_answering";
+    if !fuse_available(name) {
+        return;
+    }
+    for lazy in [false, true] {
+        let mut mounted = Mounted::start(Path::new(BLUEPRINT), &["--arch", "x86_64"]);
+        // A stopped server answers nothing: any look into the mount would wait for it.
+        nix_kill(mounted.pid(), libc::SIGSTOP);
+
+        let mut umount = Command::new("timeout");
+        umount.args(["-s", "KILL", "60"]).arg(flatroot().get_program()).arg("umount");
+        if lazy {
+            umount.arg("--lazy");
+        }
+        let output = run(umount.arg(&mounted.mountpoint));
+        nix_kill(mounted.pid(), libc::SIGCONT);
+        assert!(output.status.success(), "lazy {lazy}: {:?} {}", output.status, stderr(&output));
+        assert!(!is_mounted(&mounted.mountpoint), "lazy {lazy}");
+        assert!(mounted.wait_exit(20).success(), "{}", mounted.log_text());
+    }
+}
+
+#[test]
 fn sigint_and_sighup_unmount_too() {
     let name = "sigint_and_sighup_unmount_too";
     if !fuse_available(name) {

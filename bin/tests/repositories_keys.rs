@@ -208,7 +208,9 @@ fn bad_runtime_keys_are_refused_naming_the_blueprint_and_the_key() {
 
         assert_eq!(output.status.code(), Some(2), "{entries:?}: {}", stderr(&output));
         let text = stderr(&output);
-        assert!(text.contains(&format!("bad{n}.yaml: contents.runtime_keyring")), "{text}");
+        // Placed at the name of the entry at fault (of a name given twice, its first).
+        let name = entries.last().map(|(name, _)| *name).unwrap_or_default();
+        assert_placed(&text, &path, "contents.runtime_keyring", &format!("{name:?}"));
         assert!(text.contains(expected), "{entries:?}: expected {expected:?} in {text}");
         assert!(!text.contains("panicked"), "{text}");
         assert!(!out.exists(), "nothing is written");

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::apk::signature::canonical_public_key_pem;
-use crate::blueprint::{self, Blueprint, BlueprintError, PathKind};
+use crate::blueprint::{self, Blueprint, BlueprintError, PathKind, Place, SourceFiles, Step};
 use crate::build::{Plan, RunConfig};
 use crate::fetch::Remote;
 use crate::repository::RepositorySpec;
@@ -50,8 +50,8 @@ pub enum PlanError {
          alone)"
     )]
     BaseImage {
-        /// The blueprint, or the included one, that sets it.
-        file: PathBuf,
+        /// Where the blueprint, or the included one, sets it.
+        file: Place,
     },
     /// An `--arch` that names no architecture.
     #[error(
@@ -66,24 +66,24 @@ pub enum PlanError {
     /// `etc/passwd`), or a name given twice.
     #[error("{blueprint}: accounts: {what}")]
     Account {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the value is written.
+        blueprint: Place,
         /// What is wrong.
         what: String,
     },
     /// An `environment` key that is empty or holds `=`.
     #[error("{blueprint}: environment key {key:?} is not a variable name (empty, or holds '=')")]
     Environment {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the value is written.
+        blueprint: Place,
         /// The key.
         key: String,
     },
     /// A service name of a service bundle that cannot be a directory name under `/sv`.
     #[error("{blueprint}: entrypoint.services: {name:?} cannot name a directory of /sv")]
     Service {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the value is written.
+        blueprint: Place,
         /// The name.
         name: String,
     },
@@ -91,8 +91,8 @@ pub enum PlanError {
     /// entry that is not an absolute path, a `stop-signal` that names no signal.
     #[error("{blueprint}: {field} {value:?}: expected {expected}")]
     RunConfig {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the value is written.
+        blueprint: Place,
         /// The key.
         field: &'static str,
         /// Its value.
@@ -104,8 +104,8 @@ pub enum PlanError {
     /// name, or a name given twice with different keys.
     #[error("{blueprint}: contents.runtime_keyring: {name:?}: {reason}")]
     RuntimeKey {
-        /// The blueprint file that gives the entry (an included one where it is there).
-        blueprint: PathBuf,
+        /// Where the entry is written (in an included file where it is there).
+        blueprint: Place,
         /// The entry's name.
         name: String,
         /// What is wrong.
@@ -115,8 +115,8 @@ pub enum PlanError {
     /// plain file name.
     #[error("{blueprint}: certificates.additional: {name:?}: {reason}")]
     Certificate {
-        /// The blueprint file that gives the entry (an included one where it is there).
-        blueprint: PathBuf,
+        /// Where the entry is written (in an included file where it is there).
+        blueprint: Place,
         /// The entry's name.
         name: String,
         /// What is wrong.
@@ -126,8 +126,8 @@ pub enum PlanError {
     /// an `id` that would put `etc/ID-release` elsewhere.
     #[error("{blueprint}: os-release.{field} {value:?}: expected {expected}")]
     OsRelease {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the value is written.
+        blueprint: Place,
         /// The field, as the blueprint spells it.
         field: &'static str,
         /// Its value.
@@ -138,8 +138,8 @@ pub enum PlanError {
     /// `entrypoint.command` or `cmd` is not valid shell words (an open quote).
     #[error("{blueprint}: {field} {value:?} is not valid shell words (an unclosed quote?)")]
     Words {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the value is written.
+        blueprint: Place,
         /// The field.
         field: &'static str,
         /// Its value.
@@ -164,7 +164,7 @@ pub fn load(
     let loaded = blueprint::load(path, cwd).map_err(Box::new)?;
     refuse_base_image(&loaded)?;
     let mut warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    let plan = from_blueprint(&loaded.blueprint, path, cwd, overrides)?;
+    let plan = from_blueprint(&loaded, path, cwd, overrides)?;
     if plan.world.is_empty() {
         warnings.push(format!(
             "{}: contents.packages names no package; the image holds only generated files",
@@ -196,19 +196,21 @@ pub fn load(
 /// `contents.baseimage`: an image built without the base image's files is not the one the
 /// blueprint asks for.
 pub fn refuse_base_image(loaded: &blueprint::Loaded) -> Result<(), PlanError> {
-    match loaded.warnings.iter().find(|w| w.key == "contents.baseimage") {
-        Some(setter) => Err(PlanError::BaseImage { file: setter.file.clone() }),
-        None => Ok(()),
-    }
+    let Some(setter) = loaded.warnings.iter().find(|w| w.key == "contents.baseimage") else {
+        return Ok(());
+    };
+    let key = [Step::Key("contents"), Step::Key("baseimage")];
+    Err(PlanError::BaseImage { file: loaded.sources.place(&setter.file, &key, None, true) })
 }
 
-/// The plan of an already parsed blueprint.
+/// The plan of an already loaded blueprint; `source` names it in messages.
 pub fn from_blueprint(
-    bp: &Blueprint,
+    loaded: &blueprint::Loaded,
     source: &Path,
     cwd: &Path,
     overrides: &Overrides,
 ) -> Result<Plan, PlanError> {
+    let bp = &loaded.blueprint;
     let specs = |list: &[blueprint::Repository]| -> Vec<RepositorySpec> {
         let spec = |r: &blueprint::Repository| {
             let local = r.local_path.clone().unwrap_or_else(|| cwd.join(&r.location));
@@ -267,17 +269,18 @@ pub fn from_blueprint(
 
     let plan = Plan {
         source: source.to_path_buf(),
+        source_files: loaded.sources.clone(),
         world,
         repositories,
         build_repositories: specs(bp.contents.build_repositories.as_deref().unwrap_or_default()),
         runtime_repositories: specs(
             bp.contents.runtime_repositories.as_deref().unwrap_or_default(),
         ),
-        runtime_keys: runtime_keys(bp, source)?,
-        certificates: certificates(bp, source)?,
+        runtime_keys: runtime_keys(bp, &loaded.sources, source)?,
+        certificates: certificates(bp, &loaded.sources, source)?,
         keyring,
         archs,
-        config: run_config(bp, source)?,
+        config: run_config(bp, &loaded.sources, source)?,
         annotations: annotations(bp),
         users: distinct(bp.accounts.users.iter().map(user)),
         groups: distinct(bp.accounts.groups.iter().map(|g| Group {
@@ -296,12 +299,16 @@ pub fn from_blueprint(
 
 /// The keys of `contents.runtime_keyring`, by name, in SubjectPublicKeyInfo PEM: each name
 /// a plain file name, each text one RSA public key, a name given twice the same key.
-fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<RuntimeKey>, PlanError> {
+fn runtime_keys(
+    bp: &Blueprint,
+    sources: &SourceFiles,
+    source: &Path,
+) -> Result<Vec<RuntimeKey>, PlanError> {
     let mut keys: Vec<RuntimeKey> = Vec::new();
     for entry in bp.contents.runtime_keyring.iter().flatten() {
         let file = entry.file_or(source);
         let refuse = |reason: String| PlanError::RuntimeKey {
-            blueprint: file.clone(),
+            blueprint: place_named(sources, source, "contents", "runtime_keyring", &entry.name),
             name: entry.name.clone(),
             reason,
         };
@@ -327,12 +334,16 @@ fn runtime_keys(bp: &Blueprint, source: &Path) -> Result<Vec<RuntimeKey>, PlanEr
 
 /// `certificates`: each additional certificate checked, under a plain file name; an entry
 /// given twice alike (a blueprint and one it includes) is one.
-fn certificates(bp: &Blueprint, source: &Path) -> Result<Certificates, PlanError> {
+fn certificates(
+    bp: &Blueprint,
+    sources: &SourceFiles,
+    source: &Path,
+) -> Result<Certificates, PlanError> {
     let Some(given) = &bp.certificates else { return Ok(Certificates::default()) };
     let mut additional: Vec<(String, certificates::Certificate)> = Vec::new();
     for entry in &given.additional {
         let refuse = |reason: String| PlanError::Certificate {
-            blueprint: entry.file_or(source),
+            blueprint: place_named(sources, source, "certificates", "additional", &entry.name),
             name: entry.name.clone(),
             reason,
         };
@@ -352,6 +363,17 @@ fn certificates(bp: &Blueprint, source: &Path) -> Result<Certificates, PlanError
     Ok(Certificates { additional, providers: given.providers.clone() })
 }
 
+/// Where the entry called `name` of the list `section.list` is written: at its name.
+fn place_named(sources: &SourceFiles, main: &Path, section: &str, list: &str, name: &str) -> Place {
+    let entry = Step::Entry { field: Some("name"), value: name };
+    sources.place(
+        main,
+        &[Step::Key(section), Step::Key(list), entry, Step::Key("name")],
+        None,
+        false,
+    )
+}
+
 /// Checks that `name` can be a file of `etc/apk/keys` as apk names keys: ASCII letters,
 /// digits and `._+@-`, not starting with a dot, at most 255 bytes.
 fn check_key_name(name: &str) -> Result<(), &'static str> {
@@ -369,63 +391,88 @@ fn check_key_name(name: &str) -> Result<(), &'static str> {
 
 /// Refuses what would make a broken or surprising image: see [`PlanError`].
 pub fn check(plan: &Plan) -> Result<(), PlanError> {
-    let blueprint = || plan.source.clone();
+    let place = |steps: &[Step<'_>], value: Option<&str>, key: bool| {
+        plan.source_files.place(&plan.source, steps, value, key)
+    };
     if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
-        return Err(PlanError::Environment { blueprint: blueprint(), key: key.clone() });
+        let blueprint = place(&[Step::Key("environment"), Step::Key(key)], None, true);
+        return Err(PlanError::Environment { blueprint, key: key.clone() });
     }
-    check_run_config(&plan.config, &plan.source)?;
+    check_run_config(&plan.config, &plan.source_files, &plan.source)?;
 
-    let account = |what: String| PlanError::Account { blueprint: blueprint(), what };
+    let account = |blueprint: Place, what: String| PlanError::Account { blueprint, what };
+    let user_field = |name: &str, field: &str, value: Option<&str>| {
+        let entry = Step::Entry { field: Some("username"), value: name };
+        place(&[Step::Key("accounts"), Step::Key("users"), entry, Step::Key(field)], value, false)
+    };
     let bad = |value: &str| value.contains([':', '\n', '\r', '\0']);
     let mut users = std::collections::BTreeSet::new();
     for u in &plan.users {
         for (field, value) in [("username", &u.name), ("homedir", &u.home), ("shell", &u.shell)] {
             if bad(value) {
-                return Err(account(format!(
-                    "user {:?}: {field} {value:?} holds ':' or a line break",
-                    u.name
-                )));
+                return Err(account(
+                    user_field(&u.name, field, Some(value)),
+                    format!("user {:?}: {field} {value:?} holds ':' or a line break", u.name),
+                ));
             }
         }
         let odd = |c: &str| c == "." || c == "..";
         if u.home != "/dev/null" && (!u.home.starts_with('/') || u.home.split('/').any(odd)) {
-            return Err(account(format!(
-                "user {:?}: homedir {:?} is not an absolute path without . or .. components",
-                u.name, u.home
-            )));
+            return Err(account(
+                user_field(&u.name, "homedir", Some(&u.home)),
+                format!(
+                    "user {:?}: homedir {:?} is not an absolute path without . or .. components",
+                    u.name, u.home
+                ),
+            ));
         }
         if !users.insert(u.name.as_str()) {
             let first = plan.users.iter().find(|f| f.name == u.name).unwrap_or(u);
-            return Err(account(format!(
-                "user {:?} is listed twice, differently: {}",
-                u.name,
-                differences(first, u)
-            )));
+            return Err(account(
+                user_field(&u.name, "username", None),
+                format!(
+                    "user {:?} is listed twice, differently: {}",
+                    u.name,
+                    differences(first, u)
+                ),
+            ));
         }
     }
     for name in plan.services.keys() {
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-            let name = name.clone();
-            return Err(PlanError::Service { blueprint: blueprint(), name });
+            let steps = [Step::Key("entrypoint"), Step::Key("services"), Step::Key(name)];
+            let blueprint = place(&steps, None, true);
+            return Err(PlanError::Service { blueprint, name: name.clone() });
         }
     }
     if let Some(os_release) = &plan.os_release {
-        check_os_release(os_release, &plan.source)?;
+        check_os_release(os_release, &plan.source_files, &plan.source)?;
     }
+    let group = |name: &str| {
+        let entry = Step::Entry { field: Some("groupname"), value: name };
+        place(
+            &[Step::Key("accounts"), Step::Key("groups"), entry, Step::Key("groupname")],
+            None,
+            false,
+        )
+    };
     let mut groups = std::collections::BTreeSet::new();
     for g in &plan.groups {
         if bad(&g.name) || g.members.iter().any(|m| bad(m) || m.contains(',')) {
-            return Err(account(format!(
-                "group {:?}: a name holds ':', ',' or a line break",
-                g.name
-            )));
+            return Err(account(
+                group(&g.name),
+                format!("group {:?}: a name holds ':', ',' or a line break", g.name),
+            ));
         }
         if !groups.insert(g.name.as_str()) {
             let first = plan.groups.iter().find(|f| f.name == g.name).unwrap_or(g);
-            return Err(account(format!(
-                "group {:?} is listed twice, differently: gid {} and {}, members {:?} and {:?}",
-                g.name, first.gid, g.gid, first.members, g.members
-            )));
+            return Err(account(
+                group(&g.name),
+                format!(
+                    "group {:?} is listed twice, differently: gid {} and {}, members {:?} and {:?}",
+                    g.name, first.gid, g.gid, first.members, g.members
+                ),
+            ));
         }
     }
     Ok(())
@@ -433,7 +480,11 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
 
 /// Refuses what would break `etc/os-release` or misplace `etc/ID-release`: see
 /// [`PlanError::OsRelease`].
-fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanError> {
+fn check_os_release(
+    os_release: &OsRelease,
+    sources: &SourceFiles,
+    source: &Path,
+) -> Result<(), PlanError> {
     let fields = [
         ("id", &os_release.id),
         ("name", &os_release.name),
@@ -448,7 +499,12 @@ fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanErr
         None => value.to_string(),
     };
     let refuse = |field, value: &str, expected| PlanError::OsRelease {
-        blueprint: source.to_path_buf(),
+        blueprint: sources.place(
+            source,
+            &[Step::Key("os-release"), Step::Key(field)],
+            Some(value),
+            false,
+        ),
         field,
         value: shown(value),
         expected,
@@ -475,12 +531,23 @@ fn check_os_release(os_release: &OsRelease, source: &Path) -> Result<(), PlanErr
 
 /// Refuses a run setting a runtime would refuse when it starts the image: see
 /// [`PlanError::RunConfig`].
-fn check_run_config(config: &RunConfig, source: &Path) -> Result<(), PlanError> {
-    let refuse = |field, value: &str, expected| PlanError::RunConfig {
-        blueprint: source.to_path_buf(),
-        field,
-        value: value.to_string(),
-        expected,
+fn check_run_config(
+    config: &RunConfig,
+    sources: &SourceFiles,
+    source: &Path,
+) -> Result<(), PlanError> {
+    let refuse = |field, value: &str, expected| {
+        // A volume is one entry of a list; the other fields are values of their own.
+        let steps = match field {
+            "volumes" => [Step::Key(field), Step::Entry { field: None, value }].to_vec(),
+            _ => [Step::Key(field)].to_vec(),
+        };
+        PlanError::RunConfig {
+            blueprint: sources.place(source, &steps, Some(value), false),
+            field,
+            value: value.to_string(),
+            expected,
+        }
     };
     let absolute = "an absolute path";
     if let Some(dir) = config.work_dir.as_deref().filter(|d| !d.starts_with('/')) {
@@ -543,12 +610,19 @@ fn is_signal(text: &str) -> bool {
             .is_some_and(|rest| rest.parse::<u8>().is_ok_and(|n| (1..=14).contains(&n)))
 }
 
-fn run_config(bp: &Blueprint, source: &Path) -> Result<RunConfig, PlanError> {
+fn run_config(
+    bp: &Blueprint,
+    sources: &SourceFiles,
+    source: &Path,
+) -> Result<RunConfig, PlanError> {
     let words = |field: &'static str, value: &str| {
-        shlex::split(value).ok_or_else(|| PlanError::Words {
-            blueprint: source.to_path_buf(),
-            field,
-            value: value.to_string(),
+        shlex::split(value).ok_or_else(|| {
+            let steps: Vec<Step<'_>> = field.split('.').map(Step::Key).collect();
+            PlanError::Words {
+                blueprint: sources.place(source, &steps, Some(value), false),
+                field,
+                value: value.to_string(),
+            }
         })
     };
     let bundle = bp.entrypoint.is_service_bundle().then(|| SERVICE_BUNDLE_COMMAND.to_string());
@@ -672,8 +746,7 @@ mod tests {
         let loaded = blueprint::parse_str(text, Path::new("b.yaml"), Path::new("/")).unwrap();
         let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
         let overrides = Overrides::default();
-        let plan =
-            from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)?;
+        let plan = from_blueprint(&loaded, Path::new("b.yaml"), Path::new("/"), &overrides)?;
         Ok((plan, warnings))
     }
 
@@ -705,7 +778,7 @@ mod tests {
                 archs: names.iter().map(ToString::to_string).collect(),
                 ..Overrides::default()
             };
-            from_blueprint(&loaded.blueprint, Path::new("b.yaml"), Path::new("/"), &overrides)
+            from_blueprint(&loaded, Path::new("b.yaml"), Path::new("/"), &overrides)
                 .map(|plan| plan.archs)
         };
 
@@ -726,15 +799,16 @@ mod tests {
 
     #[test]
     fn run_settings_no_runtime_would_start_are_refused() {
+        // Each error is placed at the value, by line and column.
         for (text, field) in [
-            ("work-dir: app\n", "work-dir \"app\""),
-            ("volumes: [/data, cache]\n", "volumes \"cache\""),
-            ("stop-signal: NOTASIGNAL\n", "stop-signal \"NOTASIGNAL\""),
-            ("stop-signal: \"0\"\n", "stop-signal \"0\""),
-            ("stop-signal: SIGRTMIN+16\n", "stop-signal \"SIGRTMIN+16\""),
+            ("work-dir: app\n", "1:11: work-dir \"app\""),
+            ("volumes: [/data, cache]\n", "1:18: volumes \"cache\""),
+            ("stop-signal: NOTASIGNAL\n", "1:14: stop-signal \"NOTASIGNAL\""),
+            ("\nstop-signal: \"0\"\n", "2:14: stop-signal \"0\""),
+            ("stop-signal: SIGRTMIN+16\n", "1:14: stop-signal \"SIGRTMIN+16\""),
         ] {
             let error = plan_of(text).unwrap_err().to_string();
-            assert!(error.starts_with(&format!("b.yaml: {field}: expected ")), "{error}");
+            assert!(error.starts_with(&format!("b.yaml:{field}: expected ")), "{error}");
         }
         for signal in ["SIGTERM", "term", "SIGRTMIN+3", "RTMAX-1", "9", "SIGWINCH"] {
             let text = format!("stop-signal: \"{signal}\"\nwork-dir: /app\nvolumes: [/data]\n");
@@ -759,17 +833,17 @@ mod tests {
         let shown = format!("{}…", &long[..80]);
         let long = (format!("os-release: {{id: {long}}}\n"), format!("id {shown:?}"));
         for (text, field) in [
-            ("os-release: {id: ../../bin/sh}\n", "id \"../../bin/sh\""),
-            ("os-release: {id: os, name: O}\n", "id \"os\""),
-            (long.0.as_str(), long.1.as_str()),
-            ("os-release: {name: \"A\\nID=evil\"}\n", "name \"A\\nID=evil\""),
-            ("os-release: {bug-report-url: \"x\\ty\"}\n", "bug-report-url \"x\\ty\""),
+            ("os-release: {id: ../../bin/sh}\n", "1:18: os-release.id \"../../bin/sh\""),
+            ("os-release: {id: os, name: O}\n", "1:18: os-release.id \"os\""),
+            (long.0.as_str(), &format!("1:18: os-release.{}", long.1)),
+            ("os-release: {name: \"A\\nID=evil\"}\n", "1:20: os-release.name \"A\\nID=evil\""),
+            (
+                "os-release: {bug-report-url: \"x\\ty\"}\n",
+                "1:30: os-release.bug-report-url \"x\\ty\"",
+            ),
         ] {
             let error = plan_of(text).unwrap_err().to_string();
-            assert!(
-                error.starts_with(&format!("b.yaml: os-release.{field}: expected ")),
-                "{error}"
-            );
+            assert!(error.starts_with(&format!("b.yaml:{field}: expected ")), "{error}");
         }
     }
 
@@ -785,6 +859,56 @@ mod tests {
         assert!(warned("contents: {packages: [x]}\nos-release: {id: acme}\n"));
         assert!(!warned("contents: {packages: [x]}\nos-release: {name: Acme}\n"));
         assert!(!warned("contents: {packages: [x]}\n"));
+    }
+
+    #[test]
+    fn a_refused_value_is_placed_where_it_is_written_in_the_blueprint_or_its_include() {
+        let dir = tempfile::tempdir().unwrap();
+        let (main, base) = (dir.path().join("main.yaml"), dir.path().join("base.yaml"));
+        let refused = |mine: &str, included: &str| {
+            std::fs::write(&base, included).unwrap();
+            std::fs::write(&main, format!("include: base.yaml\n{mine}")).unwrap();
+            load(&main, dir.path(), &Overrides::default()).map(drop).unwrap_err().to_string()
+        };
+        let (in_main, in_base) = (main.display().to_string(), base.display().to_string());
+
+        // What the blueprint gives is placed in it (line 1 is its include), what only the
+        // included file gives in that file, and a value of both is the blueprint's.
+        let id = "os-release:\n  id: a/b\n";
+        for (mine, included, file, at) in [
+            ("", id, &in_base, "2:7: os-release.id \"a/b\""),
+            (id, "os-release: {id: fine}\n", &in_main, "3:7: os-release.id \"a/b\""),
+            ("", "environment:\n  'A=B': x\n", &in_base, "2:3: environment key"),
+            (
+                "",
+                "accounts:\n  users:\n    - {username: web, uid: 1}\n    \
+                 - username: app\n      uid: 2\n      homedir: rel\n",
+                &in_base,
+                "6:16: accounts: user \"app\": homedir \"rel\"",
+            ),
+            (
+                "accounts:\n  groups:\n    - {groupname: 'a:b', gid: 5}\n",
+                "",
+                &in_main,
+                "4:19: accounts: group \"a:b\"",
+            ),
+            (
+                "",
+                "entrypoint:\n  type: service-bundle\n  services:\n    '..': /bin/x\n",
+                &in_base,
+                "4:5: entrypoint.services: \"..\"",
+            ),
+            ("", "cmd: \"'open\"\n", &in_base, "1:6: cmd \"'open\""),
+            (
+                "",
+                "contents:\n  runtime_keyring:\n    - name: .hidden\n      content: x\n",
+                &in_base,
+                "3:13: contents.runtime_keyring: \".hidden\"",
+            ),
+        ] {
+            let error = refused(mine, included);
+            assert!(error.starts_with(&format!("{file}:{at}")), "{error}");
+        }
     }
 
     #[test]

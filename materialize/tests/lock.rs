@@ -92,8 +92,7 @@ fn realworld_locks_round_trip_and_apko_bytes_are_reproduced() {
 /// `flatroot resolve -o` does.
 fn lock_of(blueprint: &Path, cwd: &Path) -> (Lock, Vec<Resolved>) {
     let loaded = blueprint::load(blueprint, cwd).unwrap();
-    let plan =
-        plan::from_blueprint(&loaded.blueprint, blueprint, cwd, &Overrides::default()).unwrap();
+    let plan = plan::from_blueprint(&loaded, blueprint, cwd, &Overrides::default()).unwrap();
     let options = Options { trust: Trust::default(), ..Options::default() };
     let keyring = Keyring::load_files(&plan.keyring).unwrap();
     let resolved: Vec<Resolved> = plan

@@ -34,8 +34,7 @@ fn unpacking_reports_each_package_as_it_is_done() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let blueprint = Path::new("testdata/blueprint.yaml");
     let loaded = blueprint::load(blueprint, &root).unwrap();
-    let plan =
-        plan::from_blueprint(&loaded.blueprint, blueprint, &root, &Overrides::default()).unwrap();
+    let plan = plan::from_blueprint(&loaded, blueprint, &root, &Overrides::default()).unwrap();
     let options = Options { trust: Trust::default(), ..Options::default() };
     let keyring = Keyring::load_files(&plan.keyring).unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();

@@ -92,7 +92,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 },
             )),
             Err(error) => {
-                for line in failure_lines(name, error.as_ref()) {
+                // The error names the blueprint file already.
+                for line in failure_lines(name, None, error.as_ref()) {
                     spinner.println(&line);
                 }
                 rows.insert(index, failure_row(name, blueprint, error.as_ref()));
@@ -115,7 +116,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 outcome.index_digest,
                 started.elapsed().as_secs_f64()
             )],
-            Err(error) => failure_lines(name, error),
+            Err(error) => failure_lines(name, Some(&items[i].plan.source), error),
         };
         for line in report {
             spinner.println(&line);
@@ -225,9 +226,17 @@ impl InOrder {
     }
 }
 
-/// `error: NAME: …` and a `caused by: …` line per cause, as a failed build prints them.
-fn failure_lines(name: &str, error: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut lines = vec![format!("error: {name}: {error}")];
+/// `error: NAME: …` (`error: NAME (BLUEPRINT): …` when the error does not name the file) and
+/// a `caused by: …` line per cause, as a failed build prints them.
+fn failure_lines(
+    name: &str,
+    blueprint: Option<&Path>,
+    error: &(dyn std::error::Error + 'static),
+) -> Vec<String> {
+    let mut lines = match blueprint {
+        Some(file) => vec![format!("error: {name} ({}): {error}", file.display())],
+        None => vec![format!("error: {name}: {error}")],
+    };
     let mut cause = error.source();
     while let Some(inner) = cause {
         lines.push(format!("caused by: {inner}"));

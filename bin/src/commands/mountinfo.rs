@@ -108,6 +108,11 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
         }
         _ => return std::fs::canonicalize(&absolute),
     };
+    // A mountpoint is taken as written, without a look at it: a look waits for the mount's
+    // server, which may be stopped and never answer. The kernel lists no symlink as one.
+    if read().is_ok_and(|mounts| on(&mounts, &resolved).is_some()) {
+        return Ok(resolved);
+    }
     // A symlink there is followed, as umount(8) follows it. Looking at a mount whose server
     // is gone fails (ENOTCONN): that name is the mount, as written.
     match std::fs::symlink_metadata(&resolved) {

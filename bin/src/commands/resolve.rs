@@ -69,7 +69,7 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     }
     let repos = crate::cli::RepositoryArgs::from(args.repos.clone());
     let overrides = repos.overrides(&args.archs);
-    let plan = plan::from_blueprint(&loaded.blueprint, &args.blueprint, &cwd, &overrides)?;
+    let plan = plan::from_blueprint(&loaded, &args.blueprint, &cwd, &overrides)?;
     let options = crate::commands::options::repository_options(None, &repos)?;
     let keyring = build::load_keyring(&plan, &options)?;
 

@@ -13,6 +13,14 @@ fn errors_exit_with_status_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("missing.tar"), "{}", stderr(&output));
 
+    // A directory that is not a layout is called that, not an index.json that is missing.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let output = run(flatroot().args(["diff", HELLO_OLD]).arg(&plain));
+    assert_eq!(output.status.code(), Some(2));
+    let want = format!("{}: a directory, but not an OCI image layout", plain.display());
+    assert!(stderr(&output).contains(&want), "{}", stderr(&output));
+
     let output = run(flatroot().args(["diff", BLUEPRINT, BLUEPRINT, "--ignore", "colour"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--ignore \"colour\""), "{}", stderr(&output));

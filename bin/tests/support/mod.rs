@@ -131,6 +131,30 @@ pub fn success(output: &Output) -> String {
     stdout(output).trim().to_string()
 }
 
+/// Asserts that `text` names `file` at a line and column followed by `: {rest}`, and that
+/// the file holds `written` there; returns the line and column.
+pub fn assert_placed(text: &str, file: &Path, rest: &str, written: &str) -> (usize, usize) {
+    let prefix = format!("{}:", file.display());
+    let found = text.match_indices(&prefix).find_map(|(at, _)| {
+        let after = &text[at + prefix.len()..];
+        let (line, after) = after.split_once(':')?;
+        let (column, after) = after.split_once(": ")?;
+        let place = (line.parse::<usize>().ok()?, column.parse::<usize>().ok()?);
+        after.starts_with(rest).then_some(place)
+    });
+    let Some((line, column)) = found else {
+        panic!("expected {prefix}LINE:COLUMN: {rest} in:\n{text}");
+    };
+    let source = std::fs::read_to_string(file).unwrap();
+    let shown = source.lines().nth(line - 1).unwrap_or_default();
+    let from = shown.char_indices().nth(column - 1).map(|(at, _)| at).unwrap_or(shown.len());
+    assert!(
+        shown[from..].starts_with(written),
+        "{file:?}:{line}:{column} is {shown:?}, not {written:?}"
+    );
+    (line, column)
+}
+
 /// Builds `blueprint` (relative to the repository root) into `out` with extra arguments,
 /// returning the printed digest.
 pub fn build(blueprint: &str, out: &Path, extra: &[&str]) -> String {

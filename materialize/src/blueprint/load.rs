@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
+use super::place::SourceFiles;
 use super::types::{Blueprint, PathKind};
 use super::yaml::{self, SyntaxError};
 
@@ -24,6 +25,8 @@ pub struct Loaded {
     pub warnings: Vec<Warning>,
     /// Every file read: the blueprint itself first, then each include in the order followed.
     pub files: Vec<PathBuf>,
+    /// The same files with their text, to place a value of the merged blueprint in them.
+    pub sources: SourceFiles,
 }
 
 /// A key present in a blueprint that flatroot parses but does not act on.
@@ -200,7 +203,13 @@ pub fn parse_str(text: &str, origin: &Path, cwd: &Path) -> Result<Loaded, Bluepr
 }
 
 fn load_text(text: &str, origin: PathBuf, cwd: &Path) -> Result<Loaded, BlueprintError> {
-    let mut loader = Loader { cwd, stack: Vec::new(), warnings: Vec::new(), files: Vec::new() };
+    let mut loader = Loader {
+        cwd,
+        stack: Vec::new(),
+        warnings: Vec::new(),
+        files: Vec::new(),
+        texts: Vec::new(),
+    };
     let mut blueprint = loader.parse_file(text, origin.clone())?;
 
     check_base_image(&blueprint, &origin)?;
@@ -212,7 +221,8 @@ fn load_text(text: &str, origin: PathBuf, cwd: &Path) -> Result<Loaded, Blueprin
         "loaded blueprint {}",
         origin.display()
     );
-    Ok(Loaded { blueprint, warnings: loader.warnings, files: loader.files })
+    let sources = SourceFiles::new(loader.texts);
+    Ok(Loaded { blueprint, warnings: loader.warnings, files: loader.files, sources })
 }
 
 struct Loader<'a> {
@@ -221,6 +231,7 @@ struct Loader<'a> {
     stack: Vec<(PathBuf, PathBuf)>,
     warnings: Vec<Warning>,
     files: Vec<PathBuf>,
+    texts: Vec<(PathBuf, String)>,
 }
 
 impl Loader<'_> {
@@ -231,6 +242,7 @@ impl Loader<'_> {
         mark_inline_files(&mut blueprint, &file);
         self.warnings.extend(warnings(&blueprint, &file));
         self.files.push(file.clone());
+        self.texts.push((file.clone(), text.to_owned()));
 
         // apko follows an include only when it names something.
         let Some(include) = blueprint.include.clone().filter(|i| !i.is_empty()) else {

@@ -28,6 +28,7 @@ mod extras;
 mod load;
 mod mode;
 mod number;
+mod place;
 mod trust;
 mod types;
 mod yaml;
@@ -38,6 +39,7 @@ pub use load::{
     BlueprintError, Loaded, MAX_BLUEPRINT_BYTES, MAX_INCLUDE_DEPTH, Warning, load, parse_str,
 };
 pub use mode::Mode;
+pub use place::{Place, SourceFiles, Step};
 pub use trust::{Certificates, InlineFile};
 pub use types::{
     Accounts, Blueprint, Contents, Entrypoint, Group, KeyringEntry, OsRelease, PathKind,

@@ -140,6 +140,22 @@ fn from_merged<T: DeserializeOwned>(
     })
 }
 
+/// `text` read as a YAML value with its merge keys applied; None when it cannot be.
+pub(super) fn merged_value(text: &str) -> Option<serde_yaml::Value> {
+    let mut value = serde_yaml::from_str(text).ok()?;
+    apply_merge(&mut value, "").ok()?;
+    Some(value)
+}
+
+/// The 1-based line and column where the field at `path` is written in `text`: of its value,
+/// or with `key` of its key (see [`locate`]).
+pub(super) fn locate_field(text: &str, path: &[FieldStep], key: bool) -> Option<(usize, usize)> {
+    locate::locate_steps(text, path, key)
+}
+
+/// One step of a field path: a mapping key or a sequence index.
+pub(super) use locate::Step as FieldStep;
+
 /// Merges every `<<` of `value` into its mapping as go-yaml does: a mapping's own keys win
 /// over merged ones, an earlier mapping of a merged list over a later one, and an operand
 /// that merges keys itself (an anchored mapping built with `<<`) is merged first, so that

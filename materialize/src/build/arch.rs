@@ -306,10 +306,16 @@ fn tree_checked(
     let (count, stores) = (added.certificates, &added.stores);
     tracing::debug!(arch, count, stores = ?stores, "certificates installed");
 
-    paths::apply(&mut tree, &plan.paths, build_time).map_err(|source| BuildError::Paths {
-        blueprint: plan.source.clone(),
-        source: Box::new(source),
-    })?;
+    // One entry at a time, so that a failure names the entry's place in the blueprint.
+    for (index, entry) in plan.paths.iter().enumerate() {
+        paths::apply(&mut tree, std::slice::from_ref(entry), build_time).map_err(|source| {
+            let files = &plan.source_files;
+            BuildError::Paths {
+                blueprint: files.place_entry(&plan.source, &["paths"], index, Some("path")),
+                source: Box::new(source),
+            }
+        })?;
+    }
 
     if let Some(given) = &plan.os_release {
         let outcome =

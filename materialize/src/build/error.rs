@@ -179,8 +179,8 @@ pub enum BuildError {
     /// A `paths` mutation failed.
     #[error("{blueprint}: paths")]
     Paths {
-        /// The blueprint.
-        blueprint: PathBuf,
+        /// Where the entry is written.
+        blueprint: crate::blueprint::Place,
         /// What went wrong.
         #[source]
         source: Box<PathsError>,

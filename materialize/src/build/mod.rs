@@ -49,6 +49,9 @@ use crate::store::DataStore;
 pub struct Plan {
     /// The blueprint file, for messages.
     pub source: PathBuf,
+    /// The text of the blueprint and of the files it includes, to say where in them a value
+    /// that fails is written.
+    pub source_files: crate::blueprint::SourceFiles,
     /// The world: dependency strings in blueprint order.
     pub world: Vec<String>,
     /// `contents.repositories`, then `--repository`: packages come from them, and the

@@ -197,6 +197,11 @@ pub fn open(path: &Path) -> Result<Vec<ImageView>, ImageReadError> {
 /// [`ImageView::tree`].
 pub fn open_with(path: &Path, limits: &Limits) -> Result<Vec<ImageView>, ImageReadError> {
     if path.is_dir() {
+        // Said plainly, rather than as an index.json that cannot be read.
+        if path.join("index.json").symlink_metadata().is_err() {
+            let what = "a directory, but not an OCI image layout: it holds no index.json";
+            return Err(ImageReadError::Format { path: path.to_path_buf(), what: what.into() });
+        }
         return open_layout(&Reader::new(Box::new(DirStore(path.to_path_buf())), path, limits));
     }
     let layer = blob::input_file(path, limits)?;

@@ -63,6 +63,10 @@ impl Image {
 /// or of another size.
 pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Result<Image, RegistryError> {
     let index_path = dir.join("index.json");
+    if dir.is_dir() && index_path.symlink_metadata().is_err() {
+        let what = "a directory, but not an OCI image layout: it holds no index.json";
+        return Err(layout_error(dir, what.to_string()));
+    }
     let index_bytes = read_manifest(&index_path)?;
     let index = read_json(&index_path, &index_bytes)?;
     let Some(descriptors) = index.get("manifests").and_then(|m| m.as_array()) else {

@@ -239,15 +239,13 @@ fn runtime_keyring_and_certificates_examples_parse_inline_entries() {
     let source = Path::new("examples/certificates.yaml");
     let overrides = flatroot_materialize::plan::Overrides::default();
     let plan =
-        flatroot_materialize::plan::from_blueprint(&certs.blueprint, source, &apko, &overrides)
-            .unwrap();
+        flatroot_materialize::plan::from_blueprint(&certs, source, &apko, &overrides).unwrap();
     let fingerprints: Vec<usize> =
         plan.certificates.additional.iter().map(|(_, c)| c.fingerprint.len()).collect();
     assert_eq!(fingerprints, [64, 64]);
     let source = Path::new("examples/runtime-keyring.yaml");
     let plan =
-        flatroot_materialize::plan::from_blueprint(&keyring.blueprint, source, &apko, &overrides)
-            .unwrap();
+        flatroot_materialize::plan::from_blueprint(&keyring, source, &apko, &overrides).unwrap();
     assert_eq!(plan.runtime_keys[0].name, "example-mirror.rsa.pub");
 }
 

@@ -17,7 +17,7 @@ const FOUND: &str = "flatroot: the field looked for";
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     /// A mapping key.
     Key(String),
     /// A sequence index.
@@ -29,11 +29,14 @@ enum Step {
 /// None when the path cannot be followed (a key holding `.` or `[`, a path through a list of
 /// merged mappings the parser cannot find).
 pub(super) fn locate(text: &str, path: &str, key: bool) -> Option<(usize, usize)> {
-    let steps = steps(path)?;
+    locate_steps(text, &steps(path)?, key)
+}
 
+/// As [`locate`], for a path given as steps: a key may hold any character.
+pub(crate) fn locate_steps(text: &str, steps: &[Step], key: bool) -> Option<(usize, usize)> {
     // A field the mapping gives itself wins over a merged one: look for it first.
     for through_merges in [false, true] {
-        let seek = Seek { steps: &steps, key, through_merges };
+        let seek = Seek { steps, key, through_merges };
         let deserializer = serde_yaml::Deserializer::from_str(text);
         let Err(error) = seek.deserialize(deserializer) else { continue };
         if error.to_string().contains(FOUND) {
