@@ -99,6 +99,11 @@ fn a_paths_entry_that_fails_is_placed_in_the_file_that_gives_it() {
     write("paths: [{path: /srv, type: directory}]\n", "  - {path: /srv/ok/, type: empty-file}\n");
     let text = fails(&blueprint, &[]);
     assert_placed(&text, &blueprint, "paths", "/srv/ok/");
+
+    // A hardlink whose source is missing is placed at its source.
+    write("paths: []\n", "  - {path: /srv/h, type: hardlink, source: /no/such}\n");
+    let text = fails(&blueprint, &[]);
+    assert_placed(&text, &blueprint, "paths", "/no/such");
 }
 
 #[test]

@@ -246,7 +246,8 @@ fn an_additional_certificate_that_is_none_is_refused_naming_it() {
     let text = stderr(&output);
     let want = "certificates.additional: \"not-a-cert\": expected a -----BEGIN CERTIFICATE----- \
                 block";
-    assert_placed(&text, &path, want, "not-a-cert");
+    // Placed at the content, which is what is wrong.
+    assert_placed(&text, &path, want, "\"-----BEGIN PUBLIC KEY");
     assert!(!out.exists());
 }
 
@@ -270,7 +271,7 @@ fn an_error_in_an_included_blueprints_certificate_or_key_names_that_file() {
     let output = run(flatroot().arg("build").arg(&main).arg(dir.path().join("out")));
     assert_eq!(output.status.code(), Some(2));
     let want = "certificates.additional: \"not-a-cert\"";
-    assert_placed(&stderr(&output), &included, want, "not-a-cert");
+    assert_placed(&stderr(&output), &included, want, "\"-----BEGIN PUBLIC KEY");
 
     let keyring =
         format!("contents:\n  runtime_keyring:\n    - name: k.rsa.pub\n      content: {:?}\n", "x");
@@ -278,5 +279,5 @@ fn an_error_in_an_included_blueprints_certificate_or_key_names_that_file() {
     let output = run(flatroot().arg("build").arg(&main).arg(dir.path().join("out")));
     assert_eq!(output.status.code(), Some(2));
     let want = "contents.runtime_keyring: \"k.rsa.pub\"";
-    assert_placed(&stderr(&output), &included, want, "k.rsa.pub");
+    assert_placed(&stderr(&output), &included, want, "\"x\"");
 }

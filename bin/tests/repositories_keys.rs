@@ -208,9 +208,16 @@ fn bad_runtime_keys_are_refused_naming_the_blueprint_and_the_key() {
 
         assert_eq!(output.status.code(), Some(2), "{entries:?}: {}", stderr(&output));
         let text = stderr(&output);
-        // Placed at the name of the entry at fault (of a name given twice, its first).
-        let name = entries.last().map(|(name, _)| *name).unwrap_or_default();
-        assert_placed(&text, &path, "contents.runtime_keyring", &format!("{name:?}"));
+        // Placed at the name of the entry at fault (of a name given twice, the repeat's), or
+        // at its content when that is what is wrong.
+        let (name, content) = entries.last().copied().unwrap_or_default();
+        let at_name = expected.contains("not a key file name") || expected.contains("twice");
+        let written = if at_name { format!("{name:?}") } else { format!("{content:?}") };
+        let (line, _) = assert_placed(&text, &path, "contents.runtime_keyring", &written);
+        let source = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = source.lines().collect();
+        let last = lines.iter().rposition(|l| l.contains(&written)).unwrap() + 1;
+        assert_eq!(line, last, "the last entry's: {text}");
         assert!(text.contains(expected), "{entries:?}: expected {expected:?} in {text}");
         assert!(!text.contains("panicked"), "{text}");
         assert!(!out.exists(), "nothing is written");

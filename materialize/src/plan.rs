@@ -307,23 +307,24 @@ fn runtime_keys(
     let mut keys: Vec<RuntimeKey> = Vec::new();
     for entry in bp.contents.runtime_keyring.iter().flatten() {
         let file = entry.file_or(source);
-        let refuse = |reason: String| PlanError::RuntimeKey {
-            blueprint: place_named(sources, source, "contents", "runtime_keyring", &entry.name),
+        let refuse = |at: Part, reason: String| PlanError::RuntimeKey {
+            blueprint: place_entry(sources, source, ("contents", "runtime_keyring"), entry, at),
             name: entry.name.clone(),
             reason,
         };
-        check_key_name(&entry.name).map_err(|e| refuse(format!("not a key file name: {e}")))?;
+        check_key_name(&entry.name)
+            .map_err(|e| refuse(Part::Name, format!("not a key file name: {e}")))?;
         let blocks = crate::pem::block_count(&entry.content);
         if blocks != 1 {
             let found = format!("the content holds {blocks} PEM blocks; expected one public key");
-            return Err(refuse(found));
+            return Err(refuse(Part::Content, found));
         }
         let pem = canonical_public_key_pem(&entry.name, &entry.content)
-            .map_err(|e| refuse(crate::error_chain(&e)))?;
+            .map_err(|e| refuse(Part::Content, crate::error_chain(&e)))?;
 
         match keys.iter().find(|key| key.name == entry.name) {
             Some(first) if first.pem != pem => {
-                return Err(refuse("named twice, with different keys".to_string()));
+                return Err(refuse(Part::Repeat, "named twice, with different keys".to_string()));
             }
             Some(_) => {}
             None => keys.push(RuntimeKey { name: entry.name.clone(), pem, file }),
@@ -342,18 +343,20 @@ fn certificates(
     let Some(given) = &bp.certificates else { return Ok(Certificates::default()) };
     let mut additional: Vec<(String, certificates::Certificate)> = Vec::new();
     for entry in &given.additional {
-        let refuse = |reason: String| PlanError::Certificate {
-            blueprint: place_named(sources, source, "certificates", "additional", &entry.name),
+        let refuse = |at: Part, reason: String| PlanError::Certificate {
+            blueprint: place_entry(sources, source, ("certificates", "additional"), entry, at),
             name: entry.name.clone(),
             reason,
         };
-        check_key_name(&entry.name).map_err(|e| refuse(format!("not a file name: {e}")))?;
+        check_key_name(&entry.name)
+            .map_err(|e| refuse(Part::Name, format!("not a file name: {e}")))?;
         if entry.name.len() > certificates::MAX_NAME_LEN {
             let most = certificates::MAX_NAME_LEN;
             let why = format!("longer than {most} bytes, so NAME-SHA256.crt is no file name");
-            return Err(refuse(why));
+            return Err(refuse(Part::Name, why));
         }
-        let parsed = certificates::parse(&entry.content).map_err(|e| refuse(e.to_string()))?;
+        let parsed = certificates::parse(&entry.content)
+            .map_err(|e| refuse(Part::Content, e.to_string()))?;
 
         let named = (entry.name.clone(), parsed);
         if !additional.contains(&named) {
@@ -363,23 +366,43 @@ fn certificates(
     Ok(Certificates { additional, providers: given.providers.clone() })
 }
 
-/// Where the entry called `name` of the list `section.list` is written: at its name.
-fn place_named(sources: &SourceFiles, main: &Path, section: &str, list: &str, name: &str) -> Place {
-    let entry = Step::Entry { field: Some("name"), value: name };
-    sources.place(
-        main,
-        &[Step::Key(section), Step::Key(list), entry, Step::Key("name")],
-        None,
-        false,
-    )
+/// What of an inline file entry an error is about.
+#[derive(Clone, Copy)]
+enum Part {
+    /// Its name.
+    Name,
+    /// Its content.
+    Content,
+    /// Its name, given again: the later entry.
+    Repeat,
+}
+
+/// Where `part` of `entry`, in the list `section.list`, is written.
+fn place_entry(
+    sources: &SourceFiles,
+    main: &Path,
+    (section, list): (&str, &str),
+    entry: &blueprint::InlineFile,
+    part: Part,
+) -> Place {
+    let (name, value) = (Some("name"), entry.name.as_str());
+    let (found, key) = match part {
+        Part::Name => (Step::Entry { field: name, value }, "name"),
+        Part::Content => (Step::Entry { field: name, value }, "content"),
+        Part::Repeat => (Step::LastEntry { field: name, value }, "name"),
+    };
+    sources.place(main, &[Step::Key(section), Step::Key(list), found, Step::Key(key)], None, false)
 }
 
 /// Checks that `name` can be a file of `etc/apk/keys` as apk names keys: ASCII letters,
 /// digits and `._+@-`, not starting with a dot, at most 255 bytes.
 fn check_key_name(name: &str) -> Result<(), &'static str> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._+@-".contains(c);
-    if name.is_empty() || name.len() > 255 {
-        return Err("expected a file name of 1 to 255 bytes");
+    if name.is_empty() {
+        return Err("expected a file name, not nothing");
+    }
+    if name.len() > 255 {
+        return Err("expected a file name of at most 255 bytes");
     }
     if name.starts_with('.') || !name.chars().all(allowed) {
         return Err(
@@ -405,6 +428,12 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
         let entry = Step::Entry { field: Some("username"), value: name };
         place(&[Step::Key("accounts"), Step::Key("users"), entry, Step::Key(field)], value, false)
     };
+    // A name given twice is placed at its repeat: the later entry, in the blueprint before
+    // the files it includes, whose entries come first.
+    let repeat = |list: &str, field: &str, name: &str| {
+        let entry = Step::LastEntry { field: Some(field), value: name };
+        place(&[Step::Key("accounts"), Step::Key(list), entry, Step::Key(field)], None, false)
+    };
     let bad = |value: &str| value.contains([':', '\n', '\r', '\0']);
     let mut users = std::collections::BTreeSet::new();
     for u in &plan.users {
@@ -429,7 +458,7 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
         if !users.insert(u.name.as_str()) {
             let first = plan.users.iter().find(|f| f.name == u.name).unwrap_or(u);
             return Err(account(
-                user_field(&u.name, "username", None),
+                repeat("users", "username", &u.name),
                 format!(
                     "user {:?} is listed twice, differently: {}",
                     u.name,
@@ -448,30 +477,39 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
     if let Some(os_release) = &plan.os_release {
         check_os_release(os_release, &plan.source_files, &plan.source)?;
     }
-    let group = |name: &str| {
+    let group = |name: &str, last: &[Step<'_>]| {
         let entry = Step::Entry { field: Some("groupname"), value: name };
-        place(
-            &[Step::Key("accounts"), Step::Key("groups"), entry, Step::Key("groupname")],
-            None,
-            false,
-        )
+        let mut steps = vec![Step::Key("accounts"), Step::Key("groups"), entry];
+        steps.extend_from_slice(last);
+        place(&steps, None, false)
     };
     let mut groups = std::collections::BTreeSet::new();
     for g in &plan.groups {
-        if bad(&g.name) || g.members.iter().any(|m| bad(m) || m.contains(',')) {
+        if bad(&g.name) {
             return Err(account(
-                group(&g.name),
-                format!("group {:?}: a name holds ':', ',' or a line break", g.name),
+                group(&g.name, &[Step::Key("groupname")]),
+                format!("group {:?}: the name holds ':' or a line break", g.name),
+            ));
+        }
+        if let Some(member) = g.members.iter().find(|m| bad(m) || m.contains(',')) {
+            let at = [Step::Key("members"), Step::Entry { field: None, value: member }];
+            return Err(account(
+                group(&g.name, &at),
+                format!("group {:?}: member {member:?} holds ':', ',' or a line break", g.name),
             ));
         }
         if !groups.insert(g.name.as_str()) {
             let first = plan.groups.iter().find(|f| f.name == g.name).unwrap_or(g);
+            let mut differ = Vec::new();
+            if first.gid != g.gid {
+                differ.push(format!("gid {} and {}", first.gid, g.gid));
+            }
+            if first.members != g.members {
+                differ.push(format!("members {:?} and {:?}", first.members, g.members));
+            }
             return Err(account(
-                group(&g.name),
-                format!(
-                    "group {:?} is listed twice, differently: gid {} and {}, members {:?} and {:?}",
-                    g.name, first.gid, g.gid, first.members, g.members
-                ),
+                repeat("groups", "groupname", &g.name),
+                format!("group {:?} is listed twice, differently: {}", g.name, differ.join(", ")),
             ));
         }
     }
@@ -899,6 +937,25 @@ mod tests {
                 "4:5: entrypoint.services: \"..\"",
             ),
             ("", "cmd: \"'open\"\n", &in_base, "1:6: cmd \"'open\""),
+            (
+                "accounts:\n  groups:\n    - groupname: g\n      gid: 5\n      \
+                 members: [ok, 'b:ad']\n",
+                "",
+                &in_main,
+                "6:21: accounts: group \"g\": member \"b:ad\" holds ':'",
+            ),
+            (
+                "accounts:\n  users:\n    - {username: a, uid: 5}\n    - {username: a, uid: 6}\n",
+                "",
+                &in_main,
+                "5:18: accounts: user \"a\" is listed twice, differently: uid 5 and 6",
+            ),
+            (
+                "",
+                "contents:\n  runtime_keyring:\n    - name: k.pub\n      content: x\n",
+                &in_base,
+                "4:16: contents.runtime_keyring: \"k.pub\": the content holds 0 PEM blocks",
+            ),
             (
                 "",
                 "contents:\n  runtime_keyring:\n    - name: .hidden\n      content: x\n",

@@ -92,8 +92,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 },
             )),
             Err(error) => {
-                // The error names the blueprint file already.
-                for line in failure_lines(name, None, error.as_ref()) {
+                for line in failure_lines(name, blueprint, error.as_ref()) {
                     spinner.println(&line);
                 }
                 rows.insert(index, failure_row(name, blueprint, error.as_ref()));
@@ -116,7 +115,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 outcome.index_digest,
                 started.elapsed().as_secs_f64()
             )],
-            Err(error) => failure_lines(name, Some(&items[i].plan.source), error),
+            Err(error) => failure_lines(name, &items[i].plan.source, error),
         };
         for line in report {
             spinner.println(&line);
@@ -226,17 +225,14 @@ impl InOrder {
     }
 }
 
-/// `error: NAME: …` (`error: NAME (BLUEPRINT): …` when the error does not name the file) and
-/// a `caused by: …` line per cause, as a failed build prints them.
+/// `error: NAME (BLUEPRINT): …` and a `caused by: …` line per cause, as a failed build
+/// prints them; the blueprint as given, which an error in a file it includes does not name.
 fn failure_lines(
     name: &str,
-    blueprint: Option<&Path>,
+    blueprint: &Path,
     error: &(dyn std::error::Error + 'static),
 ) -> Vec<String> {
-    let mut lines = match blueprint {
-        Some(file) => vec![format!("error: {name} ({}): {error}", file.display())],
-        None => vec![format!("error: {name}: {error}")],
-    };
+    let mut lines = vec![format!("error: {name} ({}): {error}", blueprint.display())];
     let mut cause = error.source();
     while let Some(inner) = cause {
         lines.push(format!("caused by: {inner}"));

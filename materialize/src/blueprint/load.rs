@@ -138,10 +138,14 @@ pub enum BlueprintError {
         limit: usize,
     },
     /// A value that parses but that apko would refuse, e.g. a user with uid 0.
-    #[error("{}: {field}: {reason}", file.display())]
+    #[error("{}: {field}: {reason}", at(file, *line, *column))]
     Invalid {
         /// The file that sets the value.
         file: PathBuf,
+        /// 1-based line of the value, when it can be found.
+        line: Option<usize>,
+        /// 1-based column of the value, when it can be found.
+        column: Option<usize>,
         /// Where in the blueprint, e.g. `accounts.users[1].uid`.
         field: String,
         /// What is wrong.
@@ -238,7 +242,7 @@ impl Loader<'_> {
     fn parse_file(&mut self, text: &str, file: PathBuf) -> Result<Blueprint, BlueprintError> {
         let mut blueprint: Blueprint = yaml::from_str(text).map_err(|e| syntax(&file, e))?;
 
-        check(&blueprint, &file)?;
+        check(&blueprint, &file, text)?;
         mark_inline_files(&mut blueprint, &file);
         self.warnings.extend(warnings(&blueprint, &file));
         self.files.push(file.clone());
@@ -327,12 +331,19 @@ fn read_limited(path: &Path) -> Result<String, BlueprintError> {
         .map_err(|e| syntax(path, yaml::not_utf8(e.as_bytes(), &e.utf8_error())))
 }
 
-/// What apko's `Validate` refuses, checked per file so the error names the file at fault.
-fn check(blueprint: &Blueprint, file: &Path) -> Result<(), BlueprintError> {
-    let invalid = |field: String, reason: &str| BlueprintError::Invalid {
-        file: file.to_path_buf(),
-        field,
-        reason: reason.to_owned(),
+/// What apko's `Validate` refuses, checked per file (whose `text` it is) so the error names
+/// the file at fault and where the value is.
+fn check(blueprint: &Blueprint, file: &Path, text: &str) -> Result<(), BlueprintError> {
+    let invalid = |field: String, reason: &str| {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let (line, column) = yaml::locate_path(text, &field, false).unzip();
+        BlueprintError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field,
+            reason: reason.to_owned(),
+        }
     };
 
     for (index, user) in blueprint.accounts.users.iter().enumerate() {
@@ -379,8 +390,11 @@ fn check_base_image(blueprint: &Blueprint, file: &Path) -> Result<(), BlueprintE
     if !settings {
         return Ok(());
     }
+    // The merged blueprint, with settings from any of its files: no one place to point at.
     Err(BlueprintError::Invalid {
         file: file.to_path_buf(),
+        line: None,
+        column: None,
         field: "contents.baseimage".to_owned(),
         reason: "with a base image only contents, archs and include may be set".to_owned(),
     })
@@ -393,7 +407,10 @@ fn warnings(blueprint: &Blueprint, file: &Path) -> Vec<Warning> {
     let contents = &blueprint.contents;
     let present = [
         ("contents.baseimage", contents.baseimage.is_some()),
-        ("entrypoint.type", blueprint.entrypoint.kind.is_some() && !bundle),
+        (
+            "entrypoint.type",
+            blueprint.entrypoint.kind.as_deref().is_some_and(|k| !k.is_empty()) && !bundle,
+        ),
         ("entrypoint.services", blueprint.entrypoint.services.is_some() && !bundle),
         ("layering", blueprint.layering.is_some()),
         ("options", blueprint.options.is_some()),

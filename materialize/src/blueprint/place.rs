@@ -50,6 +50,13 @@ pub enum Step<'a> {
         /// What it must be.
         value: &'a str,
     },
+    /// As [`Step::Entry`], the last such entry: where a repeat is.
+    LastEntry {
+        /// The entry's field compared, or the entry.
+        field: Option<&'a str>,
+        /// What it must be.
+        value: &'a str,
+    },
 }
 
 /// The text of every file a blueprint was read from: the blueprint first, then each file it
@@ -61,7 +68,12 @@ pub struct SourceFiles {
 
 impl SourceFiles {
     pub(super) fn new(files: Vec<(PathBuf, String)>) -> Self {
-        SourceFiles { files: files.into() }
+        // A byte order mark is no part of the document, and no column counts it.
+        let strip = |(file, text): (PathBuf, String)| match text.strip_prefix('\u{feff}') {
+            Some(rest) => (file, rest.to_owned()),
+            None => (file, text),
+        };
+        SourceFiles { files: files.into_iter().map(strip).collect() }
     }
 
     /// Where the value at `steps` is written: in the first file that has it (the blueprint,
@@ -72,7 +84,7 @@ impl SourceFiles {
         self.find(main, |text| {
             let document = yaml::merged_value(text)?;
             let (path, found) = follow(&document, steps)?;
-            value.is_none_or(|value| scalar(found).is_some_and(|s| s == value)).then_some(path)
+            value.is_none_or(|value| is(found, value)).then_some(path)
         })
         .map(|(file, text, path)| Place { at: yaml::locate_field(text, &path, key), file })
         .unwrap_or_else(|| Place::file(main))
@@ -148,16 +160,19 @@ fn follow<'v>(document: &'v Value, steps: &[Step<'_>]) -> Option<(Vec<FieldStep>
                 value = value.as_mapping()?.get(key)?;
                 path.push(FieldStep::Key(key.to_owned()));
             }
-            Step::Entry { field, value: wanted } => {
+            Step::Entry { field, value: wanted } | Step::LastEntry { field, value: wanted } => {
                 let entries = value.as_sequence()?;
                 let matches = |entry: &Value| {
                     let compared = match field {
                         Some(field) => entry.as_mapping().and_then(|m| m.get(field)),
                         None => Some(entry),
                     };
-                    compared.and_then(scalar).is_some_and(|s| s == wanted)
+                    compared.is_some_and(|compared| is(compared, wanted))
                 };
-                let index = entries.iter().position(matches)?;
+                let index = match step {
+                    Step::LastEntry { .. } => entries.iter().rposition(matches)?,
+                    Step::Entry { .. } | Step::Key(_) => entries.iter().position(matches)?,
+                };
                 value = &entries[index];
                 path.push(FieldStep::Index(index));
             }
@@ -166,14 +181,17 @@ fn follow<'v>(document: &'v Value, steps: &[Step<'_>]) -> Option<(Vec<FieldStep>
     Some((path, value))
 }
 
-/// A scalar as the text a blueprint field of type string reads it as.
-fn scalar(value: &Value) -> Option<String> {
+/// Whether `value` is the scalar a blueprint field of type string read as `text`. Such a field
+/// keeps a plain scalar as written (`0x0f`, `~`), where the value read here is its number or
+/// null, so `text` is also read as YAML and compared so.
+fn is(value: &Value, text: &str) -> bool {
     match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Tagged(tagged) => scalar(&tagged.value),
-        _ => None,
+        Value::String(own) => own == text,
+        Value::Tagged(tagged) => is(&tagged.value, text),
+        Value::Sequence(_) | Value::Mapping(_) => false,
+        Value::Null | Value::Bool(_) | Value::Number(_) => {
+            serde_yaml::from_str::<Value>(text).is_ok_and(|read| read == *value)
+        }
     }
 }
 
@@ -249,6 +267,24 @@ environment:
             Step::Key("homedir"),
         ];
         assert_eq!(shown(files().place(main, &home, Some("srv"), false)), "main.yaml:12:16");
+    }
+
+    #[test]
+    fn a_plain_scalar_is_found_by_the_text_a_string_field_keeps() {
+        // A byte order mark first: the columns of the first line do not count it.
+        let text = "\u{feff}stop-signal: 0x0f\nvolumes: [~, /a, ~]\nwork-dir: 1e3\n";
+        let files = SourceFiles::new(vec![(PathBuf::from("m.yaml"), text.to_owned())]);
+        let main = Path::new("m.yaml");
+        let place = |steps: &[Step<'_>], value| shown(files.place(main, steps, value, false));
+
+        assert_eq!(place(&[Step::Key("stop-signal")], Some("0x0f")), "m.yaml:1:14");
+        assert_eq!(place(&[Step::Key("work-dir")], Some("1e3")), "m.yaml:3:11");
+        assert_eq!(place(&[Step::Key("work-dir")], Some("1e4")), "m.yaml");
+        // The first and the last of equal entries.
+        let first = [Step::Key("volumes"), Step::Entry { field: None, value: "~" }];
+        let last = [Step::Key("volumes"), Step::LastEntry { field: None, value: "~" }];
+        assert_eq!(place(&first, None), "m.yaml:2:11");
+        assert_eq!(place(&last, None), "m.yaml:2:18");
     }
 
     #[test]

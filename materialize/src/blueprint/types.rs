@@ -231,10 +231,15 @@ pub struct Entrypoint {
 }
 
 impl Entrypoint {
-    /// True when no key of the entrypoint is set (apko's "zero" entrypoint, which an
-    /// included blueprint may fill).
+    /// True when no key of the entrypoint is set, or only to an empty string (apko's "zero"
+    /// entrypoint, which an included blueprint may fill). `services: {}` is set, as a map
+    /// that exists is to apko.
     pub fn is_empty(&self) -> bool {
-        *self == Entrypoint::default()
+        let unset = |text: &Option<String>| text.as_deref().is_none_or(str::is_empty);
+        unset(&self.kind)
+            && unset(&self.command)
+            && unset(&self.shell_fragment)
+            && self.services.is_none()
     }
 
     /// Whether `type` is `service-bundle`: s6 runs `services`, as apko makes such an image.
@@ -264,8 +269,8 @@ pub struct Accounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
-    /// `username`: the login name.
-    #[serde(default)]
+    /// `username`: the login name; `~` (null) is none, as apko reads it.
+    #[serde(default, deserialize_with = "nullable")]
     pub username: String,
     /// `uid`: the user id; never 0 (use `run-as: 0` to run as root).
     #[serde(default, deserialize_with = "yaml11_id")]
@@ -295,8 +300,8 @@ impl User {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
-    /// `groupname`: the group name; must not be empty.
-    #[serde(default)]
+    /// `groupname`: the group name; must not be empty (`~`, null, is empty).
+    #[serde(default, deserialize_with = "nullable")]
     pub groupname: String,
     /// `gid`: the group id.
     #[serde(default, deserialize_with = "yaml11_id")]

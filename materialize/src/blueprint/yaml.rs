@@ -153,6 +153,11 @@ pub(super) fn locate_field(text: &str, path: &[FieldStep], key: bool) -> Option<
     locate::locate_steps(text, path, key)
 }
 
+/// As [`locate_field`], for a path spelled as serde_yaml spells it (`accounts.users[1].uid`).
+pub(super) fn locate_path(text: &str, path: &str, key: bool) -> Option<(usize, usize)> {
+    locate::locate(text, path, key)
+}
+
 /// One step of a field path: a mapping key or a sequence index.
 pub(super) use locate::Step as FieldStep;
 

@@ -30,7 +30,8 @@ use crate::resolve::{self, Resolution};
 use crate::rootfs::certificates;
 use crate::rootfs::generate::{self, Inputs};
 use crate::rootfs::installed::Script;
-use crate::rootfs::{os_release, paths};
+use crate::rootfs::os_release;
+use crate::rootfs::paths::{self, PathsError};
 use crate::store::PackageData;
 use crate::unpack::{self, UnpackedPackage};
 
@@ -309,9 +310,15 @@ fn tree_checked(
     // One entry at a time, so that a failure names the entry's place in the blueprint.
     for (index, entry) in plan.paths.iter().enumerate() {
         paths::apply(&mut tree, std::slice::from_ref(entry), build_time).map_err(|source| {
+            let field = match source {
+                PathsError::HardlinkSourceMissing { .. } | PathsError::HardlinkSource { .. } => {
+                    "source"
+                }
+                _ => "path",
+            };
             let files = &plan.source_files;
             BuildError::Paths {
-                blueprint: files.place_entry(&plan.source, &["paths"], index, Some("path")),
+                blueprint: files.place_entry(&plan.source, &["paths"], index, Some(field)),
                 source: Box::new(source),
             }
         })?;

@@ -399,6 +399,21 @@ os-release: {name: Top}
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!(loaded.warnings[0].key, "layering");
     assert_eq!(loaded.warnings[0].file, dir.path().join("base.yaml"));
+
+    // An entrypoint whose keys are all empty strings is apko's zero entrypoint too, and an
+    // empty `type` is nothing to warn of; `services: {}` is an entrypoint that is set.
+    for (own, filled) in [
+        ("{type: ''}", true),
+        ("{command: '', shell-fragment: ''}", true),
+        ("{services: {}}", false),
+    ] {
+        let text = format!("include: base.yaml\nentrypoint: {own}\n");
+        let top = write(dir.path(), "top.yaml", &text);
+        let loaded = blueprint::load(&top, dir.path()).unwrap();
+        let command = loaded.blueprint.entrypoint.command.as_deref();
+        assert_eq!(command == Some("/bin/base"), filled, "{own}");
+        assert!(!loaded.warnings.iter().any(|w| w.key == "entrypoint.type"), "{own}");
+    }
 }
 
 #[test]
@@ -604,6 +619,22 @@ fn users_that_apko_refuses_are_invalid() {
     let error = load_text("accounts:\n  groups: [{gid: 5}]\n").unwrap_err();
     let BlueprintError::Invalid { field, .. } = &error else { panic!("{error:?}") };
     assert_eq!(field, "accounts.groups[0]");
+
+    // Each is placed where the value, or the entry that lacks it, is written; a null name
+    // is no name, as apko reads it.
+    for (text, field, place) in [
+        ("accounts:\n  users:\n    - {username: u, uid: 0}\n", "uid", (3, 26)),
+        ("accounts:\n  users:\n    - username: ~\n      uid: 5\n", "", (3, 7)),
+        ("accounts:\n  groups:\n    - {groupname: ~, gid: 5}\n", "", (3, 7)),
+        ("paths:\n  - {path: '', type: directory}\n", "path", (2, 12)),
+    ] {
+        let error = load_text(text).unwrap_err();
+        let BlueprintError::Invalid { field: named, line, column, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert!(named.ends_with(field), "{named}");
+        assert_eq!((line.unwrap(), column.unwrap()), place, "{text}");
+    }
 }
 
 #[test]
