@@ -373,7 +373,7 @@ enum Part {
     Name,
     /// Its content.
     Content,
-    /// Its name, given again: the later entry.
+    /// Its content, under a name given before with another: this entry's content.
     Repeat,
 }
 
@@ -385,13 +385,20 @@ fn place_entry(
     entry: &blueprint::InlineFile,
     part: Part,
 ) -> Place {
-    let (name, value) = (Some("name"), entry.name.as_str());
-    let (found, key) = match part {
-        Part::Name => (Step::Entry { field: name, value }, "name"),
-        Part::Content => (Step::Entry { field: name, value }, "content"),
-        Part::Repeat => (Step::LastEntry { field: name, value }, "name"),
+    let found = Step::Entry { field: Some("name"), value: &entry.name };
+    let (key, value) = match part {
+        Part::Name => ("name", None),
+        Part::Content => ("content", None),
+        Part::Repeat => ("content", Some(entry.content.as_str())),
     };
-    sources.place(main, &[Step::Key(section), Step::Key(list), found, Step::Key(key)], None, false)
+    let steps = [Step::Key(section), Step::Key(list), found, Step::Key(key)];
+    let place = sources.place(main, &steps, value, false);
+    if place.at.is_some() {
+        return place;
+    }
+    // A content left out is placed at the entry's name.
+    let steps = [Step::Key(section), Step::Key(list), found, Step::Key("name")];
+    sources.place(main, &steps, None, false)
 }
 
 /// Checks that `name` can be a file of `etc/apk/keys` as apk names keys: ASCII letters,
@@ -457,13 +464,19 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
         }
         if !users.insert(u.name.as_str()) {
             let first = plan.users.iter().find(|f| f.name == u.name).unwrap_or(u);
+            let differ = differing(first, u);
+            // The entry whose value differs from the first one's, where that value is
+            // written; else the last entry of the name.
+            let at = differ
+                .first()
+                .map(|(field, _, theirs)| user_field(&u.name, field, Some(theirs)))
+                .filter(|place| place.at.is_some())
+                .unwrap_or_else(|| repeat("users", "username", &u.name));
+            let differ: Vec<String> =
+                differ.iter().map(|(field, a, b)| format!("{field} {a} and {b}")).collect();
             return Err(account(
-                repeat("users", "username", &u.name),
-                format!(
-                    "user {:?} is listed twice, differently: {}",
-                    u.name,
-                    differences(first, u)
-                ),
+                at,
+                format!("user {:?} is listed twice, differently: {}", u.name, differ.join(", ")),
             ));
         }
     }
@@ -477,24 +490,24 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
     if let Some(os_release) = &plan.os_release {
         check_os_release(os_release, &plan.source_files, &plan.source)?;
     }
-    let group = |name: &str, last: &[Step<'_>]| {
+    let group = |name: &str, last: &[Step<'_>], value: Option<&str>| {
         let entry = Step::Entry { field: Some("groupname"), value: name };
         let mut steps = vec![Step::Key("accounts"), Step::Key("groups"), entry];
         steps.extend_from_slice(last);
-        place(&steps, None, false)
+        place(&steps, value, false)
     };
     let mut groups = std::collections::BTreeSet::new();
     for g in &plan.groups {
         if bad(&g.name) {
             return Err(account(
-                group(&g.name, &[Step::Key("groupname")]),
+                group(&g.name, &[Step::Key("groupname")], None),
                 format!("group {:?}: the name holds ':' or a line break", g.name),
             ));
         }
         if let Some(member) = g.members.iter().find(|m| bad(m) || m.contains(',')) {
             let at = [Step::Key("members"), Step::Entry { field: None, value: member }];
             return Err(account(
-                group(&g.name, &at),
+                group(&g.name, &at, None),
                 format!("group {:?}: member {member:?} holds ':', ',' or a line break", g.name),
             ));
         }
@@ -507,8 +520,12 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             if first.members != g.members {
                 differ.push(format!("members {:?} and {:?}", first.members, g.members));
             }
+            let gid = g.gid.to_string();
+            let at = Some(group(&g.name, &[Step::Key("gid")], Some(&gid)))
+                .filter(|place| first.gid != g.gid && place.at.is_some())
+                .unwrap_or_else(|| repeat("groups", "groupname", &g.name));
             return Err(account(
-                repeat("groups", "groupname", &g.name),
+                at,
                 format!("group {:?} is listed twice, differently: {}", g.name, differ.join(", ")),
             ));
         }
@@ -690,16 +707,15 @@ fn run_config(
     })
 }
 
-/// What differs between two entries of one user name, as `field A and B` pieces.
-fn differences(first: &User, second: &User) -> String {
+/// The fields that differ between two entries of one user name: name, first value, second.
+fn differing(first: &User, second: &User) -> Vec<(&'static str, String, String)> {
     let fields = [
         ("uid", first.uid.to_string(), second.uid.to_string()),
         ("gid", first.gid.to_string(), second.gid.to_string()),
         ("homedir", first.home.clone(), second.home.clone()),
         ("shell", first.shell.clone(), second.shell.clone()),
     ];
-    let differ = fields.iter().filter(|(_, a, b)| a != b);
-    differ.map(|(field, a, b)| format!("{field} {a} and {b}")).collect::<Vec<_>>().join(", ")
+    fields.into_iter().filter(|(_, a, b)| a != b).collect()
 }
 
 /// `items` without repeats of an earlier item, in order: an account listed the same way in
@@ -944,11 +960,21 @@ mod tests {
                 &in_main,
                 "6:21: accounts: group \"g\": member \"b:ad\" holds ':'",
             ),
+            // A name given twice is placed at the value of the entry that differs.
             (
-                "accounts:\n  users:\n    - {username: a, uid: 5}\n    - {username: a, uid: 6}\n",
+                "accounts:\n  users:\n    - {username: a, uid: 5}\n    - {username: a, uid: 6}\n    \
+                 - {username: a, uid: 7}\n",
                 "",
                 &in_main,
-                "5:18: accounts: user \"a\" is listed twice, differently: uid 5 and 6",
+                "5:26: accounts: user \"a\" is listed twice, differently: uid 5 and 6",
+            ),
+            // Of two entries named alike, the one holding the value at fault.
+            (
+                "",
+                "accounts:\n  users:\n    - {username: u, uid: 5}\n    \
+                 - {username: u, uid: 5, homedir: rel}\n",
+                &in_base,
+                "4:38: accounts: user \"u\": homedir \"rel\"",
             ),
             (
                 "",

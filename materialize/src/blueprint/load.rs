@@ -336,7 +336,11 @@ fn read_limited(path: &Path) -> Result<String, BlueprintError> {
 fn check(blueprint: &Blueprint, file: &Path, text: &str) -> Result<(), BlueprintError> {
     let invalid = |field: String, reason: &str| {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let (line, column) = yaml::locate_path(text, &field, false).unzip();
+        // A key left out (a user without `uid`) is placed at its entry.
+        let entry = field.rsplit_once('.').map(|(entry, _)| entry);
+        let (line, column) = yaml::locate_path(text, &field, false)
+            .or_else(|| entry.and_then(|entry| yaml::locate_path(text, entry, false)))
+            .unzip();
         BlueprintError::Invalid {
             file: file.to_path_buf(),
             line,

@@ -81,13 +81,9 @@ impl SourceFiles {
     /// key. With `value`, a file where the value is another is passed over. `main` names the
     /// blueprint as the user gave it; when no file has the value, the place is `main` alone.
     pub fn place(&self, main: &Path, steps: &[Step<'_>], value: Option<&str>, key: bool) -> Place {
-        self.find(main, |text| {
-            let document = yaml::merged_value(text)?;
-            let (path, found) = follow(&document, steps)?;
-            value.is_none_or(|value| is(found, value)).then_some(path)
-        })
-        .map(|(file, text, path)| Place { at: yaml::locate_field(text, &path, key), file })
-        .unwrap_or_else(|| Place::file(main))
+        self.find(main, |text| follow(&yaml::merged_value(text)?, steps, value))
+            .map(|(file, text, path)| Place { at: yaml::locate_field(text, &path, key), file })
+            .unwrap_or_else(|| Place::file(main))
     }
 
     /// Where entry `index` of the list at `list` is written, the lists of every file joined as
@@ -150,35 +146,38 @@ fn follow_keys<'v>(document: &'v Value, keys: &[&str]) -> Option<&'v Value> {
     keys.iter().try_fold(document, |value, key| value.as_mapping()?.get(*key))
 }
 
-/// The field path and the value at `steps` of `document`.
-fn follow<'v>(document: &'v Value, steps: &[Step<'_>]) -> Option<(Vec<FieldStep>, &'v Value)> {
-    let mut path = Vec::new();
-    let mut value = document;
-    for step in steps {
-        match *step {
-            Step::Key(key) => {
-                value = value.as_mapping()?.get(key)?;
-                path.push(FieldStep::Key(key.to_owned()));
-            }
-            Step::Entry { field, value: wanted } | Step::LastEntry { field, value: wanted } => {
-                let entries = value.as_sequence()?;
-                let matches = |entry: &Value| {
-                    let compared = match field {
-                        Some(field) => entry.as_mapping().and_then(|m| m.get(field)),
-                        None => Some(entry),
-                    };
-                    compared.is_some_and(|compared| is(compared, wanted))
+/// The field path of the value at `steps` of `document` that is `wanted` (any value with
+/// `None`). Of the entries a [`Step::Entry`] matches, the first (of a [`Step::LastEntry`], the
+/// last) through which the rest of the steps lead to such a value is taken: of two entries
+/// named alike, the one that holds the value at fault.
+fn follow(document: &Value, steps: &[Step<'_>], wanted: Option<&str>) -> Option<Vec<FieldStep>> {
+    let Some((step, rest)) = steps.split_first() else {
+        return wanted.is_none_or(|wanted| is(document, wanted)).then(Vec::new);
+    };
+    let within = |step: FieldStep, value: &Value| {
+        let mut path = follow(value, rest, wanted)?;
+        path.insert(0, step);
+        Some(path)
+    };
+    match *step {
+        Step::Key(key) => within(FieldStep::Key(key.to_owned()), document.as_mapping()?.get(key)?),
+        Step::Entry { field, value } | Step::LastEntry { field, value } => {
+            let matches = |entry: &Value| {
+                let compared = match field {
+                    Some(field) => entry.as_mapping().and_then(|m| m.get(field)),
+                    None => Some(entry),
                 };
-                let index = match step {
-                    Step::LastEntry { .. } => entries.iter().rposition(matches)?,
-                    Step::Entry { .. } | Step::Key(_) => entries.iter().position(matches)?,
-                };
-                value = &entries[index];
-                path.push(FieldStep::Index(index));
+                compared.is_some_and(|compared| is(compared, value))
+            };
+            let entries = document.as_sequence()?.iter().enumerate();
+            let mut found = entries.filter(|(_, entry)| matches(entry));
+            let mut take = |(index, entry)| within(FieldStep::Index(index), entry);
+            match step {
+                Step::LastEntry { .. } => found.rev().find_map(&mut take),
+                Step::Entry { .. } | Step::Key(_) => found.find_map(&mut take),
             }
         }
     }
-    Some((path, value))
 }
 
 /// Whether `value` is the scalar a blueprint field of type string read as `text`. Such a field
@@ -285,6 +284,25 @@ environment:
         let last = [Step::Key("volumes"), Step::LastEntry { field: None, value: "~" }];
         assert_eq!(place(&first, None), "m.yaml:2:11");
         assert_eq!(place(&last, None), "m.yaml:2:18");
+    }
+
+    #[test]
+    fn of_entries_named_alike_the_one_holding_the_value_is_taken() {
+        let text = "users:\n  - {username: u, uid: 1}\n  - {username: u, uid: 2, homedir: rel}\n  \
+                    - {username: u, uid: 2}\n";
+        let files = SourceFiles::new(vec![(PathBuf::from("m.yaml"), text.to_owned())]);
+        let at = |entry, field, value| {
+            let steps = [Step::Key("users"), entry, Step::Key(field)];
+            shown(files.place(Path::new("m.yaml"), &steps, Some(value), false))
+        };
+        let first = Step::Entry { field: Some("username"), value: "u" };
+        let last = Step::LastEntry { field: Some("username"), value: "u" };
+
+        assert_eq!(at(first, "homedir", "rel"), "m.yaml:3:36");
+        assert_eq!(at(first, "uid", "2"), "m.yaml:3:24");
+        assert_eq!(at(last, "uid", "2"), "m.yaml:4:24");
+        assert_eq!(at(last, "uid", "1"), "m.yaml:2:24");
+        assert_eq!(at(first, "uid", "3"), "m.yaml");
     }
 
     #[test]

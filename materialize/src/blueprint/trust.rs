@@ -12,8 +12,8 @@ use super::types::nullable;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InlineFile {
-    /// `name`: the file name the content is installed under.
-    #[serde(default)]
+    /// `name`: the file name the content is installed under; `~` (null) is none.
+    #[serde(default, deserialize_with = "super::types::nullable")]
     pub name: String,
     /// `content`: the PEM text.
     #[serde(default)]

@@ -315,7 +315,8 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathMutation {
-    /// `path`: the absolute path in the image to create or change.
+    /// `path`: the absolute path in the image to create or change; `~` (null) is empty.
+    #[serde(deserialize_with = "nullable")]
     pub path: String,
     /// `type`: what to do at `path`.
     #[serde(rename = "type")]

@@ -627,6 +627,10 @@ fn users_that_apko_refuses_are_invalid() {
         ("accounts:\n  users:\n    - username: ~\n      uid: 5\n", "", (3, 7)),
         ("accounts:\n  groups:\n    - {groupname: ~, gid: 5}\n", "", (3, 7)),
         ("paths:\n  - {path: '', type: directory}\n", "path", (2, 12)),
+        ("paths:\n  - {path: ~, type: directory}\n", "path", (2, 12)),
+        // A key left out is placed at its entry.
+        ("accounts:\n  users:\n    - {username: u}\n", "uid", (3, 7)),
+        ("paths:\n  - path: /x\n    type: symlink\n", "source", (2, 5)),
     ] {
         let error = load_text(text).unwrap_err();
         let BlueprintError::Invalid { field: named, line, column, .. } = &error else {
