@@ -101,10 +101,14 @@ pub enum BlueprintError {
         source: Box<SyntaxError>,
     },
     /// An `include` names a file that cannot be found.
-    #[error("{}: include `{include}` not found at {}", file.display(), tried.display())]
+    #[error("{}: include `{include}` not found at {}", at(file, *line, *column), tried.display())]
     IncludeNotFound {
         /// The including file.
         file: PathBuf,
+        /// 1-based line of the `include` value, when it can be found.
+        line: Option<usize>,
+        /// 1-based column of the `include` value, when it can be found.
+        column: Option<usize>,
         /// The `include` value as written.
         include: String,
         /// The path looked at: `include` resolved against the working directory.
@@ -114,10 +118,14 @@ pub enum BlueprintError {
         source: io::Error,
     },
     /// An `include` names a directory or another thing that is not a file.
-    #[error("{}: include `{include}` at {} is not a file", file.display(), tried.display())]
+    #[error("{}: include `{include}` at {} is not a file", at(file, *line, *column), tried.display())]
     IncludeNotAFile {
         /// The including file.
         file: PathBuf,
+        /// 1-based line of the `include` value, when it can be found.
+        line: Option<usize>,
+        /// 1-based column of the `include` value, when it can be found.
+        column: Option<usize>,
         /// The `include` value as written.
         include: String,
         /// The path looked at: `include` resolved against the working directory.
@@ -260,9 +268,13 @@ impl Loader<'_> {
         let identity = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
         self.stack.push((identity, file.clone()));
         let tried = normalize(&self.cwd.join(&include));
+        let unmarked = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let place = yaml::locate_path(unmarked, "include", false).unzip();
         let tried_identity =
             std::fs::canonicalize(&tried).map_err(|source| BlueprintError::IncludeNotFound {
                 file: file.clone(),
+                line: place.0,
+                column: place.1,
                 include: include.clone(),
                 tried: tried.clone(),
                 source,
@@ -275,7 +287,8 @@ impl Loader<'_> {
         }
 
         if !tried_identity.is_file() {
-            return Err(BlueprintError::IncludeNotAFile { file, include, tried });
+            let (line, column) = place;
+            return Err(BlueprintError::IncludeNotAFile { file, line, column, include, tried });
         }
 
         tracing::debug!("{} includes {}", file.display(), tried.display());

@@ -428,10 +428,11 @@ fn include_resolves_against_cwd_not_the_including_file() {
     assert_eq!(loaded.blueprint.contents.packages, ["from-base"]);
 
     let error = blueprint::load(&bad, dir.path()).unwrap_err();
-    let BlueprintError::IncludeNotFound { file, include, tried, .. } = &error else {
+    let BlueprintError::IncludeNotFound { file, include, tried, line, column, .. } = &error else {
         panic!("expected a missing include, got {error:?}");
     };
     assert_eq!((file, include.as_str(), tried), (&bad, "base.yaml", &dir.path().join("base.yaml")));
+    assert_eq!((*line, *column), (Some(1), Some(10)), "placed at the include's value");
     assert!(error.to_string().contains(&dir.path().join("base.yaml").display().to_string()));
 }
 
@@ -446,11 +447,12 @@ fn an_empty_include_is_no_include_and_a_directory_is_named_as_one() {
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     let of_dir = write(dir.path(), "dir.yaml", "include: sub\n");
     let error = blueprint::load(&of_dir, dir.path()).unwrap_err();
-    let BlueprintError::IncludeNotAFile { file, include, tried } = &error else {
+    let BlueprintError::IncludeNotAFile { file, include, tried, .. } = &error else {
         panic!("expected an include that is not a file, got {error:?}");
     };
     assert_eq!((file, include.as_str(), tried), (&of_dir, "sub", &dir.path().join("sub")));
-    assert!(error.to_string().starts_with(&of_dir.display().to_string()), "{error}");
+    let want = format!("{}:1:10: include `sub`", of_dir.display());
+    assert!(error.to_string().starts_with(&want), "{error}");
 }
 
 #[test]
