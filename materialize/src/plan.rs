@@ -421,31 +421,56 @@ fn check_key_name(name: &str) -> Result<(), &'static str> {
 
 /// Refuses what would make a broken or surprising image: see [`PlanError`].
 pub fn check(plan: &Plan) -> Result<(), PlanError> {
-    let place = |steps: &[Step<'_>], value: Option<&str>, key: bool| {
-        plan.source_files.place(&plan.source, steps, value, key)
-    };
     if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
-        let blueprint = place(&[Step::Key("environment"), Step::Key(key)], None, true);
+        let blueprint = place(plan, &[Step::Key("environment"), Step::Key(key)], None, true);
         return Err(PlanError::Environment { blueprint, key: key.clone() });
     }
     check_run_config(&plan.config, &plan.source_files, &plan.source)?;
+    check_users(plan)?;
+    for name in plan.services.keys() {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            let steps = [Step::Key("entrypoint"), Step::Key("services"), Step::Key(name)];
+            let blueprint = place(plan, &steps, None, true);
+            return Err(PlanError::Service { blueprint, name: name.clone() });
+        }
+    }
+    if let Some(os_release) = &plan.os_release {
+        check_os_release(os_release, &plan.source_files, &plan.source)?;
+    }
+    check_groups(plan)
+}
 
+/// Where the value at `steps` of `plan`'s blueprint is written (see [`SourceFiles::place`]).
+fn place(plan: &Plan, steps: &[Step<'_>], value: Option<&str>, key: bool) -> Place {
+    plan.source_files.place(&plan.source, steps, value, key)
+}
+
+/// Where `accounts.LIST` repeats the name `name` of its entries' `field`: at its last entry,
+/// the blueprint searched before the files it includes (whose entries come first).
+fn repeat(plan: &Plan, list: &str, field: &str, name: &str) -> Place {
+    let entry = Step::LastEntry { field: Some(field), value: name };
+    place(plan, &[Step::Key("accounts"), Step::Key(list), entry, Step::Key(field)], None, false)
+}
+
+/// Whether an account value would break its line of `etc/passwd` or `etc/group`.
+fn breaks_line(value: &str) -> bool {
+    value.contains([':', '\n', '\r', '\0'])
+}
+
+/// Refuses users whose fields would break `etc/passwd`, a home that is not an absolute
+/// path, and a name given twice with other fields.
+fn check_users(plan: &Plan) -> Result<(), PlanError> {
     let account = |blueprint: Place, what: String| PlanError::Account { blueprint, what };
     let user_field = |name: &str, field: &str, value: Option<&str>| {
         let entry = Step::Entry { field: Some("username"), value: name };
-        place(&[Step::Key("accounts"), Step::Key("users"), entry, Step::Key(field)], value, false)
+        let steps = [Step::Key("accounts"), Step::Key("users"), entry, Step::Key(field)];
+        place(plan, &steps, value, false)
     };
-    // A name given twice is placed at its repeat: the later entry, in the blueprint before
-    // the files it includes, whose entries come first.
-    let repeat = |list: &str, field: &str, name: &str| {
-        let entry = Step::LastEntry { field: Some(field), value: name };
-        place(&[Step::Key("accounts"), Step::Key(list), entry, Step::Key(field)], None, false)
-    };
-    let bad = |value: &str| value.contains([':', '\n', '\r', '\0']);
+
     let mut users = std::collections::BTreeSet::new();
     for u in &plan.users {
         for (field, value) in [("username", &u.name), ("homedir", &u.home), ("shell", &u.shell)] {
-            if bad(value) {
+            if breaks_line(value) {
                 return Err(account(
                     user_field(&u.name, field, Some(value)),
                     format!("user {:?}: {field} {value:?} holds ':' or a line break", u.name),
@@ -471,7 +496,7 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
                 .first()
                 .map(|(field, _, theirs)| user_field(&u.name, field, Some(theirs)))
                 .filter(|place| place.at.is_some())
-                .unwrap_or_else(|| repeat("users", "username", &u.name));
+                .unwrap_or_else(|| repeat(plan, "users", "username", &u.name));
             let differ: Vec<String> =
                 differ.iter().map(|(field, a, b)| format!("{field} {a} and {b}")).collect();
             return Err(account(
@@ -480,31 +505,29 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             ));
         }
     }
-    for name in plan.services.keys() {
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-            let steps = [Step::Key("entrypoint"), Step::Key("services"), Step::Key(name)];
-            let blueprint = place(&steps, None, true);
-            return Err(PlanError::Service { blueprint, name: name.clone() });
-        }
-    }
-    if let Some(os_release) = &plan.os_release {
-        check_os_release(os_release, &plan.source_files, &plan.source)?;
-    }
+    Ok(())
+}
+
+/// Refuses groups whose name or members would break `etc/group`, and a name given twice
+/// with another gid or other members.
+fn check_groups(plan: &Plan) -> Result<(), PlanError> {
+    let account = |blueprint: Place, what: String| PlanError::Account { blueprint, what };
     let group = |name: &str, last: &[Step<'_>], value: Option<&str>| {
         let entry = Step::Entry { field: Some("groupname"), value: name };
         let mut steps = vec![Step::Key("accounts"), Step::Key("groups"), entry];
         steps.extend_from_slice(last);
-        place(&steps, value, false)
+        place(plan, &steps, value, false)
     };
+
     let mut groups = std::collections::BTreeSet::new();
     for g in &plan.groups {
-        if bad(&g.name) {
+        if breaks_line(&g.name) {
             return Err(account(
                 group(&g.name, &[Step::Key("groupname")], None),
                 format!("group {:?}: the name holds ':' or a line break", g.name),
             ));
         }
-        if let Some(member) = g.members.iter().find(|m| bad(m) || m.contains(',')) {
+        if let Some(member) = g.members.iter().find(|m| breaks_line(m) || m.contains(',')) {
             let at = [Step::Key("members"), Step::Entry { field: None, value: member }];
             return Err(account(
                 group(&g.name, &at, None),
@@ -520,10 +543,11 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
             if first.members != g.members {
                 differ.push(format!("members {:?} and {:?}", first.members, g.members));
             }
+            // At the gid that differs, where it is written; else the last entry of the name.
             let gid = g.gid.to_string();
             let at = Some(group(&g.name, &[Step::Key("gid")], Some(&gid)))
                 .filter(|place| first.gid != g.gid && place.at.is_some())
-                .unwrap_or_else(|| repeat("groups", "groupname", &g.name));
+                .unwrap_or_else(|| repeat(plan, "groups", "groupname", &g.name));
             return Err(account(
                 at,
                 format!("group {:?} is listed twice, differently: {}", g.name, differ.join(", ")),
@@ -962,8 +986,8 @@ mod tests {
             ),
             // A name given twice is placed at the value of the entry that differs.
             (
-                "accounts:\n  users:\n    - {username: a, uid: 5}\n    - {username: a, uid: 6}\n    \
-                 - {username: a, uid: 7}\n",
+                "accounts:\n  users:\n    - {username: a, uid: 5}\n    \
+                 - {username: a, uid: 6}\n    - {username: a, uid: 7}\n",
                 "",
                 &in_main,
                 "5:26: accounts: user \"a\" is listed twice, differently: uid 5 and 6",

@@ -118,7 +118,11 @@ pub enum BlueprintError {
         source: io::Error,
     },
     /// An `include` names a directory or another thing that is not a file.
-    #[error("{}: include `{include}` at {} is not a file", at(file, *line, *column), tried.display())]
+    #[error(
+        "{}: include `{include}` at {} is not a file",
+        at(file, *line, *column),
+        tried.display()
+    )]
     IncludeNotAFile {
         /// The including file.
         file: PathBuf,
