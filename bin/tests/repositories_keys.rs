@@ -251,12 +251,8 @@ fn a_runtime_key_may_not_replace_a_different_key_of_its_name() {
 
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
-    assert!(
-        text.contains(
-            "clash.yaml: contents.runtime_keyring: etc/apk/keys/flatroot-test.rsa.pub is \
-             already in the image, from contents.keyring"
-        ),
-        "{text}"
-    );
+    let want = "contents.runtime_keyring: etc/apk/keys/flatroot-test.rsa.pub is already in \
+                the image, from contents.keyring";
+    assert_placed(&text, &clash, want, "\"flatroot-test.rsa.pub\"");
     assert!(!out.exists());
 }

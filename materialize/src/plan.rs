@@ -304,11 +304,12 @@ fn runtime_keys(
     sources: &SourceFiles,
     source: &Path,
 ) -> Result<Vec<RuntimeKey>, PlanError> {
+    let list = ("contents", "runtime_keyring");
     let mut keys: Vec<RuntimeKey> = Vec::new();
     for entry in bp.contents.runtime_keyring.iter().flatten() {
         let file = entry.file_or(source);
         let refuse = |at: Part, reason: String| PlanError::RuntimeKey {
-            blueprint: place_entry(sources, source, ("contents", "runtime_keyring"), entry, at),
+            blueprint: place_entry(sources, source, list, entry, at),
             name: entry.name.clone(),
             reason,
         };
@@ -327,7 +328,11 @@ fn runtime_keys(
                 return Err(refuse(Part::Repeat, "named twice, with different keys".to_string()));
             }
             Some(_) => {}
-            None => keys.push(RuntimeKey { name: entry.name.clone(), pem, file }),
+            None => {
+                let place = place_entry(sources, source, list, entry, Part::Name);
+                let place = if place.at.is_some() { place } else { Place::file(&file) };
+                keys.push(RuntimeKey { name: entry.name.clone(), pem, place: place.to_string() });
+            }
         }
     }
     Ok(keys)

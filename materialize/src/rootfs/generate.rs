@@ -47,8 +47,8 @@ pub struct RuntimeKey {
     pub name: String,
     /// The key in SubjectPublicKeyInfo PEM.
     pub pem: String,
-    /// The blueprint file that gives it, for errors.
-    pub file: std::path::PathBuf,
+    /// Where the blueprint gives it, for errors: `FILE:LINE:COLUMN` of its name, or `FILE`.
+    pub place: String,
 }
 
 /// What generation did that a user may want to know.
@@ -113,13 +113,12 @@ pub enum GenerateError {
     },
     /// A runtime key's place in `etc/apk/keys` holds something else already.
     #[error(
-        "{}: contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from \
-         {origin}, and holds something else; a runtime key cannot replace it",
-        file.display()
+        "{place}: contents.runtime_keyring: etc/apk/keys/{name} is already in the image, from \
+         {origin}, and holds something else; a runtime key cannot replace it"
     )]
     RuntimeKeyTaken {
-        /// The blueprint file that gives the key.
-        file: std::path::PathBuf,
+        /// Where the blueprint gives the key (see [`RuntimeKey::place`]).
+        place: String,
         /// The key's file name.
         name: String,
         /// `contents.keyring` or `a package`.
@@ -383,7 +382,7 @@ pub(super) fn put(
 /// one of the same name must be the same key (which is left as it is), since apk would
 /// verify with whichever it found.
 fn runtime_keys(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateError> {
-    for RuntimeKey { name, pem, file } in inputs.runtime_keys {
+    for RuntimeKey { name, pem, place } in inputs.runtime_keys {
         let path = format!("etc/apk/keys/{name}");
         if let Ok(id) = tree.lookup(path.as_bytes(), Follow::NotFinal) {
             // The same key in another PEM form (PKCS#1, CRLF) is the same key.
@@ -398,8 +397,8 @@ fn runtime_keys(tree: &mut Tree, inputs: &Inputs<'_>) -> Result<(), GenerateErro
             }
             let keyring = inputs.keys.iter().any(|(key, _)| key == name);
             let origin = if keyring { "contents.keyring" } else { "a package" };
-            let file = file.clone();
-            return Err(GenerateError::RuntimeKeyTaken { file, name: name.clone(), origin });
+            let place = place.clone();
+            return Err(GenerateError::RuntimeKeyTaken { place, name: name.clone(), origin });
         }
         put(tree, &path, pem.clone().into_bytes(), 0o644, inputs.build_time, false)?;
     }
