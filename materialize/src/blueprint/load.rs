@@ -23,10 +23,16 @@ pub struct Loaded {
     /// Keys that were parsed but that flatroot does not act on, in file order, then in the
     /// order of the fields of [`Blueprint`]. The build reports them to the user.
     pub warnings: Vec<Warning>,
-    /// Every file read: the blueprint itself first, then each include in the order followed.
-    pub files: Vec<PathBuf>,
-    /// The same files with their text, to place a value of the merged blueprint in them.
+    /// Every file read with its text: the blueprint itself first, then each include in the
+    /// order followed; to place a value of the merged blueprint in them, and to hash them.
     pub sources: SourceFiles,
+}
+
+impl Loaded {
+    /// Every file read: the blueprint itself first, then each include in the order followed.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.sources.texts().map(|(file, _)| file.to_path_buf()).collect()
+    }
 }
 
 /// A key present in a blueprint that flatroot parses but does not act on.
@@ -219,26 +225,20 @@ pub fn parse_str(text: &str, origin: &Path, cwd: &Path) -> Result<Loaded, Bluepr
 }
 
 fn load_text(text: &str, origin: PathBuf, cwd: &Path) -> Result<Loaded, BlueprintError> {
-    let mut loader = Loader {
-        cwd,
-        stack: Vec::new(),
-        warnings: Vec::new(),
-        files: Vec::new(),
-        texts: Vec::new(),
-    };
+    let mut loader = Loader { cwd, stack: Vec::new(), warnings: Vec::new(), texts: Vec::new() };
     let mut blueprint = loader.parse_file(text, origin.clone())?;
 
     check_base_image(&blueprint, &origin)?;
     dedup_archs(&mut blueprint);
     resolve_local_paths(&mut blueprint, cwd);
     tracing::debug!(
-        files = loader.files.len(),
+        files = loader.texts.len(),
         warnings = loader.warnings.len(),
         "loaded blueprint {}",
         origin.display()
     );
     let sources = SourceFiles::new(loader.texts);
-    Ok(Loaded { blueprint, warnings: loader.warnings, files: loader.files, sources })
+    Ok(Loaded { blueprint, warnings: loader.warnings, sources })
 }
 
 struct Loader<'a> {
@@ -246,7 +246,7 @@ struct Loader<'a> {
     /// Identities of the files being loaded, outermost first, to detect cycles.
     stack: Vec<(PathBuf, PathBuf)>,
     warnings: Vec<Warning>,
-    files: Vec<PathBuf>,
+    /// Every file read so far, with its text.
     texts: Vec<(PathBuf, String)>,
 }
 
@@ -257,7 +257,6 @@ impl Loader<'_> {
         check(&blueprint, &file, text)?;
         mark_inline_files(&mut blueprint, &file);
         self.warnings.extend(warnings(&blueprint, &file));
-        self.files.push(file.clone());
         self.texts.push((file.clone(), text.to_owned()));
 
         // apko follows an include only when it names something.
@@ -272,8 +271,7 @@ impl Loader<'_> {
         let identity = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
         self.stack.push((identity, file.clone()));
         let tried = normalize(&self.cwd.join(&include));
-        let unmarked = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let place = yaml::locate_path(unmarked, "include", false).unzip();
+        let place = yaml::locate_path(text, "include", false).unzip();
         let tried_identity =
             std::fs::canonicalize(&tried).map_err(|source| BlueprintError::IncludeNotFound {
                 file: file.clone(),
@@ -352,7 +350,6 @@ fn read_limited(path: &Path) -> Result<String, BlueprintError> {
 /// the file at fault and where the value is.
 fn check(blueprint: &Blueprint, file: &Path, text: &str) -> Result<(), BlueprintError> {
     let invalid = |field: String, reason: &str| {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         // A key left out (a user without `uid`) is placed at its entry.
         let entry = field.rsplit_once('.').map(|(entry, _)| entry);
         let (line, column) = yaml::locate_path(text, &field, false)

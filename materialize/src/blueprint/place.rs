@@ -68,12 +68,12 @@ pub struct SourceFiles {
 
 impl SourceFiles {
     pub(super) fn new(files: Vec<(PathBuf, String)>) -> Self {
-        // A byte order mark is no part of the document, and no column counts it.
-        let strip = |(file, text): (PathBuf, String)| match text.strip_prefix('\u{feff}') {
-            Some(rest) => (file, rest.to_owned()),
-            None => (file, text),
-        };
-        SourceFiles { files: files.into_iter().map(strip).collect() }
+        SourceFiles { files: files.into() }
+    }
+
+    /// Each file with its text as read, byte for byte, the blueprint first.
+    pub fn texts(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.files.iter().map(|(file, text)| (file.as_path(), text.as_str()))
     }
 
     /// Where the value at `steps` is written: in the first file that has it (the blueprint,

@@ -83,8 +83,7 @@ impl std::error::Error for SyntaxError {}
 /// YAML, holds more than one document, exceeds serde_yaml's nesting or alias limits, or does
 /// not match `T` (unknown keys included, when `T` denies them).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
-    // A byte order mark is not part of the document; editors on some systems write one.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = without_bom(text);
     let max_aliases = MAX_ALIASES.min(ALIAS_TEXT_BUDGET / text.len().max(1));
     prescan(text, MAX_FLOW_DEPTH, max_aliases)?;
     if text.contains("<<") {
@@ -140,9 +139,15 @@ fn from_merged<T: DeserializeOwned>(
     })
 }
 
-/// `text` read as a YAML value with its merge keys applied; None when it cannot be.
+/// A file's text without its byte order mark, which is no part of the document (editors on
+/// some systems write one) and which no line or column counts.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// A file's `text` read as a YAML value with its merge keys applied; None when it cannot be.
 pub(super) fn merged_value(text: &str) -> Option<serde_yaml::Value> {
-    let mut value = serde_yaml::from_str(text).ok()?;
+    let mut value = serde_yaml::from_str(without_bom(text)).ok()?;
     apply_merge(&mut value, "").ok()?;
     Some(value)
 }
@@ -150,12 +155,12 @@ pub(super) fn merged_value(text: &str) -> Option<serde_yaml::Value> {
 /// The 1-based line and column where the field at `path` is written in `text`: of its value,
 /// or with `key` of its key (see [`locate`]).
 pub(super) fn locate_field(text: &str, path: &[FieldStep], key: bool) -> Option<(usize, usize)> {
-    locate::locate_steps(text, path, key)
+    locate::locate_steps(without_bom(text), path, key)
 }
 
 /// As [`locate_field`], for a path spelled as serde_yaml spells it (`accounts.users[1].uid`).
 pub(super) fn locate_path(text: &str, path: &str, key: bool) -> Option<(usize, usize)> {
-    locate::locate(text, path, key)
+    locate::locate(without_bom(text), path, key)
 }
 
 /// One step of a field path: a mapping key or a sequence index.

@@ -378,17 +378,14 @@ impl serde_json::ser::Formatter for GoFormatter<'_> {
 /// apko's deep checksum covers them.
 ///
 /// # Errors
-/// [`LockError::Blueprint`] when the blueprint cannot be loaded, [`LockError::Read`] when
-/// one of its files cannot be read again.
+/// [`LockError::Blueprint`] when the blueprint cannot be loaded.
 pub fn config_of(blueprint: &Path, cwd: &Path) -> Result<LockConfig, LockError> {
     let loaded = crate::blueprint::load(blueprint, cwd).map_err(Box::new)?;
+    // The texts the blueprint was loaded from, as read: not read again, so they cannot
+    // differ from what the build is made of.
     let mut hasher = Sha256::new();
-    for file in &loaded.files {
-        let path = if file.is_absolute() { file.clone() } else { cwd.join(file) };
-        let max = crate::blueprint::MAX_BLUEPRINT_BYTES;
-        let bytes = crate::files::read_bounded(&path, max, "the size of a blueprint")
-            .map_err(|source| LockError::Read { path, source })?;
-        hasher.update(&bytes);
+    for (_, text) in loaded.sources.texts() {
+        hasher.update(text.as_bytes());
     }
     Ok(LockConfig {
         name: blueprint.display().to_string(),

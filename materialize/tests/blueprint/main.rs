@@ -99,7 +99,7 @@ fn every_realworld_apko_blueprint_parses() {
         for file in files {
             let loaded = blueprint::load(file, cwd)
                 .unwrap_or_else(|e| panic!("{}: {}", file.display(), chain(&e)));
-            assert_eq!(loaded.files[0], *file);
+            assert_eq!(loaded.files()[0], *file);
             assert!(!loaded.blueprint.contents.packages.is_empty(), "{}", file.display());
         }
     }
@@ -204,7 +204,7 @@ fn overlay_example_merges_its_include() {
     let bp = &loaded.blueprint;
 
     assert_eq!(
-        loaded.files,
+        loaded.files(),
         [apko.join("examples/overlay.yaml"), apko.join("examples/alpine-base.yaml")]
     );
     assert_eq!(bp.contents.packages, ["alpine-base", "nano"]);
@@ -368,7 +368,7 @@ os-release: {name: Top}
     let loaded = blueprint::load(&top, dir.path()).unwrap();
     let bp = &loaded.blueprint;
 
-    assert_eq!(loaded.files, [top.clone(), dir.path().join("base.yaml")]);
+    assert_eq!(loaded.files(), [top.clone(), dir.path().join("base.yaml")]);
     let repos: Vec<String> = bp.contents.repositories.iter().map(|r| r.to_string()).collect();
     assert_eq!(repos, ["https://base.example/os", "@extra https://top.example/os"]);
     assert_eq!(bp.contents.keyring[0].location, "https://base.example/key.rsa.pub");
@@ -441,7 +441,7 @@ fn an_empty_include_is_no_include_and_a_directory_is_named_as_one() {
     let dir = tempfile::tempdir().unwrap();
     let empty = write(dir.path(), "empty.yaml", "include: \"\"\ncontents: {packages: [a]}\n");
     let loaded = blueprint::load(&empty, dir.path()).unwrap();
-    assert_eq!(loaded.files, [empty]);
+    assert_eq!(loaded.files(), [empty]);
     assert_eq!(loaded.blueprint.contents.packages, ["a"]);
 
     std::fs::create_dir(dir.path().join("sub")).unwrap();
@@ -719,5 +719,5 @@ fn include_chain_longer_than_the_limit_is_refused() {
     // One file fewer is within the limit and merges the whole chain.
     let loaded = blueprint::load(Path::new("1.yaml"), dir.path()).unwrap();
     assert_eq!(loaded.blueprint.contents.packages, ["end"]);
-    assert_eq!(loaded.files.len(), depth);
+    assert_eq!(loaded.files().len(), depth);
 }
