@@ -11,18 +11,23 @@
 //!   home, as apko does.
 //! - `os-release` is kept as given; the build completes it with apko's defaults (see
 //!   [`crate::rootfs::os_release`]).
+//!
+//! Inline keys and certificates are checked as they are read (`trust`), and the finished
+//! plan by [`check`] (`check`), each refusal placed where the blueprint writes the value.
+
+mod check;
+mod trust;
+
+pub use check::check;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::apk::signature::canonical_public_key_pem;
 use crate::blueprint::{self, Blueprint, BlueprintError, PathKind, Place, SourceFiles, Step};
 use crate::build::{Plan, RunConfig};
 use crate::fetch::Remote;
 use crate::repository::RepositorySpec;
 use crate::rootfs::accounts::{Group, User};
-use crate::rootfs::certificates::{self, Certificates};
-use crate::rootfs::generate::RuntimeKey;
 use crate::rootfs::os_release::OsRelease;
 use crate::rootfs::paths::{MutationKind, PathMutation};
 
@@ -276,8 +281,8 @@ pub fn from_blueprint(
         runtime_repositories: specs(
             bp.contents.runtime_repositories.as_deref().unwrap_or_default(),
         ),
-        runtime_keys: runtime_keys(bp, &loaded.sources, source)?,
-        certificates: certificates(bp, &loaded.sources, source)?,
+        runtime_keys: trust::runtime_keys(bp, &loaded.sources, source)?,
+        certificates: trust::certificates(bp, &loaded.sources, source)?,
         keyring,
         archs,
         config: run_config(bp, &loaded.sources, source)?,
@@ -295,356 +300,6 @@ pub fn from_blueprint(
     };
     check(&plan)?;
     Ok(plan)
-}
-
-/// The keys of `contents.runtime_keyring`, by name, in SubjectPublicKeyInfo PEM: each name
-/// a plain file name, each text one RSA public key, a name given twice the same key.
-fn runtime_keys(
-    bp: &Blueprint,
-    sources: &SourceFiles,
-    source: &Path,
-) -> Result<Vec<RuntimeKey>, PlanError> {
-    let list = ("contents", "runtime_keyring");
-    let mut keys: Vec<RuntimeKey> = Vec::new();
-    for entry in bp.contents.runtime_keyring.iter().flatten() {
-        let file = entry.file_or(source);
-        let refuse = |at: Part, reason: String| PlanError::RuntimeKey {
-            blueprint: place_entry(sources, source, list, entry, at),
-            name: entry.name.clone(),
-            reason,
-        };
-        check_key_name(&entry.name)
-            .map_err(|e| refuse(Part::Name, format!("not a key file name: {e}")))?;
-        let blocks = crate::pem::block_count(&entry.content);
-        if blocks != 1 {
-            let found = format!("the content holds {blocks} PEM blocks; expected one public key");
-            return Err(refuse(Part::Content, found));
-        }
-        let pem = canonical_public_key_pem(&entry.name, &entry.content)
-            .map_err(|e| refuse(Part::Content, crate::error_chain(&e)))?;
-
-        match keys.iter().find(|key| key.name == entry.name) {
-            Some(first) if first.pem != pem => {
-                return Err(refuse(Part::Repeat, "named twice, with different keys".to_string()));
-            }
-            Some(_) => {}
-            None => {
-                let place = place_entry(sources, source, list, entry, Part::Name);
-                let place = if place.at.is_some() { place } else { Place::file(&file) };
-                keys.push(RuntimeKey { name: entry.name.clone(), pem, place: place.to_string() });
-            }
-        }
-    }
-    Ok(keys)
-}
-
-/// `certificates`: each additional certificate checked, under a plain file name; an entry
-/// given twice alike (a blueprint and one it includes) is one.
-fn certificates(
-    bp: &Blueprint,
-    sources: &SourceFiles,
-    source: &Path,
-) -> Result<Certificates, PlanError> {
-    let Some(given) = &bp.certificates else { return Ok(Certificates::default()) };
-    let mut additional: Vec<(String, certificates::Certificate)> = Vec::new();
-    for entry in &given.additional {
-        let refuse = |at: Part, reason: String| PlanError::Certificate {
-            blueprint: place_entry(sources, source, ("certificates", "additional"), entry, at),
-            name: entry.name.clone(),
-            reason,
-        };
-        check_key_name(&entry.name)
-            .map_err(|e| refuse(Part::Name, format!("not a file name: {e}")))?;
-        if entry.name.len() > certificates::MAX_NAME_LEN {
-            let most = certificates::MAX_NAME_LEN;
-            let why = format!("longer than {most} bytes, so NAME-SHA256.crt is no file name");
-            return Err(refuse(Part::Name, why));
-        }
-        let parsed = certificates::parse(&entry.content)
-            .map_err(|e| refuse(Part::Content, e.to_string()))?;
-
-        let named = (entry.name.clone(), parsed);
-        if !additional.contains(&named) {
-            additional.push(named);
-        }
-    }
-    Ok(Certificates { additional, providers: given.providers.clone() })
-}
-
-/// What of an inline file entry an error is about.
-#[derive(Clone, Copy)]
-enum Part {
-    /// Its name.
-    Name,
-    /// Its content.
-    Content,
-    /// Its content, under a name given before with another: this entry's content.
-    Repeat,
-}
-
-/// Where `part` of `entry`, in the list `section.list`, is written.
-fn place_entry(
-    sources: &SourceFiles,
-    main: &Path,
-    (section, list): (&str, &str),
-    entry: &blueprint::InlineFile,
-    part: Part,
-) -> Place {
-    let found = Step::Entry { field: Some("name"), value: &entry.name };
-    let (key, value) = match part {
-        Part::Name => ("name", None),
-        Part::Content => ("content", None),
-        Part::Repeat => ("content", Some(entry.content.as_str())),
-    };
-    let steps = [Step::Key(section), Step::Key(list), found, Step::Key(key)];
-    let place = sources.place(main, &steps, value, false);
-    if place.at.is_some() {
-        return place;
-    }
-    // A content left out is placed at the entry's name.
-    let steps = [Step::Key(section), Step::Key(list), found, Step::Key("name")];
-    sources.place(main, &steps, None, false)
-}
-
-/// Checks that `name` can be a file of `etc/apk/keys` as apk names keys: ASCII letters,
-/// digits and `._+@-`, not starting with a dot, at most 255 bytes.
-fn check_key_name(name: &str) -> Result<(), &'static str> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._+@-".contains(c);
-    if name.is_empty() {
-        return Err("expected a file name, not nothing");
-    }
-    if name.len() > 255 {
-        return Err("expected a file name of at most 255 bytes");
-    }
-    if name.starts_with('.') || !name.chars().all(allowed) {
-        return Err(
-            "expected a file name of ASCII letters, digits and ._+@- that does not start with '.'",
-        );
-    }
-    Ok(())
-}
-
-/// Refuses what would make a broken or surprising image: see [`PlanError`].
-pub fn check(plan: &Plan) -> Result<(), PlanError> {
-    if let Some(key) = plan.config.env.keys().find(|k| k.is_empty() || k.contains('=')) {
-        let blueprint = place(plan, &[Step::Key("environment"), Step::Key(key)], None, true);
-        return Err(PlanError::Environment { blueprint, key: key.clone() });
-    }
-    check_run_config(&plan.config, &plan.source_files, &plan.source)?;
-    check_users(plan)?;
-    for name in plan.services.keys() {
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-            let steps = [Step::Key("entrypoint"), Step::Key("services"), Step::Key(name)];
-            let blueprint = place(plan, &steps, None, true);
-            return Err(PlanError::Service { blueprint, name: name.clone() });
-        }
-    }
-    if let Some(os_release) = &plan.os_release {
-        check_os_release(os_release, &plan.source_files, &plan.source)?;
-    }
-    check_groups(plan)
-}
-
-/// Where the value at `steps` of `plan`'s blueprint is written (see [`SourceFiles::place`]).
-fn place(plan: &Plan, steps: &[Step<'_>], value: Option<&str>, key: bool) -> Place {
-    plan.source_files.place(&plan.source, steps, value, key)
-}
-
-/// Where `accounts.LIST` repeats the name `name` of its entries' `field`: at its last entry,
-/// the blueprint searched before the files it includes (whose entries come first).
-fn repeat(plan: &Plan, list: &str, field: &str, name: &str) -> Place {
-    let entry = Step::LastEntry { field: Some(field), value: name };
-    place(plan, &[Step::Key("accounts"), Step::Key(list), entry, Step::Key(field)], None, false)
-}
-
-/// Whether an account value would break its line of `etc/passwd` or `etc/group`.
-fn breaks_line(value: &str) -> bool {
-    value.contains([':', '\n', '\r', '\0'])
-}
-
-/// Refuses users whose fields would break `etc/passwd`, a home that is not an absolute
-/// path, and a name given twice with other fields.
-fn check_users(plan: &Plan) -> Result<(), PlanError> {
-    let account = |blueprint: Place, what: String| PlanError::Account { blueprint, what };
-    let user_field = |name: &str, field: &str, value: Option<&str>| {
-        let entry = Step::Entry { field: Some("username"), value: name };
-        let steps = [Step::Key("accounts"), Step::Key("users"), entry, Step::Key(field)];
-        place(plan, &steps, value, false)
-    };
-
-    let mut users = std::collections::BTreeSet::new();
-    for u in &plan.users {
-        for (field, value) in [("username", &u.name), ("homedir", &u.home), ("shell", &u.shell)] {
-            if breaks_line(value) {
-                return Err(account(
-                    user_field(&u.name, field, Some(value)),
-                    format!("user {:?}: {field} {value:?} holds ':' or a line break", u.name),
-                ));
-            }
-        }
-        let odd = |c: &str| c == "." || c == "..";
-        if u.home != "/dev/null" && (!u.home.starts_with('/') || u.home.split('/').any(odd)) {
-            return Err(account(
-                user_field(&u.name, "homedir", Some(&u.home)),
-                format!(
-                    "user {:?}: homedir {:?} is not an absolute path without . or .. components",
-                    u.name, u.home
-                ),
-            ));
-        }
-        if !users.insert(u.name.as_str()) {
-            let first = plan.users.iter().find(|f| f.name == u.name).unwrap_or(u);
-            let differ = differing(first, u);
-            // The entry whose value differs from the first one's, where that value is
-            // written; else the last entry of the name.
-            let at = differ
-                .first()
-                .map(|(field, _, theirs)| user_field(&u.name, field, Some(theirs)))
-                .filter(|place| place.at.is_some())
-                .unwrap_or_else(|| repeat(plan, "users", "username", &u.name));
-            let differ: Vec<String> =
-                differ.iter().map(|(field, a, b)| format!("{field} {a} and {b}")).collect();
-            return Err(account(
-                at,
-                format!("user {:?} is listed twice, differently: {}", u.name, differ.join(", ")),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses groups whose name or members would break `etc/group`, and a name given twice
-/// with another gid or other members.
-fn check_groups(plan: &Plan) -> Result<(), PlanError> {
-    let account = |blueprint: Place, what: String| PlanError::Account { blueprint, what };
-    let group = |name: &str, last: &[Step<'_>], value: Option<&str>| {
-        let entry = Step::Entry { field: Some("groupname"), value: name };
-        let mut steps = vec![Step::Key("accounts"), Step::Key("groups"), entry];
-        steps.extend_from_slice(last);
-        place(plan, &steps, value, false)
-    };
-
-    let mut groups = std::collections::BTreeSet::new();
-    for g in &plan.groups {
-        if breaks_line(&g.name) {
-            return Err(account(
-                group(&g.name, &[Step::Key("groupname")], None),
-                format!("group {:?}: the name holds ':' or a line break", g.name),
-            ));
-        }
-        if let Some(member) = g.members.iter().find(|m| breaks_line(m) || m.contains(',')) {
-            let at = [Step::Key("members"), Step::Entry { field: None, value: member }];
-            return Err(account(
-                group(&g.name, &at, None),
-                format!("group {:?}: member {member:?} holds ':', ',' or a line break", g.name),
-            ));
-        }
-        if !groups.insert(g.name.as_str()) {
-            let first = plan.groups.iter().find(|f| f.name == g.name).unwrap_or(g);
-            let mut differ = Vec::new();
-            if first.gid != g.gid {
-                differ.push(format!("gid {} and {}", first.gid, g.gid));
-            }
-            if first.members != g.members {
-                differ.push(format!("members {:?} and {:?}", first.members, g.members));
-            }
-            // At the gid that differs, where it is written; else the last entry of the name.
-            let gid = g.gid.to_string();
-            let at = Some(group(&g.name, &[Step::Key("gid")], Some(&gid)))
-                .filter(|place| first.gid != g.gid && place.at.is_some())
-                .unwrap_or_else(|| repeat(plan, "groups", "groupname", &g.name));
-            return Err(account(
-                at,
-                format!("group {:?} is listed twice, differently: {}", g.name, differ.join(", ")),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses what would break `etc/os-release` or misplace `etc/ID-release`: see
-/// [`PlanError::OsRelease`].
-fn check_os_release(
-    os_release: &OsRelease,
-    sources: &SourceFiles,
-    source: &Path,
-) -> Result<(), PlanError> {
-    let fields = [
-        ("id", &os_release.id),
-        ("name", &os_release.name),
-        ("pretty-name", &os_release.pretty_name),
-        ("version-id", &os_release.version_id),
-        ("home-url", &os_release.home_url),
-        ("bug-report-url", &os_release.bug_report_url),
-    ];
-    // A value of kilobytes is shown by its start.
-    let shown = |value: &str| match value.char_indices().nth(80) {
-        Some((end, _)) => format!("{}…", value.get(..end).unwrap_or_default()),
-        None => value.to_string(),
-    };
-    let refuse = |field, value: &str, expected| PlanError::OsRelease {
-        blueprint: sources.place(
-            source,
-            &[Step::Key("os-release"), Step::Key(field)],
-            Some(value),
-            false,
-        ),
-        field,
-        value: shown(value),
-        expected,
-    };
-    for (field, value) in fields {
-        if value.chars().any(char::is_control) {
-            return Err(refuse(field, value, "a value without control characters"));
-        }
-    }
-    if os_release.id.contains('/') {
-        let expected = "an ID without '/' (it names the file etc/ID-release)";
-        return Err(refuse("id", &os_release.id, expected));
-    }
-    if os_release.id.len() > 247 {
-        let expected = "an ID of at most 247 bytes (etc/ID-release is a file name)";
-        return Err(refuse("id", &os_release.id, expected));
-    }
-    if os_release.id == "os" {
-        let expected = "an ID other than \"os\" (etc/os-release would hold the version alone)";
-        return Err(refuse("id", &os_release.id, expected));
-    }
-    Ok(())
-}
-
-/// Refuses a run setting a runtime would refuse when it starts the image: see
-/// [`PlanError::RunConfig`].
-fn check_run_config(
-    config: &RunConfig,
-    sources: &SourceFiles,
-    source: &Path,
-) -> Result<(), PlanError> {
-    let refuse = |field, value: &str, expected| {
-        // A volume is one entry of a list; the other fields are values of their own.
-        let steps = match field {
-            "volumes" => [Step::Key(field), Step::Entry { field: None, value }].to_vec(),
-            _ => [Step::Key(field)].to_vec(),
-        };
-        PlanError::RunConfig {
-            blueprint: sources.place(source, &steps, Some(value), false),
-            field,
-            value: value.to_string(),
-            expected,
-        }
-    };
-    let absolute = "an absolute path";
-    if let Some(dir) = config.work_dir.as_deref().filter(|d| !d.starts_with('/')) {
-        return Err(refuse("work-dir", dir, absolute));
-    }
-    if let Some(volume) = config.volumes.iter().find(|v| !v.starts_with('/')) {
-        return Err(refuse("volumes", volume, absolute));
-    }
-    if let Some(signal) = config.stop_signal.as_deref().filter(|s| !is_signal(s)) {
-        let expected = "a signal's name (SIGTERM, TERM, SIGRTMIN+3) or number (1 to 64)";
-        return Err(refuse("stop-signal", signal, expected));
-    }
-    Ok(())
 }
 
 /// Checks that every one of `names` (`--arch` values) names architectures, as
@@ -669,29 +324,6 @@ fn archs_named(name: &str) -> Result<Vec<blueprint::Arch>, PlanError> {
         "host" => blueprint::Arch::host().map(|arch| vec![arch]).ok_or_else(unknown),
         _ => blueprint::Arch::from_name(name).map(|arch| vec![arch]).ok_or_else(unknown),
     }
-}
-
-/// Whether `text` names a Linux signal as container runtimes read a stop signal: a number
-/// from 1 to 64, or a name in any case with or without `SIG`.
-fn is_signal(text: &str) -> bool {
-    const NAMES: [&str; 35] = [
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-        "RTMIN",
-    ];
-    if let Ok(number) = text.parse::<u8>() {
-        return (1..=64).contains(&number);
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let offset = |rest: &str| rest.parse::<u8>().is_ok_and(|n| (1..=15).contains(&n));
-    NAMES.contains(&name)
-        || name == "RTMAX"
-        || name.strip_prefix("RTMIN+").is_some_and(offset)
-        || name
-            .strip_prefix("RTMAX-")
-            .is_some_and(|rest| rest.parse::<u8>().is_ok_and(|n| (1..=14).contains(&n)))
 }
 
 fn run_config(
@@ -734,17 +366,6 @@ fn run_config(
         stop_signal: bp.stop_signal.clone().filter(|s| !s.is_empty()),
         volumes: bp.volumes.clone(),
     })
-}
-
-/// The fields that differ between two entries of one user name: name, first value, second.
-fn differing(first: &User, second: &User) -> Vec<(&'static str, String, String)> {
-    let fields = [
-        ("uid", first.uid.to_string(), second.uid.to_string()),
-        ("gid", first.gid.to_string(), second.gid.to_string()),
-        ("homedir", first.home.clone(), second.home.clone()),
-        ("shell", first.shell.clone(), second.shell.clone()),
-    ];
-    fields.into_iter().filter(|(_, a, b)| a != b).collect()
 }
 
 /// `items` without repeats of an earlier item, in order: an account listed the same way in
